@@ -1,0 +1,39 @@
+// The device runtime as the rest of the engine sees it: device count, memory, copies, the
+// compute stream. engine/cuda_runtime.cu implements it with CUDA; engine/no_cuda/ has the
+// build without CUDA, where there are zero devices.
+#pragma once
+#include <cstdint>
+#include <string>
+
+struct CUstream_st;  // cudaStream_t is CUstream_st*; kept opaque so headers need no CUDA.
+
+namespace seis {
+
+// Number of usable CUDA devices. 0 when built without CUDA or when there is no driver
+// ("CUDA driver version is insufficient" counts as zero devices, not as a failure).
+int cuda_device_count();
+// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.2 GiB)".
+std::string cuda_device_description(int device);
+
+// Device memory from the caching allocator of `device`. Never returns null: throws.
+void* cuda_alloc(int device, int64_t bytes);
+void cuda_free(int device, void* p);
+// Bytes handed out by the allocator now, and the most handed out since the last reset.
+int64_t cuda_bytes_in_use(int device);
+int64_t cuda_peak_bytes(int device);
+void cuda_reset_peak_bytes(int device);
+
+// Pinned (page-locked) host memory; ordinary 64-byte-aligned memory when there is no driver.
+void* pinned_alloc(int64_t bytes);
+void pinned_free(void* p);
+
+// The stream every compute kernel of `device` runs on.
+CUstream_st* cuda_compute_stream(int device);
+// Copies ordered on the compute stream; they return when the copy is done.
+void cuda_copy_to_device(int device, void* dst, const void* src, int64_t bytes);
+void cuda_copy_to_host(int device, void* dst, const void* src, int64_t bytes);
+void cuda_copy_device_to_device(int device, void* dst, const void* src, int64_t bytes);
+void cuda_memset_zero(int device, void* p, int64_t bytes);
+void cuda_synchronize(int device);
+
+}  // namespace seis

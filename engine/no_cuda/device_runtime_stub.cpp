@@ -1,0 +1,33 @@
+// The device runtime of a build without CUDA: zero devices; pinned memory is ordinary memory.
+#include <cstdlib>
+
+#include "engine/device_runtime.h"
+#include "engine/error.h"
+
+namespace seis {
+
+namespace {
+[[noreturn]] void no_cuda() { throw Error("this seisseg was built without CUDA (SEIS_CUDA=OFF or nvcc not found)"); }
+}  // namespace
+
+int cuda_device_count() { return 0; }
+std::string cuda_device_description(int) { no_cuda(); }
+void* cuda_alloc(int, int64_t) { no_cuda(); }
+void cuda_free(int, void*) { no_cuda(); }
+int64_t cuda_bytes_in_use(int) { return 0; }
+int64_t cuda_peak_bytes(int) { return 0; }
+void cuda_reset_peak_bytes(int) {}
+void* pinned_alloc(int64_t bytes) {
+  void* p = std::aligned_alloc(64, static_cast<size_t>((bytes + 63) / 64 * 64));
+  SEIS_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");
+  return p;
+}
+void pinned_free(void* p) { std::free(p); }
+CUstream_st* cuda_compute_stream(int) { no_cuda(); }
+void cuda_copy_to_device(int, void*, const void*, int64_t) { no_cuda(); }
+void cuda_copy_to_host(int, void*, const void*, int64_t) { no_cuda(); }
+void cuda_copy_device_to_device(int, void*, const void*, int64_t) { no_cuda(); }
+void cuda_memset_zero(int, void*, int64_t) { no_cuda(); }
+void cuda_synchronize(int) { no_cuda(); }
+
+}  // namespace seis

@@ -1,0 +1,21 @@
+// CPU element-wise helpers (see kernels/elementwise.h).
+#include "kernels/elementwise.h"
+
+namespace seis::cpu {
+
+void add_inplace(int64_t n, const float* x, float* y) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void scale_inplace(int64_t n, float a, float* y) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) y[i] *= a;
+}
+
+void fill(int64_t n, float value, float* y) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) y[i] = value;
+}
+
+}  // namespace seis::cpu

@@ -1,0 +1,18 @@
+// Confusion counts for segmentation metrics: a pixel is predicted positive when its logit is
+// >= logit_threshold (= log(t / (1 - t)) for a probability threshold t, computed by the caller so
+// that every backend compares the same number). Writes counts[0..2] = TP, FP, FN (=).
+// On CUDA `counts` points to device memory.
+#pragma once
+#include <cstdint>
+
+struct CUstream_st;
+
+namespace seis {
+namespace cpu {
+void confusion_counts(int64_t n, const float* logits, const uint8_t* labels, float logit_threshold, int64_t* counts);
+}  // namespace cpu
+namespace cuda {
+void confusion_counts(int64_t n, const float* logits, const uint8_t* labels, float logit_threshold, int64_t* counts,
+                      CUstream_st* stream);
+}  // namespace cuda
+}  // namespace seis
