@@ -1,0 +1,9 @@
+// The subcommands of the seisseg program. Each takes its own argv (argv[0] = the subcommand) and
+// returns the exit code; UsageError (exit 2) and InputError (exit 1) are reported by main.
+#pragma once
+
+namespace seis {
+
+int cmd_demo(int argc, char** argv);
+
+}  // namespace seis

@@ -1,0 +1,57 @@
+// seisseg: train segmentation networks on seismic gathers at full resolution.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "apps/commands.h"
+#include "engine/error.h"
+
+namespace {
+
+const char* kUsage =
+    "seisseg " SEIS_VERSION
+    ": full-resolution segmentation of seismic gathers\n"
+    "\n"
+    "usage: seisseg <command> [options]   (seisseg <command> --help for its options)\n"
+    "\n"
+    "commands:\n"
+    "  demo     synthesise a small set, train a UNet, report validation metrics, write a preview\n";
+
+// One line: the first line of the message.
+std::string one_line(const char* what) {
+  std::string s = what;
+  const size_t nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0) {
+    std::printf("seisseg %s\n", SEIS_VERSION);
+    return 0;
+  }
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "demo") return seis::cmd_demo(argc - 1, argv + 1);
+    std::fprintf(stderr, "seisseg: unknown command '%s' (try seisseg --help)\n", cmd.c_str());
+    return 2;
+  } catch (const seis::UsageError& e) {
+    std::fprintf(stderr, "seisseg %s: %s\n", cmd.c_str(), one_line(e.what()).c_str());
+    return 2;
+  } catch (const seis::InputError& e) {
+    std::fprintf(stderr, "seisseg %s: %s\n", cmd.c_str(), one_line(e.what()).c_str());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "seisseg %s: out of memory\n", cmd.c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "seisseg %s: internal error: %s\n", cmd.c_str(), one_line(e.what()).c_str());
+    return 1;
+  }
+}

@@ -1,0 +1,43 @@
+#include "engine/autograd.h"
+
+#include "engine/device_runtime.h"
+#include "engine/error.h"
+#include "kernels/elementwise.h"
+
+namespace seis {
+
+Var make_var(Tensor value, bool requires_grad) {
+  auto v = std::make_shared<VarImpl>();
+  v->value = std::move(value);
+  v->requires_grad = requires_grad;
+  return v;
+}
+
+void accumulate_grad(VarImpl& v, Tensor g) {
+  SEIS_CHECK(g.shape() == v.value.shape(), "gradient " << shape_str(g.shape()) << " for value " << shape_str(v.value.shape()));
+  if (!v.grad.defined()) {
+    v.grad = std::move(g);
+    return;
+  }
+  const Device d = v.grad.device();
+  if (d.is_cpu()) {
+    cpu::add_inplace(g.numel(), g.data<float>(), v.grad.data<float>());
+  } else {
+#if SEIS_HAVE_CUDA
+    cuda::add_inplace(g.numel(), g.data<float>(), v.grad.data<float>(), cuda_compute_stream(d.index));
+#endif
+  }
+}
+
+void Tape::backward(const Var& root, float seed) {
+  SEIS_CHECK(root && root->value.numel() == 1, "backward needs a scalar root");
+  root->seed_grad = seed;
+  // Each rule is destroyed right after it runs, releasing the activations it saved.
+  for (auto it = rules_.rbegin(); it != rules_.rend(); ++it) {
+    (*it)();
+    *it = nullptr;
+  }
+  rules_.clear();
+}
+
+}  // namespace seis

@@ -1,0 +1,41 @@
+// The ops API: differentiable ops on Vars, dispatched to the CPU or CUDA kernels by the device
+// of their inputs. With a null tape nothing is recorded (inference).
+// Activations are NHWC [N, H, W, C]; conv weights KRSC [K, R, R, C]; labels u8 [N, H, W].
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "engine/autograd.h"
+#include "kernels/conv2d.h"
+
+namespace seis {
+
+enum class ConvBackend { own, cudnn };
+
+// How CUDA kernels compute: operand precision and which conv implementation.
+struct ExecConfig {
+  ConvMath math = ConvMath::f32;
+  ConvBackend conv_backend = ConvBackend::own;
+};
+void set_exec_config(const ExecConfig& c);
+const ExecConfig& exec_config();
+
+// y = conv(x, w) + b, then ReLU when `relu`. R = w.dim(1) (1 or 3), stride 1, same padding.
+Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu);
+Var relu(Tape* tape, const Var& x);
+Var maxpool2d(Tape* tape, const Var& x);      // 2x2, stride 2
+Var upsample2x(Tape* tape, const Var& x);     // nearest
+Var concat_channels(Tape* tape, const Var& a, const Var& b);
+// Mean BCE with logits over all elements: logits [N,H,W,1], labels u8 [N,H,W]. A scalar [1].
+// `mean_over` is the element count the mean divides by (0: logits' own count); a rank holding part
+// of a batch passes the global count so that gradients sum to the full-batch mean.
+Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float pos_weight, int64_t mean_over = 0);
+
+// Not differentiated.
+Tensor sigmoid(const Tensor& x);
+// TP, FP, FN of (sigmoid(logits) >= threshold) against labels.
+std::array<int64_t, 3> confusion_counts(const Tensor& logits, const Tensor& labels, float threshold);
+// The value of a one-element f32 tensor on any device.
+float scalar_value(const Tensor& t);
+
+}  // namespace seis

@@ -1,0 +1,62 @@
+// The paper's UNet (Birnie et al. 2021), DESIGN.md "The model": `levels` levels, base width
+// doubling per level; encoder conv3x3+ReLU twice then maxpool; decoder nearest x2 upsample,
+// conv3x3+ReLU, concat [skip, up], conv3x3+ReLU twice; 1x1 head to one logit.
+// Parameters carry PyTorch's names; checkpoints store OIHW weights.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/autograd.h"
+
+namespace seis {
+
+struct UNetConfig {
+  int levels = 7;
+  int base = 8;
+  int in_channels = 1;
+  int channels(int level) const { return base << level; }
+};
+
+struct NamedParam {
+  std::string name;  // e.g. "enc.0.conv1.weight"
+  Var var;           // weights KRSC [K,R,S,C] inside the engine
+};
+
+class UNet {
+ public:
+  // Fresh seeded initialisation on `device`.
+  UNet(const UNetConfig& config, uint64_t seed, Device device);
+
+  // x: [N, H, W, in_channels] -> logits [N, H, W, 1]. Records on `tape` unless it is null.
+  Var forward(Tape* tape, const Var& x) const;
+
+  const UNetConfig& config() const { return config_; }
+  const std::vector<NamedParam>& params() const { return params_; }
+  std::vector<Var> param_vars() const;
+  int64_t num_params() const;
+  Device device() const { return device_; }
+
+  // H and W must be divisible by 2^(levels-1): throws UsageError saying so otherwise.
+  void check_input_size(int64_t h, int64_t w, const std::string& where) const;
+
+  // PyTorch names and OIHW layouts, on the CPU.
+  std::vector<std::pair<std::string, Tensor>> state_dict() const;
+  void save(const std::string& path, const std::map<std::string, std::string>& metadata) const;
+  // Loads weights saved by save() (or by PyTorch with the same names). InputError naming the file on
+  // a missing name or a shape that does not match this configuration. Returns the file's metadata.
+  std::map<std::string, std::string> load(const std::string& path);
+
+ private:
+  const Var& param(const std::string& name) const;
+  void add_conv(const std::string& prefix, int cin, int cout, int r, uint64_t seed);
+
+  UNetConfig config_;
+  Device device_;
+  std::vector<NamedParam> params_;
+  std::map<std::string, size_t> index_;
+};
+
+}  // namespace seis

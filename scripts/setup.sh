@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages seisseg builds and tests with (root or sudo). The CUDA toolkit,
+# cuDNN, cuBLAS and NCCL are expected under /usr/local/cuda; without nvcc the CPU build is made.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+pkgs=(build-essential cmake ninja-build pkg-config
+      libopenblas-dev libhdf5-dev libpng-dev libgtest-dev
+      nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin
+      python3-numpy python3-h5py python3-torch)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,67 @@
+// The seisseg program: a bad flag or value is one line on stderr and exit code 2.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct Result {
+  int code;
+  std::string err;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(SEISSEG_BIN) + " " + args + " 2>&1 >/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (p != nullptr && fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
+  const int status = p != nullptr ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+void expect_usage_error(const std::string& args, const std::string& fragment) {
+  const Result r = run(args);
+  EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
+  EXPECT_EQ(lines(r.err), 1) << args << ": expected one line, got\n" << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << args << ": " << r.err;
+}
+
+TEST(Cli, BadFlagsAndValuesExitWithCode2AndOneLine) {
+  expect_usage_error("", "usage");
+  expect_usage_error("no-such-command", "unknown command");
+  expect_usage_error("demo --no-such-flag", "--no-such-flag");
+  expect_usage_error("demo --steps abc", "--steps");
+  expect_usage_error("demo --steps 0", "--steps");
+  expect_usage_error("demo --lr -1", "--lr");
+  expect_usage_error("demo --snr-db 5", "--snr-db");
+  expect_usage_error("demo --snr-db 9:3", "--snr-db");
+  expect_usage_error("demo --device gpu7", "--device");
+  expect_usage_error("demo --size 100 --levels 4", "multiples of 2^(levels-1) = 8");
+}
+
+TEST(Cli, HelpExitsZero) {
+  EXPECT_EQ(run("--help").code, 0);
+  EXPECT_EQ(run("demo --help").code, 0);
+}
+
+TEST(Cli, CudaWithoutAGpuIsAUsageError) {
+  // Only meaningful where no GPU is present; with a GPU, --device cuda is valid.
+  const Result probe = run("demo --device cuda --steps 1 --train-samples 1 --val-samples 1 --size 16 --levels 1 --out /dev/null/x");
+  if (probe.code == 2) {
+    EXPECT_NE(probe.err.find("no CUDA GPU"), std::string::npos) << probe.err;
+  } else {
+    EXPECT_EQ(probe.code, 1) << probe.err;  // the GPU exists, and /dev/null/x is refused as an output dir
+  }
+}
+
+}  // namespace
