@@ -28,9 +28,13 @@ std::string one_line(const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    std::fputs("seisseg: no command given; usage: seisseg <command> [options] (see seisseg --help)\n", stderr);
+    return 2;
+  }
+  if (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    std::fputs(kUsage, stdout);
+    return 0;
   }
   if (std::strcmp(argv[1], "--version") == 0) {
     std::printf("seisseg %s\n", SEIS_VERSION);

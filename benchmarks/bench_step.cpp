@@ -1,0 +1,154 @@
+// bench_step: one full training step (forward, BCE, backward, Adam) of the UNet, in our engine.
+// Prints one JSON line per measurement. With --torch it also runs benchmarks/torch_unet.py on the
+// same device and shape in the same run and prints the ratio of the step times.
+//
+//   bench_step --levels 5 --base 8 --size 256 --batch 4 --device cpu --torch
+//   bench_step --levels 7 --size 4096 --batch 1 --device cuda --precision bf16 --torch --torch-modes amp_bf16
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/cli.h"
+#include "engine/device_runtime.h"
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "engine/rng.h"
+#include "models/unet.h"
+
+using namespace seis;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string run_capture(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  pclose(p);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_step: time a UNet training step; compare with PyTorch (--torch)"};
+  int levels = 5, base = 8, steps = 10, warmup = 2;
+  int64_t size = 256, batch = 4;
+  std::string device_s = "cpu", precision = "fp32", python = "python3", torch_modes = "fp32", conv_backend = "own";
+  bool torch_peer = false;
+  app.add_option("--levels", levels)->capture_default_str();
+  app.add_option("--base", base)->capture_default_str();
+  app.add_option("--size", size)->capture_default_str();
+  app.add_option("--batch", batch)->capture_default_str();
+  app.add_option("--steps", steps, "timed steps")->capture_default_str();
+  app.add_option("--warmup", warmup)->capture_default_str();
+  app.add_option("--device", device_s)->capture_default_str();
+  app.add_option("--precision", precision, "fp32, tf32 or bf16 (CUDA)")->capture_default_str();
+  app.add_option("--conv-backend", conv_backend, "own or cudnn (CUDA)")->capture_default_str();
+  app.add_flag("--torch", torch_peer, "also time benchmarks/torch_unet.py");
+  app.add_option("--python", python, "the Python with torch")->capture_default_str();
+  app.add_option("--torch-modes", torch_modes, "modes for torch_unet.py")->capture_default_str();
+  try {
+    if (!parse_cli(app, argc, argv)) return 0;
+    const Device device = parse_device(device_s);
+    ExecConfig exec;
+    exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
+    exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
+    set_exec_config(exec);
+
+    UNetConfig cfg;
+    cfg.levels = levels;
+    cfg.base = base;
+    UNet model(cfg, 0, device);
+    OptimizerConfig oc;
+    Optimizer opt(oc, model.param_vars());
+    std::vector<float> xv(static_cast<size_t>(batch * size * size));
+    Rng rng(1);
+    for (auto& v : xv) v = static_cast<float>(rng.normal());
+    Tensor x = Tensor::from_vector({batch, size, size, 1}, xv).to(device);
+    Tensor y = Tensor::zeros({batch, size, size}, DType::u8);
+    for (int64_t i = 0; i < y.numel(); ++i) y.data<uint8_t>()[i] = rng.uniform() < 0.1 ? 1 : 0;
+    y = y.to(device);
+
+    auto step = [&]() {
+      Tape tape;
+      Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(x)), y, 1.0f);
+      tape.backward(loss);
+      opt.step(oc.lr);
+      return scalar_value(loss->value);  // waits for the step to finish
+    };
+    for (int i = 0; i < warmup; ++i) step();
+    if (device.is_cuda()) cuda_reset_peak_bytes(device.index);
+    std::vector<double> times;
+    for (int i = 0; i < steps; ++i) {
+      const double t0 = now_s();
+      step();
+      times.push_back(now_s() - t0);
+    }
+    std::sort(times.begin(), times.end());
+    const double ms = times[times.size() / 2] * 1e3;
+    nlohmann::ordered_json rec = {{"bench", "step"},
+                                  {"impl", "seisseg"},
+                                  {"mode", precision + (exec.conv_backend == ConvBackend::cudnn ? "_cudnn" : "")},
+                                  {"device", device.is_cpu() ? "cpu" : cuda_device_description(device.index)},
+                                  {"levels", levels},
+                                  {"base", base},
+                                  {"size", size},
+                                  {"batch", batch},
+                                  {"params", model.num_params()},
+                                  {"ms_per_step", ms},
+                                  {"samples_per_s", static_cast<double>(batch) / (ms / 1e3)}};
+    if (device.is_cuda()) rec["peak_bytes"] = cuda_peak_bytes(device.index);
+    std::printf("%s\n", rec.dump().c_str());
+    std::fflush(stdout);
+
+    if (torch_peer) {
+      // The repository root may differ from the build's (the GPU machine): prefer ./benchmarks.
+      std::string script = "benchmarks/torch_unet.py";
+      if (FILE* f = std::fopen(script.c_str(), "r")) {
+        std::fclose(f);
+      } else {
+        script = std::string(SEIS_SOURCE_DIR) + "/" + script;
+      }
+      char args[512];
+      std::snprintf(args, sizeof args, " --levels %d --base %d --size %lld --batch %lld --steps %d --warmup %d", levels,
+                    base, static_cast<long long>(size), static_cast<long long>(batch), steps, warmup);
+      const std::string torch_dev = device.is_cpu() ? "cpu" : "cuda:" + std::to_string(device.index);
+      const std::string out = run_capture(python + " " + script + args + " --device " + torch_dev + " --modes " +
+                                          torch_modes + " 2>&1");
+      size_t start = 0;
+      while (start < out.size()) {
+        const size_t end = out.find('\n', start);
+        const std::string line = out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        start = end == std::string::npos ? out.size() : end + 1;
+        nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) {
+          if (!line.empty()) std::fprintf(stderr, "torch_unet.py: %s\n", line.c_str());
+          continue;
+        }
+        std::printf("%s\n", j.dump().c_str());
+        if (j.contains("ms_per_step")) {
+          nlohmann::ordered_json ratio = {{"bench", "step_ratio"},
+                                          {"seisseg_mode", rec["mode"]},
+                                          {"pytorch_mode", j["mode"]},
+                                          {"seisseg_ms", ms},
+                                          {"pytorch_ms", j["ms_per_step"]},
+                                          {"ratio_seisseg_over_pytorch", ms / j["ms_per_step"].get<double>()}};
+          std::printf("%s\n", ratio.dump().c_str());
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_step: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

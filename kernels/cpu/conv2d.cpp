@@ -1,0 +1,235 @@
+// conv2d on the CPU: im2col + OpenBLAS sgemm.
+// Layout: activations NHWC, weights KRSC. The column matrix has one row per output pixel and
+// R*R*C columns in (r, s, c) order, the order of a KRSC weight row, so Y[P,K] = col[P,RRC] x W^T.
+// forward writes y (=); backward_data writes dx (=); backward_weight writes dw and dbias (=).
+//
+// backward_data is the forward conv of dy with the flipped, channel-transposed filter
+// (W'[c,r,s,k] = W[k,R-1-r,R-1-s,c]): the same gather as the forward instead of a col2im
+// scatter-add, so it has no write races and needs no halo. The ReLU mask (y_relu > 0) is applied
+// while dy is gathered into the column buffer.
+//
+// Parallelism: pixels are cut into chunks of whole image rows; the cut depends on the shape only.
+// Each OpenMP thread takes whole chunks and runs a single-threaded sgemm on a column buffer small
+// enough to stay in cache. OpenBLAS is therefore set to one thread (the Debian openblas-pthread
+// build would otherwise start its own threads inside ours and oversubscribe the cores).
+// Determinism: every output element of forward/backward_data is one sgemm dot product; dw is a sum
+// of a fixed number of block partials (chunks in order within a block, blocks in order).
+#include "kernels/conv2d.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace seis::cpu {
+namespace {
+
+constexpr int64_t kChunkBytes = int64_t{1} << 20;  // column buffer per thread
+constexpr int64_t kMinChunks = 8;                  // so that small layers still split across threads
+constexpr int64_t kWeightBlocks = 8;               // dw partial sums, combined in order
+constexpr int64_t kWeightPartialBytes = int64_t{64} << 20;
+
+void use_single_threaded_blas() {
+  static const bool done = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
+}
+
+struct Chunking {
+  int64_t rows_per_chunk = 1;  // image rows (n, h) per chunk
+  int64_t num_chunks = 0;
+};
+
+Chunking make_chunking(int64_t rows, int64_t width, int64_t floats_per_pixel) {
+  const int64_t row_bytes = std::max<int64_t>(1, width * floats_per_pixel * int64_t{sizeof(float)});
+  int64_t per = std::max<int64_t>(1, kChunkBytes / row_bytes);
+  per = std::min(per, std::max<int64_t>(1, (rows + kMinChunks - 1) / kMinChunks));
+  return {per, (rows + per - 1) / per};
+}
+
+// dst[i] = src[i], or src[i] where mask[i] > 0 and 0 elsewhere. Runs are short (R*C floats), so
+// the copy goes in fixed 8-float blocks that compile to vector moves: a memcpy call per run costs
+// more than the copy.
+inline void copy_run(float* dst, const float* src, const float* mask, int64_t len) {
+  int64_t i = 0;
+  if (mask == nullptr) {
+    for (; i + 8 <= len; i += 8) std::memcpy(dst + i, src + i, 8 * sizeof(float));
+    for (; i < len; ++i) dst[i] = src[i];
+  } else {
+    for (; i < len; ++i) {
+      const float v = src[i];  // unconditional load: lets the compiler vectorise the select
+      dst[i] = mask[i] > 0.0f ? v : 0.0f;
+    }
+  }
+}
+
+// Geometry of a "same" stride-1 convolution, channels cin -> cout.
+struct Geometry {
+  int64_t h, w, cin, cout, r;
+  int64_t pad() const { return r / 2; }
+  int64_t rrc() const { return r * r * cin; }
+};
+
+// Gathers the r x r x cin neighbourhood of every pixel of image rows [row0, row1) (row = n*H + h)
+// into col, one row of rrc floats per pixel, zero outside the image. mask may be null.
+void im2col(const Geometry& g, const float* src, const float* mask, int64_t row0, int64_t row1, float* col) {
+  const int64_t pad = g.pad(), rrc = g.rrc(), run = g.r * g.cin;  // run: one filter row (s, c)
+  for (int64_t row = row0; row < row1; ++row) {
+    const int64_t n = row / g.h, h = row % g.h;
+    float* col_row = col + (row - row0) * g.w * rrc;
+    for (int64_t r = 0; r < g.r; ++r) {
+      const int64_t hh = h + r - pad;
+      if (hh < 0 || hh >= g.h) {
+        for (int64_t w = 0; w < g.w; ++w) std::memset(col_row + w * rrc + r * run, 0, run * sizeof(float));
+        continue;
+      }
+      const int64_t in_row = (n * g.h + hh) * g.w * g.cin;  // offset of pixel (n, hh, 0)
+      const float* s_row = src + in_row;
+      const float* m_row = mask ? mask + in_row : nullptr;
+      // Interior pixels: the (s, c) run is contiguous in NHWC.
+      const int64_t w_lo = std::min(pad, g.w), w_hi = std::max(w_lo, g.w - pad);
+      for (int64_t w = w_lo; w < w_hi; ++w) {
+        const int64_t off = (w - pad) * g.cin;
+        copy_run(col_row + w * rrc + r * run, s_row + off, m_row ? m_row + off : nullptr, run);
+      }
+      // Border pixels: element by element in s.
+      for (int64_t w = 0; w < g.w; ++w) {
+        if (w >= w_lo && w < w_hi) continue;
+        for (int64_t s = 0; s < g.r; ++s) {
+          float* dst = col_row + w * rrc + r * run + s * g.cin;
+          const int64_t ww = w + s - pad;
+          if (ww < 0 || ww >= g.w) {
+            std::memset(dst, 0, g.cin * sizeof(float));
+          } else {
+            const int64_t off = ww * g.cin;
+            copy_run(dst, s_row + off, m_row ? m_row + off : nullptr, g.cin);
+          }
+        }
+      }
+    }
+  }
+}
+
+// dst[P, cout] (=) = conv(src [P, cin], weights [cout, r, r, cin]) (+ bias, then ReLU if relu),
+// with src masked by (mask > 0) when mask is not null.
+void conv_same(int64_t n, const Geometry& g, const float* src, const float* mask, const float* weights,
+               const float* bias, bool relu, float* dst) {
+  use_single_threaded_blas();
+  const int64_t rows = n * g.h, rrc = g.rrc();
+  const bool direct = g.r == 1 && mask == nullptr;  // src itself is the column matrix
+  const Chunking ch = make_chunking(rows, g.w, rrc);
+#pragma omp parallel
+  {
+    std::vector<float> col(direct ? 0 : static_cast<size_t>(ch.rows_per_chunk * g.w * rrc));
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < ch.num_chunks; ++j) {
+      const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
+      const int64_t p0 = row0 * g.w, np = (row1 - row0) * g.w;
+      const float* a = src + p0 * g.cin;
+      if (!direct) {
+        im2col(g, src, mask, row0, row1, col.data());
+        a = col.data();
+      }
+      float* y = dst + p0 * g.cout;
+      if (bias != nullptr) {
+        for (int64_t p = 0; p < np; ++p) std::memcpy(y + p * g.cout, bias, g.cout * sizeof(float));
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(np), static_cast<int>(g.cout),
+                  static_cast<int>(rrc), 1.0f, a, static_cast<int>(rrc), weights, static_cast<int>(rrc),
+                  bias != nullptr ? 1.0f : 0.0f, y, static_cast<int>(g.cout));
+      if (relu) {
+        for (int64_t i = 0; i < np * g.cout; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, bool relu, float* y) {
+  conv_same(s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, x, nullptr, w, bias, relu, y);
+}
+
+void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* y_relu, const float* w, float* dx) {
+  // W'[c, r, s, k] = W[k, R-1-r, R-1-s, c]
+  const int64_t R = s.r;
+  std::vector<float> wt(static_cast<size_t>(s.weight_numel()));
+  for (int64_t c = 0; c < s.c; ++c)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t q = 0; q < R; ++q)
+        for (int64_t k = 0; k < s.k; ++k)
+          wt[((c * R + r) * R + q) * s.k + k] = w[((k * R + (R - 1 - r)) * R + (R - 1 - q)) * s.c + c];
+  conv_same(s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, dy, y_relu, wt.data(), nullptr, false, dx);
+}
+
+void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, const float* y_relu, float* dw,
+                            float* dbias) {
+  use_single_threaded_blas();
+  const Geometry g{s.h, s.w, s.c, s.k, s.r};
+  const int64_t rows = s.n * s.h, rrc = g.rrc(), wn = s.weight_numel();
+  const bool direct = s.r == 1;  // x itself is the column matrix
+  const Chunking ch = make_chunking(rows, s.w, rrc + s.k);
+  const int64_t max_blocks = std::max<int64_t>(1, kWeightPartialBytes / (wn * int64_t{sizeof(float)}));
+  const int64_t nb = std::min({kWeightBlocks, ch.num_chunks, max_blocks});
+  if (nb == 0) {  // no pixels
+    std::fill(dw, dw + wn, 0.0f);
+    if (dbias != nullptr) std::fill(dbias, dbias + s.k, 0.0f);
+    return;
+  }
+  std::vector<float> part(static_cast<size_t>(nb * wn), 0.0f);
+  std::vector<double> bias_part(static_cast<size_t>(nb * s.k), 0.0);
+#pragma omp parallel
+  {
+    std::vector<float> col(direct ? 0 : static_cast<size_t>(ch.rows_per_chunk * s.w * rrc));
+    std::vector<float> masked(y_relu ? static_cast<size_t>(ch.rows_per_chunk * s.w * s.k) : 0);
+    std::vector<float> bias_sum(static_cast<size_t>(s.k));
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t j0 = b * ch.num_chunks / nb, j1 = (b + 1) * ch.num_chunks / nb;
+      float* dw_b = part.data() + b * wn;
+      double* db_b = bias_part.data() + b * s.k;
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
+        const int64_t p0 = row0 * s.w, np = (row1 - row0) * s.w;
+        const float* a = x + p0 * s.c;
+        if (!direct) {
+          im2col(g, x, nullptr, row0, row1, col.data());
+          a = col.data();
+        }
+        const float* d = dy + p0 * s.k;
+        if (y_relu != nullptr) {
+          copy_run(masked.data(), d, y_relu + p0 * s.k, np * s.k);
+          d = masked.data();
+        }
+        // dW_b[K, RRC] (+)= dY^T x col
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(s.k), static_cast<int>(rrc),
+                    static_cast<int>(np), 1.0f, d, static_cast<int>(s.k), a, static_cast<int>(rrc),
+                    j == j0 ? 0.0f : 1.0f, dw_b, static_cast<int>(rrc));
+        // dbias: float sums over the chunk (vectorised over k), accumulated in double across chunks.
+        std::fill(bias_sum.begin(), bias_sum.end(), 0.0f);
+        for (int64_t p = 0; p < np; ++p)
+          for (int64_t k = 0; k < s.k; ++k) bias_sum[k] += d[p * s.k + k];
+        for (int64_t k = 0; k < s.k; ++k) db_b[k] += bias_sum[k];
+      }
+    }
+  }
+  // Combine the block partials in block order.
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < wn; ++i) {
+    float sum = part[i];
+    for (int64_t b = 1; b < nb; ++b) sum += part[b * wn + i];
+    dw[i] = sum;
+  }
+  if (dbias != nullptr) {
+    for (int64_t k = 0; k < s.k; ++k) {
+      double sum = 0.0;
+      for (int64_t b = 0; b < nb; ++b) sum += bias_part[b * s.k + k];
+      dbias[k] = static_cast<float>(sum);
+    }
+  }
+}
+
+}  // namespace seis::cpu
