@@ -1,0 +1,245 @@
+// bench_conv: every conv of the default 7-level UNet (base 8 channels) at --size (4096 by default)
+// and --batch (1), forward, backward-data and backward-weight, own kernels against cuDNN in the same
+// math. One JSON line per measurement:
+//   {"conv", "pass", "impl", "math", "ms", "tflops", "gbps", "ratio_vs_cudnn"}
+// ms: median of the timed repeats (CUDA events, after a warm-up). ratio_vs_cudnn = own ms / cuDNN ms
+// (below 1: own is faster). gbps counts the minimal traffic: inputs read once, outputs written once,
+// in the impl's element size (cuDNN bf16 runs on bf16 buffers, its bare call; own kernels read and
+// write fp32). Own forward includes the fused bias + ReLU; backward passes run without the y_relu mask.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/cuda_check.h"
+#include "engine/device_runtime.h"
+#include "kernels/conv2d.h"
+#include "kernels/conv2d_cudnn.h"
+
+namespace {
+
+using seis::Conv2dShape;
+using seis::ConvMath;
+
+__global__ void fill_uniform_kernel(int64_t n, uint64_t seed, float* y) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
+    uint64_t z = (static_cast<uint64_t>(i) + seed * 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
+    z ^= z >> 31;
+    z *= 0x94D049BB133111EBull;
+    z ^= z >> 29;
+    y[i] = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+  }
+}
+
+__global__ void to_bf16_kernel(int64_t n, const float* x, __nv_bfloat16* y) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
+    y[i] = __float2bfloat16_rn(x[i]);
+  }
+}
+
+struct Buf {
+  int64_t n;
+  float* f = nullptr;
+  __nv_bfloat16* b = nullptr;
+  Buf(int64_t n_, uint64_t seed) : n(n_) {
+    f = static_cast<float*>(seis::cuda_alloc(0, n * 4));
+    b = static_cast<__nv_bfloat16*>(seis::cuda_alloc(0, n * 2));
+    fill_uniform_kernel<<<4096, 256, 0, seis::cuda_compute_stream(0)>>>(n, seed, f);
+    SEIS_CUDA_LAUNCH_CHECK();
+    to_bf16_kernel<<<4096, 256, 0, seis::cuda_compute_stream(0)>>>(n, f, b);
+    SEIS_CUDA_LAUNCH_CHECK();
+  }
+  ~Buf() {
+    seis::cuda_free(0, f);
+    seis::cuda_free(0, b);
+  }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+};
+
+struct ConvSpec {
+  std::string name;
+  Conv2dShape s;
+};
+
+std::vector<ConvSpec> unet_convs(int64_t size, int64_t batch) {
+  std::vector<ConvSpec> v;
+  auto add = [&](const std::string& name, int l, int64_t c, int64_t k, int64_t r) {
+    Conv2dShape s;
+    s.n = batch;
+    s.h = s.w = size >> l;
+    s.c = c;
+    s.k = k;
+    s.r = r;
+    v.push_back({name, s});
+  };
+  for (int l = 0; l < 7; ++l) {
+    const int64_t cl = int64_t{8} << l;
+    add("enc." + std::to_string(l) + ".conv1", l, l == 0 ? 1 : cl / 2, cl, 3);
+    add("enc." + std::to_string(l) + ".conv2", l, cl, cl, 3);
+  }
+  for (int l = 5; l >= 0; --l) {
+    const int64_t cl = int64_t{8} << l;
+    add("up." + std::to_string(l), l, 2 * cl, cl, 3);
+    add("dec." + std::to_string(l) + ".conv1", l, 2 * cl, cl, 3);
+    add("dec." + std::to_string(l) + ".conv2", l, cl, cl, 3);
+  }
+  add("head", 0, 8, 1, 1);
+  return v;
+}
+
+// Median ms of `fn` on the compute stream: one warm-up, then repeats sized to about 150 ms.
+double time_ms(const std::function<void()>& fn, bool quick) {
+  cudaStream_t stream = seis::cuda_compute_stream(0);
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  fn();  // warm-up (and algorithm choice for cuDNN)
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::vector<float> t;
+  auto once = [&] {
+    CUDA_CHECK(cudaEventRecord(a, stream));
+    fn();
+    CUDA_CHECK(cudaEventRecord(b, stream));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms);
+  };
+  once();
+  const int reps = quick ? 3 : std::clamp(static_cast<int>(150.0 / std::max(t[0], 1e-3f)), 3, 20);
+  for (int i = 1; i < reps; ++i) once();
+  CUDA_CHECK(cudaEventDestroy(a));
+  CUDA_CHECK(cudaEventDestroy(b));
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+const char* math_name(ConvMath m) { return m == ConvMath::f32 ? "f32" : m == ConvMath::tf32 ? "tf32" : "bf16"; }
+
+int run(int argc, char** argv) {
+  int64_t size = 4096, batch = 1;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--size" && i + 1 < argc) {
+      size = std::atoll(argv[++i]);
+    } else if (a == "--batch" && i + 1 < argc) {
+      batch = std::atoll(argv[++i]);
+    } else if (a == "--quick") {
+      quick = true;
+    } else {
+      std::fprintf(stderr, "usage: bench_conv [--size 4096|1024] [--batch 1] [--quick]\n");
+      return 2;
+    }
+  }
+  if (size < 64 || size % 64 != 0) {
+    std::fprintf(stderr, "bench_conv: --size must be a multiple of 64 (7 levels), got %lld\n",
+                 static_cast<long long>(size));
+    return 2;
+  }
+  if (seis::cuda_device_count() == 0) {
+    std::fprintf(stderr, "bench_conv: no CUDA GPU\n");
+    return 1;
+  }
+  std::fprintf(stderr, "bench_conv: %s, size %lld, batch %lld%s\n", seis::cuda_device_description(0).c_str(),
+               static_cast<long long>(size), static_cast<long long>(batch), quick ? ", quick" : "");
+  cudaStream_t stream = seis::cuda_compute_stream(0);
+  const std::vector<ConvMath> maths = quick ? std::vector<ConvMath>{ConvMath::bf16}
+                                            : std::vector<ConvMath>{ConvMath::bf16, ConvMath::tf32, ConvMath::f32};
+
+  for (const ConvSpec& spec : unet_convs(size, batch)) {
+    const Conv2dShape& s = spec.s;
+    const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, nw = s.weight_numel();
+    Buf x(nx, 1), w(nw, 2), bias(s.k, 3), dy(ny, 4);
+    Buf y(ny, 5), dx(nx, 6), dw(nw, 7), db(s.k, 8);
+    for (const char* pass : {"forward", "backward_data", "backward_weight"}) {
+      // Bytes moved at 4 bytes per element; the bf16 cuDNN call moves half.
+      double elems = 0;
+      if (std::strcmp(pass, "forward") == 0) elems = static_cast<double>(nx + nw + ny);
+      if (std::strcmp(pass, "backward_data") == 0) elems = static_cast<double>(ny + nw + nx);
+      if (std::strcmp(pass, "backward_weight") == 0) elems = static_cast<double>(nx + ny + nw);
+      for (ConvMath math : maths) {
+        double ms[2] = {0, 0};
+        for (int impl = 0; impl < 2; ++impl) {  // 0: cuDNN first, so that own lines can carry the ratio
+          std::function<void()> fn;
+          const bool cudnn = impl == 0;
+          if (std::strcmp(pass, "forward") == 0) {
+            if (cudnn) {
+              fn = math == ConvMath::bf16 ? std::function<void()>([&, math] {
+                seis::cudnn::conv2d_forward_raw(s, math, x.b, w.b, y.b, stream);
+              })
+                                          : std::function<void()>([&, math] {
+                                              seis::cudnn::conv2d_forward_raw(s, math, x.f, w.f, y.f, stream);
+                                            });
+            } else {
+              fn = [&, math] { seis::cuda::conv2d_forward(s, math, x.f, w.f, bias.f, true, y.f, stream); };
+            }
+          } else if (std::strcmp(pass, "backward_data") == 0) {
+            if (cudnn) {
+              fn = math == ConvMath::bf16 ? std::function<void()>([&, math] {
+                seis::cudnn::conv2d_backward_data_raw(s, math, dy.b, w.b, dx.b, stream);
+              })
+                                          : std::function<void()>([&, math] {
+                                              seis::cudnn::conv2d_backward_data_raw(s, math, dy.f, w.f, dx.f, stream);
+                                            });
+            } else {
+              fn = [&, math] { seis::cuda::conv2d_backward_data(s, math, dy.f, nullptr, w.f, dx.f, stream); };
+            }
+          } else {
+            if (cudnn) {
+              fn = math == ConvMath::bf16 ? std::function<void()>([&, math] {
+                seis::cudnn::conv2d_backward_weight_raw(s, math, x.b, dy.b, dw.b, stream);
+              })
+                                          : std::function<void()>([&, math] {
+                                              seis::cudnn::conv2d_backward_weight_raw(s, math, x.f, dy.f, dw.f, stream);
+                                            });
+            } else {
+              fn = [&, math] { seis::cuda::conv2d_backward_weight(s, math, x.f, dy.f, nullptr, dw.f, db.f, stream); };
+            }
+          }
+          double t = -1;
+          try {
+            t = time_ms(fn, quick);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench_conv: %s %s %s %s failed: %s\n", spec.name.c_str(), pass,
+                         cudnn ? "cudnn" : "own", math_name(math), e.what());
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+          }
+          ms[impl] = t;
+          const double bytes = elems * (cudnn && math == ConvMath::bf16 ? 2.0 : 4.0);
+          const std::string ratio = cudnn ? "1.0" : ms[0] > 0 ? std::to_string(t / ms[0]) : "null";
+          if (t > 0) {
+            std::printf(
+                "{\"conv\":\"%s\",\"size\":%lld,\"batch\":%lld,\"c\":%lld,\"k\":%lld,\"r\":%lld,\"pass\":\"%s\","
+                "\"impl\":\"%s\",\"math\":\"%s\",\"ms\":%.4f,\"tflops\":%.2f,\"gbps\":%.1f,\"ratio_vs_cudnn\":%s}\n",
+                spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), pass,
+                cudnn ? "cudnn" : "own", math_name(math), t, s.flops() / (t * 1e9), bytes / (t * 1e6), ratio.c_str());
+            std::fflush(stdout);
+          }
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_conv: %s\n", e.what());
+    return 1;
+  }
+}

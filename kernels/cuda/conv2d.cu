@@ -1,0 +1,949 @@
+// conv2d on the GPU: implicit GEMM on tensor cores (mma.sync), plus direct kernels for few channels.
+// Layout: activations NHWC (x [N,H,W,C], y [N,H,W,K]); weights KRSC; stride 1, pad R/2, R = 1 or 3.
+// forward writes y (=); backward_data writes dx (=); backward_weight writes dw and dbias (=).
+//
+// The GEMMs, all with fp32 accumulation:
+// - forward: Y[P,K] = im2col(x)[P,RRC] x W^T, gathering x on the fly (zero padding) per tile.
+// - backward_data: the forward conv of dy (masked by y_relu > 0 while loading) with the flipped,
+//   channel-transposed filter W'[c,r,s,k] = W[k,R-1-r,R-1-s,c]: the same gather, no scatter-add.
+// - backward_weight: dW[K,RRC] = dy^T[K,P] x im2col(x)[P,RRC]. The pixel reduction is split across
+//   blocks (split-K) into fp32 partials, which a second kernel sums in a fixed order. dbias is summed
+//   from the dy tiles that the blocks of the first RRC column tile load anyway. No float atomics:
+//   the result depends on the shape only, not on the device or the run.
+// Operands are rounded to the ConvMath precision (tf32: cvt.rna, bf16: round to nearest) when they
+// are stored to shared memory; ConvMath::f32 runs the same tiles with exact fp32 FMAs (SIMT).
+// Every pixel and element offset is int64 (a batch of level-1 activations passes 2^31 elements).
+//
+// Few channels (the 1-channel input conv, the 1x1 head, and their backward passes) are memory-bound:
+// direct kernels stream over pixels in fp32 instead of padding the GEMM tiles.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/device_runtime.h"
+#include "kernels/conv2d.h"
+#include "kernels/cuda/common.cuh"
+
+namespace seis::cuda {
+namespace {
+
+// ---- Precision --------------------------------------------------------------------------------
+
+template <ConvMath M>
+struct SmemType {
+  using type = float;  // f32 and tf32 (tf32 values are stored as rounded fp32 bit patterns)
+};
+template <>
+struct SmemType<ConvMath::bf16> {
+  using type = __nv_bfloat16;
+};
+
+__device__ __forceinline__ float round_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return __uint_as_float(r);
+}
+
+// Stores 4 consecutive k-values of one tile row, rounded to the operand precision.
+template <ConvMath M>
+__device__ __forceinline__ void store4(typename SmemType<M>::type* dst, const float (&v)[4]) {
+  if constexpr (M == ConvMath::bf16) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(v[0], v[1]);
+    __nv_bfloat162 hi = __floats2bfloat162_rn(v[2], v[3]);
+    uint2 packed;
+    packed.x = *reinterpret_cast<uint32_t*>(&lo);
+    packed.y = *reinterpret_cast<uint32_t*>(&hi);
+    *reinterpret_cast<uint2*>(dst) = packed;
+  } else if constexpr (M == ConvMath::tf32) {
+    *reinterpret_cast<float4*>(dst) =
+        make_float4(round_tf32(v[0]), round_tf32(v[1]), round_tf32(v[2]), round_tf32(v[3]));
+  } else {
+    *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
+  }
+}
+
+// ---- The block tile -------------------------------------------------------------------------------
+// A block computes a BM x BN tile of C = A x B^T. Shared memory holds A as [BM][kLds] and B as
+// [BN][kLds], reduction index contiguous, so that mma fragments are 32-bit loads without bank
+// conflicts (row stride 36 words for fp32, 20 words for bf16).
+
+constexpr int kBK = 32;
+constexpr int kBlockThreads = 256;  // 8 warps
+
+template <ConvMath M>
+constexpr int lds() {
+  return M == ConvMath::bf16 ? kBK + 8 : kBK + 4;
+}
+
+template <ConvMath M, int BM, int BN, int WM, int WN>
+struct TileMath {
+  using T = typename SmemType<M>::type;
+  static constexpr bool kTensor = M != ConvMath::f32;
+  static constexpr int kLds = lds<M>();
+  // Tensor cores: WM x WN warps, each a (BM/WM) x (BN/WN) tile of m16n8 fragments.
+  static constexpr int kWarpM = BM / WM, kWarpN = BN / WN;
+  static constexpr int kMI = kWarpM / 16, kNI = kWarpN / 8;
+  // SIMT fp32: threads in a (256 / (BN/4)) x (BN/4) grid, each 4 columns x kRM rows, strided.
+  static constexpr int kTN = BN / 4, kTM = kBlockThreads / kTN, kRM = BM / kTM;
+  static constexpr int kAcc = kTensor ? kMI * kNI * 4 : kRM * 4;
+  static_assert(WM * WN == 8, "8 warps");
+  static_assert(!kTensor || (kWarpM % 16 == 0 && kWarpN % 8 == 0), "warp tile of whole fragments");
+  static_assert(kTensor || (kBlockThreads % kTN == 0 && BM % kTM == 0), "SIMT thread grid");
+
+  float acc[kAcc];
+
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < kAcc; ++i) acc[i] = 0.0f;
+  }
+
+  __device__ __forceinline__ void compute(const T* __restrict__ As, const T* __restrict__ Bs) {
+    const int tid = threadIdx.x;
+    if constexpr (kTensor) {
+      const int warp = tid / 32, lane = tid % 32;
+      const int group = lane / 4, tig = lane % 4;
+      const int wm = (warp % WM) * kWarpM, wn = (warp / WM) * kWarpN;
+      if constexpr (M == ConvMath::tf32) {
+        const uint32_t* A = reinterpret_cast<const uint32_t*>(As);
+        const uint32_t* B = reinterpret_cast<const uint32_t*>(Bs);
+#pragma unroll
+        for (int k0 = 0; k0 < kBK; k0 += 8) {
+          uint32_t a[kMI][4], b[kNI][2];
+#pragma unroll
+          for (int mi = 0; mi < kMI; ++mi) {
+            const int r0 = (wm + mi * 16 + group) * kLds + k0 + tig;
+            a[mi][0] = A[r0];
+            a[mi][1] = A[r0 + 8 * kLds];
+            a[mi][2] = A[r0 + 4];
+            a[mi][3] = A[r0 + 8 * kLds + 4];
+          }
+#pragma unroll
+          for (int ni = 0; ni < kNI; ++ni) {
+            const int c0 = (wn + ni * 8 + group) * kLds + k0 + tig;
+            b[ni][0] = B[c0];
+            b[ni][1] = B[c0 + 4];
+          }
+#pragma unroll
+          for (int mi = 0; mi < kMI; ++mi) {
+#pragma unroll
+            for (int ni = 0; ni < kNI; ++ni) {
+              float* c = &acc[(mi * kNI + ni) * 4];
+              asm volatile(
+                  "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                  "{%0,%1,%2,%3};\n"
+                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                  : "r"(a[mi][0]), "r"(a[mi][1]), "r"(a[mi][2]), "r"(a[mi][3]), "r"(b[ni][0]), "r"(b[ni][1]));
+            }
+          }
+        }
+      } else {
+        // bf16 pairs: 32-bit words, row stride kLds / 2 words.
+        constexpr int kW = kLds / 2;
+        const uint32_t* A = reinterpret_cast<const uint32_t*>(As);
+        const uint32_t* B = reinterpret_cast<const uint32_t*>(Bs);
+#pragma unroll
+        for (int k0 = 0; k0 < kBK / 2; k0 += 8) {  // k0 in words: 16 bf16 per step
+          uint32_t a[kMI][4], b[kNI][2];
+#pragma unroll
+          for (int mi = 0; mi < kMI; ++mi) {
+            const int r0 = (wm + mi * 16 + group) * kW + k0 + tig;
+            a[mi][0] = A[r0];
+            a[mi][1] = A[r0 + 8 * kW];
+            a[mi][2] = A[r0 + 4];
+            a[mi][3] = A[r0 + 8 * kW + 4];
+          }
+#pragma unroll
+          for (int ni = 0; ni < kNI; ++ni) {
+            const int c0 = (wn + ni * 8 + group) * kW + k0 + tig;
+            b[ni][0] = B[c0];
+            b[ni][1] = B[c0 + 4];
+          }
+#pragma unroll
+          for (int mi = 0; mi < kMI; ++mi) {
+#pragma unroll
+            for (int ni = 0; ni < kNI; ++ni) {
+              float* c = &acc[(mi * kNI + ni) * 4];
+              asm volatile(
+                  "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                  "{%0,%1,%2,%3};\n"
+                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                  : "r"(a[mi][0]), "r"(a[mi][1]), "r"(a[mi][2]), "r"(a[mi][3]), "r"(b[ni][0]), "r"(b[ni][1]));
+            }
+          }
+        }
+      }
+    } else {
+      const int tx = tid % kTN, ty = tid / kTN;
+#pragma unroll 2
+      for (int k0 = 0; k0 < kBK; k0 += 4) {
+        float4 a[kRM], b[4];
+#pragma unroll
+        for (int i = 0; i < kRM; ++i) a[i] = *reinterpret_cast<const float4*>(&As[(ty + i * kTM) * kLds + k0]);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) b[j] = *reinterpret_cast<const float4*>(&Bs[(tx + j * kTN) * kLds + k0]);
+#pragma unroll
+        for (int i = 0; i < kRM; ++i) {
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            float& c = acc[i * 4 + j];
+            c = fmaf(a[i].x, b[j].x, c);
+            c = fmaf(a[i].y, b[j].y, c);
+            c = fmaf(a[i].z, b[j].z, c);
+            c = fmaf(a[i].w, b[j].w, c);
+          }
+        }
+      }
+    }
+  }
+
+  // f(row, col, value) for every accumulator, rows and columns relative to the block tile.
+  template <class F>
+  __device__ __forceinline__ void for_each(F&& f) const {
+    const int tid = threadIdx.x;
+    if constexpr (kTensor) {
+      const int warp = tid / 32, lane = tid % 32;
+      const int group = lane / 4, tig = lane % 4;
+      const int wm = (warp % WM) * kWarpM, wn = (warp / WM) * kWarpN;
+#pragma unroll
+      for (int mi = 0; mi < kMI; ++mi) {
+#pragma unroll
+        for (int ni = 0; ni < kNI; ++ni) {
+          const float* c = &acc[(mi * kNI + ni) * 4];
+          const int row = wm + mi * 16 + group, col = wn + ni * 8 + tig * 2;
+          f(row, col, c[0]);
+          f(row, col + 1, c[1]);
+          f(row + 8, col, c[2]);
+          f(row + 8, col + 1, c[3]);
+        }
+      }
+    } else {
+      const int tx = tid % kTN, ty = tid / kTN;
+#pragma unroll
+      for (int i = 0; i < kRM; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) f(ty + i * kTM, tx + j * kTN, acc[i * 4 + j]);
+      }
+    }
+  }
+};
+
+// ---- Forward-form implicit GEMM (forward and backward_data) ----------------------------------------
+// out[p, n] = act(bias[n] + sum_{r,s,c} src[p + (r-pad, s-pad), c] * wgt[n, r, s, c]), where src is
+// masked by (mask > 0) when mask is not null. GEMM: M = pixels, N = nout, K = R*R*cin.
+
+struct ConvArgs {
+  const float* src;   // [P, cin]
+  const float* mask;  // [P, cin] or null
+  const float* wgt;   // [nout, R, R, cin]
+  const float* bias;  // [nout] or null
+  float* out;         // [P, nout]
+  int64_t pixels, h, w;
+  int cin, nout, r, pad, rrc;
+  bool relu;
+};
+
+// VEC = 4: cin % 4 == 0 and 16-byte aligned pointers, so 4 consecutive k-values are one float4.
+template <ConvMath M, int BM, int BN, int WM, int WN, int VEC>
+__global__ void __launch_bounds__(kBlockThreads) conv_igemm_kernel(const ConvArgs a) {
+  using Tile = TileMath<M, BM, BN, WM, WN>;
+  using T = typename Tile::T;
+  constexpr int kLds = Tile::kLds;
+  constexpr int kChunksA = BM * kBK / 4, kChunksB = BN * kBK / 4;  // 4 k-values per chunk
+  constexpr int kPerA = (kChunksA + kBlockThreads - 1) / kBlockThreads;
+  constexpr int kPerB = (kChunksB + kBlockThreads - 1) / kBlockThreads;
+
+  __shared__ __align__(16) T As[BM * kLds];
+  __shared__ __align__(16) T Bs[BN * kLds];
+  __shared__ int64_t row_pix[BM];
+  __shared__ int row_h[BM], row_w[BM];
+
+  const int tid = threadIdx.x;
+  const int64_t n_tiles = (a.nout + BN - 1) / BN;
+  const int64_t m0 = (static_cast<int64_t>(blockIdx.x) / n_tiles) * BM;
+  const int n0 = static_cast<int>(static_cast<int64_t>(blockIdx.x) % n_tiles) * BN;
+
+  for (int i = tid; i < BM; i += kBlockThreads) {
+    const int64_t p = m0 + i;
+    if (p < a.pixels) {
+      const int64_t t = p / a.w;
+      row_pix[i] = p;
+      row_w[i] = static_cast<int>(p - t * a.w);
+      row_h[i] = static_cast<int>(t % a.h);
+    } else {
+      row_pix[i] = 0;
+      row_w[i] = 0;
+      row_h[i] = -(1 << 28);  // every tap falls outside the image: zeros
+    }
+  }
+  __syncthreads();
+
+  const int64_t cin = a.cin;
+  float ra[kPerA][4], rb[kPerB][4];
+
+  // Chunk q covers row q / 8, k-values kk0 + 4 * (q % 8) .. +3.
+  auto load_a = [&](int kk0) {
+#pragma unroll
+    for (int i = 0; i < kPerA; ++i) {
+      const int q = tid + i * kBlockThreads;
+      const int row = q / (kBK / 4);
+      const int kk = kk0 + (q % (kBK / 4)) * 4;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) ra[i][j] = 0.0f;
+      if (q >= kChunksA) continue;
+      if constexpr (VEC == 4) {
+        if (kk < a.rrc) {
+          const int tap = kk / a.cin, c = kk - tap * a.cin;
+          const int dr = tap / a.r - a.pad, ds = tap % a.r - a.pad;
+          const int hh = row_h[row] + dr, ww = row_w[row] + ds;
+          if (hh >= 0 && hh < a.h && ww >= 0 && ww < a.w) {
+            const int64_t off = (row_pix[row] + static_cast<int64_t>(dr) * a.w + ds) * cin + c;
+            float4 v = __ldg(reinterpret_cast<const float4*>(a.src + off));
+            if (a.mask != nullptr) {
+              const float4 mk = __ldg(reinterpret_cast<const float4*>(a.mask + off));
+              v.x = mk.x > 0.0f ? v.x : 0.0f;
+              v.y = mk.y > 0.0f ? v.y : 0.0f;
+              v.z = mk.z > 0.0f ? v.z : 0.0f;
+              v.w = mk.w > 0.0f ? v.w : 0.0f;
+            }
+            ra[i][0] = v.x;
+            ra[i][1] = v.y;
+            ra[i][2] = v.z;
+            ra[i][3] = v.w;
+          }
+        }
+      } else {
+        int tap = kk / a.cin, c = kk - tap * a.cin;  // then stepped: no division per element
+        const int ph = row_h[row], pw = row_w[row];
+        const int64_t pix = row_pix[row];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          if (kk + j >= a.rrc) break;
+          const int dr = tap / a.r - a.pad, ds = tap % a.r - a.pad;
+          const int hh = ph + dr, ww = pw + ds;
+          if (hh >= 0 && hh < a.h && ww >= 0 && ww < a.w) {
+            const int64_t off = (pix + static_cast<int64_t>(dr) * a.w + ds) * cin + c;
+            float v = __ldg(a.src + off);
+            if (a.mask != nullptr && !(__ldg(a.mask + off) > 0.0f)) v = 0.0f;
+            ra[i][j] = v;
+          }
+          if (++c == a.cin) {
+            c = 0;
+            ++tap;
+          }
+        }
+      }
+    }
+  };
+  auto load_b = [&](int kk0) {
+#pragma unroll
+    for (int i = 0; i < kPerB; ++i) {
+      const int q = tid + i * kBlockThreads;
+      const int row = q / (kBK / 4);
+      const int kk = kk0 + (q % (kBK / 4)) * 4;
+      const int n = n0 + row;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) rb[i][j] = 0.0f;
+      if (q >= kChunksB || n >= a.nout) continue;
+      const float* src = a.wgt + static_cast<int64_t>(n) * a.rrc;
+      if constexpr (VEC == 4) {
+        if (kk < a.rrc) {
+          const float4 v = __ldg(reinterpret_cast<const float4*>(src + kk));
+          rb[i][0] = v.x;
+          rb[i][1] = v.y;
+          rb[i][2] = v.z;
+          rb[i][3] = v.w;
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          if (kk + j < a.rrc) rb[i][j] = __ldg(src + kk + j);
+        }
+      }
+    }
+  };
+  auto store = [&]() {
+#pragma unroll
+    for (int i = 0; i < kPerA; ++i) {
+      const int q = tid + i * kBlockThreads;
+      if (q < kChunksA) store4<M>(&As[(q / (kBK / 4)) * kLds + (q % (kBK / 4)) * 4], ra[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < kPerB; ++i) {
+      const int q = tid + i * kBlockThreads;
+      if (q < kChunksB) store4<M>(&Bs[(q / (kBK / 4)) * kLds + (q % (kBK / 4)) * 4], rb[i]);
+    }
+  };
+
+  Tile tile;
+  tile.zero();
+  const int k_tiles = (a.rrc + kBK - 1) / kBK;
+  load_a(0);
+  load_b(0);
+  for (int t = 0; t < k_tiles; ++t) {
+    store();
+    __syncthreads();
+    if (t + 1 < k_tiles) {  // the next tile's loads are in flight during this tile's math
+      load_a((t + 1) * kBK);
+      load_b((t + 1) * kBK);
+    }
+    tile.compute(As, Bs);
+    __syncthreads();
+  }
+
+  tile.for_each([&](int row, int col, float v) {
+    const int64_t p = m0 + row;
+    const int n = n0 + col;
+    if (p < a.pixels && n < a.nout) {
+      if (a.bias != nullptr) v += __ldg(a.bias + n);
+      if (a.relu) v = fmaxf(v, 0.0f);
+      a.out[p * a.nout + n] = v;
+    }
+  });
+}
+
+// ---- backward_weight implicit GEMM -------------------------------------------------------------------
+// dW[k, rsc] = sum_p dy[p, k] x[p + (r-pad, s-pad), c]. GEMM: M = K, N = R*R*C, reduction over pixels,
+// in k-tiles of 32 consecutive pixels of one image row (tile t: image row t / wtiles, columns
+// 32 * (t % wtiles) ..). Block z of gridDim.y takes tiles [z * tiles_per_split, ..) and writes its
+// partial sums to part[z]; part_bias[z] gets dbias from the blocks of column tile 0.
+
+struct WgradArgs {
+  const float* x;     // [P, C]
+  const float* dy;    // [P, K]
+  const float* mask;  // [P, K] or null
+  float* part;        // [splits, K, RRC]
+  float* part_bias;   // [splits, K] or null
+  int64_t h, w, tiles, tiles_per_split;
+  int c, k, r, pad, rrc, wtiles;
+};
+
+template <ConvMath M, int BM, int BN, int WM, int WN>
+__global__ void __launch_bounds__(kBlockThreads) wgrad_igemm_kernel(const WgradArgs a) {
+  using Tile = TileMath<M, BM, BN, WM, WN>;
+  using T = typename Tile::T;
+  constexpr int kLds = Tile::kLds;
+  constexpr int kChunksA = BM * kBK / 4, kChunksB = BN * kBK / 4;
+  static_assert(kChunksA % kBlockThreads == 0 && kChunksB % kBlockThreads == 0, "whole chunks per thread");
+  static_assert(kBlockThreads % BM == 0 && kBlockThreads % BN == 0, "one fixed row per thread");
+  constexpr int kPerA = kChunksA / kBlockThreads, kPerB = kChunksB / kBlockThreads;
+
+  __shared__ __align__(16) T As[BM * kLds];
+  __shared__ __align__(16) T Bs[BN * kLds];
+  __shared__ float bias_red[kBlockThreads];
+
+  const int tid = threadIdx.x;
+  const int n_tiles = (a.rrc + BN - 1) / BN;
+  const int m0 = (static_cast<int>(blockIdx.x) / n_tiles) * BM;
+  const int n0 = (static_cast<int>(blockIdx.x) % n_tiles) * BN;
+  const int64_t split = blockIdx.y;
+  const int64_t t_begin = split * a.tiles_per_split;
+  const int64_t t_end = std::min(a.tiles, t_begin + a.tiles_per_split);
+  const bool do_bias = a.part_bias != nullptr && n0 == 0;
+
+  // Chunks are row-fastest (rows are contiguous in memory: k of dy, c of x), so each thread keeps one
+  // row: chunk q = tid + i * 256 has row tid % BM and pixel group q / BM.
+  const int a_row = tid % BM, b_row = tid % BN;
+  const int a_k = m0 + a_row;
+  const int b_n = n0 + b_row;
+  int b_dr = 0, b_ds = 0, b_c = 0;
+  const bool b_valid = b_n < a.rrc;
+  if (b_valid) {
+    const int tap = b_n / a.c;
+    b_c = b_n - tap * a.c;
+    b_dr = tap / a.r - a.pad;
+    b_ds = tap % a.r - a.pad;
+  }
+  const bool a_valid = a_k < a.k;
+
+  float ra[kPerA][4], rb[kPerB][4];
+  float bias_acc = 0.0f;
+
+  // Tile position, advanced incrementally: image row index (n*H + h), h, first column.
+  int64_t img_row = 0, h = 0, w0 = 0;
+  if (t_begin < t_end) {
+    img_row = t_begin / a.wtiles;
+    w0 = (t_begin - img_row * a.wtiles) * kBK;
+    h = img_row % a.h;
+  }
+
+  auto load = [&]() {
+#pragma unroll
+    for (int i = 0; i < kPerA; ++i) {
+      const int pg = (tid + i * kBlockThreads) / BM;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int64_t ww = w0 + pg * 4 + j;
+        float v = 0.0f;
+        if (a_valid && ww < a.w) {
+          const int64_t off = (img_row * a.w + ww) * a.k + a_k;
+          v = __ldg(a.dy + off);
+          if (a.mask != nullptr && !(__ldg(a.mask + off) > 0.0f)) v = 0.0f;
+        }
+        ra[i][j] = v;
+      }
+    }
+    const int64_t hh = h + b_dr;
+    const bool row_ok = b_valid && hh >= 0 && hh < a.h;
+#pragma unroll
+    for (int i = 0; i < kPerB; ++i) {
+      const int pg = (tid + i * kBlockThreads) / BN;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int64_t w_out = w0 + pg * 4 + j;
+        const int64_t ww = w_out + b_ds;
+        float v = 0.0f;
+        if (row_ok && w_out < a.w && ww >= 0 && ww < a.w) {
+          v = __ldg(a.x + ((img_row + b_dr) * a.w + ww) * a.c + b_c);
+        }
+        rb[i][j] = v;
+      }
+    }
+  };
+  auto advance = [&]() {
+    w0 += kBK;
+    if (w0 >= a.w) {
+      w0 = 0;
+      ++img_row;
+      if (++h == a.h) h = 0;
+    }
+  };
+  auto store = [&]() {
+#pragma unroll
+    for (int i = 0; i < kPerA; ++i) {
+      const int pg = (tid + i * kBlockThreads) / BM;
+      store4<M>(&As[a_row * kLds + pg * 4], ra[i]);
+      if (do_bias) bias_acc += (ra[i][0] + ra[i][1]) + (ra[i][2] + ra[i][3]);
+    }
+#pragma unroll
+    for (int i = 0; i < kPerB; ++i) {
+      const int pg = (tid + i * kBlockThreads) / BN;
+      store4<M>(&Bs[b_row * kLds + pg * 4], rb[i]);
+    }
+  };
+
+  Tile tile;
+  tile.zero();
+  if (t_begin < t_end) load();
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    store();
+    __syncthreads();
+    if (t + 1 < t_end) {
+      advance();
+      load();
+    }
+    tile.compute(As, Bs);
+    __syncthreads();
+  }
+
+  float* part = a.part + split * a.k * a.rrc;
+  tile.for_each([&](int row, int col, float v) {
+    const int k = m0 + row, n = n0 + col;
+    if (k < a.k && n < a.rrc) part[static_cast<int64_t>(k) * a.rrc + n] = v;
+  });
+
+  if (a.part_bias != nullptr && n0 == 0) {
+    bias_red[tid] = bias_acc;
+    __syncthreads();
+    if (tid < BM && m0 + tid < a.k) {
+      float s = 0.0f;
+      for (int j = tid; j < kBlockThreads; j += BM) s += bias_red[j];
+      a.part_bias[split * a.k + m0 + tid] = s;
+    }
+  }
+}
+
+// out[i] = sum_{s < splits} part[s * n + i], in order of s.
+__global__ void sum_partials_kernel(const float* __restrict__ part, int64_t splits, int64_t n,
+                                    float* __restrict__ out) {
+  for (int64_t i = thread_index(); i < n; i += grid_stride()) {
+    float s = 0.0f;
+    for (int64_t z = 0; z < splits; ++z) s += part[z * n + i];
+    out[i] = s;
+  }
+}
+
+// W'[c, r', s', k] = W[k, R-1-r', R-1-s', c]: the filter of backward_data as a forward conv.
+__global__ void flip_transpose_kernel(const float* __restrict__ w, int64_t k, int64_t r, int64_t c,
+                                      float* __restrict__ wt) {
+  const int64_t n = k * r * r * c;
+  for (int64_t i = thread_index(); i < n; i += grid_stride()) {
+    const int64_t kk = i % k;
+    int64_t t = i / k;
+    const int64_t s = t % r;
+    t /= r;
+    const int64_t rr = t % r;
+    const int64_t cc = t / r;
+    wt[i] = w[((kk * r + (r - 1 - rr)) * r + (r - 1 - s)) * c + cc];
+  }
+}
+
+// ---- Direct kernels for few channels ----------------------------------------------------------------
+
+__device__ __forceinline__ void pixel_hw(int64_t p, int64_t h, int64_t w, int& ph, int& pw) {
+  if (p < (int64_t{1} << 31) && h * w < (int64_t{1} << 31)) {  // 32-bit division where it fits
+    const uint32_t q = static_cast<uint32_t>(p) / static_cast<uint32_t>(w);
+    pw = static_cast<int>(static_cast<uint32_t>(p) - q * static_cast<uint32_t>(w));
+    ph = static_cast<int>(q % static_cast<uint32_t>(h));
+  } else {
+    const int64_t q = p / w;
+    pw = static_cast<int>(p - q * w);
+    ph = static_cast<int>(q % h);
+  }
+}
+
+// One thread per output pixel, 8 outputs at a time; weights and bias in shared memory (dynamic:
+// nout * rrc + nout floats). Same ConvArgs as the GEMM; fp32 arithmetic whatever the ConvMath.
+constexpr int kDirectOut = 8;
+
+__global__ void __launch_bounds__(kBlockThreads) conv_direct_kernel(const ConvArgs a) {
+  extern __shared__ float smem[];
+  float* sw = smem;
+  float* sb = smem + static_cast<int64_t>(a.nout) * a.rrc;
+  for (int i = threadIdx.x; i < a.nout * a.rrc; i += blockDim.x) sw[i] = a.wgt[i];
+  for (int i = threadIdx.x; i < a.nout; i += blockDim.x) sb[i] = a.bias != nullptr ? a.bias[i] : 0.0f;
+  __syncthreads();
+
+  const int taps = a.r * a.r;
+  for (int64_t p = thread_index(); p < a.pixels; p += grid_stride()) {
+    int ph, pw;
+    pixel_hw(p, a.h, a.w, ph, pw);
+    for (int n0 = 0; n0 < a.nout; n0 += kDirectOut) {
+      float acc[kDirectOut];
+#pragma unroll
+      for (int j = 0; j < kDirectOut; ++j) acc[j] = n0 + j < a.nout ? sb[n0 + j] : 0.0f;
+      for (int tap = 0; tap < taps; ++tap) {
+        const int dr = tap / a.r - a.pad, ds = tap % a.r - a.pad;
+        const int hh = ph + dr, ww = pw + ds;
+        if (hh < 0 || hh >= a.h || ww < 0 || ww >= a.w) continue;
+        const int64_t base = (p + static_cast<int64_t>(dr) * a.w + ds) * a.cin;
+        const float* wrow = sw + tap * a.cin;
+        for (int c = 0; c < a.cin; ++c) {
+          float v = __ldg(a.src + base + c);
+          if (a.mask != nullptr && !(__ldg(a.mask + base + c) > 0.0f)) v = 0.0f;
+#pragma unroll
+          for (int j = 0; j < kDirectOut; ++j) {
+            if (n0 + j < a.nout) acc[j] = fmaf(v, wrow[(n0 + j) * a.rrc + c], acc[j]);
+          }
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kDirectOut; ++j) {
+        if (n0 + j < a.nout) a.out[p * a.nout + n0 + j] = a.relu ? fmaxf(acc[j], 0.0f) : acc[j];
+      }
+    }
+  }
+}
+
+// backward_weight for K <= 8 and R*R*C <= 16: each thread sums its pixels (fixed grid-stride
+// partition) into registers; warps reduce by a fixed shuffle tree, then warps in order; block b
+// writes part[b] = [dw (K*RRC), dbias (K)].
+constexpr int kWgK = 8, kWgE = 16;
+constexpr int kWgradDirectBlocks = 1024;
+
+__global__ void __launch_bounds__(kBlockThreads)
+    wgrad_direct_kernel(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mask,
+                        int64_t pixels, int64_t h, int64_t w, int c, int k, int r, int pad, float* __restrict__ part) {
+  __shared__ int e_dr[kWgE], e_ds[kWgE], e_c[kWgE];
+  __shared__ float red[kBlockThreads / 32][kWgK * kWgE + kWgK];
+  const int rrc = r * r * c;
+  if (threadIdx.x < kWgE) {
+    const int e = threadIdx.x;
+    const int tap = e < rrc ? e / c : 0;
+    e_c[e] = e < rrc ? e - tap * c : 0;
+    e_dr[e] = tap / r - pad;
+    e_ds[e] = tap % r - pad;
+  }
+  __syncthreads();
+
+  float acc[kWgK][kWgE], bacc[kWgK];
+#pragma unroll
+  for (int j = 0; j < kWgK; ++j) {
+    bacc[j] = 0.0f;
+#pragma unroll
+    for (int e = 0; e < kWgE; ++e) acc[j][e] = 0.0f;
+  }
+
+  for (int64_t p = thread_index(); p < pixels; p += grid_stride()) {
+    int ph, pw;
+    pixel_hw(p, h, w, ph, pw);
+    float g[kWgK];
+#pragma unroll
+    for (int j = 0; j < kWgK; ++j) {
+      g[j] = 0.0f;
+      if (j < k) {
+        g[j] = __ldg(dy + p * k + j);
+        if (mask != nullptr && !(__ldg(mask + p * k + j) > 0.0f)) g[j] = 0.0f;
+      }
+      bacc[j] += g[j];
+    }
+#pragma unroll
+    for (int e = 0; e < kWgE; ++e) {
+      if (e < rrc) {
+        const int hh = ph + e_dr[e], ww = pw + e_ds[e];
+        float v = 0.0f;
+        if (hh >= 0 && hh < h && ww >= 0 && ww < w) {
+          v = __ldg(x + (p + static_cast<int64_t>(e_dr[e]) * w + e_ds[e]) * c + e_c[e]);
+        }
+#pragma unroll
+        for (int j = 0; j < kWgK; ++j) acc[j][e] = fmaf(g[j], v, acc[j][e]);
+      }
+    }
+  }
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int j = 0; j < kWgK; ++j) {
+#pragma unroll
+    for (int e = 0; e < kWgE + 1; ++e) {
+      float v = e < kWgE ? acc[j][e] : bacc[j];
+#pragma unroll
+      for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+      if (lane == 0) {
+        if (e < kWgE) {
+          red[warp][j * kWgE + e] = v;
+        } else {
+          red[warp][kWgK * kWgE + j] = v;
+        }
+      }
+    }
+  }
+  __syncthreads();
+  const int out_n = k * rrc + k;
+  for (int i = threadIdx.x; i < out_n; i += blockDim.x) {
+    const int slot = i < k * rrc ? (i / rrc) * kWgE + i % rrc : kWgK * kWgE + (i - k * rrc);
+    float s = 0.0f;
+    for (int wi = 0; wi < kBlockThreads / 32; ++wi) s += red[wi][slot];
+    part[static_cast<int64_t>(blockIdx.x) * out_n + i] = s;
+  }
+}
+
+// ---- Host side ----------------------------------------------------------------------------------------
+
+int current_device() {
+  int d = 0;
+  CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+// Device scratch from the caching allocator, returned when the call's work is queued: the allocator
+// hands blocks out again only to work on the same stream order (the engine's compute stream).
+class Scratch {
+ public:
+  explicit Scratch(int64_t bytes) : device_(current_device()), p_(bytes > 0 ? cuda_alloc(device_, bytes) : nullptr) {}
+  ~Scratch() {
+    if (p_ != nullptr) cuda_free(device_, p_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* f() const { return static_cast<float*>(p_); }
+
+ private:
+  int device_;
+  void* p_;
+};
+
+void check_shape(const Conv2dShape& s) {
+  SEIS_KERNEL_CHECK(s.r == 1 || s.r == 3, "conv2d: filter size " << s.r << " (1 or 3 supported)");
+  SEIS_KERNEL_CHECK(s.n >= 0 && s.h >= 0 && s.w >= 0, "conv2d: negative shape " << s.n << "x" << s.h << "x" << s.w);
+  SEIS_KERNEL_CHECK(s.c >= 1 && s.k >= 1 && s.c * 9 < (int64_t{1} << 30) && s.k < (int64_t{1} << 30),
+                    "conv2d: channels C=" << s.c << " K=" << s.k);
+  SEIS_KERNEL_CHECK(s.h < (int64_t{1} << 30) && s.w < (int64_t{1} << 30), "conv2d: image " << s.h << "x" << s.w);
+}
+
+template <ConvMath M, int BN, int WM, int WN>
+void launch_conv_igemm(const ConvArgs& a, bool vec, cudaStream_t stream) {
+  constexpr int BM = 128;
+  const int64_t blocks = ((a.pixels + BM - 1) / BM) * ((a.nout + BN - 1) / BN);
+  SEIS_KERNEL_CHECK(blocks < (int64_t{1} << 31), "conv2d: " << blocks << " blocks");
+  if (vec) {
+    conv_igemm_kernel<M, BM, BN, WM, WN, 4><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(a);
+  } else {
+    conv_igemm_kernel<M, BM, BN, WM, WN, 1><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(a);
+  }
+  SEIS_CUDA_LAUNCH_CHECK();
+}
+
+template <ConvMath M>
+void conv_igemm_n(const ConvArgs& a, bool vec, cudaStream_t stream) {
+  // Narrow column tiles for the few-channel top levels, so that no tensor-core work is padding.
+  if (a.nout <= 16) {
+    launch_conv_igemm<M, 16, 8, 1>(a, vec, stream);
+  } else if (a.nout <= 32) {
+    launch_conv_igemm<M, 32, 4, 2>(a, vec, stream);
+  } else {
+    launch_conv_igemm<M, 64, 4, 2>(a, vec, stream);
+  }
+}
+
+// The forward-form conv: the GEMM, or the direct kernel for few channels.
+void run_conv(ConvMath math, const ConvArgs& a, cudaStream_t stream) {
+  if (a.pixels == 0) return;
+  const int64_t direct_smem = (static_cast<int64_t>(a.nout) * a.rrc + a.nout) * 4;
+  if ((a.rrc <= 16 || a.nout <= 4) && direct_smem <= 32 * 1024) {
+    conv_direct_kernel<<<grid_for(a.pixels), kBlockThreads, direct_smem, stream>>>(a);
+    SEIS_CUDA_LAUNCH_CHECK();
+    return;
+  }
+  const bool vec = a.cin % 4 == 0 && aligned16(a.src) && aligned16(a.wgt) && (a.mask == nullptr || aligned16(a.mask));
+  switch (math) {
+    case ConvMath::f32:
+      conv_igemm_n<ConvMath::f32>(a, vec, stream);
+      break;
+    case ConvMath::tf32:
+      conv_igemm_n<ConvMath::tf32>(a, vec, stream);
+      break;
+    case ConvMath::bf16:
+      conv_igemm_n<ConvMath::bf16>(a, vec, stream);
+      break;
+  }
+}
+
+void sum_partials(const float* part, int64_t splits, int64_t n, float* out, cudaStream_t stream) {
+  sum_partials_kernel<<<grid_for(n), kThreads, 0, stream>>>(part, splits, n, out);
+  SEIS_CUDA_LAUNCH_CHECK();
+}
+
+template <ConvMath M, int BM, int BN, int WM, int WN>
+void wgrad_igemm(const Conv2dShape& s, const float* x, const float* dy, const float* y_relu, float* dw, float* dbias,
+                 cudaStream_t stream) {
+  WgradArgs a{};
+  a.x = x;
+  a.dy = dy;
+  a.mask = y_relu;
+  a.h = s.h;
+  a.w = s.w;
+  a.c = static_cast<int>(s.c);
+  a.k = static_cast<int>(s.k);
+  a.r = static_cast<int>(s.r);
+  a.pad = static_cast<int>(s.pad());
+  a.rrc = static_cast<int>(s.r * s.r * s.c);
+  a.wtiles = static_cast<int>((s.w + kBK - 1) / kBK);
+  a.tiles = s.n * s.h * a.wtiles;
+  const int64_t mn_blocks = ((s.k + BM - 1) / BM) * ((a.rrc + BN - 1) / BN);
+  // Enough blocks to fill any GPU (a fixed target, so the partition and the result do not depend on
+  // the device), at least 8 pixel tiles per block, and at most 256 MiB of partials.
+  constexpr int64_t kTargetBlocks = 1024;
+  int64_t splits = (kTargetBlocks + mn_blocks - 1) / mn_blocks;
+  splits = std::min(splits, (a.tiles + 7) / 8);
+  splits = std::min(splits, (int64_t{64} << 20) / (s.k * a.rrc));
+  splits = std::max<int64_t>(1, std::min<int64_t>(splits, 65535));
+  a.tiles_per_split = (a.tiles + splits - 1) / splits;
+  splits = (a.tiles + a.tiles_per_split - 1) / a.tiles_per_split;
+
+  const int64_t wn = s.k * a.rrc;
+  Scratch part_buf(splits > 1 ? splits * (wn + s.k) * 4 : 0);
+  a.part = splits > 1 ? part_buf.f() : dw;
+  a.part_bias = dbias == nullptr ? nullptr : (splits > 1 ? part_buf.f() + splits * wn : dbias);
+  const dim3 grid(static_cast<unsigned>(mn_blocks), static_cast<unsigned>(splits));
+  wgrad_igemm_kernel<M, BM, BN, WM, WN><<<grid, kBlockThreads, 0, stream>>>(a);
+  SEIS_CUDA_LAUNCH_CHECK();
+  if (splits > 1) {
+    sum_partials(a.part, splits, wn, dw, stream);
+    if (dbias != nullptr) sum_partials(a.part_bias, splits, s.k, dbias, stream);
+  }
+}
+
+template <ConvMath M>
+void wgrad_igemm_m(const Conv2dShape& s, const float* x, const float* dy, const float* y_relu, float* dw, float* dbias,
+                   cudaStream_t stream) {
+  if (s.k <= 32) {
+    wgrad_igemm<M, 32, 128, 2, 4>(s, x, dy, y_relu, dw, dbias, stream);
+  } else {
+    wgrad_igemm<M, 128, 64, 4, 2>(s, x, dy, y_relu, dw, dbias, stream);
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
+                    float* y, CUstream_st* stream) {
+  check_shape(s);
+  if (s.pixels() == 0) return;
+  SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr, "conv2d_forward: null pointer");
+  ConvArgs a{};
+  a.src = x;
+  a.mask = nullptr;
+  a.wgt = w;
+  a.bias = bias;
+  a.out = y;
+  a.pixels = s.pixels();
+  a.h = s.h;
+  a.w = s.w;
+  a.cin = static_cast<int>(s.c);
+  a.nout = static_cast<int>(s.k);
+  a.r = static_cast<int>(s.r);
+  a.pad = static_cast<int>(s.pad());
+  a.rrc = static_cast<int>(s.r * s.r * s.c);
+  a.relu = relu;
+  run_conv(math, a, stream);
+}
+
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
+                          float* dx, CUstream_st* stream) {
+  check_shape(s);
+  if (s.pixels() == 0) return;
+  SEIS_KERNEL_CHECK(dy != nullptr && w != nullptr && dx != nullptr, "conv2d_backward_data: null pointer");
+  Scratch wt(s.weight_numel() * 4);
+  flip_transpose_kernel<<<grid_for(s.weight_numel()), kThreads, 0, stream>>>(w, s.k, s.r, s.c, wt.f());
+  SEIS_CUDA_LAUNCH_CHECK();
+  ConvArgs a{};
+  a.src = dy;
+  a.mask = y_relu;
+  a.wgt = wt.f();
+  a.bias = nullptr;
+  a.out = dx;
+  a.pixels = s.pixels();
+  a.h = s.h;
+  a.w = s.w;
+  a.cin = static_cast<int>(s.k);
+  a.nout = static_cast<int>(s.c);
+  a.r = static_cast<int>(s.r);
+  a.pad = static_cast<int>(s.pad());
+  a.rrc = static_cast<int>(s.r * s.r * s.k);
+  a.relu = false;
+  run_conv(math, a, stream);
+}
+
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
+                            float* dw, float* dbias, CUstream_st* stream) {
+  check_shape(s);
+  SEIS_KERNEL_CHECK(dw != nullptr, "conv2d_backward_weight: null dw");
+  if (s.pixels() == 0) {
+    CUDA_CHECK(cudaMemsetAsync(dw, 0, s.weight_numel() * 4, stream));
+    if (dbias != nullptr) CUDA_CHECK(cudaMemsetAsync(dbias, 0, s.k * 4, stream));
+    return;
+  }
+  SEIS_KERNEL_CHECK(x != nullptr && dy != nullptr, "conv2d_backward_weight: null pointer");
+  const int rrc = static_cast<int>(s.r * s.r * s.c);
+  if (s.k <= kWgK && rrc <= kWgE) {
+    const int64_t blocks = std::min<int64_t>(kWgradDirectBlocks, (s.pixels() + kBlockThreads - 1) / kBlockThreads);
+    const int64_t out_n = s.k * rrc + s.k;
+    Scratch part(blocks * out_n * 4);
+    wgrad_direct_kernel<<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(
+        x, dy, y_relu, s.pixels(), s.h, s.w, static_cast<int>(s.c), static_cast<int>(s.k), static_cast<int>(s.r),
+        static_cast<int>(s.pad()), part.f());
+    SEIS_CUDA_LAUNCH_CHECK();
+    // part rows are [dw, dbias]: the sums land in dw and dbias (or in scratch when dbias is null).
+    Scratch sums(out_n * 4);
+    sum_partials(part.f(), blocks, out_n, sums.f(), stream);
+    CUDA_CHECK(cudaMemcpyAsync(dw, sums.f(), s.weight_numel() * 4, cudaMemcpyDeviceToDevice, stream));
+    if (dbias != nullptr) {
+      CUDA_CHECK(cudaMemcpyAsync(dbias, sums.f() + s.weight_numel(), s.k * 4, cudaMemcpyDeviceToDevice, stream));
+    }
+    return;
+  }
+  switch (math) {
+    case ConvMath::f32:
+      wgrad_igemm_m<ConvMath::f32>(s, x, dy, y_relu, dw, dbias, stream);
+      break;
+    case ConvMath::tf32:
+      wgrad_igemm_m<ConvMath::tf32>(s, x, dy, y_relu, dw, dbias, stream);
+      break;
+    case ConvMath::bf16:
+      wgrad_igemm_m<ConvMath::bf16>(s, x, dy, y_relu, dw, dbias, stream);
+      break;
+  }
+}
+
+}  // namespace seis::cuda

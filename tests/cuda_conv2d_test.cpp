@@ -1,0 +1,391 @@
+// seis::cuda and seis::cudnn conv2d against the CPU reference (kernels/cpu/conv2d.cpp): forward,
+// backward_data and backward_weight, every ConvMath, tiny, odd and tile-misaligned shapes, with and
+// without the fused ReLU and the y_relu mask; outputs poisoned with NaN first. One case past 2^31
+// elements per indexing path, checked on sampled outputs against a direct double-precision loop.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "engine/device_runtime.h"
+#include "kernels/conv2d.h"
+#include "kernels/conv2d_cudnn.h"
+#include "test_util.h"
+
+namespace seis {
+namespace {
+
+using test::all_close;
+using test::random_vector;
+
+constexpr int kDev = 0;
+
+// A device buffer from the caching allocator.
+class DevBuf {
+ public:
+  explicit DevBuf(int64_t n) : n_(n), p_(static_cast<float*>(cuda_alloc(kDev, std::max<int64_t>(n, 1) * 4))) {}
+  explicit DevBuf(const std::vector<float>& h) : DevBuf(static_cast<int64_t>(h.size())) { upload(h); }
+  ~DevBuf() { cuda_free(kDev, p_); }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  void upload(const std::vector<float>& h) { cuda_copy_to_device(kDev, p_, h.data(), n_ * 4); }
+  void poison() { upload(std::vector<float>(static_cast<size_t>(n_), std::numeric_limits<float>::quiet_NaN())); }
+  std::vector<float> download() const {
+    std::vector<float> h(static_cast<size_t>(n_));
+    cuda_copy_to_host(kDev, h.data(), p_, n_ * 4);
+    return h;
+  }
+  float* get() const { return p_; }
+
+ private:
+  int64_t n_;
+  float* p_;
+};
+
+enum class Impl { own, cudnn };
+
+const char* math_name(ConvMath m) { return m == ConvMath::f32 ? "f32" : m == ConvMath::tf32 ? "tf32" : "bf16"; }
+
+struct Tol {
+  double atol, rtol, nmse;
+};
+
+// Inputs are uniform in [-1, 1], so atol scales with sqrt(reduction length).
+Tol tolerance(Impl impl, ConvMath math, int64_t reduction) {
+  const double sq = std::sqrt(static_cast<double>(std::max<int64_t>(reduction, 1)));
+  switch (math) {
+    case ConvMath::f32:
+      // cuDNN's fp32 algorithms include Winograd and FFT, less exact than a plain dot product.
+      return impl == Impl::own ? Tol{1e-5 * sq, 1e-4, 1e-10} : Tol{1e-4 * sq, 1e-3, 1e-8};
+    case ConvMath::tf32:
+      return Tol{2e-3 * sq, 5e-3, 1e-5};
+    case ConvMath::bf16:
+      return Tol{1e-2 * sq, 2e-2, 1e-4};
+  }
+  return Tol{0, 0, 0};
+}
+
+struct Case {
+  int64_t n, h, w, c, k, r;
+};
+
+std::string describe(const Case& cs) {
+  return std::to_string(cs.n) + "x" + std::to_string(cs.h) + "x" + std::to_string(cs.w) + " C=" + std::to_string(cs.c) +
+         " K=" + std::to_string(cs.k) + " R=" + std::to_string(cs.r);
+}
+
+// Every pass of one shape, for one implementation and math, against the CPU.
+void check_case(const Case& cs, Impl impl, ConvMath math) {
+  Conv2dShape s;
+  s.n = cs.n;
+  s.h = cs.h;
+  s.w = cs.w;
+  s.c = cs.c;
+  s.k = cs.k;
+  s.r = cs.r;
+  const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, nw = s.weight_numel();
+  const uint64_t seed = static_cast<uint64_t>(cs.n * 1000003 + cs.h * 1009 + cs.w * 101 + cs.c * 13 + cs.k * 7 + cs.r);
+  const auto x = random_vector(nx, seed);
+  const auto wt = random_vector(nw, seed + 1);
+  const auto bias = random_vector(s.k, seed + 2);
+  const auto dy = random_vector(ny, seed + 3);
+  std::vector<float> y_relu(static_cast<size_t>(ny));
+  cpu::conv2d_forward(s, x.data(), wt.data(), bias.data(), true, y_relu.data());
+
+  DevBuf dx_in(x), dw_in(wt), dbias_in(bias), ddy(dy), dmask(y_relu);
+  DevBuf dy_out(ny), dx_out(nx), ddw_out(nw), ddb_out(s.k);
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  const std::string where = describe(cs) + " " + (impl == Impl::own ? "own" : "cudnn") + " " + math_name(math);
+  const int64_t rrc = s.r * s.r * s.c, rrk = s.r * s.r * s.k;
+
+  for (bool relu : {false, true}) {
+    std::vector<float> ref(static_cast<size_t>(ny));
+    cpu::conv2d_forward(s, x.data(), wt.data(), bias.data(), relu, ref.data());
+    dy_out.poison();
+    if (impl == Impl::own) {
+      cuda::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(), stream);
+    } else {
+      cudnn::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(), stream);
+    }
+    const auto got = dy_out.download();
+    const Tol t = tolerance(impl, math, rrc);
+    EXPECT_TRUE(all_close(got.data(), ref.data(), ny, t.atol, t.rtol, t.nmse)) << where << " forward relu=" << relu;
+  }
+
+  for (bool masked : {false, true}) {
+    const float* mask_h = masked ? y_relu.data() : nullptr;
+    const float* mask_d = masked ? dmask.get() : nullptr;
+    {
+      std::vector<float> ref(static_cast<size_t>(nx));
+      cpu::conv2d_backward_data(s, dy.data(), mask_h, wt.data(), ref.data());
+      dx_out.poison();
+      if (impl == Impl::own) {
+        cuda::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(), stream);
+      } else {
+        cudnn::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(), stream);
+      }
+      const auto got = dx_out.download();
+      const Tol t = tolerance(impl, math, rrk);
+      EXPECT_TRUE(all_close(got.data(), ref.data(), nx, t.atol, t.rtol, t.nmse))
+          << where << " backward_data masked=" << masked;
+    }
+    {
+      std::vector<float> ref_w(static_cast<size_t>(nw)), ref_b(static_cast<size_t>(s.k));
+      cpu::conv2d_backward_weight(s, x.data(), dy.data(), mask_h, ref_w.data(), ref_b.data());
+      ddw_out.poison();
+      ddb_out.poison();
+      if (impl == Impl::own) {
+        cuda::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(), stream);
+      } else {
+        cudnn::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(), stream);
+      }
+      const auto got_w = ddw_out.download();
+      const auto got_b = ddb_out.download();
+      const Tol t = tolerance(impl, math, s.pixels());
+      EXPECT_TRUE(all_close(got_w.data(), ref_w.data(), nw, t.atol, t.rtol, t.nmse))
+          << where << " backward_weight dw masked=" << masked;
+      // dbias is an fp32 sum in every math.
+      const Tol tb = tolerance(impl, ConvMath::f32, s.pixels());
+      EXPECT_TRUE(all_close(got_b.data(), ref_b.data(), s.k, tb.atol, tb.rtol, tb.nmse))
+          << where << " backward_weight dbias masked=" << masked;
+    }
+  }
+}
+
+const std::vector<Case>& cases() {
+  static const std::vector<Case> c = {
+      {1, 1, 1, 1, 1, 3},      // tiny
+      {1, 1, 1, 1, 1, 1},      // tiny 1x1
+      {1, 5, 7, 3, 5, 3},      // odd H/W, C=3 K=5
+      {2, 33, 17, 3, 5, 3},    // C not a multiple of 4: scalar gather; split-K backward_weight
+      {2, 33, 17, 24, 40, 3},  // tile-misaligned C and K, vector gather
+      {1, 9, 11, 1, 8, 3},     // the 1-channel input conv: direct kernels
+      {2, 7, 9, 8, 1, 1},      // the 1x1 head: direct kernels
+      {1, 8, 8, 512, 512, 3},  // deep level: full tiles
+      {1, 6, 70, 16, 16, 3},   // narrow column tiles; W spans three 32-pixel tiles
+      {1, 5, 7, 40, 24, 1},    // 1x1 GEMM
+      {1, 13, 10, 64, 2, 3},   // few outputs, many inputs: direct forward, GEMM backward
+      {2, 64, 64, 8, 8, 3},    // a top-level conv: 8 channels
+  };
+  return c;
+}
+
+class CudaConv2d : public ::testing::TestWithParam<ConvMath> {};
+
+TEST_P(CudaConv2d, OwnKernelsMatchCpu) {
+  SEIS_NEED_GPU();
+  for (const Case& cs : cases()) check_case(cs, Impl::own, GetParam());
+}
+
+TEST_P(CudaConv2d, CudnnMatchesCpu) {
+  SEIS_NEED_GPU();
+  for (const Case& cs : cases()) check_case(cs, Impl::cudnn, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Math, CudaConv2d, ::testing::Values(ConvMath::f32, ConvMath::tf32, ConvMath::bf16),
+                         [](const ::testing::TestParamInfo<ConvMath>& i) { return std::string(math_name(i.param)); });
+
+TEST(CudaConv2dDeterminism, BackwardWeightIsBitIdentical) {
+  SEIS_NEED_GPU();
+  Conv2dShape s;
+  s.n = 2;
+  s.h = 40;
+  s.w = 50;
+  s.c = 16;
+  s.k = 24;
+  s.r = 3;
+  DevBuf x(random_vector(s.pixels() * s.c, 11)), dy(random_vector(s.pixels() * s.k, 12));
+  DevBuf dw(s.weight_numel()), db(s.k);
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  std::vector<float> first_w, first_b;
+  for (int run = 0; run < 3; ++run) {
+    dw.poison();
+    cuda::conv2d_backward_weight(s, ConvMath::f32, x.get(), dy.get(), nullptr, dw.get(), db.get(), stream);
+    const auto w = dw.download();
+    const auto b = db.download();
+    if (run == 0) {
+      first_w = w;
+      first_b = b;
+    } else {
+      EXPECT_EQ(0, std::memcmp(w.data(), first_w.data(), w.size() * 4)) << "dw differs in run " << run;
+      EXPECT_EQ(0, std::memcmp(b.data(), first_b.data(), b.size() * 4)) << "dbias differs in run " << run;
+    }
+  }
+}
+
+// ---- Past 2^31 elements ----------------------------------------------------------------------------------
+// x [17, 4096, 4096, 8] holds 2.28e9 floats (9.1 GB). Image i is a window of one random buffer
+// shifted by i * 997 elements, so images differ and any value can be recomputed on the host.
+
+struct BigInput {
+  int64_t n, h, w, c;
+  std::vector<float> pool;
+  int64_t image_numel() const { return h * w * c; }
+  float at(int64_t img, int64_t hh, int64_t ww, int64_t cc) const {
+    return pool[static_cast<size_t>(img * 997 + (hh * w + ww) * c + cc)];
+  }
+  void upload(float* dst) const {
+    for (int64_t i = 0; i < n; ++i) {
+      cuda_copy_to_device(kDev, dst + i * image_numel(), pool.data() + i * 997, image_numel() * 4);
+    }
+  }
+};
+
+// out[img, h, w, k] of the forward-form conv, in double, from host values.
+double direct_conv(const BigInput& in, const std::vector<float>& wt, int64_t r, int64_t img, int64_t h, int64_t w,
+                   int64_t k) {
+  const int64_t pad = r / 2;
+  double acc = 0;
+  for (int64_t dr = 0; dr < r; ++dr) {
+    for (int64_t ds = 0; ds < r; ++ds) {
+      const int64_t hh = h + dr - pad, ww = w + ds - pad;
+      if (hh < 0 || hh >= in.h || ww < 0 || ww >= in.w) continue;
+      for (int64_t c = 0; c < in.c; ++c) {
+        acc += static_cast<double>(in.at(img, hh, ww, c)) * wt[static_cast<size_t>(((k * r + dr) * r + ds) * in.c + c)];
+      }
+    }
+  }
+  return acc;
+}
+
+TEST(CudaConv2dLarge, Past2To31Elements) {
+  SEIS_NEED_GPU();
+  BigInput in{17, 4096, 4096, 8, {}};
+  in.pool = random_vector(in.image_numel() + in.n * 997, 77);
+  const int64_t numel = in.n * in.image_numel();
+  ASSERT_GT(numel, int64_t{1} << 31);
+  Conv2dShape s;
+  s.n = in.n;
+  s.h = in.h;
+  s.w = in.w;
+  s.c = 8;
+  s.k = 8;
+  s.r = 3;
+  const auto wt = random_vector(s.weight_numel(), 78);
+  const auto bias = random_vector(s.k, 79);
+  DevBuf x(numel), y(numel), out(numel), dwt(wt), db(bias), dw(s.weight_numel()), dbias(s.k);
+  in.upload(x.get());
+  CUstream_st* stream = cuda_compute_stream(kDev);
+
+  // Sampled pixels: image corners and edges, the last pixel, and pixels past 2^31 / C.
+  std::vector<std::array<int64_t, 3>> px = {{0, 0, 0},        {16, 4095, 4095}, {16, 0, 4095},   {16, 4095, 0},
+                                            {15, 2048, 17},   {16, 1, 1},       {8, 4095, 4095}, {9, 0, 0},
+                                            {16, 2047, 4094}, {12, 100, 4000}};
+  auto read = [&](const DevBuf& b, int64_t kk, int64_t img, int64_t h, int64_t w, int64_t k) {
+    float v = 0;
+    cuda_copy_to_host(kDev, &v, b.get() + ((img * s.h + h) * s.w + w) * kk + k, 4);
+    return static_cast<double>(v);
+  };
+  const double tol_f32 = 1e-4 * std::sqrt(72.0);
+
+  // Forward, GEMM path (C = K = 8), fp32 and bf16.
+  for (ConvMath math : {ConvMath::bf16, ConvMath::f32}) {
+    cuda::conv2d_forward(s, math, x.get(), dwt.get(), db.get(), false, y.get(), stream);
+    const double tol = math == ConvMath::f32 ? tol_f32 : 0.05 * std::sqrt(72.0);
+    for (const auto& p : px) {
+      for (int64_t k : {int64_t{0}, int64_t{7}}) {
+        const double ref = direct_conv(in, wt, 3, p[0], p[1], p[2], k) + bias[static_cast<size_t>(k)];
+        EXPECT_NEAR(read(y, 8, p[0], p[1], p[2], k), ref, tol)
+            << "forward " << math_name(math) << " at " << p[0] << "," << p[1] << "," << p[2] << "," << k;
+      }
+    }
+  }
+  // Backward data, GEMM path: dy = x (K = C = 8), no mask; dx = conv with the flipped filter.
+  cuda::conv2d_backward_data(s, ConvMath::f32, x.get(), nullptr, dwt.get(), out.get(), stream);
+  {
+    std::vector<float> flipped(wt.size());  // W'[c, r, s, k] = W[k, R-1-r, R-1-s, c]
+    for (int64_t k = 0; k < 8; ++k)
+      for (int64_t r = 0; r < 3; ++r)
+        for (int64_t t = 0; t < 3; ++t)
+          for (int64_t c = 0; c < 8; ++c)
+            flipped[static_cast<size_t>(((c * 3 + r) * 3 + t) * 8 + k)] =
+                wt[static_cast<size_t>(((k * 3 + (2 - r)) * 3 + (2 - t)) * 8 + c)];
+    for (const auto& p : px) {
+      for (int64_t c : {int64_t{0}, int64_t{5}}) {
+        const double ref = direct_conv(in, flipped, 3, p[0], p[1], p[2], c);
+        EXPECT_NEAR(read(out, 8, p[0], p[1], p[2], c), ref, tol_f32)
+            << "backward_data at " << p[0] << "," << p[1] << "," << p[2] << "," << c;
+      }
+    }
+  }
+  // Backward weight, GEMM path: x and dy = x, masked by y (the last forward, fp32). Three entries and
+  // one dbias, each a sum over 285M pixels, recomputed on the host.
+  cuda::conv2d_backward_weight(s, ConvMath::f32, x.get(), x.get(), y.get(), dw.get(), dbias.get(), stream);
+  {
+    std::vector<float> hy(static_cast<size_t>(numel));
+    cuda_copy_to_host(kDev, hy.data(), y.get(), numel * 4);
+    std::vector<float> got_w(static_cast<size_t>(s.weight_numel())), got_b(8);
+    cuda_copy_to_host(kDev, got_w.data(), dw.get(), s.weight_numel() * 4);
+    cuda_copy_to_host(kDev, got_b.data(), dbias.get(), 8 * 4);
+    struct Entry {
+      int64_t k, r, t, c;
+    };
+    for (const Entry& e : {Entry{0, 0, 0, 0}, Entry{7, 1, 1, 3}, Entry{3, 2, 1, 7}}) {
+      double acc = 0, acc_b = 0;
+      for (int64_t img = 0; img < s.n; ++img) {
+        for (int64_t h = 0; h < s.h; ++h) {
+          const int64_t hh = h + e.r - 1;
+          for (int64_t w = 0; w < s.w; ++w) {
+            const int64_t p = (img * s.h + h) * s.w + w;
+            const double g = hy[static_cast<size_t>(p * 8 + e.k)] > 0 ? in.at(img, h, w, e.k) : 0.0;
+            acc_b += g;
+            const int64_t ww = w + e.t - 1;
+            if (hh < 0 || hh >= s.h || ww < 0 || ww >= s.w) continue;
+            acc += g * in.at(img, hh, ww, e.c);
+          }
+        }
+      }
+      const double got = got_w[static_cast<size_t>(((e.k * 3 + e.r) * 3 + e.t) * 8 + e.c)];
+      EXPECT_NEAR(got, acc, 1e-3 * std::fabs(acc) + 0.5) << "backward_weight dw entry k=" << e.k;
+      EXPECT_NEAR(got_b[static_cast<size_t>(e.k)], acc_b, 1e-3 * std::fabs(acc_b) + 0.5) << "dbias k=" << e.k;
+    }
+  }
+  // Direct kernels: the 1x1 head (C=8 -> K=1) reads x past 2^31; the input conv (C=1 -> K=8) writes
+  // past 2^31 (its input is the first 285M values of x).
+  {
+    Conv2dShape head = s;
+    head.k = 1;
+    head.r = 1;
+    const auto hw = random_vector(8, 80);
+    DevBuf dhw(hw);
+    cuda::conv2d_forward(head, ConvMath::f32, x.get(), dhw.get(), nullptr, false, out.get(), stream);
+    for (const auto& p : px) {
+      double ref = 0;
+      for (int64_t c = 0; c < 8; ++c)
+        ref += static_cast<double>(in.at(p[0], p[1], p[2], c)) * hw[static_cast<size_t>(c)];
+      EXPECT_NEAR(read(out, 1, p[0], p[1], p[2], 0), ref, 1e-5 * 8) << "head at " << p[0] << "," << p[1];
+    }
+    Conv2dShape first = s;
+    first.c = 1;
+    const auto fw = random_vector(8 * 9, 81);
+    DevBuf dfw(fw);
+    cuda::conv2d_forward(first, ConvMath::f32, x.get(), dfw.get(), nullptr, false, out.get(), stream);
+    const int64_t img_px = s.h * s.w;
+    for (const auto& p : px) {
+      for (int64_t k : {int64_t{0}, int64_t{7}}) {
+        double ref = 0;
+        for (int64_t dr = 0; dr < 3; ++dr) {
+          for (int64_t ds = 0; ds < 3; ++ds) {
+            const int64_t hh = p[1] + dr - 1, ww = p[2] + ds - 1;
+            if (hh < 0 || hh >= s.h || ww < 0 || ww >= s.w) continue;
+            // x viewed as [17, 4096, 4096, 1]: element p of that view is x[p] of the 8-channel layout.
+            const int64_t flat = p[0] * img_px + hh * s.w + ww;
+            const int64_t img8 = flat / (img_px * 8), rem = flat % (img_px * 8);
+            ref += static_cast<double>(in.pool[static_cast<size_t>(img8 * 997 + rem)]) *
+                   fw[static_cast<size_t>((k * 3 + dr) * 3 + ds)];
+          }
+        }
+        EXPECT_NEAR(read(out, 8, p[0], p[1], p[2], k), ref, 1e-5 * 9) << "input conv at " << p[0] << "," << p[1];
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace seis
