@@ -16,9 +16,12 @@ Normalize parse_normalize(const std::string& s) {
 
 const char* normalize_name(Normalize n) {
   switch (n) {
-    case Normalize::trace: return "trace";
-    case Normalize::sample: return "sample";
-    case Normalize::none: return "none";
+    case Normalize::trace:
+      return "trace";
+    case Normalize::sample:
+      return "sample";
+    case Normalize::none:
+      return "none";
   }
   return "?";
 }
