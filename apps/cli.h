@@ -21,5 +21,4 @@ inline bool parse_cli(CLI::App& app, int argc, char** argv) {
   return true;
 }
 
-
 }  // namespace seis

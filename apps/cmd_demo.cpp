@@ -42,14 +42,22 @@ void parse_range(const std::string& flag, const std::string& v, double* lo, doub
 
 int cmd_demo(int argc, char** argv) {
   CLI::App app{"seisseg demo: synthesise a small microseismic set, train a UNet, report and preview", "seisseg demo"};
-  std::string out = "seisseg-demo", device_s = "auto", snr = "0:10";
+  std::string out = "seisseg-demo", device_s = "auto", snr = "0:10", precision = "fp32", conv_backend = "own";
   int64_t steps = 600, train_samples = 4096, val_samples = 64, size = 256, batch = 4;
   int levels = 4, base = 8;
   float lr = 2e-3f;
   uint64_t seed = 1;
   app.add_option("--out", out, "output directory")->capture_default_str();
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--steps", steps, "training steps")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--precision", precision, "CUDA conv operands: fp32 (exact), tf32 or bf16 (fp32 accumulation)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  app.add_option("--conv-backend", conv_backend, "CUDA conv kernels: own or cudnn")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"own", "cudnn"}));
+  app.add_option("--steps", steps, "training steps")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_option("--batch", batch, "batch size")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
   app.add_option("--lr", lr, "Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--size", size, "gather height and width (time samples = receivers)")
@@ -83,6 +91,8 @@ int cmd_demo(int argc, char** argv) {
   opt.optimizer.lr = lr;
   opt.seed = seed;
   opt.device = parse_device(device_s);
+  opt.exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
+  opt.exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
   opt.log_every = std::max<int64_t>(1, std::min<int64_t>(25, steps / 20));
 
   UNet model(opt.model, seed, opt.device);
@@ -94,6 +104,8 @@ int cmd_demo(int argc, char** argv) {
   nlohmann::ordered_json cfg = {{"version", SEIS_VERSION},
                                 {"command", "demo"},
                                 {"device", opt.device.str()},
+                                {"precision", precision},
+                                {"conv_backend", conv_backend},
                                 {"levels", levels},
                                 {"base", base},
                                 {"parameters", model.num_params()},
@@ -119,8 +131,8 @@ int cmd_demo(int argc, char** argv) {
     std::printf("step %6lld/%lld  loss %.4f  %7.1f samples/s  ETA %s\n", static_cast<long long>(l.step),
                 static_cast<long long>(steps), l.loss, l.samples_per_s, format_eta(eta).c_str());
     std::fflush(stdout);
-    dir.append_metrics({{"step", l.step}, {"epoch", l.epoch}, {"loss", l.loss}, {"lr", lr},
-                        {"samples_per_s", l.samples_per_s}});
+    dir.append_metrics(
+        {{"step", l.step}, {"epoch", l.epoch}, {"loss", l.loss}, {"lr", lr}, {"samples_per_s", l.samples_per_s}});
   });
   const EvalResult& v = r.val;
   const double pos_frac = static_cast<double>(v.tp + v.fn) / static_cast<double>(std::max<int64_t>(1, v.pixels));

@@ -9,14 +9,13 @@
 
 namespace {
 
-const char* kUsage =
-    "seisseg " SEIS_VERSION
-    ": full-resolution segmentation of seismic gathers\n"
-    "\n"
-    "usage: seisseg <command> [options]   (seisseg <command> --help for its options)\n"
-    "\n"
-    "commands:\n"
-    "  demo     synthesise a small set, train a UNet, report validation metrics, write a preview\n";
+const char* kUsage = "seisseg " SEIS_VERSION
+                     ": full-resolution segmentation of seismic gathers\n"
+                     "\n"
+                     "usage: seisseg <command> [options]   (seisseg <command> --help for its options)\n"
+                     "\n"
+                     "commands:\n"
+                     "  demo     synthesise a small set, train a UNet, report validation metrics, write a preview\n";
 
 // One line: the first line of the message.
 std::string one_line(const char* what) {

@@ -22,9 +22,7 @@ using namespace seis;
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::string run_capture(const std::string& cmd) {
   std::string out;
@@ -122,8 +120,8 @@ int main(int argc, char** argv) {
       std::snprintf(args, sizeof args, " --levels %d --base %d --size %lld --batch %lld --steps %d --warmup %d", levels,
                     base, static_cast<long long>(size), static_cast<long long>(batch), steps, warmup);
       const std::string torch_dev = device.is_cpu() ? "cpu" : "cuda:" + std::to_string(device.index);
-      const std::string out = run_capture(python + " " + script + args + " --device " + torch_dev + " --modes " +
-                                          torch_modes + " 2>&1");
+      const std::string out =
+          run_capture(python + " " + script + args + " --device " + torch_dev + " --modes " + torch_modes + " 2>&1");
       size_t start = 0;
       while (start < out.size()) {
         const size_t end = out.find('\n', start);
@@ -136,12 +134,10 @@ int main(int argc, char** argv) {
         }
         std::printf("%s\n", j.dump().c_str());
         if (j.contains("ms_per_step")) {
-          nlohmann::ordered_json ratio = {{"bench", "step_ratio"},
-                                          {"seisseg_mode", rec["mode"]},
-                                          {"pytorch_mode", j["mode"]},
-                                          {"seisseg_ms", ms},
-                                          {"pytorch_ms", j["ms_per_step"]},
-                                          {"ratio_seisseg_over_pytorch", ms / j["ms_per_step"].get<double>()}};
+          nlohmann::ordered_json ratio = {
+              {"bench", "step_ratio"},          {"seisseg_mode", rec["mode"]},
+              {"pytorch_mode", j["mode"]},      {"seisseg_ms", ms},
+              {"pytorch_ms", j["ms_per_step"]}, {"ratio_seisseg_over_pytorch", ms / j["ms_per_step"].get<double>()}};
           std::printf("%s\n", ratio.dump().c_str());
         }
       }

@@ -14,7 +14,8 @@ Var make_var(Tensor value, bool requires_grad) {
 }
 
 void accumulate_grad(VarImpl& v, Tensor g) {
-  SEIS_CHECK(g.shape() == v.value.shape(), "gradient " << shape_str(g.shape()) << " for value " << shape_str(v.value.shape()));
+  SEIS_CHECK(g.shape() == v.value.shape(),
+             "gradient " << shape_str(g.shape()) << " for value " << shape_str(v.value.shape()));
   if (!v.grad.defined()) {
     v.grad = std::move(g);
     return;

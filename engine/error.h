@@ -24,11 +24,11 @@ struct InputError : std::runtime_error {
 
 }  // namespace seis
 
-#define SEIS_CHECK(cond, ...)                                                                        \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::ostringstream seis_check_os_;                                                           \
-      seis_check_os_ << __VA_ARGS__;                                                               \
-      ::seis::throw_check_failure(__FILE__, __LINE__, #cond, seis_check_os_.str());                \
-    }                                                                                              \
+#define SEIS_CHECK(cond, ...)                                                       \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
+      std::ostringstream seis_check_os_;                                            \
+      seis_check_os_ << __VA_ARGS__;                                                \
+      ::seis::throw_check_failure(__FILE__, __LINE__, #cond, seis_check_os_.str()); \
+    }                                                                               \
   } while (0)

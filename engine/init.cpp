@@ -16,7 +16,8 @@ void init_conv_weight(Tensor& w, uint64_t seed, uint64_t stream_id) {
   for (int64_t ki = 0; ki < k; ++ki)
     for (int64_t ci = 0; ci < c; ++ci)
       for (int64_t ri = 0; ri < r; ++ri)
-        for (int64_t si = 0; si < s; ++si) p[((ki * r + ri) * s + si) * c + ci] = static_cast<float>(rng.uniform(-bound, bound));
+        for (int64_t si = 0; si < s; ++si)
+          p[((ki * r + ri) * s + si) * c + ci] = static_cast<float>(rng.uniform(-bound, bound));
 }
 
 void init_conv_bias(Tensor& b, int64_t fan_in, uint64_t seed, uint64_t stream_id) {

@@ -26,13 +26,13 @@ CUstream_st* stream_of(const Tensor& t) { return cuda_compute_stream(t.device().
 // Runs the CPU or the CUDA form of a kernel call, by the device of `t`. The CUDA form gets the
 // compute stream as its last argument.
 #if SEIS_HAVE_CUDA
-#define SEIS_DISPATCH(t, fn, ...)                        \
-  do {                                                   \
-    if ((t).device().is_cpu()) {                         \
-      cpu::fn(__VA_ARGS__);                              \
-    } else {                                             \
-      cuda::fn(__VA_ARGS__, stream_of(t));               \
-    }                                                    \
+#define SEIS_DISPATCH(t, fn, ...)          \
+  do {                                     \
+    if ((t).device().is_cpu()) {           \
+      cpu::fn(__VA_ARGS__);                \
+    } else {                               \
+      cuda::fn(__VA_ARGS__, stream_of(t)); \
+    }                                      \
   } while (0)
 #else
 #define SEIS_DISPATCH(t, fn, ...) \
@@ -43,8 +43,9 @@ CUstream_st* stream_of(const Tensor& t) { return cuda_compute_stream(t.device().
 #endif
 
 void check_nhwc(const Tensor& x, const char* what) {
-  SEIS_CHECK(x.rank() == 4 && x.dtype() == DType::f32 && x.is_contiguous(),
-             what << ": expected a contiguous f32 NHWC tensor, got " << shape_str(x.shape()) << " " << dtype_name(x.dtype()));
+  SEIS_CHECK(
+      x.rank() == 4 && x.dtype() == DType::f32 && x.is_contiguous(),
+      what << ": expected a contiguous f32 NHWC tensor, got " << shape_str(x.shape()) << " " << dtype_name(x.dtype()));
 }
 
 bool needs_grad(Tape* tape, const Var& v) { return tape != nullptr && v && v->requires_grad; }
@@ -70,8 +71,7 @@ void conv_forward_call(const Conv2dShape& s, const Tensor& x, const Tensor& w, c
 #endif
 }
 
-void conv_backward_data_call(const Conv2dShape& s, const Tensor& dy, const float* y_relu, const Tensor& w,
-                             Tensor& dx) {
+void conv_backward_data_call(const Conv2dShape& s, const Tensor& dy, const float* y_relu, const Tensor& w, Tensor& dx) {
   if (dy.device().is_cpu()) {
     cpu::conv2d_backward_data(s, dy.data<float>(), y_relu, w.data<float>(), dx.data<float>());
     return;
@@ -87,8 +87,8 @@ void conv_backward_data_call(const Conv2dShape& s, const Tensor& dy, const float
 #endif
 }
 
-void conv_backward_weight_call(const Conv2dShape& s, const Tensor& x, const Tensor& dy, const float* y_relu,
-                               Tensor& dw, Tensor& db) {
+void conv_backward_weight_call(const Conv2dShape& s, const Tensor& x, const Tensor& dy, const float* y_relu, Tensor& dw,
+                               Tensor& db) {
   float* dbias = db.defined() ? db.data<float>() : nullptr;
   if (dy.device().is_cpu()) {
     cpu::conv2d_backward_weight(s, x.data<float>(), dy.data<float>(), y_relu, dw.data<float>(), dbias);
@@ -113,9 +113,9 @@ const ExecConfig& exec_config() { return g_exec; }
 Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu) {
   check_nhwc(x->value, "conv2d input");
   const Tensor& wt = w->value;
-  SEIS_CHECK(wt.rank() == 4 && wt.dim(1) == wt.dim(2) && (wt.dim(1) == 1 || wt.dim(1) == 3) &&
-                 wt.dim(3) == x->value.dim(3),
-             "conv2d weight " << shape_str(wt.shape()) << " for input " << shape_str(x->value.shape()));
+  SEIS_CHECK(
+      wt.rank() == 4 && wt.dim(1) == wt.dim(2) && (wt.dim(1) == 1 || wt.dim(1) == 3) && wt.dim(3) == x->value.dim(3),
+      "conv2d weight " << shape_str(wt.shape()) << " for input " << shape_str(x->value.shape()));
   SEIS_CHECK(!b || (b->value.rank() == 1 && b->value.dim(0) == wt.dim(0)), "conv2d bias shape");
   Conv2dShape s;
   s.n = x->value.dim(0);
@@ -243,8 +243,7 @@ Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float p
   const int64_t n = x.numel();
   const int64_t denom = mean_over > 0 ? mean_over : n;
   Tensor loss = Tensor::empty({1}, DType::f32, x.device());
-  SEIS_DISPATCH(x, bce_with_logits_forward, n, x.data<float>(), labels.data<uint8_t>(), pos_weight,
-                loss.data<float>());
+  SEIS_DISPATCH(x, bce_with_logits_forward, n, x.data<float>(), labels.data<uint8_t>(), pos_weight, loss.data<float>());
   if (denom != n) {
     // The kernel's mean is over n; rescale to the mean over `denom` elements.
     const float f = static_cast<float>(static_cast<double>(n) / static_cast<double>(denom));

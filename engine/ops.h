@@ -23,8 +23,8 @@ const ExecConfig& exec_config();
 // y = conv(x, w) + b, then ReLU when `relu`. R = w.dim(1) (1 or 3), stride 1, same padding.
 Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu);
 Var relu(Tape* tape, const Var& x);
-Var maxpool2d(Tape* tape, const Var& x);      // 2x2, stride 2
-Var upsample2x(Tape* tape, const Var& x);     // nearest
+Var maxpool2d(Tape* tape, const Var& x);   // 2x2, stride 2
+Var upsample2x(Tape* tape, const Var& x);  // nearest
 Var concat_channels(Tape* tape, const Var& a, const Var& b);
 // Mean BCE with logits over all elements: logits [N,H,W,1], labels u8 [N,H,W]. A scalar [1].
 // `mean_over` is the element count the mean divides by (0: logits' own count); a rank holding part

@@ -14,9 +14,12 @@ OptimizerKind parse_optimizer(const std::string& s) {
 
 const char* optimizer_name(OptimizerKind k) {
   switch (k) {
-    case OptimizerKind::sgd: return "sgd";
-    case OptimizerKind::adam: return "adam";
-    case OptimizerKind::adamw: return "adamw";
+    case OptimizerKind::sgd:
+      return "sgd";
+    case OptimizerKind::adam:
+      return "adam";
+    case OptimizerKind::adamw:
+      return "adamw";
   }
   return "?";
 }
@@ -25,7 +28,8 @@ Optimizer::Optimizer(const OptimizerConfig& config, std::vector<Var> params)
     : config_(config), params_(std::move(params)) {
   const int per_param = config_.kind == OptimizerKind::sgd ? 1 : 2;
   for (const Var& p : params_) {
-    for (int i = 0; i < per_param; ++i) state_.push_back(Tensor::zeros(p->value.shape(), DType::f32, p->value.device()));
+    for (int i = 0; i < per_param; ++i)
+      state_.push_back(Tensor::zeros(p->value.shape(), DType::f32, p->value.device()));
   }
 }
 

@@ -18,18 +18,25 @@ namespace {
 
 const char* st_dtype(DType t) {
   switch (t) {
-    case DType::f32: return "F32";
-    case DType::bf16: return "BF16";
-    case DType::u8: return "U8";
+    case DType::f32:
+      return "F32";
+    case DType::bf16:
+      return "BF16";
+    case DType::u8:
+      return "U8";
   }
   return "?";
 }
 
 bool parse_st_dtype(const std::string& s, DType* t) {
-  if (s == "F32") *t = DType::f32;
-  else if (s == "BF16") *t = DType::bf16;
-  else if (s == "U8") *t = DType::u8;
-  else return false;
+  if (s == "F32")
+    *t = DType::f32;
+  else if (s == "BF16")
+    *t = DType::bf16;
+  else if (s == "U8")
+    *t = DType::u8;
+  else
+    return false;
   return true;
 }
 
@@ -82,7 +89,8 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   std::vector<Tensor> host;
   for (const auto& [name, t] : tensors) {
     Tensor h = t.to(Device::cpu());
-    header[name] = {{"dtype", st_dtype(h.dtype())}, {"shape", h.shape()}, {"data_offsets", {offset, offset + h.nbytes()}}};
+    header[name] = {
+        {"dtype", st_dtype(h.dtype())}, {"shape", h.shape()}, {"data_offsets", {offset, offset + h.nbytes()}}};
     offset += h.nbytes();
     host.push_back(h);
   }
@@ -162,9 +170,8 @@ SafetensorsContents load_safetensors(const std::string& path) {
     }
     const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
     if (b > e || e > static_cast<uint64_t>(data_size)) {
-      throw InputError(path + ": tensor '" + name + "': data_offsets [" + std::to_string(b) + ", " +
-                       std::to_string(e) + ") outside the " + std::to_string(data_size) +
-                       " data bytes (truncated file?)");
+      throw InputError(path + ": tensor '" + name + "': data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
+                       ") outside the " + std::to_string(data_size) + " data bytes (truncated file?)");
     }
     if (static_cast<int64_t>(e - b) != numel * dtype_size(dt)) {
       throw InputError(path + ": tensor '" + name + "': shape " + shape_str(shape) + " does not match its " +

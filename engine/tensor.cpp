@@ -118,9 +118,9 @@ Tensor Tensor::slice0(int64_t begin, int64_t end) const {
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  SEIS_CHECK(shape_ == src.shape_ && dtype_ == src.dtype_,
-             "copy " << shape_str(src.shape_) << " " << dtype_name(src.dtype_) << " into " << shape_str(shape_) << " "
-                     << dtype_name(dtype_));
+  SEIS_CHECK(shape_ == src.shape_ && dtype_ == src.dtype_, "copy " << shape_str(src.shape_) << " "
+                                                                   << dtype_name(src.dtype_) << " into "
+                                                                   << shape_str(shape_) << " " << dtype_name(dtype_));
   SEIS_CHECK(is_contiguous() && src.is_contiguous(), "copy of non-contiguous tensors");
   const int64_t bytes = nbytes();
   if (bytes == 0) return;
@@ -158,9 +158,15 @@ Tensor Tensor::to_dtype(DType dtype) const {
   std::vector<float> v = to_vector();
   for (int64_t i = 0; i < n; ++i) {
     switch (dtype) {
-      case DType::f32: t.data<float>()[i] = v[i]; break;
-      case DType::bf16: t.data<uint16_t>()[i] = float_to_bf16(v[i]); break;
-      case DType::u8: t.data<uint8_t>()[i] = static_cast<uint8_t>(v[i]); break;
+      case DType::f32:
+        t.data<float>()[i] = v[i];
+        break;
+      case DType::bf16:
+        t.data<uint16_t>()[i] = float_to_bf16(v[i]);
+        break;
+      case DType::u8:
+        t.data<uint8_t>()[i] = static_cast<uint8_t>(v[i]);
+        break;
     }
   }
   return t;
@@ -182,9 +188,15 @@ std::vector<float> Tensor::to_vector() const {
   std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     switch (dtype_) {
-      case DType::f32: v[i] = h.data<float>()[i]; break;
-      case DType::bf16: v[i] = bf16_to_float(h.data<uint16_t>()[i]); break;
-      case DType::u8: v[i] = h.data<uint8_t>()[i]; break;
+      case DType::f32:
+        v[i] = h.data<float>()[i];
+        break;
+      case DType::bf16:
+        v[i] = bf16_to_float(h.data<uint16_t>()[i]);
+        break;
+      case DType::u8:
+        v[i] = h.data<uint8_t>()[i];
+        break;
     }
   }
   return v;

@@ -64,7 +64,7 @@ class Tensor {
   }
 
   // Views sharing storage.
-  Tensor reshape(const Shape& shape) const;        // contiguous only
+  Tensor reshape(const Shape& shape) const;         // contiguous only
   Tensor slice0(int64_t begin, int64_t end) const;  // rows [begin, end) of dim 0
 
   // Copies.

@@ -1,5 +1,5 @@
 // Binary cross-entropy with logits, mean over n elements, with pos_weight (PyTorch's
-// BCEWithLogitsLoss): l_i = -(pw * t_i * log s(x_i) + (1 - t_i) * log(1 - s(x_i))), labels t in {0,1} (u8).
+// BCEWithLogitsLoss): l_i = -(pw * t_i * log s(x_i) + (1 - t_i) * log(1 - s(x_i))), labels t in {0,1} (u8; any nonzero value counts as 1).
 // forward writes *loss (=), the mean, summed in a fixed order (deterministic).
 // backward writes dx (=): dx_i = grad_scale * ((1 + (pw - 1) t_i) s(x_i) - pw t_i), where grad_scale is
 // dloss / n_total (n_total may exceed n when a batch is split).

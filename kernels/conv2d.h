@@ -3,6 +3,7 @@
 // forward writes y (=); backward_data writes dx (=); backward_weight writes dw and dbias (=).
 // When y_relu is not null, the forward had a fused ReLU and y_relu is its output: the backward
 // masks dy by (y_relu > 0) first (the fused ReLU-backward prologue).
+// bias may be null (no bias); dbias may be null (not computed).
 #pragma once
 #include <cstdint>
 

@@ -1,7 +1,7 @@
 // Fused optimizer updates on fp32 master weights, in place on param and state.
 // SGD: b = momentum * b + g (b = g on the first step); p -= lr * b; weight decay adds wd * p to g.
 // Adam/AdamW (PyTorch's formulas, bias-corrected at `step`, counting from 1): Adam adds wd * p to g;
-// AdamW decays p by lr * wd first.
+// AdamW decays p by lr * wd first. momentum_buf may be null when momentum is 0.
 #pragma once
 #include <cstdint>
 

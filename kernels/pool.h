@@ -1,5 +1,5 @@
 // maxpool2d 2x2, stride 2, NHWC. Output [N, H/2, W/2, C] (floor, as PyTorch).
-// forward writes y and argmax (=): argmax holds the winning position 0..3 (dy*2 + dx) of each
+// forward writes y and argmax (=): argmax holds the winning position 0..3 (row * 2 + col within the window) of each
 // output, the first maximum on ties. backward writes dx (=), zero where no output took its value.
 #pragma once
 #include <cstdint>

@@ -56,7 +56,8 @@ TEST(Cli, HelpExitsZero) {
 
 TEST(Cli, CudaWithoutAGpuIsAUsageError) {
   // Only meaningful where no GPU is present; with a GPU, --device cuda is valid.
-  const Result probe = run("demo --device cuda --steps 1 --train-samples 1 --val-samples 1 --size 16 --levels 1 --out /dev/null/x");
+  const Result probe =
+      run("demo --device cuda --steps 1 --train-samples 1 --val-samples 1 --size 16 --levels 1 --out /dev/null/x");
   if (probe.code == 2) {
     EXPECT_NE(probe.err.find("no CUDA GPU"), std::string::npos) << probe.err;
   } else {

@@ -1,4 +1,6 @@
 // safetensors: round trip, and refusal of malformed files with an error naming the file.
+#include "engine/safetensors.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -6,7 +8,6 @@
 #include <fstream>
 
 #include "engine/error.h"
-#include "engine/safetensors.h"
 #include "test_util.h"
 
 namespace seis {

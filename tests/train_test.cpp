@@ -33,7 +33,9 @@ TEST(Train, UNetGradientsMatchFiniteDifferences) {
   Tensor x = Tensor::from_vector({2, 6, 4, 1}, test::random_vector(48, 1));
   Tensor y = Tensor::zeros({2, 6, 4}, DType::u8);
   for (int64_t i = 0; i < y.numel(); i += 3) y.data<uint8_t>()[i] = 1;
-  auto loss_of = [&]() { return static_cast<double>(scalar_value(bce_with_logits(nullptr, m.forward(nullptr, make_var(x)), y, 2.0f)->value)); };
+  auto loss_of = [&]() {
+    return static_cast<double>(scalar_value(bce_with_logits(nullptr, m.forward(nullptr, make_var(x)), y, 2.0f)->value));
+  };
   Tape tape;
   Var loss = bce_with_logits(&tape, m.forward(&tape, make_var(x)), y, 2.0f);
   tape.backward(loss);

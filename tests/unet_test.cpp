@@ -1,5 +1,7 @@
 // The UNet: parameter count, names and shapes (PyTorch's), output shapes, input-size errors, and
 // a save/load round trip that reproduces the forward pass.
+#include "models/unet.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -7,7 +9,6 @@
 
 #include "engine/error.h"
 #include "engine/safetensors.h"
-#include "models/unet.h"
 #include "test_util.h"
 
 namespace seis {
@@ -29,15 +30,19 @@ TEST(UNet, SafetensorsHoldPyTorchNamesAndOihwShapes) {
   m.save(path, {{"seisseg.normalize", "trace"}});
   const SafetensorsContents c = load_safetensors(path);
   const std::map<std::string, Shape> want = {
-      {"enc.0.conv1.weight", {4, 1, 3, 3}}, {"enc.0.conv1.bias", {4}},     {"enc.0.conv2.weight", {4, 4, 3, 3}},
-      {"enc.0.conv2.bias", {4}},            {"enc.1.conv1.weight", {8, 4, 3, 3}}, {"enc.1.conv1.bias", {8}},
-      {"enc.1.conv2.weight", {8, 8, 3, 3}}, {"enc.1.conv2.bias", {8}},    {"enc.2.conv1.weight", {16, 8, 3, 3}},
-      {"enc.2.conv1.bias", {16}},           {"enc.2.conv2.weight", {16, 16, 3, 3}}, {"enc.2.conv2.bias", {16}},
-      {"up.1.weight", {8, 16, 3, 3}},       {"up.1.bias", {8}},           {"dec.1.conv1.weight", {8, 16, 3, 3}},
-      {"dec.1.conv1.bias", {8}},            {"dec.1.conv2.weight", {8, 8, 3, 3}}, {"dec.1.conv2.bias", {8}},
-      {"up.0.weight", {4, 8, 3, 3}},        {"up.0.bias", {4}},           {"dec.0.conv1.weight", {4, 8, 3, 3}},
-      {"dec.0.conv1.bias", {4}},            {"dec.0.conv2.weight", {4, 4, 3, 3}}, {"dec.0.conv2.bias", {4}},
-      {"head.weight", {1, 4, 1, 1}},        {"head.bias", {1}},
+      {"enc.0.conv1.weight", {4, 1, 3, 3}},   {"enc.0.conv1.bias", {4}},
+      {"enc.0.conv2.weight", {4, 4, 3, 3}},   {"enc.0.conv2.bias", {4}},
+      {"enc.1.conv1.weight", {8, 4, 3, 3}},   {"enc.1.conv1.bias", {8}},
+      {"enc.1.conv2.weight", {8, 8, 3, 3}},   {"enc.1.conv2.bias", {8}},
+      {"enc.2.conv1.weight", {16, 8, 3, 3}},  {"enc.2.conv1.bias", {16}},
+      {"enc.2.conv2.weight", {16, 16, 3, 3}}, {"enc.2.conv2.bias", {16}},
+      {"up.1.weight", {8, 16, 3, 3}},         {"up.1.bias", {8}},
+      {"dec.1.conv1.weight", {8, 16, 3, 3}},  {"dec.1.conv1.bias", {8}},
+      {"dec.1.conv2.weight", {8, 8, 3, 3}},   {"dec.1.conv2.bias", {8}},
+      {"up.0.weight", {4, 8, 3, 3}},          {"up.0.bias", {4}},
+      {"dec.0.conv1.weight", {4, 8, 3, 3}},   {"dec.0.conv1.bias", {4}},
+      {"dec.0.conv2.weight", {4, 4, 3, 3}},   {"dec.0.conv2.bias", {4}},
+      {"head.weight", {1, 4, 1, 1}},          {"head.bias", {1}},
   };
   ASSERT_EQ(c.tensors.size(), want.size());
   for (const auto& [name, shape] : want) {

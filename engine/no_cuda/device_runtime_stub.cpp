@@ -1,6 +1,7 @@
 // The device runtime of a build without CUDA: zero devices; pinned memory is ordinary memory.
 #include <cstdlib>
 
+#include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 
@@ -29,5 +30,23 @@ void cuda_copy_to_host(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_copy_device_to_device(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_memset_zero(int, void*, int64_t) { no_cuda(); }
 void cuda_synchronize(int) { no_cuda(); }
+
+CUstream_st* cuda_copy_stream(int) { no_cuda(); }
+void cuda_stream_synchronize(CUstream_st*) { no_cuda(); }
+void cuda_release_cached_memory(int) {}
+int64_t cuda_reserved_bytes(int) { return 0; }
+CudaEvent::CudaEvent(int) { no_cuda(); }
+CudaEvent::~CudaEvent() = default;
+CudaEvent::CudaEvent(CudaEvent&& o) noexcept : device_(o.device_), event_(o.event_) { o.event_ = nullptr; }
+CudaEvent& CudaEvent::operator=(CudaEvent&& o) noexcept {
+  device_ = o.device_;
+  event_ = o.event_;
+  o.event_ = nullptr;
+  return *this;
+}
+void CudaEvent::record(CUstream_st*) { no_cuda(); }
+void CudaEvent::wait(CUstream_st*) const { no_cuda(); }
+bool CudaEvent::done() const { return true; }
+void CudaEvent::synchronize() const {}
 
 }  // namespace seis

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# The whole GPU check, run from the repository root on the GPU machine, which has the working tree
+# and build-gpu/ (made by benchmarks/build_gpu.sh) and nothing installable. Stages, each with its
+# own timeout, none stopping the later ones:
+#   1. environment: LD_LIBRARY_PATH (build-gpu/lib, then the folders of cuDNN, NCCL, cuBLAS and
+#      cudart found on the machine), nvidia-smi, library versions, unresolved libraries;
+#   2. every GPU test binary (build-gpu/tests/cuda_*_test) with SEIS_REQUIRE_GPU=1;
+#   3. compute-sanitizer memcheck and racecheck on the small kernel tests;
+#   4. bench_conv, bench_step and benchmarks/torch_unet.py, where they exist.
+# Logs go to $OUT when it is set (else gpu-check-logs/): env.txt, tests.txt, sanitizer.txt,
+# bench.txt, summary.txt. The summary table is printed last. The whole run keeps within
+# GPU_CHECK_SECONDS (default 370): a stage gets the smaller of its own limit and the time left.
+# Overrides: BUILD, MEMCHECK_FILTER, RACECHECK_FILTER, BENCH_CONV_ARGS, BENCH_STEP_ARGS,
+# TORCH_UNET_ARGS, STEP_SHAPE (the shape both step benchmarks use).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+BUILD=${BUILD:-build-gpu}
+LOGS=${OUT:-$ROOT/gpu-check-logs}
+mkdir -p "$LOGS"
+BUDGET=${GPU_CHECK_SECONDS:-370}
+START=$SECONDS
+ENV_LOG=$LOGS/env.txt
+TEST_LOG=$LOGS/tests.txt
+SAN_LOG=$LOGS/sanitizer.txt
+BENCH_LOG=$LOGS/bench.txt
+SUMMARY=$LOGS/summary.txt
+for f in "$ENV_LOG" "$TEST_LOG" "$SAN_LOG" "$BENCH_LOG" "$SUMMARY"; do : >"$f"; done
+rows=()
+
+# Seconds for a stage: its own limit, or what is left of the budget less a reserve for the summary.
+stage_time() {
+  local want=$1 left=$((BUDGET - (SECONDS - START) - 10))
+  ((left < want)) && want=$left
+  echo "$want"
+}
+# run_limited LIMIT LOG CMD...: runs CMD with a timeout, output appended to LOG; returns its status.
+run_limited() {
+  local limit=$1 log=$2
+  shift 2
+  if ((limit < 5)); then
+    echo "skipped: no time left in the ${BUDGET}s budget" >>"$log"
+    return 125
+  fi
+  echo "\$ $* (timeout ${limit}s)" >>"$log"
+  local t0=$SECONDS
+  timeout -k 10 "$limit" "$@" >>"$log" 2>&1
+  local rc=$?
+  echo "exit $rc after $((SECONDS - t0))s" >>"$log"
+  ((rc == 124 || rc == 137)) && echo "TIMED OUT after ${limit}s" >>"$log"
+  return "$rc"
+}
+
+# ---- 1. Environment ------------------------------------------------------------------------
+{
+  echo "== gpu_check at $(date -u +%FT%TZ), repo $ROOT, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  git status --short 2>/dev/null | head -30
+} >>"$ENV_LOG"
+
+# Large libraries travel compressed: unpack them next to a writable copy of the rest.
+LIBDIR=$ROOT/$BUILD/lib
+if compgen -G "$LIBDIR/*.xz" >/dev/null; then
+  UNPACKED=${TMPDIR:-/tmp}/seisseg-gpu-lib
+  mkdir -p "$UNPACKED"
+  for f in "$LIBDIR"/*.xz; do
+    name=$(basename "${f%.xz}")
+    if [[ ! -s "$UNPACKED/$name" ]]; then
+      xz -dc "$f" >"$UNPACKED/$name.part" 2>>"$ENV_LOG" ||
+        python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$f" >"$UNPACKED/$name.part"
+      mv "$UNPACKED/$name.part" "$UNPACKED/$name"
+    fi
+  done
+  LIBDIR="$UNPACKED:$LIBDIR"
+fi
+
+# cuDNN, NCCL and cuBLAS come from PyTorch's pip packages (cudart from CUDA or pip as well).
+roots=()
+for r in /usr /opt /root /home /workspace /venv; do [[ -d "$r" ]] && roots+=("$r"); done
+found=$(timeout -k 5 "$(stage_time 60)" find "${roots[@]}" \( -name 'libcudnn.so.9*' -o -name 'libnccl.so.2*' \
+  -o -name 'libcublas.so.13*' -o -name 'libcudart.so.13*' \) 2>/dev/null | sort)
+# One folder per library, first found wins; pip's nvidia/ folders first (matched to PyTorch).
+cuda_dirs=$(printf '%s\n' "$found" | awk 'NF { d = $0; sub(/\/[^\/]*$/, "", d); print (d ~ /nvidia/ ? 0 : 1), d }' |
+  sort -s -k1,1 | awk '!seen[$2]++ { print $2 }' | paste -sd: -)
+export LD_LIBRARY_PATH="$LIBDIR${cuda_dirs:+:$cuda_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+{
+  echo "== LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  echo "== CUDA libraries found:"
+  printf '%s\n' "$found" | while read -r f; do [[ -n "$f" ]] && echo "  $f -> $(readlink -f "$f")"; done
+  echo "== nvidia-smi"
+  timeout 30 nvidia-smi 2>&1
+  timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
+  echo "== tools"
+  timeout 10 nvcc --version 2>&1 | tail -2
+  timeout 10 compute-sanitizer --version 2>&1 | head -2
+  timeout 60 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "nccl", torch.cuda.nccl.version())' 2>&1 | tail -1
+  echo "== unresolved libraries"
+  for b in "$BUILD"/seisseg "$BUILD"/tests/* "$BUILD"/benchmarks/*; do
+    [[ -f "$b" && -x "$b" ]] || continue
+    ldd "$b" 2>&1 | grep -i 'not found' | sed "s|^|  $(basename "$b"): |"
+  done
+  echo "(end)"
+} >>"$ENV_LOG" 2>&1
+rows+=("$(printf '%-34s %s' 'environment' "$(head -c 60 <<<"$(timeout 10 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)")")")
+if grep -q 'not found' "$ENV_LOG"; then rows+=("$(printf '%-34s %s' 'libraries' 'UNRESOLVED: see env.txt')"); fi
+
+# ---- 2. GPU tests -----------------------------------------------------------------------------
+gtest_counts() {  # LOG_SECTION_FILE -> "P passed, F failed, S skipped"
+  local f=$1 p fl s
+  p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$f" | tail -1 | grep -oE '[0-9]+$')
+  fl=$(grep -oE '^\[  FAILED  \] [0-9]+ test' "$f" | tail -1 | grep -oE '[0-9]+')
+  s=$(grep -oE '^\[  SKIPPED \] [0-9]+ test' "$f" | tail -1 | grep -oE '[0-9]+')
+  echo "${p:-0} passed, ${fl:-0} failed, ${s:-0} skipped"
+}
+tests=("$BUILD"/tests/cuda_*_test)
+if [[ ! -e "${tests[0]}" ]]; then
+  rows+=("$(printf '%-34s %s' 'GPU tests' "NONE in $BUILD/tests: run benchmarks/build_gpu.sh first")")
+fi
+for t in "${tests[@]}"; do
+  [[ -x "$t" ]] || continue
+  name=$(basename "$t")
+  section=$(mktemp)
+  echo "==== $name" >>"$TEST_LOG"
+  SEIS_REQUIRE_GPU=1 run_limited "$(stage_time 200)" "$section" "$t" --gtest_color=no
+  rc=$?
+  cat "$section" >>"$TEST_LOG"
+  status="$(gtest_counts "$section"), exit $rc"
+  grep -q 'TIMED OUT' "$section" && status+=" TIMED OUT"
+  rows+=("$(printf '%-34s %s' "$name" "$status")")
+  rm -f "$section"
+done
+
+# ---- 3. compute-sanitizer on the small kernel tests ----------------------------------------------
+SAN_BIN=$BUILD/tests/cuda_ops_test
+# Nothing above 2^31 elements (too slow under the sanitizer), and not the deliberate 1 PiB
+# allocation (the sanitizer reports the failed cudaMalloc as an API error).
+MEMCHECK_FILTER=${MEMCHECK_FILTER:--CudaBig*:*OutOfMemory*}
+RACECHECK_FILTER=${RACECHECK_FILTER:-CudaBce.*:CudaMetrics.*:CudaPool.*}
+if ! command -v compute-sanitizer >/dev/null; then
+  for d in /usr/local/cuda/bin /usr/local/cuda-13*/bin /opt/nvidia/*/bin; do
+    [[ -x "$d/compute-sanitizer" ]] && PATH=$PATH:$d && break
+  done
+fi
+for tool in memcheck racecheck; do
+  if [[ ! -x "$SAN_BIN" ]] || ! command -v compute-sanitizer >/dev/null; then
+    rows+=("$(printf '%-34s %s' "sanitizer $tool" 'NOT RUN (no binary or no compute-sanitizer)')")
+    continue
+  fi
+  filter=$MEMCHECK_FILTER
+  [[ $tool == racecheck ]] && filter=$RACECHECK_FILTER
+  section=$(mktemp)
+  echo "==== compute-sanitizer --tool $tool, filter $filter" >>"$SAN_LOG"
+  SEIS_REQUIRE_GPU=1 run_limited "$(stage_time 90)" "$section" compute-sanitizer --tool "$tool" --error-exitcode 86 \
+    "$SAN_BIN" --gtest_color=no --gtest_filter="$filter"
+  rc=$?
+  cat "$section" >>"$SAN_LOG"
+  summary=$(grep -E '(ERROR|RACECHECK) SUMMARY' "$section" | tail -1 | sed 's/^=* *//')
+  if ((rc == 0)) && [[ -n "$summary" ]]; then
+    verdict="clean ($summary; $(gtest_counts "$section"))"
+  elif ((rc == 86)); then
+    verdict="ERRORS: $summary"
+  else
+    verdict="NOT CLEAN: exit $rc; ${summary:-no summary}; $(gtest_counts "$section")"
+  fi
+  grep -q 'TIMED OUT' "$section" && verdict+=" TIMED OUT"
+  rows+=("$(printf '%-34s %s' "sanitizer $tool" "$verdict")")
+  rm -f "$section"
+done
+
+# ---- 4. Benchmarks -----------------------------------------------------------------------------
+bench() {  # NAME LIMIT CMD...
+  local name=$1 limit=$2
+  shift 2
+  echo "==== $name" >>"$BENCH_LOG"
+  run_limited "$(stage_time "$limit")" "$BENCH_LOG" "$@"
+  local rc=$?
+  local lines
+  lines=$(grep -c '^{' "$BENCH_LOG")
+  rows+=("$(printf '%-34s %s' "$name" "exit $rc$( ((rc == 124 || rc == 137)) && echo ' TIMED OUT'), $lines JSON lines in bench.txt so far")")
+}
+# The same network and shape for bench_step and torch_unet.py, so that their ratio means something.
+STEP_SHAPE=${STEP_SHAPE:---levels 7 --size 1024 --batch 2 --steps 5 --warmup 2}
+BENCH_CONV_ARGS=${BENCH_CONV_ARGS:-}
+BENCH_STEP_ARGS=${BENCH_STEP_ARGS:---device cuda $STEP_SHAPE}
+TORCH_UNET_ARGS=${TORCH_UNET_ARGS:---device cuda $STEP_SHAPE --modes fp32,amp_bf16}
+# shellcheck disable=SC2086
+{
+  [[ -x "$BUILD/benchmarks/bench_conv" ]] && bench bench_conv 90 "$BUILD/benchmarks/bench_conv" $BENCH_CONV_ARGS
+  [[ -x "$BUILD/benchmarks/bench_step" ]] && bench bench_step 90 "$BUILD/benchmarks/bench_step" $BENCH_STEP_ARGS
+  [[ -f benchmarks/torch_unet.py ]] && bench torch_unet.py 120 python3 benchmarks/torch_unet.py $TORCH_UNET_ARGS
+}
+[[ -x "$BUILD/benchmarks/bench_conv" || -x "$BUILD/benchmarks/bench_step" || -f benchmarks/torch_unet.py ]] ||
+  rows+=("$(printf '%-34s %s' 'benchmarks' 'none built')")
+
+# ---- Summary -------------------------------------------------------------------------------------
+{
+  echo
+  echo "==== failures (first lines)"
+  grep -hE '^\[  FAILED  \]|Failure$|error:|TIMED OUT|Segmentation|Aborted|terminate called' "$TEST_LOG" "$SAN_LOG" \
+    "$BENCH_LOG" 2>/dev/null | head -40
+  echo
+  echo "==== summary ($((SECONDS - START))s; logs in $LOGS)"
+  printf '%s\n' "${rows[@]}"
+} | tee -a "$SUMMARY"

@@ -1,0 +1,389 @@
+// The CUDA device runtime (engine/device_runtime.h, engine/cuda_stream.h): device count, a caching
+// allocator per device, pinned host memory, and the compute and copy streams.
+//
+// Allocator: requests round up to 512 B (up to 1 MiB) or to 2 MiB (above); freed blocks are kept
+// and reused for requests of the same size class. Blocks are reused in compute-stream order: memory
+// used on another stream must be synchronised with the compute stream before it is freed. On
+// cudaMalloc failure the cache is released and the allocation retried once.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "engine/cuda_check.h"
+#include "engine/cuda_stream.h"
+#include "engine/device_runtime.h"
+#include "engine/error.h"
+
+namespace seis {
+
+namespace {
+
+constexpr int64_t kSmallLimit = int64_t{1} << 20;  // requests up to this size are "small"
+constexpr int64_t kSmallRound = 512;
+constexpr int64_t kLargeRound = int64_t{2} << 20;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+int64_t size_class(int64_t bytes) {
+  if (bytes <= kSmallLimit) return std::max(kSmallRound, round_up(bytes, kSmallRound));
+  return round_up(bytes, kLargeRound);
+}
+
+std::string gib(int64_t bytes) {
+  std::ostringstream os;
+  os.precision(3);
+  os << static_cast<double>(bytes) / double(int64_t{1} << 30) << " GiB";
+  return os.str();
+}
+
+// Per-device state. Created once for all devices and never destroyed: tensors freed during static
+// destruction must still find their allocator.
+struct DeviceState {
+  std::mutex mu;
+  std::multimap<int64_t, void*> free_blocks;  // block size -> pointer
+  std::unordered_map<void*, int64_t> live;    // pointer -> block size
+  int64_t in_use = 0;
+  int64_t peak = 0;
+  int64_t cached = 0;
+
+  std::once_flag compute_once;
+  std::once_flag copy_once;
+  cudaStream_t compute = nullptr;
+  cudaStream_t copy = nullptr;
+};
+
+DeviceState& state(int device) {
+  const int count = cuda_device_count();
+  SEIS_CHECK(device >= 0 && device < count,
+             "CUDA device " << device << " does not exist (" << count << " device(s) visible)");
+  static DeviceState* all = new DeviceState[count];
+  return all[device];
+}
+
+// Makes `device` current for the scope, restoring the previous device after.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) : device_(device) {
+    CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device_) CUDA_CHECK(cudaSetDevice(device_));
+  }
+  ~DeviceGuard() {
+    if (prev_ != device_) CUDA_WARN(cudaSetDevice(prev_));
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int device_ = 0;
+  int prev_ = 0;
+};
+
+// Returns every cached block to the driver. Caller holds s.mu and a DeviceGuard.
+void release_cache_locked(DeviceState& s) {
+  for (auto& [size, p] : s.free_blocks) CUDA_CHECK(cudaFree(p));
+  s.free_blocks.clear();
+  s.cached = 0;
+}
+
+// cudaMalloc with one retry after releasing the cache. Caller holds s.mu.
+void* device_malloc(int device, DeviceState& s, int64_t requested, int64_t size) {
+  DeviceGuard guard(device);
+  void* p = nullptr;
+  cudaError_t err = cudaMalloc(&p, static_cast<size_t>(size));
+  if (err == cudaErrorMemoryAllocation && !s.free_blocks.empty()) {
+    (void)cudaGetLastError();  // not sticky; clear it so that later launch checks do not report it
+    release_cache_locked(s);
+    err = cudaMalloc(&p, static_cast<size_t>(size));
+  }
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) (void)cudaGetLastError();
+    std::ostringstream os;
+    os << "CUDA out of memory on cuda:" << device << ": requested " << requested << " bytes (" << gib(requested)
+       << "); " << s.in_use << " bytes (" << gib(s.in_use) << ") in use by seisseg's allocator, peak " << gib(s.peak)
+       << "; the device has " << gib(static_cast<int64_t>(free_bytes)) << " free of "
+       << gib(static_cast<int64_t>(total_bytes)) << ". Reduce --batch or the sample size.";
+    throw Error(os.str());
+  }
+  if (err != cudaSuccess) detail::throw_cuda_error(__FILE__, __LINE__, "cudaMalloc", err);
+  return p;
+}
+
+std::mutex& pinned_mutex() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+// Pointers from cudaHostAlloc; any other pinned_alloc pointer is ordinary aligned memory.
+std::unordered_set<void*>& pinned_set() {
+  static auto* set = new std::unordered_set<void*>;
+  return *set;
+}
+
+void check_copy_args(void* dst, const void* src, int64_t bytes) {
+  SEIS_CHECK(bytes >= 0, "negative copy size " << bytes);
+  SEIS_CHECK(bytes == 0 || (dst != nullptr && src != nullptr), "null pointer in a copy of " << bytes << " bytes");
+}
+
+void copy_sync(int device, void* dst, const void* src, int64_t bytes, cudaMemcpyKind kind) {
+  check_copy_args(dst, src, bytes);
+  if (bytes == 0) return;
+  cudaStream_t stream = cuda_compute_stream(device);
+  DeviceGuard guard(device);
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), kind, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+}  // namespace
+
+// ---- Devices -----------------------------------------------------------------------------------
+
+int cuda_device_count() {
+  static const int count = [] {
+    int n = 0;
+    const cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+      // No driver, an old driver or no device: zero GPUs is an answer, not a failure.
+      (void)cudaGetLastError();
+      return 0;
+    }
+    return std::max(n, 0);
+  }();
+  return count;
+}
+
+std::string cuda_device_description(int device) {
+  state(device);  // validates the index
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(1);
+  os << prop.name << " (sm_" << prop.major << prop.minor << ", " << prop.multiProcessorCount << " SMs, "
+     << static_cast<double>(prop.totalGlobalMem) / double(int64_t{1} << 30) << " GiB)";
+  return os.str();
+}
+
+// ---- Device memory ------------------------------------------------------------------------------
+
+void* cuda_alloc(int device, int64_t bytes) {
+  SEIS_CHECK(bytes >= 0, "negative allocation size " << bytes << " on cuda:" << device);
+  DeviceState& s = state(device);
+  const int64_t size = size_class(bytes);
+  std::lock_guard<std::mutex> lock(s.mu);
+  void* p = nullptr;
+  int64_t block = size;
+  // The smallest cached block that fits, if it wastes at most a quarter of the request.
+  auto it = s.free_blocks.lower_bound(size);
+  if (it != s.free_blocks.end() && it->first <= size + size / 4) {
+    block = it->first;
+    p = it->second;
+    s.free_blocks.erase(it);
+    s.cached -= block;
+  } else {
+    p = device_malloc(device, s, bytes, size);
+  }
+  s.live.emplace(p, block);
+  s.in_use += block;
+  s.peak = std::max(s.peak, s.in_use);
+  return p;
+}
+
+void cuda_free(int device, void* p) {
+  if (p == nullptr) return;
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.live.find(p);
+  SEIS_CHECK(it != s.live.end(), "cuda_free of " << p << ", which cuda_alloc(" << device << ") did not hand out");
+  const int64_t block = it->second;
+  s.live.erase(it);
+  s.in_use -= block;
+  s.free_blocks.emplace(block, p);
+  s.cached += block;
+}
+
+int64_t cuda_bytes_in_use(int device) {
+  if (device < 0 || device >= cuda_device_count()) return 0;
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.in_use;
+}
+
+int64_t cuda_peak_bytes(int device) {
+  if (device < 0 || device >= cuda_device_count()) return 0;
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.peak;
+}
+
+void cuda_reset_peak_bytes(int device) {
+  if (device < 0 || device >= cuda_device_count()) return;
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.peak = s.in_use;
+}
+
+void cuda_release_cached_memory(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.free_blocks.empty()) return;
+  DeviceGuard guard(device);
+  release_cache_locked(s);
+}
+
+int64_t cuda_reserved_bytes(int device) {
+  if (device < 0 || device >= cuda_device_count()) return 0;
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.in_use + s.cached;
+}
+
+// ---- Pinned host memory -----------------------------------------------------------------------
+
+void* pinned_alloc(int64_t bytes) {
+  SEIS_CHECK(bytes >= 0, "negative pinned allocation size " << bytes);
+  const int64_t size = std::max<int64_t>(64, round_up(bytes, 64));
+  if (cuda_device_count() > 0) {
+    void* p = nullptr;
+    const cudaError_t err = cudaHostAlloc(&p, static_cast<size_t>(size), cudaHostAllocPortable);
+    if (err != cudaSuccess) {
+      (void)cudaGetLastError();
+      std::ostringstream os;
+      os << "cudaHostAlloc of " << bytes << " bytes (" << gib(bytes)
+         << ") of pinned host memory failed: " << cudaGetErrorString(err)
+         << ". Reduce the reader's prefetch depth or --batch.";
+      throw Error(os.str());
+    }
+    std::lock_guard<std::mutex> lock(pinned_mutex());
+    pinned_set().insert(p);
+    return p;
+  }
+  void* p = std::aligned_alloc(64, static_cast<size_t>(size));
+  SEIS_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");
+  return p;
+}
+
+void pinned_free(void* p) {
+  if (p == nullptr) return;
+  bool was_pinned = false;
+  {
+    std::lock_guard<std::mutex> lock(pinned_mutex());
+    was_pinned = pinned_set().erase(p) > 0;
+  }
+  if (was_pinned) {
+    CUDA_WARN(cudaFreeHost(p));
+  } else {
+    std::free(p);
+  }
+}
+
+// ---- Streams and copies -------------------------------------------------------------------------
+
+CUstream_st* cuda_compute_stream(int device) {
+  DeviceState& s = state(device);
+  std::call_once(s.compute_once, [&] {
+    DeviceGuard guard(device);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s.compute, cudaStreamNonBlocking));
+  });
+  return s.compute;
+}
+
+CUstream_st* cuda_copy_stream(int device) {
+  DeviceState& s = state(device);
+  std::call_once(s.copy_once, [&] {
+    DeviceGuard guard(device);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s.copy, cudaStreamNonBlocking));
+  });
+  return s.copy;
+}
+
+void cuda_stream_synchronize(CUstream_st* stream) { CUDA_CHECK(cudaStreamSynchronize(stream)); }
+
+void cuda_copy_to_device(int device, void* dst, const void* src, int64_t bytes) {
+  copy_sync(device, dst, src, bytes, cudaMemcpyHostToDevice);
+}
+
+void cuda_copy_to_host(int device, void* dst, const void* src, int64_t bytes) {
+  copy_sync(device, dst, src, bytes, cudaMemcpyDeviceToHost);
+}
+
+void cuda_copy_device_to_device(int device, void* dst, const void* src, int64_t bytes) {
+  copy_sync(device, dst, src, bytes, cudaMemcpyDeviceToDevice);
+}
+
+void cuda_memset_zero(int device, void* p, int64_t bytes) {
+  SEIS_CHECK(bytes >= 0, "negative memset size " << bytes);
+  if (bytes == 0) return;
+  SEIS_CHECK(p != nullptr, "cuda_memset_zero of a null pointer");
+  cudaStream_t stream = cuda_compute_stream(device);
+  DeviceGuard guard(device);
+  CUDA_CHECK(cudaMemsetAsync(p, 0, static_cast<size_t>(bytes), stream));
+}
+
+void cuda_synchronize(int device) {
+  state(device);
+  DeviceGuard guard(device);
+  CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// ---- Events -------------------------------------------------------------------------------------
+
+CudaEvent::CudaEvent(int device) : device_(device) {
+  state(device);
+  DeviceGuard guard(device);
+  cudaEvent_t e = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  event_ = e;
+}
+
+CudaEvent::~CudaEvent() {
+  if (event_ != nullptr) CUDA_WARN(cudaEventDestroy(event_));
+}
+
+CudaEvent::CudaEvent(CudaEvent&& o) noexcept : device_(o.device_), event_(std::exchange(o.event_, nullptr)) {}
+
+CudaEvent& CudaEvent::operator=(CudaEvent&& o) noexcept {
+  if (this != &o) {
+    if (event_ != nullptr) CUDA_WARN(cudaEventDestroy(event_));
+    device_ = o.device_;
+    event_ = std::exchange(o.event_, nullptr);
+  }
+  return *this;
+}
+
+void CudaEvent::record(CUstream_st* stream) {
+  SEIS_CHECK(event_ != nullptr, "record on a moved-from CudaEvent");
+  DeviceGuard guard(device_);
+  CUDA_CHECK(cudaEventRecord(event_, stream));
+}
+
+void CudaEvent::wait(CUstream_st* stream) const {
+  SEIS_CHECK(event_ != nullptr, "wait on a moved-from CudaEvent");
+  CUDA_CHECK(cudaStreamWaitEvent(stream, event_, 0));
+}
+
+bool CudaEvent::done() const {
+  SEIS_CHECK(event_ != nullptr, "query of a moved-from CudaEvent");
+  const cudaError_t err = cudaEventQuery(event_);
+  if (err == cudaErrorNotReady) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  if (err != cudaSuccess) detail::throw_cuda_error(__FILE__, __LINE__, "cudaEventQuery", err);
+  return true;
+}
+
+void CudaEvent::synchronize() const {
+  SEIS_CHECK(event_ != nullptr, "synchronize on a moved-from CudaEvent");
+  CUDA_CHECK(cudaEventSynchronize(event_));
+}
+
+}  // namespace seis

@@ -1,0 +1,73 @@
+// Binary cross-entropy with logits and pos_weight (kernels/bce_loss.h), flat arrays.
+// forward writes *loss (=, device memory): per-block partial sums in double over a grid of fixed
+// size, then one block adds the partials in a fixed order, so the result is deterministic.
+// backward writes dlogits (=): grad_scale * ((1 + (pw - 1) t) s(x) - pw t).
+#include "kernels/bce_loss.h"
+#include "kernels/cuda/common.cuh"
+
+namespace seis::cuda {
+
+namespace {
+
+// l = (1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0)), PyTorch's stable form.
+__device__ __forceinline__ float bce_term(float x, bool t, float pos_weight) {
+  const float softplus_neg = log1pf(expf(-fabsf(x))) + fmaxf(-x, 0.0f);  // -log s(x)
+  return t ? pos_weight * softplus_neg : x + softplus_neg;
+}
+
+__global__ void bce_partials_kernel(int64_t n, const float* __restrict__ logits, const uint8_t* __restrict__ labels,
+                                    float pos_weight, double* __restrict__ partials) {
+  __shared__ double scratch[kThreads];
+  double sum = 0.0;
+  for (int64_t i = thread_index(); i < n; i += grid_stride()) {
+    sum += static_cast<double>(bce_term(logits[i], labels[i] != 0, pos_weight));
+  }
+  sum = block_sum(sum, scratch);
+  if (threadIdx.x == 0) partials[blockIdx.x] = sum;
+}
+
+__global__ void bce_finish_kernel(int64_t n, int num_partials, const double* __restrict__ partials,
+                                  float* __restrict__ loss) {
+  __shared__ double scratch[kThreads];
+  double sum = 0.0;
+  for (int i = threadIdx.x; i < num_partials; i += kThreads) sum += partials[i];
+  sum = block_sum(sum, scratch);
+  if (threadIdx.x == 0) *loss = n > 0 ? static_cast<float>(sum / static_cast<double>(n)) : 0.0f;
+}
+
+__global__ void bce_backward_kernel(int64_t n, const float* __restrict__ logits, const uint8_t* __restrict__ labels,
+                                    float pos_weight, float grad_scale, float* __restrict__ dlogits) {
+  for (int64_t i = thread_index(); i < n; i += grid_stride()) {
+    const float s = 1.0f / (1.0f + expf(-logits[i]));
+    const float g = labels[i] != 0 ? pos_weight * s - pos_weight : s;
+    dlogits[i] = grad_scale * g;
+  }
+}
+
+}  // namespace
+
+void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss,
+                             CUstream_st* stream) {
+  SEIS_KERNEL_CHECK(n >= 0, "negative element count " << n);
+  SEIS_KERNEL_CHECK(loss != nullptr && (n == 0 || (logits != nullptr && labels != nullptr)), "null pointer");
+  const unsigned blocks = grid_for(n, kReduceBlocks);
+  static_assert(kReduceBlocks * sizeof(double) <= kWorkspaceBytes, "workspace too small");
+  double* partials = static_cast<double*>(stream_workspace(stream));
+  if (n > 0) {
+    bce_partials_kernel<<<blocks, kThreads, 0, stream>>>(n, logits, labels, pos_weight, partials);
+    SEIS_CUDA_LAUNCH_CHECK();
+  }
+  bce_finish_kernel<<<1, kThreads, 0, stream>>>(n, n > 0 ? static_cast<int>(blocks) : 0, partials, loss);
+  SEIS_CUDA_LAUNCH_CHECK();
+}
+
+void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              float* dlogits, CUstream_st* stream) {
+  SEIS_KERNEL_CHECK(n >= 0, "negative element count " << n);
+  if (n == 0) return;
+  SEIS_KERNEL_CHECK(logits != nullptr && labels != nullptr && dlogits != nullptr, "null pointer");
+  bce_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, logits, labels, pos_weight, grad_scale, dlogits);
+  SEIS_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace seis::cuda
