@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/device_runtime.h"
 #include "engine/error.h"
 #include "engine/rng.h"
 
@@ -63,6 +64,7 @@ TrainResult train(UNet& model, SampleSource& train_src, SampleSource* val_src, c
   SEIS_CHECK(train_src.size() > 0, "empty training set");
   model.check_input_size(train_src.height(), train_src.width(), "training data");
   set_exec_config(opt.exec);
+  if (model.device().is_cuda()) cuda_set_device(model.device().index);
   Optimizer optimizer(opt.optimizer, model.param_vars());
   TrainResult result;
   const int64_t n = train_src.size();

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   try {
     if (!parse_cli(app, argc, argv)) return 0;
     const Device device = parse_device(device_s);
+    if (device.is_cuda()) cuda_set_device(device.index);
     ExecConfig exec;
     exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
     exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;

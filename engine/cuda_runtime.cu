@@ -88,8 +88,13 @@ class DeviceGuard {
 
 // Returns every cached block to the driver. Caller holds s.mu and a DeviceGuard.
 void release_cache_locked(DeviceState& s) {
-  for (auto& [size, p] : s.free_blocks) CUDA_CHECK(cudaFree(p));
-  s.free_blocks.clear();
+  // Cached blocks may still be read by queued kernels: let the device finish first.
+  CUDA_CHECK(cudaDeviceSynchronize());
+  while (!s.free_blocks.empty()) {
+    void* p = s.free_blocks.begin()->second;
+    s.free_blocks.erase(s.free_blocks.begin());
+    CUDA_CHECK(cudaFree(p));
+  }
   s.cached = 0;
 }
 
@@ -326,6 +331,11 @@ void cuda_memset_zero(int device, void* p, int64_t bytes) {
   cudaStream_t stream = cuda_compute_stream(device);
   DeviceGuard guard(device);
   CUDA_CHECK(cudaMemsetAsync(p, 0, static_cast<size_t>(bytes), stream));
+}
+
+void cuda_set_device(int device) {
+  state(device);
+  CUDA_CHECK(cudaSetDevice(device));
 }
 
 void cuda_synchronize(int device) {

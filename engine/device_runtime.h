@@ -35,5 +35,7 @@ void cuda_copy_to_host(int device, void* dst, const void* src, int64_t bytes);
 void cuda_copy_device_to_device(int device, void* dst, const void* src, int64_t bytes);
 void cuda_memset_zero(int device, void* p, int64_t bytes);
 void cuda_synchronize(int device);
+// Makes `device` the calling thread's current GPU (kernels launch on the current device).
+void cuda_set_device(int device);
 
 }  // namespace seis

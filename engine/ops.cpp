@@ -8,6 +8,7 @@
 #include "kernels/activation.h"
 #include "kernels/bce_loss.h"
 #include "kernels/concat.h"
+#include "kernels/elementwise.h"
 #include "kernels/metrics.h"
 #include "kernels/pool.h"
 #include "kernels/upsample.h"
@@ -237,7 +238,7 @@ Var concat_channels(Tape* tape, const Var& a, const Var& b) {
 Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float pos_weight, int64_t mean_over) {
   const Tensor& x = logits->value;
   SEIS_CHECK(x.dtype() == DType::f32 && labels.dtype() == DType::u8 && x.numel() == labels.numel() &&
-                 x.device() == labels.device(),
+                 x.device() == labels.device() && x.is_contiguous() && labels.is_contiguous(),
              "bce_with_logits: logits " << shape_str(x.shape()) << " and u8 labels " << shape_str(labels.shape())
                                         << " on the same device");
   const int64_t n = x.numel();
@@ -247,9 +248,7 @@ Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float p
   if (denom != n) {
     // The kernel's mean is over n; rescale to the mean over `denom` elements.
     const float f = static_cast<float>(static_cast<double>(n) / static_cast<double>(denom));
-    Tensor l = loss.to(Device::cpu());
-    l.data<float>()[0] *= f;
-    loss.copy_from(l);
+    SEIS_DISPATCH(loss, scale_inplace, 1, f, loss.data<float>());
   }
   Var out = output_var(tape, loss, {&logits});
   if (!out->requires_grad) return out;

@@ -8,8 +8,10 @@
 namespace seis {
 
 UNet::UNet(const UNetConfig& config, uint64_t seed, Device device) : config_(config), device_(device) {
-  if (config.levels < 1 || config.levels > 12) throw UsageError("--levels must be in 1..12, got " + std::to_string(config.levels));
-  if (config.base < 1 || config.base > 1024) throw UsageError("--base must be in 1..1024, got " + std::to_string(config.base));
+  if (config.levels < 1 || config.levels > 12)
+    throw UsageError("--levels must be in 1..12, got " + std::to_string(config.levels));
+  if (config.base < 1 || config.base > 1024)
+    throw UsageError("--base must be in 1..1024, got " + std::to_string(config.base));
   const int L = config.levels;
   for (int l = 0; l < L; ++l) {
     const int cin = l == 0 ? config.in_channels : config.channels(l - 1);

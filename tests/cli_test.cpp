@@ -3,7 +3,10 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 namespace {
@@ -66,3 +69,34 @@ TEST(Cli, CudaWithoutAGpuIsAUsageError) {
 }
 
 }  // namespace
+
+TEST(Cli, DemoWritesItsOutputsAtomically) {
+  const std::string dir = testing::TempDir() + "/seisseg_demo_cli";
+  std::system(("rm -rf " + dir).c_str());
+  const Result r = run("demo --device cpu --size 32 --levels 2 --base 4 --steps 4 --batch 2 --train-samples 8 "
+                       "--val-samples 2 --out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* f : {"config.json", "metrics.jsonl", "weights.safetensors", "preview.png"}) {
+    FILE* p = std::fopen((dir + "/" + f).c_str(), "rb");
+    EXPECT_NE(p, nullptr) << f << " missing";
+    if (p != nullptr) std::fclose(p);
+    FILE* t = std::fopen((dir + "/" + f + ".tmp").c_str(), "rb");
+    EXPECT_EQ(t, nullptr) << f << ".tmp left behind";
+    if (t != nullptr) std::fclose(t);
+  }
+  // Every metrics line is one JSON object; the last one holds the validation figures.
+  std::ifstream m(dir + "/metrics.jsonl");
+  std::string line;
+  nlohmann::json last;
+  int n = 0;
+  while (std::getline(m, line)) {
+    last = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(last.is_object()) << "not a JSON object: " << line;
+    ++n;
+  }
+  EXPECT_GE(n, 2);
+  for (const char* k : {"iou", "precision", "recall", "f1", "val_loss"}) {
+    ASSERT_TRUE(last.contains(k)) << k << " missing from " << last.dump();
+    EXPECT_TRUE(last[k].is_number()) << k;
+  }
+}

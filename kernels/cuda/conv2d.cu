@@ -746,7 +746,7 @@ class Scratch {
 void check_shape(const Conv2dShape& s) {
   SEIS_KERNEL_CHECK(s.r == 1 || s.r == 3, "conv2d: filter size " << s.r << " (1 or 3 supported)");
   SEIS_KERNEL_CHECK(s.n >= 0 && s.h >= 0 && s.w >= 0, "conv2d: negative shape " << s.n << "x" << s.h << "x" << s.w);
-  SEIS_KERNEL_CHECK(s.c >= 1 && s.k >= 1 && s.c * 9 < (int64_t{1} << 30) && s.k < (int64_t{1} << 30),
+  SEIS_KERNEL_CHECK(s.c >= 1 && s.k >= 1 && s.c * 9 < (int64_t{1} << 30) && s.k * 9 < (int64_t{1} << 30),
                     "conv2d: channels C=" << s.c << " K=" << s.k);
   SEIS_KERNEL_CHECK(s.h < (int64_t{1} << 30) && s.w < (int64_t{1} << 30), "conv2d: image " << s.h << "x" << s.w);
 }

@@ -169,12 +169,16 @@ bool use_find() {
 
 constexpr size_t kMaxWorkspace = size_t{1} << 30;
 
-// The first (fastest) successful result whose workspace fits kMaxWorkspace.
+// The first (fastest) successful, deterministic result whose workspace fits kMaxWorkspace; a
+// non-deterministic one (atomics) only when cuDNN offers nothing else.
 template <class Perf>
 Algo pick(const Perf* perf, int count, const char* what) {
-  for (int i = 0; i < count; ++i) {
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) {
-      return Algo{static_cast<int>(perf[i].algo), perf[i].memory};
+  for (bool need_deterministic : {true, false}) {
+    for (int i = 0; i < count; ++i) {
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace &&
+          (!need_deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
+        return Algo{static_cast<int>(perf[i].algo), perf[i].memory};
+      }
     }
   }
   SEIS_KERNEL_CHECK(false, "cuDNN offers no " << what << " algorithm for this conv within 1 GiB of workspace");
