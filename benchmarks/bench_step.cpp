@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   int levels = 5, base = 8, steps = 10, warmup = 2;
   int64_t size = 256, batch = 4;
   std::string device_s = "cpu", precision = "fp32", python = "python3", torch_modes = "fp32", conv_backend = "own";
-  bool torch_peer = false;
+  bool torch_peer = false, max_batch = false;
   app.add_option("--levels", levels)->capture_default_str();
   app.add_option("--base", base)->capture_default_str();
   app.add_option("--size", size)->capture_default_str();
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision, "fp32, tf32 or bf16 (CUDA)")->capture_default_str();
   app.add_option("--conv-backend", conv_backend, "own or cudnn (CUDA)")->capture_default_str();
   app.add_flag("--torch", torch_peer, "also time benchmarks/torch_unet.py");
+  app.add_flag("--max-batch", max_batch,
+               "find the largest batch whose step fits (cap the memory with SEIS_CUDA_MEMORY_LIMIT_GIB)");
   app.add_option("--python", python, "the Python with torch")->capture_default_str();
   app.add_option("--torch-modes", torch_modes, "modes for torch_unet.py")->capture_default_str();
   try {
@@ -69,13 +72,55 @@ int main(int argc, char** argv) {
     UNet model(cfg, 0, device);
     OptimizerConfig oc;
     Optimizer opt(oc, model.param_vars());
-    std::vector<float> xv(static_cast<size_t>(batch * size * size));
     Rng rng(1);
-    for (auto& v : xv) v = static_cast<float>(rng.normal());
-    Tensor x = Tensor::from_vector({batch, size, size, 1}, xv).to(device);
-    Tensor y = Tensor::zeros({batch, size, size}, DType::u8);
-    for (int64_t i = 0; i < y.numel(); ++i) y.data<uint8_t>()[i] = rng.uniform() < 0.1 ? 1 : 0;
-    y = y.to(device);
+    auto make_batch = [&](int64_t b, Tensor* x, Tensor* y) {
+      std::vector<float> xv(static_cast<size_t>(b * size * size));
+      for (auto& v : xv) v = static_cast<float>(rng.normal());
+      *x = Tensor::from_vector({b, size, size, 1}, xv).to(device);
+      Tensor yh = Tensor::zeros({b, size, size}, DType::u8);
+      for (int64_t i = 0; i < yh.numel(); ++i) yh.data<uint8_t>()[i] = rng.uniform() < 0.1 ? 1 : 0;
+      *y = yh.to(device);
+    };
+    if (max_batch) {
+      // One step per candidate batch: doubling until a step runs out of memory, then bisection.
+      auto fits = [&](int64_t b) {
+        try {
+          Tensor xb, yb;
+          make_batch(b, &xb, &yb);
+          Tape tape;
+          Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(xb)), yb, 1.0f);
+          tape.backward(loss);
+          opt.step(oc.lr);
+          scalar_value(loss->value);
+          return true;
+        } catch (const Error& e) {
+          if (std::string(e.what()).find("out of memory") == std::string::npos) throw;
+          return false;
+        }
+      };
+      int64_t good = 0, bad = 1;
+      while (fits(bad)) {
+        good = bad;
+        bad *= 2;
+      }
+      while (bad - good > 1) {
+        const int64_t mid = (good + bad) / 2;
+        (fits(mid) ? good : bad) = mid;
+      }
+      const char* lim = std::getenv("SEIS_CUDA_MEMORY_LIMIT_GIB");
+      nlohmann::ordered_json rec = {{"bench", "max_batch"},
+                                    {"device", device.is_cpu() ? "cpu" : cuda_device_description(device.index)},
+                                    {"memory_limit_gib", lim != nullptr ? std::atof(lim) : 0.0},
+                                    {"precision", precision},
+                                    {"levels", levels},
+                                    {"base", base},
+                                    {"size", size},
+                                    {"max_batch", good}};
+      std::printf("%s\n", rec.dump().c_str());
+      return 0;
+    }
+    Tensor x, y;
+    make_batch(batch, &x, &y);
 
     auto step = [&]() {
       Tape tape;

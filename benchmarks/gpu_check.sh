@@ -6,7 +6,9 @@
 #      cudart found on the machine), nvidia-smi, library versions, unresolved libraries;
 #   2. every GPU test binary (build-gpu/tests/cuda_*_test) with SEIS_REQUIRE_GPU=1;
 #   3. compute-sanitizer memcheck and racecheck on the small kernel tests;
-#   4. bench_conv, bench_step and benchmarks/torch_unet.py, where they exist.
+#   4. bench_conv, bench_step and benchmarks/torch_unet.py, where they exist;
+#   5. the largest batch whose step fits in 80 GiB.
+# STAGES selects stages (default: tests big sanitizer bench maxbatch).
 # Logs go to $OUT when it is set (else gpu-check-logs/): env.txt, tests.txt, sanitizer.txt,
 # bench.txt, summary.txt. The summary table is printed last. The whole run keeps within
 # GPU_CHECK_SECONDS (default 370): a stage gets the smaller of its own limit and the time left.
@@ -27,6 +29,9 @@ BENCH_LOG=$LOGS/bench.txt
 SUMMARY=$LOGS/summary.txt
 for f in "$ENV_LOG" "$TEST_LOG" "$SAN_LOG" "$BENCH_LOG" "$SUMMARY"; do : >"$f"; done
 rows=()
+# STAGES: which stages to run (default all): tests big sanitizer bench maxbatch.
+STAGES=${STAGES:-tests big sanitizer bench maxbatch}
+want_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
 # Seconds for a stage: its own limit, or what is left of the budget less a reserve for the summary.
 stage_time() {
@@ -117,6 +122,7 @@ if [[ ! -e "${tests[0]}" ]]; then
   rows+=("$(printf '%-34s %s' 'GPU tests' "NONE in $BUILD/tests: run benchmarks/build_gpu.sh first")")
 fi
 for t in "${tests[@]}"; do
+  want_stage tests || break
   [[ -x "$t" ]] || continue
   name=$(basename "$t")
   section=$(mktemp)
@@ -131,6 +137,7 @@ for t in "${tests[@]}"; do
 done
 # The cases past 2^31 elements move tens of GB between host and GPU: a stage of their own.
 for t in "${tests[@]}"; do
+  want_stage big || break
   [[ -x "$t" ]] || continue
   "$t" --gtest_list_tests --gtest_filter="$BIG_FILTER" 2>/dev/null | grep -q '^  ' || continue
   name="$(basename "$t") (>2^31)"
@@ -157,6 +164,7 @@ if ! command -v compute-sanitizer >/dev/null; then
   done
 fi
 for tool in memcheck racecheck; do
+  want_stage sanitizer || break
   if [[ ! -x "$SAN_BIN" ]] || ! command -v compute-sanitizer >/dev/null; then
     rows+=("$(printf '%-34s %s' "sanitizer $tool" 'NOT RUN (no binary or no compute-sanitizer)')")
     continue
@@ -200,7 +208,7 @@ BENCH_CONV_ARGS=${BENCH_CONV_ARGS:-}
 TORCH_UNET_ARGS=${TORCH_UNET_ARGS:---device cuda $STEP_SHAPE --modes fp32,amp_bf16}
 DEMO_ARGS=${DEMO_ARGS:---device cuda --precision bf16 --steps 400 --out /tmp/seisseg-demo-gpu}
 # shellcheck disable=SC2086
-{
+want_stage bench && {
   if [[ -x "$BUILD/benchmarks/bench_step" ]]; then
     for prec in fp32 bf16; do
       bench "bench_step $prec" 60 "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision "$prec"
@@ -212,6 +220,11 @@ DEMO_ARGS=${DEMO_ARGS:---device cuda --precision bf16 --steps 400 --out /tmp/sei
   [[ -x "$BUILD/seisseg" ]] && bench "seisseg demo (cuda)" 60 "$BUILD/seisseg" demo $DEMO_ARGS
   [[ -x "$BUILD/benchmarks/bench_conv" ]] && bench bench_conv 120 "$BUILD/benchmarks/bench_conv" $BENCH_CONV_ARGS
 }
+# The largest batch of the 7-level UNet at 4096x4096 whose training step fits in 80 GiB.
+# shellcheck disable=SC2086
+want_stage maxbatch && [[ -x "$BUILD/benchmarks/bench_step" ]] &&
+  SEIS_CUDA_MEMORY_LIMIT_GIB=80 bench "max batch in 80 GiB" 120 "$BUILD/benchmarks/bench_step" --device cuda \
+    --levels 7 --size 4096 --max-batch
 cp /tmp/seisseg-demo-gpu/preview.png "$LOGS/demo_preview.png" 2>/dev/null
 cp /tmp/seisseg-demo-gpu/metrics.jsonl "$LOGS/demo_metrics.jsonl" 2>/dev/null
 [[ -x "$BUILD/benchmarks/bench_conv" || -x "$BUILD/benchmarks/bench_step" || -f benchmarks/torch_unet.py ]] ||

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -99,14 +100,31 @@ void release_cache_locked(DeviceState& s) {
 }
 
 // cudaMalloc with one retry after releasing the cache. Caller holds s.mu.
+// SEIS_CUDA_MEMORY_LIMIT_GIB caps what the allocator holds (in use plus cached), so that what fits
+// on a smaller card can be measured on a larger one.
+int64_t memory_limit() {
+  static const int64_t limit = [] {
+    const char* e = std::getenv("SEIS_CUDA_MEMORY_LIMIT_GIB");
+    const double gib = e != nullptr ? std::atof(e) : 0.0;
+    return gib > 0 ? static_cast<int64_t>(gib * 1073741824.0) : std::numeric_limits<int64_t>::max();
+  }();
+  return limit;
+}
+
+// cudaMalloc (within the memory limit) with one retry after releasing the cache. Caller holds s.mu.
 void* device_malloc(int device, DeviceState& s, int64_t requested, int64_t size) {
   DeviceGuard guard(device);
   void* p = nullptr;
-  cudaError_t err = cudaMalloc(&p, static_cast<size_t>(size));
+  const int64_t limit = memory_limit();
+  auto try_malloc = [&]() {
+    if (s.in_use + s.cached + size > limit) return cudaErrorMemoryAllocation;
+    return cudaMalloc(&p, static_cast<size_t>(size));
+  };
+  cudaError_t err = try_malloc();
   if (err == cudaErrorMemoryAllocation && !s.free_blocks.empty()) {
     (void)cudaGetLastError();  // not sticky; clear it so that later launch checks do not report it
     release_cache_locked(s);
-    err = cudaMalloc(&p, static_cast<size_t>(size));
+    err = try_malloc();
   }
   if (err == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();

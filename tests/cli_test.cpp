@@ -3,10 +3,10 @@
 #include <sys/wait.h>
 
 #include <array>
-#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace {
@@ -73,8 +73,10 @@ TEST(Cli, CudaWithoutAGpuIsAUsageError) {
 TEST(Cli, DemoWritesItsOutputsAtomically) {
   const std::string dir = testing::TempDir() + "/seisseg_demo_cli";
   std::system(("rm -rf " + dir).c_str());
-  const Result r = run("demo --device cpu --size 32 --levels 2 --base 4 --steps 4 --batch 2 --train-samples 8 "
-                       "--val-samples 2 --out " + dir);
+  const Result r =
+      run("demo --device cpu --size 32 --levels 2 --base 4 --steps 4 --batch 2 --train-samples 8 "
+          "--val-samples 2 --out " +
+          dir);
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* f : {"config.json", "metrics.jsonl", "weights.safetensors", "preview.png"}) {
     FILE* p = std::fopen((dir + "/" + f).c_str(), "rb");
