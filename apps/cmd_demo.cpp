@@ -82,28 +82,31 @@ int cmd_demo(int argc, char** argv) {
   parse_range("--snr-db", snr, &sc.snr_db_lo, &sc.snr_db_hi);
   validate_synth_config(sc);
 
+  UNetConfig mc;
+  mc.levels = levels;
+  mc.base = base;
+  const Device device = parse_device(device_s);
   TrainOptions opt;
-  opt.model.levels = levels;
-  opt.model.base = base;
   opt.batch = batch;
   opt.steps = steps;
-  opt.optimizer.kind = OptimizerKind::adam;
-  opt.optimizer.lr = lr;
-  opt.seed = seed;
-  opt.device = parse_device(device_s);
+  opt.lr.lr = lr;
   opt.exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
   opt.exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
   opt.log_every = std::max<int64_t>(1, std::min<int64_t>(25, steps / 20));
 
-  UNet model(opt.model, seed, opt.device);
+  UNet model(mc, seed, device);
   model.check_input_size(size, size, "--size");
+  OptimizerConfig oc;
+  oc.kind = OptimizerKind::adam;
+  oc.lr = lr;
+  Optimizer optimizer(oc, model.param_vars());
   SynthSource train_src(sc, 0, train_samples);
   SynthSource val_src(sc, int64_t{1} << 40, val_samples);  // far from the training indices
   RunDir dir(out);
 
   nlohmann::ordered_json cfg = {{"version", SEIS_VERSION},
                                 {"command", "demo"},
-                                {"device", opt.device.str()},
+                                {"device", device.str()},
                                 {"precision", precision},
                                 {"conv_backend", conv_backend},
                                 {"levels", levels},
@@ -123,17 +126,20 @@ int cmd_demo(int argc, char** argv) {
 
   std::printf("seisseg demo: %lld-level UNet (%lld parameters) on %s, %lldx%lld gathers, SNR %g..%g dB\n",
               static_cast<long long>(levels), static_cast<long long>(model.num_params()),
-              opt.device.is_cpu() ? "cpu" : cuda_device_description(opt.device.index).c_str(),
+              device.is_cpu() ? "cpu" : cuda_device_description(device.index).c_str(),
               static_cast<long long>(size), static_cast<long long>(size), sc.snr_db_lo, sc.snr_db_hi);
   std::fflush(stdout);
-  TrainResult r = train(model, train_src, &val_src, opt, [&](const StepLog& l) {
+  SyncBatchSource batches(train_src, batch, seed, opt.normalize, device);
+  TrainHooks hooks;
+  hooks.on_log = [&](const StepLog& l) {
     const double eta = l.elapsed_s / static_cast<double>(l.step) * static_cast<double>(steps - l.step);
     std::printf("step %6lld/%lld  loss %.4f  %7.1f samples/s  ETA %s\n", static_cast<long long>(l.step),
                 static_cast<long long>(steps), l.loss, l.samples_per_s, format_eta(eta).c_str());
     std::fflush(stdout);
     dir.append_metrics(
         {{"step", l.step}, {"epoch", l.epoch}, {"loss", l.loss}, {"lr", lr}, {"samples_per_s", l.samples_per_s}});
-  });
+  };
+  TrainResult r = train(model, optimizer, batches, &val_src, opt, TrainProgress{}, hooks);
   const EvalResult& v = r.val;
   const double pos_frac = static_cast<double>(v.tp + v.fn) / static_cast<double>(std::max<int64_t>(1, v.pixels));
   std::printf("validation (%lld gathers): loss %.4f  IoU %.3f  precision %.3f  recall %.3f  F1 %.3f\n",
@@ -152,7 +158,7 @@ int cmd_demo(int argc, char** argv) {
   // Preview: the first validation gather holding an event.
   Tensor data, label;
   for (int64_t i = 0; i < val_samples; ++i) {
-    load_batch(val_src, {i}, opt.normalize, opt.device, &data, &label);
+    load_batch(val_src, {i}, opt.normalize, device, &data, &label);
     bool any = false;
     const Tensor lh = label.to(Device::cpu());
     for (int64_t j = 0; j < lh.numel() && !any; ++j) any = lh.data<uint8_t>()[j] != 0;

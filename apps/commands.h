@@ -5,5 +5,10 @@
 namespace seis {
 
 int cmd_demo(int argc, char** argv);
+int cmd_synth(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+int cmd_predict(int argc, char** argv);
 
 }  // namespace seis

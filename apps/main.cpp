@@ -15,7 +15,12 @@ const char* kUsage = "seisseg " SEIS_VERSION
                      "usage: seisseg <command> [options]   (seisseg <command> --help for its options)\n"
                      "\n"
                      "commands:\n"
-                     "  demo     synthesise a small set, train a UNet, report validation metrics, write a preview\n";
+                     "  demo     synthesise a small set, train a UNet, report validation metrics, write a preview\n"
+                     "  synth    write a synthetic microseismic set in the HDF5 dataset format\n"
+                     "  info     validate and summarise HDF5 dataset files\n"
+                     "  convert  SEG-Y to the HDF5 dataset format (one gather per sample)\n"
+                     "  train    train the UNet on HDF5 sample files (checkpoints, exact resume)\n"
+                     "  predict  segment every gather of an HDF5 file with trained weights\n";
 
 // One line: the first line of the message.
 std::string one_line(const char* what) {
@@ -42,6 +47,11 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   try {
     if (cmd == "demo") return seis::cmd_demo(argc - 1, argv + 1);
+    if (cmd == "synth") return seis::cmd_synth(argc - 1, argv + 1);
+    if (cmd == "info") return seis::cmd_info(argc - 1, argv + 1);
+    if (cmd == "convert") return seis::cmd_convert(argc - 1, argv + 1);
+    if (cmd == "train") return seis::cmd_train(argc - 1, argv + 1);
+    if (cmd == "predict") return seis::cmd_predict(argc - 1, argv + 1);
     std::fprintf(stderr, "seisseg: unknown command '%s' (try seisseg --help)\n", cmd.c_str());
     return 2;
   } catch (const seis::UsageError& e) {

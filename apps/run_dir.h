@@ -1,5 +1,7 @@
 // The output folder of a training run (DESIGN.md, "A training run writes to DIR"): config.json,
-// metrics.jsonl, weights and previews, each file written atomically.
+// metrics.jsonl, weights, state and previews. Whole files are written atomically (temp file, then
+// rename); metrics.jsonl grows by appended lines, and a resume first rewrites it (atomically) to the
+// lines of the steps up to the checkpoint, so that it reads as the uninterrupted run's.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,12 +16,13 @@ class RunDir {
   std::string file(const std::string& name) const { return path_ + "/" + name; }
 
   void write_config(const nlohmann::ordered_json& config) const;
-  // Appends one JSON object as a line to metrics.jsonl (rewritten atomically each time).
-  void append_metrics(const nlohmann::ordered_json& record);
+  // Appends one JSON object as a line to metrics.jsonl.
+  void append_metrics(const nlohmann::ordered_json& record) const;
+  // Keeps only the metrics lines whose "step" is at most `step` (for a resume).
+  void truncate_metrics(int64_t step) const;
 
  private:
   std::string path_;
-  std::string metrics_;  // everything written to metrics.jsonl so far
 };
 
 }  // namespace seis

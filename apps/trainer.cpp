@@ -2,26 +2,16 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
 
 #include "engine/device_runtime.h"
 #include "engine/error.h"
-#include "engine/rng.h"
+#include "io/sample_order.h"
 
 namespace seis {
 
 namespace {
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }  // namespace
-
-std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
-  std::vector<int64_t> p(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) p[i] = i;
-  Rng rng(seed, 0x5eed0000ull + static_cast<uint64_t>(epoch));
-  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[rng.below(static_cast<uint64_t>(i + 1))]);
-  return p;
-}
 
 void load_batch(SampleSource& src, const std::vector<int64_t>& indices, Normalize normalize, Device device,
                 Tensor* data, Tensor* label) {
@@ -35,6 +25,35 @@ void load_batch(SampleSource& src, const std::vector<int64_t>& indices, Normaliz
   }
   *data = hd.to(device);
   *label = hl.to(device);
+}
+
+SyncBatchSource::SyncBatchSource(SampleSource& src, int64_t batch, uint64_t seed, Normalize normalize, Device device)
+    : src_(src), batch_(batch), seed_(seed), normalize_(normalize), device_(device) {
+  if (src.size() < batch) {
+    throw UsageError("--batch " + std::to_string(batch) + " is larger than the " + std::to_string(src.size()) +
+                     " training samples");
+  }
+}
+
+int64_t SyncBatchSource::batches_per_epoch() const { return src_.size() / batch_; }
+
+void SyncBatchSource::seek(int64_t epoch, int64_t batch) {
+  epoch_ = epoch;
+  pos_ = batch;
+}
+
+void SyncBatchSource::next(Tensor* data, Tensor* label) {
+  if (pos_ >= batches_per_epoch()) {
+    ++epoch_;
+    pos_ = 0;
+  }
+  if (perm_epoch_ != epoch_) {
+    perm_ = epoch_permutation(src_.size(), seed_, epoch_);
+    perm_epoch_ = epoch_;
+  }
+  std::vector<int64_t> idx(perm_.begin() + pos_ * batch_, perm_.begin() + (pos_ + 1) * batch_);
+  load_batch(src_, idx, normalize_, device_, data, label);
+  ++pos_;
 }
 
 EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
@@ -59,67 +78,73 @@ EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normali
   return r;
 }
 
-TrainResult train(UNet& model, SampleSource& train_src, SampleSource* val_src, const TrainOptions& opt,
-                  const std::function<void(const StepLog&)>& on_log) {
-  SEIS_CHECK(train_src.size() > 0, "empty training set");
-  model.check_input_size(train_src.height(), train_src.width(), "training data");
+TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, SampleSource* val, const TrainOptions& opt,
+                  const TrainProgress& start, const TrainHooks& hooks) {
+  SEIS_CHECK(batches.batches_per_epoch() > 0, "no complete batch in an epoch");
   set_exec_config(opt.exec);
-  if (model.device().is_cuda()) cuda_set_device(model.device().index);
-  Optimizer optimizer(opt.optimizer, model.param_vars());
+  const Device device = model.device();
+  if (device.is_cuda()) {
+    cuda_set_device(device.index);
+    cuda_reset_peak_bytes(device.index);
+  }
   TrainResult result;
-  const int64_t n = train_src.size();
-  const int64_t batches_per_epoch = std::max<int64_t>(1, n / opt.batch);
+  TrainProgress p = start;
+  batches.seek(p.epoch, p.batch);
   const double t0 = now_s();
-  double t_log = t0;
-  int64_t samples_since_log = 0;
-  double loss_since_log = 0;
-  int64_t steps_since_log = 0;
-  std::vector<int64_t> perm;
-  int64_t perm_epoch = -1;
-  for (int64_t step = 0; step < opt.steps; ++step) {
-    const int64_t epoch = step / batches_per_epoch, pos = step % batches_per_epoch;
-    if (epoch != perm_epoch) {
-      perm = epoch_permutation(n, opt.seed, epoch);
-      perm_epoch = epoch;
-    }
-    std::vector<int64_t> idx;
-    for (int64_t i = 0; i < opt.batch; ++i) idx.push_back(perm[(pos * opt.batch + i) % n]);
+  double t_log = t0, wait_since_log = 0, loss_since_log = 0;
+  int64_t samples_since_log = 0, steps_since_log = 0;
+  while (p.step < opt.steps) {
     Tensor data, label;
-    load_batch(train_src, idx, opt.normalize, model.device(), &data, &label);
+    batches.next(&data, &label);
+    wait_since_log += batches.take_wait_seconds();
     Tape tape;
-    Var logits = model.forward(&tape, make_var(data));
-    Var loss = bce_with_logits(&tape, logits, label, opt.pos_weight);
-    logits.reset();
+    Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, opt.pos_weight);
     const double loss_v = scalar_value(loss->value);
     if (!std::isfinite(loss_v)) {
-      throw InputError("training diverged at step " + std::to_string(step + 1) + ": loss is " + std::to_string(loss_v) +
-                       "; lower --lr or check the data for NaN/Inf");
+      throw InputError("training diverged at step " + std::to_string(p.step + 1) + ": the loss is " +
+                       std::to_string(loss_v) + "; lower --lr or check the data for NaN/Inf");
     }
     tape.backward(loss);
-    optimizer.step(opt.optimizer.lr);
+    const float lr = opt.lr.at(p.step);
+    optimizer.step(lr);
     result.losses.push_back(loss_v);
-    samples_since_log += opt.batch;
+    ++p.step;
+    if (++p.batch >= batches.batches_per_epoch()) {
+      ++p.epoch;
+      p.batch = 0;
+    }
+    samples_since_log += data.dim(0);
     loss_since_log += loss_v;
     ++steps_since_log;
-    if ((step + 1) % opt.log_every == 0 || step + 1 == opt.steps) {
+    if (p.step % opt.log_every == 0 || p.step == opt.steps) {
       const double t = now_s();
       StepLog l;
-      l.step = step + 1;
-      l.epoch = epoch;
+      l.step = p.step;
+      l.epoch = p.epoch;
       l.loss = loss_since_log / static_cast<double>(steps_since_log);
+      l.lr = lr;
       l.samples_per_s = static_cast<double>(samples_since_log) / std::max(1e-9, t - t_log);
+      l.data_wait = std::min(1.0, wait_since_log / std::max(1e-9, t - t_log));
       l.elapsed_s = t - t0;
-      result.log.push_back(l);
-      if (on_log) on_log(l);
+      l.peak_bytes = device.is_cuda() ? cuda_peak_bytes(device.index) : 0;
+      if (hooks.on_log) hooks.on_log(l);
       t_log = t;
-      samples_since_log = 0;
-      loss_since_log = 0;
-      steps_since_log = 0;
+      samples_since_log = steps_since_log = 0;
+      loss_since_log = wait_since_log = 0;
+    }
+    const bool validate_now = val != nullptr && val->size() > 0 &&
+                              ((opt.val_every > 0 && p.step % opt.val_every == 0) || p.step == opt.steps);
+    if (validate_now) {
+      result.val = evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold);
+      if (hooks.on_validation) hooks.on_validation(p, result.val);
+    }
+    if (hooks.after_step) hooks.after_step(p);
+    if (hooks.should_stop && hooks.should_stop()) {
+      result.stopped = p.step < opt.steps;
+      break;
     }
   }
-  if (val_src != nullptr && val_src->size() > 0) {
-    result.val = evaluate(model, *val_src, opt.batch, opt.normalize, opt.pos_weight, opt.threshold);
-  }
+  result.progress = p;
   result.seconds = now_s() - t0;
   return result;
 }

@@ -1,11 +1,14 @@
-// The training loop: batches from a SampleSource (per-epoch seeded permutation), forward, BCE loss,
-// backward, optimizer step; periodic logs and validation with IoU, precision, recall and F1.
+// The training loop: batches from a BatchSource, forward, BCE loss, backward, optimizer step at the
+// schedule's rate; log intervals, periodic validation (IoU, precision, recall, F1) and checkpoint
+// points reported through hooks. Where it starts (step, epoch, batch) is an argument, so a resumed
+// run continues exactly where the interrupted one stopped.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "engine/lr_schedule.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "io/normalize.h"
@@ -23,17 +26,35 @@ class SampleSource {
   virtual void read(int64_t index, float* data, uint8_t* label) = 0;
 };
 
+// Training batches in a fixed order per (seed, epoch).
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual int64_t batches_per_epoch() const = 0;
+  // The next next() returns batch `batch` of epoch `epoch`.
+  virtual void seek(int64_t epoch, int64_t batch) = 0;
+  // data [b, H, W, 1] f32 and labels [b, H, W] u8 on the training device.
+  virtual void next(Tensor* data, Tensor* label) = 0;
+  // Seconds next() waited for data since the last call.
+  virtual double take_wait_seconds() { return 0.0; }
+};
+
+// The position in a run: steps done, and the epoch and batch the next step takes.
+struct TrainProgress {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  int64_t batch = 0;
+};
+
 struct TrainOptions {
-  UNetConfig model;
   int64_t batch = 4;
-  int64_t steps = 100;
-  OptimizerConfig optimizer;
+  int64_t steps = 100;  // total for the run, counting steps done before a resume
+  LrSchedule lr;
   float pos_weight = 1.0f;
   Normalize normalize = Normalize::trace;
-  uint64_t seed = 0;
-  Device device;
   ExecConfig exec;
   int64_t log_every = 10;
+  int64_t val_every = 0;  // steps between validations; 0: at the end only
   float threshold = 0.5f;
 };
 
@@ -52,15 +73,28 @@ struct EvalResult {
 struct StepLog {
   int64_t step = 0;
   int64_t epoch = 0;
-  double loss = 0;
+  double loss = 0;  // mean over the interval
+  double lr = 0;
   double samples_per_s = 0;
+  double data_wait = 0;  // fraction of the interval spent waiting for data
   double elapsed_s = 0;
+  int64_t peak_bytes = 0;  // GPU allocator peak, 0 on the CPU
+};
+
+struct TrainHooks {
+  std::function<void(const StepLog&)> on_log;
+  std::function<void(const TrainProgress&, const EvalResult&)> on_validation;
+  // After every step; the caller decides whether a checkpoint is due.
+  std::function<void(const TrainProgress&)> after_step;
+  // Checked after every step: true stops the loop (e.g. on SIGINT), the progress is returned.
+  std::function<bool()> should_stop;
 };
 
 struct TrainResult {
-  std::vector<StepLog> log;
-  std::vector<double> losses;  // every step's training loss
-  EvalResult val;
+  TrainProgress progress;       // where the run stopped
+  std::vector<double> losses;   // each step's training loss, this call only
+  EvalResult val;               // the last validation
+  bool stopped = false;         // should_stop ended the run early
   double seconds = 0;
 };
 
@@ -68,14 +102,30 @@ struct TrainResult {
 void load_batch(SampleSource& src, const std::vector<int64_t>& indices, Normalize normalize, Device device,
                 Tensor* data, Tensor* label);
 
-// The position of every sample in epoch `epoch`: a permutation seeded by (seed, epoch).
-std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
+// A BatchSource that reads a SampleSource synchronously, in the order of epoch_permutation
+// (io/sample_order.h) of (seed, epoch); the last incomplete batch of an epoch is dropped.
+class SyncBatchSource : public BatchSource {
+ public:
+  SyncBatchSource(SampleSource& src, int64_t batch, uint64_t seed, Normalize normalize, Device device);
+  int64_t batches_per_epoch() const override;
+  void seek(int64_t epoch, int64_t batch) override;
+  void next(Tensor* data, Tensor* label) override;
+
+ private:
+  SampleSource& src_;
+  int64_t batch_;
+  uint64_t seed_;
+  Normalize normalize_;
+  Device device_;
+  int64_t epoch_ = 0, pos_ = 0, perm_epoch_ = -1;
+  std::vector<int64_t> perm_;
+};
 
 EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
                     float threshold);
 
-// Trains `model` in place. `on_log` (optional) sees each log line's figures.
-TrainResult train(UNet& model, SampleSource& train_src, SampleSource* val_src, const TrainOptions& opt,
-                  const std::function<void(const StepLog&)>& on_log = nullptr);
+// Trains `model` from `start` until opt.steps steps are done (or should_stop says so).
+TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, SampleSource* val, const TrainOptions& opt,
+                  const TrainProgress& start, const TrainHooks& hooks = {});
 
 }  // namespace seis

@@ -112,6 +112,11 @@ void UNet::save(const std::string& path, const std::map<std::string, std::string
 
 std::map<std::string, std::string> UNet::load(const std::string& path) {
   SafetensorsContents c = load_safetensors(path);
+  load_tensors(c, path);
+  return c.metadata;
+}
+
+void UNet::load_tensors(const SafetensorsContents& c, const std::string& path) {
   for (auto& p : params_) {
     const Tensor* t = c.find(p.name);
     if (t == nullptr) throw InputError(path + ": no tensor '" + p.name + "' (weights of another network?)");
@@ -124,7 +129,6 @@ std::map<std::string, std::string> UNet::load(const std::string& path) {
     }
     p.var->value.copy_from(v.rank() == 4 ? oihw_to_krsc(*t) : *t);
   }
-  return c.metadata;
 }
 
 }  // namespace seis

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/safetensors.h"
 
 namespace seis {
 
@@ -48,6 +49,8 @@ class UNet {
   // Loads weights saved by save() (or by PyTorch with the same names). InputError naming the file on
   // a missing name or a shape that does not match this configuration. Returns the file's metadata.
   std::map<std::string, std::string> load(const std::string& path);
+  // The same from tensors already read from `path` (named in errors).
+  void load_tensors(const SafetensorsContents& contents, const std::string& path);
 
  private:
   const Var& param(const std::string& name) const;

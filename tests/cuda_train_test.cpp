@@ -23,19 +23,22 @@ SynthConfig synth(int64_t size) {
 
 TrainResult run(Device device, ConvMath math, ConvBackend backend, int64_t steps) {
   SynthSource src(synth(64), 0, 64);
+  UNetConfig mc;
+  mc.levels = 3;
+  mc.base = 8;
+  OptimizerConfig oc;
+  oc.lr = 2e-3f;
   TrainOptions opt;
-  opt.model.levels = 3;
-  opt.model.base = 8;
   opt.batch = 4;
   opt.steps = steps;
-  opt.optimizer.lr = 2e-3f;
-  opt.seed = 4;
-  opt.device = device;
+  opt.lr.lr = oc.lr;
   opt.exec.math = math;
   opt.exec.conv_backend = backend;
   opt.log_every = steps;
-  UNet m(opt.model, opt.seed, device);
-  TrainResult r = train(m, src, nullptr, opt);
+  UNet m(mc, 4, device);
+  Optimizer optimizer(oc, m.param_vars());
+  SyncBatchSource batches(src, opt.batch, 4, opt.normalize, device);
+  TrainResult r = train(m, optimizer, batches, nullptr, opt, TrainProgress{});
   set_exec_config(ExecConfig{});
   return r;
 }

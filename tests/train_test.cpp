@@ -7,6 +7,7 @@
 
 #include "apps/synth_source.h"
 #include "apps/trainer.h"
+#include "io/sample_order.h"
 #include "engine/ops.h"
 #include "test_util.h"
 
@@ -64,16 +65,20 @@ TEST(Train, UNetGradientsMatchFiniteDifferences) {
 TEST(Train, LossFallsAndValidationBeatsTrivialMasks) {
   const SynthConfig sc = small_synth(64);
   SynthSource train_src(sc, 0, 512), val_src(sc, 1 << 20, 32);
+  UNetConfig mc;
+  mc.levels = 3;
+  mc.base = 8;
+  OptimizerConfig oc;
+  oc.lr = 3e-3f;
   TrainOptions opt;
-  opt.model.levels = 3;
-  opt.model.base = 8;
   opt.batch = 4;
   opt.steps = 200;
-  opt.optimizer.lr = 3e-3f;
-  opt.seed = 2;
+  opt.lr.lr = oc.lr;
   opt.log_every = 50;
-  UNet m(opt.model, opt.seed, Device::cpu());
-  const TrainResult r = train(m, train_src, &val_src, opt);
+  UNet m(mc, 2, Device::cpu());
+  Optimizer optimizer(oc, m.param_vars());
+  SyncBatchSource batches(train_src, opt.batch, 2, opt.normalize, Device::cpu());
+  const TrainResult r = train(m, optimizer, batches, &val_src, opt, TrainProgress{});
   ASSERT_EQ(r.losses.size(), 200u);
   double first = 0, last = 0;
   for (int i = 0; i < 20; ++i) {
@@ -90,17 +95,21 @@ TEST(Train, LossFallsAndValidationBeatsTrivialMasks) {
 std::vector<std::vector<float>> run_steps(uint64_t seed, int64_t steps, OptimizerKind kind) {
   const SynthConfig sc = small_synth(32);
   SynthSource src(sc, 0, 16);
+  UNetConfig mc;
+  mc.levels = 3;
+  mc.base = 4;
+  OptimizerConfig oc;
+  oc.kind = kind;
+  oc.lr = kind == OptimizerKind::sgd ? 0.05f : 1e-3f;
+  oc.weight_decay = kind == OptimizerKind::adamw ? 0.01f : 0.0f;
   TrainOptions opt;
-  opt.model.levels = 3;
-  opt.model.base = 4;
   opt.batch = 3;
   opt.steps = steps;
-  opt.seed = seed;
-  opt.optimizer.kind = kind;
-  opt.optimizer.lr = kind == OptimizerKind::sgd ? 0.05f : 1e-3f;
-  opt.optimizer.weight_decay = kind == OptimizerKind::adamw ? 0.01f : 0.0f;
-  UNet m(opt.model, seed, Device::cpu());
-  train(m, src, nullptr, opt);
+  opt.lr.lr = oc.lr;
+  UNet m(mc, seed, Device::cpu());
+  Optimizer optimizer(oc, m.param_vars());
+  SyncBatchSource batches(src, opt.batch, seed, opt.normalize, Device::cpu());
+  train(m, optimizer, batches, nullptr, opt, TrainProgress{});
   std::vector<std::vector<float>> w;
   for (const auto& p : m.params()) w.push_back(p.var->value.to_vector());
   return w;

@@ -1,0 +1,91 @@
+#include "apps/checkpoint.h"
+
+#include <filesystem>
+
+#include "engine/error.h"
+#include "engine/safetensors.h"
+
+namespace seis {
+
+namespace {
+constexpr const char* kStateKey = "seisseg.state";
+
+std::string state_name(const std::string& param, size_t slot, OptimizerKind kind) {
+  if (kind == OptimizerKind::sgd) return "optimizer." + param + ".momentum";
+  return "optimizer." + param + (slot == 0 ? ".exp_avg" : ".exp_avg_sq");
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const UNet& model, Optimizer& optimizer, const CheckpointState& state,
+                     const nlohmann::json& identity) {
+  std::vector<std::pair<std::string, Tensor>> tensors = model.state_dict();
+  const auto& params = model.params();
+  const size_t per_param = params.empty() ? 0 : optimizer.state().size() / params.size();
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (size_t s = 0; s < per_param; ++s) {
+      // Optimizer state keeps the engine's layout (KRSC): it is only read back by seisseg.
+      tensors.emplace_back(state_name(params[i].name, s, optimizer.config().kind),
+                           optimizer.state()[i * per_param + s]);
+    }
+  }
+  const nlohmann::json meta = {{"step", state.progress.step},
+                               {"epoch", state.progress.epoch},
+                               {"batch", state.progress.batch},
+                               {"best_iou", state.best_iou},
+                               {"optimizer_steps", optimizer.steps_taken()},
+                               {"identity", identity}};
+  save_safetensors(path, tensors, {{kStateKey, meta.dump()}});
+}
+
+CheckpointState load_checkpoint(const std::string& path, UNet& model, Optimizer& optimizer,
+                                const nlohmann::json& identity) {
+  if (!std::filesystem::exists(path)) {
+    throw InputError(path + ": no checkpoint here (was the run started with this --out directory?)");
+  }
+  const SafetensorsContents c = load_safetensors(path);
+  auto it = c.metadata.find(kStateKey);
+  if (it == c.metadata.end()) throw InputError(path + ": not a seisseg training checkpoint (no " + kStateKey + ")");
+  const nlohmann::json meta = nlohmann::json::parse(it->second, nullptr, false);
+  if (!meta.is_object() || !meta.contains("identity") || !meta.contains("step") || !meta["step"].is_number_integer()) {
+    throw InputError(path + ": damaged checkpoint metadata");
+  }
+  for (auto f = identity.begin(); f != identity.end(); ++f) {
+    const auto& saved = meta["identity"];
+    if (!saved.contains(f.key()) || saved[f.key()] != f.value()) {
+      throw InputError(path + ": checkpoint is from another configuration: " + f.key() + " is " + f.value().dump() +
+                       " here but " + (saved.contains(f.key()) ? saved[f.key()].dump() : "absent") + " there");
+    }
+  }
+  for (const auto& p : model.params()) {
+    const Tensor* t = c.find(p.name);
+    const Tensor& v = p.var->value;
+    const Shape want = v.rank() == 4 ? Shape{v.dim(0), v.dim(3), v.dim(1), v.dim(2)} : v.shape();
+    if (t == nullptr || t->shape() != want || t->dtype() != DType::f32) {
+      throw InputError(path + ": damaged checkpoint: tensor '" + p.name + "' missing or of the wrong shape");
+    }
+  }
+  // Weights: the same conversion as UNet::load, from the tensors already read.
+  const auto& params = model.params();
+  const size_t per_param = params.empty() ? 0 : optimizer.state().size() / params.size();
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (size_t s = 0; s < per_param; ++s) {
+      const std::string name = state_name(params[i].name, s, optimizer.config().kind);
+      const Tensor* t = c.find(name);
+      Tensor& dst = optimizer.state()[i * per_param + s];
+      if (t == nullptr || t->shape() != dst.shape() || t->dtype() != DType::f32) {
+        throw InputError(path + ": damaged checkpoint: optimizer state '" + name + "' missing or of the wrong shape");
+      }
+      dst.copy_from(*t);
+    }
+  }
+  model.load_tensors(c, path);
+  optimizer.set_steps_taken(meta.value("optimizer_steps", int64_t{0}));
+  CheckpointState st;
+  st.progress.step = meta["step"].get<int64_t>();
+  st.progress.epoch = meta.value("epoch", int64_t{0});
+  st.progress.batch = meta.value("batch", int64_t{0});
+  st.best_iou = meta.value("best_iou", -1.0);
+  return st;
+}
+
+}  // namespace seis

@@ -1,0 +1,497 @@
+// seisseg train: trains the UNet on HDF5 sample files, streamed by the asynchronous reader.
+// Writes config.json, metrics.jsonl, weights.safetensors, best.safetensors, state.safetensors and
+// preview.png to --out; --resume DIR continues a run exactly where it stopped.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "apps/checkpoint.h"
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/h5_sources.h"
+#include "apps/model_preview.h"
+#include "apps/run_dir.h"
+#include "apps/stop_signal.h"
+#include "apps/trainer.h"
+#include "engine/device_runtime.h"
+
+namespace seis {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Every setting of a run, as written to config.json. The names are the flags without "--".
+struct Settings {
+  std::string data, val, init, out = "seisseg-run", device = "auto", precision = "fp32", conv_backend = "own";
+  std::string optimizer = "adam", normalize = "trace", lr_schedule = "constant", save_every = "10m", crop;
+  double val_fraction = 0.1;
+  int levels = 7, base = 8, threads = 0, prefetch = 3;
+  int64_t batch = 4, epochs = 0, steps = 0, warmup_steps = 0, log_every = 10, val_every = 0, max_shift = 0;
+  float lr = 1e-3f, min_lr = 0.0f, momentum = 0.9f, weight_decay = 0.0f, pos_weight = 1.0f, threshold = 0.5f;
+  uint64_t seed = 0;
+  bool skip_bad_samples = false, flip = false;
+
+  json to_json() const {
+    return {{"data", data},
+            {"val", val},
+            {"val-fraction", val_fraction},
+            {"levels", levels},
+            {"base", base},
+            {"batch", batch},
+            {"epochs", epochs},
+            {"steps", steps},
+            {"lr", lr},
+            {"lr-schedule", lr_schedule},
+            {"warmup-steps", warmup_steps},
+            {"min-lr", min_lr},
+            {"optimizer", optimizer},
+            {"momentum", momentum},
+            {"weight-decay", weight_decay},
+            {"pos-weight", pos_weight},
+            {"normalize", normalize},
+            {"precision", precision},
+            {"conv-backend", conv_backend},
+            {"device", device},
+            {"seed", seed},
+            {"init", init},
+            {"out", out},
+            {"log-every", log_every},
+            {"val-every", val_every},
+            {"save-every", save_every},
+            {"threads", threads},
+            {"prefetch", prefetch},
+            {"skip-bad-samples", skip_bad_samples},
+            {"flip", flip},
+            {"max-shift", max_shift},
+            {"crop", crop},
+            {"threshold", threshold}};
+  }
+};
+
+template <typename T>
+void take(const json& j, const char* key, T* v) {
+  if (j.contains(key)) *v = j[key].get<T>();
+}
+
+Settings settings_from_json(const json& j) {
+  Settings s;
+  take(j, "data", &s.data);
+  take(j, "val", &s.val);
+  take(j, "val-fraction", &s.val_fraction);
+  take(j, "levels", &s.levels);
+  take(j, "base", &s.base);
+  take(j, "batch", &s.batch);
+  take(j, "epochs", &s.epochs);
+  take(j, "steps", &s.steps);
+  take(j, "lr", &s.lr);
+  take(j, "lr-schedule", &s.lr_schedule);
+  take(j, "warmup-steps", &s.warmup_steps);
+  take(j, "min-lr", &s.min_lr);
+  take(j, "optimizer", &s.optimizer);
+  take(j, "momentum", &s.momentum);
+  take(j, "weight-decay", &s.weight_decay);
+  take(j, "pos-weight", &s.pos_weight);
+  take(j, "normalize", &s.normalize);
+  take(j, "precision", &s.precision);
+  take(j, "conv-backend", &s.conv_backend);
+  take(j, "device", &s.device);
+  take(j, "seed", &s.seed);
+  take(j, "init", &s.init);
+  take(j, "out", &s.out);
+  take(j, "log-every", &s.log_every);
+  take(j, "val-every", &s.val_every);
+  take(j, "save-every", &s.save_every);
+  take(j, "threads", &s.threads);
+  take(j, "prefetch", &s.prefetch);
+  take(j, "skip-bad-samples", &s.skip_bad_samples);
+  take(j, "flip", &s.flip);
+  take(j, "max-shift", &s.max_shift);
+  take(j, "crop", &s.crop);
+  take(j, "threshold", &s.threshold);
+  return s;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// "500" (steps) or "10m" (minutes).
+void parse_save_every(const std::string& v, int64_t* steps, double* minutes) {
+  *steps = 0;
+  *minutes = 0;
+  try {
+    size_t used = 0;
+    if (!v.empty() && v.back() == 'm') {
+      *minutes = std::stod(v.substr(0, v.size() - 1), &used);
+      if (used == v.size() - 1 && *minutes > 0) return;
+    } else {
+      *steps = std::stoll(v, &used);
+      if (used == v.size() && *steps > 0) return;
+    }
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--save-every: '" + v + "' is not a step count (500) or minutes (10m)");
+}
+
+void parse_crop(const std::string& v, int64_t* h, int64_t* w) {
+  *h = *w = 0;
+  if (v.empty()) return;
+  const size_t x = v.find('x');
+  try {
+    size_t u1 = 0, u2 = 0;
+    if (x != std::string::npos) {
+      *h = std::stoll(v.substr(0, x), &u1);
+      *w = std::stoll(v.substr(x + 1), &u2);
+      if (u1 == x && u2 == v.size() - x - 1 && *h > 0 && *w > 0) return;
+    }
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--crop: '" + v + "' is not HxW (e.g. 2048x2048)");
+}
+
+ConvMath parse_precision(const std::string& p) {
+  if (p == "fp32") return ConvMath::f32;
+  if (p == "tf32") return ConvMath::tf32;
+  if (p == "bf16") return ConvMath::bf16;
+  throw UsageError("--precision: '" + p + "' is not fp32, tf32 or bf16");
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  const long t = std::lround(std::max(0.0, s));
+  if (t >= 3600) {
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  }
+  return buf;
+}
+
+// The flags a resumed run may change; any other flag must repeat the interrupted run's value.
+bool may_change_on_resume(const std::string& key) {
+  for (const char* k : {"steps", "epochs", "save-every", "log-every", "val-every", "device", "threads", "prefetch",
+                        "out", "conv-backend"}) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  Settings s;
+  std::string resume;
+  CLI::App app{"seisseg train: train the UNet on HDF5 sample files", "seisseg train"};
+  app.add_option("--data", s.data, "training files F.h5[,G.h5...]");
+  app.add_option("--val", s.val, "validation files V.h5[,...] (instead of --val-fraction)");
+  app.add_option("--val-fraction", s.val_fraction, "fraction of --data held out for validation (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9));
+  app.add_option("--levels", s.levels, "UNet levels")->capture_default_str()->check(CLI::Range(1, 12));
+  app.add_option("--base", s.base, "UNet base channels")->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--batch", s.batch, "global batch (split across ranks)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--epochs", s.epochs, "total epochs of the run")->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  app.add_option("--steps", s.steps, "total steps of the run (instead of --epochs)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--lr", s.lr, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--lr-schedule", s.lr_schedule, "constant or cosine")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"constant", "cosine"}));
+  app.add_option("--warmup-steps", s.warmup_steps, "linear warm-up steps")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--min-lr", s.min_lr, "cosine's final rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--optimizer", s.optimizer, "adam, adamw or sgd")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"adam", "adamw", "sgd"}));
+  app.add_option("--momentum", s.momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--weight-decay", s.weight_decay)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--pos-weight", s.pos_weight, "BCE weight of the positive class")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--normalize", s.normalize, "trace, sample or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "sample", "none"}));
+  app.add_option("--precision", s.precision, "GPU conv operands: fp32, tf32 or bf16 (fp32 accumulation)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  app.add_option("--conv-backend", s.conv_backend, "GPU convs: own or cudnn")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"own", "cudnn"}));
+  app.add_option("--device", s.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the initialisation and the data order")->capture_default_str();
+  app.add_option("--init", s.init, "start from these weights (safetensors)");
+  app.add_option("--out", s.out, "output directory")->capture_default_str();
+  app.add_option("--resume", resume, "continue the run in this directory");
+  app.add_option("--log-every", s.log_every, "steps per log line")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  app.add_option("--val-every", s.val_every, "steps between validations (0: each epoch)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--save-every", s.save_every, "checkpoint every N steps or every N minutes (e.g. 10m)")
+      ->capture_default_str();
+  app.add_option("--threads", s.threads, "reader threads (0: automatic)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
+  app.add_option("--prefetch", s.prefetch, "batches in flight")->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_flag("--skip-bad-samples", s.skip_bad_samples, "skip (and count) gathers holding NaN or Inf");
+  app.add_flag("--flip", s.flip, "augment: flip the receiver axis at random");
+  app.add_option("--max-shift", s.max_shift, "augment: random time shift of up to N samples")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--crop", s.crop, "augment: random crop HxW");
+  app.add_option("--threshold", s.threshold, "probability threshold of the metrics")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  if (!parse_cli(app, argc, argv)) return 0;
+
+  // A resume takes the interrupted run's settings; flags given now may change only a few of them.
+  if (!resume.empty()) {
+    const std::string cfg_path = resume + "/config.json";
+    std::ifstream in(cfg_path);
+    if (!in) throw InputError(cfg_path + ": cannot open (is " + resume + " a seisseg train output directory?)");
+    const json saved_all = json::parse(in, nullptr, false);
+    if (!saved_all.is_object() || !saved_all.contains("settings") || !saved_all["settings"].is_object()) {
+      throw InputError(cfg_path + ": not a seisseg train config");
+    }
+    json merged = saved_all["settings"];
+    const json given = s.to_json();
+    for (auto it = given.begin(); it != given.end(); ++it) {
+      if (app.count("--" + it.key()) == 0) continue;
+      if (!may_change_on_resume(it.key()) && merged.contains(it.key()) && merged[it.key()] != it.value()) {
+        throw UsageError("--" + it.key() + " " + it.value().dump() + " differs from the resumed run's " +
+                         merged[it.key()].dump() + " (only steps, epochs and I/O settings may change)");
+      }
+      merged[it.key()] = it.value();
+    }
+    if (app.count("--steps") > 0) merged["epochs"] = 0;
+    if (app.count("--epochs") > 0) merged["steps"] = 0;
+    if (app.count("--out") == 0) merged["out"] = resume;
+    s = settings_from_json(merged);
+  }
+  if (s.data.empty()) throw UsageError("--data is required (one or more HDF5 files, comma-separated)");
+  if (s.epochs > 0 && s.steps > 0) throw UsageError("give --epochs or --steps, not both");
+  if (!s.val.empty() && app.count("--val-fraction") > 0 && s.val_fraction > 0) {
+    throw UsageError("give --val or --val-fraction, not both");
+  }
+  int64_t save_steps = 0;
+  double save_minutes = 0;
+  parse_save_every(s.save_every, &save_steps, &save_minutes);
+  int64_t crop_h = 0, crop_w = 0;
+  parse_crop(s.crop, &crop_h, &crop_w);
+
+  const Device device = parse_device(s.device);
+  SampleSet train_set(split_list(s.data));
+  if (!train_set.has_label()) throw InputError(train_set.describe(0) + ": no /label: training needs labels");
+  std::unique_ptr<SampleSet> val_set;
+  IndexSplit split;
+  if (!s.val.empty()) {
+    val_set = std::make_unique<SampleSet>(split_list(s.val));
+    if (!val_set->has_label()) throw InputError(val_set->describe(0) + ": no /label: validation needs labels");
+    for (int64_t i = 0; i < train_set.size(); ++i) split.train.push_back(i);
+  } else {
+    split = split_validation(train_set.size(), s.val_fraction, s.seed);
+  }
+
+  UNetConfig mc;
+  mc.levels = s.levels;
+  mc.base = s.base;
+  UNet model(mc, s.seed, device);
+  model.check_input_size(crop_h > 0 ? crop_h : train_set.height(), crop_w > 0 ? crop_w : train_set.width(),
+                         crop_h > 0 ? "--crop" : train_set.describe(0));
+  if (val_set) model.check_input_size(val_set->height(), val_set->width(), val_set->describe(0));
+  if (!s.init.empty() && resume.empty()) model.load(s.init);
+
+  OptimizerConfig oc;
+  oc.kind = parse_optimizer(s.optimizer);
+  oc.lr = s.lr;
+  oc.momentum = s.momentum;
+  oc.weight_decay = s.weight_decay;
+  Optimizer optimizer(oc, model.param_vars());
+
+  SampleReaderOptions ro;
+  ro.indices = split.train;
+  ro.batch = s.batch;
+  ro.seed = s.seed;
+  ro.prefetch = s.prefetch;
+  ro.threads = s.threads;
+  ro.normalize = parse_normalize(s.normalize);
+  ro.augment.flip_receivers = s.flip;
+  ro.augment.max_shift = s.max_shift;
+  ro.augment.crop_height = crop_h;
+  ro.augment.crop_width = crop_w;
+  ro.augment.crop_multiple = int64_t{1} << (s.levels - 1);
+  ro.skip_bad_samples = s.skip_bad_samples;
+  ro.device = device;
+  ReaderBatchSource batches(train_set, ro);
+  if (batches.batches_per_epoch() == 0) {
+    throw UsageError("--batch " + std::to_string(s.batch) + " is larger than the " +
+                     std::to_string(split.train.size()) + " training samples");
+  }
+  std::vector<int64_t> val_indices = split.val;
+  if (val_set) {
+    for (int64_t i = 0; i < val_set->size(); ++i) val_indices.push_back(i);
+  }
+  SetSampleSource val_src(val_set ? *val_set : train_set, val_indices);
+
+  TrainOptions opt;
+  opt.batch = s.batch;
+  opt.steps = s.steps > 0 ? s.steps : std::max<int64_t>(1, s.epochs) * batches.batches_per_epoch();
+  opt.lr.kind = parse_lr_schedule(s.lr_schedule);
+  opt.lr.lr = s.lr;
+  opt.lr.warmup_steps = s.warmup_steps;
+  opt.lr.total_steps = opt.steps;
+  opt.lr.min_lr = s.min_lr;
+  opt.pos_weight = s.pos_weight;
+  opt.normalize = ro.normalize;
+  opt.exec.math = parse_precision(s.precision);
+  opt.exec.conv_backend = s.conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
+  opt.log_every = s.log_every;
+  opt.val_every = s.val_every > 0 ? s.val_every : batches.batches_per_epoch();
+  opt.threshold = s.threshold;
+
+  RunDir dir(s.out);
+  // What a checkpoint must share with the run that resumes from it.
+  const json identity = {{"levels", s.levels}, {"base", s.base},           {"optimizer", s.optimizer},
+                         {"batch", s.batch},   {"seed", s.seed},           {"data", s.data},
+                         {"normalize", s.normalize}, {"val-fraction", s.val_fraction}};
+  CheckpointState state;
+  if (!resume.empty()) {
+    state = load_checkpoint(resume + "/state.safetensors", model, optimizer, nlohmann::json(identity));
+    dir.truncate_metrics(state.progress.step);
+    if (state.progress.step >= opt.steps) {
+      std::printf("seisseg train: %s already ran %lld of %lld steps; nothing to do (raise --steps or --epochs)\n",
+                  resume.c_str(), static_cast<long long>(state.progress.step), static_cast<long long>(opt.steps));
+      return 0;
+    }
+  } else {
+    std::error_code ec;
+    std::filesystem::remove(dir.file("metrics.jsonl"), ec);
+  }
+  dir.write_config({{"version", SEIS_VERSION},
+                    {"command", "train"},
+                    {"settings", s.to_json()},
+                    {"resolved",
+                     {{"device", device.str()},
+                      {"parameters", model.num_params()},
+                      {"train_samples", split.train.size()},
+                      {"val_samples", val_src.size()},
+                      {"batches_per_epoch", batches.batches_per_epoch()},
+                      {"total_steps", opt.steps},
+                      {"val_every", opt.val_every},
+                      {"height", train_set.height()},
+                      {"width", train_set.width()}}}});
+
+  const std::map<std::string, std::string> weights_meta = {{"seisseg.normalize", s.normalize}};
+  const int64_t preview_index = val_src.size() > 0 ? first_labelled_sample(val_src, 64) : 0;
+  const bool tty = ::isatty(1) != 0;
+  std::printf("seisseg train: %d-level UNet (%lld parameters) on %s; %lld training and %lld validation gathers of "
+              "%lldx%lld; %lld steps (%lld per epoch) from step %lld\n",
+              s.levels, static_cast<long long>(model.num_params()),
+              device.is_cpu() ? "cpu" : cuda_device_description(device.index).c_str(),
+              static_cast<long long>(split.train.size()), static_cast<long long>(val_src.size()),
+              static_cast<long long>(train_set.height()), static_cast<long long>(train_set.width()),
+              static_cast<long long>(opt.steps), static_cast<long long>(batches.batches_per_epoch()),
+              static_cast<long long>(state.progress.step));
+  std::fflush(stdout);
+
+  auto checkpoint = [&](const TrainProgress& p) {
+    state.progress = p;
+    save_checkpoint(dir.file("state.safetensors"), model, optimizer, state, nlohmann::json(identity));
+    model.save(dir.file("weights.safetensors"), weights_meta);
+  };
+  const auto t_start = std::chrono::steady_clock::now();
+  auto t_saved = t_start;
+  const int64_t first_step = state.progress.step;
+  install_stop_handlers();
+  TrainHooks hooks;
+  hooks.on_log = [&](const StepLog& l) {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const double eta = elapsed / static_cast<double>(l.step - first_step) * static_cast<double>(opt.steps - l.step);
+    const double mbps = static_cast<double>(batches.bytes_read()) / 1e6 / std::max(1e-9, elapsed);
+    if (tty) {
+      const int width = 24, filled = static_cast<int>(width * l.step / opt.steps);
+      std::printf("\r[%s%s] %lld/%lld  epoch %lld  loss %.4f  %.1f samples/s  data wait %.0f%%  ETA %s   ",
+                  std::string(static_cast<size_t>(filled), '#').c_str(),
+                  std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(l.step),
+                  static_cast<long long>(opt.steps), static_cast<long long>(l.epoch), l.loss, l.samples_per_s,
+                  100 * l.data_wait, format_duration(eta).c_str());
+    } else {
+      std::printf("step %lld/%lld  epoch %lld  loss %.4f  lr %.3g  %.1f samples/s  data wait %.0f%%  ETA %s\n",
+                  static_cast<long long>(l.step), static_cast<long long>(opt.steps), static_cast<long long>(l.epoch),
+                  l.loss, l.lr, l.samples_per_s, 100 * l.data_wait, format_duration(eta).c_str());
+    }
+    std::fflush(stdout);
+    dir.append_metrics({{"step", l.step},
+                        {"epoch", l.epoch},
+                        {"loss", l.loss},
+                        {"lr", l.lr},
+                        {"samples_per_s", l.samples_per_s},
+                        {"data_wait", l.data_wait},
+                        {"read_mb_per_s", mbps},
+                        {"skipped_samples", batches.skipped()},
+                        {"peak_bytes", l.peak_bytes}});
+  };
+  hooks.on_validation = [&](const TrainProgress& p, const EvalResult& v) {
+    const bool best = v.iou() > state.best_iou;
+    if (best) {
+      state.best_iou = v.iou();
+      model.save(dir.file("best.safetensors"), weights_meta);
+    }
+    write_model_preview(model, val_src, preview_index, opt.normalize, dir.file("preview.png"));
+    if (tty) std::printf("\n");
+    std::printf("validation at step %lld: loss %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%s\n",
+                static_cast<long long>(p.step), v.loss, v.iou(), v.precision(), v.recall(), v.f1(),
+                best ? "  (best)" : "");
+    std::fflush(stdout);
+    dir.append_metrics({{"step", p.step},
+                        {"epoch", p.epoch},
+                        {"val_loss", v.loss},
+                        {"iou", v.iou()},
+                        {"precision", v.precision()},
+                        {"recall", v.recall()},
+                        {"f1", v.f1()},
+                        {"best_iou", state.best_iou}});
+  };
+  hooks.after_step = [&](const TrainProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool due = (save_steps > 0 && p.step % save_steps == 0) ||
+                     (save_minutes > 0 && std::chrono::duration<double>(now - t_saved).count() >= 60 * save_minutes);
+    if (due && p.step < opt.steps) {
+      checkpoint(p);
+      t_saved = now;
+    }
+  };
+  hooks.should_stop = [] { return stop_requested(); };
+
+  const TrainResult r = train(model, optimizer, batches, val_src.size() > 0 ? &val_src : nullptr, opt, state.progress,
+                              hooks);
+  checkpoint(r.progress);
+  if (tty) std::printf("\n");
+  if (r.stopped) {
+    std::printf("stopped by signal %d at step %lld; state saved in %s (continue with --resume %s)\n", stop_signal(),
+                static_cast<long long>(r.progress.step), dir.path().c_str(), dir.path().c_str());
+    return 128 + stop_signal();
+  }
+  std::printf("done: %lld steps in %s; wrote %s/{weights,best,state}.safetensors, metrics.jsonl, preview.png\n",
+              static_cast<long long>(r.progress.step), format_duration(r.seconds).c_str(), dir.path().c_str());
+  return 0;
+}
+
+}  // namespace seis

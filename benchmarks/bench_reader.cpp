@@ -1,0 +1,245 @@
+// bench_reader: SampleReader throughput against the physical limit and the Python ways of reading
+// the same HDF5 file, all in one run. Each measurement runs cold (the file evicted from the page
+// cache first: posix_fadvise DONTNEED after fsync; it evicts clean pages only) and warm (the file
+// in the page cache):
+//   reader          SampleReader, one shuffled epoch into pinned slots (next_host: no device, no copy)
+//   raw             read() of the whole file in 8 MiB blocks, sequentially: the physical limit
+//   h5py_generator  benchmarks/reader_peers.py: the paper's per-sample h5py generator
+//   dataloader      benchmarks/reader_peers.py: PyTorch DataLoader over h5py, 2 workers, pin_memory
+// Prints one JSON line per measurement, then the ratios. GB/s counts file bytes (data + labels).
+//
+//   bench_reader --samples 52 --size 4096            # creates /tmp/seisseg_bench_reader.h5 (4.4 GB), deletes it after
+//   bench_reader --file F.h5 --batch 4 --threads 2   # an existing file, kept
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apps/cli.h"
+#include "engine/device_runtime.h"
+#include "engine/rng.h"
+#include "io/hdf5_dataset.h"
+#include "io/sample_reader.h"
+#include "io/sample_set.h"
+
+using namespace seis;
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::string run_capture(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  pclose(p);
+  return out;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+int64_t file_size(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot stat: " + std::strerror(errno));
+  return static_cast<int64_t>(st.st_size);
+}
+
+// Drops the file's pages from the page cache (dirty pages are written first so they are clean).
+void evict(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  ::fsync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+// Writes `n` samples of size x size random floats (and sparse random labels) with H5SampleWriter.
+void create_file(const std::string& path, int64_t n, int64_t size) {
+  H5SampleWriter::Options o;
+  o.n = n;
+  o.height = size;
+  o.width = size;
+  H5SampleWriter wr(path, o);
+  const int threads = static_cast<int>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())));
+  std::vector<std::thread> ts;
+  std::exception_ptr error;
+  std::mutex mu;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      try {
+        std::vector<float> d(static_cast<size_t>(size * size));
+        std::vector<uint8_t> l(d.size());
+        for (int64_t i = t; i < n; i += threads) {
+          Rng rng(1234, static_cast<uint64_t>(i));
+          for (size_t p = 0; p < d.size(); ++p) {
+            const uint64_t r = rng.next_u64();
+            d[p] = static_cast<float>(static_cast<int32_t>(r >> 32)) * (1.0f / 2147483648.0f);
+            l[p] = (r & 0xff) == 0 ? 1 : 0;
+          }
+          wr.write(i, d.data(), l.data());
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        error = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  if (error) std::rethrow_exception(error);
+  wr.commit();
+}
+
+nlohmann::ordered_json measure_raw(const std::string& path, bool cold) {
+  if (cold) evict(path);
+  const int64_t block = int64_t{8} << 20;
+  void* buf = nullptr;
+  if (posix_memalign(&buf, 4096, static_cast<size_t>(block)) != 0) throw Error("out of memory");
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  const double t0 = now_s();
+  int64_t total = 0;
+  for (;;) {
+    const ssize_t got = ::read(fd, buf, static_cast<size_t>(block));
+    if (got < 0) throw InputError(path + ": read failed: " + std::strerror(errno));
+    if (got == 0) break;
+    total += got;
+  }
+  const double s = now_s() - t0;
+  ::close(fd);
+  std::free(buf);
+  return {{"bench", "reader"}, {"impl", "raw"}, {"mode", cold ? "cold" : "warm"},
+          {"bytes", total},    {"seconds", s},  {"gb_per_s", static_cast<double>(total) / s / 1e9},
+          {"block_mib", 8}};
+}
+
+nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& set, const SampleReaderOptions& o,
+                                      bool cold) {
+  if (cold) evict(path);
+  const double t0 = now_s();
+  SampleReader reader(set, o);
+  int64_t samples = 0;
+  for (int64_t b = 0; b < reader.batches_per_epoch(); ++b) samples += reader.next_host().size;
+  const double s = now_s() - t0;
+  const ReaderStats st = reader.stats();
+  return {{"bench", "reader"},
+          {"impl", "seisseg"},
+          {"mode", cold ? "cold" : "warm"},
+          {"samples", samples},
+          {"bytes", st.bytes_read},
+          {"seconds", s},
+          {"samples_per_s", static_cast<double>(samples) / s},
+          {"gb_per_s", static_cast<double>(st.bytes_read) / s / 1e9},
+          {"threads", o.threads},
+          {"prefetch", o.prefetch},
+          {"batch", o.batch},
+          {"normalize", normalize_name(o.normalize)},
+          {"pinned_slot_bytes", reader.slot_bytes()}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_reader: SampleReader against a raw read, an h5py generator and a PyTorch DataLoader"};
+  std::string file = "/tmp/seisseg_bench_reader.h5", python = "/usr/bin/python3", normalize = "none";
+  int64_t samples = 52, size = 4096, batch = 4;
+  int threads = 0, prefetch = 3, workers = 2;
+  bool no_peers = false, keep = false;
+  app.add_option("--file", file, "HDF5 file to read; created (and deleted after) when missing")->capture_default_str();
+  app.add_option("--samples", samples, "samples of a created file")->capture_default_str();
+  app.add_option("--size", size, "H = W of a created file")->capture_default_str();
+  app.add_option("--batch", batch)->capture_default_str();
+  app.add_option("--threads", threads, "reader worker threads (0: min(4, cores))")->capture_default_str();
+  app.add_option("--prefetch", prefetch)->capture_default_str();
+  app.add_option("--normalize", normalize, "trace, sample or none")->capture_default_str();
+  app.add_option("--workers", workers, "DataLoader workers")->capture_default_str();
+  app.add_option("--python", python, "the Python with h5py and torch")->capture_default_str();
+  app.add_flag("--no-peers", no_peers, "skip the Python peers");
+  app.add_flag("--keep", keep, "keep a created file");
+  bool created = false;
+  try {
+    if (!parse_cli(app, argc, argv)) return 0;
+    if (!file_exists(file)) {
+      const double t0 = now_s();
+      create_file(file, samples, size);
+      created = true;
+      nlohmann::ordered_json rec = {{"bench", "reader_file"}, {"file", file}, {"created", true},
+                                    {"samples", samples},     {"size", size}, {"bytes", file_size(file)},
+                                    {"seconds", now_s() - t0}};
+      std::printf("%s\n", rec.dump().c_str());
+      std::fflush(stdout);
+    }
+    SampleSet set({file});
+    SampleReaderOptions o;
+    o.batch = batch;
+    o.threads =
+        threads > 0 ? threads : static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
+    o.prefetch = prefetch;
+    o.normalize = parse_normalize(normalize);
+    std::string script = "benchmarks/reader_peers.py";
+    if (!file_exists(script)) script = std::string(SEIS_SOURCE_DIR) + "/" + script;
+
+    for (bool cold : {true, false}) {
+      const char* mode = cold ? "cold" : "warm";
+      if (!cold) measure_raw(file, false);  // brings the file into the page cache
+      std::map<std::string, double> gbs;
+      auto emit = [&](const nlohmann::ordered_json& rec) {
+        std::printf("%s\n", rec.dump().c_str());
+        std::fflush(stdout);
+        gbs[rec["impl"].get<std::string>()] = rec["gb_per_s"].get<double>();
+      };
+      emit(measure_raw(file, cold));
+      emit(measure_reader(file, set, o, cold));
+      if (!no_peers) {
+        for (const char* impl : {"h5py_generator", "dataloader"}) {
+          const std::string cmd = python + " " + script + " --file " + file + " --impl " + impl + " --batch " +
+                                  std::to_string(batch) + " --workers " + std::to_string(workers) +
+                                  (cold ? " --cold" : "") + " 2>&1";
+          const std::string out = run_capture(cmd);
+          size_t start = 0;
+          while (start < out.size()) {
+            const size_t end = out.find('\n', start);
+            const std::string line = out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+            start = end == std::string::npos ? out.size() : end + 1;
+            nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_discarded() || !j.is_object() || !j.contains("gb_per_s")) {
+              if (!line.empty()) std::fprintf(stderr, "reader_peers.py: %s\n", line.c_str());
+              continue;
+            }
+            emit(j);
+          }
+        }
+      }
+      nlohmann::ordered_json ratio = {{"bench", "reader_ratio"}, {"mode", mode}};
+      const double ours = gbs["seisseg"];
+      for (const char* peer : {"raw", "h5py_generator", "dataloader"}) {
+        if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = ours / gbs[peer];
+      }
+      std::printf("%s\n", ratio.dump().c_str());
+      std::fflush(stdout);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_reader: %s\n", e.what());
+    if (created && !keep) std::remove(file.c_str());
+    return 1;
+  }
+  if (created && !keep) std::remove(file.c_str());
+  return 0;
+}

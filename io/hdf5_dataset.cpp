@@ -1,0 +1,783 @@
+// HDF5 dataset files (see hdf5_dataset.h). Every HDF5 call in this file is made under one mutex:
+// the library has a global lock of its own in thread-safe builds, and ours keeps a non-thread-safe
+// build correct too. The fast read path touches no HDF5 at all: chunk offsets are found once at
+// open, and read() is a pread of the raw chunk bytes.
+#include "io/hdf5_dataset.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "engine/error.h"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the pread path decodes little-endian bytes in place");
+
+namespace seis {
+
+const char* h5_elem_name(H5ElemType t) {
+  switch (t) {
+    case H5ElemType::f32:
+      return "float32";
+    case H5ElemType::f16:
+      return "float16";
+    case H5ElemType::f64:
+      return "float64";
+    case H5ElemType::u8:
+      return "uint8";
+    case H5ElemType::none:
+      break;
+  }
+  return "none";
+}
+
+namespace {
+
+std::mutex& h5_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// The error stack and its automatic printing are per thread in thread-safe builds: silence it in
+// every thread that calls HDF5, so that a bad file gives our one-line error only.
+void h5_quiet() {
+  thread_local bool done = false;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    done = true;
+  }
+}
+
+// The innermost (most specific) message of the current thread's HDF5 error stack; clears it.
+std::string h5_error() {
+  std::string msg;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* d) -> herr_t {
+        if (e->desc != nullptr && e->desc[0] != '\0') *static_cast<std::string*>(d) = e->desc;
+        return 0;
+      },
+      &msg);
+  H5Eclear2(H5E_DEFAULT);
+  for (char& c : msg) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return msg.empty() ? "unknown HDF5 error" : msg;
+}
+
+// An HDF5 id, released when it goes out of scope (always under h5_mutex()).
+class Hid {
+ public:
+  Hid() = default;
+  explicit Hid(hid_t id) : id_(id) {}
+  ~Hid() { reset(); }
+  Hid(Hid&& o) noexcept : id_(o.id_) { o.id_ = -1; }
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+  hid_t release() {
+    const hid_t r = id_;
+    id_ = -1;
+    return r;
+  }
+  void reset() {
+    if (id_ >= 0) H5Idec_ref(id_);
+    id_ = -1;
+  }
+
+ private:
+  hid_t id_ = -1;
+};
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t k = 0; k < s.size(); ++k) r += (k ? ", " : "") + std::to_string(s[k]);
+  return r + "]";
+}
+
+std::string num_str(double v) {
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+// IEEE 754 binary16 -> binary32, exact for every input (subnormals, infinities, NaN payloads).
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  const uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0) {
+    float v = static_cast<float>(mant) * 5.9604644775390625e-8f;  // mant * 2^-24, exact
+    std::memcpy(&bits, &v, 4);
+    bits |= sign;
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Little-endian IEEE binary16 as HDF5 describes it (h5py's float16).
+bool is_ieee_half_le(hid_t t) {
+  size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+  return H5Tget_size(t) == 2 && H5Tget_order(t) == H5T_ORDER_LE &&
+         H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) >= 0 && spos == 15 && epos == 10 && esize == 5 &&
+         mpos == 0 && msize == 10 && H5Tget_ebias(t) == 15;
+}
+
+bool pread_full(int fd, void* buf, int64_t bytes, int64_t offset, std::string* err) {
+  auto* p = static_cast<char*>(buf);
+  while (bytes > 0) {
+    const ssize_t r = ::pread(fd, p, static_cast<size_t>(bytes), static_cast<off_t>(offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      *err = std::strerror(errno);
+      return false;
+    }
+    if (r == 0) {
+      *err = "unexpected end of file (truncated?)";
+      return false;
+    }
+    p += r;
+    bytes -= r;
+    offset += r;
+  }
+  return true;
+}
+
+// The root attributes as text (numbers in shortest round-trip form, arrays as [a, b, ...]).
+herr_t attribute_text(hid_t loc, const char* name, const H5A_info_t*, void* op_data) {
+  auto* out = static_cast<std::map<std::string, std::string>*>(op_data);
+  Hid a(H5Aopen(loc, name, H5P_DEFAULT));
+  if (!a.ok()) return 0;
+  Hid t(H5Aget_type(a.get()));
+  Hid s(H5Aget_space(a.get()));
+  const hssize_t npts = H5Sget_simple_extent_npoints(s.get());
+  const H5T_class_t cls = H5Tget_class(t.get());
+  std::string text;
+  if (cls == H5T_STRING && npts == 1) {
+    if (H5Tis_variable_str(t.get()) > 0) {
+      Hid mt(H5Tcopy(t.get()));
+      char* p = nullptr;
+      if (H5Aread(a.get(), mt.get(), &p) >= 0 && p != nullptr) {
+        text = p;
+        H5free_memory(p);
+      }
+    } else {
+      std::string buf(H5Tget_size(t.get()), '\0');
+      if (H5Aread(a.get(), t.get(), buf.data()) >= 0) text = buf.substr(0, buf.find('\0'));
+    }
+  } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && npts >= 1) {
+    const size_t shown = std::min<size_t>(static_cast<size_t>(npts), 64);
+    std::vector<std::string> items;
+    if (cls == H5T_INTEGER) {
+      std::vector<long long> v(static_cast<size_t>(npts));
+      if (H5Aread(a.get(), H5T_NATIVE_LLONG, v.data()) >= 0) {
+        for (size_t k = 0; k < shown; ++k) items.push_back(std::to_string(v[k]));
+      }
+    } else {
+      std::vector<double> v(static_cast<size_t>(npts));
+      if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, v.data()) >= 0) {
+        for (size_t k = 0; k < shown; ++k) items.push_back(num_str(v[k]));
+      }
+    }
+    if (H5Sget_simple_extent_ndims(s.get()) == 0 && items.size() == 1) {
+      text = items[0];
+    } else {
+      text = "[";
+      for (size_t k = 0; k < items.size(); ++k) text += (k ? ", " : "") + items[k];
+      if (static_cast<size_t>(npts) > shown) text += ", ...";
+      text += "]";
+    }
+  } else {
+    text = "(attribute of an unsupported type)";
+  }
+  H5Eclear2(H5E_DEFAULT);
+  (*out)[name] = text;
+  return 0;
+}
+
+std::string filters_str(hid_t dcpl) {
+  std::string r;
+  const int nf = H5Pget_nfilters(dcpl);
+  for (int k = 0; k < nf; ++k) {
+    unsigned flags = 0, cd[8] = {};
+    size_t ncd = 8;
+    char name[128] = {};
+    const H5Z_filter_t id =
+        H5Pget_filter2(dcpl, static_cast<unsigned>(k), &flags, &ncd, cd, sizeof name, name, nullptr);
+    std::string f;
+    if (id == H5Z_FILTER_DEFLATE) {
+      f = "deflate(" + std::to_string(ncd > 0 ? cd[0] : 0) + ")";
+    } else if (id == H5Z_FILTER_SHUFFLE) {
+      f = "shuffle";
+    } else if (id == H5Z_FILTER_FLETCHER32) {
+      f = "fletcher32";
+    } else if (id == H5Z_FILTER_SZIP) {
+      f = "szip";
+    } else if (id == H5Z_FILTER_NBIT) {
+      f = "nbit";
+    } else if (id == H5Z_FILTER_SCALEOFFSET) {
+      f = "scaleoffset";
+    } else {
+      f = "filter " + std::to_string(id) + (name[0] ? std::string(" (") + name + ")" : "");
+    }
+    r += (k ? ", " : "") + f;
+  }
+  return r;
+}
+
+}  // namespace
+
+// ---- Reading ---------------------------------------------------------------------------------
+
+namespace {
+
+// One of /data or /label, ready to read a sample.
+struct DsetReader {
+  std::string name;  // "/data" or "/label"
+  Hid dset;
+  H5ElemType type = H5ElemType::none;
+  int64_t elem_bytes = 0;      // in the file
+  bool raw_decodable = false;  // little-endian IEEE or 1-byte integer: pread bytes can be decoded here
+  bool signed_int = false;     // 1-byte integer labels: signed char in memory on the library path
+  // Per sample: the file offset of its contiguous bytes, or -1: read through the library.
+  std::vector<int64_t> offsets;
+  bool all_direct = false;
+};
+
+}  // namespace
+
+struct H5SampleFile::Impl {
+  H5DatasetInfo info;
+  Hid file;
+  DsetReader data, label;
+  int fd = -1;
+  int64_t bytes_per_sample = 0;
+
+  [[noreturn]] void fail(const std::string& problem) const { throw InputError(info.path + ": " + problem); }
+
+  // Validates the element type of /data (labels false) or /label and fills r.type.
+  void check_type(DsetReader& r, bool labels) {
+    Hid t(H5Dget_type(r.dset.get()));
+    const H5T_class_t cls = H5Tget_class(t.get());
+    const size_t size = H5Tget_size(t.get());
+    const std::string expected = labels ? "expected uint8 or float 0/1" : "expected float32 or float16";
+    r.elem_bytes = static_cast<int64_t>(size);
+    if (cls == H5T_FLOAT && size == 4) {
+      r.type = H5ElemType::f32;
+      r.raw_decodable = H5Tequal(t.get(), H5T_IEEE_F32LE) > 0;
+    } else if (cls == H5T_FLOAT && size == 2) {
+      r.type = H5ElemType::f16;
+      r.raw_decodable = is_ieee_half_le(t.get());
+    } else if (labels && cls == H5T_FLOAT && size == 8) {
+      r.type = H5ElemType::f64;
+      r.raw_decodable = H5Tequal(t.get(), H5T_IEEE_F64LE) > 0;
+    } else if (labels && (cls == H5T_INTEGER || cls == H5T_ENUM) && size == 1) {  // h5py's bool is an int8 enum
+      r.type = H5ElemType::u8;
+      r.raw_decodable = true;
+      Hid base(cls == H5T_ENUM ? H5Tget_super(t.get()) : H5Tcopy(t.get()));
+      r.signed_int = H5Tget_sign(base.get()) == H5T_SGN_2;
+    } else {
+      const char* what = cls == H5T_FLOAT      ? "float"
+                         : cls == H5T_INTEGER  ? "integer"
+                         : cls == H5T_STRING   ? "string"
+                         : cls == H5T_COMPOUND ? "compound"
+                                               : "non-numeric";
+      fail(r.name + " has a " + std::to_string(size * 8) + "-bit " + what + " type; " + expected);
+    }
+  }
+
+  // Finds where each sample's bytes lie; checks every allocated chunk against the file size.
+  void locate(DsetReader& r, std::vector<int64_t>* chunk_shape, std::string* filters) {
+    Hid dcpl(H5Dget_create_plist(r.dset.get()));
+    const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+    *filters = filters_str(dcpl.get());
+    const bool filtered = H5Pget_nfilters(dcpl.get()) > 0;
+    const int64_t n = info.n, h = info.height, w = info.width;
+    const int64_t sample_bytes = h * w * r.elem_bytes;
+    const int64_t file_size = info.file_bytes;
+    auto truncated = [&](const std::string& what, int64_t end) {
+      fail("truncated: " + what + " of " + r.name + " ends at byte " + std::to_string(end) + " but the file has " +
+           std::to_string(file_size) + " bytes");
+    };
+    if (layout == H5D_CONTIGUOUS) {
+      const haddr_t addr = H5Dget_offset(r.dset.get());
+      H5Eclear2(H5E_DEFAULT);
+      if (addr == HADDR_UNDEF) return;  // not allocated (fill values) or external: library path
+      const int64_t base = static_cast<int64_t>(addr);
+      if (base + n * sample_bytes > file_size) truncated("the contiguous data", base + n * sample_bytes);
+      if (r.raw_decodable) {
+        r.offsets.resize(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) r.offsets[static_cast<size_t>(i)] = base + i * sample_bytes;
+        r.all_direct = true;
+      }
+      return;
+    }
+    if (layout != H5D_CHUNKED) return;  // compact: tiny, in the object header; library path
+    hsize_t cdims[3] = {};
+    if (H5Pget_chunk(dcpl.get(), 3, cdims) != 3) fail(r.name + ": cannot read its chunk shape: " + h5_error());
+    *chunk_shape = {static_cast<int64_t>(cdims[0]), static_cast<int64_t>(cdims[1]), static_cast<int64_t>(cdims[2])};
+    const bool per_sample = cdims[0] == 1 && static_cast<int64_t>(cdims[1]) == h && static_cast<int64_t>(cdims[2]) == w;
+    const bool direct = per_sample && !filtered && r.raw_decodable;
+    if (direct) r.offsets.assign(static_cast<size_t>(n), -1);
+    // Walk the chunk grid by coordinates (a B-tree lookup each; H5Dget_chunk_info by index is
+    // linear per call in HDF5 1.10).
+    const int64_t g0 = (n + static_cast<int64_t>(cdims[0]) - 1) / static_cast<int64_t>(cdims[0]);
+    const int64_t g1 = (h + static_cast<int64_t>(cdims[1]) - 1) / static_cast<int64_t>(cdims[1]);
+    const int64_t g2 = (w + static_cast<int64_t>(cdims[2]) - 1) / static_cast<int64_t>(cdims[2]);
+    int64_t allocated = 0;
+    for (int64_t a = 0; a < g0; ++a) {
+      for (int64_t b = 0; b < g1; ++b) {
+        for (int64_t c = 0; c < g2; ++c) {
+          const hsize_t off[3] = {static_cast<hsize_t>(a) * cdims[0], static_cast<hsize_t>(b) * cdims[1],
+                                  static_cast<hsize_t>(c) * cdims[2]};
+          unsigned mask = 0;
+          haddr_t addr = HADDR_UNDEF;
+          hsize_t size = 0;
+          if (H5Dget_chunk_info_by_coord(r.dset.get(), off, &mask, &addr, &size) < 0) {
+            fail(r.name + ": cannot read its chunk index: " + h5_error());
+          }
+          if (addr == HADDR_UNDEF) continue;  // never written: the library returns fill values
+          ++allocated;
+          const int64_t end = static_cast<int64_t>(addr) + static_cast<int64_t>(size);
+          if (end > file_size)
+            truncated("the chunk at " + shape_str({int64_t(off[0]), int64_t(off[1]), int64_t(off[2])}), end);
+          if (direct && static_cast<int64_t>(size) == sample_bytes) r.offsets[static_cast<size_t>(a)] = int64_t(addr);
+        }
+      }
+    }
+    r.all_direct = direct && allocated == n;
+    if (direct && allocated == 0) r.offsets.clear();
+  }
+
+  void open_dset(DsetReader& r, const char* name) {
+    r.name = std::string("/") + name;
+    r.dset = Hid(H5Dopen2(file.get(), name, H5P_DEFAULT));
+    if (!r.dset.ok()) fail(r.name + " is not a dataset: " + h5_error());
+  }
+
+  std::vector<int64_t> shape_of(const DsetReader& r) {
+    Hid s(H5Dget_space(r.dset.get()));
+    const int rank = H5Sget_simple_extent_ndims(s.get());
+    if (rank < 0) fail(r.name + ": cannot read its shape: " + h5_error());
+    std::vector<hsize_t> d(static_cast<size_t>(rank));
+    H5Sget_simple_extent_dims(s.get(), d.data(), nullptr);
+    return std::vector<int64_t>(d.begin(), d.end());
+  }
+
+  void open(const std::string& path) {
+    info.path = path;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) fail("not found");
+      fail(std::string("cannot open: ") + std::strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode)) fail("is a directory, not an HDF5 file");
+    info.file_bytes = static_cast<int64_t>(st.st_size);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(std::string("cannot open: ") + std::strerror(errno));
+
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    h5_quiet();
+    if (H5Fis_hdf5(path.c_str()) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      fail("not an HDF5 file (no HDF5 signature)");
+    }
+    Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
+    H5Pset_file_locking(fapl.get(), true, true);  // a file system without locks is no error
+    file = Hid(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
+    if (!file.ok()) {
+      const std::string err = h5_error();
+      long long eof = 0, base = 0, stored = 0;
+      if (std::sscanf(err.c_str(), "truncated file: eof = %lld, sblock->base_addr = %lld, stored_eof = %lld", &eof,
+                      &base, &stored) == 3) {
+        fail("truncated: the file has " + std::to_string(eof) + " bytes, its HDF5 superblock says " +
+             std::to_string(stored));
+      }
+      fail("HDF5 cannot open it (damaged or truncated?): " + err);
+    }
+    if (H5Lexists(file.get(), "data", H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      fail("no /data dataset");
+    }
+    open_dset(data, "data");
+    const std::vector<int64_t> shape = shape_of(data);
+    if (shape.size() != 3) {
+      fail("/data has rank " + std::to_string(shape.size()) + " (shape " + shape_str(shape) +
+           "); expected rank 3: [N, H, W]");
+    }
+    info.n = shape[0];
+    info.height = shape[1];
+    info.width = shape[2];
+    if (info.n == 0 || info.height == 0 || info.width == 0) fail("is empty: /data has shape " + shape_str(shape));
+    check_type(data, false);
+    info.data_type = data.type;
+    if (H5Lexists(file.get(), "label", H5P_DEFAULT) > 0) {
+      open_dset(label, "label");
+      const std::vector<int64_t> ls = shape_of(label);
+      if (ls != shape) fail("/label has shape " + shape_str(ls) + " but /data has " + shape_str(shape));
+      check_type(label, true);
+      info.label_type = label.type;
+    }
+    H5Eclear2(H5E_DEFAULT);
+    locate(data, &info.data_chunk, &info.data_filters);
+    info.data_chunked_per_sample = info.data_chunk == std::vector<int64_t>{1, info.height, info.width};
+    info.data_direct = data.all_direct;
+    bytes_per_sample = info.height * info.width * data.elem_bytes;
+    if (label.dset.ok()) {
+      locate(label, &info.label_chunk, &info.label_filters);
+      info.label_direct = label.all_direct;
+      bytes_per_sample += info.height * info.width * label.elem_bytes;
+    }
+    // Compressed: what a sample costs on disk, on average.
+    if (!info.data_filters.empty() || !info.label_filters.empty()) {
+      int64_t stored = static_cast<int64_t>(H5Dget_storage_size(data.dset.get()));
+      if (label.dset.ok()) stored += static_cast<int64_t>(H5Dget_storage_size(label.dset.get()));
+      bytes_per_sample = (stored + info.n - 1) / info.n;
+    }
+    Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT));
+    hsize_t idx = 0;
+    H5Aiterate2(root.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, attribute_text, &info.attributes);
+    H5Eclear2(H5E_DEFAULT);
+    for (const char* key : {"dt", "dx"}) {
+      auto it = info.attributes.find(key);
+      if (it == info.attributes.end()) continue;
+      char* end = nullptr;
+      const double v = std::strtod(it->second.c_str(), &end);
+      if (end != it->second.c_str() && *end == '\0' && std::isfinite(v)) (key[1] == 't' ? info.dt : info.dx) = v;
+    }
+  }
+
+  // Reads sample i of r into out (float for data, u8 for labels).
+  void read_one(const DsetReader& r, int64_t i, float* fout, uint8_t* uout) const {
+    const int64_t count = info.height * info.width;
+    const int64_t off = r.offsets.empty() ? -1 : r.offsets[static_cast<size_t>(i)];
+    if (off >= 0) {
+      const int64_t bytes = count * r.elem_bytes;
+      thread_local std::vector<uint8_t> buf;
+      void* dst = nullptr;
+      if (fout != nullptr && r.type == H5ElemType::f32) {
+        dst = fout;
+      } else if (uout != nullptr && r.type == H5ElemType::u8) {
+        dst = uout;
+      } else {
+        buf.resize(static_cast<size_t>(bytes));
+        dst = buf.data();
+      }
+      std::string err;
+      if (!pread_full(fd, dst, bytes, off, &err)) {
+        fail("sample " + std::to_string(i) + ": reading " + r.name + " at byte " + std::to_string(off) + ": " + err);
+      }
+      convert(r, dst, count, fout, uout);
+      return;
+    }
+    // Library path: compressed or odd chunks, big-endian types, unwritten chunks.
+    thread_local std::vector<uint8_t> buf;
+    const bool as_float = r.type != H5ElemType::u8;
+    buf.resize(static_cast<size_t>(count) * (as_float ? 4 : 1));
+    {
+      std::lock_guard<std::mutex> lock(h5_mutex());
+      h5_quiet();
+      Hid fspace(H5Dget_space(r.dset.get()));
+      const hsize_t start[3] = {static_cast<hsize_t>(i), 0, 0};
+      const hsize_t cnt[3] = {1, static_cast<hsize_t>(info.height), static_cast<hsize_t>(info.width)};
+      const hsize_t mdim[1] = {static_cast<hsize_t>(count)};
+      Hid mspace(H5Screate_simple(1, mdim, nullptr));
+      Hid ftype(H5Dget_type(r.dset.get()));
+      Hid mtype(as_float ? H5Tcopy(H5T_NATIVE_FLOAT) : H5Tget_native_type(ftype.get(), H5T_DIR_ASCEND));
+      if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0 ||
+          H5Dread(r.dset.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf.data()) < 0) {
+        fail("sample " + std::to_string(i) + ": HDF5 cannot read " + r.name + ": " + h5_error());
+      }
+    }
+    DsetReader as_read;
+    as_read.type = as_float ? H5ElemType::f32 : H5ElemType::u8;
+    convert(as_read, buf.data(), count, fout, uout);
+  }
+
+  // Decodes count elements of r's type at src into fout (data) or uout (labels: nonzero = 1 for
+  // float labels); a no-op where src already is the output.
+  static void convert(const DsetReader& r, const void* src, int64_t count, float* fout, uint8_t* uout) {
+    if (fout != nullptr) {
+      if (r.type == H5ElemType::f16) {
+        const auto* s = static_cast<const uint16_t*>(src);
+        for (int64_t k = 0; k < count; ++k) fout[k] = half_to_float(s[k]);
+      } else if (src != fout) {
+        std::memcpy(fout, src, static_cast<size_t>(count) * 4);
+      }
+      return;
+    }
+    switch (r.type) {
+      case H5ElemType::u8:
+        if (src != uout) std::memcpy(uout, src, static_cast<size_t>(count));
+        break;
+      case H5ElemType::f16: {
+        const auto* s = static_cast<const uint16_t*>(src);
+        for (int64_t k = 0; k < count; ++k) uout[k] = (s[k] & 0x7fffu) != 0;
+        break;
+      }
+      case H5ElemType::f32: {
+        const auto* s = static_cast<const float*>(src);
+        for (int64_t k = 0; k < count; ++k) uout[k] = s[k] != 0.0f;
+        break;
+      }
+      case H5ElemType::f64: {
+        const auto* s = static_cast<const double*>(src);
+        for (int64_t k = 0; k < count; ++k) uout[k] = s[k] != 0.0;
+        break;
+      }
+      case H5ElemType::none:
+        break;
+    }
+  }
+
+  void close() {
+    {
+      std::lock_guard<std::mutex> lock(h5_mutex());
+      data.dset.reset();
+      label.dset.reset();
+      file.reset();
+    }
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
+
+H5SampleFile::H5SampleFile(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  try {
+    impl_->open(path);
+  } catch (...) {
+    impl_->close();
+    throw;
+  }
+}
+
+H5SampleFile::~H5SampleFile() { impl_->close(); }
+
+const H5DatasetInfo& H5SampleFile::info() const { return impl_->info; }
+
+int64_t H5SampleFile::bytes_per_sample() const { return impl_->bytes_per_sample; }
+
+void H5SampleFile::read(int64_t i, float* data, uint8_t* label) const {
+  const H5DatasetInfo& in = impl_->info;
+  SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");
+  SEIS_CHECK(data != nullptr, "read: data must not be null");
+  impl_->read_one(impl_->data, i, data, nullptr);
+  if (label != nullptr && impl_->label.dset.ok()) impl_->read_one(impl_->label, i, nullptr, label);
+}
+
+// ---- Writing ---------------------------------------------------------------------------------
+
+struct H5SampleWriter::Impl {
+  std::string path, tmp;
+  Options opt;
+  Hid file, data, label;
+  std::vector<uint8_t> written;  // per sample, under h5_mutex()
+  bool done = false;             // committed, or the temporary file is gone
+
+  [[noreturn]] void fail(const std::string& problem) const { throw InputError(path + ": " + problem); }
+
+  Hid create_dset(const char* name, hid_t type) {
+    const hsize_t dims[3] = {static_cast<hsize_t>(opt.n), static_cast<hsize_t>(opt.height),
+                             static_cast<hsize_t>(opt.width)};
+    const hsize_t chunk[3] = {1, dims[1], dims[2]};
+    Hid space(H5Screate_simple(3, dims, nullptr));
+    Hid dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(dcpl.get(), 3, chunk);
+    H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
+    if (opt.gzip_level > 0) {
+      H5Pset_deflate(dcpl.get(), static_cast<unsigned>(opt.gzip_level));
+    } else {
+      // All chunks allocated at creation, in sample order: sample i's bytes lie at a fixed offset
+      // and a sequential read of the file is a sequential read of the samples (nothing is written
+      // until write(), the file is sparse until then).
+      H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+    }
+    Hid d(H5Dcreate2(file.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+    if (!d.ok()) fail("cannot create /" + std::string(name) + " in " + tmp + ": " + h5_error());
+    return d;
+  }
+
+  void write_attribute(const std::string& name, hid_t ftype, hid_t mtype, const void* value) {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    h5_quiet();
+    SEIS_CHECK(!done, path << ": set_attribute after commit");
+    if (H5Aexists(file.get(), name.c_str()) > 0) H5Adelete(file.get(), name.c_str());
+    Hid space(H5Screate(H5S_SCALAR));
+    Hid a(H5Acreate2(file.get(), name.c_str(), ftype, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+    if (!a.ok() || H5Awrite(a.get(), mtype, value) < 0) fail("cannot write attribute '" + name + "': " + h5_error());
+  }
+
+  void remove_tmp() {
+    {
+      std::lock_guard<std::mutex> lock(h5_mutex());
+      data.reset();
+      label.reset();
+      file.reset();
+    }
+    ::unlink(tmp.c_str());
+    done = true;
+  }
+};
+
+H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.path = path;
+  m.tmp = path + ".tmp";
+  m.opt = options;
+  SEIS_CHECK(options.n > 0 && options.height > 0 && options.width > 0,
+             path << ": bad shape [" << options.n << ", " << options.height << ", " << options.width << "]");
+  SEIS_CHECK(options.gzip_level >= 0 && options.gzip_level <= 9, "gzip level " << options.gzip_level);
+  if (options.height * options.width * 4 >= (int64_t{1} << 32)) {
+    m.fail("a " + std::to_string(options.height) + "x" + std::to_string(options.width) +
+           " gather exceeds HDF5's 4 GiB chunk limit");
+  }
+  // Probe with open() for a clear reason (no directory, no permission).
+  const int fd = ::open(m.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) m.fail("cannot create " + m.tmp + ": " + std::strerror(errno));
+  ::close(fd);
+  try {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    h5_quiet();
+    Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
+    H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+    m.file = Hid(H5Fcreate(m.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+    if (!m.file.ok()) m.fail("cannot create " + m.tmp + ": " + h5_error());
+    m.data = m.create_dset("data", H5T_IEEE_F32LE);
+    if (options.with_label) m.label = m.create_dset("label", H5T_STD_U8LE);
+    m.written.assign(static_cast<size_t>(options.n), 0);
+  } catch (...) {
+    m.remove_tmp();
+    throw;
+  }
+  if (options.dt > 0) set_attribute("dt", options.dt);
+  if (options.dx > 0) set_attribute("dx", options.dx);
+}
+
+H5SampleWriter::~H5SampleWriter() {
+  if (!impl_->done) impl_->remove_tmp();
+}
+
+void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
+  Impl& m = *impl_;
+  SEIS_CHECK(i >= 0 && i < m.opt.n, m.path << ": write of sample " << i << ", out of range [0, " << m.opt.n << ")");
+  SEIS_CHECK(data != nullptr && (label != nullptr || !m.opt.with_label), m.path << ": write: null data or label");
+  const int64_t count = m.opt.height * m.opt.width;
+  // Compression runs here, on the caller's thread, outside the lock: HDF5's deflate filter
+  // output is a plain zlib stream, so H5Dwrite_chunk can store what compress2 made.
+  struct Piece {
+    const void* bytes;
+    int64_t size;
+  };
+  thread_local std::vector<uint8_t> zdata, zlabel;
+  auto deflate = [&](const void* src, int64_t size, std::vector<uint8_t>* z) -> Piece {
+    if (m.opt.gzip_level == 0) return {src, size};
+    uLongf len = compressBound(static_cast<uLong>(size));
+    z->resize(len);
+    const int rc =
+        compress2(z->data(), &len, static_cast<const Bytef*>(src), static_cast<uLong>(size), m.opt.gzip_level);
+    SEIS_CHECK(rc == Z_OK, m.path << ": zlib compress2 failed with code " << rc);
+    return {z->data(), static_cast<int64_t>(len)};
+  };
+  const Piece pd = deflate(data, count * 4, &zdata);
+  const Piece pl = m.opt.with_label ? deflate(label, count, &zlabel) : Piece{nullptr, 0};
+
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  h5_quiet();
+  SEIS_CHECK(!m.done, m.path << ": write after commit");
+  const hsize_t off[3] = {static_cast<hsize_t>(i), 0, 0};
+  if (H5Dwrite_chunk(m.data.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pd.size), pd.bytes) < 0 ||
+      (m.opt.with_label &&
+       H5Dwrite_chunk(m.label.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pl.size), pl.bytes) < 0)) {
+    m.fail("writing sample " + std::to_string(i) + " to " + m.tmp + ": " + h5_error());
+  }
+  m.written[static_cast<size_t>(i)] = 1;
+}
+
+void H5SampleWriter::set_attribute(const std::string& name, const std::string& value) {
+  Hid t;
+  {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    t = Hid(H5Tcopy(H5T_C_S1));
+    H5Tset_size(t.get(), H5T_VARIABLE);
+    H5Tset_cset(t.get(), H5T_CSET_UTF8);
+  }
+  const char* p = value.c_str();
+  impl_->write_attribute(name, t.get(), t.get(), &p);
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  t.reset();
+}
+
+void H5SampleWriter::set_attribute(const std::string& name, double value) {
+  impl_->write_attribute(name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+
+void H5SampleWriter::set_int_attribute(const std::string& name, int64_t value) {
+  impl_->write_attribute(name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
+void H5SampleWriter::commit() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    h5_quiet();
+    SEIS_CHECK(!m.done, m.path << ": commit twice");
+    for (size_t i = 0; i < m.written.size(); ++i) {
+      SEIS_CHECK(m.written[i], m.path << ": commit with sample " << i << " never written");
+    }
+    m.data.reset();
+    m.label.reset();
+    if (H5Fclose(m.file.release()) < 0) {
+      const std::string err = h5_error();
+      ::unlink(m.tmp.c_str());
+      m.done = true;
+      m.fail("finishing " + m.tmp + " failed: " + err);
+    }
+  }
+  const int fd = ::open(m.tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const std::string err = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    m.remove_tmp();
+    m.fail("cannot sync " + m.tmp + ": " + err);
+  }
+  ::close(fd);
+  if (std::rename(m.tmp.c_str(), m.path.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    m.remove_tmp();
+    m.fail("cannot rename " + m.tmp + " into place: " + err);
+  }
+  m.done = true;
+  // Make the rename itself durable.
+  const size_t slash = m.path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : m.path.substr(0, slash));
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace seis

@@ -1,0 +1,88 @@
+// The HDF5 dataset format (DESIGN.md, "Data"): /data float32 (float16 accepted) [N, H, W], one
+// gather per sample (H time samples, W receivers); /label uint8 [N, H, W] (float 0/1 accepted;
+// absent = data for prediction only); chunked one sample per chunk; attributes dt (s), dx (m) and,
+// for synthetic sets, the generator's parameters. Every file is readable by h5py.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace seis {
+
+enum class H5ElemType { none, f32, f16, f64, u8 };  // f64: labels only
+const char* h5_elem_name(H5ElemType t);
+
+struct H5DatasetInfo {
+  std::string path;
+  int64_t n = 0, height = 0, width = 0;
+  H5ElemType data_type = H5ElemType::none;
+  H5ElemType label_type = H5ElemType::none;  // none: no /label
+  bool data_chunked_per_sample = false;      // chunk shape [1, H, W]
+  std::string data_filters;                  // "" when uncompressed, else e.g. "deflate(4)"
+  std::string label_filters;
+  std::vector<int64_t> data_chunk, label_chunk;    // chunk shapes; empty when contiguous
+  bool data_direct = false, label_direct = false;  // read() uses pread (no HDF5 call) for them
+  int64_t file_bytes = 0;
+  double dt = 0, dx = 0;                          // 0 when absent
+  std::map<std::string, std::string> attributes;  // every root attribute, as text
+};
+
+// One dataset file, opened and validated. Throws InputError naming the file and the problem: not
+// found, a directory, not HDF5, no /data, wrong rank or dtype, /label of another shape, an empty
+// dataset, a truncated file.
+class H5SampleFile {
+ public:
+  explicit H5SampleFile(const std::string& path);
+  ~H5SampleFile();
+  H5SampleFile(const H5SampleFile&) = delete;
+  H5SampleFile& operator=(const H5SampleFile&) = delete;
+
+  const H5DatasetInfo& info() const;
+
+  // Reads sample i: data as float32 [H*W] (float16 converted), label as u8 [H*W] (float labels
+  // converted, nonzero = 1) when label is not null and the file has labels. Thread-safe.
+  // Uncompressed chunks are read with pread at offsets found once at open (outside HDF5's global
+  // lock); compressed ones through the library. InputError naming the file and the sample when
+  // the read fails (e.g. a chunk past the end of a truncated file). Does not check values.
+  void read(int64_t i, float* data, uint8_t* label) const;
+
+  // The byte count read() moves from the file per sample (for throughput figures).
+  int64_t bytes_per_sample() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes a dataset file of N samples, one chunk per sample, to path + ".tmp"; commit() renames
+// it into place. Destroyed without commit(), it removes the temporary file, so nothing
+// half-written is ever left under `path`. write() is thread-safe and may come in any order.
+class H5SampleWriter {
+ public:
+  struct Options {
+    int64_t n = 0, height = 0, width = 0;
+    bool with_label = true;
+    int gzip_level = 0;     // 0: uncompressed (the fast path for readers)
+    double dt = 0, dx = 0;  // written as attributes when > 0
+    // Dataset names: predictions are written as /prob (f32) and /mask (u8) with the same layout.
+    std::string data_name = "data", label_name = "label";
+  };
+  H5SampleWriter(const std::string& path, const Options& options);
+  ~H5SampleWriter();
+  H5SampleWriter(const H5SampleWriter&) = delete;
+  H5SampleWriter& operator=(const H5SampleWriter&) = delete;
+
+  void write(int64_t i, const float* data, const uint8_t* label);
+  void set_attribute(const std::string& name, const std::string& value);
+  void set_attribute(const std::string& name, double value);
+  void set_int_attribute(const std::string& name, int64_t value);  // (a separate name: no int/double ambiguity)
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace seis

@@ -1,0 +1,476 @@
+#include "io/sample_reader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "engine/cuda_stream.h"
+#include "engine/device_runtime.h"
+#include "engine/error.h"
+#include "engine/rng.h"
+#include "io/sample_order.h"
+
+#if SEIS_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "engine/cuda_check.h"
+#endif
+
+namespace seis {
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// True when every value is finite: exponent bits all ones means Inf or NaN. Branch-free, so it
+// vectorises and costs about one pass over memory.
+bool all_finite(const float* x, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad == 0;
+}
+
+template <typename T>
+void flip_rows(T* x, int64_t h, int64_t w) {
+  for (int64_t t = 0; t < h; ++t) std::reverse(x + t * w, x + (t + 1) * w);
+}
+
+// out[t] = in[t - s] over rows of w elements; vacated rows wrap (circular) or become 0.
+template <typename T>
+void shift_rows(T* x, int64_t h, int64_t w, int64_t s, bool circular) {
+  if (s == 0) return;
+  const int64_t a = s > 0 ? s : -s;
+  if (circular) {
+    const int64_t k = s > 0 ? h - a : a;  // the row that becomes row 0
+    std::rotate(x, x + k * w, x + h * w);
+  } else if (s > 0) {
+    std::memmove(x + a * w, x, static_cast<size_t>((h - a) * w) * sizeof(T));
+    std::memset(x, 0, static_cast<size_t>(a * w) * sizeof(T));
+  } else {
+    std::memmove(x, x + a * w, static_cast<size_t>((h - a) * w) * sizeof(T));
+    std::memset(x + (h - a) * w, 0, static_cast<size_t>(a * w) * sizeof(T));
+  }
+}
+
+template <typename T>
+void crop_rows(const T* src, int64_t w, int64_t t0, int64_t x0, T* dst, int64_t ch, int64_t cw) {
+  for (int64_t i = 0; i < ch; ++i)
+    std::memcpy(dst + i * cw, src + (t0 + i) * w + x0, static_cast<size_t>(cw) * sizeof(T));
+}
+
+std::string i2s(int64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+struct SampleReader::Slot {
+  void* mem = nullptr;  // one pinned allocation: data, then labels
+  float* data = nullptr;
+  uint8_t* label = nullptr;
+  int64_t seq = -1;  // the batch it holds or is being filled with
+  int64_t remaining = 0;
+  bool ready = false;
+  std::exception_ptr error;
+  int64_t error_row = 0;
+  std::vector<int64_t> samples;
+  int64_t skipped = 0, bytes = 0;
+  std::unique_ptr<CudaEvent> copied;  // CUDA: the upload from this slot
+};
+
+SampleReader::SampleReader(const SampleSet& set, const SampleReaderOptions& options) : set_(set), opt_(options) {
+  n_ = opt_.indices.empty() ? set_.size() : static_cast<int64_t>(opt_.indices.size());
+  for (int64_t g : opt_.indices) {
+    if (g < 0 || g >= set_.size()) {
+      throw UsageError("sample index " + i2s(g) + " is outside the dataset's " + i2s(set_.size()) + " samples");
+    }
+  }
+  const int64_t B = opt_.batch, W = opt_.world;
+  if (W < 1 || opt_.rank < 0 || opt_.rank >= W) {
+    throw UsageError("rank " + i2s(opt_.rank) + " is outside the " + i2s(W) + " ranks");
+  }
+  if (B < 1) throw UsageError("--batch " + i2s(B) + " must be at least 1");
+  if (B % W != 0) {
+    throw UsageError("--batch " + i2s(B) + " is not divisible by the " + i2s(W) + " ranks; use a multiple of " +
+                     i2s(W));
+  }
+  if (B > n_) throw UsageError("--batch " + i2s(B) + " exceeds the " + i2s(n_) + " samples to train on");
+  if (opt_.prefetch < 1) throw UsageError("prefetch depth " + i2s(opt_.prefetch) + " must be at least 1");
+  if (opt_.threads < 0) throw UsageError("reader threads " + i2s(opt_.threads) + " must be at least 1");
+  if (opt_.threads == 0)
+    opt_.threads = static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
+  const int64_t h = set_.height(), w = set_.width();
+  const AugmentOptions& a = opt_.augment;
+  if (a.max_shift < 0 || a.max_shift >= h) {
+    throw UsageError("time shift " + i2s(a.max_shift) + " must be in [0, " + i2s(h) + ") (the gather has " + i2s(h) +
+                     " time samples)");
+  }
+  if (a.crop_multiple < 1) throw UsageError("crop multiple " + i2s(a.crop_multiple) + " must be at least 1");
+  out_h_ = a.crop_height > 0 ? a.crop_height : h;
+  out_w_ = a.crop_width > 0 ? a.crop_width : w;
+  if (a.crop_height < 0 || a.crop_width < 0 || out_h_ > h || out_w_ > w) {
+    throw UsageError("crop " + i2s(a.crop_height) + "x" + i2s(a.crop_width) + " does not fit in the " + i2s(h) + "x" +
+                     i2s(w) + " gathers");
+  }
+  if (out_h_ % a.crop_multiple != 0 || out_w_ % a.crop_multiple != 0) {
+    throw UsageError("crop " + i2s(out_h_) + "x" + i2s(out_w_) + " must be divisible by " + i2s(a.crop_multiple) +
+                     " (2^(levels-1) for the UNet)");
+  }
+  if (opt_.start_epoch < 0 || opt_.start_batch < 0) {
+    throw UsageError("start position (epoch " + i2s(opt_.start_epoch) + ", batch " + i2s(opt_.start_batch) +
+                     ") is negative");
+  }
+  rank_batch_ = B / W;
+  batches_per_epoch_ = n_ / B;
+  // A start batch past the end of its epoch continues into the next ones.
+  first_abs_batch_ = opt_.start_epoch * batches_per_epoch_ + opt_.start_batch;
+
+  const int64_t pix = out_h_ * out_w_;
+  const int64_t data_bytes = rank_batch_ * pix * 4;
+  const int64_t label_bytes = set_.has_label() ? rank_batch_ * pix : 0;
+  slot_bytes_ = data_bytes + label_bytes;
+  if (a.crop_height > 0 || a.crop_width > 0) scratch_bytes_ = opt_.threads * h * w * (set_.has_label() ? 5 : 4);
+  if (opt_.device.is_cuda()) {
+    if (opt_.device.index >= cuda_device_count()) {
+      throw UsageError("device " + opt_.device.str() + " does not exist (" + i2s(cuda_device_count()) +
+                       " CUDA device(s) visible)");
+    }
+    compute_ready_ = std::make_unique<CudaEvent>(opt_.device.index);
+  }
+  for (int i = 0; i < opt_.prefetch; ++i) {
+    auto s = std::make_unique<Slot>();
+    s->mem = pinned_alloc(slot_bytes_);
+    s->data = static_cast<float*>(s->mem);
+    s->label = set_.has_label() ? static_cast<uint8_t*>(s->mem) + data_bytes : nullptr;
+    s->samples.resize(static_cast<size_t>(rank_batch_));
+    if (opt_.device.is_cuda()) s->copied = std::make_unique<CudaEvent>(opt_.device.index);
+    slots_.push_back(std::move(s));
+  }
+  interval_start_ = now_s();
+  start_workers();
+}
+
+void SampleReader::start_workers() {
+  for (int t = 0; t < opt_.threads; ++t) workers_.emplace_back([this] { worker_main(); });
+}
+
+void SampleReader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  ready_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+}
+
+void SampleReader::seek(int64_t epoch, int64_t batch) {
+  if (epoch < 0 || batch < 0) {
+    throw UsageError("start position (epoch " + i2s(epoch) + ", batch " + i2s(batch) + ") is negative");
+  }
+  stop_workers();
+  std::lock_guard<std::mutex> lock(mu_);
+  first_abs_batch_ = epoch * batches_per_epoch_ + batch;
+  next_seq_ = next_row_ = released_ = consumed_ = 0;
+  host_held_ = false;
+  failed_ = nullptr;
+  perms_.clear();
+  for (auto& s : slots_) {
+    s->seq = -1;
+    s->ready = false;
+    s->error = nullptr;
+  }
+  stop_ = false;
+  start_workers();
+}
+
+SampleReader::~SampleReader() {
+  stop_workers();
+  for (auto& s : slots_) {
+    // An upload may still read the slot: wait for it before freeing (destructors do not throw).
+    try {
+      if (s->copied) s->copied->synchronize();
+    } catch (const std::exception&) {
+    }
+    pinned_free(s->mem);
+  }
+}
+
+void SampleReader::epoch_and_batch(int64_t seq, int64_t* epoch, int64_t* batch) const {
+  const int64_t abs = first_abs_batch_ + seq;
+  *epoch = abs / batches_per_epoch_;
+  *batch = abs % batches_per_epoch_;
+}
+
+std::shared_ptr<const std::vector<int64_t>> SampleReader::permutation(int64_t epoch) {
+  auto it = perms_.find(epoch);
+  if (it != perms_.end()) return it->second;
+  std::vector<int64_t> p;
+  if (opt_.shuffle) {
+    p = epoch_permutation(n_, opt_.seed, epoch);
+  } else {
+    p.resize(static_cast<size_t>(n_));
+    for (int64_t i = 0; i < n_; ++i) p[static_cast<size_t>(i)] = i;
+  }
+  if (!opt_.indices.empty()) {
+    for (int64_t& v : p) v = opt_.indices[static_cast<size_t>(v)];
+  }
+  auto sp = std::make_shared<const std::vector<int64_t>>(std::move(p));
+  // Tasks run at most `prefetch` batches apart: older epochs are done (or hold their own copy).
+  perms_.erase(perms_.begin(), perms_.lower_bound(epoch - 1));
+  perms_.emplace(epoch, sp);
+  return sp;
+}
+
+void SampleReader::worker_main() {
+  std::vector<float> scratch_data;
+  std::vector<uint8_t> scratch_label;
+  if (scratch_bytes_ > 0) {
+    scratch_data.resize(static_cast<size_t>(set_.height() * set_.width()));
+    if (set_.has_label()) scratch_label.resize(scratch_data.size());
+  }
+  for (;;) {
+    int64_t seq = 0, row = 0;
+    Slot* slot = nullptr;
+    std::shared_ptr<const std::vector<int64_t>> perm;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return stop_ || next_seq_ < released_ + static_cast<int64_t>(slots_.size()); });
+      if (stop_) return;
+      seq = next_seq_;
+      row = next_row_;
+      if (++next_row_ == rank_batch_) {
+        next_row_ = 0;
+        ++next_seq_;
+      }
+      slot = slots_[static_cast<size_t>(seq % static_cast<int64_t>(slots_.size()))].get();
+      if (row == 0) {
+        slot->seq = seq;
+        slot->remaining = rank_batch_;
+        slot->ready = false;
+        slot->error = nullptr;
+        slot->error_row = rank_batch_;
+        slot->skipped = 0;
+        slot->bytes = 0;
+      }
+      int64_t epoch = 0, batch = 0;
+      epoch_and_batch(seq, &epoch, &batch);
+      try {
+        perm = permutation(epoch);
+      } catch (...) {
+        slot->error = std::current_exception();
+      }
+    }
+    int64_t set_index = -1, skipped = 0, bytes = 0;
+    std::exception_ptr error;
+    if (perm) {
+      try {
+        // The previous upload from this slot must be finished before it is overwritten.
+        if (slot->copied) slot->copied->synchronize();
+        process_sample(seq, row, *perm, *slot, scratch_data.data(), scratch_label.data(), &set_index, &skipped, &bytes);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (error && row < slot->error_row) {
+        slot->error = error;
+        slot->error_row = row;
+      }
+      slot->samples[static_cast<size_t>(row)] = set_index;
+      slot->skipped += skipped;
+      slot->bytes += bytes;
+      if (--slot->remaining == 0) {
+        slot->ready = true;
+        ready_cv_.notify_all();
+      }
+    }
+  }
+}
+
+void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<int64_t>& perm, Slot& slot,
+                                  float* scratch_data, uint8_t* scratch_label, int64_t* set_index, int64_t* skipped,
+                                  int64_t* bytes) {
+  int64_t epoch = 0, batch = 0;
+  epoch_and_batch(seq, &epoch, &batch);
+  const int64_t pos = batch * opt_.batch + opt_.rank * rank_batch_ + row;  // in the epoch's permutation
+  const int64_t h = set_.height(), w = set_.width(), pix = out_h_ * out_w_;
+  const AugmentOptions& a = opt_.augment;
+  const bool crop = scratch_bytes_ > 0;
+  float* dst_data = slot.data + row * pix;
+  uint8_t* dst_label = slot.label ? slot.label + row * pix : nullptr;
+  float* data = crop ? scratch_data : dst_data;
+  uint8_t* label = dst_label ? (crop ? scratch_label : dst_label) : nullptr;
+
+  // Read; with skip_bad_samples a bad sample gives way to the next good one in the permutation.
+  for (int64_t k = 0;; ++k) {
+    const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
+    set_.read(g, data, label);
+    *bytes += set_.bytes_per_sample(g);
+    if (all_finite(data, h * w)) {
+      *set_index = g;
+      break;
+    }
+    if (!opt_.skip_bad_samples) {
+      throw InputError(set_.describe(g) +
+                       ": /data holds NaN or Inf values; fix or remove the sample, or skip bad "
+                       "samples (--skip-bad-samples)");
+    }
+    ++*skipped;
+    if (k + 1 == n_) throw InputError("every sample of the dataset holds NaN or Inf values in /data");
+  }
+
+  normalize_gather(opt_.normalize, h, w, data);
+
+  if (!a.any()) return;
+  // One stream per (seed, epoch, position): the same draws whichever thread, rank count or timing.
+  Rng rng(hash_combine(opt_.seed, 0xa6a6000000000000ull + static_cast<uint64_t>(epoch)), static_cast<uint64_t>(pos));
+  if (a.flip_receivers && (rng.next_u64() & 1u)) {
+    flip_rows(data, h, w);
+    if (label) flip_rows(label, h, w);
+  }
+  if (a.max_shift > 0) {
+    const int64_t s = static_cast<int64_t>(rng.below(static_cast<uint64_t>(2 * a.max_shift + 1))) - a.max_shift;
+    shift_rows(data, h, w, s, a.shift_circular);
+    if (label) shift_rows(label, h, w, s, a.shift_circular);
+  }
+  if (crop) {
+    const int64_t t0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(h - out_h_ + 1)));
+    const int64_t x0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(w - out_w_ + 1)));
+    crop_rows(data, w, t0, x0, dst_data, out_h_, out_w_);
+    if (label) crop_rows(label, w, t0, x0, dst_label, out_h_, out_w_);
+  }
+}
+
+SampleReader::Slot& SampleReader::acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (failed_) std::rethrow_exception(failed_);
+  Slot& slot = *slots_[static_cast<size_t>(consumed_ % static_cast<int64_t>(slots_.size()))];
+  const double t0 = now_s();
+  ready_cv_.wait(lock, [&] { return slot.seq == consumed_ && slot.ready; });
+  const double t1 = now_s();
+  cur_.wait_seconds += t1 - t0;
+  if (slot.error) {
+    failed_ = slot.error;
+    std::rethrow_exception(failed_);
+  }
+  cur_.batches += 1;
+  cur_.samples += rank_batch_;
+  cur_.skipped += slot.skipped;
+  cur_.bytes_read += slot.bytes;
+  skipped_total_ += slot.skipped;
+  return slot;
+}
+
+void SampleReader::release(Slot& slot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    SEIS_CHECK(slot.seq == consumed_, "reader slot released out of order");
+    ++consumed_;
+    released_ = consumed_;
+  }
+  work_cv_.notify_all();
+}
+
+void SampleReader::release_held() {
+  if (!host_held_) return;
+  host_held_ = false;
+  release(*slots_[static_cast<size_t>(consumed_ % static_cast<int64_t>(slots_.size()))]);
+}
+
+ReaderBatch SampleReader::next() {
+  release_held();
+  Slot& slot = acquire();
+  ReaderBatch out;
+  epoch_and_batch(slot.seq, &out.epoch, &out.batch);
+  out.samples = slot.samples;
+  out.skipped = slot.skipped;
+  const Shape dshape = {rank_batch_, out_h_, out_w_, 1}, lshape = {rank_batch_, out_h_, out_w_};
+  const int64_t dbytes = rank_batch_ * out_h_ * out_w_ * 4, lbytes = rank_batch_ * out_h_ * out_w_;
+  if (opt_.device.is_cpu()) {
+    out.data = Tensor::empty(dshape, DType::f32, opt_.device);
+    std::memcpy(out.data.raw(), slot.data, static_cast<size_t>(dbytes));
+    if (slot.label) {
+      out.label = Tensor::empty(lshape, DType::u8, opt_.device);
+      std::memcpy(out.label.raw(), slot.label, static_cast<size_t>(lbytes));
+    }
+  } else {
+#if SEIS_HAVE_CUDA
+    const int dev = opt_.device.index;
+    int prev = 0;
+    CUDA_CHECK(cudaGetDevice(&prev));
+    if (prev != dev) CUDA_CHECK(cudaSetDevice(dev));
+    out.data = Tensor::empty(dshape, DType::f32, opt_.device);
+    if (slot.label) out.label = Tensor::empty(lshape, DType::u8, opt_.device);
+    cudaStream_t compute = cuda_compute_stream(dev), copy = cuda_copy_stream(dev);
+    // The new blocks come from the caching allocator in compute-stream order: queued compute work
+    // may still use them, so the copy stream starts after the compute stream's current point.
+    compute_ready_->record(compute);
+    compute_ready_->wait(copy);
+    CUDA_CHECK(cudaMemcpyAsync(out.data.raw(), slot.data, static_cast<size_t>(dbytes), cudaMemcpyHostToDevice, copy));
+    if (slot.label) {
+      CUDA_CHECK(
+          cudaMemcpyAsync(out.label.raw(), slot.label, static_cast<size_t>(lbytes), cudaMemcpyHostToDevice, copy));
+    }
+    slot.copied->record(copy);
+    slot.copied->wait(compute);
+    if (prev != dev) CUDA_CHECK(cudaSetDevice(prev));
+#else
+    SEIS_CHECK(false, "device " << opt_.device.str() << " in a build without CUDA");
+#endif
+  }
+  release(slot);
+  return out;
+}
+
+HostBatch SampleReader::next_host() {
+  release_held();
+  Slot& slot = acquire();
+  host_held_ = true;
+  HostBatch out;
+  out.data = slot.data;
+  out.label = slot.label;
+  out.size = rank_batch_;
+  out.height = out_h_;
+  out.width = out_w_;
+  epoch_and_batch(slot.seq, &out.epoch, &out.batch);
+  out.samples = slot.samples;
+  out.skipped = slot.skipped;
+  return out;
+}
+
+SampleReader::Position SampleReader::position() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Position p;
+  epoch_and_batch(consumed_ + (host_held_ ? 1 : 0), &p.epoch, &p.batch);
+  return p;
+}
+
+ReaderStats SampleReader::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReaderStats s = cur_;
+  s.seconds = now_s() - interval_start_;
+  return s;
+}
+
+ReaderStats SampleReader::take_stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReaderStats s = cur_;
+  const double t = now_s();
+  s.seconds = t - interval_start_;
+  interval_start_ = t;
+  cur_ = ReaderStats();
+  return s;
+}
+
+int64_t SampleReader::skipped_total() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return skipped_total_;
+}
+
+}  // namespace seis

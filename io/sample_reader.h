@@ -1,0 +1,183 @@
+// SampleReader: the asynchronous data generator of DESIGN.md ("Data" -> "Reader").
+//
+// Order. Per epoch a permutation of the sample list seeded by (seed, epoch) (io/sample_order.h).
+// Global batch b takes permutation positions [b*B, (b+1)*B); rank r of W takes
+// [b*B + r*B/W, b*B + (r+1)*B/W), so the union over the ranks is exactly the global batch. The last
+// incomplete global batch of each epoch is dropped: an epoch has floor(n / B) batches. The stream
+// runs on through epochs; the caller decides when to stop. position() is the (epoch, batch) the
+// next call returns; a reader started there (start_epoch, start_batch) continues the same sequence.
+//
+// Work. T worker threads fill a ring of `prefetch` pinned host slots, one rank batch (B/W samples)
+// each, one sample per task, and publish batches in order. Each sample is read, checked for NaN/Inf,
+// normalised over the full gather, then augmented: receiver flip, time shift, crop, in that order,
+// with the label moved exactly like the data. Every random draw is seeded by (seed, epoch,
+// permutation position), so results do not depend on threads or timing (nor on W).
+//
+// Bad samples (NaN or Inf in /data): InputError naming the file and sample, unless
+// skip_bad_samples: the sample at position p is then replaced by the first good sample at
+// positions p+1, p+2, ... (wrapping) of the same epoch's permutation, and counted. The replacement
+// depends on the data only, so every rank count W gives the same global batch. A chunk that cannot
+// be read is always an InputError. Worker errors are rethrown by next() for the batch they belong to;
+// the reader stays failed after.
+//
+// Memory. prefetch x rank-batch bytes of pinned slots, plus one full-size gather per worker when
+// cropping, plus the sample list and one permutation (8 bytes per sample): never the dataset.
+//
+// Device. On CUDA, next() allocates the batch tensors, makes the copy stream wait for the compute
+// stream (a fresh caching-allocator block may still be used by queued compute work), copies on the
+// copy stream with cudaMemcpyAsync, and makes the compute stream wait for the copy. The slot goes
+// back to the workers at once; a worker waits for that copy's event before overwriting it.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/tensor.h"
+#include "io/normalize.h"
+#include "io/sample_set.h"
+
+namespace seis {
+
+class CudaEvent;
+
+struct AugmentOptions {
+  bool flip_receivers = false;  // reverse the receiver (W) axis with probability 1/2
+  int64_t max_shift = 0;        // time shift s drawn uniformly from [-max_shift, max_shift]: out[t] = in[t - s]
+  bool shift_circular = false;  // true: rows wrap around; false: the vacated rows are 0 (data and label)
+  int64_t crop_height = 0;      // random crop to crop_height x crop_width; 0: the full gather
+  int64_t crop_width = 0;
+  int64_t crop_multiple = 1;  // both crop sizes must be divisible by this (the UNet's 2^(levels-1))
+  bool any() const { return flip_receivers || max_shift > 0 || crop_height > 0 || crop_width > 0; }
+};
+
+struct SampleReaderOptions {
+  std::vector<int64_t> indices;  // the set's samples to read (e.g. a train split); empty: all of them
+  int64_t batch = 1;             // global batch B; B % world must be 0
+  int world = 1;
+  int rank = 0;
+  uint64_t seed = 0;
+  bool shuffle = true;      // false: the list order every epoch (e.g. validation)
+  int64_t start_epoch = 0;  // the first batch returned (exact resume: a saved position())
+  int64_t start_batch = 0;
+  int prefetch = 3;  // rank batches in flight, i.e. pinned slots
+  int threads = 0;   // worker threads; 0: min(4, hardware threads)
+  Normalize normalize = Normalize::trace;
+  AugmentOptions augment;
+  bool skip_bad_samples = false;
+  Device device = Device::cpu();
+};
+
+// One rank batch. data [b, H', W', 1] f32 and label [b, H', W'] u8 on the reader's device (label
+// undefined when the set has no /label). H', W': the crop size, or H, W.
+struct ReaderBatch {
+  Tensor data, label;
+  int64_t epoch = 0, batch = 0;  // the global batch this is part of
+  std::vector<int64_t> samples;  // set index of each row (after bad-sample replacement)
+  int64_t skipped = 0;           // bad samples replaced in this rank batch
+};
+
+// The same, as a view of the pinned slot: valid until the next call of next() or next_host().
+struct HostBatch {
+  const float* data = nullptr;
+  const uint8_t* label = nullptr;  // null when the set has no /label
+  int64_t size = 0, height = 0, width = 0;
+  int64_t epoch = 0, batch = 0;
+  std::vector<int64_t> samples;
+  int64_t skipped = 0;
+};
+
+// Figures over an interval (since construction or the last take_stats()).
+struct ReaderStats {
+  double seconds = 0;       // wall time of the interval
+  double wait_seconds = 0;  // time next() spent blocked waiting for a batch
+  int64_t batches = 0, samples = 0, skipped = 0;
+  int64_t bytes_read = 0;  // file bytes behind the returned batches (replaced bad samples included)
+  double samples_per_s() const { return seconds > 0 ? static_cast<double>(samples) / seconds : 0; }
+  double bytes_per_s() const { return seconds > 0 ? static_cast<double>(bytes_read) / seconds : 0; }
+  double wait_fraction() const { return seconds > 0 ? wait_seconds / seconds : 0; }
+};
+
+class SampleReader {
+ public:
+  // Validates the options (UsageError: B % W != 0, rank outside [0, W), B > n, a crop larger than
+  // the gather or not divisible by crop_multiple, max_shift >= H, prefetch or threads < 1 ...),
+  // allocates the slots and starts the workers. `set` must outlive the reader.
+  SampleReader(const SampleSet& set, const SampleReaderOptions& options);
+  // Stops and joins the workers (also after a worker failed) and frees the slots.
+  ~SampleReader();
+  SampleReader(const SampleReader&) = delete;
+  SampleReader& operator=(const SampleReader&) = delete;
+
+  // The next rank batch, on the reader's device. Blocks until it is ready; rethrows a worker's error.
+  ReaderBatch next();
+  // The next rank batch as a view of its pinned slot (no copy); the slot stays held until the next call.
+  HostBatch next_host();
+
+  struct Position {
+    int64_t epoch = 0, batch = 0;
+  };
+  Position position() const;  // of the batch the next call returns
+  // Continues from (epoch, batch) instead: drops the batches in flight and restarts the workers
+  // there (also clears a failure). The same sequence as a reader constructed at that position.
+  void seek(int64_t epoch, int64_t batch);
+  int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  int64_t rank_batch() const { return rank_batch_; }  // B / W
+  int64_t out_height() const { return out_h_; }
+  int64_t out_width() const { return out_w_; }
+  int64_t size() const { return n_; }  // samples in the list
+
+  ReaderStats stats() const;  // the current interval
+  ReaderStats take_stats();   // the current interval, then starts a new one
+  int64_t skipped_total() const;
+
+  // Host memory the reader holds for data, whatever n is: the pinned slots, and the workers'
+  // full-size scratch gathers when cropping.
+  int64_t slot_bytes() const { return slot_bytes_ * static_cast<int64_t>(slots_.size()); }
+  int64_t scratch_bytes() const { return scratch_bytes_; }
+
+ private:
+  struct Slot;
+  struct Task;
+  void start_workers();
+  void stop_workers();
+  void worker_main();
+  void process_sample(int64_t seq, int64_t row, const std::vector<int64_t>& perm, Slot& slot, float* scratch_data,
+                      uint8_t* scratch_label, int64_t* set_index, int64_t* skipped, int64_t* bytes);
+  std::shared_ptr<const std::vector<int64_t>> permutation(int64_t epoch);  // under mu_
+  void epoch_and_batch(int64_t seq, int64_t* epoch, int64_t* batch) const;
+  Slot& acquire();      // waits for batch consumed_; rethrows its error
+  void release_held();  // gives a slot held by next_host() back to the workers
+  void release(Slot& slot);
+
+  const SampleSet& set_;
+  SampleReaderOptions opt_;
+  int64_t n_ = 0, rank_batch_ = 0, batches_per_epoch_ = 0, first_abs_batch_ = 0;
+  int64_t out_h_ = 0, out_w_ = 0, slot_bytes_ = 0, scratch_bytes_ = 0;
+
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::unique_ptr<CudaEvent> compute_ready_;
+  std::vector<std::thread> workers_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_, ready_cv_;
+  std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> perms_;
+  int64_t next_seq_ = 0, next_row_ = 0;  // the next task
+  int64_t released_ = 0;                 // batches before this one have left their slots
+  int64_t consumed_ = 0;                 // the next batch to return
+  bool host_held_ = false;
+  bool stop_ = false;
+  std::exception_ptr failed_;
+
+  // Stats of the current interval, under mu_.
+  double interval_start_ = 0;
+  ReaderStats cur_;
+  int64_t skipped_total_ = 0;
+};
+
+}  // namespace seis

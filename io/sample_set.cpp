@@ -1,0 +1,84 @@
+#include "io/sample_set.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "engine/error.h"
+#include "engine/rng.h"
+
+namespace seis {
+
+SampleSet::SampleSet(const std::vector<std::string>& paths) {
+  if (paths.empty()) throw UsageError("no dataset files given; pass --data F.h5[,G.h5...]");
+  first_.push_back(0);
+  for (const std::string& p : paths) {
+    files_.push_back(std::make_unique<H5SampleFile>(p));
+    const H5DatasetInfo& info = files_.back()->info();
+    const bool label = info.label_type != H5ElemType::none;
+    if (files_.size() == 1) {
+      height_ = info.height;
+      width_ = info.width;
+      has_label_ = label;
+    } else if (info.height != height_ || info.width != width_) {
+      std::ostringstream os;
+      os << p << ": samples are " << info.height << "x" << info.width << " but " << paths[0] << " has " << height_
+         << "x" << width_ << "; every file of a dataset must have the same H and W";
+      throw InputError(os.str());
+    } else if (label != has_label_) {
+      throw InputError(p + (label ? ": has /label but " : ": has no /label but ") + paths[0] +
+                       (has_label_ ? " has one" : " has none") + "; every file of a dataset must agree on labels");
+    }
+    total_ += info.n;
+    first_.push_back(total_);
+  }
+}
+
+SampleSet::~SampleSet() = default;
+
+SampleSet::Location SampleSet::locate(int64_t g) const {
+  SEIS_CHECK(g >= 0 && g < total_, "sample " << g << " is out of range [0, " << total_ << ")");
+  // first_ is sorted: the file is the last one whose first index is <= g.
+  const auto it = std::upper_bound(first_.begin(), first_.end(), g);
+  const int f = static_cast<int>(it - first_.begin()) - 1;
+  return {f, g - first_[static_cast<size_t>(f)]};
+}
+
+void SampleSet::read(int64_t g, float* data, uint8_t* label) const {
+  const Location l = locate(g);
+  files_[static_cast<size_t>(l.file)]->read(l.local, data, label);
+}
+
+int64_t SampleSet::bytes_per_sample(int64_t g) const {
+  return files_[static_cast<size_t>(locate(g).file)]->bytes_per_sample();
+}
+
+std::string SampleSet::describe(int64_t g) const {
+  const Location l = locate(g);
+  return files_[static_cast<size_t>(l.file)]->info().path + " sample " + std::to_string(l.local);
+}
+
+IndexSplit split_validation(int64_t n, double fraction, uint64_t seed) {
+  if (!(fraction >= 0.0 && fraction < 1.0)) {
+    throw UsageError("--val-fraction " + std::to_string(fraction) + " is outside [0, 1)");
+  }
+  int64_t n_val = static_cast<int64_t>(std::llround(static_cast<double>(n) * fraction));
+  if (fraction > 0 && n_val == 0) n_val = 1;
+  if (n - n_val < 1) {
+    throw UsageError("--val-fraction " + std::to_string(fraction) + " leaves no training sample of the " +
+                     std::to_string(n));
+  }
+  // A Fisher-Yates shuffle on its own stream, independent of the epoch permutations.
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) p[static_cast<size_t>(i)] = i;
+  Rng rng(seed, 0x7a110000ull);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[static_cast<size_t>(i)], p[rng.below(static_cast<uint64_t>(i + 1))]);
+  IndexSplit s;
+  s.val.assign(p.begin(), p.begin() + n_val);
+  s.train.assign(p.begin() + n_val, p.end());
+  std::sort(s.val.begin(), s.val.end());
+  std::sort(s.train.begin(), s.train.end());
+  return s;
+}
+
+}  // namespace seis

@@ -1,0 +1,171 @@
+// seisseg synth and seisseg info, run as the built binary: a small set written and summarised
+// (text and JSON), bad flags (exit 2) and bad files (exit 1) as one line, and determinism per seed.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "io/hdf5_dataset.h"
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+// Runs seisseg with args; stdout and stderr captured separately.
+Result run(const std::string& args) {
+  const std::string err_file = testing::TempDir() + "synth_info_stderr_" + std::to_string(::getpid());
+  const std::string cmd = std::string(SEISSEG_BIN) + " " + args + " 2>" + err_file;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (p != nullptr && fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
+  const int status = p != nullptr ? pclose(p) : -1;
+  std::ifstream f(err_file);
+  std::stringstream err;
+  err << f.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+std::string dir() {
+  static const std::string d = [] {
+    const std::string p = testing::TempDir() + "synth_info_cli_" + std::to_string(::getpid());
+    ::mkdir(p.c_str(), 0755);
+    return p;
+  }();
+  return d;
+}
+
+bool exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::vector<float> all_data(const std::string& path) {
+  seis::H5SampleFile f(path);
+  const int64_t hw = f.info().height * f.info().width;
+  std::vector<float> v(static_cast<size_t>(f.info().n * hw));
+  for (int64_t i = 0; i < f.info().n; ++i) f.read(i, v.data() + i * hw, nullptr);
+  return v;
+}
+
+TEST(SynthInfoCli, SynthThenInfoTextAndJson) {
+  const std::string f = dir() + "/small.h5";
+  const Result s = run("synth --out " + f + " --samples 8 --height 64 --width 64 --seed 7 --threads 2");
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_TRUE(exists(f));
+  EXPECT_FALSE(exists(f + ".tmp"));
+
+  const Result t = run("info " + f);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("8 gathers of 64 time samples x 64 receivers"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("float32"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("uint8"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("generator = seisseg synth"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("values over 8 of 8 gathers"), std::string::npos) << t.out;
+
+  const Result j = run("info --json " + f + " " + f);
+  ASSERT_EQ(j.code, 0) << j.err;
+  ASSERT_EQ(lines(j.out), 2) << j.out;
+  const nlohmann::json o = nlohmann::json::parse(j.out.substr(0, j.out.find('\n')));
+  EXPECT_EQ(o["file"], f);
+  EXPECT_EQ(o["n"], 8);
+  EXPECT_EQ(o["h"], 64);
+  EXPECT_EQ(o["w"], 64);
+  EXPECT_EQ(o["data"]["dtype"], "float32");
+  EXPECT_EQ(o["label"]["dtype"], "uint8");
+  EXPECT_EQ(o["data"]["chunks"], nlohmann::json({1, 64, 64}));
+  EXPECT_EQ(o["data"]["filters"], "");
+  EXPECT_EQ(o["attributes"]["seed"], "7");
+  EXPECT_EQ(o["attributes"]["generator"], "seisseg synth");
+  EXPECT_DOUBLE_EQ(o["dt"].get<double>(), 0.002);
+  EXPECT_EQ(o["stats"]["gathers_sampled"], 8);
+  EXPECT_EQ(o["stats"]["nan"], 0);
+  const double pos = o["stats"]["label_positive_fraction"];
+  EXPECT_GT(pos, 0.0);
+  EXPECT_LT(pos, 1.0);
+  EXPECT_GT(o["stats"]["std"].get<double>(), 0.0);
+}
+
+TEST(SynthInfoCli, SameSeedGivesIdenticalDataWhateverTheThreads) {
+  const std::string a = dir() + "/seed_a.h5", b = dir() + "/seed_b.h5", c = dir() + "/seed_c.h5",
+                    z = dir() + "/seed_z.h5";
+  ASSERT_EQ(run("synth --out " + a + " --samples 6 --height 32 --width 48 --seed 11 --threads 1").code, 0);
+  ASSERT_EQ(run("synth --out " + b + " --samples 6 --height 32 --width 48 --seed 11 --threads 3").code, 0);
+  ASSERT_EQ(run("synth --out " + z + " --samples 6 --height 32 --width 48 --seed 11 --threads 2 --gzip 5").code, 0);
+  ASSERT_EQ(run("synth --out " + c + " --samples 6 --height 32 --width 48 --seed 12 --threads 1").code, 0);
+  const std::vector<float> da = all_data(a), db = all_data(b), dz = all_data(z), dc = all_data(c);
+  ASSERT_EQ(da.size(), db.size());
+  EXPECT_EQ(std::memcmp(da.data(), db.data(), da.size() * 4), 0) << "same seed, different data";
+  EXPECT_EQ(std::memcmp(da.data(), dz.data(), da.size() * 4), 0) << "gzip changed the data";
+  EXPECT_NE(std::memcmp(da.data(), dc.data(), da.size() * 4), 0) << "different seeds, same data";
+}
+
+void expect_exit(const std::string& args, int code, const std::string& fragment) {
+  const Result r = run(args);
+  EXPECT_EQ(r.code, code) << args << "\n" << r.err;
+  EXPECT_EQ(lines(r.err), 1) << args << ": expected one line, got\n" << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << args << ": " << r.err;
+}
+
+TEST(SynthInfoCli, BadFlagsExitWithCode2AndOneLine) {
+  const std::string f = dir() + "/never.h5";
+  const std::string ok = " --samples 2 --height 16 --width 16";
+  expect_exit("synth" + ok, 2, "--out");
+  expect_exit("synth --out " + f + " --height 16 --width 16", 2, "--samples");
+  expect_exit("synth --out " + f + ok + " --samples 0", 2, "--samples");
+  expect_exit("synth --out " + f + ok + " --height abc", 2, "--height");
+  expect_exit("synth --out " + f + ok + " --snr-db 5", 2, "--snr-db");
+  expect_exit("synth --out " + f + ok + " --snr-db 9:3", 2, "--snr-db");
+  expect_exit("synth --out " + f + ok + " --gzip 10", 2, "--gzip");
+  expect_exit("synth --out " + f + ok + " --threads 0", 2, "--threads");
+  expect_exit("synth --out " + f + ok + " --no-such-flag", 2, "--no-such-flag");
+  expect_exit("info", 2, "files");
+  expect_exit("info --bogus x.h5", 2, "--bogus");
+  EXPECT_FALSE(exists(f));
+  EXPECT_FALSE(exists(f + ".tmp"));
+  EXPECT_EQ(run("synth --help").code, 0);
+  EXPECT_EQ(run("info --help").code, 0);
+}
+
+TEST(SynthInfoCli, BadFilesExitWithCode1AndOneLineNamingTheFile) {
+  const std::string missing = dir() + "/missing.h5";
+  expect_exit("info " + missing, 1, missing + ": not found");
+  const std::string text = dir() + "/text.h5";
+  std::ofstream(text) << "hello\n";
+  expect_exit("info " + text, 1, text + ": not an HDF5 file");
+  expect_exit("info --json " + text, 1, text);
+  // An output directory that does not exist: a bad file, not a bad flag.
+  const std::string nodir = dir() + "/no/such/dir/x.h5";
+  expect_exit("synth --out " + nodir + " --samples 2 --height 16 --width 16", 1, nodir);
+}
+
+TEST(SynthInfoCli, InfoReportsEveryFileAndFailsIfAnyIsBad) {
+  const std::string good = dir() + "/multi_good.h5", missing = dir() + "/multi_missing.h5";
+  ASSERT_EQ(run("synth --out " + good + " --samples 2 --height 16 --width 16").code, 0);
+  const Result r = run("info --json " + missing + " " + good);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["n"], 2);
+}
+
+}  // namespace
