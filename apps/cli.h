@@ -21,4 +21,20 @@ inline bool parse_cli(CLI::App& app, int argc, char** argv) {
   return true;
 }
 
+// "LO:HI" into two numbers; UsageError naming the flag otherwise, or when LO > HI.
+inline void parse_range(const std::string& flag, const std::string& v, double* lo, double* hi) {
+  const size_t c = v.find(':');
+  try {
+    if (c == std::string::npos) throw std::invalid_argument(v);
+    size_t used = 0;
+    *lo = std::stod(v.substr(0, c), &used);
+    if (used != c) throw std::invalid_argument(v);
+    *hi = std::stod(v.substr(c + 1), &used);
+    if (used != v.size() - c - 1) throw std::invalid_argument(v);
+  } catch (const std::exception&) {
+    throw UsageError(flag + ": '" + v + "' is not LO:HI");
+  }
+  if (!(*lo <= *hi)) throw UsageError(flag + ": LO must not exceed HI in '" + v + "'");
+}
+
 }  // namespace seis

@@ -1,16 +1,20 @@
-// seisseg demo: the embedded default. Synthesises microseismic gathers, trains a small UNet on
-// whatever device exists, reports validation metrics and writes weights and a preview.
+// seisseg demo: the embedded default. Synthesises a small microseismic training and validation set
+// to HDF5 files, trains a small UNet through the streaming reader on whatever device exists,
+// reports validation metrics and writes the run's files (weights, metrics, preview).
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/h5_sources.h"
+#include "apps/model_preview.h"
 #include "apps/run_dir.h"
-#include "apps/synth_source.h"
 #include "apps/trainer.h"
 #include "engine/device_runtime.h"
-#include "io/png_preview.h"
+#include "io/synth_file.h"
 
 namespace seis {
 
@@ -23,30 +27,16 @@ std::string format_eta(double s) {
   return buf;
 }
 
-void parse_range(const std::string& flag, const std::string& v, double* lo, double* hi) {
-  const size_t c = v.find(':');
-  try {
-    if (c == std::string::npos) throw std::invalid_argument(v);
-    size_t used = 0;
-    *lo = std::stod(v.substr(0, c), &used);
-    if (used != c) throw std::invalid_argument(v);
-    *hi = std::stod(v.substr(c + 1), &used);
-    if (used != v.size() - c - 1) throw std::invalid_argument(v);
-  } catch (const std::exception&) {
-    throw UsageError(flag + ": '" + v + "' is not LO:HI");
-  }
-  if (!(*lo <= *hi)) throw UsageError(flag + ": LO must not exceed HI in '" + v + "'");
-}
-
 }  // namespace
 
 int cmd_demo(int argc, char** argv) {
   CLI::App app{"seisseg demo: synthesise a small microseismic set, train a UNet, report and preview", "seisseg demo"};
   std::string out = "seisseg-demo", device_s = "auto", snr = "0:10", precision = "fp32", conv_backend = "own";
-  int64_t steps = 300, train_samples = 4096, val_samples = 64, size = 256, batch = 4;
+  int64_t steps = 300, train_samples = 1200, val_samples = 64, size = 256, batch = 4;
   int levels = 4, base = 8;
   float lr = 2e-3f;
   uint64_t seed = 1;
+  bool keep_data = false;
   app.add_option("--out", out, "output directory")->capture_default_str();
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, "CUDA conv operands: fp32 (exact), tf32 or bf16 (fp32 accumulation)")
@@ -67,12 +57,13 @@ int cmd_demo(int argc, char** argv) {
   app.add_option("--base", base, "UNet base channels")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--train-samples", train_samples, "synthetic training gathers")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   app.add_option("--val-samples", val_samples, "synthetic validation gathers")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--snr-db", snr, "SNR range LO:HI in dB")->capture_default_str();
   app.add_option("--seed", seed, "random seed")->capture_default_str();
+  app.add_flag("--keep-data", keep_data, "keep the synthesised train.h5 and val.h5 in --out");
   if (!parse_cli(app, argc, argv)) return 0;
 
   SynthConfig sc;
@@ -81,11 +72,32 @@ int cmd_demo(int argc, char** argv) {
   sc.seed = seed;
   parse_range("--snr-db", snr, &sc.snr_db_lo, &sc.snr_db_hi);
   validate_synth_config(sc);
-
   UNetConfig mc;
   mc.levels = levels;
   mc.base = base;
   const Device device = parse_device(device_s);
+  UNet model(mc, seed, device);
+  model.check_input_size(size, size, "--size");
+  if (batch > train_samples) throw UsageError("--batch is larger than --train-samples");
+  RunDir dir(out);
+
+  // The data, synthesised to files and streamed back by the reader as in any training run.
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::string train_path = dir.file("train.h5"), val_path = dir.file("val.h5");
+  std::printf("seisseg demo: synthesising %lld training and %lld validation gathers of %lldx%lld, SNR %g..%g dB\n",
+              static_cast<long long>(train_samples), static_cast<long long>(val_samples),
+              static_cast<long long>(size), static_cast<long long>(size), sc.snr_db_lo, sc.snr_db_hi);
+  std::fflush(stdout);
+  write_synth_file(train_path, sc, train_samples, threads, 0, SEIS_VERSION, false);
+  SynthConfig vc = sc;
+  vc.seed = seed + 0x9e3779b97f4a7c15ull;  // another seed: no validation gather is a training gather
+  write_synth_file(val_path, vc, val_samples, threads, 0, SEIS_VERSION, false);
+  SampleSet train_set({train_path}), val_set({val_path});
+
+  OptimizerConfig oc;
+  oc.kind = OptimizerKind::adam;
+  oc.lr = lr;
+  Optimizer optimizer(oc, model.param_vars());
   TrainOptions opt;
   opt.batch = batch;
   opt.steps = steps;
@@ -93,53 +105,53 @@ int cmd_demo(int argc, char** argv) {
   opt.exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
   opt.exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
   opt.log_every = std::max<int64_t>(1, std::min<int64_t>(25, steps / 20));
+  SampleReaderOptions ro;
+  ro.batch = batch;
+  ro.seed = seed;
+  ro.normalize = opt.normalize;
+  ro.device = device;
+  ReaderBatchSource batches(train_set, ro);
+  std::vector<int64_t> val_indices(static_cast<size_t>(val_samples));
+  for (int64_t i = 0; i < val_samples; ++i) val_indices[static_cast<size_t>(i)] = i;
+  SetSampleSource val_src(val_set, val_indices);
 
-  UNet model(mc, seed, device);
-  model.check_input_size(size, size, "--size");
-  OptimizerConfig oc;
-  oc.kind = OptimizerKind::adam;
-  oc.lr = lr;
-  Optimizer optimizer(oc, model.param_vars());
-  SynthSource train_src(sc, 0, train_samples);
-  SynthSource val_src(sc, int64_t{1} << 40, val_samples);  // far from the training indices
-  RunDir dir(out);
-
-  nlohmann::ordered_json cfg = {{"version", SEIS_VERSION},
-                                {"command", "demo"},
-                                {"device", device.str()},
-                                {"precision", precision},
-                                {"conv_backend", conv_backend},
-                                {"levels", levels},
-                                {"base", base},
-                                {"parameters", model.num_params()},
-                                {"size", size},
-                                {"batch", batch},
-                                {"steps", steps},
-                                {"optimizer", "adam"},
-                                {"lr", lr},
-                                {"normalize", normalize_name(opt.normalize)},
-                                {"train_samples", train_samples},
-                                {"val_samples", val_samples},
-                                {"snr_db", {sc.snr_db_lo, sc.snr_db_hi}},
-                                {"seed", seed}};
-  dir.write_config(cfg);
-
-  std::printf("seisseg demo: %lld-level UNet (%lld parameters) on %s, %lldx%lld gathers, SNR %g..%g dB\n",
-              static_cast<long long>(levels), static_cast<long long>(model.num_params()),
-              device.is_cpu() ? "cpu" : cuda_device_description(device.index).c_str(),
-              static_cast<long long>(size), static_cast<long long>(size), sc.snr_db_lo, sc.snr_db_hi);
+  dir.write_config({{"version", SEIS_VERSION},
+                    {"command", "demo"},
+                    {"device", device.str()},
+                    {"precision", precision},
+                    {"conv_backend", conv_backend},
+                    {"levels", levels},
+                    {"base", base},
+                    {"parameters", model.num_params()},
+                    {"size", size},
+                    {"batch", batch},
+                    {"steps", steps},
+                    {"optimizer", "adam"},
+                    {"lr", lr},
+                    {"normalize", normalize_name(opt.normalize)},
+                    {"train_samples", train_samples},
+                    {"val_samples", val_samples},
+                    {"snr_db", {sc.snr_db_lo, sc.snr_db_hi}},
+                    {"seed", seed}});
+  std::printf("training a %d-level UNet (%lld parameters) on %s\n", levels,
+              static_cast<long long>(model.num_params()),
+              device.is_cpu() ? "cpu" : cuda_device_description(device.index).c_str());
   std::fflush(stdout);
-  SyncBatchSource batches(train_src, batch, seed, opt.normalize, device);
   TrainHooks hooks;
   hooks.on_log = [&](const StepLog& l) {
     const double eta = l.elapsed_s / static_cast<double>(l.step) * static_cast<double>(steps - l.step);
-    std::printf("step %6lld/%lld  loss %.4f  %7.1f samples/s  ETA %s\n", static_cast<long long>(l.step),
-                static_cast<long long>(steps), l.loss, l.samples_per_s, format_eta(eta).c_str());
+    std::printf("step %6lld/%lld  loss %.4f  %7.1f samples/s  data wait %3.0f%%  ETA %s\n",
+                static_cast<long long>(l.step), static_cast<long long>(steps), l.loss, l.samples_per_s,
+                100 * l.data_wait, format_eta(eta).c_str());
     std::fflush(stdout);
-    dir.append_metrics(
-        {{"step", l.step}, {"epoch", l.epoch}, {"loss", l.loss}, {"lr", lr}, {"samples_per_s", l.samples_per_s}});
+    dir.append_metrics({{"step", l.step},
+                        {"epoch", l.epoch},
+                        {"loss", l.loss},
+                        {"lr", l.lr},
+                        {"samples_per_s", l.samples_per_s},
+                        {"data_wait", l.data_wait}});
   };
-  TrainResult r = train(model, optimizer, batches, &val_src, opt, TrainProgress{}, hooks);
+  const TrainResult r = train(model, optimizer, batches, &val_src, opt, TrainProgress{}, hooks);
   const EvalResult& v = r.val;
   const double pos_frac = static_cast<double>(v.tp + v.fn) / static_cast<double>(std::max<int64_t>(1, v.pixels));
   std::printf("validation (%lld gathers): loss %.4f  IoU %.3f  precision %.3f  recall %.3f  F1 %.3f\n",
@@ -152,23 +164,16 @@ int cmd_demo(int argc, char** argv) {
                       {"recall", v.recall()},
                       {"f1", v.f1()},
                       {"seconds", r.seconds}});
-
   model.save(dir.file("weights.safetensors"), {{"seisseg.normalize", normalize_name(opt.normalize)}});
-
-  // Preview: the first validation gather holding an event.
-  Tensor data, label;
-  for (int64_t i = 0; i < val_samples; ++i) {
-    load_batch(val_src, {i}, opt.normalize, device, &data, &label);
-    bool any = false;
-    const Tensor lh = label.to(Device::cpu());
-    for (int64_t j = 0; j < lh.numel() && !any; ++j) any = lh.data<uint8_t>()[j] != 0;
-    if (any) break;
+  write_model_preview(model, val_src, first_labelled_sample(val_src, val_samples), opt.normalize,
+                      dir.file("preview.png"));
+  if (!keep_data) {
+    std::error_code ec;
+    std::filesystem::remove(train_path, ec);
+    std::filesystem::remove(val_path, ec);
   }
-  const Tensor prob = sigmoid(model.forward(nullptr, make_var(data))->value).to(Device::cpu());
-  write_preview_png(dir.file("preview.png"), size, size, data.to(Device::cpu()).data<float>(),
-                    label.to(Device::cpu()).data<uint8_t>(), prob.data<float>());
-  std::printf("wrote %s/{weights.safetensors,preview.png,metrics.jsonl,config.json} in %.0f s\n", out.c_str(),
-              r.seconds);
+  std::printf("wrote %s/{weights.safetensors,preview.png,metrics.jsonl,config.json}%s in %.0f s of training\n",
+              out.c_str(), keep_data ? " and the data {train,val}.h5" : "", r.seconds);
   return 0;
 }
 

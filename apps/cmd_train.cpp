@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,6 +21,7 @@
 #include "apps/run_dir.h"
 #include "apps/stop_signal.h"
 #include "apps/trainer.h"
+#include "engine/communicator.h"
 #include "engine/device_runtime.h"
 
 namespace seis {
@@ -189,6 +192,255 @@ bool may_change_on_resume(const std::string& key) {
   return false;
 }
 
+// The one-line error of apps/main.cpp, from this rank, then MPI_Abort for the whole job.
+[[noreturn]] void abort_job(Communicator& comm, const std::string& what, int code) {
+  const std::string line = what.substr(0, what.find('\n'));
+  std::fprintf(stderr, "seisseg train: rank %d of %d: %s\n", comm.rank(), comm.world(), line.c_str());
+  comm.abort(code);
+  std::_Exit(code);  // not reached: abort() does not return
+}
+
+// Everything after the flags: data, model, optimizer, the loop and its outputs. With world > 1,
+// every rank runs this; only rank 0 writes files and prints.
+int run_training(const Settings& s, const std::string& resume, int64_t save_steps, double save_minutes, int64_t crop_h,
+                 int64_t crop_w, Device device, Communicator& comm) {
+  const int world = comm.world(), rank = comm.rank();
+  const bool root = rank == 0;
+  SampleSet train_set(split_list(s.data));
+  if (!train_set.has_label()) throw InputError(train_set.describe(0) + ": no /label: training needs labels");
+  std::unique_ptr<SampleSet> val_set;
+  IndexSplit split;
+  if (!s.val.empty()) {
+    val_set = std::make_unique<SampleSet>(split_list(s.val));
+    if (!val_set->has_label()) throw InputError(val_set->describe(0) + ": no /label: validation needs labels");
+    for (int64_t i = 0; i < train_set.size(); ++i) split.train.push_back(i);
+  } else {
+    split = split_validation(train_set.size(), s.val_fraction, s.seed);
+  }
+
+  UNetConfig mc;
+  mc.levels = s.levels;
+  mc.base = s.base;
+  UNet model(mc, s.seed, device);
+  model.check_input_size(crop_h > 0 ? crop_h : train_set.height(), crop_w > 0 ? crop_w : train_set.width(),
+                         crop_h > 0 ? "--crop" : train_set.describe(0));
+  if (val_set) model.check_input_size(val_set->height(), val_set->width(), val_set->describe(0));
+  if (!s.init.empty() && resume.empty()) model.load(s.init);
+
+  OptimizerConfig oc;
+  oc.kind = parse_optimizer(s.optimizer);
+  oc.lr = s.lr;
+  oc.momentum = s.momentum;
+  oc.weight_decay = s.weight_decay;
+  Optimizer optimizer(oc, model.param_vars());
+
+  SampleReaderOptions ro;
+  ro.indices = split.train;
+  ro.batch = s.batch;
+  ro.seed = s.seed;
+  ro.prefetch = s.prefetch;
+  ro.threads = s.threads;
+  ro.normalize = parse_normalize(s.normalize);
+  ro.augment.flip_receivers = s.flip;
+  ro.augment.max_shift = s.max_shift;
+  ro.augment.crop_height = crop_h;
+  ro.augment.crop_width = crop_w;
+  ro.augment.crop_multiple = int64_t{1} << (s.levels - 1);
+  ro.skip_bad_samples = s.skip_bad_samples;
+  ro.device = device;
+  ro.world = world;
+  ro.rank = rank;
+  ReaderBatchSource batches(train_set, ro);
+  if (batches.batches_per_epoch() == 0) {
+    throw UsageError("--batch " + std::to_string(s.batch) + " is larger than the " +
+                     std::to_string(split.train.size()) + " training samples");
+  }
+  std::vector<int64_t> val_indices = split.val;
+  if (val_set) {
+    for (int64_t i = 0; i < val_set->size(); ++i) val_indices.push_back(i);
+  }
+  SetSampleSource val_src(val_set ? *val_set : train_set, val_indices);
+
+  TrainOptions opt;
+  opt.batch = s.batch;
+  opt.steps = s.steps > 0 ? s.steps : std::max<int64_t>(1, s.epochs) * batches.batches_per_epoch();
+  opt.lr.kind = parse_lr_schedule(s.lr_schedule);
+  opt.lr.lr = s.lr;
+  opt.lr.warmup_steps = s.warmup_steps;
+  opt.lr.total_steps = opt.steps;
+  opt.lr.min_lr = s.min_lr;
+  opt.pos_weight = s.pos_weight;
+  opt.normalize = ro.normalize;
+  opt.exec.math = parse_precision(s.precision);
+  opt.exec.conv_backend = s.conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
+  opt.log_every = s.log_every;
+  opt.val_every = s.val_every > 0 ? s.val_every : batches.batches_per_epoch();
+  opt.threshold = s.threshold;
+  if (world > 1) opt.comm = &comm;
+
+  RunDir dir(s.out);
+  // What a checkpoint must share with the run that resumes from it.
+  const json identity = {
+      {"levels", s.levels}, {"base", s.base}, {"optimizer", s.optimizer}, {"batch", s.batch},
+      {"seed", s.seed},     {"data", s.data}, {"normalize", s.normalize}, {"val-fraction", s.val_fraction}};
+  CheckpointState state;
+  if (!resume.empty()) {
+    state = load_checkpoint(resume + "/state.safetensors", model, optimizer, nlohmann::json(identity));
+    if (root) dir.truncate_metrics(state.progress.step);
+    if (state.progress.step >= opt.steps) {
+      if (root)
+        std::printf("seisseg train: %s already ran %lld of %lld steps; nothing to do (raise --steps or --epochs)\n",
+                    resume.c_str(), static_cast<long long>(state.progress.step), static_cast<long long>(opt.steps));
+      return 0;
+    }
+  } else if (root) {
+    std::error_code ec;
+    std::filesystem::remove(dir.file("metrics.jsonl"), ec);
+  }
+  // Every rank starts from rank 0's weights (a fresh init, --init or the checkpoint).
+  if (world > 1) {
+    for (const Var& v : model.param_vars()) comm.broadcast(v->value.data<float>(), v->value.numel(), device, 0);
+  }
+  if (root)
+    dir.write_config({{"version", SEIS_VERSION},
+                      {"command", "train"},
+                      {"settings", s.to_json()},
+                      {"resolved",
+                       {{"device", device.str()},
+                        {"parameters", model.num_params()},
+                        {"train_samples", split.train.size()},
+                        {"val_samples", val_src.size()},
+                        {"batches_per_epoch", batches.batches_per_epoch()},
+                        {"total_steps", opt.steps},
+                        {"val_every", opt.val_every},
+                        {"height", train_set.height()},
+                        {"width", train_set.width()},
+                        {"ranks", world}}}});
+
+  const std::map<std::string, std::string> weights_meta = {{"seisseg.normalize", s.normalize}};
+  const int64_t preview_index = root && val_src.size() > 0 ? first_labelled_sample(val_src, 64) : 0;
+  const bool tty = ::isatty(1) != 0;
+  if (root)
+    std::printf(
+        "seisseg train: %d-level UNet (%lld parameters) on %s; %lld training and %lld validation gathers of "
+        "%lldx%lld; %lld steps (%lld per epoch) from step %lld\n",
+        s.levels, static_cast<long long>(model.num_params()),
+        device.is_cpu() ? "cpu" : cuda_device_description(device.index).c_str(),
+        static_cast<long long>(split.train.size()), static_cast<long long>(val_src.size()),
+        static_cast<long long>(train_set.height()), static_cast<long long>(train_set.width()),
+        static_cast<long long>(opt.steps), static_cast<long long>(batches.batches_per_epoch()),
+        static_cast<long long>(state.progress.step));
+  if (root && world > 1) {
+    std::printf("data parallel: %d ranks (%s), %lld samples per rank and step of the global batch %lld\n", world,
+                comm.backend(), static_cast<long long>(s.batch / world), static_cast<long long>(s.batch));
+  }
+  std::fflush(stdout);
+
+  auto checkpoint = [&](const TrainProgress& p) {
+    if (!root) return;
+    state.progress = p;
+    save_checkpoint(dir.file("state.safetensors"), model, optimizer, state, nlohmann::json(identity));
+    model.save(dir.file("weights.safetensors"), weights_meta);
+  };
+  const auto t_start = std::chrono::steady_clock::now();
+  auto t_saved = t_start;
+  const int64_t first_step = state.progress.step;
+  install_stop_handlers();
+  TrainHooks hooks;
+  // Test-only fault injection, SEIS_TEST_FAULT=RANK:STEP:kill|throw: that rank raises SIGKILL or
+  // throws after that step (tests/mpi_train_cli_test.cpp: the job must end, never hang).
+  int fault_rank = -1;
+  int64_t fault_step = -1;
+  std::string fault_kind;
+  if (const char* f = std::getenv("SEIS_TEST_FAULT")) {
+    char kind[16] = {0};
+    long long st = -1;
+    if (std::sscanf(f, "%d:%lld:%15s", &fault_rank, &st, kind) == 3) {
+      fault_step = st;
+      fault_kind = kind;
+    }
+  }
+  hooks.on_log = [&](const StepLog& l) {
+    int64_t io[2] = {batches.bytes_read(), batches.skipped()};
+    if (world > 1) comm.allreduce_sum_host(io, 2);  // every rank calls on_log at the same steps
+    if (!root) return;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const double eta = elapsed / static_cast<double>(l.step - first_step) * static_cast<double>(opt.steps - l.step);
+    const double mbps = static_cast<double>(io[0]) / 1e6 / std::max(1e-9, elapsed);
+    if (tty) {
+      const int width = 24, filled = static_cast<int>(width * l.step / opt.steps);
+      std::printf("\r[%s%s] %lld/%lld  epoch %lld  loss %.4f  %.1f samples/s  data wait %.0f%%  ETA %s   ",
+                  std::string(static_cast<size_t>(filled), '#').c_str(),
+                  std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(l.step),
+                  static_cast<long long>(opt.steps), static_cast<long long>(l.epoch), l.loss, l.samples_per_s,
+                  100 * l.data_wait, format_duration(eta).c_str());
+    } else {
+      std::printf("step %lld/%lld  epoch %lld  loss %.4f  lr %.3g  %.1f samples/s  data wait %.0f%%  ETA %s\n",
+                  static_cast<long long>(l.step), static_cast<long long>(opt.steps), static_cast<long long>(l.epoch),
+                  l.loss, l.lr, l.samples_per_s, 100 * l.data_wait, format_duration(eta).c_str());
+    }
+    std::fflush(stdout);
+    dir.append_metrics({{"step", l.step},
+                        {"epoch", l.epoch},
+                        {"loss", l.loss},
+                        {"lr", l.lr},
+                        {"samples_per_s", l.samples_per_s},
+                        {"data_wait", l.data_wait},
+                        {"read_mb_per_s", mbps},
+                        {"skipped_samples", io[1]},
+                        {"peak_bytes", l.peak_bytes}});
+  };
+  hooks.on_validation = [&](const TrainProgress& p, const EvalResult& v) {
+    const bool best = v.iou() > state.best_iou;
+    if (best) state.best_iou = v.iou();
+    if (!root) return;
+    if (best) model.save(dir.file("best.safetensors"), weights_meta);
+    write_model_preview(model, val_src, preview_index, opt.normalize, dir.file("preview.png"));
+    if (tty) std::printf("\n");
+    std::printf("validation at step %lld: loss %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%s\n",
+                static_cast<long long>(p.step), v.loss, v.iou(), v.precision(), v.recall(), v.f1(),
+                best ? "  (best)" : "");
+    std::fflush(stdout);
+    dir.append_metrics({{"step", p.step},
+                        {"epoch", p.epoch},
+                        {"val_loss", v.loss},
+                        {"iou", v.iou()},
+                        {"precision", v.precision()},
+                        {"recall", v.recall()},
+                        {"f1", v.f1()},
+                        {"best_iou", state.best_iou}});
+  };
+  hooks.after_step = [&](const TrainProgress& p) {
+    if (rank == fault_rank && p.step == fault_step) {
+      if (fault_kind == "kill") std::raise(SIGKILL);
+      throw InputError("SEIS_TEST_FAULT: rank " + std::to_string(rank) + " fails after step " + std::to_string(p.step));
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const bool due = (save_steps > 0 && p.step % save_steps == 0) ||
+                     (save_minutes > 0 && std::chrono::duration<double>(now - t_saved).count() >= 60 * save_minutes);
+    if (due && p.step < opt.steps) {
+      checkpoint(p);
+      t_saved = now;
+    }
+  };
+  hooks.should_stop = [] { return stop_requested(); };
+
+  const TrainResult r =
+      train(model, optimizer, batches, val_src.size() > 0 ? &val_src : nullptr, opt, state.progress, hooks);
+  checkpoint(r.progress);
+  if (tty && root) std::printf("\n");
+  if (r.stopped) {
+    if (root)
+      std::printf("stopped by signal %d at step %lld; state saved in %s (continue with --resume %s)\n", stop_signal(),
+                  static_cast<long long>(r.progress.step), dir.path().c_str(), dir.path().c_str());
+    return 128 + stop_signal();
+  }
+  if (root)
+    std::printf("done: %lld steps in %s; wrote %s/{weights,best,state}.safetensors, metrics.jsonl, preview.png\n",
+                static_cast<long long>(r.progress.step), format_duration(r.seconds).c_str(), dir.path().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -296,202 +548,30 @@ int cmd_train(int argc, char** argv) {
   int64_t crop_h = 0, crop_w = 0;
   parse_crop(s.crop, &crop_h, &crop_w);
 
-  const Device device = parse_device(s.device);
-  SampleSet train_set(split_list(s.data));
-  if (!train_set.has_label()) throw InputError(train_set.describe(0) + ": no /label: training needs labels");
-  std::unique_ptr<SampleSet> val_set;
-  IndexSplit split;
-  if (!s.val.empty()) {
-    val_set = std::make_unique<SampleSet>(split_list(s.val));
-    if (!val_set->has_label()) throw InputError(val_set->describe(0) + ": no /label: validation needs labels");
-    for (int64_t i = 0; i < train_set.size(); ++i) split.train.push_back(i);
-  } else {
-    split = split_validation(train_set.size(), s.val_fraction, s.seed);
+  const LaunchInfo launch = detect_launch();
+  if (launch.world > 1 && s.batch % launch.world != 0) {
+    throw UsageError("--batch " + std::to_string(s.batch) + " is not divisible by the " + std::to_string(launch.world) +
+                     " ranks; use a multiple of " + std::to_string(launch.world));
   }
-
-  UNetConfig mc;
-  mc.levels = s.levels;
-  mc.base = s.base;
-  UNet model(mc, s.seed, device);
-  model.check_input_size(crop_h > 0 ? crop_h : train_set.height(), crop_w > 0 ? crop_w : train_set.width(),
-                         crop_h > 0 ? "--crop" : train_set.describe(0));
-  if (val_set) model.check_input_size(val_set->height(), val_set->width(), val_set->describe(0));
-  if (!s.init.empty() && resume.empty()) model.load(s.init);
-
-  OptimizerConfig oc;
-  oc.kind = parse_optimizer(s.optimizer);
-  oc.lr = s.lr;
-  oc.momentum = s.momentum;
-  oc.weight_decay = s.weight_decay;
-  Optimizer optimizer(oc, model.param_vars());
-
-  SampleReaderOptions ro;
-  ro.indices = split.train;
-  ro.batch = s.batch;
-  ro.seed = s.seed;
-  ro.prefetch = s.prefetch;
-  ro.threads = s.threads;
-  ro.normalize = parse_normalize(s.normalize);
-  ro.augment.flip_receivers = s.flip;
-  ro.augment.max_shift = s.max_shift;
-  ro.augment.crop_height = crop_h;
-  ro.augment.crop_width = crop_w;
-  ro.augment.crop_multiple = int64_t{1} << (s.levels - 1);
-  ro.skip_bad_samples = s.skip_bad_samples;
-  ro.device = device;
-  ReaderBatchSource batches(train_set, ro);
-  if (batches.batches_per_epoch() == 0) {
-    throw UsageError("--batch " + std::to_string(s.batch) + " is larger than the " +
-                     std::to_string(split.train.size()) + " training samples");
+  Device device = parse_device(s.device);
+  // One GPU per rank: "cuda" and "auto" mean the GPU of this rank's local rank.
+  if (launch.launched && device.is_cuda() && s.device.find(':') == std::string::npos) {
+    device = Device::cuda(launch.local_rank % cuda_device_count());
   }
-  std::vector<int64_t> val_indices = split.val;
-  if (val_set) {
-    for (int64_t i = 0; i < val_set->size(); ++i) val_indices.push_back(i);
+  std::unique_ptr<Communicator> comm = make_communicator(device);
+  if (comm->world() == 1) return run_training(s, resume, save_steps, save_minutes, crop_h, crop_w, device, *comm);
+  // A rank that fails must end the job: the others would wait for it in the next collective.
+  try {
+    return run_training(s, resume, save_steps, save_minutes, crop_h, crop_w, device, *comm);
+  } catch (const UsageError& e) {
+    abort_job(*comm, e.what(), 2);
+  } catch (const InputError& e) {
+    abort_job(*comm, e.what(), 1);
+  } catch (const std::bad_alloc&) {
+    abort_job(*comm, "out of memory", 1);
+  } catch (const std::exception& e) {
+    abort_job(*comm, std::string("internal error: ") + e.what(), 1);
   }
-  SetSampleSource val_src(val_set ? *val_set : train_set, val_indices);
-
-  TrainOptions opt;
-  opt.batch = s.batch;
-  opt.steps = s.steps > 0 ? s.steps : std::max<int64_t>(1, s.epochs) * batches.batches_per_epoch();
-  opt.lr.kind = parse_lr_schedule(s.lr_schedule);
-  opt.lr.lr = s.lr;
-  opt.lr.warmup_steps = s.warmup_steps;
-  opt.lr.total_steps = opt.steps;
-  opt.lr.min_lr = s.min_lr;
-  opt.pos_weight = s.pos_weight;
-  opt.normalize = ro.normalize;
-  opt.exec.math = parse_precision(s.precision);
-  opt.exec.conv_backend = s.conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
-  opt.log_every = s.log_every;
-  opt.val_every = s.val_every > 0 ? s.val_every : batches.batches_per_epoch();
-  opt.threshold = s.threshold;
-
-  RunDir dir(s.out);
-  // What a checkpoint must share with the run that resumes from it.
-  const json identity = {{"levels", s.levels}, {"base", s.base},           {"optimizer", s.optimizer},
-                         {"batch", s.batch},   {"seed", s.seed},           {"data", s.data},
-                         {"normalize", s.normalize}, {"val-fraction", s.val_fraction}};
-  CheckpointState state;
-  if (!resume.empty()) {
-    state = load_checkpoint(resume + "/state.safetensors", model, optimizer, nlohmann::json(identity));
-    dir.truncate_metrics(state.progress.step);
-    if (state.progress.step >= opt.steps) {
-      std::printf("seisseg train: %s already ran %lld of %lld steps; nothing to do (raise --steps or --epochs)\n",
-                  resume.c_str(), static_cast<long long>(state.progress.step), static_cast<long long>(opt.steps));
-      return 0;
-    }
-  } else {
-    std::error_code ec;
-    std::filesystem::remove(dir.file("metrics.jsonl"), ec);
-  }
-  dir.write_config({{"version", SEIS_VERSION},
-                    {"command", "train"},
-                    {"settings", s.to_json()},
-                    {"resolved",
-                     {{"device", device.str()},
-                      {"parameters", model.num_params()},
-                      {"train_samples", split.train.size()},
-                      {"val_samples", val_src.size()},
-                      {"batches_per_epoch", batches.batches_per_epoch()},
-                      {"total_steps", opt.steps},
-                      {"val_every", opt.val_every},
-                      {"height", train_set.height()},
-                      {"width", train_set.width()}}}});
-
-  const std::map<std::string, std::string> weights_meta = {{"seisseg.normalize", s.normalize}};
-  const int64_t preview_index = val_src.size() > 0 ? first_labelled_sample(val_src, 64) : 0;
-  const bool tty = ::isatty(1) != 0;
-  std::printf("seisseg train: %d-level UNet (%lld parameters) on %s; %lld training and %lld validation gathers of "
-              "%lldx%lld; %lld steps (%lld per epoch) from step %lld\n",
-              s.levels, static_cast<long long>(model.num_params()),
-              device.is_cpu() ? "cpu" : cuda_device_description(device.index).c_str(),
-              static_cast<long long>(split.train.size()), static_cast<long long>(val_src.size()),
-              static_cast<long long>(train_set.height()), static_cast<long long>(train_set.width()),
-              static_cast<long long>(opt.steps), static_cast<long long>(batches.batches_per_epoch()),
-              static_cast<long long>(state.progress.step));
-  std::fflush(stdout);
-
-  auto checkpoint = [&](const TrainProgress& p) {
-    state.progress = p;
-    save_checkpoint(dir.file("state.safetensors"), model, optimizer, state, nlohmann::json(identity));
-    model.save(dir.file("weights.safetensors"), weights_meta);
-  };
-  const auto t_start = std::chrono::steady_clock::now();
-  auto t_saved = t_start;
-  const int64_t first_step = state.progress.step;
-  install_stop_handlers();
-  TrainHooks hooks;
-  hooks.on_log = [&](const StepLog& l) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    const double eta = elapsed / static_cast<double>(l.step - first_step) * static_cast<double>(opt.steps - l.step);
-    const double mbps = static_cast<double>(batches.bytes_read()) / 1e6 / std::max(1e-9, elapsed);
-    if (tty) {
-      const int width = 24, filled = static_cast<int>(width * l.step / opt.steps);
-      std::printf("\r[%s%s] %lld/%lld  epoch %lld  loss %.4f  %.1f samples/s  data wait %.0f%%  ETA %s   ",
-                  std::string(static_cast<size_t>(filled), '#').c_str(),
-                  std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(l.step),
-                  static_cast<long long>(opt.steps), static_cast<long long>(l.epoch), l.loss, l.samples_per_s,
-                  100 * l.data_wait, format_duration(eta).c_str());
-    } else {
-      std::printf("step %lld/%lld  epoch %lld  loss %.4f  lr %.3g  %.1f samples/s  data wait %.0f%%  ETA %s\n",
-                  static_cast<long long>(l.step), static_cast<long long>(opt.steps), static_cast<long long>(l.epoch),
-                  l.loss, l.lr, l.samples_per_s, 100 * l.data_wait, format_duration(eta).c_str());
-    }
-    std::fflush(stdout);
-    dir.append_metrics({{"step", l.step},
-                        {"epoch", l.epoch},
-                        {"loss", l.loss},
-                        {"lr", l.lr},
-                        {"samples_per_s", l.samples_per_s},
-                        {"data_wait", l.data_wait},
-                        {"read_mb_per_s", mbps},
-                        {"skipped_samples", batches.skipped()},
-                        {"peak_bytes", l.peak_bytes}});
-  };
-  hooks.on_validation = [&](const TrainProgress& p, const EvalResult& v) {
-    const bool best = v.iou() > state.best_iou;
-    if (best) {
-      state.best_iou = v.iou();
-      model.save(dir.file("best.safetensors"), weights_meta);
-    }
-    write_model_preview(model, val_src, preview_index, opt.normalize, dir.file("preview.png"));
-    if (tty) std::printf("\n");
-    std::printf("validation at step %lld: loss %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%s\n",
-                static_cast<long long>(p.step), v.loss, v.iou(), v.precision(), v.recall(), v.f1(),
-                best ? "  (best)" : "");
-    std::fflush(stdout);
-    dir.append_metrics({{"step", p.step},
-                        {"epoch", p.epoch},
-                        {"val_loss", v.loss},
-                        {"iou", v.iou()},
-                        {"precision", v.precision()},
-                        {"recall", v.recall()},
-                        {"f1", v.f1()},
-                        {"best_iou", state.best_iou}});
-  };
-  hooks.after_step = [&](const TrainProgress& p) {
-    const auto now = std::chrono::steady_clock::now();
-    const bool due = (save_steps > 0 && p.step % save_steps == 0) ||
-                     (save_minutes > 0 && std::chrono::duration<double>(now - t_saved).count() >= 60 * save_minutes);
-    if (due && p.step < opt.steps) {
-      checkpoint(p);
-      t_saved = now;
-    }
-  };
-  hooks.should_stop = [] { return stop_requested(); };
-
-  const TrainResult r = train(model, optimizer, batches, val_src.size() > 0 ? &val_src : nullptr, opt, state.progress,
-                              hooks);
-  checkpoint(r.progress);
-  if (tty) std::printf("\n");
-  if (r.stopped) {
-    std::printf("stopped by signal %d at step %lld; state saved in %s (continue with --resume %s)\n", stop_signal(),
-                static_cast<long long>(r.progress.step), dir.path().c_str(), dir.path().c_str());
-    return 128 + stop_signal();
-  }
-  std::printf("done: %lld steps in %s; wrote %s/{weights,best,state}.safetensors, metrics.jsonl, preview.png\n",
-              static_cast<long long>(r.progress.step), format_duration(r.seconds).c_str(), dir.path().c_str());
-  return 0;
 }
 
 }  // namespace seis

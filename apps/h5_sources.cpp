@@ -13,9 +13,9 @@ ReaderBatchSource::ReaderBatchSource(const SampleSet& set, const SampleReaderOpt
 void ReaderBatchSource::seek(int64_t epoch, int64_t batch) {
   if (reader_) {
     const SampleReader::Position p = reader_->position();
-    if (p.epoch == epoch && p.batch == batch) return;
+    if (p.epoch != epoch || p.batch != batch) reader_->seek(epoch, batch);
+    return;
   }
-  reader_.reset();  // joins its workers before the new one starts
   options_.start_epoch = epoch;
   options_.start_batch = batch;
   reader_ = std::make_unique<SampleReader>(set_, options_);

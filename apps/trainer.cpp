@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/grad_buckets.h"
 #include "io/sample_order.h"
 
 namespace seis {
@@ -57,12 +59,16 @@ void SyncBatchSource::next(Tensor* data, Tensor* label) {
 }
 
 EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
-                    float threshold) {
+                    float threshold, Communicator* comm) {
+  const int world = comm != nullptr ? comm->world() : 1, rank = comm != nullptr ? comm->rank() : 0;
+  std::vector<int64_t> mine;  // this rank's share
+  for (int64_t i = rank; i < src.size(); i += world) mine.push_back(i);
+  if (world > 1) batch = std::max<int64_t>(1, batch / world);
+  const int64_t count = static_cast<int64_t>(mine.size());
   EvalResult r;
   double loss_sum = 0;
-  for (int64_t start = 0; start < src.size(); start += batch) {
-    std::vector<int64_t> idx;
-    for (int64_t i = start; i < std::min(src.size(), start + batch); ++i) idx.push_back(i);
+  for (int64_t start = 0; start < count; start += batch) {
+    std::vector<int64_t> idx(mine.begin() + start, mine.begin() + std::min(count, start + batch));
     Tensor data, label;
     load_batch(src, idx, normalize, model.device(), &data, &label);
     Var logits = model.forward(nullptr, make_var(data));
@@ -73,6 +79,15 @@ EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normali
     r.fp += c[1];
     r.fn += c[2];
     r.pixels += label.numel();
+  }
+  if (world > 1) {
+    int64_t counts[4] = {r.tp, r.fp, r.fn, r.pixels};
+    comm->allreduce_sum_host(counts, 4);
+    comm->allreduce_sum_host(&loss_sum, 1);
+    r.tp = counts[0];
+    r.fp = counts[1];
+    r.fn = counts[2];
+    r.pixels = counts[3];
   }
   r.loss = r.pixels > 0 ? loss_sum / static_cast<double>(r.pixels) : 0.0;
   return r;
@@ -87,6 +102,10 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
     cuda_set_device(device.index);
     cuda_reset_peak_bytes(device.index);
   }
+  Communicator* comm = opt.comm;
+  const int world = comm != nullptr ? comm->world() : 1;
+  std::unique_ptr<GradBucketer> buckets;
+  if (world > 1) buckets = std::make_unique<GradBucketer>(*comm, model.param_vars(), opt.bucket_bytes);
   TrainResult result;
   TrainProgress p = start;
   batches.seek(p.epoch, p.batch);
@@ -98,13 +117,17 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
     batches.next(&data, &label);
     wait_since_log += batches.take_wait_seconds();
     Tape tape;
-    Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, opt.pos_weight);
-    const double loss_v = scalar_value(loss->value);
+    // The mean over the global batch: this rank's loss and gradients are partial sums of it.
+    const int64_t mean_over = world > 1 ? label.numel() * world : 0;
+    Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, opt.pos_weight, mean_over);
+    double loss_v = scalar_value(loss->value);
+    if (world > 1) comm->allreduce_sum_host(&loss_v, 1);
     if (!std::isfinite(loss_v)) {
       throw InputError("training diverged at step " + std::to_string(p.step + 1) + ": the loss is " +
                        std::to_string(loss_v) + "; lower --lr or check the data for NaN/Inf");
     }
     tape.backward(loss);
+    if (buckets) buckets->finish();
     const float lr = opt.lr.at(p.step);
     optimizer.step(lr);
     result.losses.push_back(loss_v);
@@ -113,11 +136,15 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
       ++p.epoch;
       p.batch = 0;
     }
-    samples_since_log += data.dim(0);
+    samples_since_log += data.dim(0) * world;
     loss_since_log += loss_v;
     ++steps_since_log;
     if (p.step % opt.log_every == 0 || p.step == opt.steps) {
       const double t = now_s();
+      if (world > 1) {  // the mean over the ranks
+        comm->allreduce_sum_host(&wait_since_log, 1);
+        wait_since_log /= world;
+      }
       StepLog l;
       l.step = p.step;
       l.epoch = p.epoch;
@@ -135,11 +162,17 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
     const bool validate_now = val != nullptr && val->size() > 0 &&
                               ((opt.val_every > 0 && p.step % opt.val_every == 0) || p.step == opt.steps);
     if (validate_now) {
-      result.val = evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold);
+      result.val = evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold, comm);
       if (hooks.on_validation) hooks.on_validation(p, result.val);
     }
     if (hooks.after_step) hooks.after_step(p);
-    if (hooks.should_stop && hooks.should_stop()) {
+    bool stop = hooks.should_stop && hooks.should_stop();
+    if (world > 1) {  // every rank stops at the same step
+      int64_t votes = stop ? 1 : 0;
+      comm->allreduce_sum_host(&votes, 1);
+      stop = votes > 0;
+    }
+    if (stop) {
       result.stopped = p.step < opt.steps;
       break;
     }

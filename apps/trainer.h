@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/communicator.h"
 #include "engine/lr_schedule.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
@@ -56,6 +57,13 @@ struct TrainOptions {
   int64_t log_every = 10;
   int64_t val_every = 0;  // steps between validations; 0: at the end only
   float threshold = 0.5f;
+  // Data parallelism: with a communicator of world W > 1, `batches` yields this rank's B/W of each
+  // global batch; the loss is the mean over the global batch, gradients are sum-allreduced in
+  // buckets of `bucket_bytes` during backward, the reported loss, samples/s, data wait and
+  // validation are over all ranks, and a stop request on any rank stops every rank at the same
+  // step. Null (or world 1): one process, no communication at all.
+  Communicator* comm = nullptr;
+  int64_t bucket_bytes = int64_t{25} << 20;
 };
 
 struct EvalResult {
@@ -91,10 +99,10 @@ struct TrainHooks {
 };
 
 struct TrainResult {
-  TrainProgress progress;       // where the run stopped
-  std::vector<double> losses;   // each step's training loss, this call only
-  EvalResult val;               // the last validation
-  bool stopped = false;         // should_stop ended the run early
+  TrainProgress progress;      // where the run stopped
+  std::vector<double> losses;  // each step's training loss, this call only
+  EvalResult val;              // the last validation
+  bool stopped = false;        // should_stop ended the run early
   double seconds = 0;
 };
 
@@ -121,8 +129,11 @@ class SyncBatchSource : public BatchSource {
   std::vector<int64_t> perm_;
 };
 
+// With a communicator of world W > 1, rank r evaluates the samples i with i % W == r in batches of
+// max(1, batch / W), and the counts (exact) and loss sums of all ranks are added: every rank gets
+// the result of the whole set.
 EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
-                    float threshold);
+                    float threshold, Communicator* comm = nullptr);
 
 // Trains `model` from `start` until opt.steps steps are done (or should_stop says so).
 TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, SampleSource* val, const TrainOptions& opt,

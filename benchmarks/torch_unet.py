@@ -4,7 +4,7 @@
 Same network as models/unet.cpp (DESIGN.md "The model"): per encoder level conv3x3+ReLU twice,
 maxpool 2x2 between levels; per decoder level nearest x2 upsample, conv3x3+ReLU, concat [skip, up],
 conv3x3+ReLU twice; 1x1 head; BCE with logits; Adam. Parameter names match seisseg's safetensors,
-so `load_seisseg_weights` loads a seisseg checkpoint.
+so a seisseg weights.safetensors loads into it (examples/pytorch_predict.py).
 
 Prints one JSON line per configuration measured.
 """
@@ -55,14 +55,6 @@ class UNet(nn.Module):
             up = F.relu(self.up[str(l)](F.interpolate(x, scale_factor=2, mode="nearest")))
             x = self.dec[str(l)](torch.cat([skips[l], up], dim=1))
         return self.head(x)
-
-
-def load_seisseg_weights(model, path):
-    """Loads a seisseg weights.safetensors (PyTorch names, OIHW) into `model`."""
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(path))
-    return model
 
 
 def time_step(args, mode):

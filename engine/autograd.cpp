@@ -18,8 +18,12 @@ void accumulate_grad(VarImpl& v, Tensor g) {
              "gradient " << shape_str(g.shape()) << " for value " << shape_str(v.value.shape()));
   if (!v.grad.defined()) {
     v.grad = std::move(g);
+    if (v.on_grad_ready) v.on_grad_ready(v);
     return;
   }
+  SEIS_CHECK(!v.on_grad_ready,
+             "a second gradient for a parameter whose first was already sent for allreduce: "
+             "gradient buckets need every parameter used once per forward");
   const Device d = v.grad.device();
   if (d.is_cpu()) {
     cpu::add_inplace(g.numel(), g.data<float>(), v.grad.data<float>());

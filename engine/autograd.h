@@ -15,12 +15,16 @@ struct VarImpl {
   Tensor grad;  // undefined until some gradient reaches it
   bool requires_grad = false;
   float seed_grad = 0.0f;  // the host-side gradient of a scalar root, set by Tape::backward
+  // Called by accumulate_grad when `grad` is first set (engine/grad_buckets.h starts the
+  // allreduce of a parameter's bucket). A hooked Var must get exactly one gradient per backward
+  // (each UNet parameter is used once per forward): a second one is an error, not a sum.
+  std::function<void(VarImpl&)> on_grad_ready;
 };
 using Var = std::shared_ptr<VarImpl>;
 
 Var make_var(Tensor value, bool requires_grad = false);
 
-// grad += g, taking g as the gradient itself when there is none yet (no copy).
+// grad += g, taking g as the gradient itself when there is none yet (no copy); then on_grad_ready.
 void accumulate_grad(VarImpl& v, Tensor g);
 
 class Tape {

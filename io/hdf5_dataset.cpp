@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "engine/error.h"
+#include "io/hdf5_chunk_index.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the pread path decodes little-endian bytes in place");
 
@@ -274,6 +275,9 @@ struct H5SampleFile::Impl {
   Hid file;
   DsetReader data, label;
   int fd = -1;
+  // File addresses from the library are relative to the superblock, which follows the user block
+  // (if any): the absolute offset of address a is base + a.
+  int64_t base = 0;
   int64_t bytes_per_sample = 0;
 
   [[noreturn]] void fail(const std::string& problem) const { throw InputError(info.path + ": " + problem); }
@@ -326,11 +330,11 @@ struct H5SampleFile::Impl {
       const haddr_t addr = H5Dget_offset(r.dset.get());
       H5Eclear2(H5E_DEFAULT);
       if (addr == HADDR_UNDEF) return;  // not allocated (fill values) or external: library path
-      const int64_t base = static_cast<int64_t>(addr);
-      if (base + n * sample_bytes > file_size) truncated("the contiguous data", base + n * sample_bytes);
+      const int64_t start = base + static_cast<int64_t>(addr);
+      if (start + n * sample_bytes > file_size) truncated("the contiguous data", start + n * sample_bytes);
       if (r.raw_decodable) {
         r.offsets.resize(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) r.offsets[static_cast<size_t>(i)] = base + i * sample_bytes;
+        for (int64_t i = 0; i < n; ++i) r.offsets[static_cast<size_t>(i)] = start + i * sample_bytes;
         r.all_direct = true;
       }
       return;
@@ -341,32 +345,49 @@ struct H5SampleFile::Impl {
     *chunk_shape = {static_cast<int64_t>(cdims[0]), static_cast<int64_t>(cdims[1]), static_cast<int64_t>(cdims[2])};
     const bool per_sample = cdims[0] == 1 && static_cast<int64_t>(cdims[1]) == h && static_cast<int64_t>(cdims[2]) == w;
     const bool direct = per_sample && !filtered && r.raw_decodable;
-    if (direct) r.offsets.assign(static_cast<size_t>(n), -1);
-    // Walk the chunk grid by coordinates (a B-tree lookup each; H5Dget_chunk_info by index is
-    // linear per call in HDF5 1.10).
     const int64_t g0 = (n + static_cast<int64_t>(cdims[0]) - 1) / static_cast<int64_t>(cdims[0]);
     const int64_t g1 = (h + static_cast<int64_t>(cdims[1]) - 1) / static_cast<int64_t>(cdims[1]);
     const int64_t g2 = (w + static_cast<int64_t>(cdims[2]) - 1) / static_cast<int64_t>(cdims[2]);
-    int64_t allocated = 0;
-    for (int64_t a = 0; a < g0; ++a) {
-      for (int64_t b = 0; b < g1; ++b) {
-        for (int64_t c = 0; c < g2; ++c) {
-          const hsize_t off[3] = {static_cast<hsize_t>(a) * cdims[0], static_cast<hsize_t>(b) * cdims[1],
-                                  static_cast<hsize_t>(c) * cdims[2]};
-          unsigned mask = 0;
-          haddr_t addr = HADDR_UNDEF;
-          hsize_t size = 0;
-          if (H5Dget_chunk_info_by_coord(r.dset.get(), off, &mask, &addr, &size) < 0) {
-            fail(r.name + ": cannot read its chunk index: " + h5_error());
-          }
-          if (addr == HADDR_UNDEF) continue;  // never written: the library returns fill values
-          ++allocated;
-          const int64_t end = static_cast<int64_t>(addr) + static_cast<int64_t>(size);
-          if (end > file_size)
-            truncated("the chunk at " + shape_str({int64_t(off[0]), int64_t(off[1]), int64_t(off[2])}), end);
-          if (direct && static_cast<int64_t>(size) == sample_bytes) r.offsets[static_cast<size_t>(a)] = int64_t(addr);
+    const int64_t grid = g0 * g1 * g2;
+    // Where every chunk lies: from the file's own chunk index, one pass (hdf5_chunk_index.h),
+    // checked against the library for a spread of chunks. HDF5 1.10's H5Dget_chunk_info and
+    // H5Dget_chunk_info_by_coord scan the index per call, so asking them about every chunk is
+    // quadratic: they are the fallback for small grids only (4096 chunks: ~0.4 s). Above that, a
+    // layout the walk does not support reads through the library, and the truncation check is
+    // the one HDF5 makes at open (end of file against the superblock's end of allocated space).
+    std::vector<H5ChunkLocation> chunks;
+    std::string why_not;
+    const bool walked = read_chunk_index(fd, r.dset.get(), &chunks, &why_not) &&
+                        verify_chunk_index(r.dset.get(), chunks, &why_not);
+    constexpr int64_t kMaxChunkScan = 4096;
+    if (!walked) {
+      chunks.clear();
+      if (grid > kMaxChunkScan) return;
+      for (int64_t k = 0; k < grid; ++k) {
+        const hsize_t off[3] = {static_cast<hsize_t>(k / (g1 * g2)) * cdims[0],
+                                static_cast<hsize_t>(k / g2 % g1) * cdims[1], static_cast<hsize_t>(k % g2) * cdims[2]};
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info_by_coord(r.dset.get(), off, &mask, &addr, &size) < 0) {
+          fail(r.name + ": cannot read its chunk index: " + h5_error());
         }
+        if (addr == HADDR_UNDEF) continue;  // never written: the library returns fill values
+        chunks.push_back({k, base + static_cast<int64_t>(addr), static_cast<int64_t>(size), mask});
       }
+    }
+    if (direct) r.offsets.assign(static_cast<size_t>(n), -1);
+    int64_t allocated = 0;
+    for (const H5ChunkLocation& c : chunks) {
+      ++allocated;
+      const int64_t end = c.addr + c.size;
+      if (end > file_size) {
+        truncated("the chunk at " + shape_str({c.index / (g1 * g2) * int64_t(cdims[0]),
+                                               c.index / g2 % g1 * int64_t(cdims[1]), c.index % g2 * int64_t(cdims[2])}),
+                  end);
+      }
+      // per_sample: the grid is [n, 1, 1] and the index is the sample.
+      if (direct && c.size == sample_bytes && c.filter_mask == 0) r.offsets[static_cast<size_t>(c.index)] = c.addr;
     }
     r.all_direct = direct && allocated == n;
     if (direct && allocated == 0) r.offsets.clear();
@@ -417,6 +438,12 @@ struct H5SampleFile::Impl {
              std::to_string(stored));
       }
       fail("HDF5 cannot open it (damaged or truncated?): " + err);
+    }
+    {
+      Hid fcpl(H5Fget_create_plist(file.get()));
+      hsize_t userblock = 0;
+      if (H5Pget_userblock(fcpl.get(), &userblock) >= 0) base = static_cast<int64_t>(userblock);
+      H5Eclear2(H5E_DEFAULT);
     }
     if (H5Lexists(file.get(), "data", H5P_DEFAULT) <= 0) {
       H5Eclear2(H5E_DEFAULT);
@@ -665,8 +692,8 @@ H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) 
     H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
     m.file = Hid(H5Fcreate(m.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
     if (!m.file.ok()) m.fail("cannot create " + m.tmp + ": " + h5_error());
-    m.data = m.create_dset("data", H5T_IEEE_F32LE);
-    if (options.with_label) m.label = m.create_dset("label", H5T_STD_U8LE);
+    m.data = m.create_dset(options.data_name.c_str(), H5T_IEEE_F32LE);
+    if (options.with_label) m.label = m.create_dset(options.label_name.c_str(), H5T_STD_U8LE);
     m.written.assign(static_cast<size_t>(options.n), 0);
   } catch (...) {
     m.remove_tmp();

@@ -143,6 +143,8 @@ SampleReader::SampleReader(const SampleSet& set, const SampleReaderOptions& opti
   for (int i = 0; i < opt_.prefetch; ++i) {
     auto s = std::make_unique<Slot>();
     s->mem = pinned_alloc(slot_bytes_);
+    // Touch every page now: first-touch faults would otherwise land in the first epoch's reads.
+    std::memset(s->mem, 0, static_cast<size_t>(slot_bytes_));
     s->data = static_cast<float*>(s->mem);
     s->label = set_.has_label() ? static_cast<uint8_t*>(s->mem) + data_bytes : nullptr;
     s->samples.resize(static_cast<size_t>(rank_batch_));
