@@ -56,6 +56,12 @@ int64_t GradBucketer::total_floats() const {
   return n;
 }
 
+std::vector<int64_t> GradBucketer::bucket_floats() const {
+  std::vector<int64_t> v;
+  for (const Bucket& b : buckets_) v.push_back(b.flat.numel());
+  return v;
+}
+
 void GradBucketer::on_ready(size_t bucket, size_t slot, VarImpl& v) {
   Bucket& b = buckets_[bucket];
   const size_t k = b.params[slot];

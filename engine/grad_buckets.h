@@ -37,6 +37,7 @@ class GradBucketer {
 
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
   int64_t total_floats() const;
+  std::vector<int64_t> bucket_floats() const;  // per bucket, in start order
   // Buckets started during backward in the last step (all, when every parameter had a gradient).
   int64_t started_in_backward() const { return last_started_in_backward_; }
 

@@ -10,7 +10,8 @@
 //   - sizes of offsets and lengths up to 8 bytes, no user block, the sec2 (default) file driver.
 // Every address and size of index metadata is checked against the file size before it is read;
 // the result is checked for consistency (strictly increasing grid index, no two chunks
-// overlapping). Chunks past the end of the file are listed as they are: the caller reports them. Any inconsistency is a false return with the reason, never a crash.
+// overlapping). Chunks past the end of the file are listed as they are: the caller reports them.
+// Any inconsistency is a false return with the reason, never a crash.
 #pragma once
 #include <hdf5.h>
 

@@ -275,8 +275,8 @@ struct H5SampleFile::Impl {
   Hid file;
   DsetReader data, label;
   int fd = -1;
-  // File addresses from the library are relative to the superblock, which follows the user block
-  // (if any): the absolute offset of address a is base + a.
+  // Chunk addresses from the library are relative to the superblock, which follows the user block
+  // (if any): the absolute offset of chunk address a is base + a.
   int64_t base = 0;
   int64_t bytes_per_sample = 0;
 
@@ -329,8 +329,8 @@ struct H5SampleFile::Impl {
     if (layout == H5D_CONTIGUOUS) {
       const haddr_t addr = H5Dget_offset(r.dset.get());
       H5Eclear2(H5E_DEFAULT);
-      if (addr == HADDR_UNDEF) return;  // not allocated (fill values) or external: library path
-      const int64_t start = base + static_cast<int64_t>(addr);
+      if (addr == HADDR_UNDEF) return;                   // not allocated (fill values) or external: library path
+      const int64_t start = static_cast<int64_t>(addr);  // (H5Dget_offset includes the user block)
       if (start + n * sample_bytes > file_size) truncated("the contiguous data", start + n * sample_bytes);
       if (r.raw_decodable) {
         r.offsets.resize(static_cast<size_t>(n));
@@ -357,8 +357,8 @@ struct H5SampleFile::Impl {
     // the one HDF5 makes at open (end of file against the superblock's end of allocated space).
     std::vector<H5ChunkLocation> chunks;
     std::string why_not;
-    const bool walked = read_chunk_index(fd, r.dset.get(), &chunks, &why_not) &&
-                        verify_chunk_index(r.dset.get(), chunks, &why_not);
+    const bool walked =
+        read_chunk_index(fd, r.dset.get(), &chunks, &why_not) && verify_chunk_index(r.dset.get(), chunks, &why_not);
     constexpr int64_t kMaxChunkScan = 4096;
     if (!walked) {
       chunks.clear();
@@ -382,9 +382,10 @@ struct H5SampleFile::Impl {
       ++allocated;
       const int64_t end = c.addr + c.size;
       if (end > file_size) {
-        truncated("the chunk at " + shape_str({c.index / (g1 * g2) * int64_t(cdims[0]),
-                                               c.index / g2 % g1 * int64_t(cdims[1]), c.index % g2 * int64_t(cdims[2])}),
-                  end);
+        truncated(
+            "the chunk at " + shape_str({c.index / (g1 * g2) * int64_t(cdims[0]), c.index / g2 % g1 * int64_t(cdims[1]),
+                                         c.index % g2 * int64_t(cdims[2])}),
+            end);
       }
       // per_sample: the grid is [n, 1, 1] and the index is the sample.
       if (direct && c.size == sample_bytes && c.filter_mask == 0) r.offsets[static_cast<size_t>(c.index)] = c.addr;
