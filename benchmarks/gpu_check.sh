@@ -7,8 +7,9 @@
 #   2. every GPU test binary (build-gpu/tests/cuda_*_test) with SEIS_REQUIRE_GPU=1;
 #   3. compute-sanitizer memcheck and racecheck on the small kernel tests;
 #   4. bench_conv, bench_step and benchmarks/torch_unet.py, where they exist;
-#   5. the largest batch whose step fits in 80 GiB.
-# STAGES selects stages (default: tests big sanitizer bench maxbatch).
+#   5. the largest batch whose step fits in 80 GiB;
+#   6. end to end: synth, train and predict at 4096x4096 on the GPU.
+# STAGES selects stages (default: tests big sanitizer bench maxbatch e2e).
 # Logs go to $OUT when it is set (else gpu-check-logs/): env.txt, tests.txt, sanitizer.txt,
 # bench.txt, summary.txt. The summary table is printed last. The whole run keeps within
 # GPU_CHECK_SECONDS (default 370): a stage gets the smaller of its own limit and the time left.
@@ -29,8 +30,8 @@ BENCH_LOG=$LOGS/bench.txt
 SUMMARY=$LOGS/summary.txt
 for f in "$ENV_LOG" "$TEST_LOG" "$SAN_LOG" "$BENCH_LOG" "$SUMMARY"; do : >"$f"; done
 rows=()
-# STAGES: which stages to run (default all): tests big sanitizer bench maxbatch.
-STAGES=${STAGES:-tests big sanitizer bench maxbatch}
+# STAGES: which stages to run (default all): tests big sanitizer bench maxbatch e2e.
+STAGES=${STAGES:-tests big sanitizer bench maxbatch e2e}
 want_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
 # Seconds for a stage: its own limit, or what is left of the budget less a reserve for the summary.
@@ -226,7 +227,23 @@ want_stage maxbatch && [[ -x "$BUILD/benchmarks/bench_step" ]] &&
   SEIS_CUDA_MEMORY_LIMIT_GIB=80 bench "max batch in 80 GiB" 120 "$BUILD/benchmarks/bench_step" --device cuda \
     --levels 7 --size 4096 --max-batch
 cp /tmp/seisseg-demo-gpu/preview.png "$LOGS/demo_preview.png" 2>/dev/null
-cp /tmp/seisseg-demo-gpu/metrics.jsonl "$LOGS/demo_metrics.jsonl" 2>/dev/null
+
+# End to end at full size: synthesise 4096x4096 gathers, train the 7-level UNet on the GPU through
+# the reader, predict.
+E2E=${TMPDIR:-/tmp}/seisseg-e2e
+# shellcheck disable=SC2086
+want_stage e2e && [[ -x "$BUILD/seisseg" ]] && {
+  rm -rf "$E2E" && mkdir -p "$E2E"
+  bench "synth 12 x 4096^2" 60 "$BUILD/seisseg" synth --out "$E2E/train.h5" --samples 12 --height 4096 \
+    --width 4096 --threads 16
+  bench "train 7 levels 4096^2 cuda bf16" 150 "$BUILD/seisseg" train --data "$E2E/train.h5" --val-fraction 0.17 \
+    --levels 7 --batch 2 --steps 20 --precision bf16 --device cuda --log-every 5 --val-every 10 --out "$E2E/run"
+  bench "predict 4096^2 cuda" 60 "$BUILD/seisseg" predict --weights "$E2E/run/weights.safetensors" \
+    --in "$E2E/train.h5" --out "$E2E/pred.h5" --device cuda --precision bf16
+  { echo "==== e2e metrics.jsonl"; cat "$E2E/run/metrics.jsonl"; } >>"$BENCH_LOG" 2>&1
+  cp "$E2E/run/preview.png" "$LOGS/e2e_preview.png" 2>/dev/null
+  rm -rf "$E2E"
+}
 [[ -x "$BUILD/benchmarks/bench_conv" || -x "$BUILD/benchmarks/bench_step" || -f benchmarks/torch_unet.py ]] ||
   rows+=("$(printf '%-34s %s' 'benchmarks' 'none built')")
 
