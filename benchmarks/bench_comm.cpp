@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   int levels = 3, base = 8, steps = 5, warmup = 2, gpus_per_node = 8;
   double bucket_mb = 25, nvlink_gbs = 370, ib_gbs = 100, latency_us = 5, bwd_share = 0.67, step_s = 0, grad_mib = 0;
   int proj_levels = 7, proj_base = 8;
-  double hidden_override = -1;
+  double hidden_override = -1, proj_bucket_mb = 25;
   app.add_option("--device", device_s, "cpu (MPI) or cuda (NCCL)")->capture_default_str();
   app.add_option("--min-bytes", min_bytes)->capture_default_str();
   app.add_option("--max-bytes", max_bytes)->capture_default_str();
@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   app.add_option("--hidden-fraction", hidden_override, "overlap to project with (-1: the one measured here)")
       ->capture_default_str();
   app.add_option("--proj-levels", proj_levels)->capture_default_str();
+  app.add_option("--proj-bucket-mb", proj_bucket_mb, "bucket size of the projected run")->capture_default_str();
   app.add_option("--proj-base", proj_base)->capture_default_str();
   if (!parse_cli(app, argc, argv)) return 0;
 
@@ -202,7 +203,7 @@ int main(int argc, char** argv) {
   const double g_bytes = grad_mib * (1 << 20);
   const double t_step = step_s > 0 ? step_s : t_nocomm;
   const double hidden_p = hidden_override >= 0 ? std::min(1.0, hidden_override) : hidden;
-  const double buckets_p = std::max(1.0, std::ceil(g_bytes / static_cast<double>(bucket_bytes)));
+  const double buckets_p = std::max(1.0, std::ceil(g_bytes / (proj_bucket_mb * (1 << 20))));
   for (int n : {8, 64, 512}) {
     const double bw = (n <= gpus_per_node ? nvlink_gbs : std::min(nvlink_gbs, ib_gbs)) * 1e9;
     const double t = 2.0 * (n - 1) / n * g_bytes / bw + buckets_p * 2.0 * (n - 1) * latency_us * 1e-6;

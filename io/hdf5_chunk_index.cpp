@@ -463,6 +463,23 @@ File library_file(int fd, hid_t dset) {
   return f;
 }
 
+haddr_t object_header_addr(hid_t dset) {
+#if H5_VERSION_GE(1, 12, 0)  // object tokens (not built against here: Debian ships 1.10)
+  H5O_info2_t oinfo;
+  haddr_t addr = HADDR_UNDEF;
+  if (H5Oget_info3(dset, &oinfo, H5O_INFO_BASIC) < 0) give_up("cannot find the object header");
+  const hid_t file = H5Iget_file_id(dset);
+  const herr_t rc = H5VLnative_token_to_addr(file, oinfo.token, &addr);
+  H5Fclose(file);
+  if (rc < 0) give_up("cannot find the object header");
+  return addr;
+#else
+  H5O_info_t oinfo;
+  if (H5Oget_info2(dset, &oinfo, H5O_INFO_BASIC) < 0) give_up("cannot find the object header");
+  return oinfo.addr;
+#endif
+}
+
 }  // namespace
 
 bool read_chunk_index(int fd, hid_t dset, std::vector<H5ChunkLocation>* chunks, std::string* why_not) {
@@ -470,10 +487,9 @@ bool read_chunk_index(int fd, hid_t dset, std::vector<H5ChunkLocation>* chunks, 
   try {
     const File f = library_file(fd, dset);
     const Shape s = library_shape(dset);
-    H5O_info_t oinfo;
-    if (H5Oget_info2(dset, &oinfo, H5O_INFO_BASIC) < 0) give_up("cannot find the object header");
-    if (oinfo.addr == HADDR_UNDEF || oinfo.addr > haddr_t(f.size)) give_up("object header outside the file");
-    const std::vector<uint8_t> msg = layout_message(f, static_cast<int64_t>(oinfo.addr));
+    const haddr_t header = object_header_addr(dset);
+    if (header == HADDR_UNDEF || header > haddr_t(f.size)) give_up("object header outside the file");
+    const std::vector<uint8_t> msg = layout_message(f, static_cast<int64_t>(header));
     read_index(f, s, msg, chunks);
     check_no_overlap(*chunks);
     return true;

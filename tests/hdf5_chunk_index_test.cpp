@@ -30,6 +30,7 @@ int run_python(const std::string& script) {
   const std::string file = tmp_path("script.py");
   std::ofstream(file) << "import h5py\nimport numpy as np\n" << script;
   const int status = std::system(("/usr/bin/python3 " + file).c_str());
+  std::remove(file.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
