@@ -9,6 +9,7 @@
 #include "engine/communicator.h"
 #include "engine/grad_buckets.h"
 #include "engine/ops.h"
+#include "engine/optimizer.h"
 #include "models/unet.h"
 #include "test_util.h"
 
