@@ -218,7 +218,6 @@ want_stage bench && {
       --conv-backend cudnn
   fi
   [[ -f benchmarks/torch_unet.py ]] && bench torch_unet.py 90 python3 benchmarks/torch_unet.py $TORCH_UNET_ARGS
-  [[ -x "$BUILD/seisseg" ]] && bench "seisseg demo (cuda)" 60 "$BUILD/seisseg" demo $DEMO_ARGS
   [[ -x "$BUILD/benchmarks/bench_conv" ]] && bench bench_conv 120 "$BUILD/benchmarks/bench_conv" $BENCH_CONV_ARGS
 }
 # The largest batch of the 7-level UNet at 4096x4096 whose training step fits in 80 GiB.
@@ -226,7 +225,6 @@ want_stage bench && {
 want_stage maxbatch && [[ -x "$BUILD/benchmarks/bench_step" ]] &&
   SEIS_CUDA_MEMORY_LIMIT_GIB=80 bench "max batch in 80 GiB" 120 "$BUILD/benchmarks/bench_step" --device cuda \
     --levels 7 --size 4096 --max-batch
-cp /tmp/seisseg-demo-gpu/preview.png "$LOGS/demo_preview.png" 2>/dev/null
 
 # End to end at full size: synthesise 4096x4096 gathers, train the 7-level UNet on the GPU through
 # the reader, predict.
@@ -234,6 +232,8 @@ E2E=${TMPDIR:-/tmp}/seisseg-e2e
 # shellcheck disable=SC2086
 want_stage e2e && [[ -x "$BUILD/seisseg" ]] && {
   rm -rf "$E2E" && mkdir -p "$E2E"
+  bench "seisseg demo (cuda)" 60 "$BUILD/seisseg" demo $DEMO_ARGS
+  cp /tmp/seisseg-demo-gpu/preview.png "$LOGS/demo_preview.png" 2>/dev/null
   bench "synth 12 x 4096^2" 60 "$BUILD/seisseg" synth --out "$E2E/train.h5" --samples 12 --height 4096 \
     --width 4096 --threads 16
   bench "train 7 levels 4096^2 cuda bf16" 150 "$BUILD/seisseg" train --data "$E2E/train.h5" --val-fraction 0.17 \
@@ -241,6 +241,8 @@ want_stage e2e && [[ -x "$BUILD/seisseg" ]] && {
   bench "predict 4096^2 cuda" 60 "$BUILD/seisseg" predict --weights "$E2E/run/weights.safetensors" \
     --in "$E2E/train.h5" --out "$E2E/pred.h5" --device cuda --precision bf16
   { echo "==== e2e metrics.jsonl"; cat "$E2E/run/metrics.jsonl"; } >>"$BENCH_LOG" 2>&1
+  [[ -x "$BUILD/benchmarks/bench_comm" ]] && bench "bench_comm nccl (1 GPU)" 90 "$BUILD/benchmarks/bench_comm" \
+    --device cuda --levels 7 --size 4096 --batch 1 --steps 3 --warmup 1
   cp "$E2E/run/preview.png" "$LOGS/e2e_preview.png" 2>/dev/null
   rm -rf "$E2E"
 }
