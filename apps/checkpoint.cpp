@@ -31,6 +31,8 @@ void save_checkpoint(const std::string& path, const UNet& model, Optimizer& opti
   const nlohmann::json meta = {{"step", state.progress.step},
                                {"epoch", state.progress.epoch},
                                {"batch", state.progress.batch},
+                               {"log_loss_sum", state.progress.log_loss_sum},
+                               {"log_steps", state.progress.log_steps},
                                {"best_iou", state.best_iou},
                                {"optimizer_steps", optimizer.steps_taken()},
                                {"identity", identity}};
@@ -84,6 +86,8 @@ CheckpointState load_checkpoint(const std::string& path, UNet& model, Optimizer&
   st.progress.step = meta["step"].get<int64_t>();
   st.progress.epoch = meta.value("epoch", int64_t{0});
   st.progress.batch = meta.value("batch", int64_t{0});
+  st.progress.log_loss_sum = meta.value("log_loss_sum", 0.0);
+  st.progress.log_steps = meta.value("log_steps", int64_t{0});
   st.best_iou = meta.value("best_iou", -1.0);
   return st;
 }

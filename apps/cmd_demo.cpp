@@ -80,13 +80,15 @@ int cmd_demo(int argc, char** argv) {
   model.check_input_size(size, size, "--size");
   if (batch > train_samples) throw UsageError("--batch is larger than --train-samples");
   RunDir dir(out);
+  std::error_code old_ec;
+  std::filesystem::remove(dir.file("metrics.jsonl"), old_ec);  // a fresh run's metrics only
 
   // The data, synthesised to files and streamed back by the reader as in any training run.
   const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::string train_path = dir.file("train.h5"), val_path = dir.file("val.h5");
   std::printf("seisseg demo: synthesising %lld training and %lld validation gathers of %lldx%lld, SNR %g..%g dB\n",
-              static_cast<long long>(train_samples), static_cast<long long>(val_samples),
-              static_cast<long long>(size), static_cast<long long>(size), sc.snr_db_lo, sc.snr_db_hi);
+              static_cast<long long>(train_samples), static_cast<long long>(val_samples), static_cast<long long>(size),
+              static_cast<long long>(size), sc.snr_db_lo, sc.snr_db_hi);
   std::fflush(stdout);
   write_synth_file(train_path, sc, train_samples, threads, 0, SEIS_VERSION, false);
   SynthConfig vc = sc;
@@ -133,8 +135,7 @@ int cmd_demo(int argc, char** argv) {
                     {"val_samples", val_samples},
                     {"snr_db", {sc.snr_db_lo, sc.snr_db_hi}},
                     {"seed", seed}});
-  std::printf("training a %d-level UNet (%lld parameters) on %s\n", levels,
-              static_cast<long long>(model.num_params()),
+  std::printf("training a %d-level UNet (%lld parameters) on %s\n", levels, static_cast<long long>(model.num_params()),
               device.is_cpu() ? "cpu" : cuda_device_description(device.index).c_str());
   std::fflush(stdout);
   TrainHooks hooks;

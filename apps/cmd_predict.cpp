@@ -44,7 +44,9 @@ int cmd_predict(int argc, char** argv) {
   app.add_option("--out", out, "output HDF5 file (/prob, /mask)")->required();
   app.add_option("--png", png, "preview PNG of the first gather");
   app.add_option("--png-dir", png_dir, "one preview PNG per gather in this directory");
-  app.add_option("--threshold", threshold, "mask = prob >= threshold")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--threshold", threshold, "mask = prob >= threshold")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
       ->check(CLI::IsMember({"trace", "sample", "none"}));
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
@@ -63,8 +65,9 @@ int cmd_predict(int argc, char** argv) {
   UNet model(config_from_weights(wc, weights), 0, device);
   model.load_tensors(wc, weights);
   auto md = wc.metadata.find("seisseg.normalize");
-  const Normalize normalize =
-      parse_normalize(!normalize_s.empty() ? normalize_s : md != wc.metadata.end() ? md->second : "trace");
+  const Normalize normalize = parse_normalize(!normalize_s.empty()      ? normalize_s
+                                              : md != wc.metadata.end() ? md->second
+                                                                        : "trace");
   ExecConfig exec;
   exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
   set_exec_config(exec);
@@ -100,7 +103,6 @@ int cmd_predict(int argc, char** argv) {
   ro.device = device;
   ro.prefetch = 2;
   SampleReader reader(set, ro);
-  const float logit_t = static_cast<float>(std::log(static_cast<double>(threshold) / (1.0 - threshold)));
   EvalResult metrics;
   std::vector<uint8_t> mask(static_cast<size_t>(h * w));
   for (int64_t i = 0; i < n; ++i) {
@@ -115,7 +117,7 @@ int cmd_predict(int argc, char** argv) {
     }
     const Tensor lg = logits->value.to(Device::cpu());
     const Tensor prob = sigmoid(lg);
-    for (int64_t j = 0; j < h * w; ++j) mask[static_cast<size_t>(j)] = lg.data<float>()[j] >= logit_t ? 1 : 0;
+    for (int64_t j = 0; j < h * w; ++j) mask[static_cast<size_t>(j)] = prob.data<float>()[j] >= threshold ? 1 : 0;
     writer.write(b.samples[0], prob.data<float>(), mask.data());
     if ((!png.empty() && i == 0) || !png_dir.empty()) {
       const Tensor d = b.data.to(Device::cpu());
@@ -136,8 +138,8 @@ int cmd_predict(int argc, char** argv) {
   std::printf("seisseg predict: %lld gathers of %lldx%lld -> %s (/prob, /mask at threshold %g)\n",
               static_cast<long long>(n), static_cast<long long>(h), static_cast<long long>(w), out.c_str(), threshold);
   if (metrics.pixels > 0) {
-    std::printf("against /label: IoU %.4f  precision %.4f  recall %.4f  F1 %.4f\n", metrics.iou(),
-                metrics.precision(), metrics.recall(), metrics.f1());
+    std::printf("against /label: IoU %.4f  precision %.4f  recall %.4f  F1 %.4f\n", metrics.iou(), metrics.precision(),
+                metrics.recall(), metrics.f1());
   }
   return 0;
 }

@@ -225,6 +225,8 @@ int run_training(const Settings& s, const std::string& resume, int64_t save_step
   model.check_input_size(crop_h > 0 ? crop_h : train_set.height(), crop_w > 0 ? crop_w : train_set.width(),
                          crop_h > 0 ? "--crop" : train_set.describe(0));
   if (val_set) model.check_input_size(val_set->height(), val_set->width(), val_set->describe(0));
+  // Validation and previews run on whole gathers, also when training on crops.
+  if (!split.val.empty()) model.check_input_size(train_set.height(), train_set.width(), train_set.describe(0));
   if (!s.init.empty() && resume.empty()) model.load(s.init);
 
   OptimizerConfig oc;
@@ -294,8 +296,12 @@ int run_training(const Settings& s, const std::string& resume, int64_t save_step
       return 0;
     }
   } else if (root) {
+    // A fresh run: nothing of an earlier run in this directory may be mistaken for this one's.
     std::error_code ec;
-    std::filesystem::remove(dir.file("metrics.jsonl"), ec);
+    for (const char* f :
+         {"metrics.jsonl", "state.safetensors", "weights.safetensors", "best.safetensors", "preview.png"}) {
+      std::filesystem::remove(dir.file(f), ec);
+    }
   }
   // Every rank starts from rank 0's weights (a fresh init, --init or the checkpoint).
   if (world > 1) {
@@ -538,6 +544,7 @@ int cmd_train(int argc, char** argv) {
     s = settings_from_json(merged);
   }
   if (s.data.empty()) throw UsageError("--data is required (one or more HDF5 files, comma-separated)");
+  if (s.threshold <= 0.0f || s.threshold >= 1.0f) throw UsageError("--threshold must be inside (0, 1)");
   if (s.epochs > 0 && s.steps > 0) throw UsageError("give --epochs or --steps, not both");
   if (!s.val.empty() && app.count("--val-fraction") > 0 && s.val_fraction > 0) {
     throw UsageError("give --val or --val-fraction, not both");

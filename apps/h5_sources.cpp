@@ -24,7 +24,8 @@ void ReaderBatchSource::seek(int64_t epoch, int64_t batch) {
 void ReaderBatchSource::next(Tensor* data, Tensor* label) {
   if (!reader_) seek(0, 0);
   ReaderBatch b = reader_->next();
-  if (!b.label.defined()) throw InputError(set_.describe(b.samples.empty() ? 0 : b.samples[0]) + ": no /label to train on");
+  if (!b.label.defined())
+    throw InputError(set_.describe(b.samples.empty() ? 0 : b.samples[0]) + ": no /label to train on");
   *data = std::move(b.data);
   *label = std::move(b.label);
 }

@@ -36,7 +36,9 @@ class SetSampleSource : public SampleSource {
   int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
   int64_t height() const override { return set_.height(); }
   int64_t width() const override { return set_.width(); }
-  void read(int64_t i, float* data, uint8_t* label) override { set_.read(indices_[static_cast<size_t>(i)], data, label); }
+  void read(int64_t i, float* data, uint8_t* label) override {
+    set_.read(indices_[static_cast<size_t>(i)], data, label);
+  }
 
  private:
   const SampleSet& set_;

@@ -110,8 +110,8 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
   TrainProgress p = start;
   batches.seek(p.epoch, p.batch);
   const double t0 = now_s();
-  double t_log = t0, wait_since_log = 0, loss_since_log = 0;
-  int64_t samples_since_log = 0, steps_since_log = 0;
+  double t_log = t0, wait_since_log = 0;
+  int64_t samples_since_log = 0;
   while (p.step < opt.steps) {
     Tensor data, label;
     batches.next(&data, &label);
@@ -137,9 +137,10 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
       p.batch = 0;
     }
     samples_since_log += data.dim(0) * world;
-    loss_since_log += loss_v;
-    ++steps_since_log;
-    if (p.step % opt.log_every == 0 || p.step == opt.steps) {
+    p.log_loss_sum += loss_v;
+    ++p.log_steps;
+    const bool on_schedule = p.step % opt.log_every == 0;
+    if (on_schedule || p.step == opt.steps) {
       const double t = now_s();
       if (world > 1) {  // the mean over the ranks
         comm->allreduce_sum_host(&wait_since_log, 1);
@@ -148,7 +149,7 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
       StepLog l;
       l.step = p.step;
       l.epoch = p.epoch;
-      l.loss = loss_since_log / static_cast<double>(steps_since_log);
+      l.loss = p.log_loss_sum / static_cast<double>(p.log_steps);
       l.lr = lr;
       l.samples_per_s = static_cast<double>(samples_since_log) / std::max(1e-9, t - t_log);
       l.data_wait = std::min(1.0, wait_since_log / std::max(1e-9, t - t_log));
@@ -156,8 +157,14 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
       l.peak_bytes = device.is_cuda() ? cuda_peak_bytes(device.index) : 0;
       if (hooks.on_log) hooks.on_log(l);
       t_log = t;
-      samples_since_log = steps_since_log = 0;
-      loss_since_log = wait_since_log = 0;
+      samples_since_log = 0;
+      wait_since_log = 0;
+      // The last step of a run logs off the schedule without closing the interval: a resumed
+      // run continues it.
+      if (on_schedule) {
+        p.log_loss_sum = 0;
+        p.log_steps = 0;
+      }
     }
     const bool validate_now = val != nullptr && val->size() > 0 &&
                               ((opt.val_every > 0 && p.step % opt.val_every == 0) || p.step == opt.steps);

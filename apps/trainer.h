@@ -45,6 +45,10 @@ struct TrainProgress {
   int64_t step = 0;
   int64_t epoch = 0;
   int64_t batch = 0;
+  // The losses since the last log on the --log-every schedule, so that a resumed run logs the
+  // same interval means as an uninterrupted one.
+  double log_loss_sum = 0;
+  int64_t log_steps = 0;
 };
 
 struct TrainOptions {

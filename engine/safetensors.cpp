@@ -65,8 +65,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     }
     done += static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string err = std::strerror(errno);
+  const bool synced = ::fsync(fd) == 0;
+  const int sync_errno = errno;
+  if (::close(fd) != 0 || !synced) {
+    const std::string err = std::strerror(synced ? errno : sync_errno);
     ::unlink(tmp.c_str());
     throw InputError(path + ": write failed: " + err);
   }

@@ -2,6 +2,7 @@
 // boundary), SIGINT saving the state, a SIGKILL during checkpoint writes leaving a loadable state,
 // refused checkpoints, metrics.jsonl fields, and predict on a converted SEG-Y file.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,9 +17,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <hdf5.h>
-
 #include <vector>
 
 namespace {
@@ -75,24 +73,28 @@ TEST_F(TrainCli, ResumeEqualsAnUninterruptedRunBitForBit) {
     EXPECT_EQ(slurp(full + "/weights.safetensors"), slurp(part + "/weights.safetensors"))
         << "resumed at step " << stop << " differs from the uninterrupted run";
     EXPECT_EQ(slurp(full + "/state.safetensors"), slurp(part + "/state.safetensors")) << "stop " << stop;
-    // Every validation of the uninterrupted run after the resume point is in the resumed run's
-    // metrics.jsonl with the same figures. (The interrupted run's own last log and validation, at
+    // Every validation of the uninterrupted run is in the resumed run's metrics.jsonl with the
+    // same figures. (The interrupted run's own last log and validation, at
     // the step it stopped, stay in the file as they happened.)
-    auto validations = [](const std::string& path) {
+    // The same holds for the mean loss of every log interval on the --log-every schedule.
+    auto lines_with = [](const std::string& path, const char* key) {
       std::map<int64_t, nlohmann::json> v;
       std::ifstream f(path);
       std::string line;
       while (std::getline(f, line)) {
         auto j = nlohmann::json::parse(line);
-        if (j.contains("iou")) v[j["step"].get<int64_t>()] = j;
+        if (j.contains(key)) v[j["step"].get<int64_t>()] = j;
       }
       return v;
     };
-    const auto va = validations(full + "/metrics.jsonl"), vb = validations(part + "/metrics.jsonl");
-    for (const auto& [step, j] : va) {
-      ASSERT_TRUE(vb.count(step)) << "validation at step " << step << " missing after resuming at " << stop;
-      EXPECT_EQ(j["iou"], vb.at(step)["iou"]) << "step " << step;
-      EXPECT_EQ(j["val_loss"], vb.at(step)["val_loss"]) << "step " << step;
+    for (const char* key : {"iou", "loss"}) {
+      const auto va = lines_with(full + "/metrics.jsonl", key), vb = lines_with(part + "/metrics.jsonl", key);
+      for (const auto& [step, j] : va) {
+        ASSERT_TRUE(vb.count(step)) << key << " at step " << step << " missing after resuming at " << stop;
+        for (const char* f : {"iou", "val_loss", "loss"}) {
+          if (j.contains(f)) EXPECT_EQ(j[f], vb.at(step)[f]) << f << " at step " << step << ", resumed at " << stop;
+        }
+      }
     }
   }
 }
@@ -202,14 +204,16 @@ TEST_F(TrainCli, PredictOnAConvertedSegyFile) {
   const std::string out = dir_ + "/segy";
   fs::create_directories(out);
   // small.sgy: one gather of 25 traces x 50 samples, which a 1-level network takes at any size.
-  ASSERT_EQ(run("convert " + std::string(SEIS_SOURCE_DIR) + "/tests/data/segy/small.sgy --out " + out +
-                "/small.h5").code,
+  ASSERT_EQ(
+      run("convert " + std::string(SEIS_SOURCE_DIR) + "/tests/data/segy/small.sgy --out " + out + "/small.h5").code, 0);
+  ASSERT_EQ(run("train --data " + dir_ +
+                "/train.h5 --val-fraction 0 --levels 1 --base 2 --batch 4 --steps 2 "
+                "--device cpu --out " +
+                out + "/run")
+                .code,
             0);
-  ASSERT_EQ(run("train --data " + dir_ + "/train.h5 --val-fraction 0 --levels 1 --base 2 --batch 4 --steps 2 "
-                "--device cpu --out " + out + "/run").code,
-            0);
-  const Result r = run("predict --weights " + out + "/run/weights.safetensors --in " + out + "/small.h5 --out " +
-                       out + "/pred.h5 --png " + out + "/pred.png --device cpu");
+  const Result r = run("predict --weights " + out + "/run/weights.safetensors --in " + out + "/small.h5 --out " + out +
+                       "/pred.h5 --png " + out + "/pred.png --device cpu");
   ASSERT_EQ(r.code, 0) << r.out;
   // /prob float32 and /mask uint8, [1, 50, 25]: small.sgy is one gather of 25 traces x 50 samples.
   const hid_t f = H5Fopen((out + "/pred.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
