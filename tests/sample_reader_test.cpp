@@ -491,9 +491,16 @@ TEST(SampleReader, ResidentMemoryDoesNotGrowWithN) {
   // The 1024-sample set holds 20 MiB; reading all of it must not make the process grow by more
   // than a few MiB over the 64-sample run (loose: the allocator and HDF5 caches move a little).
   const int64_t dataset = 1024 * 64 * 64 * 5;
+#ifdef __SANITIZE_ADDRESS__
+  // AddressSanitizer keeps freed memory in quarantine, so RSS tracks what was ever allocated: only
+  // the reader's own accounting above is meaningful in that build.
+  (void)dataset;
+  (void)rss_growth;
+#else
   EXPECT_LT(rss_growth[1], rss_growth[0] + 4 * (int64_t{1} << 20))
       << "RSS growth " << rss_growth[1] << " bytes at N=1024 vs " << rss_growth[0] << " at N=64";
   EXPECT_LT(rss_growth[1], dataset / 4);
+#endif
 }
 
 TEST(SampleReader, ResumeContinuesTheSameSequence) {
