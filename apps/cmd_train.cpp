@@ -200,6 +200,23 @@ bool may_change_on_resume(const std::string& key) {
   std::_Exit(code);  // not reached: abort() does not return
 }
 
+// abort_job with the exit code of the error's kind (as apps/main.cpp maps them).
+[[noreturn]] void abort_job_on(Communicator& comm, std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const UsageError& u) {
+    abort_job(comm, u.what(), 2);
+  } catch (const InputError& i) {
+    abort_job(comm, i.what(), 1);
+  } catch (const std::bad_alloc&) {
+    abort_job(comm, "out of memory", 1);
+  } catch (const std::exception& x) {
+    abort_job(comm, std::string("internal error: ") + x.what(), 1);
+  } catch (...) {
+    abort_job(comm, "internal error", 1);
+  }
+}
+
 // Everything after the flags: data, model, optimizer, the loop and its outputs. With world > 1,
 // every rank runs this; only rank 0 writes files and prints.
 int run_training(const Settings& s, const std::string& resume, int64_t save_steps, double save_minutes, int64_t crop_h,
@@ -430,6 +447,7 @@ int run_training(const Settings& s, const std::string& resume, int64_t save_step
     }
   };
   hooks.should_stop = [] { return stop_requested(); };
+  if (world > 1) hooks.on_error = [&comm](std::exception_ptr e) { abort_job_on(comm, e); };
 
   const TrainResult r =
       train(model, optimizer, batches, val_src.size() > 0 ? &val_src : nullptr, opt, state.progress, hooks);
@@ -570,14 +588,8 @@ int cmd_train(int argc, char** argv) {
   // A rank that fails must end the job: the others would wait for it in the next collective.
   try {
     return run_training(s, resume, save_steps, save_minutes, crop_h, crop_w, device, *comm);
-  } catch (const UsageError& e) {
-    abort_job(*comm, e.what(), 2);
-  } catch (const InputError& e) {
-    abort_job(*comm, e.what(), 1);
-  } catch (const std::bad_alloc&) {
-    abort_job(*comm, "out of memory", 1);
-  } catch (const std::exception& e) {
-    abort_job(*comm, std::string("internal error: ") + e.what(), 1);
+  } catch (...) {
+    abort_job_on(*comm, std::current_exception());
   }
 }
 

@@ -112,77 +112,82 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
   const double t0 = now_s();
   double t_log = t0, wait_since_log = 0;
   int64_t samples_since_log = 0;
-  while (p.step < opt.steps) {
-    Tensor data, label;
-    batches.next(&data, &label);
-    wait_since_log += batches.take_wait_seconds();
-    Tape tape;
-    // The mean over the global batch: this rank's loss and gradients are partial sums of it.
-    const int64_t mean_over = world > 1 ? label.numel() * world : 0;
-    Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, opt.pos_weight, mean_over);
-    double loss_v = scalar_value(loss->value);
-    if (world > 1) comm->allreduce_sum_host(&loss_v, 1);
-    if (!std::isfinite(loss_v)) {
-      throw InputError("training diverged at step " + std::to_string(p.step + 1) + ": the loss is " +
-                       std::to_string(loss_v) + "; lower --lr or check the data for NaN/Inf");
-    }
-    tape.backward(loss);
-    if (buckets) buckets->finish();
-    const float lr = opt.lr.at(p.step);
-    optimizer.step(lr);
-    result.losses.push_back(loss_v);
-    ++p.step;
-    if (++p.batch >= batches.batches_per_epoch()) {
-      ++p.epoch;
-      p.batch = 0;
-    }
-    samples_since_log += data.dim(0) * world;
-    p.log_loss_sum += loss_v;
-    ++p.log_steps;
-    const bool on_schedule = p.step % opt.log_every == 0;
-    if (on_schedule || p.step == opt.steps) {
-      const double t = now_s();
-      if (world > 1) {  // the mean over the ranks
-        comm->allreduce_sum_host(&wait_since_log, 1);
-        wait_since_log /= world;
+  try {
+    while (p.step < opt.steps) {
+      Tensor data, label;
+      batches.next(&data, &label);
+      wait_since_log += batches.take_wait_seconds();
+      Tape tape;
+      // The mean over the global batch: this rank's loss and gradients are partial sums of it.
+      const int64_t mean_over = world > 1 ? label.numel() * world : 0;
+      Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, opt.pos_weight, mean_over);
+      double loss_v = scalar_value(loss->value);
+      if (world > 1) comm->allreduce_sum_host(&loss_v, 1);
+      if (!std::isfinite(loss_v)) {
+        throw InputError("training diverged at step " + std::to_string(p.step + 1) + ": the loss is " +
+                         std::to_string(loss_v) + "; lower --lr or check the data for NaN/Inf");
       }
-      StepLog l;
-      l.step = p.step;
-      l.epoch = p.epoch;
-      l.loss = p.log_loss_sum / static_cast<double>(p.log_steps);
-      l.lr = lr;
-      l.samples_per_s = static_cast<double>(samples_since_log) / std::max(1e-9, t - t_log);
-      l.data_wait = std::min(1.0, wait_since_log / std::max(1e-9, t - t_log));
-      l.elapsed_s = t - t0;
-      l.peak_bytes = device.is_cuda() ? cuda_peak_bytes(device.index) : 0;
-      if (hooks.on_log) hooks.on_log(l);
-      t_log = t;
-      samples_since_log = 0;
-      wait_since_log = 0;
-      // The last step of a run logs off the schedule without closing the interval: a resumed
-      // run continues it.
-      if (on_schedule) {
-        p.log_loss_sum = 0;
-        p.log_steps = 0;
+      tape.backward(loss);
+      if (buckets) buckets->finish();
+      const float lr = opt.lr.at(p.step);
+      optimizer.step(lr);
+      result.losses.push_back(loss_v);
+      ++p.step;
+      if (++p.batch >= batches.batches_per_epoch()) {
+        ++p.epoch;
+        p.batch = 0;
+      }
+      samples_since_log += data.dim(0) * world;
+      p.log_loss_sum += loss_v;
+      ++p.log_steps;
+      const bool on_schedule = p.step % opt.log_every == 0;
+      if (on_schedule || p.step == opt.steps) {
+        const double t = now_s();
+        if (world > 1) {  // the mean over the ranks
+          comm->allreduce_sum_host(&wait_since_log, 1);
+          wait_since_log /= world;
+        }
+        StepLog l;
+        l.step = p.step;
+        l.epoch = p.epoch;
+        l.loss = p.log_loss_sum / static_cast<double>(p.log_steps);
+        l.lr = lr;
+        l.samples_per_s = static_cast<double>(samples_since_log) / std::max(1e-9, t - t_log);
+        l.data_wait = std::min(1.0, wait_since_log / std::max(1e-9, t - t_log));
+        l.elapsed_s = t - t0;
+        l.peak_bytes = device.is_cuda() ? cuda_peak_bytes(device.index) : 0;
+        if (hooks.on_log) hooks.on_log(l);
+        t_log = t;
+        samples_since_log = 0;
+        wait_since_log = 0;
+        // The last step of a run logs off the schedule without closing the interval: a resumed
+        // run continues it.
+        if (on_schedule) {
+          p.log_loss_sum = 0;
+          p.log_steps = 0;
+        }
+      }
+      const bool validate_now = val != nullptr && val->size() > 0 &&
+                                ((opt.val_every > 0 && p.step % opt.val_every == 0) || p.step == opt.steps);
+      if (validate_now) {
+        result.val = evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold, comm);
+        if (hooks.on_validation) hooks.on_validation(p, result.val);
+      }
+      if (hooks.after_step) hooks.after_step(p);
+      bool stop = hooks.should_stop && hooks.should_stop();
+      if (world > 1) {  // every rank stops at the same step
+        int64_t votes = stop ? 1 : 0;
+        comm->allreduce_sum_host(&votes, 1);
+        stop = votes > 0;
+      }
+      if (stop) {
+        result.stopped = p.step < opt.steps;
+        break;
       }
     }
-    const bool validate_now = val != nullptr && val->size() > 0 &&
-                              ((opt.val_every > 0 && p.step % opt.val_every == 0) || p.step == opt.steps);
-    if (validate_now) {
-      result.val = evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold, comm);
-      if (hooks.on_validation) hooks.on_validation(p, result.val);
-    }
-    if (hooks.after_step) hooks.after_step(p);
-    bool stop = hooks.should_stop && hooks.should_stop();
-    if (world > 1) {  // every rank stops at the same step
-      int64_t votes = stop ? 1 : 0;
-      comm->allreduce_sum_host(&votes, 1);
-      stop = votes > 0;
-    }
-    if (stop) {
-      result.stopped = p.step < opt.steps;
-      break;
-    }
+  } catch (...) {
+    if (hooks.on_error) hooks.on_error(std::current_exception());
+    throw;
   }
   result.progress = p;
   result.seconds = now_s() - t0;

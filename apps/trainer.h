@@ -4,6 +4,7 @@
 // run continues exactly where the interrupted one stopped.
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -100,6 +101,9 @@ struct TrainHooks {
   std::function<void(const TrainProgress&)> after_step;
   // Checked after every step: true stops the loop (e.g. on SIGINT), the progress is returned.
   std::function<bool()> should_stop;
+  // Sees an error of the loop before anything is unwound (the gradient buckets may still be in
+  // flight): a multi-rank run aborts the whole job here. The error is rethrown afterwards.
+  std::function<void(std::exception_ptr)> on_error;
 };
 
 struct TrainResult {

@@ -1,6 +1,8 @@
 // NcclComm (see engine/nccl_comm.h). Compiled only with CUDA.
 #include "engine/nccl_comm.h"
 
+#include <cstdlib>
+
 #if SEIS_HAVE_CUDA
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -76,6 +78,7 @@ class NcclComm final : public Communicator {
     if (comm_ != nullptr) ncclCommAbort(comm_);
     comm_ = nullptr;
     host_->abort(code);
+    std::_Exit(code);  // not reached: the host communicator's abort does not return
   }
 
  private:

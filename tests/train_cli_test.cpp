@@ -92,7 +92,9 @@ TEST_F(TrainCli, ResumeEqualsAnUninterruptedRunBitForBit) {
       for (const auto& [step, j] : va) {
         ASSERT_TRUE(vb.count(step)) << key << " at step " << step << " missing after resuming at " << stop;
         for (const char* f : {"iou", "val_loss", "loss"}) {
-          if (j.contains(f)) EXPECT_EQ(j[f], vb.at(step)[f]) << f << " at step " << step << ", resumed at " << stop;
+          if (j.contains(f)) {
+            EXPECT_EQ(j[f], vb.at(step)[f]) << f << " at step " << step << ", resumed at " << stop;
+          }
         }
       }
     }
