@@ -1,9 +1,8 @@
 // Binary cross-entropy with logits, mean over n elements, with pos_weight (PyTorch's
-// BCEWithLogitsLoss): l_i = -(pw * t_i * log s(x_i) + (1 - t_i) * log(1 - s(x_i))), labels t in {0,1} (u8; any nonzero value counts as 1).
-// forward writes *loss (=), the mean, summed in a fixed order (deterministic).
-// backward writes dx (=): dx_i = grad_scale * ((1 + (pw - 1) t_i) s(x_i) - pw t_i), where grad_scale is
-// dloss / n_total (n_total may exceed n when a batch is split).
-// On CUDA `loss` points to device memory.
+// BCEWithLogitsLoss): l_i = -(pw * t_i * log s(x_i) + (1 - t_i) * log(1 - s(x_i))), labels t in {0,1} (u8; any nonzero
+// value counts as 1). forward writes *loss (=), the mean, summed in a fixed order (deterministic). backward writes dx
+// (=): dx_i = grad_scale * ((1 + (pw - 1) t_i) s(x_i) - pw t_i), where grad_scale is dloss / n_total (n_total may
+// exceed n when a batch is split). On CUDA `loss` points to device memory.
 #pragma once
 #include <cstdint>
 
@@ -12,13 +11,13 @@ struct CUstream_st;
 namespace seis {
 namespace cpu {
 void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss);
-void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight,
-                              float grad_scale, float* dlogits);
+void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              float* dlogits);
 }  // namespace cpu
 namespace cuda {
 void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss,
                              CUstream_st* stream);
-void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight,
-                              float grad_scale, float* dlogits, CUstream_st* stream);
+void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              float* dlogits, CUstream_st* stream);
 }  // namespace cuda
 }  // namespace seis

@@ -13,7 +13,6 @@ void split_channels(int64_t pixels, int64_t ca, int64_t cb, const float* dy, flo
 namespace cuda {
 void concat_channels(int64_t pixels, int64_t ca, int64_t cb, const float* a, const float* b, float* y,
                      CUstream_st* stream);
-void split_channels(int64_t pixels, int64_t ca, int64_t cb, const float* dy, float* da, float* db,
-                    CUstream_st* stream);
+void split_channels(int64_t pixels, int64_t ca, int64_t cb, const float* dy, float* da, float* db, CUstream_st* stream);
 }  // namespace cuda
 }  // namespace seis

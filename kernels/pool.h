@@ -9,13 +9,12 @@ struct CUstream_st;
 namespace seis {
 namespace cpu {
 void maxpool2d_forward(int64_t n, int64_t h, int64_t w, int64_t c, const float* x, float* y, uint8_t* argmax);
-void maxpool2d_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float* dy, const uint8_t* argmax,
-                        float* dx);
+void maxpool2d_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float* dy, const uint8_t* argmax, float* dx);
 }  // namespace cpu
 namespace cuda {
 void maxpool2d_forward(int64_t n, int64_t h, int64_t w, int64_t c, const float* x, float* y, uint8_t* argmax,
                        CUstream_st* stream);
-void maxpool2d_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float* dy, const uint8_t* argmax,
-                        float* dx, CUstream_st* stream);
+void maxpool2d_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float* dy, const uint8_t* argmax, float* dx,
+                        CUstream_st* stream);
 }  // namespace cuda
 }  // namespace seis

@@ -12,7 +12,6 @@ void upsample2x_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float
 }  // namespace cpu
 namespace cuda {
 void upsample2x_forward(int64_t n, int64_t h, int64_t w, int64_t c, const float* x, float* y, CUstream_st* stream);
-void upsample2x_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float* dy, float* dx,
-                         CUstream_st* stream);
+void upsample2x_backward(int64_t n, int64_t h, int64_t w, int64_t c, const float* dy, float* dx, CUstream_st* stream);
 }  // namespace cuda
 }  // namespace seis

@@ -21,12 +21,12 @@ inline bool gpu_required() {
 }
 
 // In a TEST body: skip visibly without a GPU, or fail when SEIS_REQUIRE_GPU=1.
-#define SEIS_NEED_GPU()                                                                     \
-  do {                                                                                      \
-    if (::seis::cuda_device_count() == 0) {                                                 \
+#define SEIS_NEED_GPU()                                                                       \
+  do {                                                                                        \
+    if (::seis::cuda_device_count() == 0) {                                                   \
       if (::seis::test::gpu_required()) FAIL() << "SEIS_REQUIRE_GPU=1 but no CUDA GPU found"; \
-      GTEST_SKIP() << "no CUDA GPU";                                                        \
-    }                                                                                       \
+      GTEST_SKIP() << "no CUDA GPU";                                                          \
+    }                                                                                         \
   } while (0)
 
 inline std::vector<float> random_vector(int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
@@ -59,9 +59,9 @@ inline ::testing::AssertionResult all_close(const float* got, const float* ref, 
   }
   const double nmse = ref2 > 0 ? err2 / ref2 : err2;
   if (bad == 0 && nmse <= max_nmse) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << n << " elements out of tolerance (atol " << atol
-                                       << ", rtol " << rtol << "), NMSE " << nmse << " (max " << max_nmse
-                                       << "), worst at [" << worst_i << "] |diff| " << worst << first.str();
+  return ::testing::AssertionFailure() << bad << " of " << n << " elements out of tolerance (atol " << atol << ", rtol "
+                                       << rtol << "), NMSE " << nmse << " (max " << max_nmse << "), worst at ["
+                                       << worst_i << "] |diff| " << worst << first.str();
 }
 
 }  // namespace seis::test

@@ -7,8 +7,8 @@
 
 #include "apps/synth_source.h"
 #include "apps/trainer.h"
-#include "io/sample_order.h"
 #include "engine/ops.h"
+#include "io/sample_order.h"
 #include "test_util.h"
 
 namespace seis {
