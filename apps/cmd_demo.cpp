@@ -32,7 +32,7 @@ std::string format_eta(double s) {
 int cmd_demo(int argc, char** argv) {
   CLI::App app{"seisseg demo: synthesise a small microseismic set, train a UNet, report and preview", "seisseg demo"};
   std::string out = "seisseg-demo", device_s = "auto", snr = "0:10", precision = "fp32", conv_backend = "own";
-  int64_t steps = 300, train_samples = 1200, val_samples = 64, size = 256, batch = 4;
+  int64_t steps = 500, train_samples = 2000, val_samples = 64, size = 256, batch = 4;
   int levels = 4, base = 8;
   float lr = 2e-3f;
   uint64_t seed = 1;
