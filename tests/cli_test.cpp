@@ -1,6 +1,5 @@
 // The seisseg program: a bad flag or value is one line on stderr and exit code 2.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -9,33 +8,20 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_util.h"
+
 namespace {
 
-struct Result {
-  int code;
-  std::string err;
-};
+using seis::test::CliResult;
+using seis::test::count_lines;
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(SEISSEG_BIN) + " " + args + " 2>&1 >/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (p != nullptr && fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
-  const int status = p != nullptr ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-int lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+// The program's stderr is what these tests read.
+CliResult run(const std::string& args) { return seis::test::run_seisseg(args); }
 
 void expect_usage_error(const std::string& args, const std::string& fragment) {
-  const Result r = run(args);
+  const CliResult r = run(args);
   EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
-  EXPECT_EQ(lines(r.err), 1) << args << ": expected one line, got\n" << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << args << ": expected one line, got\n" << r.err;
   EXPECT_NE(r.err.find(fragment), std::string::npos) << args << ": " << r.err;
 }
 
@@ -59,7 +45,7 @@ TEST(Cli, HelpExitsZero) {
 
 TEST(Cli, CudaWithoutAGpuIsAUsageError) {
   // Only meaningful where no GPU is present; with a GPU, --device cuda is valid.
-  const Result probe =
+  const CliResult probe =
       run("demo --device cuda --steps 1 --train-samples 1 --val-samples 1 --size 16 --levels 1 --out /dev/null/x");
   if (probe.code == 2) {
     EXPECT_NE(probe.err.find("no CUDA GPU"), std::string::npos) << probe.err;
@@ -73,7 +59,7 @@ TEST(Cli, CudaWithoutAGpuIsAUsageError) {
 TEST(Cli, DemoWritesItsOutputsAtomically) {
   const std::string dir = testing::TempDir() + "/seisseg_demo_cli";
   std::system(("rm -rf " + dir).c_str());
-  const Result r =
+  const CliResult r =
       run("demo --device cpu --size 32 --levels 2 --base 4 --steps 4 --batch 2 --train-samples 8 "
           "--val-samples 2 --out " +
           dir);

@@ -13,16 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "io/hdf5_dataset.h"
 #include "io/segy.h"
 
 namespace seis {
 namespace {
 
-struct Result {
-  int code;
-  std::string out, err;
-};
+using Result = test::CliResult;
 
 std::string segy_path(const std::string& name) { return std::string(SEIS_SOURCE_DIR) + "/tests/data/segy/" + name; }
 
@@ -34,24 +32,9 @@ std::string scratch(const std::string& name) {
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-Result run(const std::string& args) {
-  const std::string err_file = scratch("stderr.txt");
-  const std::string cmd = std::string(SEISSEG_BIN) + " " + args + " 2>" + err_file;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (p != nullptr && fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
-  const int status = p != nullptr ? pclose(p) : -1;
-  std::stringstream err;
-  err << std::ifstream(err_file).rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
-}
+Result run(const std::string& args) { return test::run_seisseg(args); }
 
-int lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+int lines(const std::string& s) { return test::count_lines(s); }
 
 // Converts and checks the HDF5 file against the SEG-Y reader, gather by gather.
 void expect_converted(const std::string& segy, const std::string& flags, int64_t n, int64_t h, int64_t w,

@@ -14,35 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "io/hdf5_dataset.h"
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-// Runs seisseg with args; stdout and stderr captured separately.
-Result run(const std::string& args) {
-  const std::string err_file = testing::TempDir() + "synth_info_stderr_" + std::to_string(::getpid());
-  const std::string cmd = std::string(SEISSEG_BIN) + " " + args + " 2>" + err_file;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (p != nullptr && fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
-  const int status = p != nullptr ? pclose(p) : -1;
-  std::ifstream f(err_file);
-  std::stringstream err;
-  err << f.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
-}
-
-int lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+using Result = seis::test::CliResult;
+Result run(const std::string& args) { return seis::test::run_seisseg(args); }
+int lines(const std::string& s) { return seis::test::count_lines(s); }
 
 std::string dir() {
   static const std::string d = [] {

@@ -19,23 +19,21 @@
 #include <thread>
 #include <vector>
 
+#include "cli_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
+// The program's stdout and stderr together, as a user sees them.
 struct Result {
   int code;
   std::string out;
 };
 
 Result run(const std::string& args) {
-  const std::string cmd = std::string(SEISSEG_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (p != nullptr && fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
-  const int status = p != nullptr ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  const seis::test::CliResult r = seis::test::run_seisseg(args);
+  return {r.code, r.out + r.err};
 }
 
 std::string slurp(const std::string& path) {
