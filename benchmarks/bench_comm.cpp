@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "apps/cli.h"
+#include "bench_util.h"
 #include "engine/communicator.h"
 #include "engine/device_runtime.h"
 #include "engine/grad_buckets.h"
@@ -36,7 +37,7 @@ using namespace seis;
 
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+using bench::now_s;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "apps/cli.h"
+#include "bench_util.h"
 #include "engine/device_runtime.h"
 #include "engine/rng.h"
 #include "io/hdf5_dataset.h"
@@ -38,17 +39,8 @@ using namespace seis;
 
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-std::string run_capture(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  pclose(p);
-  return out;
-}
+using bench::now_s;
+using bench::run_capture;
 
 bool file_exists(const std::string& path) {
   struct stat st;
