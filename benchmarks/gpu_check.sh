@@ -122,35 +122,29 @@ BIG_FILTER=${BIG_FILTER:-CudaBig*:CudaConv2dLarge*}
 if [[ ! -e "${tests[0]}" ]]; then
   rows+=("$(printf '%-34s %s' 'GPU tests' "NONE in $BUILD/tests: run benchmarks/build_gpu.sh first")")
 fi
-for t in "${tests[@]}"; do
-  want_stage tests || break
-  [[ -x "$t" ]] || continue
-  name=$(basename "$t")
+# run_gtest NAME BINARY FILTER: one test binary with SEIS_REQUIRE_GPU=1, logged, one summary row.
+run_gtest() {
+  local name=$1 bin=$2 filter=$3 section rc status
   section=$(mktemp)
   echo "==== $name" >>"$TEST_LOG"
-  SEIS_REQUIRE_GPU=1 run_limited "$(stage_time 150)" "$section" "$t" --gtest_color=no --gtest_filter="-$BIG_FILTER"
+  SEIS_REQUIRE_GPU=1 run_limited "$(stage_time 150)" "$section" "$bin" --gtest_color=no --gtest_filter="$filter"
   rc=$?
   cat "$section" >>"$TEST_LOG"
   status="$(gtest_counts "$section"), exit $rc"
   grep -q 'TIMED OUT' "$section" && status+=" TIMED OUT"
   rows+=("$(printf '%-34s %s' "$name" "$status")")
   rm -f "$section"
+}
+for t in "${tests[@]}"; do
+  want_stage tests || break
+  [[ -x "$t" ]] && run_gtest "$(basename "$t")" "$t" "-$BIG_FILTER"
 done
 # The cases past 2^31 elements move tens of GB between host and GPU: a stage of their own.
 for t in "${tests[@]}"; do
   want_stage big || break
   [[ -x "$t" ]] || continue
   "$t" --gtest_list_tests --gtest_filter="$BIG_FILTER" 2>/dev/null | grep -q '^  ' || continue
-  name="$(basename "$t") (>2^31)"
-  section=$(mktemp)
-  echo "==== $name" >>"$TEST_LOG"
-  SEIS_REQUIRE_GPU=1 run_limited "$(stage_time 150)" "$section" "$t" --gtest_color=no --gtest_filter="$BIG_FILTER"
-  rc=$?
-  cat "$section" >>"$TEST_LOG"
-  status="$(gtest_counts "$section"), exit $rc"
-  grep -q 'TIMED OUT' "$section" && status+=" TIMED OUT"
-  rows+=("$(printf '%-34s %s' "$name" "$status")")
-  rm -f "$section"
+  run_gtest "$(basename "$t") (>2^31)" "$t" "$BIG_FILTER"
 done
 
 # ---- 3. compute-sanitizer on the small kernel tests ----------------------------------------------
