@@ -21,6 +21,7 @@
 #include "engine/device_runtime.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_cudnn.h"
+#include "kernels/cuda/conv2d_workspace.h"
 
 namespace {
 
@@ -161,6 +162,9 @@ int run(int argc, char** argv) {
     const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, nw = s.weight_numel();
     Buf x(nx, 1), w(nw, 2), bias(s.k, 3), dy(ny, 4);
     Buf y(ny, 5), dx(nx, 6), dw(nw, 7), db(s.k, 8);
+    // Our kernels' scratch, allocated once per shape (the engine allocates it per call).
+    Buf ws_data((seis::cuda::conv2d_workspace_bytes(s, seis::ConvPass::backward_data) + 3) / 4, 9);
+    Buf ws_weight((seis::cuda::conv2d_workspace_bytes(s, seis::ConvPass::backward_weight) + 3) / 4, 10);
     for (const char* pass : {"forward", "backward_data", "backward_weight"}) {
       // Bytes moved at 4 bytes per element; the bf16 cuDNN call moves half.
       double elems = 0;
@@ -181,7 +185,7 @@ int run(int argc, char** argv) {
                                               seis::cudnn::conv2d_forward_raw(s, math, x.f, w.f, y.f, stream);
                                             });
             } else {
-              fn = [&, math] { seis::cuda::conv2d_forward(s, math, x.f, w.f, bias.f, true, y.f, stream); };
+              fn = [&, math] { seis::cuda::conv2d_forward(s, math, x.f, w.f, bias.f, true, y.f, nullptr, stream); };
             }
           } else if (std::strcmp(pass, "backward_data") == 0) {
             if (cudnn) {
@@ -192,7 +196,9 @@ int run(int argc, char** argv) {
                                               seis::cudnn::conv2d_backward_data_raw(s, math, dy.f, w.f, dx.f, stream);
                                             });
             } else {
-              fn = [&, math] { seis::cuda::conv2d_backward_data(s, math, dy.f, nullptr, w.f, dx.f, stream); };
+              fn = [&, math] {
+                seis::cuda::conv2d_backward_data(s, math, dy.f, nullptr, w.f, dx.f, ws_data.f, stream);
+              };
             }
           } else {
             if (cudnn) {
@@ -203,7 +209,9 @@ int run(int argc, char** argv) {
                                               seis::cudnn::conv2d_backward_weight_raw(s, math, x.f, dy.f, dw.f, stream);
                                             });
             } else {
-              fn = [&, math] { seis::cuda::conv2d_backward_weight(s, math, x.f, dy.f, nullptr, dw.f, db.f, stream); };
+              fn = [&, math] {
+                seis::cuda::conv2d_backward_weight(s, math, x.f, dy.f, nullptr, dw.f, db.f, ws_weight.f, stream);
+              };
             }
           }
           double t = -1;

@@ -1,6 +1,6 @@
 #include "engine/autograd.h"
 
-#include "engine/device_runtime.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
 #include "kernels/elementwise.h"
 
@@ -24,19 +24,12 @@ void accumulate_grad(VarImpl& v, Tensor g) {
   SEIS_CHECK(!v.on_grad_ready,
              "a second gradient for a parameter whose first was already sent for allreduce: "
              "gradient buckets need every parameter used once per forward");
-  const Device d = v.grad.device();
-  if (d.is_cpu()) {
-    cpu::add_inplace(g.numel(), g.data<float>(), v.grad.data<float>());
-  } else {
-#if SEIS_HAVE_CUDA
-    cuda::add_inplace(g.numel(), g.data<float>(), v.grad.data<float>(), cuda_compute_stream(d.index));
-#endif
-  }
+  SEIS_DISPATCH(v.grad, add_inplace, g.numel(), g.data<float>(), v.grad.data<float>());
 }
 
 void Tape::backward(const Var& root, float seed) {
   SEIS_CHECK(root && root->value.numel() == 1, "backward needs a scalar root");
-  root->seed_grad = seed;
+  if (root->requires_grad) root->grad = Tensor::full(root->value.shape(), seed, root->value.device());
   // Each rule is destroyed right after it runs, releasing the activations it saved.
   for (auto it = rules_.rbegin(); it != rules_.rend(); ++it) {
     (*it)();

@@ -14,7 +14,6 @@ struct VarImpl {
   Tensor value;
   Tensor grad;  // undefined until some gradient reaches it
   bool requires_grad = false;
-  float seed_grad = 0.0f;  // the host-side gradient of a scalar root, set by Tape::backward
   // Called by accumulate_grad when `grad` is first set (engine/grad_buckets.h starts the
   // allreduce of a parameter's bucket). A hooked Var must get exactly one gradient per backward
   // (each UNet parameter is used once per forward): a second one is an error, not a sum.
@@ -30,7 +29,7 @@ void accumulate_grad(VarImpl& v, Tensor g);
 class Tape {
  public:
   void record(std::function<void()> backward_rule) { rules_.push_back(std::move(backward_rule)); }
-  // Seeds root's gradient with `seed` (root must be a scalar) and runs the rules in reverse.
+  // Sets root's gradient to `seed` (root must be a scalar) and runs the rules in reverse.
   void backward(const Var& root, float seed = 1.0f);
   size_t size() const { return rules_.size(); }
   void clear() { rules_.clear(); }

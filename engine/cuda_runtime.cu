@@ -1,23 +1,22 @@
 // The CUDA device runtime (engine/device_runtime.h, engine/cuda_stream.h): device count, a caching
 // allocator per device, pinned host memory, and the compute and copy streams.
 //
-// Allocator: requests round up to 512 B (up to 1 MiB) or to 2 MiB (above); freed blocks are kept
-// and reused for requests of the same size class. Blocks are reused in compute-stream order: memory
-// used on another stream must be synchronised with the compute stream before it is freed. On
-// cudaMalloc failure the cache is released and the allocation retried once.
+// Allocator: the size classes and block reuse of engine/block_cache.h (which the memory planner
+// runs too). Blocks are reused in compute-stream order: memory used on another stream must be
+// synchronised with the compute stream before it is freed. On cudaMalloc failure the cache is
+// released and the allocation retried once.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
+#include "engine/block_cache.h"
 #include "engine/cuda_check.h"
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
@@ -27,16 +26,7 @@ namespace seis {
 
 namespace {
 
-constexpr int64_t kSmallLimit = int64_t{1} << 20;  // requests up to this size are "small"
-constexpr int64_t kSmallRound = 512;
-constexpr int64_t kLargeRound = int64_t{2} << 20;
-
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
-int64_t size_class(int64_t bytes) {
-  if (bytes <= kSmallLimit) return std::max(kSmallRound, round_up(bytes, kSmallRound));
-  return round_up(bytes, kLargeRound);
-}
 
 std::string gib(int64_t bytes) {
   std::ostringstream os;
@@ -49,11 +39,7 @@ std::string gib(int64_t bytes) {
 // destruction must still find their allocator.
 struct DeviceState {
   std::mutex mu;
-  std::multimap<int64_t, void*> free_blocks;  // block size -> pointer
-  std::unordered_map<void*, int64_t> live;    // pointer -> block size
-  int64_t in_use = 0;
-  int64_t peak = 0;
-  int64_t cached = 0;
+  BlockCache blocks;
 
   std::once_flag compute_once;
   std::once_flag copy_once;
@@ -91,12 +77,7 @@ class DeviceGuard {
 void release_cache_locked(DeviceState& s) {
   // Cached blocks may still be read by queued kernels: let the device finish first.
   CUDA_CHECK(cudaDeviceSynchronize());
-  while (!s.free_blocks.empty()) {
-    void* p = s.free_blocks.begin()->second;
-    s.free_blocks.erase(s.free_blocks.begin());
-    CUDA_CHECK(cudaFree(p));
-  }
-  s.cached = 0;
+  for (void* p : s.blocks.drop_cache()) CUDA_CHECK(cudaFree(p));
 }
 
 // cudaMalloc with one retry after releasing the cache. Caller holds s.mu.
@@ -117,11 +98,11 @@ void* device_malloc(int device, DeviceState& s, int64_t requested, int64_t size)
   void* p = nullptr;
   const int64_t limit = memory_limit();
   auto try_malloc = [&]() {
-    if (s.in_use + s.cached + size > limit) return cudaErrorMemoryAllocation;
+    if (s.blocks.in_use() + s.blocks.cached() + size > limit) return cudaErrorMemoryAllocation;
     return cudaMalloc(&p, static_cast<size_t>(size));
   };
   cudaError_t err = try_malloc();
-  if (err == cudaErrorMemoryAllocation && !s.free_blocks.empty()) {
+  if (err == cudaErrorMemoryAllocation && s.blocks.has_cached()) {
     (void)cudaGetLastError();  // not sticky; clear it so that later launch checks do not report it
     release_cache_locked(s);
     err = try_malloc();
@@ -132,8 +113,8 @@ void* device_malloc(int device, DeviceState& s, int64_t requested, int64_t size)
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) (void)cudaGetLastError();
     std::ostringstream os;
     os << "CUDA out of memory on cuda:" << device << ": requested " << requested << " bytes (" << gib(requested)
-       << "); " << s.in_use << " bytes (" << gib(s.in_use) << ") in use by seisseg's allocator, peak " << gib(s.peak)
-       << "; the device has " << gib(static_cast<int64_t>(free_bytes)) << " free of "
+       << "); " << s.blocks.in_use() << " bytes (" << gib(s.blocks.in_use()) << ") in use by seisseg's allocator, peak "
+       << gib(s.blocks.peak()) << "; the device has " << gib(static_cast<int64_t>(free_bytes)) << " free of "
        << gib(static_cast<int64_t>(total_bytes)) << ". Reduce --batch or the sample size.";
     throw Error(os.str());
   }
@@ -200,23 +181,12 @@ std::string cuda_device_description(int device) {
 void* cuda_alloc(int device, int64_t bytes) {
   SEIS_CHECK(bytes >= 0, "negative allocation size " << bytes << " on cuda:" << device);
   DeviceState& s = state(device);
-  const int64_t size = size_class(bytes);
   std::lock_guard<std::mutex> lock(s.mu);
-  void* p = nullptr;
-  int64_t block = size;
-  // The smallest cached block that fits, if it wastes at most a quarter of the request.
-  auto it = s.free_blocks.lower_bound(size);
-  if (it != s.free_blocks.end() && it->first <= size + size / 4) {
-    block = it->first;
-    p = it->second;
-    s.free_blocks.erase(it);
-    s.cached -= block;
-  } else {
-    p = device_malloc(device, s, bytes, size);
-  }
-  s.live.emplace(p, block);
-  s.in_use += block;
-  s.peak = std::max(s.peak, s.in_use);
+  const BlockCache::Block cached = s.blocks.take_cached(bytes);
+  if (cached.key != nullptr) return cached.key;
+  const int64_t size = BlockCache::size_class(bytes);
+  void* p = device_malloc(device, s, bytes, size);
+  s.blocks.add_live(p, size);
   return p;
 }
 
@@ -224,40 +194,34 @@ void cuda_free(int device, void* p) {
   if (p == nullptr) return;
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.live.find(p);
-  SEIS_CHECK(it != s.live.end(), "cuda_free of " << p << ", which cuda_alloc(" << device << ") did not hand out");
-  const int64_t block = it->second;
-  s.live.erase(it);
-  s.in_use -= block;
-  s.free_blocks.emplace(block, p);
-  s.cached += block;
+  s.blocks.release(p);
 }
 
 int64_t cuda_bytes_in_use(int device) {
   if (device < 0 || device >= cuda_device_count()) return 0;
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.in_use;
+  return s.blocks.in_use();
 }
 
 int64_t cuda_peak_bytes(int device) {
   if (device < 0 || device >= cuda_device_count()) return 0;
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.peak;
+  return s.blocks.peak();
 }
 
 void cuda_reset_peak_bytes(int device) {
   if (device < 0 || device >= cuda_device_count()) return;
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mu);
-  s.peak = s.in_use;
+  s.blocks.reset_peak();
 }
 
 void cuda_release_cached_memory(int device) {
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mu);
-  if (s.free_blocks.empty()) return;
+  if (!s.blocks.has_cached()) return;
   DeviceGuard guard(device);
   release_cache_locked(s);
 }
@@ -266,7 +230,7 @@ int64_t cuda_reserved_bytes(int device) {
   if (device < 0 || device >= cuda_device_count()) return 0;
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.in_use + s.cached;
+  return s.blocks.in_use() + s.blocks.cached();
 }
 
 // ---- Pinned host memory -----------------------------------------------------------------------

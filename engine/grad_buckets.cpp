@@ -70,7 +70,9 @@ void GradBucketer::on_ready(size_t bucket, size_t slot, VarImpl& v) {
   const int64_t n = v.value.numel();
   Tensor view = b.flat.slice0(b.offsets[slot], b.offsets[slot] + n).reshape(v.value.shape());
   const Device d = view.device();
-  if (d.is_cpu()) {
+  if (d.shape_only) {
+    // a memory plan: nothing to copy
+  } else if (d.is_cpu()) {
     std::memcpy(view.raw(), v.grad.raw(), static_cast<size_t>(n) * sizeof(float));
   } else {
 #if SEIS_HAVE_CUDA
@@ -98,12 +100,7 @@ void GradBucketer::finish() {
     for (size_t s = 0; s < b.params.size(); ++s) {
       if (got_grad_[b.params[s]]) continue;
       const int64_t n = params_[b.params[s]]->value.numel();
-      Tensor view = b.flat.slice0(b.offsets[s], b.offsets[s] + n);
-      if (view.device().is_cpu()) {
-        std::memset(view.raw(), 0, static_cast<size_t>(n) * sizeof(float));
-      } else {
-        cuda_memset_zero(view.device().index, view.raw(), n * static_cast<int64_t>(sizeof(float)));
-      }
+      b.flat.slice0(b.offsets[s], b.offsets[s] + n).zero_();
     }
     start(b);
   }

@@ -3,11 +3,12 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/device_runtime.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
 #include "kernels/activation.h"
 #include "kernels/bce_loss.h"
 #include "kernels/concat.h"
+#include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/elementwise.h"
 #include "kernels/metrics.h"
 #include "kernels/pool.h"
@@ -21,27 +22,6 @@ namespace seis {
 namespace {
 
 ExecConfig g_exec;
-
-CUstream_st* stream_of(const Tensor& t) { return cuda_compute_stream(t.device().index); }
-
-// Runs the CPU or the CUDA form of a kernel call, by the device of `t`. The CUDA form gets the
-// compute stream as its last argument.
-#if SEIS_HAVE_CUDA
-#define SEIS_DISPATCH(t, fn, ...)          \
-  do {                                     \
-    if ((t).device().is_cpu()) {           \
-      cpu::fn(__VA_ARGS__);                \
-    } else {                               \
-      cuda::fn(__VA_ARGS__, stream_of(t)); \
-    }                                      \
-  } while (0)
-#else
-#define SEIS_DISPATCH(t, fn, ...) \
-  do {                            \
-    (void)stream_of;              \
-    cpu::fn(__VA_ARGS__);         \
-  } while (0)
-#endif
 
 void check_nhwc(const Tensor& x, const char* what) {
   SEIS_CHECK(
@@ -57,53 +37,59 @@ Var output_var(Tape* tape, Tensor value, std::initializer_list<const Var*> input
   return make_var(std::move(value), rg);
 }
 
+// cuDNN (--conv-backend cudnn) on a real GPU; otherwise our kernels, CPU or CUDA. cuDNN keeps its own
+// scratch; ours is the workspace tensor, allocated here so that a memory plan counts it.
+#if SEIS_HAVE_CUDA
+bool use_cudnn(const Tensor& t) {
+  return g_exec.conv_backend == ConvBackend::cudnn && t.device().is_cuda() && !t.device().shape_only;
+}
+#endif
+
+Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, Device d) {
+  const int64_t bytes = d.is_cpu() ? cpu::conv2d_workspace_bytes(s, pass) : cuda::conv2d_workspace_bytes(s, pass);
+  return bytes > 0 ? Tensor::empty({bytes}, DType::u8, d) : Tensor();
+}
+
 void conv_forward_call(const Conv2dShape& s, const Tensor& x, const Tensor& w, const Tensor& b, bool relu, Tensor& y) {
   const float* bias = b.defined() ? b.data<float>() : nullptr;
-  if (x.device().is_cpu()) {
-    cpu::conv2d_forward(s, x.data<float>(), w.data<float>(), bias, relu, y.data<float>());
+#if SEIS_HAVE_CUDA
+  if (use_cudnn(x)) {
+    cudnn::conv2d_forward(s, g_exec.math, x.data<float>(), w.data<float>(), bias, relu, y.data<float>(),
+                          cuda_compute_stream(x.device().index));
     return;
   }
-#if SEIS_HAVE_CUDA
-  if (g_exec.conv_backend == ConvBackend::cudnn) {
-    cudnn::conv2d_forward(s, g_exec.math, x.data<float>(), w.data<float>(), bias, relu, y.data<float>(), stream_of(x));
-  } else {
-    cuda::conv2d_forward(s, g_exec.math, x.data<float>(), w.data<float>(), bias, relu, y.data<float>(), stream_of(x));
-  }
 #endif
+  const Tensor ws = conv_workspace(s, ConvPass::forward, x.device());
+  SEIS_DISPATCH(x, conv2d_forward, s, g_exec.math, x.data<float>(), w.data<float>(), bias, relu, y.data<float>(),
+                ws.raw());
 }
 
 void conv_backward_data_call(const Conv2dShape& s, const Tensor& dy, const float* y_relu, const Tensor& w, Tensor& dx) {
-  if (dy.device().is_cpu()) {
-    cpu::conv2d_backward_data(s, dy.data<float>(), y_relu, w.data<float>(), dx.data<float>());
+#if SEIS_HAVE_CUDA
+  if (use_cudnn(dy)) {
+    cudnn::conv2d_backward_data(s, g_exec.math, dy.data<float>(), y_relu, w.data<float>(), dx.data<float>(),
+                                cuda_compute_stream(dy.device().index));
     return;
   }
-#if SEIS_HAVE_CUDA
-  if (g_exec.conv_backend == ConvBackend::cudnn) {
-    cudnn::conv2d_backward_data(s, g_exec.math, dy.data<float>(), y_relu, w.data<float>(), dx.data<float>(),
-                                stream_of(dy));
-  } else {
-    cuda::conv2d_backward_data(s, g_exec.math, dy.data<float>(), y_relu, w.data<float>(), dx.data<float>(),
-                               stream_of(dy));
-  }
 #endif
+  const Tensor ws = conv_workspace(s, ConvPass::backward_data, dy.device());
+  SEIS_DISPATCH(dy, conv2d_backward_data, s, g_exec.math, dy.data<float>(), y_relu, w.data<float>(), dx.data<float>(),
+                ws.raw());
 }
 
 void conv_backward_weight_call(const Conv2dShape& s, const Tensor& x, const Tensor& dy, const float* y_relu, Tensor& dw,
                                Tensor& db) {
   float* dbias = db.defined() ? db.data<float>() : nullptr;
-  if (dy.device().is_cpu()) {
-    cpu::conv2d_backward_weight(s, x.data<float>(), dy.data<float>(), y_relu, dw.data<float>(), dbias);
+#if SEIS_HAVE_CUDA
+  if (use_cudnn(dy)) {
+    cudnn::conv2d_backward_weight(s, g_exec.math, x.data<float>(), dy.data<float>(), y_relu, dw.data<float>(), dbias,
+                                  cuda_compute_stream(dy.device().index));
     return;
   }
-#if SEIS_HAVE_CUDA
-  if (g_exec.conv_backend == ConvBackend::cudnn) {
-    cudnn::conv2d_backward_weight(s, g_exec.math, x.data<float>(), dy.data<float>(), y_relu, dw.data<float>(), dbias,
-                                  stream_of(dy));
-  } else {
-    cuda::conv2d_backward_weight(s, g_exec.math, x.data<float>(), dy.data<float>(), y_relu, dw.data<float>(), dbias,
-                                 stream_of(dy));
-  }
 #endif
+  const Tensor ws = conv_workspace(s, ConvPass::backward_weight, dy.device());
+  SEIS_DISPATCH(dy, conv2d_backward_weight, s, g_exec.math, x.data<float>(), dy.data<float>(), y_relu, dw.data<float>(),
+                dbias, ws.raw());
 }
 
 }  // namespace
@@ -253,12 +239,14 @@ Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float p
   Var out = output_var(tape, loss, {&logits});
   if (!out->requires_grad) return out;
   tape->record([logits, labels, out, pos_weight, n, denom]() {
-    const float scale = out->seed_grad / static_cast<float>(denom);
+    if (!out->grad.defined()) return;
+    const float scale = scalar_value(out->grad) / static_cast<float>(denom);
     const Tensor& xv = logits->value;
     Tensor dx = Tensor::empty(xv.shape(), DType::f32, xv.device());
     SEIS_DISPATCH(xv, bce_with_logits_backward, n, xv.data<float>(), labels.data<uint8_t>(), pos_weight, scale,
                   dx.data<float>());
     accumulate_grad(*logits, dx);
+    out->grad = Tensor();
   });
   return out;
 }
@@ -277,14 +265,16 @@ std::array<int64_t, 3> confusion_counts(const Tensor& logits, const Tensor& labe
   Tensor buf = Tensor::empty({6}, DType::f32, logits.device());  // 24 bytes: room for 3 int64
   SEIS_DISPATCH(logits, confusion_counts, logits.numel(), logits.data<float>(), labels.data<uint8_t>(), logit_t,
                 static_cast<int64_t*>(buf.raw()));
-  Tensor host = buf.to(Device::cpu());
   std::array<int64_t, 3> r{};
+  if (buf.device().shape_only) return r;  // nothing was counted
+  Tensor host = buf.to(Device::cpu());
   std::memcpy(r.data(), host.raw(), sizeof(r));
   return r;
 }
 
 float scalar_value(const Tensor& t) {
   SEIS_CHECK(t.numel() == 1 && t.dtype() == DType::f32, "scalar_value of " << shape_str(t.shape()));
+  if (t.device().shape_only) return 0.0f;  // a plan computes nothing
   return t.to(Device::cpu()).data<float>()[0];
 }
 

@@ -1,6 +1,6 @@
 #include "engine/optimizer.h"
 
-#include "engine/device_runtime.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
 
 namespace seis {
@@ -42,7 +42,6 @@ void Optimizer::step(float lr) {
     const int64_t n = p.value.numel();
     float* param = p.value.data<float>();
     const float* grad = p.grad.data<float>();
-    const Device d = p.value.device();
     if (sgd) {
       SgdParams sp;
       sp.lr = lr;
@@ -50,13 +49,7 @@ void Optimizer::step(float lr) {
       sp.weight_decay = config_.weight_decay;
       sp.first_step = step_ == 1;
       float* buf = state_[i].data<float>();
-      if (d.is_cpu()) {
-        cpu::sgd_update(n, sp, param, grad, buf);
-      } else {
-#if SEIS_HAVE_CUDA
-        cuda::sgd_update(n, sp, param, grad, buf, cuda_compute_stream(d.index));
-#endif
-      }
+      SEIS_DISPATCH(p.value, sgd_update, n, sp, param, grad, buf);
     } else {
       AdamParams ap;
       ap.lr = lr;
@@ -68,13 +61,7 @@ void Optimizer::step(float lr) {
       ap.step = step_;
       float* m = state_[2 * i].data<float>();
       float* v = state_[2 * i + 1].data<float>();
-      if (d.is_cpu()) {
-        cpu::adam_update(n, ap, param, grad, m, v);
-      } else {
-#if SEIS_HAVE_CUDA
-        cuda::adam_update(n, ap, param, grad, m, v, cuda_compute_stream(d.index));
-#endif
-      }
+      SEIS_DISPATCH(p.value, adam_update, n, ap, param, grad, m, v);
     }
     p.grad = Tensor();
   }

@@ -6,25 +6,32 @@
 
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/memory.h"
 
 namespace seis {
 
+namespace {
+int64_t allocated_bytes(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+}  // namespace
+
 Storage::Storage(Device device, int64_t bytes) : device_(device), bytes_(bytes) {
   SEIS_CHECK(bytes >= 0, "negative allocation size " << bytes);
-  const int64_t rounded = (bytes + 63) / 64 * 64;
+  const int64_t rounded = allocated_bytes(bytes);
   if (rounded == 0) return;
-  if (device.is_cpu()) {
-    data_ = std::aligned_alloc(64, static_cast<size_t>(rounded));
-    if (data_ == nullptr) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+  if (device.shape_only) {
+    plan_key_ = shape_only_alloc(device, rounded);
+  } else if (device.is_cpu()) {
+    data_ = host_alloc(rounded);
   } else {
     data_ = cuda_alloc(device.index, rounded);
   }
 }
 
 Storage::~Storage() {
+  if (plan_key_ != nullptr) shape_only_free(device_, plan_key_, allocated_bytes(bytes_));
   if (data_ == nullptr) return;
   if (device_.is_cpu()) {
-    std::free(data_);
+    host_free(data_, allocated_bytes(bytes_));
   } else {
     cuda_free(device_.index, data_);
   }
@@ -95,7 +102,7 @@ int64_t Tensor::dim(int i) const {
 bool Tensor::is_contiguous() const { return strides_ == contiguous_strides(shape_); }
 
 void* Tensor::raw() const {
-  if (!storage_) return nullptr;
+  if (!storage_ || storage_->data() == nullptr) return nullptr;  // empty, or shape-only
   return static_cast<char*>(storage_->data()) + offset_ * dtype_size(dtype_);
 }
 
@@ -123,8 +130,9 @@ void Tensor::copy_from(const Tensor& src) {
                                                                    << shape_str(shape_) << " " << dtype_name(dtype_));
   SEIS_CHECK(is_contiguous() && src.is_contiguous(), "copy of non-contiguous tensors");
   const int64_t bytes = nbytes();
-  if (bytes == 0) return;
   const Device d = device(), s = src.device();
+  if (bytes == 0 || d.shape_only) return;  // a shape-only destination holds no values
+  SEIS_CHECK(!s.shape_only, "copy from a shape-only tensor into " << d.str() << ": it has no values");
   if (d.is_cpu() && s.is_cpu()) {
     std::memcpy(raw(), src.raw(), static_cast<size_t>(bytes));
   } else if (d.is_cuda() && s.is_cpu()) {
@@ -173,7 +181,7 @@ Tensor Tensor::to_dtype(DType dtype) const {
 }
 
 void Tensor::zero_() {
-  if (nbytes() == 0) return;
+  if (nbytes() == 0 || device().shape_only) return;
   SEIS_CHECK(is_contiguous(), "zero_ of a non-contiguous tensor");
   if (device().is_cpu()) {
     std::memset(raw(), 0, static_cast<size_t>(nbytes()));

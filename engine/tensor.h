@@ -22,7 +22,7 @@ class Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  void* data() const { return data_; }
+  void* data() const { return data_; }  // null on a shape-only device
   int64_t bytes() const { return bytes_; }
   Device device() const { return device_; }
 
@@ -30,6 +30,7 @@ class Storage {
   Device device_;
   int64_t bytes_ = 0;
   void* data_ = nullptr;
+  void* plan_key_ = nullptr;  // a shape-only device's block (engine/memory.h)
 };
 
 using Shape = std::vector<int64_t>;
@@ -57,7 +58,7 @@ class Tensor {
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
-  void* raw() const;
+  void* raw() const;  // null on a shape-only device
   template <typename T>
   T* data() const {
     return static_cast<T*>(raw());

@@ -4,6 +4,10 @@
 // When y_relu is not null, the forward had a fused ReLU and y_relu is its output: the backward
 // masks dy by (y_relu > 0) first (the fused ReLU-backward prologue).
 // bias may be null (no bias); dbias may be null (not computed).
+// The CPU and CUDA twins take the same arguments (the CUDA ones a stream too), so that one dispatch
+// (engine/dispatch.h) serves both. `workspace` is scratch of at least conv2d_workspace_bytes(s, pass)
+// bytes (64-byte aligned; null when that is 0): the caller allocates it, so a memory plan counts it.
+// The CPU twin computes in fp32 whatever the ConvMath.
 #pragma once
 #include <cstdint>
 
@@ -25,20 +29,28 @@ struct Conv2dShape {
 // Operand precision of the tensor-core path; accumulation is fp32 in every case.
 enum class ConvMath { f32, tf32, bf16 };
 
+enum class ConvPass { forward, backward_data, backward_weight };
+
 namespace cpu {
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, bool relu, float* y);
-void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* y_relu, const float* w, float* dx);
-void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, const float* y_relu, float* dw,
-                            float* dbias);
+// Depends on the shape and on the OpenMP thread count.
+int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass);
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
+                    float* y, void* workspace);
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
+                          float* dx, void* workspace);
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
+                            float* dw, float* dbias, void* workspace);
 }  // namespace cpu
 
 namespace cuda {
+// conv2d_workspace_bytes(s, pass) is host code in kernels/cuda/conv2d_workspace.h, so that a build
+// without CUDA knows it too (a memory plan for a GPU is made on any machine).
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
-                    float* y, CUstream_st* stream);
+                    float* y, void* workspace, CUstream_st* stream);
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
-                          float* dx, CUstream_st* stream);
+                          float* dx, void* workspace, CUstream_st* stream);
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
-                            float* dw, float* dbias, CUstream_st* stream);
+                            float* dw, float* dbias, void* workspace, CUstream_st* stream);
 }  // namespace cuda
 
 }  // namespace seis

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_util.h"
 #include "kernels/conv2d.h"
 #include "test_util.h"
 
@@ -124,7 +125,7 @@ struct Case {
   }
   std::vector<float> forward() const {
     std::vector<float> y(static_cast<size_t>(s.pixels() * s.k), NAN);
-    cpu::conv2d_forward(s, x.data(), w.data(), b.data(), relu, y.data());
+    test::cpu_conv_forward(s, x.data(), w.data(), b.data(), relu, y.data());
     return y;
   }
   // Tolerance of a float sum of `terms` products of magnitude about 1.
@@ -162,8 +163,8 @@ TEST(CpuConv2d, BackwardMatchesFiniteDifferences) {
       const std::vector<float> y = t.forward();
       const float* y_relu = relu ? y.data() : nullptr;
       std::vector<float> dx(t.x.size(), NAN), dw(t.w.size(), NAN), db(t.b.size(), NAN);
-      cpu::conv2d_backward_data(s, t.g.data(), y_relu, t.w.data(), dx.data());
-      cpu::conv2d_backward_weight(s, t.x.data(), t.g.data(), y_relu, dw.data(), db.data());
+      test::cpu_conv_backward_data(s, t.g.data(), y_relu, t.w.data(), dx.data());
+      test::cpu_conv_backward_weight(s, t.x.data(), t.g.data(), y_relu, dw.data(), db.data());
 
       std::vector<double> x = to_double(t.x), w = to_double(t.w), b = to_double(t.b), g = to_double(t.g);
       const std::vector<float> fd_x = finite_differences(s, relu, x, w, b, g, x);
@@ -210,8 +211,8 @@ TEST(CpuConv2d, LargerShapesMatchReference) {
 
       const float* y_relu = relu ? y.data() : nullptr;
       std::vector<float> dx(t.x.size(), NAN), dw(t.w.size(), NAN), db(t.b.size(), NAN);
-      cpu::conv2d_backward_data(s, t.g.data(), y_relu, t.w.data(), dx.data());
-      cpu::conv2d_backward_weight(s, t.x.data(), t.g.data(), y_relu, dw.data(), db.data());
+      test::cpu_conv_backward_data(s, t.g.data(), y_relu, t.w.data(), dx.data());
+      test::cpu_conv_backward_weight(s, t.x.data(), t.g.data(), y_relu, dw.data(), db.data());
       const RefGrads r = ref_grads(s, relu, x, w, b, g);
       const std::vector<float> rdx = to_float(r.dx), rdw = to_float(r.dw), rdb = to_float(r.db);
       EXPECT_TRUE(
@@ -231,11 +232,11 @@ TEST(CpuConv2d, NullBiasMeansZeroBiasAndNullDbiasIsAllowed) {
   std::fill(t.b.begin(), t.b.end(), 0.0f);
   const std::vector<float> with_zero_bias = t.forward();
   std::vector<float> y(with_zero_bias.size(), NAN);
-  cpu::conv2d_forward(s, t.x.data(), t.w.data(), nullptr, false, y.data());
+  test::cpu_conv_forward(s, t.x.data(), t.w.data(), nullptr, false, y.data());
   EXPECT_EQ(0, std::memcmp(y.data(), with_zero_bias.data(), y.size() * sizeof(float)));
   std::vector<float> dw(t.w.size(), NAN), dw_ref(t.w.size(), NAN), db(t.b.size());
-  cpu::conv2d_backward_weight(s, t.x.data(), t.g.data(), nullptr, dw.data(), nullptr);
-  cpu::conv2d_backward_weight(s, t.x.data(), t.g.data(), nullptr, dw_ref.data(), db.data());
+  test::cpu_conv_backward_weight(s, t.x.data(), t.g.data(), nullptr, dw.data(), nullptr);
+  test::cpu_conv_backward_weight(s, t.x.data(), t.g.data(), nullptr, dw_ref.data(), db.data());
   EXPECT_EQ(0, std::memcmp(dw.data(), dw_ref.data(), dw.size() * sizeof(float)));
 }
 
@@ -253,12 +254,12 @@ TEST(CpuConv2d, EveryPassIsBitIdenticalAcrossRuns) {
     EXPECT_EQ(-1, first_difference(y, y2)) << "forward, " << describe(s, true);
     std::vector<float> dx1(t.x.size()), dx2(t.x.size()), dw1(t.w.size()), dw2(t.w.size()), db1(t.b.size()),
         db2(t.b.size());
-    cpu::conv2d_backward_data(s, t.g.data(), y.data(), t.w.data(), dx1.data());
-    cpu::conv2d_backward_data(s, t.g.data(), y.data(), t.w.data(), dx2.data());
+    test::cpu_conv_backward_data(s, t.g.data(), y.data(), t.w.data(), dx1.data());
+    test::cpu_conv_backward_data(s, t.g.data(), y.data(), t.w.data(), dx2.data());
     EXPECT_EQ(-1, first_difference(dx1, dx2)) << "backward_data, " << describe(s, true);
     for (int run = 0; run < 3; ++run) {
-      cpu::conv2d_backward_weight(s, t.x.data(), t.g.data(), y.data(), dw1.data(), db1.data());
-      cpu::conv2d_backward_weight(s, t.x.data(), t.g.data(), y.data(), dw2.data(), db2.data());
+      test::cpu_conv_backward_weight(s, t.x.data(), t.g.data(), y.data(), dw1.data(), db1.data());
+      test::cpu_conv_backward_weight(s, t.x.data(), t.g.data(), y.data(), dw2.data(), db2.data());
       EXPECT_EQ(0, std::memcmp(dw1.data(), dw2.data(), dw1.size() * sizeof(float)))
           << "backward_weight dw first differs at " << first_difference(dw1, dw2) << ", " << describe(s, true);
       EXPECT_EQ(0, std::memcmp(db1.data(), db2.data(), db1.size() * sizeof(float)))

@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "conv_util.h"
 #include "engine/device_runtime.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_cudnn.h"
+#include "kernels/cuda/conv2d_workspace.h"
 #include "test_util.h"
 
 namespace seis {
@@ -47,6 +49,11 @@ class DevBuf {
   int64_t n_;
   float* p_;
 };
+
+// The scratch an own-kernel call needs (kernels/cuda/conv2d_workspace.h).
+DevBuf workspace(const Conv2dShape& s, ConvPass pass) {
+  return DevBuf((cuda::conv2d_workspace_bytes(s, pass) + 3) / 4);
+}
 
 enum class Impl { own, cudnn };
 
@@ -96,7 +103,7 @@ void check_case(const Case& cs, Impl impl, ConvMath math) {
   const auto bias = random_vector(s.k, seed + 2);
   const auto dy = random_vector(ny, seed + 3);
   std::vector<float> y_relu(static_cast<size_t>(ny));
-  cpu::conv2d_forward(s, x.data(), wt.data(), bias.data(), true, y_relu.data());
+  test::cpu_conv_forward(s, x.data(), wt.data(), bias.data(), true, y_relu.data());
 
   DevBuf dx_in(x), dw_in(wt), dbias_in(bias), ddy(dy), dmask(y_relu);
   DevBuf dy_out(ny), dx_out(nx), ddw_out(nw), ddb_out(s.k);
@@ -106,10 +113,10 @@ void check_case(const Case& cs, Impl impl, ConvMath math) {
 
   for (bool relu : {false, true}) {
     std::vector<float> ref(static_cast<size_t>(ny));
-    cpu::conv2d_forward(s, x.data(), wt.data(), bias.data(), relu, ref.data());
+    test::cpu_conv_forward(s, x.data(), wt.data(), bias.data(), relu, ref.data());
     dy_out.poison();
     if (impl == Impl::own) {
-      cuda::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(), stream);
+      cuda::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(), nullptr, stream);
     } else {
       cudnn::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(), stream);
     }
@@ -123,10 +130,11 @@ void check_case(const Case& cs, Impl impl, ConvMath math) {
     const float* mask_d = masked ? dmask.get() : nullptr;
     {
       std::vector<float> ref(static_cast<size_t>(nx));
-      cpu::conv2d_backward_data(s, dy.data(), mask_h, wt.data(), ref.data());
+      test::cpu_conv_backward_data(s, dy.data(), mask_h, wt.data(), ref.data());
       dx_out.poison();
       if (impl == Impl::own) {
-        cuda::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(), stream);
+        cuda::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(),
+                                   workspace(s, ConvPass::backward_data).get(), stream);
       } else {
         cudnn::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(), stream);
       }
@@ -137,11 +145,12 @@ void check_case(const Case& cs, Impl impl, ConvMath math) {
     }
     {
       std::vector<float> ref_w(static_cast<size_t>(nw)), ref_b(static_cast<size_t>(s.k));
-      cpu::conv2d_backward_weight(s, x.data(), dy.data(), mask_h, ref_w.data(), ref_b.data());
+      test::cpu_conv_backward_weight(s, x.data(), dy.data(), mask_h, ref_w.data(), ref_b.data());
       ddw_out.poison();
       ddb_out.poison();
       if (impl == Impl::own) {
-        cuda::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(), stream);
+        cuda::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(),
+                                     workspace(s, ConvPass::backward_weight).get(), stream);
       } else {
         cudnn::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(), stream);
       }
@@ -206,7 +215,8 @@ TEST(CudaConv2dDeterminism, BackwardWeightIsBitIdentical) {
   std::vector<float> first_w, first_b;
   for (int run = 0; run < 3; ++run) {
     dw.poison();
-    cuda::conv2d_backward_weight(s, ConvMath::f32, x.get(), dy.get(), nullptr, dw.get(), db.get(), stream);
+    cuda::conv2d_backward_weight(s, ConvMath::f32, x.get(), dy.get(), nullptr, dw.get(), db.get(),
+                                 workspace(s, ConvPass::backward_weight).get(), stream);
     const auto w = dw.download();
     const auto b = db.download();
     if (run == 0) {
@@ -286,7 +296,7 @@ TEST(CudaConv2dLarge, Past2To31Elements) {
 
   // Forward, GEMM path (C = K = 8), fp32 and bf16.
   for (ConvMath math : {ConvMath::bf16, ConvMath::f32}) {
-    cuda::conv2d_forward(s, math, x.get(), dwt.get(), db.get(), false, y.get(), stream);
+    cuda::conv2d_forward(s, math, x.get(), dwt.get(), db.get(), false, y.get(), nullptr, stream);
     const double tol = math == ConvMath::f32 ? tol_f32 : 0.05 * std::sqrt(72.0);
     for (const auto& p : px) {
       for (int64_t k : {int64_t{0}, int64_t{7}}) {
@@ -297,7 +307,8 @@ TEST(CudaConv2dLarge, Past2To31Elements) {
     }
   }
   // Backward data, GEMM path: dy = x (K = C = 8), no mask; dx = conv with the flipped filter.
-  cuda::conv2d_backward_data(s, ConvMath::f32, x.get(), nullptr, dwt.get(), out.get(), stream);
+  cuda::conv2d_backward_data(s, ConvMath::f32, x.get(), nullptr, dwt.get(), out.get(),
+                             workspace(s, ConvPass::backward_data).get(), stream);
   {
     std::vector<float> flipped(wt.size());  // W'[c, r, s, k] = W[k, R-1-r, R-1-s, c]
     for (int64_t k = 0; k < 8; ++k)
@@ -316,7 +327,8 @@ TEST(CudaConv2dLarge, Past2To31Elements) {
   }
   // Backward weight, GEMM path: x and dy = x, masked by y (the last forward, fp32). Three entries and
   // one dbias, each a sum over 285M pixels, recomputed on the host.
-  cuda::conv2d_backward_weight(s, ConvMath::f32, x.get(), x.get(), y.get(), dw.get(), dbias.get(), stream);
+  cuda::conv2d_backward_weight(s, ConvMath::f32, x.get(), x.get(), y.get(), dw.get(), dbias.get(),
+                               workspace(s, ConvPass::backward_weight).get(), stream);
   {
     std::vector<float> hy(static_cast<size_t>(numel));
     cuda_copy_to_host(kDev, hy.data(), y.get(), numel * 4);
@@ -354,7 +366,7 @@ TEST(CudaConv2dLarge, Past2To31Elements) {
     head.r = 1;
     const auto hw = random_vector(8, 80);
     DevBuf dhw(hw);
-    cuda::conv2d_forward(head, ConvMath::f32, x.get(), dhw.get(), nullptr, false, out.get(), stream);
+    cuda::conv2d_forward(head, ConvMath::f32, x.get(), dhw.get(), nullptr, false, out.get(), nullptr, stream);
     for (const auto& p : px) {
       double ref = 0;
       for (int64_t c = 0; c < 8; ++c)
@@ -365,7 +377,7 @@ TEST(CudaConv2dLarge, Past2To31Elements) {
     first.c = 1;
     const auto fw = random_vector(8 * 9, 81);
     DevBuf dfw(fw);
-    cuda::conv2d_forward(first, ConvMath::f32, x.get(), dfw.get(), nullptr, false, out.get(), stream);
+    cuda::conv2d_forward(first, ConvMath::f32, x.get(), dfw.get(), nullptr, false, out.get(), nullptr, stream);
     const int64_t img_px = s.h * s.w;
     for (const auto& p : px) {
       for (int64_t k : {int64_t{0}, int64_t{7}}) {

@@ -10,17 +10,18 @@
 //
 // Parallelism: pixels are cut into chunks of whole image rows; the cut depends on the shape only.
 // Each OpenMP thread takes whole chunks and runs a single-threaded sgemm on a column buffer small
-// enough to stay in cache. OpenBLAS is therefore set to one thread (the Debian openblas-pthread
-// build would otherwise start its own threads inside ours and oversubscribe the cores).
-// Determinism: every output element of forward/backward_data is one sgemm dot product; dw is a sum
-// of a fixed number of block partials (chunks in order within a block, blocks in order).
+// enough to stay in cache. The column buffers, the transposed filter and the dw partials are cut
+// from the caller's workspace (conv2d_workspace_bytes), so that a memory plan counts them. OpenBLAS is therefore set to
+// one thread (the Debian openblas-pthread build would otherwise start its own threads inside ours and oversubscribe the
+// cores). Determinism: every output element of forward/backward_data is one sgemm dot product; dw is a sum of a fixed
+// number of block partials (chunks in order within a block, blocks in order).
 #include "kernels/conv2d.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 namespace seis::cpu {
 namespace {
@@ -65,6 +66,25 @@ inline void copy_run(float* dst, const float* src, const float* mask, int64_t le
     }
   }
 }
+
+// Carves aligned pieces out of a workspace, or only measures them when base is null.
+class Carver {
+ public:
+  explicit Carver(void* base) : base_(static_cast<char*>(base)) {}
+  template <typename T>
+  T* take(int64_t count) {
+    T* p = base_ != nullptr ? reinterpret_cast<T*>(base_ + used_) : nullptr;
+    used_ += (count * int64_t{sizeof(T)} + 63) / 64 * 64;
+    return p;
+  }
+  int64_t used() const { return used_; }
+
+ private:
+  char* base_;
+  int64_t used_ = 0;
+};
+
+int64_t max_threads() { return std::max(1, omp_get_max_threads()); }
 
 // Geometry of a "same" stride-1 convolution, channels cin -> cout.
 struct Geometry {
@@ -113,25 +133,33 @@ void im2col(const Geometry& g, const float* src, const float* mask, int64_t row0
   }
 }
 
+// The per-thread column buffers of conv_same: one chunk of im2col rows per thread.
+float* take_columns(Carver& ws, int64_t n, const Geometry& g, bool masked) {
+  const bool direct = g.r == 1 && !masked;  // src itself is the column matrix
+  if (direct) return nullptr;
+  const Chunking ch = make_chunking(n * g.h, g.w, g.rrc());
+  return ws.take<float>(max_threads() * ch.rows_per_chunk * g.w * g.rrc());
+}
+
 // dst[P, cout] (=) = conv(src [P, cin], weights [cout, r, r, cin]) (+ bias, then ReLU if relu),
-// with src masked by (mask > 0) when mask is not null.
+// with src masked by (mask > 0) when mask is not null. cols: take_columns' buffers.
 void conv_same(int64_t n, const Geometry& g, const float* src, const float* mask, const float* weights,
-               const float* bias, bool relu, float* dst) {
+               const float* bias, bool relu, float* dst, float* cols) {
   use_single_threaded_blas();
   const int64_t rows = n * g.h, rrc = g.rrc();
-  const bool direct = g.r == 1 && mask == nullptr;  // src itself is the column matrix
+  const bool direct = g.r == 1 && mask == nullptr;
   const Chunking ch = make_chunking(rows, g.w, rrc);
 #pragma omp parallel
   {
-    std::vector<float> col(direct ? 0 : static_cast<size_t>(ch.rows_per_chunk * g.w * rrc));
+    float* col = direct ? nullptr : cols + omp_get_thread_num() * ch.rows_per_chunk * g.w * rrc;
 #pragma omp for schedule(static)
     for (int64_t j = 0; j < ch.num_chunks; ++j) {
       const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
       const int64_t p0 = row0 * g.w, np = (row1 - row0) * g.w;
       const float* a = src + p0 * g.cin;
       if (!direct) {
-        im2col(g, src, mask, row0, row1, col.data());
-        a = col.data();
+        im2col(g, src, mask, row0, row1, col);
+        a = col;
       }
       float* y = dst + p0 * g.cout;
       if (bias != nullptr) {
@@ -147,69 +175,126 @@ void conv_same(int64_t n, const Geometry& g, const float* src, const float* mask
   }
 }
 
-}  // namespace
-
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, bool relu, float* y) {
-  conv_same(s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, x, nullptr, w, bias, relu, y);
+// The pieces of each pass's workspace, in order; with a null base only their sizes are summed.
+struct BackwardDataScratch {
+  float* wt;  // the flipped, channel-transposed filter
+  float* cols;
+};
+BackwardDataScratch carve_backward_data(const Conv2dShape& s, Carver& ws) {
+  BackwardDataScratch b{};
+  b.wt = ws.take<float>(s.weight_numel());
+  b.cols = take_columns(ws, s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, true);
+  return b;
 }
 
-void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* y_relu, const float* w, float* dx) {
+struct BackwardWeightScratch {
+  int64_t blocks;     // dw partials, combined in order
+  float* part;        // [blocks, K*RRC]
+  double* bias_part;  // [blocks, K]
+  float* cols;        // per thread: im2col rows of one chunk (none for 1x1)
+  float* masked;      // per thread: dy of one chunk masked by y_relu > 0
+  float* bias_sum;    // per thread: [K]
+};
+Chunking weight_chunking(const Conv2dShape& s) { return make_chunking(s.n * s.h, s.w, s.r * s.r * s.c + s.k); }
+BackwardWeightScratch carve_backward_weight(const Conv2dShape& s, Carver& ws) {
+  const int64_t wn = s.weight_numel(), T = max_threads();
+  const Chunking ch = weight_chunking(s);
+  const int64_t max_blocks = std::max<int64_t>(1, kWeightPartialBytes / (wn * int64_t{sizeof(float)}));
+  BackwardWeightScratch b{};
+  b.blocks = std::min({kWeightBlocks, ch.num_chunks, max_blocks});
+  b.part = ws.take<float>(b.blocks * wn);
+  b.bias_part = ws.take<double>(b.blocks * s.k);
+  b.cols = s.r == 1 ? nullptr : ws.take<float>(T * ch.rows_per_chunk * s.w * s.r * s.r * s.c);
+  b.masked = ws.take<float>(T * ch.rows_per_chunk * s.w * s.k);
+  b.bias_sum = ws.take<float>(T * s.k);
+  return b;
+}
+
+}  // namespace
+
+int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass) {
+  Carver measure(nullptr);
+  switch (pass) {
+    case ConvPass::forward:
+      take_columns(measure, s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, false);
+      break;
+    case ConvPass::backward_data:
+      carve_backward_data(s, measure);
+      break;
+    case ConvPass::backward_weight:
+      carve_backward_weight(s, measure);
+      break;
+  }
+  return measure.used();
+}
+
+void conv2d_forward(const Conv2dShape& s, ConvMath, const float* x, const float* w, const float* bias, bool relu,
+                    float* y, void* workspace) {
+  Carver ws(workspace);
+  const Geometry g{s.h, s.w, s.c, s.k, s.r};
+  conv_same(s.n, g, x, nullptr, w, bias, relu, y, take_columns(ws, s.n, g, false));
+}
+
+void conv2d_backward_data(const Conv2dShape& s, ConvMath, const float* dy, const float* y_relu, const float* w,
+                          float* dx, void* workspace) {
+  Carver ws(workspace);
+  const BackwardDataScratch b = carve_backward_data(s, ws);
   // W'[c, r, s, k] = W[k, R-1-r, R-1-s, c]
   const int64_t R = s.r;
-  std::vector<float> wt(static_cast<size_t>(s.weight_numel()));
   for (int64_t c = 0; c < s.c; ++c)
     for (int64_t r = 0; r < R; ++r)
       for (int64_t q = 0; q < R; ++q)
         for (int64_t k = 0; k < s.k; ++k)
-          wt[((c * R + r) * R + q) * s.k + k] = w[((k * R + (R - 1 - r)) * R + (R - 1 - q)) * s.c + c];
-  conv_same(s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, dy, y_relu, wt.data(), nullptr, false, dx);
+          b.wt[((c * R + r) * R + q) * s.k + k] = w[((k * R + (R - 1 - r)) * R + (R - 1 - q)) * s.c + c];
+  conv_same(s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, dy, y_relu, b.wt, nullptr, false, dx, b.cols);
 }
 
-void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, const float* y_relu, float* dw,
-                            float* dbias) {
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath, const float* x, const float* dy, const float* y_relu,
+                            float* dw, float* dbias, void* workspace) {
   use_single_threaded_blas();
   const Geometry g{s.h, s.w, s.c, s.k, s.r};
   const int64_t rows = s.n * s.h, rrc = g.rrc(), wn = s.weight_numel();
   const bool direct = s.r == 1;  // x itself is the column matrix
-  const Chunking ch = make_chunking(rows, s.w, rrc + s.k);
-  const int64_t max_blocks = std::max<int64_t>(1, kWeightPartialBytes / (wn * int64_t{sizeof(float)}));
-  const int64_t nb = std::min({kWeightBlocks, ch.num_chunks, max_blocks});
+  const Chunking ch = weight_chunking(s);
+  Carver ws(workspace);
+  const BackwardWeightScratch sc = carve_backward_weight(s, ws);
+  const int64_t nb = sc.blocks;
   if (nb == 0) {  // no pixels
     std::fill(dw, dw + wn, 0.0f);
     if (dbias != nullptr) std::fill(dbias, dbias + s.k, 0.0f);
     return;
   }
-  std::vector<float> part(static_cast<size_t>(nb * wn), 0.0f);
-  std::vector<double> bias_part(static_cast<size_t>(nb * s.k), 0.0);
+  std::fill(sc.bias_part, sc.bias_part + nb * s.k, 0.0);
 #pragma omp parallel
   {
-    std::vector<float> col(direct ? 0 : static_cast<size_t>(ch.rows_per_chunk * s.w * rrc));
-    std::vector<float> masked(y_relu ? static_cast<size_t>(ch.rows_per_chunk * s.w * s.k) : 0);
-    std::vector<float> bias_sum(static_cast<size_t>(s.k));
+    const int64_t t = omp_get_thread_num();
+    float* col = direct ? nullptr : sc.cols + t * ch.rows_per_chunk * s.w * rrc;
+    float* masked = sc.masked + t * ch.rows_per_chunk * s.w * s.k;
+    float* bias_sum = sc.bias_sum + t * s.k;
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t j0 = b * ch.num_chunks / nb, j1 = (b + 1) * ch.num_chunks / nb;
-      float* dw_b = part.data() + b * wn;
-      double* db_b = bias_part.data() + b * s.k;
+      float* dw_b = sc.part + b * wn;
+      double* db_b = sc.bias_part + b * s.k;
       for (int64_t j = j0; j < j1; ++j) {
         const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
         const int64_t p0 = row0 * s.w, np = (row1 - row0) * s.w;
         const float* a = x + p0 * s.c;
         if (!direct) {
-          im2col(g, x, nullptr, row0, row1, col.data());
-          a = col.data();
+          im2col(g, x, nullptr, row0, row1, col);
+          a = col;
         }
         const float* d = dy + p0 * s.k;
         if (y_relu != nullptr) {
-          copy_run(masked.data(), d, y_relu + p0 * s.k, np * s.k);
-          d = masked.data();
+          copy_run(masked, d, y_relu + p0 * s.k, np * s.k);
+          d = masked;
         }
         // dW_b[K, RRC] (+)= dY^T x col
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(s.k), static_cast<int>(rrc),
                     static_cast<int>(np), 1.0f, d, static_cast<int>(s.k), a, static_cast<int>(rrc),
                     j == j0 ? 0.0f : 1.0f, dw_b, static_cast<int>(rrc));
         // dbias: float sums over the chunk (vectorised over k), accumulated in double across chunks.
-        std::fill(bias_sum.begin(), bias_sum.end(), 0.0f);
+        std::fill(bias_sum, bias_sum + s.k, 0.0f);
         for (int64_t p = 0; p < np; ++p)
           for (int64_t k = 0; k < s.k; ++k) bias_sum[k] += d[p * s.k + k];
         for (int64_t k = 0; k < s.k; ++k) db_b[k] += bias_sum[k];
@@ -219,14 +304,14 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
   // Combine the block partials in block order.
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < wn; ++i) {
-    float sum = part[i];
-    for (int64_t b = 1; b < nb; ++b) sum += part[b * wn + i];
+    float sum = sc.part[i];
+    for (int64_t b = 1; b < nb; ++b) sum += sc.part[b * wn + i];
     dw[i] = sum;
   }
   if (dbias != nullptr) {
     for (int64_t k = 0; k < s.k; ++k) {
       double sum = 0.0;
-      for (int64_t b = 0; b < nb; ++b) sum += bias_part[b * s.k + k];
+      for (int64_t b = 0; b < nb; ++b) sum += sc.bias_part[b * s.k + k];
       dbias[k] = static_cast<float>(sum);
     }
   }

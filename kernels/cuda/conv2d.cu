@@ -21,9 +21,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/device_runtime.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv2d_workspace.h"
 
 namespace seis::cuda {
 namespace {
@@ -68,8 +68,8 @@ __device__ __forceinline__ void store4(typename SmemType<M>::type* dst, const fl
 // [BN][kLds], reduction index contiguous, so that mma fragments are 32-bit loads without bank
 // conflicts (row stride 36 words for fp32, 20 words for bf16).
 
-constexpr int kBK = 32;
-constexpr int kBlockThreads = 256;  // 8 warps
+using conv_layout::kBK;
+using conv_layout::kBlockThreads;
 
 template <ConvMath M>
 constexpr int lds() {
@@ -638,8 +638,8 @@ __global__ void __launch_bounds__(kBlockThreads) conv_direct_kernel(const ConvAr
 // backward_weight for K <= 8 and R*R*C <= 16: each thread sums its pixels (fixed grid-stride
 // partition) into registers; warps reduce by a fixed shuffle tree, then warps in order; block b
 // writes part[b] = [dw (K*RRC), dbias (K)].
-constexpr int kWgK = 8, kWgE = 16;
-constexpr int kWgradDirectBlocks = 1024;
+using conv_layout::kWgE;
+using conv_layout::kWgK;
 
 __global__ void __launch_bounds__(kBlockThreads)
     wgrad_direct_kernel(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mask,
@@ -720,29 +720,6 @@ __global__ void __launch_bounds__(kBlockThreads)
 
 // ---- Host side ----------------------------------------------------------------------------------------
 
-int current_device() {
-  int d = 0;
-  CUDA_CHECK(cudaGetDevice(&d));
-  return d;
-}
-
-// Device scratch from the caching allocator, returned when the call's work is queued: the allocator
-// hands blocks out again only to work on the same stream order (the engine's compute stream).
-class Scratch {
- public:
-  explicit Scratch(int64_t bytes) : device_(current_device()), p_(bytes > 0 ? cuda_alloc(device_, bytes) : nullptr) {}
-  ~Scratch() {
-    if (p_ != nullptr) cuda_free(device_, p_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  float* f() const { return static_cast<float*>(p_); }
-
- private:
-  int device_;
-  void* p_;
-};
-
 void check_shape(const Conv2dShape& s) {
   SEIS_KERNEL_CHECK(s.r == 1 || s.r == 3, "conv2d: filter size " << s.r << " (1 or 3 supported)");
   SEIS_KERNEL_CHECK(s.n >= 0 && s.h >= 0 && s.w >= 0, "conv2d: negative shape " << s.n << "x" << s.h << "x" << s.w);
@@ -806,7 +783,10 @@ void sum_partials(const float* part, int64_t splits, int64_t n, float* out, cuda
 
 template <ConvMath M, int BM, int BN, int WM, int WN>
 void wgrad_igemm(const Conv2dShape& s, const float* x, const float* dy, const float* y_relu, float* dw, float* dbias,
-                 cudaStream_t stream) {
+                 float* part, cudaStream_t stream) {
+  const conv_layout::WgradTile tile = conv_layout::wgrad_tile(s);
+  SEIS_KERNEL_CHECK(tile.bm == BM && tile.bn == BN, "conv2d: backward-weight tile " << BM << "x" << BN);
+  const conv_layout::WgradSplit sp = conv_layout::wgrad_split(s);
   WgradArgs a{};
   a.x = x;
   a.dy = dy;
@@ -818,24 +798,14 @@ void wgrad_igemm(const Conv2dShape& s, const float* x, const float* dy, const fl
   a.r = static_cast<int>(s.r);
   a.pad = static_cast<int>(s.pad());
   a.rrc = static_cast<int>(s.r * s.r * s.c);
-  a.wtiles = static_cast<int>((s.w + kBK - 1) / kBK);
-  a.tiles = s.n * s.h * a.wtiles;
-  const int64_t mn_blocks = ((s.k + BM - 1) / BM) * ((a.rrc + BN - 1) / BN);
-  // Enough blocks to fill any GPU (a fixed target, so the partition and the result do not depend on
-  // the device), at least 8 pixel tiles per block, and at most 256 MiB of partials.
-  constexpr int64_t kTargetBlocks = 1024;
-  int64_t splits = (kTargetBlocks + mn_blocks - 1) / mn_blocks;
-  splits = std::min(splits, (a.tiles + 7) / 8);
-  splits = std::min(splits, (int64_t{64} << 20) / (s.k * a.rrc));
-  splits = std::max<int64_t>(1, std::min<int64_t>(splits, 65535));
-  a.tiles_per_split = (a.tiles + splits - 1) / splits;
-  splits = (a.tiles + a.tiles_per_split - 1) / a.tiles_per_split;
-
-  const int64_t wn = s.k * a.rrc;
-  Scratch part_buf(splits > 1 ? splits * (wn + s.k) * 4 : 0);
-  a.part = splits > 1 ? part_buf.f() : dw;
-  a.part_bias = dbias == nullptr ? nullptr : (splits > 1 ? part_buf.f() + splits * wn : dbias);
-  const dim3 grid(static_cast<unsigned>(mn_blocks), static_cast<unsigned>(splits));
+  a.wtiles = static_cast<int>(sp.wtiles);
+  a.tiles = sp.tiles;
+  a.tiles_per_split = sp.tiles_per_split;
+  const int64_t splits = sp.splits, wn = s.k * a.rrc;
+  SEIS_KERNEL_CHECK(splits == 1 || part != nullptr, "conv2d_backward_weight: no workspace for the partials");
+  a.part = splits > 1 ? part : dw;
+  a.part_bias = dbias == nullptr ? nullptr : (splits > 1 ? part + splits * wn : dbias);
+  const dim3 grid(static_cast<unsigned>(sp.mn_blocks), static_cast<unsigned>(splits));
   wgrad_igemm_kernel<M, BM, BN, WM, WN><<<grid, kBlockThreads, 0, stream>>>(a);
   SEIS_CUDA_LAUNCH_CHECK();
   if (splits > 1) {
@@ -846,18 +816,18 @@ void wgrad_igemm(const Conv2dShape& s, const float* x, const float* dy, const fl
 
 template <ConvMath M>
 void wgrad_igemm_m(const Conv2dShape& s, const float* x, const float* dy, const float* y_relu, float* dw, float* dbias,
-                   cudaStream_t stream) {
+                   float* part, cudaStream_t stream) {
   if (s.k <= 32) {
-    wgrad_igemm<M, 32, 128, 2, 4>(s, x, dy, y_relu, dw, dbias, stream);
+    wgrad_igemm<M, 32, 128, 2, 4>(s, x, dy, y_relu, dw, dbias, part, stream);
   } else {
-    wgrad_igemm<M, 128, 64, 4, 2>(s, x, dy, y_relu, dw, dbias, stream);
+    wgrad_igemm<M, 128, 64, 4, 2>(s, x, dy, y_relu, dw, dbias, part, stream);
   }
 }
 
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
-                    float* y, CUstream_st* stream) {
+                    float* y, void* /*workspace: none*/, CUstream_st* stream) {
   check_shape(s);
   if (s.pixels() == 0) return;
   SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr, "conv2d_forward: null pointer");
@@ -880,17 +850,19 @@ void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const f
 }
 
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
-                          float* dx, CUstream_st* stream) {
+                          float* dx, void* workspace, CUstream_st* stream) {
   check_shape(s);
   if (s.pixels() == 0) return;
-  SEIS_KERNEL_CHECK(dy != nullptr && w != nullptr && dx != nullptr, "conv2d_backward_data: null pointer");
-  Scratch wt(s.weight_numel() * 4);
-  flip_transpose_kernel<<<grid_for(s.weight_numel()), kThreads, 0, stream>>>(w, s.k, s.r, s.c, wt.f());
+  SEIS_KERNEL_CHECK(dy != nullptr && w != nullptr && dx != nullptr && workspace != nullptr,
+                    "conv2d_backward_data: null pointer");
+  conv_layout::Carver ws(workspace);
+  const conv_layout::BackwardDataScratch sc = conv_layout::carve_backward_data(s, ws);
+  flip_transpose_kernel<<<grid_for(s.weight_numel()), kThreads, 0, stream>>>(w, s.k, s.r, s.c, sc.wt);
   SEIS_CUDA_LAUNCH_CHECK();
   ConvArgs a{};
   a.src = dy;
   a.mask = y_relu;
-  a.wgt = wt.f();
+  a.wgt = sc.wt;
   a.bias = nullptr;
   a.out = dx;
   a.pixels = s.pixels();
@@ -906,7 +878,7 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, 
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
-                            float* dw, float* dbias, CUstream_st* stream) {
+                            float* dw, float* dbias, void* workspace, CUstream_st* stream) {
   check_shape(s);
   SEIS_KERNEL_CHECK(dw != nullptr, "conv2d_backward_weight: null dw");
   if (s.pixels() == 0) {
@@ -915,33 +887,34 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x,
     return;
   }
   SEIS_KERNEL_CHECK(x != nullptr && dy != nullptr, "conv2d_backward_weight: null pointer");
-  const int rrc = static_cast<int>(s.r * s.r * s.c);
-  if (s.k <= kWgK && rrc <= kWgE) {
-    const int64_t blocks = std::min<int64_t>(kWgradDirectBlocks, (s.pixels() + kBlockThreads - 1) / kBlockThreads);
-    const int64_t out_n = s.k * rrc + s.k;
-    Scratch part(blocks * out_n * 4);
+  SEIS_KERNEL_CHECK(workspace != nullptr || conv2d_workspace_bytes(s, ConvPass::backward_weight) == 0,
+                    "conv2d_backward_weight: null workspace");
+  conv_layout::Carver ws(workspace);
+  const conv_layout::BackwardWeightScratch sc = conv_layout::carve_backward_weight(s, ws);
+  if (conv_layout::wgrad_direct(s)) {
+    const int64_t blocks = conv_layout::wgrad_direct_blocks(s);
+    const int64_t out_n = s.weight_numel() + s.k;
     wgrad_direct_kernel<<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(
         x, dy, y_relu, s.pixels(), s.h, s.w, static_cast<int>(s.c), static_cast<int>(s.k), static_cast<int>(s.r),
-        static_cast<int>(s.pad()), part.f());
+        static_cast<int>(s.pad()), sc.part);
     SEIS_CUDA_LAUNCH_CHECK();
     // part rows are [dw, dbias]: the sums land in dw and dbias (or in scratch when dbias is null).
-    Scratch sums(out_n * 4);
-    sum_partials(part.f(), blocks, out_n, sums.f(), stream);
-    CUDA_CHECK(cudaMemcpyAsync(dw, sums.f(), s.weight_numel() * 4, cudaMemcpyDeviceToDevice, stream));
+    sum_partials(sc.part, blocks, out_n, sc.sums, stream);
+    CUDA_CHECK(cudaMemcpyAsync(dw, sc.sums, s.weight_numel() * 4, cudaMemcpyDeviceToDevice, stream));
     if (dbias != nullptr) {
-      CUDA_CHECK(cudaMemcpyAsync(dbias, sums.f() + s.weight_numel(), s.k * 4, cudaMemcpyDeviceToDevice, stream));
+      CUDA_CHECK(cudaMemcpyAsync(dbias, sc.sums + s.weight_numel(), s.k * 4, cudaMemcpyDeviceToDevice, stream));
     }
     return;
   }
   switch (math) {
     case ConvMath::f32:
-      wgrad_igemm_m<ConvMath::f32>(s, x, dy, y_relu, dw, dbias, stream);
+      wgrad_igemm_m<ConvMath::f32>(s, x, dy, y_relu, dw, dbias, sc.part, stream);
       break;
     case ConvMath::tf32:
-      wgrad_igemm_m<ConvMath::tf32>(s, x, dy, y_relu, dw, dbias, stream);
+      wgrad_igemm_m<ConvMath::tf32>(s, x, dy, y_relu, dw, dbias, sc.part, stream);
       break;
     case ConvMath::bf16:
-      wgrad_igemm_m<ConvMath::bf16>(s, x, dy, y_relu, dw, dbias, stream);
+      wgrad_igemm_m<ConvMath::bf16>(s, x, dy, y_relu, dw, dbias, sc.part, stream);
       break;
   }
 }

@@ -1,0 +1,25 @@
+// Memory accounting by device: what a device's allocator holds for tensors, now and at peak.
+// - cpu: aligned host memory, counted here (sizes rounded to 64 bytes, as allocated);
+// - cuda:N: the caching allocator of engine/cuda_runtime.cu;
+// - a shape-only device: a model of the real one that allocates nothing (cpu: the same counter;
+//   cuda: the caching allocator's BlockCache), so that a step run on it peaks exactly where the real
+//   step would (engine/memory_plan.h). Its keys stand in for pointers and are never dereferenced.
+// Kernel-internal scratch (std::vector in the CPU kernels, the cuDNN backend's buffers) is not here.
+#pragma once
+#include <cstdint>
+
+#include "engine/device.h"
+
+namespace seis {
+
+int64_t memory_in_use(Device d);
+int64_t memory_peak(Device d);
+void reset_memory_peak(Device d);
+
+// Storage's allocation paths. host_alloc never returns null (throws Error when out of memory).
+void* host_alloc(int64_t bytes);
+void host_free(void* p, int64_t bytes);
+void* shape_only_alloc(Device d, int64_t bytes);
+void shape_only_free(Device d, void* key, int64_t bytes);
+
+}  // namespace seis

@@ -1,0 +1,120 @@
+// The scratch of the CUDA conv launchers (kernels/conv2d.h) and the backward-weight split-K
+// partition that sizes it, as host code: kernels/cuda/conv2d.cu cuts its workspace with these
+// functions, and the engine sizes the workspace it passes in with them, on any machine (a memory plan
+// for a GPU is made without one). Plain C++: no CUDA headers.
+//
+// Workspace per pass (each piece 256-byte aligned):
+// - forward: none;
+// - backward_data: the flipped, channel-transposed filter, K*R*R*C floats;
+// - backward_weight, direct kernel (K <= 8, R*R*C <= 16): per-block partials [blocks, K*RRC + K] and
+//   their sums [K*RRC + K];
+// - backward_weight, implicit GEMM: with more than one split, partials [splits, K*RRC + K].
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/conv2d.h"
+
+namespace seis::cuda {
+
+namespace conv_layout {
+
+constexpr int kBK = 32;             // k-tile of the GEMMs; backward-weight tiles are kBK pixels of one row
+constexpr int kBlockThreads = 256;  // 8 warps
+constexpr int kWgK = 8, kWgE = 16;  // the direct backward-weight kernel: K <= kWgK, R*R*C <= kWgE
+constexpr int64_t kWgradDirectBlocks = 1024;
+constexpr int64_t kWgradTargetBlocks = 1024;  // split-K aims at this many blocks on every GPU
+constexpr int64_t kWgradMaxPartialFloats = int64_t{64} << 20;
+
+inline int64_t rrc(const Conv2dShape& s) { return s.r * s.r * s.c; }
+
+inline bool wgrad_direct(const Conv2dShape& s) { return s.k <= kWgK && rrc(s) <= kWgE; }
+
+inline int64_t wgrad_direct_blocks(const Conv2dShape& s) {
+  return std::min<int64_t>(kWgradDirectBlocks, (s.pixels() + kBlockThreads - 1) / kBlockThreads);
+}
+
+// The backward-weight GEMM tile: M = K_out rows, N = R*R*C columns.
+struct WgradTile {
+  int bm, bn;
+};
+inline WgradTile wgrad_tile(const Conv2dShape& s) { return s.k <= 32 ? WgradTile{32, 128} : WgradTile{128, 64}; }
+
+// Split-K over pixel tiles: a fixed number of blocks (not the device's SM count), at least 8 pixel
+// tiles per split and a bounded partial buffer, so the partition and the sum order depend on the
+// shape only.
+struct WgradSplit {
+  int64_t mn_blocks = 0;        // output tiles
+  int64_t wtiles = 0;           // pixel tiles per image row
+  int64_t tiles = 0;            // pixel tiles in all
+  int64_t tiles_per_split = 0;  // consecutive pixel tiles per split
+  int64_t splits = 0;
+};
+inline WgradSplit wgrad_split(const Conv2dShape& s) {
+  const WgradTile t = wgrad_tile(s);
+  WgradSplit p;
+  p.mn_blocks = ((s.k + t.bm - 1) / t.bm) * ((rrc(s) + t.bn - 1) / t.bn);
+  p.wtiles = (s.w + kBK - 1) / kBK;
+  p.tiles = s.n * s.h * p.wtiles;
+  int64_t splits = (kWgradTargetBlocks + p.mn_blocks - 1) / p.mn_blocks;
+  splits = std::min(splits, (p.tiles + 7) / 8);
+  splits = std::min(splits, kWgradMaxPartialFloats / (s.k * rrc(s)));
+  splits = std::max<int64_t>(1, std::min<int64_t>(splits, 65535));
+  p.tiles_per_split = std::max<int64_t>(1, (p.tiles + splits - 1) / splits);
+  p.splits = (p.tiles + p.tiles_per_split - 1) / p.tiles_per_split;
+  return p;
+}
+
+// Cuts a workspace into 256-byte aligned pieces, or only measures them when base is null.
+class Carver {
+ public:
+  explicit Carver(void* base) : base_(static_cast<char*>(base)) {}
+  float* floats(int64_t n) {
+    float* p = base_ != nullptr && n > 0 ? reinterpret_cast<float*>(base_ + used_) : nullptr;
+    used_ += (n * 4 + 255) / 256 * 256;
+    return p;
+  }
+  int64_t used() const { return used_; }
+
+ private:
+  char* base_;
+  int64_t used_ = 0;
+};
+
+struct BackwardDataScratch {
+  float* wt = nullptr;
+};
+inline BackwardDataScratch carve_backward_data(const Conv2dShape& s, Carver& ws) {
+  BackwardDataScratch b;
+  if (s.pixels() > 0) b.wt = ws.floats(s.weight_numel());
+  return b;
+}
+
+struct BackwardWeightScratch {
+  float* part = nullptr;  // partials: [blocks or splits, K*RRC + K]
+  float* sums = nullptr;  // the direct kernel's summed row
+};
+inline BackwardWeightScratch carve_backward_weight(const Conv2dShape& s, Carver& ws) {
+  BackwardWeightScratch b;
+  if (s.pixels() == 0) return b;
+  const int64_t out_n = s.weight_numel() + s.k;
+  if (wgrad_direct(s)) {
+    b.part = ws.floats(wgrad_direct_blocks(s) * out_n);
+    b.sums = ws.floats(out_n);
+  } else {
+    const WgradSplit p = wgrad_split(s);
+    if (p.splits > 1) b.part = ws.floats(p.splits * out_n);
+  }
+  return b;
+}
+
+}  // namespace conv_layout
+
+inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass) {
+  conv_layout::Carver measure(nullptr);
+  if (pass == ConvPass::backward_data) conv_layout::carve_backward_data(s, measure);
+  if (pass == ConvPass::backward_weight) conv_layout::carve_backward_weight(s, measure);
+  return measure.used();
+}
+
+}  // namespace seis::cuda
