@@ -104,7 +104,7 @@ int cmd_demo(int argc, char** argv) {
   opt.batch = batch;
   opt.steps = steps;
   opt.lr.lr = lr;
-  opt.exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
+  opt.exec.math = parse_precision(precision);
   opt.exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
   opt.log_every = std::max<int64_t>(1, std::min<int64_t>(25, steps / 20));
   SampleReaderOptions ro;

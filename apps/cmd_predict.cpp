@@ -69,7 +69,7 @@ int cmd_predict(int argc, char** argv) {
                                               : md != wc.metadata.end() ? md->second
                                                                         : "trace");
   ExecConfig exec;
-  exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
+  exec.math = parse_precision(precision);
   set_exec_config(exec);
   if (device.is_cuda()) cuda_set_device(device.index);
 

@@ -17,6 +17,7 @@
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "apps/h5_sources.h"
+#include "apps/memory_plan.h"
 #include "apps/model_preview.h"
 #include "apps/run_dir.h"
 #include "apps/stop_signal.h"
@@ -131,6 +132,17 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+// --batch N: 1 <= N <= 2^20.
+int64_t parse_batch(const std::string& v) {
+  try {
+    size_t used = 0;
+    const long long b = std::stoll(v, &used);
+    if (used == v.size() && b >= 1 && b <= (int64_t{1} << 20)) return b;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--batch: '" + v + "' is not auto or a number in 1..1048576");
+}
+
 // "500" (steps) or "10m" (minutes).
 void parse_save_every(const std::string& v, int64_t* steps, double* minutes) {
   *steps = 0;
@@ -163,13 +175,6 @@ void parse_crop(const std::string& v, int64_t* h, int64_t* w) {
   } catch (const std::exception&) {
   }
   throw UsageError("--crop: '" + v + "' is not HxW (e.g. 2048x2048)");
-}
-
-ConvMath parse_precision(const std::string& p) {
-  if (p == "fp32") return ConvMath::f32;
-  if (p == "tf32") return ConvMath::tf32;
-  if (p == "bf16") return ConvMath::bf16;
-  throw UsageError("--precision: '" + p + "' is not fp32, tf32 or bf16");
 }
 
 std::string format_duration(double s) {
@@ -217,10 +222,62 @@ bool may_change_on_resume(const std::string& key) {
   }
 }
 
+// Share of free device memory that --batch auto plans for: the rest absorbs what the plan leaves
+// out (validation batches, checkpoint copies, other processes).
+constexpr double kAutoBatchMemoryShare = 0.9;
+
+// --batch auto: the largest global batch whose planned step (apps/memory_plan.h) fits every rank's
+// device, at most the training set. Every rank plans its own device; the smallest answer wins.
+int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t train_samples, Device device,
+                   Communicator& comm) {
+  if (s.conv_backend == "cudnn") {
+    throw UsageError("--batch auto plans the memory of our kernels; with --conv-backend cudnn give --batch N");
+  }
+  PlanRequest req;
+  req.model.levels = s.levels;
+  req.model.base = s.base;
+  req.height = height;
+  req.width = width;
+  req.math = parse_precision(s.precision);
+  req.device = device;
+  req.optimizer = parse_optimizer(s.optimizer);
+  req.world = comm.world();
+  req.prefetch = s.prefetch;
+  MemoryPlanner planner(req);
+  const int64_t budget =
+      static_cast<int64_t>(kAutoBatchMemoryShare * static_cast<double>(device_memory_budget(device)));
+  int64_t per_rank = planner.max_batch(budget);
+  // On the CPU the reader's slots share the same memory.
+  while (device.is_cpu() && per_rank > 0 &&
+         planner.step_peak_bytes(per_rank) + planner.reader_host_bytes(per_rank) > budget)
+    --per_rank;
+  const int world = comm.world();
+  int64_t agreed = per_rank;
+  for (int r = 0; r < world; ++r) {
+    int64_t v = per_rank;
+    comm.broadcast_host_bytes(&v, sizeof v, r);
+    agreed = std::min(agreed, v);
+  }
+  if (agreed == 0) {
+    throw InputError("--batch auto: one " + std::to_string(height) + "x" + std::to_string(width) +
+                     " sample does not fit: a step needs " + std::to_string(planner.step_peak_bytes(1)) +
+                     " bytes of the " + std::to_string(budget) + " available on " + device.str() +
+                     " (train on crops with --crop, or use fewer --levels or a smaller --base)");
+  }
+  const int64_t batch = std::min(agreed, train_samples / world) * world;
+  if (comm.rank() == 0) {
+    std::printf(
+        "seisseg train: --batch auto: %lld (%lld per rank): a step's planned peak is %.2f GB of %.2f GB usable\n",
+        static_cast<long long>(batch), static_cast<long long>(batch / world),
+        static_cast<double>(planner.step_peak_bytes(batch / world)) / 1e9, static_cast<double>(budget) / 1e9);
+  }
+  return batch;
+}
+
 // Everything after the flags: data, model, optimizer, the loop and its outputs. With world > 1,
 // every rank runs this; only rank 0 writes files and prints.
-int run_training(const Settings& s, const std::string& resume, int64_t save_steps, double save_minutes, int64_t crop_h,
-                 int64_t crop_w, Device device, Communicator& comm) {
+int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t save_steps, double save_minutes,
+                 int64_t crop_h, int64_t crop_w, Device device, Communicator& comm) {
   const int world = comm.world(), rank = comm.rank();
   const bool root = rank == 0;
   SampleSet train_set(split_list(s.data));
@@ -233,6 +290,11 @@ int run_training(const Settings& s, const std::string& resume, int64_t save_step
     for (int64_t i = 0; i < train_set.size(); ++i) split.train.push_back(i);
   } else {
     split = split_validation(train_set.size(), s.val_fraction, s.seed);
+  }
+
+  if (batch_auto) {
+    s.batch = auto_batch(s, crop_h > 0 ? crop_h : train_set.height(), crop_w > 0 ? crop_w : train_set.width(),
+                         static_cast<int64_t>(split.train.size()), device, comm);
   }
 
   UNetConfig mc;
@@ -338,7 +400,8 @@ int run_training(const Settings& s, const std::string& resume, int64_t save_step
                         {"val_every", opt.val_every},
                         {"height", train_set.height()},
                         {"width", train_set.width()},
-                        {"ranks", world}}}});
+                        {"ranks", world},
+                        {"batch_auto", batch_auto}}}});
 
   const std::map<std::string, std::string> weights_meta = {{"seisseg.normalize", s.normalize}};
   const int64_t preview_index = root && val_src.size() > 0 ? first_labelled_sample(val_src, 64) : 0;
@@ -478,9 +541,11 @@ int cmd_train(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.9));
   app.add_option("--levels", s.levels, "UNet levels")->capture_default_str()->check(CLI::Range(1, 12));
   app.add_option("--base", s.base, "UNet base channels")->capture_default_str()->check(CLI::Range(1, 1024));
-  app.add_option("--batch", s.batch, "global batch (split across ranks)")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  std::string batch_s = std::to_string(s.batch);
+  app.add_option("--batch", batch_s,
+                 "global batch (split across ranks), or auto: the largest whose planned step fits 90% of each "
+                 "rank's free device memory (seisseg plan)")
+      ->capture_default_str();
   app.add_option("--epochs", s.epochs, "total epochs of the run")->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   app.add_option("--steps", s.steps, "total steps of the run (instead of --epochs)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
@@ -536,6 +601,11 @@ int cmd_train(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   if (!parse_cli(app, argc, argv)) return 0;
+  const bool batch_auto = batch_s == "auto";
+  if (!batch_auto) s.batch = parse_batch(batch_s);
+  if (batch_auto && !resume.empty()) {
+    throw UsageError("--batch auto: a resumed run keeps the batch it was started with");
+  }
 
   // A resume takes the interrupted run's settings; flags given now may change only a few of them.
   if (!resume.empty()) {
@@ -574,7 +644,7 @@ int cmd_train(int argc, char** argv) {
   parse_crop(s.crop, &crop_h, &crop_w);
 
   const LaunchInfo launch = detect_launch();
-  if (launch.world > 1 && s.batch % launch.world != 0) {
+  if (launch.world > 1 && !batch_auto && s.batch % launch.world != 0) {
     throw UsageError("--batch " + std::to_string(s.batch) + " is not divisible by the " + std::to_string(launch.world) +
                      " ranks; use a multiple of " + std::to_string(launch.world));
   }
@@ -584,10 +654,12 @@ int cmd_train(int argc, char** argv) {
     device = Device::cuda(launch.local_rank % cuda_device_count());
   }
   std::unique_ptr<Communicator> comm = make_communicator(device);
-  if (comm->world() == 1) return run_training(s, resume, save_steps, save_minutes, crop_h, crop_w, device, *comm);
+  if (comm->world() == 1) {
+    return run_training(s, batch_auto, resume, save_steps, save_minutes, crop_h, crop_w, device, *comm);
+  }
   // A rank that fails must end the job: the others would wait for it in the next collective.
   try {
-    return run_training(s, resume, save_steps, save_minutes, crop_h, crop_w, device, *comm);
+    return run_training(s, batch_auto, resume, save_steps, save_minutes, crop_h, crop_w, device, *comm);
   } catch (...) {
     abort_job_on(*comm, std::current_exception());
   }

@@ -10,5 +10,6 @@ int cmd_info(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
+int cmd_plan(int argc, char** argv);
 
 }  // namespace seis

@@ -6,7 +6,7 @@
 
 #include "engine/device_runtime.h"
 #include "engine/error.h"
-#include "engine/grad_buckets.h"
+#include "engine/memory.h"
 #include "io/sample_order.h"
 
 namespace seis {
@@ -93,15 +93,25 @@ EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normali
   return r;
 }
 
+Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor& label, float pos_weight, int world) {
+  // The mean over the global batch: this rank's loss and gradients are partial sums of it.
+  const int64_t mean_over = world > 1 ? label.numel() * world : 0;
+  return bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, pos_weight, mean_over);
+}
+
+void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer& optimizer, float lr) {
+  tape.backward(loss);
+  if (buckets != nullptr) buckets->finish();
+  optimizer.step(lr);
+}
+
 TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, SampleSource* val, const TrainOptions& opt,
                   const TrainProgress& start, const TrainHooks& hooks) {
   SEIS_CHECK(batches.batches_per_epoch() > 0, "no complete batch in an epoch");
   set_exec_config(opt.exec);
   const Device device = model.device();
-  if (device.is_cuda()) {
-    cuda_set_device(device.index);
-    cuda_reset_peak_bytes(device.index);
-  }
+  if (device.is_cuda()) cuda_set_device(device.index);
+  reset_memory_peak(device);
   Communicator* comm = opt.comm;
   const int world = comm != nullptr ? comm->world() : 1;
   std::unique_ptr<GradBucketer> buckets;
@@ -118,19 +128,15 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
       batches.next(&data, &label);
       wait_since_log += batches.take_wait_seconds();
       Tape tape;
-      // The mean over the global batch: this rank's loss and gradients are partial sums of it.
-      const int64_t mean_over = world > 1 ? label.numel() * world : 0;
-      Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, opt.pos_weight, mean_over);
+      const Var loss = step_forward(tape, model, data, label, opt.pos_weight, world);
       double loss_v = scalar_value(loss->value);
       if (world > 1) comm->allreduce_sum_host(&loss_v, 1);
       if (!std::isfinite(loss_v)) {
         throw InputError("training diverged at step " + std::to_string(p.step + 1) + ": the loss is " +
                          std::to_string(loss_v) + "; lower --lr or check the data for NaN/Inf");
       }
-      tape.backward(loss);
-      if (buckets) buckets->finish();
       const float lr = opt.lr.at(p.step);
-      optimizer.step(lr);
+      step_backward(tape, loss, buckets.get(), optimizer, lr);
       result.losses.push_back(loss_v);
       ++p.step;
       if (++p.batch >= batches.batches_per_epoch()) {
@@ -155,7 +161,7 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
         l.samples_per_s = static_cast<double>(samples_since_log) / std::max(1e-9, t - t_log);
         l.data_wait = std::min(1.0, wait_since_log / std::max(1e-9, t - t_log));
         l.elapsed_s = t - t0;
-        l.peak_bytes = device.is_cuda() ? cuda_peak_bytes(device.index) : 0;
+        l.peak_bytes = memory_peak(device);
         if (hooks.on_log) hooks.on_log(l);
         t_log = t;
         samples_since_log = 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/communicator.h"
+#include "engine/grad_buckets.h"
 #include "engine/lr_schedule.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
@@ -91,7 +92,7 @@ struct StepLog {
   double samples_per_s = 0;
   double data_wait = 0;  // fraction of the interval spent waiting for data
   double elapsed_s = 0;
-  int64_t peak_bytes = 0;  // GPU allocator peak, 0 on the CPU
+  int64_t peak_bytes = 0;  // the training device's allocator peak (engine/memory.h)
 };
 
 struct TrainHooks {
@@ -142,6 +143,13 @@ class SyncBatchSource : public BatchSource {
 // the result of the whole set.
 EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
                     float threshold, Communicator* comm = nullptr);
+
+// The two halves of a training step, shared by train() and the memory planner (apps/memory_plan.h),
+// so that a plan allocates what a step allocates. step_forward records the forward and the loss
+// (the mean over the global batch of `world` ranks' equal shares); step_backward runs backward (with
+// the gradient buckets' allreduce when `buckets` is not null) and the optimizer step.
+Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor& label, float pos_weight, int world);
+void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer& optimizer, float lr);
 
 // Trains `model` from `start` until opt.steps steps are done (or should_stop says so).
 TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, SampleSource* val, const TrainOptions& opt,

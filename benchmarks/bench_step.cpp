@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     const Device device = parse_device(device_s);
     if (device.is_cuda()) cuda_set_device(device.index);
     ExecConfig exec;
-    exec.math = precision == "bf16" ? ConvMath::bf16 : precision == "tf32" ? ConvMath::tf32 : ConvMath::f32;
+    exec.math = seis::parse_precision(precision);
     exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
     set_exec_config(exec);
 

@@ -289,6 +289,8 @@ double comm_timeout_seconds() {
   return 600.0;
 }
 
+std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleComm>(); }
+
 std::unique_ptr<Communicator> make_communicator(Device device, bool nccl_for_single) {
   const LaunchInfo li = detect_launch();
   std::unique_ptr<Communicator> host;

@@ -59,6 +59,9 @@ class Communicator {
 // communicator's destructor calls MPI_Finalize. At most one MPI communicator per process.
 std::unique_ptr<Communicator> make_communicator(Device device, bool nccl_for_single = false);
 
+// World 1, every call a no-op, whatever the launcher (a memory plan's gradient buckets).
+std::unique_ptr<Communicator> make_single_communicator();
+
 // Seconds a rank waits for a collective before it gives up and aborts the job (a hung peer):
 // SEIS_COMM_TIMEOUT_S, 600 by default.
 double comm_timeout_seconds();

@@ -226,6 +226,15 @@ void cuda_release_cached_memory(int device) {
   release_cache_locked(s);
 }
 
+int64_t cuda_free_bytes(int device) {
+  DeviceState& s = state(device);
+  DeviceGuard guard(device);
+  size_t free_bytes = 0, total_bytes = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  std::lock_guard<std::mutex> lock(s.mu);
+  return static_cast<int64_t>(free_bytes) + s.blocks.cached();
+}
+
 int64_t cuda_reserved_bytes(int device) {
   if (device < 0 || device >= cuda_device_count()) return 0;
   DeviceState& s = state(device);

@@ -22,6 +22,8 @@ void cuda_free(int device, void* p);
 int64_t cuda_bytes_in_use(int device);
 int64_t cuda_peak_bytes(int device);
 void cuda_reset_peak_bytes(int device);
+// Device memory the driver reports free now (cudaMemGetInfo), plus what the allocator has cached.
+int64_t cuda_free_bytes(int device);
 
 // Pinned (page-locked) host memory; ordinary 64-byte-aligned memory when there is no driver.
 void* pinned_alloc(int64_t bytes);

@@ -89,6 +89,15 @@ void shape_only_free(Device d, void* key, int64_t bytes) {
   }
 }
 
+void reset_shape_only(Device d) {
+  SEIS_CHECK(d.shape_only, "reset_shape_only of " << d.str());
+  std::lock_guard<std::mutex> lock(shape_only_mutex());
+  ShapeOnlyState& s = shape_only_state(d);
+  SEIS_CHECK(s.host_in_use == 0 && s.cuda_blocks.in_use() == 0,
+             "reset of " << d.str() << " while its tensors are alive");
+  s = ShapeOnlyState();
+}
+
 int64_t memory_in_use(Device d) {
   if (d.shape_only) {
     std::lock_guard<std::mutex> lock(shape_only_mutex());

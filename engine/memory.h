@@ -21,5 +21,8 @@ void* host_alloc(int64_t bytes);
 void host_free(void* p, int64_t bytes);
 void* shape_only_alloc(Device d, int64_t bytes);
 void shape_only_free(Device d, void* key, int64_t bytes);
+// Forgets a shape-only device's history (cached blocks, peak), so that a new plan starts from an
+// empty allocator. Throws when tensors on it are still alive.
+void reset_shape_only(Device d);
 
 }  // namespace seis

@@ -95,6 +95,25 @@ void conv_backward_weight_call(const Conv2dShape& s, const Tensor& x, const Tens
 }  // namespace
 
 void set_exec_config(const ExecConfig& c) { g_exec = c; }
+
+ConvMath parse_precision(const std::string& name) {
+  for (ConvMath m : {ConvMath::f32, ConvMath::tf32, ConvMath::bf16}) {
+    if (name == precision_name(m)) return m;
+  }
+  throw UsageError("--precision: '" + name + "' is not fp32, tf32 or bf16");
+}
+
+const char* precision_name(ConvMath math) {
+  switch (math) {
+    case ConvMath::f32:
+      return "fp32";
+    case ConvMath::tf32:
+      return "tf32";
+    case ConvMath::bf16:
+      return "bf16";
+  }
+  return "?";
+}
 const ExecConfig& exec_config() { return g_exec; }
 
 Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include "engine/autograd.h"
 #include "kernels/conv2d.h"
@@ -18,6 +19,9 @@ struct ExecConfig {
   ConvBackend conv_backend = ConvBackend::own;
 };
 void set_exec_config(const ExecConfig& c);
+// "fp32", "tf32" or "bf16" (the --precision flag); UsageError otherwise.
+ConvMath parse_precision(const std::string& name);
+const char* precision_name(ConvMath math);
 const ExecConfig& exec_config();
 
 // y = conv(x, w) + b, then ReLU when `relu`. R = w.dim(1) (1 or 3), stride 1, same padding.

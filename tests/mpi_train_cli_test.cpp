@@ -148,6 +148,20 @@ TEST_F(MpiTrain, ResumeOnTwoRanksEqualsAnUninterruptedRun) {
 }
 
 // Every rank finds it before MPI starts; mpirun may stop the others before they print.
+TEST_F(MpiTrain, AutoBatchIsOneAgreedMultipleOfTheRanks) {
+  const Result r = run(mpirun(2) + train_args("auto2", "--steps 2 --batch auto"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(dir_ + "/auto2/config.json");
+  const nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(config.is_object());
+  // 32x32 samples on the CPU: every training sample fits, in equal shares of the two ranks.
+  const int64_t train = config["resolved"]["train_samples"], batch = config["settings"]["batch"];
+  EXPECT_EQ(batch, train / 2 * 2);
+  EXPECT_NE(r.out.find("--batch auto: " + std::to_string(batch) + " (" + std::to_string(batch / 2) + " per rank)"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST_F(MpiTrain, BatchNotDivisibleByTheRanksIsAUsageError) {
   const Result r = run(mpirun(4) + train_args("bad", "--steps 2 --batch 6"));
   EXPECT_EQ(r.code, 2) << r.out;

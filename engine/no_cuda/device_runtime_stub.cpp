@@ -18,6 +18,7 @@ void cuda_free(int, void*) { no_cuda(); }
 int64_t cuda_bytes_in_use(int) { return 0; }
 int64_t cuda_peak_bytes(int) { return 0; }
 void cuda_reset_peak_bytes(int) {}
+int64_t cuda_free_bytes(int) { no_cuda(); }
 void* pinned_alloc(int64_t bytes) {
   void* p = std::aligned_alloc(64, static_cast<size_t>((bytes + 63) / 64 * 64));
   SEIS_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");

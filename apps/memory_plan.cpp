@@ -1,0 +1,113 @@
+#include "apps/memory_plan.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "apps/trainer.h"
+#include "engine/communicator.h"
+#include "engine/device_runtime.h"
+#include "engine/error.h"
+#include "engine/grad_buckets.h"
+#include "engine/memory.h"
+
+namespace seis {
+
+namespace {
+
+// What a training process holds between steps, on the plan's device.
+struct Model {
+  UNet net;
+  Optimizer optimizer;
+  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<GradBucketer> buckets;
+  Model(const PlanRequest& r, Device d)
+      : net(r.model, 0, d), optimizer(OptimizerConfig{r.optimizer}, net.param_vars()) {
+    if (r.world > 1) {
+      comm = make_single_communicator();
+      buckets = std::make_unique<GradBucketer>(*comm, net.param_vars());
+    }
+  }
+};
+
+}  // namespace
+
+MemoryPlanner::MemoryPlanner(const PlanRequest& request)
+    : req_(request), plan_device_(Device::shape_only_of(request.device)) {
+  SEIS_CHECK(!request.device.shape_only, "plan of a shape-only device");
+  SEIS_CHECK(request.world >= 1 && request.prefetch >= 1, "plan: world " << request.world);
+  reset_shape_only(plan_device_);
+  const Model m(req_, plan_device_);
+  m.net.check_input_size(req_.height, req_.width, "plan");
+  resident_ = memory_in_use(plan_device_);
+  num_params_ = m.net.num_params();
+}
+
+int64_t MemoryPlanner::num_params() const { return num_params_; }
+
+int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
+  SEIS_CHECK(batch >= 1, "plan: batch " << batch);
+  const ExecConfig saved = exec_config();
+  ExecConfig exec;
+  exec.math = req_.math;
+  set_exec_config(exec);
+  reset_shape_only(plan_device_);
+  Model m(req_, plan_device_);
+  int64_t peak = -1;
+  // The step's allocations are the same every step, but which cached block serves a request can
+  // change while the cache fills: run until the peak repeats.
+  for (int step = 0; step < 8; ++step) {
+    reset_memory_peak(plan_device_);
+    {
+      const Tensor data =
+          Tensor::empty({batch, req_.height, req_.width, req_.model.in_channels}, DType::f32, plan_device_);
+      const Tensor label = Tensor::empty({batch, req_.height, req_.width}, DType::u8, plan_device_);
+      Tape tape;
+      const Var loss = step_forward(tape, m.net, data, label, 1.0f, req_.world);
+      step_backward(tape, loss, m.buckets.get(), m.optimizer, 0.0f);
+    }
+    const int64_t p = memory_peak(plan_device_);
+    if (p == peak) break;
+    peak = std::max(peak, p);
+  }
+  set_exec_config(saved);
+  return peak;
+}
+
+int64_t MemoryPlanner::max_batch(int64_t budget) {
+  if (step_peak_bytes(1) > budget) return 0;
+  // Gallop to a batch that does not fit, then bisect: plans are cheap (no compute).
+  constexpr int64_t kLimit = int64_t{1} << 24;
+  int64_t lo = 1, hi = 2;
+  while (hi <= kLimit && step_peak_bytes(hi) <= budget) {
+    lo = hi;
+    hi *= 2;
+  }
+  if (hi > kLimit) return lo;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (step_peak_bytes(mid) <= budget ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+int64_t MemoryPlanner::reader_host_bytes(int64_t batch) const {
+  const int64_t sample = req_.height * req_.width * (int64_t{sizeof(float)} * req_.model.in_channels + 1);
+  return static_cast<int64_t>(req_.prefetch) * batch * sample;
+}
+
+int64_t device_memory_budget(Device d) {
+  if (d.is_cuda()) return cuda_free_bytes(d.index);
+  std::ifstream f("/proc/meminfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream is(line);
+    std::string key;
+    int64_t kib = 0;
+    if (is >> key >> kib && key == "MemAvailable:") return kib * 1024;
+  }
+  throw Error("cannot read MemAvailable from /proc/meminfo; give the memory budget explicitly");
+}
+
+}  // namespace seis

@@ -1,0 +1,59 @@
+// Memory plans (`seisseg plan`, `train --batch auto`): the training step of apps/trainer.h run on a
+// shape-only device (engine/device.h), which computes nothing and allocates nothing but holds every
+// tensor as the modelled device's allocator would: the caching allocator's size classes and block
+// reuse on CUDA, workspaces included. The peak of such a step is the peak of the real step, on any
+// machine, in milliseconds.
+//
+// What it counts: parameters, gradients, optimizer state, gradient buckets (world > 1), the batch
+// on the device, every activation the tape keeps and every workspace of our kernels. What it does
+// not: the CUDA context and library handles (outside the allocator: cuda_free_bytes already leaves
+// them out), the cuDNN backend's own scratch, and the reader's pinned host slots (reported apart).
+// A shape-only device is process-wide: one planner at a time.
+#pragma once
+#include <cstdint>
+
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "models/unet.h"
+
+namespace seis {
+
+struct PlanRequest {
+  UNetConfig model;
+  int64_t height = 0, width = 0;  // the training sample (the crop when training on crops)
+  ConvMath math = ConvMath::f32;
+  Device device;  // the device modelled: cpu or cuda:N
+  OptimizerKind optimizer = OptimizerKind::adam;
+  int world = 1;     // ranks: gradient buckets when > 1
+  int prefetch = 3;  // the reader's pinned slots, in rank batches
+};
+
+class MemoryPlanner {
+ public:
+  explicit MemoryPlanner(const PlanRequest& request);
+  MemoryPlanner(const MemoryPlanner&) = delete;
+  MemoryPlanner& operator=(const MemoryPlanner&) = delete;
+
+  // The allocator's peak over training steps of `batch` samples per rank, in bytes, as a fresh
+  // training process would reach it: each call starts from an empty allocator and a new model, and
+  // runs steps until the peak repeats (the caching allocator may hand later steps larger blocks).
+  int64_t step_peak_bytes(int64_t batch);
+  // Bytes held between steps: parameters, optimizer state and gradient buckets.
+  int64_t resident_bytes() const { return resident_; }
+  // The largest per-rank batch whose step peak is at most `budget` bytes (0: not even one sample).
+  int64_t max_batch(int64_t budget);
+  // The reader's pinned host memory for `batch` samples per rank.
+  int64_t reader_host_bytes(int64_t batch) const;
+  int64_t num_params() const;
+
+ private:
+  PlanRequest req_;
+  Device plan_device_;
+  int64_t resident_ = 0, num_params_ = 0;
+};
+
+// What a device can hold for training: the driver's free memory plus the allocator's cache (CUDA),
+// or MemAvailable of /proc/meminfo (CPU).
+int64_t device_memory_budget(Device d);
+
+}  // namespace seis

@@ -1,0 +1,241 @@
+// The memory planner and what it stands on: the caching allocator's block policy, the shape-only
+// device, the CUDA conv workspace layout, and the plan against the real allocator peak of a CPU
+// training step (equal within 5%, the planner's contract; in fact equal). The GPU side is anchored
+// by the figures measured on an H200 (benchmarks/results/README.md): 11.16 GB at batch 1 and a
+// largest batch of 7 in 80 GiB for the default UNet at 4096x4096.
+#include "apps/memory_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "apps/trainer.h"
+#include "engine/block_cache.h"
+#include "engine/error.h"
+#include "engine/memory.h"
+#include "engine/ops.h"
+#include "kernels/cuda/conv2d_workspace.h"
+#include "test_util.h"
+
+namespace seis {
+namespace {
+
+constexpr int64_t kMiB = int64_t{1} << 20;
+
+void* key(int i) { return reinterpret_cast<void*>(static_cast<uintptr_t>(i) * 64); }
+
+TEST(BlockCache, SizeClassesRoundTo512BytesThenTo2MiB) {
+  EXPECT_EQ(BlockCache::size_class(0), 512);
+  EXPECT_EQ(BlockCache::size_class(1), 512);
+  EXPECT_EQ(BlockCache::size_class(513), 1024);
+  EXPECT_EQ(BlockCache::size_class(kMiB), kMiB);
+  EXPECT_EQ(BlockCache::size_class(kMiB + 1), 2 * kMiB);
+  EXPECT_EQ(BlockCache::size_class(3 * kMiB), 4 * kMiB);
+}
+
+TEST(BlockCache, ReusesTheSmallestCachedBlockWithinAQuarterOfTheRequest) {
+  BlockCache c;
+  c.add_live(key(1), 8 * kMiB);
+  c.add_live(key(2), 4 * kMiB);
+  EXPECT_EQ(c.in_use(), 12 * kMiB);
+  EXPECT_EQ(c.release(key(1)), 8 * kMiB);
+  EXPECT_EQ(c.release(key(2)), 4 * kMiB);
+  EXPECT_EQ(c.in_use(), 0);
+  EXPECT_EQ(c.cached(), 12 * kMiB);
+  EXPECT_EQ(c.peak(), 12 * kMiB);
+  // 6 MiB may take at most 7.5 MiB: the 8 MiB block is too wasteful, nothing smaller fits.
+  EXPECT_EQ(c.take_cached(6 * kMiB).key, nullptr);
+  // 3.5 MiB is the 4 MiB class: the 4 MiB block, counted at its size.
+  const BlockCache::Block b = c.take_cached(3 * kMiB + kMiB / 2);
+  EXPECT_EQ(b.key, key(2));
+  EXPECT_EQ(b.bytes, 4 * kMiB);
+  EXPECT_EQ(c.in_use(), 4 * kMiB);
+  // 7 MiB (8 MiB class) takes the 8 MiB block.
+  EXPECT_EQ(c.take_cached(7 * kMiB).key, key(1));
+  EXPECT_EQ(c.cached(), 0);
+  c.reset_peak();
+  EXPECT_EQ(c.peak(), 12 * kMiB);
+  EXPECT_THROW(c.release(key(3)), Error);
+  c.release(key(1));
+  EXPECT_EQ(c.drop_cache(), std::vector<void*>{key(1)});
+  EXPECT_FALSE(c.has_cached());
+}
+
+TEST(ShapeOnly, TensorsAreAccountedButHoldNoMemory) {
+  const Device d = Device::shape_only_of(Device::cuda(0));
+  reset_shape_only(d);
+  {
+    Tensor a = Tensor::empty({1000, 1000}, DType::f32, d);  // 4 MB: the 4 MiB class
+    EXPECT_EQ(a.raw(), nullptr);
+    EXPECT_EQ(memory_in_use(d), 4 * kMiB);
+    Tensor b = Tensor::zeros({10}, DType::u8, d);
+    EXPECT_EQ(memory_in_use(d), 4 * kMiB + 512);
+    EXPECT_THROW(reset_shape_only(d), Error);
+    EXPECT_THROW(b.to_vector(), Error);  // no values to read
+    EXPECT_EQ(d.str(), "plan:cuda:0");
+    EXPECT_NE(d, Device::cuda(0));
+  }
+  EXPECT_EQ(memory_in_use(d), 0);
+  EXPECT_EQ(memory_peak(d), 4 * kMiB + 512);
+  reset_shape_only(d);
+  EXPECT_EQ(memory_peak(d), 0);
+}
+
+TEST(ShapeOnly, OpsGiveShapesAndComputeNothing) {
+  const Device d = Device::shape_only_of(Device::cpu());
+  reset_shape_only(d);
+  {
+    Var x = make_var(Tensor::empty({2, 8, 12, 3}, DType::f32, d), true);
+    Var w = make_var(Tensor::empty({5, 3, 3, 3}, DType::f32, d), true);
+    Var b = make_var(Tensor::empty({5}, DType::f32, d), true);
+    Tape tape;
+    Var y = maxpool2d(&tape, conv2d(&tape, x, w, b, true));
+    EXPECT_EQ(y->value.shape(), (Shape{2, 4, 6, 5}));
+    EXPECT_EQ(y->value.device(), d);
+    Var logits =
+        conv2d(&tape, upsample2x(&tape, y), make_var(Tensor::empty({1, 1, 1, 5}, DType::f32, d), true), Var(), false);
+    const Var loss = bce_with_logits(&tape, logits, Tensor::empty({2, 8, 12}, DType::u8, d), 1.0f);
+    EXPECT_EQ(scalar_value(loss->value), 0.0f);
+    tape.backward(loss);
+    EXPECT_EQ(x->grad.shape(), x->value.shape());
+    EXPECT_EQ(w->grad.shape(), w->value.shape());
+    EXPECT_EQ(confusion_counts(logits->value, Tensor::empty({2, 8, 12}, DType::u8, d), 0.5f),
+              (std::array<int64_t, 3>{0, 0, 0}));
+  }
+  EXPECT_EQ(memory_in_use(d), 0);
+}
+
+// Bytes held by a real training process: the CPU tensors of a model, its optimizer and steps.
+int64_t real_cpu_step_peak(const PlanRequest& r, int64_t batch) {
+  const int64_t before = memory_in_use(Device::cpu());
+  UNet net(r.model, 3, Device::cpu());
+  Optimizer opt(OptimizerConfig{r.optimizer}, net.param_vars());
+  reset_memory_peak(Device::cpu());
+  for (int step = 0; step < 2; ++step) {
+    const int64_t n = batch * r.height * r.width;
+    const Tensor data = Tensor::from_vector({batch, r.height, r.width, 1}, test::random_vector(n, 10 + step));
+    Tensor label = Tensor::zeros({batch, r.height, r.width}, DType::u8);
+    for (int64_t i = 0; i < n; i += 7) label.data<uint8_t>()[i] = 1;
+    Tape tape;
+    const Var loss = step_forward(tape, net, data, label, 1.0f, 1);
+    EXPECT_TRUE(std::isfinite(scalar_value(loss->value)));
+    step_backward(tape, loss, nullptr, opt, 1e-3f);
+  }
+  return memory_peak(Device::cpu()) - before;
+}
+
+TEST(MemoryPlan, CpuPlanMatchesTheAllocatorPeakOfRealSteps) {
+  for (const auto& [levels, base, h, w, batch] :
+       std::vector<std::array<int64_t, 5>>{{3, 4, 32, 48, 3}, {4, 8, 64, 64, 2}, {2, 3, 18, 14, 5}}) {
+    PlanRequest r;
+    r.model.levels = static_cast<int>(levels);
+    r.model.base = static_cast<int>(base);
+    r.height = h;
+    r.width = w;
+    r.device = Device::cpu();
+    MemoryPlanner planner(r);
+    const int64_t planned = planner.step_peak_bytes(batch);
+    const int64_t real = real_cpu_step_peak(r, batch);
+    SCOPED_TRACE(::testing::Message() << levels << " levels, base " << base << ", " << h << "x" << w << ", batch "
+                                      << batch << ": planned " << planned << ", real " << real);
+    EXPECT_GT(real, 0);
+    EXPECT_LE(std::abs(static_cast<double>(planned - real)), 0.05 * static_cast<double>(real));
+  }
+}
+
+TEST(MemoryPlan, GpuPlanReproducesTheH200Measurements) {
+  PlanRequest r;  // the paper's network: 7 levels, base 8
+  r.height = r.width = 4096;
+  r.device = Device::cuda(0);
+  MemoryPlanner planner(r);
+  EXPECT_EQ(planner.num_params(), 8652841);
+  // bench_step on an H200, 2026-11-26: 11.16 GB peak at batch 1 (fp32 activations).
+  EXPECT_NEAR(static_cast<double>(planner.step_peak_bytes(1)) / 1e9, 11.16, 0.05 * 11.16);
+  // SEIS_CUDA_MEMORY_LIMIT_GIB=80 bench_step --max-batch on the same card: 7.
+  EXPECT_EQ(planner.max_batch(int64_t{80} << 30), 7);
+}
+
+TEST(MemoryPlan, PeakGrowsLinearlyAndTheLargestBatchIsTight) {
+  PlanRequest r;
+  r.model.levels = 5;
+  r.height = 512;
+  r.width = 384;
+  r.device = Device::cuda(0);
+  MemoryPlanner planner(r);
+  const int64_t p1 = planner.step_peak_bytes(1), p2 = planner.step_peak_bytes(2), p5 = planner.step_peak_bytes(5);
+  EXPECT_GT(p1, planner.resident_bytes());
+  EXPECT_NEAR(static_cast<double>(p5 - p2) / 3.0, static_cast<double>(p2 - p1), 0.05 * static_cast<double>(p2 - p1));
+  for (int64_t budget : {p1 - 1, p1, 3 * p2, int64_t{1} << 33}) {
+    const int64_t b = planner.max_batch(budget);
+    if (b == 0) {
+      EXPECT_GT(p1, budget);
+      continue;
+    }
+    EXPECT_LE(planner.step_peak_bytes(b), budget);
+    EXPECT_GT(planner.step_peak_bytes(b + 1), budget);
+  }
+}
+
+TEST(MemoryPlan, GradientBucketsAddTheirBuffersWithSeveralRanks) {
+  PlanRequest r;
+  r.model.levels = 4;
+  r.height = r.width = 64;
+  r.device = Device::cuda(0);
+  MemoryPlanner one(r);
+  r.world = 4;
+  MemoryPlanner four(r);
+  // The flat buckets hold one fp32 copy of the gradients (each bucket rounded to its size class).
+  const int64_t grads = four.num_params() * 4;
+  EXPECT_GE(four.resident_bytes() - one.resident_bytes(), grads);
+  EXPECT_LE(four.resident_bytes() - one.resident_bytes(), grads + 2 * kMiB);
+}
+
+// The split-K partition of backward-weight covers every pixel tile once, within the launch limits,
+// and the workspace holds every piece, for the UNet's shapes and odd ones.
+TEST(ConvWorkspace, SplitKPartitionAndPiecesFitTheWorkspace) {
+  std::vector<Conv2dShape> shapes;
+  for (int l = 0; l < 7; ++l) {
+    const int64_t px = 4096 >> l, c = 8 << l;
+    for (auto [cin, cout] : std::vector<std::pair<int64_t, int64_t>>{{l == 0 ? 1 : c / 2, c}, {c, c}, {2 * c, c}}) {
+      Conv2dShape s;
+      s.n = 1;
+      s.h = s.w = px;
+      s.c = cin;
+      s.k = cout;
+      shapes.push_back(s);
+    }
+  }
+  for (auto [n, h, w, c, k, r] : std::vector<std::array<int64_t, 6>>{
+           {3, 5, 7, 3, 5, 3}, {1, 1, 1, 1, 1, 1}, {2, 33, 31, 40, 72, 3}, {1, 4096, 4096, 8, 1, 1}}) {
+    shapes.push_back(Conv2dShape{n, h, w, c, k, r});
+  }
+  for (const Conv2dShape& s : shapes) {
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k
+                                      << " R=" << s.r);
+    namespace cl = cuda::conv_layout;
+    const int64_t ws = cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight);
+    EXPECT_EQ(cuda::conv2d_workspace_bytes(s, ConvPass::forward), 0);
+    EXPECT_GE(cuda::conv2d_workspace_bytes(s, ConvPass::backward_data), s.weight_numel() * 4);
+    const int64_t out_n = s.weight_numel() + s.k;
+    if (cl::wgrad_direct(s)) {
+      EXPECT_GE(ws, (cl::wgrad_direct_blocks(s) + 1) * out_n * 4);
+      continue;
+    }
+    const cl::WgradSplit p = cl::wgrad_split(s);
+    EXPECT_EQ(p.tiles, s.n * s.h * ((s.w + cl::kBK - 1) / cl::kBK));
+    EXPECT_GE(p.splits * p.tiles_per_split, p.tiles);        // every tile in some split
+    EXPECT_LT((p.splits - 1) * p.tiles_per_split, p.tiles);  // no empty split
+    EXPECT_LE(p.splits, 65535);
+    EXPECT_GE(ws, p.splits > 1 ? p.splits * out_n * 4 : 0);
+    // The pieces, as the kernel cuts them, end inside the workspace.
+    std::vector<char> buf(static_cast<size_t>(std::max<int64_t>(ws, 1)));
+    cl::Carver carver(buf.data());
+    const cl::BackwardWeightScratch sc = cl::carve_backward_weight(s, carver);
+    EXPECT_EQ(carver.used(), ws);
+    EXPECT_EQ(reinterpret_cast<char*>(sc.part), p.splits > 1 ? buf.data() : nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace seis

@@ -1,0 +1,115 @@
+// seisseg plan and train --batch auto through the program: the JSON contract, a GPU plan made on a
+// machine without that GPU, flag errors (exit 2), and auto batches on the CPU whose real peak (in
+// metrics.jsonl) is the planned one.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli_util.h"
+#include "engine/device_runtime.h"
+
+namespace seis {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::run_seisseg;
+
+json plan_json(const std::string& args) {
+  const test::CliResult r = run_seisseg("plan --json " + args);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(test::count_lines(r.out), 1) << r.out;
+  return json::parse(r.out, nullptr, false);
+}
+
+TEST(PlanCli, JsonHasTheContractFieldsAndConsistentFigures) {
+  const json one = plan_json("--levels 4 --base 8 --height 256 --width 256 --device cpu --memory-gib 1");
+  ASSERT_TRUE(one.is_object());
+  for (const char* k : {"bytes_per_sample", "peak_bytes", "max_batch", "resident_bytes", "budget_bytes", "params"}) {
+    EXPECT_TRUE(one.contains(k)) << k;
+  }
+  EXPECT_EQ(one["params"], 134121);
+  EXPECT_EQ(one["budget_bytes"], int64_t{1} << 30);
+  const json four = plan_json("--levels 4 --base 8 --height 256 --width 256 --device cpu --memory-gib 1 --batch 4");
+  const int64_t per = one["bytes_per_sample"], peak1 = one["peak_bytes"], peak4 = four["peak_bytes"];
+  EXPECT_GT(per, 0);
+  EXPECT_NEAR(static_cast<double>(peak4 - peak1), 3.0 * per, 0.02 * 3.0 * per);
+  const int64_t max_batch = one["max_batch"];
+  EXPECT_GT(max_batch, 4);
+  EXPECT_LE(plan_json("--levels 4 --base 8 --height 256 --width 256 --device cpu --batch " +
+                      std::to_string(max_batch))["peak_bytes"]
+                .get<int64_t>(),
+            int64_t{1} << 30);
+  EXPECT_GT(plan_json("--levels 4 --base 8 --height 256 --width 256 --device cpu --batch " +
+                      std::to_string(max_batch + 1))["peak_bytes"]
+                .get<int64_t>(),
+            int64_t{1} << 30);
+}
+
+TEST(PlanCli, PlansForAGpuWithoutOne) {
+  const json j = plan_json("--height 1024 --width 512 --device cuda:1 --precision bf16");
+  EXPECT_EQ(j["device"], "cuda:1");
+  EXPECT_GT(j["peak_bytes"].get<int64_t>(), 0);
+  if (cuda_device_count() < 2) {
+    EXPECT_TRUE(j["max_batch"].is_null());  // no such GPU here to ask for its free memory
+    const test::CliResult r = run_seisseg("plan --height 1024 --width 512 --device cuda:1");
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.out.find("give --memory-gib"), std::string::npos) << r.out;
+  }
+}
+
+TEST(PlanCli, BadFlagsAreOneLineErrorsWithExitCode2) {
+  for (const char* args :
+       {"--height 100 --width 64",  // not divisible by 2^6
+        "--height 64", "--height 64 --width 64 --precision fp16", "--height 64 --width 64 --device tpu",
+        "--height 64 --width 64 --batch 0", "--height 64 --width 64 --memory-gib -1"}) {
+    const test::CliResult r = run_seisseg(std::string("plan ") + args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << args << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << args;
+  }
+}
+
+class AutoBatch : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = testing::TempDir() + "/seisseg_plan_cli";
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    ASSERT_EQ(run_seisseg("synth --out " + dir_ + "/t.h5 --samples 24 --height 32 --width 32 --seed 3").code, 0);
+  }
+  static std::string dir_;
+};
+std::string AutoBatch::dir_;
+
+TEST_F(AutoBatch, TakesTheLargestBatchThatFitsAndPeaksWhereThePlanSaid) {
+  const std::string out = dir_ + "/run";
+  const test::CliResult r = run_seisseg("train --data " + dir_ + "/t.h5 --val-fraction 0 --levels 3 --base 4 " +
+                                        "--batch auto --steps 4 --device cpu --log-every 2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("--batch auto: 24"), std::string::npos) << r.out;  // the whole set fits
+  std::ifstream cf(out + "/config.json");
+  const json config = json::parse(cf, nullptr, false);
+  EXPECT_EQ(config["settings"]["batch"], 24);
+  EXPECT_EQ(config["resolved"]["batch_auto"], true);
+  const json plan = plan_json("--levels 3 --base 4 --height 32 --width 32 --device cpu --batch 24");
+  std::ifstream mf(out + "/metrics.jsonl");
+  std::string line;
+  int logs = 0;
+  while (std::getline(mf, line)) {
+    const json m = json::parse(line, nullptr, false);
+    if (!m.contains("peak_bytes")) continue;
+    ++logs;
+    EXPECT_EQ(m["peak_bytes"], plan["peak_bytes"]) << line;
+  }
+  EXPECT_EQ(logs, 2);
+  // A resumed run keeps its batch; a bad value is a usage error.
+  EXPECT_EQ(run_seisseg("train --resume " + out + " --batch auto --steps 6").code, 2);
+  EXPECT_EQ(run_seisseg("train --data " + dir_ + "/t.h5 --batch many --out " + dir_ + "/x").code, 2);
+}
+
+}  // namespace
+}  // namespace seis
