@@ -8,6 +8,11 @@
 
 namespace seis {
 
+// --precision, as every command explains it.
+constexpr const char* kPrecisionHelp =
+    "fp32 (exact), tf32 or bf16: conv operands rounded to it, fp32 accumulation; bf16 also stores activations "
+    "and their gradients in bf16 (on CUDA only with SEIS_CUDA_BF16_STORAGE=1 until verified on a GPU)";
+
 // Returns false when --help was printed (the command should return 0).
 inline bool parse_cli(CLI::App& app, int argc, char** argv) {
   try {

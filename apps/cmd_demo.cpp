@@ -39,7 +39,7 @@ int cmd_demo(int argc, char** argv) {
   bool keep_data = false;
   app.add_option("--out", out, "output directory")->capture_default_str();
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--precision", precision, "CUDA conv operands: fp32 (exact), tf32 or bf16 (fp32 accumulation)")
+  app.add_option("--precision", precision, kPrecisionHelp)
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_option("--conv-backend", conv_backend, "CUDA conv kernels: own or cudnn")

@@ -48,7 +48,7 @@ int cmd_plan(int argc, char** argv) {
   app.add_option("--batch", batch, "samples per step (per rank)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  app.add_option("--precision", precision, "fp32, tf32 or bf16")
+  app.add_option("--precision", precision, kPrecisionHelp)
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_option("--device", device_s, "the device planned for: cpu, cuda, cuda:N (no GPU needed here) or auto")

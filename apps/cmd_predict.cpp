@@ -50,7 +50,7 @@ int cmd_predict(int argc, char** argv) {
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
       ->check(CLI::IsMember({"trace", "sample", "none"}));
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--precision", precision, "GPU conv operands: fp32, tf32 or bf16")
+  app.add_option("--precision", precision, kPrecisionHelp)
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   if (!parse_cli(app, argc, argv)) return 0;

@@ -568,7 +568,7 @@ int cmd_train(int argc, char** argv) {
   app.add_option("--normalize", s.normalize, "trace, sample or none")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "sample", "none"}));
-  app.add_option("--precision", s.precision, "GPU conv operands: fp32, tf32 or bf16 (fp32 accumulation)")
+  app.add_option("--precision", s.precision, kPrecisionHelp)
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_option("--conv-backend", s.conv_backend, "GPU convs: own or cudnn")

@@ -163,8 +163,8 @@ int run(int argc, char** argv) {
     Buf x(nx, 1), w(nw, 2), bias(s.k, 3), dy(ny, 4);
     Buf y(ny, 5), dx(nx, 6), dw(nw, 7), db(s.k, 8);
     // Our kernels' scratch, allocated once per shape (the engine allocates it per call).
-    Buf ws_data((seis::cuda::conv2d_workspace_bytes(s, seis::ConvPass::backward_data) + 3) / 4, 9);
-    Buf ws_weight((seis::cuda::conv2d_workspace_bytes(s, seis::ConvPass::backward_weight) + 3) / 4, 10);
+    Buf ws_data((seis::cuda::conv2d_workspace_bytes(s, seis::ConvPass::backward_data, false) + 3) / 4, 9);
+    Buf ws_weight((seis::cuda::conv2d_workspace_bytes(s, seis::ConvPass::backward_weight, false) + 3) / 4, 10);
     for (const char* pass : {"forward", "backward_data", "backward_weight"}) {
       // Bytes moved at 4 bytes per element; the bf16 cuDNN call moves half.
       double elems = 0;

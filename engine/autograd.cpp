@@ -14,8 +14,9 @@ Var make_var(Tensor value, bool requires_grad) {
 }
 
 void accumulate_grad(VarImpl& v, Tensor g) {
-  SEIS_CHECK(g.shape() == v.value.shape(),
-             "gradient " << shape_str(g.shape()) << " for value " << shape_str(v.value.shape()));
+  SEIS_CHECK(g.shape() == v.value.shape() && g.dtype() == v.value.dtype(),
+             "gradient " << shape_str(g.shape()) << " " << dtype_name(g.dtype()) << " for value "
+                         << shape_str(v.value.shape()) << " " << dtype_name(v.value.dtype()));
   if (!v.grad.defined()) {
     v.grad = std::move(g);
     if (v.on_grad_ready) v.on_grad_ready(v);
@@ -24,7 +25,10 @@ void accumulate_grad(VarImpl& v, Tensor g) {
   SEIS_CHECK(!v.on_grad_ready,
              "a second gradient for a parameter whose first was already sent for allreduce: "
              "gradient buckets need every parameter used once per forward");
-  SEIS_DISPATCH(v.grad, add_inplace, g.numel(), g.data<float>(), v.grad.data<float>());
+  with_activation_type(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(v.grad, add_inplace, g.numel(), g.data<T>(), v.grad.data<T>());
+  });
 }
 
 void Tape::backward(const Var& root, float seed) {

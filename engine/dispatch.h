@@ -23,3 +23,21 @@
       SEIS_DISPATCH_CUDA_(seis_dev_, fn, __VA_ARGS__); \
     }                                                  \
   } while (0)
+
+namespace seis {
+
+inline bool is_activation_type(DType t) { return t == DType::f32 || t == DType::bf16; }
+
+// f(T{}) with T the C++ element type of an activation dtype: float or bf16. With SEIS_DISPATCH inside
+// a generic lambda this dispatches on the device and the dtype at once.
+template <typename F>
+void with_activation_type(DType t, F&& f) {
+  SEIS_CHECK(is_activation_type(t), "an activation of type " << dtype_name(t));
+  if (t == DType::bf16) {
+    f(bf16{});
+  } else {
+    f(float{});
+  }
+}
+
+}  // namespace seis

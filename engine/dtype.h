@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/bf16.h"
+
 namespace seis {
 
 enum class DType : uint8_t { f32, bf16, u8 };
@@ -32,20 +34,8 @@ inline const char* dtype_name(DType t) {
   return "?";
 }
 
-// Round to nearest even, as the CUDA __float2bfloat16_rn does; NaN stays NaN.
-inline uint16_t float_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-inline float bf16_to_float(uint16_t h) {
-  uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+// Round to nearest even, as the CUDA __float2bfloat16_rn does; NaN stays NaN (kernels/bf16.h).
+inline uint16_t float_to_bf16(float f) { return to_bf16(f).bits; }
+inline float bf16_to_float(uint16_t h) { return to_float(bf16{h}); }
 
 }  // namespace seis

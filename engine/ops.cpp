@@ -1,6 +1,7 @@
 #include "engine/ops.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/dispatch.h"
@@ -24,9 +25,9 @@ namespace {
 ExecConfig g_exec;
 
 void check_nhwc(const Tensor& x, const char* what) {
-  SEIS_CHECK(
-      x.rank() == 4 && x.dtype() == DType::f32 && x.is_contiguous(),
-      what << ": expected a contiguous f32 NHWC tensor, got " << shape_str(x.shape()) << " " << dtype_name(x.dtype()));
+  SEIS_CHECK(x.rank() == 4 && is_activation_type(x.dtype()) && x.is_contiguous(),
+             what << ": expected a contiguous f32 or bf16 NHWC tensor, got " << shape_str(x.shape()) << " "
+                  << dtype_name(x.dtype()));
 }
 
 bool needs_grad(Tape* tape, const Var& v) { return tape != nullptr && v && v->requires_grad; }
@@ -41,12 +42,17 @@ Var output_var(Tape* tape, Tensor value, std::initializer_list<const Var*> input
 // scratch; ours is the workspace tensor, allocated here so that a memory plan counts it.
 #if SEIS_HAVE_CUDA
 bool use_cudnn(const Tensor& t) {
-  return g_exec.conv_backend == ConvBackend::cudnn && t.device().is_cuda() && !t.device().shape_only;
+  if (g_exec.conv_backend != ConvBackend::cudnn || !t.device().is_cuda() || t.device().shape_only) return false;
+  SEIS_CHECK(t.dtype() == DType::f32, "--conv-backend cudnn runs on fp32 activation storage only");
+  return true;
 }
 #endif
 
-Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, Device d) {
-  const int64_t bytes = d.is_cpu() ? cpu::conv2d_workspace_bytes(s, pass) : cuda::conv2d_workspace_bytes(s, pass);
+Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act) {
+  const Device d = act.device();
+  const bool bf16 = act.dtype() == DType::bf16;
+  const int64_t bytes =
+      d.is_cpu() ? cpu::conv2d_workspace_bytes(s, pass, bf16) : cuda::conv2d_workspace_bytes(s, pass, bf16);
   return bytes > 0 ? Tensor::empty({bytes}, DType::u8, d) : Tensor();
 }
 
@@ -59,42 +65,55 @@ void conv_forward_call(const Conv2dShape& s, const Tensor& x, const Tensor& w, c
     return;
   }
 #endif
-  const Tensor ws = conv_workspace(s, ConvPass::forward, x.device());
-  SEIS_DISPATCH(x, conv2d_forward, s, g_exec.math, x.data<float>(), w.data<float>(), bias, relu, y.data<float>(),
-                ws.raw());
+  const Tensor ws = conv_workspace(s, ConvPass::forward, x);
+  with_activation_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(x, conv2d_forward, s, g_exec.math, x.data<T>(), w.data<float>(), bias, relu, y.data<T>(), ws.raw());
+  });
 }
 
-void conv_backward_data_call(const Conv2dShape& s, const Tensor& dy, const float* y_relu, const Tensor& w, Tensor& dx) {
+void conv_backward_data_call(const Conv2dShape& s, const Tensor& dy, const Tensor& y_relu, const Tensor& w,
+                             Tensor& dx) {
 #if SEIS_HAVE_CUDA
   if (use_cudnn(dy)) {
-    cudnn::conv2d_backward_data(s, g_exec.math, dy.data<float>(), y_relu, w.data<float>(), dx.data<float>(),
-                                cuda_compute_stream(dy.device().index));
+    cudnn::conv2d_backward_data(s, g_exec.math, dy.data<float>(), y_relu.data<float>(), w.data<float>(),
+                                dx.data<float>(), cuda_compute_stream(dy.device().index));
     return;
   }
 #endif
-  const Tensor ws = conv_workspace(s, ConvPass::backward_data, dy.device());
-  SEIS_DISPATCH(dy, conv2d_backward_data, s, g_exec.math, dy.data<float>(), y_relu, w.data<float>(), dx.data<float>(),
-                ws.raw());
+  const Tensor ws = conv_workspace(s, ConvPass::backward_data, dy);
+  with_activation_type(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(dy, conv2d_backward_data, s, g_exec.math, dy.data<T>(), y_relu.data<T>(), w.data<float>(),
+                  dx.data<T>(), ws.raw());
+  });
 }
 
-void conv_backward_weight_call(const Conv2dShape& s, const Tensor& x, const Tensor& dy, const float* y_relu, Tensor& dw,
-                               Tensor& db) {
+void conv_backward_weight_call(const Conv2dShape& s, const Tensor& x, const Tensor& dy, const Tensor& y_relu,
+                               Tensor& dw, Tensor& db) {
   float* dbias = db.defined() ? db.data<float>() : nullptr;
 #if SEIS_HAVE_CUDA
   if (use_cudnn(dy)) {
-    cudnn::conv2d_backward_weight(s, g_exec.math, x.data<float>(), dy.data<float>(), y_relu, dw.data<float>(), dbias,
-                                  cuda_compute_stream(dy.device().index));
+    cudnn::conv2d_backward_weight(s, g_exec.math, x.data<float>(), dy.data<float>(), y_relu.data<float>(),
+                                  dw.data<float>(), dbias, cuda_compute_stream(dy.device().index));
     return;
   }
 #endif
-  const Tensor ws = conv_workspace(s, ConvPass::backward_weight, dy.device());
-  SEIS_DISPATCH(dy, conv2d_backward_weight, s, g_exec.math, x.data<float>(), dy.data<float>(), y_relu, dw.data<float>(),
-                dbias, ws.raw());
+  const Tensor ws = conv_workspace(s, ConvPass::backward_weight, dy);
+  with_activation_type(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(dy, conv2d_backward_weight, s, g_exec.math, x.data<T>(), dy.data<T>(), y_relu.data<T>(),
+                  dw.data<float>(), dbias, ws.raw());
+  });
 }
+
+// An activation-shaped tensor like `like`: its dtype and device.
+Tensor empty_like(const Shape& shape, const Tensor& like) { return Tensor::empty(shape, like.dtype(), like.device()); }
 
 }  // namespace
 
 void set_exec_config(const ExecConfig& c) { g_exec = c; }
+const ExecConfig& exec_config() { return g_exec; }
 
 ConvMath parse_precision(const std::string& name) {
   for (ConvMath m : {ConvMath::f32, ConvMath::tf32, ConvMath::bf16}) {
@@ -114,43 +133,196 @@ const char* precision_name(ConvMath math) {
   }
   return "?";
 }
-const ExecConfig& exec_config() { return g_exec; }
 
-Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu) {
-  check_nhwc(x->value, "conv2d input");
+bool cuda_bf16_storage_enabled() {
+  const char* e = std::getenv("SEIS_CUDA_BF16_STORAGE");
+  return e != nullptr && std::string(e) == "1";
+}
+
+DType activation_dtype(Device d) {
+  if (g_exec.math != ConvMath::bf16) return DType::f32;
+  return d.is_cpu() || cuda_bf16_storage_enabled() ? DType::bf16 : DType::f32;
+}
+
+Var cast(Tape* tape, const Var& x, DType dtype) {
+  const Tensor& xv = x->value;
+  SEIS_CHECK(is_activation_type(xv.dtype()) && is_activation_type(dtype) && xv.is_contiguous(),
+             "cast of " << dtype_name(xv.dtype()) << " to " << dtype_name(dtype));
+  if (xv.dtype() == dtype) return x;
+  Tensor y = Tensor::empty(xv.shape(), dtype, xv.device());
+  if (dtype == DType::bf16) {
+    SEIS_DISPATCH(xv, convert, xv.numel(), xv.data<float>(), y.data<bf16>());
+  } else {
+    SEIS_DISPATCH(xv, convert, xv.numel(), xv.data<bf16>(), y.data<float>());
+  }
+  Var out = output_var(tape, y, {&x});
+  if (!out->requires_grad) return out;
+  const DType from = xv.dtype();
+  tape->record([x, out, from]() {
+    if (!out->grad.defined()) return;
+    const Tensor& dy = out->grad;
+    Tensor dx = Tensor::empty(dy.shape(), from, dy.device());
+    if (from == DType::bf16) {
+      SEIS_DISPATCH(dy, convert, dy.numel(), dy.data<float>(), dx.data<bf16>());
+    } else {
+      SEIS_DISPATCH(dy, convert, dy.numel(), dy.data<bf16>(), dx.data<float>());
+    }
+    accumulate_grad(*x, dx);
+    out->grad = Tensor();
+  });
+  return out;
+}
+
+namespace {
+
+Conv2dShape conv_shape(const Tensor& x, const Var& w, const Var& b) {
+  check_nhwc(x, "conv2d input");
   const Tensor& wt = w->value;
-  SEIS_CHECK(
-      wt.rank() == 4 && wt.dim(1) == wt.dim(2) && (wt.dim(1) == 1 || wt.dim(1) == 3) && wt.dim(3) == x->value.dim(3),
-      "conv2d weight " << shape_str(wt.shape()) << " for input " << shape_str(x->value.shape()));
-  SEIS_CHECK(!b || (b->value.rank() == 1 && b->value.dim(0) == wt.dim(0)), "conv2d bias shape");
+  SEIS_CHECK(wt.rank() == 4 && wt.dtype() == DType::f32 && wt.dim(1) == wt.dim(2) &&
+                 (wt.dim(1) == 1 || wt.dim(1) == 3) && wt.dim(3) == x.dim(3),
+             "conv2d weight " << shape_str(wt.shape()) << " for input " << shape_str(x.shape()));
+  SEIS_CHECK(!b || (b->value.rank() == 1 && b->value.dim(0) == wt.dim(0) && b->value.dtype() == DType::f32),
+             "conv2d bias shape");
   Conv2dShape s;
-  s.n = x->value.dim(0);
-  s.h = x->value.dim(1);
-  s.w = x->value.dim(2);
-  s.c = x->value.dim(3);
+  s.n = x.dim(0);
+  s.h = x.dim(1);
+  s.w = x.dim(2);
+  s.c = x.dim(3);
   s.k = wt.dim(0);
   s.r = wt.dim(1);
-  Tensor y = Tensor::empty({s.n, s.h, s.w, s.k}, DType::f32, x->value.device());
-  conv_forward_call(s, x->value, wt, b ? b->value : Tensor(), relu, y);
-  Var out = output_var(tape, y, {&x, &w, &b});
-  if (!out->requires_grad) return out;
+  return s;
+}
 
+Tensor conv_forward_value(const Conv2dShape& s, const Tensor& x, const Var& w, const Var& b, bool relu) {
+  Tensor y = empty_like({s.n, s.h, s.w, s.k}, x);
+  conv_forward_call(s, x, w->value, b ? b->value : Tensor(), relu, y);
+  return y;
+}
+
+// The backward of out = conv(x, w) + b (ReLU'd when relu): dw and db go to w and b (x is needed
+// only for them, and released once they are computed: a recomputed input dies before dx is made);
+// returns dx when want_dx.
+Tensor conv_backward(const Conv2dShape& s, Tensor x, const Var& w, const Var& b, const Var& out, bool relu,
+                     bool want_dx) {
+  const Tensor dy = out->grad;
+  const Tensor y_relu = relu ? out->value : Tensor();
+  if (w->requires_grad || (b && b->requires_grad)) {
+    Tensor dw = Tensor::empty(w->value.shape(), DType::f32, dy.device());
+    Tensor db = b ? Tensor::empty(b->value.shape(), DType::f32, dy.device()) : Tensor();
+    conv_backward_weight_call(s, x, dy, y_relu, dw, db);
+    if (w->requires_grad) accumulate_grad(*w, dw);
+    if (b && b->requires_grad) accumulate_grad(*b, db);
+  }
+  x = Tensor();
+  if (!want_dx) return Tensor();
+  Tensor dx = empty_like({s.n, s.h, s.w, s.c}, dy);
+  conv_backward_data_call(s, dy, y_relu, w->value, dx);
+  return dx;
+}
+
+// [a | b] along channels, and its inverse for gradients.
+Tensor concat_value(const Tensor& a, const Tensor& b) {
+  check_nhwc(a, "concat input");
+  check_nhwc(b, "concat input");
+  SEIS_CHECK(a.dim(0) == b.dim(0) && a.dim(1) == b.dim(1) && a.dim(2) == b.dim(2) && a.dtype() == b.dtype() &&
+                 a.device() == b.device(),
+             "concat of " << shape_str(a.shape()) << " " << dtype_name(a.dtype()) << " and " << shape_str(b.shape())
+                          << " " << dtype_name(b.dtype()));
+  const int64_t pixels = a.dim(0) * a.dim(1) * a.dim(2), ca = a.dim(3), cb = b.dim(3);
+  Tensor y = empty_like({a.dim(0), a.dim(1), a.dim(2), ca + cb}, a);
+  with_activation_type(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(a, concat_channels, pixels, ca, cb, a.data<T>(), b.data<T>(), y.data<T>());
+  });
+  return y;
+}
+
+std::pair<Tensor, Tensor> split_value(const Tensor& dy, int64_t ca) {
+  const int64_t pixels = dy.dim(0) * dy.dim(1) * dy.dim(2), cb = dy.dim(3) - ca;
+  Tensor da = empty_like({dy.dim(0), dy.dim(1), dy.dim(2), ca}, dy);
+  Tensor db = empty_like({dy.dim(0), dy.dim(1), dy.dim(2), cb}, dy);
+  with_activation_type(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(dy, split_channels, pixels, ca, cb, dy.data<T>(), da.data<T>(), db.data<T>());
+  });
+  return {std::move(da), std::move(db)};
+}
+
+// Nearest x2 upsampling, and its backward (the sum of each input's four outputs).
+Tensor upsample_value(const Tensor& x) {
+  check_nhwc(x, "upsample2x input");
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  Tensor y = empty_like({n, 2 * h, 2 * w, c}, x);
+  with_activation_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(x, upsample2x_forward, n, h, w, c, x.data<T>(), y.data<T>());
+  });
+  return y;
+}
+
+Tensor upsample_backward_value(const Tensor& dy) {
+  const int64_t n = dy.dim(0), h = dy.dim(1) / 2, w = dy.dim(2) / 2, c = dy.dim(3);
+  Tensor dx = empty_like({n, h, w, c}, dy);
+  with_activation_type(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(dy, upsample2x_backward, n, h, w, c, dy.data<T>(), dx.data<T>());
+  });
+  return dx;
+}
+
+}  // namespace
+
+Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu) {
+  const Conv2dShape s = conv_shape(x->value, w, b);
+  Var out = output_var(tape, conv_forward_value(s, x->value, w, b, relu), {&x, &w, &b});
+  if (!out->requires_grad) return out;
   // The rule holds x (for dw), w (for dx) and out (its gradient, and its value as the ReLU mask).
   tape->record([s, x, w, b, relu, out]() {
     if (!out->grad.defined()) return;
-    const Tensor dy = out->grad;
-    const float* y_relu = relu ? out->value.data<float>() : nullptr;
-    if (x->requires_grad) {
-      Tensor dx = Tensor::empty(x->value.shape(), DType::f32, dy.device());
-      conv_backward_data_call(s, dy, y_relu, w->value, dx);
-      accumulate_grad(*x, dx);
+    Tensor dx = conv_backward(s, x->value, w, b, out, relu, x->requires_grad);
+    if (dx.defined()) accumulate_grad(*x, dx);
+    out->grad = Tensor();
+  });
+  return out;
+}
+
+Var conv2d_concat(Tape* tape, const Var& a, const Var& b, const Var& w, const Var& bias, bool relu) {
+  Tensor cat = concat_value(a->value, b->value);
+  const Conv2dShape s = conv_shape(cat, w, bias);
+  Var out = output_var(tape, conv_forward_value(s, cat, w, bias, relu), {&a, &b, &w, &bias});
+  cat = Tensor();
+  if (!out->requires_grad) return out;
+  const int64_t ca = a->value.dim(3);
+  tape->record([s, a, b, w, bias, relu, out, ca]() {
+    if (!out->grad.defined()) return;
+    const bool want_dx = a->requires_grad || b->requires_grad,
+               want_dw = w->requires_grad || (bias && bias->requires_grad);
+    Tensor dcat = conv_backward(s, want_dw ? concat_value(a->value, b->value) : Tensor(), w, bias, out, relu, want_dx);
+    if (want_dx) {
+      auto [da, db] = split_value(dcat, ca);
+      dcat = Tensor();
+      if (a->requires_grad) accumulate_grad(*a, da);
+      if (b->requires_grad) accumulate_grad(*b, db);
     }
-    if (w->requires_grad || (b && b->requires_grad)) {
-      Tensor dw = Tensor::empty(w->value.shape(), DType::f32, dy.device());
-      Tensor db = b ? Tensor::empty(b->value.shape(), DType::f32, dy.device()) : Tensor();
-      conv_backward_weight_call(s, x->value, dy, y_relu, dw, db);
-      if (w->requires_grad) accumulate_grad(*w, dw);
-      if (b && b->requires_grad) accumulate_grad(*b, db);
+    out->grad = Tensor();
+  });
+  return out;
+}
+
+Var conv2d_upsampled(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu) {
+  Tensor up = upsample_value(x->value);
+  const Conv2dShape s = conv_shape(up, w, b);
+  Var out = output_var(tape, conv_forward_value(s, up, w, b, relu), {&x, &w, &b});
+  up = Tensor();
+  if (!out->requires_grad) return out;
+  tape->record([s, x, w, b, relu, out]() {
+    if (!out->grad.defined()) return;
+    const bool want_dw = w->requires_grad || (b && b->requires_grad);
+    Tensor dup = conv_backward(s, want_dw ? upsample_value(x->value) : Tensor(), w, b, out, relu, x->requires_grad);
+    if (dup.defined()) {
+      Tensor dx = upsample_backward_value(dup);
+      dup = Tensor();
+      accumulate_grad(*x, dx);
     }
     out->grad = Tensor();
   });
@@ -159,15 +331,22 @@ Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu) {
 
 Var relu(Tape* tape, const Var& x) {
   const Tensor& xv = x->value;
-  Tensor y = Tensor::empty(xv.shape(), DType::f32, xv.device());
-  SEIS_DISPATCH(xv, relu_forward, xv.numel(), xv.data<float>(), y.data<float>());
+  SEIS_CHECK(is_activation_type(xv.dtype()), "relu of " << dtype_name(xv.dtype()));
+  Tensor y = empty_like(xv.shape(), xv);
+  with_activation_type(xv.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(xv, relu_forward, xv.numel(), xv.data<T>(), y.data<T>());
+  });
   Var out = output_var(tape, y, {&x});
   if (!out->requires_grad) return out;
   tape->record([x, out]() {
     if (!out->grad.defined()) return;
     const Tensor& dy = out->grad;
-    Tensor dx = Tensor::empty(dy.shape(), DType::f32, dy.device());
-    SEIS_DISPATCH(dy, relu_backward, dy.numel(), out->value.data<float>(), dy.data<float>(), dx.data<float>());
+    Tensor dx = empty_like(dy.shape(), dy);
+    with_activation_type(dy.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      SEIS_DISPATCH(dy, relu_backward, dy.numel(), out->value.data<T>(), dy.data<T>(), dx.data<T>());
+    });
     accumulate_grad(*x, dx);
     out->grad = Tensor();
   });
@@ -178,16 +357,22 @@ Var maxpool2d(Tape* tape, const Var& x) {
   const Tensor& xv = x->value;
   check_nhwc(xv, "maxpool2d input");
   const int64_t n = xv.dim(0), h = xv.dim(1), w = xv.dim(2), c = xv.dim(3);
-  Tensor y = Tensor::empty({n, h / 2, w / 2, c}, DType::f32, xv.device());
+  Tensor y = empty_like({n, h / 2, w / 2, c}, xv);
   Tensor argmax = Tensor::empty({n, h / 2, w / 2, c}, DType::u8, xv.device());
-  SEIS_DISPATCH(xv, maxpool2d_forward, n, h, w, c, xv.data<float>(), y.data<float>(), argmax.data<uint8_t>());
+  with_activation_type(xv.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(xv, maxpool2d_forward, n, h, w, c, xv.data<T>(), y.data<T>(), argmax.data<uint8_t>());
+  });
   Var out = output_var(tape, y, {&x});
   if (!out->requires_grad) return out;
   tape->record([x, out, argmax, n, h, w, c]() {
     if (!out->grad.defined()) return;
     const Tensor& dy = out->grad;
-    Tensor dx = Tensor::empty(x->value.shape(), DType::f32, dy.device());
-    SEIS_DISPATCH(dy, maxpool2d_backward, n, h, w, c, dy.data<float>(), argmax.data<uint8_t>(), dx.data<float>());
+    Tensor dx = empty_like(x->value.shape(), dy);
+    with_activation_type(dy.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      SEIS_DISPATCH(dy, maxpool2d_backward, n, h, w, c, dy.data<T>(), argmax.data<uint8_t>(), dx.data<T>());
+    });
     accumulate_grad(*x, dx);
     out->grad = Tensor();
   });
@@ -195,44 +380,26 @@ Var maxpool2d(Tape* tape, const Var& x) {
 }
 
 Var upsample2x(Tape* tape, const Var& x) {
-  const Tensor& xv = x->value;
-  check_nhwc(xv, "upsample2x input");
-  const int64_t n = xv.dim(0), h = xv.dim(1), w = xv.dim(2), c = xv.dim(3);
-  Tensor y = Tensor::empty({n, 2 * h, 2 * w, c}, DType::f32, xv.device());
-  SEIS_DISPATCH(xv, upsample2x_forward, n, h, w, c, xv.data<float>(), y.data<float>());
-  Var out = output_var(tape, y, {&x});
+  Var out = output_var(tape, upsample_value(x->value), {&x});
   if (!out->requires_grad) return out;
-  tape->record([x, out, n, h, w, c]() {
+  tape->record([x, out]() {
     if (!out->grad.defined()) return;
-    const Tensor& dy = out->grad;
-    Tensor dx = Tensor::empty(x->value.shape(), DType::f32, dy.device());
-    SEIS_DISPATCH(dy, upsample2x_backward, n, h, w, c, dy.data<float>(), dx.data<float>());
-    accumulate_grad(*x, dx);
+    accumulate_grad(*x, upsample_backward_value(out->grad));
     out->grad = Tensor();
   });
   return out;
 }
 
 Var concat_channels(Tape* tape, const Var& a, const Var& b) {
-  const Tensor &av = a->value, &bv = b->value;
-  check_nhwc(av, "concat input");
-  check_nhwc(bv, "concat input");
-  SEIS_CHECK(av.dim(0) == bv.dim(0) && av.dim(1) == bv.dim(1) && av.dim(2) == bv.dim(2),
-             "concat of " << shape_str(av.shape()) << " and " << shape_str(bv.shape()));
-  const int64_t pixels = av.dim(0) * av.dim(1) * av.dim(2), ca = av.dim(3), cb = bv.dim(3);
-  Tensor y = Tensor::empty({av.dim(0), av.dim(1), av.dim(2), ca + cb}, DType::f32, av.device());
-  SEIS_DISPATCH(av, concat_channels, pixels, ca, cb, av.data<float>(), bv.data<float>(), y.data<float>());
-  Var out = output_var(tape, y, {&a, &b});
+  Var out = output_var(tape, concat_value(a->value, b->value), {&a, &b});
   if (!out->requires_grad) return out;
   // Only the shapes are needed backward: the values of a and b are not kept alive for this rule.
   std::weak_ptr<VarImpl> aw = a, bw = b;
-  tape->record([aw, bw, out, pixels, ca, cb]() {
+  const int64_t ca = a->value.dim(3);
+  tape->record([aw, bw, out, ca]() {
     if (!out->grad.defined()) return;
     Var a = aw.lock(), b = bw.lock();
-    const Tensor& dy = out->grad;
-    Tensor da = Tensor::empty({dy.dim(0), dy.dim(1), dy.dim(2), ca}, DType::f32, dy.device());
-    Tensor db = Tensor::empty({dy.dim(0), dy.dim(1), dy.dim(2), cb}, DType::f32, dy.device());
-    SEIS_DISPATCH(dy, split_channels, pixels, ca, cb, dy.data<float>(), da.data<float>(), db.data<float>());
+    auto [da, db] = split_value(out->grad, ca);
     if (a && a->requires_grad) accumulate_grad(*a, da);
     if (b && b->requires_grad) accumulate_grad(*b, db);
     out->grad = Tensor();
@@ -242,14 +409,17 @@ Var concat_channels(Tape* tape, const Var& a, const Var& b) {
 
 Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float pos_weight, int64_t mean_over) {
   const Tensor& x = logits->value;
-  SEIS_CHECK(x.dtype() == DType::f32 && labels.dtype() == DType::u8 && x.numel() == labels.numel() &&
+  SEIS_CHECK(is_activation_type(x.dtype()) && labels.dtype() == DType::u8 && x.numel() == labels.numel() &&
                  x.device() == labels.device() && x.is_contiguous() && labels.is_contiguous(),
              "bce_with_logits: logits " << shape_str(x.shape()) << " and u8 labels " << shape_str(labels.shape())
                                         << " on the same device");
   const int64_t n = x.numel();
   const int64_t denom = mean_over > 0 ? mean_over : n;
   Tensor loss = Tensor::empty({1}, DType::f32, x.device());
-  SEIS_DISPATCH(x, bce_with_logits_forward, n, x.data<float>(), labels.data<uint8_t>(), pos_weight, loss.data<float>());
+  with_activation_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(x, bce_with_logits_forward, n, x.data<T>(), labels.data<uint8_t>(), pos_weight, loss.data<float>());
+  });
   if (denom != n) {
     // The kernel's mean is over n; rescale to the mean over `denom` elements.
     const float f = static_cast<float>(static_cast<double>(n) / static_cast<double>(denom));
@@ -261,9 +431,12 @@ Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float p
     if (!out->grad.defined()) return;
     const float scale = scalar_value(out->grad) / static_cast<float>(denom);
     const Tensor& xv = logits->value;
-    Tensor dx = Tensor::empty(xv.shape(), DType::f32, xv.device());
-    SEIS_DISPATCH(xv, bce_with_logits_backward, n, xv.data<float>(), labels.data<uint8_t>(), pos_weight, scale,
-                  dx.data<float>());
+    Tensor dx = empty_like(xv.shape(), xv);
+    with_activation_type(xv.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      SEIS_DISPATCH(xv, bce_with_logits_backward, n, xv.data<T>(), labels.data<uint8_t>(), pos_weight, scale,
+                    dx.data<T>());
+    });
     accumulate_grad(*logits, dx);
     out->grad = Tensor();
   });
@@ -272,7 +445,10 @@ Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float p
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
-  SEIS_DISPATCH(x, sigmoid_forward, x.numel(), x.data<float>(), y.data<float>());
+  with_activation_type(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(x, sigmoid_forward, x.numel(), x.data<T>(), y.data<float>());
+  });
   return y;
 }
 
@@ -282,8 +458,11 @@ std::array<int64_t, 3> confusion_counts(const Tensor& logits, const Tensor& labe
   SEIS_CHECK(threshold > 0.0f && threshold < 1.0f, "threshold " << threshold << " outside (0, 1)");
   const float logit_t = static_cast<float>(std::log(static_cast<double>(threshold) / (1.0 - threshold)));
   Tensor buf = Tensor::empty({6}, DType::f32, logits.device());  // 24 bytes: room for 3 int64
-  SEIS_DISPATCH(logits, confusion_counts, logits.numel(), logits.data<float>(), labels.data<uint8_t>(), logit_t,
-                static_cast<int64_t*>(buf.raw()));
+  with_activation_type(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SEIS_DISPATCH(logits, confusion_counts, logits.numel(), logits.data<T>(), labels.data<uint8_t>(), logit_t,
+                  static_cast<int64_t*>(buf.raw()));
+  });
   std::array<int64_t, 3> r{};
   if (buf.device().shape_only) return r;  // nothing was counted
   Tensor host = buf.to(Device::cpu());

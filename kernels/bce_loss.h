@@ -2,9 +2,12 @@
 // BCEWithLogitsLoss): l_i = -(pw * t_i * log s(x_i) + (1 - t_i) * log(1 - s(x_i))), labels t in {0,1} (u8; any nonzero
 // value counts as 1). forward writes *loss (=), the mean, summed in a fixed order (deterministic). backward writes dx
 // (=): dx_i = grad_scale * ((1 + (pw - 1) t_i) s(x_i) - pw t_i), where grad_scale is dloss / n_total (n_total may
-// exceed n when a batch is split). On CUDA `loss` points to device memory.
+// exceed n when a batch is split). On CUDA `loss` points to device memory. Logits and dlogits are f32
+// or bf16 (the loss itself is computed in fp32 from the widened logits; dlogits rounded once).
 #pragma once
 #include <cstdint>
+
+#include "kernels/bf16.h"
 
 struct CUstream_st;
 
@@ -13,11 +16,18 @@ namespace cpu {
 void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss);
 void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
                               float* dlogits);
+void bce_with_logits_forward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float* loss);
+void bce_with_logits_backward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              bf16* dlogits);
 }  // namespace cpu
 namespace cuda {
 void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss,
                              CUstream_st* stream);
 void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
                               float* dlogits, CUstream_st* stream);
+void bce_with_logits_forward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float* loss,
+                             CUstream_st* stream);
+void bce_with_logits_backward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              bf16* dlogits, CUstream_st* stream);
 }  // namespace cuda
 }  // namespace seis

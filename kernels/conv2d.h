@@ -5,11 +5,21 @@
 // masks dy by (y_relu > 0) first (the fused ReLU-backward prologue).
 // bias may be null (no bias); dbias may be null (not computed).
 // The CPU and CUDA twins take the same arguments (the CUDA ones a stream too), so that one dispatch
-// (engine/dispatch.h) serves both. `workspace` is scratch of at least conv2d_workspace_bytes(s, pass)
-// bytes (64-byte aligned; null when that is 0): the caller allocates it, so a memory plan counts it.
-// The CPU twin computes in fp32 whatever the ConvMath.
+// (engine/dispatch.h) serves both. `workspace` is scratch of at least
+// conv2d_workspace_bytes(s, pass, bf16) bytes (64-byte aligned; null when that is 0): the caller
+// allocates it, so a memory plan counts it.
+//
+// Precision. Activations (x, y, dy, dx, y_relu) are f32 or bf16 storage (kernels/bf16.h); weights,
+// bias and their gradients are always f32 (master weights). Products accumulate in fp32. The
+// operands of the products are rounded to the ConvMath precision (bf16: nearest even; tf32: nearest,
+// ties away, to 10 mantissa bits, as cvt.rna.tf32), the weights included; bf16 activations are
+// bf16 already. bf16 outputs are rounded once, after bias and ReLU. The CPU twin rounds at the same
+// points as the CUDA kernels, so it is their oracle; only the order of the fp32 sums differs.
 #pragma once
 #include <cstdint>
+#include <cstring>
+
+#include "kernels/bf16.h"
 
 struct CUstream_st;
 
@@ -31,25 +41,51 @@ enum class ConvMath { f32, tf32, bf16 };
 
 enum class ConvPass { forward, backward_data, backward_weight };
 
+// An operand rounded to the ConvMath precision (f32: unchanged).
+inline float round_operand(ConvMath math, float v) {
+  if (math == ConvMath::bf16) return round_bf16(v);
+  if (math == ConvMath::tf32) {  // cvt.rna.tf32.f32: nearest, ties away from zero; NaN and Inf kept
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & ~0x1fffu;
+    std::memcpy(&v, &u, 4);
+  }
+  return v;
+}
+
 namespace cpu {
-// Depends on the shape and on the OpenMP thread count.
-int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass);
+// Depends on the shape, the activation type and the OpenMP thread count.
+int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16);
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
                     float* y, void* workspace);
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
                           float* dx, void* workspace);
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
                             float* dw, float* dbias, void* workspace);
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const float* w, const float* bias, bool relu,
+                    bf16* y, void* workspace);
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
+                          bf16* dx, void* workspace);
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, const bf16* dy, const bf16* y_relu,
+                            float* dw, float* dbias, void* workspace);
 }  // namespace cpu
 
 namespace cuda {
-// conv2d_workspace_bytes(s, pass) is host code in kernels/cuda/conv2d_workspace.h, so that a build
-// without CUDA knows it too (a memory plan for a GPU is made on any machine).
+// conv2d_workspace_bytes(s, pass, bf16) is host code in kernels/cuda/conv2d_workspace.h, so that a
+// build without CUDA knows it too (a memory plan for a GPU is made on any machine). The bf16 forms
+// widen their inputs into fp32 workspace, run the fp32-storage kernels with ConvMath::bf16 operands
+// and round the outputs (bf16-native loaders are the halo kernels' job, GPU-PLAN.md).
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
                     float* y, void* workspace, CUstream_st* stream);
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
                           float* dx, void* workspace, CUstream_st* stream);
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
+                            float* dw, float* dbias, void* workspace, CUstream_st* stream);
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const float* w, const float* bias, bool relu,
+                    bf16* y, void* workspace, CUstream_st* stream);
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
+                          bf16* dx, void* workspace, CUstream_st* stream);
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, const bf16* dy, const bf16* y_relu,
                             float* dw, float* dbias, void* workspace, CUstream_st* stream);
 }  // namespace cuda
 

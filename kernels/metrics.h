@@ -5,14 +5,19 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
+
 struct CUstream_st;
 
 namespace seis {
 namespace cpu {
 void confusion_counts(int64_t n, const float* logits, const uint8_t* labels, float logit_threshold, int64_t* counts);
+void confusion_counts(int64_t n, const bf16* logits, const uint8_t* labels, float logit_threshold, int64_t* counts);
 }  // namespace cpu
 namespace cuda {
 void confusion_counts(int64_t n, const float* logits, const uint8_t* labels, float logit_threshold, int64_t* counts,
+                      CUstream_st* stream);
+void confusion_counts(int64_t n, const bf16* logits, const uint8_t* labels, float logit_threshold, int64_t* counts,
                       CUstream_st* stream);
 }  // namespace cuda
 }  // namespace seis

@@ -53,7 +53,8 @@ Var UNet::forward(Tape* tape, const Var& x) const {
   };
   const int L = config_.levels;
   std::vector<Var> skips(L);
-  Var h = x;
+  // Activations in the storage type of the precision (bf16 under --precision bf16).
+  Var h = cast(tape, x, activation_dtype(x->value.device()));
   for (int l = 0; l < L; ++l) {
     const std::string p = "enc." + std::to_string(l);
     h = conv(p + ".conv1", h, true);
@@ -62,11 +63,11 @@ Var UNet::forward(Tape* tape, const Var& x) const {
     if (l + 1 < L) h = maxpool2d(tape, h);
   }
   for (int l = L - 2; l >= 0; --l) {
-    Var up = conv("up." + std::to_string(l), upsample2x(tape, h), true);
-    h = concat_channels(tape, skips[l], up);
+    // The upsampled input of the up conv and the [skip, up] input of conv1 are never stored.
+    const std::string u = "up." + std::to_string(l), p = "dec." + std::to_string(l);
+    const Var up = conv2d_upsampled(tape, h, param(u + ".weight"), param(u + ".bias"), true);
+    h = conv2d_concat(tape, skips[l], up, param(p + ".conv1.weight"), param(p + ".conv1.bias"), true);
     skips[l].reset();
-    const std::string p = "dec." + std::to_string(l);
-    h = conv(p + ".conv1", h, true);
     h = conv(p + ".conv2", h, true);
   }
   return conv("head", h, false);

@@ -31,7 +31,8 @@ class UNet {
   // Fresh seeded initialisation on `device`.
   UNet(const UNetConfig& config, uint64_t seed, Device device);
 
-  // x: [N, H, W, in_channels] -> logits [N, H, W, 1]. Records on `tape` unless it is null.
+  // x: [N, H, W, in_channels] -> logits [N, H, W, 1], in the activation storage type
+  // (activation_dtype, engine/ops.h). Records on `tape` unless it is null.
   Var forward(Tape* tape, const Var& x) const;
 
   const UNetConfig& config() const { return config_; }

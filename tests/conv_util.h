@@ -7,7 +7,7 @@
 namespace seis::test {
 
 inline Tensor cpu_conv_workspace(const Conv2dShape& s, ConvPass pass) {
-  const int64_t bytes = cpu::conv2d_workspace_bytes(s, pass);
+  const int64_t bytes = cpu::conv2d_workspace_bytes(s, pass, false);
   return bytes > 0 ? Tensor::empty({bytes}, DType::u8) : Tensor();
 }
 

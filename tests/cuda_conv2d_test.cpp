@@ -11,10 +11,13 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "conv_util.h"
 #include "engine/device_runtime.h"
+#include "engine/tensor.h"
+#include "kernels/bf16.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_cudnn.h"
 #include "kernels/cuda/conv2d_workspace.h"
@@ -28,31 +31,40 @@ using test::random_vector;
 
 constexpr int kDev = 0;
 
-// A device buffer from the caching allocator.
-class DevBuf {
+// A device buffer of float or bf16 from the caching allocator.
+template <class T>
+class DevArray {
  public:
-  explicit DevBuf(int64_t n) : n_(n), p_(static_cast<float*>(cuda_alloc(kDev, std::max<int64_t>(n, 1) * 4))) {}
-  explicit DevBuf(const std::vector<float>& h) : DevBuf(static_cast<int64_t>(h.size())) { upload(h); }
-  ~DevBuf() { cuda_free(kDev, p_); }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  void upload(const std::vector<float>& h) { cuda_copy_to_device(kDev, p_, h.data(), n_ * 4); }
-  void poison() { upload(std::vector<float>(static_cast<size_t>(n_), std::numeric_limits<float>::quiet_NaN())); }
-  std::vector<float> download() const {
-    std::vector<float> h(static_cast<size_t>(n_));
-    cuda_copy_to_host(kDev, h.data(), p_, n_ * 4);
+  explicit DevArray(int64_t n) : n_(n), p_(static_cast<T*>(cuda_alloc(kDev, std::max<int64_t>(n, 1) * sizeof(T)))) {}
+  explicit DevArray(const std::vector<T>& h) : DevArray(static_cast<int64_t>(h.size())) { upload(h); }
+  ~DevArray() { cuda_free(kDev, p_); }
+  DevArray(const DevArray&) = delete;
+  DevArray& operator=(const DevArray&) = delete;
+  void upload(const std::vector<T>& h) { cuda_copy_to_device(kDev, p_, h.data(), n_ * sizeof(T)); }
+  void poison() { upload(std::vector<T>(static_cast<size_t>(n_), nan_value())); }
+  std::vector<T> download() const {
+    std::vector<T> h(static_cast<size_t>(n_));
+    cuda_copy_to_host(kDev, h.data(), p_, n_ * sizeof(T));
     return h;
   }
-  float* get() const { return p_; }
+  T* get() const { return p_; }
 
  private:
+  static T nan_value() {
+    if constexpr (std::is_same_v<T, bf16>) {
+      return bf16{0x7fc0};
+    } else {
+      return std::numeric_limits<T>::quiet_NaN();
+    }
+  }
   int64_t n_;
-  float* p_;
+  T* p_;
 };
+using DevBuf = DevArray<float>;
 
 // The scratch an own-kernel call needs (kernels/cuda/conv2d_workspace.h).
 DevBuf workspace(const Conv2dShape& s, ConvPass pass) {
-  return DevBuf((cuda::conv2d_workspace_bytes(s, pass) + 3) / 4);
+  return DevBuf((cuda::conv2d_workspace_bytes(s, pass, false) + 3) / 4);
 }
 
 enum class Impl { own, cudnn };
@@ -227,6 +239,227 @@ TEST(CudaConv2dDeterminism, BackwardWeightIsBitIdentical) {
       EXPECT_EQ(0, std::memcmp(b.data(), first_b.data(), b.size() * 4)) << "dbias differs in run " << run;
     }
   }
+}
+
+// ---- bf16 activations -----------------------------------------------------------------------------------
+// The bf16 forms (widen into the workspace, the fp32 launchers, round once) against the CPU bf16
+// twins, and bit for bit against the fp32 launchers run on the widened values.
+
+std::vector<bf16> to_bf16(const std::vector<float>& v) {
+  std::vector<bf16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = seis::to_bf16(v[i]);
+  return out;
+}
+
+std::vector<float> widen(const std::vector<bf16>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = to_float(v[i]);
+  return out;
+}
+
+// Bit equality of float or bf16 arrays, reporting the first mismatches.
+template <class T>
+::testing::AssertionResult bits_equal(const std::vector<T>& got, const std::vector<T>& ref) {
+  if (got.size() != ref.size()) return ::testing::AssertionFailure() << "sizes " << got.size() << ", " << ref.size();
+  int64_t bad = 0;
+  std::string first;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (std::memcmp(&got[i], &ref[i], sizeof(T)) != 0) {
+      if (bad < 10) {
+        first += "\n  [" + std::to_string(i) + "] got " + std::to_string(to_float(got[i])) + " want " +
+                 std::to_string(to_float(ref[i]));
+      }
+      ++bad;
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << bad << " of " << ref.size() << " elements differ" << first;
+}
+
+// The scratch of the bf16 forms: the wide copies, then the fp32 pieces.
+DevArray<uint8_t> workspace_bf16(const Conv2dShape& s, ConvPass pass) {
+  return DevArray<uint8_t>(cuda::conv2d_workspace_bytes(s, pass, true));
+}
+
+// The CPU bf16 twin's scratch (cf. conv_util.h for the fp32 twins).
+Tensor cpu_workspace_bf16(const Conv2dShape& s, ConvPass pass) {
+  const int64_t bytes = cpu::conv2d_workspace_bytes(s, pass, true);
+  return bytes > 0 ? Tensor::empty({bytes}, DType::u8) : Tensor();
+}
+
+// A bf16 output against the CPU: the tolerance of the math, plus one bf16 ulp (relative 2^-7 at
+// most) for fp32 results a few ulp apart that round to neighbouring bf16 values.
+Tol plus_bf16_ulp(Tol t) { return Tol{t.atol, t.rtol + 1.0 / 128, t.nmse + 1.0 / 65536}; }
+
+Conv2dShape shape_of(const Case& cs) {
+  Conv2dShape s;
+  s.n = cs.n;
+  s.h = cs.h;
+  s.w = cs.w;
+  s.c = cs.c;
+  s.k = cs.k;
+  s.r = cs.r;
+  return s;
+}
+
+struct Bf16Inputs {
+  std::vector<bf16> x, dy, y_relu;
+  std::vector<float> wt, bias;
+};
+
+// Random inputs; y_relu from the CPU bf16 forward with ReLU (zeros where the mask is off).
+Bf16Inputs bf16_inputs(const Case& cs, const Conv2dShape& s, ConvMath math) {
+  const uint64_t seed = static_cast<uint64_t>(cs.n * 1000003 + cs.h * 1009 + cs.w * 101 + cs.c * 13 + cs.k * 7 + cs.r);
+  Bf16Inputs in;
+  in.x = to_bf16(random_vector(s.pixels() * s.c, seed + 10));
+  in.wt = random_vector(s.weight_numel(), seed + 11);
+  in.bias = random_vector(s.k, seed + 12);
+  in.dy = to_bf16(random_vector(s.pixels() * s.k, seed + 13));
+  in.y_relu.resize(static_cast<size_t>(s.pixels() * s.k));
+  const Tensor ws = cpu_workspace_bf16(s, ConvPass::forward);
+  cpu::conv2d_forward(s, math, in.x.data(), in.wt.data(), in.bias.data(), true, in.y_relu.data(), ws.raw());
+  return in;
+}
+
+void check_case_bf16(const Case& cs, ConvMath math) {
+  const Conv2dShape s = shape_of(cs);
+  const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, nw = s.weight_numel();
+  const Bf16Inputs in = bf16_inputs(cs, s, math);
+  DevArray<bf16> dx_in(in.x), ddy(in.dy), dmask(in.y_relu), dy_out(ny), dx_out(nx);
+  DevBuf dw_in(in.wt), dbias_in(in.bias), ddw_out(nw), ddb_out(s.k);
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  const std::string where = describe(cs) + " bf16 activations, " + math_name(math);
+  const int64_t rrc = s.r * s.r * s.c, rrk = s.r * s.r * s.k;
+
+  for (bool relu : {false, true}) {
+    std::vector<bf16> ref(static_cast<size_t>(ny));
+    const Tensor ws = cpu_workspace_bf16(s, ConvPass::forward);
+    cpu::conv2d_forward(s, math, in.x.data(), in.wt.data(), in.bias.data(), relu, ref.data(), ws.raw());
+    dy_out.poison();
+    cuda::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(),
+                         workspace_bf16(s, ConvPass::forward).get(), stream);
+    const Tol t = plus_bf16_ulp(tolerance(Impl::own, math, rrc));
+    EXPECT_TRUE(all_close(widen(dy_out.download()).data(), widen(ref).data(), ny, t.atol, t.rtol, t.nmse))
+        << where << " forward relu=" << relu;
+  }
+
+  for (bool masked : {false, true}) {
+    const bf16* mask_h = masked ? in.y_relu.data() : nullptr;
+    const bf16* mask_d = masked ? dmask.get() : nullptr;
+    {
+      std::vector<bf16> ref(static_cast<size_t>(nx));
+      const Tensor ws = cpu_workspace_bf16(s, ConvPass::backward_data);
+      cpu::conv2d_backward_data(s, math, in.dy.data(), mask_h, in.wt.data(), ref.data(), ws.raw());
+      dx_out.poison();
+      cuda::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(),
+                                 workspace_bf16(s, ConvPass::backward_data).get(), stream);
+      const Tol t = plus_bf16_ulp(tolerance(Impl::own, math, rrk));
+      EXPECT_TRUE(all_close(widen(dx_out.download()).data(), widen(ref).data(), nx, t.atol, t.rtol, t.nmse))
+          << where << " backward_data masked=" << masked;
+    }
+    {
+      std::vector<float> ref_w(static_cast<size_t>(nw)), ref_b(static_cast<size_t>(s.k));
+      const Tensor ws = cpu_workspace_bf16(s, ConvPass::backward_weight);
+      cpu::conv2d_backward_weight(s, math, in.x.data(), in.dy.data(), mask_h, ref_w.data(), ref_b.data(), ws.raw());
+      ddw_out.poison();
+      ddb_out.poison();
+      cuda::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(),
+                                   workspace_bf16(s, ConvPass::backward_weight).get(), stream);
+      // dw and dbias are fp32 outputs: the tolerances of the fp32-storage test.
+      const Tol t = tolerance(Impl::own, math, s.pixels());
+      EXPECT_TRUE(all_close(ddw_out.download().data(), ref_w.data(), nw, t.atol, t.rtol, t.nmse))
+          << where << " backward_weight dw masked=" << masked;
+      const Tol tb = tolerance(Impl::own, ConvMath::f32, s.pixels());
+      EXPECT_TRUE(all_close(ddb_out.download().data(), ref_b.data(), s.k, tb.atol, tb.rtol, tb.nmse))
+          << where << " backward_weight dbias masked=" << masked;
+    }
+  }
+}
+
+// The bf16 forms are the fp32 launchers on widened values (y_relu's mask applied while widening dy),
+// with the outputs rounded once: bit for bit what the fp32 launchers give on those values.
+void check_case_bf16_exact(const Case& cs, ConvMath math) {
+  const Conv2dShape s = shape_of(cs);
+  const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, nw = s.weight_numel();
+  const Bf16Inputs in = bf16_inputs(cs, s, math);
+  DevArray<bf16> dx_in(in.x), ddy(in.dy), dmask(in.y_relu), dy_out(ny), dx_out(nx);
+  DevBuf fx_in(widen(in.x)), fdy(widen(in.dy)), fmask(widen(in.y_relu)), fy_out(ny), fx_out(nx);
+  DevBuf dw_in(in.wt), dbias_in(in.bias), ddw_out(nw), ddb_out(s.k), fdw_out(nw), fdb_out(s.k);
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  const std::string where = describe(cs) + " bf16 activations, " + math_name(math);
+
+  for (bool relu : {false, true}) {
+    dy_out.poison();
+    cuda::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(),
+                         workspace_bf16(s, ConvPass::forward).get(), stream);
+    cuda::conv2d_forward(s, math, fx_in.get(), dw_in.get(), dbias_in.get(), relu, fy_out.get(),
+                         workspace(s, ConvPass::forward).get(), stream);
+    EXPECT_TRUE(bits_equal(dy_out.download(), to_bf16(fy_out.download()))) << where << " forward relu=" << relu;
+  }
+  for (bool masked : {false, true}) {
+    dx_out.poison();
+    cuda::conv2d_backward_data(s, math, ddy.get(), masked ? dmask.get() : nullptr, dw_in.get(), dx_out.get(),
+                               workspace_bf16(s, ConvPass::backward_data).get(), stream);
+    cuda::conv2d_backward_data(s, math, fdy.get(), masked ? fmask.get() : nullptr, dw_in.get(), fx_out.get(),
+                               workspace(s, ConvPass::backward_data).get(), stream);
+    EXPECT_TRUE(bits_equal(dx_out.download(), to_bf16(fx_out.download())))
+        << where << " backward_data masked=" << masked;
+
+    ddw_out.poison();
+    ddb_out.poison();
+    cuda::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), masked ? dmask.get() : nullptr, ddw_out.get(),
+                                 ddb_out.get(), workspace_bf16(s, ConvPass::backward_weight).get(), stream);
+    cuda::conv2d_backward_weight(s, math, fx_in.get(), fdy.get(), masked ? fmask.get() : nullptr, fdw_out.get(),
+                                 fdb_out.get(), workspace(s, ConvPass::backward_weight).get(), stream);
+    EXPECT_TRUE(bits_equal(ddw_out.download(), fdw_out.download())) << where << " backward_weight dw masked=" << masked;
+    EXPECT_TRUE(bits_equal(ddb_out.download(), fdb_out.download()))
+        << where << " backward_weight dbias masked=" << masked;
+  }
+}
+
+class CudaConv2dBf16 : public ::testing::TestWithParam<ConvMath> {};
+
+TEST_P(CudaConv2dBf16, OwnKernelsMatchCpuBf16) {
+  SEIS_NEED_GPU();
+  for (const Case& cs : cases()) check_case_bf16(cs, GetParam());
+}
+
+TEST_P(CudaConv2dBf16, AreTheFp32KernelsOnWidenedValues) {
+  SEIS_NEED_GPU();
+  for (const Case& cs : cases()) check_case_bf16_exact(cs, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Math, CudaConv2dBf16, ::testing::Values(ConvMath::f32, ConvMath::tf32, ConvMath::bf16),
+                         [](const ::testing::TestParamInfo<ConvMath>& i) { return std::string(math_name(i.param)); });
+
+// No pixels: forward and backward_data write nothing; backward_weight writes zeros, as the fp32 forms.
+TEST(CudaConv2dBf16Empty, NoPixels) {
+  SEIS_NEED_GPU();
+  Conv2dShape s;
+  s.n = 0;
+  s.h = 5;
+  s.w = 7;
+  s.c = 3;
+  s.k = 4;
+  s.r = 3;
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
+    EXPECT_EQ(cuda::conv2d_workspace_bytes(s, pass, true), 0);
+  }
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  DevArray<bf16> out(1);
+  DevBuf wt(random_vector(s.weight_numel(), 5)), dw(s.weight_numel()), db(s.k);
+  out.poison();
+  cuda::conv2d_forward(s, ConvMath::bf16, static_cast<const bf16*>(nullptr), wt.get(), nullptr, true, out.get(),
+                       nullptr, stream);
+  cuda::conv2d_backward_data(s, ConvMath::bf16, static_cast<const bf16*>(nullptr), nullptr, wt.get(), out.get(),
+                             nullptr, stream);
+  EXPECT_EQ(out.download()[0].bits, 0x7fc0) << "wrote with no pixels";
+  dw.poison();
+  db.poison();
+  cuda::conv2d_backward_weight(s, ConvMath::bf16, static_cast<const bf16*>(nullptr), nullptr, nullptr, dw.get(),
+                               db.get(), nullptr, stream);
+  EXPECT_TRUE(bits_equal(dw.download(), std::vector<float>(static_cast<size_t>(s.weight_numel()), 0.0f)));
+  EXPECT_TRUE(bits_equal(db.download(), std::vector<float>(static_cast<size_t>(s.k), 0.0f)));
 }
 
 // ---- Past 2^31 elements ----------------------------------------------------------------------------------

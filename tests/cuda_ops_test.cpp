@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "engine/cuda_stream.h"
@@ -17,6 +19,7 @@
 #include "engine/error.h"
 #include "kernels/activation.h"
 #include "kernels/bce_loss.h"
+#include "kernels/bf16.h"
 #include "kernels/concat.h"
 #include "kernels/elementwise.h"
 #include "kernels/metrics.h"
@@ -273,7 +276,7 @@ TEST(CudaElementwise, MatchesCpu) {
       }
     }
   }
-  cuda::relu_forward(0, nullptr, nullptr, stream());  // n = 0 launches nothing
+  cuda::relu_forward(0, static_cast<const float*>(nullptr), nullptr, stream());  // n = 0 launches nothing
   cuda_synchronize(kDev);
 }
 
@@ -424,7 +427,7 @@ TEST(CudaBce, MatchesCpuAndIsDeterministic) {
   }
   DeviceArray<float> dloss(1);
   dloss.poison(kNaN);
-  cuda::bce_with_logits_forward(0, nullptr, nullptr, 1.0f, dloss.get(), stream());
+  cuda::bce_with_logits_forward(0, static_cast<const float*>(nullptr), nullptr, 1.0f, dloss.get(), stream());
   EXPECT_EQ(dloss.to_host()[0], 0.0f) << "the mean of nothing";
 }
 
@@ -453,7 +456,289 @@ TEST(CudaMetrics, MatchesCpu) {
   }
   DeviceArray<int64_t> dcounts(3);
   dcounts.poison(-1);
-  cuda::confusion_counts(0, nullptr, nullptr, 0.0f, dcounts.get(), stream());
+  cuda::confusion_counts(0, static_cast<const float*>(nullptr), nullptr, 0.0f, dcounts.get(), stream());
+  EXPECT_EQ(dcounts.to_host(), std::vector<int64_t>({0, 0, 0}));
+}
+
+// ---- bf16 storage ------------------------------------------------------------------------------------
+// The bf16 overloads against their CPU twins (kernels/cpu): both widen on load, compute in fp32 and
+// round once to nearest even, so the outputs are bit-identical wherever the fp32 arithmetic is the
+// same (ReLU, pooling, upsample, concat, convert, add_inplace, confusion counts). Sigmoid and BCE use
+// the device's expf/log1pf, so they get the fp32 tolerances, plus one bf16 ulp where the output is bf16.
+
+constexpr bf16 kNaN16{0x7fc0};
+constexpr double kBf16Ulp = 1.0 / 128;  // one bf16 ulp, relative: at most 2^-7 of the value
+
+std::vector<bf16> to_bf16(const std::vector<float>& v) {
+  std::vector<bf16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = seis::to_bf16(v[i]);
+  return out;
+}
+
+std::vector<float> widen(const bf16* p, int64_t n) {
+  std::vector<float> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = to_float(p[i]);
+  return out;
+}
+
+std::vector<bf16> random_bf16(int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  return to_bf16(random_vector(n, seed, lo, hi));
+}
+
+// Bit equality of float or bf16 arrays (NaN equal to the same NaN), reporting the first mismatches.
+template <class T>
+::testing::AssertionResult bits_equal(const T* got, const T* ref, int64_t n) {
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4, "float or bf16");
+  int64_t bad = 0;
+  std::ostringstream first;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::memcmp(&got[i], &ref[i], sizeof(T)) != 0) {
+      if (bad < 10) first << "\n  [" << i << "] got " << to_float(got[i]) << " want " << to_float(ref[i]);
+      ++bad;
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << bad << " of " << n << " elements differ" << first.str();
+}
+
+// Rounding cases for convert f32 -> bf16: ties to even both ways, just above and below a tie, the
+// largest values that round to the largest finite bf16 and to infinity, subnormals, zeros, Inf, NaN.
+std::vector<float> rounding_cases() {
+  const uint32_t bits[] = {0x3f808000u, 0x3f818000u, 0x3f808001u, 0x3f807fffu, 0xbf808000u, 0xbf818000u,
+                           0x7f7f7fffu, 0x7f7f8000u, 0x7f7fffffu, 0x00000001u, 0x00008000u, 0x00018000u,
+                           0x80000000u, 0x00000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u};
+  std::vector<float> v;
+  for (uint32_t b : bits) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    v.push_back(f);
+  }
+  return v;
+}
+
+// At offsets of 0, 1 and 4 elements: the vector path (8-byte bf16x4), the scalar path, and a bf16
+// array 8-byte but not 16-byte aligned.
+TEST(CudaBf16Elementwise, MatchesCpu) {
+  SEIS_NEED_GPU();
+  for (int64_t off : {0, 1, 4}) {
+    for (int64_t n : kSizes) {
+      SCOPED_TRACE("n = " + std::to_string(n) + " offset " + std::to_string(off));
+      const std::vector<bf16> x = random_bf16(n + off, 30 + n);
+      const std::vector<bf16> y0 = random_bf16(n + off, 40 + n);
+      DeviceArray<bf16> dx(x), dy(n + off);
+
+      std::vector<bf16> ref(n + off, kNaN16);
+      dy.poison(kNaN16);
+      cuda::relu_forward(n, dx.get() + off, dy.get() + off, stream());
+      cpu::relu_forward(n, x.data() + off, ref.data() + off);
+      const std::vector<bf16> relu_y = dy.to_host();
+      EXPECT_TRUE(bits_equal(relu_y.data(), ref.data(), n + off)) << "relu_forward (and nothing before it)";
+
+      DeviceArray<bf16> dgrad(y0), dout(n + off);
+      dout.poison(kNaN16);
+      cuda::relu_backward(n, dy.get() + off, dgrad.get() + off, dout.get() + off, stream());
+      std::vector<bf16> ref_dx(n + off);
+      cpu::relu_backward(n, ref.data() + off, y0.data() + off, ref_dx.data() + off);
+      EXPECT_TRUE(bits_equal(dout.to_host().data() + off, ref_dx.data() + off, n)) << "relu_backward";
+
+      DeviceArray<float> dprob(n + off);
+      dprob.poison(kNaN);
+      cuda::sigmoid_forward(n, dx.get() + off, dprob.get() + off, stream());
+      std::vector<float> ref_prob(n + off);
+      cpu::sigmoid_forward(n, x.data() + off, ref_prob.data() + off);
+      EXPECT_TRUE(all_close(dprob.to_host().data() + off, ref_prob.data() + off, n, 2e-7, 2e-6, 1e-12)) << "sigmoid";
+
+      DeviceArray<bf16> dacc(y0);
+      std::vector<bf16> acc(y0);
+      cuda::add_inplace(n, dx.get() + off, dacc.get() + off, stream());
+      cpu::add_inplace(n, x.data() + off, acc.data() + off);
+      EXPECT_TRUE(bits_equal(dacc.to_host().data(), acc.data(), n + off)) << "add_inplace";
+
+      // convert both ways, with the rounding cases at the front.
+      std::vector<float> wide = random_vector(n + off, 50 + n, -100.0f, 100.0f);
+      const std::vector<float> cases = rounding_cases();
+      std::copy_n(cases.begin(), std::min<int64_t>(n, static_cast<int64_t>(cases.size())), wide.begin() + off);
+      DeviceArray<float> dwide(wide);
+      DeviceArray<bf16> dnarrow(n + off);
+      dnarrow.poison(kNaN16);
+      cuda::convert(n, dwide.get() + off, dnarrow.get() + off, stream());
+      std::vector<bf16> ref_narrow(n + off);
+      cpu::convert(n, wide.data() + off, ref_narrow.data() + off);
+      EXPECT_TRUE(bits_equal(dnarrow.to_host().data() + off, ref_narrow.data() + off, n)) << "convert f32 -> bf16";
+      DeviceArray<float> dback(n + off);
+      dback.poison(kNaN);
+      cuda::convert(n, dnarrow.get() + off, dback.get() + off, stream());
+      std::vector<float> ref_back(n + off);
+      cpu::convert(n, ref_narrow.data() + off, ref_back.data() + off);
+      EXPECT_TRUE(bits_equal(dback.to_host().data() + off, ref_back.data() + off, n)) << "convert bf16 -> f32";
+    }
+  }
+  cuda::relu_forward(0, static_cast<const bf16*>(nullptr), nullptr, stream());  // n = 0 launches nothing
+  cuda::convert(0, static_cast<const float*>(nullptr), static_cast<bf16*>(nullptr), stream());
+  cuda_synchronize(kDev);
+}
+
+void check_maxpool_bf16(const Nhwc& s, const std::vector<bf16>& x, uint64_t seed) {
+  const int64_t outputs = s.n * (s.h / 2) * (s.w / 2) * s.c;
+  DeviceArray<bf16> dx_in(x), dy_out(std::max<int64_t>(outputs, 1));
+  DeviceArray<uint8_t> darg(std::max<int64_t>(outputs, 1));
+  dy_out.poison(kNaN16);
+  darg.poison(0xAB);
+  cuda::maxpool2d_forward(s.n, s.h, s.w, s.c, dx_in.get(), dy_out.get(), darg.get(), stream());
+  std::vector<bf16> ref_y(std::max<int64_t>(outputs, 1));
+  std::vector<uint8_t> ref_arg(std::max<int64_t>(outputs, 1));
+  cpu::maxpool2d_forward(s.n, s.h, s.w, s.c, x.data(), ref_y.data(), ref_arg.data());
+  EXPECT_TRUE(bits_equal(dy_out.to_host().data(), ref_y.data(), outputs)) << "maxpool forward y";
+  EXPECT_TRUE(bytes_equal(darg.to_host().data(), ref_arg.data(), outputs)) << "maxpool forward argmax";
+
+  const std::vector<bf16> g = random_bf16(std::max<int64_t>(outputs, 1), seed);
+  DeviceArray<bf16> dg(g), ddx(s.numel());
+  ddx.poison(kNaN16);
+  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dg.get(), darg.get(), ddx.get(), stream());
+  std::vector<bf16> ref_dx(s.numel());
+  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), ref_arg.data(), ref_dx.data());
+  EXPECT_TRUE(bits_equal(ddx.to_host().data(), ref_dx.data(), s.numel())) << "maxpool backward";
+}
+
+TEST(CudaBf16Pool, MatchesCpu) {
+  SEIS_NEED_GPU();
+  uint64_t seed = 1100;
+  for (const Nhwc& s : kShapes) {
+    SCOPED_TRACE("NHWC " + std::to_string(s.n) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w) + "x" +
+                 std::to_string(s.c));
+    seed += 2;
+    check_maxpool_bf16(s, random_bf16(s.numel(), seed), seed + 1);
+    SCOPED_TRACE("with ties");
+    check_maxpool_bf16(s, to_bf16(tied_vector(s.numel(), seed + 1)), seed);
+  }
+}
+
+TEST(CudaBf16Upsample, MatchesCpu) {
+  SEIS_NEED_GPU();
+  uint64_t seed = 1200;
+  for (const Nhwc& s : kShapes) {
+    SCOPED_TRACE("NHWC " + std::to_string(s.n) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w) + "x" +
+                 std::to_string(s.c));
+    const int64_t out = 4 * s.numel();
+    const std::vector<bf16> x = random_bf16(s.numel(), ++seed);
+    DeviceArray<bf16> dx(x), dy(out);
+    dy.poison(kNaN16);
+    cuda::upsample2x_forward(s.n, s.h, s.w, s.c, dx.get(), dy.get(), stream());
+    std::vector<bf16> ref_y(out);
+    cpu::upsample2x_forward(s.n, s.h, s.w, s.c, x.data(), ref_y.data());
+    EXPECT_TRUE(bits_equal(dy.to_host().data(), ref_y.data(), out)) << "upsample forward";
+
+    const std::vector<bf16> g = random_bf16(out, ++seed);
+    DeviceArray<bf16> dg(g), ddx(s.numel());
+    ddx.poison(kNaN16);
+    cuda::upsample2x_backward(s.n, s.h, s.w, s.c, dg.get(), ddx.get(), stream());
+    std::vector<bf16> ref_dx(s.numel());
+    cpu::upsample2x_backward(s.n, s.h, s.w, s.c, g.data(), ref_dx.data());
+    // The same fp32 sum in the same order, rounded once: exact.
+    EXPECT_TRUE(bits_equal(ddx.to_host().data(), ref_dx.data(), s.numel())) << "upsample backward";
+  }
+}
+
+TEST(CudaBf16Concat, MatchesCpu) {
+  SEIS_NEED_GPU();
+  struct Case {
+    int64_t pixels, ca, cb;
+  };
+  const std::vector<Case> cases = {{1, 1, 1},      {7, 3, 5},  {35, 8, 8}, {35, 4, 12},  {100, 1, 8},
+                                   {17, 512, 256}, {19, 8, 0}, {19, 0, 4}, {1000, 6, 2}, {4099, 16, 16}};
+  uint64_t seed = 1300;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("pixels " + std::to_string(c.pixels) + " ca " + std::to_string(c.ca) + " cb " + std::to_string(c.cb));
+    const int64_t na = c.pixels * c.ca, nb = c.pixels * c.cb, ny = na + nb;
+    const std::vector<bf16> a = random_bf16(std::max<int64_t>(na, 1), ++seed);
+    const std::vector<bf16> b = random_bf16(std::max<int64_t>(nb, 1), ++seed);
+    DeviceArray<bf16> da(a), db(b), dy(ny);
+    dy.poison(kNaN16);
+    cuda::concat_channels(c.pixels, c.ca, c.cb, da.get(), db.get(), dy.get(), stream());
+    std::vector<bf16> ref_y(ny);
+    cpu::concat_channels(c.pixels, c.ca, c.cb, a.data(), b.data(), ref_y.data());
+    EXPECT_TRUE(bits_equal(dy.to_host().data(), ref_y.data(), ny)) << "concat";
+
+    const std::vector<bf16> g = random_bf16(ny, ++seed);
+    DeviceArray<bf16> dg(g);
+    da.poison(kNaN16);
+    db.poison(kNaN16);
+    cuda::split_channels(c.pixels, c.ca, c.cb, dg.get(), da.get(), db.get(), stream());
+    std::vector<bf16> ref_a(std::max<int64_t>(na, 1)), ref_b(std::max<int64_t>(nb, 1));
+    cpu::split_channels(c.pixels, c.ca, c.cb, g.data(), ref_a.data(), ref_b.data());
+    EXPECT_TRUE(bits_equal(da.to_host().data(), ref_a.data(), na)) << "split a";
+    EXPECT_TRUE(bits_equal(db.to_host().data(), ref_b.data(), nb)) << "split b";
+  }
+}
+
+TEST(CudaBf16Bce, MatchesCpuAndIsDeterministic) {
+  SEIS_NEED_GPU();
+  const std::vector<int64_t> sizes = {1, 5, 256, 1000, 4099, 1 << 20, 10'000'019};
+  uint64_t seed = 1400;
+  for (int64_t n : sizes) {
+    for (float pw : {1.0f, 3.7f}) {
+      SCOPED_TRACE("n = " + std::to_string(n) + " pos_weight " + std::to_string(pw));
+      const std::vector<bf16> x = random_bf16(n, ++seed, -8.0f, 8.0f);
+      const std::vector<uint8_t> t = random_labels(n, ++seed, 0.3);
+      DeviceArray<bf16> dx(x);
+      DeviceArray<float> dloss(1);
+      DeviceArray<uint8_t> dt(t);
+      dloss.poison(kNaN);
+      cuda::bce_with_logits_forward(n, dx.get(), dt.get(), pw, dloss.get(), stream());
+      const float got = dloss.to_host()[0];
+      float ref = kNaN;
+      cpu::bce_with_logits_forward(n, x.data(), t.data(), pw, &ref);
+      EXPECT_NEAR(got, ref, 1e-5 * std::fabs(ref) + 1e-7) << "loss";
+      dloss.poison(kNaN);
+      cuda::bce_with_logits_forward(n, dx.get(), dt.get(), pw, dloss.get(), stream());
+      const float again = dloss.to_host()[0];
+      EXPECT_EQ(std::memcmp(&got, &again, sizeof(float)), 0) << "two runs differ: " << got << " vs " << again;
+
+      const float grad_scale = 1.0f / static_cast<float>(2 * n);
+      DeviceArray<bf16> dgrad(n);
+      dgrad.poison(kNaN16);
+      cuda::bce_with_logits_backward(n, dx.get(), dt.get(), pw, grad_scale, dgrad.get(), stream());
+      std::vector<bf16> ref_grad(n);
+      cpu::bce_with_logits_backward(n, x.data(), t.data(), pw, grad_scale, ref_grad.data());
+      // The fp32 tolerance, plus one bf16 ulp: fp32 values a few ulp apart may round to neighbours.
+      EXPECT_TRUE(all_close(widen(dgrad.to_host().data(), n).data(), widen(ref_grad.data(), n).data(), n,
+                            4e-7 * pw * grad_scale, 1e-5 + kBf16Ulp, 1e-8))
+          << "dlogits";
+    }
+  }
+  DeviceArray<float> dloss(1);
+  dloss.poison(kNaN);
+  cuda::bce_with_logits_forward(0, static_cast<const bf16*>(nullptr), nullptr, 1.0f, dloss.get(), stream());
+  EXPECT_EQ(dloss.to_host()[0], 0.0f) << "the mean of nothing";
+}
+
+TEST(CudaBf16Metrics, MatchesCpu) {
+  SEIS_NEED_GPU();
+  const std::vector<int64_t> sizes = {1, 7, 256, 257, 4099, 1 << 20, 10'000'019};
+  uint64_t seed = 1500;
+  for (int64_t n : sizes) {
+    // 0 and 0.5 are bf16 values; log(7/3) is not (logits land on both sides of it).
+    for (float thr : {0.0f, 0.5f, std::log(0.7f / 0.3f)}) {
+      SCOPED_TRACE("n = " + std::to_string(n) + " threshold " + std::to_string(thr));
+      std::vector<bf16> x = random_bf16(n, ++seed, -3.0f, 3.0f);
+      for (int64_t i = 0; i < n; i += 5) x[i] = seis::to_bf16(thr);  // at (or next to) the threshold
+      const std::vector<uint8_t> t = random_labels(n, ++seed, 0.2);
+      DeviceArray<bf16> dx(x);
+      DeviceArray<uint8_t> dt(t);
+      DeviceArray<int64_t> dcounts(3);
+      dcounts.poison(-1);
+      cuda::confusion_counts(n, dx.get(), dt.get(), thr, dcounts.get(), stream());
+      int64_t ref[3] = {-1, -1, -1};
+      cpu::confusion_counts(n, x.data(), t.data(), thr, ref);
+      const std::vector<int64_t> got = dcounts.to_host();
+      EXPECT_EQ(got[0], ref[0]) << "TP";
+      EXPECT_EQ(got[1], ref[1]) << "FP";
+      EXPECT_EQ(got[2], ref[2]) << "FN";
+    }
+  }
+  DeviceArray<int64_t> dcounts(3);
+  dcounts.poison(-1);
+  cuda::confusion_counts(0, static_cast<const bf16*>(nullptr), nullptr, 0.0f, dcounts.get(), stream());
   EXPECT_EQ(dcounts.to_host(), std::vector<int64_t>({0, 0, 0}));
 }
 
@@ -726,6 +1011,51 @@ TEST(CudaBig, ConcatBeyond2To31) {
   }
   EXPECT_TRUE(big_all_close(got.get(), a.get(), pixels * ca, 0, 0)) << "split a";
   EXPECT_TRUE(big_all_close(got.get() + pixels * ca, b.get(), pixels * cb, 0, 0)) << "split b";
+}
+
+// bf16 past 2^31 elements: the int64 indices of the templated map kernels (relu_forward), both paths.
+TEST(CudaBig, Bf16ReluBeyond2To31) {
+  SEIS_NEED_GPU();
+  cuda_release_cached_memory(kDev);  // keep device memory within ~20 GiB
+  const int64_t n = kTwo31 + 17;     // n + 1 is even: poisoned as floats below
+  auto x = host_array<bf16>(n + 1);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n + 1; ++i) {
+    const double u = static_cast<double>(splitmix64(0xB16ull * 0x100000001B3ull + static_cast<uint64_t>(i)) >> 11) *
+                     (1.0 / 9007199254740992.0);
+    x[i] = seis::to_bf16(static_cast<float>(2.0 * u - 1.0));
+  }
+  auto got = host_array<bf16>(n + 1);
+  auto ref = host_array<bf16>(n + 1);
+  DeviceArray<bf16> dx(n + 1), dy(n + 1);
+  dx.upload(x.get());
+  // Two bf16 NaNs per float: the fill kernel poisons the bf16 array.
+  uint32_t nan2_bits = 0x7fc07fc0u;
+  float nan2;
+  std::memcpy(&nan2, &nan2_bits, 4);
+  // Bitwise equality of the first n elements, in parallel; then got[0..] checked at the edges.
+  auto big_bits_equal = [](const bf16* a, const bf16* b, int64_t len) {
+    int64_t bad = 0, first = len;
+#pragma omp parallel for schedule(static) reduction(+ : bad) reduction(min : first)
+    for (int64_t i = 0; i < len; ++i) {
+      if (a[i].bits != b[i].bits) {
+        ++bad;
+        first = std::min(first, i);
+      }
+    }
+    if (bad == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << bad << " of " << len << " elements differ; first at [" << first << "]: got "
+                                         << to_float(a[first]) << " want " << to_float(b[first]);
+  };
+  for (int64_t off : {1, 0}) {  // the scalar path (an index past 2^31 itself), then the bf16x4 path and its tail
+    SCOPED_TRACE(off ? "scalar path" : "vector path");
+    cuda::fill((n + 1) / 2, nan2, reinterpret_cast<float*>(dy.get()), stream());
+    cuda::relu_forward(n, dx.get() + off, dy.get() + off, stream());
+    dy.download(got.get());
+    cpu::relu_forward(n, x.get() + off, ref.get() + off);
+    EXPECT_TRUE(big_bits_equal(got.get() + off, ref.get() + off, n)) << "relu_forward bf16";
+    EXPECT_EQ(got[off ? 0 : n].bits, kNaN16.bits) << "wrote outside [off, off + n)";
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "apps/trainer.h"
@@ -144,16 +145,31 @@ TEST(MemoryPlan, CpuPlanMatchesTheAllocatorPeakOfRealSteps) {
   }
 }
 
-TEST(MemoryPlan, GpuPlanReproducesTheH200Measurements) {
-  PlanRequest r;  // the paper's network: 7 levels, base 8
+// The paper's network at 4096x4096 on a GPU. Before the decoder's concatenated and upsampled inputs
+// stopped being stored, this plan gave 11.16 GB at batch 1 and a largest batch of 7 in 80 GiB,
+// exactly what bench_step measured on an H200 (benchmarks/results/README.md).
+TEST(MemoryPlan, GpuPlanOfThePapersNetwork) {
+  PlanRequest r;  // 7 levels, base 8
   r.height = r.width = 4096;
   r.device = Device::cuda(0);
-  MemoryPlanner planner(r);
-  EXPECT_EQ(planner.num_params(), 8652841);
-  // bench_step on an H200, 2026-11-26: 11.16 GB peak at batch 1 (fp32 activations).
-  EXPECT_NEAR(static_cast<double>(planner.step_peak_bytes(1)) / 1e9, 11.16, 0.05 * 11.16);
-  // SEIS_CUDA_MEMORY_LIMIT_GIB=80 bench_step --max-batch on the same card: 7.
-  EXPECT_EQ(planner.max_batch(int64_t{80} << 30), 7);
+  MemoryPlanner f32(r);
+  EXPECT_EQ(f32.num_params(), 8652841);
+  const int64_t peak = f32.step_peak_bytes(1);
+  EXPECT_LT(static_cast<double>(peak), 0.75 * 11.16e9);
+  EXPECT_GE(f32.max_batch(int64_t{80} << 30), 10);
+  // bf16 math without bf16 storage (a GPU's default until its bf16 kernels are verified) stores fp32.
+  r.math = ConvMath::bf16;
+  ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
+  EXPECT_EQ(MemoryPlanner(r).step_peak_bytes(1), peak);
+  ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", "1", 1), 0);
+  MemoryPlanner bf16(r);
+  const int64_t per_sample = bf16.step_peak_bytes(2) - bf16.step_peak_bytes(1);
+  ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
+  // PyTorch AMP holds 6.26 GB per sample (measured on the H200). Our bf16 convs still widen their
+  // inputs and outputs to fp32 in a transient workspace (kernels/conv2d.h) until bf16-native kernels
+  // land; the stored activations alone are half of fp32's.
+  EXPECT_LT(static_cast<double>(per_sample), 6.26e9);
+  EXPECT_LT(static_cast<double>(per_sample), 0.7 * static_cast<double>(f32.step_peak_bytes(2) - peak));
 }
 
 TEST(MemoryPlan, PeakGrowsLinearlyAndTheLargestBatchIsTight) {
@@ -214,9 +230,9 @@ TEST(ConvWorkspace, SplitKPartitionAndPiecesFitTheWorkspace) {
     SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k
                                       << " R=" << s.r);
     namespace cl = cuda::conv_layout;
-    const int64_t ws = cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight);
-    EXPECT_EQ(cuda::conv2d_workspace_bytes(s, ConvPass::forward), 0);
-    EXPECT_GE(cuda::conv2d_workspace_bytes(s, ConvPass::backward_data), s.weight_numel() * 4);
+    const int64_t ws = cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight, false);
+    EXPECT_EQ(cuda::conv2d_workspace_bytes(s, ConvPass::forward, false), 0);
+    EXPECT_GE(cuda::conv2d_workspace_bytes(s, ConvPass::backward_data, false), s.weight_numel() * 4);
     const int64_t out_n = s.weight_numel() + s.k;
     if (cl::wgrad_direct(s)) {
       EXPECT_GE(ws, (cl::wgrad_direct_blocks(s) + 1) * out_n * 4);

@@ -99,6 +99,20 @@ TEST_F(TrainCli, ResumeEqualsAnUninterruptedRunBitForBit) {
   }
 }
 
+// bf16 activation storage (CPU): the state is fp32, so a resumed run is still bit-identical.
+TEST_F(TrainCli, Bf16ResumeEqualsAnUninterruptedRunBitForBit) {
+  const std::string full = dir_ + "/bf16_full", part = dir_ + "/bf16_part";
+  ASSERT_EQ(run(train_args(full) + " --precision bf16 --steps 9").code, 0);
+  ASSERT_EQ(run(train_args(part) + " --precision bf16 --steps 5").code, 0);
+  const Result r = run("train --resume " + part + " --steps 9");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(slurp(full + "/weights.safetensors"), slurp(part + "/weights.safetensors"));
+  EXPECT_EQ(slurp(full + "/state.safetensors"), slurp(part + "/state.safetensors"));
+  // And bf16 is not fp32 under another name.
+  ASSERT_EQ(run(train_args(dir_ + "/fp32_9") + " --steps 9").code, 0);
+  EXPECT_NE(slurp(full + "/weights.safetensors"), slurp(dir_ + "/fp32_9/weights.safetensors"));
+}
+
 TEST_F(TrainCli, MetricsAreJsonLinesWithTheDocumentedFields) {
   const std::string out = dir_ + "/metrics";
   ASSERT_EQ(run(train_args(out) + " --steps 8").code, 0);

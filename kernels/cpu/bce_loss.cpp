@@ -11,9 +11,9 @@
 namespace seis::cpu {
 namespace {
 constexpr int64_t kBlock = 16384;
-}
 
-void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss) {
+template <typename T>
+void bce_forward(int64_t n, const T* logits, const uint8_t* labels, float pos_weight, float* loss) {
   if (n <= 0) {
     *loss = 0.0f;
     return;
@@ -26,7 +26,7 @@ void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labe
     double sum = 0.0;
     for (int64_t i = b * kBlock; i < i1; ++i) {
       // Stable form: l = (1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0)).
-      const float x = logits[i], t = labels[i] ? 1.0f : 0.0f;
+      const float x = to_float(logits[i]), t = labels[i] ? 1.0f : 0.0f;
       const float softplus_neg = std::log1p(std::exp(-std::fabs(x))) + std::max(-x, 0.0f);  // -log s(x)
       sum += static_cast<double>((1.0f - t) * x + (1.0f + (pos_weight - 1.0f) * t) * softplus_neg);
     }
@@ -37,14 +37,31 @@ void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labe
   *loss = static_cast<float>(total / static_cast<double>(n));
 }
 
-void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
-                              float* dlogits) {
+template <typename T>
+void bce_backward(int64_t n, const T* logits, const uint8_t* labels, float pos_weight, float grad_scale, T* dlogits) {
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) {
-    const float x = logits[i], t = labels[i] ? 1.0f : 0.0f;
+    const float x = to_float(logits[i]), t = labels[i] ? 1.0f : 0.0f;
     const float s = 1.0f / (1.0f + std::exp(-x));
-    dlogits[i] = grad_scale * ((1.0f + (pos_weight - 1.0f) * t) * s - pos_weight * t);
+    store(dlogits + i, grad_scale * ((1.0f + (pos_weight - 1.0f) * t) * s - pos_weight * t));
   }
+}
+
+}  // namespace
+
+void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss) {
+  bce_forward(n, logits, labels, pos_weight, loss);
+}
+void bce_with_logits_forward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float* loss) {
+  bce_forward(n, logits, labels, pos_weight, loss);
+}
+void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              float* dlogits) {
+  bce_backward(n, logits, labels, pos_weight, grad_scale, dlogits);
+}
+void bce_with_logits_backward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              bf16* dlogits) {
+  bce_backward(n, logits, labels, pos_weight, grad_scale, dlogits);
 }
 
 }  // namespace seis::cpu

@@ -8,13 +8,20 @@
 // scatter-add, so it has no write races and needs no halo. The ReLU mask (y_relu > 0) is applied
 // while dy is gathered into the column buffer.
 //
+// Precision (kernels/conv2d.h): activations f32 or bf16, widened while gathered; the column buffer
+// and the GEMM are fp32. Where the CUDA kernels run a tensor-core GEMM
+// (conv_layout::rounds_operands), the operands, weights included, are rounded to the ConvMath as
+// they are gathered, and bf16 outputs are rounded once after bias and ReLU: the same rounding points.
+// dbias sums the unrounded (masked) dy, as the CUDA kernels do.
+//
 // Parallelism: pixels are cut into chunks of whole image rows; the cut depends on the shape only.
 // Each OpenMP thread takes whole chunks and runs a single-threaded sgemm on a column buffer small
-// enough to stay in cache. The column buffers, the transposed filter and the dw partials are cut
-// from the caller's workspace (conv2d_workspace_bytes), so that a memory plan counts them. OpenBLAS is therefore set to
-// one thread (the Debian openblas-pthread build would otherwise start its own threads inside ours and oversubscribe the
-// cores). Determinism: every output element of forward/backward_data is one sgemm dot product; dw is a sum of a fixed
-// number of block partials (chunks in order within a block, blocks in order).
+// enough to stay in cache. OpenBLAS is therefore set to one thread (the Debian openblas-pthread
+// build would otherwise start its own threads inside ours and oversubscribe the cores). Column
+// buffers, rounded and transposed filters and dw partials are cut from the caller's workspace
+// (conv2d_workspace_bytes), so that a memory plan counts them.
+// Determinism: every output element of forward/backward_data is one sgemm dot product; dw is a sum
+// of a fixed number of block partials (chunks in order within a block, blocks in order).
 #include "kernels/conv2d.h"
 
 #include <cblas.h>
@@ -22,6 +29,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+
+#include "kernels/cuda/conv2d_workspace.h"
 
 namespace seis::cpu {
 namespace {
@@ -51,19 +61,23 @@ Chunking make_chunking(int64_t rows, int64_t width, int64_t floats_per_pixel) {
   return {per, (rows + per - 1) / per};
 }
 
-// dst[i] = src[i], or src[i] where mask[i] > 0 and 0 elsewhere. Runs are short (R*C floats), so
-// the copy goes in fixed 8-float blocks that compile to vector moves: a memcpy call per run costs
-// more than the copy.
-inline void copy_run(float* dst, const float* src, const float* mask, int64_t len) {
+// dst[i] = src[i], or src[i] where mask[i] > 0 and 0 elsewhere, widened to float and rounded to
+// `math` (f32: unchanged). Runs are short (R*C values): the plain fp32 copy goes in fixed 8-float
+// blocks that compile to vector moves (a memcpy call per run costs more than the copy).
+template <typename T>
+inline void copy_run(float* dst, const T* src, const T* mask, int64_t len, ConvMath math) {
   int64_t i = 0;
-  if (mask == nullptr) {
-    for (; i + 8 <= len; i += 8) std::memcpy(dst + i, src + i, 8 * sizeof(float));
-    for (; i < len; ++i) dst[i] = src[i];
-  } else {
-    for (; i < len; ++i) {
-      const float v = src[i];  // unconditional load: lets the compiler vectorise the select
-      dst[i] = mask[i] > 0.0f ? v : 0.0f;
+  if constexpr (std::is_same_v<T, float>) {
+    if (mask == nullptr && math == ConvMath::f32) {
+      for (; i + 8 <= len; i += 8) std::memcpy(dst + i, src + i, 8 * sizeof(float));
+      for (; i < len; ++i) dst[i] = src[i];
+      return;
     }
+  }
+  for (; i < len; ++i) {
+    const float v = to_float(src[i]);  // unconditional load: lets the compiler vectorise the select
+    const float m = mask == nullptr || to_float(mask[i]) > 0.0f ? v : 0.0f;
+    dst[i] = math == ConvMath::f32 ? m : round_operand(math, m);
   }
 }
 
@@ -95,7 +109,8 @@ struct Geometry {
 
 // Gathers the r x r x cin neighbourhood of every pixel of image rows [row0, row1) (row = n*H + h)
 // into col, one row of rrc floats per pixel, zero outside the image. mask may be null.
-void im2col(const Geometry& g, const float* src, const float* mask, int64_t row0, int64_t row1, float* col) {
+template <typename T>
+void im2col(const Geometry& g, const T* src, const T* mask, int64_t row0, int64_t row1, float* col, ConvMath math) {
   const int64_t pad = g.pad(), rrc = g.rrc(), run = g.r * g.cin;  // run: one filter row (s, c)
   for (int64_t row = row0; row < row1; ++row) {
     const int64_t n = row / g.h, h = row % g.h;
@@ -107,13 +122,13 @@ void im2col(const Geometry& g, const float* src, const float* mask, int64_t row0
         continue;
       }
       const int64_t in_row = (n * g.h + hh) * g.w * g.cin;  // offset of pixel (n, hh, 0)
-      const float* s_row = src + in_row;
-      const float* m_row = mask ? mask + in_row : nullptr;
+      const T* s_row = src + in_row;
+      const T* m_row = mask ? mask + in_row : nullptr;
       // Interior pixels: the (s, c) run is contiguous in NHWC.
       const int64_t w_lo = std::min(pad, g.w), w_hi = std::max(w_lo, g.w - pad);
       for (int64_t w = w_lo; w < w_hi; ++w) {
         const int64_t off = (w - pad) * g.cin;
-        copy_run(col_row + w * rrc + r * run, s_row + off, m_row ? m_row + off : nullptr, run);
+        copy_run(col_row + w * rrc + r * run, s_row + off, m_row ? m_row + off : nullptr, run, math);
       }
       // Border pixels: element by element in s.
       for (int64_t w = 0; w < g.w; ++w) {
@@ -125,7 +140,7 @@ void im2col(const Geometry& g, const float* src, const float* mask, int64_t row0
             std::memset(dst, 0, g.cin * sizeof(float));
           } else {
             const int64_t off = ww * g.cin;
-            copy_run(dst, s_row + off, m_row ? m_row + off : nullptr, g.cin);
+            copy_run(dst, s_row + off, m_row ? m_row + off : nullptr, g.cin, math);
           }
         }
       }
@@ -133,35 +148,48 @@ void im2col(const Geometry& g, const float* src, const float* mask, int64_t row0
   }
 }
 
-// The per-thread column buffers of conv_same: one chunk of im2col rows per thread.
-float* take_columns(Carver& ws, int64_t n, const Geometry& g, bool masked) {
-  const bool direct = g.r == 1 && !masked;  // src itself is the column matrix
-  if (direct) return nullptr;
+// Per-thread buffers of conv_same: one chunk of im2col rows, and its fp32 output when the
+// destination is bf16.
+struct ConvBuffers {
+  float* cols;
+  float* outs;
+};
+ConvBuffers take_conv_buffers(Carver& ws, int64_t n, const Geometry& g, bool bf16) {
   const Chunking ch = make_chunking(n * g.h, g.w, g.rrc());
-  return ws.take<float>(max_threads() * ch.rows_per_chunk * g.w * g.rrc());
+  const int64_t T = max_threads(), rows = ch.rows_per_chunk * g.w;
+  ConvBuffers b{};
+  b.cols = ws.take<float>(T * rows * g.rrc());
+  if (bf16) b.outs = ws.take<float>(T * rows * g.cout);
+  return b;
 }
 
 // dst[P, cout] (=) = conv(src [P, cin], weights [cout, r, r, cin]) (+ bias, then ReLU if relu),
-// with src masked by (mask > 0) when mask is not null. cols: take_columns' buffers.
-void conv_same(int64_t n, const Geometry& g, const float* src, const float* mask, const float* weights,
-               const float* bias, bool relu, float* dst, float* cols) {
+// with src masked by (mask > 0) when mask is not null and rounded to `math` while gathered. The
+// weights come rounded already.
+template <typename T>
+void conv_same(int64_t n, const Geometry& g, const T* src, const T* mask, const float* weights, const float* bias,
+               bool relu, T* dst, const ConvBuffers& buf, ConvMath math) {
   use_single_threaded_blas();
+  constexpr bool kWide = std::is_same_v<T, float>;
   const int64_t rows = n * g.h, rrc = g.rrc();
-  const bool direct = g.r == 1 && mask == nullptr;
+  // src itself is the column matrix of an unmasked, unrounded fp32 1x1 conv.
+  const bool direct = kWide && g.r == 1 && mask == nullptr && math == ConvMath::f32;
   const Chunking ch = make_chunking(rows, g.w, rrc);
 #pragma omp parallel
   {
-    float* col = direct ? nullptr : cols + omp_get_thread_num() * ch.rows_per_chunk * g.w * rrc;
+    const int64_t t = omp_get_thread_num();
+    float* col = buf.cols + t * ch.rows_per_chunk * g.w * rrc;
 #pragma omp for schedule(static)
     for (int64_t j = 0; j < ch.num_chunks; ++j) {
       const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
       const int64_t p0 = row0 * g.w, np = (row1 - row0) * g.w;
-      const float* a = src + p0 * g.cin;
-      if (!direct) {
-        im2col(g, src, mask, row0, row1, col);
-        a = col;
+      const float* a = col;
+      if (direct) {
+        a = reinterpret_cast<const float*>(src) + p0 * g.cin;
+      } else {
+        im2col(g, src, mask, row0, row1, col, math);
       }
-      float* y = dst + p0 * g.cout;
+      float* y = kWide ? reinterpret_cast<float*>(dst) + p0 * g.cout : buf.outs + t * ch.rows_per_chunk * g.w * g.cout;
       if (bias != nullptr) {
         for (int64_t p = 0; p < np; ++p) std::memcpy(y + p * g.cout, bias, g.cout * sizeof(float));
       }
@@ -171,19 +199,38 @@ void conv_same(int64_t n, const Geometry& g, const float* src, const float* mask
       if (relu) {
         for (int64_t i = 0; i < np * g.cout; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
       }
+      if constexpr (!kWide) {
+        for (int64_t i = 0; i < np * g.cout; ++i) dst[p0 * g.cout + i] = to_bf16(y[i]);
+      }
     }
   }
 }
 
+// The ConvMath a pass rounds to: the call's, where the CUDA kernels round at all.
+ConvMath rounding(const Conv2dShape& s, ConvPass pass, ConvMath math) {
+  return cuda::conv_layout::rounds_operands(s, pass) ? math : ConvMath::f32;
+}
+
 // The pieces of each pass's workspace, in order; with a null base only their sizes are summed.
-struct BackwardDataScratch {
-  float* wt;  // the flipped, channel-transposed filter
-  float* cols;
+struct ForwardScratch {
+  float* w;  // the filter rounded to the ConvMath
+  ConvBuffers conv;
 };
-BackwardDataScratch carve_backward_data(const Conv2dShape& s, Carver& ws) {
+ForwardScratch carve_forward(const Conv2dShape& s, bool bf16, Carver& ws) {
+  ForwardScratch f{};
+  f.w = ws.take<float>(s.weight_numel());
+  f.conv = take_conv_buffers(ws, s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, bf16);
+  return f;
+}
+
+struct BackwardDataScratch {
+  float* wt;  // the flipped, channel-transposed filter, rounded
+  ConvBuffers conv;
+};
+BackwardDataScratch carve_backward_data(const Conv2dShape& s, bool bf16, Carver& ws) {
   BackwardDataScratch b{};
   b.wt = ws.take<float>(s.weight_numel());
-  b.cols = take_columns(ws, s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, true);
+  b.conv = take_conv_buffers(ws, s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, bf16);
   return b;
 }
 
@@ -191,8 +238,8 @@ struct BackwardWeightScratch {
   int64_t blocks;     // dw partials, combined in order
   float* part;        // [blocks, K*RRC]
   double* bias_part;  // [blocks, K]
-  float* cols;        // per thread: im2col rows of one chunk (none for 1x1)
-  float* masked;      // per thread: dy of one chunk masked by y_relu > 0
+  float* cols;        // per thread: im2col rows of one chunk
+  float* masked;      // per thread: dy of one chunk, masked by y_relu > 0 and widened
   float* bias_sum;    // per thread: [K]
 };
 Chunking weight_chunking(const Conv2dShape& s) { return make_chunking(s.n * s.h, s.w, s.r * s.r * s.c + s.k); }
@@ -204,57 +251,49 @@ BackwardWeightScratch carve_backward_weight(const Conv2dShape& s, Carver& ws) {
   b.blocks = std::min({kWeightBlocks, ch.num_chunks, max_blocks});
   b.part = ws.take<float>(b.blocks * wn);
   b.bias_part = ws.take<double>(b.blocks * s.k);
-  b.cols = s.r == 1 ? nullptr : ws.take<float>(T * ch.rows_per_chunk * s.w * s.r * s.r * s.c);
+  b.cols = ws.take<float>(T * ch.rows_per_chunk * s.w * s.r * s.r * s.c);
   b.masked = ws.take<float>(T * ch.rows_per_chunk * s.w * s.k);
   b.bias_sum = ws.take<float>(T * s.k);
   return b;
 }
 
-}  // namespace
-
-int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass) {
-  Carver measure(nullptr);
-  switch (pass) {
-    case ConvPass::forward:
-      take_columns(measure, s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, false);
-      break;
-    case ConvPass::backward_data:
-      carve_backward_data(s, measure);
-      break;
-    case ConvPass::backward_weight:
-      carve_backward_weight(s, measure);
-      break;
-  }
-  return measure.used();
+template <typename T>
+void forward(const Conv2dShape& s, ConvMath math, const T* x, const float* w, const float* bias, bool relu, T* y,
+             void* workspace) {
+  Carver ws(workspace);
+  const ForwardScratch f = carve_forward(s, std::is_same_v<T, bf16>, ws);
+  const ConvMath m = rounding(s, ConvPass::forward, math);
+  for (int64_t i = 0; i < s.weight_numel(); ++i) f.w[i] = round_operand(m, w[i]);
+  conv_same(s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, x, static_cast<const T*>(nullptr), f.w, bias, relu, y, f.conv, m);
 }
 
-void conv2d_forward(const Conv2dShape& s, ConvMath, const float* x, const float* w, const float* bias, bool relu,
-                    float* y, void* workspace) {
+template <typename T>
+void backward_data(const Conv2dShape& s, ConvMath math, const T* dy, const T* y_relu, const float* w, T* dx,
+                   void* workspace) {
   Carver ws(workspace);
-  const Geometry g{s.h, s.w, s.c, s.k, s.r};
-  conv_same(s.n, g, x, nullptr, w, bias, relu, y, take_columns(ws, s.n, g, false));
-}
-
-void conv2d_backward_data(const Conv2dShape& s, ConvMath, const float* dy, const float* y_relu, const float* w,
-                          float* dx, void* workspace) {
-  Carver ws(workspace);
-  const BackwardDataScratch b = carve_backward_data(s, ws);
+  const BackwardDataScratch b = carve_backward_data(s, std::is_same_v<T, bf16>, ws);
+  const ConvMath m = rounding(s, ConvPass::backward_data, math);
   // W'[c, r, s, k] = W[k, R-1-r, R-1-s, c]
   const int64_t R = s.r;
   for (int64_t c = 0; c < s.c; ++c)
     for (int64_t r = 0; r < R; ++r)
       for (int64_t q = 0; q < R; ++q)
         for (int64_t k = 0; k < s.k; ++k)
-          b.wt[((c * R + r) * R + q) * s.k + k] = w[((k * R + (R - 1 - r)) * R + (R - 1 - q)) * s.c + c];
-  conv_same(s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, dy, y_relu, b.wt, nullptr, false, dx, b.cols);
+          b.wt[((c * R + r) * R + q) * s.k + k] =
+              round_operand(m, w[((k * R + (R - 1 - r)) * R + (R - 1 - q)) * s.c + c]);
+  conv_same(s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, dy, y_relu, b.wt, nullptr, false, dx, b.conv, m);
 }
 
-void conv2d_backward_weight(const Conv2dShape& s, ConvMath, const float* x, const float* dy, const float* y_relu,
-                            float* dw, float* dbias, void* workspace) {
+template <typename T>
+void backward_weight(const Conv2dShape& s, ConvMath math, const T* x, const T* dy, const T* y_relu, float* dw,
+                     float* dbias, void* workspace) {
   use_single_threaded_blas();
+  constexpr bool kWide = std::is_same_v<T, float>;
   const Geometry g{s.h, s.w, s.c, s.k, s.r};
   const int64_t rows = s.n * s.h, rrc = g.rrc(), wn = s.weight_numel();
-  const bool direct = s.r == 1;  // x itself is the column matrix
+  const ConvMath m = rounding(s, ConvPass::backward_weight, math);
+  const bool direct = kWide && s.r == 1 && m == ConvMath::f32;  // x itself is the column matrix
+  const bool copy_dy = !kWide || y_relu != nullptr;             // else dy itself, unrounded, serves
   const Chunking ch = weight_chunking(s);
   Carver ws(workspace);
   const BackwardWeightScratch sc = carve_backward_weight(s, ws);
@@ -268,7 +307,7 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath, const float* x, cons
 #pragma omp parallel
   {
     const int64_t t = omp_get_thread_num();
-    float* col = direct ? nullptr : sc.cols + t * ch.rows_per_chunk * s.w * rrc;
+    float* col = sc.cols + t * ch.rows_per_chunk * s.w * rrc;
     float* masked = sc.masked + t * ch.rows_per_chunk * s.w * s.k;
     float* bias_sum = sc.bias_sum + t * s.k;
 #pragma omp for schedule(static)
@@ -279,25 +318,29 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath, const float* x, cons
       for (int64_t j = j0; j < j1; ++j) {
         const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
         const int64_t p0 = row0 * s.w, np = (row1 - row0) * s.w;
-        const float* a = x + p0 * s.c;
-        if (!direct) {
-          im2col(g, x, nullptr, row0, row1, col);
-          a = col;
+        const float* a = col;
+        if (direct) {
+          a = reinterpret_cast<const float*>(x) + p0 * s.c;
+        } else {
+          im2col(g, x, static_cast<const T*>(nullptr), row0, row1, col, m);
         }
-        const float* d = dy + p0 * s.k;
-        if (y_relu != nullptr) {
-          copy_run(masked, d, y_relu + p0 * s.k, np * s.k);
-          d = masked;
+        // The GEMM's dy: a widened, masked copy, rounded after dbias has summed it; or dy itself.
+        const bool copy = copy_dy || m != ConvMath::f32;
+        const float* d = copy ? masked : reinterpret_cast<const float*>(dy) + p0 * s.k;
+        if (copy) copy_run(masked, dy + p0 * s.k, y_relu ? y_relu + p0 * s.k : nullptr, np * s.k, ConvMath::f32);
+        // dbias: float sums over the chunk (vectorised over k) of the unrounded dy, accumulated in
+        // double across chunks.
+        std::fill(bias_sum, bias_sum + s.k, 0.0f);
+        for (int64_t p = 0; p < np; ++p)
+          for (int64_t k = 0; k < s.k; ++k) bias_sum[k] += d[p * s.k + k];
+        for (int64_t k = 0; k < s.k; ++k) db_b[k] += bias_sum[k];
+        if (m != ConvMath::f32) {
+          for (int64_t i = 0; i < np * s.k; ++i) masked[i] = round_operand(m, masked[i]);
         }
         // dW_b[K, RRC] (+)= dY^T x col
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(s.k), static_cast<int>(rrc),
                     static_cast<int>(np), 1.0f, d, static_cast<int>(s.k), a, static_cast<int>(rrc),
                     j == j0 ? 0.0f : 1.0f, dw_b, static_cast<int>(rrc));
-        // dbias: float sums over the chunk (vectorised over k), accumulated in double across chunks.
-        std::fill(bias_sum, bias_sum + s.k, 0.0f);
-        for (int64_t p = 0; p < np; ++p)
-          for (int64_t k = 0; k < s.k; ++k) bias_sum[k] += d[p * s.k + k];
-        for (int64_t k = 0; k < s.k; ++k) db_b[k] += bias_sum[k];
       }
     }
   }
@@ -315,6 +358,49 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath, const float* x, cons
       dbias[k] = static_cast<float>(sum);
     }
   }
+}
+
+}  // namespace
+
+int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16) {
+  Carver measure(nullptr);
+  switch (pass) {
+    case ConvPass::forward:
+      carve_forward(s, bf16, measure);
+      break;
+    case ConvPass::backward_data:
+      carve_backward_data(s, bf16, measure);
+      break;
+    case ConvPass::backward_weight:
+      carve_backward_weight(s, measure);
+      break;
+  }
+  return measure.used();
+}
+
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
+                    float* y, void* workspace) {
+  forward(s, math, x, w, bias, relu, y, workspace);
+}
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const float* w, const float* bias, bool relu,
+                    bf16* y, void* workspace) {
+  forward(s, math, x, w, bias, relu, y, workspace);
+}
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
+                          float* dx, void* workspace) {
+  backward_data(s, math, dy, y_relu, w, dx, workspace);
+}
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
+                          bf16* dx, void* workspace) {
+  backward_data(s, math, dy, y_relu, w, dx, workspace);
+}
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
+                            float* dw, float* dbias, void* workspace) {
+  backward_weight(s, math, x, dy, y_relu, dw, dbias, workspace);
+}
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, const bf16* dy, const bf16* y_relu,
+                            float* dw, float* dbias, void* workspace) {
+  backward_weight(s, math, x, dy, y_relu, dw, dbias, workspace);
 }
 
 }  // namespace seis::cpu

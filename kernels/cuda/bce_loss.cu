@@ -1,6 +1,7 @@
-// Binary cross-entropy with logits and pos_weight (kernels/bce_loss.h), flat arrays.
-// forward writes *loss (=, device memory): per-block partial sums in double over a grid of fixed
-// size, then one block adds the partials in a fixed order, so the result is deterministic.
+// Binary cross-entropy with logits and pos_weight (kernels/bce_loss.h), flat arrays; logits and
+// dlogits float or bf16 (fp32 arithmetic on the widened logits, dlogits rounded once).
+// forward writes *loss (=, a float in device memory): per-block partial sums in double over a grid of
+// fixed size, then one block adds the partials in a fixed order, so the result is deterministic.
 // backward writes dlogits (=): grad_scale * ((1 + (pw - 1) t) s(x) - pw t).
 #include "kernels/bce_loss.h"
 #include "kernels/cuda/common.cuh"
@@ -15,12 +16,13 @@ __device__ __forceinline__ float bce_term(float x, bool t, float pos_weight) {
   return t ? pos_weight * softplus_neg : x + softplus_neg;
 }
 
-__global__ void bce_partials_kernel(int64_t n, const float* __restrict__ logits, const uint8_t* __restrict__ labels,
+template <class T>
+__global__ void bce_partials_kernel(int64_t n, const T* __restrict__ logits, const uint8_t* __restrict__ labels,
                                     float pos_weight, double* __restrict__ partials) {
   __shared__ double scratch[kThreads];
   double sum = 0.0;
   for (int64_t i = thread_index(); i < n; i += grid_stride()) {
-    sum += static_cast<double>(bce_term(logits[i], labels[i] != 0, pos_weight));
+    sum += static_cast<double>(bce_term(widen(logits[i]), labels[i] != 0, pos_weight));
   }
   sum = block_sum(sum, scratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = sum;
@@ -35,19 +37,18 @@ __global__ void bce_finish_kernel(int64_t n, int num_partials, const double* __r
   if (threadIdx.x == 0) *loss = n > 0 ? static_cast<float>(sum / static_cast<double>(n)) : 0.0f;
 }
 
-__global__ void bce_backward_kernel(int64_t n, const float* __restrict__ logits, const uint8_t* __restrict__ labels,
-                                    float pos_weight, float grad_scale, float* __restrict__ dlogits) {
+template <class T>
+__global__ void bce_backward_kernel(int64_t n, const T* __restrict__ logits, const uint8_t* __restrict__ labels,
+                                    float pos_weight, float grad_scale, T* __restrict__ dlogits) {
   for (int64_t i = thread_index(); i < n; i += grid_stride()) {
-    const float s = 1.0f / (1.0f + expf(-logits[i]));
+    const float s = 1.0f / (1.0f + expf(-widen(logits[i])));
     const float g = labels[i] != 0 ? pos_weight * s - pos_weight : s;
-    dlogits[i] = grad_scale * g;
+    store(&dlogits[i], grad_scale * g);
   }
 }
 
-}  // namespace
-
-void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss,
-                             CUstream_st* stream) {
+template <class T>
+void forward(int64_t n, const T* logits, const uint8_t* labels, float pos_weight, float* loss, cudaStream_t stream) {
   SEIS_KERNEL_CHECK(n >= 0, "negative element count " << n);
   SEIS_KERNEL_CHECK(loss != nullptr && (n == 0 || (logits != nullptr && labels != nullptr)), "null pointer");
   const unsigned blocks = grid_for(n, kReduceBlocks);
@@ -61,13 +62,36 @@ void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labe
   SEIS_CUDA_LAUNCH_CHECK();
 }
 
-void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
-                              float* dlogits, CUstream_st* stream) {
+template <class T>
+void backward(int64_t n, const T* logits, const uint8_t* labels, float pos_weight, float grad_scale, T* dlogits,
+              cudaStream_t stream) {
   SEIS_KERNEL_CHECK(n >= 0, "negative element count " << n);
   if (n == 0) return;
   SEIS_KERNEL_CHECK(logits != nullptr && labels != nullptr && dlogits != nullptr, "null pointer");
   bce_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, logits, labels, pos_weight, grad_scale, dlogits);
   SEIS_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float* loss,
+                             CUstream_st* stream) {
+  forward(n, logits, labels, pos_weight, loss, stream);
+}
+
+void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              float* dlogits, CUstream_st* stream) {
+  backward(n, logits, labels, pos_weight, grad_scale, dlogits, stream);
+}
+
+void bce_with_logits_forward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float* loss,
+                             CUstream_st* stream) {
+  forward(n, logits, labels, pos_weight, loss, stream);
+}
+
+void bce_with_logits_backward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float grad_scale,
+                              bf16* dlogits, CUstream_st* stream) {
+  backward(n, logits, labels, pos_weight, grad_scale, dlogits, stream);
 }
 
 }  // namespace seis::cuda

@@ -16,6 +16,11 @@
 //
 // Few channels (the 1-channel input conv, the 1x1 head, and their backward passes) are memory-bound:
 // direct kernels stream over pixels in fp32 instead of padding the GEMM tiles.
+//
+// bf16 activations (the bf16 overloads) go through fp32 copies in the caller's workspace
+// (conv_layout::carve_wide, carved before the fp32 pieces): widen the inputs (cuda::convert, or one
+// fused widen-and-mask map for dy and y_relu), run the fp32-storage launchers above, round the
+// output once to bf16 (cuda::convert).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -24,6 +29,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv2d_workspace.h"
+#include "kernels/elementwise.h"
 
 namespace seis::cuda {
 namespace {
@@ -753,11 +759,12 @@ void conv_igemm_n(const ConvArgs& a, bool vec, cudaStream_t stream) {
   }
 }
 
-// The forward-form conv: the GEMM, or the direct kernel for few channels.
+// The forward-form conv: the GEMM, or the direct kernel for few channels (the choice the CPU twin
+// mirrors to round where the GEMM does: conv_layout::forward_form_direct).
 void run_conv(ConvMath math, const ConvArgs& a, cudaStream_t stream) {
   if (a.pixels == 0) return;
-  const int64_t direct_smem = (static_cast<int64_t>(a.nout) * a.rrc + a.nout) * 4;
-  if ((a.rrc <= 16 || a.nout <= 4) && direct_smem <= 32 * 1024) {
+  if (conv_layout::forward_form_direct(a.rrc, a.nout)) {
+    const int64_t direct_smem = (static_cast<int64_t>(a.nout) * a.rrc + a.nout) * 4;
     conv_direct_kernel<<<grid_for(a.pixels), kBlockThreads, direct_smem, stream>>>(a);
     SEIS_CUDA_LAUNCH_CHECK();
     return;
@@ -887,7 +894,7 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x,
     return;
   }
   SEIS_KERNEL_CHECK(x != nullptr && dy != nullptr, "conv2d_backward_weight: null pointer");
-  SEIS_KERNEL_CHECK(workspace != nullptr || conv2d_workspace_bytes(s, ConvPass::backward_weight) == 0,
+  SEIS_KERNEL_CHECK(workspace != nullptr || conv2d_workspace_bytes(s, ConvPass::backward_weight, false) == 0,
                     "conv2d_backward_weight: null workspace");
   conv_layout::Carver ws(workspace);
   const conv_layout::BackwardWeightScratch sc = conv_layout::carve_backward_weight(s, ws);
@@ -917,6 +924,66 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x,
       wgrad_igemm_m<ConvMath::bf16>(s, x, dy, y_relu, dw, dbias, sc.part, stream);
       break;
   }
+}
+
+// ---- bf16 activations: widen, run the fp32 launchers, round ------------------------------------------
+
+namespace {
+
+// out[i] = float(v[i]), or 0 where y_relu is not null and y_relu[i] is not > 0: one fused kernel.
+void widen_masked(int64_t n, const bf16* v, const bf16* y_relu, float* out, cudaStream_t stream) {
+  if (y_relu == nullptr) {
+    convert(n, v, out, stream);
+  } else {
+    launch_map2(n, y_relu, v, out, ReluMaskOp{}, stream);
+  }
+}
+
+// The workspace past the wide pieces: the fp32 launchers carve theirs from there.
+void* rest_of(void* workspace, const conv_layout::Carver& ws) { return static_cast<char*>(workspace) + ws.used(); }
+
+}  // namespace
+
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const float* w, const float* bias, bool relu,
+                    bf16* y, void* workspace, CUstream_st* stream) {
+  check_shape(s);
+  if (s.pixels() == 0) return;
+  SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr && workspace != nullptr,
+                    "conv2d_forward (bf16): null pointer");
+  conv_layout::Carver ws(workspace);
+  const conv_layout::WideScratch wide = conv_layout::carve_wide(s, ConvPass::forward, true, ws);
+  convert(s.pixels() * s.c, x, wide.in, stream);
+  conv2d_forward(s, math, wide.in, w, bias, relu, wide.out, rest_of(workspace, ws), stream);
+  convert(s.pixels() * s.k, wide.out, y, stream);
+}
+
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
+                          bf16* dx, void* workspace, CUstream_st* stream) {
+  check_shape(s);
+  if (s.pixels() == 0) return;
+  SEIS_KERNEL_CHECK(dy != nullptr && w != nullptr && dx != nullptr && workspace != nullptr,
+                    "conv2d_backward_data (bf16): null pointer");
+  conv_layout::Carver ws(workspace);
+  const conv_layout::WideScratch wide = conv_layout::carve_wide(s, ConvPass::backward_data, true, ws);
+  widen_masked(s.pixels() * s.k, dy, y_relu, wide.in, stream);
+  conv2d_backward_data(s, math, wide.in, nullptr, w, wide.out, rest_of(workspace, ws), stream);
+  convert(s.pixels() * s.c, wide.out, dx, stream);
+}
+
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, const bf16* dy, const bf16* y_relu,
+                            float* dw, float* dbias, void* workspace, CUstream_st* stream) {
+  check_shape(s);
+  if (s.pixels() == 0) {  // no pixels: the fp32 form writes the zeros
+    conv2d_backward_weight(s, math, static_cast<const float*>(nullptr), nullptr, nullptr, dw, dbias, workspace, stream);
+    return;
+  }
+  SEIS_KERNEL_CHECK(x != nullptr && dy != nullptr && dw != nullptr && workspace != nullptr,
+                    "conv2d_backward_weight (bf16): null pointer");
+  conv_layout::Carver ws(workspace);
+  const conv_layout::WideScratch wide = conv_layout::carve_wide(s, ConvPass::backward_weight, true, ws);
+  convert(s.pixels() * s.c, x, wide.in, stream);
+  widen_masked(s.pixels() * s.k, dy, y_relu, wide.out, stream);
+  conv2d_backward_weight(s, math, wide.in, wide.out, nullptr, dw, dbias, rest_of(workspace, ws), stream);
 }
 
 }  // namespace seis::cuda

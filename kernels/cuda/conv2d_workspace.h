@@ -9,6 +9,10 @@
 // - backward_weight, direct kernel (K <= 8, R*R*C <= 16): per-block partials [blocks, K*RRC + K] and
 //   their sums [K*RRC + K];
 // - backward_weight, implicit GEMM: with more than one split, partials [splits, K*RRC + K].
+// With bf16 activations the fp32 copies come first (kernels/conv2d.h: widen, run, round):
+// - forward: x [P, C] and y [P, K] in fp32;
+// - backward_data: dy masked by (y_relu > 0) [P, K] and dx [P, C] in fp32, then the fp32 pieces;
+// - backward_weight: x [P, C] and masked dy [P, K] in fp32, then the fp32 pieces.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -28,7 +32,25 @@ constexpr int64_t kWgradMaxPartialFloats = int64_t{64} << 20;
 
 inline int64_t rrc(const Conv2dShape& s) { return s.r * s.r * s.c; }
 
+// Which kernel a pass runs. Few channels take direct FFMA kernels, which compute in exact fp32
+// whatever the ConvMath; the rest take the tensor-core GEMMs, which round their operands to the
+// ConvMath. The CPU twin (kernels/cpu/conv2d.cpp) asks the same questions to round where they do.
+// A forward-form conv (forward, and backward_data as a conv of dy): rrc = R*R*Cin, nout = Cout.
+inline bool forward_form_direct(int64_t rrc, int64_t nout) {
+  return (rrc <= 16 || nout <= 4) && (nout * rrc + nout) * 4 <= 32 * 1024;
+}
 inline bool wgrad_direct(const Conv2dShape& s) { return s.k <= kWgK && rrc(s) <= kWgE; }
+inline bool rounds_operands(const Conv2dShape& s, ConvPass pass) {
+  switch (pass) {
+    case ConvPass::forward:
+      return !forward_form_direct(rrc(s), s.k);
+    case ConvPass::backward_data:
+      return !forward_form_direct(s.r * s.r * s.k, s.c);
+    case ConvPass::backward_weight:
+      return !wgrad_direct(s);
+  }
+  return true;
+}
 
 inline int64_t wgrad_direct_blocks(const Conv2dShape& s) {
   return std::min<int64_t>(kWgradDirectBlocks, (s.pixels() + kBlockThreads - 1) / kBlockThreads);
@@ -81,6 +103,32 @@ class Carver {
   int64_t used_ = 0;
 };
 
+// The fp32 copies of bf16 activations; null in the fp32 forms.
+struct WideScratch {
+  float* in = nullptr;   // forward: x; backward_data: masked dy; backward_weight: x
+  float* out = nullptr;  // forward: y; backward_data: dx; backward_weight: masked dy
+};
+inline WideScratch carve_wide(const Conv2dShape& s, ConvPass pass, bool bf16, Carver& ws) {
+  WideScratch w;
+  if (!bf16 || s.pixels() == 0) return w;
+  const int64_t px = s.pixels();
+  switch (pass) {
+    case ConvPass::forward:
+      w.in = ws.floats(px * s.c);
+      w.out = ws.floats(px * s.k);
+      break;
+    case ConvPass::backward_data:
+      w.in = ws.floats(px * s.k);
+      w.out = ws.floats(px * s.c);
+      break;
+    case ConvPass::backward_weight:
+      w.in = ws.floats(px * s.c);
+      w.out = ws.floats(px * s.k);
+      break;
+  }
+  return w;
+}
+
 struct BackwardDataScratch {
   float* wt = nullptr;
 };
@@ -110,8 +158,9 @@ inline BackwardWeightScratch carve_backward_weight(const Conv2dShape& s, Carver&
 
 }  // namespace conv_layout
 
-inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass) {
+inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16) {
   conv_layout::Carver measure(nullptr);
+  conv_layout::carve_wide(s, pass, bf16, measure);
   if (pass == ConvPass::backward_data) conv_layout::carve_backward_data(s, measure);
   if (pass == ConvPass::backward_weight) conv_layout::carve_backward_weight(s, measure);
   return measure.used();

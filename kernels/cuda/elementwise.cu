@@ -1,5 +1,6 @@
-// Element-wise helpers of autograd and the optimizers (kernels/elementwise.h), flat arrays:
-// add_inplace y += x; scale_inplace y *= a; fill y = value.
+// Element-wise helpers of autograd, the optimizers and mixed precision (kernels/elementwise.h), flat
+// arrays: add_inplace y += x (float, or bf16: y = round(y + x), the sum in fp32); scale_inplace y *= a;
+// fill y = value; convert y = x between float and bf16 (to nearest even into bf16, exact into float).
 #include "kernels/cuda/common.cuh"
 #include "kernels/elementwise.h"
 
@@ -31,6 +32,8 @@ __global__ void fill_kernel(int64_t n, float value, float* __restrict__ y, bool 
 
 void add_inplace(int64_t n, const float* x, float* y, CUstream_st* stream) { launch_map2(n, x, y, y, Add{}, stream); }
 
+void add_inplace(int64_t n, const bf16* x, bf16* y, CUstream_st* stream) { launch_map2(n, x, y, y, Add{}, stream); }
+
 void scale_inplace(int64_t n, float a, float* y, CUstream_st* stream) { launch_map(n, y, y, Scale{a}, stream); }
 
 void fill(int64_t n, float value, float* y, CUstream_st* stream) {
@@ -41,5 +44,9 @@ void fill(int64_t n, float value, float* y, CUstream_st* stream) {
   fill_kernel<<<grid_for(vec ? n / 4 + 1 : n), kThreads, 0, stream>>>(n, value, y, vec);
   SEIS_CUDA_LAUNCH_CHECK();
 }
+
+void convert(int64_t n, const float* x, bf16* y, CUstream_st* stream) { launch_map(n, x, y, CopyOp{}, stream); }
+
+void convert(int64_t n, const bf16* x, float* y, CUstream_st* stream) { launch_map(n, x, y, CopyOp{}, stream); }
 
 }  // namespace seis::cuda

@@ -1,4 +1,5 @@
-// Confusion counts (kernels/metrics.h), flat arrays: predicted positive when logit >= threshold.
+// Confusion counts (kernels/metrics.h), flat arrays of float or bf16 logits: predicted positive when
+// the (widened) logit >= threshold.
 // Writes counts[0..2] = TP, FP, FN (=, device memory), by per-block partial counts over a grid of
 // fixed size and one block that adds them in a fixed order.
 #include "kernels/cuda/common.cuh"
@@ -10,13 +11,13 @@ namespace {
 
 using Count = unsigned long long;
 
-__global__ void confusion_partials_kernel(int64_t n, const float* __restrict__ logits,
-                                          const uint8_t* __restrict__ labels, float logit_threshold,
-                                          Count* __restrict__ partials) {
+template <class T>
+__global__ void confusion_partials_kernel(int64_t n, const T* __restrict__ logits, const uint8_t* __restrict__ labels,
+                                          float logit_threshold, Count* __restrict__ partials) {
   __shared__ Count scratch[kThreads];
   Count tp = 0, fp = 0, fn = 0;
   for (int64_t i = thread_index(); i < n; i += grid_stride()) {
-    const bool pred = logits[i] >= logit_threshold;
+    const bool pred = widen(logits[i]) >= logit_threshold;
     const bool truth = labels[i] != 0;
     tp += pred && truth;
     fp += pred && !truth;
@@ -43,10 +44,9 @@ __global__ void confusion_finish_kernel(int num_partials, const Count* __restric
   }
 }
 
-}  // namespace
-
-void confusion_counts(int64_t n, const float* logits, const uint8_t* labels, float logit_threshold, int64_t* counts,
-                      CUstream_st* stream) {
+template <class T>
+void counts_of(int64_t n, const T* logits, const uint8_t* labels, float logit_threshold, int64_t* counts,
+               cudaStream_t stream) {
   SEIS_KERNEL_CHECK(n >= 0, "negative element count " << n);
   SEIS_KERNEL_CHECK(counts != nullptr && (n == 0 || (logits != nullptr && labels != nullptr)), "null pointer");
   const unsigned blocks = grid_for(n, kReduceBlocks);
@@ -58,6 +58,18 @@ void confusion_counts(int64_t n, const float* logits, const uint8_t* labels, flo
   }
   confusion_finish_kernel<<<1, kThreads, 0, stream>>>(n > 0 ? static_cast<int>(blocks) : 0, partials, counts);
   SEIS_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void confusion_counts(int64_t n, const float* logits, const uint8_t* labels, float logit_threshold, int64_t* counts,
+                      CUstream_st* stream) {
+  counts_of(n, logits, labels, logit_threshold, counts, stream);
+}
+
+void confusion_counts(int64_t n, const bf16* logits, const uint8_t* labels, float logit_threshold, int64_t* counts,
+                      CUstream_st* stream) {
+  counts_of(n, logits, labels, logit_threshold, counts, stream);
 }
 
 }  // namespace seis::cuda
