@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "apps/cli.h"
+#include "apps/memory_plan.h"
 #include "bench_util.h"
 #include "engine/device_runtime.h"
+#include "engine/memory.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "engine/rng.h"
@@ -100,6 +102,17 @@ int main(int argc, char** argv) {
         (fits(mid) ? good : bad) = mid;
       }
       const char* lim = std::getenv("SEIS_CUDA_MEMORY_LIMIT_GIB");
+      // The memory planner's answer for the same budget (seisseg plan), beside the measured one.
+      PlanRequest pr;
+      pr.model = cfg;
+      pr.height = pr.width = size;
+      pr.math = exec.math;
+      pr.device = device;
+      const double limit_gib = lim != nullptr ? std::atof(lim) : 0.0;
+      const int64_t planned =
+          limit_gib > 0 && exec.conv_backend == ConvBackend::own
+              ? MemoryPlanner(pr).max_batch(static_cast<int64_t>(limit_gib * double(int64_t{1} << 30)))
+              : -1;
       nlohmann::ordered_json rec = {{"bench", "max_batch"},
                                     {"device", device.is_cpu() ? "cpu" : cuda_device_description(device.index)},
                                     {"memory_limit_gib", lim != nullptr ? std::atof(lim) : 0.0},
@@ -107,7 +120,8 @@ int main(int argc, char** argv) {
                                     {"levels", levels},
                                     {"base", base},
                                     {"size", size},
-                                    {"max_batch", good}};
+                                    {"max_batch", good},
+                                    {"planned_max_batch", planned}};
       std::printf("%s\n", rec.dump().c_str());
       return 0;
     }
@@ -122,7 +136,7 @@ int main(int argc, char** argv) {
       return scalar_value(loss->value);  // waits for the step to finish
     };
     for (int i = 0; i < warmup; ++i) step();
-    if (device.is_cuda()) cuda_reset_peak_bytes(device.index);
+    reset_memory_peak(device);
     std::vector<double> times;
     for (int i = 0; i < steps; ++i) {
       const double t0 = now_s();
@@ -142,7 +156,18 @@ int main(int argc, char** argv) {
                                   {"params", model.num_params()},
                                   {"ms_per_step", ms},
                                   {"samples_per_s", static_cast<double>(batch) / (ms / 1e3)}};
-    if (device.is_cuda()) rec["peak_bytes"] = cuda_peak_bytes(device.index);
+    rec["peak_bytes"] = memory_peak(device);
+    rec["activation_dtype"] = dtype_name(activation_dtype(device));
+    if (exec.conv_backend == ConvBackend::own) {
+      // What seisseg plan predicts for this step (a fresh process's peak; the measured one is the
+      // steady state after warm-up, on the caching allocator).
+      PlanRequest pr;
+      pr.model = cfg;
+      pr.height = pr.width = size;
+      pr.math = exec.math;
+      pr.device = device;
+      rec["planned_peak_bytes"] = MemoryPlanner(pr).step_peak_bytes(batch);
+    }
     std::printf("%s\n", rec.dump().c_str());
     std::fflush(stdout);
 

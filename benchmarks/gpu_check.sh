@@ -6,8 +6,9 @@
 #      cudart found on the machine), nvidia-smi, library versions, unresolved libraries;
 #   2. every GPU test binary (build-gpu/tests/cuda_*_test) with SEIS_REQUIRE_GPU=1;
 #   3. compute-sanitizer memcheck and racecheck on the small kernel tests;
-#   4. bench_conv, bench_step and benchmarks/torch_unet.py, where they exist;
-#   5. the largest batch whose step fits in 80 GiB;
+#   4. bench_conv, bench_step (fp32, bf16 with fp32 storage, bf16 storage, cuDNN) and
+#      benchmarks/torch_unet.py, where they exist; bench_step also prints the memory plan's peak;
+#   5. the largest batch whose step fits in 80 GiB, measured and planned;
 #   6. end to end: synth, train and predict at 4096x4096 on the GPU.
 # STAGES selects stages (default: tests big sanitizer bench maxbatch e2e).
 # Logs go to $OUT when it is set (else gpu-check-logs/): env.txt, tests.txt, sanitizer.txt,
@@ -208,6 +209,8 @@ want_stage bench && {
     for prec in fp32 bf16; do
       bench "bench_step $prec" 60 "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision "$prec"
     done
+    SEIS_CUDA_BF16_STORAGE=1 bench "bench_step bf16 storage" 60 "$BUILD/benchmarks/bench_step" --device cuda \
+      $STEP_SHAPE --precision bf16
     bench "bench_step bf16 cudnn" 60 "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision bf16 \
       --conv-backend cudnn
   fi
@@ -240,6 +243,26 @@ want_stage e2e && [[ -x "$BUILD/seisseg" ]] && {
   cp "$E2E/run/preview.png" "$LOGS/e2e_preview.png" 2>/dev/null
   rm -rf "$E2E"
 }
+# The memory planner against the allocator: bench_step's planned and measured peaks, and the
+# largest batch both ways (the planner's contract: within 5%).
+while IFS= read -r line; do
+  [[ -n "$line" ]] && rows+=("$(printf '%-34s %s' 'memory plan' "$line")")
+done < <(python3 - "$BENCH_LOG" 2>/dev/null <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    if not line.startswith("{"):
+        continue
+    try:
+        j = json.loads(line)
+    except ValueError:
+        continue
+    if j.get("bench") == "step" and j.get("planned_peak_bytes") and j.get("peak_bytes"):
+        p, m = j["planned_peak_bytes"], j["peak_bytes"]
+        print(f"{j['mode']} ({j.get('activation_dtype')}): planned {p / 1e9:.3f} GB, allocator {m / 1e9:.3f} GB ({p / m - 1:+.1%})")
+    if j.get("bench") == "max_batch":
+        print(f"largest batch in {j.get('memory_limit_gib')} GiB: measured {j['max_batch']}, planned {j.get('planned_max_batch')}")
+PY
+)
 [[ -x "$BUILD/benchmarks/bench_conv" || -x "$BUILD/benchmarks/bench_step" || -f benchmarks/torch_unet.py ]] ||
   rows+=("$(printf '%-34s %s' 'benchmarks' 'none built')")
 

@@ -1,12 +1,18 @@
 // Training on the GPU against the CPU: the same seed, data and fp32 math give loss curves that agree
-// over 50 steps; bf16 training learns; the 7-level UNet runs a step at a size past 2^31 elements.
+// over 50 steps; bf16 training learns; bf16 activation storage follows the CPU's bf16 storage; the
+// memory plan of a step is the allocator's real peak; the 7-level UNet runs a step at a size past
+// 2^31 elements.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
+#include "apps/memory_plan.h"
 #include "apps/synth_source.h"
 #include "apps/trainer.h"
+#include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
+#include "engine/memory.h"
 #include "test_util.h"
 
 namespace seis {
@@ -88,6 +94,74 @@ TEST(CudaTrain, Bf16TrainingLearns) {
     last += r.losses[50 + i];
   }
   EXPECT_LT(last, 0.8 * first) << "bf16 mean loss of steps 1-10 " << first / 10 << ", 51-60 " << last / 10;
+}
+
+// With bf16 activation storage on both sides, the CPU rounds at the GPU's rounding points: the
+// curves differ only by the order of fp32 sums (and the bf16 ties that order flips).
+TEST(CudaTrain, Bf16StorageLossCurveMatchesTheCpuBf16Storage) {
+  SEIS_NEED_GPU();
+  ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", "1", 1), 0);
+  ExecConfig e;
+  e.math = ConvMath::bf16;
+  set_exec_config(e);
+  EXPECT_EQ(activation_dtype(Device::cuda(0)), DType::bf16);
+  set_exec_config(ExecConfig{});
+  const TrainResult cpu = run(Device::cpu(), ConvMath::bf16, ConvBackend::own, 20);
+  const TrainResult gpu = run(Device::cuda(0), ConvMath::bf16, ConvBackend::own, 20);
+  const TrainResult again = run(Device::cuda(0), ConvMath::bf16, ConvBackend::own, 20);
+  ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
+  EXPECT_NEAR(gpu.losses[0], cpu.losses[0], 2e-3 * std::fabs(cpu.losses[0])) << "step 1";
+  for (size_t i = 1; i < cpu.losses.size(); ++i) {
+    EXPECT_NEAR(gpu.losses[i], cpu.losses[i], 1e-3 + 2e-2 * std::fabs(cpu.losses[i])) << "step " << i + 1;
+  }
+  EXPECT_EQ(gpu.losses, again.losses) << "no atomics: bit for bit";
+}
+
+// The memory planner (apps/memory_plan.h) against the caching allocator: a fresh model and steps
+// from an emptied cache peak where the plan says (the contract: within 5%).
+TEST(CudaTrain, PlannedPeakIsTheAllocatorPeak) {
+  SEIS_NEED_GPU();
+  for (const char* storage : {"0", "1"}) {
+    ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", storage, 1), 0);
+    PlanRequest pr;
+    pr.model.levels = 4;
+    pr.model.base = 8;
+    pr.height = pr.width = 256;
+    pr.math = ConvMath::bf16;
+    pr.device = Device::cuda(0);
+    const int64_t batch = 3;
+    const int64_t planned = MemoryPlanner(pr).step_peak_bytes(batch);
+
+    cuda_set_device(0);
+    cuda_synchronize(0);
+    cuda_release_cached_memory(0);
+    const int64_t before = memory_in_use(Device::cuda(0));
+    int64_t real = 0;
+    {
+      ExecConfig e;
+      e.math = pr.math;
+      set_exec_config(e);
+      UNet net(pr.model, 5, Device::cuda(0));
+      Optimizer opt(OptimizerConfig{}, net.param_vars());
+      reset_memory_peak(Device::cuda(0));
+      for (int step = 0; step < 3; ++step) {
+        const Tensor data = Tensor::from_vector({batch, pr.height, pr.width, 1},
+                                                test::random_vector(batch * pr.height * pr.width, 30 + step))
+                                .to(Device::cuda(0));
+        const Tensor label = Tensor::zeros({batch, pr.height, pr.width}, DType::u8).to(Device::cuda(0));
+        Tape tape;
+        const Var loss = step_forward(tape, net, data, label, 1.0f, 1);
+        step_backward(tape, loss, nullptr, opt, 1e-3f);
+      }
+      cuda_synchronize(0);
+      real = memory_peak(Device::cuda(0)) - before;
+      set_exec_config(ExecConfig{});
+    }
+    ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
+    std::printf("[ result ] bf16 storage %s: planned peak %lld bytes, allocator peak %lld bytes\n", storage,
+                static_cast<long long>(planned), static_cast<long long>(real));
+    EXPECT_LE(std::fabs(static_cast<double>(planned - real)), 0.05 * static_cast<double>(real)) << storage;
+  }
 }
 
 TEST(CudaTrain, DeterministicOnTheGpu) {
