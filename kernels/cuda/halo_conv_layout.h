@@ -1,0 +1,105 @@
+// Layout of the halo conv kernel (kernels/cuda/conv2d_halo.cu; GPU-PLAN.md 3.1 A) as
+// __host__ __device__ functions shared by the kernel and its CPU emulation (tests/halo_conv_test.cpp):
+// tile geometry, the swizzled shared-memory halo, the per-lane ldmatrix addresses of both operands,
+// and where each accumulator lands.
+//
+// The conv is the implicit GEMM Y[pixels, K] = A[pixels, 9C] W^T, reduction index k = tap * C + c
+// (tap = 3 r + s: the order of a KRSC weight row). A CTA computes a tile of kTileH x kTileW output
+// pixels for all K channels; warp w takes tile row w (16 pixels, one mma M). Its input is the
+// (kTileH + 2) x (kTileW + 2) x C halo of the tile, staged once in shared memory (zeros outside the
+// image), so im2col is only an address: the A rows of a k-step are 16 consecutive halo pixels shifted
+// by the tap, 16 bytes (8 channels) each. No division or bounds check in the main loop.
+//
+// Shapes: 3x3, stride 1, pad 1; C in {8, 16, 32, 64} (the swizzle permutes a power-of-two number of
+// chunks per pixel) and K a multiple of 8 up to 64: the large levels of the UNet at base 8.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cuda/mma_layout.h"
+
+namespace seis::cuda::halo {
+
+constexpr int kTileH = 8, kTileW = 16;  // output pixels per CTA: one 16-pixel row per warp
+constexpr int kWarps = kTileH;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kHaloH = kTileH + 2, kHaloW = kTileW + 2;
+constexpr int kHaloPixels = kHaloH * kHaloW;
+constexpr int kMaxC = 64, kMaxK = 64;
+
+SEIS_HD constexpr bool supports(int64_t c, int64_t k, int64_t r) {
+  return r == 3 && (c == 8 || c == 16 || c == 32 || c == 64) && k % 8 == 0 && k >= 8 && k <= kMaxK;
+}
+
+// 16-byte chunks (8 bf16 channels) per halo pixel.
+SEIS_HD constexpr int chunks(int c) { return c / 8; }
+
+// Byte offset of chunk q of halo pixel p. The chunk index is XOR-swizzled with bits of p so that
+// the 8 rows of an ldmatrix (8 consecutive pixels, the same chunk) fall into 8 different 16-byte
+// bank groups of a 128-byte line for every C: no bank conflicts.
+SEIS_HD constexpr int halo_swizzle(int p, int cpp) { return cpp == 1 ? 0 : (p / (8 / cpp)) % cpp; }
+SEIS_HD constexpr int halo_offset(int p, int q, int cpp) { return (p * cpp + (q ^ halo_swizzle(p, cpp))) * 16; }
+SEIS_HD constexpr int halo_bytes(int c) { return kHaloPixels * c * 2; }
+
+// The reduction runs in k-steps of 16; 9C is padded to kpad with zero weights.
+SEIS_HD constexpr int ksteps(int c) { return (9 * c + 15) / 16; }
+SEIS_HD constexpr int kpad(int c) { return 16 * ksteps(c); }
+// Weights in shared memory: bf16 [K][wstride], row n holding W[n, k] for k < 9C, then zeros. The
+// row stride is an odd number of 16-byte units, so 8 rows at one k hit 8 different bank groups.
+SEIS_HD constexpr int wstride(int c) { return kpad(c) + 8; }
+SEIS_HD constexpr int weight_bytes(int c, int k) { return k * wstride(c) * 2; }
+SEIS_HD constexpr int smem_bytes(int c, int k) { return halo_bytes(c) + weight_bytes(c, k); }
+
+// The tap and first channel of the 8 k-values [16 s + 8 half, +8): within one tap since C % 8 == 0.
+// k-values past 9C (padding) read the centre tap: any valid address, the weights there are zero.
+struct TapChannel {
+  int tap, c0;
+};
+SEIS_HD constexpr TapChannel k_chunk(int s, int half, int c) {
+  const int k = 16 * s + 8 * half;
+  return k < 9 * c ? TapChannel{k / c, k % c} : TapChannel{4, 0};
+}
+
+// ldmatrix.x4 of the A operand of warp `warp` at k-step s: the halo byte offset `lane` supplies.
+// Matrix j holds pixels 8 (j & 1) .. +7 of the warp's 16 and k-values 8 (j >> 1) .. +7, so register j
+// is a-elements 2j and 2j + 1 (mma_layout.h).
+SEIS_HD constexpr int a_offset(int lane, int warp, int s, int c) {
+  const int j = mma::ldsm_matrix(lane), m = mma::ldsm_row(lane) + 8 * (j & 1);
+  const TapChannel t = k_chunk(s, j >> 1, c);
+  const int p = (warp + t.tap / 3) * kHaloW + m + t.tap % 3;
+  return halo_offset(p, t.c0 / 8, chunks(c));
+}
+
+// ldmatrix.x4 of the B operand for the n-fragments f and f + 1 (8 channels each) at k-step s:
+// matrices (f, k 0-7), (f, k 8-15), (f + 1, k 0-7), (f + 1, k 8-15), so registers 0-1 are the
+// b-elements of fragment f and 2-3 those of f + 1. With an odd fragment count the last pair loads
+// fragment f twice (f + 1 clamped to the last).
+SEIS_HD constexpr int b_offset(int lane, int f, int s, int c, int k) {
+  const int j = mma::ldsm_matrix(lane), frags = k / 8;
+  const int frag = f + (j >> 1) < frags ? f + (j >> 1) : frags - 1;
+  const int n = 8 * frag + mma::ldsm_row(lane);
+  return (n * wstride(c) + 16 * s + 8 * (j & 1)) * 2;
+}
+
+// Where accumulator element i of n-fragment f of `lane` in warp `warp` belongs: the tile pixel
+// (row, column) and the output channel.
+struct OutIndex {
+  int ty, tx, n;
+};
+SEIS_HD constexpr OutIndex out_index(int lane, int warp, int f, int i) {
+  const mma::RowCol rc = mma::c_element(lane, i);
+  return {warp, rc.row, 8 * f + rc.col};
+}
+
+// The tile of CTA b: image, first output row and column. Tiles run along W, then H, then images.
+struct Tile {
+  int64_t img, y0, x0;
+};
+SEIS_HD constexpr Tile tile_of(int64_t b, int64_t h, int64_t w) {
+  const int64_t tw = (w + kTileW - 1) / kTileW, th = (h + kTileH - 1) / kTileH;
+  return {b / (tw * th), (b / tw) % th * kTileH, b % tw * kTileW};
+}
+SEIS_HD constexpr int64_t tiles(int64_t n, int64_t h, int64_t w) {
+  return n * ((h + kTileH - 1) / kTileH) * ((w + kTileW - 1) / kTileW);
+}
+
+}  // namespace seis::cuda::halo
