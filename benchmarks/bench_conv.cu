@@ -21,7 +21,9 @@
 #include "engine/device_runtime.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_cudnn.h"
+#include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
+#include "kernels/cuda/halo_conv_layout.h"
 
 namespace {
 
@@ -232,6 +234,30 @@ int run(int argc, char** argv) {
                 spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
                 static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), pass,
                 cudnn ? "cudnn" : "own", math_name(math), t, s.flops() / (t * 1e9), bytes / (t * 1e6), ratio.c_str());
+            std::fflush(stdout);
+          }
+        }
+        // The halo kernel (not yet the default; kernels/cuda/conv2d_halo.h) on the same bf16 buffers,
+        // with its fused bias and ReLU, against cuDNN's bare bf16 call.
+        if (std::strcmp(pass, "forward") == 0 && math == ConvMath::bf16 && seis::cuda::halo::supports(s.c, s.k, s.r)) {
+          const auto* xb = reinterpret_cast<const seis::bf16*>(x.b);
+          auto* yb = reinterpret_cast<seis::bf16*>(y.b);
+          double t = -1;
+          try {
+            t = time_ms([&] { seis::cuda::conv2d_forward_halo(s, xb, w.f, bias.f, true, yb, stream); }, quick);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench_conv: %s forward halo failed: %s\n", spec.name.c_str(), e.what());
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+          }
+          if (t > 0) {
+            std::printf(
+                "{\"conv\":\"%s\",\"size\":%lld,\"batch\":%lld,\"c\":%lld,\"k\":%lld,\"r\":%lld,\"pass\":\"forward\","
+                "\"impl\":\"halo\",\"math\":\"bf16\",\"ms\":%.4f,\"tflops\":%.2f,\"gbps\":%.1f,\"ratio_vs_cudnn\":%s}"
+                "\n",
+                spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), t,
+                s.flops() / (t * 1e9), static_cast<double>(nx + ny) * 2.0 / (t * 1e6),
+                ms[0] > 0 ? std::to_string(t / ms[0]).c_str() : "null");
             std::fflush(stdout);
           }
         }

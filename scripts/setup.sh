@@ -16,3 +16,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# cuobjdump for the disassembly gate of the CUDA kernels (tests/sass_gate.py), from PyPI: the CUDA
+# toolkit under /usr/local/cuda may come without it.
+if [ -x /usr/local/cuda/bin/nvcc ] && [ ! -x /usr/local/cuda/bin/cuobjdump ] &&
+  ! python3 -c 'import glob, nvidia, sys; sys.exit(not any(glob.glob(p + "/*/bin/cuobjdump") for p in nvidia.__path__))' 2>/dev/null; then
+  pkgs_pip=(nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm)
+  python3 -m pip install -q "${pkgs_pip[@]}" 2>/dev/null || python3 -m pip install -q --break-system-packages "${pkgs_pip[@]}"
+fi

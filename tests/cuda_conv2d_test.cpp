@@ -20,7 +20,9 @@
 #include "kernels/bf16.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_cudnn.h"
+#include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
+#include "kernels/cuda/halo_conv_layout.h"
 #include "test_util.h"
 
 namespace seis {
@@ -495,6 +497,54 @@ double direct_conv(const BigInput& in, const std::vector<float>& wt, int64_t r, 
     }
   }
   return acc;
+}
+
+// The halo kernel (kernels/cuda/conv2d_halo.h) against the CPU bf16 conv, which rounds at the same
+// points: equal but for outputs whose fp32 sums, added in another order, round to the neighbouring
+// bf16 (at most one ulp, and rare); twice bit for bit; outputs poisoned first. Every (C, K) it
+// instantiates, odd sizes, partial tiles, batch 3, with and without bias and ReLU.
+TEST(CudaConv2dHalo, MatchesTheCpuBf16ConvAndIsDeterministic) {
+  SEIS_NEED_GPU();
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  for (int64_t c : {8, 16, 32, 64}) {
+    for (int64_t k : {8, 16, 32, 64}) {
+      for (const auto& [n, h, w] :
+           std::vector<std::array<int64_t, 3>>{{1, 8, 16}, {3, 13, 37}, {1, 1, 1}, {2, 33, 5}}) {
+        const Conv2dShape s{n, h, w, c, k, 3};
+        ASSERT_TRUE(cuda::halo::supports(s.c, s.k, s.r));
+        const bool relu = (c + k + h) % 2 == 0;
+        SCOPED_TRACE(::testing::Message() << n << "x" << h << "x" << w << " C=" << c << " K=" << k << " relu " << relu);
+        const std::vector<bf16> x = to_bf16(random_vector(s.pixels() * c, 200 + c + k + h));
+        const std::vector<float> wt = random_vector(s.weight_numel(), 300 + c + k, -0.25f, 0.25f);
+        const std::vector<float> bias = random_vector(k, 400 + k);
+        std::vector<bf16> ref(static_cast<size_t>(s.pixels() * k));
+        const Tensor ws = cpu_workspace_bf16(s, ConvPass::forward);
+        cpu::conv2d_forward(s, ConvMath::bf16, x.data(), wt.data(), bias.data(), relu, ref.data(), ws.raw());
+        DevArray<bf16> dx(x), dy(s.pixels() * k);
+        DevBuf dw(wt), db(bias);
+        std::vector<bf16> first;
+        for (int run = 0; run < 2; ++run) {
+          dy.poison();
+          cuda::conv2d_forward_halo(s, dx.get(), dw.get(), db.get(), relu, dy.get(), stream);
+          const std::vector<bf16> got = dy.download();
+          int64_t differ = 0;
+          for (size_t i = 0; i < got.size(); ++i) {
+            if (got[i].bits == ref[i].bits) continue;
+            ++differ;
+            ASSERT_LE(std::abs(int(got[i].bits) - int(ref[i].bits)), 1)
+                << "element " << i << ": " << to_float(got[i]) << " against " << to_float(ref[i]);
+          }
+          EXPECT_LE(differ, static_cast<int64_t>(got.size()) / 50 + 1);
+          if (run == 0) {
+            first = got;
+          } else {
+            EXPECT_TRUE(
+                std::equal(first.begin(), first.end(), got.begin(), [](bf16 a, bf16 b) { return a.bits == b.bits; }));
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(CudaConv2dLarge, Past2To31Elements) {

@@ -163,8 +163,8 @@ int64_t emulate_tile(const Conv2dShape& s, const std::vector<bf16>& x, const std
 
 TEST(HaloConv, EmulatedKernelComputesTheConv) {
   for (const Conv2dShape& s :
-       {Conv2dShape{2, 11, 21, 8, 8, 3}, Conv2dShape{1, 9, 17, 16, 24, 3}, Conv2dShape{1, 16, 32, 32, 16, 3},
-        Conv2dShape{1, 5, 7, 64, 64, 3}, Conv2dShape{1, 8, 16, 32, 40, 3}, Conv2dShape{1, 3, 3, 8, 64, 3},
+       {Conv2dShape{2, 11, 21, 8, 8, 3}, Conv2dShape{1, 9, 17, 16, 32, 3}, Conv2dShape{1, 16, 32, 32, 16, 3},
+        Conv2dShape{1, 5, 7, 64, 64, 3}, Conv2dShape{1, 8, 16, 32, 8, 3}, Conv2dShape{1, 3, 3, 8, 64, 3},
         Conv2dShape{3, 17, 15, 16, 8, 3}}) {
     ASSERT_TRUE(halo::supports(s.c, s.k, s.r));
     SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k);

@@ -28,7 +28,9 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
+#include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/elementwise.h"
 
 namespace seis::cuda {
@@ -948,6 +950,12 @@ void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const fl
                     bf16* y, void* workspace, CUstream_st* stream) {
   check_shape(s);
   if (s.pixels() == 0) return;
+  // The halo kernel reads and writes bf16 itself (behind SEIS_CONV_IMPL=halo until a GPU run
+  // verifies it). The workspace is sized for the widening path either way.
+  if (math == ConvMath::bf16 && halo_conv_enabled() && halo::supports(s.c, s.k, s.r)) {
+    conv2d_forward_halo(s, x, w, bias, relu, y, stream);
+    return;
+  }
   SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr && workspace != nullptr,
                     "conv2d_forward (bf16): null pointer");
   conv_layout::Carver ws(workspace);

@@ -11,7 +11,8 @@
 // by the tap, 16 bytes (8 channels) each. No division or bounds check in the main loop.
 //
 // Shapes: 3x3, stride 1, pad 1; C in {8, 16, 32, 64} (the swizzle permutes a power-of-two number of
-// chunks per pixel) and K a multiple of 8 up to 64: the large levels of the UNet at base 8.
+// chunks per pixel) and K in {8, 16, 32, 64} (the kernel's instantiations; the layout itself takes
+// any multiple of 8): the large levels of the UNet at base 8.
 #pragma once
 #include <cstdint>
 
@@ -27,7 +28,7 @@ constexpr int kHaloPixels = kHaloH * kHaloW;
 constexpr int kMaxC = 64, kMaxK = 64;
 
 SEIS_HD constexpr bool supports(int64_t c, int64_t k, int64_t r) {
-  return r == 3 && (c == 8 || c == 16 || c == 32 || c == 64) && k % 8 == 0 && k >= 8 && k <= kMaxK;
+  return r == 3 && (c == 8 || c == 16 || c == 32 || c == 64) && (k == 8 || k == 16 || k == 32 || k == 64);
 }
 
 // 16-byte chunks (8 bf16 channels) per halo pixel.

@@ -1,0 +1,188 @@
+// The halo forward conv (kernels/cuda/conv2d_halo.h; layout and algorithm: halo_conv_layout.h).
+// Layout: activations NHWC bf16, weights KRSC fp32 (rounded to bf16 once per CTA into shared
+// memory). Writes y (=).
+//
+// Per CTA: the bf16 weights are staged once; then for each of its tiles (a grid-stride loop over a
+// fixed tile order, so results do not depend on the grid) the (8+2) x (16+2) x C input halo is
+// copied with cp.async (16 bytes per chunk, zero-filled outside the image), and each warp runs the
+// k-loop: per k-step one ldmatrix.x4 of A (16 pixels x 16 k) and, per pair of 8-channel output
+// fragments, one ldmatrix.x4 of B and two mma.sync m16n8k16. The epilogue adds the bias, applies
+// ReLU and stores bf16 pairs. Every output is one fixed-order sum: deterministic.
+#include <cuda_bf16.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv2d_halo.h"
+#include "kernels/cuda/halo_conv_layout.h"
+
+namespace seis::cuda {
+namespace {
+
+struct HaloArgs {
+  const bf16* x;
+  const float* w;
+  const float* bias;
+  bf16* y;
+  int64_t n, h, w_px, tiles;
+  bool relu;
+};
+
+__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// 16 bytes global -> shared, or 16 zero bytes when !valid (src-size 0: nothing is read).
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+  asm volatile("cp.async.commit_group;\n" ::);
+  asm volatile("cp.async.wait_group 0;\n" ::);
+}
+
+template <int C, int K>
+__global__ void __launch_bounds__(halo::kThreads) halo_forward_kernel(const HaloArgs a) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  constexpr int kCpp = halo::chunks(C), kFrags = K / 8, kSteps = halo::ksteps(C), kPad = halo::kpad(C);
+  constexpr int kWstride = halo::wstride(C);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const uint32_t wbase = base + halo::halo_bytes(C);
+
+  // Weights, rounded to bf16, once per CTA; k-values past 9C are zero.
+  bf16* wsm = reinterpret_cast<bf16*>(smem + halo::halo_bytes(C));
+  for (int i = tid; i < K * kPad; i += halo::kThreads) {
+    const int n = i / kPad, k = i - n * kPad;
+    const float v = k < 9 * C ? a.w[static_cast<int64_t>(n) * 9 * C + k] : 0.0f;
+    wsm[n * kWstride + k] = to_bf16(v);
+  }
+  float bias[kFrags][2];
+#pragma unroll
+  for (int f = 0; f < kFrags; ++f) {
+    const int n = 8 * f + 2 * mma::quad(lane);
+    bias[f][0] = a.bias != nullptr ? a.bias[n] : 0.0f;
+    bias[f][1] = a.bias != nullptr ? a.bias[n + 1] : 0.0f;
+  }
+
+  for (int64_t tile = blockIdx.x; tile < a.tiles; tile += gridDim.x) {
+    const halo::Tile t = halo::tile_of(tile, a.h, a.w_px);
+    __syncthreads();  // the previous tile's ldmatrix are done with the halo (and the weights are in)
+    for (int i = tid; i < halo::kHaloPixels * kCpp; i += halo::kThreads) {
+      const int p = i / kCpp, q = i % kCpp;
+      const int64_t iy = t.y0 - 1 + p / halo::kHaloW, ix = t.x0 - 1 + p % halo::kHaloW;
+      const bool valid = iy >= 0 && iy < a.h && ix >= 0 && ix < a.w_px;
+      const bf16* src = valid ? a.x + ((t.img * a.h + iy) * a.w_px + ix) * C + 8 * q : a.x;
+      cp_async16(base + halo::halo_offset(p, q, kCpp), src, valid);
+    }
+    cp_async_wait_all();
+    __syncthreads();
+
+    float acc[kFrags][4];
+#pragma unroll
+    for (int f = 0; f < kFrags; ++f) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.0f;
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+      uint32_t ra[4];
+      ldsm_x4(base + halo::a_offset(lane, warp, s, C), ra);
+#pragma unroll
+      for (int f = 0; f < kFrags; f += 2) {
+        uint32_t rb[4];
+        ldsm_x4(wbase + halo::b_offset(lane, f, s, C, K), rb);
+        mma_bf16(acc[f], ra, rb[0], rb[1]);
+        if (f + 1 < kFrags) mma_bf16(acc[f + 1], ra, rb[2], rb[3]);
+      }
+    }
+
+#pragma unroll
+    for (int f = 0; f < kFrags; ++f) {
+#pragma unroll
+      for (int i = 0; i < 4; i += 2) {  // elements i and i + 1: output channels n and n + 1
+        const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+        const int64_t oy = t.y0 + o.ty, ox = t.x0 + o.tx;
+        if (oy >= a.h || ox >= a.w_px) continue;
+        float v0 = acc[f][i] + bias[f][0], v1 = acc[f][i + 1] + bias[f][1];
+        if (a.relu) {
+          v0 = v0 > 0.0f ? v0 : 0.0f;
+          v1 = v1 > 0.0f ? v1 : 0.0f;
+        }
+        const uint32_t packed = mma::pack(to_bf16(v0), to_bf16(v1));
+        *reinterpret_cast<uint32_t*>(a.y + ((t.img * a.h + oy) * a.w_px + ox) * K + o.n) = packed;
+      }
+    }
+  }
+}
+
+template <int C, int K>
+void launch(const HaloArgs& a, cudaStream_t stream) {
+  constexpr int kSmem = halo::smem_bytes(C, K);
+  static const bool configured = [] {
+    CUDA_CHECK(cudaFuncSetAttribute(halo_forward_kernel<C, K>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    return true;
+  }();
+  (void)configured;
+  // A fixed grid (not the device's SM count): each CTA walks tiles with a stride.
+  constexpr int64_t kMaxCtas = 4096;
+  const int64_t ctas = std::min<int64_t>(a.tiles, kMaxCtas);
+  halo_forward_kernel<C, K><<<static_cast<unsigned>(ctas), halo::kThreads, kSmem, stream>>>(a);
+  SEIS_CUDA_LAUNCH_CHECK();
+}
+
+template <int C>
+void launch_k(const HaloArgs& a, int64_t k, cudaStream_t stream) {
+  switch (k) {
+    case 8:
+      return launch<C, 8>(a, stream);
+    case 16:
+      return launch<C, 16>(a, stream);
+    case 32:
+      return launch<C, 32>(a, stream);
+    case 64:
+      return launch<C, 64>(a, stream);
+  }
+  SEIS_KERNEL_CHECK(false, "conv2d_forward_halo: K = " << k);
+}
+
+}  // namespace
+
+bool halo_conv_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("SEIS_CONV_IMPL");
+    return e != nullptr && std::string(e) == "halo";
+  }();
+  return on;
+}
+
+void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
+                         CUstream_st* stream) {
+  SEIS_KERNEL_CHECK(halo::supports(s.c, s.k, s.r), "conv2d_forward_halo: C=" << s.c << " K=" << s.k << " R=" << s.r);
+  SEIS_KERNEL_CHECK(s.h < (int64_t{1} << 30) && s.w < (int64_t{1} << 30), "conv2d: image " << s.h << "x" << s.w);
+  if (s.pixels() == 0) return;
+  SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr, "conv2d_forward_halo: null pointer");
+  SEIS_KERNEL_CHECK(aligned16(x) && aligned4(y), "conv2d_forward_halo: x must be 16-byte and y 4-byte aligned");
+  HaloArgs a{x, w, bias, y, s.n, s.h, s.w, halo::tiles(s.n, s.h, s.w), relu};
+  switch (s.c) {
+    case 8:
+      return launch_k<8>(a, s.k, stream);
+    case 16:
+      return launch_k<16>(a, s.k, stream);
+    case 32:
+      return launch_k<32>(a, s.k, stream);
+    case 64:
+      return launch_k<64>(a, s.k, stream);
+  }
+}
+
+}  // namespace seis::cuda

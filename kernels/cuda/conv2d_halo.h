@@ -1,0 +1,22 @@
+// The halo forward conv on tensor cores (kernels/cuda/conv2d_halo.cu): bf16 activations in and out,
+// fp32 weights rounded to bf16 operands, fp32 accumulation, bias and ReLU fused, 3x3, C in
+// {8, 16, 32, 64}, K in {8, 16, 32, 64} (halo::supports). Writes y (=).
+//
+// Not the default yet: it runs only where SEIS_CONV_IMPL=halo, until a GPU run has verified it
+// (GPU-PLAN.md 5.1). Its algorithm is proven on the CPU emulator (tests/halo_conv_test.cpp).
+#pragma once
+#include <cstdint>
+
+#include "kernels/bf16.h"
+#include "kernels/conv2d.h"
+
+struct CUstream_st;
+
+namespace seis::cuda {
+
+// SEIS_CONV_IMPL=halo in the environment (read once).
+bool halo_conv_enabled();
+void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
+                         CUstream_st* stream);
+
+}  // namespace seis::cuda

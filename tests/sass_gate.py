@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""The disassembly gate of the tensor-core kernels (GPU.md, "Progress without a GPU").
+
+Disassembles the sm_90a objects given on the command line with cuobjdump (CUDA's, or pip's
+nvidia-cuda-cuobjdump) and checks every kernel named in GATES:
+- no local memory and no stack (no spills): cuobjdump --dump-resource-usage shows LOCAL:0 STACK:0;
+- the main loop, from its first LDSM to its last HMMA, holds the expected instructions (LDSM and
+  HMMA.16816.F32.BF16) and none of: integer division (IMAD.HI, I2F), MUFU, local loads/stores, branches;
+- an MMA share of that loop of at least MIN_HMMA_SHARE (the legacy kernels spend 1-3% on MMA);
+- the staging instructions the design names (LDGSTS: cp.async).
+Prints one line per kernel and exits 1 on any failure, 2 when no cuobjdump can be found.
+"""
+import collections
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+# kernel name fragment -> (required opcodes anywhere, required in the loop)
+GATES = {
+    "halo_forward_kernel": ({"LDGSTS"}, {"LDSM", "HMMA.16816.F32.BF16"}),
+}
+FORBIDDEN_IN_LOOP = ("IMAD.HI", "I2F", "MUFU", "LDL", "STL", "BRA")
+MIN_HMMA_SHARE = 0.10
+
+
+def find_cuobjdump():
+    for cand in (os.environ.get("CUOBJDUMP"), shutil.which("cuobjdump"), "/usr/local/cuda/bin/cuobjdump"):
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    try:
+        import nvidia  # pip's nvidia-cuda-cuobjdump
+
+        for root in nvidia.__path__:
+            for path in glob.glob(os.path.join(root, "*", "bin", "cuobjdump")):
+                return path
+    except ImportError:
+        pass
+    return None
+
+
+def run(tool, args):
+    return subprocess.run([tool] + args, check=True, capture_output=True, text=True).stdout
+
+
+def main():
+    objects = [o for o in sys.argv[1:] if os.path.isfile(o)]
+    tool = find_cuobjdump()
+    if tool is None:
+        print("sass_gate: no cuobjdump (install pip's nvidia-cuda-cuobjdump, or set CUOBJDUMP)")
+        return 2
+    failures, checked = [], collections.Counter()
+    for obj in objects:
+        try:
+            usage = run(tool, ["--dump-resource-usage", obj])
+            sass = run(tool, ["-sass", obj])
+        except subprocess.CalledProcessError:
+            continue  # an object without device code
+        resources = dict(re.findall(r"Function (\S+):\s*\n\s*(REG:.*)", usage))
+        for block in re.split(r"\n\s*Function : ", sass)[1:]:
+            name = block.split("\n", 1)[0].strip()
+            gate = next((g for g in GATES if g in name), None)
+            if gate is None:
+                continue
+            checked[gate] += 1
+            anywhere, in_loop = GATES[gate]
+            ops = re.findall(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", block)
+            res = resources.get(name, "")
+            problems = []
+            if "LOCAL:0" not in res or "STACK:0" not in res:
+                problems.append("spills or stack: " + res)
+            for op in anywhere:
+                if not any(o.startswith(op) for o in ops):
+                    problems.append("no " + op)
+            ldsm = [i for i, o in enumerate(ops) if o.startswith("LDSM")]
+            hmma = [i for i, o in enumerate(ops) if o.startswith("HMMA")]
+            share = 0.0
+            if not ldsm or not hmma:
+                problems.append("no LDSM/HMMA main loop")
+            else:
+                body = ops[ldsm[0] : hmma[-1] + 1]
+                for op in in_loop:
+                    if not any(o.startswith(op) for o in body):
+                        problems.append("loop lacks " + op)
+                bad = collections.Counter(o for o in body if o.startswith(FORBIDDEN_IN_LOOP))
+                if bad:
+                    problems.append("loop holds " + ", ".join(f"{k} x{v}" for k, v in bad.items()))
+                share = sum(o.startswith("HMMA") for o in body) / len(body)
+                if share < MIN_HMMA_SHARE:
+                    problems.append(f"HMMA share {share:.0%} < {MIN_HMMA_SHARE:.0%}")
+            short = gate + "<" + ",".join(re.findall(r"Li(\d+)E", name)) + ">"
+            verdict = "FAIL" if problems else "ok  "
+            detail = ": " + "; ".join(problems) if problems else ""
+            print(f"{verdict} {short}: {res.strip()}, loop HMMA share {share:.0%}{detail}")
+            if problems:
+                failures.append(short)
+    for gate in GATES:
+        if checked[gate] == 0:
+            print(f"FAIL no kernel named {gate} in {len(objects)} object(s)")
+            failures.append(gate)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
