@@ -60,9 +60,7 @@ CheckpointState load_checkpoint(const std::string& path, UNet& model, Optimizer&
   }
   for (const auto& p : model.params()) {
     const Tensor* t = c.find(p.name);
-    const Tensor& v = p.var->value;
-    const Shape want = v.rank() == 4 ? Shape{v.dim(0), v.dim(3), v.dim(1), v.dim(2)} : v.shape();
-    if (t == nullptr || t->shape() != want || t->dtype() != DType::f32) {
+    if (t == nullptr || t->shape() != p.stored_shape() || t->dtype() != DType::f32) {
       throw InputError(path + ": damaged checkpoint: tensor '" + p.name + "' missing or of the wrong shape");
     }
   }

@@ -31,7 +31,7 @@ void UNet::add_conv(const std::string& prefix, int cin, int cout, int r, uint64_
   Tensor w = Tensor::empty({cout, r, r, cin});
   init_conv_weight(w, seed, params_.size());
   index_[prefix + ".weight"] = params_.size();
-  params_.push_back({prefix + ".weight", make_var(w.to(device_), true)});
+  params_.push_back({prefix + ".weight", make_var(w.to(device_), true), true});
   Tensor b = Tensor::empty({cout});
   init_conv_bias(b, static_cast<int64_t>(cin) * r * r, seed, params_.size());
   index_[prefix + ".bias"] = params_.size();
@@ -94,12 +94,18 @@ void UNet::check_input_size(int64_t h, int64_t w, const std::string& where) cons
   }
 }
 
+Shape NamedParam::stored_shape() const {
+  const Tensor& v = var->value;
+  return conv_weight ? Shape{v.dim(0), v.dim(3), v.dim(1), v.dim(2)} : v.shape();
+}
+
+Tensor NamedParam::stored() const { return conv_weight ? krsc_to_oihw(var->value) : var->value.to(Device::cpu()); }
+
+void NamedParam::load_stored(const Tensor& t) { var->value.copy_from(conv_weight ? oihw_to_krsc(t) : t); }
+
 std::vector<std::pair<std::string, Tensor>> UNet::state_dict() const {
   std::vector<std::pair<std::string, Tensor>> out;
-  for (const auto& p : params_) {
-    const Tensor& v = p.var->value;
-    out.emplace_back(p.name, v.rank() == 4 ? krsc_to_oihw(v) : v.to(Device::cpu()));
-  }
+  for (const auto& p : params_) out.emplace_back(p.name, p.stored());
   return out;
 }
 
@@ -121,14 +127,13 @@ void UNet::load_tensors(const SafetensorsContents& c, const std::string& path) {
   for (auto& p : params_) {
     const Tensor* t = c.find(p.name);
     if (t == nullptr) throw InputError(path + ": no tensor '" + p.name + "' (weights of another network?)");
-    const Tensor& v = p.var->value;
-    const Shape want = v.rank() == 4 ? Shape{v.dim(0), v.dim(3), v.dim(1), v.dim(2)} : v.shape();
+    const Shape want = p.stored_shape();
     if (t->shape() != want || t->dtype() != DType::f32) {
       throw InputError(path + ": tensor '" + p.name + "' is " + shape_str(t->shape()) + " " + dtype_name(t->dtype()) +
                        ", this " + std::to_string(config_.levels) + "-level, base-" + std::to_string(config_.base) +
                        " UNet needs " + shape_str(want) + " f32");
     }
-    p.var->value.copy_from(v.rank() == 4 ? oihw_to_krsc(*t) : *t);
+    p.load_stored(*t);
   }
 }
 

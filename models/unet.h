@@ -22,8 +22,14 @@ struct UNetConfig {
 };
 
 struct NamedParam {
-  std::string name;  // e.g. "enc.0.conv1.weight"
-  Var var;           // weights KRSC [K,R,S,C] inside the engine
+  std::string name;          // e.g. "enc.0.conv1.weight"
+  Var var;                   // conv weights KRSC [K,R,S,C] inside the engine
+  bool conv_weight = false;  // stored OIHW in checkpoints (PyTorch's layout)
+
+  // The shape and layout a checkpoint holds, whatever the engine's: the one place that knows.
+  Shape stored_shape() const;
+  Tensor stored() const;              // a CPU copy in the checkpoint layout
+  void load_stored(const Tensor& t);  // from the checkpoint layout (shape checked by the caller)
 };
 
 class UNet {

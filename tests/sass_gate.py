@@ -46,7 +46,8 @@ def run(tool, args):
 
 
 def main():
-    objects = [o for o in sys.argv[1:] if os.path.isfile(o)]
+    # CMake passes $<TARGET_OBJECTS:...> as one ;-separated argument.
+    objects = [o for arg in sys.argv[1:] for o in arg.split(";") if os.path.isfile(o)]
     tool = find_cuobjdump()
     if tool is None:
         print("sass_gate: no cuobjdump (install pip's nvidia-cuda-cuobjdump, or set CUOBJDUMP)")
