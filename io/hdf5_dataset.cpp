@@ -1,24 +1,25 @@
-// HDF5 dataset files (see hdf5_dataset.h). Every HDF5 call in this file is made under one mutex:
-// the library has a global lock of its own in thread-safe builds, and ours keeps a non-thread-safe
-// build correct too. The fast read path touches no HDF5 at all: chunk offsets are found once at
+// HDF5 dataset files (see hdf5_dataset.h). Every HDF5 call in this file is made under h5_mutex()
+// (hdf5_util.h). The fast read path touches no HDF5 at all: chunk offsets are found once at
 // open, and read() is a pread of the raw chunk bytes.
 #include "io/hdf5_dataset.h"
 
 #include <fcntl.h>
 #include <hdf5.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <utility>
 
 #include "engine/error.h"
 #include "io/hdf5_chunk_index.h"
+#include "io/hdf5_util.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the pread path decodes little-endian bytes in place");
 
@@ -41,83 +42,6 @@ const char* h5_elem_name(H5ElemType t) {
 }
 
 namespace {
-
-std::mutex& h5_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-// The error stack and its automatic printing are per thread in thread-safe builds: silence it in
-// every thread that calls HDF5, so that a bad file gives our one-line error only.
-void h5_quiet() {
-  thread_local bool done = false;
-  if (!done) {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    done = true;
-  }
-}
-
-// The innermost (most specific) message of the current thread's HDF5 error stack; clears it.
-std::string h5_error() {
-  std::string msg;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_DOWNWARD,
-      [](unsigned, const H5E_error2_t* e, void* d) -> herr_t {
-        if (e->desc != nullptr && e->desc[0] != '\0') *static_cast<std::string*>(d) = e->desc;
-        return 0;
-      },
-      &msg);
-  H5Eclear2(H5E_DEFAULT);
-  for (char& c : msg) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return msg.empty() ? "unknown HDF5 error" : msg;
-}
-
-// An HDF5 id, released when it goes out of scope (always under h5_mutex()).
-class Hid {
- public:
-  Hid() = default;
-  explicit Hid(hid_t id) : id_(id) {}
-  ~Hid() { reset(); }
-  Hid(Hid&& o) noexcept : id_(o.id_) { o.id_ = -1; }
-  Hid& operator=(Hid&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      o.id_ = -1;
-    }
-    return *this;
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-  hid_t release() {
-    const hid_t r = id_;
-    id_ = -1;
-    return r;
-  }
-  void reset() {
-    if (id_ >= 0) H5Idec_ref(id_);
-    id_ = -1;
-  }
-
- private:
-  hid_t id_ = -1;
-};
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t k = 0; k < s.size(); ++k) r += (k ? ", " : "") + std::to_string(s[k]);
-  return r + "]";
-}
-
-std::string num_str(double v) {
-  char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
 
 // IEEE 754 binary16 -> binary32, exact for every input (subnormals, infinities, NaN payloads).
 inline float half_to_float(uint16_t h) {
@@ -165,88 +89,6 @@ bool pread_full(int fd, void* buf, int64_t bytes, int64_t offset, std::string* e
     offset += r;
   }
   return true;
-}
-
-// The root attributes as text (numbers in shortest round-trip form, arrays as [a, b, ...]).
-herr_t attribute_text(hid_t loc, const char* name, const H5A_info_t*, void* op_data) {
-  auto* out = static_cast<std::map<std::string, std::string>*>(op_data);
-  Hid a(H5Aopen(loc, name, H5P_DEFAULT));
-  if (!a.ok()) return 0;
-  Hid t(H5Aget_type(a.get()));
-  Hid s(H5Aget_space(a.get()));
-  const hssize_t npts = H5Sget_simple_extent_npoints(s.get());
-  const H5T_class_t cls = H5Tget_class(t.get());
-  std::string text;
-  if (cls == H5T_STRING && npts == 1) {
-    if (H5Tis_variable_str(t.get()) > 0) {
-      Hid mt(H5Tcopy(t.get()));
-      char* p = nullptr;
-      if (H5Aread(a.get(), mt.get(), &p) >= 0 && p != nullptr) {
-        text = p;
-        H5free_memory(p);
-      }
-    } else {
-      std::string buf(H5Tget_size(t.get()), '\0');
-      if (H5Aread(a.get(), t.get(), buf.data()) >= 0) text = buf.substr(0, buf.find('\0'));
-    }
-  } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && npts >= 1) {
-    const size_t shown = std::min<size_t>(static_cast<size_t>(npts), 64);
-    std::vector<std::string> items;
-    if (cls == H5T_INTEGER) {
-      std::vector<long long> v(static_cast<size_t>(npts));
-      if (H5Aread(a.get(), H5T_NATIVE_LLONG, v.data()) >= 0) {
-        for (size_t k = 0; k < shown; ++k) items.push_back(std::to_string(v[k]));
-      }
-    } else {
-      std::vector<double> v(static_cast<size_t>(npts));
-      if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, v.data()) >= 0) {
-        for (size_t k = 0; k < shown; ++k) items.push_back(num_str(v[k]));
-      }
-    }
-    if (H5Sget_simple_extent_ndims(s.get()) == 0 && items.size() == 1) {
-      text = items[0];
-    } else {
-      text = "[";
-      for (size_t k = 0; k < items.size(); ++k) text += (k ? ", " : "") + items[k];
-      if (static_cast<size_t>(npts) > shown) text += ", ...";
-      text += "]";
-    }
-  } else {
-    text = "(attribute of an unsupported type)";
-  }
-  H5Eclear2(H5E_DEFAULT);
-  (*out)[name] = text;
-  return 0;
-}
-
-std::string filters_str(hid_t dcpl) {
-  std::string r;
-  const int nf = H5Pget_nfilters(dcpl);
-  for (int k = 0; k < nf; ++k) {
-    unsigned flags = 0, cd[8] = {};
-    size_t ncd = 8;
-    char name[128] = {};
-    const H5Z_filter_t id =
-        H5Pget_filter2(dcpl, static_cast<unsigned>(k), &flags, &ncd, cd, sizeof name, name, nullptr);
-    std::string f;
-    if (id == H5Z_FILTER_DEFLATE) {
-      f = "deflate(" + std::to_string(ncd > 0 ? cd[0] : 0) + ")";
-    } else if (id == H5Z_FILTER_SHUFFLE) {
-      f = "shuffle";
-    } else if (id == H5Z_FILTER_FLETCHER32) {
-      f = "fletcher32";
-    } else if (id == H5Z_FILTER_SZIP) {
-      f = "szip";
-    } else if (id == H5Z_FILTER_NBIT) {
-      f = "nbit";
-    } else if (id == H5Z_FILTER_SCALEOFFSET) {
-      f = "scaleoffset";
-    } else {
-      f = "filter " + std::to_string(id) + (name[0] ? std::string(" (") + name + ")" : "");
-    }
-    r += (k ? ", " : "") + f;
-  }
-  return r;
 }
 
 }  // namespace
@@ -382,10 +224,9 @@ struct H5SampleFile::Impl {
       ++allocated;
       const int64_t end = c.addr + c.size;
       if (end > file_size) {
-        truncated(
-            "the chunk at " + shape_str({c.index / (g1 * g2) * int64_t(cdims[0]), c.index / g2 % g1 * int64_t(cdims[1]),
-                                         c.index % g2 * int64_t(cdims[2])}),
-            end);
+        truncated("the chunk at " + dims_str({c.index / (g1 * g2) * int64_t(cdims[0]),
+                                              c.index / g2 % g1 * int64_t(cdims[1]), c.index % g2 * int64_t(cdims[2])}),
+                  end);
       }
       // per_sample: the grid is [n, 1, 1] and the index is the sample.
       if (direct && c.size == sample_bytes && c.filter_mask == 0) r.offsets[static_cast<size_t>(c.index)] = c.addr;
@@ -400,46 +241,15 @@ struct H5SampleFile::Impl {
     if (!r.dset.ok()) fail(r.name + " is not a dataset: " + h5_error());
   }
 
-  std::vector<int64_t> shape_of(const DsetReader& r) {
-    Hid s(H5Dget_space(r.dset.get()));
-    const int rank = H5Sget_simple_extent_ndims(s.get());
-    if (rank < 0) fail(r.name + ": cannot read its shape: " + h5_error());
-    std::vector<hsize_t> d(static_cast<size_t>(rank));
-    H5Sget_simple_extent_dims(s.get(), d.data(), nullptr);
-    return std::vector<int64_t>(d.begin(), d.end());
-  }
+  std::vector<int64_t> shape_of(const DsetReader& r) { return h5_shape(r.dset.get(), info.path, r.name); }
 
   void open(const std::string& path) {
     info.path = path;
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT) fail("not found");
-      fail(std::string("cannot open: ") + std::strerror(errno));
-    }
-    if (S_ISDIR(st.st_mode)) fail("is a directory, not an HDF5 file");
-    info.file_bytes = static_cast<int64_t>(st.st_size);
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(std::string("cannot open: ") + std::strerror(errno));
-
     std::lock_guard<std::mutex> lock(h5_mutex());
     h5_quiet();
-    if (H5Fis_hdf5(path.c_str()) <= 0) {
-      H5Eclear2(H5E_DEFAULT);
-      fail("not an HDF5 file (no HDF5 signature)");
-    }
-    Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
-    H5Pset_file_locking(fapl.get(), true, true);  // a file system without locks is no error
-    file = Hid(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
-    if (!file.ok()) {
-      const std::string err = h5_error();
-      long long eof = 0, base = 0, stored = 0;
-      if (std::sscanf(err.c_str(), "truncated file: eof = %lld, sblock->base_addr = %lld, stored_eof = %lld", &eof,
-                      &base, &stored) == 3) {
-        fail("truncated: the file has " + std::to_string(eof) + " bytes, its HDF5 superblock says " +
-             std::to_string(stored));
-      }
-      fail("HDF5 cannot open it (damaged or truncated?): " + err);
-    }
+    file = h5_open_readonly(path, &info.file_bytes);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(std::string("cannot open: ") + std::strerror(errno));
     {
       Hid fcpl(H5Fget_create_plist(file.get()));
       hsize_t userblock = 0;
@@ -452,20 +262,25 @@ struct H5SampleFile::Impl {
     }
     open_dset(data, "data");
     const std::vector<int64_t> shape = shape_of(data);
+    if (shape.size() == 2) {
+      // Named as what it is: a continuous record (H5RecordFile reads it), not a set of gathers.
+      fail("/data has rank 2 (shape " + dims_str(shape) +
+           "): a continuous record [T, W], not gathers; this needs rank 3: [N, H, W]");
+    }
     if (shape.size() != 3) {
-      fail("/data has rank " + std::to_string(shape.size()) + " (shape " + shape_str(shape) +
+      fail("/data has rank " + std::to_string(shape.size()) + " (shape " + dims_str(shape) +
            "); expected rank 3: [N, H, W]");
     }
     info.n = shape[0];
     info.height = shape[1];
     info.width = shape[2];
-    if (info.n == 0 || info.height == 0 || info.width == 0) fail("is empty: /data has shape " + shape_str(shape));
+    if (info.n == 0 || info.height == 0 || info.width == 0) fail("is empty: /data has shape " + dims_str(shape));
     check_type(data, false);
     info.data_type = data.type;
     if (H5Lexists(file.get(), "label", H5P_DEFAULT) > 0) {
       open_dset(label, "label");
       const std::vector<int64_t> ls = shape_of(label);
-      if (ls != shape) fail("/label has shape " + shape_str(ls) + " but /data has " + shape_str(shape));
+      if (ls != shape) fail("/label has shape " + dims_str(ls) + " but /data has " + dims_str(shape));
       check_type(label, true);
       info.label_type = label.type;
     }
@@ -486,9 +301,7 @@ struct H5SampleFile::Impl {
       bytes_per_sample = (stored + info.n - 1) / info.n;
     }
     Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT));
-    hsize_t idx = 0;
-    H5Aiterate2(root.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, attribute_text, &info.attributes);
-    H5Eclear2(H5E_DEFAULT);
+    info.attributes = h5_attributes_text(root.get());
     for (const char* key : {"dt", "dx"}) {
       auto it = info.attributes.find(key);
       if (it == info.attributes.end()) continue;
@@ -622,18 +435,28 @@ struct H5SampleWriter::Impl {
   std::string path, tmp;
   Options opt;
   Hid file, data, label;
-  std::vector<uint8_t> written;  // per sample, under h5_mutex()
+  std::vector<uint8_t> written;  // per sample (record: per chunk), under h5_mutex()
   bool done = false;             // committed, or the temporary file is gone
+  struct Table {
+    H5TableSpec spec;
+    Hid dset, mtype;
+    int64_t rows = 0;
+  };
+  std::map<std::string, Table> tables;  // under h5_mutex()
 
   [[noreturn]] void fail(const std::string& problem) const { throw InputError(path + ": " + problem); }
 
   Hid create_dset(const char* name, hid_t type) {
-    const hsize_t dims[3] = {static_cast<hsize_t>(opt.n), static_cast<hsize_t>(opt.height),
-                             static_cast<hsize_t>(opt.width)};
-    const hsize_t chunk[3] = {1, dims[1], dims[2]};
-    Hid space(H5Screate_simple(3, dims, nullptr));
+    // Gathers: [N, H, W] in chunks of one sample; a record: [T, W] in chunks of rows.
+    const hsize_t dims3[3] = {static_cast<hsize_t>(opt.n), static_cast<hsize_t>(opt.height),
+                              static_cast<hsize_t>(opt.width)};
+    const hsize_t chunk3[3] = {1, dims3[1], dims3[2]};
+    const hsize_t dims2[2] = {static_cast<hsize_t>(opt.height), static_cast<hsize_t>(opt.width)};
+    const hsize_t chunk2[2] = {static_cast<hsize_t>(opt.record_chunk_rows), dims2[1]};
+    const int rank = opt.record ? 2 : 3;
+    Hid space(H5Screate_simple(rank, opt.record ? dims2 : dims3, nullptr));
     Hid dcpl(H5Pcreate(H5P_DATASET_CREATE));
-    H5Pset_chunk(dcpl.get(), 3, chunk);
+    H5Pset_chunk(dcpl.get(), rank, opt.record ? chunk2 : chunk3);
     H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
     if (opt.gzip_level > 0) {
       H5Pset_deflate(dcpl.get(), static_cast<unsigned>(opt.gzip_level));
@@ -661,6 +484,7 @@ struct H5SampleWriter::Impl {
   void remove_tmp() {
     {
       std::lock_guard<std::mutex> lock(h5_mutex());
+      tables.clear();
       data.reset();
       label.reset();
       file.reset();
@@ -675,12 +499,15 @@ H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) 
   m.path = path;
   m.tmp = path + ".tmp";
   m.opt = options;
-  SEIS_CHECK(options.n > 0 && options.height > 0 && options.width > 0,
+  SEIS_CHECK((options.record || options.n > 0) && options.height > 0 && options.width > 0,
              path << ": bad shape [" << options.n << ", " << options.height << ", " << options.width << "]");
+  SEIS_CHECK(!options.record || (options.record_chunk_rows > 0 && options.record_chunk_rows <= options.height),
+             path << ": record chunk of " << options.record_chunk_rows << " rows for " << options.height);
   SEIS_CHECK(options.gzip_level >= 0 && options.gzip_level <= 9, "gzip level " << options.gzip_level);
-  if (options.height * options.width * 4 >= (int64_t{1} << 32)) {
-    m.fail("a " + std::to_string(options.height) + "x" + std::to_string(options.width) +
-           " gather exceeds HDF5's 4 GiB chunk limit");
+  const int64_t chunk_rows = options.record ? options.record_chunk_rows : options.height;
+  if (chunk_rows * options.width * 4 >= (int64_t{1} << 32)) {
+    m.fail("a " + std::to_string(chunk_rows) + "x" + std::to_string(options.width) +
+           (options.record ? " chunk" : " gather") + " exceeds HDF5's 4 GiB chunk limit");
   }
   // Probe with open() for a clear reason (no directory, no permission).
   const int fd = ::open(m.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -695,7 +522,9 @@ H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) 
     if (!m.file.ok()) m.fail("cannot create " + m.tmp + ": " + h5_error());
     m.data = m.create_dset(options.data_name.c_str(), H5T_IEEE_F32LE);
     if (options.with_label) m.label = m.create_dset(options.label_name.c_str(), H5T_STD_U8LE);
-    m.written.assign(static_cast<size_t>(options.n), 0);
+    const int64_t pieces =
+        options.record ? (options.height + options.record_chunk_rows - 1) / options.record_chunk_rows : options.n;
+    m.written.assign(static_cast<size_t>(pieces), 0);
   } catch (...) {
     m.remove_tmp();
     throw;
@@ -710,6 +539,7 @@ H5SampleWriter::~H5SampleWriter() {
 
 void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
   Impl& m = *impl_;
+  SEIS_CHECK(!m.opt.record, m.path << ": write() on a record; use write_rows()");
   SEIS_CHECK(i >= 0 && i < m.opt.n, m.path << ": write of sample " << i << ", out of range [0, " << m.opt.n << ")");
   SEIS_CHECK(data != nullptr && (label != nullptr || !m.opt.with_label), m.path << ": write: null data or label");
   const int64_t count = m.opt.height * m.opt.width;
@@ -744,6 +574,94 @@ void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
   m.written[static_cast<size_t>(i)] = 1;
 }
 
+void H5SampleWriter::write_rows(int64_t t0, int64_t rows, const float* data, const uint8_t* label) {
+  Impl& m = *impl_;
+  const int64_t T = m.opt.height, W = m.opt.width, C = m.opt.record_chunk_rows;
+  SEIS_CHECK(m.opt.record, m.path << ": write_rows() on a file of gathers; use write()");
+  SEIS_CHECK(t0 >= 0 && t0 < T && t0 % C == 0 && rows == std::min(C, T - t0),
+             m.path << ": write_rows(" << t0 << ", " << rows << ") with chunks of " << C << " rows of " << T);
+  SEIS_CHECK(data != nullptr && (label != nullptr || !m.opt.with_label), m.path << ": write_rows: null data or label");
+  // HDF5 stores the last, partial chunk at full size: pad it (the padding lies outside [T, W]).
+  thread_local std::vector<float> pad_data;
+  thread_local std::vector<uint8_t> pad_label;
+  if (rows < C) {
+    pad_data.assign(static_cast<size_t>(C * W), 0.0f);
+    std::copy(data, data + rows * W, pad_data.begin());
+    data = pad_data.data();
+    if (m.opt.with_label) {
+      pad_label.assign(static_cast<size_t>(C * W), 0);
+      std::copy(label, label + rows * W, pad_label.begin());
+      label = pad_label.data();
+    }
+  }
+  const int64_t count = C * W;
+  thread_local std::vector<uint8_t> zdata, zlabel;
+  auto piece = [&](const void* src, int64_t size, std::vector<uint8_t>* z) -> std::pair<const void*, int64_t> {
+    if (m.opt.gzip_level == 0) return {src, size};
+    uLongf len = compressBound(static_cast<uLong>(size));
+    z->resize(len);
+    const int rc =
+        compress2(z->data(), &len, static_cast<const Bytef*>(src), static_cast<uLong>(size), m.opt.gzip_level);
+    SEIS_CHECK(rc == Z_OK, m.path << ": zlib compress2 failed with code " << rc);
+    return {z->data(), static_cast<int64_t>(len)};
+  };
+  const auto pd = piece(data, count * 4, &zdata);
+  const auto pl = m.opt.with_label ? piece(label, count, &zlabel) : std::pair<const void*, int64_t>{nullptr, 0};
+
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  h5_quiet();
+  SEIS_CHECK(!m.done, m.path << ": write after commit");
+  const hsize_t off[2] = {static_cast<hsize_t>(t0), 0};
+  if (H5Dwrite_chunk(m.data.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pd.second), pd.first) < 0 ||
+      (m.opt.with_label &&
+       H5Dwrite_chunk(m.label.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pl.second), pl.first) < 0)) {
+    m.fail("writing rows " + std::to_string(t0) + ".." + std::to_string(t0 + rows) + " to " + m.tmp + ": " +
+           h5_error());
+  }
+  m.written[static_cast<size_t>(t0 / C)] = 1;
+}
+
+void H5SampleWriter::add_table(const H5TableSpec& spec, int64_t chunk_rows) {
+  Impl& m = *impl_;
+  SEIS_CHECK(chunk_rows > 0 && !spec.fields.empty(), m.path << ": table " << spec.name);
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  h5_quiet();
+  SEIS_CHECK(!m.done && m.tables.count(spec.name) == 0, m.path << ": add_table " << spec.name);
+  const hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {static_cast<hsize_t>(chunk_rows)};
+  Hid space(H5Screate_simple(1, dims, maxdims));
+  Hid dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_chunk(dcpl.get(), 1, chunk);
+  Hid ftype = h5_table_type(spec, true);
+  Impl::Table t;
+  t.spec = spec;
+  t.mtype = h5_table_type(spec, false);
+  t.dset =
+      Hid(H5Dcreate2(m.file.get(), spec.name.c_str(), ftype.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  if (!t.dset.ok()) m.fail("cannot create /" + spec.name + " in " + m.tmp + ": " + h5_error());
+  m.tables.emplace(spec.name, std::move(t));
+}
+
+void H5SampleWriter::append_rows(const std::string& table, const void* rows, int64_t count) {
+  Impl& m = *impl_;
+  SEIS_CHECK(count >= 0 && (rows != nullptr || count == 0), m.path << ": append_rows " << table);
+  if (count == 0) return;
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  h5_quiet();
+  SEIS_CHECK(!m.done, m.path << ": append_rows after commit");
+  auto it = m.tables.find(table);
+  SEIS_CHECK(it != m.tables.end(), m.path << ": append_rows to /" << table << ", never added");
+  Impl::Table& t = it->second;
+  const hsize_t size[1] = {static_cast<hsize_t>(t.rows + count)};
+  const hsize_t start[1] = {static_cast<hsize_t>(t.rows)}, cnt[1] = {static_cast<hsize_t>(count)};
+  Hid mspace(H5Screate_simple(1, cnt, nullptr));
+  bool ok = H5Dset_extent(t.dset.get(), size) >= 0;
+  Hid fspace(ok ? H5Dget_space(t.dset.get()) : -1);
+  ok = ok && fspace.ok() && H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) >= 0 &&
+       H5Dwrite(t.dset.get(), t.mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, rows) >= 0;
+  if (!ok) m.fail("appending " + std::to_string(count) + " rows to /" + table + " in " + m.tmp + ": " + h5_error());
+  t.rows += count;
+}
+
 void H5SampleWriter::set_attribute(const std::string& name, const std::string& value) {
   Hid t;
   {
@@ -773,8 +691,10 @@ void H5SampleWriter::commit() {
     h5_quiet();
     SEIS_CHECK(!m.done, m.path << ": commit twice");
     for (size_t i = 0; i < m.written.size(); ++i) {
-      SEIS_CHECK(m.written[i], m.path << ": commit with sample " << i << " never written");
+      SEIS_CHECK(m.written[i],
+                 m.path << ": commit with " << (m.opt.record ? "chunk " : "sample ") << i << " never written");
     }
+    m.tables.clear();
     m.data.reset();
     m.label.reset();
     if (H5Fclose(m.file.release()) < 0) {

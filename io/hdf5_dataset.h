@@ -2,12 +2,16 @@
 // gather per sample (H time samples, W receivers); /label uint8 [N, H, W] (float 0/1 accepted;
 // absent = data for prediction only); chunked one sample per chunk; attributes dt (s), dx (m) and,
 // for synthetic sets, the generator's parameters. Every file is readable by h5py.
+// A continuous record has a rank-2 /data [T, W] instead (io/hdf5_record.h reads it); tables such
+// as the generator's /picks and /events are 1-D compound datasets (io/hdf5_table.h).
 #pragma once
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "io/hdf5_table.h"
 
 namespace seis {
 
@@ -59,10 +63,16 @@ class H5SampleFile {
 // Writes a dataset file of N samples, one chunk per sample, to path + ".tmp"; commit() renames
 // it into place. Destroyed without commit(), it removes the temporary file, so nothing
 // half-written is ever left under `path`. write() is thread-safe and may come in any order.
+//
+// With Options::record, the file is one continuous record instead: /data and /label are
+// [height, width] = [T, W], chunked [record_chunk_rows, W]; write_rows() fills one chunk of rows at
+// a time (thread-safe, any order) and n is unused.
 class H5SampleWriter {
  public:
   struct Options {
     int64_t n = 0, height = 0, width = 0;
+    bool record = false;
+    int64_t record_chunk_rows = 0;  // record only: rows per chunk, 1..height
     bool with_label = true;
     int gzip_level = 0;     // 0: uncompressed (the fast path for readers)
     double dt = 0, dx = 0;  // written as attributes when > 0
@@ -75,6 +85,14 @@ class H5SampleWriter {
   H5SampleWriter& operator=(const H5SampleWriter&) = delete;
 
   void write(int64_t i, const float* data, const uint8_t* label);
+  // Record only: rows [t0, t0 + rows) as [rows][W], t0 a multiple of the chunk rows and rows the
+  // chunk rows (fewer only for the last chunk).
+  void write_rows(int64_t t0, int64_t rows, const float* data, const uint8_t* label);
+  // A table (1-D compound dataset, chunked and extendible, chunk_rows rows per chunk), empty until
+  // append_rows(spec.name, ...) adds rows at its end. append_rows is thread-safe; callers that
+  // need an order (the generator's gather order) append in that order.
+  void add_table(const H5TableSpec& spec, int64_t chunk_rows = 4096);
+  void append_rows(const std::string& table, const void* rows, int64_t count);
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, double value);
   void set_int_attribute(const std::string& name, int64_t value);  // (a separate name: no int/double ambiguity)

@@ -1,6 +1,9 @@
-// Synthetic microseismic gathers. Layout [H][W] row-major (time, receiver). Cost is dominated by the
-// background noise (one Gaussian per sample, one biquad step per sample); wavelets are stamped only
-// within +-1.25 / f of each arrival, where the Ricker has decayed below 1e-5 of its peak.
+// Synthetic microseismic gathers and continuous records. Layout [rows][W] row-major (time,
+// receiver). Cost is dominated by the background noise (one Gaussian per sample, one biquad step
+// per sample); wavelets are stamped only within +-1.25 / f of each arrival, where the Ricker has
+// decayed below 1e-5 of its peak. The pieces (event draw, arrival geometry, stamping, trace
+// defects, noise filter, spikes) are shared by synth_sample and SynthRecord; the order of the
+// random draws inside each is part of the output and must not change.
 #include "io/synth_microseismic.h"
 
 #include <algorithm>
@@ -28,7 +31,17 @@ uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-enum Purpose : uint64_t { kEvents = 1, kDefects = 2, kTraceNoise = 3 };
+enum Purpose : uint64_t {
+  kEvents = 1,
+  kDefects = 2,
+  kTraceNoise = 3,
+  // Continuous records: `index` is the segment, run or filter segment; `sub` the trace.
+  kRecord = 4,
+  kRecordEvents = 5,
+  kRecordDefects = 6,
+  kRecordNoise = 7,
+  kRecordSpikes = 8,
+};
 
 uint64_t stream_key(uint64_t seed, int64_t index, Purpose purpose, int64_t sub) {
   uint64_t h = mix64(seed + 0x9E3779B97F4A7C15ull);
@@ -130,18 +143,139 @@ struct Event {
   double strike_p = 0, strike_s = 0;  // radiation lobes, rad
 };
 
+// Source position, wavelets, amplitudes and radiation lobes of one event (not its origin time).
+void draw_source(const SynthConfig& cfg, double line, Rng& rng, Event* e) {
+  SynthEvent& p = e->pub;
+  p.z = rng.uniform(cfg.depth_lo, cfg.depth_hi);
+  p.x = rng.uniform(cfg.lateral_lo, cfg.lateral_hi) * line;
+  p.freq_p = rng.uniform(cfg.freq_lo, cfg.freq_hi);
+  p.freq_s = std::max(cfg.freq_lo, p.freq_p * rng.uniform(cfg.s_freq_ratio_lo, cfg.s_freq_ratio_hi));
+  const double amp = rng.uniform(cfg.amp_lo, cfg.amp_hi);
+  p.amp_p = amp * rng.sign();
+  p.amp_s = amp * rng.uniform(cfg.s_to_p_lo, cfg.s_to_p_hi) * rng.sign();
+  e->strike_p = rng.uniform(0.0, kPi);
+  e->strike_s = rng.uniform(0.0, kPi);
+  vertical_time(cfg, p.z, &e->t0, &e->vrms);
+}
+
+// An event's P and S arrival times (s from the first sample) and amplitudes on receiver j.
+struct Arrival {
+  double tp = 0, ts = 0, amp_p = 0, amp_s = 0;
+};
+
+Arrival arrival_at(const SynthConfig& cfg, const Event& e, int64_t j) {
+  const SynthEvent& p = e.pub;
+  const double h = static_cast<double>(j) * cfg.dx - p.x;
+  const double r = std::sqrt(h * h + p.z * p.z);
+  const double spreading = p.z / r;  // 1/r, normalised to 1 at the apex
+  const double takeoff = std::atan2(h, p.z);
+  const double cp = std::cos(takeoff - e.strike_p), cs = std::cos(takeoff - e.strike_s);
+  const double rad_p = 1.0 - cfg.radiation + cfg.radiation * cp * cp;
+  const double rad_s = 1.0 - cfg.radiation + cfg.radiation * cs * cs;
+  const double tp = std::sqrt(e.t0 * e.t0 + (h * h) / (e.vrms * e.vrms));
+  // vs = vp / vp_vs in every layer, so the S time is the P time scaled.
+  return {p.origin_time + tp, p.origin_time + tp * cfg.vp_vs, p.amp_p * spreading * rad_p, p.amp_s * spreading * rad_s};
+}
+
 enum TraceKind : uint8_t { kLive = 0, kDead = 1, kSpiky = 2 };
 
-void stamp_phase(const SynthConfig& cfg, double t_arr, double f, double amp, int64_t j, float* data, uint8_t* label) {
-  const int64_t H = cfg.height, W = cfg.width;
-  const double stamp = kStampHalfPeriods / f, half = kLabelHalfPeriods / f;
-  const int64_t k0 = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((t_arr - stamp) / cfg.dt)));
-  const int64_t k1 = std::min<int64_t>(H - 1, static_cast<int64_t>(std::floor((t_arr + stamp) / cfg.dt)));
-  for (int64_t k = k0; k <= k1; ++k) {
-    const double tau = k * cfg.dt - t_arr;
-    data[k * W + j] += static_cast<float>(amp * ricker(tau, f));
-    if (std::fabs(tau) <= half) label[k * W + j] = 1;
+// Dead and spiky traces: one uniform draw per trace.
+std::vector<uint8_t> draw_trace_kinds(const SynthConfig& cfg, int64_t W, Rng& rng, int64_t* n_dead, int64_t* n_spiky) {
+  std::vector<uint8_t> kind(static_cast<size_t>(W), kLive);
+  *n_dead = *n_spiky = 0;
+  for (int64_t j = 0; j < W; ++j) {
+    const double u = rng.uniform();
+    if (u < cfg.dead_fraction) {
+      kind[j] = kDead;
+      ++*n_dead;
+    } else if (u < cfg.dead_fraction + cfg.spiky_fraction) {
+      kind[j] = kSpiky;
+      ++*n_spiky;
+    }
   }
+  return kind;
+}
+
+// The spikes of a spiky trace over `rows` samples: 1 to 5 of 10-30 x sigma, random sign and place;
+// add(k, value) for each.
+template <typename Add>
+void draw_spikes(Rng& rng, int64_t rows, double sigma, Add add) {
+  const int64_t n_spikes = rng.integer(1, 5);
+  for (int64_t s = 0; s < n_spikes; ++s) {
+    const int64_t k = rng.integer(0, rows - 1);
+    add(k, static_cast<float>(rng.sign() * rng.uniform(10.0, 30.0) * sigma));
+  }
+}
+
+// The band-limited part of the noise: RBJ band-pass biquad (0 dB peak), Q = 1, centre fc.
+struct BandPass {
+  double b0 = 0, a1 = 0, a2 = 0;
+  BandPass(double fc, double dt) {
+    const double w0 = 2.0 * kPi * fc * dt, alpha = std::sin(w0) / 2.0;
+    const double a0 = 1.0 + alpha;
+    b0 = alpha / a0;
+    a1 = -2.0 * std::cos(w0) / a0;
+    a2 = (1.0 - alpha) / a0;
+  }
+  // Samples for a start-up transient to decay by e^-time_constants (the poles have radius
+  // ~exp(-pi fc dt) at Q = 1), at most cap.
+  static int64_t warmup(double fc, double dt, double time_constants, int64_t cap) {
+    return std::min<int64_t>(cap, static_cast<int64_t>(std::ceil(time_constants / (kPi * fc * dt))) + 8);
+  }
+};
+
+struct BiquadState {
+  double x1 = 0, x2 = 0, y1 = 0, y2 = 0;
+  double step(const BandPass& f, double x) {
+    const double y = f.b0 * (x - x2) - f.a1 * y1 - f.a2 * y2;
+    x2 = x1;
+    x1 = x;
+    y2 = y1;
+    y1 = y;
+    return y;
+  }
+};
+
+// Rows [row0, row0 + rows) of a [rows][W] block: a whole gather (row0 0) or a record's window.
+struct Rows {
+  int64_t row0 = 0, rows = 0, W = 0;
+  float* data = nullptr;
+  uint8_t* label = nullptr;
+};
+
+void stamp_phase(double dt, const Rows& b, int64_t j, double t_arr, double f, double amp) {
+  const double stamp = kStampHalfPeriods / f, half = kLabelHalfPeriods / f;
+  const int64_t k0 = std::max<int64_t>(b.row0, static_cast<int64_t>(std::ceil((t_arr - stamp) / dt)));
+  const int64_t k1 = std::min<int64_t>(b.row0 + b.rows - 1, static_cast<int64_t>(std::floor((t_arr + stamp) / dt)));
+  for (int64_t k = k0; k <= k1; ++k) {
+    const double tau = k * dt - t_arr;
+    const int64_t at = (k - b.row0) * b.W + j;
+    b.data[at] += static_cast<float>(amp * ricker(tau, f));
+    if (std::fabs(tau) <= half) b.label[at] = 1;
+  }
+}
+
+// Picks of event `e` (numbered `number`) on live traces inside [0, t_max]: P over the traces, then
+// S; sets its first and last arrival.
+void event_picks(const SynthConfig& cfg, const std::vector<uint8_t>& kind, double t_max, int64_t number, Event* e,
+                 std::vector<SynthPick>* picks) {
+  const int64_t W = static_cast<int64_t>(kind.size());
+  const size_t first = picks->size();
+  for (uint8_t phase = 0; phase < 2; ++phase) {
+    for (int64_t j = 0; j < W; ++j) {
+      if (kind[j] == kDead) continue;
+      const Arrival a = arrival_at(cfg, *e, j);
+      const double t = phase == 0 ? a.tp : a.ts;
+      if (t >= 0.0 && t <= t_max) picks->push_back({number, j, phase, t});
+    }
+  }
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (size_t k = first; k < picks->size(); ++k) {
+    lo = std::min(lo, (*picks)[k].time);
+    hi = std::max(hi, (*picks)[k].time);
+  }
+  e->pub.first_arrival = picks->size() > first ? lo : std::numeric_limits<double>::quiet_NaN();
+  e->pub.last_arrival = picks->size() > first ? hi : std::numeric_limits<double>::quiet_NaN();
 }
 
 [[noreturn]] void bad_field(const std::string& msg) { throw UsageError("synthetic generator: " + msg); }
@@ -210,17 +344,9 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   const double line = static_cast<double>(W - 1) * cfg.dx;
   std::vector<Event> events(static_cast<size_t>(n_events));
   for (Event& e : events) {
+    draw_source(cfg, line, rng, &e);
     SynthEvent& p = e.pub;
-    p.z = rng.uniform(cfg.depth_lo, cfg.depth_hi);
-    p.x = rng.uniform(cfg.lateral_lo, cfg.lateral_hi) * line;
-    p.freq_p = rng.uniform(cfg.freq_lo, cfg.freq_hi);
-    p.freq_s = std::max(cfg.freq_lo, p.freq_p * rng.uniform(cfg.s_freq_ratio_lo, cfg.s_freq_ratio_hi));
-    const double amp = rng.uniform(cfg.amp_lo, cfg.amp_hi);
-    p.amp_p = amp * rng.sign();
-    p.amp_s = amp * rng.uniform(cfg.s_to_p_lo, cfg.s_to_p_hi) * rng.sign();
-    e.strike_p = rng.uniform(0.0, kPi);
-    e.strike_s = rng.uniform(0.0, kPi);
-    vertical_time(cfg, p.z, &e.t0, &e.vrms);
+    p.snr_db = snr_db;
 
     // Origin time: the earliest P arrival lands uniformly where the whole P..S span fits in the
     // window. A longer span (wide aperture, short window) keeps both apexes inside and lets the
@@ -238,35 +364,18 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   }
 
   // ---- Trace defects (dead, spiky), one stream for the gather. ----
-  std::vector<uint8_t> kind(static_cast<size_t>(W), kLive);
   Rng defects(stream_key(cfg.seed, index, kDefects, 0));
   int64_t n_dead = 0, n_spiky = 0;
-  for (int64_t j = 0; j < W; ++j) {
-    const double u = defects.uniform();
-    if (u < cfg.dead_fraction) {
-      kind[j] = kDead;
-      ++n_dead;
-    } else if (u < cfg.dead_fraction + cfg.spiky_fraction) {
-      kind[j] = kSpiky;
-      ++n_spiky;
-    }
-  }
+  const std::vector<uint8_t> kind = draw_trace_kinds(cfg, W, defects, &n_dead, &n_spiky);
 
   // ---- Signal and label: P and S Ricker wavelets stamped near each arrival. ----
+  const Rows gather{0, H, W, data, label};
   for (const Event& e : events) {
-    const SynthEvent& p = e.pub;
     for (int64_t j = 0; j < W; ++j) {
       if (kind[j] == kDead) continue;
-      const double h = static_cast<double>(j) * cfg.dx - p.x;
-      const double r = std::sqrt(h * h + p.z * p.z);
-      const double spreading = p.z / r;  // 1/r, normalised to 1 at the apex
-      const double takeoff = std::atan2(h, p.z);
-      const double cp = std::cos(takeoff - e.strike_p), cs = std::cos(takeoff - e.strike_s);
-      const double rad_p = 1.0 - cfg.radiation + cfg.radiation * cp * cp;
-      const double rad_s = 1.0 - cfg.radiation + cfg.radiation * cs * cs;
-      const double tp = std::sqrt(e.t0 * e.t0 + (h * h) / (e.vrms * e.vrms));
-      stamp_phase(cfg, p.origin_time + tp, p.freq_p, p.amp_p * spreading * rad_p, j, data, label);
-      stamp_phase(cfg, p.origin_time + tp * cfg.vp_vs, p.freq_s, p.amp_s * spreading * rad_s, j, data, label);
+      const Arrival a = arrival_at(cfg, e, j);
+      stamp_phase(cfg.dt, gather, j, a.tp, e.pub.freq_p, a.amp_p);
+      stamp_phase(cfg.dt, gather, j, a.ts, e.pub.freq_s, a.amp_s);
     }
   }
   double sig2 = 0;
@@ -295,10 +404,8 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   // Band-limited part: RBJ band-pass biquad (0 dB peak), Q = 1, run over a warm-up so that its
   // start-up transient does not show. Blocks of traces are filtered together, time-major, so
   // the recursions of neighbouring traces overlap and the writes into [H][W] are short rows.
-  const double w0 = 2.0 * kPi * noise_fc * cfg.dt, alpha = std::sin(w0) / 2.0;
-  const double a0 = 1.0 + alpha;
-  const double b0 = alpha / a0, a1 = -2.0 * std::cos(w0) / a0, a2 = (1.0 - alpha) / a0;
-  const int64_t warm = std::min<int64_t>(4096, static_cast<int64_t>(std::ceil(4.0 / (kPi * noise_fc * cfg.dt))) + 8);
+  const BandPass filter(noise_fc, cfg.dt);
+  const int64_t warm = BandPass::warmup(noise_fc, cfg.dt, 4.0, 4096);
   const int64_t L = warm + H;
   constexpr int64_t B = kTraceBlock;
   std::vector<float> white(static_cast<size_t>(L * B)), band(static_cast<size_t>(H * B));
@@ -314,24 +421,19 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
       Rng trng(stream_key(cfg.seed, index, kTraceNoise, j0 + b));
       for (int64_t k = 0; k < L; ++k) white[k * B + b] = static_cast<float>(trng.gaussian());
     }
-    double x1[B] = {}, x2[B] = {}, y1[B] = {}, y2[B] = {}, ww[B] = {}, bb[B] = {}, wb[B] = {};
+    BiquadState st[B];
+    double ww[B] = {}, bb[B] = {}, wb[B] = {};
     for (int64_t k = 0; k < L; ++k) {
       const float* wk = white.data() + k * B;
-      for (int64_t b = 0; b < B; ++b) {
-        const double x = wk[b];
-        const double y = b0 * (x - x2[b]) - a1 * y1[b] - a2 * y2[b];
-        x2[b] = x1[b];
-        x1[b] = x;
-        y2[b] = y1[b];
-        y1[b] = y;
-      }
+      for (int64_t b = 0; b < B; ++b) st[b].step(filter, wk[b]);
       if (k < warm) continue;
       float* bk = band.data() + (k - warm) * B;
       for (int64_t b = 0; b < B; ++b) {
-        bk[b] = static_cast<float>(y1[b]);
+        const double y = st[b].y1;
+        bk[b] = static_cast<float>(y);
         ww[b] += static_cast<double>(wk[b]) * wk[b];
-        bb[b] += y1[b] * y1[b];
-        wb[b] += wk[b] * y1[b];
+        bb[b] += y * y;
+        wb[b] += wk[b] * y;
       }
     }
     // noise = cw * white + cb * band with power shares white_fraction : 1 - white_fraction, then
@@ -356,11 +458,7 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     for (int64_t b = 0; b < nb; ++b) {
       if (kind[j0 + b] != kSpiky) continue;
       Rng srng(stream_key(cfg.seed, index, kTraceNoise, W + j0 + b));
-      const int64_t n_spikes = srng.integer(1, 5);
-      for (int64_t s = 0; s < n_spikes; ++s) {
-        const int64_t k = srng.integer(0, H - 1);
-        data[k * W + j0 + b] += static_cast<float>(srng.sign() * srng.uniform(10.0, 30.0) * sigma);
-      }
+      draw_spikes(srng, H, sigma, [&](int64_t k, float v) { data[k * W + j0 + b] += v; });
     }
   }
 
@@ -370,8 +468,243 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     info->noise_rms = cfg.background_noise ? sigma : 0.0;
     info->dead_traces = n_dead;
     info->spiky_traces = n_spiky;
+    // Ground truth: the arrivals stamped above, where they can carry label 1.
     info->events.clear();
-    for (const Event& e : events) info->events.push_back(e.pub);
+    info->picks.clear();
+    for (size_t i = 0; i < events.size(); ++i) {
+      event_picks(cfg, kind, T, static_cast<int64_t>(i), &events[i], &info->picks);
+      info->events.push_back(events[i].pub);
+    }
+  }
+}
+
+// ---- Continuous records -------------------------------------------------------------------
+
+namespace {
+
+constexpr int64_t kWhiteRun = 256;        // white noise: one stream per trace per run of samples
+constexpr int64_t kFilterSegment = 2048;  // band-pass restarts (and spike draws) per this many samples
+constexpr double kRecordWarmup = 12.0;    // lead-in before each restart, in filter time constants
+constexpr int64_t kRecordWarmupCap = 16384;
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+}  // namespace
+
+struct SynthRecord::Impl {
+  SynthConfig cfg;
+  int64_t T = 0;
+  double per_minute = 0;
+  double fc = 0;
+  std::vector<uint8_t> kind;
+  int64_t n_dead = 0, n_spiky = 0;
+  BandPass filter{1.0, 1.0};
+  int64_t warm = 0;
+  float cw = 0, cb = 0;  // weights of the white and band-limited noise: unit expected rms
+  double line = 0;       // length of the receiver line, m
+  double stamp_max = 0;  // widest wavelet half-support, s
+  double reach = 0;      // bound on (latest arrival - origin) + stamp_max, s
+  int64_t n_segments = 0;
+
+  // Events with origin time in segment s, in time order, amplitudes scaled to their SNR. The
+  // inter-event times are exponential (a Poisson process; memoryless, so restarting it at each
+  // segment start changes nothing).
+  std::vector<Event> segment_events(int64_t s) const {
+    std::vector<Event> ev;
+    if (per_minute <= 0) return ev;
+    Rng rng(stream_key(cfg.seed, s, kRecordEvents, 0));
+    const double rate = per_minute / 60.0;
+    const double end =
+        std::min(static_cast<double>(s + 1) * SynthRecord::kSegmentSeconds, static_cast<double>(T) * cfg.dt);
+    for (double t = static_cast<double>(s) * SynthRecord::kSegmentSeconds;;) {
+      t += -std::log(1.0 - rng.uniform()) / rate;
+      if (t >= end) break;
+      Event e;
+      draw_source(cfg, line, rng, &e);
+      e.pub.origin_time = t;
+      e.pub.snr_db = rng.uniform(cfg.snr_db_lo, cfg.snr_db_hi);
+      scale_to_snr(&e);
+      ev.push_back(e);
+    }
+    return ev;
+  }
+
+  // Scales the event's amplitudes so that its signal rms over its own labelled samples (on live
+  // traces, inside the record or not: the SNR is the event's, not the window's) is snr_db above the
+  // unit noise rms.
+  void scale_to_snr(Event* e) const {
+    double sig2 = 0;
+    int64_t n = 0;
+    for (int64_t j = 0; j < cfg.width; ++j) {
+      if (kind[j] == kDead) continue;
+      const Arrival a = arrival_at(cfg, *e, j);
+      for (int phase = 0; phase < 2; ++phase) {
+        const double t = phase == 0 ? a.tp : a.ts, f = phase == 0 ? e->pub.freq_p : e->pub.freq_s;
+        const double amp = phase == 0 ? a.amp_p : a.amp_s, half = kLabelHalfPeriods / f;
+        const int64_t k0 = static_cast<int64_t>(std::ceil((t - half) / cfg.dt));
+        const int64_t k1 = static_cast<int64_t>(std::floor((t + half) / cfg.dt));
+        for (int64_t k = k0; k <= k1; ++k) {
+          const double tau = k * cfg.dt - t;
+          if (std::fabs(tau) > half) continue;
+          const double v = amp * ricker(tau, f);
+          sig2 += v * v;
+          ++n;
+        }
+      }
+    }
+    if (n == 0 || sig2 <= 0) return;
+    const double scale = std::pow(10.0, e->pub.snr_db / 20.0) / std::sqrt(sig2 / static_cast<double>(n));
+    e->pub.amp_p *= scale;
+    e->pub.amp_s *= scale;
+  }
+
+  // White noise of trace j at samples [k0, k1) (k0 may be negative: the first lead-in).
+  void white_noise(int64_t j, int64_t k0, int64_t k1, float* out) const {
+    for (int64_t r = floor_div(k0, kWhiteRun); r * kWhiteRun < k1; ++r) {
+      Rng rng(stream_key(cfg.seed, r, kRecordNoise, j));
+      for (int64_t k = r * kWhiteRun; k < (r + 1) * kWhiteRun; ++k) {
+        const float g = static_cast<float>(rng.gaussian());
+        if (k >= k0 && k < k1) out[k - k0] = g;
+      }
+    }
+  }
+
+  // Background noise of trace j at samples [t0, t1), added to column j of the window. The filter
+  // restarts at every multiple of kFilterSegment from a zero state `warm` samples earlier, so that
+  // a sample's value does not depend on the window it is made in.
+  void add_noise(int64_t j, int64_t t0, int64_t t1, const Rows& b, std::vector<float>* scratch) const {
+    for (int64_t g = t0 / kFilterSegment; g * kFilterSegment < t1; ++g) {
+      const int64_t start = g * kFilterSegment, lead = start - warm;
+      const int64_t end = std::min(t1, start + kFilterSegment);
+      scratch->resize(static_cast<size_t>(end - lead));
+      float* w = scratch->data();
+      white_noise(j, lead, end, w);
+      BiquadState st;
+      const int64_t first = std::max(t0, start);  // the lead-in belongs to the segment before
+      for (int64_t k = lead; k < end; ++k) {
+        const double y = st.step(filter, w[k - lead]);
+        if (k < first) continue;
+        b.data[(k - b.row0) * b.W + j] += cw * w[k - lead] + cb * static_cast<float>(y);
+      }
+    }
+  }
+};
+
+SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_per_minute) {
+  validate_synth_config(cfg);
+  if (samples < 1) bad_field("a record needs at least one time sample");
+  if (!(events_per_minute >= 0) || !std::isfinite(events_per_minute)) {
+    bad_field("events per minute must be a finite number >= 0");
+  }
+  auto m = std::make_unique<Impl>();
+  m->cfg = cfg;
+  m->T = samples;
+  m->per_minute = events_per_minute;
+  const int64_t W = cfg.width;
+  Rng rng(stream_key(cfg.seed, 0, kRecord, 0));
+  m->fc = std::min(rng.uniform(cfg.noise_band_lo, cfg.noise_band_hi), 0.45 / cfg.dt);
+  Rng defects(stream_key(cfg.seed, 0, kRecordDefects, 0));
+  m->kind = draw_trace_kinds(cfg, W, defects, &m->n_dead, &m->n_spiky);
+  m->filter = BandPass(m->fc, cfg.dt);
+  m->warm = BandPass::warmup(m->fc, cfg.dt, kRecordWarmup, kRecordWarmupCap);
+
+  // Noise weights from the filter's expected gains (white noise of unit variance): the band output
+  // has variance sum h[n]^2 and covariance h[0] = b0 with its input. Power shares white_fraction :
+  // 1 - white_fraction, as in a gather, then normalised to unit rms.
+  double gain = 0;
+  {
+    BiquadState st;
+    const int64_t n = BandPass::warmup(m->fc, cfg.dt, 40.0, int64_t{1} << 22);
+    for (int64_t k = 0; k < n; ++k) {
+      const double y = st.step(m->filter, k == 0 ? 1.0 : 0.0);
+      gain += y * y;
+    }
+  }
+  const double wf = cfg.white_fraction;
+  const double sw = std::sqrt(wf), sb = std::sqrt((1.0 - wf) / std::max(gain, 1e-30));
+  const double norm = 1.0 / std::sqrt(wf + (1.0 - wf) + 2.0 * sw * sb * m->filter.b0);
+  m->cw = cfg.background_noise ? static_cast<float>(sw * norm) : 0.0f;
+  m->cb = cfg.background_noise ? static_cast<float>(sb * norm) : 0.0f;
+
+  // Which events can touch a window: arrival - origin <= the S time from the deepest source to the
+  // farthest receiver, bounded by t0(z_max) + h_max / v_min (vrms >= the slowest layer).
+  m->line = static_cast<double>(W - 1) * cfg.dx;
+  const double h_max = m->line * std::max({std::fabs(cfg.lateral_lo), std::fabs(cfg.lateral_hi),
+                                           std::fabs(1.0 - cfg.lateral_lo), std::fabs(1.0 - cfg.lateral_hi)});
+  double t0 = 0, vrms = 0;
+  vertical_time(cfg, cfg.depth_hi, &t0, &vrms);
+  const double v_min = cfg.velocity == VelocityModel::kHomogeneous
+                           ? cfg.vp
+                           : *std::min_element(cfg.layer_vp.begin(), cfg.layer_vp.end());
+  m->stamp_max = kStampHalfPeriods / cfg.freq_lo;  // S frequencies are clamped to >= freq_lo
+  m->reach = (t0 + h_max / v_min) * cfg.vp_vs + m->stamp_max;
+  m->n_segments = static_cast<int64_t>(std::ceil(static_cast<double>(samples) * cfg.dt / SynthRecord::kSegmentSeconds));
+  impl_ = std::move(m);
+}
+
+SynthRecord::~SynthRecord() = default;
+
+const SynthConfig& SynthRecord::config() const { return impl_->cfg; }
+int64_t SynthRecord::samples() const { return impl_->T; }
+double SynthRecord::events_per_minute() const { return impl_->per_minute; }
+double SynthRecord::noise_band_hz() const { return impl_->fc; }
+int64_t SynthRecord::dead_traces() const { return impl_->n_dead; }
+int64_t SynthRecord::spiky_traces() const { return impl_->n_spiky; }
+int64_t SynthRecord::segments() const { return impl_->n_segments; }
+
+void SynthRecord::segment_truth(int64_t segment, int64_t first_event, std::vector<SynthEvent>* events,
+                                std::vector<SynthPick>* picks) const {
+  const Impl& m = *impl_;
+  SEIS_CHECK(segment >= 0 && segment < m.n_segments, "segment " << segment << " of " << m.n_segments);
+  events->clear();
+  picks->clear();
+  std::vector<Event> ev = m.segment_events(segment);
+  const double t_max = static_cast<double>(m.T - 1) * m.cfg.dt;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    event_picks(m.cfg, m.kind, t_max, first_event + static_cast<int64_t>(i), &ev[i], picks);
+    events->push_back(ev[i].pub);
+  }
+}
+
+void SynthRecord::window(int64_t t0, int64_t rows, float* data, uint8_t* label) const {
+  const Impl& m = *impl_;
+  const SynthConfig& cfg = m.cfg;
+  const int64_t W = cfg.width;
+  SEIS_CHECK(t0 >= 0 && rows >= 1 && t0 + rows <= m.T, "window [" << t0 << ", " << t0 + rows << ") of " << m.T);
+  std::fill(data, data + rows * W, 0.0f);
+  std::fill(label, label + rows * W, uint8_t{0});
+  const Rows b{t0, rows, W, data, label};
+
+  // Signal and label: the events whose wavelets can reach [t0, t0 + rows).
+  const double lo = static_cast<double>(t0) * cfg.dt - m.reach;
+  const double hi = static_cast<double>(t0 + rows - 1) * cfg.dt + m.stamp_max;
+  const int64_t s0 = std::max<int64_t>(0, static_cast<int64_t>(std::floor(lo / kSegmentSeconds)));
+  const int64_t s1 = std::min<int64_t>(m.n_segments - 1, static_cast<int64_t>(std::floor(hi / kSegmentSeconds)));
+  for (int64_t s = s0; s <= s1; ++s) {
+    for (const Event& e : m.segment_events(s)) {
+      if (e.pub.origin_time < lo || e.pub.origin_time > hi) continue;
+      for (int64_t j = 0; j < W; ++j) {
+        if (m.kind[j] == kDead) continue;
+        const Arrival a = arrival_at(cfg, e, j);
+        stamp_phase(cfg.dt, b, j, a.tp, e.pub.freq_p, a.amp_p);
+        stamp_phase(cfg.dt, b, j, a.ts, e.pub.freq_s, a.amp_s);
+      }
+    }
+  }
+
+  // Background noise, then spikes (drawn per filter segment, so also window-independent).
+  std::vector<float> scratch;
+  for (int64_t j = 0; j < W; ++j) {
+    if (m.kind[j] == kDead) continue;
+    if (cfg.background_noise) m.add_noise(j, t0, t0 + rows, b, &scratch);
+    if (m.kind[j] != kSpiky) continue;
+    for (int64_t g = t0 / kFilterSegment; g * kFilterSegment < t0 + rows; ++g) {
+      Rng srng(stream_key(cfg.seed, g, kRecordSpikes, j));
+      draw_spikes(srng, kFilterSegment, 1.0, [&](int64_t k, float v) {
+        const int64_t at = g * kFilterSegment + k;
+        if (at >= t0 && at < t0 + rows) data[(at - t0) * W + j] += v;
+      });
+    }
   }
 }
 

@@ -2,8 +2,15 @@
 // arrivals with their moveout, Ricker wavelets, background noise at a drawn SNR, dead and spiky
 // traces, and the arrival mask as label. Layout: data and label are [H][W] row-major, H = time
 // samples, W = receivers. Each sample is a pure function of (config, seed, index).
+//
+// SynthRecord makes one continuous record [T][W] of the same pieces instead (events at the times of
+// a Poisson process), generated in windows of rows with bounded memory whatever T is.
+//
+// Both expose the arrivals they drew (SynthPick): the ground truth that the label is drawn from.
 #pragma once
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <vector>
 
 namespace seis {
@@ -51,19 +58,35 @@ struct SynthConfig {
   uint64_t seed = 0;
 };
 
-// What synth_sample drew for one gather (for the HDF5 attributes, tests and debugging).
+// What synth_sample drew for one gather (for the HDF5 attributes, ground truth, tests and debugging).
 struct SynthEvent {
   double x = 0, z = 0;            // source position, m
   double origin_time = 0;         // s, relative to the first time sample; may be negative
   double freq_p = 0, freq_s = 0;  // Ricker peak frequencies, Hz
   double amp_p = 0, amp_s = 0;    // signed amplitudes at the apex (sign = polarity)
+  double snr_db = 0;              // gathers: the gather's SNR; records: this event's own
+  // Earliest and latest of the event's picks (P and S); NaN when none lies inside the window.
+  double first_arrival = std::numeric_limits<double>::quiet_NaN();
+  double last_arrival = std::numeric_limits<double>::quiet_NaN();
 };
+
+// One arrival on a live (non-dead) trace inside the time window [0, (H-1) dt]: exactly the arrivals
+// whose label sample round(time / dt) is 1. (An arrival just outside the window can still label the
+// first or last few samples; it has no pick.)
+struct SynthPick {
+  int64_t event = 0;  // index of the event: in SynthSampleInfo::events, or record-wide (SynthRecord)
+  int64_t trace = 0;
+  uint8_t phase = 0;  // 0 = P, 1 = S
+  double time = 0;    // s from the first sample: origin_time + traveltime, the centre of its label
+};
+
 struct SynthSampleInfo {
   double snr_db = 0;
   double signal_rms = 0;  // rms of the noise-free signal over labelled samples
   double noise_rms = 0;   // rms of the background noise over live (non-dead) traces
   int64_t dead_traces = 0, spiky_traces = 0;
   std::vector<SynthEvent> events;
+  std::vector<SynthPick> picks;  // ordered by event, then phase, then trace
 };
 
 // Fills data[H*W] and label[H*W] for sample `index`. Deterministic per (cfg, index): any sample
@@ -85,5 +108,55 @@ double synth_traveltime(const SynthConfig& cfg, double z, double h, bool s_wave)
 
 // Throws seis::UsageError naming the field when a value is out of range.
 void validate_synth_config(const SynthConfig& cfg);
+
+// One continuous record of `samples` (T) time samples x cfg.width receivers at cfg.dt (cfg.height,
+// events_min and events_max are not used). Events have origin times from a Poisson process of the
+// given rate over [0, T dt), may overlap, and each draws its own SNR from [snr_db_lo, snr_db_hi]:
+// its amplitudes are scaled so that its signal rms over its own labelled samples (as if it were
+// alone, inside the record or not) is that many dB above the background noise, whose rms is 1 on
+// every live trace (in expectation: the record is never whole, so it is not normalised after the
+// fact). Sources, wavelets, label, noise model, dead and spiky traces are the gathers' (see
+// synth_sample).
+//
+// Every sample is a pure function of (cfg, rate, its time index, its trace), never of the window
+// it is made in: window() over any partition of [0, T) gives the same record bit for bit, and a
+// longer record with the same seed begins with the shorter one (unless some traveltime is shorter
+// than a wavelet's half-length, 1.25 / f, so that an event's wavelet precedes its origin time).
+// How: events are drawn per segment of kSegmentSeconds from a stream of their own (a window redraws
+// the few segments whose events can reach it); white noise comes in runs of 256 samples per trace,
+// each from its own stream; the band-pass filter restarts every 2048 samples from a zero state
+// after a lead-in over the true preceding white noise long enough for the start-up transient to
+// decay below e^-12 (6 ppm; only a band centre under ~0.12 Hz at dt = 2 ms hits the lead-in's cap
+// of 16384 samples and leaves more), so its restarts do not show; spikes are drawn per 2048
+// samples per spiky trace.
+class SynthRecord {
+ public:
+  static constexpr double kSegmentSeconds = 10.0;
+
+  // UsageError naming the value when the config, samples (>= 1) or rate (>= 0) is out of range.
+  SynthRecord(const SynthConfig& cfg, int64_t samples, double events_per_minute);
+  ~SynthRecord();
+
+  const SynthConfig& config() const;
+  int64_t samples() const;
+  double events_per_minute() const;
+  double noise_band_hz() const;  // centre of the band-limited noise, drawn once per record
+  int64_t dead_traces() const;
+  int64_t spiky_traces() const;
+
+  // Ground truth, one segment of kSegmentSeconds at a time (in time order, so bounded memory
+  // whatever T is): the events with origin time in segment s, numbered first_event, first_event
+  // + 1, ... in origin-time order, and their picks (event, phase, trace order) inside [0, (T-1) dt].
+  int64_t segments() const;
+  void segment_truth(int64_t segment, int64_t first_event, std::vector<SynthEvent>* events,
+                     std::vector<SynthPick>* picks) const;
+
+  // Rows [t0, t0 + rows) of the record into data [rows][W] and label [rows][W]. Thread-safe.
+  void window(int64_t t0, int64_t rows, float* data, uint8_t* label) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<const Impl> impl_;
+};
 
 }  // namespace seis

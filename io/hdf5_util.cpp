@@ -1,0 +1,192 @@
+// Helpers shared by the io/ files that call HDF5 (see hdf5_util.h).
+#include "io/hdf5_util.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+#include "engine/error.h"
+
+namespace seis {
+
+std::mutex& h5_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// The error stack and its automatic printing are per thread in thread-safe builds: silence it in
+// every thread that calls HDF5, so that a bad file gives our one-line error only.
+void h5_quiet() {
+  thread_local bool done = false;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    done = true;
+  }
+}
+
+// The innermost (most specific) message of the current thread's HDF5 error stack; clears it.
+std::string h5_error() {
+  std::string msg;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* d) -> herr_t {
+        if (e->desc != nullptr && e->desc[0] != '\0') *static_cast<std::string*>(d) = e->desc;
+        return 0;
+      },
+      &msg);
+  H5Eclear2(H5E_DEFAULT);
+  for (char& c : msg) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return msg.empty() ? "unknown HDF5 error" : msg;
+}
+
+std::string dims_str(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t k = 0; k < s.size(); ++k) r += (k ? ", " : "") + std::to_string(s[k]);
+  return r + "]";
+}
+
+namespace {
+
+std::string num_str(double v) {
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+// The root attributes as text (numbers in shortest round-trip form, arrays as [a, b, ...]).
+herr_t attribute_text(hid_t loc, const char* name, const H5A_info_t*, void* op_data) {
+  auto* out = static_cast<std::map<std::string, std::string>*>(op_data);
+  Hid a(H5Aopen(loc, name, H5P_DEFAULT));
+  if (!a.ok()) return 0;
+  Hid t(H5Aget_type(a.get()));
+  Hid s(H5Aget_space(a.get()));
+  const hssize_t npts = H5Sget_simple_extent_npoints(s.get());
+  const H5T_class_t cls = H5Tget_class(t.get());
+  std::string text;
+  if (cls == H5T_STRING && npts == 1) {
+    if (H5Tis_variable_str(t.get()) > 0) {
+      Hid mt(H5Tcopy(t.get()));
+      char* p = nullptr;
+      if (H5Aread(a.get(), mt.get(), &p) >= 0 && p != nullptr) {
+        text = p;
+        H5free_memory(p);
+      }
+    } else {
+      std::string buf(H5Tget_size(t.get()), '\0');
+      if (H5Aread(a.get(), t.get(), buf.data()) >= 0) text = buf.substr(0, buf.find('\0'));
+    }
+  } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && npts >= 1) {
+    const size_t shown = std::min<size_t>(static_cast<size_t>(npts), 64);
+    std::vector<std::string> items;
+    if (cls == H5T_INTEGER) {
+      std::vector<long long> v(static_cast<size_t>(npts));
+      if (H5Aread(a.get(), H5T_NATIVE_LLONG, v.data()) >= 0) {
+        for (size_t k = 0; k < shown; ++k) items.push_back(std::to_string(v[k]));
+      }
+    } else {
+      std::vector<double> v(static_cast<size_t>(npts));
+      if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, v.data()) >= 0) {
+        for (size_t k = 0; k < shown; ++k) items.push_back(num_str(v[k]));
+      }
+    }
+    if (H5Sget_simple_extent_ndims(s.get()) == 0 && items.size() == 1) {
+      text = items[0];
+    } else {
+      text = "[";
+      for (size_t k = 0; k < items.size(); ++k) text += (k ? ", " : "") + items[k];
+      if (static_cast<size_t>(npts) > shown) text += ", ...";
+      text += "]";
+    }
+  } else {
+    text = "(attribute of an unsupported type)";
+  }
+  H5Eclear2(H5E_DEFAULT);
+  (*out)[name] = text;
+  return 0;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> h5_attributes_text(hid_t loc) {
+  std::map<std::string, std::string> out;
+  hsize_t idx = 0;
+  H5Aiterate2(loc, H5_INDEX_NAME, H5_ITER_INC, &idx, attribute_text, &out);
+  H5Eclear2(H5E_DEFAULT);
+  return out;
+}
+
+std::string filters_str(hid_t dcpl) {
+  std::string r;
+  const int nf = H5Pget_nfilters(dcpl);
+  for (int k = 0; k < nf; ++k) {
+    unsigned flags = 0, cd[8] = {};
+    size_t ncd = 8;
+    char name[128] = {};
+    const H5Z_filter_t id =
+        H5Pget_filter2(dcpl, static_cast<unsigned>(k), &flags, &ncd, cd, sizeof name, name, nullptr);
+    std::string f;
+    if (id == H5Z_FILTER_DEFLATE) {
+      f = "deflate(" + std::to_string(ncd > 0 ? cd[0] : 0) + ")";
+    } else if (id == H5Z_FILTER_SHUFFLE) {
+      f = "shuffle";
+    } else if (id == H5Z_FILTER_FLETCHER32) {
+      f = "fletcher32";
+    } else if (id == H5Z_FILTER_SZIP) {
+      f = "szip";
+    } else if (id == H5Z_FILTER_NBIT) {
+      f = "nbit";
+    } else if (id == H5Z_FILTER_SCALEOFFSET) {
+      f = "scaleoffset";
+    } else {
+      f = "filter " + std::to_string(id) + (name[0] ? std::string(" (") + name + ")" : "");
+    }
+    r += (k ? ", " : "") + f;
+  }
+  return r;
+}
+
+Hid h5_open_readonly(const std::string& path, int64_t* file_bytes) {
+  auto fail = [&](const std::string& problem) { throw InputError(path + ": " + problem); };
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) fail("not found");
+    fail(std::string("cannot open: ") + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) fail("is a directory, not an HDF5 file");
+  *file_bytes = static_cast<int64_t>(st.st_size);
+  h5_quiet();
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    fail("not an HDF5 file (no HDF5 signature)");
+  }
+  Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
+  H5Pset_file_locking(fapl.get(), true, true);  // a file system without locks is no error
+  Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
+  if (!file.ok()) {
+    const std::string err = h5_error();
+    long long eof = 0, base = 0, stored = 0;
+    if (std::sscanf(err.c_str(), "truncated file: eof = %lld, sblock->base_addr = %lld, stored_eof = %lld", &eof, &base,
+                    &stored) == 3) {
+      fail("truncated: the file has " + std::to_string(eof) + " bytes, its HDF5 superblock says " +
+           std::to_string(stored));
+    }
+    fail("HDF5 cannot open it (damaged or truncated?): " + err);
+  }
+  return file;
+}
+
+std::vector<int64_t> h5_shape(hid_t dset, const std::string& path, const std::string& name) {
+  Hid s(H5Dget_space(dset));
+  const int rank = H5Sget_simple_extent_ndims(s.get());
+  if (rank < 0) throw InputError(path + ": " + name + ": cannot read its shape: " + h5_error());
+  std::vector<hsize_t> d(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(s.get(), d.data(), nullptr);
+  return std::vector<int64_t>(d.begin(), d.end());
+}
+
+}  // namespace seis

@@ -1,0 +1,80 @@
+// Internal helpers shared by the io/ files that call HDF5 (not part of the public API): the one
+// mutex every HDF5 call is made under, error text, an owning id type, and the opening checks that
+// turn a bad file into a one-line InputError naming it.
+#pragma once
+#include <hdf5.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io/hdf5_table.h"
+
+namespace seis {
+
+// Every HDF5 call in io/ is made under this mutex: the library has a global lock of its own in
+// thread-safe builds, and ours keeps a non-thread-safe build correct too.
+std::mutex& h5_mutex();
+
+// Silences HDF5's automatic error printing in the calling thread (once per thread).
+void h5_quiet();
+
+// The innermost (most specific) message of the current thread's HDF5 error stack; clears it.
+std::string h5_error();
+
+// An HDF5 id, released when it goes out of scope (always under h5_mutex()).
+class Hid {
+ public:
+  Hid() = default;
+  explicit Hid(hid_t id) : id_(id) {}
+  ~Hid() { reset(); }
+  Hid(Hid&& o) noexcept : id_(o.id_) { o.id_ = -1; }
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+  hid_t release() {
+    const hid_t r = id_;
+    id_ = -1;
+    return r;
+  }
+  void reset() {
+    if (id_ >= 0) H5Idec_ref(id_);
+    id_ = -1;
+  }
+
+ private:
+  hid_t id_ = -1;
+};
+
+// "[a, b, c]".
+std::string dims_str(const std::vector<int64_t>& s);
+
+// Every attribute of `loc` as text (numbers in shortest round-trip form, arrays as [a, b, ...]).
+std::map<std::string, std::string> h5_attributes_text(hid_t loc);
+
+// The filter pipeline of a dataset creation property list, e.g. "shuffle, deflate(4)"; "" for none.
+std::string filters_str(hid_t dcpl);
+
+// Opens `path` read-only after checking that it exists, is no directory and is HDF5; sets
+// *file_bytes. InputError "path: problem" otherwise (a truncated file is named as such). Call with
+// h5_mutex() held.
+Hid h5_open_readonly(const std::string& path, int64_t* file_bytes);
+
+// The shape of an open dataset (InputError "path: /name: ..." when it cannot be read).
+std::vector<int64_t> h5_shape(hid_t dset, const std::string& path, const std::string& name);
+
+// A table's compound type: the caller's struct layout (memory) or packed little-endian (file).
+Hid h5_table_type(const H5TableSpec& spec, bool file_layout);
+
+}  // namespace seis

@@ -1,0 +1,392 @@
+// Ground truth of the synthetic generator (SynthSampleInfo::picks and events, SynthRecord): every
+// pick sits on label 1 and every labelled run contains a pick, the picks are exactly the arrivals of
+// the drawn events inside the window, in the documented order, with first/last arrival their
+// extremes; collecting them changes no bit of the gathers. Continuous records: any partition into
+// windows gives the same record bit for bit, the noise has unit rms, events have their SNR and
+// arrive at the requested rate.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <vector>
+
+#include "engine/error.h"
+#include "io/synth_microseismic.h"
+
+namespace seis {
+namespace {
+
+// [rows][W] data and label with their picks and events, from a gather or a record.
+struct Grid {
+  int64_t rows = 0, W = 0;
+  double dt = 0;
+  std::vector<float> data;
+  std::vector<uint8_t> label;
+  std::vector<SynthEvent> events;
+  std::vector<SynthPick> picks;
+};
+
+Grid gather(const SynthConfig& cfg, int64_t index) {
+  Grid g;
+  g.rows = cfg.height;
+  g.W = cfg.width;
+  g.dt = cfg.dt;
+  g.data.resize(static_cast<size_t>(g.rows * g.W));
+  g.label.resize(g.data.size());
+  SynthSampleInfo info;
+  synth_sample(cfg, index, g.data.data(), g.label.data(), &info);
+  g.events = info.events;
+  g.picks = info.picks;
+  return g;
+}
+
+// A whole record, made in windows of `block` rows, with its ground truth.
+Grid record(const SynthRecord& rec, int64_t block) {
+  Grid g;
+  g.rows = rec.samples();
+  g.W = rec.config().width;
+  g.dt = rec.config().dt;
+  g.data.resize(static_cast<size_t>(g.rows * g.W));
+  g.label.resize(g.data.size());
+  for (int64_t t0 = 0; t0 < g.rows; t0 += block) {
+    const int64_t n = std::min(block, g.rows - t0);
+    rec.window(t0, n, g.data.data() + t0 * g.W, g.label.data() + t0 * g.W);
+  }
+  std::vector<SynthEvent> ev;
+  std::vector<SynthPick> pk;
+  for (int64_t s = 0; s < rec.segments(); ++s) {
+    rec.segment_truth(s, static_cast<int64_t>(g.events.size()), &ev, &pk);
+    g.events.insert(g.events.end(), ev.begin(), ev.end());
+    g.picks.insert(g.picks.end(), pk.begin(), pk.end());
+  }
+  return g;
+}
+
+bool dead_trace(const Grid& g, int64_t j) {
+  for (int64_t k = 0; k < g.rows; ++k) {
+    if (g.data[k * g.W + j] != 0.0f) return false;
+  }
+  return true;
+}
+
+// Whether some arrival of the events lies outside [0, (rows-1) dt] but labels row `row` of trace j
+// (the only way a labelled run can lack a pick).
+bool outside_arrival_labels(const Grid& g, const SynthConfig& cfg, int64_t j, int64_t row) {
+  const double t_max = static_cast<double>(g.rows - 1) * g.dt;
+  for (const SynthEvent& e : g.events) {
+    for (int phase = 0; phase < 2; ++phase) {
+      const double t = e.origin_time + synth_traveltime(cfg, e.z, static_cast<double>(j) * cfg.dx - e.x, phase == 1);
+      const double half = 0.5 / (phase == 0 ? e.freq_p : e.freq_s);
+      if ((t < 0 || t > t_max) && std::fabs(static_cast<double>(row) * g.dt - t) <= half + 1e-12) return true;
+    }
+  }
+  return false;
+}
+
+// The checks every gather and record must pass.
+void expect_consistent_truth(const Grid& g, const SynthConfig& cfg, const std::string& what) {
+  SCOPED_TRACE(what);
+  const double t_max = static_cast<double>(g.rows - 1) * g.dt;
+  std::vector<uint8_t> dead(static_cast<size_t>(g.W));
+  for (int64_t j = 0; j < g.W; ++j) dead[j] = dead_trace(g, j);
+
+  // Every pick: on a live trace, inside the window, on label 1, in (event, phase, trace) order.
+  std::vector<std::vector<int64_t>> rows_of_trace(static_cast<size_t>(g.W));
+  for (size_t k = 0; k < g.picks.size(); ++k) {
+    const SynthPick& p = g.picks[k];
+    ASSERT_GE(p.trace, 0);
+    ASSERT_LT(p.trace, g.W);
+    ASSERT_GE(p.event, 0);
+    ASSERT_LT(p.event, static_cast<int64_t>(g.events.size()));
+    ASSERT_LE(p.phase, 1);
+    ASSERT_FALSE(dead[p.trace]) << "pick " << k << " on dead trace " << p.trace;
+    ASSERT_GE(p.time, 0.0);
+    ASSERT_LE(p.time, t_max);
+    const int64_t row = std::llround(p.time / g.dt);
+    ASSERT_EQ(g.label[row * g.W + p.trace], 1) << "pick " << k << " at row " << row << " trace " << p.trace;
+    rows_of_trace[p.trace].push_back(row);
+    if (k > 0) {
+      const SynthPick& q = g.picks[k - 1];
+      ASSERT_LT(std::make_tuple(q.event, q.phase, q.trace), std::make_tuple(p.event, p.phase, p.trace))
+          << "picks " << k - 1 << " and " << k << " out of order";
+    }
+  }
+
+  // Every labelled run on a live trace contains a pick, unless an arrival outside the window
+  // explains it (then it touches the first or last row).
+  int64_t runs = 0, edge_runs = 0;
+  for (int64_t j = 0; j < g.W; ++j) {
+    for (int64_t k = 0; k < g.rows; ++k) {
+      if (!g.label[k * g.W + j]) continue;
+      ASSERT_FALSE(dead[j]) << "label 1 on dead trace " << j;
+      int64_t end = k;
+      while (end + 1 < g.rows && g.label[(end + 1) * g.W + j]) ++end;
+      ++runs;
+      const auto& r = rows_of_trace[j];
+      const bool picked = std::any_of(r.begin(), r.end(), [&](int64_t x) { return x >= k && x <= end; });
+      if (!picked) {
+        ++edge_runs;
+        const int64_t edge = k == 0 ? 0 : end;
+        ASSERT_TRUE(k == 0 || end == g.rows - 1)
+            << "trace " << j << ": labelled rows " << k << ".." << end << " hold no pick";
+        ASSERT_TRUE(outside_arrival_labels(g, cfg, j, edge)) << "trace " << j << " rows " << k << ".." << end;
+      }
+      k = end;
+    }
+  }
+  EXPECT_LE(edge_runs * 4, runs) << "most labelled runs should carry a pick";
+
+  // The picks are exactly the events' arrivals on live traces inside the window.
+  for (size_t e = 0; e < g.events.size(); ++e) {
+    const SynthEvent& ev = g.events[e];
+    std::vector<double> want;
+    for (int phase = 0; phase < 2; ++phase) {
+      for (int64_t j = 0; j < g.W; ++j) {
+        if (dead[j]) continue;
+        const double t =
+            ev.origin_time + synth_traveltime(cfg, ev.z, static_cast<double>(j) * cfg.dx - ev.x, phase == 1);
+        if (t >= 0 && t <= t_max) want.push_back(t);
+      }
+    }
+    std::vector<double> got;
+    for (const SynthPick& p : g.picks) {
+      if (p.event == static_cast<int64_t>(e)) got.push_back(p.time);
+    }
+    ASSERT_EQ(got.size(), want.size()) << "event " << e;
+    for (size_t k = 0; k < got.size(); ++k) ASSERT_NEAR(got[k], want[k], 1e-12) << "event " << e << " pick " << k;
+    if (got.empty()) {
+      EXPECT_TRUE(std::isnan(ev.first_arrival) && std::isnan(ev.last_arrival)) << "event " << e;
+    } else {
+      EXPECT_EQ(ev.first_arrival, *std::min_element(got.begin(), got.end())) << "event " << e;
+      EXPECT_EQ(ev.last_arrival, *std::max_element(got.begin(), got.end())) << "event " << e;
+    }
+  }
+}
+
+TEST(SynthTruth, GatherPicksMatchTheLabelAndTheEvents) {
+  SynthConfig cfg;
+  cfg.seed = 21;
+  cfg.height = 160;  // short: far S arrivals leave the window at the bottom
+  cfg.width = 72;
+  cfg.events_max = 4;
+  cfg.dead_fraction = 0.1;
+  int64_t picks = 0, events = 0, cut = 0;
+  for (int64_t i = 0; i < 12; ++i) {
+    const Grid g = gather(cfg, i);
+    expect_consistent_truth(g, cfg, "gather " + std::to_string(i));
+    picks += static_cast<int64_t>(g.picks.size());
+    events += static_cast<int64_t>(g.events.size());
+    int64_t live = 0;
+    for (int64_t j = 0; j < g.W; ++j) live += !dead_trace(g, j);
+    for (size_t e = 0; e < g.events.size(); ++e) {
+      EXPECT_EQ(g.events[e].snr_db, g.events.front().snr_db) << "one SNR per gather";
+      const auto n = std::count_if(g.picks.begin(), g.picks.end(),
+                                   [&](const SynthPick& p) { return p.event == static_cast<int64_t>(e); });
+      cut += n < 2 * live;  // some arrivals outside the window
+    }
+  }
+  EXPECT_GT(events, 10);
+  EXPECT_GT(picks, events * cfg.width);  // P on nearly every trace, S on many
+  EXPECT_GT(cut, 0) << "no arrival left the window: the window checks went untested";
+}
+
+TEST(SynthTruth, CollectingTheTruthChangesNoBitAndIsDeterministic) {
+  SynthConfig cfg;
+  cfg.seed = 8;
+  cfg.events_min = 1;
+  cfg.spiky_fraction = 0.2;
+  for (int64_t i : {0, 5}) {
+    std::vector<float> d(static_cast<size_t>(cfg.height * cfg.width));
+    std::vector<uint8_t> l(d.size());
+    synth_sample(cfg, i, d.data(), l.data());  // without info
+    const Grid a = gather(cfg, i), b = gather(cfg, i);
+    EXPECT_EQ(std::memcmp(d.data(), a.data.data(), d.size() * 4), 0) << "gather " << i;
+    EXPECT_EQ(l, a.label) << "gather " << i;
+    ASSERT_EQ(a.picks.size(), b.picks.size());
+    for (size_t k = 0; k < a.picks.size(); ++k) {
+      EXPECT_EQ(std::memcmp(&a.picks[k].time, &b.picks[k].time, 8), 0);
+      EXPECT_EQ(a.picks[k].trace, b.picks[k].trace);
+    }
+  }
+}
+
+SynthConfig record_config() {
+  SynthConfig cfg;
+  cfg.seed = 31;
+  cfg.width = 40;
+  cfg.dead_fraction = 0.05;
+  cfg.spiky_fraction = 0.1;
+  return cfg;
+}
+
+TEST(SynthTruth, RecordWindowsDoNotShow) {
+  const SynthConfig cfg = record_config();
+  const SynthRecord rec(cfg, 9000, 30.0);  // 18 s, ~9 events
+  const Grid whole = record(rec, rec.samples());
+  ASSERT_GT(whole.events.size(), 2u);
+  for (int64_t block : {4096, 1000, 777, 1}) {
+    if (block == 1) {
+      // Single rows are slow to make whole: compare a stretch around a block boundary instead.
+      std::vector<float> d(static_cast<size_t>(cfg.width));
+      std::vector<uint8_t> l(d.size());
+      for (int64_t t = 4090; t < 4110; ++t) {
+        rec.window(t, 1, d.data(), l.data());
+        ASSERT_EQ(std::memcmp(d.data(), whole.data.data() + t * cfg.width, d.size() * 4), 0) << "row " << t;
+      }
+      continue;
+    }
+    const Grid g = record(rec, block);
+    int64_t bad = 0;
+    for (size_t k = 0; k < g.data.size(); ++k) {
+      if (std::memcmp(&g.data[k], &whole.data[k], 4) != 0 && ++bad <= 5) {
+        ADD_FAILURE() << "block " << block << ": row " << k / cfg.width << " trace " << k % cfg.width << ": "
+                      << g.data[k] << " vs " << whole.data[k];
+      }
+    }
+    EXPECT_EQ(bad, 0) << "block " << block;
+    EXPECT_EQ(g.label, whole.label) << "block " << block;
+  }
+  // The comparison covers wavelets that cross a boundary of the 1000-row blocks.
+  int64_t crossing = 0;
+  for (const SynthPick& p : whole.picks) {
+    const double f = p.phase == 0 ? whole.events[p.event].freq_p : whole.events[p.event].freq_s;
+    const int64_t a = static_cast<int64_t>(std::ceil((p.time - 1.25 / f) / cfg.dt));
+    const int64_t b = static_cast<int64_t>(std::floor((p.time + 1.25 / f) / cfg.dt));
+    crossing += a / 1000 != b / 1000;
+  }
+  EXPECT_GT(crossing, 0) << "no wavelet crosses a block boundary: the test proves little";
+
+  // A shorter record with the same seed is the start of the longer one.
+  const SynthRecord head(cfg, 5000, 30.0);
+  const Grid h = record(head, 4096);
+  EXPECT_EQ(std::memcmp(h.data.data(), whole.data.data(), h.data.size() * 4), 0);
+  EXPECT_EQ(0, std::memcmp(h.label.data(), whole.label.data(), h.label.size()));
+}
+
+TEST(SynthTruth, RecordPicksMatchTheLabelAndTheEvents) {
+  SynthConfig cfg = record_config();
+  const SynthRecord rec(cfg, 12000, 20.0);
+  const Grid g = record(rec, 4096);
+  ASSERT_GT(g.events.size(), 1u);
+  expect_consistent_truth(g, cfg, "record");
+  for (size_t e = 0; e < g.events.size(); ++e) {
+    EXPECT_GE(g.events[e].origin_time, 0.0);
+    EXPECT_LT(g.events[e].origin_time, 12000 * cfg.dt);
+    if (e > 0) {
+      EXPECT_GE(g.events[e].origin_time, g.events[e - 1].origin_time) << "events in origin-time order";
+    }
+    EXPECT_GE(g.events[e].snr_db, cfg.snr_db_lo);
+    EXPECT_LE(g.events[e].snr_db, cfg.snr_db_hi);
+  }
+  // Same seed, same record; another seed, another.
+  const Grid again = record(SynthRecord(cfg, 12000, 20.0), 3000);
+  EXPECT_EQ(std::memcmp(again.data.data(), g.data.data(), g.data.size() * 4), 0);
+  cfg.seed += 1;
+  const Grid other = record(SynthRecord(cfg, 12000, 20.0), 4096);
+  EXPECT_NE(std::memcmp(other.data.data(), g.data.data(), g.data.size() * 4), 0);
+}
+
+TEST(SynthTruth, RecordNoiseRmsEventSnrAndRate) {
+  SynthConfig cfg = record_config();
+  cfg.dead_fraction = cfg.spiky_fraction = 0.0;
+  // Noise only: unit rms per trace (in expectation; 30000 samples per trace here).
+  {
+    const Grid g = record(SynthRecord(cfg, 30000, 0.0), 4096);
+    EXPECT_TRUE(g.events.empty());
+    for (int64_t j = 0; j < cfg.width; ++j) {
+      double s2 = 0;
+      for (int64_t k = 0; k < g.rows; ++k) s2 += static_cast<double>(g.data[k * g.W + j]) * g.data[k * g.W + j];
+      EXPECT_NEAR(std::sqrt(s2 / static_cast<double>(g.rows)), 1.0, 0.05) << "trace " << j;
+    }
+    // The band-pass filter restarts every 2048 samples: no jump there. Sample-to-sample steps at
+    // the restarts have the mean square of the steps elsewhere (~560 steps: +-6%).
+    double at = 0, elsewhere = 0;
+    int64_t n_at = 0, n_elsewhere = 0;
+    for (int64_t k = 1; k < g.rows; ++k) {
+      for (int64_t j = 0; j < g.W; ++j) {
+        const double d = static_cast<double>(g.data[k * g.W + j]) - g.data[(k - 1) * g.W + j];
+        (k % 2048 == 0 ? at : elsewhere) += d * d;
+        ++(k % 2048 == 0 ? n_at : n_elsewhere);
+      }
+    }
+    const double ratio = (at / static_cast<double>(n_at)) / (elsewhere / static_cast<double>(n_elsewhere));
+    EXPECT_GT(ratio, 0.8) << "steps at the filter restarts";
+    EXPECT_LT(ratio, 1.25) << "steps at the filter restarts";
+  }
+  // Signal only: each event's rms over its labelled samples is its SNR above the unit noise.
+  cfg.background_noise = false;
+  const Grid g = record(SynthRecord(cfg, 30000, 6.0), 4096);
+  ASSERT_GE(g.events.size(), 2u);
+  int64_t checked = 0;
+  for (size_t e = 0; e < g.events.size(); ++e) {
+    const SynthEvent& ev = g.events[e];
+    if (std::isnan(ev.first_arrival) || ev.last_arrival + 0.1 > (g.rows - 1) * g.dt) continue;  // cut at the end
+    bool alone = true;  // no other event's arrivals within 0.1 s
+    for (size_t o = 0; o < g.events.size(); ++o) {
+      const SynthEvent& q = g.events[o];
+      if (o != e && !std::isnan(q.first_arrival) && q.first_arrival < ev.last_arrival + 0.1 &&
+          q.last_arrival > ev.first_arrival - 0.1) {
+        alone = false;
+      }
+    }
+    if (!alone) continue;
+    double s2 = 0;
+    int64_t n = 0;
+    for (const SynthPick& p : g.picks) {
+      if (p.event != static_cast<int64_t>(e)) continue;
+      const double half = 0.5 / (p.phase == 0 ? ev.freq_p : ev.freq_s);
+      for (int64_t k = static_cast<int64_t>(std::ceil((p.time - half) / g.dt));
+           k <= static_cast<int64_t>(std::floor((p.time + half) / g.dt)); ++k) {
+        if (std::fabs(k * g.dt - p.time) > half) continue;
+        s2 += static_cast<double>(g.data[k * g.W + p.trace]) * g.data[k * g.W + p.trace];
+        ++n;
+      }
+    }
+    ASSERT_GT(n, 0);
+    EXPECT_NEAR(10.0 * std::log10(s2 / static_cast<double>(n)), ev.snr_db, 0.2) << "event " << e;
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+
+  // The rate: an hour at 60 events per minute (truth only, which is cheap).
+  cfg.width = 4;
+  const SynthRecord hour(cfg, 1800000, 60.0);
+  std::vector<SynthEvent> ev;
+  std::vector<SynthPick> pk;
+  int64_t n_events = 0;
+  for (int64_t s = 0; s < hour.segments(); ++s) {
+    hour.segment_truth(s, n_events, &ev, &pk);
+    n_events += static_cast<int64_t>(ev.size());
+  }
+  EXPECT_NEAR(static_cast<double>(n_events), 3600.0, 4.0 * 60.0) << "Poisson count, 4 sigma";
+}
+
+TEST(SynthTruth, RecordEventsWithoutArrivalsInsideKeepTheirRow) {
+  // 1 s at 600 events per minute: events late in the record arrive after its end.
+  const SynthConfig cfg = record_config();
+  const Grid g = record(SynthRecord(cfg, 500, 600.0), 500);
+  expect_consistent_truth(g, cfg, "short record");
+  int64_t without = 0;
+  for (const SynthEvent& e : g.events) {
+    EXPECT_EQ(std::isnan(e.first_arrival), std::isnan(e.last_arrival));
+    without += std::isnan(e.first_arrival);
+  }
+  EXPECT_GT(without, 0) << "no event past the end: the NaN rows went untested";
+  EXPECT_LT(without, static_cast<int64_t>(g.events.size()));
+}
+
+TEST(SynthTruth, RecordRejectsBadArguments) {
+  const SynthConfig cfg = record_config();
+  EXPECT_THROW(SynthRecord(cfg, 0, 2.0), UsageError);
+  EXPECT_THROW(SynthRecord(cfg, 100, -1.0), UsageError);
+  EXPECT_THROW(SynthRecord(cfg, 100, std::nan("")), UsageError);
+  SynthConfig bad = cfg;
+  bad.freq_hi = 1000.0;
+  EXPECT_THROW(SynthRecord(bad, 100, 2.0), UsageError);
+}
+
+}  // namespace
+}  // namespace seis
