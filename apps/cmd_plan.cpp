@@ -88,7 +88,8 @@ int cmd_plan(int argc, char** argv) {
   } else if (req.device.is_cpu() || req.device.index < cuda_device_count()) {
     budget = device_memory_budget(req.device);
   }
-  const int64_t max_batch = budget >= 0 ? planner.max_batch(budget) : -1;
+  // On the CPU the reader's pinned slots live in the same memory as the step.
+  const int64_t max_batch = budget >= 0 ? planner.max_batch(budget, req.device.is_cpu()) : -1;
 
   if (as_json) {
     nlohmann::ordered_json j;

@@ -246,11 +246,8 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
   MemoryPlanner planner(req);
   const int64_t budget =
       static_cast<int64_t>(kAutoBatchMemoryShare * static_cast<double>(device_memory_budget(device)));
-  int64_t per_rank = planner.max_batch(budget);
   // On the CPU the reader's slots share the same memory.
-  while (device.is_cpu() && per_rank > 0 &&
-         planner.step_peak_bytes(per_rank) + planner.reader_host_bytes(per_rank) > budget)
-    --per_rank;
+  const int64_t per_rank = planner.max_batch(budget, device.is_cpu());
   const int world = comm.world();
   int64_t agreed = per_rank;
   for (int r = 0; r < world; ++r) {

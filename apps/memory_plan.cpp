@@ -75,19 +75,20 @@ int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
   return peak;
 }
 
-int64_t MemoryPlanner::max_batch(int64_t budget) {
-  if (step_peak_bytes(1) > budget) return 0;
+int64_t MemoryPlanner::max_batch(int64_t budget, bool with_reader) {
+  auto fits = [&](int64_t b) { return step_peak_bytes(b) + (with_reader ? reader_host_bytes(b) : 0) <= budget; };
+  if (!fits(1)) return 0;
   // Gallop to a batch that does not fit, then bisect: plans are cheap (no compute).
   constexpr int64_t kLimit = int64_t{1} << 24;
   int64_t lo = 1, hi = 2;
-  while (hi <= kLimit && step_peak_bytes(hi) <= budget) {
+  while (hi <= kLimit && fits(hi)) {
     lo = hi;
     hi *= 2;
   }
   if (hi > kLimit) return lo;
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    (step_peak_bytes(mid) <= budget ? lo : hi) = mid;
+    (fits(mid) ? lo : hi) = mid;
   }
   return lo;
 }

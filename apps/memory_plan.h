@@ -40,8 +40,9 @@ class MemoryPlanner {
   int64_t step_peak_bytes(int64_t batch);
   // Bytes held between steps: parameters, optimizer state and gradient buckets.
   int64_t resident_bytes() const { return resident_; }
-  // The largest per-rank batch whose step peak is at most `budget` bytes (0: not even one sample).
-  int64_t max_batch(int64_t budget);
+  // The largest per-rank batch whose step peak is at most `budget` bytes (0: not even one sample);
+  // with_reader: the reader's pinned slots count against the same budget (a CPU device's memory).
+  int64_t max_batch(int64_t budget, bool with_reader = false);
   // The reader's pinned host memory for `batch` samples per rank.
   int64_t reader_host_bytes(int64_t batch) const;
   int64_t num_params() const;

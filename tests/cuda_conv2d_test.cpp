@@ -547,6 +547,45 @@ TEST(CudaConv2dHalo, MatchesTheCpuBf16ConvAndIsDeterministic) {
   }
 }
 
+// The halo backward-data (dy masked by y > 0, the mirrored filter) against the CPU bf16 backward_data.
+TEST(CudaConv2dHalo, BackwardDataMatchesTheCpuBf16) {
+  SEIS_NEED_GPU();
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  for (int64_t c : {8, 16, 32, 64}) {
+    for (int64_t k : {8, 16, 32, 64}) {
+      for (const auto& [n, h, w] : std::vector<std::array<int64_t, 3>>{{1, 8, 16}, {3, 13, 37}, {2, 33, 5}}) {
+        const Conv2dShape s{n, h, w, c, k, 3};
+        ASSERT_TRUE(cuda::halo::supports(s.k, s.c, s.r));
+        const bool with_mask = (c + k + h) % 2 == 0;
+        SCOPED_TRACE(::testing::Message()
+                     << n << "x" << h << "x" << w << " C=" << c << " K=" << k << " mask " << with_mask);
+        const std::vector<bf16> dy = to_bf16(random_vector(s.pixels() * k, 500 + c + k + h));
+        std::vector<float> yv = random_vector(s.pixels() * k, 600 + c + k);
+        for (float& v : yv) v = v > 0 ? v : 0.0f;  // a ReLU output
+        const std::vector<bf16> y = to_bf16(yv);
+        const std::vector<float> wt = random_vector(s.weight_numel(), 700 + c + k, -0.25f, 0.25f);
+        std::vector<bf16> ref(static_cast<size_t>(s.pixels() * c));
+        const Tensor ws = cpu_workspace_bf16(s, ConvPass::backward_data);
+        cpu::conv2d_backward_data(s, ConvMath::bf16, dy.data(), with_mask ? y.data() : nullptr, wt.data(), ref.data(),
+                                  ws.raw());
+        DevArray<bf16> ddy(dy), dmask(y), ddx(s.pixels() * c);
+        DevBuf dw(wt);
+        ddx.poison();
+        cuda::conv2d_backward_data_halo(s, ddy.get(), with_mask ? dmask.get() : nullptr, dw.get(), ddx.get(), stream);
+        const std::vector<bf16> got = ddx.download();
+        int64_t differ = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (got[i].bits == ref[i].bits) continue;
+          ++differ;
+          ASSERT_LE(std::abs(int(got[i].bits) - int(ref[i].bits)), 1)
+              << "element " << i << ": " << to_float(got[i]) << " against " << to_float(ref[i]);
+        }
+        EXPECT_LE(differ, static_cast<int64_t>(got.size()) / 50 + 1);
+      }
+    }
+  }
+}
+
 TEST(CudaConv2dLarge, Past2To31Elements) {
   SEIS_NEED_GPU();
   BigInput in{17, 4096, 4096, 8, {}};

@@ -101,12 +101,12 @@ TEST(HaloLayout, SwizzleIsAPermutationAndEveryLdmatrixIsConflictFree) {
   }
 }
 
-// One CTA tile of the halo forward kernel, every warp, on the emulator: stage the halo and the
-// weights as the kernel does, then run its k-loop and epilogue. Returns the bank-conflict
-// wavefronts counted, for the A and B loads together.
-int64_t emulate_tile(const Conv2dShape& s, const std::vector<bf16>& x, const std::vector<float>& w,
-                     const std::vector<float>& bias, bool relu, int64_t tile, std::vector<bf16>& y, int64_t* ldsm) {
-  const int c = static_cast<int>(s.c), k = static_cast<int>(s.k), cpp = halo::chunks(c);
+// One CTA tile of the halo kernel, every warp, on the emulator: stage the halo (x, or dy already
+// masked) and the weights as the kernel does, then run its k-loop and epilogue (bias and ReLU in
+// forward only). Adds the bank-conflict wavefronts of the A and B loads to *ldsm.
+void emulate_tile(const Conv2dShape& s, bool bwd, const std::vector<bf16>& x, const std::vector<float>& w,
+                  const std::vector<float>& bias, bool relu, int64_t tile, std::vector<bf16>& y, int64_t* ldsm) {
+  const int c = static_cast<int>(bwd ? s.k : s.c), k = static_cast<int>(bwd ? s.c : s.k), cpp = halo::chunks(c);
   const halo::Tile t = halo::tile_of(tile, s.h, s.w);
   std::vector<uint8_t> smem(static_cast<size_t>(halo::smem_bytes(c, k)), 0);
   for (int p = 0; p < halo::kHaloPixels; ++p) {
@@ -124,7 +124,7 @@ int64_t emulate_tile(const Conv2dShape& s, const std::vector<bf16>& x, const std
   uint8_t* wsm = smem.data() + halo::halo_bytes(c);
   for (int n = 0; n < k; ++n)
     for (int kk = 0; kk < 9 * c; ++kk) {
-      const bf16 v = to_bf16(w[static_cast<size_t>(n) * 9 * c + kk]);
+      const bf16 v = to_bf16(w[halo::weight_index(n, kk, c, k, bwd)]);
       std::memcpy(wsm + (n * halo::wstride(c) + kk) * 2, &v, 2);
     }
   WarpEmulator em;
@@ -152,13 +152,12 @@ int64_t emulate_tile(const Conv2dShape& s, const std::vector<bf16>& x, const std
           const halo::OutIndex o = halo::out_index(lane, warp, f, i);
           const int64_t oy = t.y0 + o.ty, ox = t.x0 + o.tx;
           if (oy >= s.h || ox >= s.w) continue;
-          float v = acc[f][lane][i] + bias[o.n];
-          if (relu) v = v > 0.0f ? v : 0.0f;
+          float v = acc[f][lane][i] + (bwd ? 0.0f : bias[o.n]);
+          if (relu && !bwd) v = v > 0.0f ? v : 0.0f;
           y[((t.img * s.h + oy) * s.w + ox) * k + o.n] = to_bf16(v);
         }
   }
   *ldsm += em.wavefronts;
-  return em.wavefronts;
 }
 
 TEST(HaloConv, EmulatedKernelComputesTheConv) {
@@ -175,7 +174,7 @@ TEST(HaloConv, EmulatedKernelComputesTheConv) {
     for (int64_t i = 0; i < nx; ++i) x[i] = to_bf16(xf[i]);
     int64_t ldsm = 0;
     const int64_t tiles = halo::tiles(s.n, s.h, s.w);
-    for (int64_t t = 0; t < tiles; ++t) emulate_tile(s, x, w, bias, true, t, y, &ldsm);
+    for (int64_t t = 0; t < tiles; ++t) emulate_tile(s, false, x, w, bias, true, t, y, &ldsm);
     // Conflict-free: 4 wavefronts per ldmatrix.x4.
     const int64_t per_tile = halo::kWarps * halo::ksteps(static_cast<int>(s.c)) * (1 + (s.k / 8 + 1) / 2);
     EXPECT_EQ(ldsm, 4 * per_tile * tiles);
@@ -209,6 +208,38 @@ TEST(HaloConv, EmulatedKernelComputesTheConv) {
     EXPECT_EQ(bad, 0);
     // Different fp32 summation orders may round a few outputs to the neighbouring bf16.
     EXPECT_LE(off_by_ulp, ny / 50 + 1);
+  }
+}
+
+// Backward-data on the same kernel: dy masked by (y > 0) staged as the halo, the filter mirrored
+// and transposed through halo::weight_index; against the CPU bf16 backward_data, one ulp at most.
+TEST(HaloConv, EmulatedBackwardDataComputesTheCpuBackwardData) {
+  for (const Conv2dShape& s : {Conv2dShape{2, 11, 21, 8, 8, 3}, Conv2dShape{1, 9, 17, 16, 32, 3},
+                               Conv2dShape{1, 5, 7, 64, 32, 3}, Conv2dShape{1, 8, 16, 8, 64, 3}}) {
+    ASSERT_TRUE(halo::supports(s.k, s.c, s.r));
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k);
+    const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k;
+    const std::vector<float> dyf = test::random_vector(ny, 6), yf = test::random_vector(ny, 7),
+                             w = test::random_vector(s.weight_numel(), 8, -0.3f, 0.3f);
+    std::vector<bf16> dy(ny), ymask(ny), staged(ny), dx(nx, bf16{0x7fc0}), dx_cpu(nx);
+    for (int64_t i = 0; i < ny; ++i) {
+      dy[i] = to_bf16(dyf[i]);
+      ymask[i] = to_bf16(yf[i] > 0 ? yf[i] : 0.0f);  // a ReLU output: zeros and positives
+      staged[i] = to_float(ymask[i]) > 0.0f ? dy[i] : bf16{0};
+    }
+    int64_t ldsm = 0;
+    for (int64_t t = 0; t < halo::tiles(s.n, s.h, s.w); ++t) emulate_tile(s, true, staged, w, {}, false, t, dx, &ldsm);
+    std::vector<uint8_t> ws(static_cast<size_t>(cpu::conv2d_workspace_bytes(s, ConvPass::backward_data, true)) + 64);
+    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(ws.data()) + 63) / 64 * 64);
+    cpu::conv2d_backward_data(s, ConvMath::bf16, dy.data(), ymask.data(), w.data(), dx_cpu.data(), aligned);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < nx; ++i) {
+      if (dx[i].bits == dx_cpu[i].bits) continue;
+      ++differ;
+      ASSERT_LE(std::abs(int(dx[i].bits) - int(dx_cpu[i].bits)), 1)
+          << "element " << i << ": " << to_float(dx[i]) << " against " << to_float(dx_cpu[i]);
+    }
+    EXPECT_LE(differ, nx / 50 + 1);
   }
 }
 

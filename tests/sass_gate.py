@@ -7,7 +7,7 @@ nvidia-cuda-cuobjdump) and checks every kernel named in GATES:
 - the main loop, from its first LDSM to its last HMMA, holds the expected instructions (LDSM and
   HMMA.16816.F32.BF16) and none of: integer division (IMAD.HI, I2F), MUFU, local loads/stores, branches;
 - an MMA share of that loop of at least MIN_HMMA_SHARE (the legacy kernels spend 1-3% on MMA);
-- the staging instructions the design names (LDGSTS: cp.async).
+- the staging instructions the design names (LDGSTS, cp.async, in the forward halo kernels).
 Prints one line per kernel and exits 1 on any failure, 2 when no cuobjdump can be found.
 """
 import collections
@@ -20,9 +20,14 @@ import sys
 
 # kernel name fragment -> (required opcodes anywhere, required in the loop)
 GATES = {
-    "halo_forward_kernel": ({"LDGSTS"}, {"LDSM", "HMMA.16816.F32.BF16"}),
+    "halo_conv_kernel": (set(), {"LDSM", "HMMA.16816.F32.BF16"}),
 }
+# Extra opcodes for instantiations whose mangled name holds a fragment: the forward halo kernels
+# (template flag kBackwardData = false, "Lb0E") stage with cp.async.
+REQUIRED_IF_NAMED = {"Lb0E": {"LDGSTS"}}
 FORBIDDEN_IN_LOOP = ("IMAD.HI", "I2F", "MUFU", "LDL", "STL", "BRA")
+# Division by a constant compiles to a multiply by a magic number (e.g. 0xaaaaaaab for 3).
+MAGIC_MULTIPLY = re.compile(r"IMAD\.(?:WIDE|HI)\S*\s[^;]*(?:0x[0-9a-f]{7,8}\b|-0x[0-9a-f]{7,8}\b)")
 MIN_HMMA_SHARE = 0.10
 
 
@@ -67,7 +72,9 @@ def main():
                 continue
             checked[gate] += 1
             anywhere, in_loop = GATES[gate]
-            ops = re.findall(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", block)
+            anywhere = set(anywhere).union(*[ops for frag, ops in REQUIRED_IF_NAMED.items() if frag in name])
+            lines = re.findall(r"/\*[0-9a-f]{4,}\*/\s+((?:@!?U?P\w+\s+)?[A-Z][^;]*);", block)
+            ops = [re.sub(r"^@!?U?P\w+\s+", "", ln).split()[0] for ln in lines]
             res = resources.get(name, "")
             problems = []
             if "LOCAL:0" not in res or "STACK:0" not in res:
@@ -86,12 +93,15 @@ def main():
                     if not any(o.startswith(op) for o in body):
                         problems.append("loop lacks " + op)
                 bad = collections.Counter(o for o in body if o.startswith(FORBIDDEN_IN_LOOP))
+                magic = sum(bool(MAGIC_MULTIPLY.search(ln)) for ln in lines[ldsm[0] : hmma[-1] + 1])
+                if magic:
+                    bad["division by a constant (magic multiply)"] = magic
                 if bad:
                     problems.append("loop holds " + ", ".join(f"{k} x{v}" for k, v in bad.items()))
                 share = sum(o.startswith("HMMA") for o in body) / len(body)
                 if share < MIN_HMMA_SHARE:
                     problems.append(f"HMMA share {share:.0%} < {MIN_HMMA_SHARE:.0%}")
-            short = gate + "<" + ",".join(re.findall(r"Li(\d+)E", name)) + ">"
+            short = gate + "<" + ",".join(re.findall(r"L[ib](\d+)E", name)) + ">"
             verdict = "FAIL" if problems else "ok  "
             detail = ": " + "; ".join(problems) if problems else ""
             print(f"{verdict} {short}: {res.strip()}, loop HMMA share {share:.0%}{detail}")

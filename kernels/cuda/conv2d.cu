@@ -969,6 +969,10 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, c
                           bf16* dx, void* workspace, CUstream_st* stream) {
   check_shape(s);
   if (s.pixels() == 0) return;
+  if (math == ConvMath::bf16 && halo_conv_enabled() && halo::supports(s.k, s.c, s.r)) {
+    conv2d_backward_data_halo(s, dy, y_relu, w, dx, stream);
+    return;
+  }
   SEIS_KERNEL_CHECK(dy != nullptr && w != nullptr && dx != nullptr && workspace != nullptr,
                     "conv2d_backward_data (bf16): null pointer");
   conv_layout::Carver ws(workspace);

@@ -1,13 +1,14 @@
-// The halo forward conv (kernels/cuda/conv2d_halo.h; layout and algorithm: halo_conv_layout.h).
-// Layout: activations NHWC bf16, weights KRSC fp32 (rounded to bf16 once per CTA into shared
-// memory). Writes y (=).
+// The halo convs (kernels/cuda/conv2d_halo.h; layout and algorithm: halo_conv_layout.h), forward
+// and backward-data. Layout: activations NHWC bf16, weights KRSC fp32 (rounded to bf16 once per CTA
+// into shared memory; mirrored and transposed for backward-data). Writes y or dx (=).
 //
 // Per CTA: the bf16 weights are staged once; then for each of its tiles (a grid-stride loop over a
-// fixed tile order, so results do not depend on the grid) the (8+2) x (16+2) x C input halo is
-// copied with cp.async (16 bytes per chunk, zero-filled outside the image), and each warp runs the
-// k-loop: per k-step one ldmatrix.x4 of A (16 pixels x 16 k) and, per pair of 8-channel output
-// fragments, one ldmatrix.x4 of B and two mma.sync m16n8k16. The epilogue adds the bias, applies
-// ReLU and stores bf16 pairs. Every output is one fixed-order sum: deterministic.
+// fixed tile order, so results do not depend on the grid) the (8+2) x (16+2) x c input halo is
+// staged, 16 bytes per chunk, zero outside the image: with cp.async in forward, through registers
+// in backward-data, where dy is masked by (y > 0) on the way. Each warp runs the k-loop: per k-step
+// one ldmatrix.x4 of A (16 pixels x 16 k) and, per pair of 8-channel output fragments, one
+// ldmatrix.x4 of B and two mma.sync m16n8k16. The epilogue adds the bias, applies ReLU (forward)
+// and stores bf16 pairs. Every output is one fixed-order sum: deterministic.
 #include <cuda_bf16.h>
 
 #include <cstdlib>
@@ -22,10 +23,11 @@ namespace seis::cuda {
 namespace {
 
 struct HaloArgs {
-  const bf16* x;
-  const float* w;
+  const bf16* x;     // the staged tensor: x (forward) or dy (backward-data), [N, H, W, c]
+  const bf16* mask;  // backward-data: y_relu (dy counts where y > 0), or null
+  const float* w;    // KRSC [K, 3, 3, C] of the conv
   const float* bias;
-  bf16* y;
+  bf16* y;  // [N, H, W, k]
   int64_t n, h, w_px, tiles;
   bool relu;
 };
@@ -53,8 +55,22 @@ __device__ __forceinline__ void cp_async_wait_all() {
   asm volatile("cp.async.wait_group 0;\n" ::);
 }
 
-template <int C, int K>
-__global__ void __launch_bounds__(halo::kThreads) halo_forward_kernel(const HaloArgs a) {
+// 16 bytes of 8 bf16: each kept where the mask's element is > 0, else 0.
+__device__ __forceinline__ uint4 masked(uint4 v, uint4 m) {
+  uint32_t* pv = reinterpret_cast<uint32_t*>(&v);
+  const uint32_t* pm = reinterpret_cast<const uint32_t*>(&m);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const bool lo = to_float(mma::unpack(pm[i], 0)) > 0.0f, hi = to_float(mma::unpack(pm[i], 1)) > 0.0f;
+    pv[i] &= (lo ? 0x0000ffffu : 0u) | (hi ? 0xffff0000u : 0u);
+  }
+  return v;
+}
+
+// C: channels of the staged tensor, K: of the output; kBackwardData: the mirrored, transposed filter
+// and the masked staging of dy.
+template <int C, int K, bool kBackwardData>
+__global__ void __launch_bounds__(halo::kThreads) halo_conv_kernel(const HaloArgs a) {
   extern __shared__ __align__(128) uint8_t smem[];
   constexpr int kCpp = halo::chunks(C), kFrags = K / 8, kSteps = halo::ksteps(C), kPad = halo::kpad(C);
   constexpr int kWstride = halo::wstride(C);
@@ -66,7 +82,7 @@ __global__ void __launch_bounds__(halo::kThreads) halo_forward_kernel(const Halo
   bf16* wsm = reinterpret_cast<bf16*>(smem + halo::halo_bytes(C));
   for (int i = tid; i < K * kPad; i += halo::kThreads) {
     const int n = i / kPad, k = i - n * kPad;
-    const float v = k < 9 * C ? a.w[static_cast<int64_t>(n) * 9 * C + k] : 0.0f;
+    const float v = k < 9 * C ? a.w[halo::weight_index(n, k, C, K, kBackwardData)] : 0.0f;
     wsm[n * kWstride + k] = to_bf16(v);
   }
   float bias[kFrags][2];
@@ -84,10 +100,19 @@ __global__ void __launch_bounds__(halo::kThreads) halo_forward_kernel(const Halo
       const int p = i / kCpp, q = i % kCpp;
       const int64_t iy = t.y0 - 1 + p / halo::kHaloW, ix = t.x0 - 1 + p % halo::kHaloW;
       const bool valid = iy >= 0 && iy < a.h && ix >= 0 && ix < a.w_px;
-      const bf16* src = valid ? a.x + ((t.img * a.h + iy) * a.w_px + ix) * C + 8 * q : a.x;
-      cp_async16(base + halo::halo_offset(p, q, kCpp), src, valid);
+      const int64_t off = valid ? ((t.img * a.h + iy) * a.w_px + ix) * C + 8 * q : 0;
+      if constexpr (kBackwardData) {
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (valid) {
+          v = *reinterpret_cast<const uint4*>(a.x + off);
+          if (a.mask != nullptr) v = masked(v, *reinterpret_cast<const uint4*>(a.mask + off));
+        }
+        *reinterpret_cast<uint4*>(smem + halo::halo_offset(p, q, kCpp)) = v;
+      } else {
+        cp_async16(base + halo::halo_offset(p, q, kCpp), a.x + off, valid);
+      }
     }
-    cp_async_wait_all();
+    if constexpr (!kBackwardData) cp_async_wait_all();
     __syncthreads();
 
     float acc[kFrags][4];
@@ -125,34 +150,57 @@ __global__ void __launch_bounds__(halo::kThreads) halo_forward_kernel(const Halo
   }
 }
 
-template <int C, int K>
+template <int C, int K, bool kBwd>
 void launch(const HaloArgs& a, cudaStream_t stream) {
   constexpr int kSmem = halo::smem_bytes(C, K);
   static const bool configured = [] {
-    CUDA_CHECK(cudaFuncSetAttribute(halo_forward_kernel<C, K>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    CUDA_CHECK(cudaFuncSetAttribute(halo_conv_kernel<C, K, kBwd>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
   (void)configured;
   // A fixed grid (not the device's SM count): each CTA walks tiles with a stride.
   constexpr int64_t kMaxCtas = 4096;
   const int64_t ctas = std::min<int64_t>(a.tiles, kMaxCtas);
-  halo_forward_kernel<C, K><<<static_cast<unsigned>(ctas), halo::kThreads, kSmem, stream>>>(a);
+  halo_conv_kernel<C, K, kBwd><<<static_cast<unsigned>(ctas), halo::kThreads, kSmem, stream>>>(a);
   SEIS_CUDA_LAUNCH_CHECK();
 }
 
-template <int C>
+template <int C, bool kBwd>
 void launch_k(const HaloArgs& a, int64_t k, cudaStream_t stream) {
   switch (k) {
     case 8:
-      return launch<C, 8>(a, stream);
+      return launch<C, 8, kBwd>(a, stream);
     case 16:
-      return launch<C, 16>(a, stream);
+      return launch<C, 16, kBwd>(a, stream);
     case 32:
-      return launch<C, 32>(a, stream);
+      return launch<C, 32, kBwd>(a, stream);
     case 64:
-      return launch<C, 64>(a, stream);
+      return launch<C, 64, kBwd>(a, stream);
   }
-  SEIS_KERNEL_CHECK(false, "conv2d_forward_halo: K = " << k);
+  SEIS_KERNEL_CHECK(false, "halo conv: " << k << " output channels");
+}
+
+// c: channels of the staged tensor, k: of the output.
+template <bool kBwd>
+void launch_ck(const HaloArgs& a, int64_t c, int64_t k, cudaStream_t stream) {
+  switch (c) {
+    case 8:
+      return launch_k<8, kBwd>(a, k, stream);
+    case 16:
+      return launch_k<16, kBwd>(a, k, stream);
+    case 32:
+      return launch_k<32, kBwd>(a, k, stream);
+    case 64:
+      return launch_k<64, kBwd>(a, k, stream);
+  }
+  SEIS_KERNEL_CHECK(false, "halo conv: " << c << " input channels");
+}
+
+void check_args(const Conv2dShape& s, int64_t c, int64_t k, const bf16* in, const bf16* out, const float* w) {
+  SEIS_KERNEL_CHECK(halo::supports(c, k, s.r), "halo conv: C=" << s.c << " K=" << s.k << " R=" << s.r);
+  SEIS_KERNEL_CHECK(s.h < (int64_t{1} << 30) && s.w < (int64_t{1} << 30), "conv2d: image " << s.h << "x" << s.w);
+  SEIS_KERNEL_CHECK(in != nullptr && w != nullptr && out != nullptr, "halo conv: null pointer");
+  SEIS_KERNEL_CHECK(aligned16(in) && aligned4(out), "halo conv: input must be 16-byte and output 4-byte aligned");
 }
 
 }  // namespace
@@ -167,22 +215,19 @@ bool halo_conv_enabled() {
 
 void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
                          CUstream_st* stream) {
-  SEIS_KERNEL_CHECK(halo::supports(s.c, s.k, s.r), "conv2d_forward_halo: C=" << s.c << " K=" << s.k << " R=" << s.r);
-  SEIS_KERNEL_CHECK(s.h < (int64_t{1} << 30) && s.w < (int64_t{1} << 30), "conv2d: image " << s.h << "x" << s.w);
   if (s.pixels() == 0) return;
-  SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr, "conv2d_forward_halo: null pointer");
-  SEIS_KERNEL_CHECK(aligned16(x) && aligned4(y), "conv2d_forward_halo: x must be 16-byte and y 4-byte aligned");
-  HaloArgs a{x, w, bias, y, s.n, s.h, s.w, halo::tiles(s.n, s.h, s.w), relu};
-  switch (s.c) {
-    case 8:
-      return launch_k<8>(a, s.k, stream);
-    case 16:
-      return launch_k<16>(a, s.k, stream);
-    case 32:
-      return launch_k<32>(a, s.k, stream);
-    case 64:
-      return launch_k<64>(a, s.k, stream);
-  }
+  check_args(s, s.c, s.k, x, y, w);
+  const HaloArgs a{x, nullptr, w, bias, y, s.n, s.h, s.w, halo::tiles(s.n, s.h, s.w), relu};
+  launch_ck<false>(a, s.c, s.k, stream);
+}
+
+void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w, bf16* dx,
+                               CUstream_st* stream) {
+  if (s.pixels() == 0) return;
+  check_args(s, s.k, s.c, dy, dx, w);
+  SEIS_KERNEL_CHECK(y_relu == nullptr || aligned16(y_relu), "halo conv: y_relu must be 16-byte aligned");
+  const HaloArgs a{dy, y_relu, w, nullptr, dx, s.n, s.h, s.w, halo::tiles(s.n, s.h, s.w), false};
+  launch_ck<true>(a, s.k, s.c, stream);
 }
 
 }  // namespace seis::cuda

@@ -1,6 +1,9 @@
-// The halo forward conv on tensor cores (kernels/cuda/conv2d_halo.cu): bf16 activations in and out,
-// fp32 weights rounded to bf16 operands, fp32 accumulation, bias and ReLU fused, 3x3, C in
-// {8, 16, 32, 64}, K in {8, 16, 32, 64} (halo::supports). Writes y (=).
+// The halo convs on tensor cores (kernels/cuda/conv2d_halo.cu): bf16 activations in and out, fp32
+// weights rounded to bf16 operands, fp32 accumulation, 3x3, C and K in {8, 16, 32, 64}
+// (halo::supports(C, K) for forward, halo::supports(K, C) for backward-data).
+// - forward: y (=) = conv(x) + bias, ReLU'd when relu;
+// - backward_data: dx (=) = the conv of dy masked by (y_relu > 0) (no mask when y_relu is null)
+//   with the flipped, channel-transposed filter, as kernels/conv2d.h defines it.
 //
 // Not the default yet: it runs only where SEIS_CONV_IMPL=halo, until a GPU run has verified it
 // (GPU-PLAN.md 5.1). Its algorithm is proven on the CPU emulator (tests/halo_conv_test.cpp).
@@ -18,5 +21,7 @@ namespace seis::cuda {
 bool halo_conv_enabled();
 void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
                          CUstream_st* stream);
+void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w, bf16* dx,
+                               CUstream_st* stream);
 
 }  // namespace seis::cuda

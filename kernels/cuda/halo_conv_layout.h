@@ -1,4 +1,4 @@
-// Layout of the halo conv kernel (kernels/cuda/conv2d_halo.cu; GPU-PLAN.md 3.1 A) as
+// Layout of the halo conv kernels (kernels/cuda/conv2d_halo.cu; GPU-PLAN.md 3.1 A) as
 // __host__ __device__ functions shared by the kernel and its CPU emulation (tests/halo_conv_test.cpp):
 // tile geometry, the swizzled shared-memory halo, the per-lane ldmatrix addresses of both operands,
 // and where each accumulator lands.
@@ -10,8 +10,13 @@
 // image), so im2col is only an address: the A rows of a k-step are 16 consecutive halo pixels shifted
 // by the tap, 16 bytes (8 channels) each. No division or bounds check in the main loop.
 //
-// Shapes: 3x3, stride 1, pad 1; C in {8, 16, 32, 64} (the swizzle permutes a power-of-two number of
-// chunks per pixel) and K in {8, 16, 32, 64} (the kernel's instantiations; the layout itself takes
+// Backward-data is the same forward-form conv (kernels/conv2d.h): of dy masked by (y > 0), staged
+// as the halo, with the flipped, channel-transposed filter W'[c, tap, k] = W[k, 8 - tap, c]. Below,
+// c is the channel count of the staged tensor (C forward, K backward-data) and k that of the GEMM's
+// output (K forward, C backward-data).
+//
+// Shapes: 3x3, stride 1, pad 1; c in {8, 16, 32, 64} (the swizzle permutes a power-of-two number of
+// chunks per pixel) and k in {8, 16, 32, 64} (the kernel's instantiations; the layout itself takes
 // any multiple of 8): the large levels of the UNet at base 8.
 #pragma once
 #include <cstdint>
@@ -60,14 +65,19 @@ SEIS_HD constexpr TapChannel k_chunk(int s, int half, int c) {
   return k < 9 * c ? TapChannel{k / c, k % c} : TapChannel{4, 0};
 }
 
+// The halo pixel offset of a tap: (tap / 3) rows and (tap % 3) columns.
+SEIS_HD constexpr int tap_shift(int tap) { return tap / 3 * kHaloW + tap % 3; }
+
 // ldmatrix.x4 of the A operand of warp `warp` at k-step s: the halo byte offset `lane` supplies.
 // Matrix j holds pixels 8 (j & 1) .. +7 of the warp's 16 and k-values 8 (j >> 1) .. +7, so register j
-// is a-elements 2j and 2j + 1 (mma_layout.h).
+// is a-elements 2j and 2j + 1 (mma_layout.h). The two k-halves' taps are selected, not computed
+// from the lane: with s and c known at compile time no division is left for the loop.
 SEIS_HD constexpr int a_offset(int lane, int warp, int s, int c) {
   const int j = mma::ldsm_matrix(lane), m = mma::ldsm_row(lane) + 8 * (j & 1);
-  const TapChannel t = k_chunk(s, j >> 1, c);
-  const int p = (warp + t.tap / 3) * kHaloW + m + t.tap % 3;
-  return halo_offset(p, t.c0 / 8, chunks(c));
+  const TapChannel t0 = k_chunk(s, 0, c), t1 = k_chunk(s, 1, c);
+  const bool high = (j >> 1) != 0;
+  const int p = warp * kHaloW + m + (high ? tap_shift(t1.tap) : tap_shift(t0.tap));
+  return halo_offset(p, (high ? t1.c0 : t0.c0) / 8, chunks(c));
 }
 
 // ldmatrix.x4 of the B operand for the n-fragments f and f + 1 (8 channels each) at k-step s:
@@ -79,6 +89,15 @@ SEIS_HD constexpr int b_offset(int lane, int f, int s, int c, int k) {
   const int frag = f + (j >> 1) < frags ? f + (j >> 1) : frags - 1;
   const int n = 8 * frag + mma::ldsm_row(lane);
   return (n * wstride(c) + 16 * s + 8 * (j & 1)) * 2;
+}
+
+// The element of the KRSC conv weights [K][3][3][C] that B row n, reduction index kk (< 9c) holds.
+// Forward: rows are the K outputs, kk = tap * C + ch. Backward-data: rows are the conv's C input
+// channels, kk = tap * K + ch, and the tap is mirrored (W'[n, tap, ch] = W[ch, 8 - tap, n]).
+SEIS_HD constexpr int64_t weight_index(int n, int kk, int c, int k, bool backward_data) {
+  if (!backward_data) return static_cast<int64_t>(n) * 9 * c + kk;
+  const int tap = kk / c, ch = kk % c;
+  return (static_cast<int64_t>(ch) * 9 + (8 - tap)) * k + n;
 }
 
 // Where accumulator element i of n-fragment f of `lane` in warp `warp` belongs: the tile pixel
