@@ -161,37 +161,20 @@ if ! command -v compute-sanitizer >/dev/null; then
     [[ -x "$d/compute-sanitizer" ]] && PATH=$PATH:$d && break
   done
 fi
-# The halo conv (not yet the default) under every tool that sees its shared-memory traffic.
-HALO_BIN=$BUILD/tests/cuda_conv2d_test
-HALO_FILTER=${HALO_FILTER:-CudaConv2dHalo.*}
-for tool in memcheck racecheck synccheck; do
-  want_stage sanitizer || break
-  [[ -x "$HALO_BIN" ]] && command -v compute-sanitizer >/dev/null || break
+# run_sanitizer ROW TOOL BINARY FILTER: one compute-sanitizer run of a test binary, one summary row.
+run_sanitizer() {
+  local row=$1 tool=$2 bin=$3 filter=$4 section rc summary verdict
+  if [[ ! -x "$bin" ]] || ! command -v compute-sanitizer >/dev/null; then
+    rows+=("$(printf '%-34s %s' "$row" 'NOT RUN (no binary or no compute-sanitizer)')")
+    return
+  fi
   section=$(mktemp)
-  echo "==== compute-sanitizer --tool $tool on the halo conv" >>"$SAN_LOG"
+  echo "==== compute-sanitizer --tool $tool $(basename "$bin"), filter $filter" >>"$SAN_LOG"
   SEIS_REQUIRE_GPU=1 run_limited "$(stage_time 90)" "$section" compute-sanitizer --tool "$tool" --error-exitcode 86 \
-    "$HALO_BIN" --gtest_color=no --gtest_filter="$HALO_FILTER"
+    "$bin" --gtest_color=no --gtest_filter="$filter"
   rc=$?
   cat "$section" >>"$SAN_LOG"
   summary=$(grep -E '(ERROR|RACECHECK|SYNCCHECK) SUMMARY' "$section" | tail -1 | sed 's/^=* *//')
-  rows+=("$(printf '%-34s %s' "halo $tool" "exit $rc; ${summary:-no summary}; $(gtest_counts "$section")")")
-  rm -f "$section"
-done
-for tool in memcheck racecheck; do
-  want_stage sanitizer || break
-  if [[ ! -x "$SAN_BIN" ]] || ! command -v compute-sanitizer >/dev/null; then
-    rows+=("$(printf '%-34s %s' "sanitizer $tool" 'NOT RUN (no binary or no compute-sanitizer)')")
-    continue
-  fi
-  filter=$MEMCHECK_FILTER
-  [[ $tool == racecheck ]] && filter=$RACECHECK_FILTER
-  section=$(mktemp)
-  echo "==== compute-sanitizer --tool $tool, filter $filter" >>"$SAN_LOG"
-  SEIS_REQUIRE_GPU=1 run_limited "$(stage_time 90)" "$section" compute-sanitizer --tool "$tool" --error-exitcode 86 \
-    "$SAN_BIN" --gtest_color=no --gtest_filter="$filter"
-  rc=$?
-  cat "$section" >>"$SAN_LOG"
-  summary=$(grep -E '(ERROR|RACECHECK) SUMMARY' "$section" | tail -1 | sed 's/^=* *//')
   if ((rc == 0)) && [[ -n "$summary" ]]; then
     verdict="clean ($summary; $(gtest_counts "$section"))"
   elif ((rc == 86)); then
@@ -200,9 +183,18 @@ for tool in memcheck racecheck; do
     verdict="NOT CLEAN: exit $rc; ${summary:-no summary}; $(gtest_counts "$section")"
   fi
   grep -q 'TIMED OUT' "$section" && verdict+=" TIMED OUT"
-  rows+=("$(printf '%-34s %s' "sanitizer $tool" "$verdict")")
+  rows+=("$(printf '%-34s %s' "$row" "$verdict")")
   rm -f "$section"
-done
+}
+if want_stage sanitizer; then
+  run_sanitizer "sanitizer memcheck" memcheck "$SAN_BIN" "$MEMCHECK_FILTER"
+  run_sanitizer "sanitizer racecheck" racecheck "$SAN_BIN" "$RACECHECK_FILTER"
+  # The halo convs (not yet the default) under every tool that sees their shared-memory traffic.
+  HALO_FILTER=${HALO_FILTER:-CudaConv2dHalo.*}
+  for tool in memcheck racecheck synccheck; do
+    run_sanitizer "halo conv $tool" "$tool" "$BUILD/tests/cuda_conv2d_test" "$HALO_FILTER"
+  done
+fi
 
 # ---- 4. Benchmarks -----------------------------------------------------------------------------
 bench() {  # NAME LIMIT CMD...
