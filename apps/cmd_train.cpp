@@ -244,11 +244,13 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
   req.world = comm.world();
   req.prefetch = s.prefetch;
   MemoryPlanner planner(req);
-  const int64_t budget =
-      static_cast<int64_t>(kAutoBatchMemoryShare * static_cast<double>(device_memory_budget(device)));
-  // On the CPU the reader's slots share the same memory.
-  const int64_t per_rank = planner.max_batch(budget, device.is_cpu());
   const int world = comm.world();
+  // A GPU is its rank's own. CPU ranks may share one node's memory: each plans for its share
+  // (conservative across nodes), and the reader's slots count against it too.
+  const int sharing = device.is_cpu() ? world : 1;
+  const int64_t budget =
+      static_cast<int64_t>(kAutoBatchMemoryShare * static_cast<double>(device_memory_budget(device)) / sharing);
+  const int64_t per_rank = planner.max_batch(budget, device.is_cpu());
   int64_t agreed = per_rank;
   for (int r = 0; r < world; ++r) {
     int64_t v = per_rank;
@@ -260,6 +262,10 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
                      " sample does not fit: a step needs " + std::to_string(planner.step_peak_bytes(1)) +
                      " bytes of the " + std::to_string(budget) + " available on " + device.str() +
                      " (train on crops with --crop, or use fewer --levels or a smaller --base)");
+  }
+  if (train_samples < world) {
+    throw InputError("--batch auto: " + std::to_string(train_samples) + " training samples for " +
+                     std::to_string(world) + " ranks: each rank needs at least one");
   }
   const int64_t batch = std::min(agreed, train_samples / world) * world;
   if (comm.rank() == 0) {
