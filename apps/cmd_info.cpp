@@ -1,7 +1,8 @@
 // seisseg info: validates and summarises HDF5 dataset files: shapes, types, chunking, filters,
 // attributes, value statistics over up to --stat-samples gathers (or windows of a continuous
 // record) spread across the file, and the ground truth tables /picks and /events when present.
-// Nothing is read whole: gathers and windows one at a time, tables in blocks of rows.
+// Nothing is read whole: gathers and windows one at a time, tables in blocks of rows; memory
+// follows a byte budget, never the sizes a file declares (a few KB of HDF5 may declare exabytes).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "engine/tensor.h"
 #include "io/hdf5_dataset.h"
 #include "io/hdf5_record.h"
 #include "io/hdf5_table.h"
@@ -63,8 +65,23 @@ struct Stats {
   }
 };
 
+// Piece k of m spread evenly over [0, last], first and last included. In 128 bits: k * last
+// overflows int64 for a file that declares 2^62 rows.
+int64_t spread(int64_t k, int64_t m, int64_t last) {
+  if (m <= 1) return 0;
+  return static_cast<int64_t>(static_cast<__int128>(k) * last / (m - 1));
+}
+
 Stats gather_stats(const H5SampleFile& f, int64_t max_gathers) {
   const H5DatasetInfo& in = f.info();
+  // A gather is read whole. HDF5 stores no chunk over 4 GiB and seisseg writes none (a gather is
+  // one chunk), so a larger one is a file declaring sizes it cannot hold: refused before anything
+  // is allocated. (In long double: H * W may overflow int64.)
+  constexpr int64_t kMaxGatherBytes = int64_t{4} << 30;
+  if (static_cast<long double>(in.height) * static_cast<long double>(in.width) * 4 >= kMaxGatherBytes) {
+    throw InputError(in.path + ": gathers of " + std::to_string(in.height) + " x " + std::to_string(in.width) +
+                     " values exceed the 4 GiB of float32 that one gather (one HDF5 chunk) can hold");
+  }
   const int64_t hw = in.height * in.width;
   const int64_t m = std::min(in.n, max_gathers);
   const bool has_label = in.label_type != H5ElemType::none;
@@ -72,7 +89,7 @@ Stats gather_stats(const H5SampleFile& f, int64_t max_gathers) {
   std::vector<uint8_t> label(static_cast<size_t>(hw));
   Stats s;
   for (int64_t k = 0; k < m; ++k) {
-    const int64_t i = m == 1 ? 0 : k * (in.n - 1) / (m - 1);  // first and last included
+    const int64_t i = spread(k, m, in.n - 1);  // first and last included
     f.read(i, data.data(), has_label ? label.data() : nullptr);
     s.add(data, has_label ? &label : nullptr);
   }
@@ -80,19 +97,34 @@ Stats gather_stats(const H5SampleFile& f, int64_t max_gathers) {
   return s;
 }
 
-constexpr int64_t kStatWindow = 4096;  // rows per statistics window of a record
+// One row of a record (data and label) is the least a statistics window holds: wider records are
+// refused rather than read in column tiles (a row of 256 MiB is over 50 million receivers; nothing
+// real comes near, and a file declaring it is far more likely broken or hostile).
+constexpr int64_t kMaxRowBytes = int64_t{256} << 20;
+
+// Rows per statistics window of a record: the generator's blocks (synth_record_block_rows: 4096
+// rows, fewer where a block would pass 32 MiB of float data, at least 1, at most T), so a window
+// of a synthetic record is one chunk and memory is bounded by bytes, not by the file's dims.
+int64_t stat_window_rows(const H5RecordInfo& in) {
+  if (in.receivers > kMaxRowBytes / 5) {
+    throw InputError(in.path + ": /data has " + std::to_string(in.receivers) +
+                     " receivers: one row of data and label is more than the " + std::to_string(kMaxRowBytes >> 20) +
+                     " MiB that info reads at a time");
+  }
+  return synth_record_block_rows(in.samples, in.receivers);
+}
 
 Stats record_stats(const H5RecordFile& f, int64_t max_windows) {
   const H5RecordInfo& in = f.info();
-  const int64_t rows = std::min(in.samples, kStatWindow);
-  const int64_t available = (in.samples + rows - 1) / rows;
+  const int64_t rows = stat_window_rows(in);
+  const int64_t available = in.samples / rows + (in.samples % rows != 0);  // (no T + rows - 1: T may be near 2^63)
   const int64_t m = std::min(available, max_windows);
   const bool has_label = in.label_type != H5ElemType::none;
   std::vector<float> data(static_cast<size_t>(rows * in.receivers));
   std::vector<uint8_t> label(data.size());
   Stats s;
   for (int64_t k = 0; k < m; ++k) {
-    const int64_t t0 = m == 1 ? 0 : k * (in.samples - rows) / (m - 1);  // first and last rows included
+    const int64_t t0 = spread(k, m, in.samples - rows);  // first and last rows included
     f.read_rows(t0, rows, data.data(), has_label ? label.data() : nullptr);
     s.add(data, has_label ? &label : nullptr);
   }
@@ -228,12 +260,6 @@ void truth_text(const Truth& t) {
   }
 }
 
-std::string shape_str(const std::vector<int64_t>& v) {
-  std::string r = "[";
-  for (size_t k = 0; k < v.size(); ++k) r += (k ? ", " : "") + std::to_string(v[k]);
-  return r + "]";
-}
-
 Json dset_json(H5ElemType type, const std::vector<int64_t>& shape, const std::vector<int64_t>& chunk,
                const std::string& filters) {
   Json j;
@@ -342,7 +368,7 @@ void print_record(const H5RecordFile& f, const Stats& s, const Truth& t, bool js
   const bool has_label = in.label_type != H5ElemType::none;
   const std::vector<int64_t> shape = {in.samples, in.receivers};
   const double duration = static_cast<double>(in.samples) * in.dt;
-  const int64_t window = std::min(in.samples, kStatWindow);
+  const int64_t window = stat_window_rows(in);
   if (json) {
     Json j;
     j["file"] = in.path;
@@ -401,8 +427,8 @@ int cmd_info(int argc, char** argv) {
   app.add_option("files", files, "HDF5 dataset files")->required();
   app.add_flag("--json", json, "one JSON object per file, one per line");
   app.add_option("--stat-samples", stat_samples,
-                 "gathers (or windows of 4096 samples of a record) read for the value statistics, spread across "
-                 "the file")
+                 "gathers (or windows of up to 4096 samples of a record, fewer for wide records) read for the "
+                 "value statistics, spread across the file")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   if (!parse_cli(app, argc, argv)) return 0;

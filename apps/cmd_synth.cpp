@@ -3,7 +3,9 @@
 // hands it to the writer; at most T gathers are in memory whatever N is. With --continuous, one
 // continuous record [T, W] instead, generated in blocks of rows (T blocks in memory whatever its
 // length). Either file carries the ground truth /picks and /events (io/synth_file.h). The file
-// appears under --out only when complete (H5SampleWriter writes F.h5.tmp, then renames).
+// appears under --out only when complete (H5SampleWriter writes F.h5.tmp, then renames); one that
+// cannot fit in the free disk space is refused before anything is created.
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "io/hdf5_util.h"
 #include "io/synth_file.h"
 #include "io/synth_microseismic.h"
 
@@ -26,10 +29,30 @@ namespace seis {
 
 namespace {
 
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
+// Bytes free to an unprivileged writer in the directory that will hold `out`; -1 when unknown
+// (no such directory: the writer then names the problem when it creates the file).
+long double free_bytes_for(const std::string& out) {
+  const size_t slash = out.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : out.substr(0, slash));
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return -1;
+  return static_cast<long double>(st.f_bavail) * static_cast<long double>(st.f_frsize);
+}
+
+// Refuses, before the file is created, an output that cannot fit: uncompressed, the file holds
+// every value (its chunks are allocated when it is created), values x 5 bytes (float32 data and
+// uint8 label); with --gzip, no less than that over 1032, deflate's best ratio. Without the check,
+// the writer would start on a file of exabytes and fail deep inside HDF5. (values may pass int64:
+// long double.)
+void check_disk_space(const std::string& out, long double values, int gzip, const std::string& flags) {
+  const long double raw = values * 5;
+  const long double need = gzip > 0 ? raw / 1032 : raw;
+  const long double have = free_bytes_for(out);
+  if (have < 0 || need <= have) return;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%.4Lg GB%s, but %.4Lg GB are free where --out %s goes", need / 1e9,
+                gzip > 0 ? " at the least (compressed)" : "", have / 1e9, out.c_str());
+  throw UsageError(flags + ": the file needs " + buf);
 }
 
 }  // namespace
@@ -87,25 +110,28 @@ int cmd_synth(int argc, char** argv) {
     if (!given("--duration")) throw UsageError("--continuous needs --duration SECONDS");
     if (!given("--receivers")) throw UsageError("--continuous needs --receivers W");
     if (!std::isfinite(duration) || duration <= 0) {
-      throw UsageError("--duration: " + num(duration) + " is not a positive number of seconds");
+      throw UsageError("--duration: " + num_str(duration) + " is not a positive number of seconds");
     }
     // In double first: round(duration / dt) may not fit in int64.
     constexpr int64_t kMaxSamples = int64_t{1} << 40;
     const double t_samples = std::round(duration / sc.dt);
     if (t_samples < 1) {
-      throw UsageError("--duration: " + num(duration) + " s is shorter than one sample (dt = " + num(sc.dt) + " s)");
+      throw UsageError("--duration: " + num_str(duration) + " s is shorter than one sample (dt = " + num_str(sc.dt) +
+                       " s)");
     }
     if (t_samples > static_cast<double>(kMaxSamples)) {
-      throw UsageError("--duration: " + num(duration) + " s is more than 2^40 samples at dt = " + num(sc.dt) + " s");
+      throw UsageError("--duration: " + num_str(duration) + " s is more than 2^40 samples at dt = " + num_str(sc.dt) +
+                       " s");
     }
     if (!std::isfinite(events_per_minute) || events_per_minute < 0 || events_per_minute > 6000) {
-      throw UsageError("--events-per-minute: " + num(events_per_minute) + " is not in [0, 6000]");
+      throw UsageError("--events-per-minute: " + num_str(events_per_minute) + " is not in [0, 6000]");
     }
     sc.width = receivers;
     validate_synth_config(sc);
     SynthRecordOptions ro;
     ro.samples = static_cast<int64_t>(t_samples);
     ro.events_per_minute = events_per_minute;
+    check_disk_space(out, t_samples * static_cast<long double>(receivers), gzip, "--duration x --receivers");
     const double s = write_synth_record(out, sc, ro, threads, gzip, SEIS_VERSION, true);
     const double seconds = static_cast<double>(ro.samples) * sc.dt;
     const double mb = static_cast<double>(ro.samples * receivers) * 5.0 / 1e6;
@@ -134,6 +160,7 @@ int cmd_synth(int argc, char** argv) {
                      " exceeds HDF5's 4 GiB chunk limit");
   }
 
+  check_disk_space(out, static_cast<long double>(samples) * height * width, gzip, "--samples x --height x --width");
   const double s = write_synth_file(out, sc, samples, threads, gzip, SEIS_VERSION, true);
   const double mb_per_sample = static_cast<double>(height * width) * 5.0 / 1e6;
   std::printf("wrote %s: %lld gathers of %lldx%lld (%.1f MB of samples%s) in %.1f s: %.2f samples/s, %.1f MB/s\n",

@@ -5,16 +5,17 @@
 
 #include <fcntl.h>
 #include <hdf5.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <utility>
 
 #include "engine/error.h"
@@ -61,14 +62,6 @@ inline float half_to_float(uint16_t h) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
-}
-
-// Little-endian IEEE binary16 as HDF5 describes it (h5py's float16).
-bool is_ieee_half_le(hid_t t) {
-  size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
-  return H5Tget_size(t) == 2 && H5Tget_order(t) == H5T_ORDER_LE &&
-         H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) >= 0 && spos == 15 && epos == 10 && esize == 5 &&
-         mpos == 0 && msize == 10 && H5Tget_ebias(t) == 15;
 }
 
 bool pread_full(int fd, void* buf, int64_t bytes, int64_t offset, std::string* err) {
@@ -124,35 +117,13 @@ struct H5SampleFile::Impl {
 
   [[noreturn]] void fail(const std::string& problem) const { throw InputError(info.path + ": " + problem); }
 
-  // Validates the element type of /data (labels false) or /label and fills r.type.
+  // Validates the element type of /data (labels false) or /label and fills r's type fields.
   void check_type(DsetReader& r, bool labels) {
-    Hid t(H5Dget_type(r.dset.get()));
-    const H5T_class_t cls = H5Tget_class(t.get());
-    const size_t size = H5Tget_size(t.get());
-    const std::string expected = labels ? "expected uint8 or float 0/1" : "expected float32 or float16";
-    r.elem_bytes = static_cast<int64_t>(size);
-    if (cls == H5T_FLOAT && size == 4) {
-      r.type = H5ElemType::f32;
-      r.raw_decodable = H5Tequal(t.get(), H5T_IEEE_F32LE) > 0;
-    } else if (cls == H5T_FLOAT && size == 2) {
-      r.type = H5ElemType::f16;
-      r.raw_decodable = is_ieee_half_le(t.get());
-    } else if (labels && cls == H5T_FLOAT && size == 8) {
-      r.type = H5ElemType::f64;
-      r.raw_decodable = H5Tequal(t.get(), H5T_IEEE_F64LE) > 0;
-    } else if (labels && (cls == H5T_INTEGER || cls == H5T_ENUM) && size == 1) {  // h5py's bool is an int8 enum
-      r.type = H5ElemType::u8;
-      r.raw_decodable = true;
-      Hid base(cls == H5T_ENUM ? H5Tget_super(t.get()) : H5Tcopy(t.get()));
-      r.signed_int = H5Tget_sign(base.get()) == H5T_SGN_2;
-    } else {
-      const char* what = cls == H5T_FLOAT      ? "float"
-                         : cls == H5T_INTEGER  ? "integer"
-                         : cls == H5T_STRING   ? "string"
-                         : cls == H5T_COMPOUND ? "compound"
-                                               : "non-numeric";
-      fail(r.name + " has a " + std::to_string(size * 8) + "-bit " + what + " type; " + expected);
-    }
+    const H5ElemInfo e = h5_elem_info(r.dset.get(), info.path, r.name, labels);
+    r.type = e.type;
+    r.elem_bytes = e.bytes;
+    r.raw_decodable = e.raw_decodable;
+    r.signed_int = e.signed_int;
   }
 
   // Finds where each sample's bytes lie; checks every allocated chunk against the file size.
@@ -173,7 +144,13 @@ struct H5SampleFile::Impl {
       H5Eclear2(H5E_DEFAULT);
       if (addr == HADDR_UNDEF) return;                   // not allocated (fill values) or external: library path
       const int64_t start = static_cast<int64_t>(addr);  // (H5Dget_offset includes the user block)
-      if (start + n * sample_bytes > file_size) truncated("the contiguous data", start + n * sample_bytes);
+      // (In long double: N x H x W x bytes may pass int64 in a file that declares absurd sizes.)
+      const long double end =
+          static_cast<long double>(start) + static_cast<long double>(n) * static_cast<long double>(h) *
+                                                static_cast<long double>(w) * static_cast<long double>(r.elem_bytes);
+      if (end > static_cast<long double>(file_size)) {
+        truncated("the contiguous data", end < 9e18L ? static_cast<int64_t>(end) : INT64_MAX);
+      }
       if (r.raw_decodable) {
         r.offsets.resize(static_cast<size_t>(n));
         for (int64_t i = 0; i < n; ++i) r.offsets[static_cast<size_t>(i)] = start + i * sample_bytes;
@@ -218,21 +195,27 @@ struct H5SampleFile::Impl {
         chunks.push_back({k, base + static_cast<int64_t>(addr), static_cast<int64_t>(size), mask});
       }
     }
-    if (direct) r.offsets.assign(static_cast<size_t>(n), -1);
+    // The table of offsets costs 8 bytes per sample of the declared N, whatever the file holds: a
+    // 1.4 KB file declaring 2^31 never-written samples made it 16 GiB. Built where at least half
+    // of the samples are stored (then it is a fraction of the file's own size); the rest read
+    // through the library, which hands out fill values for unwritten chunks without memory per
+    // sample.
+    const bool table = direct && static_cast<int64_t>(chunks.size()) >= n - n / 2;
+    if (table) r.offsets.assign(static_cast<size_t>(n), -1);
     int64_t allocated = 0;
     for (const H5ChunkLocation& c : chunks) {
       ++allocated;
       const int64_t end = c.addr + c.size;
       if (end > file_size) {
-        truncated("the chunk at " + dims_str({c.index / (g1 * g2) * int64_t(cdims[0]),
-                                              c.index / g2 % g1 * int64_t(cdims[1]), c.index % g2 * int64_t(cdims[2])}),
-                  end);
+        truncated(
+            "the chunk at " + shape_str({c.index / (g1 * g2) * int64_t(cdims[0]), c.index / g2 % g1 * int64_t(cdims[1]),
+                                         c.index % g2 * int64_t(cdims[2])}),
+            end);
       }
       // per_sample: the grid is [n, 1, 1] and the index is the sample.
-      if (direct && c.size == sample_bytes && c.filter_mask == 0) r.offsets[static_cast<size_t>(c.index)] = c.addr;
+      if (table && c.size == sample_bytes && c.filter_mask == 0) r.offsets[static_cast<size_t>(c.index)] = c.addr;
     }
-    r.all_direct = direct && allocated == n;
-    if (direct && allocated == 0) r.offsets.clear();
+    r.all_direct = table && allocated == n;
   }
 
   void open_dset(DsetReader& r, const char* name) {
@@ -264,23 +247,23 @@ struct H5SampleFile::Impl {
     const std::vector<int64_t> shape = shape_of(data);
     if (shape.size() == 2) {
       // Named as what it is: a continuous record (H5RecordFile reads it), not a set of gathers.
-      fail("/data has rank 2 (shape " + dims_str(shape) +
+      fail("/data has rank 2 (shape " + shape_str(shape) +
            "): a continuous record [T, W], not gathers; this needs rank 3: [N, H, W]");
     }
     if (shape.size() != 3) {
-      fail("/data has rank " + std::to_string(shape.size()) + " (shape " + dims_str(shape) +
+      fail("/data has rank " + std::to_string(shape.size()) + " (shape " + shape_str(shape) +
            "); expected rank 3: [N, H, W]");
     }
     info.n = shape[0];
     info.height = shape[1];
     info.width = shape[2];
-    if (info.n == 0 || info.height == 0 || info.width == 0) fail("is empty: /data has shape " + dims_str(shape));
+    if (info.n == 0 || info.height == 0 || info.width == 0) fail("is empty: /data has shape " + shape_str(shape));
     check_type(data, false);
     info.data_type = data.type;
     if (H5Lexists(file.get(), "label", H5P_DEFAULT) > 0) {
       open_dset(label, "label");
       const std::vector<int64_t> ls = shape_of(label);
-      if (ls != shape) fail("/label has shape " + dims_str(ls) + " but /data has " + dims_str(shape));
+      if (ls != shape) fail("/label has shape " + shape_str(ls) + " but /data has " + shape_str(shape));
       check_type(label, true);
       info.label_type = label.type;
     }
@@ -302,13 +285,7 @@ struct H5SampleFile::Impl {
     }
     Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT));
     info.attributes = h5_attributes_text(root.get());
-    for (const char* key : {"dt", "dx"}) {
-      auto it = info.attributes.find(key);
-      if (it == info.attributes.end()) continue;
-      char* end = nullptr;
-      const double v = std::strtod(it->second.c_str(), &end);
-      if (end != it->second.c_str() && *end == '\0' && std::isfinite(v)) (key[1] == 't' ? info.dt : info.dx) = v;
-    }
+    h5_dt_dx(info.attributes, &info.dt, &info.dx);
   }
 
   // Reads sample i of r into out (float for data, u8 for labels).
@@ -431,12 +408,39 @@ void H5SampleFile::read(int64_t i, float* data, uint8_t* label) const {
 
 // ---- Writing ---------------------------------------------------------------------------------
 
+namespace {
+
+// Which pieces (samples, or chunks of a record) were written, in memory that follows how far out
+// of order they come rather than how many there are (one flag per piece was 128 GiB for 2^40
+// samples): the count of pieces [0, next) all written, and the written ones above it. The writers
+// in this project hand indices out in order to T threads (io/synth_file.cpp run_items, predict's
+// and convert's loops), and each thread writes its piece when done: at most T - 1 wait above next.
+class WrittenPieces {
+ public:
+  void mark(int64_t i) {
+    if (i < next_ || !ahead_.insert(i).second) return;  // written again: counted once
+    while (!ahead_.empty() && *ahead_.begin() == next_) {
+      ahead_.erase(ahead_.begin());
+      ++next_;
+    }
+  }
+  // Every piece below this one is written; it is not.
+  int64_t first_missing() const { return next_; }
+
+ private:
+  int64_t next_ = 0;
+  std::set<int64_t> ahead_;
+};
+
+}  // namespace
+
 struct H5SampleWriter::Impl {
   std::string path, tmp;
   Options opt;
   Hid file, data, label;
-  std::vector<uint8_t> written;  // per sample (record: per chunk), under h5_mutex()
-  bool done = false;             // committed, or the temporary file is gone
+  int64_t pieces = 0;     // samples, or chunks of a record
+  WrittenPieces written;  // under h5_mutex()
+  bool done = false;      // committed, or the temporary file is gone
   struct Table {
     H5TableSpec spec;
     Hid dset, mtype;
@@ -481,16 +485,44 @@ struct H5SampleWriter::Impl {
     if (!a.ok() || H5Awrite(a.get(), mtype, value) < 0) fail("cannot write attribute '" + name + "': " + h5_error());
   }
 
+  // Closes every id and removes the temporary file. HDF5 1.10 frees a file's structures even when
+  // closing it fails (its last flush cannot write: disk full, a file size limit) yet keeps the id
+  // registered, and its shutdown at exit closes that id again: a segfault after a clean one-line
+  // error (HDF5 PR #2291, fixed in 1.14.1). The file is discarded anyway, so its descriptor is
+  // first pointed at an anonymous memory file where the closing writes cannot fail for want of
+  // space. (Under a file size limit they still can: h5_mutex() disables HDF5's shutdown at exit
+  // for that case.)
   void remove_tmp() {
     {
       std::lock_guard<std::mutex> lock(h5_mutex());
+      h5_quiet();
+      discard_writes();
       tables.clear();
       data.reset();
       label.reset();
       file.reset();
+      H5Eclear2(H5E_DEFAULT);
     }
     ::unlink(tmp.c_str());
     done = true;
+  }
+
+  // Points the sec2 driver's descriptor of `file` at a memfd (see remove_tmp); a no-op where that
+  // is impossible.
+  void discard_writes() {
+    if (!file.ok()) return;
+    Hid fapl(H5Fget_access_plist(file.get()));
+    void* handle = nullptr;
+    if (!fapl.ok() || H5Pget_driver(fapl.get()) != H5FD_SEC2 ||
+        H5Fget_vfd_handle(file.get(), fapl.get(), &handle) < 0 || handle == nullptr) {
+      H5Eclear2(H5E_DEFAULT);
+      return;
+    }
+    const int sink = ::memfd_create("seisseg-discarded", MFD_CLOEXEC);
+    if (sink < 0) return;
+    // (dup3 closes the temporary file's descriptor, and with it HDF5's lock on the file.)
+    ::dup3(sink, *static_cast<int*>(handle), O_CLOEXEC);
+    ::close(sink);
   }
 };
 
@@ -517,20 +549,26 @@ H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) 
     std::lock_guard<std::mutex> lock(h5_mutex());
     h5_quiet();
     Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
+    H5Pset_fapl_sec2(fapl.get());  // (the default, named: discard_writes relies on its descriptor)
     H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
     m.file = Hid(H5Fcreate(m.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
     if (!m.file.ok()) m.fail("cannot create " + m.tmp + ": " + h5_error());
     m.data = m.create_dset(options.data_name.c_str(), H5T_IEEE_F32LE);
     if (options.with_label) m.label = m.create_dset(options.label_name.c_str(), H5T_STD_U8LE);
-    const int64_t pieces =
-        options.record ? (options.height + options.record_chunk_rows - 1) / options.record_chunk_rows : options.n;
-    m.written.assign(static_cast<size_t>(pieces), 0);
+    m.pieces = options.record
+                   ? options.height / options.record_chunk_rows + (options.height % options.record_chunk_rows != 0)
+                   : options.n;
   } catch (...) {
     m.remove_tmp();
     throw;
   }
-  if (options.dt > 0) set_attribute("dt", options.dt);
-  if (options.dx > 0) set_attribute("dx", options.dx);
+  try {
+    if (options.dt > 0) set_attribute("dt", options.dt);
+    if (options.dx > 0) set_attribute("dx", options.dx);
+  } catch (...) {
+    m.remove_tmp();  // (a constructor that throws runs no destructor)
+    throw;
+  }
 }
 
 H5SampleWriter::~H5SampleWriter() {
@@ -571,7 +609,7 @@ void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
        H5Dwrite_chunk(m.label.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pl.size), pl.bytes) < 0)) {
     m.fail("writing sample " + std::to_string(i) + " to " + m.tmp + ": " + h5_error());
   }
-  m.written[static_cast<size_t>(i)] = 1;
+  m.written.mark(i);
 }
 
 void H5SampleWriter::write_rows(int64_t t0, int64_t rows, const float* data, const uint8_t* label) {
@@ -618,7 +656,7 @@ void H5SampleWriter::write_rows(int64_t t0, int64_t rows, const float* data, con
     m.fail("writing rows " + std::to_string(t0) + ".." + std::to_string(t0 + rows) + " to " + m.tmp + ": " +
            h5_error());
   }
-  m.written[static_cast<size_t>(t0 / C)] = 1;
+  m.written.mark(t0 / C);
 }
 
 void H5SampleWriter::add_table(const H5TableSpec& spec, int64_t chunk_rows) {
@@ -686,23 +724,32 @@ void H5SampleWriter::set_int_attribute(const std::string& name, int64_t value) {
 
 void H5SampleWriter::commit() {
   Impl& m = *impl_;
+  std::string flush_error;
   {
     std::lock_guard<std::mutex> lock(h5_mutex());
     h5_quiet();
     SEIS_CHECK(!m.done, m.path << ": commit twice");
-    for (size_t i = 0; i < m.written.size(); ++i) {
-      SEIS_CHECK(m.written[i],
-                 m.path << ": commit with " << (m.opt.record ? "chunk " : "sample ") << i << " never written");
+    const int64_t missing = m.written.first_missing();
+    SEIS_CHECK(missing >= m.pieces,
+               m.path << ": commit with " << (m.opt.record ? "chunk " : "sample ") << missing << " never written");
+    // Everything that can fail to write is written here, where a failure still leaves the file
+    // open for remove_tmp to discard: a failed H5Fclose cannot be undone (see remove_tmp).
+    if (H5Fflush(m.file.get(), H5F_SCOPE_LOCAL) < 0) flush_error = h5_error();
+    if (flush_error.empty()) {
+      m.tables.clear();
+      m.data.reset();
+      m.label.reset();
+      if (H5Fclose(m.file.release()) < 0) {
+        const std::string err = h5_error();
+        ::unlink(m.tmp.c_str());
+        m.done = true;
+        m.fail("finishing " + m.tmp + " failed: " + err);
+      }
     }
-    m.tables.clear();
-    m.data.reset();
-    m.label.reset();
-    if (H5Fclose(m.file.release()) < 0) {
-      const std::string err = h5_error();
-      ::unlink(m.tmp.c_str());
-      m.done = true;
-      m.fail("finishing " + m.tmp + " failed: " + err);
-    }
+  }
+  if (!flush_error.empty()) {
+    m.remove_tmp();
+    m.fail("finishing " + m.tmp + " failed: " + flush_error);
   }
   const int fd = ::open(m.tmp.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 || ::fsync(fd) != 0) {

@@ -61,8 +61,11 @@ class H5SampleFile {
 };
 
 // Writes a dataset file of N samples, one chunk per sample, to path + ".tmp"; commit() renames
-// it into place. Destroyed without commit(), it removes the temporary file, so nothing
-// half-written is ever left under `path`. write() is thread-safe and may come in any order.
+// it into place. Destroyed without commit() (or when commit() fails), it discards the temporary
+// file and closes every HDF5 id it opened, also when the file cannot be written any more (disk
+// full), so nothing half-written is ever left under `path`. write() is thread-safe and may come
+// in any order; what was written is tracked in memory that grows with how far out of order the
+// pieces come, not with N.
 //
 // With Options::record, the file is one continuous record instead: /data and /label are
 // [height, width] = [T, W], chunked [record_chunk_rows, W]; write_rows() fills one chunk of rows at

@@ -2,8 +2,6 @@
 // any filter); HDF5 converts float16 and float labels to the memory types we ask for.
 #include "io/hdf5_record.h"
 
-#include <cmath>
-#include <cstdlib>
 #include <mutex>
 
 #include "engine/error.h"
@@ -37,19 +35,6 @@ struct H5RecordFile::Impl {
 
   [[noreturn]] void fail(const std::string& problem) const { throw InputError(info.path + ": " + problem); }
 
-  // Element type of /data (labels false) or /label; fails on anything else.
-  H5ElemType elem_type(hid_t dset, const std::string& name, bool labels) {
-    Hid t(H5Dget_type(dset));
-    const H5T_class_t cls = H5Tget_class(t.get());
-    const size_t size = H5Tget_size(t.get());
-    if (cls == H5T_FLOAT && size == 4) return H5ElemType::f32;
-    if (cls == H5T_FLOAT && size == 2) return H5ElemType::f16;
-    if (labels && cls == H5T_FLOAT && size == 8) return H5ElemType::f64;
-    if (labels && (cls == H5T_INTEGER || cls == H5T_ENUM) && size == 1) return H5ElemType::u8;
-    fail(name + " has a " + std::to_string(size * 8) + "-bit " + (cls == H5T_FLOAT ? "float" : "non-float") +
-         " type; expected " + (labels ? "uint8 or float 0/1" : "float32 or float16"));
-  }
-
   void layout(hid_t dset, std::vector<int64_t>* chunk, std::string* filters) {
     Hid dcpl(H5Dget_create_plist(dset));
     *filters = filters_str(dcpl.get());
@@ -73,32 +58,26 @@ struct H5RecordFile::Impl {
     if (!data.ok()) fail("/data is not a dataset: " + h5_error());
     const std::vector<int64_t> shape = h5_shape(data.get(), path, "/data");
     if (shape.size() != 2) {
-      fail("/data has rank " + std::to_string(shape.size()) + " (shape " + dims_str(shape) +
+      fail("/data has rank " + std::to_string(shape.size()) + " (shape " + shape_str(shape) +
            "); a continuous record is rank 2: [T, W]");
     }
-    if (shape[0] == 0 || shape[1] == 0) fail("is empty: /data has shape " + dims_str(shape));
+    if (shape[0] == 0 || shape[1] == 0) fail("is empty: /data has shape " + shape_str(shape));
     info.samples = shape[0];
     info.receivers = shape[1];
-    info.data_type = elem_type(data.get(), "/data", false);
+    info.data_type = h5_elem_info(data.get(), path, "/data", false).type;
     layout(data.get(), &info.data_chunk, &info.data_filters);
     if (H5Lexists(file.get(), "label", H5P_DEFAULT) > 0) {
       label = Hid(H5Dopen2(file.get(), "label", H5P_DEFAULT));
       if (!label.ok()) fail("/label is not a dataset: " + h5_error());
       const std::vector<int64_t> ls = h5_shape(label.get(), path, "/label");
-      if (ls != shape) fail("/label has shape " + dims_str(ls) + " but /data has " + dims_str(shape));
-      info.label_type = elem_type(label.get(), "/label", true);
+      if (ls != shape) fail("/label has shape " + shape_str(ls) + " but /data has " + shape_str(shape));
+      info.label_type = h5_elem_info(label.get(), path, "/label", true).type;
       layout(label.get(), &info.label_chunk, &info.label_filters);
     }
     H5Eclear2(H5E_DEFAULT);
     Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT));
     info.attributes = h5_attributes_text(root.get());
-    for (const char* key : {"dt", "dx"}) {
-      auto it = info.attributes.find(key);
-      if (it == info.attributes.end()) continue;
-      char* end = nullptr;
-      const double v = std::strtod(it->second.c_str(), &end);
-      if (end != it->second.c_str() && *end == '\0' && std::isfinite(v)) (key[1] == 't' ? info.dt : info.dx) = v;
-    }
+    h5_dt_dx(info.attributes, &info.dt, &info.dx);
     auto st = info.attributes.find("start_time");
     if (st != info.attributes.end()) info.start_time = st->second;
   }

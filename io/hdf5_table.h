@@ -32,8 +32,9 @@ class H5TableReader {
  public:
   // Opens /spec.name of path. exists() is false when the file has no such dataset. InputError
   // naming the file when it cannot be opened, or when the dataset is not a 1-D compound holding
-  // every field of the spec as a number (any extra fields are ignored; integer and float fields
-  // are converted to the spec's types).
+  // every field of the spec, the integer fields as integers and the float fields as floats (any
+  // extra fields are ignored; values are converted to the spec's types), declares more rows than
+  // the file stores (never written), or has rows over 1 MiB or compressed chunks over 256 MiB.
   H5TableReader(const std::string& path, const H5TableSpec& spec);
   ~H5TableReader();
   H5TableReader(const H5TableReader&) = delete;
@@ -41,7 +42,9 @@ class H5TableReader {
 
   bool exists() const;
   int64_t rows() const;
-  // Rows [r0, r0 + count) into out (count rows laid out as the spec's struct).
+  // Rows [r0, r0 + count) into out (count rows laid out as the spec's struct). InputError naming
+  // the rows when they cannot be read, or when an integer value does not fit the spec's type
+  // (e.g. a phase of -1 for a uint8 field).
   void read(int64_t r0, int64_t count, void* out) const;
 
  private:

@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/error.h"
@@ -14,6 +16,13 @@ namespace seis {
 
 std::mutex& h5_mutex() {
   static std::mutex m;
+  // Before the first HDF5 call of io/ (each is made under this mutex): no H5_term_library at
+  // exit. After a failed H5Fclose, HDF5 1.10 keeps the id of a file it has already freed, and its
+  // shutdown closes that id again and crashes (see H5SampleWriter's remove_tmp, which avoids the
+  // failure where it can). Every id of io/ is an Hid, closed before exit, so the shutdown has
+  // nothing of ours left to close. (A no-op if something initialised HDF5 earlier.)
+  static const bool no_shutdown_at_exit = H5dont_atexit() >= 0;
+  (void)no_shutdown_at_exit;
   return m;
 }
 
@@ -41,22 +50,26 @@ std::string h5_error() {
   for (char& c : msg) {
     if (c == '\n' || c == '\r') c = ' ';
   }
+  // The sec2 driver's I/O errors carry a time stamp, buffer addresses and sizes around the one
+  // thing a user needs: "file write failed: ..., error message = 'No space left on device', ...".
+  const std::string key = "error message = '";
+  const size_t at = msg.find(key), colon = msg.find(':');
+  if (at != std::string::npos && colon < at) {
+    const size_t end = msg.find('\'', at + key.size());
+    if (end != std::string::npos) {
+      msg = msg.substr(0, colon) + ": " + msg.substr(at + key.size(), end - at - key.size());
+    }
+  }
   return msg.empty() ? "unknown HDF5 error" : msg;
 }
-
-std::string dims_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t k = 0; k < s.size(); ++k) r += (k ? ", " : "") + std::to_string(s[k]);
-  return r + "]";
-}
-
-namespace {
 
 std::string num_str(double v) {
   char buf[64];
   const auto res = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, res.ptr);
 }
+
+namespace {
 
 // The root attributes as text (numbers in shortest round-trip form, arrays as [a, b, ...]).
 herr_t attribute_text(hid_t loc, const char* name, const H5A_info_t*, void* op_data) {
@@ -186,7 +199,71 @@ std::vector<int64_t> h5_shape(hid_t dset, const std::string& path, const std::st
   if (rank < 0) throw InputError(path + ": " + name + ": cannot read its shape: " + h5_error());
   std::vector<hsize_t> d(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(s.get(), d.data(), nullptr);
+  for (hsize_t v : d) {
+    // hsize_t is unsigned: a dimension past int64's range would turn negative in every size below.
+    if (v > static_cast<hsize_t>(INT64_MAX)) {
+      throw InputError(path + ": " + name + " declares a dimension of " + std::to_string(v) +
+                       ", more than a signed 64-bit size can hold");
+    }
+  }
   return std::vector<int64_t>(d.begin(), d.end());
+}
+
+void h5_dt_dx(const std::map<std::string, std::string>& attributes, double* dt, double* dx) {
+  for (const char* key : {"dt", "dx"}) {
+    auto it = attributes.find(key);
+    if (it == attributes.end()) continue;
+    char* end = nullptr;
+    const double v = std::strtod(it->second.c_str(), &end);
+    if (end != it->second.c_str() && *end == '\0' && std::isfinite(v)) *(key[1] == 't' ? dt : dx) = v;
+  }
+}
+
+namespace {
+
+// Little-endian IEEE binary16 as HDF5 describes it (h5py's float16).
+bool is_ieee_half_le(hid_t t) {
+  size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+  return H5Tget_size(t) == 2 && H5Tget_order(t) == H5T_ORDER_LE &&
+         H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) >= 0 && spos == 15 && epos == 10 && esize == 5 &&
+         mpos == 0 && msize == 10 && H5Tget_ebias(t) == 15;
+}
+
+}  // namespace
+
+H5ElemInfo h5_elem_info(hid_t dset, const std::string& path, const std::string& name, bool labels) {
+  Hid t(H5Dget_type(dset));
+  const H5T_class_t cls = H5Tget_class(t.get());
+  const size_t size = H5Tget_size(t.get());
+  H5ElemInfo r;
+  r.bytes = static_cast<int64_t>(size);
+  if (cls == H5T_FLOAT && size == 4) {
+    r.type = H5ElemType::f32;
+    r.raw_decodable = H5Tequal(t.get(), H5T_IEEE_F32LE) > 0;
+  } else if (cls == H5T_FLOAT && size == 2) {
+    r.type = H5ElemType::f16;
+    r.raw_decodable = is_ieee_half_le(t.get());
+  } else if (labels && cls == H5T_FLOAT && size == 8) {
+    r.type = H5ElemType::f64;
+    r.raw_decodable = H5Tequal(t.get(), H5T_IEEE_F64LE) > 0;
+  } else if (labels && (cls == H5T_INTEGER || cls == H5T_ENUM) && size == 1) {  // h5py's bool is an int8 enum
+    r.type = H5ElemType::u8;
+    r.raw_decodable = true;
+    Hid base(cls == H5T_ENUM ? H5Tget_super(t.get()) : H5Tcopy(t.get()));
+    r.signed_int = H5Tget_sign(base.get()) == H5T_SGN_2;
+  } else {
+    const char* what = cls == H5T_FLOAT      ? "float"
+                       : cls == H5T_INTEGER  ? "integer"
+                       : cls == H5T_STRING   ? "string"
+                       : cls == H5T_COMPOUND ? "compound"
+                                             : "non-numeric";
+    H5Eclear2(H5E_DEFAULT);
+    const size_t bits = size * 8;
+    const bool an = bits == 8 || bits == 11 || bits == 18 || (bits >= 80 && bits < 90);  // "an 8-bit"
+    throw InputError(path + ": " + name + " has " + (an ? "an " : "a ") + std::to_string(bits) + "-bit " + what +
+                     " type; " + (labels ? "expected uint8 or float 0/1" : "expected float32 or float16"));
+  }
+  return r;
 }
 
 }  // namespace seis

@@ -1,6 +1,7 @@
 // Internal helpers shared by the io/ files that call HDF5 (not part of the public API): the one
 // mutex every HDF5 call is made under, error text, an owning id type, and the opening checks that
-// turn a bad file into a one-line InputError naming it.
+// turn a bad file into a one-line InputError naming it. num_str is also used by apps/ for values
+// in messages. (Shapes as text: shape_str, engine/tensor.h.)
 #pragma once
 #include <hdf5.h>
 
@@ -10,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/tensor.h"
+#include "io/hdf5_dataset.h"
 #include "io/hdf5_table.h"
 
 namespace seis {
@@ -57,11 +60,26 @@ class Hid {
   hid_t id_ = -1;
 };
 
-// "[a, b, c]".
-std::string dims_str(const std::vector<int64_t>& s);
+// A number in its shortest round-trip form ("0.002", "-3", "2e+09").
+std::string num_str(double v);
 
 // Every attribute of `loc` as text (numbers in shortest round-trip form, arrays as [a, b, ...]).
 std::map<std::string, std::string> h5_attributes_text(hid_t loc);
+
+// The attributes dt and dx (as h5_attributes_text gives them) into *dt and *dx where they are
+// finite numbers; left as they are otherwise.
+void h5_dt_dx(const std::map<std::string, std::string>& attributes, double* dt, double* dx);
+
+// The element type of /data (labels false: float32 or float16) or /label (labels true: also
+// float64 and 1-byte integers, h5py's bool enum included). InputError "path: name has a 64-bit
+// integer type; expected ..." for anything else.
+struct H5ElemInfo {
+  H5ElemType type = H5ElemType::none;
+  int64_t bytes = 0;           // per element, in the file
+  bool raw_decodable = false;  // little-endian IEEE or 1-byte integer: raw bytes can be decoded directly
+  bool signed_int = false;     // 1-byte integer labels: signed
+};
+H5ElemInfo h5_elem_info(hid_t dset, const std::string& path, const std::string& name, bool labels);
 
 // The filter pipeline of a dataset creation property list, e.g. "shuffle, deflate(4)"; "" for none.
 std::string filters_str(hid_t dcpl);
@@ -71,7 +89,8 @@ std::string filters_str(hid_t dcpl);
 // h5_mutex() held.
 Hid h5_open_readonly(const std::string& path, int64_t* file_bytes);
 
-// The shape of an open dataset (InputError "path: /name: ..." when it cannot be read).
+// The shape of an open dataset (InputError "path: /name: ..." when it cannot be read, or when a
+// dimension does not fit int64: every size in io/ is int64).
 std::vector<int64_t> h5_shape(hid_t dset, const std::string& path, const std::string& name);
 
 // A table's compound type: the caller's struct layout (memory) or packed little-endian (file).

@@ -1,15 +1,18 @@
 // Running the seisseg program from tests: exit code, stdout and stderr captured separately.
 #pragma once
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace seis::test {
 
@@ -38,6 +41,46 @@ inline CliResult run_command(const std::string& command) {
 
 // Runs the seisseg binary under test with `args`.
 inline CliResult run_seisseg(const std::string& args) { return run_command(std::string(SEISSEG_BIN) + " " + args); }
+
+// One run of the seisseg binary with its peak resident memory (getrusage of the child) and wall
+// time; stdout is discarded.
+struct MeasuredRun {
+  int code = -1;  // the exit status; -1 when the program did not exit normally (e.g. a signal)
+  long peak_kib = 0;
+  double seconds = 0;
+  std::string err;
+};
+
+inline MeasuredRun run_seisseg_measured(const std::vector<std::string>& args) {
+  static std::atomic<int> counter{0};
+  const std::string err_file =
+      testing::TempDir() + "/seisseg_measured_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  std::vector<char*> argv{const_cast<char*>(SEISSEG_BIN)};
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (std::freopen("/dev/null", "w", stdout) == nullptr || std::freopen(err_file.c_str(), "w", stderr) == nullptr) {
+      ::_exit(126);
+    }
+    ::execv(SEISSEG_BIN, argv.data());
+    ::_exit(127);
+  }
+  MeasuredRun r;
+  int status = 0;
+  struct rusage ru {};
+  if (pid > 0 && ::wait4(pid, &status, 0, &ru) == pid) {
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.peak_kib = ru.ru_maxrss;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::stringstream err;
+  err << std::ifstream(err_file).rdbuf();
+  r.err = err.str();
+  std::remove(err_file.c_str());
+  return r;
+}
 
 inline int count_lines(const std::string& s) {
   int n = 0;

@@ -4,9 +4,7 @@
 // picks lie on label 1, it is the same for the same seed, memory stays bounded by a block whatever
 // the length, info summarises both kinds of file (text and JSON), and bad flags are one line.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -221,23 +219,11 @@ TEST(SynthRecordCli, ContinuousRecordShapePicksAndDeterminism) {
   }
 }
 
-// Peak resident memory (KiB) of one run of the program.
+// Peak resident memory (KiB) of one run of the program, which must succeed.
 long peak_rss_kib(const std::vector<std::string>& args) {
-  std::vector<char*> argv{const_cast<char*>(SEISSEG_BIN)};
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::freopen("/dev/null", "w", stdout);
-    std::freopen("/dev/null", "w", stderr);
-    ::execv(SEISSEG_BIN, argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  struct rusage ru {};
-  EXPECT_EQ(::wait4(pid, &status, 0, &ru), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  return ru.ru_maxrss;
+  const seis::test::MeasuredRun r = seis::test::run_seisseg_measured(args);
+  EXPECT_EQ(r.code, 0) << r.err;
+  return r.peak_kib;
 }
 
 TEST(SynthRecordCli, MemoryIsBoundedByTheBlocksNotTheRecord) {
