@@ -1,4 +1,4 @@
-// Where a tensor lives: the CPU or CUDA device N. A shape-only device (engine/memory_plan.h) stands
+// Where a tensor lives: the CPU or CUDA device N. A shape-only device (engine/memory.h) stands
 // for one of them: tensors on it have shapes and are accounted as that device's allocator would
 // hold them, but own no memory, and ops on them compute nothing.
 #pragma once

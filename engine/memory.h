@@ -1,10 +1,11 @@
 // Memory accounting by device: what a device's allocator holds for tensors, now and at peak.
 // - cpu: aligned host memory, counted here (sizes rounded to 64 bytes, as allocated);
 // - cuda:N: the caching allocator of engine/cuda_runtime.cu;
-// - a shape-only device: a model of the real one that allocates nothing (cpu: the same counter;
+// - a shape-only device: a model of the real one that allocates nothing (cpu: a counter of its own;
 //   cuda: the caching allocator's BlockCache), so that a step run on it peaks exactly where the real
-//   step would (engine/memory_plan.h). Its keys stand in for pointers and are never dereferenced.
-// Kernel-internal scratch (std::vector in the CPU kernels, the cuDNN backend's buffers) is not here.
+//   step would (apps/memory_plan.h). Its keys stand in for pointers and are never dereferenced.
+// Conv workspaces are tensors, so they are here; the small scratch of the CPU reductions and the
+// cuDNN backend's own buffers are not.
 #pragma once
 #include <cstdint>
 
