@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,5 +88,20 @@ inline int count_lines(const std::string& s) {
   for (char c : s) n += c == '\n';
   return n;
 }
+
+// A directory of this test process, under the test temp dir, made on first use.
+inline std::string process_dir(const std::string& name) {
+  const std::string p = testing::TempDir() + name + "_" + std::to_string(::getpid());
+  ::mkdir(p.c_str(), 0755);
+  return p;
+}
+
+inline bool file_exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+// Debian's python3 with h5py and numpy, for files written the way users write them.
+inline bool have_h5py() { return std::system("/usr/bin/python3 -c 'import h5py, numpy' >/dev/null 2>&1") == 0; }
 
 }  // namespace seis::test

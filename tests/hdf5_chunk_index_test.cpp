@@ -15,6 +15,7 @@
 #include <fstream>
 #include <random>
 
+#include "cli_util.h"
 #include "io/hdf5_dataset.h"
 
 namespace seis {
@@ -24,7 +25,7 @@ std::string tmp_path(const std::string& name) {
   return testing::TempDir() + "h5idx_" + std::to_string(::getpid()) + "_" + name;
 }
 
-bool have_h5py() { return std::system("/usr/bin/python3 -c 'import h5py, numpy' >/dev/null 2>&1") == 0; }
+using seis::test::have_h5py;
 
 int run_python(const std::string& script) {
   const std::string file = tmp_path("script.py");

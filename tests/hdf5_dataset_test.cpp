@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "cli_util.h"
 #include "engine/error.h"
 
 namespace seis {
@@ -24,12 +25,9 @@ std::string tmp_path(const std::string& name) {
   return testing::TempDir() + "h5ds_" + std::to_string(::getpid()) + "_" + name;
 }
 
-bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
+using seis::test::file_exists;
 
-bool have_h5py() { return std::system("/usr/bin/python3 -c 'import h5py, numpy' >/dev/null 2>&1") == 0; }
+using seis::test::have_h5py;
 
 // Runs a Python script (with h5py and numpy imported) with the given arguments; returns the exit code.
 int run_python(const std::string& script, const std::string& args) {
@@ -104,10 +102,10 @@ void write_set(const std::string& path, const Set& s, int gzip) {
   w.set_attribute("generator", std::string("unit test"));
   w.set_attribute("snr_db_lo", -3.5);
   w.set_int_attribute("seed", 1234567890123);
-  EXPECT_TRUE(exists(path + ".tmp"));
-  EXPECT_FALSE(exists(path));
+  EXPECT_TRUE(file_exists(path + ".tmp"));
+  EXPECT_FALSE(file_exists(path));
   w.commit();
-  EXPECT_FALSE(exists(path + ".tmp"));
+  EXPECT_FALSE(file_exists(path + ".tmp"));
 }
 
 void expect_reads(const H5SampleFile& f, const Set& s) {
@@ -166,10 +164,10 @@ TEST(Hdf5Dataset, WriterDestroyedWithoutCommitLeavesNothing) {
     std::vector<float> d(16, 1.0f);
     std::vector<uint8_t> l(16, 1);
     w.write(0, d.data(), l.data());
-    EXPECT_TRUE(exists(path + ".tmp"));
+    EXPECT_TRUE(file_exists(path + ".tmp"));
   }
-  EXPECT_FALSE(exists(path));
-  EXPECT_FALSE(exists(path + ".tmp"));
+  EXPECT_FALSE(file_exists(path));
+  EXPECT_FALSE(file_exists(path + ".tmp"));
 }
 
 TEST(Hdf5Dataset, WriterInAMissingDirectoryIsAnInputError) {

@@ -24,18 +24,11 @@ Result run(const std::string& args) { return seis::test::run_seisseg(args); }
 int lines(const std::string& s) { return seis::test::count_lines(s); }
 
 std::string dir() {
-  static const std::string d = [] {
-    const std::string p = testing::TempDir() + "synth_info_cli_" + std::to_string(::getpid());
-    ::mkdir(p.c_str(), 0755);
-    return p;
-  }();
+  static const std::string d = seis::test::process_dir("synth_info_cli");
   return d;
 }
 
-bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
+using seis::test::file_exists;
 
 std::vector<float> all_data(const std::string& path) {
   seis::H5SampleFile f(path);
@@ -49,8 +42,8 @@ TEST(SynthInfoCli, SynthThenInfoTextAndJson) {
   const std::string f = dir() + "/small.h5";
   const Result s = run("synth --out " + f + " --samples 8 --height 64 --width 64 --seed 7 --threads 2");
   ASSERT_EQ(s.code, 0) << s.err;
-  EXPECT_TRUE(exists(f));
-  EXPECT_FALSE(exists(f + ".tmp"));
+  EXPECT_TRUE(file_exists(f));
+  EXPECT_FALSE(file_exists(f + ".tmp"));
 
   const Result t = run("info " + f);
   ASSERT_EQ(t.code, 0) << t.err;
@@ -118,8 +111,8 @@ TEST(SynthInfoCli, BadFlagsExitWithCode2AndOneLine) {
   expect_exit("synth --out " + f + ok + " --no-such-flag", 2, "--no-such-flag");
   expect_exit("info", 2, "files");
   expect_exit("info --bogus x.h5", 2, "--bogus");
-  EXPECT_FALSE(exists(f));
-  EXPECT_FALSE(exists(f + ".tmp"));
+  EXPECT_FALSE(file_exists(f));
+  EXPECT_FALSE(file_exists(f + ".tmp"));
   EXPECT_EQ(run("synth --help").code, 0);
   EXPECT_EQ(run("info --help").code, 0);
 }

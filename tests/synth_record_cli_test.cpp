@@ -28,18 +28,11 @@ using seis::test::CliResult;
 CliResult run(const std::string& args) { return seis::test::run_seisseg(args); }
 
 std::string dir() {
-  static const std::string d = [] {
-    const std::string p = testing::TempDir() + "synth_record_cli_" + std::to_string(::getpid());
-    ::mkdir(p.c_str(), 0755);
-    return p;
-  }();
+  static const std::string d = seis::test::process_dir("synth_record_cli");
   return d;
 }
 
-bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
-}
+using seis::test::file_exists;
 
 template <typename Row>
 std::vector<Row> read_table(const std::string& path, const seis::H5TableSpec& spec) {
@@ -171,7 +164,7 @@ TEST(SynthRecordCli, ContinuousRecordShapePicksAndDeterminism) {
   const CliResult s = run("synth --out " + a + flags + " --seed 9 --threads 1");
   ASSERT_EQ(s.code, 0) << s.err;
   EXPECT_NE(s.out.find("continuous record of 3650 samples"), std::string::npos) << s.out;
-  EXPECT_FALSE(exists(a + ".tmp"));
+  EXPECT_FALSE(file_exists(a + ".tmp"));
   ASSERT_EQ(run("synth --out " + b + flags + " --seed 9 --threads 2").code, 0);
   ASSERT_EQ(run("synth --out " + c + flags + " --seed 10").code, 0);
 
@@ -337,8 +330,8 @@ TEST(SynthRecordCli, BadContinuousFlagsAreOneLineUsageErrors) {
   expect_usage_error(out + " --continuous --duration 5 --receivers 8 --height 64", "--height does not apply");
   expect_usage_error(out + " --samples 2 --height 16 --width 16 --duration 5", "--duration applies to --continuous");
   expect_usage_error(out + " --height 16 --width 16", "--samples is required");
-  EXPECT_FALSE(exists(f));
-  EXPECT_FALSE(exists(f + ".tmp"));
+  EXPECT_FALSE(file_exists(f));
+  EXPECT_FALSE(file_exists(f + ".tmp"));
 }
 
 }  // namespace
