@@ -575,30 +575,35 @@ H5SampleWriter::~H5SampleWriter() {
   if (!impl_->done) impl_->remove_tmp();
 }
 
+namespace {
+
+// The bytes of one chunk as stored: `size` bytes at `src`, or their deflate stream in *z. It runs
+// on the caller's thread, outside the HDF5 lock: the deflate filter's output is a plain zlib
+// stream, so H5Dwrite_chunk can store what compress2 made.
+struct Piece {
+  const void* bytes;
+  int64_t size;
+};
+Piece chunk_bytes(const std::string& path, int gzip_level, const void* src, int64_t size, std::vector<uint8_t>* z) {
+  if (gzip_level == 0) return {src, size};
+  uLongf len = compressBound(static_cast<uLong>(size));
+  z->resize(len);
+  const int rc = compress2(z->data(), &len, static_cast<const Bytef*>(src), static_cast<uLong>(size), gzip_level);
+  SEIS_CHECK(rc == Z_OK, path << ": zlib compress2 failed with code " << rc);
+  return {z->data(), static_cast<int64_t>(len)};
+}
+
+}  // namespace
+
 void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
   Impl& m = *impl_;
   SEIS_CHECK(!m.opt.record, m.path << ": write() on a record; use write_rows()");
   SEIS_CHECK(i >= 0 && i < m.opt.n, m.path << ": write of sample " << i << ", out of range [0, " << m.opt.n << ")");
   SEIS_CHECK(data != nullptr && (label != nullptr || !m.opt.with_label), m.path << ": write: null data or label");
   const int64_t count = m.opt.height * m.opt.width;
-  // Compression runs here, on the caller's thread, outside the lock: HDF5's deflate filter
-  // output is a plain zlib stream, so H5Dwrite_chunk can store what compress2 made.
-  struct Piece {
-    const void* bytes;
-    int64_t size;
-  };
   thread_local std::vector<uint8_t> zdata, zlabel;
-  auto deflate = [&](const void* src, int64_t size, std::vector<uint8_t>* z) -> Piece {
-    if (m.opt.gzip_level == 0) return {src, size};
-    uLongf len = compressBound(static_cast<uLong>(size));
-    z->resize(len);
-    const int rc =
-        compress2(z->data(), &len, static_cast<const Bytef*>(src), static_cast<uLong>(size), m.opt.gzip_level);
-    SEIS_CHECK(rc == Z_OK, m.path << ": zlib compress2 failed with code " << rc);
-    return {z->data(), static_cast<int64_t>(len)};
-  };
-  const Piece pd = deflate(data, count * 4, &zdata);
-  const Piece pl = m.opt.with_label ? deflate(label, count, &zlabel) : Piece{nullptr, 0};
+  const Piece pd = chunk_bytes(m.path, m.opt.gzip_level, data, count * 4, &zdata);
+  const Piece pl = m.opt.with_label ? chunk_bytes(m.path, m.opt.gzip_level, label, count, &zlabel) : Piece{nullptr, 0};
 
   std::lock_guard<std::mutex> lock(h5_mutex());
   h5_quiet();
@@ -634,25 +639,16 @@ void H5SampleWriter::write_rows(int64_t t0, int64_t rows, const float* data, con
   }
   const int64_t count = C * W;
   thread_local std::vector<uint8_t> zdata, zlabel;
-  auto piece = [&](const void* src, int64_t size, std::vector<uint8_t>* z) -> std::pair<const void*, int64_t> {
-    if (m.opt.gzip_level == 0) return {src, size};
-    uLongf len = compressBound(static_cast<uLong>(size));
-    z->resize(len);
-    const int rc =
-        compress2(z->data(), &len, static_cast<const Bytef*>(src), static_cast<uLong>(size), m.opt.gzip_level);
-    SEIS_CHECK(rc == Z_OK, m.path << ": zlib compress2 failed with code " << rc);
-    return {z->data(), static_cast<int64_t>(len)};
-  };
-  const auto pd = piece(data, count * 4, &zdata);
-  const auto pl = m.opt.with_label ? piece(label, count, &zlabel) : std::pair<const void*, int64_t>{nullptr, 0};
+  const Piece pd = chunk_bytes(m.path, m.opt.gzip_level, data, count * 4, &zdata);
+  const Piece pl = m.opt.with_label ? chunk_bytes(m.path, m.opt.gzip_level, label, count, &zlabel) : Piece{nullptr, 0};
 
   std::lock_guard<std::mutex> lock(h5_mutex());
   h5_quiet();
   SEIS_CHECK(!m.done, m.path << ": write after commit");
   const hsize_t off[2] = {static_cast<hsize_t>(t0), 0};
-  if (H5Dwrite_chunk(m.data.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pd.second), pd.first) < 0 ||
+  if (H5Dwrite_chunk(m.data.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pd.size), pd.bytes) < 0 ||
       (m.opt.with_label &&
-       H5Dwrite_chunk(m.label.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pl.second), pl.first) < 0)) {
+       H5Dwrite_chunk(m.label.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pl.size), pl.bytes) < 0)) {
     m.fail("writing rows " + std::to_string(t0) + ".." + std::to_string(t0 + rows) + " to " + m.tmp + ": " +
            h5_error());
   }

@@ -104,4 +104,13 @@ inline bool file_exists(const std::string& p) {
 // Debian's python3 with h5py and numpy, for files written the way users write them.
 inline bool have_h5py() { return std::system("/usr/bin/python3 -c 'import h5py, numpy' >/dev/null 2>&1") == 0; }
 
+// Runs `script` (with sys, h5py and numpy as np imported) as `file` under /usr/bin/python3 with
+// `args`; returns its exit code (-1 when it did not exit normally).
+inline int run_h5py_script(const std::string& file, const std::string& script, const std::string& args = "") {
+  std::ofstream(file) << "import sys\nimport h5py\nimport numpy as np\n" << script;
+  const int status = std::system(("/usr/bin/python3 " + file + " " + args).c_str());
+  std::remove(file.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 }  // namespace seis::test

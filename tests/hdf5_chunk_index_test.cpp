@@ -27,13 +27,7 @@ std::string tmp_path(const std::string& name) {
 
 using seis::test::have_h5py;
 
-int run_python(const std::string& script) {
-  const std::string file = tmp_path("script.py");
-  std::ofstream(file) << "import h5py\nimport numpy as np\n" << script;
-  const int status = std::system(("/usr/bin/python3 " + file).c_str());
-  std::remove(file.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int run_python(const std::string& script) { return seis::test::run_h5py_script(tmp_path("script.py"), script); }
 
 // The value of element k of sample i in every test file.
 float value(int64_t i, int64_t k) { return static_cast<float>(i) * 0.5f + static_cast<float>(k) * 0.001f; }

@@ -31,10 +31,7 @@ std::string tmp_path(const std::string& name) {
 using seis::test::have_h5py;
 
 int run_python(const std::string& script, const std::string& args) {
-  const std::string file = tmp_path("script.py");
-  std::ofstream(file) << "import sys\nimport h5py\nimport numpy as np\n" << script;
-  const int status = std::system(("/usr/bin/python3 " + file + " " + args).c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return seis::test::run_h5py_script(tmp_path("script.py"), script, args);
 }
 
 template <typename F>
