@@ -1,6 +1,8 @@
 // seisseg demo: the embedded default. Synthesises a small microseismic training and validation set
 // to HDF5 files, trains a small UNet through the streaming reader on whatever device exists,
-// reports validation metrics and writes the run's files (weights, metrics, preview).
+// reports validation metrics and writes the run's files (weights, metrics, preview); then detects
+// on a continuous record and scores events and picks beside a tuned STA/LTA.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,12 +11,18 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/detect_input.h"
+#include "apps/detection_flags.h"
+#include "apps/detection_run.h"
 #include "apps/h5_sources.h"
 #include "apps/model_preview.h"
 #include "apps/run_dir.h"
 #include "apps/trainer.h"
+#include "apps/weights.h"
 #include "engine/device_runtime.h"
+#include "io/ground_truth.h"
 #include "io/synth_file.h"
+#include "models/detection_score.h"
 
 namespace seis {
 
@@ -27,6 +35,71 @@ std::string format_eta(double s) {
   return buf;
 }
 
+// Event F1 and picks of a detection run against a record's ground truth, as one table row.
+nlohmann::json score_row(const GroundTruth& truth, const DetectionResult& r) {
+  const EventScore e = score_events(truth, r.events, ScoreOptions{});
+  const PickScore p = score_picks(truth, r.picks, ScoreOptions{});
+  return {{"event_f1", e.f1()},      {"precision", e.precision()},
+          {"recall", e.recall()},    {"false_per_hour", e.false_per_hour()},
+          {"p_hit10", p.p_hit10()},  {"hit10", p.hit10()},
+          {"pick_mae_ms", p.mae_ms}, {"detections", e.detections},
+          {"picks", p.picks}};
+}
+
+// The analyst's view of the trained network: a continuous record it has never seen, in windows, its
+// events and picks scored beside the classical STA/LTA whose thresholds are chosen on another record.
+nlohmann::json detect_on_records(const UNet& model, const SynthConfig& sc, Normalize normalize, double seconds,
+                                 int threads, const RunDir& dir) {
+  SynthRecordOptions ro;
+  ro.samples = std::llround(seconds / sc.dt);
+  ro.events_per_minute = 6;
+  SynthConfig tune_cfg = sc, test_cfg = sc;
+  tune_cfg.seed = sc.seed + 0x51ed2701;
+  test_cfg.seed = sc.seed + 0x2545f491;
+  const std::string tune_path = dir.file("record_tune.h5"), test_path = dir.file("record_test.h5");
+  write_synth_record(tune_path, tune_cfg, ro, threads, 0, SEIS_VERSION, false);
+  write_synth_record(test_path, test_cfg, ro, threads, 0, SEIS_VERSION, false);
+  const GroundTruth truth = read_ground_truth(test_path);
+  std::printf(
+      "detecting on a continuous record of %.0f s x %lld receivers (%lld events, SNR %g..%g dB), windows of "
+      "%lld samples\n",
+      seconds, static_cast<long long>(sc.width),
+      static_cast<long long>(truth.events.size() - static_cast<size_t>(truth.events_without_arrivals)), sc.snr_db_lo,
+      sc.snr_db_hi, static_cast<long long>(sc.height));
+  std::fflush(stdout);
+
+  DetectInput input(test_path);
+  WindowOptions wo;
+  wo.rows = sc.height;
+  wo.normalize = normalize;
+  const auto t0 = std::chrono::steady_clock::now();
+  DetectionResult unet;
+  DetectionSettings ds;
+  detect_unet(input, WindowedInference(model, wo), picker_options(ds, sc.dt), association_options(ds, sc.dx, test_path),
+              collect_into(&unet));
+  const double unet_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const StaLtaOptions sta = tune_sta_lta(tune_path, sta_lta_defaults(sc.dt), ds.event_gap_ms, ScoreOptions{});
+  DetectionResult classic;
+  detect_sta_lta(input, sta, ds.event_gap_ms, collect_into(&classic));
+
+  const nlohmann::json a = score_row(truth, unet), b = score_row(truth, classic);
+  std::printf("                  event F1  precision  recall  false/hour  P picks within 10 ms  pick MAE\n");
+  for (const auto& [name, j] : {std::make_pair("UNet", a), std::make_pair("STA/LTA (tuned)", b)}) {
+    std::printf("  %-15s  %8.3f  %9.3f  %6.3f  %10.1f  %20.3f  %5.1f ms\n", name, j["event_f1"].get<double>(),
+                j["precision"].get<double>(), j["recall"].get<double>(), j["false_per_hour"].get<double>(),
+                j["p_hit10"].get<double>(), j["pick_mae_ms"].get<double>());
+  }
+  std::printf(
+      "  (UNet at x%.1f real time on this machine; STA/LTA: trigger on %g, off %g, %g traces in coincidence, "
+      "chosen on another record)\n",
+      seconds / std::max(unet_s, 1e-9), sta.thr_on, sta.thr_off, sta.coincidence_sum);
+  return {{"record_s", seconds},
+          {"receivers", sc.width},
+          {"unet", a},
+          {"sta_lta", b},
+          {"sta_lta_thresholds", {sta.thr_on, sta.thr_off, sta.coincidence_sum}}};
+}
+
 }  // namespace
 
 int cmd_demo(int argc, char** argv) {
@@ -37,6 +110,7 @@ int cmd_demo(int argc, char** argv) {
   float lr = 2e-3f;
   uint64_t seed = 1;
   bool keep_data = false;
+  double record_seconds = 120;
   app.add_option("--out", out, "output directory")->capture_default_str();
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, kPrecisionHelp)
@@ -63,7 +137,11 @@ int cmd_demo(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--snr-db", snr, "SNR range LO:HI in dB")->capture_default_str();
   app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_flag("--keep-data", keep_data, "keep the synthesised train.h5 and val.h5 in --out");
+  app.add_flag("--keep-data", keep_data, "keep the synthesised training set, validation set and records in --out");
+  app.add_option("--record-seconds", record_seconds,
+                 "after training, detect on a continuous record this long, scored beside STA/LTA (0: skip)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   if (!parse_cli(app, argc, argv)) return 0;
 
   SynthConfig sc;
@@ -158,23 +236,28 @@ int cmd_demo(int argc, char** argv) {
   std::printf("validation (%lld gathers): loss %.4f  IoU %.3f  precision %.3f  recall %.3f  F1 %.3f\n",
               static_cast<long long>(val_samples), v.loss, v.iou(), v.precision(), v.recall(), v.f1());
   std::printf("baselines: all-zero mask IoU 0.000, all-one mask IoU %.3f\n", pos_frac);
+  const nlohmann::json detect =
+      record_seconds > 0 ? detect_on_records(model, sc, opt.normalize, record_seconds, threads, dir) : nlohmann::json();
   dir.append_metrics({{"step", steps},
                       {"val_loss", v.loss},
                       {"iou", v.iou()},
                       {"precision", v.precision()},
                       {"recall", v.recall()},
                       {"f1", v.f1()},
-                      {"seconds", r.seconds}});
-  model.save(dir.file("weights.safetensors"), {{"seisseg.normalize", normalize_name(opt.normalize)}});
+                      {"seconds", r.seconds},
+                      {"detect", detect}});
+  model.save(dir.file("weights.safetensors"), {{"seisseg.normalize", normalize_name(opt.normalize)},
+                                               {kTrainedGatherKey, std::to_string(size) + "x" + std::to_string(size)}});
   write_model_preview(model, val_src, first_labelled_sample(val_src, val_samples), opt.normalize,
                       dir.file("preview.png"));
   if (!keep_data) {
     std::error_code ec;
-    std::filesystem::remove(train_path, ec);
-    std::filesystem::remove(val_path, ec);
+    for (const char* f : {"train.h5", "val.h5", "record_tune.h5", "record_test.h5"}) {
+      std::filesystem::remove(dir.file(f), ec);
+    }
   }
   std::printf("wrote %s/{weights.safetensors,preview.png,metrics.jsonl,config.json}%s in %.0f s of training\n",
-              out.c_str(), keep_data ? " and the data {train,val}.h5" : "", r.seconds);
+              out.c_str(), keep_data ? " and the data {train,val,record_tune,record_test}.h5" : "", r.seconds);
   return 0;
 }
 

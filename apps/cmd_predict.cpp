@@ -1,133 +1,173 @@
-// seisseg predict: runs trained weights over every gather of an HDF5 file, streamed through the
-// reader one gather at a time, and writes /prob (sigmoid of the logits, f32) and /mask
-// (prob >= threshold, u8) to a new HDF5 file; with labels present it also reports the metrics.
+// seisseg predict: runs trained weights over every gather of an HDF5 file (any H and W: padded, or
+// in overlapping windows, models/windowed_inference.h), streamed through the reader one gather at a
+// time, and writes /prob (sigmoid of the logits, f32) and /mask (prob >= threshold, u8) to a new
+// HDF5 file, and optionally picks.csv and events.csv; with labels present it also reports the
+// pixel metrics.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/detection_flags.h"
 #include "apps/trainer.h"
+#include "apps/weights.h"
 #include "engine/device_runtime.h"
 #include "engine/safetensors.h"
+#include "io/detection_csv.h"
 #include "io/hdf5_dataset.h"
+#include "io/normalize.h"
 #include "io/png_preview.h"
 #include "io/sample_reader.h"
 
 namespace seis {
 
-namespace {
-
-// The network a weights file holds, from its tensors: levels = number of encoder levels, base =
-// output channels of the first conv. Works for files written by PyTorch too.
-UNetConfig config_from_weights(const SafetensorsContents& c, const std::string& path) {
-  UNetConfig mc;
-  const Tensor* first = c.find("enc.0.conv1.weight");
-  if (first == nullptr || first->rank() != 4) {
-    throw InputError(path + ": no 'enc.0.conv1.weight' of rank 4: not seisseg UNet weights");
-  }
-  mc.base = static_cast<int>(first->dim(0));
-  mc.in_channels = static_cast<int>(first->dim(1));
-  mc.levels = 0;
-  while (mc.levels < 12 && c.find("enc." + std::to_string(mc.levels) + ".conv1.weight") != nullptr) ++mc.levels;
-  return mc;
-}
-
-}  // namespace
-
 int cmd_predict(int argc, char** argv) {
-  std::string weights, in, out, png, png_dir, normalize_s, device_s = "auto", precision = "fp32";
-  float threshold = 0.5f;
+  std::string weights, in, out, png, png_dir, normalize_s, device_s = "auto", precision = "fp32", picks_path,
+                                                           events_path;
+  DetectionSettings ds;
   CLI::App app{"seisseg predict: segment every gather of an HDF5 file with trained weights", "seisseg predict"};
   app.add_option("--weights", weights, "weights (safetensors) from seisseg train or demo")->required();
-  app.add_option("--in", in, "input HDF5 file (/data; /label optional)")->required();
+  app.add_option("--in", in, "input HDF5 file (/data of any H and W; /label optional)")->required();
   app.add_option("--out", out, "output HDF5 file (/prob, /mask)")->required();
   app.add_option("--png", png, "preview PNG of the first gather");
   app.add_option("--png-dir", png_dir, "one preview PNG per gather in this directory");
-  app.add_option("--threshold", threshold, "mask = prob >= threshold")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--picks", picks_path, "picks.csv: one row per arrival picked on a trace");
+  app.add_option("--events", events_path, "events.csv: picks coherent across traces");
+  add_picking_flags(app, ds);
+  add_window_flags(app, ds);
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
       ->check(CLI::IsMember({"trace", "sample", "none"}));
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, kPrecisionHelp)
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  app.footer(
+      "Gathers of any size: a gather runs whole (zero-padded to the network's multiple) unless --window or "
+      "--window-receivers is smaller; then it runs in overlapping windows, each normalised on its own, stacked by "
+      "weight.");
   if (!parse_cli(app, argc, argv)) return 0;
+  const float threshold = ds.threshold;
   if (threshold <= 0.0f || threshold >= 1.0f) throw UsageError("--threshold must be inside (0, 1)");
+  for (const std::string* o : {&picks_path, &events_path}) {
+    std::error_code same_ec;
+    if (!o->empty() && std::filesystem::equivalent(in, *o, same_ec)) throw UsageError(*o + " is the input file");
+  }
   std::error_code same_ec;
   if (std::filesystem::equivalent(in, out, same_ec)) {
     throw UsageError("--out " + out + " is the input file");
   }
 
   const Device device = parse_device(device_s);
-  const SafetensorsContents wc = load_safetensors(weights);
-  UNet model(config_from_weights(wc, weights), 0, device);
-  model.load_tensors(wc, weights);
-  auto md = wc.metadata.find("seisseg.normalize");
-  const Normalize normalize = parse_normalize(!normalize_s.empty()      ? normalize_s
-                                              : md != wc.metadata.end() ? md->second
-                                                                        : "trace");
+  const InferenceWeights iw = load_inference_weights(weights, device);
+  const UNet& model = *iw.model;
+  const Normalize normalize = parse_normalize(!normalize_s.empty() ? normalize_s : iw.normalize_or("trace"));
   ExecConfig exec;
   exec.math = parse_precision(precision);
   set_exec_config(exec);
   if (device.is_cuda()) cuda_set_device(device.index);
 
   SampleSet set({in});
-  model.check_input_size(set.height(), set.width(), in);
   if (!png_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(png_dir, ec);
     if (ec) throw InputError(png_dir + ": cannot create: " + ec.message());
   }
   const int64_t n = set.size(), h = set.height(), w = set.width();
+  const double dt = set.file(0).info().dt, dx = set.file(0).info().dx;
+  const bool picking = !picks_path.empty() || !events_path.empty();
+  if (picking && !(dt > 0)) throw InputError(in + ": no dt attribute: picks and events need the sampling interval");
   H5SampleWriter::Options wo;
   wo.n = n;
   wo.height = h;
   wo.width = w;
   wo.data_name = "prob";
   wo.label_name = "mask";
-  wo.dt = set.file(0).info().dt;
-  wo.dx = set.file(0).info().dx;
+  wo.dt = dt;
+  wo.dx = dx;
   H5SampleWriter writer(out, wo);
   writer.set_attribute("weights", weights);
   writer.set_attribute("source", in);
   writer.set_attribute("threshold", static_cast<double>(threshold));
   writer.set_attribute("normalize", normalize_name(normalize));
+  std::unique_ptr<PicksCsvWriter> picks_csv;
+  std::unique_ptr<EventsCsvWriter> events_csv;
+  if (!picks_path.empty()) picks_csv = std::make_unique<PicksCsvWriter>(picks_path);
+  if (!events_path.empty()) events_csv = std::make_unique<EventsCsvWriter>(events_path);
+  std::unique_ptr<ArrivalDetector> detector;
+  if (picking) {
+    detector = std::make_unique<ArrivalDetector>(w, dt, picker_options(ds, dt), association_options(ds, dx, in));
+  }
 
-  // One gather per batch, in file order: memory stays at a few gathers whatever N is.
+  WindowOptions wopt;
+  wopt.rows = ds.window;
+  wopt.cols = ds.window_receivers;
+  wopt.overlap = ds.overlap;
+  wopt.normalize = normalize;
+  const WindowedInference inference(model, wopt);
+
+  // One gather at a time, in file order, raw (each window is normalised on its own): memory stays
+  // at a few gathers whatever N is.
   SampleReaderOptions ro;
   ro.batch = 1;
   ro.shuffle = false;
-  ro.normalize = normalize;
-  ro.device = device;
+  ro.normalize = Normalize::none;
+  ro.device = Device::cpu();
   ro.prefetch = 2;
   SampleReader reader(set, ro);
   EvalResult metrics;
+  std::vector<float> prob(static_cast<size_t>(h * w));
   std::vector<uint8_t> mask(static_cast<size_t>(h * w));
+  std::vector<Pick> picks;
+  std::vector<Detection> events;
+  int64_t n_picks = 0, n_events = 0;
   for (int64_t i = 0; i < n; ++i) {
     ReaderBatch b = reader.next();
-    Var logits = model.forward(nullptr, make_var(b.data));
+    const int64_t g = b.samples[0];
+    const float* raw = b.data.data<float>();
+    inference.run(
+        h, w, [&](int64_t t0, int64_t rows, float* dst) { std::memcpy(dst, raw + t0 * w, sizeof(float) * rows * w); },
+        [&](int64_t t0, int64_t rows, const float* p) {
+          std::memcpy(prob.data() + t0 * w, p, sizeof(float) * rows * w);
+        });
+    for (int64_t j = 0; j < h * w; ++j)
+      mask[static_cast<size_t>(j)] = prob[static_cast<size_t>(j)] >= threshold ? 1 : 0;
     if (b.label.defined()) {
-      const auto c = confusion_counts(logits->value, b.label, threshold);
-      metrics.tp += c[0];
-      metrics.fp += c[1];
-      metrics.fn += c[2];
-      metrics.pixels += b.label.numel();
+      const uint8_t* l = b.label.data<uint8_t>();
+      for (int64_t j = 0; j < h * w; ++j) {
+        const uint8_t m = mask[static_cast<size_t>(j)];
+        metrics.tp += m & l[j];
+        metrics.fp += m & (1 - l[j]);
+        metrics.fn += (1 - m) & l[j];
+      }
+      metrics.pixels += h * w;
     }
-    const Tensor lg = logits->value.to(Device::cpu());
-    const Tensor prob = sigmoid(lg);
-    for (int64_t j = 0; j < h * w; ++j) mask[static_cast<size_t>(j)] = prob.data<float>()[j] >= threshold ? 1 : 0;
-    writer.write(b.samples[0], prob.data<float>(), mask.data());
+    writer.write(g, prob.data(), mask.data());
+    if (detector) {
+      picks.clear();
+      events.clear();
+      detector->begin(g);
+      detector->feed(prob.data(), h, &picks, &events);
+      detector->finish(&picks, &events);
+      if (picks_csv) {
+        for (const Pick& p : picks) picks_csv->write(p);
+      }
+      if (events_csv) {
+        for (const Detection& d : events) events_csv->write(d);
+      }
+      n_picks += static_cast<int64_t>(picks.size());
+      n_events += static_cast<int64_t>(events.size());
+    }
     if ((!png.empty() && i == 0) || !png_dir.empty()) {
-      const Tensor d = b.data.to(Device::cpu());
-      const Tensor l = b.label.defined() ? b.label.to(Device::cpu()) : Tensor();
-      const uint8_t* lp = l.defined() ? l.data<uint8_t>() : nullptr;
-      if (!png.empty() && i == 0) write_preview_png(png, h, w, d.data<float>(), lp, prob.data<float>());
+      std::vector<float> shown(raw, raw + h * w);
+      normalize_gather(normalize, h, w, shown.data());
+      const uint8_t* lp = b.label.defined() ? b.label.data<uint8_t>() : nullptr;
+      if (!png.empty() && i == 0) write_preview_png(png, h, w, shown.data(), lp, prob.data());
       if (!png_dir.empty()) {
         char name[64];
-        std::snprintf(name, sizeof name, "/gather_%06lld.png", static_cast<long long>(b.samples[0]));
-        write_preview_png(png_dir + name, h, w, d.data<float>(), lp, prob.data<float>());
+        std::snprintf(name, sizeof name, "/gather_%06lld.png", static_cast<long long>(g));
+        write_preview_png(png_dir + name, h, w, shown.data(), lp, prob.data());
       }
     }
     if (n >= 10 && (i + 1) % std::max<int64_t>(1, n / 10) == 0) {
@@ -135,8 +175,14 @@ int cmd_predict(int argc, char** argv) {
     }
   }
   writer.commit();
+  if (picks_csv) picks_csv->commit();
+  if (events_csv) events_csv->commit();
   std::printf("seisseg predict: %lld gathers of %lldx%lld -> %s (/prob, /mask at threshold %g)\n",
               static_cast<long long>(n), static_cast<long long>(h), static_cast<long long>(w), out.c_str(), threshold);
+  if (picking) {
+    std::printf("picked %lld arrivals%s%s, %lld events%s%s\n", static_cast<long long>(n_picks), picks_csv ? " -> " : "",
+                picks_path.c_str(), static_cast<long long>(n_events), events_csv ? " -> " : "", events_path.c_str());
+  }
   if (metrics.pixels > 0) {
     std::printf("against /label: IoU %.4f  precision %.4f  recall %.4f  F1 %.4f\n", metrics.iou(), metrics.precision(),
                 metrics.recall(), metrics.f1());

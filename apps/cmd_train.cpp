@@ -22,6 +22,7 @@
 #include "apps/run_dir.h"
 #include "apps/stop_signal.h"
 #include "apps/trainer.h"
+#include "apps/weights.h"
 #include "engine/communicator.h"
 #include "engine/device_runtime.h"
 
@@ -406,7 +407,9 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
                         {"ranks", world},
                         {"batch_auto", batch_auto}}}});
 
-  const std::map<std::string, std::string> weights_meta = {{"seisseg.normalize", s.normalize}};
+  const std::map<std::string, std::string> weights_meta = {
+      {"seisseg.normalize", s.normalize},
+      {kTrainedGatherKey, std::to_string(train_set.height()) + "x" + std::to_string(train_set.width())}};
   const int64_t preview_index = root && val_src.size() > 0 ? first_labelled_sample(val_src, 64) : 0;
   const bool tty = ::isatty(1) != 0;
   if (root)

@@ -11,5 +11,7 @@ int cmd_convert(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_predict(int argc, char** argv);
 int cmd_plan(int argc, char** argv);
+int cmd_detect(int argc, char** argv);
+int cmd_evaluate(int argc, char** argv);
 
 }  // namespace seis

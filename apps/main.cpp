@@ -20,7 +20,9 @@ const char* kUsage = "seisseg " SEIS_VERSION
                      "  info     validate and summarise HDF5 dataset files\n"
                      "  convert  SEG-Y to the HDF5 dataset format (one gather per sample)\n"
                      "  train    train the UNet on HDF5 sample files (checkpoints, exact resume)\n"
-                     "  predict  segment every gather of an HDF5 file with trained weights\n"
+                     "  predict  segment every gather of an HDF5 file with trained weights (picks, events)\n"
+                     "  detect   events and picks on continuous records of any length (network or STA/LTA)\n"
+                     "  evaluate score picks.csv and events.csv against a file's ground truth (event F1, pick ms)\n"
                      "  plan     memory of a training step: bytes per sample, peak, largest batch that fits\n";
 
 // One line: the first line of the message.
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
     if (cmd == "train") return seis::cmd_train(argc - 1, argv + 1);
     if (cmd == "predict") return seis::cmd_predict(argc - 1, argv + 1);
     if (cmd == "plan") return seis::cmd_plan(argc - 1, argv + 1);
+    if (cmd == "detect") return seis::cmd_detect(argc - 1, argv + 1);
+    if (cmd == "evaluate") return seis::cmd_evaluate(argc - 1, argv + 1);
     std::fprintf(stderr, "seisseg: unknown command '%s' (try seisseg --help)\n", cmd.c_str());
     return 2;
   } catch (const seis::UsageError& e) {

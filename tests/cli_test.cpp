@@ -87,4 +87,16 @@ TEST(Cli, DemoWritesItsOutputsAtomically) {
     ASSERT_TRUE(last.contains(k)) << k << " missing from " << last.dump();
     EXPECT_TRUE(last[k].is_number()) << k;
   }
+  // The detection on a continuous record, in the analyst's units, for both methods.
+  ASSERT_TRUE(last.contains("detect")) << last.dump();
+  for (const char* method : {"unet", "sta_lta"}) {
+    for (const char* k : {"event_f1", "precision", "recall", "false_per_hour", "p_hit10", "pick_mae_ms"}) {
+      ASSERT_TRUE(last["detect"][method][k].is_number()) << method << "." << k << " in " << last.dump();
+    }
+  }
+  // Synthetic events at 0 to 10 dB: the tuned classical detector finds most of them.
+  EXPECT_GE(last["detect"]["sta_lta"]["event_f1"].get<double>(), 0.5) << last.dump();
+  for (const char* f : {"record_tune.h5", "record_test.h5"}) {
+    EXPECT_FALSE(std::ifstream(dir + "/" + f).good()) << f << " left behind without --keep-data";
+  }
 }

@@ -1,0 +1,64 @@
+#include "apps/detection_flags.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "engine/error.h"
+
+namespace seis {
+
+void add_window_flags(CLI::App& app, DetectionSettings& s) {
+  app.add_option("--window", s.window, "window height in time samples (default: see --help of the command)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  app.add_option("--window-receivers", s.window_receivers, "window width in receivers (default: all receivers)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  app.add_option("--overlap", s.overlap, "fraction of a window shared with the next one")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.95));
+}
+
+void add_picking_flags(CLI::App& app, DetectionSettings& s) {
+  app.add_option("--threshold", s.threshold, "an arrival is a run of probability >= threshold")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--min-separation-ms", s.min_separation_ms, "closest two picks of one trace (the weaker goes)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--min-traces", s.min_traces, "traces an event's arrivals must cover")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  app.add_option("--min-velocity", s.min_velocity, "slowest apparent velocity along the array, m/s (moveout bound)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--moveout-ms", s.moveout_ms,
+                 "largest moveout between neighbouring traces, ms (default: dx / min-velocity)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--event-gap-ms", s.event_gap_ms, "arrivals this close after an event's last one join it (P and S)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e7));
+}
+
+PickerOptions picker_options(const DetectionSettings& s, double dt) {
+  if (!(s.threshold > 0.0f && s.threshold < 1.0f)) throw UsageError("--threshold must be inside (0, 1)");
+  PickerOptions p;
+  p.threshold = s.threshold;
+  p.min_separation = std::max<int64_t>(1, std::llround(s.min_separation_ms / (1000.0 * dt)));
+  return p;
+}
+
+AssociationOptions association_options(const DetectionSettings& s, double dx, const std::string& source) {
+  AssociationOptions a;
+  a.min_traces = s.min_traces;
+  a.event_gap_ms = s.event_gap_ms;
+  if (s.moveout_ms > 0) {
+    a.ms_per_trace = s.moveout_ms;
+  } else if (dx > 0) {
+    a.ms_per_trace = dx / s.min_velocity * 1000.0;
+  } else {
+    std::fprintf(stderr, "note: %s has no dx attribute; events link picks up to %g ms apart per trace (--moveout-ms)\n",
+                 source.c_str(), a.ms_per_trace);
+  }
+  return a;
+}
+
+}  // namespace seis

@@ -1,0 +1,154 @@
+#include "apps/detection_run.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/error.h"
+#include "io/ground_truth.h"
+
+namespace seis {
+
+void detect_unet(DetectInput& input, const WindowedInference& inference, const PickerOptions& picker,
+                 const AssociationOptions& association, const DetectionCallbacks& cb) {
+  const int64_t T = input.rows(), W = input.width();
+  ArrivalDetector detector(W, input.dt(), picker, association);
+  std::vector<Pick> picks;
+  std::vector<Detection> events;
+  auto pass_on = [&] {
+    if (cb.found && (!picks.empty() || !events.empty())) cb.found(picks, events);
+    picks.clear();
+    events.clear();
+  };
+  for (int64_t g = 0; g < input.gathers(); ++g) {
+    input.begin(g);
+    detector.begin(g);
+    inference.run(
+        T, W, [&](int64_t t0, int64_t rows, float* dst) { input.read(t0, rows, dst); },
+        [&](int64_t t0, int64_t rows, const float* p) {
+          detector.feed(p, rows, &picks, &events);
+          pass_on();
+          if (cb.prob) cb.prob(g, t0, rows, p);
+        },
+        [&](int64_t done) {
+          if (cb.progress) cb.progress(g * T + done);
+        });
+    detector.finish(&picks, &events);
+    pass_on();
+  }
+}
+
+void detect_sta_lta(DetectInput& input, const StaLtaOptions& options, double event_gap_ms,
+                    const DetectionCallbacks& cb) {
+  const int64_t T = input.rows(), W = input.width();
+  const double dt_ms = input.dt() * 1000.0;
+  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(T, (int64_t{8} << 20) / (4 * W)));
+  std::vector<float> rows(static_cast<size_t>(block * W));
+  std::vector<TraceTrigger> triggers;
+  std::vector<Coincidence> coincidences;
+  std::vector<Pick> picks;
+  std::vector<Detection> events;
+  int64_t next_event = 0;
+  for (int64_t g = 0; g < input.gathers(); ++g) {
+    input.begin(g);
+    StaLtaDetector detector(W, options);
+    FrontMerger merger(event_gap_ms, g, next_event);
+    auto pass_on = [&] {
+      for (const TraceTrigger& t : triggers) {
+        Pick p;
+        p.gather = g;
+        p.trace = t.trace;
+        p.sample = static_cast<double>(t.on);
+        p.time_ms = p.sample * dt_ms;
+        p.score = static_cast<float>(t.peak);
+        picks.push_back(p);
+      }
+      for (const Coincidence& c : coincidences) {
+        Front f;
+        f.first_ms = static_cast<double>(c.on) * dt_ms;
+        f.last_ms = static_cast<double>(c.off) * dt_ms;
+        f.traces = c.traces;
+        std::sort(f.traces.begin(), f.traces.end());
+        for (double pk : c.peaks) f.score_sum += pk;
+        f.picks = static_cast<int64_t>(c.peaks.size());
+        merger.add(f, &events);
+      }
+      if (cb.found && (!picks.empty() || !events.empty())) cb.found(picks, events);
+      triggers.clear();
+      coincidences.clear();
+      picks.clear();
+      events.clear();
+    };
+    for (int64_t t0 = 0; t0 < T; t0 += block) {
+      const int64_t n = std::min(block, T - t0);
+      input.read(t0, n, rows.data());
+      detector.feed(rows.data(), n, &triggers, &coincidences);
+      pass_on();
+      if (cb.progress) cb.progress(g * T + t0 + n);
+    }
+    detector.finish(&triggers, &coincidences);
+    pass_on();
+    merger.finish(&events);
+    if (cb.found && !events.empty()) cb.found(picks, events);
+    events.clear();
+    next_event = merger.next_event();
+  }
+}
+
+DetectionCallbacks collect_into(DetectionResult* r) {
+  DetectionCallbacks cb;
+  cb.found = [r](const std::vector<Pick>& p, const std::vector<Detection>& e) {
+    r->picks.insert(r->picks.end(), p.begin(), p.end());
+    r->events.insert(r->events.end(), e.begin(), e.end());
+  };
+  return cb;
+}
+
+StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, double event_gap_ms,
+                           const ScoreOptions& score, nlohmann::json* table) {
+  const GroundTruth truth = read_ground_truth(path);
+  if (static_cast<int64_t>(truth.events.size()) == truth.events_without_arrivals) {
+    throw InputError(path + ": no events with arrivals to choose STA/LTA thresholds on");
+  }
+  DetectInput input(path);
+  const int64_t W = input.width();
+  std::vector<double> sums;
+  for (double s : {2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0}) {
+    if (s <= static_cast<double>(W)) sums.push_back(s);
+  }
+  for (double f : {0.125, 0.25, 0.5}) {
+    const double s = std::round(f * static_cast<double>(W));
+    if (s >= 2 && std::find(sums.begin(), sums.end(), s) == sums.end()) sums.push_back(s);
+  }
+  std::sort(sums.begin(), sums.end());
+  StaLtaOptions best = base;
+  double best_f1 = -1;
+  int64_t best_false = 0;
+  for (double on : {2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0}) {
+    for (double sum : sums) {
+      StaLtaOptions o = base;
+      o.thr_on = on;
+      o.thr_off = std::max(1.0, 0.5 * on);
+      o.coincidence_sum = sum;
+      DetectionResult r;
+      detect_sta_lta(input, o, event_gap_ms, collect_into(&r));
+      const EventScore s = score_events(truth, r.events, score);
+      if (table) {
+        table->push_back({{"thr_on", on},
+                          {"thr_off", o.thr_off},
+                          {"coincidence_sum", sum},
+                          {"f1", s.f1()},
+                          {"precision", s.precision()},
+                          {"recall", s.recall()},
+                          {"false_detections", s.false_detections()}});
+      }
+      if (s.f1() > best_f1 || (s.f1() == best_f1 && s.false_detections() < best_false)) {
+        best_f1 = s.f1();
+        best_false = s.false_detections();
+        best = o;
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace seis

@@ -1,0 +1,50 @@
+// Detection over a DetectInput (a continuous record or a file of gathers), by either method, with
+// picks, events and probabilities handed to callbacks as they become final: the one loop that
+// detect, the demo and the STA/LTA tuning share.
+//   unet:    the network in overlapping windows -> ArrivalDetector (models/picking.h);
+//   sta-lta: classic STA/LTA and trigger per trace, coincidence across traces (models/sta_lta.h);
+//            a trigger's on sample is its pick (score: the peak STA/LTA ratio), a coincidence is a
+//            front, merged into events by the same rule as the network's (P and S one event).
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/detect_input.h"
+#include "models/detection_score.h"
+#include "models/picking.h"
+#include "models/sta_lta.h"
+#include "models/windowed_inference.h"
+
+namespace seis {
+
+struct DetectionCallbacks {
+  // Final picks and events, in time order within each gather (either may be empty).
+  std::function<void(const std::vector<Pick>&, const std::vector<Detection>&)> found;
+  // unet only: final probabilities, rows [t0, t0 + rows) of gather g, in order.
+  std::function<void(int64_t g, int64_t t0, int64_t rows, const float* prob)> prob;
+  // Rows done over all gathers.
+  std::function<void(int64_t rows_done)> progress;
+};
+
+void detect_unet(DetectInput& input, const WindowedInference& inference, const PickerOptions& picker,
+                 const AssociationOptions& association, const DetectionCallbacks& cb);
+void detect_sta_lta(DetectInput& input, const StaLtaOptions& options, double event_gap_ms,
+                    const DetectionCallbacks& cb);
+
+// All picks and events of a run, in memory (the demo, tuning and tests: inputs of modest size).
+struct DetectionResult {
+  std::vector<Pick> picks;
+  std::vector<Detection> events;
+};
+DetectionCallbacks collect_into(DetectionResult* r);
+
+// STA/LTA thresholds chosen on a file with ground truth: the grid of trigger-on thresholds
+// (trigger-off = half of it, at least 1) and coincidence counts whose events score the best F1
+// (ties: the fewer false detections, then the earlier grid point). nsta, nlta are kept. The grid
+// and every score go to *table when it is not null.
+StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, double event_gap_ms,
+                           const ScoreOptions& score, nlohmann::json* table = nullptr);
+
+}  // namespace seis

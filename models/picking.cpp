@@ -1,0 +1,313 @@
+#include "models/picking.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/error.h"
+
+namespace seis {
+
+namespace {
+
+void union_traces(std::vector<int64_t>* into, const std::vector<int64_t>& from) {
+  std::vector<int64_t> merged;
+  merged.reserve(into->size() + from.size());
+  std::set_union(into->begin(), into->end(), from.begin(), from.end(), std::back_inserter(merged));
+  into->swap(merged);
+}
+
+}  // namespace
+
+TracePicker::TracePicker(int64_t width, const PickerOptions& options)
+    : width_(width), options_(options), traces_(static_cast<size_t>(width)) {
+  if (width < 1) throw UsageError("picker: width must be at least 1");
+  if (!(options.threshold > 0.0f && options.threshold < 1.0f)) throw UsageError("picker: threshold must be in (0, 1)");
+  if (options.min_separation < 1) throw UsageError("picker: the minimum separation must be at least one sample");
+}
+
+void TracePicker::reset() {
+  std::fill(traces_.begin(), traces_.end(), TraceState{});
+  next_ = 0;
+}
+
+void TracePicker::emit_held(int64_t trace, TraceState& s, std::vector<Pick>* out) {
+  Pick p;
+  p.trace = trace;
+  p.sample = s.held_sample;
+  p.score = s.held_score;
+  out->push_back(p);
+  s.held = false;
+}
+
+void TracePicker::close_run(int64_t trace, TraceState& s, std::vector<Pick>* out) {
+  s.in_run = false;
+  const double centre = s.sum_p > 0 ? s.sum_pt / s.sum_p : static_cast<double>(s.run_start);
+  if (s.held) {
+    if (centre - s.held_sample < static_cast<double>(options_.min_separation)) {
+      if (s.peak > s.held_score) {  // the stronger of two close picks stays
+        s.held_sample = centre;
+        s.held_score = s.peak;
+      }
+      return;
+    }
+    emit_held(trace, s, out);
+  }
+  s.held = true;
+  s.held_sample = centre;
+  s.held_score = s.peak;
+}
+
+void TracePicker::feed(const float* prob, int64_t rows, std::vector<Pick>* out) {
+  const float thr = options_.threshold;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t t = next_ + r;
+    const float* row = prob + r * width_;
+    for (int64_t j = 0; j < width_; ++j) {
+      TraceState& s = traces_[static_cast<size_t>(j)];
+      const float p = row[j];
+      if (p >= thr) {
+        if (!s.in_run) {
+          if (s.held && static_cast<double>(t) - s.held_sample >= static_cast<double>(options_.min_separation)) {
+            emit_held(j, s, out);
+          }
+          s.in_run = true;
+          s.run_start = t;
+          s.sum_p = s.sum_pt = 0;
+          s.peak = 0;
+        }
+        s.sum_p += p;
+        s.sum_pt += static_cast<double>(p) * static_cast<double>(t);
+        s.peak = std::max(s.peak, p);
+      } else if (s.in_run) {
+        close_run(j, s, out);
+      }
+    }
+  }
+  next_ += rows;
+  // A held pick that no later run can come within min_separation of is final.
+  for (int64_t j = 0; j < width_; ++j) {
+    TraceState& s = traces_[static_cast<size_t>(j)];
+    if (s.held && !s.in_run &&
+        static_cast<double>(next_) - s.held_sample >= static_cast<double>(options_.min_separation)) {
+      emit_held(j, s, out);
+    }
+  }
+}
+
+void TracePicker::finish(std::vector<Pick>* out) {
+  for (int64_t j = 0; j < width_; ++j) {
+    TraceState& s = traces_[static_cast<size_t>(j)];
+    if (s.in_run) close_run(j, s, out);
+    if (s.held) emit_held(j, s, out);
+  }
+}
+
+double TracePicker::watermark() const {
+  double w = static_cast<double>(next_);
+  for (const TraceState& s : traces_) {
+    if (s.in_run) w = std::min(w, static_cast<double>(s.run_start));
+    if (s.held) w = std::min(w, s.held_sample);
+  }
+  return w;
+}
+
+FrontMerger::FrontMerger(double event_gap_ms, int64_t gather, int64_t first_event)
+    : gap_ms_(event_gap_ms), gather_(gather), next_event_(first_event) {}
+
+void FrontMerger::close(std::vector<Detection>* out) {
+  Detection d;
+  d.gather = gather_;
+  d.event = next_event_++;
+  d.time_ms = event_.first_ms;
+  d.last_ms = event_.last_ms;
+  d.n_traces = static_cast<int64_t>(event_.traces.size());
+  d.score = event_.picks > 0 ? static_cast<float>(event_.score_sum / static_cast<double>(event_.picks)) : 0.0f;
+  out->push_back(d);
+  open_ = false;
+}
+
+void FrontMerger::add(const Front& f, std::vector<Detection>* out) {
+  if (open_ && f.first_ms <= event_.last_ms + gap_ms_) {
+    event_.first_ms = std::min(event_.first_ms, f.first_ms);
+    event_.last_ms = std::max(event_.last_ms, f.last_ms);
+    union_traces(&event_.traces, f.traces);
+    event_.score_sum += f.score_sum;
+    event_.picks += f.picks;
+    return;
+  }
+  if (open_) close(out);
+  event_ = f;
+  open_ = true;
+}
+
+void FrontMerger::advance(double t_ms, std::vector<Detection>* out) {
+  if (open_ && t_ms > event_.last_ms + gap_ms_) close(out);
+}
+
+void FrontMerger::finish(std::vector<Detection>* out) {
+  if (open_) close(out);
+}
+
+EventAssociator::EventAssociator(const AssociationOptions& options, int64_t gather, int64_t first_event)
+    : options_(options),
+      reach_ms_(static_cast<double>(options.max_trace_gap) * options.ms_per_trace + options.tolerance_ms),
+      merger_(options.event_gap_ms, gather, first_event) {
+  if (options.max_trace_gap < 1) throw UsageError("association: the trace gap must be at least 1");
+  if (options.min_traces < 1) throw UsageError("association: the minimum trace count must be at least 1");
+  if (!(options.ms_per_trace >= 0) || !(options.tolerance_ms >= 0) || !(options.event_gap_ms >= 0)) {
+    throw UsageError("association: moveout, tolerance and event gap must not be negative");
+  }
+}
+
+EventAssociator::~EventAssociator() = default;
+
+int64_t EventAssociator::find(int64_t i) {
+  while (nodes_[static_cast<size_t>(i)].parent != i) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    n.parent = nodes_[static_cast<size_t>(n.parent)].parent;  // path halving
+    i = n.parent;
+  }
+  return i;
+}
+
+void EventAssociator::unite(int64_t a, int64_t b) {
+  a = find(a);
+  b = find(b);
+  if (a == b) return;
+  Component& ca = comps_[static_cast<size_t>(a)];
+  Component& cb = comps_[static_cast<size_t>(b)];
+  if (ca.traces.size() < cb.traces.size()) {  // keep the larger trace list as the root's
+    std::swap(a, b);
+  }
+  Component& root = comps_[static_cast<size_t>(a)];
+  Component& child = comps_[static_cast<size_t>(b)];
+  root.first = std::min(root.first, child.first);
+  root.last = std::max(root.last, child.last);
+  union_traces(&root.traces, child.traces);
+  root.score_sum += child.score_sum;
+  root.picks += child.picks;
+  child = Component{};
+  nodes_[static_cast<size_t>(b)].parent = a;
+}
+
+void EventAssociator::add(const Pick& p, std::vector<Detection>* out) {
+  const double t = p.time_ms;
+  if (t - last_sweep_ms_ >= 0.5 * reach_ms_) sweep(t, false, out);
+  const int64_t n = static_cast<int64_t>(nodes_.size());
+  nodes_.push_back(Node{p.trace, t, p.score, n});
+  comps_.push_back(Component{t, t, {p.trace}, p.score, 1});
+  for (int64_t i = n - 1; i >= 0; --i) {
+    const Node& q = nodes_[static_cast<size_t>(i)];
+    if (q.t < t - reach_ms_) break;  // nodes_ is in time order
+    const int64_t dj = std::llabs(q.trace - p.trace);
+    if (dj < 1 || dj > options_.max_trace_gap) continue;
+    if (std::fabs(t - q.t) <= static_cast<double>(dj) * options_.ms_per_trace + options_.tolerance_ms) unite(i, n);
+  }
+}
+
+void EventAssociator::sweep(double now_ms, bool all, std::vector<Detection>* out) {
+  last_sweep_ms_ = now_ms;
+  // Close the components no later pick can link to (or grown too long), keep the others.
+  std::vector<int64_t> remap(nodes_.size(), -1);
+  std::vector<char> closed(nodes_.size(), 0);
+  double open_first = now_ms;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].parent != static_cast<int64_t>(i)) continue;
+    const Component& c = comps_[i];
+    if (all || c.last < now_ms - reach_ms_ || c.last - c.first > options_.max_front_ms) {
+      closed[i] = 1;
+      if (static_cast<int64_t>(c.traces.size()) >= options_.min_traces) {
+        ready_.push_back(Front{c.first, c.last, c.traces, c.score_sum, c.picks});
+      }
+    } else {
+      open_first = std::min(open_first, c.first);
+    }
+  }
+  std::vector<Node> nodes;
+  std::vector<Component> comps;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const int64_t root = find(static_cast<int64_t>(i));
+    if (closed[static_cast<size_t>(root)]) continue;
+    remap[i] = static_cast<int64_t>(nodes.size());
+    nodes.push_back(nodes_[i]);
+    comps.push_back(std::move(comps_[i]));
+  }
+  for (size_t i = 0, k = 0; i < nodes_.size(); ++i) {  // every kept node points at its root directly
+    if (remap[i] >= 0) nodes[k++].parent = remap[static_cast<size_t>(find(static_cast<int64_t>(i)))];
+  }
+  nodes_.swap(nodes);
+  comps_.swap(comps);
+
+  // Fronts go to the merger in order of their first arrival: those that begin before every open
+  // component (and every later pick) can go now.
+  std::sort(ready_.begin(), ready_.end(), [](const Front& a, const Front& b) { return a.first_ms < b.first_ms; });
+  size_t k = 0;
+  while (k < ready_.size() && (all || ready_[k].first_ms <= open_first)) merger_.add(ready_[k++], out);
+  ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(k));
+  if (all) {
+    merger_.finish(out);
+  } else if (ready_.empty()) {
+    merger_.advance(open_first, out);
+  } else {
+    merger_.advance(std::min(open_first, ready_.front().first_ms), out);
+  }
+}
+
+void EventAssociator::advance(double t_ms, std::vector<Detection>* out) {
+  if (t_ms - last_sweep_ms_ >= 0.5 * reach_ms_) sweep(t_ms, false, out);
+}
+
+void EventAssociator::finish(std::vector<Detection>* out) { sweep(last_sweep_ms_, true, out); }
+
+ArrivalDetector::ArrivalDetector(int64_t width, double dt, const PickerOptions& picker,
+                                 const AssociationOptions& association)
+    : width_(width), dt_ms_(dt * 1000.0), picker_(width, picker), association_(association) {
+  if (!(dt > 0)) throw UsageError("picker: dt must be positive");
+  associator_ = std::make_unique<EventAssociator>(association_, 0, 0);
+}
+
+ArrivalDetector::~ArrivalDetector() = default;
+
+void ArrivalDetector::begin(int64_t gather) {
+  picker_.reset();
+  pending_ = {};
+  const int64_t first_event = associator_->next_event();
+  associator_ = std::make_unique<EventAssociator>(association_, gather, first_event);
+  gather_ = gather;
+}
+
+void ArrivalDetector::release(double below_sample, std::vector<Pick>* picks, std::vector<Detection>* events) {
+  while (!pending_.empty() && pending_.top().sample < below_sample) {
+    Pick p = pending_.top();
+    pending_.pop();
+    picks->push_back(p);
+    associator_->add(p, events);
+  }
+  if (std::isfinite(below_sample)) associator_->advance(below_sample * dt_ms_, events);
+}
+
+void ArrivalDetector::feed(const float* prob, int64_t rows, std::vector<Pick>* picks, std::vector<Detection>* events) {
+  scratch_.clear();
+  picker_.feed(prob, rows, &scratch_);
+  for (Pick& p : scratch_) {
+    p.gather = gather_;
+    p.time_ms = p.sample * dt_ms_;
+    pending_.push(p);
+  }
+  release(picker_.watermark(), picks, events);
+}
+
+void ArrivalDetector::finish(std::vector<Pick>* picks, std::vector<Detection>* events) {
+  scratch_.clear();
+  picker_.finish(&scratch_);
+  for (Pick& p : scratch_) {
+    p.gather = gather_;
+    p.time_ms = p.sample * dt_ms_;
+    pending_.push(p);
+  }
+  release(std::numeric_limits<double>::infinity(), picks, events);
+  associator_->finish(events);
+}
+
+}  // namespace seis

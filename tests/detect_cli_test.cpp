@@ -1,0 +1,227 @@
+// seisseg detect and predict's picks through the program: a continuous record in windows (the
+// probabilities cover every row, the CSV contracts hold, the UTC column), STA/LTA with thresholds
+// tuned on another record scored by evaluate, gathers of a size the network does not divide, and
+// the bad inputs: each one line, a non-zero exit and nothing left behind.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "io/detection_csv.h"
+#include "io/hdf5_dataset.h"
+#include "io/hdf5_record.h"
+#include "models/unet.h"
+
+namespace seis {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_seisseg;
+
+class DetectCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = test::process_dir("detect_cli");
+    // An untrained 3-level network that says it was trained on 64x32 gathers: detect's default window.
+    UNetConfig c;
+    c.levels = 3;
+    c.base = 2;
+    UNet(c, 4, Device::cpu())
+        .save(dir_ + "/w.safetensors", {{"seisseg.normalize", "trace"}, {"seisseg.gather", "64x32"}});
+    const std::string rec = "synth --continuous --duration 60 --receivers 24 --events-per-minute 8 --out ";
+    ASSERT_EQ(run_seisseg(rec + dir_ + "/rec.h5 --seed 3").code, 0);
+    ASSERT_EQ(run_seisseg(rec + dir_ + "/val.h5 --seed 9").code, 0);
+  }
+  static std::string dir_;
+};
+std::string DetectCli::dir_;
+
+// A whole dataset of a file, and its shape.
+template <typename T>
+std::vector<T> read_all(const std::string& path, const char* name, hid_t type, std::vector<hsize_t>* dims) {
+  std::vector<T> v;
+  dims->clear();
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return v;
+  const hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d >= 0) {
+    const hid_t sp = H5Dget_space(d);
+    dims->resize(static_cast<size_t>(H5Sget_simple_extent_ndims(sp)));
+    H5Sget_simple_extent_dims(sp, dims->data(), nullptr);
+    v.resize(static_cast<size_t>(H5Sget_simple_extent_npoints(sp)));
+    if (H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0) v.clear();
+    H5Sclose(sp);
+    H5Dclose(d);
+  }
+  H5Fclose(f);
+  return v;
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> v;
+  for (std::string l; std::getline(f, l);) v.push_back(l);
+  return v;
+}
+
+TEST_F(DetectCli, NetworkOverARecordWritesEveryRowAndTheCsvContracts) {
+  const std::string out = dir_ + "/unet";
+  fs::create_directories(out);
+  const test::CliResult r =
+      run_seisseg("detect --weights " + dir_ + "/w.safetensors --in " + dir_ + "/rec.h5 --out " + out +
+                  "/events.csv --picks " + out + "/picks.csv --prob " + out + "/prob.h5 --threshold 0.3 --device cpu");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("x"), std::string::npos);
+  EXPECT_NE(r.out.find("against"), std::string::npos) << "a synthetic record has ground truth: scores are printed";
+  EXPECT_NE(r.err.find("real time"), std::string::npos) << "progress names the speed in real time";
+  EXPECT_EQ(lines_of(out + "/events.csv").at(0), "gather,event,time_ms,n_traces,score");
+  EXPECT_EQ(lines_of(out + "/picks.csv").at(0), "gather,trace,sample,time_ms,score");
+  const std::vector<Pick> picks = read_picks_csv(out + "/picks.csv");
+  for (const Pick& p : picks) {
+    EXPECT_EQ(p.gather, 0);
+    EXPECT_NEAR(p.time_ms, p.sample * 2.0, 1e-3 + 1e-9 * p.time_ms);  // dt = 2 ms
+    EXPECT_GE(p.score, 0.3f);
+  }
+  (void)read_events_csv(out + "/events.csv");
+  // /prob [T, W] holds a probability in every row: nothing was left out between windows.
+  const int64_t T = H5RecordFile(dir_ + "/rec.h5").info().samples;
+  std::vector<hsize_t> dims;
+  const std::vector<float> p = read_all<float>(out + "/prob.h5", "prob", H5T_NATIVE_FLOAT, &dims);
+  ASSERT_EQ(dims, (std::vector<hsize_t>{static_cast<hsize_t>(T), 24}));
+  const std::vector<uint8_t> m = read_all<uint8_t>(out + "/prob.h5", "mask", H5T_NATIVE_UCHAR, &dims);
+  ASSERT_EQ(m.size(), p.size());
+  for (size_t k = 0; k < p.size(); ++k) {
+    ASSERT_TRUE(p[k] > 0.0f && p[k] < 1.0f) << "row " << k / 24;
+    ASSERT_EQ(m[k], p[k] >= 0.3f ? 1 : 0);
+  }
+  EXPECT_FALSE(fs::exists(out + "/prob.h5.tmp"));
+  EXPECT_FALSE(fs::exists(out + "/events.csv.tmp"));
+}
+
+TEST_F(DetectCli, StaLtaTunedOnOneRecordFindsTheEventsOfAnother) {
+  const std::string out = dir_ + "/stalta";
+  fs::create_directories(out);
+  const test::CliResult r = run_seisseg("detect --method sta-lta --tune-on " + dir_ + "/val.h5 --in " + dir_ +
+                                        "/rec.h5 --out " + out + "/events.csv --picks " + out + "/picks.csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const test::CliResult e = run_seisseg("evaluate --truth " + dir_ + "/rec.h5 --events " + out +
+                                        "/events.csv --picks " + out + "/picks.csv --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const nlohmann::json j = nlohmann::json::parse(e.out);
+  EXPECT_GE(j["events"]["events"].get<int64_t>(), 4);
+  // Synthetic events at 0 to 10 dB on a quiet record: the classical detector finds them.
+  EXPECT_GE(j["events"]["f1"].get<double>(), 0.8) << e.out;
+}
+
+TEST_F(DetectCli, StartTimeAddsUtcColumns) {
+  const std::string out = dir_ + "/utc";
+  fs::create_directories(out);
+  const std::string rec = out + "/rec.h5";
+  fs::copy_file(dir_ + "/rec.h5", rec);
+  {
+    const hid_t f = H5Fopen(rec.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    const std::string v = "2026-03-01T12:00:00Z";
+    const hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, v.size());
+    const hid_t sp = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(f, "start_time", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(H5Awrite(a, t, v.c_str()), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+  }
+  const test::CliResult r =
+      run_seisseg("detect --method sta-lta --coincidence 4 --in " + rec + " --out " + out + "/events.csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::vector<std::string> l = lines_of(out + "/events.csv");
+  ASSERT_GE(l.size(), 2u) << "the record holds events";
+  EXPECT_EQ(l[0], "gather,event,time_ms,n_traces,score,time_utc");
+  const std::vector<Detection> d = read_events_csv(out + "/events.csv");
+  const double ms = d[0].time_ms;
+  char want[64];
+  std::snprintf(want, sizeof want, "2026-03-01T12:%02d:%06.3fZ", static_cast<int>(ms / 60000.0),
+                std::fmod(ms / 1000.0, 60.0));
+  EXPECT_NE(l[1].find(want), std::string::npos) << l[1] << " vs " << want;
+}
+
+TEST_F(DetectCli, PredictPicksGathersOfAnySize) {
+  const std::string out = dir_ + "/predict";
+  fs::create_directories(out);
+  // 3 gathers of 70 x 30: neither a multiple of 4, the 3-level network's.
+  ASSERT_EQ(run_seisseg("synth --out " + out + "/g.h5 --samples 3 --height 70 --width 30 --seed 2").code, 0);
+  const test::CliResult r =
+      run_seisseg("predict --weights " + dir_ + "/w.safetensors --in " + out + "/g.h5 --out " + out + "/p.h5 --picks " +
+                  out + "/picks.csv --events " + out + "/events.csv --threshold 0.3 --window 40 --device cpu");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<hsize_t> dims;
+  const std::vector<float> p = read_all<float>(out + "/p.h5", "prob", H5T_NATIVE_FLOAT, &dims);
+  EXPECT_EQ(dims, (std::vector<hsize_t>{3, 70, 30}));
+  for (float v : p) ASSERT_TRUE(v > 0.0f && v < 1.0f);
+  for (const Pick& k : read_picks_csv(out + "/picks.csv")) {
+    EXPECT_LT(k.gather, 3);
+    EXPECT_LT(k.trace, 30);
+    EXPECT_LT(k.sample, 70.0);
+  }
+  EXPECT_EQ(lines_of(out + "/events.csv").at(0), "gather,event,time_ms,n_traces,score");
+}
+
+// Writes a record [T, W] with the given dt (0: none) and one value replaced by `bad` at (5, 3).
+void write_record(const std::string& path, int64_t T, int64_t W, double dt, float bad) {
+  H5SampleWriter::Options o;
+  o.record = true;
+  o.height = T;
+  o.width = W;
+  o.record_chunk_rows = T;
+  o.with_label = false;
+  o.dt = dt;
+  o.dx = 10;
+  std::vector<float> v(static_cast<size_t>(T * W), 0.5f);
+  for (size_t k = 0; k < v.size(); ++k) v[k] = std::sin(0.1f * static_cast<float>(k));
+  v[static_cast<size_t>(5 * W + 3)] = bad;
+  H5SampleWriter w(path, o);
+  w.write_rows(0, T, v.data(), nullptr);
+  w.commit();
+}
+
+TEST_F(DetectCli, BadInputsAreOneLineAndLeaveNothing) {
+  const std::string out = dir_ + "/bad";
+  fs::create_directories(out);
+  write_record(out + "/nan.h5", 300, 8, 0.002, std::numeric_limits<float>::quiet_NaN());
+  write_record(out + "/nodt.h5", 300, 8, 0, 1.0f);
+  write_record(out + "/short.h5", 40, 8, 0.002, 1.0f);
+  const std::string w = " --weights " + dir_ + "/w.safetensors";
+  struct Case {
+    std::string args, expect;
+    int code;
+  };
+  const std::vector<Case> cases = {
+      {w + " --in " + out + "/nan.h5", "non-finite value", 1},
+      {w + " --in " + out + "/nodt.h5", "dt", 1},
+      {w + " --in " + out + "/short.h5", "shorter than one window", 1},
+      {" --method sta-lta --in " + out + "/short.h5", "LTA", 1},
+      {" --weights " + dir_ + "/rec.h5 --in " + dir_ + "/rec.h5", "rec.h5", 1},
+      {" --in " + dir_ + "/rec.h5", "--weights", 2},
+      {" --method sta-lta --prob " + out + "/p.h5 --in " + dir_ + "/rec.h5", "--prob", 2},
+      {w + " --trigger-on 3 --in " + dir_ + "/rec.h5", "sta-lta", 2},
+  };
+  for (const Case& c : cases) {
+    const test::CliResult r =
+        run_seisseg("detect" + c.args + " --out " + out + "/events.csv --picks " + out + "/picks.csv --device cpu");
+    EXPECT_EQ(r.code, c.code) << c.args << ": " << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << c.args << ": " << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.args << ": " << r.err;
+    EXPECT_FALSE(fs::exists(out + "/events.csv")) << c.args;
+    EXPECT_FALSE(fs::exists(out + "/events.csv.tmp")) << c.args;
+    EXPECT_FALSE(fs::exists(out + "/picks.csv")) << c.args;
+  }
+}
+
+}  // namespace
+}  // namespace seis

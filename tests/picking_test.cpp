@@ -1,0 +1,232 @@
+// Picks and events from probabilities (models/picking.h): weighted centres, the minimum separation,
+// moveout-linked fronts, P and S merged into one event, and the same output whatever the block
+// sizes of the stream.
+#include "models/picking.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "engine/error.h"
+
+namespace seis {
+namespace {
+
+std::vector<Pick> pick_all(const std::vector<float>& prob, int64_t T, int64_t W, const PickerOptions& o,
+                           const std::vector<int64_t>& blocks) {
+  TracePicker picker(W, o);
+  std::vector<Pick> out;
+  int64_t t = 0;
+  size_t b = 0;
+  while (t < T) {
+    const int64_t rows = std::min(T - t, blocks.empty() ? T : blocks[b++ % blocks.size()]);
+    const double before = picker.watermark();
+    const size_t n0 = out.size();
+    picker.feed(prob.data() + t * W, rows, &out);
+    for (size_t k = n0; k < out.size(); ++k) EXPECT_GE(out[k].sample, before - 1e-9) << "a pick behind the watermark";
+    t += rows;
+  }
+  picker.finish(&out);
+  std::sort(out.begin(), out.end(),
+            [](const Pick& a, const Pick& c) { return a.trace != c.trace ? a.trace < c.trace : a.sample < c.sample; });
+  return out;
+}
+
+TEST(TracePicker, WeightedCentreAndPeak) {
+  const int64_t T = 30, W = 2;
+  std::vector<float> prob(T * W, 0.1f);
+  const float run[] = {0.6f, 0.9f, 0.6f};
+  for (int k = 0; k < 3; ++k) prob[(11 + k) * W + 1] = run[k];  // centre exactly 12
+  prob[20 * W + 0] = 0.7f;                                      // one sample: centre 20
+  prob[21 * W + 0] = 0.5f;                                      // >= threshold counts: centre (0.7*20 + 0.5*21) / 1.2
+  PickerOptions o;
+  const std::vector<Pick> p = pick_all(prob, T, W, o, {});
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].trace, 0);
+  EXPECT_NEAR(p[0].sample, (0.7 * 20 + 0.5 * 21) / 1.2, 1e-6);
+  EXPECT_FLOAT_EQ(p[0].score, 0.7f);
+  EXPECT_EQ(p[1].trace, 1);
+  EXPECT_NEAR(p[1].sample, 12.0, 1e-6);
+  EXPECT_FLOAT_EQ(p[1].score, 0.9f);
+}
+
+TEST(TracePicker, MinimumSeparationKeepsTheStronger) {
+  const int64_t T = 100, W = 1;
+  std::vector<float> prob(T, 0.0f);
+  prob[10] = 0.6f;
+  prob[14] = 0.8f;   // 4 samples later, stronger: replaces the first
+  prob[17] = 0.7f;   // 3 after the kept one, weaker: dropped
+  prob[40] = 0.55f;  // far enough: kept
+  prob[99] = 0.9f;   // a run open at the end closes there
+  PickerOptions o;
+  o.min_separation = 10;
+  const std::vector<Pick> p = pick_all(prob, T, W, o, {});
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_DOUBLE_EQ(p[0].sample, 14.0);
+  EXPECT_DOUBLE_EQ(p[1].sample, 40.0);
+  EXPECT_DOUBLE_EQ(p[2].sample, 99.0);
+}
+
+TEST(TracePicker, BlockSizesDoNotChangeThePicks) {
+  const int64_t T = 3000, W = 7;
+  std::mt19937_64 gen(5);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> prob(T * W);
+  for (auto& v : prob) v = u(gen) < 0.9f ? 0.2f * u(gen) : u(gen);  // sparse, ragged runs
+  PickerOptions o;
+  o.min_separation = 4;
+  const std::vector<Pick> whole = pick_all(prob, T, W, o, {});
+  ASSERT_GT(whole.size(), 100u);
+  for (const std::vector<int64_t>& blocks : {std::vector<int64_t>{1}, {7, 1, 64}, {1000}, {3, 250}}) {
+    const std::vector<Pick> split = pick_all(prob, T, W, o, blocks);
+    ASSERT_EQ(split.size(), whole.size());
+    for (size_t k = 0; k < whole.size(); ++k) {
+      EXPECT_EQ(split[k].trace, whole[k].trace);
+      EXPECT_EQ(split[k].sample, whole[k].sample);  // bit-identical: the same sums in the same order
+      EXPECT_EQ(split[k].score, whole[k].score);
+    }
+  }
+}
+
+// Picks of one source on W traces: P at t0 + hyperbolic moveout, S at 1.7 x the P traveltime.
+std::vector<Pick> source_picks(int64_t W, double origin_ms, double depth_m, double apex, double dx) {
+  std::vector<Pick> p;
+  for (int phase = 0; phase < 2; ++phase) {
+    const double v = phase == 0 ? 5000.0 : 5000.0 / 1.7;
+    for (int64_t j = 0; j < W; ++j) {
+      const double h = (static_cast<double>(j) - apex) * dx;
+      Pick k;
+      k.trace = j;
+      k.time_ms = origin_ms + std::sqrt(depth_m * depth_m + h * h) / v * 1000.0;
+      k.score = 0.8f;
+      p.push_back(k);
+    }
+  }
+  return p;
+}
+
+std::vector<Detection> associate(std::vector<Pick> picks, const AssociationOptions& o) {
+  std::stable_sort(picks.begin(), picks.end(), [](const Pick& a, const Pick& b) { return a.time_ms < b.time_ms; });
+  EventAssociator a(o, 3, 10);
+  std::vector<Detection> out;
+  for (const Pick& p : picks) a.add(p, &out);
+  a.finish(&out);
+  return out;
+}
+
+TEST(EventAssociator, PAndSOfOneSourceAreOneEvent) {
+  const int64_t W = 48;
+  AssociationOptions o;
+  o.ms_per_trace = 10.0 / 1500.0 * 1000.0;
+  const std::vector<Pick> picks = source_picks(W, 1000.0, 1500.0, 20.0, 10.0);
+  const std::vector<Detection> d = associate(picks, o);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].gather, 3);
+  EXPECT_EQ(d[0].event, 10);
+  EXPECT_EQ(d[0].n_traces, W);
+  EXPECT_NEAR(d[0].time_ms, 1000.0 + 1500.0 / 5000.0 * 1000.0, 1e-9);  // the apex P arrival
+  EXPECT_FLOAT_EQ(d[0].score, 0.8f);
+}
+
+TEST(EventAssociator, SeparateSourcesAndScatteredNoise) {
+  const int64_t W = 40;
+  AssociationOptions o;
+  o.ms_per_trace = 10.0 / 1500.0 * 1000.0;
+  std::vector<Pick> picks = source_picks(W, 0.0, 1200.0, 5.0, 10.0);
+  const std::vector<Pick> second = source_picks(W, 4000.0, 2000.0, 30.0, 10.0);
+  picks.insert(picks.end(), second.begin(), second.end());
+  // Noise: isolated picks, each far from the others in time or across traces.
+  for (int k = 0; k < 12; ++k) {
+    Pick p;
+    p.trace = (k * 7) % W;
+    p.time_ms = 2000.0 + 97.0 * k;
+    p.score = 0.6f;
+    picks.push_back(p);
+  }
+  const std::vector<Detection> d = associate(picks, o);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].event, 10);
+  EXPECT_EQ(d[1].event, 11);
+  EXPECT_NEAR(d[0].time_ms, 1200.0 / 5000.0 * 1000.0, 1e-9);
+  EXPECT_NEAR(d[1].time_ms, 4000.0 + 2000.0 / 5000.0 * 1000.0, 1e-9);
+  EXPECT_EQ(d[1].n_traces, W);
+}
+
+TEST(EventAssociator, TooFewTracesOrTooSteepIsNoEvent) {
+  AssociationOptions o;
+  o.ms_per_trace = 5;
+  o.tolerance_ms = 2;
+  o.min_traces = 8;
+  std::vector<Pick> picks;
+  for (int64_t j = 0; j < 7; ++j) picks.push_back(Pick{0, j, 0, 100.0 + j, 0.9f});           // 7 traces: too few
+  for (int64_t j = 0; j < 20; ++j) picks.push_back(Pick{0, j, 0, 3000.0 + 20.0 * j, 0.9f});  // 20 ms/trace: too steep
+  EXPECT_TRUE(associate(picks, o).empty());
+  picks.push_back(Pick{0, 7, 0, 107.0, 0.9f});  // the eighth trace makes it a front
+  EXPECT_EQ(associate(picks, o).size(), 1u);
+}
+
+// A probability image with Gaussian bumps along the arrivals of one source.
+TEST(ArrivalDetector, PicksLandOnTheArrivalsWhateverTheBlocks) {
+  const int64_t T = 2000, W = 32;
+  const double dt = 0.002;
+  std::vector<float> prob(T * W, 0.01f);
+  std::vector<double> truth(W);
+  for (int64_t j = 0; j < W; ++j) {
+    const double h = (static_cast<double>(j) - 12.0) * 10.0;
+    truth[j] = (0.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;  // in samples, fractional
+    for (int64_t t = 0; t < T; ++t) {
+      const double z = (static_cast<double>(t) - truth[j]) / 3.0;
+      prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(0.95 * std::exp(-0.5 * z * z)));
+    }
+  }
+  PickerOptions po;
+  po.min_separation = 20;
+  AssociationOptions ao;
+  ao.ms_per_trace = 10.0 / 1500.0 * 1000.0;
+  auto run = [&](int64_t block) {
+    ArrivalDetector det(W, dt, po, ao);
+    det.begin(0);
+    std::vector<Pick> picks;
+    std::vector<Detection> events;
+    for (int64_t t = 0; t < T; t += block) det.feed(prob.data() + t * W, std::min(block, T - t), &picks, &events);
+    det.finish(&picks, &events);
+    return std::make_pair(picks, events);
+  };
+  const auto whole = run(T);
+  ASSERT_EQ(whole.first.size(), static_cast<size_t>(W));
+  for (size_t k = 1; k < whole.first.size(); ++k) EXPECT_LE(whole.first[k - 1].time_ms, whole.first[k].time_ms);
+  for (const Pick& p : whole.first) {
+    EXPECT_NEAR(p.sample, truth[p.trace], 0.25) << "trace " << p.trace;  // the run truncates the bump unevenly
+    EXPECT_NEAR(p.time_ms, p.sample * dt * 1000.0, 1e-9);
+  }
+  ASSERT_EQ(whole.second.size(), 1u);
+  EXPECT_EQ(whole.second[0].n_traces, W);
+  EXPECT_NEAR(whole.second[0].time_ms, truth[12] * dt * 1000.0, 0.1);
+  for (int64_t block : {1, 17, 500}) {
+    const auto split = run(block);
+    ASSERT_EQ(split.first.size(), whole.first.size()) << "block " << block;
+    for (size_t k = 0; k < split.first.size(); ++k) {
+      EXPECT_EQ(split.first[k].trace, whole.first[k].trace);
+      EXPECT_EQ(split.first[k].sample, whole.first[k].sample);
+    }
+    ASSERT_EQ(split.second.size(), 1u);
+    EXPECT_EQ(split.second[0].time_ms, whole.second[0].time_ms);
+  }
+}
+
+TEST(Picking, BadOptionsAreUsageErrors) {
+  PickerOptions o;
+  o.threshold = 1.0f;
+  EXPECT_THROW(TracePicker(4, o), UsageError);
+  o.threshold = 0.5f;
+  o.min_separation = 0;
+  EXPECT_THROW(TracePicker(4, o), UsageError);
+  AssociationOptions a;
+  a.min_traces = 0;
+  EXPECT_THROW(EventAssociator(a, 0, 0), UsageError);
+}
+
+}  // namespace
+}  // namespace seis
