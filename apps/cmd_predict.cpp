@@ -11,11 +11,13 @@
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "apps/detection_flags.h"
+#include "apps/detection_run.h"
 #include "apps/trainer.h"
 #include "apps/weights.h"
 #include "engine/device_runtime.h"
 #include "engine/safetensors.h"
 #include "io/detection_csv.h"
+#include "io/ground_truth.h"
 #include "io/hdf5_dataset.h"
 #include "io/normalize.h"
 #include "io/png_preview.h"
@@ -78,6 +80,9 @@ int cmd_predict(int argc, char** argv) {
   const double dt = set.file(0).info().dt, dx = set.file(0).info().dx;
   const bool picking = !picks_path.empty() || !events_path.empty();
   if (picking && !(dt > 0)) throw InputError(in + ": no dt attribute: picks and events need the sampling interval");
+  // With ground truth in the input, the picks and events are scored too (kept in memory for that).
+  const bool scored = dt > 0 && has_ground_truth(in);
+  DetectionResult kept;
   H5SampleWriter::Options wo;
   wo.n = n;
   wo.height = h;
@@ -96,7 +101,7 @@ int cmd_predict(int argc, char** argv) {
   if (!picks_path.empty()) picks_csv = std::make_unique<PicksCsvWriter>(picks_path);
   if (!events_path.empty()) events_csv = std::make_unique<EventsCsvWriter>(events_path);
   std::unique_ptr<ArrivalDetector> detector;
-  if (picking) {
+  if (picking || scored) {
     detector = std::make_unique<ArrivalDetector>(w, dt, picker_options(ds, dt), association_options(ds, dx, in));
   }
 
@@ -158,6 +163,10 @@ int cmd_predict(int argc, char** argv) {
       }
       n_picks += static_cast<int64_t>(picks.size());
       n_events += static_cast<int64_t>(events.size());
+      if (scored) {
+        kept.picks.insert(kept.picks.end(), picks.begin(), picks.end());
+        kept.events.insert(kept.events.end(), events.begin(), events.end());
+      }
     }
     if ((!png.empty() && i == 0) || !png_dir.empty()) {
       std::vector<float> shown(raw, raw + h * w);
@@ -186,6 +195,15 @@ int cmd_predict(int argc, char** argv) {
   if (metrics.pixels > 0) {
     std::printf("against /label: IoU %.4f  precision %.4f  recall %.4f  F1 %.4f\n", metrics.iou(), metrics.precision(),
                 metrics.recall(), metrics.f1());
+  }
+  if (scored) {
+    const GroundTruth truth = read_ground_truth(in);
+    const EventScore es = score_events(truth, kept.events, ScoreOptions{});
+    const PickScore ps = score_picks(truth, kept.picks, ScoreOptions{});
+    std::printf(
+        "against /picks and /events: event F1 %.3f (precision %.3f, recall %.3f), picks within 10 ms %.3f "
+        "(P %.3f), within 20 ms %.3f, MAE %.2f ms\n",
+        es.f1(), es.precision(), es.recall(), ps.hit10(), ps.p_hit10(), ps.hit20(), ps.mae_ms);
   }
   return 0;
 }

@@ -170,6 +170,7 @@ TEST_F(DetectCli, PredictPicksGathersOfAnySize) {
     EXPECT_LT(k.sample, 70.0);
   }
   EXPECT_EQ(lines_of(out + "/events.csv").at(0), "gather,event,time_ms,n_traces,score");
+  EXPECT_NE(r.out.find("against /picks and /events: event F1"), std::string::npos) << r.out;
 }
 
 // Writes a record [T, W] with the given dt (0: none) and one value replaced by `bad` at (5, 3).
