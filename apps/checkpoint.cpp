@@ -34,6 +34,8 @@ void save_checkpoint(const std::string& path, const UNet& model, Optimizer& opti
                                {"log_loss_sum", state.progress.log_loss_sum},
                                {"log_steps", state.progress.log_steps},
                                {"best_iou", state.best_iou},
+                               {"best_event_f1", state.best_event_f1},
+                               {"best_pick_mae_ms", state.best_pick_mae_ms},
                                {"optimizer_steps", optimizer.steps_taken()},
                                {"identity", identity}};
   save_safetensors(path, tensors, {{kStateKey, meta.dump()}});
@@ -87,6 +89,8 @@ CheckpointState load_checkpoint(const std::string& path, UNet& model, Optimizer&
   st.progress.log_loss_sum = meta.value("log_loss_sum", 0.0);
   st.progress.log_steps = meta.value("log_steps", int64_t{0});
   st.best_iou = meta.value("best_iou", -1.0);
+  st.best_event_f1 = meta.value("best_event_f1", -1.0);
+  st.best_pick_mae_ms = meta.value("best_pick_mae_ms", -1.0);
   return st;
 }
 

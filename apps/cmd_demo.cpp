@@ -75,8 +75,8 @@ nlohmann::json detect_on_records(const UNet& model, const SynthConfig& sc, Norma
   const auto t0 = std::chrono::steady_clock::now();
   DetectionResult unet;
   DetectionSettings ds;
-  detect_unet(input, WindowedInference(model, wo), picker_options(ds, sc.dt), association_options(ds, sc.dx, test_path),
-              collect_into(&unet));
+  detect_unet(input, WindowedInference(model, wo), picker_options(ds, sc.dt),
+              association_options(ds, sc.dx, sc.width, test_path), collect_into(&unet));
   const double unet_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const StaLtaOptions sta = tune_sta_lta(tune_path, sta_lta_defaults(sc.dt), ds.event_gap_ms, ScoreOptions{});
   DetectionResult classic;

@@ -97,7 +97,7 @@ int cmd_detect(int argc, char** argv) {
   app.add_option("--method", method, "unet (the trained network) or sta-lta (the classical detector)")
       ->capture_default_str()
       ->check(CLI::IsMember({"unet", "sta-lta"}));
-  add_window_flags(app, ds);
+  add_window_flags(app, ds, "the gather height the weights were trained on, else 1024");
   add_picking_flags(app, ds);
   double sta_s = 0, lta_s = 0, trigger_on = 0, trigger_off = 0, coincidence = 0;
   std::string tune_on;
@@ -273,7 +273,7 @@ int cmd_detect(int argc, char** argv) {
   cb.progress = [&](int64_t done) { report(done, false); };
 
   if (method == "unet") {
-    detect_unet(input, *inference, picker_options(ds, dt), association_options(ds, input.dx(), in), cb);
+    detect_unet(input, *inference, picker_options(ds, dt), association_options(ds, input.dx(), W, in), cb);
   } else {
     detect_sta_lta(input, sta, ds.event_gap_ms, cb);
   }

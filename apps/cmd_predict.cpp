@@ -38,7 +38,7 @@ int cmd_predict(int argc, char** argv) {
   app.add_option("--picks", picks_path, "picks.csv: one row per arrival picked on a trace");
   app.add_option("--events", events_path, "events.csv: picks coherent across traces");
   add_picking_flags(app, ds);
-  add_window_flags(app, ds);
+  add_window_flags(app, ds, "the whole gather");
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
       ->check(CLI::IsMember({"trace", "sample", "none"}));
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
@@ -102,7 +102,7 @@ int cmd_predict(int argc, char** argv) {
   if (!events_path.empty()) events_csv = std::make_unique<EventsCsvWriter>(events_path);
   std::unique_ptr<ArrivalDetector> detector;
   if (picking || scored) {
-    detector = std::make_unique<ArrivalDetector>(w, dt, picker_options(ds, dt), association_options(ds, dx, in));
+    detector = std::make_unique<ArrivalDetector>(w, dt, picker_options(ds, dt), association_options(ds, dx, w, in));
   }
 
   WindowOptions wopt;

@@ -1,8 +1,11 @@
 // seisseg train: trains the UNet on HDF5 sample files, streamed by the asynchronous reader.
 // Writes config.json, metrics.jsonl, weights.safetensors, best.safetensors, state.safetensors and
-// preview.png to --out; --resume DIR continues a run exactly where it stopped.
+// preview.png to --out; --resume DIR continues a run exactly where it stopped. On data with ground
+// truth, each validation also scores picks and events in the analyst's units (apps/validation_scores.h),
+// and --best-by chooses the figure best.safetensors keeps.
 #include <unistd.h>
 
+#include <cfloat>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -22,6 +25,7 @@
 #include "apps/run_dir.h"
 #include "apps/stop_signal.h"
 #include "apps/trainer.h"
+#include "apps/validation_scores.h"
 #include "apps/weights.h"
 #include "engine/communicator.h"
 #include "engine/device_runtime.h"
@@ -36,6 +40,7 @@ using json = nlohmann::ordered_json;
 struct Settings {
   std::string data, val, init, out = "seisseg-run", device = "auto", precision = "fp32", conv_backend = "own";
   std::string optimizer = "adam", normalize = "trace", lr_schedule = "constant", save_every = "10m", crop;
+  std::string best_by = "iou";
   double val_fraction = 0.1;
   int levels = 7, base = 8, threads = 0, prefetch = 3;
   int64_t batch = 4, epochs = 0, steps = 0, warmup_steps = 0, log_every = 10, val_every = 0, max_shift = 0;
@@ -76,7 +81,8 @@ struct Settings {
             {"flip", flip},
             {"max-shift", max_shift},
             {"crop", crop},
-            {"threshold", threshold}};
+            {"threshold", threshold},
+            {"best-by", best_by}};
   }
 };
 
@@ -120,6 +126,7 @@ Settings settings_from_json(const json& j) {
   take(j, "max-shift", &s.max_shift);
   take(j, "crop", &s.crop);
   take(j, "threshold", &s.threshold);
+  take(j, "best-by", &s.best_by);
   return s;
 }
 
@@ -345,6 +352,14 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
     for (int64_t i = 0; i < val_set->size(); ++i) val_indices.push_back(i);
   }
   SetSampleSource val_src(val_set ? *val_set : train_set, val_indices);
+  // Picks and events of the validation gathers, scored against their truth when the data has it.
+  std::string no_scores;
+  const std::unique_ptr<ArrivalScorer> scorer =
+      make_validation_scorer(val_set ? *val_set : train_set, val_indices, &no_scores);
+  if (!scorer && s.best_by != "iou") {
+    throw UsageError("--best-by " + s.best_by + " needs validation data with ground truth, but " + no_scores +
+                     "; use --best-by iou");
+  }
 
   TrainOptions opt;
   opt.batch = s.batch;
@@ -482,25 +497,56 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
                         {"skipped_samples", io[1]},
                         {"peak_bytes", l.peak_bytes}});
   };
+  if (scorer) hooks.on_val_logits = [&](int64_t i, const float* logits) { scorer->add(i, logits); };
   hooks.on_validation = [&](const TrainProgress& p, const EvalResult& v) {
-    const bool best = v.iou() > state.best_iou;
-    if (best) state.best_iou = v.iou();
+    // Every rank takes the same scores (finish() is collective) and so makes the same decisions.
+    ArrivalScores a;
+    if (scorer) a = scorer->finish(world > 1 ? &comm : nullptr);
+    const bool iou_better = v.iou() > state.best_iou;
+    if (iou_better) state.best_iou = v.iou();
+    bool f1_better = false, mae_better = false;
+    if (scorer) {
+      f1_better = a.events.f1() > state.best_event_f1;
+      if (f1_better) state.best_event_f1 = a.events.f1();
+      // No arrival picked within the tolerance is the worst MAE (DBL_MAX); the first validation is
+      // still the best so far, so that best.safetensors exists.
+      const double mae = a.picks.hits > 0 ? a.picks.mae_ms : DBL_MAX;
+      mae_better = state.best_pick_mae_ms < 0 || mae < state.best_pick_mae_ms;
+      if (mae_better) state.best_pick_mae_ms = mae;
+    }
+    const bool best = s.best_by == "event_f1" ? f1_better : s.best_by == "pick_mae" ? mae_better : iou_better;
     if (!root) return;
     if (best) model.save(dir.file("best.safetensors"), weights_meta);
     write_model_preview(model, val_src, preview_index, opt.normalize, dir.file("preview.png"));
     if (tty) std::printf("\n");
-    std::printf("validation at step %lld: loss %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%s\n",
-                static_cast<long long>(p.step), v.loss, v.iou(), v.precision(), v.recall(), v.f1(),
+    std::string arrivals;
+    if (scorer) {
+      char buf[96];
+      if (a.picks.hits > 0) {
+        std::snprintf(buf, sizeof buf, "  event F1 %.4f  pick MAE %.1f ms", a.events.f1(), a.picks.mae_ms);
+      } else {
+        std::snprintf(buf, sizeof buf, "  event F1 %.4f  pick MAE - (no arrival picked)", a.events.f1());
+      }
+      arrivals = buf;
+    }
+    std::printf("validation at step %lld: loss %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%s%s\n",
+                static_cast<long long>(p.step), v.loss, v.iou(), v.precision(), v.recall(), v.f1(), arrivals.c_str(),
                 best ? "  (best)" : "");
     std::fflush(stdout);
-    dir.append_metrics({{"step", p.step},
-                        {"epoch", p.epoch},
-                        {"val_loss", v.loss},
-                        {"iou", v.iou()},
-                        {"precision", v.precision()},
-                        {"recall", v.recall()},
-                        {"f1", v.f1()},
-                        {"best_iou", state.best_iou}});
+    json m = {{"step", p.step}, {"epoch", p.epoch},           {"val_loss", v.loss},
+              {"iou", v.iou()}, {"precision", v.precision()}, {"recall", v.recall()},
+              {"f1", v.f1()},   {"best_iou", state.best_iou}};
+    if (scorer) {
+      m["event_f1"] = a.events.f1();
+      m["event_precision"] = a.events.precision();
+      m["event_recall"] = a.events.recall();
+      m["false_per_hour"] = a.events.false_per_hour();
+      // null, not 0, when no arrival was picked within the tolerance: 0 would read as perfect.
+      m["pick_mae_ms"] = a.picks.hits > 0 ? json(a.picks.mae_ms) : json(nullptr);
+      m["pick_hit10"] = a.picks.hit10();
+      m["p_hit10"] = a.picks.p_hit10();
+    }
+    dir.append_metrics(m);
   };
   hooks.after_step = [&](const TrainProgress& p) {
     if (rank == fault_rank && p.step == fault_step) {
@@ -606,6 +652,11 @@ int cmd_train(int argc, char** argv) {
   app.add_option("--threshold", s.threshold, "probability threshold of the metrics")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--best-by", s.best_by,
+                 "the validation figure best.safetensors keeps: iou, event_f1 or pick_mae (lowest); the last two "
+                 "need validation data with ground truth (seisseg synth)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"iou", "event_f1", "pick_mae"}));
   if (!parse_cli(app, argc, argv)) return 0;
   const bool batch_auto = batch_s == "auto";
   if (!batch_auto) s.batch = parse_batch(batch_s);
@@ -623,6 +674,8 @@ int cmd_train(int argc, char** argv) {
       throw InputError(cfg_path + ": not a seisseg train config");
     }
     json merged = saved_all["settings"];
+    // Runs from before --best-by kept the best IoU.
+    if (!merged.contains("best-by")) merged["best-by"] = "iou";
     const json given = s.to_json();
     for (auto it = given.begin(); it != given.end(); ++it) {
       if (app.count("--" + it.key()) == 0) continue;

@@ -7,8 +7,8 @@
 
 namespace seis {
 
-void add_window_flags(CLI::App& app, DetectionSettings& s) {
-  app.add_option("--window", s.window, "window height in time samples (default: see --help of the command)")
+void add_window_flags(CLI::App& app, DetectionSettings& s, const std::string& window_default) {
+  app.add_option("--window", s.window, "window height in time samples (default: " + window_default + ")")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   app.add_option("--window-receivers", s.window_receivers, "window width in receivers (default: all receivers)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
@@ -24,8 +24,8 @@ void add_picking_flags(CLI::App& app, DetectionSettings& s) {
   app.add_option("--min-separation-ms", s.min_separation_ms, "closest two picks of one trace (the weaker goes)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
-  app.add_option("--min-traces", s.min_traces, "traces an event's arrivals must cover")
-      ->capture_default_str()
+  app.add_option("--min-traces", s.min_traces,
+                 "traces a phase front must cover to be an event (default: max(8, receivers / 8))")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   app.add_option("--min-velocity", s.min_velocity, "slowest apparent velocity along the array, m/s (moveout bound)")
       ->capture_default_str()
@@ -46,9 +46,12 @@ PickerOptions picker_options(const DetectionSettings& s, double dt) {
   return p;
 }
 
-AssociationOptions association_options(const DetectionSettings& s, double dx, const std::string& source) {
+AssociationOptions association_options(const DetectionSettings& s, double dx, int64_t width,
+                                       const std::string& source) {
   AssociationOptions a;
-  a.min_traces = s.min_traces;
+  // A network's false alarms are small patches of a few neighbouring traces; a source below the
+  // array lights up most of it.
+  a.min_traces = s.min_traces > 0 ? s.min_traces : std::max<int64_t>(8, width / 8);
   a.event_gap_ms = s.event_gap_ms;
   if (s.moveout_ms > 0) {
     a.ms_per_trace = s.moveout_ms;

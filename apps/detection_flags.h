@@ -15,17 +15,19 @@ struct DetectionSettings {
   double overlap = 0.5;
   float threshold = 0.5f;
   double min_separation_ms = 40;  // between two picks of one trace
-  int64_t min_traces = 8;
-  double min_velocity = 1500;  // m/s: slowest apparent velocity along the array (sets the moveout bound)
-  double moveout_ms = 0;       // ms per trace; 0: dx / min_velocity
+  int64_t min_traces = 0;         // 0: auto, max(8, W / 8)
+  double min_velocity = 1500;     // m/s: slowest apparent velocity along the array (sets the moveout bound)
+  double moveout_ms = 0;          // ms per trace; 0: dx / min_velocity
   double event_gap_ms = 500;
 };
 
-void add_window_flags(CLI::App& app, DetectionSettings& s);
+// window_default: what --window means when it is not given, for the help text.
+void add_window_flags(CLI::App& app, DetectionSettings& s, const std::string& window_default);
 void add_picking_flags(CLI::App& app, DetectionSettings& s);
 
 PickerOptions picker_options(const DetectionSettings& s, double dt);
-// `source` names the file in the note printed when dx is unknown (a default moveout is used then).
-AssociationOptions association_options(const DetectionSettings& s, double dx, const std::string& source);
+// `source` names the file in the note printed when dx is unknown (a default moveout is used then);
+// `width` is the array's receiver count (the automatic minimum of traces per front).
+AssociationOptions association_options(const DetectionSettings& s, double dx, int64_t width, const std::string& source);
 
 }  // namespace seis

@@ -59,7 +59,7 @@ void SyncBatchSource::next(Tensor* data, Tensor* label) {
 }
 
 EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
-                    float threshold, Communicator* comm) {
+                    float threshold, Communicator* comm, const std::function<void(int64_t, const float*)>& on_logits) {
   const int world = comm != nullptr ? comm->world() : 1, rank = comm != nullptr ? comm->rank() : 0;
   std::vector<int64_t> mine;  // this rank's share
   for (int64_t i = rank; i < src.size(); i += world) mine.push_back(i);
@@ -79,6 +79,12 @@ EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normali
     r.fp += c[1];
     r.fn += c[2];
     r.pixels += label.numel();
+    if (on_logits) {
+      Tensor host = logits->value.to(Device::cpu());
+      if (host.dtype() != DType::f32) host = host.to_dtype(DType::f32);  // bf16 activations
+      const int64_t hw = src.height() * src.width();
+      for (size_t b = 0; b < idx.size(); ++b) on_logits(idx[b], host.data<float>() + static_cast<int64_t>(b) * hw);
+    }
   }
   if (world > 1) {
     int64_t counts[4] = {r.tp, r.fp, r.fn, r.pixels};
@@ -176,7 +182,8 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
       const bool validate_now = val != nullptr && val->size() > 0 &&
                                 ((opt.val_every > 0 && p.step % opt.val_every == 0) || p.step == opt.steps);
       if (validate_now) {
-        result.val = evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold, comm);
+        result.val =
+            evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold, comm, hooks.on_val_logits);
         if (hooks.on_validation) hooks.on_validation(p, result.val);
       }
       if (hooks.after_step) hooks.after_step(p);

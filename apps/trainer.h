@@ -98,6 +98,9 @@ struct StepLog {
 struct TrainHooks {
   std::function<void(const StepLog&)> on_log;
   std::function<void(const TrainProgress&, const EvalResult&)> on_validation;
+  // During each validation, before on_validation: the logits [H][W] (host) of every validation
+  // sample this rank evaluates (see evaluate()), by index into the validation source.
+  std::function<void(int64_t, const float*)> on_val_logits;
   // After every step; the caller decides whether a checkpoint is due.
   std::function<void(const TrainProgress&)> after_step;
   // Checked after every step: true stops the loop (e.g. on SIGINT), the progress is returned.
@@ -140,9 +143,11 @@ class SyncBatchSource : public BatchSource {
 
 // With a communicator of world W > 1, rank r evaluates the samples i with i % W == r in batches of
 // max(1, batch / W), and the counts (exact) and loss sums of all ranks are added: every rank gets
-// the result of the whole set.
+// the result of the whole set. With `on_logits`, each of this rank's samples is passed on with its
+// logits [H][W] on the host.
 EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
-                    float threshold, Communicator* comm = nullptr);
+                    float threshold, Communicator* comm = nullptr,
+                    const std::function<void(int64_t, const float*)>& on_logits = {});
 
 // The two halves of a training step, shared by train() and the memory planner (apps/memory_plan.h),
 // so that a plan allocates what a step allocates. step_forward records the forward and the loss

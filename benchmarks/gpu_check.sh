@@ -10,7 +10,7 @@
 #   4. bench_conv, bench_step (fp32, bf16 with fp32 storage, bf16 storage, cuDNN) and
 #      benchmarks/torch_unet.py, where they exist; bench_step also prints the memory plan's peak;
 #   5. the largest batch whose step fits in 80 GiB, measured and planned;
-#   6. end to end: synth, train and predict at 4096x4096 on the GPU.
+#   6. end to end: synth, train and predict at 4096x4096 on the GPU; detect over a 1-hour record.
 # STAGES selects stages (default: tests big sanitizer bench maxbatch e2e).
 # Logs go to $OUT when it is set (else gpu-check-logs/): env.txt, tests.txt, sanitizer.txt,
 # bench.txt, summary.txt. The summary table is printed last. The whole run keeps within
@@ -243,6 +243,15 @@ want_stage e2e && [[ -x "$BUILD/seisseg" ]] && {
   rm -rf "$E2E" && mkdir -p "$E2E"
   bench "seisseg demo (cuda)" 60 "$BUILD/seisseg" demo $DEMO_ARGS
   cp /tmp/seisseg-demo-gpu/preview.png "$LOGS/demo_preview.png" 2>/dev/null
+  # detect over an hour of a 256-receiver array at 500 Hz with the demo's weights: x real time and
+  # peak RSS (issue 10's target: under 2 GB whatever the length), beside STA/LTA on the same record.
+  bench "synth record 1 h x 256" 40 "$BUILD/seisseg" synth --continuous --duration 3600 --receivers 256 \
+    --out "$E2E/hour.h5" --threads 16
+  bench "detect 1 h x 256 unet cuda" 90 "$BUILD/seisseg" detect --weights /tmp/seisseg-demo-gpu/weights.safetensors \
+    --in "$E2E/hour.h5" --out "$E2E/events.csv" --picks "$E2E/picks.csv" --device cuda --batch 16
+  bench "detect 1 h x 256 sta-lta" 40 "$BUILD/seisseg" detect --method sta-lta --in "$E2E/hour.h5" \
+    --out "$E2E/events_sta.csv"
+  rm -f "$E2E/hour.h5"
   bench "synth 12 x 4096^2" 60 "$BUILD/seisseg" synth --out "$E2E/train.h5" --samples 12 --height 4096 \
     --width 4096 --threads 16
   bench "train 7 levels 4096^2 cuda bf16" 150 "$BUILD/seisseg" train --data "$E2E/train.h5" --val-fraction 0.17 \

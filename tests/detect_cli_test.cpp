@@ -173,6 +173,30 @@ TEST_F(DetectCli, PredictPicksGathersOfAnySize) {
   EXPECT_NE(r.out.find("against /picks and /events: event F1"), std::string::npos) << r.out;
 }
 
+TEST_F(DetectCli, GathersFileRunsGatherByGather) {
+  const std::string out = dir_ + "/gathers";
+  fs::create_directories(out);
+  ASSERT_EQ(run_seisseg("synth --out " + out + "/g.h5 --samples 3 --height 70 --width 30 --seed 5").code, 0);
+  const test::CliResult r = run_seisseg("detect --weights " + dir_ + "/w.safetensors --in " + out + "/g.h5 --out " +
+                                        out + "/events.csv --picks " + out + "/picks.csv --prob " + out +
+                                        "/p.h5 --threshold 0.3 --window 48 --window-receivers 16 --overlap 0.25 "
+                                        "--device cpu");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<hsize_t> dims;
+  const std::vector<float> p = read_all<float>(out + "/p.h5", "prob", H5T_NATIVE_FLOAT, &dims);
+  EXPECT_EQ(dims, (std::vector<hsize_t>{3, 70, 30}));
+  for (float v : p) ASSERT_TRUE(v > 0.0f && v < 1.0f);
+  for (const Pick& k : read_picks_csv(out + "/picks.csv")) {
+    EXPECT_LT(k.gather, 3);
+    EXPECT_LT(k.trace, 30);
+  }
+  int64_t last = -1;
+  for (const Detection& d : read_events_csv(out + "/events.csv")) {
+    EXPECT_GT(d.event, last) << "events are numbered in order over the file";
+    last = d.event;
+  }
+}
+
 // Writes a record [T, W] with the given dt (0: none) and one value replaced by `bad` at (5, 3).
 void write_record(const std::string& path, int64_t T, int64_t W, double dt, float bad) {
   H5SampleWriter::Options o;

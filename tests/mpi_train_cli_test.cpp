@@ -130,6 +130,17 @@ TEST_F(MpiTrain, TwoAndFourRanksGiveTheWeightsOfOneRankWithTheGlobalBatch) {
         EXPECT_EQ(va[i]["recall"], vb[i]["recall"]) << np;
         EXPECT_NEAR(va[i]["val_loss"].get<double>(), vb[i]["val_loss"].get<double>(),
                     1e-5 * std::fabs(va[i]["val_loss"].get<double>()));
+        // Scores in the analyst's units (synth data has truth): each rank picks its share of the
+        // gathers and the counts are summed, so the same as one rank; pick errors within the
+        // weights' 1e-6 differences.
+        ASSERT_TRUE(va[i].contains("event_f1") && vb[i].contains("event_f1")) << vb[i].dump();
+        for (const char* k : {"event_f1", "event_precision", "event_recall", "pick_hit10", "p_hit10"}) {
+          EXPECT_EQ(va[i][k], vb[i][k]) << k << " -np " << np;
+        }
+        ASSERT_EQ(va[i]["pick_mae_ms"].is_null(), vb[i]["pick_mae_ms"].is_null()) << np;
+        if (!va[i]["pick_mae_ms"].is_null()) {
+          EXPECT_NEAR(va[i]["pick_mae_ms"].get<double>(), vb[i]["pick_mae_ms"].get<double>(), 1e-3) << np;
+        }
       }
     }
   }
