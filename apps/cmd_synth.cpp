@@ -55,6 +55,36 @@ void check_disk_space(const std::string& out, long double values, int gzip, cons
   throw UsageError(flags + ": the file needs " + buf);
 }
 
+// "R:O:B" into the wavelet weights: three finite numbers >= 0, not all 0.
+void parse_wavelet_weights(const std::string& v, SynthConfig* sc) {
+  double w[3] = {};
+  size_t at = 0;
+  bool ok = true;
+  for (int i = 0; i < 3 && ok; ++i) {
+    const size_t c = i < 2 ? v.find(':', at) : v.size();
+    if (c == std::string::npos || c == at) {
+      ok = false;
+      break;
+    }
+    const std::string part = v.substr(at, c - at);
+    try {
+      size_t used = 0;
+      w[i] = std::stod(part, &used);
+      ok = used == part.size() && std::isfinite(w[i]) && w[i] >= 0;
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    at = c + 1;
+  }
+  if (!ok || at != v.size() + 1 || w[0] + w[1] + w[2] <= 0) {
+    throw UsageError("--wavelets: '" + v +
+                     "' is not R:O:B (weights of Ricker, Ormsby and Berlage wavelets, >= 0 and not all 0, e.g. 1:1:1)");
+  }
+  sc->wavelet_ricker = w[0];
+  sc->wavelet_ormsby = w[1];
+  sc->wavelet_berlage = w[2];
+}
+
 }  // namespace
 
 int cmd_synth(int argc, char** argv) {
@@ -69,6 +99,10 @@ int cmd_synth(int argc, char** argv) {
   uint64_t seed = 1;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int gzip = 0;
+  const SynthConfig defaults;
+  std::string wavelets = "1:1:1";
+  double pink = defaults.pink_fraction, correlated = defaults.correlated_noise, hum = defaults.hum;
+  double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
   app.add_option("--out", out, "output file (written as F.tmp, renamed when complete)")->required();
   app.add_option("--samples", samples, "number of gathers N (required without --continuous)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
@@ -88,6 +122,30 @@ int cmd_synth(int argc, char** argv) {
   app.add_option("--events-per-minute", events_per_minute,
                  "--continuous: mean rate of events (origin times of a Poisson process; events may overlap)")
       ->capture_default_str();
+  app.add_option("--wavelets", wavelets,
+                 "weights R:O:B of Ricker, Ormsby and Berlage (causal) wavelets, drawn per event (1:0:0: Ricker only)")
+      ->capture_default_str();
+  app.add_option("--pink", pink, "share of the background noise power that is pink (1/f), 0..1")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--correlated-noise", correlated,
+                 "probability per gather (with --continuous: of the record) that the noise is correlated across "
+                 "neighbouring receivers, over a drawn length of 0.5-4 traces")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--hum", hum,
+                 "probability per gather (with --continuous: per 10 s) of unlabelled 50/60 Hz power-line hum (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--bursts", bursts,
+                 "unlabelled 10-60 ms bursts on 1-3 traces: probability per gather (default " +
+                     num_str(defaults.bursts) + "), with --continuous a rate per minute (default " +
+                     num_str(defaults.bursts_per_minute) + "); 0: none");
+  app.add_option("--surface-waves", surface_waves,
+                 "unlabelled ground roll (300-900 m/s, 3-12 Hz) from a source off the line: probability per gather "
+                 "(default " +
+                     num_str(defaults.surface_waves) + "), with --continuous a rate per minute (default " +
+                     num_str(defaults.surface_waves_per_minute) + "); 0: none");
   app.add_option("--threads", threads, "generator threads")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--gzip", gzip, "deflate level 1..9 (0: uncompressed, the fast path for training)")
       ->capture_default_str()
@@ -99,6 +157,27 @@ int cmd_synth(int argc, char** argv) {
   sc.events_max = events_max;
   parse_range("--snr-db", snr, &sc.snr_db_lo, &sc.snr_db_hi);
   auto given = [&](const char* flag) { return app.count(flag) > 0; };
+  parse_wavelet_weights(wavelets, &sc);
+  sc.pink_fraction = pink;
+  sc.correlated_noise = correlated;
+  sc.hum = hum;
+  // --bursts and --surface-waves: a rate per minute in a record, a probability per gather.
+  for (const auto& [flag, value] :
+       {std::make_pair("--bursts", bursts), std::make_pair("--surface-waves", surface_waves)}) {
+    if (!given(flag)) continue;
+    const double most = continuous ? 6000.0 : 1.0;
+    if (!(value >= 0 && value <= most)) {
+      throw UsageError(std::string(flag) + ": " + num_str(value) + " is not " +
+                       (continuous ? "a rate per minute in [0, 6000]" : "a probability per gather in [0, 1]"));
+    }
+  }
+  if (continuous) {
+    if (given("--bursts")) sc.bursts_per_minute = bursts;
+    if (given("--surface-waves")) sc.surface_waves_per_minute = surface_waves;
+  } else {
+    if (given("--bursts")) sc.bursts = bursts;
+    if (given("--surface-waves")) sc.surface_waves = surface_waves;
+  }
 
   if (continuous) {
     for (const char* flag : {"--samples", "--height", "--width", "--events-max"}) {

@@ -33,6 +33,13 @@ std::string list_str(const std::vector<double>& v) {
   return s + "]";
 }
 
+// "R:O:B", the wavelet weights as --wavelets takes them.
+std::string synth_wavelet_weights_str(const SynthConfig& sc) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%g:%g:%g", sc.wavelet_ricker, sc.wavelet_ormsby, sc.wavelet_berlage);
+  return buf;
+}
+
 std::string format_eta(double s) {
   char buf[32];
   const long t = std::lround(std::max(0.0, s));
@@ -96,6 +103,12 @@ void write_generator_attributes(H5SampleWriter& writer, const SynthConfig& sc, c
   writer.set_attribute("lateral_hi", sc.lateral_hi);
   writer.set_attribute("dead_fraction", sc.dead_fraction);
   writer.set_attribute("spiky_fraction", sc.spiky_fraction);
+  writer.set_attribute("wavelets", synth_wavelet_weights_str(sc));
+  writer.set_attribute("pink_fraction", sc.pink_fraction);
+  writer.set_attribute("correlated_noise", sc.correlated_noise);
+  writer.set_attribute("corr_length_lo", sc.corr_length_lo);
+  writer.set_attribute("corr_length_hi", sc.corr_length_hi);
+  writer.set_attribute("hum", sc.hum);
 }
 
 SynthEventRow event_row(int64_t gather, int64_t event, const SynthEvent& e) {
@@ -223,6 +236,8 @@ double write_synth_file(const std::string& out, const SynthConfig& sc, int64_t s
   write_generator_attributes(writer, sc, version);
   writer.set_int_attribute("events_min", sc.events_min);
   writer.set_int_attribute("events_max", sc.events_max);
+  writer.set_attribute("bursts", sc.bursts);
+  writer.set_attribute("surface_waves", sc.surface_waves);
   writer.add_table(synth_pick_table());
   writer.add_table(synth_event_table());
   OrderedTruth truth(writer, 4 * static_cast<int64_t>(std::max(1, threads)));
@@ -285,6 +300,10 @@ double write_synth_record(const std::string& out, const SynthConfig& sc, const S
   write_generator_attributes(writer, sc, version);
   writer.set_attribute("events_per_minute", options.events_per_minute);
   writer.set_attribute("noise_band_hz", record.noise_band_hz());
+  writer.set_attribute("bursts_per_minute", sc.bursts_per_minute);
+  writer.set_attribute("surface_waves_per_minute", sc.surface_waves_per_minute);
+  writer.set_attribute("correlation_length", record.correlation_length());  // traces; 0: independent
+  if (sc.hum > 0) writer.set_attribute("hum_hz", record.hum_hz());
   writer.set_attribute("duration_s", static_cast<double>(T) * sc.dt);
   writer.add_table(synth_pick_table());
   writer.add_table(synth_event_table());

@@ -1,9 +1,11 @@
 // Synthetic microseismic gathers and continuous records. Layout [rows][W] row-major (time,
 // receiver). Cost is dominated by the background noise (one Gaussian per sample, one biquad step
-// per sample); wavelets are stamped only within +-1.25 / f of each arrival, where the Ricker has
-// decayed below 1e-5 of its peak. The pieces (event draw, arrival geometry, stamping, trace
-// defects, noise filter, spikes) are shared by synth_sample and SynthRecord; the order of the
-// random draws inside each is part of the output and must not change.
+// per sample, plus ~2 Gaussians per sample when pink noise is on); wavelets are stamped only over
+// their support (io/synth_wavelet.h). The pieces (event draw, arrival geometry, stamping, trace
+// defects, noise filter, spikes, pink noise, mixing along receivers, hum, bursts, ground roll) are
+// shared by synth_sample and SynthRecord; the order of the random draws inside each is part of the
+// output and must not change. Each newer piece draws from streams of its own, so that turning it
+// off (wavelets 1:0:0, pink 0, correlated noise 0, no transients) gives the older generator's bits.
 #include "io/synth_microseismic.h"
 
 #include <algorithm>
@@ -13,13 +15,12 @@
 #include <string>
 
 #include "engine/error.h"
+#include "io/synth_wavelet.h"
 
 namespace seis {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-constexpr double kLabelHalfPeriods = 0.5;   // label half-width, in periods of the peak frequency
-constexpr double kStampHalfPeriods = 1.25;  // wavelet support stamped around each arrival
 // rms of a unit-peak Ricker over its labelled window |t| <= 0.5 / f (independent of f).
 constexpr double kRickerWindowRms = 0.5318;
 constexpr int64_t kTraceBlock = 16;  // traces generated together, so the writes into [H][W] are rows
@@ -41,6 +42,20 @@ enum Purpose : uint64_t {
   kRecordDefects = 6,
   kRecordNoise = 7,
   kRecordSpikes = 8,
+  // Newer pieces: `index` the gather (records: the segment, octave or run), `sub` as noted.
+  kWavelets = 9,         // sub: the event
+  kEdgeNoise = 10,       // gathers: the virtual traces beyond the line that correlated noise mixes in
+  kPink = 11,            // sub: trace * 16 + octave
+  kCorrelation = 12,     // sub 0
+  kHum = 13,             // sub 0
+  kBursts = 14,          // sub 0: the draws; 1 + b: burst b's noise
+  kSurfaceWaves = 15,    // sub 0
+  kRecordWavelets = 16,  // index the segment, sub the event in it
+  kRecordPink = 17,      // index the octave, sub the trace
+  kRecordHum = 18,       // index 0 sub 0: the record's hum; index the segment, sub 1: its level
+  kRecordBursts = 19,    // index the segment; sub 0 the draws, 1 + b burst b's noise
+  kRecordSurface = 20,
+  kRecordCorrelation = 21,
 };
 
 uint64_t stream_key(uint64_t seed, int64_t index, Purpose purpose, int64_t sub) {
@@ -112,11 +127,6 @@ double Rng::gaussian() {
   }
 }
 
-double ricker(double tau, double f) {
-  const double a = kPi * kPi * f * f * tau * tau;
-  return (1.0 - 2.0 * a) * std::exp(-a);
-}
-
 // One-way vertical P time t0 to depth z and the RMS P velocity over that path.
 void vertical_time(const SynthConfig& cfg, double z, double* t0, double* vrms) {
   if (cfg.velocity == VelocityModel::kHomogeneous) {
@@ -139,6 +149,7 @@ void vertical_time(const SynthConfig& cfg, double z, double* t0, double* vrms) {
 // Per-gather event parameters drawn from the event stream, plus what stamping needs.
 struct Event {
   SynthEvent pub;
+  WaveletShape shape_p, shape_s;      // of pub.wavelet at freq_p and freq_s
   double t0 = 0, vrms = 0;            // P vertical time and RMS velocity to the source depth
   double strike_p = 0, strike_s = 0;  // radiation lobes, rad
 };
@@ -156,6 +167,17 @@ void draw_source(const SynthConfig& cfg, double line, Rng& rng, Event* e) {
   e->strike_p = rng.uniform(0.0, kPi);
   e->strike_s = rng.uniform(0.0, kPi);
   vertical_time(cfg, p.z, &e->t0, &e->vrms);
+}
+
+// The event's wavelet from its own stream (weights wavelet_ricker : ormsby : berlage), and its shapes.
+void draw_wavelet(const SynthConfig& cfg, uint64_t key, Event* e) {
+  const double total = cfg.wavelet_ricker + cfg.wavelet_ormsby + cfg.wavelet_berlage;
+  const double u = Rng(key).uniform() * total;
+  e->pub.wavelet = u < cfg.wavelet_ricker                        ? SynthWavelet::kRicker
+                   : u < cfg.wavelet_ricker + cfg.wavelet_ormsby ? SynthWavelet::kOrmsby
+                                                                 : SynthWavelet::kBerlage;
+  e->shape_p = make_wavelet(e->pub.wavelet, e->pub.freq_p, cfg.dt);
+  e->shape_s = make_wavelet(e->pub.wavelet, e->pub.freq_s, cfg.dt);
 }
 
 // An event's P and S arrival times (s from the first sample) and amplitudes on receiver j.
@@ -243,14 +265,16 @@ struct Rows {
   uint8_t* label = nullptr;
 };
 
-void stamp_phase(double dt, const Rows& b, int64_t j, double t_arr, double f, double amp) {
-  const double stamp = kStampHalfPeriods / f, half = kLabelHalfPeriods / f;
-  const int64_t k0 = std::max<int64_t>(b.row0, static_cast<int64_t>(std::ceil((t_arr - stamp) / dt)));
-  const int64_t k1 = std::min<int64_t>(b.row0 + b.rows - 1, static_cast<int64_t>(std::floor((t_arr + stamp) / dt)));
+// The wavelet over its support and the label over +-half around the pick (a Berlage's label
+// begins before its onset).
+void stamp_phase(double dt, const Rows& b, int64_t j, double t_arr, const WaveletShape& w, double amp) {
+  const double lo = std::max(w.before, w.half), hi = std::max(w.after, w.half), half = w.half;
+  const int64_t k0 = std::max<int64_t>(b.row0, static_cast<int64_t>(std::ceil((t_arr - lo) / dt)));
+  const int64_t k1 = std::min<int64_t>(b.row0 + b.rows - 1, static_cast<int64_t>(std::floor((t_arr + hi) / dt)));
   for (int64_t k = k0; k <= k1; ++k) {
     const double tau = k * dt - t_arr;
     const int64_t at = (k - b.row0) * b.W + j;
-    b.data[at] += static_cast<float>(amp * ricker(tau, f));
+    b.data[at] += static_cast<float>(amp * w(tau));
     if (std::fabs(tau) <= half) b.label[at] = 1;
   }
 }
@@ -276,6 +300,246 @@ void event_picks(const SynthConfig& cfg, const std::vector<uint8_t>& kind, doubl
   }
   e->pub.first_arrival = picks->size() > first ? lo : std::numeric_limits<double>::quiet_NaN();
   e->pub.last_arrival = picks->size() > first ? hi : std::numeric_limits<double>::quiet_NaN();
+}
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// ---- Pink noise ---------------------------------------------------------------------------
+// A sum of random sources of periods P = 1, 2, 4, ..., 512 samples (Voss-McCartney), each linearly
+// interpolated between Gaussian knots: power ~P sinc^4(f P) per source, ~1/f in sum from ~1 / (512
+// dt) to Nyquist. Knot m of a source is the first Gaussian of a stream keyed by (source, m), and the
+// knots sit at a per-source random offset (so that the octaves of all traces do not step together):
+// a sample is a function of its index alone, whatever window it is made in.
+constexpr int kPinkOctaves = 10;
+
+// Expected variance of the sum: per source, the mean over the phase u = i / P of (1-u)^2 + u^2.
+double pink_variance() {
+  static const double v = [] {
+    double sum = 0;
+    for (int o = 0; o < kPinkOctaves; ++o) {
+      const int64_t period = int64_t{1} << o;
+      double s = 0;
+      for (int64_t i = 0; i < period; ++i) {
+        const double u = static_cast<double>(i) / static_cast<double>(period);
+        s += (1 - u) * (1 - u) + u * u;
+      }
+      sum += s / static_cast<double>(period);
+    }
+    return sum;
+  }();
+  return v;
+}
+
+// Unit-variance (in expectation) pink noise at samples [k0, k1) into out; key(o) keys source o.
+template <typename Key>
+void pink_noise(Key key, int64_t k0, int64_t k1, std::vector<double>* acc, float* out) {
+  const int64_t n = k1 - k0;
+  acc->assign(static_cast<size_t>(n), 0.0);
+  for (int o = 0; o < kPinkOctaves; ++o) {
+    const uint64_t base = key(o);
+    const int64_t period = int64_t{1} << o;
+    const int64_t off = static_cast<int64_t>(mix64(base) & static_cast<uint64_t>(period - 1));
+    auto knot = [&](int64_t m) {
+      return Rng(mix64(base ^ (static_cast<uint64_t>(m) * 0xD1B54A32D192ED03ull))).gaussian();
+    };
+    int64_t m = floor_div(k0 + off, period);
+    double g0 = knot(m), g1 = knot(m + 1);
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t x = k + off;
+      if (x >= (m + 1) * period) {  // next knot interval (consecutive: reuse the right knot)
+        const int64_t next = floor_div(x, period);
+        g0 = next == m + 1 ? g1 : knot(next);
+        m = next;
+        g1 = knot(m + 1);
+      }
+      const double u = static_cast<double>(x - m * period) / static_cast<double>(period);
+      (*acc)[static_cast<size_t>(k - k0)] += (1 - u) * g0 + u * g1;
+    }
+  }
+  const double norm = 1.0 / std::sqrt(pink_variance());
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>((*acc)[static_cast<size_t>(i)] * norm);
+}
+
+// ---- Noise correlated across receivers ----------------------------------------------------
+// Gaussian kernel of standard deviation s traces, radius ceil(3 s) (at least 1), scaled to a sum of
+// squares of 1: independent unit-variance traces mix to unit variance, with neighbouring-trace
+// correlation exp(-1 / (4 s^2)).
+std::vector<double> mixing_kernel(double s) {
+  const int64_t r = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3.0 * s)));
+  std::vector<double> g(static_cast<size_t>(2 * r + 1));
+  double ss = 0;
+  for (int64_t m = -r; m <= r; ++m) {
+    const double v = std::exp(-0.5 * (static_cast<double>(m) / s) * (static_cast<double>(m) / s));
+    g[static_cast<size_t>(m + r)] = v;
+    ss += v * v;
+  }
+  for (double& v : g) v /= std::sqrt(ss);
+  return g;
+}
+
+// Row by row, out[j] += sum_m g[m] field[j + m] for the live traces, field holding W + 2R traces
+// (R beyond each end).
+void mix_rows(const std::vector<double>& g, const std::vector<uint8_t>& kind, int64_t rows, const float* field,
+              float* out, int64_t W) {
+  const int64_t R = (static_cast<int64_t>(g.size()) - 1) / 2, WN = W + 2 * R;
+  for (int64_t k = 0; k < rows; ++k) {
+    const float* f = field + k * WN;
+    for (int64_t j = 0; j < W; ++j) {
+      if (kind[j] == kDead) continue;
+      double v = 0;
+      for (int64_t m = 0; m <= 2 * R; ++m) v += g[static_cast<size_t>(m)] * f[j + m];
+      out[k * W + j] += static_cast<float>(v);
+    }
+  }
+}
+
+// ---- Unlabelled transients ----------------------------------------------------------------
+
+// Power-line hum: a fundamental (50 or 60 Hz, +-0.05) and its 2nd or 3rd harmonic at 0.1-0.5 of its
+// amplitude, on all traces or on a random share of them, with per-trace amplitude 0.5-1.5 and
+// phases partly common (the same line feeds neighbouring channels). Unit rms (before the level).
+struct Hum {
+  double f0 = 0, f2 = 0, rel = 0;
+  bool on1 = false, on2 = false;           // components under 0.45 / dt
+  std::vector<double> a1c, a1s, a2c, a2s;  // per trace: amplitude x (cos, sin) of the phases; 0 if off
+};
+
+Hum draw_hum(const SynthConfig& cfg, const std::vector<uint8_t>& kind, Rng& r) {
+  Hum h;
+  const int64_t W = static_cast<int64_t>(kind.size());
+  h.f0 = (r.uniform() < 0.5 ? 50.0 : 60.0) + r.uniform(-0.05, 0.05);
+  h.f2 = h.f0 * static_cast<double>(r.integer(2, 3));
+  h.rel = r.uniform(0.1, 0.5);
+  h.on1 = h.f0 < 0.45 / cfg.dt;
+  h.on2 = h.f2 < 0.45 / cfg.dt;
+  const bool all = r.uniform() < 0.5;
+  const double share = r.uniform(0.2, 0.8), jitter = r.uniform(0.0, 1.0);
+  const double ph1 = r.uniform(0.0, 2.0 * kPi), ph2 = r.uniform(0.0, 2.0 * kPi);
+  // Mean square of a (sin + rel sin) over time and of a over traces (E a^2 = 13/12).
+  const double unit = std::sqrt(2.0 / ((1.0 + h.rel * h.rel) * 13.0 / 12.0));
+  for (int64_t j = 0; j < W; ++j) {
+    const bool on = all || r.uniform() < share;
+    const double a = r.uniform(0.5, 1.5) * unit;
+    const double p1 = ph1 + jitter * r.uniform(-kPi, kPi), p2 = ph2 + jitter * r.uniform(-kPi, kPi);
+    const bool live = on && kind[j] != kDead;
+    h.a1c.push_back(live && h.on1 ? a * std::cos(p1) : 0.0);
+    h.a1s.push_back(live && h.on1 ? a * std::sin(p1) : 0.0);
+    h.a2c.push_back(live && h.on2 ? a * h.rel * std::cos(p2) : 0.0);
+    h.a2s.push_back(live && h.on2 ? a * h.rel * std::sin(p2) : 0.0);
+  }
+  return h;
+}
+
+// Adds level(k) x hum at the window's rows (k the absolute sample; the phase is of absolute time).
+template <typename Level>
+void add_hum(const Hum& h, double dt, const Rows& b, Level level) {
+  for (int64_t k = b.row0; k < b.row0 + b.rows; ++k) {
+    const double g = level(k);
+    if (g == 0.0) continue;
+    const double t = static_cast<double>(k) * dt;
+    const double s1 = std::sin(2.0 * kPi * h.f0 * t), c1 = std::cos(2.0 * kPi * h.f0 * t);
+    const double s2 = std::sin(2.0 * kPi * h.f2 * t), c2 = std::cos(2.0 * kPi * h.f2 * t);
+    float* row = b.data + (k - b.row0) * b.W;
+    for (int64_t j = 0; j < b.W; ++j) {
+      const double v = s1 * h.a1c[j] + c1 * h.a1s[j] + s2 * h.a2c[j] + c2 * h.a2s[j];
+      row[j] += static_cast<float>(g * v);
+    }
+  }
+}
+
+// A burst on 1-3 neighbouring traces: 10-60 ms of decaying noise (impulsive) or of a 20-120 Hz
+// oscillation under a Hann window (wavelet-like), peak 3-20 x the noise, weaker on the neighbours.
+struct Burst {
+  int64_t k0 = 0, n = 0, j0 = 0, traces = 0;
+  double fac[3] = {1, 1, 1};
+  bool impulsive = false;
+  double freq = 0, phase = 0, peak = 0;
+  uint64_t key = 0;  // stream of the impulsive burst's noise
+};
+
+Burst draw_burst(Rng& r, int64_t k0, int64_t W, double dt, double sigma, uint64_t key) {
+  Burst q;
+  q.k0 = k0;
+  q.key = key;
+  q.j0 = r.integer(0, W - 1);
+  q.traces = r.integer(1, 3);
+  q.n = std::max<int64_t>(1, std::llround(r.uniform(0.01, 0.06) / dt));
+  q.impulsive = r.uniform() < 0.5;
+  q.freq = std::min(r.uniform(20.0, 120.0), 0.4 / dt);
+  q.phase = r.uniform(0.0, 2.0 * kPi);
+  q.peak = r.uniform(3.0, 20.0) * sigma;
+  q.fac[1] = r.uniform(0.3, 1.0);
+  q.fac[2] = r.uniform(0.3, 1.0);
+  return q;
+}
+
+constexpr double kBurstMaxSeconds = 0.07;  // a burst's length and more
+
+void add_burst(const Burst& q, const std::vector<uint8_t>& kind, double dt, const Rows& b,
+               std::vector<int64_t>* touched) {
+  std::vector<double> w(static_cast<size_t>(q.n));
+  Rng g(q.key);
+  double peak = 0;
+  for (int64_t i = 0; i < q.n; ++i) {
+    const double x = static_cast<double>(i);
+    const double hann = std::sin(kPi * (x + 0.5) / static_cast<double>(q.n));
+    w[i] = q.impulsive ? g.gaussian() * std::exp(-4.0 * x / static_cast<double>(q.n))
+                       : std::sin(2.0 * kPi * q.freq * x * dt + q.phase) * hann * hann;
+    peak = std::max(peak, std::fabs(w[i]));
+  }
+  const int64_t W = static_cast<int64_t>(kind.size());
+  for (int64_t t = 0; t < q.traces; ++t) {
+    const int64_t j = q.j0 + t;
+    if (j >= W || kind[j] == kDead) continue;
+    if (touched) touched->push_back(j);
+    const double a = q.peak * q.fac[t] / std::max(peak, 1e-30);
+    for (int64_t i = 0; i < q.n; ++i) {
+      const int64_t k = q.k0 + i;
+      if (k < b.row0 || k >= b.row0 + b.rows) continue;
+      b.data[(k - b.row0) * b.W + j] += static_cast<float>(a * w[i]);
+    }
+  }
+}
+
+// Ground roll: a surface source 50-500 m off one end of the line; linear moveout at 300-900 m/s
+// from t_near at the nearest receiver; a Gabor wave train (2-4 cycles of 3-12 Hz under a
+// Gaussian); peak 1-6 x the noise at the nearest receiver, decaying as 1 / sqrt(distance).
+struct GroundRoll {
+  double xs = 0, r_near = 0, v = 0, f = 0, width = 0, phase = 0, peak = 0, t_near = 0;
+};
+
+constexpr double kRollMaxWidth = 4.0 / (4.0 * 3.0);  // Gaussian standard deviation, s: 4 cycles of 3 Hz
+constexpr double kRollVelocityLo = 300.0;
+
+GroundRoll draw_ground_roll(Rng& r, double line, double dt, double sigma, double t_near) {
+  GroundRoll g;
+  g.t_near = t_near;
+  const bool after = r.uniform() < 0.5;
+  g.r_near = r.uniform(50.0, 500.0);
+  g.xs = after ? line + g.r_near : -g.r_near;
+  g.v = r.uniform(kRollVelocityLo, 900.0);
+  g.f = std::min(r.uniform(3.0, 12.0), 0.4 / dt);
+  g.width = r.uniform(2.0, 4.0) / (4.0 * g.f);
+  g.phase = r.uniform(0.0, 2.0 * kPi);
+  g.peak = r.uniform(1.0, 6.0) * sigma;
+  return g;
+}
+
+void add_ground_roll(const GroundRoll& g, const std::vector<uint8_t>& kind, double dx, double dt, const Rows& b) {
+  const int64_t W = static_cast<int64_t>(kind.size());
+  for (int64_t j = 0; j < W; ++j) {
+    if (kind[j] == kDead) continue;
+    const double r = std::fabs(static_cast<double>(j) * dx - g.xs);
+    const double t = g.t_near + (r - g.r_near) / g.v, a = g.peak * std::sqrt(g.r_near / r);
+    const int64_t k0 = std::max<int64_t>(b.row0, static_cast<int64_t>(std::ceil((t - 3.0 * g.width) / dt)));
+    const int64_t k1 =
+        std::min<int64_t>(b.row0 + b.rows - 1, static_cast<int64_t>(std::floor((t + 3.0 * g.width) / dt)));
+    for (int64_t k = k0; k <= k1; ++k) {
+      const double tau = static_cast<double>(k) * dt - t, e = tau / g.width;
+      b.data[(k - b.row0) * b.W + j] +=
+          static_cast<float>(a * std::exp(-0.5 * e * e) * std::cos(2.0 * kPi * g.f * tau + g.phase));
+    }
+  }
 }
 
 [[noreturn]] void bad_field(const std::string& msg) { throw UsageError("synthetic generator: " + msg); }
@@ -319,6 +583,20 @@ void validate_synth_config(const SynthConfig& c) {
   need(c.noise_band_lo > 0 && c.noise_band_lo <= c.noise_band_hi, "noise band must satisfy 0 < lo <= hi");
   need(c.dead_fraction >= 0 && c.spiky_fraction >= 0 && c.dead_fraction + c.spiky_fraction <= 1,
        "dead_fraction and spiky_fraction must be >= 0 with a sum <= 1");
+  auto fraction = [](double v) { return v >= 0 && v <= 1; };  // false for NaN
+  need(c.wavelet_ricker >= 0 && c.wavelet_ormsby >= 0 && c.wavelet_berlage >= 0 &&
+           std::isfinite(c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage) &&
+           c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage > 0,
+       "wavelet weights (Ricker:Ormsby:Berlage) must be finite, >= 0 and not all 0");
+  need(fraction(c.pink_fraction), "pink_fraction must lie in [0, 1]");
+  need(fraction(c.correlated_noise), "correlated_noise (a probability) must lie in [0, 1]");
+  need(c.corr_length_lo > 0 && c.corr_length_lo <= c.corr_length_hi && c.corr_length_hi <= 64,
+       "correlation length must satisfy 0 < lo <= hi <= 64 traces");
+  need(fraction(c.hum) && fraction(c.bursts) && fraction(c.surface_waves),
+       "hum, bursts and surface_waves (probabilities per gather) must lie in [0, 1]");
+  need(c.bursts_per_minute >= 0 && c.bursts_per_minute <= 6000 && c.surface_waves_per_minute >= 0 &&
+           c.surface_waves_per_minute <= 6000,
+       "bursts and surface waves per minute must lie in [0, 6000]");
 }
 
 double synth_traveltime(const SynthConfig& cfg, double z, double h, bool s_wave) {
@@ -343,8 +621,10 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   const int64_t n_events = rng.integer(cfg.events_min, cfg.events_max);
   const double line = static_cast<double>(W - 1) * cfg.dx;
   std::vector<Event> events(static_cast<size_t>(n_events));
-  for (Event& e : events) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    Event& e = events[i];
     draw_source(cfg, line, rng, &e);
+    draw_wavelet(cfg, stream_key(cfg.seed, index, kWavelets, static_cast<int64_t>(i)), &e);
     SynthEvent& p = e.pub;
     p.snr_db = snr_db;
 
@@ -356,8 +636,8 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     const double tp_min = synth_traveltime(cfg, p.z, h_min, false);
     const double ts_min = synth_traveltime(cfg, p.z, h_min, true);
     const double ts_max = synth_traveltime(cfg, p.z, h_max, true);
-    const double lo = kLabelHalfPeriods / p.freq_p;
-    const double room = T - kLabelHalfPeriods / p.freq_s - lo;
+    const double lo = e.shape_p.half;
+    const double room = T - e.shape_s.half - lo;
     const double span = ts_max - tp_min <= room ? ts_max - tp_min : ts_min - tp_min;
     const double hi = std::max(lo, lo + room - span);
     p.origin_time = rng.uniform(lo, hi) - tp_min;
@@ -374,8 +654,8 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     for (int64_t j = 0; j < W; ++j) {
       if (kind[j] == kDead) continue;
       const Arrival a = arrival_at(cfg, e, j);
-      stamp_phase(cfg.dt, gather, j, a.tp, e.pub.freq_p, a.amp_p);
-      stamp_phase(cfg.dt, gather, j, a.ts, e.pub.freq_s, a.amp_s);
+      stamp_phase(cfg.dt, gather, j, a.tp, e.shape_p, a.amp_p);
+      stamp_phase(cfg.dt, gather, j, a.ts, e.shape_s, a.amp_s);
     }
   }
   double sig2 = 0;
@@ -404,25 +684,50 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   // Band-limited part: RBJ band-pass biquad (0 dB peak), Q = 1, run over a warm-up so that its
   // start-up transient does not show. Blocks of traces are filtered together, time-major, so
   // the recursions of neighbouring traces overlap and the writes into [H][W] are short rows.
+  // Correlated noise: the traces (also of dead traces, and of R virtual traces beyond each end
+  // from streams of their own) go to a field [H][W + 2R] first, are mixed along receivers, and each
+  // live trace is scaled again to rms sigma.
+  Rng crng(stream_key(cfg.seed, index, kCorrelation, 0));
+  const bool correlated = cfg.background_noise && crng.uniform() < cfg.correlated_noise;
+  const double corr_length = correlated ? crng.uniform(cfg.corr_length_lo, cfg.corr_length_hi) : 0.0;
+  const std::vector<double> kernel = correlated ? mixing_kernel(corr_length) : std::vector<double>{};
+  const int64_t R = correlated ? (static_cast<int64_t>(kernel.size()) - 1) / 2 : 0;
+  const int64_t J0 = -R, J1 = W + R, WN = J1 - J0;
+  std::vector<float> field(correlated ? static_cast<size_t>(H * WN) : 0);
+  const double pf = cfg.pink_fraction;
+  const bool pink = cfg.background_noise && pf > 0;
+  const double white_share = (1.0 - pf) * cfg.white_fraction, band_share = (1.0 - pf) * (1.0 - cfg.white_fraction);
+
   const BandPass filter(noise_fc, cfg.dt);
   const int64_t warm = BandPass::warmup(noise_fc, cfg.dt, 4.0, 4096);
   const int64_t L = warm + H;
   constexpr int64_t B = kTraceBlock;
   std::vector<float> white(static_cast<size_t>(L * B)), band(static_cast<size_t>(H * B));
-  for (int64_t j0 = 0; j0 < W; j0 += B) {
-    const int64_t nb = std::min(B, W - j0);
+  std::vector<float> pinks(pink ? static_cast<size_t>(H * B) : 0), ptrace(pink ? static_cast<size_t>(H) : 0);
+  std::vector<double> pacc;
+  for (int64_t j0 = J0; j0 < J1; j0 += B) {
+    const int64_t nb = std::min(B, J1 - j0);
     bool noisy[B] = {};
     for (int64_t b = 0; b < B; ++b) {
-      noisy[b] = b < nb && cfg.background_noise && kind[j0 + b] != kDead;
+      const int64_t j = j0 + b;
+      noisy[b] = b < nb && cfg.background_noise && (correlated || kind[j] != kDead);
       if (!noisy[b]) {
         for (int64_t k = 0; k < L; ++k) white[k * B + b] = 0.0f;
+        if (pink) {
+          for (int64_t k = 0; k < H; ++k) pinks[k * B + b] = 0.0f;
+        }
         continue;
       }
-      Rng trng(stream_key(cfg.seed, index, kTraceNoise, j0 + b));
+      Rng trng(j >= 0 && j < W ? stream_key(cfg.seed, index, kTraceNoise, j)
+                               : stream_key(cfg.seed, index, kEdgeNoise, j));
       for (int64_t k = 0; k < L; ++k) white[k * B + b] = static_cast<float>(trng.gaussian());
+      if (pink) {
+        pink_noise([&](int o) { return stream_key(cfg.seed, index, kPink, j * 16 + o); }, 0, H, &pacc, ptrace.data());
+        for (int64_t k = 0; k < H; ++k) pinks[k * B + b] = ptrace[k];
+      }
     }
     BiquadState st[B];
-    double ww[B] = {}, bb[B] = {}, wb[B] = {};
+    double ww[B] = {}, bb[B] = {}, wb[B] = {}, pp[B] = {}, wp[B] = {}, bp[B] = {};
     for (int64_t k = 0; k < L; ++k) {
       const float* wk = white.data() + k * B;
       for (int64_t b = 0; b < B; ++b) st[b].step(filter, wk[b]);
@@ -435,30 +740,101 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
         bb[b] += y * y;
         wb[b] += wk[b] * y;
       }
+      if (pink) {
+        const float* pk = pinks.data() + (k - warm) * B;
+        for (int64_t b = 0; b < B; ++b) {
+          pp[b] += static_cast<double>(pk[b]) * pk[b];
+          wp[b] += static_cast<double>(wk[b]) * pk[b];
+          bp[b] += static_cast<double>(bk[b]) * pk[b];
+        }
+      }
     }
-    // noise = cw * white + cb * band with power shares white_fraction : 1 - white_fraction, then
-    // normalised to rms sigma using the cross term, so each live trace has exactly rms sigma.
-    float cw[B] = {}, cb[B] = {};
+    // noise = cw * white + cb * band (+ cp * pink) with power shares white : band (: pink) as
+    // configured, then normalised to rms sigma using the cross terms, so each trace has exactly rms
+    // sigma.
+    float cw[B] = {}, cb[B] = {}, cp[B] = {};
     for (int64_t b = 0; b < nb; ++b) {
       if (!noisy[b]) continue;
       const double hn = static_cast<double>(H);
-      const double sw = std::sqrt(cfg.white_fraction / std::max(ww[b] / hn, 1e-30));
-      const double sb = std::sqrt((1.0 - cfg.white_fraction) / std::max(bb[b] / hn, 1e-30));
-      const double power = (sw * sw * ww[b] + sb * sb * bb[b] + 2.0 * sw * sb * wb[b]) / hn;
+      const double sw = std::sqrt(white_share / std::max(ww[b] / hn, 1e-30));
+      const double sb = std::sqrt(band_share / std::max(bb[b] / hn, 1e-30));
+      double power = (sw * sw * ww[b] + sb * sb * bb[b] + 2.0 * sw * sb * wb[b]) / hn;
+      double sp = 0;
+      if (pink) {
+        sp = std::sqrt(pf / std::max(pp[b] / hn, 1e-30));
+        power += (sp * sp * pp[b] + 2.0 * sw * sp * wp[b] + 2.0 * sb * sp * bp[b]) / hn;
+      }
       const double norm = sigma / std::sqrt(std::max(power, 1e-30));
       cw[b] = static_cast<float>(sw * norm);
       cb[b] = static_cast<float>(sb * norm);
+      cp[b] = static_cast<float>(sp * norm);
     }
     for (int64_t k = 0; k < H; ++k) {
-      float* row = data + k * W + j0;
       const float* wk = white.data() + (warm + k) * B;
       const float* bk = band.data() + k * B;
-      for (int64_t b = 0; b < nb; ++b) row[b] += cw[b] * wk[b] + cb[b] * bk[b];
+      const float* pk = pink ? pinks.data() + k * B : nullptr;
+      if (correlated) {
+        float* row = field.data() + k * WN + (j0 - J0);
+        for (int64_t b = 0; b < nb; ++b) row[b] = cw[b] * wk[b] + cb[b] * bk[b] + (pk ? cp[b] * pk[b] : 0.0f);
+      } else if (pk) {
+        float* row = data + k * W + j0;
+        for (int64_t b = 0; b < nb; ++b) row[b] += cw[b] * wk[b] + cb[b] * bk[b] + cp[b] * pk[b];
+      } else {
+        float* row = data + k * W + j0;
+        for (int64_t b = 0; b < nb; ++b) row[b] += cw[b] * wk[b] + cb[b] * bk[b];
+      }
     }
-    for (int64_t b = 0; b < nb; ++b) {
-      if (kind[j0 + b] != kSpiky) continue;
-      Rng srng(stream_key(cfg.seed, index, kTraceNoise, W + j0 + b));
-      draw_spikes(srng, H, sigma, [&](int64_t k, float v) { data[k * W + j0 + b] += v; });
+  }
+  if (correlated) {
+    std::vector<float> mixed(static_cast<size_t>(H * W), 0.0f);
+    mix_rows(kernel, kind, H, field.data(), mixed.data(), W);
+    for (int64_t j = 0; j < W; ++j) {
+      if (kind[j] == kDead) continue;
+      double ss = 0;
+      for (int64_t k = 0; k < H; ++k) ss += static_cast<double>(mixed[k * W + j]) * mixed[k * W + j];
+      const float g = static_cast<float>(sigma / std::sqrt(std::max(ss / static_cast<double>(H), 1e-30)));
+      for (int64_t k = 0; k < H; ++k) data[k * W + j] += g * mixed[k * W + j];
+    }
+  }
+  for (int64_t j = 0; j < W; ++j) {
+    if (kind[j] != kSpiky) continue;
+    Rng srng(stream_key(cfg.seed, index, kTraceNoise, W + j));
+    draw_spikes(srng, H, sigma, [&](int64_t k, float v) { data[k * W + j] += v; });
+  }
+
+  // ---- Unlabelled transients, each from its own stream, scaled to the noise rms. ----
+  double hum_hz = 0;
+  {
+    Rng r(stream_key(cfg.seed, index, kHum, 0));
+    if (r.uniform() < cfg.hum) {
+      const double level = r.uniform(0.1, 1.0) * sigma;
+      const Hum h = draw_hum(cfg, kind, r);
+      hum_hz = h.f0;
+      add_hum(h, cfg.dt, gather, [&](int64_t) { return level; });
+    }
+  }
+  int64_t n_bursts = 0;
+  std::vector<int64_t> burst_traces;
+  {
+    Rng r(stream_key(cfg.seed, index, kBursts, 0));
+    if (r.uniform() < cfg.bursts) {
+      n_bursts = r.integer(1, 3);
+      for (int64_t i = 0; i < n_bursts; ++i) {
+        const int64_t k0 = r.integer(0, H - 1);
+        const Burst q = draw_burst(r, k0, W, cfg.dt, sigma, stream_key(cfg.seed, index, kBursts, 1 + i));
+        add_burst(q, kind, cfg.dt, gather, &burst_traces);
+      }
+    }
+  }
+  GroundRoll roll;
+  int64_t n_rolls = 0;
+  {
+    Rng r(stream_key(cfg.seed, index, kSurfaceWaves, 0));
+    if (r.uniform() < cfg.surface_waves) {
+      const double t_near = r.uniform(0.0, T);
+      roll = draw_ground_roll(r, line, cfg.dt, sigma, t_near);
+      add_ground_roll(roll, kind, cfg.dx, cfg.dt, gather);
+      n_rolls = 1;
     }
   }
 
@@ -468,6 +844,14 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     info->noise_rms = cfg.background_noise ? sigma : 0.0;
     info->dead_traces = n_dead;
     info->spiky_traces = n_spiky;
+    info->correlation_length = corr_length;
+    info->hum_hz = hum_hz;
+    info->bursts = n_bursts;
+    std::sort(burst_traces.begin(), burst_traces.end());
+    info->burst_traces = burst_traces;
+    info->surface_waves = n_rolls;
+    info->surface_velocity = n_rolls ? roll.v : 0.0;
+    info->surface_source_x = n_rolls ? roll.xs : 0.0;
     // Ground truth: the arrivals stamped above, where they can carry label 1.
     info->events.clear();
     info->picks.clear();
@@ -487,8 +871,6 @@ constexpr int64_t kFilterSegment = 2048;  // band-pass restarts (and spike draws
 constexpr double kRecordWarmup = 12.0;    // lead-in before each restart, in filter time constants
 constexpr int64_t kRecordWarmupCap = 16384;
 
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
 }  // namespace
 
 struct SynthRecord::Impl {
@@ -500,7 +882,17 @@ struct SynthRecord::Impl {
   int64_t n_dead = 0, n_spiky = 0;
   BandPass filter{1.0, 1.0};
   int64_t warm = 0;
-  float cw = 0, cb = 0;  // weights of the white and band-limited noise: unit expected rms
+  float cw = 0, cb = 0, cp = 0;  // weights of the white, band-limited and pink noise: unit expected rms
+  double corr_length = 0;        // mixing along receivers (0: none) and its kernel
+  std::vector<double> kernel;
+  Hum hum;  // drawn once per record; its level per segment
+  double hum_hz = 0;
+  double roll_reach = 0;  // bound on the end of a ground roll's wave train after its drawn time, s
+
+  struct Scratch {
+    std::vector<float> white, pink, field;
+    std::vector<double> pink_acc;
+  };
   double line = 0;       // length of the receiver line, m
   double stamp_max = 0;  // widest wavelet half-support, s
   double reach = 0;      // bound on (latest arrival - origin) + stamp_max, s
@@ -521,6 +913,7 @@ struct SynthRecord::Impl {
       if (t >= end) break;
       Event e;
       draw_source(cfg, line, rng, &e);
+      draw_wavelet(cfg, stream_key(cfg.seed, s, kRecordWavelets, static_cast<int64_t>(ev.size())), &e);
       e.pub.origin_time = t;
       e.pub.snr_db = rng.uniform(cfg.snr_db_lo, cfg.snr_db_hi);
       scale_to_snr(&e);
@@ -539,14 +932,15 @@ struct SynthRecord::Impl {
       if (kind[j] == kDead) continue;
       const Arrival a = arrival_at(cfg, *e, j);
       for (int phase = 0; phase < 2; ++phase) {
-        const double t = phase == 0 ? a.tp : a.ts, f = phase == 0 ? e->pub.freq_p : e->pub.freq_s;
-        const double amp = phase == 0 ? a.amp_p : a.amp_s, half = kLabelHalfPeriods / f;
+        const double t = phase == 0 ? a.tp : a.ts;
+        const WaveletShape& w = phase == 0 ? e->shape_p : e->shape_s;
+        const double amp = phase == 0 ? a.amp_p : a.amp_s, half = w.half;
         const int64_t k0 = static_cast<int64_t>(std::ceil((t - half) / cfg.dt));
         const int64_t k1 = static_cast<int64_t>(std::floor((t + half) / cfg.dt));
         for (int64_t k = k0; k <= k1; ++k) {
           const double tau = k * cfg.dt - t;
           if (std::fabs(tau) > half) continue;
-          const double v = amp * ricker(tau, f);
+          const double v = amp * w(tau);
           sig2 += v * v;
           ++n;
         }
@@ -569,24 +963,30 @@ struct SynthRecord::Impl {
     }
   }
 
-  // Background noise of trace j at samples [t0, t1), added to column j of the window. The filter
-  // restarts at every multiple of kFilterSegment from a zero state `warm` samples earlier, so that
+  // The filter restarts at every multiple of kFilterSegment from a zero state `warm` samples earlier, so that
   // a sample's value does not depend on the window it is made in.
-  void add_noise(int64_t j, int64_t t0, int64_t t1, const Rows& b, std::vector<float>* scratch) const {
+  // Background noise of trace j at samples [t0, t1), added to col[(k - t0) * stride]. j may lie
+  // beyond the line (the virtual traces that correlated noise mixes in).
+  void add_noise(int64_t j, int64_t t0, int64_t t1, float* col, int64_t stride, Scratch* scratch) const {
     for (int64_t g = t0 / kFilterSegment; g * kFilterSegment < t1; ++g) {
       const int64_t start = g * kFilterSegment, lead = start - warm;
       const int64_t end = std::min(t1, start + kFilterSegment);
-      scratch->resize(static_cast<size_t>(end - lead));
-      float* w = scratch->data();
+      scratch->white.resize(static_cast<size_t>(end - lead));
+      float* w = scratch->white.data();
       white_noise(j, lead, end, w);
       BiquadState st;
       const int64_t first = std::max(t0, start);  // the lead-in belongs to the segment before
       for (int64_t k = lead; k < end; ++k) {
         const double y = st.step(filter, w[k - lead]);
         if (k < first) continue;
-        b.data[(k - b.row0) * b.W + j] += cw * w[k - lead] + cb * static_cast<float>(y);
+        col[(k - t0) * stride] += cw * w[k - lead] + cb * static_cast<float>(y);
       }
     }
+    if (cp == 0.0f) return;
+    scratch->pink.resize(static_cast<size_t>(t1 - t0));
+    pink_noise([&](int o) { return stream_key(cfg.seed, o, kRecordPink, j); }, t0, t1, &scratch->pink_acc,
+               scratch->pink.data());
+    for (int64_t k = t0; k < t1; ++k) col[(k - t0) * stride] += cp * scratch->pink[static_cast<size_t>(k - t0)];
   }
 };
 
@@ -609,8 +1009,8 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
   m->warm = BandPass::warmup(m->fc, cfg.dt, kRecordWarmup, kRecordWarmupCap);
 
   // Noise weights from the filter's expected gains (white noise of unit variance): the band output
-  // has variance sum h[n]^2 and covariance h[0] = b0 with its input. Power shares white_fraction :
-  // 1 - white_fraction, as in a gather, then normalised to unit rms.
+  // has variance sum h[n]^2 and covariance h[0] = b0 with its input; the pink noise has unit
+  // variance and is independent of both. Power shares as in a gather, then normalised to unit rms.
   double gain = 0;
   {
     BiquadState st;
@@ -620,11 +1020,23 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
       gain += y * y;
     }
   }
-  const double wf = cfg.white_fraction;
-  const double sw = std::sqrt(wf), sb = std::sqrt((1.0 - wf) / std::max(gain, 1e-30));
-  const double norm = 1.0 / std::sqrt(wf + (1.0 - wf) + 2.0 * sw * sb * m->filter.b0);
+  const double pf = cfg.pink_fraction;
+  const double ws = (1.0 - pf) * cfg.white_fraction, bs = (1.0 - pf) * (1.0 - cfg.white_fraction);
+  const double sw = std::sqrt(ws), sb = std::sqrt(bs / std::max(gain, 1e-30)), sp = std::sqrt(pf);
+  const double norm = 1.0 / std::sqrt(ws + bs + 2.0 * sw * sb * m->filter.b0 + pf);
   m->cw = cfg.background_noise ? static_cast<float>(sw * norm) : 0.0f;
   m->cb = cfg.background_noise ? static_cast<float>(sb * norm) : 0.0f;
+  m->cp = cfg.background_noise ? static_cast<float>(sp * norm) : 0.0f;
+
+  // Correlated noise and hum: drawn once per record (the hum's level per segment, in window()).
+  Rng crng(stream_key(cfg.seed, 0, kRecordCorrelation, 0));
+  if (cfg.background_noise && crng.uniform() < cfg.correlated_noise) {
+    m->corr_length = crng.uniform(cfg.corr_length_lo, cfg.corr_length_hi);
+    m->kernel = mixing_kernel(m->corr_length);
+  }
+  Rng hrng(stream_key(cfg.seed, 0, kRecordHum, 0));
+  m->hum = draw_hum(cfg, m->kind, hrng);
+  m->hum_hz = m->hum.f0;
 
   // Which events can touch a window: arrival - origin <= the S time from the deepest source to the
   // farthest receiver, bounded by t0(z_max) + h_max / v_min (vrms >= the slowest layer).
@@ -636,8 +1048,10 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
   const double v_min = cfg.velocity == VelocityModel::kHomogeneous
                            ? cfg.vp
                            : *std::min_element(cfg.layer_vp.begin(), cfg.layer_vp.end());
-  m->stamp_max = kStampHalfPeriods / cfg.freq_lo;  // S frequencies are clamped to >= freq_lo
+  // S frequencies are clamped to >= freq_lo; any wavelet's support and label lie within this.
+  m->stamp_max = std::max(kWaveletMaxBeforePeriods, kWaveletMaxAfterPeriods) / cfg.freq_lo;
   m->reach = (t0 + h_max / v_min) * cfg.vp_vs + m->stamp_max;
+  m->roll_reach = m->line / kRollVelocityLo + 6.0 * kRollMaxWidth;
   m->n_segments = static_cast<int64_t>(std::ceil(static_cast<double>(samples) * cfg.dt / SynthRecord::kSegmentSeconds));
   impl_ = std::move(m);
 }
@@ -650,6 +1064,8 @@ double SynthRecord::events_per_minute() const { return impl_->per_minute; }
 double SynthRecord::noise_band_hz() const { return impl_->fc; }
 int64_t SynthRecord::dead_traces() const { return impl_->n_dead; }
 int64_t SynthRecord::spiky_traces() const { return impl_->n_spiky; }
+double SynthRecord::correlation_length() const { return impl_->corr_length; }
+double SynthRecord::hum_hz() const { return impl_->hum_hz; }
 int64_t SynthRecord::segments() const { return impl_->n_segments; }
 
 void SynthRecord::segment_truth(int64_t segment, int64_t first_event, std::vector<SynthEvent>* events,
@@ -686,17 +1102,25 @@ void SynthRecord::window(int64_t t0, int64_t rows, float* data, uint8_t* label) 
       for (int64_t j = 0; j < W; ++j) {
         if (m.kind[j] == kDead) continue;
         const Arrival a = arrival_at(cfg, e, j);
-        stamp_phase(cfg.dt, b, j, a.tp, e.pub.freq_p, a.amp_p);
-        stamp_phase(cfg.dt, b, j, a.ts, e.pub.freq_s, a.amp_s);
+        stamp_phase(cfg.dt, b, j, a.tp, e.shape_p, a.amp_p);
+        stamp_phase(cfg.dt, b, j, a.ts, e.shape_s, a.amp_s);
       }
     }
   }
 
-  // Background noise, then spikes (drawn per filter segment, so also window-independent).
-  std::vector<float> scratch;
+  // Background noise (mixed along receivers when correlated: instantaneous, so a row needs only
+  // its own samples of the neighbouring traces), then spikes (drawn per filter segment, so also
+  // window-independent).
+  Impl::Scratch scratch;
+  if (cfg.background_noise && !m.kernel.empty()) {
+    const int64_t R = (static_cast<int64_t>(m.kernel.size()) - 1) / 2, WN = W + 2 * R;
+    scratch.field.assign(static_cast<size_t>(rows * WN), 0.0f);
+    for (int64_t j = -R; j < W + R; ++j) m.add_noise(j, t0, t0 + rows, scratch.field.data() + (j + R), WN, &scratch);
+    mix_rows(m.kernel, m.kind, rows, scratch.field.data(), data, W);
+  }
   for (int64_t j = 0; j < W; ++j) {
     if (m.kind[j] == kDead) continue;
-    if (cfg.background_noise) m.add_noise(j, t0, t0 + rows, b, &scratch);
+    if (cfg.background_noise && m.kernel.empty()) m.add_noise(j, t0, t0 + rows, data + j, W, &scratch);
     if (m.kind[j] != kSpiky) continue;
     for (int64_t g = t0 / kFilterSegment; g * kFilterSegment < t0 + rows; ++g) {
       Rng srng(stream_key(cfg.seed, g, kRecordSpikes, j));
@@ -706,6 +1130,62 @@ void SynthRecord::window(int64_t t0, int64_t rows, float* data, uint8_t* label) 
       });
     }
   }
+
+  // Unlabelled transients (the noise rms is 1). Hum: level per segment, faded (raised cosine)
+  // between segment centres, so it neither starts nor stops abruptly.
+  const double seg = kSegmentSeconds;
+  if (cfg.hum > 0) {
+    auto level_of = [&](int64_t s) {
+      Rng r(stream_key(cfg.seed, s, kRecordHum, 1));
+      const bool on = r.uniform() < cfg.hum;
+      const double level = r.uniform(0.1, 1.0);
+      return on ? level : 0.0;
+    };
+    int64_t cached = std::numeric_limits<int64_t>::min();
+    double a0 = 0, a1 = 0;
+    add_hum(m.hum, cfg.dt, b, [&](int64_t k) {
+      const double x = static_cast<double>(k) * cfg.dt / seg - 0.5;
+      const int64_t s = static_cast<int64_t>(std::floor(x));
+      if (s != cached) {
+        a0 = level_of(s);
+        a1 = level_of(s + 1);
+        cached = s;
+      }
+      const double w = 0.5 - 0.5 * std::cos(kPi * (x - static_cast<double>(s)));
+      return (1.0 - w) * a0 + w * a1;
+    });
+  }
+  // Bursts and ground roll: Poisson processes per segment, like the events, each from its stream.
+  auto arrivals = [&](Purpose purpose, double per_minute, double before, double after, auto add) {
+    if (per_minute <= 0) return;
+    const double wlo = static_cast<double>(t0) * cfg.dt - before, whi = static_cast<double>(t0 + rows) * cfg.dt + after;
+    const int64_t s0 = std::max<int64_t>(0, static_cast<int64_t>(std::floor(wlo / seg)));
+    const int64_t s1 = std::min<int64_t>(m.n_segments - 1, static_cast<int64_t>(std::floor(whi / seg)));
+    for (int64_t s = s0; s <= s1; ++s) {
+      Rng r(stream_key(cfg.seed, s, purpose, 0));
+      const double end = std::min(static_cast<double>(s + 1) * seg, static_cast<double>(m.T) * cfg.dt);
+      int64_t i = 0;
+      for (double t = static_cast<double>(s) * seg;; ++i) {
+        t += -std::log(1.0 - r.uniform()) / (per_minute / 60.0);
+        if (t >= end) break;
+        add(r, s, i, t, t >= wlo && t <= whi);
+      }
+    }
+  };
+  arrivals(kRecordBursts, cfg.bursts_per_minute, kBurstMaxSeconds, 0.0,
+           [&](Rng& r, int64_t s, int64_t i, double t, bool near) {
+             const int64_t k0 = static_cast<int64_t>(std::floor(t / cfg.dt));
+             const Burst q = draw_burst(r, k0, W, cfg.dt, 1.0, stream_key(cfg.seed, s, kRecordBursts, 1 + i));
+             if (near) add_burst(q, m.kind, cfg.dt, b, nullptr);
+           });
+  // A ground roll's wave train begins at its drawn time (t_near 3 widths later), as a burst does: so
+  // neither reaches before its time, and a shorter record stays the start of a longer one.
+  arrivals(kRecordSurface, cfg.surface_waves_per_minute, m.roll_reach, 0.0,
+           [&](Rng& r, int64_t, int64_t, double t, bool near) {
+             GroundRoll g = draw_ground_roll(r, m.line, cfg.dt, 1.0, t);
+             g.t_near = t + 3.0 * g.width;
+             if (near) add_ground_roll(g, m.kind, cfg.dx, cfg.dt, b);
+           });
 }
 
 }  // namespace seis

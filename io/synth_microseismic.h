@@ -1,6 +1,8 @@
 // Synthetic microseismic gathers: point sources below a line of surface receivers, P and S
-// arrivals with their moveout, Ricker wavelets, background noise at a drawn SNR, dead and spiky
-// traces, and the arrival mask as label. Layout: data and label are [H][W] row-major, H = time
+// arrivals with their moveout, Ricker, Ormsby or Berlage wavelets, background noise (white,
+// band-limited, pink, optionally correlated across receivers) at a drawn SNR, dead and spiky
+// traces, unlabelled transients (power-line hum, short bursts on a few traces, ground roll), and
+// the arrival mask as label. Layout: data and label are [H][W] row-major, H = time
 // samples, W = receivers. Each sample is a pure function of (config, seed, index).
 //
 // SynthRecord makes one continuous record [T][W] of the same pieces instead (events at the times of
@@ -16,6 +18,21 @@
 namespace seis {
 
 enum class VelocityModel { kHomogeneous, kLayered };
+
+// The wavelet of an event (both phases; each phase with its own frequency f):
+//   Ricker  zero phase, peak frequency f; the pick is its centre;
+//   Ormsby  zero phase, trapezoid pass band with corners 0.4, 0.7, 1.3 and 1.8 f (the top two
+//           kept below 0.45 / dt), Hann-tapered over +-1.5 / f; the pick is its centre;
+//   Berlage causal, t e^(-5 f t) sin(2 pi f t) for t >= 0 (minimum-phase-like, envelope peak
+//           at 0.2 / f, 93% of its energy within 0.6 / f); the pick is its onset.
+// Each is scaled to a peak of 1 before the event's amplitude.
+enum class SynthWavelet : uint8_t { kRicker = 0, kOrmsby = 1, kBerlage = 2 };
+
+// Half-width (s) of the label around a pick of this wavelet at frequency f: 0.5 / f for Ricker and
+// Ormsby (94.5% and 93% of their energy), 0.6 / f for Berlage. The label is centred on the pick,
+// also for the causal Berlage (whose first 0.6 / f hold 93% of its energy), because a picker takes
+// the centre of a labelled run: an asymmetric label would bias its picks late.
+double synth_label_half_width(SynthWavelet w, double f);
 
 struct SynthConfig {
   int64_t height = 256;  // time samples
@@ -55,6 +72,37 @@ struct SynthConfig {
   double noise_band_lo = 5.0, noise_band_hi = 60.0;  // Hz
   double dead_fraction = 0.02;                       // traces recorded as zeros (and labelled 0)
   double spiky_fraction = 0.02;                      // traces with a few spikes of 10-30 x the noise rms
+
+  // Wavelets: relative weights of Ricker, Ormsby and Berlage, drawn per event (1:0:0 = Ricker only,
+  // the generator before wavelet mixes, bit for bit).
+  double wavelet_ricker = 1.0, wavelet_ormsby = 1.0, wavelet_berlage = 1.0;
+
+  // Coloured noise, part of the background noise whose rms sets the SNR. pink_fraction: share of
+  // the noise power that is pink (1/f from ~1 / (512 dt) to Nyquist); the rest is split white :
+  // band-limited as white_fraction says. correlated_noise: probability per gather (per record) that
+  // the noise is mixed along the receiver axis by a Gaussian kernel whose standard deviation is drawn
+  // from [corr_length_lo, corr_length_hi] traces (neighbouring-trace correlation ~exp(-1 / (4 s^2))).
+  double pink_fraction = 0.3;
+  double correlated_noise = 0.5;
+  double corr_length_lo = 0.5, corr_length_hi = 4.0;
+
+  // Transients that carry no label (0 in the label, absent from the picks and events), each added on
+  // live traces on top of the background noise (not counted in its rms, like the spikes), scaled to
+  // it. Gathers: the probability that a gather has power-line hum / 1-3 bursts / one ground-roll
+  // wave train. Records: hum is present in each 10 s segment with probability `hum` (faded between
+  // segments); bursts and ground roll arrive at the given rates per minute.
+  //   hum: 50 or 60 Hz plus its 2nd or 3rd harmonic, rms 0.1-1 x the noise, on all traces or a
+  //        random subset, phases partly common;
+  //   bursts: 10-60 ms on 1-3 neighbouring traces, impulsive (decaying noise) or wavelet-like
+  //        (20-120 Hz), peak 3-20 x the noise;
+  //   ground roll: from a surface source 50-500 m off one end of the line, linear moveout at
+  //        300-900 m/s, 3-12 Hz, a few cycles, peak 1-6 x the noise at the nearest receiver,
+  //        decaying as 1 / sqrt(distance).
+  double hum = 0.3;
+  double bursts = 0.3;
+  double surface_waves = 0.3;
+  double bursts_per_minute = 4.0;         // records
+  double surface_waves_per_minute = 2.0;  // records
   uint64_t seed = 0;
 };
 
@@ -62,9 +110,10 @@ struct SynthConfig {
 struct SynthEvent {
   double x = 0, z = 0;            // source position, m
   double origin_time = 0;         // s, relative to the first time sample; may be negative
-  double freq_p = 0, freq_s = 0;  // Ricker peak frequencies, Hz
-  double amp_p = 0, amp_s = 0;    // signed amplitudes at the apex (sign = polarity)
-  double snr_db = 0;              // gathers: the gather's SNR; records: this event's own
+  double freq_p = 0, freq_s = 0;  // wavelet frequencies (Ricker peak, Ormsby centre, Berlage), Hz
+  SynthWavelet wavelet = SynthWavelet::kRicker;
+  double amp_p = 0, amp_s = 0;  // signed amplitudes at the apex (sign = polarity)
+  double snr_db = 0;            // gathers: the gather's SNR; records: this event's own
   // Earliest and latest of the event's picks (P and S); NaN when none lies inside the window.
   double first_arrival = std::numeric_limits<double>::quiet_NaN();
   double last_arrival = std::numeric_limits<double>::quiet_NaN();
@@ -78,6 +127,7 @@ struct SynthPick {
   int64_t trace = 0;
   uint8_t phase = 0;  // 0 = P, 1 = S
   double time = 0;    // s from the first sample: origin_time + traveltime, the centre of its label
+                      // (the wavelet's centre, or a Berlage's onset)
 };
 
 struct SynthSampleInfo {
@@ -85,6 +135,14 @@ struct SynthSampleInfo {
   double signal_rms = 0;  // rms of the noise-free signal over labelled samples
   double noise_rms = 0;   // rms of the background noise over live (non-dead) traces
   int64_t dead_traces = 0, spiky_traces = 0;
+  // Coloured noise and unlabelled transients drawn for this gather (0 when absent).
+  double correlation_length = 0;  // traces (standard deviation of the mixing kernel)
+  double hum_hz = 0;              // fundamental
+  int64_t bursts = 0;
+  std::vector<int64_t> burst_traces;  // every trace a burst touches (ascending, may repeat)
+  int64_t surface_waves = 0;
+  double surface_velocity = 0;  // m/s
+  double surface_source_x = 0;  // m, along the line (negative: before the first receiver)
   std::vector<SynthEvent> events;
   std::vector<SynthPick> picks;  // ordered by event, then phase, then trace
 };
@@ -97,9 +155,10 @@ struct SynthSampleInfo {
 // spikes are defects, not counted). A gather without labelled samples gets the noise level that a
 // one-event gather of mean amplitude would have at the drawn SNR.
 //
-// Label: 1 within +-0.5 / f of each arrival (f its Ricker peak frequency), i.e. one period of the
-// peak frequency in total: the main lobe (zeros at +-0.225 / f) and most of the side lobes (troughs
-// at +-0.39 / f); 94.5% of the Ricker's energy lies inside. 0 on dead traces and elsewhere.
+// Label: 1 within synth_label_half_width of each arrival; for a Ricker +-0.5 / f (f its peak
+// frequency), i.e. one period of the peak frequency in total: the main lobe (zeros at +-0.225 / f)
+// and most of the side lobes (troughs at +-0.39 / f); 94.5% of the Ricker's energy lies inside. 0 on
+// dead traces and elsewhere, and under every unlabelled transient that is not on an arrival.
 void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* label, SynthSampleInfo* info = nullptr);
 
 // One-way traveltime (s) of a P (s_wave false) or S wave from a source at depth z (m) to a surface
@@ -128,7 +187,11 @@ void validate_synth_config(const SynthConfig& cfg);
 // after a lead-in over the true preceding white noise long enough for the start-up transient to
 // decay below e^-12 (6 ppm; only a band centre under ~0.12 Hz at dt = 2 ms hits the lead-in's cap
 // of 16384 samples and leaves more), so its restarts do not show; spikes are drawn per 2048
-// samples per spiky trace.
+// samples per spiky trace. Pink noise is a sum of linearly interpolated random sources of periods
+// 1, 2, ..., 256 samples at per-trace offsets (a pure function of the sample index); the mixing
+// along receivers is instantaneous (it needs all traces of a row, never other rows); hum is a
+// function of absolute time with a per-segment amplitude; bursts and ground roll are drawn per
+// segment like the events.
 class SynthRecord {
  public:
   static constexpr double kSegmentSeconds = 10.0;
@@ -143,6 +206,8 @@ class SynthRecord {
   double noise_band_hz() const;  // centre of the band-limited noise, drawn once per record
   int64_t dead_traces() const;
   int64_t spiky_traces() const;
+  double correlation_length() const;  // traces; 0: noise independent across receivers
+  double hum_hz() const;              // fundamental of the hum (drawn even where no segment has hum)
 
   // Ground truth, one segment of kSegmentSeconds at a time (in time order, so bounded memory
   // whatever T is): the events with origin time in segment s, numbered first_event, first_event

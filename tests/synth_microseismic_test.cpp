@@ -1,5 +1,7 @@
 // The synthetic microseismic generator: determinism, label sparsity, labels on the arrivals, the
-// SNR definition and the moveout.
+// SNR definition and the moveout; the wavelet mix, coloured noise (pink, correlated across
+// receivers) and the unlabelled transients (hum, bursts, ground roll), each present when on and
+// absent when off, none changing the label or the truth.
 #include "io/synth_microseismic.h"
 
 #include <gtest/gtest.h>
@@ -27,6 +29,12 @@ Sample make(const SynthConfig& cfg, int64_t index) {
   s.label.resize(s.data.size());
   synth_sample(cfg, index, s.data.data(), s.label.data(), &s.info);
   return s;
+}
+
+// No hum, bursts or ground roll.
+SynthConfig without_transients(SynthConfig cfg) {
+  cfg.hum = cfg.bursts = cfg.surface_waves = 0.0;
+  return cfg;
 }
 
 double label_fraction(const Sample& s) {
@@ -88,6 +96,7 @@ TEST(SynthMicroseismic, LabelsSitOnTheArrivals) {
   cfg.events_min = 1;
   cfg.snr_db_lo = cfg.snr_db_hi = 40.0;
   cfg.spiky_fraction = 0.0;
+  cfg = without_transients(cfg);  // the wavelet mix stays: every wavelet's label holds its energy
   for (int64_t i = 0; i < 6; ++i) {
     const Sample s = make(cfg, i);
     double in = 0, out = 0;
@@ -107,20 +116,27 @@ TEST(SynthMicroseismic, LabelsSitOnTheArrivals) {
     // covers 10-40% of the gather, so the mean-energy contrast is about 17 x n_out / n_in.
     const double ratio = (in / n_in) / (out / n_out);
     EXPECT_GT(ratio, 30.0) << "sample " << i << ": mean energy inside / outside the label";
-    // Most of the energy is labelled: 94.5% of a Ricker's lies within +-0.5/f.
+    // Most of the energy is labelled: 94.5% of a Ricker's lies within +-0.5/f, 93% of the tapered
+    // Ormsby's, 93% of a Berlage's within its first 0.6/f.
     EXPECT_GT(in / (in + out), 0.9) << "sample " << i << ": labelled share of the energy";
   }
 }
 
+// The background noise, pink and correlated across receivers included, sets the SNR; the
+// transients (off here) are not part of it, as the spikes are not.
 TEST(SynthMicroseismic, MeasuredSnrMatchesRequested) {
   SynthConfig cfg;
   cfg.seed = 99;
   cfg.events_min = 1;
   cfg.spiky_fraction = 0.0;
-  SynthConfig clean = cfg;
-  clean.background_noise = false;
-  for (int64_t i = 0; i < 6; ++i) {
+  cfg = without_transients(cfg);
+  cfg.pink_fraction = 0.5;
+  for (int64_t i = 0; i < 8; ++i) {
+    cfg.correlated_noise = i % 2;  // half the gathers correlated
+    SynthConfig clean = cfg;
+    clean.background_noise = false;
     const Sample noisy = make(cfg, i), sig = make(clean, i);
+    EXPECT_EQ(noisy.info.correlation_length > 0, i % 2 == 1) << "sample " << i;
     ASSERT_EQ(noisy.label, sig.label) << "the noise must not change the events";
     double s2 = 0, n2 = 0;
     int64_t ns = 0, nn = 0;
@@ -203,7 +219,7 @@ TEST(SynthMicroseismic, MoveoutApexAtTheClosestReceiver) {
           tp_min = tp;
           j_min = j;
         }
-        const double onset = (e.origin_time + tp - 0.5 / e.freq_p) / cfg.dt;
+        const double onset = (e.origin_time + tp - synth_label_half_width(e.wavelet, e.freq_p)) / cfg.dt;
         if (onset > 0 && onset < cfg.height - 1) {
           ASSERT_NEAR(static_cast<double>(first[j]), onset, 1.0) << "sample " << i << " trace " << j;
         }
@@ -244,6 +260,15 @@ TEST(SynthMicroseismic, RejectsBadConfig) {
   cfg = SynthConfig{};
   cfg.layer_vp.pop_back();
   EXPECT_THROW(validate_synth_config(cfg), UsageError);
+  for (auto bad : {+[](SynthConfig& c) { c.wavelet_ricker = c.wavelet_ormsby = c.wavelet_berlage = 0; },
+                   +[](SynthConfig& c) { c.wavelet_ormsby = -1; }, +[](SynthConfig& c) { c.pink_fraction = 1.5; },
+                   +[](SynthConfig& c) { c.correlated_noise = -0.1; }, +[](SynthConfig& c) { c.corr_length_lo = 0; },
+                   +[](SynthConfig& c) { c.hum = std::nan(""); }, +[](SynthConfig& c) { c.bursts = 2; },
+                   +[](SynthConfig& c) { c.surface_waves_per_minute = -1; }}) {
+    cfg = SynthConfig{};
+    bad(cfg);
+    EXPECT_THROW(validate_synth_config(cfg), UsageError);
+  }
 }
 
 TEST(SynthMicroseismic, NonSquareGather) {
@@ -254,6 +279,351 @@ TEST(SynthMicroseismic, NonSquareGather) {
   const Sample s = make(cfg, 2);
   EXPECT_GT(label_fraction(s), 0.0);
   for (float v : s.data) ASSERT_TRUE(std::isfinite(v));
+}
+
+// ---- Wavelets -------------------------------------------------------------------------------
+
+TEST(SynthMicroseismic, WaveletMixIsHonoured) {
+  SynthConfig cfg;
+  cfg.height = 64;
+  cfg.width = 16;
+  cfg.events_min = 2;
+  cfg.events_max = 3;
+  cfg.seed = 41;
+  cfg = without_transients(cfg);
+  const double mixes[][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {1, 1, 1}, {3, 0, 1}};
+  for (const auto& m : mixes) {
+    cfg.wavelet_ricker = m[0];
+    cfg.wavelet_ormsby = m[1];
+    cfg.wavelet_berlage = m[2];
+    int64_t n[3] = {};
+    for (int64_t i = 0; i < 80; ++i) {
+      for (const SynthEvent& e : make(cfg, i).info.events) ++n[static_cast<int>(e.wavelet)];
+    }
+    const double total = static_cast<double>(n[0] + n[1] + n[2]), weights = m[0] + m[1] + m[2];
+    ASSERT_GT(total, 150);
+    for (int k = 0; k < 3; ++k) {
+      if (m[k] == 0) {
+        EXPECT_EQ(n[k], 0) << "wavelet " << k << " has weight 0 in " << m[0] << ":" << m[1] << ":" << m[2];
+      } else {
+        // Binomial: 3 sigma is below 0.11 for ~200 events.
+        EXPECT_NEAR(static_cast<double>(n[k]) / total, m[k] / weights, 0.11)
+            << "wavelet " << k << " in " << m[0] << ":" << m[1] << ":" << m[2];
+      }
+    }
+  }
+}
+
+// Zero-phase wavelets peak at their pick; the causal Berlage is 0 before its onset (the pick) and
+// its label still begins 0.6/f earlier; every label holds most of its wavelet's energy.
+TEST(SynthMicroseismic, WaveletShapesSitOnTheirPicks) {
+  for (SynthWavelet w : {SynthWavelet::kRicker, SynthWavelet::kOrmsby, SynthWavelet::kBerlage}) {
+    SynthConfig cfg;
+    cfg.seed = 13;
+    cfg.events_min = cfg.events_max = 1;
+    cfg.background_noise = false;
+    cfg.dead_fraction = cfg.spiky_fraction = 0.0;
+    cfg = without_transients(cfg);
+    cfg.wavelet_ricker = w == SynthWavelet::kRicker;
+    cfg.wavelet_ormsby = w == SynthWavelet::kOrmsby;
+    cfg.wavelet_berlage = w == SynthWavelet::kBerlage;
+    for (int64_t i = 0; i < 4; ++i) {
+      const Sample s = make(cfg, i);
+      ASSERT_EQ(s.info.events.size(), 1u);
+      const SynthEvent& e = s.info.events[0];
+      ASSERT_EQ(e.wavelet, w);
+      const double half = synth_label_half_width(w, e.freq_p);
+      int64_t checked = 0;
+      for (const SynthPick& p : s.info.picks) {
+        if (p.phase != 0 || p.time < 2 * half || p.time > (cfg.height - 1) * cfg.dt - 2 * half) continue;
+        const int64_t at = std::llround(p.time / cfg.dt), j = p.trace;
+        const int64_t lo = static_cast<int64_t>(std::ceil((p.time - half) / cfg.dt));
+        const int64_t hi = static_cast<int64_t>(std::floor((p.time + half) / cfg.dt));
+        ASSERT_EQ(s.label[lo * cfg.width + j], 1);
+        ASSERT_EQ(s.label[hi * cfg.width + j], 1);
+        if (w == SynthWavelet::kBerlage) {
+          for (int64_t k = lo; k * cfg.dt < p.time - 1e-12; ++k) {
+            ASSERT_EQ(s.data[k * cfg.width + j], 0.0f) << "sample " << i << " trace " << j << " row " << k;
+          }
+          ASSERT_NE(s.data[(hi - 1) * cfg.width + j], 0.0f);
+        } else {
+          int64_t best = lo;
+          for (int64_t k = lo; k <= hi; ++k) {
+            if (std::fabs(s.data[k * cfg.width + j]) > std::fabs(s.data[best * cfg.width + j])) best = k;
+          }
+          ASSERT_LE(std::llabs(best - at), 1) << "sample " << i << " trace " << j << ": peak off the pick";
+        }
+        ++checked;
+      }
+      EXPECT_GT(checked, cfg.width / 4) << "sample " << i;
+      double in = 0, all = 0;
+      for (size_t k = 0; k < s.data.size(); ++k) {
+        const double v = static_cast<double>(s.data[k]) * s.data[k];
+        all += v;
+        if (s.label[k]) in += v;
+      }
+      EXPECT_GT(in / all, 0.88) << "wavelet " << static_cast<int>(w) << " sample " << i << ": labelled energy";
+    }
+  }
+}
+
+// ---- Coloured noise -------------------------------------------------------------------------
+
+// Periodogram at frequency f (Hz), averaged over the traces that are not all zero.
+double mean_power_at(const std::vector<float>& d, const SynthConfig& cfg, double f) {
+  double sum = 0;
+  int64_t n = 0;
+  for (int64_t j = 0; j < cfg.width; ++j) {
+    double re = 0, im = 0, e = 0;
+    for (int64_t k = 0; k < cfg.height; ++k) {
+      const double v = d[k * cfg.width + j], ph = 2.0 * 3.14159265358979 * f * k * cfg.dt;
+      re += v * std::cos(ph);
+      im -= v * std::sin(ph);
+      e += v * v;
+    }
+    if (e == 0) continue;
+    sum += (re * re + im * im) / static_cast<double>(cfg.height);
+    ++n;
+  }
+  return n ? sum / static_cast<double>(n) : 0.0;
+}
+
+SynthConfig noise_only(uint64_t seed) {
+  SynthConfig cfg = without_transients(SynthConfig{});
+  cfg.seed = seed;
+  cfg.events_min = cfg.events_max = 0;
+  cfg.dead_fraction = cfg.spiky_fraction = 0.0;
+  cfg.correlated_noise = 0.0;
+  return cfg;
+}
+
+TEST(SynthMicroseismic, PinkNoiseCarriesMoreLowFrequencyPower) {
+  SynthConfig cfg = noise_only(17);
+  cfg.white_fraction = 1.0;  // white and pink only
+  auto low_over_high = [&](double pink) {
+    cfg.pink_fraction = pink;
+    double low = 0, high = 0;
+    for (int64_t i = 0; i < 4; ++i) {
+      const Sample s = make(cfg, i);
+      for (double f : {2.0, 3.0, 4.0, 5.0, 6.0}) low += mean_power_at(s.data, cfg, f);
+      for (double f : {80.0, 90.0, 100.0, 110.0, 120.0}) high += mean_power_at(s.data, cfg, f);
+    }
+    return low / high;
+  };
+  const double white = low_over_high(0.0), pink = low_over_high(0.7);
+  EXPECT_GT(white, 0.7) << "white noise: flat";
+  EXPECT_LT(white, 1.4) << "white noise: flat";
+  EXPECT_GT(pink, 4.0) << "pink noise: power at 2-6 Hz over power at 80-120 Hz";
+}
+
+// Mean correlation coefficient of neighbouring traces.
+double neighbour_correlation(const Sample& s, const SynthConfig& cfg) {
+  double sum = 0;
+  for (int64_t j = 0; j + 1 < cfg.width; ++j) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int64_t k = 0; k < cfg.height; ++k) {
+      const double a = s.data[k * cfg.width + j], b = s.data[k * cfg.width + j + 1];
+      ab += a * b;
+      aa += a * a;
+      bb += b * b;
+    }
+    sum += ab / std::sqrt(aa * bb);
+  }
+  return sum / static_cast<double>(cfg.width - 1);
+}
+
+TEST(SynthMicroseismic, CorrelatedNoiseAcrossNeighbouringTraces) {
+  SynthConfig cfg = noise_only(19);
+  cfg.corr_length_lo = cfg.corr_length_hi = 2.0;  // exp(-1/16) = 0.94 between neighbours
+  for (int64_t i = 0; i < 3; ++i) {
+    cfg.correlated_noise = 1.0;
+    const Sample c = make(cfg, i);
+    EXPECT_EQ(c.info.correlation_length, 2.0);
+    EXPECT_GT(neighbour_correlation(c, cfg), 0.85) << "sample " << i;
+    for (int64_t j = 0; j < cfg.width; ++j) {  // each trace still has exactly the noise rms
+      double s2 = 0;
+      for (int64_t k = 0; k < cfg.height; ++k)
+        s2 += static_cast<double>(c.data[k * cfg.width + j]) * c.data[k * cfg.width + j];
+      ASSERT_NEAR(std::sqrt(s2 / static_cast<double>(cfg.height)), c.info.noise_rms, 1e-3 * c.info.noise_rms);
+    }
+    cfg.correlated_noise = 0.0;
+    const Sample u = make(cfg, i);
+    EXPECT_EQ(u.info.correlation_length, 0.0);
+    EXPECT_LT(std::fabs(neighbour_correlation(u, cfg)), 0.1) << "sample " << i;
+  }
+}
+
+// ---- Unlabelled transients ------------------------------------------------------------------
+
+// A gather with one transient on (probability 1) and the same gather without: every other draw is
+// the same, so their difference is the transient alone.
+struct Pair {
+  Sample on, off;
+  std::vector<float> diff;
+};
+
+Pair isolate(SynthConfig cfg, double SynthConfig::*field, int64_t index) {
+  cfg = without_transients(cfg);
+  Pair p;
+  p.off = make(cfg, index);
+  cfg.*field = 1.0;
+  p.on = make(cfg, index);
+  p.diff.resize(p.on.data.size());
+  for (size_t k = 0; k < p.diff.size(); ++k) p.diff[k] = p.on.data[k] - p.off.data[k];
+  return p;
+}
+
+// The label, picks, events, SNR and noise level do not see a transient.
+void expect_same_truth(const Pair& p) {
+  EXPECT_EQ(p.on.label, p.off.label);
+  EXPECT_EQ(p.on.info.snr_db, p.off.info.snr_db);
+  EXPECT_EQ(p.on.info.noise_rms, p.off.info.noise_rms);
+  ASSERT_EQ(p.on.info.picks.size(), p.off.info.picks.size());
+  for (size_t k = 0; k < p.on.info.picks.size(); ++k) {
+    const SynthPick &a = p.on.info.picks[k], &b = p.off.info.picks[k];
+    ASSERT_TRUE(a.event == b.event && a.trace == b.trace && a.phase == b.phase && a.time == b.time) << "pick " << k;
+  }
+  ASSERT_EQ(p.on.info.events.size(), p.off.info.events.size());
+  for (size_t k = 0; k < p.on.info.events.size(); ++k) {
+    const SynthEvent &a = p.on.info.events[k], &b = p.off.info.events[k];
+    EXPECT_TRUE(a.origin_time == b.origin_time && a.x == b.x && a.z == b.z && a.amp_p == b.amp_p &&
+                a.wavelet == b.wavelet)
+        << "event " << k;
+  }
+}
+
+TEST(SynthMicroseismic, HumIsASpectralPeakAt50Or60Hz) {
+  SynthConfig cfg;
+  cfg.seed = 23;
+  cfg.events_min = 1;
+  cfg.correlated_noise = 0.0;
+  int64_t seen[2] = {};
+  for (int64_t i = 0; i < 8; ++i) {
+    const Pair p = isolate(cfg, &SynthConfig::hum, i);
+    expect_same_truth(p);
+    const double f0 = p.on.info.hum_hz;
+    ASSERT_TRUE(std::fabs(f0 - 50) <= 0.05 || std::fabs(f0 - 60) <= 0.05) << "hum at " << f0 << " Hz";
+    ++seen[f0 > 55];
+    EXPECT_EQ(p.off.info.hum_hz, 0.0);
+    // The hum alone: its power at f0 dwarfs that a few Hz away (some traces may carry none).
+    const double at = mean_power_at(p.diff, cfg, f0);
+    double around = 0;
+    for (double d : {-11.0, -7.0, 7.0, 11.0}) around += mean_power_at(p.diff, cfg, f0 + d) / 4;
+    EXPECT_GT(at, 50 * around) << "sample " << i;
+    EXPECT_GT(at, 0.0);
+    // Without hum the data have no peak at 50 or 60 Hz.
+    for (double f : {50.0, 60.0}) {
+      double near = 0;
+      for (double d : {-11.0, -7.0, 7.0, 11.0}) near += mean_power_at(p.off.data, cfg, f + d) / 4;
+      EXPECT_LT(mean_power_at(p.off.data, cfg, f), 1.5 * near) << "sample " << i << " at " << f << " Hz";
+    }
+  }
+  EXPECT_GT(seen[0] + seen[1], 0);
+}
+
+TEST(SynthMicroseismic, BurstsStayOnAFewTraces) {
+  SynthConfig cfg;
+  cfg.seed = 29;
+  cfg.events_min = 1;
+  for (int64_t i = 0; i < 8; ++i) {
+    const Pair p = isolate(cfg, &SynthConfig::bursts, i);
+    expect_same_truth(p);
+    const SynthSampleInfo& in = p.on.info;
+    ASSERT_GE(in.bursts, 1);
+    ASSERT_LE(in.bursts, 3);
+    EXPECT_EQ(p.off.info.bursts, 0);
+    std::vector<int64_t> traces = in.burst_traces;
+    traces.erase(std::unique(traces.begin(), traces.end()), traces.end());
+    EXPECT_LE(static_cast<int64_t>(traces.size()), 3 * in.bursts);
+    double peak = 0;
+    for (int64_t j = 0; j < cfg.width; ++j) {
+      int64_t nonzero = 0;
+      for (int64_t k = 0; k < cfg.height; ++k) {
+        const float d = p.diff[k * cfg.width + j];
+        nonzero += d != 0.0f;
+        peak = std::max(peak, static_cast<double>(std::fabs(d)));
+      }
+      const bool burst = std::binary_search(traces.begin(), traces.end(), j);
+      if (!burst) {
+        ASSERT_EQ(nonzero, 0) << "sample " << i << ": trace " << j << " has no burst but changed";
+      } else {
+        EXPECT_GT(nonzero, 0) << "sample " << i << " trace " << j;
+        EXPECT_LE(nonzero, 3 * std::llround(0.06 / cfg.dt) + 3) << "sample " << i << " trace " << j;
+      }
+    }
+    EXPECT_GE(peak, 2.9 * in.noise_rms) << "sample " << i << ": bursts are 3-20 x the noise";
+  }
+}
+
+TEST(SynthMicroseismic, GroundRollMovesOutAtItsVelocity) {
+  SynthConfig cfg;
+  cfg.seed = 37;
+  cfg.height = 2048;  // 4 s: whole wave trains fit on some traces
+  cfg.width = 96;
+  cfg.events_max = 0;
+  cfg.dead_fraction = cfg.spiky_fraction = 0.0;
+  int64_t fitted = 0;
+  for (int64_t i = 0; i < 10 && fitted < 3; ++i) {
+    const Pair p = isolate(cfg, &SynthConfig::surface_waves, i);
+    expect_same_truth(p);
+    ASSERT_EQ(p.on.info.surface_waves, 1);
+    EXPECT_EQ(p.off.info.surface_waves, 0);
+    const double v = p.on.info.surface_velocity, xs = p.on.info.surface_source_x;
+    ASSERT_GE(v, 300.0);
+    ASSERT_LE(v, 900.0);
+    ASSERT_TRUE(xs < 0 || xs > (cfg.width - 1) * cfg.dx) << "the source lies off the line";
+    // Energy centroid in time of each trace whose wave train lies inside the gather.
+    std::vector<double> xs_fit, ts_fit;
+    for (int64_t j = 0; j < cfg.width; ++j) {
+      double e = 0, te = 0, edge = 0;
+      for (int64_t k = 0; k < cfg.height; ++k) {
+        const double d2 = static_cast<double>(p.diff[k * cfg.width + j]) * p.diff[k * cfg.width + j];
+        e += d2;
+        te += d2 * k * cfg.dt;
+        if (k < 20 || k >= cfg.height - 20) edge += d2;
+      }
+      if (e == 0 || edge > 1e-4 * e) continue;
+      xs_fit.push_back(j * cfg.dx);
+      ts_fit.push_back(te / e);
+    }
+    if (xs_fit.size() < 10) continue;
+    const double n = static_cast<double>(xs_fit.size());
+    double mx = 0, mt = 0;
+    for (size_t k = 0; k < xs_fit.size(); ++k) mx += xs_fit[k] / n, mt += ts_fit[k] / n;
+    double sxt = 0, sxx = 0;
+    for (size_t k = 0; k < xs_fit.size(); ++k) {
+      sxt += (xs_fit[k] - mx) * (ts_fit[k] - mt);
+      sxx += (xs_fit[k] - mx) * (xs_fit[k] - mx);
+    }
+    const double slope = sxt / sxx, want = (xs < 0 ? 1.0 : -1.0) / v;
+    EXPECT_NEAR(slope / want, 1.0, 0.05) << "sample " << i << ": moveout " << 1 / slope << " m/s, drawn " << v;
+    // Low frequency: 3-12 Hz, far below the events' band.
+    double low = 0, high = 0;
+    for (double f : {3.0, 5.0, 7.0, 9.0, 11.0}) low += mean_power_at(p.diff, cfg, f);
+    for (double f : {25.0, 30.0, 35.0, 40.0, 45.0}) high += mean_power_at(p.diff, cfg, f);
+    EXPECT_GT(low, 20 * high) << "sample " << i;
+    ++fitted;
+  }
+  EXPECT_GE(fitted, 2) << "too few wave trains inside the gathers: the moveout went untested";
+}
+
+// Every piece on: the same (seed, index) gives the same bits, whatever was generated before.
+TEST(SynthMicroseismic, EveryPieceOnIsDeterministic) {
+  SynthConfig cfg;
+  cfg.seed = 43;
+  cfg.events_min = 1;
+  cfg.hum = cfg.bursts = cfg.surface_waves = cfg.correlated_noise = 1.0;
+  cfg.pink_fraction = 0.5;
+  const Sample a = make(cfg, 3);
+  make(cfg, 4);
+  const Sample b = make(cfg, 3);
+  EXPECT_EQ(std::memcmp(a.data.data(), b.data.data(), a.data.size() * sizeof(float)), 0);
+  EXPECT_EQ(a.label, b.label);
+  EXPECT_EQ(a.info.burst_traces, b.info.burst_traces);
+  EXPECT_EQ(a.info.hum_hz, b.info.hum_hz);
+  EXPECT_GT(a.info.hum_hz, 0.0);
+  EXPECT_GT(a.info.correlation_length, 0.0);
+  for (float v : a.data) ASSERT_TRUE(std::isfinite(v));
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // of a gather file equal what the generator drew (in gather order whatever the threads), h5py
 // reads them with the documented names and dtypes, a continuous record has the right shape, its
 // picks lie on label 1, it is the same for the same seed, memory stays bounded by a block whatever
-// the length, info summarises both kinds of file (text and JSON), and bad flags are one line.
+// the length, info summarises both kinds of file (text and JSON), the variety flags (wavelets,
+// coloured noise, transients) reach the generator and the attributes, and bad flags are one line.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -333,6 +334,70 @@ TEST(SynthRecordCli, BadContinuousFlagsAreOneLineUsageErrors) {
   expect_usage_error(out + " --continuous --duration 5 --receivers 8 --height 64", "--height does not apply");
   expect_usage_error(out + " --samples 2 --height 16 --width 16 --duration 5", "--duration applies to --continuous");
   expect_usage_error(out + " --height 16 --width 16", "--samples is required");
+  EXPECT_FALSE(file_exists(f));
+  EXPECT_FALSE(file_exists(f + ".tmp"));
+}
+
+// The variety flags reach the generator (the file equals synth_sample with the same config) and the
+// attributes, which info shows; in a record --bursts and --surface-waves are rates per minute.
+TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
+  const std::string g = dir() + "/variety_g.h5", r = dir() + "/variety_r.h5";
+  const std::string flags =
+      " --wavelets 2:0:1.5 --pink 0.6 --correlated-noise 1 --hum 1 --bursts 0.5 --surface-waves 0";
+  ASSERT_EQ(run("synth --out " + g + " --samples 3 --height 64 --width 24 --seed 3" + flags).code, 0);
+  seis::SynthConfig cfg;
+  cfg.height = 64;
+  cfg.width = 24;
+  cfg.seed = 3;
+  cfg.wavelet_ricker = 2;
+  cfg.wavelet_ormsby = 0;
+  cfg.wavelet_berlage = 1.5;
+  cfg.pink_fraction = 0.6;
+  cfg.correlated_noise = 1;
+  cfg.hum = 1;
+  cfg.bursts = 0.5;
+  cfg.surface_waves = 0;
+  seis::H5SampleFile f(g);
+  std::vector<float> want(64 * 24), got(want.size());
+  std::vector<uint8_t> wl(want.size()), gl(want.size());
+  for (int64_t i = 0; i < 3; ++i) {
+    seis::synth_sample(cfg, i, want.data(), wl.data());
+    f.read(i, got.data(), gl.data());
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * 4), 0) << "gather " << i;
+  }
+  const CliResult info = run("info " + g);
+  ASSERT_EQ(info.code, 0) << info.err;
+  for (const char* line : {"wavelets = 2:0:1.5", "pink_fraction = 0.6", "correlated_noise = 1", "hum = 1",
+                           "bursts = 0.5", "surface_waves = 0"}) {
+    EXPECT_NE(info.out.find(line), std::string::npos) << line << "\n" << info.out;
+  }
+  ASSERT_EQ(
+      run("synth --out " + r + " --continuous --duration 3 --receivers 8 --bursts 30 --surface-waves 0 --hum 0").code,
+      0);
+  const seis::H5RecordFile rf(r);
+  const seis::H5RecordInfo& ri = rf.info();
+  EXPECT_EQ(ri.attributes.at("bursts_per_minute"), "30");
+  EXPECT_EQ(ri.attributes.at("surface_waves_per_minute"), "0");
+  EXPECT_EQ(ri.attributes.at("hum"), "0");
+  EXPECT_EQ(ri.attributes.count("hum_hz"), 0u);
+  EXPECT_EQ(ri.attributes.at("wavelets"), "1:1:1");
+}
+
+TEST(SynthRecordCli, BadVarietyFlagsAreOneLineUsageErrors) {
+  const std::string f = dir() + "/never_variety.h5";
+  const std::string out = "synth --out " + f + " --samples 2 --height 16 --width 16";
+  for (const char* bad : {"1:1", "1:1:1:1", "a:1:1", "0:0:0", "-1:1:1", "1::1", "1:1:inf", ":1:1", "1:1:"}) {
+    expect_usage_error(out + " --wavelets " + bad, "--wavelets");
+  }
+  expect_usage_error(out + " --pink -0.1", "--pink");
+  expect_usage_error(out + " --pink 1.5", "--pink");
+  expect_usage_error(out + " --correlated-noise 2", "--correlated-noise");
+  expect_usage_error(out + " --hum -1", "--hum");
+  expect_usage_error(out + " --bursts 2", "--bursts: 2 is not a probability per gather");
+  expect_usage_error(out + " --surface-waves -0.5", "--surface-waves");
+  const std::string rec = "synth --out " + f + " --continuous --duration 2 --receivers 4";
+  expect_usage_error(rec + " --bursts -1", "--bursts: -1 is not a rate per minute");
+  expect_usage_error(rec + " --surface-waves 7000", "--surface-waves");
   EXPECT_FALSE(file_exists(f));
   EXPECT_FALSE(file_exists(f + ".tmp"));
 }

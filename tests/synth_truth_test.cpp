@@ -2,8 +2,9 @@
 // pick sits on label 1 and every labelled run contains a pick, the picks are exactly the arrivals of
 // the drawn events inside the window, in the documented order, with first/last arrival their
 // extremes; collecting them changes no bit of the gathers. Continuous records: any partition into
-// windows gives the same record bit for bit, the noise has unit rms, events have their SNR and
-// arrive at the requested rate.
+// windows gives the same record bit for bit (every noise and transient component on), the noise
+// (pink and correlated across receivers included) has unit rms, events have their SNR and arrive at
+// the requested rate, and the transients leave the label and the truth alone.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -79,7 +80,7 @@ bool outside_arrival_labels(const Grid& g, const SynthConfig& cfg, int64_t j, in
   for (const SynthEvent& e : g.events) {
     for (int phase = 0; phase < 2; ++phase) {
       const double t = e.origin_time + synth_traveltime(cfg, e.z, static_cast<double>(j) * cfg.dx - e.x, phase == 1);
-      const double half = 0.5 / (phase == 0 ? e.freq_p : e.freq_s);
+      const double half = synth_label_half_width(e.wavelet, phase == 0 ? e.freq_p : e.freq_s);
       if ((t < 0 || t > t_max) && std::fabs(static_cast<double>(row) * g.dt - t) <= half + 1e-12) return true;
     }
   }
@@ -213,12 +214,23 @@ TEST(SynthTruth, CollectingTheTruthChangesNoBitAndIsDeterministic) {
   }
 }
 
+// Every component on, the transients at high rates, so that window invariance covers them all.
 SynthConfig record_config() {
   SynthConfig cfg;
   cfg.seed = 31;
   cfg.width = 40;
   cfg.dead_fraction = 0.05;
   cfg.spiky_fraction = 0.1;
+  cfg.correlated_noise = 1.0;
+  cfg.pink_fraction = 0.4;
+  cfg.hum = 0.7;
+  cfg.bursts_per_minute = 60.0;
+  cfg.surface_waves_per_minute = 20.0;
+  return cfg;
+}
+
+SynthConfig without_transients(SynthConfig cfg) {
+  cfg.hum = cfg.bursts_per_minute = cfg.surface_waves_per_minute = 0.0;
   return cfg;
 }
 
@@ -290,7 +302,7 @@ TEST(SynthTruth, RecordPicksMatchTheLabelAndTheEvents) {
 }
 
 TEST(SynthTruth, RecordNoiseRmsEventSnrAndRate) {
-  SynthConfig cfg = record_config();
+  SynthConfig cfg = without_transients(record_config());  // pink and correlated noise stay on
   cfg.dead_fraction = cfg.spiky_fraction = 0.0;
   // Noise only: unit rms per trace (in expectation; 30000 samples per trace here).
   {
@@ -337,7 +349,7 @@ TEST(SynthTruth, RecordNoiseRmsEventSnrAndRate) {
     int64_t n = 0;
     for (const SynthPick& p : g.picks) {
       if (p.event != static_cast<int64_t>(e)) continue;
-      const double half = 0.5 / (p.phase == 0 ? ev.freq_p : ev.freq_s);
+      const double half = synth_label_half_width(ev.wavelet, p.phase == 0 ? ev.freq_p : ev.freq_s);
       for (int64_t k = static_cast<int64_t>(std::ceil((p.time - half) / g.dt));
            k <= static_cast<int64_t>(std::floor((p.time + half) / g.dt)); ++k) {
         if (std::fabs(k * g.dt - p.time) > half) continue;
@@ -376,6 +388,49 @@ TEST(SynthTruth, RecordEventsWithoutArrivalsInsideKeepTheirRow) {
   }
   EXPECT_GT(without, 0) << "no event past the end: the NaN rows went untested";
   EXPECT_LT(without, static_cast<int64_t>(g.events.size()));
+}
+
+// The transients: present in the data of a record (the record differs), absent from its label and
+// truth; hum faded in and out per segment, bursts on few traces.
+TEST(SynthTruth, RecordTransientsCarryNoLabel) {
+  SynthConfig on = record_config();
+  on.hum = 1.0;
+  const SynthConfig off = without_transients(on);
+  const SynthRecord a(on, 12000, 20.0), b(off, 12000, 20.0);
+  EXPECT_GT(a.correlation_length(), 0.0);
+  const double f0 = a.hum_hz();
+  EXPECT_TRUE(std::fabs(f0 - 50) <= 0.05 || std::fabs(f0 - 60) <= 0.05) << f0;
+  const Grid ga = record(a, 4096), gb = record(b, 4096);
+  EXPECT_EQ(ga.label, gb.label);
+  ASSERT_EQ(ga.picks.size(), gb.picks.size());
+  for (size_t k = 0; k < ga.picks.size(); ++k) {
+    ASSERT_TRUE(ga.picks[k].time == gb.picks[k].time && ga.picks[k].trace == gb.picks[k].trace) << "pick " << k;
+  }
+  ASSERT_EQ(ga.events.size(), gb.events.size());
+  for (size_t k = 0; k < ga.events.size(); ++k) EXPECT_EQ(ga.events[k].origin_time, gb.events[k].origin_time);
+  // The transients alone: hum at f0 on the traces that carry it, over all rows (every segment has it).
+  std::vector<double> diff(ga.data.size());
+  for (size_t k = 0; k < diff.size(); ++k) diff[k] = static_cast<double>(ga.data[k]) - gb.data[k];
+  auto power_at = [&](int64_t j, double f, int64_t k0, int64_t n) {
+    double re = 0, im = 0;
+    for (int64_t k = k0; k < k0 + n; ++k) {
+      const double ph = 2.0 * 3.14159265358979 * f * k * ga.dt;
+      re += diff[k * ga.W + j] * std::cos(ph);
+      im -= diff[k * ga.W + j] * std::sin(ph);
+    }
+    return (re * re + im * im) / static_cast<double>(n);
+  };
+  double at = 0, beside = 0;
+  for (int64_t j = 0; j < ga.W; ++j) {
+    at += power_at(j, f0, 0, ga.rows);
+    beside += 0.5 * (power_at(j, f0 - 9.0, 0, ga.rows) + power_at(j, f0 + 9.0, 0, ga.rows));
+  }
+  EXPECT_GT(at, 5 * beside) << "no hum at " << f0 << " Hz";
+  // Bursts (3-20 x the unit noise) are there: the difference peaks above what hum (at most ~3) and
+  // ground roll (at most 6) reach.
+  double peak = 0;
+  for (double d : diff) peak = std::max(peak, std::fabs(d));
+  EXPECT_GT(peak, 8.0);
 }
 
 TEST(SynthTruth, RecordRejectsBadArguments) {

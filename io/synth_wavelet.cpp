@@ -1,0 +1,107 @@
+// Wavelet shapes. The Ricker's expression is the generator's original one, so a Ricker-only
+// config gives the same bits as before wavelet mixes existed.
+#include "io/synth_wavelet.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace seis {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kRickerStamp = 1.25;    // periods: the Ricker has decayed below 1e-5 of its peak
+constexpr double kOrmsbyTaper = 1.5;     // periods: Hann taper of the Ormsby's slowly decaying sinc tails
+constexpr double kBerlageDamping = 5.0;  // e^(-5 f t): envelope peak at 0.2 / f
+constexpr double kBerlageStamp = 3.0;    // periods: envelope below 1.2e-5 of its peak
+
+double ricker(double tau, double f) {
+  const double a = kPi * kPi * f * f * tau * tau;
+  return (1.0 - 2.0 * a) * std::exp(-a);
+}
+
+double sinc2(double x) {
+  if (std::fabs(x) < 1e-8) return 1.0;
+  const double s = std::sin(x) / x;
+  return s * s;
+}
+
+// Unscaled Ormsby: the inverse transform of a trapezoid with corners c (zero phase).
+double ormsby(double t, const double* c) {
+  auto term = [&](double fc) { return (kPi * fc) * (kPi * fc) * sinc2(kPi * fc * t); };
+  return (term(c[3]) - term(c[2])) / (c[3] - c[2]) - (term(c[1]) - term(c[0])) / (c[1] - c[0]);
+}
+
+// u e^(-5u) sin(2 pi u) of u = f t: the Berlage in units of its period.
+double berlage_unit(double u) { return u * std::exp(-kBerlageDamping * u) * std::sin(2.0 * kPi * u); }
+
+// Its peak, once: a grid, then golden-section refinement (deterministic).
+double berlage_peak() {
+  static const double peak = [] {
+    double best_u = 0, best = 0;
+    for (int i = 1; i < 10000; ++i) {
+      const double u = i * 1e-4, v = berlage_unit(u);
+      if (v > best) best = v, best_u = u;
+    }
+    double a = best_u - 1e-4, b = best_u + 1e-4;
+    for (int it = 0; it < 60; ++it) {
+      const double m1 = b - (b - a) * 0.6180339887498949, m2 = a + (b - a) * 0.6180339887498949;
+      if (berlage_unit(m1) < berlage_unit(m2))
+        a = m1;
+      else
+        b = m2;
+    }
+    return berlage_unit(0.5 * (a + b));
+  }();
+  return peak;
+}
+
+}  // namespace
+
+double synth_label_half_width(SynthWavelet w, double f) { return (w == SynthWavelet::kBerlage ? 0.6 : 0.5) / f; }
+
+WaveletShape make_wavelet(SynthWavelet kind, double f, double dt) {
+  WaveletShape s;
+  s.kind = kind;
+  s.f = f;
+  s.half = synth_label_half_width(kind, f);
+  switch (kind) {
+    case SynthWavelet::kRicker:
+      s.before = s.after = kRickerStamp / f;
+      break;
+    case SynthWavelet::kOrmsby: {
+      // Corners 0.4, 0.7, 1.3, 1.8 f; the top two kept under 0.45 / dt (and above f) so that the
+      // pass band is not aliased.
+      const double top = std::max(0.45 / dt, 1.1 * f);
+      s.c[0] = 0.4 * f;
+      s.c[1] = 0.7 * f;
+      s.c[3] = std::min(1.8 * f, top);
+      s.c[2] = std::min(1.3 * f, 0.5 * (f + s.c[3]));
+      s.before = s.after = kOrmsbyTaper / f;
+      s.norm = 1.0 / ormsby(0.0, s.c);
+      break;
+    }
+    case SynthWavelet::kBerlage:
+      s.before = 0.0;
+      s.after = kBerlageStamp / f;
+      s.norm = 1.0 / berlage_peak();
+      break;
+  }
+  return s;
+}
+
+double WaveletShape::operator()(double tau) const {
+  switch (kind) {
+    case SynthWavelet::kRicker:
+      return ricker(tau, f);
+    case SynthWavelet::kOrmsby: {
+      if (std::fabs(tau) >= after) return 0.0;
+      const double taper = 0.5 * (1.0 + std::cos(kPi * tau / after));
+      return norm * ormsby(tau, c) * taper;
+    }
+    case SynthWavelet::kBerlage:
+      return tau < 0.0 || tau > after ? 0.0 : norm * berlage_unit(f * tau);
+  }
+  return 0.0;
+}
+
+}  // namespace seis
