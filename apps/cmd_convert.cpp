@@ -1,7 +1,10 @@
 // seisseg convert: SEG-Y to the HDF5 dataset format (DESIGN.md, "Data"). Gathers are streamed one at
-// a time into /data [N, H, W] (H = samples per trace, W = traces per gather) with no /label; the
-// file appears under --out only once complete.
+// a time into /data [N, H, W] (H = samples per trace, W = traces of the widest gather, narrower ones
+// padded with zero traces and marked in /trace_valid) with no /label, every header kept
+// (io/segy_headers.h); the file appears under --out only once complete.
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -10,6 +13,7 @@
 #include "apps/commands.h"
 #include "io/hdf5_dataset.h"
 #include "io/segy.h"
+#include "io/segy_headers.h"
 
 namespace seis {
 
@@ -49,8 +53,28 @@ int cmd_convert(int argc, char** argv) {
   const SegyInfo& info = segy.info();
   const std::vector<SegyGather> gathers =
       gather_size > 0 ? segy.gathers_by_count(gather_size) : segy.gathers_by_field_record();
-  const int64_t w = segy_uniform_gather_width(info, gathers);
   const int64_t h = info.samples, n = static_cast<int64_t>(gathers.size());
+  // Gathers of different trace counts are padded with zero traces to the widest; /trace_valid says
+  // which are real. A field-record gather of one trace means the key does not group this file.
+  int64_t w = 0, lo = INT64_MAX;
+  for (const SegyGather& g : gathers) {
+    if (gather_size == 0 && g.traces == 1 && n > 1) {
+      throw InputError(in + ": trace " + std::to_string(g.first_trace) + " is a gather of one trace (field record " +
+                       std::to_string(g.field_record) +
+                       ", trace header bytes 9-12): the field record numbers do not group this file into gathers; "
+                       "use --gather-size N");
+    }
+    w = std::max(w, g.traces);
+    lo = std::min(lo, g.traces);
+  }
+  if (h * w * 4 >= (int64_t{1} << 32)) {
+    const auto widest = std::max_element(gathers.begin(), gathers.end(),
+                                         [](const SegyGather& a, const SegyGather& b) { return a.traces < b.traces; });
+    throw InputError(in + ": the gather from trace " + std::to_string(widest->first_trace) + " holds " +
+                     std::to_string(w) + " traces of " + std::to_string(h) +
+                     " samples, over HDF5's 4 GiB chunk for one gather; use --gather-size N");
+  }
+  const bool padded = lo != w;
   const std::string grouping = gather_size > 0 ? "gather_size " + std::to_string(gather_size) : "field_record";
   const std::string format = std::to_string(info.format) + " (" + segy_format_name(info.format) + ")";
   const std::string byte_order = std::string(info.big_endian ? "big" : "little") + "-endian";
@@ -69,12 +93,42 @@ int cmd_convert(int argc, char** argv) {
   writer.set_attribute("segy_traces", static_cast<double>(info.traces));
   writer.set_attribute("gather_grouping", grouping);
 
+  // The headers, raw and decoded, appended gather by gather: nothing grows with the survey.
+  std::vector<uint8_t> block(static_cast<size_t>(kSegyTextHeaderBytes));
+  segy.read_text_header(block.data());
+  writer.write_bytes("segy_text_header", block.data(), kSegyTextHeaderBytes);
+  segy.read_binary_header(block.data());
+  writer.write_bytes("segy_binary_header", block.data(), kSegyBinaryHeaderBytes);
+  if (info.extended_text_headers > 0) {
+    writer.add_byte_rows("segy_extended_text_headers", kSegyTextHeaderBytes, 1);
+    for (int64_t k = 0; k < info.extended_text_headers; ++k) {
+      segy.read_extended_text_header(k, block.data());
+      writer.append_byte_rows("segy_extended_text_headers", block.data(), 1);
+    }
+  }
+  writer.add_byte_rows("segy_trace_headers", kSegyTraceHeaderBytes, 4096);
+  writer.add_table(segy_header_table());
+  if (padded) writer.add_byte_rows("trace_valid", w, std::max<int64_t>(1, std::min<int64_t>(1024, (1 << 20) / w)));
+
   std::vector<float> gather(static_cast<size_t>(h * w));
+  std::vector<uint8_t> headers(static_cast<size_t>(w * kSegyTraceHeaderBytes)), valid(static_cast<size_t>(w));
+  std::vector<SegyHeaderRow> rows(static_cast<size_t>(w));
   const auto start = std::chrono::steady_clock::now();
   auto last = start;
   for (int64_t i = 0; i < n; ++i) {
-    segy.read_gather(gathers[static_cast<size_t>(i)], gather.data());
+    const SegyGather& g = gathers[static_cast<size_t>(i)];
+    segy.read_gather(g, gather.data(), w, headers.data());
     writer.write(i, gather.data(), nullptr);
+    for (int64_t j = 0; j < g.traces; ++j) {
+      rows[static_cast<size_t>(j)] = segy_header_row(headers.data() + j * kSegyTraceHeaderBytes, info.big_endian, i, j);
+    }
+    writer.append_byte_rows("segy_trace_headers", headers.data(), g.traces);
+    writer.append_rows("headers", rows.data(), g.traces);
+    if (padded) {
+      std::fill(valid.begin(), valid.end(), 0);
+      std::fill(valid.begin(), valid.begin() + g.traces, 1);
+      writer.append_byte_rows("trace_valid", valid.data(), 1);
+    }
     const auto now = std::chrono::steady_clock::now();
     if (now - last > std::chrono::seconds(5)) {
       last = now;
@@ -85,11 +139,15 @@ int cmd_convert(int argc, char** argv) {
     }
   }
   writer.commit();
+  const std::string padding = padded ? ", " + std::to_string(n * w - info.traces) + " padding traces (gathers of " +
+                                           std::to_string(lo) + " to " + std::to_string(w) + ")"
+                                     : "";
   std::printf(
-      "seisseg convert: %s -> %s: %lld traces in %lld gathers (%s), shape [%lld, %lld, %lld], format %s, %s%s\n",
+      "seisseg convert: %s -> %s: %lld traces in %lld gathers (%s), shape [%lld, %lld, %lld], format %s, %s%s, "
+      "headers kept%s\n",
       in.c_str(), out.c_str(), static_cast<long long>(info.traces), static_cast<long long>(n), grouping.c_str(),
       static_cast<long long>(n), static_cast<long long>(h), static_cast<long long>(w), format.c_str(),
-      byte_order.c_str(), info.byte_order_detected ? " (detected)" : " (--endian)");
+      byte_order.c_str(), info.byte_order_detected ? " (detected)" : " (--endian)", padding.c_str());
   return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "apps/detect_input.h"
 #include "apps/detection_flags.h"
 #include "apps/detection_run.h"
+#include "apps/segy_columns.h"
 #include "apps/weights.h"
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
@@ -182,9 +183,17 @@ int cmd_detect(int argc, char** argv) {
 
   std::vector<std::string> extra;
   if (utc) extra.push_back("time_utc");
-  EventsCsvWriter events_csv(out, extra);
+  // A gathers file converted from SEG-Y: the trace identity follows (padding traces give no picks:
+  // detection_run.h).
+  const bool identity = input.segy() != nullptr && input.segy()->has_table();
+  std::vector<std::string> pick_extra = extra, event_extra = extra;
+  if (identity) {
+    for (const std::string& c : segy_pick_columns()) pick_extra.push_back(c);
+    for (const std::string& c : segy_event_columns()) event_extra.push_back(c);
+  }
+  EventsCsvWriter events_csv(out, event_extra);
   std::unique_ptr<PicksCsvWriter> picks_csv;
-  if (!picks_path.empty()) picks_csv = std::make_unique<PicksCsvWriter>(picks_path, extra);
+  if (!picks_path.empty()) picks_csv = std::make_unique<PicksCsvWriter>(picks_path, pick_extra);
   std::unique_ptr<H5SampleWriter> prob_out;
   const int64_t chunk_rows =
       input.record() ? std::max<int64_t>(1, std::min<int64_t>({T, 4096, (int64_t{32} << 20) / (4 * W)})) : T;
@@ -211,13 +220,21 @@ int cmd_detect(int argc, char** argv) {
   DetectionCallbacks cb;
   cb.found = [&](const std::vector<Pick>& picks, const std::vector<Detection>& events) {
     for (const Pick& p : picks) {
-      if (picks_csv)
-        picks_csv->write(p, utc ? std::vector<std::string>{format_utc(start_epoch + p.time_ms / 1000.0)}
-                                : std::vector<std::string>{});
+      if (!picks_csv) break;
+      std::vector<std::string> values;
+      if (utc) values.push_back(format_utc(start_epoch + p.time_ms / 1000.0));
+      if (identity) {
+        const SegyHeaderRow* r = input.segy()->row(p.trace);
+        if (r == nullptr) continue;  // a padding trace (STA/LTA never triggers on its zeros)
+        for (std::string& v : segy_pick_values(*r)) values.push_back(std::move(v));
+      }
+      picks_csv->write(p, values);
     }
     for (const Detection& d : events) {
-      events_csv.write(
-          d, utc ? std::vector<std::string>{format_utc(start_epoch + d.time_ms / 1000.0)} : std::vector<std::string>{});
+      std::vector<std::string> values;
+      if (utc) values.push_back(format_utc(start_epoch + d.time_ms / 1000.0));
+      if (identity) values.push_back(segy_gather_ffid(*input.segy(), W));
+      events_csv.write(d, values);
     }
     n_picks += static_cast<int64_t>(picks.size());
     n_events += static_cast<int64_t>(events.size());

@@ -1,6 +1,7 @@
 // seisseg info: validates and summarises HDF5 dataset files: shapes, types, chunking, filters,
 // attributes, value statistics over up to --stat-samples gathers (or windows of a continuous
-// record) spread across the file, and the ground truth tables /picks and /events when present.
+// record) spread across the file, the ground truth tables /picks and /events and the SEG-Y headers of
+// a converted file (/headers, /trace_valid) when present.
 // Nothing is read whole: gathers and windows one at a time, tables in blocks of rows; memory
 // follows a byte budget, never the sizes a file declares (a few KB of HDF5 may declare exabytes).
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "io/hdf5_dataset.h"
 #include "io/hdf5_record.h"
 #include "io/hdf5_table.h"
+#include "io/segy_headers.h"
 #include "io/synth_file.h"
 
 namespace seis {
@@ -260,6 +262,45 @@ void truth_text(const Truth& t) {
   }
 }
 
+// The SEG-Y side of a converted gathers file.
+struct SegySummary {
+  bool present = false, raw = false, table = false;
+  int64_t traces = 0, padding = 0, ffid_lo = 0, ffid_hi = 0, ffids = 0;  // ffids: runs of equal ffid
+  std::string byte_order;
+};
+
+SegySummary read_segy_summary(const std::string& path, int64_t gathers, int64_t width) {
+  SegySummary s;
+  const SegyHeadersFile h(path, gathers, width);
+  s.raw = h.has_raw();
+  s.table = h.has_table();
+  s.present = s.raw || s.table || h.has_padding();
+  if (!s.present) return s;
+  s.traces = h.traces();
+  s.padding = gathers * width - s.traces;
+  s.byte_order = h.big_endian() ? "big-endian" : "little-endian";
+  if (s.table) {
+    constexpr int64_t kBlock = 65536;
+    H5TableReader t(path, segy_header_table());
+    std::vector<SegyHeaderRow> rows;
+    int64_t prev = 0;
+    for (int64_t r0 = 0; r0 < t.rows(); r0 += kBlock) {
+      const int64_t n = std::min(kBlock, t.rows() - r0);
+      rows.resize(static_cast<size_t>(n));
+      t.read(r0, n, rows.data());
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t f = rows[static_cast<size_t>(k)].ffid;
+        const bool first = r0 + k == 0;
+        if (first || f != prev) ++s.ffids;
+        s.ffid_lo = first ? f : std::min(s.ffid_lo, f);
+        s.ffid_hi = first ? f : std::max(s.ffid_hi, f);
+        prev = f;
+      }
+    }
+  }
+  return s;
+}
+
 Json dset_json(H5ElemType type, const std::vector<int64_t>& shape, const std::vector<int64_t>& chunk,
                const std::string& filters) {
   Json j;
@@ -305,7 +346,7 @@ void stats_text(const Stats& s) {
   }
 }
 
-void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, bool json) {
+void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, const SegySummary& sg, bool json) {
   const H5DatasetInfo& in = f.info();
   const bool has_label = in.label_type != H5ElemType::none;
   const std::vector<int64_t> shape = {in.n, in.height, in.width};
@@ -333,6 +374,16 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, bool j
     st["gathers_total"] = in.n;
     j["stats"] = st;
     truth_json(t, &j);
+    if (sg.present) {
+      j["segy"] = {{"traces", sg.traces},
+                   {"padding_traces", sg.padding},
+                   {"raw_headers", sg.raw},
+                   {"byte_order", sg.byte_order},
+                   {"headers", sg.table ? Json{{"ffid_min", sg.ffid_lo}, {"ffid_max", sg.ffid_hi}, {"ffids", sg.ffids}}
+                                        : Json(nullptr)}};
+    } else {
+      j["segy"] = nullptr;
+    }
     std::printf("%s\n", j.dump().c_str());
     return;
   }
@@ -361,6 +412,15 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, bool j
               static_cast<long long>(in.n));
   stats_text(s);
   truth_text(t);
+  if (sg.present) {
+    std::printf("  SEG-Y: %lld traces in %lld gathers, %lld padding traces (/trace_valid 0)%s (%s)\n",
+                static_cast<long long>(sg.traces), static_cast<long long>(in.n), static_cast<long long>(sg.padding),
+                sg.raw ? ", raw headers kept" : "", sg.byte_order.c_str());
+    if (sg.table) {
+      std::printf("    /headers: ffid %lld..%lld, %lld field records\n", static_cast<long long>(sg.ffid_lo),
+                  static_cast<long long>(sg.ffid_hi), static_cast<long long>(sg.ffids));
+    }
+  }
 }
 
 void print_record(const H5RecordFile& f, const Stats& s, const Truth& t, bool json) {
@@ -446,7 +506,8 @@ int cmd_info(int argc, char** argv) {
         H5SampleFile f(path);
         const Stats s = gather_stats(f, stat_samples);
         const Truth t = read_truth(path, f.info().n, f.info().width);
-        print_gathers(f, s, t, json);
+        const SegySummary sg = read_segy_summary(path, f.info().n, f.info().width);
+        print_gathers(f, s, t, sg, json);
       }
       std::fflush(stdout);
     } catch (const InputError& e) {

@@ -1,8 +1,11 @@
 // seisseg predict: runs trained weights over every gather of an HDF5 file (any H and W: padded, or
 // in overlapping windows, models/windowed_inference.h), streamed through the reader one gather at a
 // time, and writes /prob (sigmoid of the logits, f32) and /mask (prob >= threshold, u8) to a new
-// HDF5 file, and optionally picks.csv and events.csv; with labels present it also reports the
-// pixel metrics.
+// HDF5 file, and optionally picks.csv and events.csv and a SEG-Y copy of a converted input with the
+// probabilities as samples (io/segy_writer.h); with labels present it also reports the pixel
+// metrics. Padding traces of a converted input (/trace_valid 0) get probability 0, so no pick or
+// event comes from them and the metrics count them as background.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +15,7 @@
 #include "apps/commands.h"
 #include "apps/detection_flags.h"
 #include "apps/detection_run.h"
+#include "apps/segy_columns.h"
 #include "apps/trainer.h"
 #include "apps/weights.h"
 #include "engine/device_runtime.h"
@@ -22,12 +26,15 @@
 #include "io/normalize.h"
 #include "io/png_preview.h"
 #include "io/sample_reader.h"
+#include "io/segy_headers.h"
+#include "io/segy_writer.h"
 
 namespace seis {
 
 int cmd_predict(int argc, char** argv) {
   std::string weights, in, out, png, png_dir, normalize_s, device_s = "auto", precision = "fp32", picks_path,
-                                                           events_path;
+                                                           events_path, segy_out;
+  int64_t segy_pick_byte = 0;
   DetectionSettings ds;
   CLI::App app{"seisseg predict: segment every gather of an HDF5 file with trained weights", "seisseg predict"};
   app.add_option("--weights", weights, "weights (safetensors) from seisseg train or demo")->required();
@@ -37,6 +44,12 @@ int cmd_predict(int argc, char** argv) {
   app.add_option("--png-dir", png_dir, "one preview PNG per gather in this directory");
   app.add_option("--picks", picks_path, "picks.csv: one row per arrival picked on a trace");
   app.add_option("--events", events_path, "events.csv: picks coherent across traces");
+  app.add_option("--segy-out", segy_out,
+                 "SEG-Y copy of the converted input: its headers, the probability as IEEE float samples");
+  app.add_option("--segy-pick-byte", segy_pick_byte,
+                 "with --segy-out: each trace's first pick (ms, rounded; -1 for none) as a 4-byte integer at this "
+                 "trace header byte (1-based)")
+      ->check(CLI::Range(1, 237));
   add_picking_flags(app, ds);
   add_window_flags(app, ds, "the whole gather");
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
@@ -52,7 +65,8 @@ int cmd_predict(int argc, char** argv) {
   if (!parse_cli(app, argc, argv)) return 0;
   const float threshold = ds.threshold;
   if (threshold <= 0.0f || threshold >= 1.0f) throw UsageError("--threshold must be inside (0, 1)");
-  for (const std::string* o : {&picks_path, &events_path}) {
+  if (segy_pick_byte > 0 && segy_out.empty()) throw UsageError("--segy-pick-byte needs --segy-out");
+  for (const std::string* o : {&picks_path, &events_path, &segy_out}) {
     std::error_code same_ec;
     if (!o->empty() && std::filesystem::equivalent(in, *o, same_ec)) throw UsageError(*o + " is the input file");
   }
@@ -78,7 +92,15 @@ int cmd_predict(int argc, char** argv) {
   }
   const int64_t n = set.size(), h = set.height(), w = set.width();
   const double dt = set.file(0).info().dt, dx = set.file(0).info().dx;
-  const bool picking = !picks_path.empty() || !events_path.empty();
+  // The SEG-Y side of a converted input: trace identity for the CSVs, padding, headers for --segy-out.
+  std::unique_ptr<SegyHeadersFile> segy = std::make_unique<SegyHeadersFile>(in, n, w);
+  if (!segy_out.empty() && !segy->has_raw()) {
+    throw InputError(in +
+                     ": no SEG-Y headers (/segy_text_header, /segy_binary_header, /segy_trace_headers) for "
+                     "--segy-out: convert the SEG-Y file with seisseg convert");
+  }
+  const bool identity = segy->has_table();
+  const bool picking = !picks_path.empty() || !events_path.empty() || segy_pick_byte > 0;
   if (picking && !(dt > 0)) throw InputError(in + ": no dt attribute: picks and events need the sampling interval");
   // With ground truth in the input, the picks and events are scored too (kept in memory for that).
   const bool scored = dt > 0 && has_ground_truth(in);
@@ -98,8 +120,26 @@ int cmd_predict(int argc, char** argv) {
   writer.set_attribute("normalize", normalize_name(normalize));
   std::unique_ptr<PicksCsvWriter> picks_csv;
   std::unique_ptr<EventsCsvWriter> events_csv;
-  if (!picks_path.empty()) picks_csv = std::make_unique<PicksCsvWriter>(picks_path);
-  if (!events_path.empty()) events_csv = std::make_unique<EventsCsvWriter>(events_path);
+  if (!picks_path.empty()) {
+    picks_csv =
+        std::make_unique<PicksCsvWriter>(picks_path, identity ? segy_pick_columns() : std::vector<std::string>{});
+  }
+  if (!events_path.empty()) {
+    events_csv =
+        std::make_unique<EventsCsvWriter>(events_path, identity ? segy_event_columns() : std::vector<std::string>{});
+  }
+  std::unique_ptr<SegyWriter> segy_writer;
+  std::vector<uint8_t> trace_header(kSegyTraceHeaderBytes);
+  std::vector<double> first_pick_ms(static_cast<size_t>(w));
+  if (!segy_out.empty()) {
+    SegyWriter::Options so;
+    so.text = segy->text_header();
+    so.binary = segy->binary_header();
+    so.extended = segy->extended_text_headers();
+    so.big_endian = segy->big_endian();
+    so.samples = h;
+    segy_writer = std::make_unique<SegyWriter>(segy_out, so);
+  }
   std::unique_ptr<ArrivalDetector> detector;
   if (picking || scored) {
     detector = std::make_unique<ArrivalDetector>(w, dt, picker_options(ds, dt), association_options(ds, dx, w, in));
@@ -136,6 +176,13 @@ int cmd_predict(int argc, char** argv) {
         [&](int64_t t0, int64_t rows, const float* p) {
           std::memcpy(prob.data() + t0 * w, p, sizeof(float) * rows * w);
         });
+    segy->begin(g);
+    if (segy->has_padding()) {
+      for (int64_t j = 0; j < w; ++j) {
+        if (segy->valid(j)) continue;
+        for (int64_t t = 0; t < h; ++t) prob[static_cast<size_t>(t * w + j)] = 0.0f;
+      }
+    }
     for (int64_t j = 0; j < h * w; ++j)
       mask[static_cast<size_t>(j)] = prob[static_cast<size_t>(j)] >= threshold ? 1 : 0;
     if (b.label.defined()) {
@@ -156,16 +203,41 @@ int cmd_predict(int argc, char** argv) {
       detector->feed(prob.data(), h, &picks, &events);
       detector->finish(&picks, &events);
       if (picks_csv) {
-        for (const Pick& p : picks) picks_csv->write(p);
+        for (const Pick& p : picks) {
+          const SegyHeaderRow* r = identity ? segy->row(p.trace) : nullptr;
+          picks_csv->write(p, r ? segy_pick_values(*r) : std::vector<std::string>{});
+        }
       }
       if (events_csv) {
-        for (const Detection& d : events) events_csv->write(d);
+        const std::string ffid = identity ? segy_gather_ffid(*segy, w) : "";
+        for (const Detection& d : events) {
+          events_csv->write(d, identity ? std::vector<std::string>{ffid} : std::vector<std::string>{});
+        }
       }
       n_picks += static_cast<int64_t>(picks.size());
       n_events += static_cast<int64_t>(events.size());
       if (scored) {
         kept.picks.insert(kept.picks.end(), picks.begin(), picks.end());
         kept.events.insert(kept.events.end(), events.begin(), events.end());
+      }
+    }
+    if (segy_writer) {
+      // Real traces in file order, each with its own header (and the first pick where asked).
+      std::fill(first_pick_ms.begin(), first_pick_ms.end(), -1.0);
+      for (const Pick& p : picks) {
+        double& f = first_pick_ms[static_cast<size_t>(p.trace)];
+        if (f < 0 || p.time_ms < f) f = p.time_ms;
+      }
+      for (int64_t j = 0; j < w; ++j) {
+        const uint8_t* raw_header = segy->raw_header(j);
+        if (raw_header == nullptr) continue;
+        std::memcpy(trace_header.data(), raw_header, kSegyTraceHeaderBytes);
+        if (segy_pick_byte > 0) {
+          const double f = first_pick_ms[static_cast<size_t>(j)];
+          segy_put_i32(trace_header.data() + segy_pick_byte - 1, f < 0 ? -1 : static_cast<int32_t>(std::lround(f)),
+                       segy->big_endian());
+        }
+        segy_writer->write_trace(trace_header.data(), prob.data() + j, w);
       }
     }
     if ((!png.empty() && i == 0) || !png_dir.empty()) {
@@ -186,6 +258,14 @@ int cmd_predict(int argc, char** argv) {
   writer.commit();
   if (picks_csv) picks_csv->commit();
   if (events_csv) events_csv->commit();
+  if (segy_writer) {
+    SEIS_CHECK(segy_writer->traces() == segy->traces(),
+               segy_out << ": wrote " << segy_writer->traces() << " traces of " << segy->traces());
+    segy_writer->commit();
+    std::printf("%lld traces with their SEG-Y headers -> %s (IEEE float, %s)\n",
+                static_cast<long long>(segy_writer->traces()), segy_out.c_str(),
+                segy->big_endian() ? "big-endian" : "little-endian");
+  }
   std::printf("seisseg predict: %lld gathers of %lldx%lld -> %s (/prob, /mask at threshold %g)\n",
               static_cast<long long>(n), static_cast<long long>(h), static_cast<long long>(w), out.c_str(), threshold);
   if (picking) {

@@ -25,6 +25,7 @@ DetectInput::DetectInput(const std::string& path) : path_(path) {
     width_ = i.width;
     dt_ = i.dt;
     dx_ = i.dx;
+    segy_ = std::make_unique<SegyHeadersFile>(path, gathers_, width_);
   }
   if (!(dt_ > 0) || !std::isfinite(dt_)) {
     throw InputError(path + ": no positive dt attribute: detection needs the sampling interval (seconds)");
@@ -36,6 +37,7 @@ void DetectInput::begin(int64_t g) {
   if (gathers_file_) {
     gather_.resize(static_cast<size_t>(rows_ * width_));
     gathers_file_->read(g, gather_.data(), nullptr);
+    segy_->begin(g);
   }
 }
 

@@ -2,7 +2,8 @@
 // file of gathers /data [N, H, W] (one gather in memory at a time), behind one interface: gathers
 // g = 0..N-1 of rows() x width() samples each (a record is one gather of T rows). Values are
 // checked as they are read: a NaN or Inf is an InputError naming the file, gather, sample and
-// receiver.
+// receiver. A gathers file converted from SEG-Y also brings its trace headers and padding
+// (io/segy_headers.h), loaded for the current gather by begin().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include "io/hdf5_dataset.h"
 #include "io/hdf5_record.h"
+#include "io/segy_headers.h"
 
 namespace seis {
 
@@ -26,6 +28,9 @@ class DetectInput {
   double dt() const { return dt_; }
   double dx() const { return dx_; }                              // 0 when unknown
   const std::string& start_time() const { return start_time_; }  // "" when absent
+  // The SEG-Y headers of a gathers file (nullptr for a record); those of the current gather after
+  // begin(). segy()->has_table(): trace identity; has_padding(): padding traces to ignore.
+  const SegyHeadersFile* segy() const { return segy_.get(); }
 
   // Selects gather g (reads it whole for a gathers file).
   void begin(int64_t g);
@@ -37,6 +42,7 @@ class DetectInput {
   std::string path_;
   std::unique_ptr<H5RecordFile> record_;
   std::unique_ptr<H5SampleFile> gathers_file_;
+  std::unique_ptr<SegyHeadersFile> segy_;
   std::vector<float> gather_;
   int64_t gathers_ = 0, rows_ = 0, width_ = 0, current_ = 0;
   double dt_ = 0, dx_ = 0;

@@ -14,6 +14,8 @@ void detect_unet(DetectInput& input, const WindowedInference& inference, const P
   ArrivalDetector detector(W, input.dt(), picker, association);
   std::vector<Pick> picks;
   std::vector<Detection> events;
+  const bool padded = input.segy() != nullptr && input.segy()->has_padding();
+  std::vector<float> masked;
   auto pass_on = [&] {
     if (cb.found && (!picks.empty() || !events.empty())) cb.found(picks, events);
     picks.clear();
@@ -25,6 +27,17 @@ void detect_unet(DetectInput& input, const WindowedInference& inference, const P
     inference.run(
         T, W, [&](int64_t t0, int64_t rows, float* dst) { input.read(t0, rows, dst); },
         [&](int64_t t0, int64_t rows, const float* p) {
+          if (padded) {
+            // Padding traces of a converted file: probability 0, so no pick or event comes from them.
+            masked.assign(p, p + rows * W);
+            const std::vector<uint8_t>& valid = input.segy()->valid_mask();
+            for (int64_t t = 0; t < rows; ++t) {
+              for (int64_t j = 0; j < W; ++j) {
+                if (valid[static_cast<size_t>(j)] == 0) masked[static_cast<size_t>(t * W + j)] = 0.0f;
+              }
+            }
+            p = masked.data();
+          }
           detector.feed(p, rows, &picks, &events);
           pass_on();
           if (cb.prob) cb.prob(g, t0, rows, p);

@@ -447,6 +447,11 @@ struct H5SampleWriter::Impl {
     int64_t rows = 0;
   };
   std::map<std::string, Table> tables;  // under h5_mutex()
+  struct ByteRows {
+    Hid dset;
+    int64_t cols = 0, rows = 0;
+  };
+  std::map<std::string, ByteRows> byte_rows;  // under h5_mutex()
 
   [[noreturn]] void fail(const std::string& problem) const { throw InputError(path + ": " + problem); }
 
@@ -498,6 +503,7 @@ struct H5SampleWriter::Impl {
       h5_quiet();
       discard_writes();
       tables.clear();
+      byte_rows.clear();
       data.reset();
       label.reset();
       file.reset();
@@ -696,6 +702,60 @@ void H5SampleWriter::append_rows(const std::string& table, const void* rows, int
   t.rows += count;
 }
 
+void H5SampleWriter::write_bytes(const std::string& name, const uint8_t* bytes, int64_t length) {
+  Impl& m = *impl_;
+  SEIS_CHECK(length > 0 && bytes != nullptr, m.path << ": write_bytes " << name);
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  h5_quiet();
+  SEIS_CHECK(!m.done, m.path << ": write_bytes after commit");
+  const hsize_t dims[1] = {static_cast<hsize_t>(length)};
+  Hid space(H5Screate_simple(1, dims, nullptr));
+  Hid d(H5Dcreate2(m.file.get(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  if (!d.ok() || H5Dwrite(d.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) < 0) {
+    m.fail("cannot write /" + name + " to " + m.tmp + ": " + h5_error());
+  }
+}
+
+void H5SampleWriter::add_byte_rows(const std::string& name, int64_t cols, int64_t chunk_rows) {
+  Impl& m = *impl_;
+  SEIS_CHECK(cols > 0 && chunk_rows > 0, m.path << ": add_byte_rows " << name);
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  h5_quiet();
+  SEIS_CHECK(!m.done && m.byte_rows.count(name) == 0, m.path << ": add_byte_rows " << name);
+  const hsize_t dims[2] = {0, static_cast<hsize_t>(cols)}, maxdims[2] = {H5S_UNLIMITED, static_cast<hsize_t>(cols)};
+  const hsize_t chunk[2] = {static_cast<hsize_t>(chunk_rows), static_cast<hsize_t>(cols)};
+  Hid space(H5Screate_simple(2, dims, maxdims));
+  Hid dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_chunk(dcpl.get(), 2, chunk);
+  Impl::ByteRows b;
+  b.cols = cols;
+  b.dset = Hid(H5Dcreate2(m.file.get(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  if (!b.dset.ok()) m.fail("cannot create /" + name + " in " + m.tmp + ": " + h5_error());
+  m.byte_rows.emplace(name, std::move(b));
+}
+
+void H5SampleWriter::append_byte_rows(const std::string& name, const uint8_t* rows, int64_t count) {
+  Impl& m = *impl_;
+  SEIS_CHECK(count >= 0 && (rows != nullptr || count == 0), m.path << ": append_byte_rows " << name);
+  if (count == 0) return;
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  h5_quiet();
+  SEIS_CHECK(!m.done, m.path << ": append_byte_rows after commit");
+  auto it = m.byte_rows.find(name);
+  SEIS_CHECK(it != m.byte_rows.end(), m.path << ": append_byte_rows to /" << name << ", never added");
+  Impl::ByteRows& b = it->second;
+  const hsize_t size[2] = {static_cast<hsize_t>(b.rows + count), static_cast<hsize_t>(b.cols)};
+  const hsize_t start[2] = {static_cast<hsize_t>(b.rows), 0};
+  const hsize_t cnt[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(b.cols)};
+  Hid mspace(H5Screate_simple(2, cnt, nullptr));
+  bool ok = H5Dset_extent(b.dset.get(), size) >= 0;
+  Hid fspace(ok ? H5Dget_space(b.dset.get()) : -1);
+  ok = ok && fspace.ok() && H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) >= 0 &&
+       H5Dwrite(b.dset.get(), H5T_NATIVE_UINT8, mspace.get(), fspace.get(), H5P_DEFAULT, rows) >= 0;
+  if (!ok) m.fail("appending " + std::to_string(count) + " rows to /" + name + " in " + m.tmp + ": " + h5_error());
+  b.rows += count;
+}
+
 void H5SampleWriter::set_attribute(const std::string& name, const std::string& value) {
   Hid t;
   {
@@ -733,6 +793,7 @@ void H5SampleWriter::commit() {
     if (H5Fflush(m.file.get(), H5F_SCOPE_LOCAL) < 0) flush_error = h5_error();
     if (flush_error.empty()) {
       m.tables.clear();
+      m.byte_rows.clear();
       m.data.reset();
       m.label.reset();
       if (H5Fclose(m.file.release()) < 0) {

@@ -96,6 +96,12 @@ class H5SampleWriter {
   // need an order (the generator's gather order) append in that order.
   void add_table(const H5TableSpec& spec, int64_t chunk_rows = 4096);
   void append_rows(const std::string& table, const void* rows, int64_t count);
+  // Raw bytes (uint8), e.g. SEG-Y headers: write_bytes stores a 1-D [length] dataset at once;
+  // add_byte_rows makes a 2-D [rows, cols] one, chunked and extendible, empty until
+  // append_byte_rows(name, ...) adds rows at its end (thread-safe, in call order).
+  void write_bytes(const std::string& name, const uint8_t* bytes, int64_t length);
+  void add_byte_rows(const std::string& name, int64_t cols, int64_t chunk_rows);
+  void append_byte_rows(const std::string& name, const uint8_t* rows, int64_t count);
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, double value);
   void set_int_attribute(const std::string& name, int64_t value);  // (a separate name: no int/double ambiguity)

@@ -475,25 +475,41 @@ std::vector<SegyGather> SegyFile::gathers_by_count(int64_t n) const {
   return out;
 }
 
-void SegyFile::read_gather(const SegyGather& g, float* data) const {
+void SegyFile::read_gather(const SegyGather& g, float* data, int64_t width, uint8_t* headers) const {
   SEIS_CHECK(g.first_trace >= 0 && g.traces >= 0 && g.first_trace + g.traces <= info_.traces,
              "gather [" << g.first_trace << ", +" << g.traces << ") outside " << info_.traces << " traces");
-  const int64_t w = g.traces, tb = info_.trace_bytes;
+  const int64_t w = width > 0 ? width : g.traces, tb = info_.trace_bytes;
+  SEIS_CHECK(w >= g.traces, "gather of " << g.traces << " traces into " << w << " columns");
+  if (w > g.traces) {
+    for (int64_t t = 0; t < info_.samples; ++t) std::fill(data + t * w + g.traces, data + (t + 1) * w, 0.0f);
+  }
   // Chunks of whole traces keep the raw buffer small whatever the gather size.
-  const int64_t chunk = std::max<int64_t>(1, std::min(w, kReadChunkBytes / tb));
+  const int64_t chunk = std::max<int64_t>(1, std::min(g.traces, kReadChunkBytes / tb));
   std::vector<uint8_t> raw(static_cast<size_t>(chunk * tb));
-  for (int64_t j0 = 0; j0 < w; j0 += chunk) {
-    const int64_t nj = std::min(chunk, w - j0);
+  for (int64_t j0 = 0; j0 < g.traces; j0 += chunk) {
+    const int64_t nj = std::min(chunk, g.traces - j0);
     pread_exact(raw.data(), nj * tb, info_.first_trace_offset + (g.first_trace + j0) * tb, "a trace");
     for (int64_t j = 0; j < nj; ++j) {
       const uint8_t* trace = raw.data() + j * tb;
       check_trace_header(g.first_trace + j0 + j, trace);
+      if (headers != nullptr) std::memcpy(headers + (j0 + j) * kTraceHeaderBytes, trace, kTraceHeaderBytes);
       decode_samples(trace + kTraceHeaderBytes, info_.samples, info_.format, info_.big_endian, data + j0 + j, w);
     }
   }
 }
 
 void SegyFile::read_trace(int64_t i, float* samples) const { read_gather({i, 1, 0}, samples); }
+
+void SegyFile::read_text_header(uint8_t* out) const { pread_exact(out, kTextHeaderBytes, 0, "the textual header"); }
+
+void SegyFile::read_binary_header(uint8_t* out) const {
+  pread_exact(out, kBinaryHeaderBytes, kTextHeaderBytes, "the binary header");
+}
+
+void SegyFile::read_extended_text_header(int64_t k, uint8_t* out) const {
+  SEIS_CHECK(k >= 0 && k < info_.extended_text_headers, "extended textual header " << k);
+  pread_exact(out, kTextHeaderBytes, kHeadersBytes + k * kTextHeaderBytes, "an extended textual header");
+}
 
 int64_t segy_uniform_gather_width(const SegyInfo& info, const std::vector<SegyGather>& gathers) {
   if (gathers.empty()) throw InputError(info.path + ": no traces");

@@ -67,10 +67,18 @@ class SegyFile {
   // Gathers of exactly n traces; InputError unless n divides the trace count.
   std::vector<SegyGather> gathers_by_count(int64_t n) const;
 
-  // Reads gather g into data [samples * g.traces], time-major. Checks every trace header it reads.
-  void read_gather(const SegyGather& g, float* data) const;
+  // Reads gather g into data [samples * width], time-major, width >= g.traces (0: g.traces); the
+  // columns past g.traces are zero (padding to a wider gather). With headers, also its raw trace
+  // headers [g.traces * 240]. Checks every trace header it reads.
+  void read_gather(const SegyGather& g, float* data, int64_t width = 0, uint8_t* headers = nullptr) const;
   // Reads trace i's samples into samples [info().samples].
   void read_trace(int64_t i, float* samples) const;
+
+  // The raw headers as they are in the file: the textual header [3200], the binary header [400] and
+  // extended textual header k (0 <= k < info().extended_text_headers) [3200].
+  void read_text_header(uint8_t* out) const;
+  void read_binary_header(uint8_t* out) const;
+  void read_extended_text_header(int64_t k, uint8_t* out) const;
 
  private:
   void pread_exact(void* buf, int64_t bytes, int64_t offset, const char* what) const;

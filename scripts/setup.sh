@@ -31,3 +31,9 @@ if [ "${1:-}" = "--tests" ] && ! /opt/seis-obspy/bin/python3 -c 'import obspy' 2
   { $SUDO python3 -m venv /opt/seis-obspy && $SUDO /opt/seis-obspy/bin/python3 -m pip install -q obspy; } ||
     echo "setup.sh: obspy could not be installed; the obspy comparison test will skip" >&2
 fi
+# segyio (Equinor), which tests/segy_headers_test.cpp writes SEG-Y files with and reads predict's
+# SEG-Y back with: its own venv for the same reason. Best effort: without it those tests skip visibly.
+if [ "${1:-}" = "--tests" ] && ! /opt/seis-segyio/bin/python3 -c 'import segyio' 2>/dev/null; then
+  { $SUDO python3 -m venv /opt/seis-segyio && $SUDO /opt/seis-segyio/bin/python3 -m pip install -q segyio; } ||
+    echo "setup.sh: segyio could not be installed; the segyio tests will skip" >&2
+fi

@@ -82,6 +82,34 @@ TEST(ConvertCli, ConvertsRealFiles) {
   expect_converted("shot-gather.sgy", "--gather-size 61", 1, 25, 61, "gather_size 61");
 }
 
+// Field records of 10, 12, 13 and 26 traces: padded with zero traces to 26, /trace_valid marks them.
+TEST(ConvertCli, PadsGathersOfDifferentTraceCounts) {
+  const std::string out = scratch("shot-gather.h5");
+  std::remove(out.c_str());
+  const Result r = run("convert " + segy_path("shot-gather.sgy") + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("[4, 25, 26]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("43 padding traces (gathers of 10 to 26)"), std::string::npos) << r.out;
+  const H5SampleFile f(out);
+  ASSERT_EQ(f.info().n, 4);
+  ASSERT_EQ(f.info().width, 26);
+  const SegyFile s(segy_path("shot-gather.sgy"));
+  const int64_t widths[] = {10, 12, 13, 26};
+  std::vector<float> got(25 * 26), want(25);
+  int64_t k = 0;
+  for (int64_t g = 0; g < 4; ++g) {
+    f.read(g, got.data(), nullptr);
+    for (int64_t j = 0; j < 26; ++j) {
+      if (j < widths[g]) s.read_trace(k++, want.data());
+      for (int64_t t = 0; t < 25; ++t) {
+        ASSERT_EQ(got[static_cast<size_t>(t * 26 + j)], j < widths[g] ? want[static_cast<size_t>(t)] : 0.0f)
+            << "gather " << g << " trace " << j << " sample " << t;
+      }
+    }
+  }
+  EXPECT_EQ(k, 61);
+}
+
 void expect_usage_error(const std::string& args, const std::string& fragment) {
   const Result r = run(args);
   EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
@@ -106,8 +134,10 @@ TEST(ConvertCli, BadFlagsExitWithCode2AndOneLine) {
 
 TEST(ConvertCli, BadFilesExitWithCode1AndLeaveNothing) {
   const std::pair<std::string, std::string> cases[] = {
-      {"broken.sgy", "truncated or malformed"}, {"text.sgy", "no traces"},           {"long.sgy", "declares"},
-      {"shot-gather.sgy", "--gather-size"},     {"no-such-file.sgy", "cannot open"},
+      {"broken.sgy", "truncated or malformed"},
+      {"text.sgy", "no traces"},
+      {"long.sgy", "declares"},
+      {"no-such-file.sgy", "cannot open"},
   };
   for (const auto& [file, fragment] : cases) {
     SCOPED_TRACE(file);

@@ -1,0 +1,104 @@
+// SEG-Y writer (see segy_writer.h). Byte positions in comments are the standard's 1-based file
+// positions.
+#include "io/segy_writer.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "engine/error.h"
+#include "io/segy_headers.h"
+
+namespace seis {
+
+namespace {
+
+void put_u(uint8_t* p, uint64_t v, int bytes, bool big) {
+  for (int i = 0; i < bytes; ++i) p[big ? bytes - 1 - i : i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t get_u(const uint8_t* p, int bytes, bool big) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = v << 8 | p[big ? i : bytes - 1 - i];
+  return v;
+}
+
+constexpr int64_t bin(int pos) { return pos - 3201; }
+
+}  // namespace
+
+void segy_put_i32(uint8_t* p, int32_t v, bool big_endian) { put_u(p, static_cast<uint32_t>(v), 4, big_endian); }
+
+SegyWriter::SegyWriter(const std::string& path, const Options& o)
+    : path_(path), tmp_(path + ".tmp"), big_(o.big_endian), samples_(o.samples) {
+  SEIS_CHECK(o.text.size() == kSegyTextHeaderBytes && o.binary.size() == kSegyBinaryHeaderBytes &&
+                 o.extended.size() % kSegyTextHeaderBytes == 0 && o.samples > 0,
+             path << ": SegyWriter options");
+  file_ = std::fopen(tmp_.c_str(), "wb");
+  if (file_ == nullptr) throw InputError(path_ + ": cannot create " + tmp_ + ": " + std::strerror(errno));
+  std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  std::vector<uint8_t> bh = o.binary;
+  put_u(bh.data() + bin(3225), 5, 2, big_);  // IEEE float
+  // Rev 2: a first trace offset (0 = right after the headers) must point where the traces now are.
+  const uint16_t rev = static_cast<uint16_t>(get_u(bh.data() + bin(3501), 2, big_));
+  if ((rev >> 8) >= 2 && get_u(bh.data() + bin(3521), 8, big_) != 0) {
+    put_u(bh.data() + bin(3521),
+          static_cast<uint64_t>(kSegyTextHeaderBytes + kSegyBinaryHeaderBytes + o.extended.size()), 8, big_);
+  }
+  trace_.resize(static_cast<size_t>(kSegyTraceHeaderBytes + 4 * samples_));
+  try {
+    put(o.text.data(), kSegyTextHeaderBytes);
+    put(bh.data(), kSegyBinaryHeaderBytes);
+    if (!o.extended.empty()) put(o.extended.data(), static_cast<int64_t>(o.extended.size()));
+  } catch (...) {
+    std::fclose(file_);
+    file_ = nullptr;
+    ::unlink(tmp_.c_str());
+    throw;
+  }
+}
+
+SegyWriter::~SegyWriter() {
+  if (file_ != nullptr) {
+    std::fclose(file_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void SegyWriter::put(const void* bytes, int64_t n) {
+  if (std::fwrite(bytes, 1, static_cast<size_t>(n), file_) != static_cast<size_t>(n)) {
+    throw InputError(path_ + ": cannot write " + tmp_ + ": " + std::strerror(errno));
+  }
+}
+
+void SegyWriter::write_trace(const uint8_t* header, const float* samples, int64_t stride) {
+  SEIS_CHECK(file_ != nullptr, path_ << ": write_trace after commit");
+  std::memcpy(trace_.data(), header, kSegyTraceHeaderBytes);
+  uint8_t* out = trace_.data() + kSegyTraceHeaderBytes;
+  for (int64_t k = 0; k < samples_; ++k) {
+    uint32_t bits;
+    std::memcpy(&bits, samples + k * stride, 4);
+    put_u(out + 4 * k, bits, 4, big_);
+  }
+  put(trace_.data(), static_cast<int64_t>(trace_.size()));
+  ++traces_;
+}
+
+void SegyWriter::commit() {
+  SEIS_CHECK(file_ != nullptr, path_ << ": commit twice");
+  std::FILE* f = file_;
+  file_ = nullptr;
+  const bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+  const std::string err = std::strerror(errno);
+  if (std::fclose(f) != 0 || !ok) {
+    ::unlink(tmp_.c_str());
+    throw InputError(path_ + ": cannot finish " + tmp_ + ": " + err);
+  }
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const std::string e = std::strerror(errno);
+    ::unlink(tmp_.c_str());
+    throw InputError(path_ + ": cannot rename " + tmp_ + " into place: " + e);
+  }
+}
+
+}  // namespace seis
