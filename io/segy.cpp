@@ -511,20 +511,4 @@ void SegyFile::read_extended_text_header(int64_t k, uint8_t* out) const {
   pread_exact(out, kTextHeaderBytes, kHeadersBytes + k * kTextHeaderBytes, "an extended textual header");
 }
 
-int64_t segy_uniform_gather_width(const SegyInfo& info, const std::vector<SegyGather>& gathers) {
-  if (gathers.empty()) throw InputError(info.path + ": no traces");
-  int64_t lo = gathers[0].traces, hi = lo;
-  for (const SegyGather& g : gathers) {
-    lo = std::min(lo, g.traces);
-    hi = std::max(hi, g.traces);
-  }
-  if (lo != hi) {
-    throw InputError(info.path + ": its " + std::to_string(gathers.size()) + " field-record gathers hold " +
-                     std::to_string(lo) + " to " + std::to_string(hi) +
-                     " traces, and one [N,H,W] dataset needs equal gathers; use --gather-size N with N dividing " +
-                     std::to_string(info.traces) + " (" + divisors_text(info.traces) + ")");
-  }
-  return lo;
-}
-
 }  // namespace seis

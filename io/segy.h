@@ -89,8 +89,4 @@ class SegyFile {
   int32_t trace0_samples_field_ = 0;  // trace header bytes 115-116 of trace 0, the reference for the rest
 };
 
-// The common trace count W of the gathers; InputError (suggesting --gather-size) when they differ
-// or when there are none.
-int64_t segy_uniform_gather_width(const SegyInfo& info, const std::vector<SegyGather>& gathers);
-
 }  // namespace seis

@@ -138,17 +138,6 @@ TEST(Segy, ShotGatherGroupsByFieldRecord) {
     }
   }
   EXPECT_EQ(next, 61);
-  // Unequal gathers cannot share one [N,H,W] dataset: refused, suggesting --gather-size.
-  try {
-    segy_uniform_gather_width(f.info(), g);
-    FAIL() << "unequal gathers accepted";
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("shot-gather.sgy"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("10 to 26"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("--gather-size"), std::string::npos) << msg;
-  }
-  EXPECT_EQ(segy_uniform_gather_width(f.info(), f.gathers_by_count(61)), 61);
 }
 
 TEST(Segy, F3GathersAndFixedCounts) {
@@ -159,7 +148,6 @@ TEST(Segy, F3GathersAndFixedCounts) {
     EXPECT_EQ(g[k].field_record, 111 + static_cast<int32_t>(k));
     EXPECT_EQ(g[k].traces, 18);
   }
-  EXPECT_EQ(segy_uniform_gather_width(f.info(), g), 18);
   EXPECT_EQ(f.gathers_by_count(46).size(), 9u);
   try {
     f.gathers_by_count(100);
