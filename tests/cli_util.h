@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -111,6 +113,31 @@ inline int run_h5py_script(const std::string& file, const std::string& script, c
   const int status = std::system(("/usr/bin/python3 " + file + " " + args).c_str());
   std::remove(file.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A whole file as a string (empty when it cannot be read).
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// The lines of a text file (a CSV, a log).
+inline std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> v;
+  for (std::string l; std::getline(f, l);) v.push_back(l);
+  return v;
+}
+
+// The validation records of a run's metrics.jsonl (the lines with "iou"), in order.
+inline std::vector<nlohmann::json> validations(const std::string& metrics) {
+  std::vector<nlohmann::json> v;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("iou")) v.push_back(j);
+  }
+  return v;
 }
 
 }  // namespace seis::test

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_util.h"
+#include "h5_util.h"
 #include "io/detection_csv.h"
 #include "io/hdf5_dataset.h"
 #include "io/hdf5_record.h"
@@ -21,6 +22,8 @@ namespace seis {
 namespace {
 
 namespace fs = std::filesystem;
+using test::lines_of;
+using test::read_all;
 using test::run_seisseg;
 
 class DetectCli : public ::testing::Test {
@@ -43,34 +46,6 @@ class DetectCli : public ::testing::Test {
   static std::string dir_;
 };
 std::string DetectCli::dir_;
-
-// A whole dataset of a file, and its shape.
-template <typename T>
-std::vector<T> read_all(const std::string& path, const char* name, hid_t type, std::vector<hsize_t>* dims) {
-  std::vector<T> v;
-  dims->clear();
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return v;
-  const hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d >= 0) {
-    const hid_t sp = H5Dget_space(d);
-    dims->resize(static_cast<size_t>(H5Sget_simple_extent_ndims(sp)));
-    H5Sget_simple_extent_dims(sp, dims->data(), nullptr);
-    v.resize(static_cast<size_t>(H5Sget_simple_extent_npoints(sp)));
-    if (H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0) v.clear();
-    H5Sclose(sp);
-    H5Dclose(d);
-  }
-  H5Fclose(f);
-  return v;
-}
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> v;
-  for (std::string l; std::getline(f, l);) v.push_back(l);
-  return v;
-}
 
 TEST_F(DetectCli, NetworkOverARecordWritesEveryRowAndTheCsvContracts) {
   const std::string out = dir_ + "/unet";

@@ -15,9 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "engine/safetensors.h"
 
 namespace {
+
+using seis::test::validations;
 
 struct Result {
   int code;
@@ -82,17 +85,6 @@ double max_scaled_diff(const std::string& a_path, const std::string& b_path, int
     worst = std::max(worst, amax > 0 ? dmax / amax : dmax);
   }
   return worst;
-}
-
-std::vector<nlohmann::json> validations(const std::string& metrics) {
-  std::vector<nlohmann::json> v;
-  std::ifstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line);
-    if (j.contains("iou")) v.push_back(j);
-  }
-  return v;
 }
 
 // The correctness anchor. Tolerance: per tensor, max|w_N - w_1| <= 1e-6 * max|w_1|. The ranks

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli_util.h"
+#include "h5_util.h"
 #include "io/detection_csv.h"
 #include "io/hdf5_dataset.h"
 #include "io/segy.h"
@@ -25,6 +26,8 @@ namespace seis {
 namespace {
 
 namespace fs = std::filesystem;
+using test::lines_of;
+using test::read_all;
 using test::run_seisseg;
 
 constexpr int64_t kSamples = 50;
@@ -38,34 +41,6 @@ std::vector<uint8_t> file_bytes(const std::string& path) {
 void put(uint8_t* p, int64_t v, int bytes, bool big) {
   for (int i = 0; i < bytes; ++i)
     p[big ? bytes - 1 - i : i] = static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i));
-}
-
-// A whole dataset of an HDF5 file (empty when absent) and its shape.
-template <typename T>
-std::vector<T> read_all(const std::string& path, const char* name, hid_t type, std::vector<hsize_t>* dims) {
-  std::vector<T> v;
-  dims->clear();
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return v;
-  if (H5Lexists(f, name, H5P_DEFAULT) > 0) {
-    const hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    const hid_t sp = H5Dget_space(d);
-    dims->resize(static_cast<size_t>(H5Sget_simple_extent_ndims(sp)));
-    H5Sget_simple_extent_dims(sp, dims->data(), nullptr);
-    v.resize(static_cast<size_t>(H5Sget_simple_extent_npoints(sp)));
-    if (H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0) v.clear();
-    H5Sclose(sp);
-    H5Dclose(d);
-  }
-  H5Fclose(f);
-  return v;
-}
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> v;
-  for (std::string l; std::getline(f, l);) v.push_back(l);
-  return v;
 }
 
 // A format 5 SEG-Y file written here: gathers of `widths` traces of kSamples, ffid 1001 + g (or

@@ -15,6 +15,9 @@
 
 namespace {
 
+using seis::test::slurp;
+using seis::test::validations;
+
 namespace fs = std::filesystem;
 
 struct Result {
@@ -25,22 +28,6 @@ struct Result {
 Result run(const std::string& args) {
   const seis::test::CliResult r = seis::test::run_seisseg(args);
   return {r.code, r.out, r.err};
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-std::vector<nlohmann::json> validations(const std::string& metrics) {
-  std::vector<nlohmann::json> v;
-  std::ifstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line);
-    if (j.contains("iou")) v.push_back(j);
-  }
-  return v;
 }
 
 class TrainBestBy : public ::testing::Test {

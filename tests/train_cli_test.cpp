@@ -23,6 +23,8 @@
 
 namespace {
 
+using seis::test::slurp;
+
 namespace fs = std::filesystem;
 
 // The program's stdout and stderr together, as a user sees them.
@@ -34,11 +36,6 @@ struct Result {
 Result run(const std::string& args) {
   const seis::test::CliResult r = seis::test::run_seisseg(args);
   return {r.code, r.out + r.err};
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
 class TrainCli : public ::testing::Test {
