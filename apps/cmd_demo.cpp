@@ -68,15 +68,17 @@ nlohmann::json detect_on_records(const UNet& model, const SynthConfig& sc, Norma
       sc.snr_db_hi, static_cast<long long>(sc.height));
   std::fflush(stdout);
 
-  DetectInput input(test_path);
+  // Both detectors' thresholds are chosen on the tuning record, then both run on the test record.
   WindowOptions wo;
   wo.rows = sc.height;
   wo.normalize = normalize;
+  const WindowedInference inference(model, wo);
+  const DetectionSettings ds = tune_unet_detector(tune_path, inference, DetectionSettings{}, ScoreOptions{});
+  DetectInput input(test_path);
   const auto t0 = std::chrono::steady_clock::now();
   DetectionResult unet;
-  DetectionSettings ds;
-  detect_unet(input, WindowedInference(model, wo), picker_options(ds, sc.dt),
-              association_options(ds, sc.dx, sc.width, test_path), collect_into(&unet));
+  detect_unet(input, inference, picker_options(ds, sc.dt), association_options(ds, sc.dx, sc.width, test_path),
+              collect_into(&unet));
   const double unet_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const StaLtaOptions sta = tune_sta_lta(tune_path, sta_lta_defaults(sc.dt), ds.event_gap_ms, ScoreOptions{});
   DetectionResult classic;
@@ -90,13 +92,15 @@ nlohmann::json detect_on_records(const UNet& model, const SynthConfig& sc, Norma
                 j["p_hit10"].get<double>(), j["pick_mae_ms"].get<double>());
   }
   std::printf(
-      "  (UNet at x%.1f real time on this machine; STA/LTA: trigger on %g, off %g, %g traces in coincidence, "
-      "chosen on another record)\n",
-      seconds / std::max(unet_s, 1e-9), sta.thr_on, sta.thr_off, sta.coincidence_sum);
+      "  (chosen on another record: UNet threshold %g, %lld traces per front, at x%.1f real time on this machine; "
+      "STA/LTA trigger on %g, off %g, %g traces in coincidence)\n",
+      ds.threshold, static_cast<long long>(ds.min_traces), seconds / std::max(unet_s, 1e-9), sta.thr_on, sta.thr_off,
+      sta.coincidence_sum);
   return {{"record_s", seconds},
           {"receivers", sc.width},
           {"unet", a},
           {"sta_lta", b},
+          {"unet_thresholds", {ds.threshold, ds.min_traces}},
           {"sta_lta_thresholds", {sta.thr_on, sta.thr_off, sta.coincidence_sum}}};
 }
 

@@ -109,9 +109,9 @@ int cmd_detect(int argc, char** argv) {
   app.add_option("--trigger-off", trigger_off, "sta-lta: release below this (default 1.5)")->check(CLI::PositiveNumber);
   app.add_option("--coincidence", coincidence, "sta-lta: traces triggered together for an event (default 3)")
       ->check(CLI::PositiveNumber);
-  app.add_option(
-      "--tune-on", tune_on,
-      "sta-lta: choose trigger thresholds and coincidence for the best event F1 on this file's ground truth");
+  app.add_option("--tune-on", tune_on,
+                 "choose thresholds for the best event F1 on this file's ground truth (unet: --threshold and "
+                 "--min-traces; sta-lta: trigger thresholds and coincidence); flags given explicitly win");
   app.add_option("--batch", batch, "windows per forward pass")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
       ->check(CLI::IsMember({"trace", "sample", "none"}));
@@ -124,8 +124,7 @@ int cmd_detect(int argc, char** argv) {
       "shorter than one window is an error. Windows overlap by --overlap, are normalised on their own, and are "
       "stacked by weight, blinded near shared edges.");
   if (!parse_cli(app, argc, argv)) return 0;
-  const bool sta_set =
-      sta_s > 0 || lta_s > 0 || trigger_on > 0 || trigger_off > 0 || coincidence > 0 || !tune_on.empty();
+  const bool sta_set = sta_s > 0 || lta_s > 0 || trigger_on > 0 || trigger_off > 0 || coincidence > 0;
   if (method == "unet" && weights.empty()) throw UsageError("--weights is required with --method unet");
   for (const std::string* o : {&out, &picks_path, &prob_path}) {
     std::error_code ec;
@@ -163,6 +162,14 @@ int cmd_detect(int argc, char** argv) {
                        std::to_string(wo.rows) + " (--window)");
     }
     inference = std::make_unique<WindowedInference>(*iw->model, wo);
+    if (!tune_on.empty()) {
+      std::fprintf(stderr, "detect: choosing the network's --threshold and --min-traces on %s\n", tune_on.c_str());
+      const DetectionSettings tuned = tune_unet_detector(tune_on, *inference, ds, ScoreOptions{});
+      if (app.get_option("--threshold")->count() == 0) ds.threshold = tuned.threshold;
+      if (app.get_option("--min-traces")->count() == 0) ds.min_traces = tuned.min_traces;
+      std::fprintf(stderr, "detect: --threshold %g --min-traces %lld\n", static_cast<double>(ds.threshold),
+                   static_cast<long long>(ds.min_traces));
+    }
   } else {
     if (!prob_path.empty()) throw UsageError("--prob is for --method unet");
     if (sta_s > 0) sta.nsta = std::max<int64_t>(1, std::llround(sta_s / dt));

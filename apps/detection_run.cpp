@@ -164,4 +164,73 @@ StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, d
   return best;
 }
 
+DetectionSettings tune_unet_detector(const std::string& path, const WindowedInference& inference,
+                                     const DetectionSettings& base, const ScoreOptions& score, nlohmann::json* table,
+                                     int64_t max_bytes) {
+  const GroundTruth truth = read_ground_truth(path);
+  if (static_cast<int64_t>(truth.events.size()) == truth.events_without_arrivals) {
+    throw InputError(path + ": no events with arrivals to choose the network's threshold on");
+  }
+  DetectInput input(path);
+  const int64_t N = input.gathers(), T = input.rows(), W = input.width();
+  const int64_t gather_floats = T * W;
+  if (N > max_bytes / 4 / std::max<int64_t>(1, gather_floats)) {
+    throw InputError(path + ": " + std::to_string(N) + " x " + std::to_string(T) + " x " + std::to_string(W) +
+                     " probabilities are more than the " + std::to_string(max_bytes >> 20) +
+                     " MiB that tuning holds in memory; tune on a shorter record");
+  }
+  // One pass of the network: the picker's settings do not change the probabilities.
+  std::vector<float> prob(static_cast<size_t>(N * gather_floats));
+  DetectionCallbacks keep;
+  keep.prob = [&](int64_t g, int64_t t0, int64_t rows, const float* p) {
+    std::copy(p, p + rows * W, prob.begin() + g * gather_floats + t0 * W);
+  };
+  detect_unet(input, inference, picker_options(base, input.dt()), association_options(base, input.dx(), W, path), keep);
+
+  std::vector<int64_t> counts;
+  for (int64_t c : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128}) {
+    if (c <= W) counts.push_back(c);
+  }
+  for (int64_t d : {8, 4, 2}) {
+    const int64_t c = W / d;
+    if (c >= 2 && std::find(counts.begin(), counts.end(), c) == counts.end()) counts.push_back(c);
+  }
+  std::sort(counts.begin(), counts.end());
+  DetectionSettings best = base;
+  double best_f1 = -1;
+  int64_t best_false = 0;
+  std::vector<Pick> picks;
+  for (float threshold : {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f}) {
+    for (int64_t count : counts) {
+      DetectionSettings o = base;
+      o.threshold = threshold;
+      o.min_traces = count;
+      std::vector<Detection> events;
+      ArrivalDetector detector(W, input.dt(), picker_options(o, input.dt()),
+                               association_options(o, input.dx(), W, path));
+      for (int64_t g = 0; g < N; ++g) {
+        detector.begin(g);
+        detector.feed(prob.data() + g * gather_floats, T, &picks, &events);
+        detector.finish(&picks, &events);
+        picks.clear();
+      }
+      const EventScore s = score_events(truth, events, score);
+      if (table) {
+        table->push_back({{"threshold", threshold},
+                          {"min_traces", count},
+                          {"f1", s.f1()},
+                          {"precision", s.precision()},
+                          {"recall", s.recall()},
+                          {"false_detections", s.false_detections()}});
+      }
+      if (s.f1() > best_f1 || (s.f1() == best_f1 && s.false_detections() < best_false)) {
+        best_f1 = s.f1();
+        best_false = s.false_detections();
+        best = o;
+      }
+    }
+  }
+  return best;
+}
+
 }  // namespace seis

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/detect_input.h"
+#include "apps/detection_flags.h"
 #include "models/detection_score.h"
 #include "models/picking.h"
 #include "models/sta_lta.h"
@@ -46,5 +47,13 @@ DetectionCallbacks collect_into(DetectionResult* r);
 // and every score go to *table when it is not null.
 StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, double event_gap_ms,
                            const ScoreOptions& score, nlohmann::json* table = nullptr);
+
+// The network's --threshold and --min-traces chosen the same way: the network runs once over the
+// file (its probabilities held in memory: an InputError when they would pass max_bytes), then the
+// grid of thresholds and minimum trace counts is scored on its events (best F1; ties: the fewer
+// false detections, then the earlier grid point). The other settings are kept.
+DetectionSettings tune_unet_detector(const std::string& path, const WindowedInference& inference,
+                                     const DetectionSettings& base, const ScoreOptions& score,
+                                     nlohmann::json* table = nullptr, int64_t max_bytes = int64_t{2} << 30);
 
 }  // namespace seis

@@ -11,9 +11,12 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "apps/detection_run.h"
 #include "cli_util.h"
+#include "engine/error.h"
 #include "h5_util.h"
 #include "io/detection_csv.h"
+#include "io/ground_truth.h"
 #include "io/hdf5_dataset.h"
 #include "io/hdf5_record.h"
 #include "models/unet.h"
@@ -94,6 +97,63 @@ TEST_F(DetectCli, StaLtaTunedOnOneRecordFindsTheEventsOfAnother) {
   EXPECT_GE(j["events"]["events"].get<int64_t>(), 4);
   // Synthetic events at 0 to 10 dB on a quiet record: the classical detector finds them.
   EXPECT_GE(j["events"]["f1"].get<double>(), 0.8) << e.out;
+}
+
+TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
+  UNetConfig c;
+  c.levels = 3;
+  c.base = 2;
+  const UNet model(c, 4, Device::cpu());
+  WindowOptions wo;
+  wo.rows = 64;
+  const WindowedInference inference(model, wo);
+  nlohmann::json table = nlohmann::json::array();
+  const DetectionSettings chosen =
+      tune_unet_detector(dir_ + "/val.h5", inference, DetectionSettings{}, ScoreOptions{}, &table);
+  // 7 thresholds x the trace counts up to the 24 receivers (2 3 4 6 8 12 16 24, and W/8 = 3, W/4 = 6,
+  // W/2 = 12 already among them).
+  ASSERT_EQ(table.size(), 7u * 8u);
+  double best = -1;
+  for (const auto& row : table) best = std::max(best, row["f1"].get<double>());
+  // The chosen settings, run through the streaming detector, score what the grid said: the replay
+  // of held probabilities and the windowed run give the same events.
+  DetectInput input(dir_ + "/val.h5");
+  DetectionResult r;
+  detect_unet(input, inference, picker_options(chosen, input.dt()),
+              association_options(chosen, input.dx(), input.width(), "val.h5"), collect_into(&r));
+  const EventScore s = score_events(read_ground_truth(dir_ + "/val.h5"), r.events, ScoreOptions{});
+  EXPECT_EQ(s.f1(), best);
+  bool found = false;
+  for (const auto& row : table) {
+    if (row["threshold"].get<float>() == chosen.threshold && row["min_traces"].get<int64_t>() == chosen.min_traces) {
+      found = true;
+      EXPECT_EQ(row["f1"].get<double>(), best);
+      EXPECT_EQ(row["false_detections"].get<int64_t>(), s.false_detections());
+    }
+  }
+  EXPECT_TRUE(found) << chosen.threshold << " " << chosen.min_traces;
+  // Too many probabilities to hold: a one-line InputError naming the file.
+  EXPECT_THROW(tune_unet_detector(dir_ + "/val.h5", inference, DetectionSettings{}, ScoreOptions{}, nullptr, 1 << 20),
+               InputError);
+}
+
+TEST_F(DetectCli, NetworkTuneOnPrintsItsChoiceAndExplicitFlagsWin) {
+  const std::string out = dir_ + "/unet_tuned";
+  fs::create_directories(out);
+  const std::string base = "detect --weights " + dir_ + "/w.safetensors --tune-on " + dir_ + "/val.h5 --in " + dir_ +
+                           "/rec.h5 --out " + out + "/events.csv --prob " + out + "/prob.h5 --device cpu";
+  const test::CliResult r = run_seisseg(base);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("detect: --threshold 0."), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" --min-traces "), std::string::npos) << r.err;
+  const test::CliResult e = run_seisseg(base + " --threshold 0.35 --min-traces 5");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.err.find("detect: --threshold 0.35 --min-traces 5\n"), std::string::npos) << e.err;
+  std::vector<hsize_t> dims;
+  const std::vector<float> p = read_all<float>(out + "/prob.h5", "prob", H5T_NATIVE_FLOAT, &dims);
+  const std::vector<uint8_t> m = read_all<uint8_t>(out + "/prob.h5", "mask", H5T_NATIVE_UCHAR, &dims);
+  ASSERT_EQ(m.size(), p.size());
+  for (size_t k = 0; k < p.size(); ++k) ASSERT_EQ(m[k], p[k] >= 0.35f ? 1 : 0) << k;
 }
 
 TEST_F(DetectCli, StartTimeAddsUtcColumns) {
