@@ -24,6 +24,7 @@
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/cuda/halo_conv_layout.h"
+#include "kernels/cuda/halo_wgrad_layout.h"
 
 namespace {
 
@@ -257,6 +258,34 @@ int run(int argc, char** argv) {
                 spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
                 static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), t,
                 s.flops() / (t * 1e9), static_cast<double>(nx + ny) * 2.0 / (t * 1e6),
+                ms[0] > 0 ? std::to_string(t / ms[0]).c_str() : "null");
+            std::fflush(stdout);
+          }
+        }
+        // The halo backward-weight (not yet the default) on the same bf16 x and dy, with dbias, its
+        // partials in a workspace of their own; bytes: x and dy read once (bf16), dW and dbias written.
+        if (std::strcmp(pass, "backward_weight") == 0 && math == ConvMath::bf16 &&
+            seis::cuda::halo_wgrad::supports(s.c, s.k, s.r)) {
+          const auto* xb = reinterpret_cast<const seis::bf16*>(x.b);
+          const auto* dyb = reinterpret_cast<const seis::bf16*>(dy.b);
+          Buf ws_halo(std::max<int64_t>(1, (seis::cuda::conv2d_backward_weight_halo_workspace_bytes(s) + 3) / 4), 11);
+          double t = -1;
+          try {
+            t = time_ms(
+                [&] { seis::cuda::conv2d_backward_weight_halo(s, xb, dyb, nullptr, dw.f, db.f, ws_halo.f, stream); },
+                quick);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench_conv: %s backward_weight halo failed: %s\n", spec.name.c_str(), e.what());
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+          }
+          if (t > 0) {
+            std::printf(
+                "{\"conv\":\"%s\",\"size\":%lld,\"batch\":%lld,\"c\":%lld,\"k\":%lld,\"r\":%lld,"
+                "\"pass\":\"backward_weight\",\"impl\":\"halo\",\"math\":\"bf16\",\"ms\":%.4f,\"tflops\":%.2f,"
+                "\"gbps\":%.1f,\"ratio_vs_cudnn\":%s}\n",
+                spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), t,
+                s.flops() / (t * 1e9), (static_cast<double>(nx + ny) * 2.0 + (nw + s.k) * 4.0) / (t * 1e6),
                 ms[0] > 0 ? std::to_string(t / ms[0]).c_str() : "null");
             std::fflush(stdout);
           }

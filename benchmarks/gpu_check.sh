@@ -6,7 +6,8 @@
 #      cudart found on the machine), nvidia-smi, library versions, unresolved libraries;
 #   2. every GPU test binary (build-gpu/tests/cuda_*_test) with SEIS_REQUIRE_GPU=1;
 #   3. compute-sanitizer memcheck and racecheck on the small kernel tests, and memcheck, racecheck
-#      and synccheck on the halo conv kernel (cp.async, ldmatrix);
+#      and synccheck on the halo conv kernels (cp.async, ldmatrix; forward, backward-data and
+#      backward-weight: CudaConv2dHalo.*);
 #   4. bench_conv, bench_step (fp32, bf16 with fp32 storage, bf16 storage, cuDNN) and
 #      benchmarks/torch_unet.py, where they exist; bench_step also prints the memory plan's peak;
 #   5. the largest batch whose step fits in 80 GiB, measured and planned;
@@ -189,7 +190,8 @@ run_sanitizer() {
 if want_stage sanitizer; then
   run_sanitizer "sanitizer memcheck" memcheck "$SAN_BIN" "$MEMCHECK_FILTER"
   run_sanitizer "sanitizer racecheck" racecheck "$SAN_BIN" "$RACECHECK_FILTER"
-  # The halo convs (not yet the default) under every tool that sees their shared-memory traffic.
+  # The halo convs (not yet the default; forward, backward-data, backward-weight) under every tool
+  # that sees their shared-memory traffic.
   HALO_FILTER=${HALO_FILTER:-CudaConv2dHalo.*}
   for tool in memcheck racecheck synccheck; do
     run_sanitizer "halo conv $tool" "$tool" "$BUILD/tests/cuda_conv2d_test" "$HALO_FILTER"

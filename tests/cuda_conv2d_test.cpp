@@ -23,6 +23,7 @@
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/cuda/halo_conv_layout.h"
+#include "kernels/cuda/halo_wgrad_layout.h"
 #include "test_util.h"
 
 namespace seis {
@@ -584,6 +585,121 @@ TEST(CudaConv2dHalo, BackwardDataMatchesTheCpuBf16) {
       }
     }
   }
+}
+
+// The halo backward-weight against the CPU bf16 backward_weight (the same bf16 operands; only the
+// order of the fp32 sums differs), outputs poisoned first, and twice bit for bit: every (C, K), odd
+// sizes, partial tiles, batch 3, one and several splits, with and without the mask and dbias.
+TEST(CudaConv2dHalo, BackwardWeightMatchesTheCpuBf16AndIsDeterministic) {
+  SEIS_NEED_GPU();
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  for (int64_t c : {8, 16, 32, 64}) {
+    for (int64_t k : {8, 16, 32, 64}) {
+      for (const auto& [n, h, w] :
+           std::vector<std::array<int64_t, 3>>{{1, 8, 16}, {3, 13, 37}, {1, 1, 1}, {2, 33, 5}, {2, 70, 45}}) {
+        const Conv2dShape s{n, h, w, c, k, 3};
+        ASSERT_TRUE(cuda::halo_wgrad::supports(s.c, s.k, s.r));
+        const bool with_mask = (c + k + h) % 2 == 0, with_bias = (c + h) % 3 != 0;
+        SCOPED_TRACE(::testing::Message() << n << "x" << h << "x" << w << " C=" << c << " K=" << k << " mask "
+                                          << with_mask << " dbias " << with_bias);
+        const std::vector<bf16> x = to_bf16(random_vector(s.pixels() * c, 800 + c + k + h));
+        const std::vector<bf16> dy = to_bf16(random_vector(s.pixels() * k, 900 + c + k + h));
+        std::vector<float> yv = random_vector(s.pixels() * k, 1000 + c + k);
+        for (float& v : yv) v = v > 0 ? v : 0.0f;
+        const std::vector<bf16> y = to_bf16(yv);
+        std::vector<float> ref_w(static_cast<size_t>(s.weight_numel())), ref_b(static_cast<size_t>(k));
+        const Tensor ws = cpu_workspace_bf16(s, ConvPass::backward_weight);
+        cpu::conv2d_backward_weight(s, ConvMath::bf16, x.data(), dy.data(), with_mask ? y.data() : nullptr,
+                                    ref_w.data(), ref_b.data(), ws.raw());
+        DevArray<bf16> dx(x), ddy(dy), dmask(y);
+        DevBuf dw(s.weight_numel()), db(k);
+        DevArray<uint8_t> dws(cuda::conv2d_backward_weight_halo_workspace_bytes(s));
+        EXPECT_LE(cuda::conv2d_backward_weight_halo_workspace_bytes(s),
+                  cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight, true));
+        // Each entry sums at most P products of magnitude <= 1 in fp32.
+        const double atol = 4e-6 * static_cast<double>(s.pixels()) + 1e-6;
+        std::vector<float> first_w, first_b;
+        for (int run = 0; run < 2; ++run) {
+          dw.poison();
+          db.poison();
+          cuda::conv2d_backward_weight_halo(s, dx.get(), ddy.get(), with_mask ? dmask.get() : nullptr, dw.get(),
+                                            with_bias ? db.get() : nullptr, dws.get(), stream);
+          const std::vector<float> got_w = dw.download(), got_b = db.download();
+          EXPECT_TRUE(all_close(got_w.data(), ref_w.data(), s.weight_numel(), atol, 1e-4));
+          if (with_bias) {
+            EXPECT_TRUE(all_close(got_b.data(), ref_b.data(), k, atol, 1e-4));
+          } else {
+            EXPECT_TRUE(std::all_of(got_b.begin(), got_b.end(), [](float v) { return std::isnan(v); }))
+                << "dbias written though null";
+          }
+          if (run == 0) {
+            first_w = got_w;
+            first_b = got_b;
+          } else {
+            EXPECT_TRUE(bits_equal(got_w, first_w));
+            if (with_bias) {
+              EXPECT_TRUE(bits_equal(got_b, first_b));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The halo backward-weight past 2^31 elements (17 x 4096 x 4096 x 8 bf16; in the CudaConv2dLarge
+// suite, which gpu_check.sh runs in its big stage, outside the sanitizers): dy is zero but at
+// sampled pixels (image corners, the last pixel, pixels past 2^31 / C), so that each dW entry and
+// dbias is a short sum, recomputed on the host from the same bf16 values.
+TEST(CudaConv2dLarge, HaloBackwardWeightPast2To31Elements) {
+  SEIS_NEED_GPU();
+  const Conv2dShape s{17, 4096, 4096, 8, 8, 3};
+  const int64_t img = s.h * s.w * 8, numel = s.n * img;
+  ASSERT_GT(numel, int64_t{1} << 31);
+  // x of image i is the pool from offset 997 i: every image differs.
+  std::vector<bf16> pool(static_cast<size_t>(img + s.n * 997));
+  uint32_t state = 12345;
+  for (bf16& v : pool) {
+    state = state * 1664525u + 1013904223u;
+    v = seis::to_bf16(static_cast<float>(state >> 8) / 16777216.0f - 0.5f);
+  }
+  auto xat = [&](int64_t i, int64_t hh, int64_t ww, int64_t c) {
+    return static_cast<double>(to_float(pool[static_cast<size_t>(i * 997 + (hh * s.w + ww) * 8 + c)]));
+  };
+  DevArray<bf16> x(numel), dy(numel);
+  for (int64_t i = 0; i < s.n; ++i) cuda_copy_to_device(kDev, x.get() + i * img, pool.data() + i * 997, img * 2);
+  cuda_memset_zero(kDev, dy.get(), numel * 2);
+  const std::vector<std::array<int64_t, 3>> px = {{0, 0, 0},       {16, 4095, 4095}, {16, 0, 4095},
+                                                  {16, 4095, 0},   {15, 2048, 17},   {9, 0, 0},
+                                                  {8, 4095, 4095}, {12, 100, 4000},  {16, 2047, 4094}};
+  std::vector<std::array<float, 8>> g(px.size());
+  for (size_t i = 0; i < px.size(); ++i) {
+    for (int64_t k = 0; k < 8; ++k)
+      g[i][static_cast<size_t>(k)] = to_float(seis::to_bf16(0.25f * (k + 1) * (i % 2 ? -1 : 1)));
+    std::array<bf16, 8> v{};
+    for (int64_t k = 0; k < 8; ++k) v[static_cast<size_t>(k)] = seis::to_bf16(g[i][static_cast<size_t>(k)]);
+    cuda_copy_to_device(kDev, dy.get() + ((px[i][0] * s.h + px[i][1]) * s.w + px[i][2]) * 8, v.data(), 16);
+  }
+  DevBuf dw(s.weight_numel()), db(8);
+  DevArray<uint8_t> ws(cuda::conv2d_backward_weight_halo_workspace_bytes(s));
+  dw.poison();
+  cuda::conv2d_backward_weight_halo(s, x.get(), dy.get(), nullptr, dw.get(), db.get(), ws.get(),
+                                    cuda_compute_stream(kDev));
+  const std::vector<float> got_w = dw.download(), got_b = db.download();
+  std::vector<double> ref_w(static_cast<size_t>(s.weight_numel()), 0.0), ref_b(8, 0.0);
+  for (size_t i = 0; i < px.size(); ++i) {
+    for (int64_t k = 0; k < 8; ++k) {
+      ref_b[static_cast<size_t>(k)] += g[i][static_cast<size_t>(k)];
+      for (int64_t tap = 0; tap < 9; ++tap) {
+        const int64_t hh = px[i][1] + tap / 3 - 1, ww = px[i][2] + tap % 3 - 1;
+        if (hh < 0 || hh >= s.h || ww < 0 || ww >= s.w) continue;
+        for (int64_t c = 0; c < 8; ++c)
+          ref_w[static_cast<size_t>((k * 9 + tap) * 8 + c)] += g[i][static_cast<size_t>(k)] * xat(px[i][0], hh, ww, c);
+      }
+    }
+  }
+  for (size_t i = 0; i < ref_w.size(); ++i) EXPECT_NEAR(got_w[i], ref_w[i], 1e-5) << "dW element " << i;
+  for (size_t i = 0; i < 8; ++i) EXPECT_NEAR(got_b[i], ref_b[i], 1e-5) << "dbias " << i;
 }
 
 TEST(CudaConv2dLarge, Past2To31Elements) {

@@ -3,15 +3,22 @@
 // ldmatrix + mma product equals the matrix product; the halo's swizzle makes every ldmatrix of the
 // kernel free of bank conflicts; and the kernel's algorithm, written with the kernel's own index
 // functions (kernels/cuda/halo_conv_layout.h), computes the conv: against a double reference on
-// the same bf16 values and against the CPU bf16 conv, on odd shapes, every supported C and K.
+// the same bf16 values and against the CPU bf16 conv, on odd shapes, every supported C and K. The
+// same for the backward-weight kernel (kernels/cuda/halo_wgrad_layout.h): its output split, split-K
+// partition and staging layouts are bijections within bounds, and its algorithm, CTA by CTA with
+// the final sum over the splits, computes dW and dbias.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/cuda/halo_conv_layout.h"
+#include "kernels/cuda/halo_wgrad_layout.h"
 #include "test_util.h"
 #include "warp_emulator.h"
 
@@ -20,6 +27,7 @@ namespace {
 
 using test::WarpEmulator;
 namespace halo = cuda::halo;
+namespace wg = cuda::halo_wgrad;
 namespace mma = cuda::mma;
 
 TEST(MmaLayout, FragmentMapsCoverEachMatrixOnce) {
@@ -240,6 +248,301 @@ TEST(HaloConv, EmulatedBackwardDataComputesTheCpuBackwardData) {
           << "element " << i << ": " << to_float(dx[i]) << " against " << to_float(dx_cpu[i]);
     }
     EXPECT_LE(differ, nx / 50 + 1);
+  }
+}
+
+// ---- backward-weight -------------------------------------------------------------------------------
+
+constexpr int kChannels[] = {8, 16, 32, 64};
+
+// Every (m-tile, n-fragment) in exactly one warp's block, every dW element from exactly one
+// accumulator, warps and shared memory within bounds.
+TEST(HaloWgradLayout, PlanCoversTheOutputOnce) {
+  for (int c : kChannels) {
+    for (int k : kChannels) {
+      SCOPED_TRACE(::testing::Message() << "C=" << c << " K=" << k);
+      const wg::Plan p = wg::plan(c, k);
+      EXPECT_EQ(p.slices * p.pgroups, halo::kWarps);
+      EXPECT_EQ(p.slices * p.groups, p.blocks);
+      EXPECT_EQ(p.mtiles % p.mw, 0);
+      EXPECT_EQ(p.nfrags % p.nw, 0);
+      EXPECT_LE(p.mw * p.nw, 10);  // accumulator registers per thread: 4 per fragment
+      // No half-empty tiles but C = 8's last m-tile (two taps per tile, nine taps).
+      EXPECT_EQ(16 * p.mtiles - 9 * c, c == 8 ? 8 : 0);
+      EXPECT_EQ(8 * p.nfrags, k);
+      EXPECT_LE(wg::smem_bytes(c, k), 227 * 1024);
+      // The dbias sums (float4 pairs) after both uses of the shared buffer.
+      EXPECT_EQ(wg::bias_offset(c, k) % 16, 0);
+      EXPECT_GE(wg::bias_offset(c, k), wg::staging_bytes(c, k));
+      EXPECT_GE(wg::bias_offset(c, k), wg::reduce_floats(p) * 4);
+      std::set<std::pair<int, int>> tiles;
+      std::vector<int> hits(static_cast<size_t>(9 * c * k), 0);
+      for (int b = 0; b < p.blocks; ++b) {
+        for (int mt = 0; mt < p.mw; ++mt) {
+          for (int f = 0; f < p.nw; ++f) {
+            const int m = wg::block_mtile(p, b) + mt, n = wg::block_nfrag(p, b) + f;
+            EXPECT_TRUE(tiles.insert({m, n}).second);
+            for (int lane = 0; lane < 32; ++lane)
+              for (int e = 0; e < 4; ++e) {
+                const int64_t o = wg::out_index(lane, m, n, e, c);
+                if (o < 0) continue;
+                ASSERT_LT(o, 9 * c * k);
+                ++hits[static_cast<size_t>(o)];
+              }
+          }
+        }
+      }
+      EXPECT_EQ(tiles.size(), static_cast<size_t>(p.mtiles * p.nfrags));
+      // The kernel's A addresses: a_bases(c) per-lane bases and whole halo rows give every m-tile's.
+      EXPECT_EQ(p.mw % wg::a_bases(c), 0);
+      for (int b = 0; b < p.blocks; ++b)
+        for (int g = 0; g < p.pgroups; ++g)
+          for (int mt = 0; mt < p.mw; ++mt)
+            for (int lane = 0; lane < 32; ++lane) {
+              const int mt0 = wg::block_mtile(p, b), ab = wg::a_bases(c);
+              ASSERT_EQ(wg::a_offset(lane, g, mt0 + mt, c),
+                        wg::a_offset(lane, g, mt0 + mt % ab, c) + mt / ab * wg::x_row_step(c, 1));
+            }
+      for (size_t i = 0; i < hits.size(); ++i) ASSERT_EQ(hits[i], 1) << "dW element " << i;
+    }
+  }
+}
+
+TEST(HaloWgradLayout, StagingLayoutsAreBijectionsWithinBounds) {
+  for (int c : kChannels) {
+    const int cpp = c / 8;
+    std::set<int> x, dy;
+    for (int hy = 0; hy < halo::kHaloH; ++hy)
+      for (int hx = 0; hx < wg::kRowPitch; ++hx)
+        for (int q = 0; q < cpp; ++q) x.insert(wg::x_offset(hy, hx, q, cpp));
+    EXPECT_EQ(x.size(), static_cast<size_t>(halo::kHaloH * wg::kRowPitch * cpp));
+    EXPECT_EQ(*x.rbegin() + 16, wg::x_bytes(c));
+    for (int ty = 0; ty < halo::kTileH; ++ty)
+      for (int tx = 0; tx < halo::kTileW; ++tx)
+        for (int q = 0; q < cpp; ++q) dy.insert(wg::dy_offset(ty, tx, q, cpp));
+    EXPECT_EQ(dy.size(), static_cast<size_t>(halo::kTileH * halo::kTileW * cpp));
+    EXPECT_EQ(*dy.rbegin() + 16, wg::dy_bytes(c));
+    // One row down is a constant: the swizzle repeats every row.
+    for (int hx = 0; hx < wg::kRowPitch; ++hx)
+      for (int q = 0; q < cpp; ++q)
+        EXPECT_EQ(wg::x_offset(3, hx, q, cpp) - wg::x_offset(1, hx, q, cpp), wg::x_row_step(c, 2));
+  }
+}
+
+// The split-K partition: contiguous, non-empty ranges that cover every tile once, and every pixel
+// is in exactly one tile; a function of the shape alone, in int64 past 2^31 pixels.
+TEST(HaloWgradLayout, SplitCoversEveryTileOnce) {
+  for (const auto& [n, h, w] : std::vector<std::array<int64_t, 3>>{
+           {1, 1, 1}, {1, 8, 16}, {2, 19, 37}, {3, 13, 37}, {1, 4096, 4096}, {5, 1, 17}, {1, 1024, 1024}}) {
+    for (const auto& [c, k] : std::vector<std::array<int, 2>>{{8, 8}, {32, 32}, {64, 32}, {64, 64}}) {
+      SCOPED_TRACE(::testing::Message() << n << "x" << h << "x" << w << " C=" << c << " K=" << k);
+      const int groups = wg::plan(c, k).groups;
+      const wg::Split s = wg::split_of(n, h, w, c, k);
+      EXPECT_EQ(s.tiles, halo::tiles(n, h, w));
+      EXPECT_GE(s.per_split, wg::min_tiles(c, k));
+      EXPECT_GE(wg::min_tiles(c, k), wg::kMinTiles);
+      // A split's partials are at most a quarter of the bf16 bytes its tiles read.
+      EXPECT_LE((9 * c * k + k) * 4, wg::min_tiles(c, k) * 128 * (c + k) * 2 / 4);
+      EXPECT_LE(s.splits * groups, wg::kTargetCtas + groups);
+      int64_t next = 0;
+      for (int64_t z = 0; z < s.splits; ++z) {
+        ASSERT_EQ(wg::split_begin(s, z), next);
+        ASSERT_LT(wg::split_begin(s, z), wg::split_end(s, z));
+        next = wg::split_end(s, z);
+      }
+      EXPECT_EQ(next, s.tiles);
+      if (n * h * w <= 4096) {
+        std::vector<int> hits(static_cast<size_t>(n * h * w), 0);
+        for (int64_t t = 0; t < s.tiles; ++t) {
+          const halo::Tile tl = halo::tile_of(t, h, w);
+          for (int ty = 0; ty < halo::kTileH; ++ty)
+            for (int tx = 0; tx < halo::kTileW; ++tx)
+              if (tl.y0 + ty < h && tl.x0 + tx < w)
+                ++hits[static_cast<size_t>((tl.img * h + tl.y0 + ty) * w + tl.x0 + tx)];
+        }
+        for (size_t i = 0; i < hits.size(); ++i) ASSERT_EQ(hits[i], 1) << "pixel " << i;
+      }
+    }
+  }
+  const wg::Split big = wg::split_of(int64_t{300}, 4096, 4096, 64, 64);  // 5e9 pixels
+  EXPECT_EQ(big.tiles, int64_t{300} * 512 * 256);
+  EXPECT_EQ(wg::split_end(big, big.splits - 1), big.tiles);
+  EXPECT_GT(big.per_split * big.splits, int64_t{1} << 31 >> 7);
+  // The workspace the conv dispatch hands over holds the partials.
+  for (int c : kChannels)
+    for (int k : kChannels) {
+      const Conv2dShape sh{5, 1, 17, c, k, 3};
+      EXPECT_GE(cuda::conv2d_workspace_bytes(sh, ConvPass::backward_weight, true),
+                wg::partial_floats(sh.n, sh.h, sh.w, c, k) * 4);
+    }
+}
+
+// One CTA (group, split) of the backward-weight kernel on the emulator, every warp and thread as
+// the kernel orders them: stage each tile's x halo and masked dy tile (summing dbias), run the
+// warps' tile rows, add the pixel groups in order and write the CTA's partial [dW, dbias] to part
+// (row `split` of stride 9CK + K). Counts the ldmatrix.x4 and their wavefronts.
+void emulate_wgrad_cta(const Conv2dShape& s, const std::vector<bf16>& x, const std::vector<bf16>& dy_masked,
+                       const wg::Split& sp, int group, int64_t split, std::vector<float>& part, int64_t* ldsm,
+                       int64_t* wavefronts) {
+  const int c = static_cast<int>(s.c), k = static_cast<int>(s.k), cpp = c / 8, kcpp = k / 8;
+  const wg::Plan p = wg::plan(c, k);
+  const int np = (p.nw + 1) / 2;
+  const int64_t stride = 9 * s.c * s.k + s.k;
+  WarpEmulator em;
+  std::vector<std::vector<test::Acc4>> acc(halo::kWarps, std::vector<test::Acc4>(p.mw * p.nw, test::Acc4{}));
+  std::vector<std::array<float, 8>> bsum(halo::kThreads, std::array<float, 8>{});
+  for (int64_t tile = wg::split_begin(sp, split); tile < wg::split_end(sp, split); ++tile) {
+    const halo::Tile t = halo::tile_of(tile, s.h, s.w);
+    std::vector<uint8_t> smem(static_cast<size_t>(wg::staging_bytes(c, k)), 0xff);  // unstaged bytes: NaN
+    for (int i = 0; i < halo::kHaloPixels * cpp; ++i) {
+      const int pp = i / cpp, q = i % cpp, hy = pp / halo::kHaloW, hx = pp % halo::kHaloW;
+      const int64_t iy = t.y0 - 1 + hy, ix = t.x0 - 1 + hx;
+      uint8_t* dst = smem.data() + wg::x_offset(hy, hx, q, cpp);
+      if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) {
+        std::memcpy(dst, x.data() + ((t.img * s.h + iy) * s.w + ix) * c + 8 * q, 16);
+      } else {
+        std::memset(dst, 0, 16);
+      }
+    }
+    for (int tid = 0; tid < halo::kThreads; ++tid) {
+      for (int i = tid; i < halo::kTileH * halo::kTileW * kcpp; i += halo::kThreads) {
+        const int pp = i / kcpp, q = i % kcpp, ty = pp / halo::kTileW, tx = pp % halo::kTileW;
+        const int64_t oy = t.y0 + ty, ox = t.x0 + tx;
+        bf16 v[8] = {};
+        if (oy < s.h && ox < s.w) std::memcpy(v, dy_masked.data() + ((t.img * s.h + oy) * s.w + ox) * k + 8 * q, 16);
+        for (int e = 0; e < 8; ++e) bsum[tid][e] += to_float(v[e]);
+        std::memcpy(smem.data() + wg::x_bytes(c) + wg::dy_offset(ty, tx, q, kcpp), v, 16);
+      }
+    }
+    for (int warp = 0; warp < halo::kWarps; ++warp) {
+      const int g = warp / p.slices, b = group * p.slices + warp % p.slices;
+      const int mt0 = wg::block_mtile(p, b), f0 = wg::block_nfrag(p, b);
+      for (int r = 0; r < p.slices; ++r) {
+        std::vector<test::Regs4> rb(np);
+        for (int fp = 0; fp < np; ++fp) {
+          test::LaneAddrs ba{};
+          for (int lane = 0; lane < 32; ++lane)
+            ba[lane] = wg::x_bytes(c) + wg::b_offset(lane, g, f0 + 2 * fp, f0 + p.nw - 1, k) +
+                       r * wg::dy_row_step(k, p.pgroups);
+          rb[fp] = em.ldmatrix_x4(smem, ba, true);
+          ++*ldsm;
+        }
+        for (int mt = 0; mt < p.mw; ++mt) {
+          test::LaneAddrs aa{};
+          const int ab = wg::a_bases(c);  // as the kernel: a base plus whole halo rows
+          for (int lane = 0; lane < 32; ++lane)
+            aa[lane] = wg::a_offset(lane, g, mt0 + mt % ab, c) + mt / ab * wg::x_row_step(c, 1) +
+                       r * wg::x_row_step(c, p.pgroups);
+          const test::Regs4 a = em.ldmatrix_x4(smem, aa, true);
+          ++*ldsm;
+          for (int f = 0; f < p.nw; ++f) {
+            std::array<std::array<uint32_t, 2>, 32> bb{};
+            for (int lane = 0; lane < 32; ++lane)
+              bb[lane] = {rb[f / 2][lane][2 * (f % 2)], rb[f / 2][lane][2 * (f % 2) + 1]};
+            WarpEmulator::mma_m16n8k16(a, bb.data(), acc[warp][mt * p.nw + f]);
+          }
+        }
+      }
+    }
+  }
+  *wavefronts += em.wavefronts;
+  for (int slice = 0; slice < p.slices; ++slice) {  // warp (0, slice) adds groups 1, 2, ... in order
+    const int b = group * p.slices + slice;
+    for (int gg = 1; gg < p.pgroups; ++gg)
+      for (int i = 0; i < p.mw * p.nw; ++i)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int e = 0; e < 4; ++e) acc[slice][i][lane][e] += acc[gg * p.slices + slice][i][lane][e];
+    for (int mt = 0; mt < p.mw; ++mt)
+      for (int f = 0; f < p.nw; ++f)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int e = 0; e < 4; ++e) {
+            const int64_t o = wg::out_index(lane, wg::block_mtile(p, b) + mt, wg::block_nfrag(p, b) + f, e, c);
+            if (o >= 0) part[split * stride + o] = acc[slice][mt * p.nw + f][lane][e];
+          }
+  }
+  if (group == 0) {
+    for (int n = 0; n < k; ++n) {
+      float sum = 0.0f;
+      for (int th = n / 8; th < halo::kThreads; th += kcpp) sum += bsum[th][n % 8];
+      part[split * stride + 9 * c * k + n] = sum;
+    }
+  }
+}
+
+TEST(HaloWgrad, EmulatedKernelComputesTheWeightGradient) {
+  for (int c : kChannels) {
+    for (int k : kChannels) {
+      // Partial tiles in H and W, N > 1, and (the second) several splits.
+      for (const auto& [n, h, w] : std::vector<std::array<int64_t, 3>>{{2, 11, 21}, {3, 19, 37}}) {
+        const Conv2dShape s{n, h, w, c, k, 3};
+        const bool with_mask = (c + k + h) % 2 == 0;
+        SCOPED_TRACE(::testing::Message()
+                     << n << "x" << h << "x" << w << " C=" << c << " K=" << k << " mask " << with_mask);
+        ASSERT_TRUE(wg::supports(s.c, s.k, s.r));
+        const int64_t nx = s.pixels() * c, ny = s.pixels() * k, wn = s.weight_numel(), stride = wn + k;
+        const std::vector<float> xf = test::random_vector(nx, 11 + c + k), dyf = test::random_vector(ny, 12 + c + k),
+                                 yf = test::random_vector(ny, 13 + c + k);
+        std::vector<bf16> xb(nx), dyb(ny), yb(ny), dym(ny);
+        for (int64_t i = 0; i < nx; ++i) xb[i] = to_bf16(xf[i]);
+        for (int64_t i = 0; i < ny; ++i) {
+          dyb[i] = to_bf16(dyf[i]);
+          yb[i] = to_bf16(yf[i] > 0 ? yf[i] : 0.0f);
+          dym[i] = !with_mask || to_float(yb[i]) > 0.0f ? dyb[i] : bf16{0};  // as kernel's masked()
+        }
+        const wg::Plan p = wg::plan(c, k);
+        const wg::Split sp = wg::split_of(s.n, s.h, s.w, c, k);
+        if (h == 19) {
+          EXPECT_GT(sp.splits, 1);
+        }
+        std::vector<float> part(static_cast<size_t>(sp.splits * stride), NAN);
+        int64_t ldsm = 0, wavefronts = 0;
+        for (int64_t z = 0; z < sp.splits; ++z)
+          for (int g = 0; g < p.groups; ++g) emulate_wgrad_cta(s, xb, dym, sp, g, z, part, &ldsm, &wavefronts);
+        EXPECT_EQ(wavefronts, 4 * ldsm) << "bank conflicts";
+        EXPECT_EQ(ldsm, sp.tiles * halo::kWarps * p.slices * p.groups * (p.mw + (p.nw + 1) / 2));
+        std::vector<float> dw(static_cast<size_t>(wn)), db(static_cast<size_t>(k));  // the final sum, in split order
+        for (int64_t i = 0; i < stride; ++i) {
+          float sum = 0.0f;
+          for (int64_t z = 0; z < sp.splits; ++z) sum += part[z * stride + i];
+          (i < wn ? dw[i] : db[i - wn]) = sum;
+        }
+        // fp64 reference on the same bf16 values, and the CPU bf16 backward_weight.
+        std::vector<double> ref(static_cast<size_t>(wn), 0.0), mag(static_cast<size_t>(wn), 0.0),
+            dbref(static_cast<size_t>(k), 0.0), dbmag(static_cast<size_t>(k), 0.0);
+        for (int64_t px = 0; px < s.pixels(); ++px) {
+          const int64_t img = px / (h * w), oy = px / w % h, ox = px % w;
+          for (int64_t kk = 0; kk < k; ++kk) {
+            const double d = to_float(dym[px * k + kk]);
+            dbref[kk] += d;
+            dbmag[kk] += std::fabs(d);
+            for (int tap = 0; tap < 9; ++tap) {
+              const int64_t iy = oy + tap / 3 - 1, ix = ox + tap % 3 - 1;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              for (int64_t ch = 0; ch < c; ++ch) {
+                const double v = d * to_float(xb[((img * h + iy) * w + ix) * c + ch]);
+                ref[(kk * 9 + tap) * c + ch] += v;
+                mag[(kk * 9 + tap) * c + ch] += std::fabs(v);
+              }
+            }
+          }
+        }
+        std::vector<float> dw_cpu(static_cast<size_t>(wn)), db_cpu(static_cast<size_t>(k));
+        std::vector<uint8_t> ws(static_cast<size_t>(cpu::conv2d_workspace_bytes(s, ConvPass::backward_weight, true)) +
+                                64);
+        void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(ws.data()) + 63) / 64 * 64);
+        cpu::conv2d_backward_weight(s, ConvMath::bf16, xb.data(), dyb.data(), with_mask ? yb.data() : nullptr,
+                                    dw_cpu.data(), db_cpu.data(), aligned);
+        // fp32 sums of at most a few thousand terms: within 1e-5 of the sum of magnitudes.
+        for (int64_t i = 0; i < wn; ++i) {
+          ASSERT_NEAR(dw[i], ref[i], 1e-5 * mag[i] + 1e-7) << "dW element " << i;
+          ASSERT_NEAR(dw[i], dw_cpu[i], 2e-5 * mag[i] + 1e-7) << "dW element " << i << " against the CPU";
+        }
+        for (int64_t i = 0; i < k; ++i) {
+          ASSERT_NEAR(db[i], dbref[i], 1e-5 * dbmag[i] + 1e-7) << "dbias " << i;
+          ASSERT_NEAR(db[i], db_cpu[i], 2e-5 * dbmag[i] + 1e-7) << "dbias " << i << " against the CPU";
+        }
+      }
+    }
   }
 }
 

@@ -7,7 +7,8 @@ nvidia-cuda-cuobjdump) and checks every kernel named in GATES:
 - the main loop, from its first LDSM to its last HMMA, holds the expected instructions (LDSM and
   HMMA.16816.F32.BF16) and none of: integer division (IMAD.HI, I2F), MUFU, local loads/stores, branches;
 - an MMA share of that loop of at least MIN_HMMA_SHARE (the legacy kernels spend 1-3% on MMA);
-- the staging instructions the design names (LDGSTS, cp.async, in the forward halo kernels).
+- the staging instructions the design names (LDGSTS, cp.async, in the forward and backward-weight
+  halo kernels).
 Prints one line per kernel and exits 1 on any failure, 2 when no cuobjdump can be found.
 """
 import collections
@@ -21,6 +22,8 @@ import sys
 # kernel name fragment -> (required opcodes anywhere, required in the loop)
 GATES = {
     "halo_conv_kernel": (set(), {"LDSM", "HMMA.16816.F32.BF16"}),
+    # backward-weight: the x halo staged with cp.async; ldmatrix.trans feeds both operands.
+    "halo_wgrad_kernel": ({"LDGSTS"}, {"LDSM", "HMMA.16816.F32.BF16"}),
 }
 # Extra opcodes for instantiations whose mangled name holds a fragment: the forward halo kernels
 # (template flag kBackwardData = false, "Lb0E") stage with cp.async.

@@ -31,6 +31,7 @@
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/cuda/halo_conv_layout.h"
+#include "kernels/cuda/halo_wgrad_layout.h"
 #include "kernels/elementwise.h"
 
 namespace seis::cuda {
@@ -987,6 +988,12 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, 
   check_shape(s);
   if (s.pixels() == 0) {  // no pixels: the fp32 form writes the zeros
     conv2d_backward_weight(s, math, static_cast<const float*>(nullptr), nullptr, nullptr, dw, dbias, workspace, stream);
+    return;
+  }
+  // The halo kernel reads bf16 itself (behind SEIS_CONV_IMPL=halo until a GPU run verifies it); its
+  // partials fit the workspace (conv2d_workspace_bytes counts them).
+  if (math == ConvMath::bf16 && halo_conv_enabled() && halo_wgrad::supports(s.c, s.k, s.r)) {
+    conv2d_backward_weight_halo(s, x, dy, y_relu, dw, dbias, workspace, stream);
     return;
   }
   SEIS_KERNEL_CHECK(x != nullptr && dy != nullptr && dw != nullptr && workspace != nullptr,

@@ -1,14 +1,22 @@
-// The halo convs (kernels/cuda/conv2d_halo.h; layout and algorithm: halo_conv_layout.h), forward
-// and backward-data. Layout: activations NHWC bf16, weights KRSC fp32 (rounded to bf16 once per CTA
-// into shared memory; mirrored and transposed for backward-data). Writes y or dx (=).
+// The halo convs (kernels/cuda/conv2d_halo.h; layout and algorithm: halo_conv_layout.h,
+// halo_wgrad_layout.h): forward, backward-data and backward-weight. Layout: activations NHWC bf16,
+// weights KRSC fp32 (rounded to bf16 once per CTA into shared memory; mirrored and transposed for
+// backward-data). Writes y, dx, or dW and dbias (=).
 //
-// Per CTA: the bf16 weights are staged once; then for each of its tiles (a grid-stride loop over a
-// fixed tile order, so results do not depend on the grid) the (8+2) x (16+2) x c input halo is
-// staged, 16 bytes per chunk, zero outside the image: with cp.async in forward, through registers
-// in backward-data, where dy is masked by (y > 0) on the way. Each warp runs the k-loop: per k-step
-// one ldmatrix.x4 of A (16 pixels x 16 k) and, per pair of 8-channel output fragments, one
-// ldmatrix.x4 of B and two mma.sync m16n8k16. The epilogue adds the bias, applies ReLU (forward)
-// and stores bf16 pairs. Every output is one fixed-order sum: deterministic.
+// Forward and backward-data, per CTA: the bf16 weights are staged once; then for each of its tiles
+// (a grid-stride loop over a fixed tile order, so results do not depend on the grid) the
+// (8+2) x (16+2) x c input halo is staged, 16 bytes per chunk, zero outside the image: with cp.async
+// in forward, through registers in backward-data, where dy is masked by (y > 0) on the way. Each warp
+// runs the k-loop: per k-step one ldmatrix.x4 of A (16 pixels x 16 k) and, per pair of 8-channel
+// output fragments, one ldmatrix.x4 of B and two mma.sync m16n8k16. The epilogue adds the bias,
+// applies ReLU (forward) and stores bf16 pairs. Every output is one fixed-order sum: deterministic.
+//
+// Backward-weight, per CTA (group, split): for each pixel tile of its split, in order, the x halo
+// (cp.async, zero-filled padding) and the dy tile (16-byte loads, masked by y > 0, summed for dbias)
+// are staged; each warp runs its tile rows: per row, ldmatrix.x4.trans of B (dy) for its n-fragments
+// and, per m-tile, one ldmatrix.x4.trans of A (x at the tap's shift) and mma.sync per fragment. At the
+// end the pixel groups' accumulators are added in group order and the CTA writes its fp32 partial of
+// dW (and dbias) for its split; a second kernel adds the splits in order. No atomics: deterministic.
 #include <cuda_bf16.h>
 
 #include <cstdlib>
@@ -18,6 +26,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/halo_conv_layout.h"
+#include "kernels/cuda/halo_wgrad_layout.h"
 
 namespace seis::cuda {
 namespace {
@@ -203,6 +212,201 @@ void check_args(const Conv2dShape& s, int64_t c, int64_t k, const bf16* in, cons
   SEIS_KERNEL_CHECK(aligned16(in) && aligned4(out), "halo conv: input must be 16-byte and output 4-byte aligned");
 }
 
+// ---- backward-weight ----------------------------------------------------------------------------
+
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+struct WgradArgs {
+  const bf16* x;     // [N, H, W, C]
+  const bf16* dy;    // [N, H, W, K]
+  const bf16* mask;  // y_relu [N, H, W, K] (dy counts where y > 0), or null
+  float* out_w;      // split z writes dW at out_w + z * stride (KRSC)
+  float* out_b;      // and dbias at out_b + z * stride, or null: no dbias
+  int64_t stride;
+  int64_t h, w_px;
+  halo_wgrad::Split split;
+};
+
+// Two CTAs per SM at least (at most 128 registers): one CTA's staging overlaps the other's MMAs.
+template <int C, int K>
+__global__ void __launch_bounds__(halo::kThreads, 2) halo_wgrad_kernel(const WgradArgs a) {
+  namespace L = halo_wgrad;
+  extern __shared__ __align__(128) uint8_t smem[];
+  constexpr L::Plan kPlan = L::plan(C, K);
+  constexpr int kMw = kPlan.mw, kNw = kPlan.nw, kNp = (kNw + 1) / 2, kS = kPlan.slices, kPg = kPlan.pgroups;
+  constexpr int kCpp = C / 8, kKcpp = K / 8;
+  constexpr int kXStep = L::x_row_step(C, kPg), kDyStep = L::dy_row_step(K, kPg);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = warp / kS, slice = warp % kS;
+  const int block = static_cast<int>(blockIdx.x) * kS + slice;
+  const int mt0 = L::block_mtile(kPlan, block), f0 = L::block_nfrag(kPlan, block);
+  const uint32_t xbase = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const uint32_t dybase = xbase + L::x_bytes(C);
+
+  // The per-lane ldmatrix bases of the first tile row: every address adds a constant to one.
+  constexpr int kAb = L::a_bases(C), kTapRow = L::x_row_step(C, 1);
+  uint32_t a_base[kAb], b_addr[kNp];
+#pragma unroll
+  for (int i = 0; i < kAb; ++i) a_base[i] = xbase + L::a_offset(lane, g, mt0 + i, C);
+#pragma unroll
+  for (int fp = 0; fp < kNp; ++fp) b_addr[fp] = dybase + L::b_offset(lane, g, f0 + 2 * fp, f0 + kNw - 1, K);
+
+  float acc[kMw][kNw][4];
+#pragma unroll
+  for (int mt = 0; mt < kMw; ++mt)
+#pragma unroll
+    for (int f = 0; f < kNw; ++f) acc[mt][f][0] = acc[mt][f][1] = acc[mt][f][2] = acc[mt][f][3] = 0.0f;
+  // dbias: this thread's dy chunks always hold channels 8 (tid % kKcpp) .. +7; it sums them in its
+  // own 8 floats of shared memory (not registers: two CTAs per SM leave no room).
+  const bool do_bias = a.out_b != nullptr && blockIdx.x == 0;
+  float4* bsum = reinterpret_cast<float4*>(smem + L::bias_offset(C, K)) + 2 * tid;
+  if (do_bias) bsum[0] = bsum[1] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+
+  const int64_t z = blockIdx.y;
+  const int64_t t_end = L::split_end(a.split, z);
+  for (int64_t tile = L::split_begin(a.split, z); tile < t_end; ++tile) {
+    const halo::Tile t = halo::tile_of(tile, a.h, a.w_px);
+    __syncthreads();  // the previous tile's ldmatrix are done with the staging
+    for (int i = tid; i < halo::kHaloPixels * kCpp; i += halo::kThreads) {
+      const int p = i / kCpp, q = i % kCpp, hy = p / halo::kHaloW, hx = p % halo::kHaloW;
+      const int64_t iy = t.y0 - 1 + hy, ix = t.x0 - 1 + hx;
+      const bool valid = iy >= 0 && iy < a.h && ix >= 0 && ix < a.w_px;
+      const int64_t off = valid ? ((t.img * a.h + iy) * a.w_px + ix) * C + 8 * q : 0;
+      cp_async16(xbase + L::x_offset(hy, hx, q, kCpp), a.x + off, valid);
+    }
+    for (int i = tid; i < halo::kTileH * halo::kTileW * kKcpp; i += halo::kThreads) {
+      const int p = i / kKcpp, q = i % kKcpp, ty = p / halo::kTileW, tx = p % halo::kTileW;
+      const int64_t oy = t.y0 + ty, ox = t.x0 + tx;
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (oy < a.h && ox < a.w_px) {
+        const int64_t off = ((t.img * a.h + oy) * a.w_px + ox) * K + 8 * q;
+        v = *reinterpret_cast<const uint4*>(a.dy + off);
+        if (a.mask != nullptr) v = masked(v, *reinterpret_cast<const uint4*>(a.mask + off));
+      }
+      if (do_bias) {
+        const uint32_t* pv = reinterpret_cast<const uint32_t*>(&v);
+        float4 lo = bsum[0], hi = bsum[1];
+        lo.x += to_float(mma::unpack(pv[0], 0));
+        lo.y += to_float(mma::unpack(pv[0], 1));
+        lo.z += to_float(mma::unpack(pv[1], 0));
+        lo.w += to_float(mma::unpack(pv[1], 1));
+        hi.x += to_float(mma::unpack(pv[2], 0));
+        hi.y += to_float(mma::unpack(pv[2], 1));
+        hi.z += to_float(mma::unpack(pv[3], 0));
+        hi.w += to_float(mma::unpack(pv[3], 1));
+        bsum[0] = lo;
+        bsum[1] = hi;
+      }
+      *reinterpret_cast<uint4*>(smem + L::x_bytes(C) + L::dy_offset(ty, tx, q, kKcpp)) = v;
+    }
+    cp_async_wait_all();
+    __syncthreads();
+
+#pragma unroll
+    for (int r = 0; r < kS; ++r) {  // tile rows g + r * kPg
+      uint32_t rb[kNp][4];
+#pragma unroll
+      for (int fp = 0; fp < kNp; ++fp) ldsm_x4_trans(b_addr[fp] + r * kDyStep, rb[fp]);
+#pragma unroll
+      for (int mt = 0; mt < kMw; ++mt) {
+        uint32_t ra[4];
+        ldsm_x4_trans(a_base[mt % kAb] + mt / kAb * kTapRow + r * kXStep, ra);
+#pragma unroll
+        for (int f = 0; f < kNw; ++f) mma_bf16(acc[mt][f], ra, rb[f / 2][2 * (f % 2)], rb[f / 2][2 * (f % 2) + 1]);
+      }
+    }
+  }
+
+  // The pixel groups' sums, added in group order by group 0; then dbias over the threads in order.
+  constexpr int kFloats = kMw * kNw * 4;
+  float* red = reinterpret_cast<float*>(smem);
+  __syncthreads();  // the last tile's ldmatrix are done: the staging becomes the reduction buffer
+  if (g > 0) {
+    float* mine = red + ((g - 1) * kS + slice) * kFloats * 32;
+#pragma unroll
+    for (int mt = 0; mt < kMw; ++mt)
+#pragma unroll
+      for (int f = 0; f < kNw; ++f)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) mine[((mt * kNw + f) * 4 + e) * 32 + lane] = acc[mt][f][e];
+  }
+  const float* bred = reinterpret_cast<const float*>(smem + L::bias_offset(C, K));
+  __syncthreads();
+  if (g == 0) {
+    float* out = a.out_w + z * a.stride;
+    for (int gg = 1; gg < kPg; ++gg) {
+      const float* theirs = red + ((gg - 1) * kS + slice) * kFloats * 32;
+#pragma unroll
+      for (int mt = 0; mt < kMw; ++mt)
+#pragma unroll
+        for (int f = 0; f < kNw; ++f)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[mt][f][e] += theirs[((mt * kNw + f) * 4 + e) * 32 + lane];
+    }
+#pragma unroll
+    for (int mt = 0; mt < kMw; ++mt)
+#pragma unroll
+      for (int f = 0; f < kNw; ++f)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int64_t o = L::out_index(lane, mt0 + mt, f0 + f, e, C);
+          if (o >= 0) out[o] = acc[mt][f][e];
+        }
+  }
+  if (do_bias && tid < K) {
+    float s = 0.0f;
+    for (int th = tid / 8; th < halo::kThreads; th += kKcpp) s += bred[th * 8 + tid % 8];
+    a.out_b[z * a.stride + tid] = s;
+  }
+}
+
+// out[i] = sum_{z < splits} part[z * n + i], in order of z; dW (i < wn), then dbias (or nothing).
+__global__ void halo_wgrad_sum_kernel(const float* __restrict__ part, int64_t splits, int64_t n, int64_t wn,
+                                      float* __restrict__ dw, float* __restrict__ dbias) {
+  for (int64_t i = thread_index(); i < n; i += grid_stride()) {
+    if (i >= wn && dbias == nullptr) continue;
+    float s = 0.0f;
+    for (int64_t z = 0; z < splits; ++z) s += part[z * n + i];
+    if (i < wn) {
+      dw[i] = s;
+    } else {
+      dbias[i - wn] = s;
+    }
+  }
+}
+
+template <int C, int K>
+void launch_wgrad(const WgradArgs& a, cudaStream_t stream) {
+  constexpr int kSmem = halo_wgrad::smem_bytes(C, K);
+  static const bool configured = [] {
+    CUDA_CHECK(cudaFuncSetAttribute(halo_wgrad_kernel<C, K>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid(static_cast<unsigned>(halo_wgrad::plan(C, K).groups), static_cast<unsigned>(a.split.splits));
+  halo_wgrad_kernel<C, K><<<grid, halo::kThreads, kSmem, stream>>>(a);
+  SEIS_CUDA_LAUNCH_CHECK();
+}
+
+template <int C>
+void launch_wgrad_k(const WgradArgs& a, int64_t k, cudaStream_t stream) {
+  switch (k) {
+    case 8:
+      return launch_wgrad<C, 8>(a, stream);
+    case 16:
+      return launch_wgrad<C, 16>(a, stream);
+    case 32:
+      return launch_wgrad<C, 32>(a, stream);
+    case 64:
+      return launch_wgrad<C, 64>(a, stream);
+  }
+  SEIS_KERNEL_CHECK(false, "halo backward-weight: " << k << " output channels");
+}
+
 }  // namespace
 
 bool halo_conv_enabled() {
@@ -228,6 +432,55 @@ void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16*
   SEIS_KERNEL_CHECK(y_relu == nullptr || aligned16(y_relu), "halo conv: y_relu must be 16-byte aligned");
   const HaloArgs a{dy, y_relu, w, nullptr, dx, s.n, s.h, s.w, halo::tiles(s.n, s.h, s.w), false};
   launch_ck<true>(a, s.k, s.c, stream);
+}
+
+int64_t conv2d_backward_weight_halo_workspace_bytes(const Conv2dShape& s) {
+  return halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4;
+}
+
+void conv2d_backward_weight_halo(const Conv2dShape& s, const bf16* x, const bf16* dy, const bf16* y_relu, float* dw,
+                                 float* dbias, void* workspace, CUstream_st* stream) {
+  SEIS_KERNEL_CHECK(halo_wgrad::supports(s.c, s.k, s.r),
+                    "halo backward-weight: C=" << s.c << " K=" << s.k << " R=" << s.r);
+  SEIS_KERNEL_CHECK(dw != nullptr, "halo backward-weight: null dw");
+  const halo_wgrad::Split split = halo_wgrad::split_of(s.n, s.h, s.w, static_cast<int>(s.c), static_cast<int>(s.k));
+  if (split.splits == 0) {
+    CUDA_CHECK(cudaMemsetAsync(dw, 0, s.weight_numel() * 4, stream));
+    if (dbias != nullptr) CUDA_CHECK(cudaMemsetAsync(dbias, 0, s.k * 4, stream));
+    return;
+  }
+  SEIS_KERNEL_CHECK(s.h < (int64_t{1} << 30) && s.w < (int64_t{1} << 30), "conv2d: image " << s.h << "x" << s.w);
+  SEIS_KERNEL_CHECK(x != nullptr && dy != nullptr, "halo backward-weight: null pointer");
+  SEIS_KERNEL_CHECK(aligned16(x) && aligned16(dy) && (y_relu == nullptr || aligned16(y_relu)),
+                    "halo backward-weight: x, dy and y_relu must be 16-byte aligned");
+  SEIS_KERNEL_CHECK(split.splits < 65536, "halo backward-weight: " << split.splits << " splits");
+  const int64_t wn = s.weight_numel(), n = wn + s.k;
+  WgradArgs a{x, dy, y_relu, dw, dbias, 0, s.h, s.w, split};
+  float* part = static_cast<float*>(workspace);
+  if (split.splits > 1) {
+    SEIS_KERNEL_CHECK(part != nullptr, "halo backward-weight: no workspace for " << split.splits << " partials");
+    a.out_w = part;
+    a.out_b = dbias != nullptr ? part + wn : nullptr;
+    a.stride = n;
+  }
+  switch (s.c) {
+    case 8:
+      launch_wgrad_k<8>(a, s.k, stream);
+      break;
+    case 16:
+      launch_wgrad_k<16>(a, s.k, stream);
+      break;
+    case 32:
+      launch_wgrad_k<32>(a, s.k, stream);
+      break;
+    case 64:
+      launch_wgrad_k<64>(a, s.k, stream);
+      break;
+  }
+  if (split.splits > 1) {
+    halo_wgrad_sum_kernel<<<grid_for(n), kThreads, 0, stream>>>(part, split.splits, n, wn, dw, dbias);
+    SEIS_CUDA_LAUNCH_CHECK();
+  }
 }
 
 }  // namespace seis::cuda

@@ -3,7 +3,12 @@
 // (halo::supports(C, K) for forward, halo::supports(K, C) for backward-data).
 // - forward: y (=) = conv(x) + bias, ReLU'd when relu;
 // - backward_data: dx (=) = the conv of dy masked by (y_relu > 0) (no mask when y_relu is null)
-//   with the flipped, channel-transposed filter, as kernels/conv2d.h defines it.
+//   with the flipped, channel-transposed filter, as kernels/conv2d.h defines it;
+// - backward_weight: dw (=) [K, 3, 3, C] and dbias (=) [K] (not computed when null) of dy masked by
+//   (y_relu > 0), fp32; the pixel reduction split across CTAs by a partition of the shape alone
+//   (halo_wgrad_layout.h), the fp32 partials (in workspace: at least
+//   conv2d_backward_weight_halo_workspace_bytes(s), which conv2d_workspace_bytes includes) added in
+//   a fixed order. halo_wgrad::supports(C, K).
 //
 // Not the default yet: it runs only where SEIS_CONV_IMPL=halo, until a GPU run has verified it
 // (GPU-PLAN.md 5.1). Its algorithm is proven on the CPU emulator (tests/halo_conv_test.cpp).
@@ -23,5 +28,8 @@ void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, co
                          CUstream_st* stream);
 void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w, bf16* dx,
                                CUstream_st* stream);
+int64_t conv2d_backward_weight_halo_workspace_bytes(const Conv2dShape& s);
+void conv2d_backward_weight_halo(const Conv2dShape& s, const bf16* x, const bf16* dy, const bf16* y_relu, float* dw,
+                                 float* dbias, void* workspace, CUstream_st* stream);
 
 }  // namespace seis::cuda

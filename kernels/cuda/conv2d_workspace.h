@@ -12,12 +12,14 @@
 // With bf16 activations the fp32 copies come first (kernels/conv2d.h: widen, run, round):
 // - forward: x [P, C] and y [P, K] in fp32;
 // - backward_data: dy masked by (y_relu > 0) [P, K] and dx [P, C] in fp32, then the fp32 pieces;
-// - backward_weight: x [P, C] and masked dy [P, K] in fp32, then the fp32 pieces.
+// - backward_weight: x [P, C] and masked dy [P, K] in fp32, then the fp32 pieces; at least the halo
+//   backward-weight's partials (halo_wgrad::partial_floats) where that kernel supports the shape.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 
 #include "kernels/conv2d.h"
+#include "kernels/cuda/halo_wgrad_layout.h"
 
 namespace seis::cuda {
 
@@ -163,6 +165,10 @@ inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool 
   conv_layout::carve_wide(s, pass, bf16, measure);
   if (pass == ConvPass::backward_data) conv_layout::carve_backward_data(s, measure);
   if (pass == ConvPass::backward_weight) conv_layout::carve_backward_weight(s, measure);
+  // The halo backward-weight (SEIS_CONV_IMPL=halo) needs only its partials: the larger of the two.
+  if (pass == ConvPass::backward_weight && bf16) {
+    return std::max(measure.used(), halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4);
+  }
   return measure.used();
 }
 
