@@ -21,8 +21,10 @@
 #include "engine/device_runtime.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_cudnn.h"
+#include "kernels/cuda/conv2d_deep.h"
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
+#include "kernels/cuda/deep_conv_layout.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 
@@ -258,6 +260,59 @@ int run(int argc, char** argv) {
                 spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
                 static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), t,
                 s.flops() / (t * 1e9), static_cast<double>(nx + ny) * 2.0 / (t * 1e6),
+                ms[0] > 0 ? std::to_string(t / ms[0]).c_str() : "null");
+            std::fflush(stdout);
+          }
+        }
+        // The deep-level forward (not yet the default; kernels/cuda/conv2d_deep.h) likewise, levels 3-6,
+        // including its per-call fp32 -> bf16 filter conversion into its workspace.
+        if (std::strcmp(pass, "forward") == 0 && math == ConvMath::bf16 && seis::cuda::deep::supports(s.c, s.k, s.r)) {
+          const auto* xb = reinterpret_cast<const seis::bf16*>(x.b);
+          auto* yb = reinterpret_cast<seis::bf16*>(y.b);
+          Buf ws_deep((seis::cuda::conv2d_forward_deep_workspace_bytes(s) + 3) / 4, 12);
+          double t = -1;
+          try {
+            t = time_ms([&] { seis::cuda::conv2d_forward_deep(s, xb, w.f, bias.f, true, yb, ws_deep.f, stream); },
+                        quick);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench_conv: %s forward deep failed: %s\n", spec.name.c_str(), e.what());
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+          }
+          if (t > 0) {
+            std::printf(
+                "{\"conv\":\"%s\",\"size\":%lld,\"batch\":%lld,\"c\":%lld,\"k\":%lld,\"r\":%lld,\"pass\":\"forward\","
+                "\"impl\":\"deep\",\"math\":\"bf16\",\"ms\":%.4f,\"tflops\":%.2f,\"gbps\":%.1f,\"ratio_vs_cudnn\":%s}"
+                "\n",
+                spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), t,
+                s.flops() / (t * 1e9), (static_cast<double>(nx + ny) * 2.0 + nw * 6.0) / (t * 1e6),
+                ms[0] > 0 ? std::to_string(t / ms[0]).c_str() : "null");
+            std::fflush(stdout);
+          }
+        }
+        // The deep backward-data (not yet the default) on the same bf16 dy, without the mask (as the
+        // other backward lines), with its flipped-filter conversion.
+        if (std::strcmp(pass, "backward_data") == 0 && math == ConvMath::bf16 &&
+            seis::cuda::deep::supports(s.k, s.c, s.r)) {
+          const auto* dyb = reinterpret_cast<const seis::bf16*>(dy.b);
+          auto* dxb = reinterpret_cast<seis::bf16*>(dx.b);
+          Buf ws_deep((seis::cuda::conv2d_backward_data_deep_workspace_bytes(s) + 3) / 4, 13);
+          double t = -1;
+          try {
+            t = time_ms([&] { seis::cuda::conv2d_backward_data_deep(s, dyb, nullptr, w.f, dxb, ws_deep.f, stream); },
+                        quick);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench_conv: %s backward_data deep failed: %s\n", spec.name.c_str(), e.what());
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+          }
+          if (t > 0) {
+            std::printf(
+                "{\"conv\":\"%s\",\"size\":%lld,\"batch\":%lld,\"c\":%lld,\"k\":%lld,\"r\":%lld,"
+                "\"pass\":\"backward_data\",\"impl\":\"deep\",\"math\":\"bf16\",\"ms\":%.4f,\"tflops\":%.2f,"
+                "\"gbps\":%.1f,\"ratio_vs_cudnn\":%s}\n",
+                spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), t,
+                s.flops() / (t * 1e9), (static_cast<double>(nx + ny) * 2.0 + nw * 6.0) / (t * 1e6),
                 ms[0] > 0 ? std::to_string(t / ms[0]).c_str() : "null");
             std::fflush(stdout);
           }

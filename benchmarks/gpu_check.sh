@@ -7,7 +7,7 @@
 #   2. every GPU test binary (build-gpu/tests/cuda_*_test) with SEIS_REQUIRE_GPU=1;
 #   3. compute-sanitizer memcheck and racecheck on the small kernel tests, and memcheck, racecheck
 #      and synccheck on the halo conv kernels (cp.async, ldmatrix; forward, backward-data and
-#      backward-weight: CudaConv2dHalo.*);
+#      backward-weight: CudaConv2dHalo.*) and on the deep-level convs (CudaConv2dDeep.*);
 #   4. bench_conv, bench_step (fp32, bf16 with fp32 storage, bf16 storage, cuDNN) and
 #      benchmarks/torch_unet.py, where they exist; bench_step also prints the memory plan's peak;
 #   5. the largest batch whose step fits in 80 GiB, measured and planned;
@@ -17,7 +17,7 @@
 # bench.txt, summary.txt. The summary table is printed last. The whole run keeps within
 # GPU_CHECK_SECONDS (default 480, the 8 minutes of issue 9): a stage gets the smaller of its own
 # limit and the time left.
-# Overrides: BUILD, MEMCHECK_FILTER, RACECHECK_FILTER, HALO_FILTER, BENCH_CONV_ARGS, BENCH_STEP_ARGS,
+# Overrides: BUILD, MEMCHECK_FILTER, RACECHECK_FILTER, HALO_FILTER, DEEP_FILTER, BENCH_CONV_ARGS, BENCH_STEP_ARGS,
 # TORCH_UNET_ARGS, STEP_SHAPE (the shape both step benchmarks use).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -196,6 +196,11 @@ if want_stage sanitizer; then
   for tool in memcheck racecheck synccheck; do
     run_sanitizer "halo conv $tool" "$tool" "$BUILD/tests/cuda_conv2d_test" "$HALO_FILTER"
   done
+  # The deep-level convs (not yet the default; forward and backward-data: the cp.async ring).
+  DEEP_FILTER=${DEEP_FILTER:-CudaConv2dDeep.*}
+  for tool in memcheck racecheck synccheck; do
+    run_sanitizer "deep conv $tool" "$tool" "$BUILD/tests/cuda_conv2d_test" "$DEEP_FILTER"
+  done
 fi
 
 # ---- 4. Benchmarks -----------------------------------------------------------------------------
@@ -224,6 +229,8 @@ want_stage bench && {
     SEIS_CUDA_BF16_STORAGE=1 bench "bench_step bf16 storage" 60 "$BUILD/benchmarks/bench_step" --device cuda \
       $STEP_SHAPE --precision bf16
     SEIS_CUDA_BF16_STORAGE=1 SEIS_CONV_IMPL=halo bench "bench_step bf16 storage + halo" 60 \
+      "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision bf16
+    SEIS_CUDA_BF16_STORAGE=1 SEIS_CONV_IMPL=halo,deep bench "bench_step bf16 storage + halo,deep" 60 \
       "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision bf16
     bench "bench_step bf16 cudnn" 60 "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision bf16 \
       --conv-backend cudnn

@@ -20,8 +20,10 @@
 #include "kernels/bf16.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_cudnn.h"
+#include "kernels/cuda/conv2d_deep.h"
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
+#include "kernels/cuda/deep_conv_layout.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 #include "test_util.h"
@@ -643,6 +645,154 @@ TEST(CudaConv2dHalo, BackwardWeightMatchesTheCpuBf16AndIsDeterministic) {
           }
         }
       }
+    }
+  }
+}
+
+// The deep-level forward (kernels/cuda/conv2d_deep.h) against the CPU bf16 conv, as the halo
+// forward is checked: at most one ulp apart and rarely, twice bit for bit, outputs poisoned first.
+// The UNet's deep channel pairs (levels 3-6: 64-512, both tile widths, several k-steps per tap) at
+// small, odd, tile-misaligned sizes; the workspace exactly as conv2d_workspace_bytes sizes it.
+TEST(CudaConv2dDeep, MatchesTheCpuBf16ConvAndIsDeterministic) {
+  SEIS_NEED_GPU();
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  const std::vector<std::array<int64_t, 2>> channels = {{64, 128},  {128, 64},  {128, 128}, {128, 256}, {256, 256},
+                                                        {256, 512}, {512, 512}, {512, 256}, {192, 320}, {64, 64}};
+  for (const auto& [c, k] : channels) {
+    for (const auto& [n, h, w] :
+         std::vector<std::array<int64_t, 3>>{{1, 13, 21}, {2, 8, 16}, {1, 1, 1}, {3, 9, 7}, {1, 32, 32}}) {
+      const Conv2dShape s{n, h, w, c, k, 3};
+      ASSERT_TRUE(cuda::deep::supports(s.c, s.k, s.r));
+      const bool relu = (c / 64 + k / 64 + h) % 2 == 0;
+      SCOPED_TRACE(::testing::Message() << n << "x" << h << "x" << w << " C=" << c << " K=" << k << " relu " << relu);
+      const std::vector<bf16> x = to_bf16(random_vector(s.pixels() * c, 500 + c + k + h));
+      const std::vector<float> wt = random_vector(s.weight_numel(), 600 + c + k, -0.1f, 0.1f);
+      const std::vector<float> bias = random_vector(k, 700 + k);
+      std::vector<bf16> ref(static_cast<size_t>(s.pixels() * k));
+      const Tensor ws = cpu_workspace_bf16(s, ConvPass::forward);
+      cpu::conv2d_forward(s, ConvMath::bf16, x.data(), wt.data(), bias.data(), relu, ref.data(), ws.raw());
+      DevArray<bf16> dx(x), dy(s.pixels() * k);
+      DevBuf dw(wt), db(bias);
+      DevArray<uint8_t> dws(cuda::conv2d_workspace_bytes(s, ConvPass::forward, true));
+      ASSERT_GE(cuda::conv2d_workspace_bytes(s, ConvPass::forward, true), cuda::conv2d_forward_deep_workspace_bytes(s));
+      std::vector<bf16> first;
+      for (int run = 0; run < 2; ++run) {
+        dy.poison();
+        cuda::conv2d_forward_deep(s, dx.get(), dw.get(), db.get(), relu, dy.get(), dws.get(), stream);
+        const std::vector<bf16> got = dy.download();
+        int64_t differ = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (got[i].bits == ref[i].bits) continue;
+          ++differ;
+          ASSERT_LE(std::abs(int(got[i].bits) - int(ref[i].bits)), 1)
+              << "element " << i << ": " << to_float(got[i]) << " against " << to_float(ref[i]);
+        }
+        EXPECT_LE(differ, static_cast<int64_t>(got.size()) / 50 + 1);
+        if (run == 0) {
+          first = got;
+        } else {
+          EXPECT_TRUE(
+              std::equal(first.begin(), first.end(), got.begin(), [](bf16 a, bf16 b) { return a.bits == b.bits; }));
+        }
+      }
+    }
+  }
+}
+
+// The deep backward-data (dy masked by y > 0 in the workspace, the flipped filter, the forward's
+// kernel) against the CPU bf16 backward_data, with and without the mask, twice bit for bit.
+TEST(CudaConv2dDeep, BackwardDataMatchesTheCpuBf16AndIsDeterministic) {
+  SEIS_NEED_GPU();
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  const std::vector<std::array<int64_t, 2>> channels = {{128, 64},  {64, 128},  {128, 128}, {256, 128},
+                                                        {256, 256}, {512, 256}, {256, 512}, {320, 192}};
+  for (const auto& [c, k] : channels) {
+    for (const auto& [n, h, w] : std::vector<std::array<int64_t, 3>>{{1, 13, 21}, {2, 8, 16}, {3, 9, 7}, {1, 1, 1}}) {
+      const Conv2dShape s{n, h, w, c, k, 3};
+      ASSERT_TRUE(cuda::deep::supports(s.k, s.c, s.r));
+      const bool with_mask = (c / 64 + k / 64 + h) % 2 == 0;
+      SCOPED_TRACE(::testing::Message() << n << "x" << h << "x" << w << " C=" << c << " K=" << k << " mask "
+                                        << with_mask);
+      const std::vector<bf16> dy = to_bf16(random_vector(s.pixels() * k, 900 + c + k + h));
+      std::vector<float> yv = random_vector(s.pixels() * k, 1000 + c + k);
+      for (float& v : yv) v = v > 0 ? v : 0.0f;  // a ReLU output
+      const std::vector<bf16> y = to_bf16(yv);
+      const std::vector<float> wt = random_vector(s.weight_numel(), 1100 + c + k, -0.1f, 0.1f);
+      std::vector<bf16> ref(static_cast<size_t>(s.pixels() * c));
+      const Tensor ws = cpu_workspace_bf16(s, ConvPass::backward_data);
+      cpu::conv2d_backward_data(s, ConvMath::bf16, dy.data(), with_mask ? y.data() : nullptr, wt.data(), ref.data(),
+                                ws.raw());
+      DevArray<bf16> ddy(dy), dmask(y), ddx(s.pixels() * c);
+      DevBuf dw(wt);
+      DevArray<uint8_t> dws(cuda::conv2d_workspace_bytes(s, ConvPass::backward_data, true));
+      ASSERT_GE(cuda::conv2d_workspace_bytes(s, ConvPass::backward_data, true),
+                cuda::conv2d_backward_data_deep_workspace_bytes(s));
+      std::vector<bf16> first;
+      for (int run = 0; run < 2; ++run) {
+        ddx.poison();
+        cuda::conv2d_backward_data_deep(s, ddy.get(), with_mask ? dmask.get() : nullptr, dw.get(), ddx.get(), dws.get(),
+                                        stream);
+        const std::vector<bf16> got = ddx.download();
+        int64_t differ = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (got[i].bits == ref[i].bits) continue;
+          ++differ;
+          ASSERT_LE(std::abs(int(got[i].bits) - int(ref[i].bits)), 1)
+              << "element " << i << ": " << to_float(got[i]) << " against " << to_float(ref[i]);
+        }
+        EXPECT_LE(differ, static_cast<int64_t>(got.size()) / 50 + 1);
+        if (run == 0) {
+          first = got;
+        } else {
+          EXPECT_TRUE(
+              std::equal(first.begin(), first.end(), got.begin(), [](bf16 a, bf16 b) { return a.bits == b.bits; }));
+        }
+      }
+    }
+  }
+}
+
+// The deep forward past 2^31 input elements: x [257, 256, 256, 128] bf16 (2.2e9 elements, 4.3 GB),
+// image i a window of one random pool shifted by 997 i elements; sampled outputs (corners of the
+// last image, pixels past 2^31 / C) against a double conv of the same bf16 values.
+TEST(CudaConv2dLarge, DeepForwardPast2To31Elements) {
+  SEIS_NEED_GPU();
+  const Conv2dShape s{257, 256, 256, 128, 64, 3};
+  const int64_t img = s.h * s.w * s.c, numel = s.n * img;
+  ASSERT_GT(numel, int64_t{1} << 31);
+  std::vector<bf16> pool(static_cast<size_t>(img + s.n * 997));
+  uint32_t state = 4242;
+  for (bf16& v : pool) {
+    state = state * 1664525u + 1013904223u;
+    v = seis::to_bf16(static_cast<float>(state >> 8) / 16777216.0f - 0.5f);
+  }
+  const std::vector<float> wt = random_vector(s.weight_numel(), 801, -0.1f, 0.1f), bias = random_vector(s.k, 802);
+  DevArray<bf16> x(numel), y(s.pixels() * s.k);
+  for (int64_t i = 0; i < s.n; ++i) cuda_copy_to_device(kDev, x.get() + i * img, pool.data() + i * 997, img * 2);
+  DevBuf dw(wt), db(bias);
+  DevArray<uint8_t> ws(cuda::conv2d_forward_deep_workspace_bytes(s));
+  y.poison();
+  cuda::conv2d_forward_deep(s, x.get(), dw.get(), db.get(), false, y.get(), ws.get(), cuda_compute_stream(kDev));
+  const int64_t past = (int64_t{1} << 31) / s.c;  // the first pixel whose input offset passes 2^31
+  const std::vector<std::array<int64_t, 3>> px = {
+      {0, 0, 0},    {256, 255, 255}, {256, 0, 255}, {256, 255, 0}, {past / (s.h * s.w), past / s.w % s.h, past % s.w},
+      {255, 17, 0}, {200, 128, 129}};
+  for (const auto& p : px) {
+    const int64_t pixel = (p[0] * s.h + p[1]) * s.w + p[2];
+    std::vector<bf16> got(static_cast<size_t>(s.k));
+    cuda_copy_to_host(kDev, got.data(), y.get() + pixel * s.k, s.k * 2);
+    for (int64_t k = 0; k < s.k; ++k) {
+      double ref = bias[static_cast<size_t>(k)];
+      for (int64_t tap = 0; tap < 9; ++tap) {
+        const int64_t hh = p[1] + tap / 3 - 1, ww = p[2] + tap % 3 - 1;
+        if (hh < 0 || hh >= s.h || ww < 0 || ww >= s.w) continue;
+        for (int64_t c = 0; c < s.c; ++c) {
+          ref += static_cast<double>(to_float(pool[static_cast<size_t>(p[0] * 997 + (hh * s.w + ww) * s.c + c)])) *
+                 to_float(seis::to_bf16(wt[static_cast<size_t>((k * 9 + tap) * s.c + c)]));
+        }
+      }
+      EXPECT_NEAR(to_float(got[static_cast<size_t>(k)]), ref, std::fabs(ref) / 128 + 1e-3)
+          << "pixel " << pixel << " channel " << k;
     }
   }
 }

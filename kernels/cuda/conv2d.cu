@@ -28,8 +28,10 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv2d_deep.h"
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
+#include "kernels/cuda/deep_conv_layout.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 #include "kernels/elementwise.h"
@@ -957,6 +959,12 @@ void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const fl
     conv2d_forward_halo(s, x, w, bias, relu, y, stream);
     return;
   }
+  // The deep kernel likewise (behind SEIS_CONV_IMPL=deep); its bf16 filter fits the workspace
+  // (conv2d_workspace_bytes counts it).
+  if (math == ConvMath::bf16 && deep_conv_enabled() && deep::supports(s.c, s.k, s.r)) {
+    conv2d_forward_deep(s, x, w, bias, relu, y, workspace, stream);
+    return;
+  }
   SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr && workspace != nullptr,
                     "conv2d_forward (bf16): null pointer");
   conv_layout::Carver ws(workspace);
@@ -972,6 +980,11 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, c
   if (s.pixels() == 0) return;
   if (math == ConvMath::bf16 && halo_conv_enabled() && halo::supports(s.k, s.c, s.r)) {
     conv2d_backward_data_halo(s, dy, y_relu, w, dx, stream);
+    return;
+  }
+  // The deep kernel (behind SEIS_CONV_IMPL=deep): its flipped filter and masked dy fit the workspace.
+  if (math == ConvMath::bf16 && deep_conv_enabled() && deep::supports(s.k, s.c, s.r)) {
+    conv2d_backward_data_deep(s, dy, y_relu, w, dx, workspace, stream);
     return;
   }
   SEIS_KERNEL_CHECK(dy != nullptr && w != nullptr && dx != nullptr && workspace != nullptr,

@@ -25,6 +25,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv2d_halo.h"
+#include "kernels/cuda/conv_impl.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 
@@ -410,10 +411,7 @@ void launch_wgrad_k(const WgradArgs& a, int64_t k, cudaStream_t stream) {
 }  // namespace
 
 bool halo_conv_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("SEIS_CONV_IMPL");
-    return e != nullptr && std::string(e) == "halo";
-  }();
+  static const bool on = [] { return conv_impl_lists(std::getenv("SEIS_CONV_IMPL"), "halo"); }();
   return on;
 }
 

@@ -10,8 +10,8 @@
 //   conv2d_backward_weight_halo_workspace_bytes(s), which conv2d_workspace_bytes includes) added in
 //   a fixed order. halo_wgrad::supports(C, K).
 //
-// Not the default yet: it runs only where SEIS_CONV_IMPL=halo, until a GPU run has verified it
-// (GPU-PLAN.md 5.1). Its algorithm is proven on the CPU emulator (tests/halo_conv_test.cpp).
+// Not the default yet: it runs only where SEIS_CONV_IMPL lists "halo" (halo, or halo,deep), until a
+// GPU run has verified it (GPU-PLAN.md 5.1). Its algorithm is proven on the CPU emulator (tests/halo_conv_test.cpp).
 #pragma once
 #include <cstdint>
 
@@ -22,7 +22,7 @@ struct CUstream_st;
 
 namespace seis::cuda {
 
-// SEIS_CONV_IMPL=halo in the environment (read once).
+// SEIS_CONV_IMPL lists "halo" (conv_impl.h; read once).
 bool halo_conv_enabled();
 void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
                          CUstream_st* stream);

@@ -13,12 +13,15 @@
 // - forward: x [P, C] and y [P, K] in fp32;
 // - backward_data: dy masked by (y_relu > 0) [P, K] and dx [P, C] in fp32, then the fp32 pieces;
 // - backward_weight: x [P, C] and masked dy [P, K] in fp32, then the fp32 pieces; at least the halo
-//   backward-weight's partials (halo_wgrad::partial_floats) where that kernel supports the shape.
+//   backward-weight's partials (halo_wgrad::partial_floats) where that kernel supports the shape;
+// - forward, bf16: at least the deep conv's bf16 filter (deep::filter_bytes) where that kernel
+//   supports the shape; backward_data, bf16: at least its flipped filter and masked dy.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 
 #include "kernels/conv2d.h"
+#include "kernels/cuda/deep_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 
 namespace seis::cuda {
@@ -168,6 +171,14 @@ inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool 
   // The halo backward-weight (SEIS_CONV_IMPL=halo) needs only its partials: the larger of the two.
   if (pass == ConvPass::backward_weight && bf16) {
     return std::max(measure.used(), halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4);
+  }
+  // The deep forward (SEIS_CONV_IMPL=deep) needs only its bf16 filter.
+  if (pass == ConvPass::forward && bf16 && s.pixels() > 0 && deep::supports(s.c, s.k, s.r)) {
+    return std::max(measure.used(), deep::filter_bytes(s.c, s.k));
+  }
+  // The deep backward-data: its flipped bf16 filter and the masked dy.
+  if (pass == ConvPass::backward_data && bf16 && s.pixels() > 0 && deep::supports(s.k, s.c, s.r)) {
+    return std::max(measure.used(), deep::backward_data_bytes(s.pixels(), s.c, s.k));
   }
   return measure.used();
 }
