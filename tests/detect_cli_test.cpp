@@ -105,7 +105,7 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
   c.base = 2;
   const UNet model(c, 4, Device::cpu());
   WindowOptions wo;
-  wo.rows = 64;
+  wo.rows = 256;  // few windows: the test is about the choice, not the windows
   const WindowedInference inference(model, wo);
   nlohmann::json table = nlohmann::json::array();
   const DetectionSettings chosen =
@@ -141,7 +141,7 @@ TEST_F(DetectCli, NetworkTuneOnPrintsItsChoiceAndExplicitFlagsWin) {
   const std::string out = dir_ + "/unet_tuned";
   fs::create_directories(out);
   const std::string base = "detect --weights " + dir_ + "/w.safetensors --tune-on " + dir_ + "/val.h5 --in " + dir_ +
-                           "/rec.h5 --out " + out + "/events.csv --prob " + out + "/prob.h5 --device cpu";
+                           "/rec.h5 --out " + out + "/events.csv --prob " + out + "/prob.h5 --window 256 --device cpu";
   const test::CliResult r = run_seisseg(base);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("detect: --threshold 0."), std::string::npos) << r.err;
