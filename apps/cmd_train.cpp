@@ -29,6 +29,7 @@
 #include "apps/weights.h"
 #include "engine/communicator.h"
 #include "engine/device_runtime.h"
+#include "io/dataset_paths.h"
 
 namespace seis {
 
@@ -42,7 +43,7 @@ struct Settings {
   std::string optimizer = "adam", normalize = "trace", lr_schedule = "constant", save_every = "10m", crop;
   std::string best_by = "iou";
   double val_fraction = 0.1;
-  int levels = 7, base = 8, threads = 0, prefetch = 3;
+  int levels = 7, base = 8, threads = 0, prefetch = 3, max_open_files = SampleSet::kDefaultMaxOpenFiles;
   int64_t batch = 4, epochs = 0, steps = 0, warmup_steps = 0, log_every = 10, val_every = 0, max_shift = 0;
   float lr = 1e-3f, min_lr = 0.0f, momentum = 0.9f, weight_decay = 0.0f, pos_weight = 1.0f, threshold = 0.5f;
   uint64_t seed = 0;
@@ -77,6 +78,7 @@ struct Settings {
             {"save-every", save_every},
             {"threads", threads},
             {"prefetch", prefetch},
+            {"max-open-files", max_open_files},
             {"skip-bad-samples", skip_bad_samples},
             {"flip", flip},
             {"max-shift", max_shift},
@@ -121,6 +123,7 @@ Settings settings_from_json(const json& j) {
   take(j, "save-every", &s.save_every);
   take(j, "threads", &s.threads);
   take(j, "prefetch", &s.prefetch);
+  take(j, "max-open-files", &s.max_open_files);
   take(j, "skip-bad-samples", &s.skip_bad_samples);
   take(j, "flip", &s.flip);
   take(j, "max-shift", &s.max_shift);
@@ -138,6 +141,20 @@ std::vector<std::string> split_list(const std::string& s) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+// "N files, <FNV-1a 64 of the paths>": which files, in which order, in a few bytes.
+std::string files_digest(const std::vector<std::string>& files) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const std::string& f : files) {
+    for (const char c : f + '\n') {
+      h ^= static_cast<uint8_t>(c);
+      h *= 0x100000001b3ull;
+    }
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::to_string(files.size()) + " files, " + hex;
 }
 
 // --batch N: 1 <= N <= 2^20.
@@ -199,7 +216,7 @@ std::string format_duration(double s) {
 // The flags a resumed run may change; any other flag must repeat the interrupted run's value.
 bool may_change_on_resume(const std::string& key) {
   for (const char* k : {"steps", "epochs", "save-every", "log-every", "val-every", "device", "threads", "prefetch",
-                        "out", "conv-backend"}) {
+                        "max-open-files", "out", "conv-backend"}) {
     if (key == k) return true;
   }
   return false;
@@ -291,12 +308,13 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
                  int64_t crop_h, int64_t crop_w, Device device, Communicator& comm) {
   const int world = comm.world(), rank = comm.rank();
   const bool root = rank == 0;
-  SampleSet train_set(split_list(s.data));
+  const std::vector<std::string> train_files = expand_dataset_paths(s.data, "--data");
+  SampleSet train_set(train_files, s.max_open_files);
   if (!train_set.has_label()) throw InputError(train_set.describe(0) + ": no /label: training needs labels");
   std::unique_ptr<SampleSet> val_set;
   IndexSplit split;
   if (!s.val.empty()) {
-    val_set = std::make_unique<SampleSet>(split_list(s.val));
+    val_set = std::make_unique<SampleSet>(expand_dataset_paths(s.val, "--val"), s.max_open_files);
     if (!val_set->has_label()) throw InputError(val_set->describe(0) + ": no /label: validation needs labels");
     for (int64_t i = 0; i < train_set.size(); ++i) split.train.push_back(i);
   } else {
@@ -380,9 +398,12 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
 
   RunDir dir(s.out);
   // What a checkpoint must share with the run that resumes from it.
-  const json identity = {
+  json identity = {
       {"levels", s.levels}, {"base", s.base}, {"optimizer", s.optimizer}, {"batch", s.batch},
       {"seed", s.seed},     {"data", s.data}, {"normalize", s.normalize}, {"val-fraction", s.val_fraction}};
+  // A directory, glob or list may name other files by the time a run resumes, and the files' order
+  // is the samples' order: the list itself is part of the identity then.
+  if (train_files != split_list(s.data)) identity["data-files"] = files_digest(train_files);
   CheckpointState state;
   if (!resume.empty()) {
     state = load_checkpoint(resume + "/state.safetensors", model, optimizer, nlohmann::json(identity));
@@ -586,8 +607,10 @@ int cmd_train(int argc, char** argv) {
   Settings s;
   std::string resume;
   CLI::App app{"seisseg train: train the UNet on HDF5 sample files", "seisseg train"};
-  app.add_option("--data", s.data, "training files F.h5[,G.h5...]");
-  app.add_option("--val", s.val, "validation files V.h5[,...] (instead of --val-fraction)");
+  app.add_option("--data", s.data,
+                 "training files: F.h5[,G.h5...], each item a file, a directory (its .h5 files), a quoted glob "
+                 "('shots/*.h5') or a list file (@LIST or LIST.txt, one per line)");
+  app.add_option("--val", s.val, "validation files, in the forms of --data (instead of --val-fraction)");
   app.add_option("--val-fraction", s.val_fraction, "fraction of --data held out for validation (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.9));
@@ -643,6 +666,10 @@ int cmd_train(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 256));
   app.add_option("--prefetch", s.prefetch, "batches in flight")->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_option("--max-open-files", s.max_open_files,
+                 "data files kept open at once (more are reopened as the reader reaches them)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
   app.add_flag("--skip-bad-samples", s.skip_bad_samples, "skip (and count) gathers holding NaN or Inf");
   app.add_flag("--flip", s.flip, "augment: flip the receiver axis at random");
   app.add_option("--max-shift", s.max_shift, "augment: random time shift of up to N samples")
@@ -690,7 +717,9 @@ int cmd_train(int argc, char** argv) {
     if (app.count("--out") == 0) merged["out"] = resume;
     s = settings_from_json(merged);
   }
-  if (s.data.empty()) throw UsageError("--data is required (one or more HDF5 files, comma-separated)");
+  if (s.data.empty()) {
+    throw UsageError("--data is required (HDF5 files, comma-separated; a directory, a quoted glob or @LIST)");
+  }
   if (s.threshold <= 0.0f || s.threshold >= 1.0f) throw UsageError("--threshold must be inside (0, 1)");
   if (s.epochs > 0 && s.steps > 0) throw UsageError("give --epochs or --steps, not both");
   if (!s.val.empty() && app.count("--val-fraction") > 0 && s.val_fraction > 0) {

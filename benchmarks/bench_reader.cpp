@@ -3,7 +3,13 @@
 // cache first: posix_fadvise DONTNEED after fsync; it evicts clean pages only) and warm (the file
 // in the page cache):
 //   reader          SampleReader, one shuffled epoch into pinned slots (next_host: no device, no copy)
-//   raw             read() of the whole file in 8 MiB blocks, sequentially: the physical limit
+//   raw             read() of the whole file in 8 MiB blocks, sequentially, into one buffer that stays
+//                   in cache: the disk's sequential speed (cold); warm, no ceiling for filling slots
+//   raw_slots       the bytes the reader reads (each sample's chunks), in the reader's order, by as many
+//                   threads as the reader has, one pread per chunk, into a ring of buffers as large as
+//                   the reader's slots: what filling the slots costs with no processing at all
+//   fio             fio (Debian's fio, when installed): as many jobs as reader threads, each reading its
+//                   share of the file sequentially in 4 MiB requests (psync): parallel reads of the disk
 //   h5py_generator  benchmarks/reader_peers.py: the paper's per-sample h5py generator
 //   dataloader      benchmarks/reader_peers.py: PyTorch DataLoader over h5py, 2 workers, pin_memory
 // Prints one JSON line per measurement, then the ratios. GB/s counts file bytes (data + labels).
@@ -15,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -32,6 +39,7 @@
 #include "engine/device_runtime.h"
 #include "engine/rng.h"
 #include "io/hdf5_dataset.h"
+#include "io/sample_order.h"
 #include "io/sample_reader.h"
 #include "io/sample_set.h"
 
@@ -122,8 +130,94 @@ nlohmann::ordered_json measure_raw(const std::string& path, bool cold) {
           {"block_mib", 8}};
 }
 
+// pread of `bytes` at `offset`, whole (short reads continued).
+void read_at(int fd, char* buf, int64_t bytes, int64_t offset, const std::string& path) {
+  while (bytes > 0) {
+    const ssize_t got = ::pread(fd, buf, static_cast<size_t>(bytes), static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) throw InputError(path + ": read failed at byte " + std::to_string(offset));
+    buf += got;
+    bytes -= got;
+    offset += got;
+  }
+}
+
+// The reader's bytes without the reader: see raw_slots above. Null when the file's samples are not
+// read with pread (compressed chunks).
+nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSet& set, const SampleReaderOptions& o,
+                                         bool cold) {
+  const H5SampleFile& file = set.file(0);
+  const int64_t n = set.size(), count = n / o.batch * o.batch;
+  if (file.direct_extents(0).empty()) return nullptr;
+  const std::vector<int64_t> perm = epoch_permutation(n, o.seed, 0);
+  const int64_t per_sample = set.bytes_per_sample(0), ring = static_cast<int64_t>(o.prefetch) * o.batch;
+  void* mem = nullptr;
+  if (posix_memalign(&mem, 4096, static_cast<size_t>(ring * per_sample)) != 0) throw Error("out of memory");
+  std::memset(mem, 0, static_cast<size_t>(ring * per_sample));  // touched, as the reader's slots are
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  if (cold) evict(path);
+  std::atomic<int64_t> next{0}, total{0};
+  std::exception_ptr error;
+  std::mutex mu;
+  const double t0 = now_s();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < o.threads; ++t) {
+    ts.emplace_back([&] {
+      try {
+        for (int64_t q = next++; q < count; q = next++) {
+          char* dst = static_cast<char*>(mem) + (q % ring) * per_sample;
+          for (const H5SampleFile::Extent& e : file.direct_extents(perm[static_cast<size_t>(q)])) {
+            read_at(fd, dst, e.bytes, e.offset, path);
+            dst += e.bytes;
+            total += e.bytes;
+          }
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        error = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  const double s = now_s() - t0;
+  ::close(fd);
+  std::free(mem);
+  if (error) std::rethrow_exception(error);
+  const int64_t bytes = total.load();
+  return {{"bench", "reader"},
+          {"impl", "raw_slots"},
+          {"mode", cold ? "cold" : "warm"},
+          {"bytes", bytes},
+          {"seconds", s},
+          {"gb_per_s", static_cast<double>(bytes) / s / 1e9},
+          {"threads", o.threads},
+          {"ring_bytes", ring * per_sample}};
+}
+
+// fio's parallel sequential read of the file, or null when fio is not installed.
+nlohmann::ordered_json measure_fio(const std::string& path, int jobs, bool cold) {
+  if (std::system("command -v fio >/dev/null 2>&1") != 0) return nullptr;
+  if (cold) evict(path);
+  const int64_t share = file_size(path) / jobs / 4096 * 4096;
+  const std::string cmd = "fio --name=seisseg_bench --filename='" + path +
+                          "' --readonly --rw=read --bs=4m --ioengine=psync --numjobs=" + std::to_string(jobs) +
+                          " --size=" + std::to_string(share) + " --offset_increment=" + std::to_string(share) +
+                          " --invalidate=" + (cold ? "1" : "0") + " --group_reporting --output-format=json 2>/dev/null";
+  const nlohmann::json j = nlohmann::json::parse(run_capture(cmd), nullptr, false);
+  if (j.is_discarded() || !j.contains("jobs") || j["jobs"].empty()) {
+    std::fprintf(stderr, "bench_reader: fio gave no JSON result\n");
+    return nullptr;
+  }
+  const nlohmann::json& rd = j["jobs"][0]["read"];
+  const double bytes = rd.value("io_bytes", 0.0), bw = rd.value("bw_bytes", 0.0);
+  return {{"bench", "reader"}, {"impl", "fio"},         {"mode", cold ? "cold" : "warm"},
+          {"bytes", bytes},    {"seconds", bytes / bw}, {"gb_per_s", bw / 1e9},
+          {"jobs", jobs},      {"block_mib", 4},        {"ioengine", "psync"}};
+}
+
 nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& set, const SampleReaderOptions& o,
-                                      bool cold) {
+                                      bool cold, const char* impl = "seisseg") {
   if (cold) evict(path);
   // Setup (allocating and touching the pinned slots) is timed apart: a training run pays it once.
   const double t_setup = now_s();
@@ -134,7 +228,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
   const double s = now_s() - t0;
   const ReaderStats st = reader.stats();
   return {{"bench", "reader"},
-          {"impl", "seisseg"},
+          {"impl", impl},
           {"mode", cold ? "cold" : "warm"},
           {"samples", samples},
           {"bytes", st.bytes_read},
@@ -145,6 +239,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"prefetch", o.prefetch},
           {"batch", o.batch},
           {"normalize", normalize_name(o.normalize)},
+          {"will_need", o.will_need},
           {"pinned_slot_bytes", reader.slot_bytes()},
           {"setup_seconds", t0 - t_setup},
           {"wait_fraction", st.wait_fraction()}};
@@ -157,7 +252,7 @@ int main(int argc, char** argv) {
   std::string file = "/tmp/seisseg_bench_reader.h5", python = "/usr/bin/python3", normalize = "none";
   int64_t samples = 52, size = 4096, batch = 4;
   int threads = 0, prefetch = 3, workers = 2;
-  bool no_peers = false, keep = false;
+  bool no_peers = false, keep = false, without_willneed = false, willneed_first = false;
   app.add_option("--file", file, "HDF5 file to read; created (and deleted after) when missing")->capture_default_str();
   app.add_option("--samples", samples, "samples of a created file")->capture_default_str();
   app.add_option("--size", size, "H = W of a created file")->capture_default_str();
@@ -168,6 +263,10 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers, "DataLoader workers")->capture_default_str();
   app.add_option("--python", python, "the Python with h5py and torch")->capture_default_str();
   app.add_flag("--no-peers", no_peers, "skip the Python peers");
+  app.add_flag("--also-without-willneed", without_willneed,
+               "also time the reader without its posix_fadvise(WILLNEED) hints (impl seisseg_no_willneed)");
+  app.add_flag("--willneed-first", willneed_first,
+               "with --also-without-willneed: time the reader with hints before the one without");
   app.add_flag("--keep", keep, "keep a created file");
   bool created = false;
   try {
@@ -202,7 +301,17 @@ int main(int argc, char** argv) {
         gbs[rec["impl"].get<std::string>()] = rec["gb_per_s"].get<double>();
       };
       emit(measure_raw(file, cold));
+      const nlohmann::ordered_json slots = measure_raw_slots(file, set, o, cold);
+      if (!slots.is_null()) emit(slots);
+      const nlohmann::ordered_json fio = measure_fio(file, o.threads, cold);
+      if (!fio.is_null()) emit(fio);
+      // Without the hints first, or second with --willneed-first: the two orders tell an order effect
+      // (e.g. reclaim after the peers) from the hints' own.
+      SampleReaderOptions plain = o;
+      plain.will_need = false;
+      if (without_willneed && !willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
       emit(measure_reader(file, set, o, cold));
+      if (without_willneed && willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
       if (!no_peers) {
         for (const char* impl : {"h5py_generator", "dataloader"}) {
           const std::string cmd = python + " " + script + " --file " + file + " --impl " + impl + " --batch " +
@@ -225,7 +334,7 @@ int main(int argc, char** argv) {
       }
       nlohmann::ordered_json ratio = {{"bench", "reader_ratio"}, {"mode", mode}};
       const double ours = gbs["seisseg"];
-      for (const char* peer : {"raw", "h5py_generator", "dataloader"}) {
+      for (const char* peer : {"raw", "raw_slots", "fio", "seisseg_no_willneed", "h5py_generator", "dataloader"}) {
         if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = ours / gbs[peer];
       }
       std::printf("%s\n", ratio.dump().c_str());

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -93,7 +94,8 @@ namespace {
 // One of /data or /label, ready to read a sample.
 struct DsetReader {
   std::string name;  // "/data" or "/label"
-  Hid dset;
+  bool is_label = false;
+  Hid dset;  // while opening; then in H5SampleFile::Impl::Handles
   H5ElemType type = H5ElemType::none;
   int64_t elem_bytes = 0;      // in the file
   bool raw_decodable = false;  // little-endian IEEE or 1-byte integer: pread bytes can be decoded here
@@ -105,11 +107,39 @@ struct DsetReader {
 
 }  // namespace
 
+// /data is read in blocks of whole rows of about this size: each block is checked and summed by
+// the caller while it is still in cache (read_rows), and a request of this size keeps the disk busy.
+constexpr int64_t kReadBlockBytes = int64_t{1} << 20;
+
 struct H5SampleFile::Impl {
   H5DatasetInfo info;
-  Hid file;
+  Hid file;  // while opening; then in handles
   DsetReader data, label;
-  int fd = -1;
+  int fd = -1;  // while opening; then in handles
+  // What reads need open: the descriptor for pread, and the HDF5 ids where the library reads.
+  // Shared, so that close_handles() never pulls them from under a read in progress: the last user
+  // closes them. Reopened on demand (a set of many files keeps only a few open).
+  struct Handles {
+    int fd = -1;
+    Hid file, data, label;
+    Handles() = default;
+    Handles(const Handles&) = delete;
+    Handles& operator=(const Handles&) = delete;
+    ~Handles() {
+      if (fd >= 0) ::close(fd);
+      if (file.ok() || data.ok() || label.ok()) {
+        std::lock_guard<std::mutex> lock(h5_mutex());
+        label.reset();
+        data.reset();
+        file.reset();
+      }
+    }
+    hid_t dset(const DsetReader& r) const { return r.is_label ? label.get() : data.get(); }
+  };
+  mutable std::mutex handles_mu;
+  mutable std::shared_ptr<Handles> handles;
+  struct stat opened {};       // the file as first opened: a reopened path must still be that file
+  bool needs_library = false;  // some sample reads through HDF5, so reopening opens it too
   // Chunk addresses from the library are relative to the superblock, which follows the user block
   // (if any): the absolute offset of chunk address a is base + a.
   int64_t base = 0;
@@ -220,6 +250,7 @@ struct H5SampleFile::Impl {
 
   void open_dset(DsetReader& r, const char* name) {
     r.name = std::string("/") + name;
+    r.is_label = r.name == "/label";
     r.dset = Hid(H5Dopen2(file.get(), name, H5P_DEFAULT));
     if (!r.dset.ok()) fail(r.name + " is not a dataset: " + h5_error());
   }
@@ -286,10 +317,91 @@ struct H5SampleFile::Impl {
     Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT));
     info.attributes = h5_attributes_text(root.get());
     h5_dt_dx(info.attributes, &info.dt, &info.dx);
+    if (::fstat(fd, &opened) != 0) fail(std::string("cannot stat: ") + std::strerror(errno));
+    needs_library = !data.all_direct || (label.dset.ok() && !label.all_direct);
+    auto h = std::make_shared<Handles>();
+    h->fd = fd;
+    fd = -1;
+    if (needs_library) {
+      h->file = std::move(file);
+      h->data = std::move(data.dset);
+      h->label = std::move(label.dset);
+    } else {  // pread only: one descriptor per open file, not two (HDF5 holds one of its own)
+      label.dset.reset();
+      data.dset.reset();
+      file.reset();
+    }
+    handles = std::move(h);
+  }
+
+  std::shared_ptr<Handles> acquire() const {
+    std::lock_guard<std::mutex> lock(handles_mu);
+    if (!handles) handles = reopen();
+    return handles;
+  }
+
+  std::shared_ptr<Handles> reopen() const {
+    auto h = std::make_shared<Handles>();
+    h->fd = ::open(info.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (h->fd < 0) fail(std::string("cannot reopen: ") + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(h->fd, &st) != 0 || st.st_dev != opened.st_dev || st.st_ino != opened.st_ino ||
+        st.st_size != opened.st_size || st.st_mtim.tv_sec != opened.st_mtim.tv_sec ||
+        st.st_mtim.tv_nsec != opened.st_mtim.tv_nsec) {
+      fail("was replaced or changed since it was opened; restart to read it as it is now");
+    }
+    if (needs_library) {
+      std::lock_guard<std::mutex> lock(h5_mutex());
+      h5_quiet();
+      int64_t bytes = 0;
+      h->file = h5_open_readonly(info.path, &bytes);
+      h->data = Hid(H5Dopen2(h->file.get(), "data", H5P_DEFAULT));
+      if (!h->data.ok()) fail("/data cannot be reopened: " + h5_error());
+      if (info.label_type != H5ElemType::none) {
+        h->label = Hid(H5Dopen2(h->file.get(), "label", H5P_DEFAULT));
+        if (!h->label.ok()) fail("/label cannot be reopened: " + h5_error());
+      }
+    }
+    return h;
+  }
+
+  // Reads /data of sample i into out as float32 in blocks of whole rows, calling ready(r0, r1) as
+  // soon as rows [r0, r1) are in place. Library reads come whole: one call, (0, H).
+  void read_data_rows(const Handles& hd, int64_t i, float* out, const H5SampleFile::RowsReady& ready) const {
+    const int64_t h = info.height, w = info.width;
+    const int64_t off = data.offsets.empty() ? -1 : data.offsets[static_cast<size_t>(i)];
+    if (off < 0) {
+      read_one(hd, data, i, out, nullptr);
+      ready(0, h);
+      return;
+    }
+    const int64_t row_bytes = w * data.elem_bytes;
+    const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / row_bytes);
+    thread_local std::vector<uint8_t> stage;  // float16 bytes, converted into out block by block
+    for (int64_t r0 = 0; r0 < h; r0 += block_rows) {
+      const int64_t r1 = std::min(h, r0 + block_rows);
+      const int64_t bytes = (r1 - r0) * row_bytes;
+      float* dst = out + r0 * w;
+      void* buf = dst;
+      if (data.type == H5ElemType::f16) {
+        stage.resize(static_cast<size_t>(bytes));
+        buf = stage.data();
+      }
+      std::string err;
+      if (!pread_full(hd.fd, buf, bytes, off + r0 * row_bytes, &err)) {
+        fail("sample " + std::to_string(i) + ": reading /data at byte " + std::to_string(off + r0 * row_bytes) + ": " +
+             err);
+      }
+      if (data.type == H5ElemType::f16) {
+        const auto* half = static_cast<const uint16_t*>(buf);
+        for (int64_t k = 0; k < (r1 - r0) * w; ++k) dst[k] = half_to_float(half[k]);
+      }
+      ready(r0, r1);
+    }
   }
 
   // Reads sample i of r into out (float for data, u8 for labels).
-  void read_one(const DsetReader& r, int64_t i, float* fout, uint8_t* uout) const {
+  void read_one(const Handles& hd, const DsetReader& r, int64_t i, float* fout, uint8_t* uout) const {
     const int64_t count = info.height * info.width;
     const int64_t off = r.offsets.empty() ? -1 : r.offsets[static_cast<size_t>(i)];
     if (off >= 0) {
@@ -305,7 +417,7 @@ struct H5SampleFile::Impl {
         dst = buf.data();
       }
       std::string err;
-      if (!pread_full(fd, dst, bytes, off, &err)) {
+      if (!pread_full(hd.fd, dst, bytes, off, &err)) {
         fail("sample " + std::to_string(i) + ": reading " + r.name + " at byte " + std::to_string(off) + ": " + err);
       }
       convert(r, dst, count, fout, uout);
@@ -318,15 +430,16 @@ struct H5SampleFile::Impl {
     {
       std::lock_guard<std::mutex> lock(h5_mutex());
       h5_quiet();
-      Hid fspace(H5Dget_space(r.dset.get()));
+      const hid_t dset = hd.dset(r);
+      Hid fspace(H5Dget_space(dset));
       const hsize_t start[3] = {static_cast<hsize_t>(i), 0, 0};
       const hsize_t cnt[3] = {1, static_cast<hsize_t>(info.height), static_cast<hsize_t>(info.width)};
       const hsize_t mdim[1] = {static_cast<hsize_t>(count)};
       Hid mspace(H5Screate_simple(1, mdim, nullptr));
-      Hid ftype(H5Dget_type(r.dset.get()));
+      Hid ftype(H5Dget_type(dset));
       Hid mtype(as_float ? H5Tcopy(H5T_NATIVE_FLOAT) : H5Tget_native_type(ftype.get(), H5T_DIR_ASCEND));
       if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0 ||
-          H5Dread(r.dset.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf.data()) < 0) {
+          H5Dread(dset, mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf.data()) < 0) {
         fail("sample " + std::to_string(i) + ": HDF5 cannot read " + r.name + ": " + h5_error());
       }
     }
@@ -372,6 +485,7 @@ struct H5SampleFile::Impl {
   }
 
   void close() {
+    handles.reset();
     {
       std::lock_guard<std::mutex> lock(h5_mutex());
       data.dset.reset();
@@ -402,8 +516,52 @@ void H5SampleFile::read(int64_t i, float* data, uint8_t* label) const {
   const H5DatasetInfo& in = impl_->info;
   SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");
   SEIS_CHECK(data != nullptr, "read: data must not be null");
-  impl_->read_one(impl_->data, i, data, nullptr);
-  if (label != nullptr && impl_->label.dset.ok()) impl_->read_one(impl_->label, i, nullptr, label);
+  const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
+  impl_->read_one(*hd, impl_->data, i, data, nullptr);
+  if (label != nullptr && in.label_type != H5ElemType::none) impl_->read_one(*hd, impl_->label, i, nullptr, label);
+}
+
+void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const {
+  const H5DatasetInfo& in = impl_->info;
+  SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");
+  SEIS_CHECK(data != nullptr, "read_rows: data must not be null");
+  const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
+  impl_->read_data_rows(*hd, i, data, ready);
+  if (label != nullptr && in.label_type != H5ElemType::none) impl_->read_one(*hd, impl_->label, i, nullptr, label);
+}
+
+std::vector<H5SampleFile::Extent> H5SampleFile::direct_extents(int64_t i) const {
+  const H5DatasetInfo& in = impl_->info;
+  SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");
+  std::vector<Extent> out;
+  const int64_t count = in.height * in.width;
+  for (const DsetReader* r : {&impl_->data, &impl_->label}) {
+    if (r->offsets.empty() || r->offsets[static_cast<size_t>(i)] < 0) continue;
+    out.push_back({r->offsets[static_cast<size_t>(i)], count * r->elem_bytes});
+  }
+  return out;
+}
+
+void H5SampleFile::will_need(int64_t i) const {
+  const std::vector<Extent> ext = direct_extents(i);
+  if (ext.empty()) return;
+  const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
+  // A hint: the kernel starts reading these bytes into the page cache now, without waiting.
+  for (const Extent& e : ext) ::posix_fadvise(hd->fd, e.offset, e.bytes, POSIX_FADV_WILLNEED);
+}
+
+void H5SampleFile::close_handles() const {
+  std::shared_ptr<Impl::Handles> dropped;
+  {
+    std::lock_guard<std::mutex> lock(impl_->handles_mu);
+    dropped = std::move(impl_->handles);
+  }
+  // (Closed here, outside handles_mu, unless a read still holds them: then by that read.)
+}
+
+bool H5SampleFile::handles_open() const {
+  std::lock_guard<std::mutex> lock(impl_->handles_mu);
+  return impl_->handles != nullptr;
 }
 
 // ---- Writing ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 // as the generator's /picks and /events are 1-D compound datasets (io/hdf5_table.h).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,6 +55,29 @@ class H5SampleFile {
 
   // The byte count read() moves from the file per sample (for throughput figures).
   int64_t bytes_per_sample() const;
+
+  // read(), with /data in blocks of whole rows (about 1 MiB each): ready(r0, r1) runs on the
+  // calling thread as soon as rows [r0, r1) of data are in place, in order, so the caller can check
+  // and sum them while they are still in cache; then the label is read. Compressed and other
+  // library-read samples come whole: one call, (0, H). Thread-safe.
+  using RowsReady = std::function<void(int64_t row0, int64_t row1)>;
+  void read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const;
+
+  // The file byte ranges read() preads for sample i (data, then label); empty where the library
+  // reads (compressed chunks and the like).
+  struct Extent {
+    int64_t offset = 0, bytes = 0;
+  };
+  std::vector<Extent> direct_extents(int64_t i) const;
+  // Tells the kernel that sample i will be read soon (posix_fadvise WILLNEED on its extents): the
+  // read starts in the background. A no-op for library-read samples.
+  void will_need(int64_t i) const;
+
+  // Closes the descriptor and HDF5 ids reads use (after a read in progress has finished); the
+  // next read reopens them, and fails with an InputError if the path no longer is the file that
+  // was opened. For sets of more files than may be open at once. Thread-safe.
+  void close_handles() const;
+  bool handles_open() const;
 
  private:
   struct Impl;

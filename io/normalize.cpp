@@ -1,5 +1,6 @@
 #include "io/normalize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -61,6 +62,92 @@ void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data
   for (int64_t t = 0; t < height; ++t) {
     float* row = data + t * width;
     for (int64_t j = 0; j < width; ++j) row[j] = (row[j] - mean[j]) * inv[j];
+  }
+}
+
+GatherNormalizer::GatherNormalizer(Normalize mode, int64_t width) : mode_(mode), width_(width) {
+  if (mode_ == Normalize::trace) {
+    col_sum_.resize(static_cast<size_t>(width));
+    col_sum2_.resize(static_cast<size_t>(width));
+    col_mean_.resize(static_cast<size_t>(width));
+    col_inv_.resize(static_cast<size_t>(width));
+  }
+}
+
+void GatherNormalizer::begin() {
+  rows_ = 0;
+  sum_ = sum2_ = 0;
+  std::fill(col_sum_.begin(), col_sum_.end(), 0.0);
+  std::fill(col_sum2_.begin(), col_sum2_.end(), 0.0);
+}
+
+void GatherNormalizer::add_rows(const float* rows, int64_t count) {
+  rows_ += count;
+  if (mode_ == Normalize::sample) {
+    // One running sum in element order, as normalize_gather has it.
+    double sum = sum_, sum2 = sum2_;
+    const int64_t n = count * width_;
+    for (int64_t i = 0; i < n; ++i) {
+      sum += rows[i];
+      sum2 += static_cast<double>(rows[i]) * rows[i];
+    }
+    sum_ = sum;
+    sum2_ = sum2;
+  } else if (mode_ == Normalize::trace) {
+    double* sum = col_sum_.data();
+    double* sum2 = col_sum2_.data();
+    for (int64_t t = 0; t < count; ++t) {
+      const float* row = rows + t * width_;
+      for (int64_t j = 0; j < width_; ++j) {
+        sum[j] += row[j];
+        sum2[j] += static_cast<double>(row[j]) * row[j];
+      }
+    }
+  }
+}
+
+void GatherNormalizer::finish() {
+  constexpr double kTiny = 1e-12;
+  if (mode_ == Normalize::sample) {
+    const double n = static_cast<double>(rows_ * width_);
+    mean_ = sum_ / n;
+    const double var = std::max(0.0, sum2_ / n - mean_ * mean_);
+    inv_ = var > kTiny ? 1.0 / std::sqrt(var) : 0.0;
+  } else if (mode_ == Normalize::trace) {
+    for (int64_t j = 0; j < width_; ++j) {
+      const double m = col_sum_[j] / static_cast<double>(rows_);
+      const double var = std::max(0.0, col_sum2_[j] / static_cast<double>(rows_) - m * m);
+      col_mean_[j] = static_cast<float>(m);
+      col_inv_[j] = var > kTiny ? static_cast<float>(1.0 / std::sqrt(var)) : 0.0f;
+    }
+  }
+}
+
+void GatherNormalizer::apply_row(const float* row, float* dst, int64_t x0, int64_t count, bool reverse) const {
+  if (mode_ == Normalize::none) {
+    if (!reverse) {
+      std::copy(row + x0, row + x0 + count, dst);
+    } else {
+      for (int64_t j = 0; j < count; ++j) dst[j] = row[width_ - 1 - x0 - j];
+    }
+  } else if (mode_ == Normalize::sample) {
+    const double mean = mean_, inv = inv_;
+    if (!reverse) {
+      for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<float>((row[x0 + j] - mean) * inv);
+    } else {
+      for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<float>((row[width_ - 1 - x0 - j] - mean) * inv);
+    }
+  } else {
+    const float* mean = col_mean_.data();
+    const float* inv = col_inv_.data();
+    if (!reverse) {
+      for (int64_t j = 0; j < count; ++j) dst[j] = (row[x0 + j] - mean[x0 + j]) * inv[x0 + j];
+    } else {
+      for (int64_t j = 0; j < count; ++j) {
+        const int64_t x = width_ - 1 - x0 - j;
+        dst[j] = (row[x] - mean[x]) * inv[x];
+      }
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace seis {
 
@@ -12,5 +13,27 @@ Normalize parse_normalize(const std::string& s);  // UsageError on anything else
 const char* normalize_name(Normalize n);
 
 void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data);
+
+// normalize_gather in pieces, for the reader's single pass: statistics gathered from blocks of rows
+// as they arrive (while they are still in cache), then applied row by row while the rows are moved
+// to their place. The same sums in the same order as normalize_gather, so the same bits.
+class GatherNormalizer {
+ public:
+  GatherNormalizer(Normalize mode, int64_t width);
+  void begin();                                     // a new gather
+  void add_rows(const float* rows, int64_t count);  // its next `count` rows, in order
+  void finish();                                    // after the last row
+  // dst[j] = the normalised value of column x = x0 + j of `row` (x = width - 1 - x0 - j when
+  // reverse), j in [0, count). `row` is a whole source row; dst may be row + x0 when not reverse
+  // (each value is computed from the one it replaces), and must not overlap the row otherwise.
+  void apply_row(const float* row, float* dst, int64_t x0, int64_t count, bool reverse) const;
+
+ private:
+  Normalize mode_;
+  int64_t width_ = 0, rows_ = 0;
+  double sum_ = 0, sum2_ = 0, mean_ = 0, inv_ = 0;  // per sample
+  std::vector<double> col_sum_, col_sum2_;          // per trace
+  std::vector<float> col_mean_, col_inv_;
+};
 
 }  // namespace seis

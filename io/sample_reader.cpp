@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <numeric>
 #include <string>
 
 #include "engine/cuda_stream.h"
@@ -35,37 +36,82 @@ bool all_finite(const float* x, int64_t n) {
   return bad == 0;
 }
 
-template <typename T>
-void flip_rows(T* x, int64_t h, int64_t w) {
-  for (int64_t t = 0; t < h; ++t) std::reverse(x + t * w, x + (t + 1) * w);
-}
+// Where the rows of a gather [h, w] go: out[i][j] = in[t][x] with t = t0 + i - shift (wrapped when
+// circular, else a vacated row of zeros) and x = x0 + j, or w - 1 - x0 - j when flipped. That is
+// flip, then shift, then crop [oh, ow] at (t0, x0), as one mapping.
+struct Placement {
+  int64_t h = 0, w = 0, oh = 0, ow = 0, t0 = 0, x0 = 0, shift = 0;
+  bool circular = false, flip = false;
+  bool in_place = false;  // out is in itself (no crop): every row is read before it is overwritten
+};
 
-// out[t] = in[t - s] over rows of w elements; vacated rows wrap (circular) or become 0.
-template <typename T>
-void shift_rows(T* x, int64_t h, int64_t w, int64_t s, bool circular) {
-  if (s == 0) return;
-  const int64_t a = s > 0 ? s : -s;
-  if (circular) {
-    const int64_t k = s > 0 ? h - a : a;  // the row that becomes row 0
-    std::rotate(x, x + k * w, x + h * w);
-  } else if (s > 0) {
-    std::memmove(x + a * w, x, static_cast<size_t>((h - a) * w) * sizeof(T));
-    std::memset(x, 0, static_cast<size_t>(a * w) * sizeof(T));
-  } else {
-    std::memmove(x, x + a * w, static_cast<size_t>((h - a) * w) * sizeof(T));
-    std::memset(x + (h - a) * w, 0, static_cast<size_t>(a * w) * sizeof(T));
+// Writes every output row with emit(source row, output row); `tmp` holds one row. In place, rows
+// are visited in an order that reads each one before it is overwritten (a circular shift follows
+// the cycles of the rotation), so the move needs one row of memory, not a second gather.
+template <typename T, typename Emit>
+void place_rows(const Placement& p, const T* src, T* dst, T* tmp, Emit emit) {
+  const int64_t h = p.h, w = p.w, ow = p.ow;
+  auto vacate = [&](int64_t i) { std::fill(dst + i * ow, dst + (i + 1) * ow, T(0)); };
+  if (!p.in_place) {
+    for (int64_t i = 0; i < p.oh; ++i) {
+      int64_t t = p.t0 + i - p.shift;
+      if (p.circular) t = ((t % h) + h) % h;
+      if (t < 0 || t >= h) {
+        vacate(i);
+      } else {
+        emit(src + t * w, dst + i * ow);
+      }
+    }
+    return;
   }
-}
-
-template <typename T>
-void crop_rows(const T* src, int64_t w, int64_t t0, int64_t x0, T* dst, int64_t ch, int64_t cw) {
-  for (int64_t i = 0; i < ch; ++i)
-    std::memcpy(dst + i * cw, src + (t0 + i) * w + x0, static_cast<size_t>(cw) * sizeof(T));
+  const int64_t s = p.shift;
+  if (s == 0) {
+    for (int64_t i = 0; i < h; ++i) {
+      T* row = dst + i * w;
+      if (p.flip) {
+        std::copy(row, row + w, tmp);
+        emit(tmp, row);
+      } else {
+        emit(row, row);
+      }
+    }
+  } else if (!p.circular && s > 0) {
+    for (int64_t i = h - 1; i >= s; --i) emit(dst + (i - s) * w, dst + i * w);
+    for (int64_t i = 0; i < s; ++i) vacate(i);
+  } else if (!p.circular) {
+    const int64_t a = -s;
+    for (int64_t i = 0; i < h - a; ++i) emit(dst + (i + a) * w, dst + i * w);
+    for (int64_t i = h - a; i < h; ++i) vacate(i);
+  } else {
+    // out[i] = in[(i - k) mod h]: gcd(h, k) cycles; the first row of each waits in tmp.
+    const int64_t k = ((s % h) + h) % h;
+    const int64_t cycles = std::gcd(h, k);
+    for (int64_t c = 0; c < cycles; ++c) {
+      std::copy(dst + c * w, dst + (c + 1) * w, tmp);
+      for (int64_t i = c;;) {
+        const int64_t from = (i - k + h) % h;
+        if (from == c) {
+          emit(tmp, dst + i * w);
+          break;
+        }
+        emit(dst + from * w, dst + i * w);
+        i = from;
+      }
+    }
+  }
 }
 
 std::string i2s(int64_t v) { return std::to_string(v); }
 
 }  // namespace
+
+// A worker's own memory: the full gather when cropping, one row for in-place moves, the sums.
+struct SampleReader::Scratch {
+  std::vector<float> data, data_row;
+  std::vector<uint8_t> label, label_row;
+  GatherNormalizer norm;
+  Scratch(Normalize mode, int64_t width) : norm(mode, width) {}
+};
 
 struct SampleReader::Slot {
   void* mem = nullptr;  // one pinned allocation: data, then labels
@@ -229,12 +275,13 @@ std::shared_ptr<const std::vector<int64_t>> SampleReader::permutation(int64_t ep
 }
 
 void SampleReader::worker_main() {
-  std::vector<float> scratch_data;
-  std::vector<uint8_t> scratch_label;
+  Scratch scratch(opt_.normalize, set_.width());
   if (scratch_bytes_ > 0) {
-    scratch_data.resize(static_cast<size_t>(set_.height() * set_.width()));
-    if (set_.has_label()) scratch_label.resize(scratch_data.size());
+    scratch.data.resize(static_cast<size_t>(set_.height() * set_.width()));
+    if (set_.has_label()) scratch.label.resize(scratch.data.size());
   }
+  scratch.data_row.resize(static_cast<size_t>(set_.width()));
+  scratch.label_row.resize(static_cast<size_t>(set_.width()));
   for (;;) {
     int64_t seq = 0, row = 0;
     Slot* slot = nullptr;
@@ -273,7 +320,7 @@ void SampleReader::worker_main() {
       try {
         // The previous upload from this slot must be finished before it is overwritten.
         if (slot->copied) slot->copied->synchronize();
-        process_sample(seq, row, *perm, *slot, scratch_data.data(), scratch_label.data(), &set_index, &skipped, &bytes);
+        process_sample(seq, row, *perm, *slot, scratch, &set_index, &skipped, &bytes);
       } catch (...) {
         error = std::current_exception();
       }
@@ -296,8 +343,7 @@ void SampleReader::worker_main() {
 }
 
 void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<int64_t>& perm, Slot& slot,
-                                  float* scratch_data, uint8_t* scratch_label, int64_t* set_index, int64_t* skipped,
-                                  int64_t* bytes) {
+                                  Scratch& scratch, int64_t* set_index, int64_t* skipped, int64_t* bytes) {
   int64_t epoch = 0, batch = 0;
   epoch_and_batch(seq, &epoch, &batch);
   const int64_t pos = batch * opt_.batch + opt_.rank * rank_batch_ + row;  // in the epoch's permutation
@@ -306,15 +352,36 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   const bool crop = scratch_bytes_ > 0;
   float* dst_data = slot.data + row * pix;
   uint8_t* dst_label = slot.label ? slot.label + row * pix : nullptr;
-  float* data = crop ? scratch_data : dst_data;
-  uint8_t* label = dst_label ? (crop ? scratch_label : dst_label) : nullptr;
+  float* data = crop ? scratch.data.data() : dst_data;
+  uint8_t* label = dst_label ? (crop ? scratch.label.data() : dst_label) : nullptr;
+  GatherNormalizer& norm = scratch.norm;
 
-  // Read; with skip_bad_samples a bad sample gives way to the next good one in the permutation.
+  if (opt_.will_need) {
+    // This sample (its whole chunk goes to the disk at once, not a readahead window at a time) and
+    // the one this worker takes next, about `threads` tasks on, when it is in the same epoch.
+    set_.will_need(perm[static_cast<size_t>(pos)]);
+    const int64_t q = seq * rank_batch_ + row + opt_.threads;
+    int64_t next_epoch = 0, next_batch = 0;
+    epoch_and_batch(q / rank_batch_, &next_epoch, &next_batch);
+    if (next_epoch == epoch) {
+      set_.will_need(perm[static_cast<size_t>(next_batch * opt_.batch + opt_.rank * rank_batch_ + q % rank_batch_)]);
+    }
+  }
+
+  // Read; each block of rows is checked and summed while it is in cache. With skip_bad_samples a
+  // bad sample gives way to the next good one in the permutation.
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
-    set_.read(g, data, label);
+    bool finite = true;
+    norm.begin();
+    set_.read_rows(g, data, label, [&](int64_t r0, int64_t r1) {
+      if (!finite) return;
+      const float* rows = data + r0 * w;
+      finite = all_finite(rows, (r1 - r0) * w);
+      if (finite) norm.add_rows(rows, r1 - r0);
+    });
     *bytes += set_.bytes_per_sample(g);
-    if (all_finite(data, h * w)) {
+    if (finite) {
       *set_index = g;
       break;
     }
@@ -326,26 +393,40 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     ++*skipped;
     if (k + 1 == n_) throw InputError("every sample of the dataset holds NaN or Inf values in /data");
   }
+  norm.finish();
 
-  normalize_gather(opt_.normalize, h, w, data);
-
-  if (!a.any()) return;
-  // One stream per (seed, epoch, position): the same draws whichever thread, rank count or timing.
-  Rng rng(hash_combine(opt_.seed, 0xa6a6000000000000ull + static_cast<uint64_t>(epoch)), static_cast<uint64_t>(pos));
-  if (a.flip_receivers && (rng.next_u64() & 1u)) {
-    flip_rows(data, h, w);
-    if (label) flip_rows(label, h, w);
+  Placement p;
+  p.h = h;
+  p.w = w;
+  p.oh = out_h_;
+  p.ow = out_w_;
+  p.circular = a.shift_circular;
+  p.in_place = !crop;
+  if (a.any()) {
+    // One stream per (seed, epoch, position): the same draws whichever thread, rank count or timing.
+    Rng rng(hash_combine(opt_.seed, 0xa6a6000000000000ull + static_cast<uint64_t>(epoch)), static_cast<uint64_t>(pos));
+    p.flip = a.flip_receivers && (rng.next_u64() & 1u);
+    if (a.max_shift > 0) {
+      p.shift = static_cast<int64_t>(rng.below(static_cast<uint64_t>(2 * a.max_shift + 1))) - a.max_shift;
+    }
+    if (crop) {
+      p.t0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(h - out_h_ + 1)));
+      p.x0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(w - out_w_ + 1)));
+    }
   }
-  if (a.max_shift > 0) {
-    const int64_t s = static_cast<int64_t>(rng.below(static_cast<uint64_t>(2 * a.max_shift + 1))) - a.max_shift;
-    shift_rows(data, h, w, s, a.shift_circular);
-    if (label) shift_rows(label, h, w, s, a.shift_circular);
+  const bool moved = !p.in_place || p.flip || p.shift != 0;
+  if (moved || opt_.normalize != Normalize::none) {
+    place_rows(p, data, dst_data, scratch.data_row.data(),
+               [&](const float* from, float* to) { norm.apply_row(from, to, p.x0, p.ow, p.flip); });
   }
-  if (crop) {
-    const int64_t t0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(h - out_h_ + 1)));
-    const int64_t x0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(w - out_w_ + 1)));
-    crop_rows(data, w, t0, x0, dst_data, out_h_, out_w_);
-    if (label) crop_rows(label, w, t0, x0, dst_label, out_h_, out_w_);
+  if (label && moved) {
+    place_rows(p, label, dst_label, scratch.label_row.data(), [&](const uint8_t* from, uint8_t* to) {
+      if (!p.flip) {
+        if (from + p.x0 != to) std::memcpy(to, from + p.x0, static_cast<size_t>(p.ow));
+      } else {
+        for (int64_t j = 0; j < p.ow; ++j) to[j] = from[w - 1 - p.x0 - j];
+      }
+    });
   }
 }
 

@@ -13,6 +13,12 @@
 // with the label moved exactly like the data. Every random draw is seeded by (seed, epoch,
 // permutation position), so results do not depend on threads or timing (nor on W).
 //
+// Passes over memory. /data arrives in blocks of rows of about 1 MiB (H5SampleFile::read_rows);
+// each block is checked for NaN/Inf and added to the normalisation's sums (and converted from
+// float16) while it is still in cache. Then one pass moves every row to its place (flip, shift,
+// crop) and normalises it on the way, in the slot itself when not cropping. The bits are those of
+// the separate passes (normalize_gather, then flip, shift, crop).
+//
 // Bad samples (NaN or Inf in /data): InputError naming the file and sample, unless
 // skip_bad_samples: the sample at position p is then replaced by the first good sample at
 // positions p+1, p+2, ... (wrapping) of the same epoch's permutation, and counted. The replacement
@@ -70,6 +76,9 @@ struct SampleReaderOptions {
   Normalize normalize = Normalize::trace;
   AugmentOptions augment;
   bool skip_bad_samples = false;
+  // Before reading a sample, tell the kernel which one this worker reads next (posix_fadvise
+  // WILLNEED on its chunks), so that the disk works on it while this one is processed.
+  bool will_need = true;
   Device device = Device::cpu();
 };
 
@@ -144,11 +153,12 @@ class SampleReader {
  private:
   struct Slot;
   struct Task;
+  struct Scratch;
   void start_workers();
   void stop_workers();
   void worker_main();
-  void process_sample(int64_t seq, int64_t row, const std::vector<int64_t>& perm, Slot& slot, float* scratch_data,
-                      uint8_t* scratch_label, int64_t* set_index, int64_t* skipped, int64_t* bytes);
+  void process_sample(int64_t seq, int64_t row, const std::vector<int64_t>& perm, Slot& slot, Scratch& scratch,
+                      int64_t* set_index, int64_t* skipped, int64_t* bytes);
   std::shared_ptr<const std::vector<int64_t>> permutation(int64_t epoch);  // under mu_
   void epoch_and_batch(int64_t seq, int64_t* epoch, int64_t* batch) const;
   Slot& acquire();      // waits for batch consumed_; rethrows its error

@@ -9,11 +9,14 @@
 
 namespace seis {
 
-SampleSet::SampleSet(const std::vector<std::string>& paths) {
+SampleSet::SampleSet(const std::vector<std::string>& paths, int max_open_files) : max_open_(max_open_files) {
   if (paths.empty()) throw UsageError("no dataset files given; pass --data F.h5[,G.h5...]");
+  if (max_open_files < 1) throw UsageError("open files " + std::to_string(max_open_files) + " must be at least 1");
   first_.push_back(0);
   for (const std::string& p : paths) {
     files_.push_back(std::make_unique<H5SampleFile>(p));
+    where_.push_back(lru_.end());
+    use(static_cast<int>(files_.size()) - 1);  // (closes the least recent one past the limit)
     const H5DatasetInfo& info = files_.back()->info();
     const bool label = info.label_type != H5ElemType::none;
     if (files_.size() == 1) {
@@ -44,9 +47,67 @@ SampleSet::Location SampleSet::locate(int64_t g) const {
   return {f, g - first_[static_cast<size_t>(f)]};
 }
 
+const H5SampleFile& SampleSet::use(int f) const {
+  std::lock_guard<std::mutex> lock(lru_mu_);
+  auto& at = where_[static_cast<size_t>(f)];
+  if (at != lru_.end()) {
+    lru_.splice(lru_.begin(), lru_, at);
+  } else {
+    lru_.push_front(f);
+    while (static_cast<int>(lru_.size()) > max_open_) {
+      const int victim = lru_.back();
+      lru_.pop_back();
+      where_[static_cast<size_t>(victim)] = lru_.end();
+      files_[static_cast<size_t>(victim)]->close_handles();
+    }
+  }
+  at = lru_.begin();
+  return *files_[static_cast<size_t>(f)];
+}
+
+void SampleSet::done(int f) const {
+  std::lock_guard<std::mutex> lock(lru_mu_);
+  // Evicted while this read reopened it: close it again, or it would stay open uncounted.
+  if (where_[static_cast<size_t>(f)] == lru_.end()) files_[static_cast<size_t>(f)]->close_handles();
+}
+
+int SampleSet::open_files() const {
+  int n = 0;
+  for (const auto& f : files_) n += f->handles_open() ? 1 : 0;
+  return n;
+}
+
+namespace {
+
+// Calls SampleSet::done when a read ends, also by an exception.
+template <typename Done>
+struct AfterRead {
+  Done done;
+  ~AfterRead() { done(); }
+};
+template <typename Done>
+AfterRead<Done> after_read(Done d) {
+  return AfterRead<Done>{d};
+}
+
+}  // namespace
+
 void SampleSet::read(int64_t g, float* data, uint8_t* label) const {
   const Location l = locate(g);
-  files_[static_cast<size_t>(l.file)]->read(l.local, data, label);
+  const auto guard = after_read([&] { done(l.file); });
+  use(l.file).read(l.local, data, label);
+}
+
+void SampleSet::read_rows(int64_t g, float* data, uint8_t* label, const H5SampleFile::RowsReady& ready) const {
+  const Location l = locate(g);
+  const auto guard = after_read([&] { done(l.file); });
+  use(l.file).read_rows(l.local, data, label, ready);
+}
+
+void SampleSet::will_need(int64_t g) const {
+  const Location l = locate(g);
+  const auto guard = after_read([&] { done(l.file); });
+  use(l.file).will_need(l.local);
 }
 
 int64_t SampleSet::bytes_per_sample(int64_t g) const {

@@ -1,9 +1,16 @@
 // One dataset made of several HDF5 sample files (DESIGN.md, "Data"): global sample index g maps to
 // (file f, local index g - first[f]) in the order the files were given. Every file must share H, W
 // and label presence. Also the deterministic train/validation split of a set's indices.
+//
+// Open files. A set may hold thousands of files: at most max_open_files of them keep their
+// descriptor (and HDF5 ids) open between reads, the least recently read closed first, plus those
+// being read at the moment (at most one per reading thread). Each file's metadata and chunk offsets
+// stay in memory (8 bytes per sample), so a reopen is one open(2), checked to be the same file.
 #pragma once
 #include <cstdint>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,9 +20,11 @@ namespace seis {
 
 class SampleSet {
  public:
+  static constexpr int kDefaultMaxOpenFiles = 64;
   // Opens and validates every file (H5SampleFile's checks). InputError naming the odd file when
-  // its H, W or label presence differs from the first file's; UsageError when `paths` is empty.
-  explicit SampleSet(const std::vector<std::string>& paths);
+  // its H, W or label presence differs from the first file's; UsageError when `paths` is empty or
+  // max_open_files < 1.
+  explicit SampleSet(const std::vector<std::string>& paths, int max_open_files = kDefaultMaxOpenFiles);
   ~SampleSet();
   SampleSet(const SampleSet&) = delete;
   SampleSet& operator=(const SampleSet&) = delete;
@@ -35,13 +44,28 @@ class SampleSet {
   Location locate(int64_t g) const;
   // Reads global sample g (thread-safe; see H5SampleFile::read). label may be null.
   void read(int64_t g, float* data, uint8_t* label) const;
+  // The same in blocks of rows (H5SampleFile::read_rows).
+  void read_rows(int64_t g, float* data, uint8_t* label, const H5SampleFile::RowsReady& ready) const;
+  // Starts reading sample g into the page cache in the background (H5SampleFile::will_need).
+  void will_need(int64_t g) const;
+  int max_open_files() const { return max_open_; }
+  int open_files() const;  // files whose descriptors are open now
   // Bytes read() moves from the file of sample g.
   int64_t bytes_per_sample(int64_t g) const;
   // "path sample i" (local index), for error messages.
   std::string describe(int64_t g) const;
 
  private:
+  // The file of sample g, marked most recently used; files over the limit are closed.
+  const H5SampleFile& use(int f) const;
+  // After a read of file f: closes it again when it left the open list during the read.
+  void done(int f) const;
+
   std::vector<std::unique_ptr<H5SampleFile>> files_;
+  int max_open_ = kDefaultMaxOpenFiles;
+  mutable std::mutex lru_mu_;
+  mutable std::list<int> lru_;                           // open files, most recently used first
+  mutable std::vector<std::list<int>::iterator> where_;  // each file's place in lru_, or lru_.end()
   std::vector<int64_t> first_;  // global index of each file's sample 0, plus the total at the end
   int64_t total_ = 0, height_ = 0, width_ = 0;
   bool has_label_ = false;

@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 pkgs=(build-essential cmake ninja-build pkg-config
       libopenblas-dev libhdf5-dev libpng-dev libgtest-dev
       nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin
-      python3-numpy python3-h5py python3-torch python3-venv)
+      python3-numpy python3-h5py python3-torch python3-venv fio)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,285 @@
+// The reader's single pass (checks and sums on blocks of rows as they arrive, then one move that
+// normalises, flips, shifts and crops) against the separate passes it replaced: read the whole
+// gather, normalize_gather, then flip, shift and crop each over the whole gather. Bit for bit, on
+// odd shapes, float32 and float16 files, several read blocks per gather, both normalisations.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/rng.h"
+#include "io/hdf5_dataset.h"
+#include "io/normalize.h"
+#include "io/sample_reader.h"
+#include "io/sample_set.h"
+
+namespace seis {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "reader_fused_" + std::to_string(::getpid()) + "_" + name + ".h5";
+}
+
+// Gathers with structure that normalisation must get right: a per-trace offset and scale (so the
+// sums of some traces are large against their spread), a dead (constant) trace and a zero trace.
+float value_at(int64_t i, int64_t t, int64_t x, int64_t w) {
+  const uint64_t r =
+      hash_combine(hash_combine(static_cast<uint64_t>(i), static_cast<uint64_t>(t)), static_cast<uint64_t>(x) + 977);
+  const float noise = static_cast<float>(static_cast<double>(r >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+  if (x == w / 3) return 2.5f;                // dead trace: constant
+  if (x == w - 1 && i % 2 == 0) return 0.0f;  // all zero
+  return 1000.0f * static_cast<float>(x % 5) + noise * static_cast<float>(1 + x % 7);
+}
+
+uint8_t label_at(int64_t i, int64_t t, int64_t x) { return ((i * 31 + t * 7 + x * 3) % 11) < 3 ? 1 : 0; }
+
+uint16_t to_half(float f) {
+  // Round to nearest of the values the test uses (|f| < 65504); exactness is not needed, only that
+  // the file holds float16 and the reader and the reference see the same halves.
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  const uint32_t sign = (b >> 16) & 0x8000u;
+  const int32_t exp = static_cast<int32_t>((b >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = b & 0x7fffffu;
+  if (exp <= 0) return static_cast<uint16_t>(sign);  // tiny: signed zero
+  mant >>= 13;
+  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(exp) << 10) | mant);
+}
+
+// A file of float16 /data and uint8 /label, one chunk per sample, as h5py writes np.float16.
+void write_f16_file(const std::string& path, int64_t n, int64_t h, int64_t w) {
+  std::vector<uint16_t> data(static_cast<size_t>(n * h * w));
+  std::vector<uint8_t> label(data.size());
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t t = 0; t < h; ++t) {
+      for (int64_t x = 0; x < w; ++x) {
+        const size_t k = static_cast<size_t>((i * h + t) * w + x);
+        data[k] = to_half(value_at(i, t, x, w) / 64.0f);
+        label[k] = label_at(i, t, x);
+      }
+    }
+  }
+  const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  const hid_t half = H5Tcopy(H5T_IEEE_F32LE);
+  H5Tset_fields(half, 15, 10, 5, 0, 10);
+  H5Tset_size(half, 2);
+  H5Tset_ebias(half, 15);
+  const hsize_t dims[3] = {static_cast<hsize_t>(n), static_cast<hsize_t>(h), static_cast<hsize_t>(w)};
+  const hsize_t chunk[3] = {1, static_cast<hsize_t>(h), static_cast<hsize_t>(w)};
+  const hid_t space = H5Screate_simple(3, dims, nullptr);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 3, chunk);
+  const hid_t d = H5Dcreate2(f, "data", half, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  const hid_t l = H5Dcreate2(f, "label", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  EXPECT_GE(H5Dwrite(d, half, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), 0);
+  EXPECT_GE(H5Dwrite(l, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, label.data()), 0);
+  H5Dclose(l);
+  H5Dclose(d);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Tclose(half);
+  H5Fclose(f);
+}
+
+void write_f32_file(const std::string& path, int64_t n, int64_t h, int64_t w, int gzip) {
+  H5SampleWriter::Options o;
+  o.n = n;
+  o.height = h;
+  o.width = w;
+  o.gzip_level = gzip;
+  H5SampleWriter wr(path, o);
+  std::vector<float> d(static_cast<size_t>(h * w));
+  std::vector<uint8_t> l(d.size());
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t t = 0; t < h; ++t) {
+      for (int64_t x = 0; x < w; ++x) {
+        d[static_cast<size_t>(t * w + x)] = value_at(i, t, x, w);
+        l[static_cast<size_t>(t * w + x)] = label_at(i, t, x);
+      }
+    }
+    wr.write(i, d.data(), l.data());
+  }
+  wr.commit();
+}
+
+// The separate passes, as the reader made them before the single pass (whole-gather operations).
+template <typename T>
+void flip_rows(T* x, int64_t h, int64_t w) {
+  for (int64_t t = 0; t < h; ++t) std::reverse(x + t * w, x + (t + 1) * w);
+}
+
+template <typename T>
+void shift_rows(T* x, int64_t h, int64_t w, int64_t s, bool circular) {
+  if (s == 0) return;
+  const int64_t a = s > 0 ? s : -s;
+  if (circular) {
+    const int64_t k = s > 0 ? h - a : a;
+    std::rotate(x, x + k * w, x + h * w);
+  } else if (s > 0) {
+    std::memmove(x + a * w, x, static_cast<size_t>((h - a) * w) * sizeof(T));
+    std::memset(x, 0, static_cast<size_t>(a * w) * sizeof(T));
+  } else {
+    std::memmove(x, x + a * w, static_cast<size_t>((h - a) * w) * sizeof(T));
+    std::memset(x + (h - a) * w, 0, static_cast<size_t>(a * w) * sizeof(T));
+  }
+}
+
+template <typename T>
+std::vector<T> crop_rows(const T* src, int64_t w, int64_t t0, int64_t x0, int64_t ch, int64_t cw) {
+  std::vector<T> out(static_cast<size_t>(ch * cw));
+  for (int64_t i = 0; i < ch; ++i) std::memcpy(out.data() + i * cw, src + (t0 + i) * w + x0, cw * sizeof(T));
+  return out;
+}
+
+// Sample g at permutation position `pos` of `epoch`, through the separate passes, with the draws
+// the reader documents: one Rng per (seed, epoch, position): flip bit, shift, crop corner.
+void reference_sample(const SampleSet& set, const SampleReaderOptions& o, int64_t epoch, int64_t pos, int64_t g,
+                      int64_t out_h, int64_t out_w, std::vector<float>* data, std::vector<uint8_t>* label) {
+  const int64_t h = set.height(), w = set.width();
+  std::vector<float> d(static_cast<size_t>(h * w));
+  std::vector<uint8_t> l(d.size());
+  set.read(g, d.data(), l.data());
+  normalize_gather(o.normalize, h, w, d.data());
+  const AugmentOptions& a = o.augment;
+  int64_t t0 = 0, x0 = 0;
+  if (a.any()) {
+    Rng rng(hash_combine(o.seed, 0xa6a6000000000000ull + static_cast<uint64_t>(epoch)), static_cast<uint64_t>(pos));
+    if (a.flip_receivers && (rng.next_u64() & 1u)) {
+      flip_rows(d.data(), h, w);
+      flip_rows(l.data(), h, w);
+    }
+    if (a.max_shift > 0) {
+      const int64_t s = static_cast<int64_t>(rng.below(static_cast<uint64_t>(2 * a.max_shift + 1))) - a.max_shift;
+      shift_rows(d.data(), h, w, s, a.shift_circular);
+      shift_rows(l.data(), h, w, s, a.shift_circular);
+    }
+    if (a.crop_height > 0 || a.crop_width > 0) {
+      t0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(h - out_h + 1)));
+      x0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(w - out_w + 1)));
+    }
+  }
+  *data = crop_rows(d.data(), w, t0, x0, out_h, out_w);
+  *label = crop_rows(l.data(), w, t0, x0, out_h, out_w);
+}
+
+struct AugCase {
+  const char* name;
+  bool flip;
+  int64_t shift;
+  bool circular;
+  int64_t crop_h, crop_w;
+};
+
+// Every batch of two epochs, every configuration: the reader's bytes equal the reference's.
+void expect_equal_to_separate_passes(const std::string& path, const char* what) {
+  SampleSet set({path});
+  const int64_t h = set.height(), w = set.width();
+  const AugCase cases[] = {
+      {"none", false, 0, false, 0, 0},
+      {"flip", true, 0, false, 0, 0},
+      {"flip+shift", true, h / 3, false, 0, 0},
+      {"flip+circular shift", true, h - 1, true, 0, 0},
+      {"crop", false, 0, false, h - 5, w - 6},
+      {"flip+shift+crop", true, h / 2, false, h - 3, w - 4},
+      {"flip+circular shift+crop", true, h / 2, true, h - 7, w - 2},
+  };
+  for (Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
+    for (const AugCase& c : cases) {
+      SampleReaderOptions o;
+      o.batch = 3;
+      o.seed = 11;
+      o.threads = 2;
+      o.prefetch = 2;
+      o.normalize = mode;
+      o.augment.flip_receivers = c.flip;
+      o.augment.max_shift = c.shift;
+      o.augment.shift_circular = c.circular;
+      o.augment.crop_height = c.crop_h;
+      o.augment.crop_width = c.crop_w;
+      SampleReader r(set, o);
+      const int64_t oh = r.out_height(), ow = r.out_width(), pix = oh * ow;
+      int64_t compared = 0;
+      for (int64_t k = 0; k < 2 * r.batches_per_epoch(); ++k) {
+        const ReaderBatch b = r.next();
+        for (int64_t j = 0; j < b.data.dim(0); ++j) {
+          std::vector<float> want;
+          std::vector<uint8_t> want_label;
+          reference_sample(set, o, b.epoch, b.batch * o.batch + j, b.samples[static_cast<size_t>(j)], oh, ow, &want,
+                           &want_label);
+          const float* got = b.data.data<float>() + j * pix;
+          const uint8_t* got_label = b.label.data<uint8_t>() + j * pix;
+          if (std::memcmp(got, want.data(), static_cast<size_t>(pix) * 4) != 0) {
+            int64_t p = 0;
+            while (std::memcmp(got + p, &want[static_cast<size_t>(p)], 4) == 0) ++p;
+            FAIL() << what << ", normalize " << normalize_name(mode) << ", " << c.name << ": sample "
+                   << b.samples[static_cast<size_t>(j)] << " pixel (" << p / ow << ", " << p % ow << "): " << got[p]
+                   << " against " << want[static_cast<size_t>(p)];
+          }
+          ASSERT_EQ(std::memcmp(got_label, want_label.data(), static_cast<size_t>(pix)), 0)
+              << what << ", " << c.name << ": labels of sample " << b.samples[static_cast<size_t>(j)];
+          ++compared;
+        }
+      }
+      EXPECT_EQ(compared, 2 * r.batches_per_epoch() * 3) << what << ", " << c.name;
+    }
+  }
+}
+
+TEST(ReaderFusedPass, Float32SeveralReadBlocksPerGather) {
+  // Rows of 1031 floats: about 254 rows per 1 MiB read block, so three blocks per gather.
+  const std::string path = temp_path("f32_blocks");
+  write_f32_file(path, 7, 600, 1031, 0);
+  expect_equal_to_separate_passes(path, "float32 600x1031");
+  std::remove(path.c_str());
+}
+
+TEST(ReaderFusedPass, Float32OddSmallGathersAndCompressedChunks) {
+  for (int gzip : {0, 3}) {
+    const std::string path = temp_path("f32_small" + std::to_string(gzip));
+    write_f32_file(path, 9, 37, 29, gzip);
+    expect_equal_to_separate_passes(path, gzip ? "float32 37x29 gzip" : "float32 37x29");
+    std::remove(path.c_str());
+  }
+}
+
+TEST(ReaderFusedPass, Float16ConvertedBlockByBlock) {
+  for (const auto& shape : {std::pair<int64_t, int64_t>{600, 1031}, std::pair<int64_t, int64_t>{23, 41}}) {
+    const std::string path = temp_path("f16_" + std::to_string(shape.first));
+    write_f16_file(path, 7, shape.first, shape.second);
+    SampleSet set({path});
+    ASSERT_EQ(set.file(0).info().data_type, H5ElemType::f16);
+    ASSERT_TRUE(set.file(0).info().data_direct) << "the float16 file should be read with pread";
+    expect_equal_to_separate_passes(path, "float16");
+    std::remove(path.c_str());
+  }
+}
+
+// read_rows delivers every row once, in order, in blocks that tile the gather.
+TEST(ReaderFusedPass, ReadRowsVisitsEveryRowInOrder) {
+  const std::string path = temp_path("rows");
+  write_f32_file(path, 2, 600, 1031, 0);
+  H5SampleFile f(path);
+  std::vector<float> a(600 * 1031), b(a.size());
+  int64_t next = 0, blocks = 0;
+  f.read_rows(1, a.data(), nullptr, [&](int64_t r0, int64_t r1) {
+    EXPECT_EQ(r0, next);
+    EXPECT_GT(r1, r0);
+    next = r1;
+    ++blocks;
+  });
+  EXPECT_EQ(next, 600);
+  EXPECT_GE(blocks, 3);
+  f.read(1, b.data(), nullptr);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace seis
