@@ -1,7 +1,9 @@
 // seisseg convert: SEG-Y to the HDF5 dataset format (DESIGN.md, "Data"). Gathers are streamed one at
 // a time into /data [N, H, W] (H = samples per trace, W = traces of the widest gather, narrower ones
 // padded with zero traces and marked in /trace_valid) with no /label, every header kept
-// (io/segy_headers.h); the file appears under --out only once complete.
+// (io/segy_headers.h); the file appears under --out only once complete. Field records of one width
+// convert in a single read of the SEG-Y; records of different widths need a first pass over the
+// trace headers to find W.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -24,35 +26,12 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-}  // namespace
-
-int cmd_convert(int argc, char** argv) {
-  CLI::App app{"seisseg convert: SEG-Y (rev 0/1/2, formats 1, 2, 3, 5, 8) to the HDF5 dataset format",
-               "seisseg convert"};
-  std::string in, out, endian = "auto", gather_key = "field_record";
-  int64_t gather_size = 0;
-  app.add_option("input", in, "SEG-Y file")->required();
-  app.add_option("--out", out, "output HDF5 file")->required();
-  app.add_option("--endian", endian, "byte order: auto (detected), big or little")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "big", "little"}));
-  CLI::Option* key =
-      app.add_option("--gather-key", gather_key,
-                     "trace header key: consecutive traces with equal field record numbers (bytes 9-12) form a gather")
-          ->capture_default_str()
-          ->check(CLI::IsMember({"field_record"}));
-  app.add_option("--gather-size", gather_size, "group traces into gathers of exactly N (instead of --gather-key)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
-      ->excludes(key);
-  if (!parse_cli(app, argc, argv)) return 0;
-  if (out == in) throw UsageError("--out: '" + out + "' is the input file");
-
-  SegyByteOrder order = SegyByteOrder::auto_detect;
-  parse_segy_byte_order(endian, &order);  // already checked by CLI11
-  const SegyFile segy(in, order);
+// Streams `gathers` into `out`. assumed: the gathers are a guess at the field records (consecutive
+// traces of equal bytes 9-12); false is returned, and nothing is left under `out`, at the first
+// gather whose traces are not one whole field record.
+bool write_dataset(const SegyFile& segy, const std::string& in, const std::string& out,
+                   const std::vector<SegyGather>& gathers, int64_t gather_size, bool assumed) {
   const SegyInfo& info = segy.info();
-  const std::vector<SegyGather> gathers =
-      gather_size > 0 ? segy.gathers_by_count(gather_size) : segy.gathers_by_field_record();
   const int64_t h = info.samples, n = static_cast<int64_t>(gathers.size());
   // Gathers of different trace counts are padded with zero traces to the widest; /trace_valid says
   // which are real. A field-record gather of one trace means the key does not group this file.
@@ -113,6 +92,7 @@ int cmd_convert(int argc, char** argv) {
   std::vector<float> gather(static_cast<size_t>(h * w));
   std::vector<uint8_t> headers(static_cast<size_t>(w * kSegyTraceHeaderBytes)), valid(static_cast<size_t>(w));
   std::vector<SegyHeaderRow> rows(static_cast<size_t>(w));
+  int64_t previous_ffid = 0;
   const auto start = std::chrono::steady_clock::now();
   auto last = start;
   for (int64_t i = 0; i < n; ++i) {
@@ -121,6 +101,13 @@ int cmd_convert(int argc, char** argv) {
     writer.write(i, gather.data(), nullptr);
     for (int64_t j = 0; j < g.traces; ++j) {
       rows[static_cast<size_t>(j)] = segy_header_row(headers.data() + j * kSegyTraceHeaderBytes, info.big_endian, i, j);
+    }
+    if (assumed) {
+      for (int64_t j = 0; j < g.traces; ++j) {
+        const bool same = rows[static_cast<size_t>(j)].ffid == rows[0].ffid;
+        if (!same || (j == 0 && i > 0 && rows[0].ffid == previous_ffid)) return false;
+      }
+      previous_ffid = rows[0].ffid;
     }
     writer.append_byte_rows("segy_trace_headers", headers.data(), g.traces);
     writer.append_rows("headers", rows.data(), g.traces);
@@ -148,6 +135,47 @@ int cmd_convert(int argc, char** argv) {
       in.c_str(), out.c_str(), static_cast<long long>(info.traces), static_cast<long long>(n), grouping.c_str(),
       static_cast<long long>(n), static_cast<long long>(h), static_cast<long long>(w), format.c_str(),
       byte_order.c_str(), info.byte_order_detected ? " (detected)" : " (--endian)", padding.c_str());
+  return true;
+}
+
+}  // namespace
+
+int cmd_convert(int argc, char** argv) {
+  CLI::App app{"seisseg convert: SEG-Y (rev 0/1/2, formats 1, 2, 3, 5, 8) to the HDF5 dataset format",
+               "seisseg convert"};
+  std::string in, out, endian = "auto", gather_key = "field_record";
+  int64_t gather_size = 0;
+  app.add_option("input", in, "SEG-Y file")->required();
+  app.add_option("--out", out, "output HDF5 file")->required();
+  app.add_option("--endian", endian, "byte order: auto (detected), big or little")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "big", "little"}));
+  CLI::Option* key =
+      app.add_option("--gather-key", gather_key,
+                     "trace header key: consecutive traces with equal field record numbers (bytes 9-12) form a gather")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"field_record"}));
+  app.add_option("--gather-size", gather_size, "group traces into gathers of exactly N (instead of --gather-key)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->excludes(key);
+  if (!parse_cli(app, argc, argv)) return 0;
+  if (out == in) throw UsageError("--out: '" + out + "' is the input file");
+
+  SegyByteOrder order = SegyByteOrder::auto_detect;
+  parse_segy_byte_order(endian, &order);  // already checked by CLI11
+  const SegyFile segy(in, order);
+  // Fixed-width field records (the usual case) convert in one pass over the file: the first
+  // record's width is taken for all, and each gather's keys are checked as it is read. Where the
+  // guess fails, or the widths differ, every header is read first to find the gathers.
+  if (gather_size == 0) {
+    const int64_t first = segy.field_record_run(0);
+    if (first > 1 && segy.info().traces % first == 0 &&
+        write_dataset(segy, in, out, segy.gathers_by_count(first), gather_size, true)) {
+      return 0;
+    }
+  }
+  write_dataset(segy, in, out, gather_size > 0 ? segy.gathers_by_count(gather_size) : segy.gathers_by_field_record(),
+                gather_size, false);
   return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "apps/detection_flags.h"
 #include "apps/detection_run.h"
 #include "apps/segy_columns.h"
+#include "apps/segy_prob_writer.h"
 #include "apps/weights.h"
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
@@ -83,8 +84,9 @@ double peak_rss_gb() {
 }  // namespace
 
 int cmd_detect(int argc, char** argv) {
-  std::string weights, in, out, picks_path, prob_path, method = "unet", normalize_s, device_s = "auto",
-                                                       precision = "fp32";
+  std::string weights, in, out, picks_path, prob_path, segy_out, method = "unet", normalize_s, device_s = "auto",
+                                                                 precision = "fp32";
+  int64_t segy_pick_byte = 0;
   DetectionSettings ds;
   int64_t batch = 4;
   CLI::App app{"seisseg detect: events and picks on continuous records (or gathers) of any length", "seisseg detect"};
@@ -95,6 +97,13 @@ int cmd_detect(int argc, char** argv) {
       ->required();
   app.add_option("--picks", picks_path, "picks.csv: gather,trace,sample,time_ms,score (then time_utc)");
   app.add_option("--prob", prob_path, "probabilities to an HDF5 file: /prob f32 and /mask u8, shaped as /data");
+  app.add_option("--segy-out", segy_out,
+                 "gathers converted from SEG-Y: a SEG-Y copy with their headers and the probability as IEEE float "
+                 "samples (as predict --segy-out)");
+  app.add_option("--segy-pick-byte", segy_pick_byte,
+                 "with --segy-out: each trace's first pick (ms, rounded; -1 for none) as a 4-byte integer at this "
+                 "trace header byte (1-based)")
+      ->check(CLI::Range(1, 237));
   app.add_option("--method", method, "unet (the trained network) or sta-lta (the classical detector)")
       ->capture_default_str()
       ->check(CLI::IsMember({"unet", "sta-lta"}));
@@ -126,7 +135,8 @@ int cmd_detect(int argc, char** argv) {
   if (!parse_cli(app, argc, argv)) return 0;
   const bool sta_set = sta_s > 0 || lta_s > 0 || trigger_on > 0 || trigger_off > 0 || coincidence > 0;
   if (method == "unet" && weights.empty()) throw UsageError("--weights is required with --method unet");
-  for (const std::string* o : {&out, &picks_path, &prob_path}) {
+  if (segy_pick_byte > 0 && segy_out.empty()) throw UsageError("--segy-pick-byte needs --segy-out");
+  for (const std::string* o : {&out, &picks_path, &prob_path, &segy_out}) {
     std::error_code ec;
     if (!o->empty() && std::filesystem::equivalent(in, *o, ec)) throw UsageError(*o + " is the input file");
   }
@@ -172,6 +182,7 @@ int cmd_detect(int argc, char** argv) {
     }
   } else {
     if (!prob_path.empty()) throw UsageError("--prob is for --method unet");
+    if (!segy_out.empty()) throw UsageError("--segy-out is for --method unet");
     if (sta_s > 0) sta.nsta = std::max<int64_t>(1, std::llround(sta_s / dt));
     if (lta_s > 0) sta.nlta = std::max<int64_t>(sta.nsta + 1, std::llround(lta_s / dt));
     if (T < sta.nlta) {
@@ -201,6 +212,18 @@ int cmd_detect(int argc, char** argv) {
   EventsCsvWriter events_csv(out, event_extra);
   std::unique_ptr<PicksCsvWriter> picks_csv;
   if (!picks_path.empty()) picks_csv = std::make_unique<PicksCsvWriter>(picks_path, pick_extra);
+  // The probabilities as SEG-Y: a gathers file with the raw headers of its SEG-Y (a record has none).
+  std::unique_ptr<SegyProbWriter> segy_writer;
+  if (!segy_out.empty()) {
+    if (input.record()) {
+      throw InputError(in +
+                       ": a continuous record [T, W] has no SEG-Y headers for --segy-out; it needs gathers "
+                       "converted from SEG-Y with seisseg convert");
+    }
+    segy_writer = std::make_unique<SegyProbWriter>(segy_out, in, *input.segy(), T, segy_pick_byte);
+  }
+  std::vector<float> segy_prob(segy_writer ? static_cast<size_t>(T * W) : 0);
+  std::vector<Pick> segy_picks;
   std::unique_ptr<H5SampleWriter> prob_out;
   const int64_t chunk_rows =
       input.record() ? std::max<int64_t>(1, std::min<int64_t>({T, 4096, (int64_t{32} << 20) / (4 * W)})) : T;
@@ -226,6 +249,7 @@ int cmd_detect(int argc, char** argv) {
   int64_t n_picks = 0, n_events = 0;
   DetectionCallbacks cb;
   cb.found = [&](const std::vector<Pick>& picks, const std::vector<Detection>& events) {
+    if (segy_writer) segy_picks.insert(segy_picks.end(), picks.begin(), picks.end());
     for (const Pick& p : picks) {
       if (!picks_csv) break;
       std::vector<std::string> values;
@@ -251,12 +275,22 @@ int cmd_detect(int argc, char** argv) {
     }
   };
 
+  if (segy_writer) {
+    // A gather's probabilities are kept until its last picks are in, then written trace by trace.
+    cb.gather_end = [&](int64_t) {
+      segy_writer->write_gather(segy_prob.data(), W, segy_picks);
+      segy_picks.clear();
+    };
+  }
+
   // Probabilities to --prob in whole chunks of rows (a record) or whole gathers.
   std::vector<float> chunk_p(prob_out ? static_cast<size_t>(chunk_rows * W) : 0);
   std::vector<uint8_t> chunk_m(chunk_p.size());
   int64_t chunk_t0 = 0, chunk_fill = 0;
-  if (prob_out) {
+  if (prob_out || segy_writer) {
     cb.prob = [&](int64_t g, int64_t t0, int64_t rows, const float* p) {
+      if (segy_writer) std::memcpy(segy_prob.data() + t0 * W, p, static_cast<size_t>(rows * W) * sizeof(float));
+      if (!prob_out) return;
       if (t0 == 0) chunk_t0 = chunk_fill = 0;
       int64_t done = 0;
       while (done < rows) {
@@ -304,6 +338,7 @@ int cmd_detect(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   report(total_rows, true);
   if (prob_out) prob_out->commit();
+  if (segy_writer) segy_writer->commit();
   if (picks_csv) picks_csv->commit();
   events_csv.commit();
 
@@ -315,6 +350,11 @@ int cmd_detect(int argc, char** argv) {
   std::printf("%lld events -> %s%s%s\n", static_cast<long long>(n_events), out.c_str(),
               picks_csv ? (", " + std::to_string(n_picks) + " picks -> ").c_str() : "",
               picks_csv ? picks_path.c_str() : "");
+  if (segy_writer) {
+    std::printf("%lld traces with their SEG-Y headers -> %s (IEEE float, %s)\n",
+                static_cast<long long>(segy_writer->traces()), segy_out.c_str(),
+                input.segy()->big_endian() ? "big-endian" : "little-endian");
+  }
   if (method == "sta-lta") {
     std::printf("STA/LTA: STA %lld, LTA %lld samples, trigger on %g off %g, coincidence %g traces\n",
                 static_cast<long long>(sta.nsta), static_cast<long long>(sta.nlta), sta.thr_on, sta.thr_off,

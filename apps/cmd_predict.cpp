@@ -16,6 +16,7 @@
 #include "apps/detection_flags.h"
 #include "apps/detection_run.h"
 #include "apps/segy_columns.h"
+#include "apps/segy_prob_writer.h"
 #include "apps/trainer.h"
 #include "apps/weights.h"
 #include "engine/device_runtime.h"
@@ -27,7 +28,6 @@
 #include "io/png_preview.h"
 #include "io/sample_reader.h"
 #include "io/segy_headers.h"
-#include "io/segy_writer.h"
 
 namespace seis {
 
@@ -94,11 +94,8 @@ int cmd_predict(int argc, char** argv) {
   const double dt = set.file(0).info().dt, dx = set.file(0).info().dx;
   // The SEG-Y side of a converted input: trace identity for the CSVs, padding, headers for --segy-out.
   std::unique_ptr<SegyHeadersFile> segy = std::make_unique<SegyHeadersFile>(in, n, w);
-  if (!segy_out.empty() && !segy->has_raw()) {
-    throw InputError(in +
-                     ": no SEG-Y headers (/segy_text_header, /segy_binary_header, /segy_trace_headers) for "
-                     "--segy-out: convert the SEG-Y file with seisseg convert");
-  }
+  std::unique_ptr<SegyProbWriter> segy_writer;
+  if (!segy_out.empty()) segy_writer = std::make_unique<SegyProbWriter>(segy_out, in, *segy, h, segy_pick_byte);
   const bool identity = segy->has_table();
   const bool picking = !picks_path.empty() || !events_path.empty() || segy_pick_byte > 0;
   if (picking && !(dt > 0)) throw InputError(in + ": no dt attribute: picks and events need the sampling interval");
@@ -127,18 +124,6 @@ int cmd_predict(int argc, char** argv) {
   if (!events_path.empty()) {
     events_csv =
         std::make_unique<EventsCsvWriter>(events_path, identity ? segy_event_columns() : std::vector<std::string>{});
-  }
-  std::unique_ptr<SegyWriter> segy_writer;
-  std::vector<uint8_t> trace_header(kSegyTraceHeaderBytes);
-  std::vector<double> first_pick_ms(static_cast<size_t>(w));
-  if (!segy_out.empty()) {
-    SegyWriter::Options so;
-    so.text = segy->text_header();
-    so.binary = segy->binary_header();
-    so.extended = segy->extended_text_headers();
-    so.big_endian = segy->big_endian();
-    so.samples = h;
-    segy_writer = std::make_unique<SegyWriter>(segy_out, so);
   }
   std::unique_ptr<ArrivalDetector> detector;
   if (picking || scored) {
@@ -221,25 +206,7 @@ int cmd_predict(int argc, char** argv) {
         kept.events.insert(kept.events.end(), events.begin(), events.end());
       }
     }
-    if (segy_writer) {
-      // Real traces in file order, each with its own header (and the first pick where asked).
-      std::fill(first_pick_ms.begin(), first_pick_ms.end(), -1.0);
-      for (const Pick& p : picks) {
-        double& f = first_pick_ms[static_cast<size_t>(p.trace)];
-        if (f < 0 || p.time_ms < f) f = p.time_ms;
-      }
-      for (int64_t j = 0; j < w; ++j) {
-        const uint8_t* raw_header = segy->raw_header(j);
-        if (raw_header == nullptr) continue;
-        std::memcpy(trace_header.data(), raw_header, kSegyTraceHeaderBytes);
-        if (segy_pick_byte > 0) {
-          const double f = first_pick_ms[static_cast<size_t>(j)];
-          segy_put_i32(trace_header.data() + segy_pick_byte - 1, f < 0 ? -1 : static_cast<int32_t>(std::lround(f)),
-                       segy->big_endian());
-        }
-        segy_writer->write_trace(trace_header.data(), prob.data() + j, w);
-      }
-    }
+    if (segy_writer) segy_writer->write_gather(prob.data(), w, picks);
     if ((!png.empty() && i == 0) || !png_dir.empty()) {
       std::vector<float> shown(raw, raw + h * w);
       normalize_gather(normalize, h, w, shown.data());
@@ -259,8 +226,6 @@ int cmd_predict(int argc, char** argv) {
   if (picks_csv) picks_csv->commit();
   if (events_csv) events_csv->commit();
   if (segy_writer) {
-    SEIS_CHECK(segy_writer->traces() == segy->traces(),
-               segy_out << ": wrote " << segy_writer->traces() << " traces of " << segy->traces());
     segy_writer->commit();
     std::printf("%lld traces with their SEG-Y headers -> %s (IEEE float, %s)\n",
                 static_cast<long long>(segy_writer->traces()), segy_out.c_str(),

@@ -47,6 +47,7 @@ void detect_unet(DetectInput& input, const WindowedInference& inference, const P
         });
     detector.finish(&picks, &events);
     pass_on();
+    if (cb.gather_end) cb.gather_end(g);
   }
 }
 
@@ -104,6 +105,7 @@ void detect_sta_lta(DetectInput& input, const StaLtaOptions& options, double eve
     if (cb.found && !events.empty()) cb.found(picks, events);
     events.clear();
     next_event = merger.next_event();
+    if (cb.gather_end) cb.gather_end(g);
   }
 }
 

@@ -27,6 +27,9 @@ struct DetectionCallbacks {
   std::function<void(int64_t g, int64_t t0, int64_t rows, const float* prob)> prob;
   // Rows done over all gathers.
   std::function<void(int64_t rows_done)> progress;
+  // Gather g is done: every pick, event and probability row of it was handed over; called before
+  // the input moves on (input.segy() still holds gather g's headers).
+  std::function<void(int64_t g)> gather_end;
 };
 
 void detect_unet(DetectInput& input, const WindowedInference& inference, const PickerOptions& picker,

@@ -21,13 +21,14 @@ void ReaderBatchSource::seek(int64_t epoch, int64_t batch) {
   reader_ = std::make_unique<SampleReader>(set_, options_);
 }
 
-void ReaderBatchSource::next(Tensor* data, Tensor* label) {
+void ReaderBatchSource::next(Tensor* data, Tensor* label, Tensor* trace_valid) {
   if (!reader_) seek(0, 0);
   ReaderBatch b = reader_->next();
   if (!b.label.defined())
     throw InputError(set_.describe(b.samples.empty() ? 0 : b.samples[0]) + ": no /label to train on");
   *data = std::move(b.data);
   *label = std::move(b.label);
+  *trace_valid = std::move(b.trace_valid);
 }
 
 double ReaderBatchSource::take_wait_seconds() {

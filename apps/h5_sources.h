@@ -16,7 +16,7 @@ class ReaderBatchSource : public BatchSource {
   ReaderBatchSource(const SampleSet& set, const SampleReaderOptions& options);
   int64_t batches_per_epoch() const override { return batches_per_epoch_; }
   void seek(int64_t epoch, int64_t batch) override;
-  void next(Tensor* data, Tensor* label) override;
+  void next(Tensor* data, Tensor* label, Tensor* trace_valid) override;
   double take_wait_seconds() override;
   // File bytes behind the batches returned so far, and bad samples skipped.
   int64_t bytes_read() const { return bytes_; }
@@ -38,6 +38,10 @@ class SetSampleSource : public SampleSource {
   int64_t width() const override { return set_.width(); }
   void read(int64_t i, float* data, uint8_t* label) override {
     set_.read(indices_[static_cast<size_t>(i)], data, label);
+  }
+  bool has_trace_valid() const override { return set_.has_trace_valid(); }
+  void read_trace_valid(int64_t i, uint8_t* valid) override {
+    set_.read_trace_valid(indices_[static_cast<size_t>(i)], valid);
   }
 
  private:

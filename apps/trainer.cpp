@@ -1,13 +1,16 @@
 #include "apps/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 #include "engine/memory.h"
 #include "io/sample_order.h"
+#include "io/sample_reader.h"
 
 namespace seis {
 
@@ -15,18 +18,28 @@ namespace {
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }  // namespace
 
+void SampleSource::read_trace_valid(int64_t, uint8_t* valid) { std::fill(valid, valid + width(), uint8_t{1}); }
+
 void load_batch(SampleSource& src, const std::vector<int64_t>& indices, Normalize normalize, Device device,
-                Tensor* data, Tensor* label) {
+                Tensor* data, Tensor* label, Tensor* trace_valid) {
   const int64_t b = static_cast<int64_t>(indices.size()), h = src.height(), w = src.width();
   Tensor hd = Tensor::empty({b, h, w, 1});
   Tensor hl = Tensor::empty({b, h, w}, DType::u8);
+  // Padding traces are zero traces whatever the file holds (zero_padding_traces), for every caller.
+  const bool masked = src.has_trace_valid();
+  Tensor hv = masked ? Tensor::empty({b, w}, DType::u8) : Tensor();
   for (int64_t i = 0; i < b; ++i) {
     float* d = hd.data<float>() + i * h * w;
     src.read(indices[i], d, hl.data<uint8_t>() + i * h * w);
+    if (masked) {
+      src.read_trace_valid(indices[i], hv.data<uint8_t>() + i * w);
+      zero_padding_traces(hv.data<uint8_t>() + i * w, h, w, d);
+    }
     normalize_gather(normalize, h, w, d);
   }
   *data = hd.to(device);
   *label = hl.to(device);
+  if (trace_valid != nullptr) *trace_valid = masked ? hv.to(device) : Tensor();
 }
 
 SyncBatchSource::SyncBatchSource(SampleSource& src, int64_t batch, uint64_t seed, Normalize normalize, Device device)
@@ -44,7 +57,7 @@ void SyncBatchSource::seek(int64_t epoch, int64_t batch) {
   pos_ = batch;
 }
 
-void SyncBatchSource::next(Tensor* data, Tensor* label) {
+void SyncBatchSource::next(Tensor* data, Tensor* label, Tensor* trace_valid) {
   if (pos_ >= batches_per_epoch()) {
     ++epoch_;
     pos_ = 0;
@@ -54,7 +67,7 @@ void SyncBatchSource::next(Tensor* data, Tensor* label) {
     perm_epoch_ = epoch_;
   }
   std::vector<int64_t> idx(perm_.begin() + pos_ * batch_, perm_.begin() + (pos_ + 1) * batch_);
-  load_batch(src_, idx, normalize_, device_, data, label);
+  load_batch(src_, idx, normalize_, device_, data, label, trace_valid);
   ++pos_;
 }
 
@@ -69,21 +82,33 @@ EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normali
   double loss_sum = 0;
   for (int64_t start = 0; start < count; start += batch) {
     std::vector<int64_t> idx(mine.begin() + start, mine.begin() + std::min(count, start + batch));
-    Tensor data, label;
-    load_batch(src, idx, normalize, model.device(), &data, &label);
+    Tensor data, label, valid;
+    load_batch(src, idx, normalize, model.device(), &data, &label, &valid);
     Var logits = model.forward(nullptr, make_var(data));
-    const Var loss = bce_with_logits(nullptr, logits, label, pos_weight);
-    loss_sum += static_cast<double>(scalar_value(loss->value)) * static_cast<double>(label.numel());
-    const auto c = confusion_counts(logits->value, label, threshold);
+    const int64_t counted = counted_elements(label, valid);
+    const Var loss = bce_with_logits(nullptr, logits, label, pos_weight, 0, valid);
+    loss_sum += static_cast<double>(scalar_value(loss->value)) * static_cast<double>(counted);
+    const auto c = confusion_counts(logits->value, label, threshold, valid);
     r.tp += c[0];
     r.fp += c[1];
     r.fn += c[2];
-    r.pixels += label.numel();
+    r.pixels += counted;
     if (on_logits) {
       Tensor host = logits->value.to(Device::cpu());
       if (host.dtype() != DType::f32) host = host.to_dtype(DType::f32);  // bf16 activations
-      const int64_t hw = src.height() * src.width();
-      for (size_t b = 0; b < idx.size(); ++b) on_logits(idx[b], host.data<float>() + static_cast<int64_t>(b) * hw);
+      const int64_t h = src.height(), w = src.width();
+      const Tensor host_valid = valid.defined() ? valid.to(Device::cpu()) : Tensor();
+      for (size_t b = 0; b < idx.size(); ++b) {
+        float* l = host.data<float>() + static_cast<int64_t>(b) * h * w;
+        if (host_valid.defined()) {
+          const uint8_t* v = host_valid.data<uint8_t>() + static_cast<int64_t>(b) * w;
+          for (int64_t j = 0; j < w; ++j) {
+            if (v[j] != 0) continue;
+            for (int64_t t = 0; t < h; ++t) l[t * w + j] = -std::numeric_limits<float>::infinity();
+          }
+        }
+        on_logits(idx[b], l);
+      }
     }
   }
   if (world > 1) {
@@ -99,10 +124,16 @@ EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normali
   return r;
 }
 
-Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor& label, float pos_weight, int world) {
+Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor& label, float pos_weight, int world,
+                 const Tensor& trace_valid, Communicator* comm) {
   // The mean over the global batch: this rank's loss and gradients are partial sums of it.
-  const int64_t mean_over = world > 1 ? label.numel() * world : 0;
-  return bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, pos_weight, mean_over);
+  int64_t mean_over = world > 1 ? label.numel() * world : 0;
+  if (trace_valid.defined() && world > 1) {
+    SEIS_CHECK(comm != nullptr, "step_forward: padding traces on " << world << " ranks without a communicator");
+    mean_over = counted_elements(label, trace_valid);  // the real pixels of all ranks' shares
+    comm->allreduce_sum_host(&mean_over, 1);
+  }
+  return bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, pos_weight, mean_over, trace_valid);
 }
 
 void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer& optimizer, float lr) {
@@ -130,11 +161,11 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, Sampl
   int64_t samples_since_log = 0;
   try {
     while (p.step < opt.steps) {
-      Tensor data, label;
-      batches.next(&data, &label);
+      Tensor data, label, valid;
+      batches.next(&data, &label, &valid);
       wait_since_log += batches.take_wait_seconds();
       Tape tape;
-      const Var loss = step_forward(tape, model, data, label, opt.pos_weight, world);
+      const Var loss = step_forward(tape, model, data, label, opt.pos_weight, world, valid, comm);
       double loss_v = scalar_value(loss->value);
       if (world > 1) comm->allreduce_sum_host(&loss_v, 1);
       if (!std::isfinite(loss_v)) {

@@ -27,6 +27,10 @@ class SampleSource {
   virtual int64_t height() const = 0;
   virtual int64_t width() const = 0;
   virtual void read(int64_t index, float* data, uint8_t* label) = 0;
+  // Gathers with padding traces (a converted SEG-Y's /trace_valid): read_trace_valid gives u8 [W],
+  // 1 = a real trace, 0 = padding, which the loss and the metrics leave out.
+  virtual bool has_trace_valid() const { return false; }
+  virtual void read_trace_valid(int64_t index, uint8_t* valid);
 };
 
 // Training batches in a fixed order per (seed, epoch).
@@ -36,8 +40,9 @@ class BatchSource {
   virtual int64_t batches_per_epoch() const = 0;
   // The next next() returns batch `batch` of epoch `epoch`.
   virtual void seek(int64_t epoch, int64_t batch) = 0;
-  // data [b, H, W, 1] f32 and labels [b, H, W] u8 on the training device.
-  virtual void next(Tensor* data, Tensor* label) = 0;
+  // data [b, H, W, 1] f32 and labels [b, H, W] u8 on the training device; trace_valid [b, W] u8
+  // (1 real, 0 padding) when the data has padding traces, else left undefined.
+  virtual void next(Tensor* data, Tensor* label, Tensor* trace_valid) = 0;
   // Seconds next() waited for data since the last call.
   virtual double take_wait_seconds() { return 0.0; }
 };
@@ -118,9 +123,11 @@ struct TrainResult {
   double seconds = 0;
 };
 
-// Builds the model input [B, H, W, 1] and labels [B, H, W] for `indices`, normalised, on `device`.
+// Builds the model input [B, H, W, 1] and labels [B, H, W] for `indices`, normalised, on `device`,
+// and trace_valid [B, W] when the source has padding traces and trace_valid is not null (else it is
+// left undefined). Padding traces' data is set to zero before the normalisation (zero_padding_traces).
 void load_batch(SampleSource& src, const std::vector<int64_t>& indices, Normalize normalize, Device device,
-                Tensor* data, Tensor* label);
+                Tensor* data, Tensor* label, Tensor* trace_valid = nullptr);
 
 // A BatchSource that reads a SampleSource synchronously, in the order of epoch_permutation
 // (io/sample_order.h) of (seed, epoch); the last incomplete batch of an epoch is dropped.
@@ -129,7 +136,7 @@ class SyncBatchSource : public BatchSource {
   SyncBatchSource(SampleSource& src, int64_t batch, uint64_t seed, Normalize normalize, Device device);
   int64_t batches_per_epoch() const override;
   void seek(int64_t epoch, int64_t batch) override;
-  void next(Tensor* data, Tensor* label) override;
+  void next(Tensor* data, Tensor* label, Tensor* trace_valid) override;
 
  private:
   SampleSource& src_;
@@ -144,7 +151,8 @@ class SyncBatchSource : public BatchSource {
 // With a communicator of world W > 1, rank r evaluates the samples i with i % W == r in batches of
 // max(1, batch / W), and the counts (exact) and loss sums of all ranks are added: every rank gets
 // the result of the whole set. With `on_logits`, each of this rank's samples is passed on with its
-// logits [H][W] on the host.
+// logits [H][W] on the host (padding traces at -inf: probability 0, as predict gives them). With
+// padding traces the loss, the counts and `pixels` cover the real traces only.
 EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
                     float threshold, Communicator* comm = nullptr,
                     const std::function<void(int64_t, const float*)>& on_logits = {});
@@ -153,7 +161,10 @@ EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normali
 // so that a plan allocates what a step allocates. step_forward records the forward and the loss
 // (the mean over the global batch of `world` ranks' equal shares); step_backward runs backward (with
 // the gradient buckets' allreduce when `buckets` is not null) and the optimizer step.
-Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor& label, float pos_weight, int world);
+// With trace_valid, the loss is the mean over the real traces' pixels of the global batch (their
+// count summed over the ranks by `comm` when world > 1), and padding gets no gradient.
+Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor& label, float pos_weight, int world,
+                 const Tensor& trace_valid = Tensor(), Communicator* comm = nullptr);
 void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer& optimizer, float lr);
 
 // Trains `model` from `start` until opt.steps steps are done (or should_stop says so).

@@ -47,6 +47,7 @@ using namespace seis;
 
 namespace {
 
+using bench::evict;
 using bench::now_s;
 using bench::run_capture;
 
@@ -59,15 +60,6 @@ int64_t file_size(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot stat: " + std::strerror(errno));
   return static_cast<int64_t>(st.st_size);
-}
-
-// Drops the file's pages from the page cache (dirty pages are written first so they are clean).
-void evict(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
-  ::fsync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
 }
 
 // Writes `n` samples of size x size random floats (and sparse random labels) with H5SampleWriter.
@@ -108,25 +100,9 @@ void create_file(const std::string& path, int64_t n, int64_t size) {
 
 nlohmann::ordered_json measure_raw(const std::string& path, bool cold) {
   if (cold) evict(path);
-  const int64_t block = int64_t{8} << 20;
-  void* buf = nullptr;
-  if (posix_memalign(&buf, 4096, static_cast<size_t>(block)) != 0) throw Error("out of memory");
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  const double t0 = now_s();
-  int64_t total = 0;
-  for (;;) {
-    const ssize_t got = ::read(fd, buf, static_cast<size_t>(block));
-    if (got < 0) throw InputError(path + ": read failed: " + std::strerror(errno));
-    if (got == 0) break;
-    total += got;
-  }
-  const double s = now_s() - t0;
-  ::close(fd);
-  std::free(buf);
-  return {{"bench", "reader"}, {"impl", "raw"}, {"mode", cold ? "cold" : "warm"},
-          {"bytes", total},    {"seconds", s},  {"gb_per_s", static_cast<double>(total) / s / 1e9},
+  const bench::RawRead r = bench::raw_read(path);
+  return {{"bench", "reader"}, {"impl", "raw"},        {"mode", cold ? "cold" : "warm"},
+          {"bytes", r.bytes},  {"seconds", r.seconds}, {"gb_per_s", static_cast<double>(r.bytes) / r.seconds / 1e9},
           {"block_mib", 8}};
 }
 

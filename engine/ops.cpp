@@ -407,35 +407,79 @@ Var concat_channels(Tape* tape, const Var& a, const Var& b) {
   return out;
 }
 
-Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float pos_weight, int64_t mean_over) {
+namespace {
+
+// trace_valid u8 [N, W] on the device of labels [N, H, W], contiguous.
+void check_trace_valid(const char* op, const Tensor& labels, const Tensor& trace_valid) {
+  SEIS_CHECK(labels.rank() == 3 && trace_valid.dtype() == DType::u8 && trace_valid.rank() == 2 &&
+                 trace_valid.dim(0) == labels.dim(0) && trace_valid.dim(1) == labels.dim(2) &&
+                 trace_valid.device() == labels.device() && trace_valid.is_contiguous(),
+             op << ": trace_valid " << shape_str(trace_valid.shape()) << " of " << dtype_name(trace_valid.dtype())
+                << " for labels " << shape_str(labels.shape()) << "; expected u8 [N, W] on the same device");
+}
+
+}  // namespace
+
+int64_t counted_elements(const Tensor& labels, const Tensor& trace_valid) {
+  if (!trace_valid.defined() || trace_valid.device().shape_only) return labels.numel();
+  check_trace_valid("counted_elements", labels, trace_valid);
+  const Tensor host = trace_valid.to(Device::cpu());
+  const uint8_t* v = host.data<uint8_t>();
+  int64_t real = 0;
+  for (int64_t i = 0; i < host.numel(); ++i) real += v[i] != 0;
+  return real * labels.dim(1);
+}
+
+Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float pos_weight, int64_t mean_over,
+                    const Tensor& trace_valid) {
   const Tensor& x = logits->value;
   SEIS_CHECK(is_activation_type(x.dtype()) && labels.dtype() == DType::u8 && x.numel() == labels.numel() &&
                  x.device() == labels.device() && x.is_contiguous() && labels.is_contiguous(),
              "bce_with_logits: logits " << shape_str(x.shape()) << " and u8 labels " << shape_str(labels.shape())
                                         << " on the same device");
   const int64_t n = x.numel();
-  const int64_t denom = mean_over > 0 ? mean_over : n;
+  const bool masked = trace_valid.defined();
+  int64_t height = 0, width = 0, denom = 0;
   Tensor loss = Tensor::empty({1}, DType::f32, x.device());
-  with_activation_type(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    SEIS_DISPATCH(x, bce_with_logits_forward, n, x.data<T>(), labels.data<uint8_t>(), pos_weight, loss.data<float>());
-  });
-  if (denom != n) {
-    // The kernel's mean is over n; rescale to the mean over `denom` elements.
-    const float f = static_cast<float>(static_cast<double>(n) / static_cast<double>(denom));
-    SEIS_DISPATCH(loss, scale_inplace, 1, f, loss.data<float>());
+  if (masked) {
+    check_trace_valid("bce_with_logits", labels, trace_valid);
+    height = labels.dim(1);
+    width = labels.dim(2);
+    denom = mean_over > 0 ? mean_over : counted_elements(labels, trace_valid);
+    with_activation_type(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      SEIS_DISPATCH(x, bce_with_logits_masked_forward, n, x.data<T>(), labels.data<uint8_t>(),
+                    trace_valid.data<uint8_t>(), height, width, pos_weight, denom, loss.data<float>());
+    });
+  } else {
+    denom = mean_over > 0 ? mean_over : n;
+    with_activation_type(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      SEIS_DISPATCH(x, bce_with_logits_forward, n, x.data<T>(), labels.data<uint8_t>(), pos_weight, loss.data<float>());
+    });
+    if (denom != n) {
+      // The kernel's mean is over n; rescale to the mean over `denom` elements.
+      const float f = static_cast<float>(static_cast<double>(n) / static_cast<double>(denom));
+      SEIS_DISPATCH(loss, scale_inplace, 1, f, loss.data<float>());
+    }
   }
   Var out = output_var(tape, loss, {&logits});
   if (!out->requires_grad) return out;
-  tape->record([logits, labels, out, pos_weight, n, denom]() {
+  tape->record([logits, labels, trace_valid, out, pos_weight, n, denom, height, width]() {
     if (!out->grad.defined()) return;
-    const float scale = scalar_value(out->grad) / static_cast<float>(denom);
+    // No counted element (a batch of padding only): no gradient, rather than a division by 0.
+    const float scale = denom > 0 ? scalar_value(out->grad) / static_cast<float>(denom) : 0.0f;
     const Tensor& xv = logits->value;
     Tensor dx = empty_like(xv.shape(), xv);
     with_activation_type(xv.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      SEIS_DISPATCH(xv, bce_with_logits_backward, n, xv.data<T>(), labels.data<uint8_t>(), pos_weight, scale,
-                    dx.data<T>());
+      if (trace_valid.defined()) {
+        SEIS_DISPATCH(xv, bce_with_logits_masked_backward, n, xv.data<T>(), labels.data<uint8_t>(),
+                      trace_valid.data<uint8_t>(), height, width, pos_weight, scale, dx.data<T>());
+      } else {
+        SEIS_DISPATCH(xv, bce_with_logits_backward, n, xv.data<T>(), labels.data<uint8_t>(), pos_weight, scale,
+                      dx.data<T>());
+      }
     });
     accumulate_grad(*logits, dx);
     out->grad = Tensor();
@@ -452,16 +496,24 @@ Tensor sigmoid(const Tensor& x) {
   return y;
 }
 
-std::array<int64_t, 3> confusion_counts(const Tensor& logits, const Tensor& labels, float threshold) {
+std::array<int64_t, 3> confusion_counts(const Tensor& logits, const Tensor& labels, float threshold,
+                                        const Tensor& trace_valid) {
   SEIS_CHECK(logits.numel() == labels.numel() && labels.dtype() == DType::u8 && logits.device() == labels.device(),
              "confusion_counts: logits " << shape_str(logits.shape()) << ", labels " << shape_str(labels.shape()));
   SEIS_CHECK(threshold > 0.0f && threshold < 1.0f, "threshold " << threshold << " outside (0, 1)");
   const float logit_t = static_cast<float>(std::log(static_cast<double>(threshold) / (1.0 - threshold)));
   Tensor buf = Tensor::empty({6}, DType::f32, logits.device());  // 24 bytes: room for 3 int64
+  if (trace_valid.defined()) check_trace_valid("confusion_counts", labels, trace_valid);
   with_activation_type(logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    SEIS_DISPATCH(logits, confusion_counts, logits.numel(), logits.data<T>(), labels.data<uint8_t>(), logit_t,
-                  static_cast<int64_t*>(buf.raw()));
+    if (trace_valid.defined()) {
+      SEIS_DISPATCH(logits, confusion_counts_masked, logits.numel(), logits.data<T>(), labels.data<uint8_t>(),
+                    trace_valid.data<uint8_t>(), labels.dim(1), labels.dim(2), logit_t,
+                    static_cast<int64_t*>(buf.raw()));
+    } else {
+      SEIS_DISPATCH(logits, confusion_counts, logits.numel(), logits.data<T>(), labels.data<uint8_t>(), logit_t,
+                    static_cast<int64_t*>(buf.raw()));
+    }
   });
   std::array<int64_t, 3> r{};
   if (buf.device().shape_only) return r;  // nothing was counted

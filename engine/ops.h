@@ -46,12 +46,20 @@ Var concat_channels(Tape* tape, const Var& a, const Var& b);
 // Mean BCE with logits over all elements: logits [N,H,W,1], labels u8 [N,H,W]. A scalar [1].
 // `mean_over` is the element count the mean divides by (0: logits' own count); a rank holding part
 // of a batch passes the global count so that gradients sum to the full-batch mean.
-Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float pos_weight, int64_t mean_over = 0);
+// With `trace_valid` (u8 [N,W], 0 = a padding trace of a converted SEG-Y), only the elements of real
+// traces count: the loss is their sum over `mean_over` (0: their own count, counted_elements()), and
+// padding gets gradient 0. Undefined: the unmasked op, bit for bit.
+Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float pos_weight, int64_t mean_over = 0,
+                    const Tensor& trace_valid = Tensor());
+// The elements of labels [N,H,W] that the loss and the metrics count: all without trace_valid, else
+// H x the real traces (trace_valid copied to the host; labels.numel() on a shape-only device).
+int64_t counted_elements(const Tensor& labels, const Tensor& trace_valid);
 
 // Not differentiated.
 Tensor sigmoid(const Tensor& x);
-// TP, FP, FN of (sigmoid(logits) >= threshold) against labels.
-std::array<int64_t, 3> confusion_counts(const Tensor& logits, const Tensor& labels, float threshold);
+// TP, FP, FN of (sigmoid(logits) >= threshold) against labels; with trace_valid [N,W] over real traces only.
+std::array<int64_t, 3> confusion_counts(const Tensor& logits, const Tensor& labels, float threshold,
+                                        const Tensor& trace_valid = Tensor());
 // The value of a one-element f32 tensor on any device.
 float scalar_value(const Tensor& t);
 

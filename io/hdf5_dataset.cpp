@@ -115,20 +115,22 @@ struct H5SampleFile::Impl {
   H5DatasetInfo info;
   Hid file;  // while opening; then in handles
   DsetReader data, label;
-  int fd = -1;  // while opening; then in handles
+  Hid trace_valid;  // while opening; then in handles (read through the library: W bytes per sample)
+  int fd = -1;      // while opening; then in handles
   // What reads need open: the descriptor for pread, and the HDF5 ids where the library reads.
   // Shared, so that close_handles() never pulls them from under a read in progress: the last user
   // closes them. Reopened on demand (a set of many files keeps only a few open).
   struct Handles {
     int fd = -1;
-    Hid file, data, label;
+    Hid file, data, label, trace_valid;  // trace_valid: /trace_valid when the file has it
     Handles() = default;
     Handles(const Handles&) = delete;
     Handles& operator=(const Handles&) = delete;
     ~Handles() {
       if (fd >= 0) ::close(fd);
-      if (file.ok() || data.ok() || label.ok()) {
+      if (file.ok() || data.ok() || label.ok() || trace_valid.ok()) {
         std::lock_guard<std::mutex> lock(h5_mutex());
+        trace_valid.reset();
         label.reset();
         data.reset();
         file.reset();
@@ -299,6 +301,21 @@ struct H5SampleFile::Impl {
       info.label_type = label.type;
     }
     H5Eclear2(H5E_DEFAULT);
+    if (H5Lexists(file.get(), "trace_valid", H5P_DEFAULT) > 0) {
+      trace_valid = Hid(H5Dopen2(file.get(), "trace_valid", H5P_DEFAULT));
+      if (!trace_valid.ok()) fail("/trace_valid is not a dataset: " + h5_error());
+      const std::vector<int64_t> vs = h5_shape(trace_valid.get(), info.path, "/trace_valid");
+      if (vs != std::vector<int64_t>{info.n, info.width}) {
+        fail("/trace_valid has shape " + shape_str(vs) + " but /data has " + std::to_string(info.n) + " gathers of " +
+             std::to_string(info.width) + " traces; expected [N, W]");
+      }
+      Hid vtype(H5Dget_type(trace_valid.get()));
+      if (H5Tget_class(vtype.get()) != H5T_INTEGER || H5Tget_size(vtype.get()) != 1) {
+        fail("/trace_valid is not of 1-byte integers (u8: 1 = a real trace, 0 = padding)");
+      }
+      info.has_trace_valid = true;
+    }
+    H5Eclear2(H5E_DEFAULT);
     locate(data, &info.data_chunk, &info.data_filters);
     info.data_chunked_per_sample = info.data_chunk == std::vector<int64_t>{1, info.height, info.width};
     info.data_direct = data.all_direct;
@@ -318,7 +335,7 @@ struct H5SampleFile::Impl {
     info.attributes = h5_attributes_text(root.get());
     h5_dt_dx(info.attributes, &info.dt, &info.dx);
     if (::fstat(fd, &opened) != 0) fail(std::string("cannot stat: ") + std::strerror(errno));
-    needs_library = !data.all_direct || (label.dset.ok() && !label.all_direct);
+    needs_library = !data.all_direct || (label.dset.ok() && !label.all_direct) || info.has_trace_valid;
     auto h = std::make_shared<Handles>();
     h->fd = fd;
     fd = -1;
@@ -326,6 +343,7 @@ struct H5SampleFile::Impl {
       h->file = std::move(file);
       h->data = std::move(data.dset);
       h->label = std::move(label.dset);
+      h->trace_valid = std::move(trace_valid);
     } else {  // pread only: one descriptor per open file, not two (HDF5 holds one of its own)
       label.dset.reset();
       data.dset.reset();
@@ -360,6 +378,10 @@ struct H5SampleFile::Impl {
       if (info.label_type != H5ElemType::none) {
         h->label = Hid(H5Dopen2(h->file.get(), "label", H5P_DEFAULT));
         if (!h->label.ok()) fail("/label cannot be reopened: " + h5_error());
+      }
+      if (info.has_trace_valid) {
+        h->trace_valid = Hid(H5Dopen2(h->file.get(), "trace_valid", H5P_DEFAULT));
+        if (!h->trace_valid.ok()) fail("/trace_valid cannot be reopened: " + h5_error());
       }
     }
     return h;
@@ -490,6 +512,7 @@ struct H5SampleFile::Impl {
       std::lock_guard<std::mutex> lock(h5_mutex());
       data.dset.reset();
       label.dset.reset();
+      trace_valid.reset();
       file.reset();
     }
     if (fd >= 0) ::close(fd);
@@ -562,6 +585,30 @@ void H5SampleFile::close_handles() const {
 bool H5SampleFile::handles_open() const {
   std::lock_guard<std::mutex> lock(impl_->handles_mu);
   return impl_->handles != nullptr;
+}
+
+void H5SampleFile::read_trace_valid(int64_t i, uint8_t* valid) const {
+  const H5DatasetInfo& in = impl_->info;
+  SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");
+  if (!in.has_trace_valid) {
+    std::memset(valid, 1, static_cast<size_t>(in.width));
+    return;
+  }
+  const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
+  {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    h5_quiet();
+    Hid fspace(H5Dget_space(hd->trace_valid.get()));
+    const hsize_t start[2] = {static_cast<hsize_t>(i), 0};
+    const hsize_t cnt[2] = {1, static_cast<hsize_t>(in.width)};
+    const hsize_t mdim[1] = {static_cast<hsize_t>(in.width)};
+    Hid mspace(H5Screate_simple(1, mdim, nullptr));
+    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0 ||
+        H5Dread(hd->trace_valid.get(), H5T_NATIVE_UCHAR, mspace.get(), fspace.get(), H5P_DEFAULT, valid) < 0) {
+      impl_->fail("sample " + std::to_string(i) + ": HDF5 cannot read /trace_valid: " + h5_error());
+    }
+  }
+  for (int64_t j = 0; j < in.width; ++j) valid[j] = valid[j] != 0;
 }
 
 // ---- Writing ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ struct H5DatasetInfo {
   int64_t n = 0, height = 0, width = 0;
   H5ElemType data_type = H5ElemType::none;
   H5ElemType label_type = H5ElemType::none;  // none: no /label
+  bool has_trace_valid = false;              // /trace_valid u8 [N, W] (a converted SEG-Y with padding)
   bool data_chunked_per_sample = false;      // chunk shape [1, H, W]
   std::string data_filters;                  // "" when uncompressed, else e.g. "deflate(4)"
   std::string label_filters;
@@ -36,7 +37,7 @@ struct H5DatasetInfo {
 
 // One dataset file, opened and validated. Throws InputError naming the file and the problem: not
 // found, a directory, not HDF5, no /data, wrong rank or dtype, /label of another shape, an empty
-// dataset, a truncated file.
+// dataset, a truncated file, /trace_valid that is not [N, W] of 1-byte integers.
 class H5SampleFile {
  public:
   explicit H5SampleFile(const std::string& path);
@@ -52,6 +53,9 @@ class H5SampleFile {
   // lock); compressed ones through the library. InputError naming the file and the sample when
   // the read fails (e.g. a chunk past the end of a truncated file). Does not check values.
   void read(int64_t i, float* data, uint8_t* label) const;
+  // Reads which traces of sample i are real: u8 [W], 1 = a real trace, 0 = padding (/trace_valid,
+  // nonzero = 1); all 1 when the file has no /trace_valid. Thread-safe (through the library).
+  void read_trace_valid(int64_t i, uint8_t* valid) const;
 
   // The byte count read() moves from the file per sample (for throughput figures).
   int64_t bytes_per_sample() const;

@@ -105,18 +105,26 @@ std::string i2s(int64_t v) { return std::to_string(v); }
 
 }  // namespace
 
+void zero_padding_traces(const uint8_t* valid, int64_t h, int64_t w, float* data) {
+  for (int64_t j = 0; j < w; ++j) {
+    if (valid[j] != 0) continue;
+    for (int64_t t = 0; t < h; ++t) data[t * w + j] = 0.0f;
+  }
+}
+
 // A worker's own memory: the full gather when cropping, one row for in-place moves, the sums.
 struct SampleReader::Scratch {
   std::vector<float> data, data_row;
-  std::vector<uint8_t> label, label_row;
+  std::vector<uint8_t> label, label_row, valid;  // valid: the sample's /trace_valid [W]
   GatherNormalizer norm;
   Scratch(Normalize mode, int64_t width) : norm(mode, width) {}
 };
 
 struct SampleReader::Slot {
-  void* mem = nullptr;  // one pinned allocation: data, then labels
+  void* mem = nullptr;  // one pinned allocation: data, then labels, then trace_valid
   float* data = nullptr;
   uint8_t* label = nullptr;
+  uint8_t* valid = nullptr;
   int64_t seq = -1;  // the batch it holds or is being filled with
   int64_t remaining = 0;
   bool ready = false;
@@ -177,7 +185,8 @@ SampleReader::SampleReader(const SampleSet& set, const SampleReaderOptions& opti
   const int64_t pix = out_h_ * out_w_;
   const int64_t data_bytes = rank_batch_ * pix * 4;
   const int64_t label_bytes = set_.has_label() ? rank_batch_ * pix : 0;
-  slot_bytes_ = data_bytes + label_bytes;
+  const int64_t valid_bytes = set_.has_trace_valid() ? rank_batch_ * out_w_ : 0;
+  slot_bytes_ = data_bytes + label_bytes + valid_bytes;
   if (a.crop_height > 0 || a.crop_width > 0) scratch_bytes_ = opt_.threads * h * w * (set_.has_label() ? 5 : 4);
   if (opt_.device.is_cuda()) {
     if (opt_.device.index >= cuda_device_count()) {
@@ -193,6 +202,7 @@ SampleReader::SampleReader(const SampleSet& set, const SampleReaderOptions& opti
     std::memset(s->mem, 0, static_cast<size_t>(slot_bytes_));
     s->data = static_cast<float*>(s->mem);
     s->label = set_.has_label() ? static_cast<uint8_t*>(s->mem) + data_bytes : nullptr;
+    s->valid = set_.has_trace_valid() ? static_cast<uint8_t*>(s->mem) + data_bytes + label_bytes : nullptr;
     s->samples.resize(static_cast<size_t>(rank_batch_));
     if (opt_.device.is_cuda()) s->copied = std::make_unique<CudaEvent>(opt_.device.index);
     slots_.push_back(std::move(s));
@@ -276,6 +286,7 @@ std::shared_ptr<const std::vector<int64_t>> SampleReader::permutation(int64_t ep
 
 void SampleReader::worker_main() {
   Scratch scratch(opt_.normalize, set_.width());
+  if (set_.has_trace_valid()) scratch.valid.resize(static_cast<size_t>(set_.width()));
   if (scratch_bytes_ > 0) {
     scratch.data.resize(static_cast<size_t>(set_.height() * set_.width()));
     if (set_.has_label()) scratch.label.resize(scratch.data.size());
@@ -355,6 +366,9 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   float* data = crop ? scratch.data.data() : dst_data;
   uint8_t* label = dst_label ? (crop ? scratch.label.data() : dst_label) : nullptr;
   GatherNormalizer& norm = scratch.norm;
+  // Per trace, [W]: flipped and cropped with the receivers; a time shift leaves it as it is.
+  uint8_t* dst_valid = slot.valid ? slot.valid + row * out_w_ : nullptr;
+  uint8_t* valid = dst_valid ? scratch.valid.data() : nullptr;
 
   if (opt_.will_need) {
     // This sample (its whole chunk goes to the disk at once, not a readahead window at a time) and
@@ -373,10 +387,14 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;
+    // Padding traces are read as zeros, before the check and the sums: what a file holds there
+    // never reaches the network.
+    if (valid) set_.read_trace_valid(g, valid);
     norm.begin();
     set_.read_rows(g, data, label, [&](int64_t r0, int64_t r1) {
       if (!finite) return;
-      const float* rows = data + r0 * w;
+      float* rows = data + r0 * w;
+      if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
       finite = all_finite(rows, (r1 - r0) * w);
       if (finite) norm.add_rows(rows, r1 - r0);
     });
@@ -428,6 +446,9 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       }
     });
   }
+  if (dst_valid) {
+    for (int64_t j = 0; j < p.ow; ++j) dst_valid[j] = p.flip ? valid[w - 1 - p.x0 - j] : valid[p.x0 + j];
+  }
 }
 
 SampleReader::Slot& SampleReader::acquire() {
@@ -474,13 +495,19 @@ ReaderBatch SampleReader::next() {
   out.samples = slot.samples;
   out.skipped = slot.skipped;
   const Shape dshape = {rank_batch_, out_h_, out_w_, 1}, lshape = {rank_batch_, out_h_, out_w_};
+  const Shape vshape = {rank_batch_, out_w_};
   const int64_t dbytes = rank_batch_ * out_h_ * out_w_ * 4, lbytes = rank_batch_ * out_h_ * out_w_;
+  const int64_t vbytes = rank_batch_ * out_w_;
   if (opt_.device.is_cpu()) {
     out.data = Tensor::empty(dshape, DType::f32, opt_.device);
     std::memcpy(out.data.raw(), slot.data, static_cast<size_t>(dbytes));
     if (slot.label) {
       out.label = Tensor::empty(lshape, DType::u8, opt_.device);
       std::memcpy(out.label.raw(), slot.label, static_cast<size_t>(lbytes));
+    }
+    if (slot.valid) {
+      out.trace_valid = Tensor::empty(vshape, DType::u8, opt_.device);
+      std::memcpy(out.trace_valid.raw(), slot.valid, static_cast<size_t>(vbytes));
     }
   } else {
 #if SEIS_HAVE_CUDA
@@ -490,6 +517,7 @@ ReaderBatch SampleReader::next() {
     if (prev != dev) CUDA_CHECK(cudaSetDevice(dev));
     out.data = Tensor::empty(dshape, DType::f32, opt_.device);
     if (slot.label) out.label = Tensor::empty(lshape, DType::u8, opt_.device);
+    if (slot.valid) out.trace_valid = Tensor::empty(vshape, DType::u8, opt_.device);
     cudaStream_t compute = cuda_compute_stream(dev), copy = cuda_copy_stream(dev);
     // The new blocks come from the caching allocator in compute-stream order: queued compute work
     // may still use them, so the copy stream starts after the compute stream's current point.
@@ -499,6 +527,10 @@ ReaderBatch SampleReader::next() {
     if (slot.label) {
       CUDA_CHECK(
           cudaMemcpyAsync(out.label.raw(), slot.label, static_cast<size_t>(lbytes), cudaMemcpyHostToDevice, copy));
+    }
+    if (slot.valid) {
+      CUDA_CHECK(cudaMemcpyAsync(out.trace_valid.raw(), slot.valid, static_cast<size_t>(vbytes), cudaMemcpyHostToDevice,
+                                 copy));
     }
     slot.copied->record(copy);
     slot.copied->wait(compute);
@@ -518,6 +550,7 @@ HostBatch SampleReader::next_host() {
   HostBatch out;
   out.data = slot.data;
   out.label = slot.label;
+  out.trace_valid = slot.valid;
   out.size = rank_batch_;
   out.height = out_h_;
   out.width = out_w_;

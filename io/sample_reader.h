@@ -10,7 +10,8 @@
 // Work. T worker threads fill a ring of `prefetch` pinned host slots, one rank batch (B/W samples)
 // each, one sample per task, and publish batches in order. Each sample is read, checked for NaN/Inf,
 // normalised over the full gather, then augmented: receiver flip, time shift, crop, in that order,
-// with the label moved exactly like the data. Every random draw is seeded by (seed, epoch,
+// with the label moved exactly like the data (and /trace_valid's per-trace flags like its receivers:
+// flipped and cropped, not shifted). Every random draw is seeded by (seed, epoch,
 // permutation position), so results do not depend on threads or timing (nor on W).
 //
 // Passes over memory. /data arrives in blocks of rows of about 1 MiB (H5SampleFile::read_rows);
@@ -83,9 +84,10 @@ struct SampleReaderOptions {
 };
 
 // One rank batch. data [b, H', W', 1] f32 and label [b, H', W'] u8 on the reader's device (label
-// undefined when the set has no /label). H', W': the crop size, or H, W.
+// undefined when the set has no /label). H', W': the crop size, or H, W. trace_valid [b, W'] u8
+// (1 = a real trace, 0 = padding), flipped and cropped with the data, when the set has /trace_valid.
 struct ReaderBatch {
-  Tensor data, label;
+  Tensor data, label, trace_valid;
   int64_t epoch = 0, batch = 0;  // the global batch this is part of
   std::vector<int64_t> samples;  // set index of each row (after bad-sample replacement)
   int64_t skipped = 0;           // bad samples replaced in this rank batch
@@ -94,7 +96,8 @@ struct ReaderBatch {
 // The same, as a view of the pinned slot: valid until the next call of next() or next_host().
 struct HostBatch {
   const float* data = nullptr;
-  const uint8_t* label = nullptr;  // null when the set has no /label
+  const uint8_t* label = nullptr;        // null when the set has no /label
+  const uint8_t* trace_valid = nullptr;  // [size][width]; null when the set has no /trace_valid
   int64_t size = 0, height = 0, width = 0;
   int64_t epoch = 0, batch = 0;
   std::vector<int64_t> samples;
@@ -111,6 +114,12 @@ struct ReaderStats {
   double bytes_per_s() const { return seconds > 0 ? static_cast<double>(bytes_read) / seconds : 0; }
   double wait_fraction() const { return seconds > 0 ? wait_seconds / seconds : 0; }
 };
+
+// Sets the traces of data [h][w] that valid [w] marks as padding (0) to zero: padding is a zero trace
+// whatever the file holds there, so that its values reach neither the normalisation nor, through
+// the convolutions, the real traces' outputs. The reader applies it to every sample of a set with
+// /trace_valid, before the NaN/Inf check and the normalisation.
+void zero_padding_traces(const uint8_t* valid, int64_t h, int64_t w, float* data);
 
 class SampleReader {
  public:

@@ -32,6 +32,7 @@ SampleSet::SampleSet(const std::vector<std::string>& paths, int max_open_files) 
       throw InputError(p + (label ? ": has /label but " : ": has no /label but ") + paths[0] +
                        (has_label_ ? " has one" : " has none") + "; every file of a dataset must agree on labels");
     }
+    has_trace_valid_ = has_trace_valid_ || info.has_trace_valid;
     total_ += info.n;
     first_.push_back(total_);
   }
@@ -108,6 +109,12 @@ void SampleSet::will_need(int64_t g) const {
   const Location l = locate(g);
   const auto guard = after_read([&] { done(l.file); });
   use(l.file).will_need(l.local);
+}
+
+void SampleSet::read_trace_valid(int64_t g, uint8_t* valid) const {
+  const Location l = locate(g);
+  const auto guard = after_read([&] { done(l.file); });
+  use(l.file).read_trace_valid(l.local, valid);
 }
 
 int64_t SampleSet::bytes_per_sample(int64_t g) const {

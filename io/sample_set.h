@@ -33,6 +33,8 @@ class SampleSet {
   int64_t height() const { return height_; }
   int64_t width() const { return width_; }
   bool has_label() const { return has_label_; }
+  // Some file has /trace_valid (padding traces of a converted SEG-Y); files without it are all real.
+  bool has_trace_valid() const { return has_trace_valid_; }
   int num_files() const { return static_cast<int>(files_.size()); }
   const H5SampleFile& file(int f) const { return *files_[static_cast<size_t>(f)]; }
 
@@ -50,6 +52,8 @@ class SampleSet {
   void will_need(int64_t g) const;
   int max_open_files() const { return max_open_; }
   int open_files() const;  // files whose descriptors are open now
+  // Which of sample g's W traces are real (u8 [W], 1 real, 0 padding; H5SampleFile::read_trace_valid).
+  void read_trace_valid(int64_t g, uint8_t* valid) const;
   // Bytes read() moves from the file of sample g.
   int64_t bytes_per_sample(int64_t g) const;
   // "path sample i" (local index), for error messages.
@@ -69,6 +73,7 @@ class SampleSet {
   std::vector<int64_t> first_;  // global index of each file's sample 0, plus the total at the end
   int64_t total_ = 0, height_ = 0, width_ = 0;
   bool has_label_ = false;
+  bool has_trace_valid_ = false;
 };
 
 // A deterministic, disjoint split of 0..n-1: `val` holds round(n * fraction) indices (at least one

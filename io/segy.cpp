@@ -276,6 +276,7 @@ SegyFile::SegyFile(const std::string& path, SegyByteOrder order) {
     if (!S_ISREG(st.st_mode)) fail("not a regular file");
     const int64_t size = st.st_size;
     info_.file_size = size;
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);  // a hint: larger readahead for the gather reads
     if (size < kHeadersBytes) {
       fail("not a SEG-Y file: " + std::to_string(size) +
            " bytes, shorter than the 3600 bytes of textual and binary headers");
@@ -343,11 +344,20 @@ SegyFile::SegyFile(const std::string& path, SegyByteOrder order) {
     }
     info_.first_trace_offset = kHeadersBytes + kTextHeaderBytes * info_.extended_text_headers;
     if (f.first_trace_offset != 0) {
-      if (f.first_trace_offset < static_cast<uint64_t>(info_.first_trace_offset) ||
+      if (f.first_trace_offset < static_cast<uint64_t>(kHeadersBytes) ||
           f.first_trace_offset > static_cast<uint64_t>(size)) {
         fail("first trace offset " + std::to_string(f.first_trace_offset) +
-             " (bytes 3521-3528) is outside the file's " + std::to_string(info_.first_trace_offset) + ".." +
-             std::to_string(size) + " bytes of traces");
+             " (bytes 3521-3528) is outside the file's " + std::to_string(kHeadersBytes) + ".." + std::to_string(size) +
+             " bytes of traces");
+      }
+      // Rev 2: a nonzero offset overrides the one implied by a non-negative extended header count;
+      // the extended headers are then those that end before it.
+      if (f.first_trace_offset < static_cast<uint64_t>(info_.first_trace_offset)) {
+        if (f.ext_headers == -1) {
+          fail("first trace offset " + std::to_string(f.first_trace_offset) + " (bytes 3521-3528) lies inside the " +
+               std::to_string(info_.extended_text_headers) + " extended textual headers that ((SEG: EndText)) ends");
+        }
+        info_.extended_text_headers = (static_cast<int64_t>(f.first_trace_offset) - kHeadersBytes) / kTextHeaderBytes;
       }
       info_.first_trace_offset = static_cast<int64_t>(f.first_trace_offset);
     }
@@ -460,6 +470,21 @@ std::vector<SegyGather> SegyFile::gathers_by_field_record() const {
     ++out.back().traces;
   }
   return out;
+}
+
+int64_t SegyFile::field_record_run(int64_t first) const {
+  SEIS_CHECK(first >= 0 && first < info_.traces, "trace " << first << " outside " << info_.traces << " traces");
+  std::array<uint8_t, kTraceHeaderBytes> th{};
+  int32_t key = 0;
+  int64_t i = first;
+  for (; i < info_.traces; ++i) {
+    pread_exact(th.data(), kTraceHeaderBytes, info_.first_trace_offset + i * info_.trace_bytes, "a trace header");
+    check_trace_header(i, th.data());
+    const int32_t k = get_i32(th.data() + trh(9), info_.big_endian);
+    if (i > first && k != key) break;
+    key = k;
+  }
+  return i - first;
 }
 
 std::vector<SegyGather> SegyFile::gathers_by_count(int64_t n) const {

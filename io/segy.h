@@ -66,6 +66,9 @@ class SegyFile {
   std::vector<SegyGather> gathers_by_field_record() const;
   // Gathers of exactly n traces; InputError unless n divides the trace count.
   std::vector<SegyGather> gathers_by_count(int64_t n) const;
+  // The traces from `first` on that share its field record number (at least 1): the first gather's
+  // width, from its headers alone.
+  int64_t field_record_run(int64_t first) const;
 
   // Reads gather g into data [samples * width], time-major, width >= g.traces (0: g.traces); the
   // columns past g.traces are zero (padding to a wider gather). With headers, also its raw trace

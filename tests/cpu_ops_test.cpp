@@ -1,5 +1,6 @@
-// CPU kernels other than conv2d: maxpool, upsample, concat, activations, BCE, metrics and the
-// optimizer updates, against double references and finite differences.
+// CPU kernels other than conv2d: maxpool, upsample, concat, activations, BCE (also masked by
+// padding traces, kernel and op), metrics and the optimizer updates, against double references
+// and finite differences.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,6 +8,8 @@
 #include <functional>
 #include <vector>
 
+#include "engine/autograd.h"
+#include "engine/ops.h"
 #include "kernels/activation.h"
 #include "kernels/bce_loss.h"
 #include "kernels/concat.h"
@@ -244,6 +247,170 @@ TEST(CpuBce, ForwardMatchesReferenceAndBackwardMatchesFiniteDifferences) {
       EXPECT_TRUE(all_close(dx.data(), fd.data(), m, 1e-7, 1e-5)) << "pos_weight " << pw << " dloss " << dloss;
     }
   }
+}
+
+// ---- BCE masked by padding traces ------------------------------------------------------------
+
+// A batch [N, H, W] with padding traces: trace_valid [N, W] (gather 1 is all real, the others not),
+// and the real columns gathered into [N, H, W_real] per gather (the unmasked reference's input).
+struct PaddedBatch {
+  int64_t n = 3, h = 5, w = 7;
+  std::vector<uint8_t> valid;
+  int64_t real_traces() const {
+    int64_t r = 0;
+    for (uint8_t v : valid) r += v;
+    return r;
+  }
+};
+
+PaddedBatch padded_batch() {
+  PaddedBatch b;
+  b.valid = {1, 1, 1, 0, 0, 0, 0,   // 3 real traces then padding
+             1, 1, 1, 1, 1, 1, 1,   // all real
+             1, 0, 1, 1, 0, 1, 0};  // padding between real traces (any pattern is allowed)
+  return b;
+}
+
+// Elements of x [N, H, W] on real traces, in order.
+template <typename T>
+std::vector<T> real_elements(const PaddedBatch& b, const std::vector<T>& x) {
+  std::vector<T> r;
+  for (int64_t i = 0; i < b.n * b.h * b.w; ++i) {
+    if (b.valid[static_cast<size_t>(i / (b.h * b.w) * b.w + i % b.w)]) r.push_back(x[static_cast<size_t>(i)]);
+  }
+  return r;
+}
+
+TEST(CpuBceMasked, ForwardIsTheMeanOverRealTracesAndBackwardMatchesFiniteDifferences) {
+  const PaddedBatch b = padded_batch();
+  const int64_t n = b.n * b.h * b.w;
+  std::vector<float> x = random_vector(n, 71, -6, 6);
+  std::vector<uint8_t> t(static_cast<size_t>(n));
+  const std::vector<float> u = random_vector(n, 72, 0, 1);
+  for (int64_t i = 0; i < n; ++i) t[i] = u[i] < 0.3f;
+  const int64_t real = b.real_traces() * b.h;
+  std::vector<double> xd(x.begin(), x.end());
+  // The reference: the double mean over the real elements only, whatever the padding holds.
+  auto ref = [&](double pw) {
+    std::vector<double> xr;
+    std::vector<uint8_t> tr = real_elements(b, t);
+    for (double v : real_elements(b, xd)) xr.push_back(v);
+    return ref_bce_mean(xr, tr, pw) * static_cast<double>(xr.size()) / static_cast<double>(real);
+  };
+  for (float pw : {1.0f, 3.0f}) {
+    float loss = NAN;
+    cpu::bce_with_logits_masked_forward(n, x.data(), t.data(), b.valid.data(), b.h, b.w, pw, real, &loss);
+    EXPECT_NEAR(ref(pw), loss, 1e-6 * std::fabs(ref(pw))) << "pos_weight " << pw;
+    // Padding logits and labels change nothing.
+    std::vector<float> x2 = x;
+    std::vector<uint8_t> t2 = t;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!b.valid[static_cast<size_t>(i / (b.h * b.w) * b.w + i % b.w)]) x2[i] = 50.0f, t2[i] = 0;
+    }
+    float loss2 = NAN;
+    cpu::bce_with_logits_masked_forward(n, x2.data(), t2.data(), b.valid.data(), b.h, b.w, pw, real, &loss2);
+    EXPECT_EQ(0, std::memcmp(&loss, &loss2, sizeof(float))) << "padding changed the loss: " << loss << " vs " << loss2;
+    for (float dloss : {1.0f, 0.5f}) {
+      std::vector<float> dx(static_cast<size_t>(n), NAN);
+      cpu::bce_with_logits_masked_backward(n, x.data(), t.data(), b.valid.data(), b.h, b.w, pw,
+                                           dloss / static_cast<float>(real), dx.data());
+      std::vector<float> fd = finite_differences(
+          xd, [&] { return ref(pw); }, 1e-4);
+      for (float& v : fd) v *= dloss;
+      EXPECT_TRUE(all_close(dx.data(), fd.data(), n, 1e-7, 1e-5)) << "pos_weight " << pw << " dloss " << dloss;
+      for (int64_t i = 0; i < n; ++i) {
+        if (!b.valid[static_cast<size_t>(i / (b.h * b.w) * b.w + i % b.w)]) {
+          ASSERT_EQ(0.0f, dx[i]) << "gradient on padding element " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuBceMasked, AllRealMaskGivesTheUnmaskedBitsAndMetricsSkipPadding) {
+  // Several reduction blocks: [4, 97, 131] = 50828 elements.
+  const int64_t n_g = 4, h = 97, w = 131, n = n_g * h * w;
+  const std::vector<float> x = random_vector(n, 81, -5, 5), u = random_vector(n, 82, 0, 1);
+  std::vector<uint8_t> t(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) t[i] = u[i] < 0.2f;
+  const std::vector<uint8_t> ones(static_cast<size_t>(n_g * w), 1);
+  float a = NAN, m = NAN;
+  cpu::bce_with_logits_forward(n, x.data(), t.data(), 2.0f, &a);
+  cpu::bce_with_logits_masked_forward(n, x.data(), t.data(), ones.data(), h, w, 2.0f, n, &m);
+  EXPECT_EQ(0, std::memcmp(&a, &m, sizeof(float))) << a << " vs " << m;
+  std::vector<float> ga(static_cast<size_t>(n)), gm(static_cast<size_t>(n));
+  cpu::bce_with_logits_backward(n, x.data(), t.data(), 2.0f, 1e-3f, ga.data());
+  cpu::bce_with_logits_masked_backward(n, x.data(), t.data(), ones.data(), h, w, 2.0f, 1e-3f, gm.data());
+  EXPECT_EQ(0, std::memcmp(ga.data(), gm.data(), ga.size() * sizeof(float))) << "gradients differ";
+
+  // Confusion counts over real traces equal the unmasked counts of the real elements alone.
+  PaddedBatch pb;
+  pb.n = n_g;
+  pb.h = h;
+  pb.w = w;
+  const std::vector<float> v = random_vector(n_g * w, 83, 0, 1);
+  for (float f : v) pb.valid.push_back(f < 0.6f);
+  const std::vector<float> xr = real_elements(pb, x);
+  const std::vector<uint8_t> tr = real_elements(pb, t);
+  int64_t want[3] = {-1, -1, -1}, got[3] = {-1, -1, -1};
+  cpu::confusion_counts(static_cast<int64_t>(xr.size()), xr.data(), tr.data(), 0.3f, want);
+  cpu::confusion_counts_masked(n, x.data(), t.data(), pb.valid.data(), h, w, 0.3f, got);
+  for (int q = 0; q < 3; ++q) EXPECT_EQ(want[q], got[q]) << "count " << q;
+  int64_t all[3];
+  cpu::confusion_counts(n, x.data(), t.data(), 0.3f, all);
+  EXPECT_GT(all[0] + all[1] + all[2], got[0] + got[1] + got[2]) << "padding was not left out";
+}
+
+TEST(OpsBceMasked, LossAndGradientsEqualTheUnmaskedOpOnTheRealColumns) {
+  // Gathers whose first wr columns are real (a converted SEG-Y's padding is at the end): the masked
+  // op on [N, H, W] against the unmasked op on the [N, H, wr] real part.
+  const int64_t n = 2, h = 9, w = 11, wr = 6;
+  const std::vector<float> x = random_vector(n * h * w, 91, -4, 4), u = random_vector(n * h * w, 92, 0, 1);
+  Tensor logits = Tensor::empty({n, h, w, 1}), labels = Tensor::empty({n, h, w}, DType::u8);
+  Tensor logits_r = Tensor::empty({n, h, wr, 1}), labels_r = Tensor::empty({n, h, wr}, DType::u8);
+  Tensor valid = Tensor::zeros({n, w}, DType::u8);
+  for (int64_t i = 0; i < n * h * w; ++i) {
+    logits.data<float>()[i] = x[i];
+    labels.data<uint8_t>()[i] = u[i] < 0.25f;
+  }
+  for (int64_t g = 0; g < n; ++g) {
+    for (int64_t j = 0; j < wr; ++j) valid.data<uint8_t>()[g * w + j] = 1;
+    for (int64_t r = 0; r < h; ++r) {
+      for (int64_t j = 0; j < wr; ++j) {
+        logits_r.data<float>()[(g * h + r) * wr + j] = logits.data<float>()[(g * h + r) * w + j];
+        labels_r.data<uint8_t>()[(g * h + r) * wr + j] = labels.data<uint8_t>()[(g * h + r) * w + j];
+      }
+    }
+  }
+  EXPECT_EQ(n * h * wr, counted_elements(labels, valid));
+  EXPECT_EQ(n * h * w, counted_elements(labels, Tensor()));
+  for (float pw : {1.0f, 2.5f}) {
+    Tape tape, tape_r;
+    Var xm = make_var(logits.clone(), true), xr = make_var(logits_r.clone(), true);
+    const Var lm = bce_with_logits(&tape, xm, labels, pw, 0, valid);
+    const Var lr = bce_with_logits(&tape_r, xr, labels_r, pw);
+    EXPECT_NEAR(scalar_value(lr->value), scalar_value(lm->value), 1e-6 * std::fabs(scalar_value(lr->value)))
+        << "pos_weight " << pw;
+    tape.backward(lm);
+    tape_r.backward(lr);
+    const float* gm = xm->grad.data<float>();
+    const float* gr = xr->grad.data<float>();
+    for (int64_t g = 0; g < n; ++g) {
+      for (int64_t r = 0; r < h; ++r) {
+        for (int64_t j = 0; j < w; ++j) {
+          const float got = gm[(g * h + r) * w + j];
+          const float want = j < wr ? gr[(g * h + r) * wr + j] : 0.0f;
+          ASSERT_NEAR(want, got, 1e-6f * std::fabs(want) + 1e-9f) << "gather " << g << " row " << r << " trace " << j;
+        }
+      }
+    }
+    // A global count (a rank's share of a batch): the loss scales by counted / mean_over.
+    const Var half = bce_with_logits(nullptr, make_var(logits), labels, pw, 2 * n * h * wr, valid);
+    EXPECT_NEAR(scalar_value(lm->value) / 2, scalar_value(half->value), 1e-6 * std::fabs(scalar_value(lm->value)));
+  }
+  const auto cm = confusion_counts(logits, labels, 0.5f, valid);
+  const auto cr = confusion_counts(logits_r, labels_r, 0.5f);
+  EXPECT_EQ(cr, cm) << "confusion counts over the real columns";
 }
 
 // ---- metrics ------------------------------------------------------------------------------

@@ -334,6 +334,20 @@ TEST_F(SegyHeadersCli, RoundTripKeepsEveryTraceHeaderByteForByte) {
   }
 }
 
+// Field records of one width convert in one pass on the first record's width; where a later record
+// is narrower, or one record runs over two guessed gathers, convert falls back to reading every header
+// first. Either way the result is the same complete conversion.
+TEST_F(SegyHeadersCli, OnePassGuessFallsBackWhenFieldRecordsDiffer) {
+  const std::vector<std::vector<int64_t>> cases = {{5, 5, 5}, {4, 4, 2, 6}, {4, 8, 4}};
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const std::string dir = dir_ + "/one_pass_" + std::to_string(c);
+    fs::create_directories(dir);
+    write_segy(dir + "/in.sgy", cases[c], c % 2 == 0);
+    expect_converted(dir + "/in.sgy", dir + "/in.h5", cases[c]);
+    EXPECT_FALSE(test::file_exists(dir + "/in.h5.tmp"));
+  }
+}
+
 TEST_F(SegyHeadersCli, SegyioFilesConvertAndComeBackAsSegyioReadsThem) {
   const std::string py = segyio_python();
   if (py.empty()) {
@@ -419,6 +433,183 @@ TEST_F(SegyHeadersCli, DetectPicksCarryTheTraceIdentity) {
     ASSERT_LT(p.trace, kWidths[static_cast<size_t>(p.gather)]) << "a pick on a padding trace";
   }
   EXPECT_EQ(lines_of(dir + "/events.csv").at(0), "gather,event,time_ms,n_traces,score,ffid");
+}
+
+// A SEG-Y rev 2 file built byte by byte: the byte-order constant 0x01020304 at 3297-3300 in the file's
+// order, revision 0x0200, a stale 16-bit sample count (7) that the extended count at 3269-3272 (50)
+// overrides, the sample interval only as rev 2's double at 3273-3280 (1500 us), the trace count at
+// 3513-3520, two extended textual headers, and either a first-trace offset at 3521-3528 that leaves
+// an 800-byte gap after them (count 2 at 3505-3506), a variable count (-1) ended by a
+// ((SEG: EndText)) stanza with offset 0, or a count of 3 that the offset overrides (rev 2: a nonzero
+// offset wins; the headers are the 2 that end before it). Gathers of 5 and 7 traces (ffid 7 and 8),
+// IEEE float.
+struct Rev2File {
+  std::vector<uint8_t> bytes;
+  int64_t first_trace = 0;
+  std::vector<float> samples;  // trace k, sample t at k * 50 + t
+};
+
+enum class Rev2Layout { gap, end_text, count_overridden };
+
+Rev2File rev2_file(bool big, Rev2Layout layout) {
+  const bool gap = layout == Rev2Layout::gap, end_text = layout == Rev2Layout::end_text;
+  constexpr int64_t ns = 50, traces = 12;
+  Rev2File f;
+  f.first_trace = 3600 + 2 * 3200 + (gap ? 800 : 0);
+  f.bytes.assign(static_cast<size_t>(f.first_trace + traces * (240 + 4 * ns)), 0);
+  uint8_t* b = f.bytes.data();
+  for (int i = 0; i < 3200; ++i) b[i] = static_cast<uint8_t>(0x40 + i % 3);  // EBCDIC-ish text
+  put(b + 3216, 0, 2, big);                                                  // dt (3217): only the double
+  put(b + 3220, 7, 2, big);                                                  // stale samples (3221)
+  put(b + 3224, 5, 2, big);                                                  // IEEE float
+  put(b + 3268, ns, 4, big);                                                 // extended samples (3269)
+  double dt = 1500.0;
+  uint64_t dt_bits = 0;
+  std::memcpy(&dt_bits, &dt, 8);
+  put(b + 3272, static_cast<int64_t>(dt_bits), 8, big);  // extended interval (3273)
+  put(b + 3296, 0x01020304, 4, big);                     // byte-order constant (3297)
+  put(b + 3500, 0x0200, 2, big);                         // revision 2.0 (3501)
+  put(b + 3504, end_text ? -1 : gap ? 2 : 3, 2, big);    // extended textual headers (3505)
+  put(b + 3512, traces, 8, big);                         // traces (3513)
+  put(b + 3520, end_text ? 0 : f.first_trace, 8, big);   // first trace offset (3521)
+  for (int k = 0; k < 2; ++k) {
+    uint8_t* e = b + 3600 + 3200 * k;
+    std::memset(e, ' ', 3200);
+    const std::string line = "((SEG: extended header " + std::to_string(k) + "))";
+    std::memcpy(e, line.data(), line.size());
+    if (end_text && k == 1) std::memcpy(e + 80, "((SEG: EndText))", 16);
+  }
+  for (int64_t i = 0; i < (gap ? 800 : 0); ++i) b[6800 + 3200 + i] = 0xEE;  // the gap: not a header
+  const int64_t widths[2] = {5, 7};
+  int64_t k = 0;
+  for (int g = 0; g < 2; ++g) {
+    for (int64_t j = 0; j < widths[g]; ++j, ++k) {
+      uint8_t* h = b + f.first_trace + k * (240 + 4 * ns);
+      for (int i = 0; i < 240; ++i) h[i] = static_cast<uint8_t>(k * 11 + i * 3 + 1);
+      put(h + 8, 7 + g, 4, big);  // ffid
+      put(h + 12, j + 1, 4, big);
+      put(h + 114, ns, 2, big);
+      put(h + 116, 1500, 2, big);
+      for (int64_t t = 0; t < ns; ++t) {
+        const float v = std::sin(0.2f * static_cast<float>(t)) * static_cast<float>(k + 1);
+        f.samples.push_back(v);
+        uint32_t bits = 0;
+        std::memcpy(&bits, &v, 4);
+        put(h + 240 + 4 * t, bits, 4, big);
+      }
+    }
+  }
+  return f;
+}
+
+TEST_F(SegyHeadersCli, Rev2FilesConvertWithExactHeaders) {
+  for (bool big : {true, false}) {
+    for (Rev2Layout layout : {Rev2Layout::gap, Rev2Layout::end_text, Rev2Layout::count_overridden}) {
+      const std::string name = layout == Rev2Layout::gap        ? "gap"
+                               : layout == Rev2Layout::end_text ? "endtext"
+                                                                : "overridden";
+      SCOPED_TRACE(std::string(big ? "big" : "little") + "-endian, " + name);
+      const std::string dir = dir_ + "/rev2_" + (big ? "big_" : "little_") + name;
+      fs::create_directories(dir);
+      const Rev2File f = rev2_file(big, layout);
+      std::ofstream(dir + "/in.sgy", std::ios::binary)
+          .write(reinterpret_cast<const char*>(f.bytes.data()), static_cast<std::streamsize>(f.bytes.size()));
+      const test::CliResult r = run_seisseg("convert " + dir + "/in.sgy --out " + dir + "/in.h5");
+      ASSERT_EQ(r.code, 0) << r.err;
+      EXPECT_NE(r.out.find("12 traces in 2 gathers"), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find("shape [2, 50, 7]"), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find(std::string(big ? "big" : "little") + "-endian (detected)"), std::string::npos) << r.out;
+      const std::string h5 = dir + "/in.h5";
+      std::vector<hsize_t> dims;
+      const std::vector<uint8_t> text = read_all<uint8_t>(h5, "segy_text_header", H5T_NATIVE_UINT8, &dims);
+      ASSERT_EQ(text.size(), 3200u);
+      EXPECT_TRUE(std::equal(text.begin(), text.end(), f.bytes.begin())) << "textual header";
+      const std::vector<uint8_t> bin = read_all<uint8_t>(h5, "segy_binary_header", H5T_NATIVE_UINT8, &dims);
+      ASSERT_EQ(bin.size(), 400u);
+      EXPECT_TRUE(std::equal(bin.begin(), bin.end(), f.bytes.begin() + 3200)) << "binary header";
+      const std::vector<uint8_t> ext = read_all<uint8_t>(h5, "segy_extended_text_headers", H5T_NATIVE_UINT8, &dims);
+      ASSERT_EQ(dims, (std::vector<hsize_t>{2, 3200}));
+      EXPECT_TRUE(std::equal(ext.begin(), ext.end(), f.bytes.begin() + 3600)) << "extended textual headers";
+      const std::vector<uint8_t> th = read_all<uint8_t>(h5, "segy_trace_headers", H5T_NATIVE_UINT8, &dims);
+      ASSERT_EQ(dims, (std::vector<hsize_t>{12, 240}));
+      for (int64_t k = 0; k < 12; ++k) {
+        ASSERT_EQ(std::memcmp(th.data() + k * 240, f.bytes.data() + f.first_trace + k * 440, 240), 0) << "trace " << k;
+      }
+      const H5SampleFile out(h5);
+      ASSERT_EQ(out.info().n, 2);
+      ASSERT_EQ(out.info().height, 50);
+      ASSERT_EQ(out.info().width, 7);
+      EXPECT_DOUBLE_EQ(out.info().dt, 0.0015);
+      EXPECT_EQ(out.info().attributes.at("segy_revision"), "2.0");
+      std::vector<float> data(50 * 7);
+      std::vector<uint8_t> valid(7);
+      int64_t k = 0;
+      for (int64_t g = 0; g < 2; ++g) {
+        out.read(g, data.data(), nullptr);
+        out.read_trace_valid(g, valid.data());
+        for (int64_t j = 0; j < 7; ++j) {
+          const bool real = j < (g == 0 ? 5 : 7);
+          EXPECT_EQ(valid[static_cast<size_t>(j)], real ? 1 : 0) << g << "," << j;
+          for (int64_t t = 0; t < 50; ++t) {
+            const float want = real ? f.samples[static_cast<size_t>(k * 50 + t)] : 0.0f;
+            ASSERT_EQ(data[static_cast<size_t>(t * 7 + j)], want) << "gather " << g << " trace " << j << " t " << t;
+          }
+          k += real ? 1 : 0;
+        }
+      }
+    }
+  }
+}
+
+// detect --segy-out writes what predict --segy-out writes (the same code, apps/segy_prob_writer.h):
+// the same windows give the same probabilities and picks, so the files are equal byte for byte, in
+// either byte order. Without SEG-Y headers (or on a record) it is a one-line error and nothing is
+// written.
+TEST_F(SegyHeadersCli, DetectSegyOutIsPredictsSegyOut) {
+  for (bool big : {true, false}) {
+    const std::string dir = dir_ + (big ? "/detect_segy_big" : "/detect_segy_little");
+    fs::create_directories(dir);
+    write_segy(dir + "/in.sgy", kWidths, big);
+    ASSERT_EQ(run_seisseg("convert " + dir + "/in.sgy --out " + dir + "/in.h5").code, 0);
+    const std::string common = " --weights " + dir_ + "/w.safetensors --in " + dir + "/in.h5 --window 48 " +
+                               "--threshold 0.3 --segy-pick-byte 233 --device cpu";
+    const test::CliResult p = run_seisseg("predict" + common + " --out " + dir + "/p.h5 --picks " + dir +
+                                          "/p.csv --segy-out " + dir + "/p.sgy");
+    ASSERT_EQ(p.code, 0) << p.err;
+    const test::CliResult d = run_seisseg("detect" + common + " --out " + dir + "/events.csv --picks " + dir +
+                                          "/d.csv --segy-out " + dir + "/d.sgy");
+    ASSERT_EQ(d.code, 0) << d.err;
+    EXPECT_NE(d.out.find("172 traces with their SEG-Y headers -> " + dir + "/d.sgy"), std::string::npos) << d.out;
+    EXPECT_FALSE(test::file_exists(dir + "/d.sgy.tmp"));
+    const std::vector<uint8_t> ps = file_bytes(dir + "/p.sgy"), ds = file_bytes(dir + "/d.sgy");
+    ASSERT_EQ(ps.size(), 3600u + 172u * (240u + 4u * kSamples));
+    EXPECT_TRUE(ps == ds) << "detect's SEG-Y differs from predict's";
+    // Not a file of -1 pick words and zeros: some trace has a pick, as in picks.csv.
+    EXPECT_GT(lines_of(dir + "/d.csv").size(), 1u);
+  }
+  const std::string dir = dir_ + "/detect_segy_errors";
+  fs::create_directories(dir);
+  ASSERT_EQ(run_seisseg("synth --out " + dir + "/g.h5 --samples 2 --height 32 --width 16 --seed 1").code, 0);
+  ASSERT_EQ(run_seisseg("synth --out " + dir + "/r.h5 --continuous --duration 2 --receivers 16 --seed 1").code, 0);
+  for (const char* in : {"/g.h5", "/r.h5"}) {
+    SCOPED_TRACE(in);
+    const test::CliResult r = run_seisseg("detect --weights " + dir_ + "/w.safetensors --in " + dir + in + " --out " +
+                                          dir + "/e.csv --window 32 --segy-out " + dir + "/d.sgy --device cpu");
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(dir + in), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--segy-out"), std::string::npos) << r.err;
+    for (const char* f : {"/d.sgy", "/d.sgy.tmp", "/e.csv", "/e.csv.tmp"})
+      EXPECT_FALSE(test::file_exists(dir + f)) << f;
+  }
+  EXPECT_EQ(
+      run_seisseg("detect --method sta-lta --in " + dir + "/g.h5 --out " + dir + "/e.csv --segy-out " + dir + "/d.sgy")
+          .code,
+      2);
+  EXPECT_EQ(run_seisseg("detect --weights " + dir_ + "/w.safetensors --in " + dir + "/g.h5 --out " + dir +
+                        "/e.csv --segy-pick-byte 233")
+                .code,
+            2);
 }
 
 // Malformed files: one line naming the file (and the trace where one is at fault), exit 1, nothing
