@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/printable.h"
 #include "engine/safetensors.h"
 
 namespace seis {
@@ -57,7 +58,8 @@ CheckpointState load_checkpoint(const std::string& path, UNet& model, Optimizer&
     const auto& saved = meta["identity"];
     if (!saved.contains(f.key()) || saved[f.key()] != f.value()) {
       throw InputError(path + ": checkpoint is from another configuration: " + f.key() + " is " + f.value().dump() +
-                       " here but " + (saved.contains(f.key()) ? saved[f.key()].dump() : "absent") + " there");
+                       " here but " + (saved.contains(f.key()) ? printable(saved[f.key()].dump(), 200) : "absent") +
+                       " there");
     }
   }
   for (const auto& p : model.params()) {

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -198,6 +199,9 @@ int cmd_detect(int argc, char** argv) {
     if (coincidence > 0) sta.coincidence_sum = coincidence;
   }
   const bool scored = has_ground_truth(in);
+  // (Read before any output is written: damaged ground truth fails the run with nothing written.)
+  std::optional<GroundTruth> truth;
+  if (scored) truth = read_ground_truth(in);
 
   std::vector<std::string> extra;
   if (utc) extra.push_back("time_utc");
@@ -361,9 +365,8 @@ int cmd_detect(int argc, char** argv) {
                 sta.coincidence_sum);
   }
   if (scored) {
-    const GroundTruth truth = read_ground_truth(in);
-    const EventScore es = score_events(truth, kept.events, ScoreOptions{});
-    const PickScore ps = score_picks(truth, kept.picks, ScoreOptions{});
+    const EventScore es = score_events(*truth, kept.events, ScoreOptions{});
+    const PickScore ps = score_picks(*truth, kept.picks, ScoreOptions{});
     std::printf(
         "against %s's ground truth: event F1 %.3f (precision %.3f, recall %.3f, %.1f false per hour); "
         "picks within 10 ms %.3f (P %.3f), MAE %.2f ms\n",

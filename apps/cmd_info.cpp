@@ -13,6 +13,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "engine/printable.h"
 #include "engine/tensor.h"
 #include "io/hdf5_dataset.h"
 #include "io/hdf5_record.h"
@@ -25,6 +26,10 @@ namespace seis {
 namespace {
 
 using Json = nlohmann::ordered_json;
+
+// One JSON object as a line. Strings from files are printable already (h5_attributes_text); a path
+// that is not UTF-8 has its bad bytes replaced rather than failing the dump.
+std::string json_line(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 struct Stats {
   int64_t pieces = 0, values = 0, finite = 0, nan = 0, inf = 0;  // pieces: gathers or windows read
@@ -384,7 +389,7 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, const 
     } else {
       j["segy"] = nullptr;
     }
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", json_line(j).c_str());
     return;
   }
   std::printf("%s: %lld gathers of %lld time samples x %lld receivers, %.1f MB\n", in.path.c_str(),
@@ -447,7 +452,7 @@ void print_record(const H5RecordFile& f, const Stats& s, const Truth& t, bool js
     st["window_samples"] = window;
     j["stats"] = st;
     truth_json(t, &j);
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", json_line(j).c_str());
     return;
   }
   std::printf("%s: continuous record of %lld time samples", in.path.c_str(), static_cast<long long>(in.samples));
@@ -512,7 +517,8 @@ int cmd_info(int argc, char** argv) {
       std::fflush(stdout);
     } catch (const InputError& e) {
       if (files.size() == 1) throw;
-      std::fprintf(stderr, "seisseg info: %s\n", e.what());
+      const std::string what = e.what();
+      std::fprintf(stderr, "seisseg info: %s\n", printable(what.substr(0, what.find('\n')), 4096).c_str());
       rc = 1;
     }
   }

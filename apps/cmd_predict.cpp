@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -101,6 +102,9 @@ int cmd_predict(int argc, char** argv) {
   if (picking && !(dt > 0)) throw InputError(in + ": no dt attribute: picks and events need the sampling interval");
   // With ground truth in the input, the picks and events are scored too (kept in memory for that).
   const bool scored = dt > 0 && has_ground_truth(in);
+  // (Read before any output is written: damaged ground truth fails the run with nothing written.)
+  std::optional<GroundTruth> truth;
+  if (scored) truth = read_ground_truth(in);
   DetectionResult kept;
   H5SampleWriter::Options wo;
   wo.n = n;
@@ -242,9 +246,8 @@ int cmd_predict(int argc, char** argv) {
                 metrics.recall(), metrics.f1());
   }
   if (scored) {
-    const GroundTruth truth = read_ground_truth(in);
-    const EventScore es = score_events(truth, kept.events, ScoreOptions{});
-    const PickScore ps = score_picks(truth, kept.picks, ScoreOptions{});
+    const EventScore es = score_events(*truth, kept.events, ScoreOptions{});
+    const PickScore ps = score_picks(*truth, kept.picks, ScoreOptions{});
     std::printf(
         "against /picks and /events: event F1 %.3f (precision %.3f, recall %.3f), picks within 10 ms %.3f "
         "(P %.3f), within 20 ms %.3f, MAE %.2f ms\n",

@@ -29,6 +29,7 @@
 #include "apps/weights.h"
 #include "engine/communicator.h"
 #include "engine/device_runtime.h"
+#include "engine/printable.h"
 #include "io/dataset_paths.h"
 
 namespace seis {
@@ -224,7 +225,7 @@ bool may_change_on_resume(const std::string& key) {
 
 // The one-line error of apps/main.cpp, from this rank, then MPI_Abort for the whole job.
 [[noreturn]] void abort_job(Communicator& comm, const std::string& what, int code) {
-  const std::string line = what.substr(0, what.find('\n'));
+  const std::string line = printable(what.substr(0, what.find('\n')), 4096);
   std::fprintf(stderr, "seisseg train: rank %d of %d: %s\n", comm.rank(), comm.world(), line.c_str());
   comm.abort(code);
   std::_Exit(code);  // not reached: abort() does not return

@@ -6,6 +6,7 @@
 
 #include "apps/commands.h"
 #include "engine/error.h"
+#include "engine/printable.h"
 
 namespace {
 
@@ -25,11 +26,11 @@ const char* kUsage = "seisseg " SEIS_VERSION
                      "  evaluate score picks.csv and events.csv against a file's ground truth (event F1, pick ms)\n"
                      "  plan     memory of a training step: bytes per sample, peak, largest batch that fits\n";
 
-// One line: the first line of the message.
+// One line: the first line of the message, printable (what it quotes from files already is; this
+// is the last guard before the terminal).
 std::string one_line(const char* what) {
-  std::string s = what;
-  const size_t nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
+  const std::string s = what;
+  return seis::printable(s.substr(0, s.find('\n')), 4096);
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <system_error>
 
 #include "engine/error.h"
-#include "engine/safetensors.h"
+#include "engine/file_io.h"
 
 namespace seis {
 
@@ -21,7 +21,7 @@ RunDir::RunDir(std::string path) : path_(std::move(path)) {
 }
 
 void RunDir::write_config(const nlohmann::ordered_json& config) const {
-  write_file_atomic(file("config.json"), config.dump(2) + "\n");
+  write_atomic(file("config.json"), config.dump(2) + "\n");
 }
 
 void RunDir::append_metrics(const nlohmann::ordered_json& record) const {
@@ -42,7 +42,7 @@ void RunDir::truncate_metrics(int64_t step) const {
     if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
     if (j["step"].get<int64_t>() <= step) kept += line + "\n";
   }
-  write_file_atomic(file("metrics.jsonl"), kept);
+  write_atomic(file("metrics.jsonl"), kept);
 }
 
 }  // namespace seis

@@ -7,10 +7,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
+#include "engine/printable.h"
 
 namespace seis {
 
@@ -49,36 +50,6 @@ const Tensor* SafetensorsContents::find(const std::string& name) const {
   return nullptr;
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw InputError(path + ": cannot write: " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw InputError(path + ": write failed: " + err);
-    }
-    done += static_cast<size_t>(w);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  const int sync_errno = errno;
-  if (::close(fd) != 0 || !synced) {
-    const std::string err = std::strerror(synced ? errno : sync_errno);
-    ::unlink(tmp.c_str());
-    throw InputError(path + ": write failed: " + err);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw InputError(path + ": cannot rename the temporary file into place: " + err);
-  }
-}
-
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header;
@@ -105,18 +76,23 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
   bytes += hs;
   for (const Tensor& h : host) bytes.append(static_cast<const char*>(h.raw()), static_cast<size_t>(h.nbytes()));
-  write_file_atomic(path, bytes);
+  write_atomic(path, bytes);
 }
 
 SafetensorsContents load_safetensors(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a directory, not a safetensors file");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  struct CloseFd {
+    int fd;
+    ~CloseFd() { ::close(fd); }
+  } close_fd{fd};
   const int64_t file_size = st.st_size;
+  std::string err;
   unsigned char len_bytes[8];
-  if (file_size < 8 || !f.read(reinterpret_cast<char*>(len_bytes), 8)) {
+  if (file_size < 8 || !pread_full(fd, len_bytes, 8, 0, &err)) {
     throw InputError(path + ": not a safetensors file (shorter than its 8-byte header length)");
   }
   uint64_t header_len = 0;
@@ -126,12 +102,15 @@ SafetensorsContents load_safetensors(const std::string& path) {
                      " for a file of " + std::to_string(file_size) + " bytes)");
   }
   std::string hs(header_len, '\0');
-  f.read(hs.data(), static_cast<std::streamsize>(header_len));
+  if (!pread_full(fd, hs.data(), static_cast<int64_t>(header_len), 8, &err)) {
+    throw InputError(path + ": cannot read the safetensors header: " + err);
+  }
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(hs);
   } catch (const std::exception& e) {
-    throw InputError(path + ": bad safetensors header: " + e.what());
+    // (The parser's message quotes the bytes it stopped at.)
+    throw InputError(path + ": bad safetensors header: " + printable(e.what()));
   }
   if (!header.is_object()) throw InputError(path + ": bad safetensors header: not a JSON object");
   const int64_t data_start = 8 + static_cast<int64_t>(header_len);
@@ -140,49 +119,51 @@ SafetensorsContents load_safetensors(const std::string& path) {
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     const auto& v = it.value();
+    const std::string tensor = ": tensor '" + printable(name) + "': ";
     if (name == "__metadata__") {
       if (!v.is_object()) throw InputError(path + ": bad safetensors __metadata__");
       for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) throw InputError(path + ": __metadata__ value '" + m.key() + "' is not a string");
+        if (!m.value().is_string()) {
+          throw InputError(path + ": __metadata__ value '" + printable(m.key()) + "' is not a string");
+        }
         out.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
     DType dt;
     if (!v.is_object() || !v.contains("dtype") || !v["dtype"].is_string() || !parse_st_dtype(v["dtype"], &dt)) {
-      throw InputError(path + ": tensor '" + name + "': missing or unsupported dtype (F32, BF16, U8)");
+      throw InputError(path + tensor + "missing or unsupported dtype (F32, BF16, U8)");
     }
     if (!v.contains("shape") || !v["shape"].is_array() || v["shape"].size() > static_cast<size_t>(kMaxRank) ||
         !v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2) {
-      throw InputError(path + ": tensor '" + name + "': bad shape or data_offsets");
+      throw InputError(path + tensor + "bad shape or data_offsets");
     }
     Shape shape;
     int64_t numel = 1;
     for (const auto& d : v["shape"]) {
       if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 40)) {
-        throw InputError(path + ": tensor '" + name + "': bad dimension in shape");
+        throw InputError(path + tensor + "bad dimension in shape");
       }
       shape.push_back(d.get<int64_t>());
       numel *= shape.back();
-      if (numel > (1ll << 40)) throw InputError(path + ": tensor '" + name + "': shape too large");
+      if (numel > (1ll << 40)) throw InputError(path + tensor + "shape too large");
     }
     const auto& off = v["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
-      throw InputError(path + ": tensor '" + name + "': bad data_offsets");
+      throw InputError(path + tensor + "bad data_offsets");
     }
     const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
     if (b > e || e > static_cast<uint64_t>(data_size)) {
-      throw InputError(path + ": tensor '" + name + "': data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
+      throw InputError(path + tensor + "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
                        ") outside the " + std::to_string(data_size) + " data bytes (truncated file?)");
     }
     if (static_cast<int64_t>(e - b) != numel * dtype_size(dt)) {
-      throw InputError(path + ": tensor '" + name + "': shape " + shape_str(shape) + " does not match its " +
-                       std::to_string(e - b) + " bytes");
+      throw InputError(path + tensor + "shape " + shape_str(shape) + " does not match its " + std::to_string(e - b) +
+                       " bytes");
     }
     Tensor t = Tensor::empty(shape, dt);
-    f.seekg(data_start + static_cast<int64_t>(b));
-    if (!f.read(static_cast<char*>(t.raw()), static_cast<std::streamsize>(e - b))) {
-      throw InputError(path + ": tensor '" + name + "': read failed (truncated file?)");
+    if (!pread_full(fd, t.raw(), static_cast<int64_t>(e - b), data_start + static_cast<int64_t>(b), &err)) {
+      throw InputError(path + tensor + "read failed (truncated file?): " + err);
     }
     out.tensors.emplace_back(name, t);
   }

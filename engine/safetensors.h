@@ -1,6 +1,7 @@
 // safetensors files (https://github.com/huggingface/safetensors): an 8-byte little-endian header
 // length, a JSON header of {name: {dtype, shape, data_offsets}} plus "__metadata__" (strings), then
-// the raw little-endian data. Written atomically (temp file, then rename).
+// the raw little-endian data. Written atomically (engine/file_io.h: temp file, fsync, rename, fsync of
+// the directory).
 #pragma once
 #include <map>
 #include <string>
@@ -24,8 +25,5 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 // Throws InputError naming the file on anything malformed: a short file, a bad header, offsets
 // outside the data, an unknown dtype, a shape that does not match its byte range.
 SafetensorsContents load_safetensors(const std::string& path);
-
-// Writes `bytes` to path atomically: path.tmp, fsync, rename. Throws InputError naming the file.
-void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace seis

@@ -1,12 +1,10 @@
-// picks.csv and events.csv (io/detection_csv.h). Writers: stdio to path + ".tmp", then fflush, fsync,
-// rename and fsync of the directory, so the file under path is complete or absent. Readers: the
-// file in 64 KiB blocks, one line at a time (at most 1 MiB), each field parsed in the "C" locale
-// with strtoll / strtod and required to be consumed whole.
+// picks.csv and events.csv (io/detection_csv.h). Writers: an AtomicFile (engine/file_io.h), so the
+// file under path is complete or absent. Readers: the file in 64 KiB blocks, one line at a time (at
+// most 1 MiB), each field parsed in the "C" locale with strtoll / strtod and required to be consumed
+// whole; fields and lines quoted in errors pass through printable() (engine/printable.h).
 #include "io/detection_csv.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
@@ -14,6 +12,7 @@
 #include <cstring>
 
 #include "engine/error.h"
+#include "engine/printable.h"
 
 namespace seis {
 
@@ -42,19 +41,6 @@ void append_extra(std::string* line, const std::vector<std::string>& extra, size
     *line += ",";
     *line += e;
   }
-}
-
-// fsync of the directory holding path, so that the rename itself survives a crash. Filesystems that
-// cannot sync a directory (EINVAL) are not an error.
-void sync_directory(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) throw InputError(path + ": cannot open its directory to sync it: " + std::strerror(errno));
-  const bool ok = ::fsync(fd) == 0 || errno == EINVAL;
-  const int err = errno;
-  ::close(fd);
-  if (!ok) throw InputError(path + ": cannot sync its directory: " + std::strerror(err));
 }
 
 // Lines of a text file, bounded: a line longer than kMaxLine is an error, never a huge allocation.
@@ -149,7 +135,7 @@ void read_csv(const std::string& path, const char* const* columns, RowFn row) {
   bool header_ok = header.size() >= kColumns;
   for (size_t k = 0; header_ok && k < kColumns; ++k) header_ok = header[k] == columns[k];
   if (!header_ok) {
-    const std::string shown = line.size() > 80 ? line.substr(0, 80) + "..." : line;
+    const std::string shown = printable(line, 80);
     throw InputError(where(1) + "header '" + shown + "' does not start with '" + expected + "'");
   }
   int64_t empty_line = 0;  // the first of the empty lines seen since the last row
@@ -169,7 +155,7 @@ void read_csv(const std::string& path, const char* const* columns, RowFn row) {
   }
 }
 
-std::string shown(const std::string& field) { return field.size() > 40 ? field.substr(0, 40) + "..." : field; }
+std::string shown(const std::string& field) { return printable(field, 40); }
 
 // A non-negative integer field (gather, trace, event, n_traces).
 int64_t parse_index(const std::string& field, const char* name, const std::string& at) {
@@ -181,7 +167,7 @@ int64_t parse_index(const std::string& field, const char* name, const std::strin
     throw InputError(at + name + " '" + shown(field) + "' is not an integer");
   }
   if (errno == ERANGE) throw InputError(at + name + " '" + shown(field) + "' is out of range");
-  if (v < 0) throw InputError(at + name + " " + field + " is negative");
+  if (v < 0) throw InputError(at + name + " " + shown(field) + " is negative");
   return static_cast<int64_t>(v);
 }
 
@@ -203,49 +189,17 @@ float parse_score(const std::string& field, const std::string& at) {
 
 }  // namespace
 
-CsvWriter::CsvWriter(const std::string& path, const std::string& header) : path_(path), tmp_(path + ".tmp") {
-  file_ = std::fopen(tmp_.c_str(), "w");
-  if (file_ == nullptr) throw InputError(path + ": cannot write: " + std::strerror(errno));
-  if (std::fputs(header.c_str(), file_) < 0 || std::fputc('\n', file_) == EOF) {
-    const std::string err = std::strerror(errno);
-    std::fclose(file_);
-    file_ = nullptr;
-    ::unlink(tmp_.c_str());
-    throw InputError(path + ": write failed: " + err);
-  }
-}
-
-CsvWriter::~CsvWriter() {
-  if (file_ == nullptr) return;
-  std::fclose(file_);
-  ::unlink(tmp_.c_str());
-}
+CsvWriter::CsvWriter(const std::string& path, const std::string& header) : file_(path) { file_.write(header + "\n"); }
 
 void CsvWriter::line(const std::string& text) {
-  SEIS_CHECK(file_ != nullptr, path_ << ": line() after commit()");
-  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fputc('\n', file_) == EOF) {
-    throw InputError(path_ + ": write failed: " + std::strerror(errno));
-  }
+  SEIS_CHECK(file_.stream() != nullptr, file_.path() << ": line() after commit()");
+  file_.write(text + "\n");
   ++rows_;
 }
 
 void CsvWriter::commit() {
-  SEIS_CHECK(file_ != nullptr, path_ << ": commit() twice");
-  std::FILE* f = file_;
-  file_ = nullptr;
-  const bool written = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const int err = errno;
-  if (std::fclose(f) != 0 || !written) {
-    const std::string what = std::strerror(written ? errno : err);
-    ::unlink(tmp_.c_str());
-    throw InputError(path_ + ": write failed: " + what);
-  }
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    const std::string what = std::strerror(errno);
-    ::unlink(tmp_.c_str());
-    throw InputError(path_ + ": cannot rename the temporary file into place: " + what);
-  }
-  sync_directory(path_);
+  SEIS_CHECK(file_.stream() != nullptr, file_.path() << ": commit() twice");
+  file_.commit();
 }
 
 PicksCsvWriter::PicksCsvWriter(const std::string& path, const std::vector<std::string>& extra_columns)

@@ -11,9 +11,10 @@
 // Readers give a one-line InputError naming the file and line for anything they cannot parse.
 #pragma once
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <vector>
+
+#include "engine/file_io.h"
 
 namespace seis {
 
@@ -39,7 +40,6 @@ class CsvWriter {
   // header: the whole header line without the newline. InputError naming path when the temporary
   // file cannot be created.
   CsvWriter(const std::string& path, const std::string& header);
-  ~CsvWriter();
   CsvWriter(const CsvWriter&) = delete;
   CsvWriter& operator=(const CsvWriter&) = delete;
   // One line (without the newline). InputError naming the file on a write error (disk full).
@@ -49,8 +49,7 @@ class CsvWriter {
   void commit();
 
  private:
-  std::string path_, tmp_;
-  std::FILE* file_ = nullptr;
+  AtomicFile file_;
   int64_t rows_ = 0;
 };
 

@@ -8,8 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
+
+#include "engine/file_io.h"
 
 namespace seis {
 
@@ -72,13 +73,8 @@ struct File {
               " bytes) lies outside the file");
     }
     std::vector<uint8_t> buf(static_cast<size_t>(bytes));
-    size_t done = 0;
-    while (done < buf.size()) {
-      const ssize_t r = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(addr + int64_t(done)));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) give_up(std::string("cannot read ") + what + (r < 0 ? std::string(": ") + std::strerror(errno) : ""));
-      done += static_cast<size_t>(r);
-    }
+    std::string err;
+    if (!pread_full(fd, buf.data(), bytes, addr, &err)) give_up(std::string("cannot read ") + what + ": " + err);
     return buf;
   }
 };

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "io/hdf5_chunk_index.h"
 #include "io/hdf5_util.h"
 
@@ -63,26 +64,6 @@ inline float half_to_float(uint16_t h) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
-}
-
-bool pread_full(int fd, void* buf, int64_t bytes, int64_t offset, std::string* err) {
-  auto* p = static_cast<char*>(buf);
-  while (bytes > 0) {
-    const ssize_t r = ::pread(fd, p, static_cast<size_t>(bytes), static_cast<off_t>(offset));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      *err = std::strerror(errno);
-      return false;
-    }
-    if (r == 0) {
-      *err = "unexpected end of file (truncated?)";
-      return false;
-    }
-    p += r;
-    bytes -= r;
-    offset += r;
-  }
-  return true;
 }
 
 }  // namespace
@@ -1013,28 +994,8 @@ void H5SampleWriter::commit() {
     m.remove_tmp();
     m.fail("finishing " + m.tmp + " failed: " + flush_error);
   }
-  const int fd = ::open(m.tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    const std::string err = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    m.remove_tmp();
-    m.fail("cannot sync " + m.tmp + ": " + err);
-  }
-  ::close(fd);
-  if (std::rename(m.tmp.c_str(), m.path.c_str()) != 0) {
-    const std::string err = std::strerror(errno);
-    m.remove_tmp();
-    m.fail("cannot rename " + m.tmp + " into place: " + err);
-  }
-  m.done = true;
-  // Make the rename itself durable.
-  const size_t slash = m.path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : m.path.substr(0, slash));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  m.done = true;  // (closed: commit_atomic removes the temporary file itself when it fails)
+  commit_atomic(m.tmp, m.path);
 }
 
 }  // namespace seis

@@ -88,10 +88,11 @@ class H5SampleFile {
   std::unique_ptr<Impl> impl_;
 };
 
-// Writes a dataset file of N samples, one chunk per sample, to path + ".tmp"; commit() renames
-// it into place. Destroyed without commit() (or when commit() fails), it discards the temporary
-// file and closes every HDF5 id it opened, also when the file cannot be written any more (disk
-// full), so nothing half-written is ever left under `path`. write() is thread-safe and may come
+// Writes a dataset file of N samples, one chunk per sample, to path + ".tmp"; commit() makes it
+// durable and renames it into place (commit_atomic, engine/file_io.h). Destroyed without commit()
+// (or when commit() fails), it discards the temporary file and closes every HDF5 id it opened, also
+// when the file cannot be written any more (disk full), so nothing half-written is ever left under
+// `path`. write() is thread-safe and may come
 // in any order; what was written is tracked in memory that grows with how far out of order the
 // pieces come, not with N.
 //

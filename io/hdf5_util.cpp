@@ -11,11 +11,17 @@
 #include <cstring>
 
 #include "engine/error.h"
+#include "engine/printable.h"
+#include "io/hdf5_vet.h"
 
 namespace seis {
 
 std::mutex& h5_mutex() {
   static std::mutex m;
+  // The vetting child (io/hdf5_vet.h) is forked while its parent holds m, so m stays locked there
+  // for good: the child has a mutex of its own, never locked in the parent.
+  static std::mutex in_vet_child;
+  if (h5_in_vet_child()) return in_vet_child;
   // Before the first HDF5 call of io/ (each is made under this mutex): no H5_term_library at
   // exit. After a failed H5Fclose, HDF5 1.10 keeps the id of a file it has already freed, and its
   // shutdown closes that id again and crashes (see H5SampleWriter's remove_tmp, which avoids the
@@ -60,7 +66,8 @@ std::string h5_error() {
       msg = msg.substr(0, colon) + ": " + msg.substr(at + key.size(), end - at - key.size());
     }
   }
-  return msg.empty() ? "unknown HDF5 error" : msg;
+  // (The library's messages may quote names and values from the file.)
+  return msg.empty() ? "unknown HDF5 error" : printable(msg, 400);
 }
 
 std::string num_str(double v) {
@@ -70,6 +77,9 @@ std::string num_str(double v) {
 }
 
 namespace {
+
+// Attribute names and values as shown (printable(), engine/printable.h): enough for any parameter.
+constexpr size_t kMaxAttributeName = 128, kMaxAttributeText = 1024;
 
 // The root attributes as text (numbers in shortest round-trip form, arrays as [a, b, ...]).
 herr_t attribute_text(hid_t loc, const char* name, const H5A_info_t*, void* op_data) {
@@ -119,7 +129,7 @@ herr_t attribute_text(hid_t loc, const char* name, const H5A_info_t*, void* op_d
     text = "(attribute of an unsupported type)";
   }
   H5Eclear2(H5E_DEFAULT);
-  (*out)[name] = text;
+  (*out)[printable(name, kMaxAttributeName)] = printable(text, kMaxAttributeText);
   return 0;
 }
 
@@ -173,6 +183,7 @@ Hid h5_open_readonly(const std::string& path, int64_t* file_bytes) {
   if (S_ISDIR(st.st_mode)) fail("is a directory, not an HDF5 file");
   *file_bytes = static_cast<int64_t>(st.st_size);
   h5_quiet();
+  h5_vet(path);
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     fail("not an HDF5 file (no HDF5 signature)");

@@ -24,7 +24,8 @@ std::mutex& h5_mutex();
 // Silences HDF5's automatic error printing in the calling thread (once per thread).
 void h5_quiet();
 
-// The innermost (most specific) message of the current thread's HDF5 error stack; clears it.
+// The innermost (most specific) message of the current thread's HDF5 error stack, printable (it may
+// quote the file); clears it.
 std::string h5_error();
 
 // An HDF5 id, released when it goes out of scope (always under h5_mutex()).
@@ -63,7 +64,8 @@ class Hid {
 // A number in its shortest round-trip form ("0.002", "-3", "2e+09").
 std::string num_str(double v);
 
-// Every attribute of `loc` as text (numbers in shortest round-trip form, arrays as [a, b, ...]).
+// Every attribute of `loc` as text (numbers in shortest round-trip form, arrays as [a, b, ...]);
+// names and values made printable (engine/printable.h), values cut at 1024 bytes.
 std::map<std::string, std::string> h5_attributes_text(hid_t loc);
 
 // The attributes dt and dx (as h5_attributes_text gives them) into *dt and *dx where they are
@@ -84,7 +86,8 @@ H5ElemInfo h5_elem_info(hid_t dset, const std::string& path, const std::string& 
 // The filter pipeline of a dataset creation property list, e.g. "shuffle, deflate(4)"; "" for none.
 std::string filters_str(hid_t dcpl);
 
-// Opens `path` read-only after checking that it exists, is no directory and is HDF5; sets
+// Opens `path` read-only after checking that it exists, is no directory, survives the library's
+// reading of its metadata in a child process (h5_vet, io/hdf5_vet.h) and is HDF5; sets
 // *file_bytes. InputError "path: problem" otherwise (a truncated file is named as such). Call with
 // h5_mutex() held.
 Hid h5_open_readonly(const std::string& path, int64_t* file_bytes);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/printable.h"
 
 namespace seis {
 
@@ -12,7 +13,7 @@ Normalize parse_normalize(const std::string& s) {
   if (s == "trace") return Normalize::trace;
   if (s == "sample") return Normalize::sample;
   if (s == "none") return Normalize::none;
-  throw UsageError("--normalize: '" + s + "' is not trace, sample or none");
+  throw UsageError("--normalize: '" + printable(s, 64) + "' is not trace, sample or none");
 }
 
 const char* normalize_name(Normalize n) {

@@ -5,7 +5,6 @@
 #include <png.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace seis {
 namespace {
@@ -124,30 +124,12 @@ void write_preview_png(const std::string& path, int64_t height, int64_t width, c
     }
   }
 
-  const std::string tmp = path + ".tmp";
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  if (!file) {
-    throw InputError("cannot write preview '" + path + "': " + std::strerror(errno));
-  }
+  AtomicFile file(path);  // (removes its temporary file when anything below throws)
   PngErrorState state{};
-  bool ok = write_rgb_png(file, img_w, img_h, rgb.data(), &state);
-  std::string problem = ok ? "" : state.message;
-  if (std::fflush(file) != 0 && ok) {
-    ok = false;
-    problem = std::strerror(errno);
+  if (!write_rgb_png(file.stream(), img_w, img_h, rgb.data(), &state)) {
+    throw InputError("cannot write preview '" + path + "': " + state.message);
   }
-  if (std::fclose(file) != 0 && ok) {
-    ok = false;
-    problem = std::strerror(errno);
-  }
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    problem = std::string("rename failed: ") + std::strerror(errno);
-  }
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw InputError("cannot write preview '" + path + "': " + problem);
-  }
+  file.commit();
 }
 
 }  // namespace seis

@@ -11,7 +11,8 @@ namespace seis {
 // data, label and prob are [height][width] row-major (time, receiver). A gather larger than
 // kPreviewMaxSide in either dimension is reduced by an integer factor: the input keeps the sample
 // of largest |x| in each block (so thin arrivals stay visible), label and prob are block means.
-// The file is written to path + ".tmp" and renamed; on failure nothing is left behind and
+// The file is written atomically (engine/file_io.h: temp file, fsync, rename, fsync of the directory);
+// on failure nothing is left behind and
 // seis::InputError names the file and the problem.
 constexpr int64_t kPreviewSeparator = 4;
 constexpr int64_t kPreviewMaxSide = 1024;

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace seis {
 
@@ -430,16 +431,9 @@ void SegyFile::pread_exact(void* buf, int64_t bytes, int64_t offset, const char*
     throw InputError(info_.path + ": truncated: " + what + " at byte " + std::to_string(offset) + " ends past the " +
                      std::to_string(info_.file_size) + "-byte file");
   }
-  auto* p = static_cast<uint8_t*>(buf);
-  int64_t done = 0;
-  while (done < bytes) {
-    const ssize_t r = ::pread(fd_, p + done, static_cast<size_t>(bytes - done), static_cast<off_t>(offset + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      throw InputError(info_.path + ": cannot read " + what + " at byte " + std::to_string(offset + done) + ": " +
-                       (r < 0 ? std::strerror(errno) : "unexpected end of file"));
-    }
-    done += r;
+  std::string err;
+  if (!pread_full(fd_, buf, bytes, offset, &err)) {
+    throw InputError(info_.path + ": cannot read " + what + " at byte " + std::to_string(offset) + ": " + err);
   }
 }
 

@@ -2,9 +2,6 @@
 // positions.
 #include "io/segy_writer.h"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 
 #include "engine/error.h"
@@ -30,13 +27,10 @@ constexpr int64_t bin(int pos) { return pos - 3201; }
 void segy_put_i32(uint8_t* p, int32_t v, bool big_endian) { put_u(p, static_cast<uint32_t>(v), 4, big_endian); }
 
 SegyWriter::SegyWriter(const std::string& path, const Options& o)
-    : path_(path), tmp_(path + ".tmp"), big_(o.big_endian), samples_(o.samples) {
+    : file_(path), big_(o.big_endian), samples_(o.samples) {
   SEIS_CHECK(o.text.size() == kSegyTextHeaderBytes && o.binary.size() == kSegyBinaryHeaderBytes &&
                  o.extended.size() % kSegyTextHeaderBytes == 0 && o.samples > 0,
              path << ": SegyWriter options");
-  file_ = std::fopen(tmp_.c_str(), "wb");
-  if (file_ == nullptr) throw InputError(path_ + ": cannot create " + tmp_ + ": " + std::strerror(errno));
-  std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
   std::vector<uint8_t> bh = o.binary;
   put_u(bh.data() + bin(3225), 5, 2, big_);  // IEEE float
   // Rev 2: a first trace offset (0 = right after the headers) must point where the traces now are.
@@ -46,33 +40,14 @@ SegyWriter::SegyWriter(const std::string& path, const Options& o)
           static_cast<uint64_t>(kSegyTextHeaderBytes + kSegyBinaryHeaderBytes + o.extended.size()), 8, big_);
   }
   trace_.resize(static_cast<size_t>(kSegyTraceHeaderBytes + 4 * samples_));
-  try {
-    put(o.text.data(), kSegyTextHeaderBytes);
-    put(bh.data(), kSegyBinaryHeaderBytes);
-    if (!o.extended.empty()) put(o.extended.data(), static_cast<int64_t>(o.extended.size()));
-  } catch (...) {
-    std::fclose(file_);
-    file_ = nullptr;
-    ::unlink(tmp_.c_str());
-    throw;
-  }
-}
-
-SegyWriter::~SegyWriter() {
-  if (file_ != nullptr) {
-    std::fclose(file_);
-    ::unlink(tmp_.c_str());
-  }
-}
-
-void SegyWriter::put(const void* bytes, int64_t n) {
-  if (std::fwrite(bytes, 1, static_cast<size_t>(n), file_) != static_cast<size_t>(n)) {
-    throw InputError(path_ + ": cannot write " + tmp_ + ": " + std::strerror(errno));
-  }
+  // (A constructor that throws destroys file_, which removes the temporary file.)
+  file_.write(o.text.data(), kSegyTextHeaderBytes);
+  file_.write(bh.data(), kSegyBinaryHeaderBytes);
+  if (!o.extended.empty()) file_.write(o.extended.data(), static_cast<int64_t>(o.extended.size()));
 }
 
 void SegyWriter::write_trace(const uint8_t* header, const float* samples, int64_t stride) {
-  SEIS_CHECK(file_ != nullptr, path_ << ": write_trace after commit");
+  SEIS_CHECK(file_.stream() != nullptr, file_.path() << ": write_trace after commit");
   std::memcpy(trace_.data(), header, kSegyTraceHeaderBytes);
   uint8_t* out = trace_.data() + kSegyTraceHeaderBytes;
   for (int64_t k = 0; k < samples_; ++k) {
@@ -80,25 +55,13 @@ void SegyWriter::write_trace(const uint8_t* header, const float* samples, int64_
     std::memcpy(&bits, samples + k * stride, 4);
     put_u(out + 4 * k, bits, 4, big_);
   }
-  put(trace_.data(), static_cast<int64_t>(trace_.size()));
+  file_.write(trace_.data(), static_cast<int64_t>(trace_.size()));
   ++traces_;
 }
 
 void SegyWriter::commit() {
-  SEIS_CHECK(file_ != nullptr, path_ << ": commit twice");
-  std::FILE* f = file_;
-  file_ = nullptr;
-  const bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const std::string err = std::strerror(errno);
-  if (std::fclose(f) != 0 || !ok) {
-    ::unlink(tmp_.c_str());
-    throw InputError(path_ + ": cannot finish " + tmp_ + ": " + err);
-  }
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    const std::string e = std::strerror(errno);
-    ::unlink(tmp_.c_str());
-    throw InputError(path_ + ": cannot rename " + tmp_ + " into place: " + e);
-  }
+  SEIS_CHECK(file_.stream() != nullptr, file_.path() << ": commit twice");
+  file_.commit();
 }
 
 }  // namespace seis

@@ -6,13 +6,15 @@
 // kept byte for byte, so the samples follow them: a big-endian input gives big-endian output, a
 // little-endian one little-endian).
 //
-// The file goes to path + ".tmp" and is renamed into place by commit(); destroyed without commit(),
-// the writer removes the temporary file, so a failed run leaves nothing half-written under path.
+// The file goes to path + ".tmp" and is renamed into place by commit() (an AtomicFile,
+// engine/file_io.h); destroyed without commit(), the writer removes the temporary file, so a failed
+// run leaves nothing half-written under path.
 #pragma once
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <vector>
+
+#include "engine/file_io.h"
 
 namespace seis {
 
@@ -30,7 +32,6 @@ class SegyWriter {
   };
   // InputError naming path when the temporary file cannot be created or written.
   SegyWriter(const std::string& path, const Options& options);
-  ~SegyWriter();
   SegyWriter(const SegyWriter&) = delete;
   SegyWriter& operator=(const SegyWriter&) = delete;
 
@@ -41,10 +42,7 @@ class SegyWriter {
   void commit();
 
  private:
-  void put(const void* bytes, int64_t n);
-
-  std::string path_, tmp_;
-  std::FILE* file_ = nullptr;
+  AtomicFile file_;
   bool big_ = true;
   int64_t samples_ = 0, traces_ = 0;
   std::vector<uint8_t> trace_;
