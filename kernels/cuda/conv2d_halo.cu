@@ -28,9 +28,12 @@
 #include "kernels/cuda/conv_impl.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
+#include "kernels/cuda/mma_ptx.cuh"
 
 namespace seis::cuda {
 namespace {
+
+using namespace ptx;
 
 struct HaloArgs {
   const bf16* x;     // the staged tensor: x (forward) or dy (backward-data), [N, H, W, c]
@@ -41,29 +44,6 @@ struct HaloArgs {
   int64_t n, h, w_px, tiles;
   bool relu;
 };
-
-__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// 16 bytes global -> shared, or 16 zero bytes when !valid (src-size 0: nothing is read).
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_wait_all() {
-  asm volatile("cp.async.commit_group;\n" ::);
-  asm volatile("cp.async.wait_group 0;\n" ::);
-}
 
 // 16 bytes of 8 bf16: each kept where the mask's element is > 0, else 0.
 __device__ __forceinline__ uint4 masked(uint4 v, uint4 m) {
@@ -214,12 +194,6 @@ void check_args(const Conv2dShape& s, int64_t c, int64_t k, const bf16* in, cons
 }
 
 // ---- backward-weight ----------------------------------------------------------------------------
-
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
 
 struct WgradArgs {
   const bf16* x;     // [N, H, W, C]
