@@ -118,12 +118,51 @@ DetectionCallbacks collect_into(DetectionResult* r) {
   return cb;
 }
 
+namespace {
+
+// A file's ground truth for choosing thresholds: an InputError when it has no event to find.
+GroundTruth truth_to_tune_on(const std::string& path, const std::string& what) {
+  GroundTruth truth = read_ground_truth(path);
+  if (static_cast<int64_t>(truth.events.size()) == truth.events_without_arrivals) {
+    throw InputError(path + ": no events with arrivals to choose " + what + " on");
+  }
+  return truth;
+}
+
+// The best point of a threshold grid: the best event F1; ties: the fewer false detections, then
+// the earlier point. Every point's scores go to *table when it is not null.
+template <typename Options>
+class GridChoice {
+ public:
+  GridChoice(Options first, nlohmann::json* table) : best_(std::move(first)), table_(table) {}
+  void offer(const Options& o, const EventScore& s, nlohmann::json row) {
+    if (table_) {
+      row["f1"] = s.f1();
+      row["precision"] = s.precision();
+      row["recall"] = s.recall();
+      row["false_detections"] = s.false_detections();
+      table_->push_back(std::move(row));
+    }
+    if (s.f1() > best_f1_ || (s.f1() == best_f1_ && s.false_detections() < best_false_)) {
+      best_f1_ = s.f1();
+      best_false_ = s.false_detections();
+      best_ = o;
+    }
+  }
+  const Options& best() const { return best_; }
+
+ private:
+  Options best_;
+  nlohmann::json* table_;
+  double best_f1_ = -1;
+  int64_t best_false_ = 0;
+};
+
+}  // namespace
+
 StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, double event_gap_ms,
                            const ScoreOptions& score, nlohmann::json* table) {
-  const GroundTruth truth = read_ground_truth(path);
-  if (static_cast<int64_t>(truth.events.size()) == truth.events_without_arrivals) {
-    throw InputError(path + ": no events with arrivals to choose STA/LTA thresholds on");
-  }
+  const GroundTruth truth = truth_to_tune_on(path, "STA/LTA thresholds");
   DetectInput input(path);
   const int64_t W = input.width();
   std::vector<double> sums;
@@ -135,9 +174,7 @@ StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, d
     if (s >= 2 && std::find(sums.begin(), sums.end(), s) == sums.end()) sums.push_back(s);
   }
   std::sort(sums.begin(), sums.end());
-  StaLtaOptions best = base;
-  double best_f1 = -1;
-  int64_t best_false = 0;
+  GridChoice<StaLtaOptions> choice(base, table);
   for (double on : {2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0}) {
     for (double sum : sums) {
       StaLtaOptions o = base;
@@ -146,33 +183,17 @@ StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, d
       o.coincidence_sum = sum;
       DetectionResult r;
       detect_sta_lta(input, o, event_gap_ms, collect_into(&r));
-      const EventScore s = score_events(truth, r.events, score);
-      if (table) {
-        table->push_back({{"thr_on", on},
-                          {"thr_off", o.thr_off},
-                          {"coincidence_sum", sum},
-                          {"f1", s.f1()},
-                          {"precision", s.precision()},
-                          {"recall", s.recall()},
-                          {"false_detections", s.false_detections()}});
-      }
-      if (s.f1() > best_f1 || (s.f1() == best_f1 && s.false_detections() < best_false)) {
-        best_f1 = s.f1();
-        best_false = s.false_detections();
-        best = o;
-      }
+      choice.offer(o, score_events(truth, r.events, score),
+                   {{"thr_on", on}, {"thr_off", o.thr_off}, {"coincidence_sum", sum}});
     }
   }
-  return best;
+  return choice.best();
 }
 
 DetectionSettings tune_unet_detector(const std::string& path, const WindowedInference& inference,
                                      const DetectionSettings& base, const ScoreOptions& score, nlohmann::json* table,
                                      int64_t max_bytes) {
-  const GroundTruth truth = read_ground_truth(path);
-  if (static_cast<int64_t>(truth.events.size()) == truth.events_without_arrivals) {
-    throw InputError(path + ": no events with arrivals to choose the network's threshold on");
-  }
+  const GroundTruth truth = truth_to_tune_on(path, "the network's threshold");
   DetectInput input(path);
   const int64_t N = input.gathers(), T = input.rows(), W = input.width();
   const int64_t gather_floats = T * W;
@@ -198,9 +219,7 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
     if (c >= 2 && std::find(counts.begin(), counts.end(), c) == counts.end()) counts.push_back(c);
   }
   std::sort(counts.begin(), counts.end());
-  DetectionSettings best = base;
-  double best_f1 = -1;
-  int64_t best_false = 0;
+  GridChoice<DetectionSettings> choice(base, table);
   std::vector<Pick> picks;
   for (float threshold : {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f}) {
     for (int64_t count : counts) {
@@ -216,23 +235,10 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
         detector.finish(&picks, &events);
         picks.clear();
       }
-      const EventScore s = score_events(truth, events, score);
-      if (table) {
-        table->push_back({{"threshold", threshold},
-                          {"min_traces", count},
-                          {"f1", s.f1()},
-                          {"precision", s.precision()},
-                          {"recall", s.recall()},
-                          {"false_detections", s.false_detections()}});
-      }
-      if (s.f1() > best_f1 || (s.f1() == best_f1 && s.false_detections() < best_false)) {
-        best_f1 = s.f1();
-        best_false = s.false_detections();
-        best = o;
-      }
+      choice.offer(o, score_events(truth, events, score), {{"threshold", threshold}, {"min_traces", count}});
     }
   }
-  return best;
+  return choice.best();
 }
 
 }  // namespace seis
