@@ -33,18 +33,9 @@ using namespace seis;
 
 namespace {
 
+using bench::file_exists;
+using bench::file_size;
 using bench::now_s;
-
-bool file_exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-int64_t file_size(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot stat: " + std::strerror(errno));
-  return static_cast<int64_t>(st.st_size);
-}
 
 // The 1-minute load average, as /proc/loadavg says (-1 when unreadable).
 double load_average() {

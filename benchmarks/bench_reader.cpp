@@ -48,19 +48,10 @@ using namespace seis;
 namespace {
 
 using bench::evict;
+using bench::file_exists;
+using bench::file_size;
 using bench::now_s;
 using bench::run_capture;
-
-bool file_exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-int64_t file_size(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot stat: " + std::strerror(errno));
-  return static_cast<int64_t>(st.st_size);
-}
 
 // Writes `n` samples of size x size random floats (and sparse random labels) with H5SampleWriter.
 void create_file(const std::string& path, int64_t n, int64_t size) {
