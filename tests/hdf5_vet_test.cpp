@@ -101,6 +101,8 @@ TEST(VettingChild, FinishesDiesOrTimesOut) {
   // Errors reported by the walk are no failure of the library: this process reports them itself.
   EXPECT_EQ(h5_run_vetting_child([]() -> bool { throw InputError("x"); }, 60, kBudget).kind, H5VetOutcome::finished);
   // The address space is limited: 4 GiB more than at the fork cannot be had (and is not taken).
+  // (Not under a sanitizer: its shadow memory makes an address-space limit meaningless.)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   EXPECT_EQ(h5_run_vetting_child(
                 [] {
                   try {
@@ -113,6 +115,7 @@ TEST(VettingChild, FinishesDiesOrTimesOut) {
                 60, kBudget)
                 .kind,
             H5VetOutcome::refused);
+#endif
   // Nothing the child does reaches this process: it writes to /dev/null and exits with _exit.
   EXPECT_FALSE(h5_in_vet_child());
 }
@@ -145,7 +148,11 @@ TEST(Vet, KnownLibraryCrashIsAnErrorNamingTheFile) {
             return true;
           },
           60, int64_t{1} << 30);
+#ifndef __SANITIZE_THREAD__  // ThreadSanitizer's own SIGSEGV handler keeps the child from dying of it
       EXPECT_EQ(raw.kind, H5VetOutcome::signalled) << path << ": HDF5 " << major << "." << minor << "." << release;
+#else
+      EXPECT_NE(raw.kind, H5VetOutcome::finished) << path;
+#endif
     }
   }
   EXPECT_EQ(error_of([&] { H5SampleFile f(g); }), malformed(g));
