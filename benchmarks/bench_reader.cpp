@@ -14,9 +14,18 @@
 //   dataloader      benchmarks/reader_peers.py: PyTorch DataLoader over h5py, 2 workers, pin_memory
 // Prints one JSON line per measurement, then the ratios. GB/s counts file bytes (data + labels).
 //
+// --sparse-gb G (issue 12, scale): the file is created sparse, G GB of samples whose chunks are all
+// allocated and never written (HDF5's early allocation without fill: no disk space, zeros on read),
+// so that any machine can stream a survey-sized dataset. One pass instead of cold and warm (G is
+// meant to exceed the page cache): raw, raw_slots and one epoch of the reader, each with the
+// process's peak resident memory over it (VmHWM, reset before each), which for the reader must stay
+// near its slots whatever G is.
+//
 //   bench_reader --samples 52 --size 4096            # creates /tmp/seisseg_bench_reader.h5 (4.4 GB), deletes it after
 //   bench_reader --file F.h5 --batch 4 --threads 2   # an existing file, kept
+//   bench_reader --sparse-gb 750 --file /data/sparse.h5 --normalize trace   # 750 GB, sparse on disk
 #include <fcntl.h>
+#include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +33,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -87,6 +97,52 @@ void create_file(const std::string& path, int64_t n, int64_t size) {
   for (auto& t : ts) t.join();
   if (error) std::rethrow_exception(error);
   wr.commit();
+}
+
+// `n` samples of size x size (f32 /data and u8 /label, one chunk per sample, as H5SampleWriter lays
+// them out) whose chunks are allocated when the dataset is created and never written: the file is
+// sparse (its size is the data's, its blocks almost none) and reads as zeros.
+void create_sparse_file(const std::string& path, int64_t n, int64_t size) {
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (file < 0) throw InputError(path + ": cannot create");
+  bool ok = true;
+  for (const auto& [name, type] : {std::pair<const char*, hid_t>{"data", H5T_IEEE_F32LE}, {"label", H5T_STD_U8LE}}) {
+    const hsize_t dims[3] = {static_cast<hsize_t>(n), static_cast<hsize_t>(size), static_cast<hsize_t>(size)};
+    const hsize_t chunk[3] = {1, dims[1], dims[2]};
+    const hid_t space = H5Screate_simple(3, dims, nullptr), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    ok = ok && space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 3, chunk) >= 0 &&
+         H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 && H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0;
+    const hid_t d = ok ? H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
+    ok = ok && d >= 0;
+    if (d >= 0) H5Dclose(d);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (space >= 0) H5Sclose(space);
+  }
+  ok = H5Fclose(file) >= 0 && ok;
+  if (!ok) {
+    std::remove(path.c_str());
+    throw InputError(path + ": creating the sparse datasets failed");
+  }
+}
+
+// The process's peak resident memory (VmHWM), and its reset to the current resident memory (Linux
+// 4.0+: "5" to /proc/self/clear_refs). -1 when /proc does not say.
+int64_t peak_rss_bytes() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long long kib = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib < 0 ? -1 : kib * 1024;
+}
+void reset_peak_rss() {
+  FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr) return;
+  std::fputs("5", f);
+  std::fclose(f);
 }
 
 nlohmann::ordered_json measure_raw(const std::string& path, bool cold) {
@@ -220,6 +276,7 @@ int main(int argc, char** argv) {
   int64_t samples = 52, size = 4096, batch = 4;
   int threads = 0, prefetch = 3, workers = 2;
   bool no_peers = false, keep = false, without_willneed = false, willneed_first = false;
+  double sparse_gb = 0;
   app.add_option("--file", file, "HDF5 file to read; created (and deleted after) when missing")->capture_default_str();
   app.add_option("--samples", samples, "samples of a created file")->capture_default_str();
   app.add_option("--size", size, "H = W of a created file")->capture_default_str();
@@ -235,16 +292,31 @@ int main(int argc, char** argv) {
   app.add_flag("--willneed-first", willneed_first,
                "with --also-without-willneed: time the reader with hints before the one without");
   app.add_flag("--keep", keep, "keep a created file");
+  app.add_option("--sparse-gb", sparse_gb,
+                 "create the file sparse with this many GB of samples of --size (allocated, never written) and "
+                 "stream it once: raw, raw_slots and the reader, with peak resident memory")
+      ->check(CLI::PositiveNumber);
   bool created = false;
   try {
     if (!parse_cli(app, argc, argv)) return 0;
+    if (sparse_gb > 0)
+      samples = static_cast<int64_t>(std::ceil(sparse_gb * 1e9 / static_cast<double>(size * size * 5)));
     if (!file_exists(file)) {
       const double t0 = now_s();
-      create_file(file, samples, size);
+      if (sparse_gb > 0) {
+        create_sparse_file(file, samples, size);
+      } else {
+        create_file(file, samples, size);
+      }
       created = true;
-      nlohmann::ordered_json rec = {{"bench", "reader_file"}, {"file", file}, {"created", true},
-                                    {"samples", samples},     {"size", size}, {"bytes", file_size(file)},
-                                    {"seconds", now_s() - t0}};
+      struct stat st {};
+      ::stat(file.c_str(), &st);
+      nlohmann::ordered_json rec = {
+          {"bench", "reader_file"},   {"file", file},
+          {"created", true},          {"sparse", sparse_gb > 0},
+          {"samples", samples},       {"size", size},
+          {"bytes", file_size(file)}, {"bytes_on_disk", static_cast<int64_t>(st.st_blocks) * 512},
+          {"seconds", now_s() - t0}};
       std::printf("%s\n", rec.dump().c_str());
       std::fflush(stdout);
     }
@@ -258,7 +330,31 @@ int main(int argc, char** argv) {
     std::string script = "benchmarks/reader_peers.py";
     if (!file_exists(script)) script = std::string(SEIS_SOURCE_DIR) + "/" + script;
 
+    if (sparse_gb > 0) {
+      // One pass of each, peak resident memory over each.
+      std::map<std::string, double> gbs;
+      auto emit = [&](nlohmann::ordered_json rec) {
+        rec["mode"] = "sparse";
+        rec["peak_rss_bytes"] = peak_rss_bytes();
+        std::printf("%s\n", rec.dump().c_str());
+        std::fflush(stdout);
+        gbs[rec["impl"].get<std::string>()] = rec["gb_per_s"].get<double>();
+      };
+      reset_peak_rss();
+      emit(measure_raw(file, true));
+      reset_peak_rss();
+      const nlohmann::ordered_json slots = measure_raw_slots(file, set, o, true);
+      if (!slots.is_null()) emit(slots);
+      reset_peak_rss();
+      emit(measure_reader(file, set, o, true));
+      nlohmann::ordered_json ratio = {{"bench", "reader_ratio"}, {"mode", "sparse"}};
+      for (const char* peer : {"raw", "raw_slots"}) {
+        if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = gbs["seisseg"] / gbs[peer];
+      }
+      std::printf("%s\n", ratio.dump().c_str());
+    }
     for (bool cold : {true, false}) {
+      if (sparse_gb > 0) break;
       const char* mode = cold ? "cold" : "warm";
       if (!cold) measure_raw(file, false);  // brings the file into the page cache
       std::map<std::string, double> gbs;
