@@ -143,6 +143,13 @@ int cmd_detect(int argc, char** argv) {
   }
 
   DetectInput input(in);
+  // (Checked before any tuning or network pass: the flags' mistakes fail at once.)
+  if (!segy_out.empty() && method != "unet") throw UsageError("--segy-out is for --method unet");
+  if (!segy_out.empty() && input.record()) {
+    throw InputError(in +
+                     ": a continuous record [T, W] has no SEG-Y headers for --segy-out; it needs gathers "
+                     "converted from SEG-Y with seisseg convert");
+  }
   const int64_t T = input.rows(), W = input.width();
   const double dt = input.dt();
   double start_epoch = 0;
@@ -160,7 +167,7 @@ int cmd_detect(int argc, char** argv) {
     iw = std::make_unique<InferenceWeights>(load_inference_weights(weights, device));
     ExecConfig exec;
     exec.math = parse_precision(precision);
-    set_exec_config(exec);
+    iw->model->set_exec(exec);
     if (device.is_cuda()) cuda_set_device(device.index);
     WindowOptions wo;
     wo.rows = ds.window > 0 ? ds.window : iw->trained_height > 0 ? iw->trained_height : 1024;
@@ -183,7 +190,6 @@ int cmd_detect(int argc, char** argv) {
     }
   } else {
     if (!prob_path.empty()) throw UsageError("--prob is for --method unet");
-    if (!segy_out.empty()) throw UsageError("--segy-out is for --method unet");
     if (sta_s > 0) sta.nsta = std::max<int64_t>(1, std::llround(sta_s / dt));
     if (lta_s > 0) sta.nlta = std::max<int64_t>(sta.nsta + 1, std::llround(lta_s / dt));
     if (T < sta.nlta) {
@@ -219,11 +225,6 @@ int cmd_detect(int argc, char** argv) {
   // The probabilities as SEG-Y: a gathers file with the raw headers of its SEG-Y (a record has none).
   std::unique_ptr<SegyProbWriter> segy_writer;
   if (!segy_out.empty()) {
-    if (input.record()) {
-      throw InputError(in +
-                       ": a continuous record [T, W] has no SEG-Y headers for --segy-out; it needs gathers "
-                       "converted from SEG-Y with seisseg convert");
-    }
     segy_writer = std::make_unique<SegyProbWriter>(segy_out, in, *input.segy(), T, segy_pick_byte);
   }
   std::vector<float> segy_prob(segy_writer ? static_cast<size_t>(T * W) : 0);

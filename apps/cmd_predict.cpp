@@ -82,7 +82,7 @@ int cmd_predict(int argc, char** argv) {
   const Normalize normalize = parse_normalize(!normalize_s.empty() ? normalize_s : iw.normalize_or("trace"));
   ExecConfig exec;
   exec.math = parse_precision(precision);
-  set_exec_config(exec);
+  iw.model->set_exec(exec);
   if (device.is_cuda()) cuda_set_device(device.index);
 
   SampleSet set({in});

@@ -48,12 +48,11 @@ int64_t MemoryPlanner::num_params() const { return num_params_; }
 
 int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
   SEIS_CHECK(batch >= 1, "plan: batch " << batch);
-  const ExecConfig saved = exec_config();
   ExecConfig exec;
   exec.math = req_.math;
-  set_exec_config(exec);
   reset_shape_only(plan_device_);
   Model m(req_, plan_device_);
+  m.net.set_exec(exec);
   int64_t peak = -1;
   // The step's allocations are the same every step, but which cached block serves a request can
   // change while the cache fills: run until the peak repeats.
@@ -71,7 +70,6 @@ int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
     if (p == peak) break;
     peak = std::max(peak, p);
   }
-  set_exec_config(saved);
   return peak;
 }
 

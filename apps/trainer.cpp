@@ -145,7 +145,7 @@ void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer
 TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, SampleSource* val, const TrainOptions& opt,
                   const TrainProgress& start, const TrainHooks& hooks) {
   SEIS_CHECK(batches.batches_per_epoch() > 0, "no complete batch in an epoch");
-  set_exec_config(opt.exec);
+  model.set_exec(opt.exec);
   const Device device = model.device();
   if (device.is_cuda()) cuda_set_device(device.index);
   reset_memory_peak(device);

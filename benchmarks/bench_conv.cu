@@ -159,6 +159,7 @@ int run(int argc, char** argv) {
   std::fprintf(stderr, "bench_conv: %s, size %lld, batch %lld%s\n", seis::cuda_device_description(0).c_str(),
                static_cast<long long>(size), static_cast<long long>(batch), quick ? ", quick" : "");
   cudaStream_t stream = seis::cuda_compute_stream(0);
+  seis::CudaScratchPool pool(0);
   const std::vector<ConvMath> maths = quick ? std::vector<ConvMath>{ConvMath::bf16}
                                             : std::vector<ConvMath>{ConvMath::bf16, ConvMath::tf32, ConvMath::f32};
 
@@ -184,22 +185,23 @@ int run(int argc, char** argv) {
           if (std::strcmp(pass, "forward") == 0) {
             if (cudnn) {
               fn = math == ConvMath::bf16 ? std::function<void()>([&, math] {
-                seis::cudnn::conv2d_forward_raw(s, math, x.b, w.b, y.b, stream);
+                seis::cudnn::conv2d_forward_raw(s, math, x.b, w.b, y.b, pool, stream);
               })
                                           : std::function<void()>([&, math] {
-                                              seis::cudnn::conv2d_forward_raw(s, math, x.f, w.f, y.f, stream);
+                                              seis::cudnn::conv2d_forward_raw(s, math, x.f, w.f, y.f, pool, stream);
                                             });
             } else {
               fn = [&, math] { seis::cuda::conv2d_forward(s, math, x.f, w.f, bias.f, true, y.f, nullptr, stream); };
             }
           } else if (std::strcmp(pass, "backward_data") == 0) {
             if (cudnn) {
-              fn = math == ConvMath::bf16 ? std::function<void()>([&, math] {
-                seis::cudnn::conv2d_backward_data_raw(s, math, dy.b, w.b, dx.b, stream);
-              })
-                                          : std::function<void()>([&, math] {
-                                              seis::cudnn::conv2d_backward_data_raw(s, math, dy.f, w.f, dx.f, stream);
-                                            });
+              fn = math == ConvMath::bf16
+                       ? std::function<void()>([&, math] {
+                           seis::cudnn::conv2d_backward_data_raw(s, math, dy.b, w.b, dx.b, pool, stream);
+                         })
+                       : std::function<void()>([&, math] {
+                           seis::cudnn::conv2d_backward_data_raw(s, math, dy.f, w.f, dx.f, pool, stream);
+                         });
             } else {
               fn = [&, math] {
                 seis::cuda::conv2d_backward_data(s, math, dy.f, nullptr, w.f, dx.f, ws_data.f, stream);
@@ -207,12 +209,13 @@ int run(int argc, char** argv) {
             }
           } else {
             if (cudnn) {
-              fn = math == ConvMath::bf16 ? std::function<void()>([&, math] {
-                seis::cudnn::conv2d_backward_weight_raw(s, math, x.b, dy.b, dw.b, stream);
-              })
-                                          : std::function<void()>([&, math] {
-                                              seis::cudnn::conv2d_backward_weight_raw(s, math, x.f, dy.f, dw.f, stream);
-                                            });
+              fn = math == ConvMath::bf16
+                       ? std::function<void()>([&, math] {
+                           seis::cudnn::conv2d_backward_weight_raw(s, math, x.b, dy.b, dw.b, pool, stream);
+                         })
+                       : std::function<void()>([&, math] {
+                           seis::cudnn::conv2d_backward_weight_raw(s, math, x.f, dy.f, dw.f, pool, stream);
+                         });
             } else {
               fn = [&, math] {
                 seis::cuda::conv2d_backward_weight(s, math, x.f, dy.f, nullptr, dw.f, db.f, ws_weight.f, stream);

@@ -58,12 +58,12 @@ int main(int argc, char** argv) {
     ExecConfig exec;
     exec.math = seis::parse_precision(precision);
     exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
-    set_exec_config(exec);
 
     UNetConfig cfg;
     cfg.levels = levels;
     cfg.base = base;
     UNet model(cfg, 0, device);
+    model.set_exec(exec);
     OptimizerConfig oc;
     Optimizer opt(oc, model.param_vars());
     Rng rng(1);
@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
                                   {"ms_per_step", ms},
                                   {"samples_per_s", static_cast<double>(batch) / (ms / 1e3)}};
     rec["peak_bytes"] = memory_peak(device);
-    rec["activation_dtype"] = dtype_name(activation_dtype(device));
+    rec["activation_dtype"] = dtype_name(activation_dtype(exec, device));
     if (exec.conv_backend == ConvBackend::own) {
       // What seisseg plan predicts for this step (a fresh process's peak; the measured one is the
       // steady state after warm-up, on the caching allocator).

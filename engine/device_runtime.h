@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/scratch_pool.h"
+
 struct CUstream_st;  // cudaStream_t is CUstream_st*; kept opaque so headers need no CUDA.
 
 namespace seis {
@@ -24,6 +26,17 @@ int64_t cuda_peak_bytes(int device);
 void cuda_reset_peak_bytes(int device);
 // Device memory the driver reports free now (cudaMemGetInfo), plus what the allocator has cached.
 int64_t cuda_free_bytes(int device);
+
+// The caching allocator of `device` as the scratch pool of the kernels that take one (cuDNN's).
+class CudaScratchPool final : public ScratchPool {
+ public:
+  explicit CudaScratchPool(int device) : device_(device) {}
+  void* allocate(int64_t bytes) override { return cuda_alloc(device_, bytes); }
+  void release(void* p) override { cuda_free(device_, p); }
+
+ private:
+  int device_;
+};
 
 // Pinned (page-locked) host memory; ordinary 64-byte-aligned memory when there is no driver.
 void* pinned_alloc(int64_t bytes);

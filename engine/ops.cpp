@@ -22,8 +22,6 @@ namespace seis {
 
 namespace {
 
-ExecConfig g_exec;
-
 void check_nhwc(const Tensor& x, const char* what) {
   SEIS_CHECK(x.rank() == 4 && is_activation_type(x.dtype()) && x.is_contiguous(),
              what << ": expected a contiguous f32 or bf16 NHWC tensor, got " << shape_str(x.shape()) << " "
@@ -41,8 +39,8 @@ Var output_var(Tape* tape, Tensor value, std::initializer_list<const Var*> input
 // cuDNN (--conv-backend cudnn) on a real GPU; otherwise our kernels, CPU or CUDA. cuDNN keeps its own
 // scratch; ours is the workspace tensor, allocated here so that a memory plan counts it.
 #if SEIS_HAVE_CUDA
-bool use_cudnn(const Tensor& t) {
-  if (g_exec.conv_backend != ConvBackend::cudnn || !t.device().is_cuda() || t.device().shape_only) return false;
+bool use_cudnn(const ExecConfig& exec, const Tensor& t) {
+  if (exec.conv_backend != ConvBackend::cudnn || !t.device().is_cuda() || t.device().shape_only) return false;
   SEIS_CHECK(t.dtype() == DType::f32, "--conv-backend cudnn runs on fp32 activation storage only");
   return true;
 }
@@ -56,11 +54,13 @@ Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act) {
   return bytes > 0 ? Tensor::empty({bytes}, DType::u8, d) : Tensor();
 }
 
-void conv_forward_call(const Conv2dShape& s, const Tensor& x, const Tensor& w, const Tensor& b, bool relu, Tensor& y) {
+void conv_forward_call(const ExecConfig& exec, const Conv2dShape& s, const Tensor& x, const Tensor& w, const Tensor& b,
+                       bool relu, Tensor& y) {
   const float* bias = b.defined() ? b.data<float>() : nullptr;
 #if SEIS_HAVE_CUDA
-  if (use_cudnn(x)) {
-    cudnn::conv2d_forward(s, g_exec.math, x.data<float>(), w.data<float>(), bias, relu, y.data<float>(),
+  if (use_cudnn(exec, x)) {
+    CudaScratchPool pool(x.device().index);
+    cudnn::conv2d_forward(s, exec.math, x.data<float>(), w.data<float>(), bias, relu, y.data<float>(), pool,
                           cuda_compute_stream(x.device().index));
     return;
   }
@@ -68,41 +68,43 @@ void conv_forward_call(const Conv2dShape& s, const Tensor& x, const Tensor& w, c
   const Tensor ws = conv_workspace(s, ConvPass::forward, x);
   with_activation_type(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    SEIS_DISPATCH(x, conv2d_forward, s, g_exec.math, x.data<T>(), w.data<float>(), bias, relu, y.data<T>(), ws.raw());
+    SEIS_DISPATCH(x, conv2d_forward, s, exec.math, x.data<T>(), w.data<float>(), bias, relu, y.data<T>(), ws.raw());
   });
 }
 
-void conv_backward_data_call(const Conv2dShape& s, const Tensor& dy, const Tensor& y_relu, const Tensor& w,
-                             Tensor& dx) {
+void conv_backward_data_call(const ExecConfig& exec, const Conv2dShape& s, const Tensor& dy, const Tensor& y_relu,
+                             const Tensor& w, Tensor& dx) {
 #if SEIS_HAVE_CUDA
-  if (use_cudnn(dy)) {
-    cudnn::conv2d_backward_data(s, g_exec.math, dy.data<float>(), y_relu.data<float>(), w.data<float>(),
-                                dx.data<float>(), cuda_compute_stream(dy.device().index));
+  if (use_cudnn(exec, dy)) {
+    CudaScratchPool pool(dy.device().index);
+    cudnn::conv2d_backward_data(s, exec.math, dy.data<float>(), y_relu.data<float>(), w.data<float>(), dx.data<float>(),
+                                pool, cuda_compute_stream(dy.device().index));
     return;
   }
 #endif
   const Tensor ws = conv_workspace(s, ConvPass::backward_data, dy);
   with_activation_type(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    SEIS_DISPATCH(dy, conv2d_backward_data, s, g_exec.math, dy.data<T>(), y_relu.data<T>(), w.data<float>(),
-                  dx.data<T>(), ws.raw());
+    SEIS_DISPATCH(dy, conv2d_backward_data, s, exec.math, dy.data<T>(), y_relu.data<T>(), w.data<float>(), dx.data<T>(),
+                  ws.raw());
   });
 }
 
-void conv_backward_weight_call(const Conv2dShape& s, const Tensor& x, const Tensor& dy, const Tensor& y_relu,
-                               Tensor& dw, Tensor& db) {
+void conv_backward_weight_call(const ExecConfig& exec, const Conv2dShape& s, const Tensor& x, const Tensor& dy,
+                               const Tensor& y_relu, Tensor& dw, Tensor& db) {
   float* dbias = db.defined() ? db.data<float>() : nullptr;
 #if SEIS_HAVE_CUDA
-  if (use_cudnn(dy)) {
-    cudnn::conv2d_backward_weight(s, g_exec.math, x.data<float>(), dy.data<float>(), y_relu.data<float>(),
-                                  dw.data<float>(), dbias, cuda_compute_stream(dy.device().index));
+  if (use_cudnn(exec, dy)) {
+    CudaScratchPool pool(dy.device().index);
+    cudnn::conv2d_backward_weight(s, exec.math, x.data<float>(), dy.data<float>(), y_relu.data<float>(),
+                                  dw.data<float>(), dbias, pool, cuda_compute_stream(dy.device().index));
     return;
   }
 #endif
   const Tensor ws = conv_workspace(s, ConvPass::backward_weight, dy);
   with_activation_type(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    SEIS_DISPATCH(dy, conv2d_backward_weight, s, g_exec.math, x.data<T>(), dy.data<T>(), y_relu.data<T>(),
+    SEIS_DISPATCH(dy, conv2d_backward_weight, s, exec.math, x.data<T>(), dy.data<T>(), y_relu.data<T>(),
                   dw.data<float>(), dbias, ws.raw());
   });
 }
@@ -111,9 +113,6 @@ void conv_backward_weight_call(const Conv2dShape& s, const Tensor& x, const Tens
 Tensor empty_like(const Shape& shape, const Tensor& like) { return Tensor::empty(shape, like.dtype(), like.device()); }
 
 }  // namespace
-
-void set_exec_config(const ExecConfig& c) { g_exec = c; }
-const ExecConfig& exec_config() { return g_exec; }
 
 ConvMath parse_precision(const std::string& name) {
   for (ConvMath m : {ConvMath::f32, ConvMath::tf32, ConvMath::bf16}) {
@@ -139,8 +138,8 @@ bool cuda_bf16_storage_enabled() {
   return e != nullptr && std::string(e) == "1";
 }
 
-DType activation_dtype(Device d) {
-  if (g_exec.math != ConvMath::bf16) return DType::f32;
+DType activation_dtype(const ExecConfig& exec, Device d) {
+  if (exec.math != ConvMath::bf16) return DType::f32;
   return d.is_cpu() || cuda_bf16_storage_enabled() ? DType::bf16 : DType::f32;
 }
 
@@ -193,30 +192,31 @@ Conv2dShape conv_shape(const Tensor& x, const Var& w, const Var& b) {
   return s;
 }
 
-Tensor conv_forward_value(const Conv2dShape& s, const Tensor& x, const Var& w, const Var& b, bool relu) {
+Tensor conv_forward_value(const ExecConfig& exec, const Conv2dShape& s, const Tensor& x, const Var& w, const Var& b,
+                          bool relu) {
   Tensor y = empty_like({s.n, s.h, s.w, s.k}, x);
-  conv_forward_call(s, x, w->value, b ? b->value : Tensor(), relu, y);
+  conv_forward_call(exec, s, x, w->value, b ? b->value : Tensor(), relu, y);
   return y;
 }
 
 // The backward of out = conv(x, w) + b (ReLU'd when relu): dw and db go to w and b (x is needed
 // only for them, and released once they are computed: a recomputed input dies before dx is made);
 // returns dx when want_dx.
-Tensor conv_backward(const Conv2dShape& s, Tensor x, const Var& w, const Var& b, const Var& out, bool relu,
-                     bool want_dx) {
+Tensor conv_backward(const ExecConfig& exec, const Conv2dShape& s, Tensor x, const Var& w, const Var& b, const Var& out,
+                     bool relu, bool want_dx) {
   const Tensor dy = out->grad;
   const Tensor y_relu = relu ? out->value : Tensor();
   if (w->requires_grad || (b && b->requires_grad)) {
     Tensor dw = Tensor::empty(w->value.shape(), DType::f32, dy.device());
     Tensor db = b ? Tensor::empty(b->value.shape(), DType::f32, dy.device()) : Tensor();
-    conv_backward_weight_call(s, x, dy, y_relu, dw, db);
+    conv_backward_weight_call(exec, s, x, dy, y_relu, dw, db);
     if (w->requires_grad) accumulate_grad(*w, dw);
     if (b && b->requires_grad) accumulate_grad(*b, db);
   }
   x = Tensor();
   if (!want_dx) return Tensor();
   Tensor dx = empty_like({s.n, s.h, s.w, s.c}, dy);
-  conv_backward_data_call(s, dy, y_relu, w->value, dx);
+  conv_backward_data_call(exec, s, dy, y_relu, w->value, dx);
   return dx;
 }
 
@@ -272,32 +272,34 @@ Tensor upsample_backward_value(const Tensor& dy) {
 
 }  // namespace
 
-Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu) {
+Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
   const Conv2dShape s = conv_shape(x->value, w, b);
-  Var out = output_var(tape, conv_forward_value(s, x->value, w, b, relu), {&x, &w, &b});
+  Var out = output_var(tape, conv_forward_value(exec, s, x->value, w, b, relu), {&x, &w, &b});
   if (!out->requires_grad) return out;
   // The rule holds x (for dw), w (for dx) and out (its gradient, and its value as the ReLU mask).
-  tape->record([s, x, w, b, relu, out]() {
+  tape->record([exec, s, x, w, b, relu, out]() {
     if (!out->grad.defined()) return;
-    Tensor dx = conv_backward(s, x->value, w, b, out, relu, x->requires_grad);
+    Tensor dx = conv_backward(exec, s, x->value, w, b, out, relu, x->requires_grad);
     if (dx.defined()) accumulate_grad(*x, dx);
     out->grad = Tensor();
   });
   return out;
 }
 
-Var conv2d_concat(Tape* tape, const Var& a, const Var& b, const Var& w, const Var& bias, bool relu) {
+Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b, const Var& w, const Var& bias,
+                  bool relu) {
   Tensor cat = concat_value(a->value, b->value);
   const Conv2dShape s = conv_shape(cat, w, bias);
-  Var out = output_var(tape, conv_forward_value(s, cat, w, bias, relu), {&a, &b, &w, &bias});
+  Var out = output_var(tape, conv_forward_value(exec, s, cat, w, bias, relu), {&a, &b, &w, &bias});
   cat = Tensor();
   if (!out->requires_grad) return out;
   const int64_t ca = a->value.dim(3);
-  tape->record([s, a, b, w, bias, relu, out, ca]() {
+  tape->record([exec, s, a, b, w, bias, relu, out, ca]() {
     if (!out->grad.defined()) return;
     const bool want_dx = a->requires_grad || b->requires_grad,
                want_dw = w->requires_grad || (bias && bias->requires_grad);
-    Tensor dcat = conv_backward(s, want_dw ? concat_value(a->value, b->value) : Tensor(), w, bias, out, relu, want_dx);
+    Tensor dcat =
+        conv_backward(exec, s, want_dw ? concat_value(a->value, b->value) : Tensor(), w, bias, out, relu, want_dx);
     if (want_dx) {
       auto [da, db] = split_value(dcat, ca);
       dcat = Tensor();
@@ -309,16 +311,17 @@ Var conv2d_concat(Tape* tape, const Var& a, const Var& b, const Var& w, const Va
   return out;
 }
 
-Var conv2d_upsampled(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu) {
+Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
   Tensor up = upsample_value(x->value);
   const Conv2dShape s = conv_shape(up, w, b);
-  Var out = output_var(tape, conv_forward_value(s, up, w, b, relu), {&x, &w, &b});
+  Var out = output_var(tape, conv_forward_value(exec, s, up, w, b, relu), {&x, &w, &b});
   up = Tensor();
   if (!out->requires_grad) return out;
-  tape->record([s, x, w, b, relu, out]() {
+  tape->record([exec, s, x, w, b, relu, out]() {
     if (!out->grad.defined()) return;
     const bool want_dw = w->requires_grad || (b && b->requires_grad);
-    Tensor dup = conv_backward(s, want_dw ? upsample_value(x->value) : Tensor(), w, b, out, relu, x->requires_grad);
+    Tensor dup =
+        conv_backward(exec, s, want_dw ? upsample_value(x->value) : Tensor(), w, b, out, relu, x->requires_grad);
     if (dup.defined()) {
       Tensor dx = upsample_backward_value(dup);
       dup = Tensor();

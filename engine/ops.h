@@ -13,32 +13,34 @@ namespace seis {
 
 enum class ConvBackend { own, cudnn };
 
-// How CUDA kernels compute: operand precision and which conv implementation.
+// How the ops compute: operand precision and which conv implementation. Passed explicitly to the ops
+// that depend on it (the convolutions and activation_dtype), never held in a global: the model
+// carries the one it runs with (UNet::set_exec).
 struct ExecConfig {
   ConvMath math = ConvMath::f32;
   ConvBackend conv_backend = ConvBackend::own;
 };
-void set_exec_config(const ExecConfig& c);
 // "fp32", "tf32" or "bf16" (the --precision flag); UsageError otherwise.
 ConvMath parse_precision(const std::string& name);
 const char* precision_name(ConvMath math);
-const ExecConfig& exec_config();
 
-// Activations (and their gradients) are stored as activation_dtype(device): bf16 under
+// Activations (and their gradients) are stored as activation_dtype(exec, device): bf16 under
 // --precision bf16 (DESIGN.md "Precision"), else f32. Weights, biases and their gradients are f32.
 // On CUDA, bf16 storage waits for its GPU verification: it is used only with SEIS_CUDA_BF16_STORAGE=1.
-DType activation_dtype(Device device);
+DType activation_dtype(const ExecConfig& exec, Device device);
 bool cuda_bf16_storage_enabled();
 
 // x converted to `dtype` (f32 or bf16); x itself when it has that type already.
 Var cast(Tape* tape, const Var& x, DType dtype);
 // y = conv(x, w) + b, then ReLU when `relu`. R = w.dim(1) (1 or 3), stride 1, same padding.
-Var conv2d(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu);
+// `exec` chooses the precision of the products and the backend (own kernels or cuDNN).
+Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu);
 // conv2d of [a | b] (concatenated along channels) and of upsample2x(x), with the same results as
 // the separate ops, but the concatenated and the upsampled tensors exist only inside the op: they are
 // recomputed in backward instead of kept for it (a decoder level stores 4 fewer tensors of its size).
-Var conv2d_concat(Tape* tape, const Var& a, const Var& b, const Var& w, const Var& bias, bool relu);
-Var conv2d_upsampled(Tape* tape, const Var& x, const Var& w, const Var& b, bool relu);
+Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b, const Var& w, const Var& bias,
+                  bool relu);
+Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu);
 Var relu(Tape* tape, const Var& x);
 Var maxpool2d(Tape* tape, const Var& x);   // 2x2, stride 2
 Var upsample2x(Tape* tape, const Var& x);  // nearest

@@ -10,26 +10,29 @@
 //   bias and ReLU). Outputs are therefore rounded to bf16 once.
 // The algorithm comes from cudnnGet*_v7 (heuristics), once per shape, pass and math, cached; with
 // SEIS_CUDNN_FIND=1 in the environment, from cudnnFind*Ex (timed) instead.
+// Scratch (the algorithm's workspace, the bf16 copies, the masked gradient) comes from `pool`, on the
+// current device, released once the work is enqueued on `stream`.
 // cuDNN's 4-d descriptors take int sizes: tensors of 2^31 elements or more are refused with an error.
 #pragma once
 #include "kernels/conv2d.h"
+#include "kernels/scratch_pool.h"
 
 namespace seis::cudnn {
 
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
-                    float* y, CUstream_st* stream);
+                    float* y, ScratchPool& pool, CUstream_st* stream);
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
-                          float* dx, CUstream_st* stream);
+                          float* dx, ScratchPool& pool, CUstream_st* stream);
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
-                            float* dw, float* dbias, CUstream_st* stream);
+                            float* dw, float* dbias, ScratchPool& pool, CUstream_st* stream);
 
 // The bare cuDNN convolutions, for benchmarks: no bias, ReLU, mask or conversion. The buffers hold
 // the math's storage type: float for f32 and tf32, bf16 (2 bytes) for bf16.
-void conv2d_forward_raw(const Conv2dShape& s, ConvMath math, const void* x, const void* w, void* y,
+void conv2d_forward_raw(const Conv2dShape& s, ConvMath math, const void* x, const void* w, void* y, ScratchPool& pool,
                         CUstream_st* stream);
 void conv2d_backward_data_raw(const Conv2dShape& s, ConvMath math, const void* dy, const void* w, void* dx,
-                              CUstream_st* stream);
+                              ScratchPool& pool, CUstream_st* stream);
 void conv2d_backward_weight_raw(const Conv2dShape& s, ConvMath math, const void* x, const void* dy, void* dw,
-                                CUstream_st* stream);
+                                ScratchPool& pool, CUstream_st* stream);
 
 }  // namespace seis::cudnn

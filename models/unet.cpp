@@ -49,12 +49,12 @@ Var UNet::forward(Tape* tape, const Var& x) const {
              "UNet input must be [N, H, W, " << config_.in_channels << "], got " << shape_str(x->value.shape()));
   check_input_size(x->value.dim(1), x->value.dim(2), "UNet input");
   auto conv = [&](const std::string& p, const Var& in, bool relu) {
-    return conv2d(tape, in, param(p + ".weight"), param(p + ".bias"), relu);
+    return conv2d(tape, exec_, in, param(p + ".weight"), param(p + ".bias"), relu);
   };
   const int L = config_.levels;
   std::vector<Var> skips(L);
   // Activations in the storage type of the precision (bf16 under --precision bf16).
-  Var h = cast(tape, x, activation_dtype(x->value.device()));
+  Var h = cast(tape, x, activation_dtype(exec_, x->value.device()));
   for (int l = 0; l < L; ++l) {
     const std::string p = "enc." + std::to_string(l);
     h = conv(p + ".conv1", h, true);
@@ -65,8 +65,8 @@ Var UNet::forward(Tape* tape, const Var& x) const {
   for (int l = L - 2; l >= 0; --l) {
     // The upsampled input of the up conv and the [skip, up] input of conv1 are never stored.
     const std::string u = "up." + std::to_string(l), p = "dec." + std::to_string(l);
-    const Var up = conv2d_upsampled(tape, h, param(u + ".weight"), param(u + ".bias"), true);
-    h = conv2d_concat(tape, skips[l], up, param(p + ".conv1.weight"), param(p + ".conv1.bias"), true);
+    const Var up = conv2d_upsampled(tape, exec_, h, param(u + ".weight"), param(u + ".bias"), true);
+    h = conv2d_concat(tape, exec_, skips[l], up, param(p + ".conv1.weight"), param(p + ".conv1.bias"), true);
     skips[l].reset();
     h = conv(p + ".conv2", h, true);
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/ops.h"
 #include "engine/safetensors.h"
 
 namespace seis {
@@ -38,8 +39,13 @@ class UNet {
   UNet(const UNetConfig& config, uint64_t seed, Device device);
 
   // x: [N, H, W, in_channels] -> logits [N, H, W, 1], in the activation storage type
-  // (activation_dtype, engine/ops.h). Records on `tape` unless it is null.
+  // (activation_dtype, engine/ops.h), computed as exec() says. Records on `tape` unless it is null.
   Var forward(Tape* tape, const Var& x) const;
+
+  // How forward (and its backward) computes: precision and conv backend; ExecConfig{} (fp32, own
+  // kernels) until set. Not part of the weights or the checkpoint.
+  void set_exec(const ExecConfig& exec) { exec_ = exec; }
+  const ExecConfig& exec() const { return exec_; }
 
   const UNetConfig& config() const { return config_; }
   const std::vector<NamedParam>& params() const { return params_; }
@@ -65,6 +71,7 @@ class UNet {
 
   UNetConfig config_;
   Device device_;
+  ExecConfig exec_;
   std::vector<NamedParam> params_;
   std::map<std::string, size_t> index_;
 };

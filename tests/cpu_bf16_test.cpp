@@ -245,11 +245,11 @@ struct TrainRun {
 TrainRun train_steps(ConvMath math, int steps) {
   ExecConfig exec;
   exec.math = math;
-  set_exec_config(exec);
   UNetConfig mc;
   mc.levels = 3;
   mc.base = 4;
   UNet net(mc, 21, Device::cpu());
+  net.set_exec(exec);
   Optimizer opt(OptimizerConfig{OptimizerKind::adam, 3e-3f}, net.param_vars());
   TrainRun r;
   const int64_t b = 2, h = 16, w = 20;
@@ -267,7 +267,6 @@ TrainRun train_steps(ConvMath math, int steps) {
     const std::vector<float> v = p->value.to_vector();
     r.weights.insert(r.weights.end(), v.begin(), v.end());
   }
-  set_exec_config(ExecConfig{});
   return r;
 }
 

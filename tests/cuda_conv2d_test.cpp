@@ -125,6 +125,7 @@ void check_case(const Case& cs, Impl impl, ConvMath math) {
   DevBuf dx_in(x), dw_in(wt), dbias_in(bias), ddy(dy), dmask(y_relu);
   DevBuf dy_out(ny), dx_out(nx), ddw_out(nw), ddb_out(s.k);
   CUstream_st* stream = cuda_compute_stream(kDev);
+  CudaScratchPool pool(kDev);
   const std::string where = describe(cs) + " " + (impl == Impl::own ? "own" : "cudnn") + " " + math_name(math);
   const int64_t rrc = s.r * s.r * s.c, rrk = s.r * s.r * s.k;
 
@@ -135,7 +136,7 @@ void check_case(const Case& cs, Impl impl, ConvMath math) {
     if (impl == Impl::own) {
       cuda::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(), nullptr, stream);
     } else {
-      cudnn::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(), stream);
+      cudnn::conv2d_forward(s, math, dx_in.get(), dw_in.get(), dbias_in.get(), relu, dy_out.get(), pool, stream);
     }
     const auto got = dy_out.download();
     const Tol t = tolerance(impl, math, rrc);
@@ -153,7 +154,7 @@ void check_case(const Case& cs, Impl impl, ConvMath math) {
         cuda::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(),
                                    workspace(s, ConvPass::backward_data).get(), stream);
       } else {
-        cudnn::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(), stream);
+        cudnn::conv2d_backward_data(s, math, ddy.get(), mask_d, dw_in.get(), dx_out.get(), pool, stream);
       }
       const auto got = dx_out.download();
       const Tol t = tolerance(impl, math, rrk);
@@ -169,7 +170,8 @@ void check_case(const Case& cs, Impl impl, ConvMath math) {
         cuda::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(),
                                      workspace(s, ConvPass::backward_weight).get(), stream);
       } else {
-        cudnn::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(), stream);
+        cudnn::conv2d_backward_weight(s, math, dx_in.get(), ddy.get(), mask_d, ddw_out.get(), ddb_out.get(), pool,
+                                      stream);
       }
       const auto got_w = ddw_out.download();
       const auto got_b = ddb_out.download();

@@ -44,9 +44,7 @@ TrainResult run(Device device, ConvMath math, ConvBackend backend, int64_t steps
   UNet m(mc, 4, device);
   Optimizer optimizer(oc, m.param_vars());
   SyncBatchSource batches(src, opt.batch, 4, opt.normalize, device);
-  TrainResult r = train(m, optimizer, batches, nullptr, opt, TrainProgress{});
-  set_exec_config(ExecConfig{});
-  return r;
+  return train(m, optimizer, batches, nullptr, opt, TrainProgress{});
 }
 
 // Tolerance. The GPU sums in another order than the CPU, so each op differs by ~1e-7 relative;
@@ -103,9 +101,7 @@ TEST(CudaTrain, Bf16StorageLossCurveMatchesTheCpuBf16Storage) {
   ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", "1", 1), 0);
   ExecConfig e;
   e.math = ConvMath::bf16;
-  set_exec_config(e);
-  EXPECT_EQ(activation_dtype(Device::cuda(0)), DType::bf16);
-  set_exec_config(ExecConfig{});
+  EXPECT_EQ(activation_dtype(e, Device::cuda(0)), DType::bf16);
   const TrainResult cpu = run(Device::cpu(), ConvMath::bf16, ConvBackend::own, 20);
   const TrainResult gpu = run(Device::cuda(0), ConvMath::bf16, ConvBackend::own, 20);
   const TrainResult again = run(Device::cuda(0), ConvMath::bf16, ConvBackend::own, 20);
@@ -140,8 +136,8 @@ TEST(CudaTrain, PlannedPeakIsTheAllocatorPeak) {
     {
       ExecConfig e;
       e.math = pr.math;
-      set_exec_config(e);
       UNet net(pr.model, 5, Device::cuda(0));
+      net.set_exec(e);
       Optimizer opt(OptimizerConfig{}, net.param_vars());
       reset_memory_peak(Device::cuda(0));
       for (int step = 0; step < 3; ++step) {
@@ -155,7 +151,6 @@ TEST(CudaTrain, PlannedPeakIsTheAllocatorPeak) {
       }
       cuda_synchronize(0);
       real = memory_peak(Device::cuda(0)) - before;
-      set_exec_config(ExecConfig{});
     }
     ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
     std::printf("[ result ] bf16 storage %s: planned peak %lld bytes, allocator peak %lld bytes\n", storage,

@@ -29,8 +29,8 @@ struct Outcome {
 };
 
 // loss = BCE(head(f(...))) so that every gradient is exercised; returns y and all gradients.
-Outcome run(const std::function<Var(Tape*, const std::vector<Var>&)>& f, const std::vector<Var>& inputs, const Var& w,
-            const Var& b) {
+Outcome run(const ExecConfig& exec, const std::function<Var(Tape*, const std::vector<Var>&)>& f,
+            const std::vector<Var>& inputs, const Var& w, const Var& b) {
   for (const Var& v : inputs) v->grad = Tensor();
   w->grad = Tensor();
   b->grad = Tensor();
@@ -39,7 +39,7 @@ Outcome run(const std::function<Var(Tape*, const std::vector<Var>&)>& f, const s
   Tape tape;
   Var y = f(&tape, inputs);
   const Var hw = make_var(Tensor::full({1, 1, 1, y->value.dim(3)}, 0.25f), false);
-  const Var logits = conv2d(&tape, y, hw, Var(), false);
+  const Var logits = conv2d(&tape, exec, y, hw, Var(), false);
   const Tensor labels = Tensor::zeros({logits->value.dim(0), logits->value.dim(1), logits->value.dim(2)}, DType::u8);
   const Var loss = bce_with_logits(&tape, logits, labels, 1.0f);
   o.held_after_forward = memory_in_use(Device::cpu()) - before;
@@ -58,23 +58,22 @@ Outcome run(const std::function<Var(Tape*, const std::vector<Var>&)>& f, const s
 
 class DecoderOps : public ::testing::TestWithParam<ConvMath> {
  protected:
-  void SetUp() override {
-    ExecConfig e;
-    e.math = GetParam();
-    set_exec_config(e);
-  }
-  void TearDown() override { set_exec_config(ExecConfig{}); }
-  DType dtype() const { return activation_dtype(Device::cpu()); }
+  void SetUp() override { exec.math = GetParam(); }
+  DType dtype() const { return activation_dtype(exec, Device::cpu()); }
+  ExecConfig exec;
 };
 
 TEST_P(DecoderOps, ConcatConvEqualsConcatThenConv) {
   const Var a = input({2, 6, 10, 3}, 1, dtype()), b = input({2, 6, 10, 5}, 2, dtype());
   const Var w = param({4, 3, 3, 8}, 3), bias = param({4}, 4);
-  const Outcome fused =
-      run([&](Tape* t, const std::vector<Var>& in) { return conv2d_concat(t, in[0], in[1], w, bias, true); }, {a, b}, w,
-          bias);
+  const Outcome fused = run(
+      exec, [&](Tape* t, const std::vector<Var>& in) { return conv2d_concat(t, exec, in[0], in[1], w, bias, true); },
+      {a, b}, w, bias);
   const Outcome plain = run(
-      [&](Tape* t, const std::vector<Var>& in) { return conv2d(t, concat_channels(t, in[0], in[1]), w, bias, true); },
+      exec,
+      [&](Tape* t, const std::vector<Var>& in) {
+        return conv2d(t, exec, concat_channels(t, in[0], in[1]), w, bias, true);
+      },
       {a, b}, w, bias);
   EXPECT_EQ(fused.y, plain.y);
   EXPECT_EQ(fused.grads, plain.grads);
@@ -85,11 +84,12 @@ TEST_P(DecoderOps, ConcatConvEqualsConcatThenConv) {
 TEST_P(DecoderOps, UpsampledConvEqualsUpsampleThenConv) {
   const Var x = input({2, 3, 5, 6}, 5, dtype());
   const Var w = param({3, 3, 3, 6}, 6), bias = param({3}, 7);
-  const Outcome fused =
-      run([&](Tape* t, const std::vector<Var>& in) { return conv2d_upsampled(t, in[0], w, bias, true); }, {x}, w, bias);
-  const Outcome plain =
-      run([&](Tape* t, const std::vector<Var>& in) { return conv2d(t, upsample2x(t, in[0]), w, bias, true); }, {x}, w,
-          bias);
+  const Outcome fused = run(
+      exec, [&](Tape* t, const std::vector<Var>& in) { return conv2d_upsampled(t, exec, in[0], w, bias, true); }, {x},
+      w, bias);
+  const Outcome plain = run(
+      exec, [&](Tape* t, const std::vector<Var>& in) { return conv2d(t, exec, upsample2x(t, in[0]), w, bias, true); },
+      {x}, w, bias);
   EXPECT_EQ(fused.y, plain.y);
   EXPECT_EQ(fused.grads, plain.grads);
   EXPECT_LE(fused.held_after_forward + 2 * 6 * 10 * 6 * dtype_size(dtype()), plain.held_after_forward);

@@ -273,6 +273,10 @@ TEST_F(DetectCli, BadInputsAreOneLineAndLeaveNothing) {
       {" --in " + dir_ + "/rec.h5", "--weights", 2},
       {" --method sta-lta --prob " + out + "/p.h5 --in " + dir_ + "/rec.h5", "--prob", 2},
       {w + " --trigger-on 3 --in " + dir_ + "/rec.h5", "sta-lta", 2},
+      {" --method sta-lta --segy-out " + out + "/p.sgy --in " + dir_ + "/rec.h5", "--segy-out", 2},
+      // Refused before the tuning pass (which would print its own line first).
+      {w + " --segy-out " + out + "/p.sgy --tune-on " + dir_ + "/val.h5 --in " + dir_ + "/rec.h5", "no SEG-Y headers",
+       1},
   };
   for (const Case& c : cases) {
     const test::CliResult r =
@@ -283,6 +287,7 @@ TEST_F(DetectCli, BadInputsAreOneLineAndLeaveNothing) {
     EXPECT_FALSE(fs::exists(out + "/events.csv")) << c.args;
     EXPECT_FALSE(fs::exists(out + "/events.csv.tmp")) << c.args;
     EXPECT_FALSE(fs::exists(out + "/picks.csv")) << c.args;
+    EXPECT_FALSE(fs::exists(out + "/p.sgy")) << c.args;
   }
 }
 

@@ -91,11 +91,11 @@ TEST(ShapeOnly, OpsGiveShapesAndComputeNothing) {
     Var w = make_var(Tensor::empty({5, 3, 3, 3}, DType::f32, d), true);
     Var b = make_var(Tensor::empty({5}, DType::f32, d), true);
     Tape tape;
-    Var y = maxpool2d(&tape, conv2d(&tape, x, w, b, true));
+    Var y = maxpool2d(&tape, conv2d(&tape, ExecConfig{}, x, w, b, true));
     EXPECT_EQ(y->value.shape(), (Shape{2, 4, 6, 5}));
     EXPECT_EQ(y->value.device(), d);
-    Var logits =
-        conv2d(&tape, upsample2x(&tape, y), make_var(Tensor::empty({1, 1, 1, 5}, DType::f32, d), true), Var(), false);
+    Var logits = conv2d(&tape, ExecConfig{}, upsample2x(&tape, y),
+                        make_var(Tensor::empty({1, 1, 1, 5}, DType::f32, d), true), Var(), false);
     const Var loss = bce_with_logits(&tape, logits, Tensor::empty({2, 8, 12}, DType::u8, d), 1.0f);
     EXPECT_EQ(scalar_value(loss->value), 0.0f);
     tape.backward(loss);

@@ -15,7 +15,6 @@
 #include <type_traits>
 #include <utility>
 
-#include "engine/device_runtime.h"
 #include "kernels/conv2d_cudnn.h"
 #include "kernels/cuda/common.cuh"
 
@@ -94,11 +93,12 @@ cudnnHandle_t handle_for(cudaStream_t stream) {
   return h;
 }
 
+// Scratch from the caller's pool, held for one call.
 class Scratch {
  public:
-  explicit Scratch(int64_t bytes) : device_(current_device()), p_(bytes > 0 ? cuda_alloc(device_, bytes) : nullptr) {}
+  Scratch(ScratchPool& pool, int64_t bytes) : pool_(pool), p_(bytes > 0 ? pool.allocate(bytes) : nullptr) {}
   ~Scratch() {
-    if (p_ != nullptr) cuda_free(device_, p_);
+    if (p_ != nullptr) pool_.release(p_);
   }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
@@ -109,7 +109,7 @@ class Scratch {
   }
 
  private:
-  int device_;
+  ScratchPool& pool_;
   void* p_;
 };
 
@@ -187,7 +187,7 @@ Algo pick(const Perf* perf, int count, const char* what) {
 
 // Find (timed) runs the conv on the call's own buffers: their contents are overwritten anyway.
 Algo algo_for(Pass pass, const Conv2dShape& s, ConvMath math, cudnnHandle_t h, const Descs& d, const void* a,
-              const void* b, void* out) {
+              const void* b, void* out, ScratchPool& pool) {
   static std::mutex* mu = new std::mutex;
   static auto* cache = new std::map<AlgoKey, Algo>;
   const AlgoKey key{current_device(), static_cast<int>(pass), static_cast<int>(math), s.n, s.h, s.w, s.c, s.k, s.r};
@@ -200,7 +200,7 @@ Algo algo_for(Pass pass, const Conv2dShape& s, ConvMath math, cudnnHandle_t h, c
   int count = 0;
   Algo algo;
   const bool find = use_find();
-  Scratch ws(find ? static_cast<int64_t>(kMaxWorkspace) : 0);
+  Scratch ws(pool, find ? static_cast<int64_t>(kMaxWorkspace) : 0);
   if (pass == Pass::fwd) {
     cudnnConvolutionFwdAlgoPerf_t perf[kMaxAlgos];
     if (find) {
@@ -247,13 +247,13 @@ void check_shape(const Conv2dShape& s) {
 
 // ---- Raw convolutions --------------------------------------------------------------------------------------
 
-void conv2d_forward_raw(const Conv2dShape& s, ConvMath math, const void* x, const void* w, void* y,
+void conv2d_forward_raw(const Conv2dShape& s, ConvMath math, const void* x, const void* w, void* y, ScratchPool& pool,
                         CUstream_st* stream) {
   check_shape(s);
   const cudnnHandle_t h = handle_for(stream);
   const Descs d(s, math);
-  const Algo algo = algo_for(Pass::fwd, s, math, h, d, x, w, y);
-  Scratch ws(static_cast<int64_t>(algo.workspace));
+  const Algo algo = algo_for(Pass::fwd, s, math, h, d, x, w, y, pool);
+  Scratch ws(pool, static_cast<int64_t>(algo.workspace));
   const float one = 1.0f, zero = 0.0f;
   CUDNN_CHECK(cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv,
                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo.algo), ws.get(), algo.workspace,
@@ -261,12 +261,12 @@ void conv2d_forward_raw(const Conv2dShape& s, ConvMath math, const void* x, cons
 }
 
 void conv2d_backward_data_raw(const Conv2dShape& s, ConvMath math, const void* dy, const void* w, void* dx,
-                              CUstream_st* stream) {
+                              ScratchPool& pool, CUstream_st* stream) {
   check_shape(s);
   const cudnnHandle_t h = handle_for(stream);
   const Descs d(s, math);
-  const Algo algo = algo_for(Pass::bwd_data, s, math, h, d, dy, w, dx);
-  Scratch ws(static_cast<int64_t>(algo.workspace));
+  const Algo algo = algo_for(Pass::bwd_data, s, math, h, d, dy, w, dx, pool);
+  Scratch ws(pool, static_cast<int64_t>(algo.workspace));
   const float one = 1.0f, zero = 0.0f;
   CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, dy, d.conv,
                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo.algo), ws.get(),
@@ -274,12 +274,12 @@ void conv2d_backward_data_raw(const Conv2dShape& s, ConvMath math, const void* d
 }
 
 void conv2d_backward_weight_raw(const Conv2dShape& s, ConvMath math, const void* x, const void* dy, void* dw,
-                                CUstream_st* stream) {
+                                ScratchPool& pool, CUstream_st* stream) {
   check_shape(s);
   const cudnnHandle_t h = handle_for(stream);
   const Descs d(s, math);
-  const Algo algo = algo_for(Pass::bwd_filter, s, math, h, d, x, dy, dw);
-  Scratch ws(static_cast<int64_t>(algo.workspace));
+  const Algo algo = algo_for(Pass::bwd_filter, s, math, h, d, x, dy, dw, pool);
+  Scratch ws(pool, static_cast<int64_t>(algo.workspace));
   const float one = 1.0f, zero = 0.0f;
   CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, dy, d.conv,
                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo.algo), ws.get(),
@@ -289,48 +289,48 @@ void conv2d_backward_weight_raw(const Conv2dShape& s, ConvMath math, const void*
 // ---- The backend ----------------------------------------------------------------------------------------------
 
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
-                    float* y, CUstream_st* stream) {
+                    float* y, ScratchPool& pool, CUstream_st* stream) {
   check_shape(s);
   const int64_t ny = s.pixels() * s.k;
   if (math != ConvMath::bf16) {
-    conv2d_forward_raw(s, math, x, w, y, stream);
+    conv2d_forward_raw(s, math, x, w, y, pool, stream);
     if (bias != nullptr || relu) bias_act<float>(ny, s.k, y, bias, relu, y, stream);
     return;
   }
-  Scratch xb(s.pixels() * s.c * 2), wb(s.weight_numel() * 2), yb(ny * 2);
+  Scratch xb(pool, s.pixels() * s.c * 2), wb(pool, s.weight_numel() * 2), yb(pool, ny * 2);
   mask_convert(s.pixels() * s.c, x, nullptr, xb.as<__nv_bfloat16>(), stream);
   mask_convert(s.weight_numel(), w, nullptr, wb.as<__nv_bfloat16>(), stream);
-  conv2d_forward_raw(s, math, xb.get(), wb.get(), yb.get(), stream);
+  conv2d_forward_raw(s, math, xb.get(), wb.get(), yb.get(), pool, stream);
   bias_act<__nv_bfloat16>(ny, s.k, yb.as<__nv_bfloat16>(), bias, relu, y, stream);
 }
 
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
-                          float* dx, CUstream_st* stream) {
+                          float* dx, ScratchPool& pool, CUstream_st* stream) {
   check_shape(s);
   const int64_t ny = s.pixels() * s.k, nx = s.pixels() * s.c;
   if (math != ConvMath::bf16) {
-    Scratch dym(y_relu != nullptr ? ny * 4 : 0);
+    Scratch dym(pool, y_relu != nullptr ? ny * 4 : 0);
     const float* g = dy;
     if (y_relu != nullptr) {
       mask_convert(ny, dy, y_relu, dym.as<float>(), stream);
       g = dym.as<float>();
     }
-    conv2d_backward_data_raw(s, math, g, w, dx, stream);
+    conv2d_backward_data_raw(s, math, g, w, dx, pool, stream);
     return;
   }
-  Scratch gb(ny * 2), wb(s.weight_numel() * 2), dxb(nx * 2);
+  Scratch gb(pool, ny * 2), wb(pool, s.weight_numel() * 2), dxb(pool, nx * 2);
   mask_convert(ny, dy, y_relu, gb.as<__nv_bfloat16>(), stream);
   mask_convert(s.weight_numel(), w, nullptr, wb.as<__nv_bfloat16>(), stream);
-  conv2d_backward_data_raw(s, math, gb.get(), wb.get(), dxb.get(), stream);
+  conv2d_backward_data_raw(s, math, gb.get(), wb.get(), dxb.get(), pool, stream);
   bias_act<__nv_bfloat16>(nx, s.c, dxb.as<__nv_bfloat16>(), nullptr, false, dx, stream);
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
-                            float* dw, float* dbias, CUstream_st* stream) {
+                            float* dw, float* dbias, ScratchPool& pool, CUstream_st* stream) {
   check_shape(s);
   const int64_t ny = s.pixels() * s.k, nx = s.pixels() * s.c;
   // The masked fp32 dy serves dbias (and the fp32 maths).
-  Scratch dym(y_relu != nullptr ? ny * 4 : 0);
+  Scratch dym(pool, y_relu != nullptr ? ny * 4 : 0);
   const float* g = dy;
   if (y_relu != nullptr) {
     mask_convert(ny, dy, y_relu, dym.as<float>(), stream);
@@ -356,13 +356,13 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x,
     CUDNN_CHECK(st);
   }
   if (math != ConvMath::bf16) {
-    conv2d_backward_weight_raw(s, math, x, g, dw, stream);
+    conv2d_backward_weight_raw(s, math, x, g, dw, pool, stream);
     return;
   }
-  Scratch xb(nx * 2), gb(ny * 2), dwb(s.weight_numel() * 2);
+  Scratch xb(pool, nx * 2), gb(pool, ny * 2), dwb(pool, s.weight_numel() * 2);
   mask_convert(nx, x, nullptr, xb.as<__nv_bfloat16>(), stream);
   mask_convert(ny, g, nullptr, gb.as<__nv_bfloat16>(), stream);
-  conv2d_backward_weight_raw(s, math, xb.get(), gb.get(), dwb.get(), stream);
+  conv2d_backward_weight_raw(s, math, xb.get(), gb.get(), dwb.get(), pool, stream);
   bias_act<__nv_bfloat16>(s.weight_numel(), 1, dwb.as<__nv_bfloat16>(), nullptr, false, dw, stream);
 }
 
