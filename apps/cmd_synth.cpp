@@ -55,13 +55,14 @@ void check_disk_space(const std::string& out, long double values, int gzip, cons
   throw UsageError(flags + ": the file needs " + buf);
 }
 
-// "R:O:B" into the wavelet weights: three finite numbers >= 0, not all 0.
+// "R:O:B:D" (or "R:O:B", D = 0) into the wavelet weights: finite numbers >= 0, not all 0.
 void parse_wavelet_weights(const std::string& v, SynthConfig* sc) {
-  double w[3] = {};
+  double w[4] = {};
+  const int parts = static_cast<int>(std::count(v.begin(), v.end(), ':')) + 1;
   size_t at = 0;
-  bool ok = true;
-  for (int i = 0; i < 3 && ok; ++i) {
-    const size_t c = i < 2 ? v.find(':', at) : v.size();
+  bool ok = parts == 3 || parts == 4;
+  for (int i = 0; i < parts && ok; ++i) {
+    const size_t c = i + 1 < parts ? v.find(':', at) : v.size();
     if (c == std::string::npos || c == at) {
       ok = false;
       break;
@@ -76,13 +77,15 @@ void parse_wavelet_weights(const std::string& v, SynthConfig* sc) {
     }
     at = c + 1;
   }
-  if (!ok || at != v.size() + 1 || w[0] + w[1] + w[2] <= 0) {
+  if (!ok || at != v.size() + 1 || w[0] + w[1] + w[2] + w[3] <= 0) {
     throw UsageError("--wavelets: '" + v +
-                     "' is not R:O:B (weights of Ricker, Ormsby and Berlage wavelets, >= 0 and not all 0, e.g. 1:1:1)");
+                     "' is not R:O:B:D (weights of Ricker, Ormsby, Berlage and Damped wavelets, >= 0 and not all 0, "
+                     "e.g. 1:1:1:1; R:O:B means D = 0)");
   }
   sc->wavelet_ricker = w[0];
   sc->wavelet_ormsby = w[1];
   sc->wavelet_berlage = w[2];
+  sc->wavelet_damped = w[3];
 }
 
 }  // namespace
@@ -100,7 +103,7 @@ int cmd_synth(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int gzip = 0;
   const SynthConfig defaults;
-  std::string wavelets = "1:1:1";
+  std::string wavelets = "1:1:1:1";
   double pink = defaults.pink_fraction, correlated = defaults.correlated_noise, hum = defaults.hum;
   double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
   app.add_option("--out", out, "output file (written as F.tmp, renamed when complete)")->required();
@@ -122,8 +125,10 @@ int cmd_synth(int argc, char** argv) {
   app.add_option("--events-per-minute", events_per_minute,
                  "--continuous: mean rate of events (origin times of a Poisson process; events may overlap)")
       ->capture_default_str();
-  app.add_option("--wavelets", wavelets,
-                 "weights R:O:B of Ricker, Ormsby and Berlage (causal) wavelets, drawn per event (1:0:0: Ricker only)")
+  app.add_option(
+         "--wavelets", wavelets,
+         "weights R:O:B:D of Ricker, Ormsby, Berlage and Damped (the last two causal) wavelets, drawn per event "
+         "(1:0:0:0: Ricker only; R:O:B: no Damped)")
       ->capture_default_str();
   app.add_option("--pink", pink, "share of the background noise power that is pink (1/f), 0..1")
       ->capture_default_str()

@@ -33,10 +33,11 @@ std::string list_str(const std::vector<double>& v) {
   return s + "]";
 }
 
-// "R:O:B", the wavelet weights as --wavelets takes them.
+// "R:O:B:D", the wavelet weights as --wavelets takes them.
 std::string synth_wavelet_weights_str(const SynthConfig& sc) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%g:%g:%g", sc.wavelet_ricker, sc.wavelet_ormsby, sc.wavelet_berlage);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%g:%g:%g:%g", sc.wavelet_ricker, sc.wavelet_ormsby, sc.wavelet_berlage,
+                sc.wavelet_damped);
   return buf;
 }
 

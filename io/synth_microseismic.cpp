@@ -169,15 +169,23 @@ void draw_source(const SynthConfig& cfg, double line, Rng& rng, Event* e) {
   vertical_time(cfg, p.z, &e->t0, &e->vrms);
 }
 
-// The event's wavelet from its own stream (weights wavelet_ricker : ormsby : berlage), and its shapes.
+// The event's wavelet from its own stream (weights wavelet_ricker : ormsby : berlage : damped), and
+// its shapes (a Damped one's n and a drawn after the kind, so that the other kinds' draws are those
+// of the generator before the family existed).
 void draw_wavelet(const SynthConfig& cfg, uint64_t key, Event* e) {
-  const double total = cfg.wavelet_ricker + cfg.wavelet_ormsby + cfg.wavelet_berlage;
-  const double u = Rng(key).uniform() * total;
-  e->pub.wavelet = u < cfg.wavelet_ricker                        ? SynthWavelet::kRicker
-                   : u < cfg.wavelet_ricker + cfg.wavelet_ormsby ? SynthWavelet::kOrmsby
-                                                                 : SynthWavelet::kBerlage;
-  e->shape_p = make_wavelet(e->pub.wavelet, e->pub.freq_p, cfg.dt);
-  e->shape_s = make_wavelet(e->pub.wavelet, e->pub.freq_s, cfg.dt);
+  const double total = cfg.wavelet_ricker + cfg.wavelet_ormsby + cfg.wavelet_berlage + cfg.wavelet_damped;
+  Rng rng(key);
+  const double u = rng.uniform() * total;
+  e->pub.wavelet = u < cfg.wavelet_ricker                                              ? SynthWavelet::kRicker
+                   : u < cfg.wavelet_ricker + cfg.wavelet_ormsby                       ? SynthWavelet::kOrmsby
+                   : u < cfg.wavelet_ricker + cfg.wavelet_ormsby + cfg.wavelet_berlage ? SynthWavelet::kBerlage
+                                                                                       : SynthWavelet::kDamped;
+  if (e->pub.wavelet == SynthWavelet::kDamped) {
+    const double u0 = rng.uniform(), u1 = rng.uniform();
+    damped_parameters(u0, u1, &e->pub.damped_power, &e->pub.damped_rate);
+  }
+  e->shape_p = make_wavelet(e->pub.wavelet, e->pub.freq_p, cfg.dt, e->pub.damped_power, e->pub.damped_rate);
+  e->shape_s = make_wavelet(e->pub.wavelet, e->pub.freq_s, cfg.dt, e->pub.damped_power, e->pub.damped_rate);
 }
 
 // An event's P and S arrival times (s from the first sample) and amplitudes on receiver j.
@@ -584,10 +592,10 @@ void validate_synth_config(const SynthConfig& c) {
   need(c.dead_fraction >= 0 && c.spiky_fraction >= 0 && c.dead_fraction + c.spiky_fraction <= 1,
        "dead_fraction and spiky_fraction must be >= 0 with a sum <= 1");
   auto fraction = [](double v) { return v >= 0 && v <= 1; };  // false for NaN
-  need(c.wavelet_ricker >= 0 && c.wavelet_ormsby >= 0 && c.wavelet_berlage >= 0 &&
-           std::isfinite(c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage) &&
-           c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage > 0,
-       "wavelet weights (Ricker:Ormsby:Berlage) must be finite, >= 0 and not all 0");
+  need(c.wavelet_ricker >= 0 && c.wavelet_ormsby >= 0 && c.wavelet_berlage >= 0 && c.wavelet_damped >= 0 &&
+           std::isfinite(c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage + c.wavelet_damped) &&
+           c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage + c.wavelet_damped > 0,
+       "wavelet weights (Ricker:Ormsby:Berlage:Damped) must be finite, >= 0 and not all 0");
   need(fraction(c.pink_fraction), "pink_fraction must lie in [0, 1]");
   need(fraction(c.correlated_noise), "correlated_noise (a probability) must lie in [0, 1]");
   need(c.corr_length_lo > 0 && c.corr_length_lo <= c.corr_length_hi && c.corr_length_hi <= 64,

@@ -24,14 +24,20 @@ enum class VelocityModel { kHomogeneous, kLayered };
 //   Ormsby  zero phase, trapezoid pass band with corners 0.4, 0.7, 1.3 and 1.8 f (the top two
 //           kept below 0.45 / dt), Hann-tapered over +-1.5 / f; the pick is its centre;
 //   Berlage causal, t e^(-5 f t) sin(2 pi f t) for t >= 0 (minimum-phase-like, envelope peak
-//           at 0.2 / f, 93% of its energy within 0.6 / f); the pick is its onset.
+//           at 0.2 / f, 93% of its energy within 0.6 / f); the pick is its onset;
+//   Damped  causal, a family around the Berlage: u^n e^(-a u) sin(2 pi u) of u = f t >= 0, with
+//           n in {0, 1, 2} and the damping a drawn per event (n 0: a in [1.5, 6], a damped
+//           sinusoid that starts at full slope; n 1: [3, 8]; n 2: [5, 10], emergent), tapered to 0
+//           over its third period; codas longer than the Berlage's. The pick is its first break, as
+//           an analyst picks a noise-free trace: where |w| first reaches 10% of its peak.
 // Each is scaled to a peak of 1 before the event's amplitude.
-enum class SynthWavelet : uint8_t { kRicker = 0, kOrmsby = 1, kBerlage = 2 };
+enum class SynthWavelet : uint8_t { kRicker = 0, kOrmsby = 1, kBerlage = 2, kDamped = 3 };
 
 // Half-width (s) of the label around a pick of this wavelet at frequency f: 0.5 / f for Ricker and
-// Ormsby (94.5% and 93% of their energy), 0.6 / f for Berlage. The label is centred on the pick,
-// also for the causal Berlage (whose first 0.6 / f hold 93% of its energy), because a picker takes
-// the centre of a labelled run: an asymmetric label would bias its picks late.
+// Ormsby (94.5% and 93% of their energy), 0.6 / f for Berlage and Damped. The label is centred on the
+// pick, also for the causal wavelets (the Berlage's first 0.6 / f hold 93% of its energy, a Damped
+// one's 55-97%), because a picker takes the centre of a labelled run: an asymmetric label would
+// bias its picks late, and a label that follows a long coda would teach the network to.
 double synth_label_half_width(SynthWavelet w, double f);
 
 struct SynthConfig {
@@ -73,9 +79,10 @@ struct SynthConfig {
   double dead_fraction = 0.02;                       // traces recorded as zeros (and labelled 0)
   double spiky_fraction = 0.02;                      // traces with a few spikes of 10-30 x the noise rms
 
-  // Wavelets: relative weights of Ricker, Ormsby and Berlage, drawn per event (1:0:0 = Ricker only,
-  // the generator before wavelet mixes, bit for bit).
-  double wavelet_ricker = 1.0, wavelet_ormsby = 1.0, wavelet_berlage = 1.0;
+  // Wavelets: relative weights of Ricker, Ormsby, Berlage and Damped, drawn per event (1:0:0:0 =
+  // Ricker only, the generator before wavelet mixes, bit for bit; a mix without Damped gives the
+  // bits of the generator before Damped existed).
+  double wavelet_ricker = 1.0, wavelet_ormsby = 1.0, wavelet_berlage = 1.0, wavelet_damped = 1.0;
 
   // Coloured noise, part of the background noise whose rms sets the SNR. pink_fraction: share of
   // the noise power that is pink (1/f from ~1 / (512 dt) to Nyquist); the rest is split white :
@@ -112,6 +119,8 @@ struct SynthEvent {
   double origin_time = 0;         // s, relative to the first time sample; may be negative
   double freq_p = 0, freq_s = 0;  // wavelet frequencies (Ricker peak, Ormsby centre, Berlage), Hz
   SynthWavelet wavelet = SynthWavelet::kRicker;
+  int damped_power = 0;         // Damped: n
+  double damped_rate = 0;       // Damped: a
   double amp_p = 0, amp_s = 0;  // signed amplitudes at the apex (sign = polarity)
   double snr_db = 0;            // gathers: the gather's SNR; records: this event's own
   // Earliest and latest of the event's picks (P and S); NaN when none lies inside the window.
@@ -127,7 +136,7 @@ struct SynthPick {
   int64_t trace = 0;
   uint8_t phase = 0;  // 0 = P, 1 = S
   double time = 0;    // s from the first sample: origin_time + traveltime, the centre of its label
-                      // (the wavelet's centre, or a Berlage's onset)
+                      // (the wavelet's centre, a Berlage's onset, a Damped one's first break)
 };
 
 struct SynthSampleInfo {

@@ -13,6 +13,8 @@ constexpr double kRickerStamp = 1.25;    // periods: the Ricker has decayed belo
 constexpr double kOrmsbyTaper = 1.5;     // periods: Hann taper of the Ormsby's slowly decaying sinc tails
 constexpr double kBerlageDamping = 5.0;  // e^(-5 f t): envelope peak at 0.2 / f
 constexpr double kBerlageStamp = 3.0;    // periods: envelope below 1.2e-5 of its peak
+constexpr double kDampedStamp = 3.0;     // periods: Hann-tapered to 0 over the last one
+constexpr double kFirstBreak = 0.1;      // of the peak: where an analyst sees the arrival begin
 
 double ricker(double tau, double f) {
   const double a = kPi * kPi * f * f * tau * tau;
@@ -55,11 +57,57 @@ double berlage_peak() {
   return peak;
 }
 
+// u^n e^(-a u) sin(2 pi u) of u = f t, tapered (Hann) to 0 over its last period.
+double damped_unit(double u, int n, double a) {
+  if (u <= 0.0 || u >= kDampedStamp) return 0.0;
+  const double taper = u <= kDampedStamp - 1.0 ? 1.0 : 0.5 * (1.0 + std::cos(kPi * (u - (kDampedStamp - 1.0))));
+  return std::pow(u, n) * std::exp(-a * u) * std::sin(2.0 * kPi * u) * taper;
+}
+
+// Its peak |w| (a grid, then golden-section refinement around the best point) and its first break:
+// the first u where |w| reaches kFirstBreak of that peak (bisection inside the grid step that
+// crosses it). Deterministic.
+void damped_peak_and_onset(int n, double a, double* peak, double* first_break) {
+  constexpr int kGrid = 6000;
+  const double step = kDampedStamp / kGrid;
+  double best_u = step, best = 0;
+  for (int i = 1; i < kGrid; ++i) {
+    const double v = std::fabs(damped_unit(i * step, n, a));
+    if (v > best) best = v, best_u = i * step;
+  }
+  double lo = best_u - step, hi = best_u + step;
+  for (int it = 0; it < 60; ++it) {
+    const double m1 = hi - (hi - lo) * 0.6180339887498949, m2 = lo + (hi - lo) * 0.6180339887498949;
+    if (std::fabs(damped_unit(m1, n, a)) < std::fabs(damped_unit(m2, n, a)))
+      lo = m1;
+    else
+      hi = m2;
+  }
+  *peak = std::max(best, std::fabs(damped_unit(0.5 * (lo + hi), n, a)));
+  const double level = kFirstBreak * *peak;
+  int i = 1;
+  while (i < kGrid && std::fabs(damped_unit(i * step, n, a)) < level) ++i;
+  double b0 = (i - 1) * step, b1 = i * step;
+  for (int it = 0; it < 60; ++it) {
+    const double m = 0.5 * (b0 + b1);
+    (std::fabs(damped_unit(m, n, a)) < level ? b0 : b1) = m;
+  }
+  *first_break = b1;
+}
+
 }  // namespace
 
-double synth_label_half_width(SynthWavelet w, double f) { return (w == SynthWavelet::kBerlage ? 0.6 : 0.5) / f; }
+double synth_label_half_width(SynthWavelet w, double f) {
+  return (w == SynthWavelet::kBerlage || w == SynthWavelet::kDamped ? 0.6 : 0.5) / f;
+}
 
-WaveletShape make_wavelet(SynthWavelet kind, double f, double dt) {
+void damped_parameters(double u0, double u1, int* power, double* rate) {
+  static constexpr double kLo[3] = {1.5, 3.0, 5.0}, kHi[3] = {6.0, 8.0, 10.0};
+  *power = std::min(2, static_cast<int>(u0 * 3.0));
+  *rate = kLo[*power] + u1 * (kHi[*power] - kLo[*power]);
+}
+
+WaveletShape make_wavelet(SynthWavelet kind, double f, double dt, int power, double rate) {
   WaveletShape s;
   s.kind = kind;
   s.f = f;
@@ -85,6 +133,17 @@ WaveletShape make_wavelet(SynthWavelet kind, double f, double dt) {
       s.after = kBerlageStamp / f;
       s.norm = 1.0 / berlage_peak();
       break;
+    case SynthWavelet::kDamped: {
+      s.power = power;
+      s.rate = rate;
+      double peak = 1, first_break = 0;
+      damped_peak_and_onset(power, rate, &peak, &first_break);
+      s.norm = 1.0 / peak;
+      s.onset = first_break / f;
+      s.before = s.onset;
+      s.after = kDampedStamp / f - s.onset;
+      break;
+    }
   }
   return s;
 }
@@ -100,6 +159,8 @@ double WaveletShape::operator()(double tau) const {
     }
     case SynthWavelet::kBerlage:
       return tau < 0.0 || tau > after ? 0.0 : norm * berlage_unit(f * tau);
+    case SynthWavelet::kDamped:
+      return norm * damped_unit(f * (tau + onset), power, rate);
   }
   return 0.0;
 }

@@ -1,6 +1,7 @@
-// The wavelets of the synthetic generator (io/synth_microseismic.h): Ricker, Ormsby and Berlage,
-// each as a shape w(tau) of the time tau (s) from its pick, peak 1, with the support to stamp and
-// the half-width of its label. A pure function of (kind, f, dt): no state, no randomness.
+// The wavelets of the synthetic generator (io/synth_microseismic.h): Ricker, Ormsby, Berlage and the
+// Damped family, each as a shape w(tau) of the time tau (s) from its pick, peak 1, with the support
+// to stamp and the half-width of its label. A pure function of (kind, f, dt, n, a): no state, no
+// randomness.
 #pragma once
 #include <cstdint>
 
@@ -16,11 +17,18 @@ struct WaveletShape {
   double half = 0;    // label half-width, s (synth_label_half_width)
   double c[4] = {};   // Ormsby corners, Hz
   double norm = 1;    // 1 / the unscaled peak
+  int power = 0;      // Damped: n
+  double rate = 0;    // Damped: a
+  double onset = 0;   // Damped: its onset before the pick (the first break), s
 
   double operator()(double tau) const;
 };
 
-WaveletShape make_wavelet(SynthWavelet kind, double f, double dt);
+// power and rate are the Damped family's n and a (ignored for the other kinds).
+WaveletShape make_wavelet(SynthWavelet kind, double f, double dt, int power = 0, double rate = 0);
+
+// The Damped family's draw: n in {0, 1, 2} from u0 in [0, 1), a in n's range from u1 in [0, 1).
+void damped_parameters(double u0, double u1, int* power, double* rate);
 
 // The widest stamped support, before and after the pick, of any wavelet at frequency f.
 constexpr double kWaveletMaxBeforePeriods = 1.5, kWaveletMaxAfterPeriods = 3.0;

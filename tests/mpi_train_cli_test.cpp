@@ -87,10 +87,15 @@ double max_scaled_diff(const std::string& a_path, const std::string& b_path, int
   return worst;
 }
 
-// The correctness anchor. Tolerance: per tensor, max|w_N - w_1| <= 1e-6 * max|w_1|. The ranks
+// The correctness anchor. Tolerance: per tensor, max|w_N - w_1| <= tol * max|w_1|. The ranks
 // compute the same activations; only the order of the float sums in dW differs (per-rank partial
-// sums, then the allreduce, against one sum over the whole batch), a few ulp per gradient element,
-// which 6 steps of Adam at lr 1e-3 carry into the weights at well below 1e-6 of their scale. Not
+// sums, then the allreduce, against one sum over the whole batch), a few ulp per gradient element.
+// SGD carries that into the weights unchanged (about 1e-10 of their scale seen): tol 1e-6. Adam
+// divides each step by sqrt(v), so an element whose gradient is a near-cancelling sum (a few ulp of
+// a tiny number) moves by a visibly different step: 5e-7 (2 ranks) and 2.3e-6 (4 ranks) of the
+// scale seen after 6 steps at lr 1e-3 on the default synthetic data: tol 1e-5, still two orders
+// below what a wrong gradient would do (Adam's step is about lr per weight, whatever the gradient's
+// size, so a wrong share of the batch shows at about lr of the weights' scale). Not
 // bit-identical: the CPU dW kernel's block partials depend on the rank batch size.
 TEST_F(MpiTrain, TwoAndFourRanksGiveTheWeightsOfOneRankWithTheGlobalBatch) {
   for (const std::string opt : {"adam", "sgd"}) {
@@ -110,7 +115,7 @@ TEST_F(MpiTrain, TwoAndFourRanksGiveTheWeightsOfOneRankWithTheGlobalBatch) {
       if (np == 1) {
         EXPECT_EQ(differing, 0) << "one rank under mpirun must be bit-identical to no launcher";
       }
-      EXPECT_LE(d, 1e-6) << opt << " -np " << np;
+      EXPECT_LE(d, opt == "adam" ? 1e-5 : 1e-6) << opt << " -np " << np;
       // Validation: integer counts summed over the ranks' shares: the same metrics exactly.
       const auto va = validations(ref + "/metrics.jsonl"), vb = validations(dir_ + "/" + out + "/metrics.jsonl");
       ASSERT_EQ(va.size(), vb.size());
