@@ -1,5 +1,7 @@
 #include "apps/checkpoint.h"
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 
 #include "engine/error.h"
@@ -45,7 +47,9 @@ void save_checkpoint(const std::string& path, const UNet& model, Optimizer& opti
 CheckpointState load_checkpoint(const std::string& path, UNet& model, Optimizer& optimizer,
                                 const nlohmann::json& identity) {
   if (!std::filesystem::exists(path)) {
-    throw InputError(path + ": no checkpoint here (was the run started with this --out directory?)");
+    throw InputError(path +
+                     ": no checkpoint here (was the run started with this --out directory? One stopped before its "
+                     "first checkpoint starts again without --resume)");
   }
   const SafetensorsContents c = load_safetensors(path);
   auto it = c.metadata.find(kStateKey);
@@ -54,6 +58,38 @@ CheckpointState load_checkpoint(const std::string& path, UNet& model, Optimizer&
   if (!meta.is_object() || !meta.contains("identity") || !meta.contains("step") || !meta["step"].is_number_integer()) {
     throw InputError(path + ": damaged checkpoint metadata");
   }
+  // Counts are non-negative integers and figures numbers (nlohmann's value() would throw its own
+  // type_error for a string, and turn 1e300 into an integer: undefined behaviour).
+  auto count = [&](const char* key) -> int64_t {
+    if (!meta.contains(key)) return 0;
+    const nlohmann::json& v = meta[key];
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(INT64_MAX) : v.get<int64_t>() < 0)) {
+      throw InputError(path + ": damaged checkpoint metadata: " + key + " is " + printable(v.dump(), 80) +
+                       ", not a count");
+    }
+    return v.get<int64_t>();
+  };
+  auto figure = [&](const char* key, double absent) -> double {
+    if (!meta.contains(key)) return absent;
+    const nlohmann::json& v = meta[key];
+    if (v.is_null()) return std::nan("");  // how nlohmann writes a NaN or an infinity
+    if (!v.is_number()) {
+      throw InputError(path + ": damaged checkpoint metadata: " + key + " is " + printable(v.dump(), 80) +
+                       ", not a number");
+    }
+    return v.get<double>();
+  };
+  CheckpointState st;
+  st.progress.step = count("step");
+  st.progress.epoch = count("epoch");
+  st.progress.batch = count("batch");
+  st.progress.log_loss_sum = figure("log_loss_sum", 0.0);
+  st.progress.log_steps = count("log_steps");
+  st.best_iou = figure("best_iou", -1.0);
+  st.best_event_f1 = figure("best_event_f1", -1.0);
+  st.best_pick_mae_ms = figure("best_pick_mae_ms", -1.0);
+  const int64_t optimizer_steps = count("optimizer_steps");
   for (auto f = identity.begin(); f != identity.end(); ++f) {
     const auto& saved = meta["identity"];
     if (!saved.contains(f.key()) || saved[f.key()] != f.value()) {
@@ -83,16 +119,7 @@ CheckpointState load_checkpoint(const std::string& path, UNet& model, Optimizer&
     }
   }
   model.load_tensors(c, path);
-  optimizer.set_steps_taken(meta.value("optimizer_steps", int64_t{0}));
-  CheckpointState st;
-  st.progress.step = meta["step"].get<int64_t>();
-  st.progress.epoch = meta.value("epoch", int64_t{0});
-  st.progress.batch = meta.value("batch", int64_t{0});
-  st.progress.log_loss_sum = meta.value("log_loss_sum", 0.0);
-  st.progress.log_steps = meta.value("log_steps", int64_t{0});
-  st.best_iou = meta.value("best_iou", -1.0);
-  st.best_event_f1 = meta.value("best_event_f1", -1.0);
-  st.best_pick_mae_ms = meta.value("best_pick_mae_ms", -1.0);
+  optimizer.set_steps_taken(optimizer_steps);
   return st;
 }
 

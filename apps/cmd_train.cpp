@@ -22,6 +22,7 @@
 #include "apps/h5_sources.h"
 #include "apps/memory_plan.h"
 #include "apps/model_preview.h"
+#include "apps/run_config.h"
 #include "apps/run_dir.h"
 #include "apps/stop_signal.h"
 #include "apps/trainer.h"
@@ -38,101 +39,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// Every setting of a run, as written to config.json. The names are the flags without "--".
-struct Settings {
-  std::string data, val, init, out = "seisseg-run", device = "auto", precision = "fp32", conv_backend = "own";
-  std::string optimizer = "adam", normalize = "trace", lr_schedule = "constant", save_every = "10m", crop;
-  std::string best_by = "iou";
-  double val_fraction = 0.1;
-  int levels = 7, base = 8, threads = 0, prefetch = 3, max_open_files = SampleSet::kDefaultMaxOpenFiles;
-  int64_t batch = 4, epochs = 0, steps = 0, warmup_steps = 0, log_every = 10, val_every = 0, max_shift = 0;
-  float lr = 1e-3f, min_lr = 0.0f, momentum = 0.9f, weight_decay = 0.0f, pos_weight = 1.0f, threshold = 0.5f;
-  uint64_t seed = 0;
-  bool skip_bad_samples = false, flip = false;
-
-  json to_json() const {
-    return {{"data", data},
-            {"val", val},
-            {"val-fraction", val_fraction},
-            {"levels", levels},
-            {"base", base},
-            {"batch", batch},
-            {"epochs", epochs},
-            {"steps", steps},
-            {"lr", lr},
-            {"lr-schedule", lr_schedule},
-            {"warmup-steps", warmup_steps},
-            {"min-lr", min_lr},
-            {"optimizer", optimizer},
-            {"momentum", momentum},
-            {"weight-decay", weight_decay},
-            {"pos-weight", pos_weight},
-            {"normalize", normalize},
-            {"precision", precision},
-            {"conv-backend", conv_backend},
-            {"device", device},
-            {"seed", seed},
-            {"init", init},
-            {"out", out},
-            {"log-every", log_every},
-            {"val-every", val_every},
-            {"save-every", save_every},
-            {"threads", threads},
-            {"prefetch", prefetch},
-            {"max-open-files", max_open_files},
-            {"skip-bad-samples", skip_bad_samples},
-            {"flip", flip},
-            {"max-shift", max_shift},
-            {"crop", crop},
-            {"threshold", threshold},
-            {"best-by", best_by}};
-  }
-};
-
-template <typename T>
-void take(const json& j, const char* key, T* v) {
-  if (j.contains(key)) *v = j[key].get<T>();
-}
-
-Settings settings_from_json(const json& j) {
-  Settings s;
-  take(j, "data", &s.data);
-  take(j, "val", &s.val);
-  take(j, "val-fraction", &s.val_fraction);
-  take(j, "levels", &s.levels);
-  take(j, "base", &s.base);
-  take(j, "batch", &s.batch);
-  take(j, "epochs", &s.epochs);
-  take(j, "steps", &s.steps);
-  take(j, "lr", &s.lr);
-  take(j, "lr-schedule", &s.lr_schedule);
-  take(j, "warmup-steps", &s.warmup_steps);
-  take(j, "min-lr", &s.min_lr);
-  take(j, "optimizer", &s.optimizer);
-  take(j, "momentum", &s.momentum);
-  take(j, "weight-decay", &s.weight_decay);
-  take(j, "pos-weight", &s.pos_weight);
-  take(j, "normalize", &s.normalize);
-  take(j, "precision", &s.precision);
-  take(j, "conv-backend", &s.conv_backend);
-  take(j, "device", &s.device);
-  take(j, "seed", &s.seed);
-  take(j, "init", &s.init);
-  take(j, "out", &s.out);
-  take(j, "log-every", &s.log_every);
-  take(j, "val-every", &s.val_every);
-  take(j, "save-every", &s.save_every);
-  take(j, "threads", &s.threads);
-  take(j, "prefetch", &s.prefetch);
-  take(j, "max-open-files", &s.max_open_files);
-  take(j, "skip-bad-samples", &s.skip_bad_samples);
-  take(j, "flip", &s.flip);
-  take(j, "max-shift", &s.max_shift);
-  take(j, "crop", &s.crop);
-  take(j, "threshold", &s.threshold);
-  take(j, "best-by", &s.best_by);
-  return s;
-}
+using Settings = TrainSettings;
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
@@ -408,7 +315,16 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   CheckpointState state;
   if (!resume.empty()) {
     state = load_checkpoint(resume + "/state.safetensors", model, optimizer, nlohmann::json(identity));
-    if (root) dir.truncate_metrics(state.progress.step);
+    if (root) {
+      // The metrics past the checkpoint are logged again by this run; a temporary file left by a
+      // kill mid-write is no longer anyone's.
+      dir.truncate_metrics(state.progress.step);
+      std::error_code ec;
+      for (const char* f : {"metrics.jsonl", "state.safetensors", "weights.safetensors", "best.safetensors",
+                            "preview.png", "config.json"}) {
+        std::filesystem::remove(dir.file(std::string(f) + ".tmp"), ec);
+      }
+    }
     if (state.progress.step >= opt.steps) {
       if (root)
         std::printf("seisseg train: %s already ran %lld of %lld steps; nothing to do (raise --steps or --epochs)\n",
@@ -465,19 +381,24 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   }
   std::fflush(stdout);
 
+  // state.safetensors (weights, optimizer state and position in one file) is written last: it is the
+  // commit point of a checkpoint. A kill before its rename leaves the previous state, which a resume
+  // continues from; what was written past it (weights.safetensors, best.safetensors, preview.png,
+  // metrics.jsonl lines) the resumed run writes again, the same, as it retraces the steps.
   auto checkpoint = [&](const TrainProgress& p) {
     if (!root) return;
     state.progress = p;
-    save_checkpoint(dir.file("state.safetensors"), model, optimizer, state, nlohmann::json(identity));
     model.save(dir.file("weights.safetensors"), weights_meta);
+    save_checkpoint(dir.file("state.safetensors"), model, optimizer, state, nlohmann::json(identity));
   };
   const auto t_start = std::chrono::steady_clock::now();
   auto t_saved = t_start;
   const int64_t first_step = state.progress.step;
   install_stop_handlers();
   TrainHooks hooks;
-  // Test-only fault injection, SEIS_TEST_FAULT=RANK:STEP:kill|throw: that rank raises SIGKILL or
-  // throws after that step (tests/mpi_train_cli_test.cpp: the job must end, never hang).
+  // Test-only fault injection, SEIS_TEST_FAULT=RANK:STEP:kill|stop|throw: that rank raises SIGKILL or
+  // SIGSTOP, or throws, after that step (tests/mpi_train_cli_test.cpp, tests/mpi_hung_rank_cli_test.cpp:
+  // the job must end, never hang).
   int fault_rank = -1;
   int64_t fault_step = -1;
   std::string fault_kind;
@@ -573,6 +494,10 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   hooks.after_step = [&](const TrainProgress& p) {
     if (rank == fault_rank && p.step == fault_step) {
       if (fault_kind == "kill") std::raise(SIGKILL);
+      if (fault_kind == "stop") {
+        std::raise(SIGSTOP);  // the other ranks wait for this one in their next collective
+        return;
+      }
       throw InputError("SEIS_TEST_FAULT: rank " + std::to_string(rank) + " fails after step " + std::to_string(p.step));
     }
     const auto now = std::chrono::steady_clock::now();
@@ -671,7 +596,8 @@ int cmd_train(int argc, char** argv) {
                  "data files kept open at once (more are reopened as the reader reaches them)")
       ->capture_default_str()
       ->check(CLI::Range(1, 65536));
-  app.add_flag("--skip-bad-samples", s.skip_bad_samples, "skip (and count) gathers holding NaN or Inf");
+  app.add_flag("--skip-bad-samples", s.skip_bad_samples,
+               "skip (and count) gathers holding NaN or Inf or that cannot be read");
   app.add_flag("--flip", s.flip, "augment: flip the receiver axis at random");
   app.add_option("--max-shift", s.max_shift, "augment: random time shift of up to N samples")
       ->capture_default_str()
@@ -695,13 +621,7 @@ int cmd_train(int argc, char** argv) {
   // A resume takes the interrupted run's settings; flags given now may change only a few of them.
   if (!resume.empty()) {
     const std::string cfg_path = resume + "/config.json";
-    std::ifstream in(cfg_path);
-    if (!in) throw InputError(cfg_path + ": cannot open (is " + resume + " a seisseg train output directory?)");
-    const json saved_all = json::parse(in, nullptr, false);
-    if (!saved_all.is_object() || !saved_all.contains("settings") || !saved_all["settings"].is_object()) {
-      throw InputError(cfg_path + ": not a seisseg train config");
-    }
-    json merged = saved_all["settings"];
+    json merged = read_run_config(cfg_path, resume);
     // Runs from before --best-by kept the best IoU.
     if (!merged.contains("best-by")) merged["best-by"] = "iou";
     const json given = s.to_json();
@@ -716,7 +636,7 @@ int cmd_train(int argc, char** argv) {
     if (app.count("--steps") > 0) merged["epochs"] = 0;
     if (app.count("--epochs") > 0) merged["steps"] = 0;
     if (app.count("--out") == 0) merged["out"] = resume;
-    s = settings_from_json(merged);
+    s = train_settings_from_json(merged, cfg_path);
   }
   if (s.data.empty()) {
     throw UsageError("--data is required (HDF5 files, comma-separated; a directory, a quoted glob or @LIST)");

@@ -1,6 +1,11 @@
 #include "apps/run_dir.h"
 
-#include <cstdio>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
@@ -26,11 +31,29 @@ void RunDir::write_config(const nlohmann::ordered_json& config) const {
 
 void RunDir::append_metrics(const nlohmann::ordered_json& record) const {
   const std::string name = file("metrics.jsonl");
-  FILE* f = std::fopen(name.c_str(), "a");
-  if (f == nullptr) throw InputError(name + ": cannot append");
   const std::string line = record.dump() + "\n";
-  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
-  if (std::fclose(f) != 0 || !ok) throw InputError(name + ": write failed");
+  const int fd = ::open(name.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw InputError(name + ": cannot append: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw InputError(name + ": cannot append: " + std::strerror(e));
+  }
+  int err = 0;
+  for (size_t done = 0; err == 0 && done < line.size();) {
+    const ssize_t w = ::write(fd, line.data() + done, line.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) err = w < 0 ? errno : EIO;
+    if (w > 0) done += static_cast<size_t>(w);
+  }
+  // A line not written whole (disk full) is cut off again, so that the next append does not
+  // continue a torn line. (Should that fail too, a resume drops the torn line: truncate_metrics.)
+  const bool cut = err == 0 || ::ftruncate(fd, st.st_size) == 0;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    throw InputError(name + ": cannot append" + (cut ? "" : " (a partial line remains)") + ": " + std::strerror(err));
+  }
 }
 
 void RunDir::truncate_metrics(int64_t step) const {
@@ -42,6 +65,8 @@ void RunDir::truncate_metrics(int64_t step) const {
     if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
     if (j["step"].get<int64_t>() <= step) kept += line + "\n";
   }
+  // (A read that fails part-way must not rewrite the file with the lines read so far.)
+  if (in.bad()) throw InputError(file("metrics.jsonl") + ": cannot read: " + std::strerror(errno != 0 ? errno : EIO));
   write_atomic(file("metrics.jsonl"), kept);
 }
 

@@ -16,9 +16,11 @@ class RunDir {
   std::string file(const std::string& name) const { return path_ + "/" + name; }
 
   void write_config(const nlohmann::ordered_json& config) const;
-  // Appends one JSON object as a line to metrics.jsonl.
+  // Appends one JSON object as a line to metrics.jsonl. InputError naming the file and the reason
+  // when the line cannot be written whole (disk full): the file then holds the lines before it.
   void append_metrics(const nlohmann::ordered_json& record) const;
-  // Keeps only the metrics lines whose "step" is at most `step` (for a resume).
+  // Keeps only the metrics lines whose "step" is at most `step` (for a resume). InputError, the file
+  // unchanged, when it cannot be read.
   void truncate_metrics(int64_t step) const;
 
  private:

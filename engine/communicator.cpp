@@ -59,6 +59,9 @@ bool has_env(const char* name) {
 // MPI counts are int: long buffers go in pieces.
 constexpr int64_t kMaxMpiCount = int64_t{1} << 30;
 
+// The exit code (MPI_Abort's error code, which mpirun returns) of a job whose collective timed out.
+constexpr int kHungExitCode = 1;
+
 class SingleComm final : public Communicator {
  public:
   int rank() const override { return 0; }
@@ -117,6 +120,18 @@ class MpiComm final : public Communicator {
     }
     q_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    // MPI_Finalize waits for every rank without a limit: a bounded barrier first, so that a rank that
+    // hangs before the end is reported, not waited for.
+    if (world_ > 1 && failure_ == nullptr) {
+      try {
+        std::lock_guard<std::mutex> lock(mpi_mu_);
+        MPI_Request req = MPI_REQUEST_NULL;
+        MPI_CHECK(MPI_Ibarrier(comm_, &req));
+        complete_or_abort(&req, "the barrier before MPI_Finalize");
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "seisseg: rank %d of %d: %s\n", rank_, world_, e.what());
+      }
+    }
     MPI_Comm_free(&comm_);
     MPI_Finalize();
   }
@@ -144,8 +159,7 @@ class MpiComm final : public Communicator {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
     while (completed_ < handle && !failure_) {
       if (done_cv_.wait_until(lock, deadline) == std::cv_status::timeout && completed_ < handle && !failure_) {
-        throw Error("gradient allreduce did not finish within " + std::to_string(static_cast<int64_t>(timeout_s_)) +
-                    " s on rank " + std::to_string(rank_) + " (a rank hung?); SEIS_COMM_TIMEOUT_S sets the limit");
+        abort_hung("gradient allreduce");
       }
     }
     if (failure_) std::rethrow_exception(failure_);
@@ -164,7 +178,9 @@ class MpiComm final : public Communicator {
   void barrier() override {
     drain();
     std::lock_guard<std::mutex> lock(mpi_mu_);
-    MPI_CHECK(MPI_Barrier(comm_));
+    MPI_Request req = MPI_REQUEST_NULL;
+    MPI_CHECK(MPI_Ibarrier(comm_, &req));
+    complete_or_abort(&req, "barrier");
   }
 
   [[noreturn]] void abort(int code) override {
@@ -198,7 +214,9 @@ class MpiComm final : public Communicator {
     std::lock_guard<std::mutex> lock(mpi_mu_);
     for (int64_t off = 0; off < n; off += kMaxMpiCount) {
       const int count = static_cast<int>(std::min(kMaxMpiCount, n - off));
-      MPI_CHECK(MPI_Bcast(static_cast<char*>(buf) + off * size, count, type, root, comm_));
+      MPI_Request req = MPI_REQUEST_NULL;
+      MPI_CHECK(MPI_Ibcast(static_cast<char*>(buf) + off * size, count, type, root, comm_, &req));
+      complete_or_abort(&req, "broadcast");
     }
   }
 
@@ -206,7 +224,43 @@ class MpiComm final : public Communicator {
     SEIS_CHECK(n >= 0 && n <= kMaxMpiCount, "host allreduce of " << n << " values");
     drain();
     std::lock_guard<std::mutex> lock(mpi_mu_);
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, static_cast<int>(n), type, MPI_SUM, comm_));
+    MPI_Request req = MPI_REQUEST_NULL;
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, static_cast<int>(n), type, MPI_SUM, comm_, &req));
+    complete_or_abort(&req, "host allreduce");
+  }
+
+  // Every collective of the compute thread ends here: it completes `req` (the caller holds mpi_mu_),
+  // or, when it has made no progress for SEIS_COMM_TIMEOUT_S, a peer is taken for hung (stopped,
+  // deadlocked, its node gone) and the job is aborted. Not an exception: MPI still owns the request
+  // and its buffer, and MPI_Finalize in the unwinding would wait for the hung peer in turn.
+  // Spins (yielding) for the first second, as a blocking MPI call would, so that a collective that
+  // needs many progress rounds (a large broadcast) runs at full speed; then tests once a millisecond.
+  void complete_or_abort(MPI_Request* req, const char* what) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    const auto deadline = start + std::chrono::duration<double>(timeout_s_);
+    for (;;) {
+      int done = 0;
+      MPI_CHECK(MPI_Test(req, &done, MPI_STATUS_IGNORE));
+      if (done != 0) return;
+      const auto now = clock::now();
+      if (now >= deadline) abort_hung(what);
+      if (now - start < std::chrono::seconds(1)) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+  }
+
+  // The one line of a collective that timed out, then MPI_Abort: mpirun ends every rank, a stopped
+  // one too (SIGKILL).
+  [[noreturn]] void abort_hung(const char* what) {
+    std::fprintf(stderr,
+                 "seisseg: rank %d of %d: %s did not complete within %g s (a rank hung?); SEIS_COMM_TIMEOUT_S sets "
+                 "the limit\n",
+                 rank_, world_, what, timeout_s_);
+    abort(kHungExitCode);
   }
 
   void comm_thread_main() {

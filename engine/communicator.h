@@ -13,6 +13,13 @@
 // MPI_Allreduce, so they progress while the compute thread runs backward. Every MPI call of the
 // process, from either thread, holds one mutex (MPI_THREAD_SERIALIZED is all MPI must provide);
 // abort() alone skips it, since the comm thread may be blocked inside MPI on a dead peer.
+//
+// Hung peers (MpiComm): no collective waits without a limit. wait() gives the gradient allreduces
+// SEIS_COMM_TIMEOUT_S (comm_timeout_seconds()); the compute thread's own collectives (broadcast,
+// host allreduces, barrier, the barrier before MPI_Finalize) are non-blocking MPI calls tested
+// until that deadline. One that misses it prints one line on stderr ("rank R of W: <what> did not
+// complete within S s (a rank hung?)") and aborts the job (MPI_Abort, exit code 1): a rank that is
+// stopped or deadlocked ends the job in bounded time instead of hanging it.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -63,7 +70,7 @@ std::unique_ptr<Communicator> make_communicator(Device device, bool nccl_for_sin
 std::unique_ptr<Communicator> make_single_communicator();
 
 // Seconds a rank waits for a collective before it gives up and aborts the job (a hung peer):
-// SEIS_COMM_TIMEOUT_S, 600 by default.
+// SEIS_COMM_TIMEOUT_S, 600 by default (fractions allowed).
 double comm_timeout_seconds();
 
 }  // namespace seis

@@ -145,8 +145,9 @@ SafetensorsContents load_safetensors(const std::string& path) {
         throw InputError(path + tensor + "bad dimension in shape");
       }
       shape.push_back(d.get<int64_t>());
+      // (Checked before multiplying: two dimensions of 2^40 would overflow int64.)
+      if (shape.back() > 0 && numel > (1ll << 40) / shape.back()) throw InputError(path + tensor + "shape too large");
       numel *= shape.back();
-      if (numel > (1ll << 40)) throw InputError(path + tensor + "shape too large");
     }
     const auto& off = v["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {

@@ -253,10 +253,9 @@ struct H5SampleFile::Impl {
       if (H5Pget_userblock(fcpl.get(), &userblock) >= 0) base = static_cast<int64_t>(userblock);
       H5Eclear2(H5E_DEFAULT);
     }
-    if (H5Lexists(file.get(), "data", H5P_DEFAULT) <= 0) {
-      H5Eclear2(H5E_DEFAULT);
-      fail("no /data dataset");
-    }
+    const htri_t has_data = H5Lexists(file.get(), "data", H5P_DEFAULT);
+    if (has_data < 0) fail("cannot read /data: " + h5_error());  // (a read error: say so, not "no /data")
+    if (has_data == 0) fail("no /data dataset");
     open_dset(data, "data");
     const std::vector<int64_t> shape = shape_of(data);
     if (shape.size() == 2) {

@@ -50,10 +50,9 @@ struct H5RecordFile::Impl {
     std::lock_guard<std::mutex> lock(h5_mutex());
     h5_quiet();
     file = h5_open_readonly(path, &info.file_bytes);
-    if (H5Lexists(file.get(), "data", H5P_DEFAULT) <= 0) {
-      H5Eclear2(H5E_DEFAULT);
-      fail("no /data dataset");
-    }
+    const htri_t has_data = H5Lexists(file.get(), "data", H5P_DEFAULT);
+    if (has_data < 0) fail("cannot read /data: " + h5_error());  // (a read error: say so, not "no /data")
+    if (has_data == 0) fail("no /data dataset");
     data = Hid(H5Dopen2(file.get(), "data", H5P_DEFAULT));
     if (!data.ok()) fail("/data is not a dataset: " + h5_error());
     const std::vector<int64_t> shape = h5_shape(data.get(), path, "/data");

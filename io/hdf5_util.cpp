@@ -184,7 +184,9 @@ Hid h5_open_readonly(const std::string& path, int64_t* file_bytes) {
   *file_bytes = static_cast<int64_t>(st.st_size);
   h5_quiet();
   h5_vet(path);
-  if (H5Fis_hdf5(path.c_str()) <= 0) {
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  if (is_hdf5 < 0) fail("cannot read: " + h5_error());  // (an I/O error, not a verdict on the file)
+  if (is_hdf5 == 0) {
     H5Eclear2(H5E_DEFAULT);
     fail("not an HDF5 file (no HDF5 signature)");
   }

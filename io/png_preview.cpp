@@ -5,6 +5,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -20,10 +21,12 @@ namespace {
 struct PngErrorState {
   jmp_buf jump;
   char message[256];
+  int write_errno;  // errno of a failed fwrite (libpng's "Write Error" says no more)
 };
 
 void on_png_error(png_structp png, png_const_charp msg) {
   auto* state = static_cast<PngErrorState*>(png_get_error_ptr(png));
+  state->write_errno = std::strcmp(msg, "Write Error") == 0 ? (errno != 0 ? errno : EIO) : 0;
   std::snprintf(state->message, sizeof(state->message), "%s", msg);
   longjmp(state->jump, 1);
 }
@@ -127,6 +130,8 @@ void write_preview_png(const std::string& path, int64_t height, int64_t width, c
   AtomicFile file(path);  // (removes its temporary file when anything below throws)
   PngErrorState state{};
   if (!write_rgb_png(file.stream(), img_w, img_h, rgb.data(), &state)) {
+    // (A full disk reads as every other output's: the path, "write failed" and the reason.)
+    if (state.write_errno != 0) throw InputError(path + ": write failed: " + std::strerror(state.write_errno));
     throw InputError("cannot write preview '" + path + "': " + state.message);
   }
   file.commit();

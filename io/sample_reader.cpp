@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -9,6 +10,7 @@
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/printable.h"
 #include "engine/rng.h"
 #include "io/sample_order.h"
 
@@ -383,21 +385,32 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   }
 
   // Read; each block of rows is checked and summed while it is in cache. With skip_bad_samples a
-  // bad sample gives way to the next good one in the permutation.
+  // bad sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;
-    // Padding traces are read as zeros, before the check and the sums: what a file holds there
-    // never reaches the network.
-    if (valid) set_.read_trace_valid(g, valid);
-    norm.begin();
-    set_.read_rows(g, data, label, [&](int64_t r0, int64_t r1) {
-      if (!finite) return;
-      float* rows = data + r0 * w;
-      if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
-      finite = all_finite(rows, (r1 - r0) * w);
-      if (finite) norm.add_rows(rows, r1 - r0);
-    });
+    try {
+      // Padding traces are read as zeros, before the check and the sums: what a file holds there
+      // never reaches the network.
+      if (valid) set_.read_trace_valid(g, valid);
+      norm.begin();
+      set_.read_rows(g, data, label, [&](int64_t r0, int64_t r1) {
+        if (!finite) return;
+        float* rows = data + r0 * w;
+        if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
+        finite = all_finite(rows, (r1 - r0) * w);
+        if (finite) norm.add_rows(rows, r1 - r0);
+      });
+    } catch (const InputError& e) {  // (the message names the file, the sample and the reason)
+      if (!opt_.skip_bad_samples) throw;
+      // Unlike NaN in the data, a read error is news about the disk: said once per sample.
+      std::fprintf(stderr, "seisseg: skipping a sample that cannot be read (--skip-bad-samples): %s\n",
+                   printable(e.what(), 4096).c_str());
+      ++*skipped;
+      if (k + 1 == n_)
+        throw InputError("every sample of the dataset holds NaN or Inf values in /data or cannot be read");
+      continue;
+    }
     *bytes += set_.bytes_per_sample(g);
     if (finite) {
       *set_index = g;
@@ -409,7 +422,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
                        "samples (--skip-bad-samples)");
     }
     ++*skipped;
-    if (k + 1 == n_) throw InputError("every sample of the dataset holds NaN or Inf values in /data");
+    if (k + 1 == n_) throw InputError("every sample of the dataset holds NaN or Inf values in /data or cannot be read");
   }
   norm.finish();
 

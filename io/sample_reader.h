@@ -20,11 +20,12 @@
 // crop) and normalises it on the way, in the slot itself when not cropping. The bits are those of
 // the separate passes (normalize_gather, then flip, shift, crop).
 //
-// Bad samples (NaN or Inf in /data): InputError naming the file and sample, unless
-// skip_bad_samples: the sample at position p is then replaced by the first good sample at
-// positions p+1, p+2, ... (wrapping) of the same epoch's permutation, and counted. The replacement
-// depends on the data only, so every rank count W gives the same global batch. A chunk that cannot
-// be read is always an InputError. Worker errors are rethrown by next() for the batch they belong to;
+// Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
+// file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
+// is then replaced by the first good sample at positions p+1, p+2, ... (wrapping) of the same
+// epoch's permutation, and counted; a read error is also reported on stderr, one line per sample.
+// The replacement depends on the data only, so every rank count W gives the same global batch
+// (where reads fail for good, not by chance). Worker errors are rethrown by next() for the batch they belong to;
 // the reader stays failed after.
 //
 // Memory. prefetch x rank-batch bytes of pinned slots, plus one full-size gather per worker when

@@ -262,7 +262,7 @@ void EventAssociator::finish(std::vector<Detection>* out) { sweep(last_sweep_ms_
 
 ArrivalDetector::ArrivalDetector(int64_t width, double dt, const PickerOptions& picker,
                                  const AssociationOptions& association)
-    : width_(width), dt_ms_(dt * 1000.0), picker_(width, picker), association_(association) {
+    : dt_ms_(dt * 1000.0), picker_(width, picker), association_(association) {
   if (!(dt > 0)) throw UsageError("picker: dt must be positive");
   associator_ = std::make_unique<EventAssociator>(association_, 0, 0);
 }

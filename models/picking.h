@@ -153,7 +153,6 @@ class ArrivalDetector {
       return a.sample != b.sample ? a.sample > b.sample : a.trace > b.trace;
     }
   };
-  int64_t width_;
   double dt_ms_;
   TracePicker picker_;
   AssociationOptions association_;

@@ -8,6 +8,9 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libopenblas-dev libhdf5-dev libpng-dev libgtest-dev
       nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin
       python3-numpy python3-h5py python3-torch python3-venv fio)
+# With --tests: clang with libFuzzer (and LLVM's OpenMP, which clang builds link) for the fuzzing
+# smoke of the test suite (scripts/fuzz.sh --smoke).
+if [ "${1:-}" = "--tests" ]; then pkgs+=(clang libclang-rt-14-dev libomp-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -85,6 +85,18 @@ TEST(Safetensors, MalformedFilesAreRefusedNamingTheFile) {
   for (const auto& p : {good, truncated, tiny, huge_header, bad_json}) std::remove(p.c_str());
 }
 
+// Found by review while fuzzing (tests/fuzz/fuzz_safetensors.cpp): each dimension within 2^40, but
+// their product past int64 (signed overflow, undefined) before the size check.
+TEST(Safetensors, ShapeWhoseProductOverflowsIsRefused) {
+  const std::string p = tmp("overflow.safetensors");
+  std::string header = R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776,16],"data_offsets":[0,4]}})";
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(header.size());
+  write_all(p, bytes + header + std::string(4, '\0'));
+  expect_input_error(p, "shape too large");
+  std::remove(p.c_str());
+}
+
 TEST(Safetensors, WritingIntoAMissingDirectoryFailsCleanly) {
   const std::string p = tmp("no/such/dir/x.safetensors");
   EXPECT_THROW(save_safetensors(p, {{"w", Tensor::zeros({1})}}, {}), InputError);
