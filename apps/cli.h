@@ -2,16 +2,27 @@
 // a one-line UsageError (exit 2) and --help prints and exits 0.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "engine/error.h"
+#include "engine/ops.h"  // kPrecisionHelp, as every command explains --precision
 
 namespace seis {
 
-// --precision, as every command explains it.
-constexpr const char* kPrecisionHelp =
-    "fp32 (exact), tf32 or bf16: conv operands rounded to it, fp32 accumulation; bf16 also stores activations "
-    "and their gradients in bf16 (on CUDA only with SEIS_CUDA_BF16_STORAGE=1 until verified on a GPU)";
+// A run time or an ETA in progress lines: "3m05s", or "1h02m" from an hour on.
+inline std::string format_duration(double seconds) {
+  char buf[32];
+  const long t = std::lround(std::max(0.0, seconds));
+  if (t >= 3600) {
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  }
+  return buf;
+}
 
 // Returns false when --help was printed (the command should return 0).
 inline bool parse_cli(CLI::App& app, int argc, char** argv) {

@@ -20,6 +20,7 @@
 #include "apps/trainer.h"
 #include "apps/weights.h"
 #include "engine/device_runtime.h"
+#include "engine/ops.h"
 #include "io/ground_truth.h"
 #include "io/synth_file.h"
 #include "models/detection_score.h"
@@ -27,13 +28,6 @@
 namespace seis {
 
 namespace {
-
-std::string format_eta(double s) {
-  char buf[32];
-  const long t = std::lround(std::max(0.0, s));
-  std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  return buf;
-}
 
 // Event F1 and picks of a detection run against a record's ground truth, as one table row.
 nlohmann::json score_row(const GroundTruth& truth, const DetectionResult& r) {
@@ -119,10 +113,10 @@ int cmd_demo(int argc, char** argv) {
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, kPrecisionHelp)
       ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+      ->check(CLI::IsMember(precision_names()));
   app.add_option("--conv-backend", conv_backend, "CUDA conv kernels: own or cudnn")
       ->capture_default_str()
-      ->check(CLI::IsMember({"own", "cudnn"}));
+      ->check(CLI::IsMember(conv_backend_names()));
   app.add_option("--steps", steps, "training steps")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
@@ -187,7 +181,7 @@ int cmd_demo(int argc, char** argv) {
   opt.steps = steps;
   opt.lr.lr = lr;
   opt.exec.math = parse_precision(precision);
-  opt.exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
+  opt.exec.conv_backend = parse_conv_backend(conv_backend);
   opt.log_every = std::max<int64_t>(1, std::min<int64_t>(25, steps / 20));
   SampleReaderOptions ro;
   ro.batch = batch;
@@ -225,7 +219,7 @@ int cmd_demo(int argc, char** argv) {
     const double eta = l.elapsed_s / static_cast<double>(l.step) * static_cast<double>(steps - l.step);
     std::printf("step %6lld/%lld  loss %.4f  %7.1f samples/s  data wait %3.0f%%  ETA %s\n",
                 static_cast<long long>(l.step), static_cast<long long>(steps), l.loss, l.samples_per_s,
-                100 * l.data_wait, format_eta(eta).c_str());
+                100 * l.data_wait, format_duration(eta).c_str());
     std::fflush(stdout);
     dir.append_metrics({{"step", l.step},
                         {"epoch", l.epoch},

@@ -26,6 +26,7 @@
 #include "io/detection_csv.h"
 #include "io/ground_truth.h"
 #include "io/hdf5_dataset.h"
+#include "io/normalize.h"
 #include "models/detection_score.h"
 #include "models/picking.h"
 #include "models/sta_lta.h"
@@ -34,13 +35,6 @@
 namespace seis {
 
 namespace {
-
-std::string format_eta(double s) {
-  char buf[32];
-  const long t = std::lround(std::max(0.0, s));
-  std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  return buf;
-}
 
 // Seconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.fff][Z|+00:00]" (UTC); false when it is not that.
 bool parse_utc(const std::string& s, double* epoch) {
@@ -124,11 +118,11 @@ int cmd_detect(int argc, char** argv) {
                  "--min-traces; sta-lta: trigger thresholds and coincidence); flags given explicitly win");
   app.add_option("--batch", batch, "windows per forward pass")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
-      ->check(CLI::IsMember({"trace", "sample", "none"}));
+      ->check(CLI::IsMember(normalize_names()));
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, kPrecisionHelp)
       ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+      ->check(CLI::IsMember(precision_names()));
   app.footer(
       "--window defaults to the gather height the weights were trained on (1024 when not recorded); a record "
       "shorter than one window is an error. Windows overlap by --overlap, are normalised on their own, and are "
@@ -331,7 +325,7 @@ int cmd_detect(int argc, char** argv) {
     std::fprintf(stderr, "detect: %5.1f%%  %lld/%lld samples  %.0f samples/s  x%.1f real time  ETA %s\n",
                  100.0 * static_cast<double>(rows_done) / static_cast<double>(total_rows),
                  static_cast<long long>(rows_done), static_cast<long long>(total_rows), rate, rate * dt,
-                 format_eta(static_cast<double>(total_rows - rows_done) / std::max(rate, 1e-9)).c_str());
+                 format_duration(static_cast<double>(total_rows - rows_done) / std::max(rate, 1e-9)).c_str());
   };
   cb.progress = [&](int64_t done) { report(done, false); };
 

@@ -8,6 +8,8 @@
 #include "apps/commands.h"
 #include "apps/memory_plan.h"
 #include "engine/device_runtime.h"
+#include "engine/ops.h"
+#include "engine/optimizer.h"
 
 namespace seis {
 
@@ -50,14 +52,14 @@ int cmd_plan(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   app.add_option("--precision", precision, kPrecisionHelp)
       ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+      ->check(CLI::IsMember(precision_names()));
   app.add_option("--device", device_s, "the device planned for: cpu, cuda, cuda:N (no GPU needed here) or auto")
       ->capture_default_str();
   app.add_option("--memory-gib", memory_gib, "memory budget in GiB (default: the device's free memory)")
       ->check(CLI::Range(0.001, 1e6));
   app.add_option("--optimizer", optimizer, "adam, adamw or sgd")
       ->capture_default_str()
-      ->check(CLI::IsMember({"adam", "adamw", "sgd"}));
+      ->check(CLI::IsMember(optimizer_names()));
   app.add_option("--world", world, "ranks of a data-parallel run (gradient buckets when > 1)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 16));

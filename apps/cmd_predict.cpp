@@ -54,11 +54,11 @@ int cmd_predict(int argc, char** argv) {
   add_picking_flags(app, ds);
   add_window_flags(app, ds, "the whole gather");
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
-      ->check(CLI::IsMember({"trace", "sample", "none"}));
+      ->check(CLI::IsMember(normalize_names()));
   app.add_option("--device", device_s, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, kPrecisionHelp)
       ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+      ->check(CLI::IsMember(precision_names()));
   app.footer(
       "Gathers of any size: a gather runs whole (zero-padded to the network's multiple) unless --window or "
       "--window-receivers is smaller; then it runs in overlapping windows, each normalised on its own, stacked by "

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
+#include <variant>
 
 #include "apps/checkpoint.h"
 #include "apps/cli.h"
@@ -110,24 +112,43 @@ void parse_crop(const std::string& v, int64_t* h, int64_t* w) {
   throw UsageError("--crop: '" + v + "' is not HxW (e.g. 2048x2048)");
 }
 
-std::string format_duration(double s) {
-  char buf[32];
-  const long t = std::lround(std::max(0.0, s));
-  if (t >= 3600) {
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  }
-  return buf;
-}
-
-// The flags a resumed run may change; any other flag must repeat the interrupted run's value.
-bool may_change_on_resume(const std::string& key) {
-  for (const char* k : {"steps", "epochs", "save-every", "log-every", "val-every", "device", "threads", "prefetch",
-                        "max-open-files", "out", "conv-backend"}) {
-    if (key == k) return true;
-  }
-  return false;
+// --FLAG for one setting of the table (apps/run_config.h): its help, default and check.
+void add_setting_option(CLI::App& app, const TrainSetting& setting, Settings& s) {
+  std::visit(
+      [&](auto member) {
+        auto& value = s.*member;
+        using T = std::decay_t<decltype(value)>;
+        const std::string flag = std::string("--") + setting.flag;
+        if constexpr (std::is_same_v<T, bool>) {
+          app.add_flag(flag, value, setting.help);
+        } else {
+          CLI::Option* o = app.add_option(flag, value, setting.help);
+          const SettingCheck& c = setting.check;
+          if (c.kind != SettingCheck::count) o->capture_default_str();
+          switch (c.kind) {
+            case SettingCheck::range:
+            case SettingCheck::count:
+              if constexpr (std::is_integral_v<T>) {
+                o->check(CLI::Range(static_cast<int64_t>(c.lo), static_cast<int64_t>(c.hi)));
+              } else {
+                o->check(CLI::Range(c.lo, c.hi));
+              }
+              break;
+            case SettingCheck::positive:
+              o->check(CLI::PositiveNumber);
+              break;
+            case SettingCheck::non_negative:
+              o->check(CLI::NonNegativeNumber);
+              break;
+            case SettingCheck::one_of:
+              o->check(CLI::IsMember(c.names));
+              break;
+            case SettingCheck::any:
+              break;
+          }
+        }
+      },
+      setting.member);
 }
 
 // The one-line error of apps/main.cpp, from this rank, then MPI_Abort for the whole job.
@@ -298,7 +319,7 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   opt.pos_weight = s.pos_weight;
   opt.normalize = ro.normalize;
   opt.exec.math = parse_precision(s.precision);
-  opt.exec.conv_backend = s.conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
+  opt.exec.conv_backend = parse_conv_backend(s.conv_backend);
   opt.log_every = s.log_every;
   opt.val_every = s.val_every > 0 ? s.val_every : batches.batches_per_epoch();
   opt.threshold = s.threshold;
@@ -306,9 +327,7 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
 
   RunDir dir(s.out);
   // What a checkpoint must share with the run that resumes from it.
-  json identity = {
-      {"levels", s.levels}, {"base", s.base}, {"optimizer", s.optimizer}, {"batch", s.batch},
-      {"seed", s.seed},     {"data", s.data}, {"normalize", s.normalize}, {"val-fraction", s.val_fraction}};
+  json identity = train_identity(s);
   // A directory, glob or list may name other files by the time a run resumes, and the files' order
   // is the samples' order: the list itself is part of the identity then.
   if (train_files != split_list(s.data)) identity["data-files"] = files_digest(train_files);
@@ -533,84 +552,15 @@ int cmd_train(int argc, char** argv) {
   Settings s;
   std::string resume;
   CLI::App app{"seisseg train: train the UNet on HDF5 sample files", "seisseg train"};
-  app.add_option("--data", s.data,
-                 "training files: F.h5[,G.h5...], each item a file, a directory (its .h5 files), a quoted glob "
-                 "('shots/*.h5') or a list file (@LIST or LIST.txt, one per line)");
-  app.add_option("--val", s.val, "validation files, in the forms of --data (instead of --val-fraction)");
-  app.add_option("--val-fraction", s.val_fraction, "fraction of --data held out for validation (0: none)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.9));
-  app.add_option("--levels", s.levels, "UNet levels")->capture_default_str()->check(CLI::Range(1, 12));
-  app.add_option("--base", s.base, "UNet base channels")->capture_default_str()->check(CLI::Range(1, 1024));
   std::string batch_s = std::to_string(s.batch);
-  app.add_option("--batch", batch_s,
-                 "global batch (split across ranks), or auto: the largest whose planned step fits 90% of each "
-                 "rank's free device memory (seisseg plan)")
-      ->capture_default_str();
-  app.add_option("--epochs", s.epochs, "total epochs of the run")->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
-  app.add_option("--steps", s.steps, "total steps of the run (instead of --epochs)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  app.add_option("--lr", s.lr, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--lr-schedule", s.lr_schedule, "constant or cosine")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"constant", "cosine"}));
-  app.add_option("--warmup-steps", s.warmup_steps, "linear warm-up steps")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--min-lr", s.min_lr, "cosine's final rate")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--optimizer", s.optimizer, "adam, adamw or sgd")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"adam", "adamw", "sgd"}));
-  app.add_option("--momentum", s.momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--weight-decay", s.weight_decay)->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--pos-weight", s.pos_weight, "BCE weight of the positive class")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--normalize", s.normalize, "trace, sample or none")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"trace", "sample", "none"}));
-  app.add_option("--precision", s.precision, kPrecisionHelp)
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
-  app.add_option("--conv-backend", s.conv_backend, "GPU convs: own or cudnn")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"own", "cudnn"}));
-  app.add_option("--device", s.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--seed", s.seed, "seed of the initialisation and the data order")->capture_default_str();
-  app.add_option("--init", s.init, "start from these weights (safetensors)");
-  app.add_option("--out", s.out, "output directory")->capture_default_str();
-  app.add_option("--resume", resume, "continue the run in this directory");
-  app.add_option("--log-every", s.log_every, "steps per log line")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
-  app.add_option("--val-every", s.val_every, "steps between validations (0: each epoch)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--save-every", s.save_every, "checkpoint every N steps or every N minutes (e.g. 10m)")
-      ->capture_default_str();
-  app.add_option("--threads", s.threads, "reader threads (0: automatic)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 256));
-  app.add_option("--prefetch", s.prefetch, "batches in flight")->capture_default_str()->check(CLI::Range(1, 64));
-  app.add_option("--max-open-files", s.max_open_files,
-                 "data files kept open at once (more are reopened as the reader reaches them)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 65536));
-  app.add_flag("--skip-bad-samples", s.skip_bad_samples,
-               "skip (and count) gathers holding NaN or Inf or that cannot be read");
-  app.add_flag("--flip", s.flip, "augment: flip the receiver axis at random");
-  app.add_option("--max-shift", s.max_shift, "augment: random time shift of up to N samples")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--crop", s.crop, "augment: random crop HxW");
-  app.add_option("--threshold", s.threshold, "probability threshold of the metrics")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--best-by", s.best_by,
-                 "the validation figure best.safetensors keeps: iou, event_f1 or pick_mae (lowest); the last two "
-                 "need validation data with ground truth (seisseg synth)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"iou", "event_f1", "pick_mae"}));
+  for (const TrainSetting& setting : train_settings()) {
+    if (setting.flag == std::string("batch")) {
+      app.add_option("--batch", batch_s, setting.help)->capture_default_str();  // a number or auto: parse_batch
+    } else {
+      add_setting_option(app, setting, s);
+    }
+    if (setting.flag == std::string("out")) app.add_option("--resume", resume, "continue the run in this directory");
+  }
   if (!parse_cli(app, argc, argv)) return 0;
   const bool batch_auto = batch_s == "auto";
   if (!batch_auto) s.batch = parse_batch(batch_s);
@@ -627,7 +577,8 @@ int cmd_train(int argc, char** argv) {
     const json given = s.to_json();
     for (auto it = given.begin(); it != given.end(); ++it) {
       if (app.count("--" + it.key()) == 0) continue;
-      if (!may_change_on_resume(it.key()) && merged.contains(it.key()) && merged[it.key()] != it.value()) {
+      const bool may_change = find_train_setting(it.key())->on_resume == OnResume::may_change;
+      if (!may_change && merged.contains(it.key()) && merged[it.key()] != it.value()) {
         throw UsageError("--" + it.key() + " " + it.value().dump() + " differs from the resumed run's " +
                          merged[it.key()].dump() + " (only steps, epochs and I/O settings may change)");
       }

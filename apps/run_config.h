@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "io/sample_set.h"
 
@@ -23,44 +25,51 @@ struct TrainSettings {
   uint64_t seed = 0;
   bool skip_bad_samples = false, flip = false;
 
-  nlohmann::ordered_json to_json() const {
-    return {{"data", data},
-            {"val", val},
-            {"val-fraction", val_fraction},
-            {"levels", levels},
-            {"base", base},
-            {"batch", batch},
-            {"epochs", epochs},
-            {"steps", steps},
-            {"lr", lr},
-            {"lr-schedule", lr_schedule},
-            {"warmup-steps", warmup_steps},
-            {"min-lr", min_lr},
-            {"optimizer", optimizer},
-            {"momentum", momentum},
-            {"weight-decay", weight_decay},
-            {"pos-weight", pos_weight},
-            {"normalize", normalize},
-            {"precision", precision},
-            {"conv-backend", conv_backend},
-            {"device", device},
-            {"seed", seed},
-            {"init", init},
-            {"out", out},
-            {"log-every", log_every},
-            {"val-every", val_every},
-            {"save-every", save_every},
-            {"threads", threads},
-            {"prefetch", prefetch},
-            {"max-open-files", max_open_files},
-            {"skip-bad-samples", skip_bad_samples},
-            {"flip", flip},
-            {"max-shift", max_shift},
-            {"crop", crop},
-            {"threshold", threshold},
-            {"best-by", best_by}};
-  }
+  // The config.json "settings" object: every setting of the table below, in its order.
+  nlohmann::ordered_json to_json() const;
 };
+
+// What a setting accepts, on the command line (as a CLI11 check) and in config.json.
+struct SettingCheck {
+  enum Kind {
+    any,           // any value of the member's type
+    range,         // lo..hi
+    positive,      // > 0
+    non_negative,  // >= 0
+    count,         // lo..hi when given; 0, the default, means "not given" (no default in --help)
+    one_of,        // one of `names`
+  };
+  Kind kind = any;
+  double lo = 0, hi = 0;           // range and count
+  std::vector<std::string> names;  // one_of
+};
+
+// Whether a resumed run (--resume DIR) may give the setting a new value or must repeat the old one.
+enum class OnResume { must_match, may_change };
+
+// One setting of `seisseg train`: from its row come the flag and its help, the config.json key, the
+// checks of both, the resume rule and the run's identity (what a checkpoint must share with the run
+// that resumes from it).
+struct TrainSetting {
+  using Member =
+      std::variant<std::string TrainSettings::*, bool TrainSettings::*, int TrainSettings::*, int64_t TrainSettings::*,
+                   uint64_t TrainSettings::*, float TrainSettings::*, double TrainSettings::*>;
+  const char* flag;  // without "--"; also the config.json key
+  Member member;     // a bool is a flag without a value
+  SettingCheck check;
+  OnResume on_resume;
+  bool identity;
+  const char* help;
+};
+
+// Every setting, in the order of config.json and of --help.
+const std::vector<TrainSetting>& train_settings();
+
+// The row of `flag` ("levels"); null for a name that is not a setting.
+const TrainSetting* find_train_setting(const std::string& flag);
+
+// The settings of the run's identity, valued as to_json writes them.
+nlohmann::ordered_json train_identity(const TrainSettings& s);
 
 // The "settings" object of the config.json at cfg_path (of the run directory resume_dir). InputError
 // naming the file when it cannot be opened or is not a seisseg train config.

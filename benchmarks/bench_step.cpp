@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     if (device.is_cuda()) cuda_set_device(device.index);
     ExecConfig exec;
     exec.math = seis::parse_precision(precision);
-    exec.conv_backend = conv_backend == "cudnn" ? ConvBackend::cudnn : ConvBackend::own;
+    exec.conv_backend = seis::parse_conv_backend(conv_backend);
 
     UNetConfig cfg;
     cfg.levels = levels;

@@ -3,17 +3,18 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/error.h"
+#include "engine/enum_names.h"
 
 namespace seis {
 
-LrScheduleKind parse_lr_schedule(const std::string& s) {
-  if (s == "constant") return LrScheduleKind::constant;
-  if (s == "cosine") return LrScheduleKind::cosine;
-  throw UsageError("--lr-schedule: '" + s + "' is not constant or cosine");
-}
+namespace {
+constexpr EnumName<LrScheduleKind> kLrScheduleNames[] = {{LrScheduleKind::constant, "constant"},
+                                                         {LrScheduleKind::cosine, "cosine"}};
+}  // namespace
 
-const char* lr_schedule_name(LrScheduleKind k) { return k == LrScheduleKind::cosine ? "cosine" : "constant"; }
+LrScheduleKind parse_lr_schedule(const std::string& s) { return parse_enum(kLrScheduleNames, s, "--lr-schedule"); }
+const char* lr_schedule_name(LrScheduleKind k) { return enum_name(kLrScheduleNames, k); }
+std::vector<std::string> lr_schedule_names() { return enum_names(kLrScheduleNames); }
 
 float LrSchedule::at(int64_t step) const {
   if (warmup_steps > 0 && step < warmup_steps) {

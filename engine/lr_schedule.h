@@ -3,12 +3,14 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace seis {
 
 enum class LrScheduleKind { constant, cosine };
 LrScheduleKind parse_lr_schedule(const std::string& s);  // UsageError on anything else
 const char* lr_schedule_name(LrScheduleKind k);
+std::vector<std::string> lr_schedule_names();  // the allowed names, in --help's order
 
 struct LrSchedule {
   LrScheduleKind kind = LrScheduleKind::constant;

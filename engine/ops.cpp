@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/dispatch.h"
+#include "engine/enum_names.h"
 #include "engine/error.h"
 #include "kernels/activation.h"
 #include "kernels/bce_loss.h"
@@ -114,24 +115,21 @@ Tensor empty_like(const Shape& shape, const Tensor& like) { return Tensor::empty
 
 }  // namespace
 
-ConvMath parse_precision(const std::string& name) {
-  for (ConvMath m : {ConvMath::f32, ConvMath::tf32, ConvMath::bf16}) {
-    if (name == precision_name(m)) return m;
-  }
-  throw UsageError("--precision: '" + name + "' is not fp32, tf32 or bf16");
-}
+namespace {
+constexpr EnumName<ConvMath> kPrecisionNames[] = {
+    {ConvMath::f32, "fp32"}, {ConvMath::tf32, "tf32"}, {ConvMath::bf16, "bf16"}};
+constexpr EnumName<ConvBackend> kConvBackendNames[] = {{ConvBackend::own, "own"}, {ConvBackend::cudnn, "cudnn"}};
+}  // namespace
 
-const char* precision_name(ConvMath math) {
-  switch (math) {
-    case ConvMath::f32:
-      return "fp32";
-    case ConvMath::tf32:
-      return "tf32";
-    case ConvMath::bf16:
-      return "bf16";
-  }
-  return "?";
+ConvMath parse_precision(const std::string& name) { return parse_enum(kPrecisionNames, name, "--precision"); }
+const char* precision_name(ConvMath math) { return enum_name(kPrecisionNames, math); }
+std::vector<std::string> precision_names() { return enum_names(kPrecisionNames); }
+
+ConvBackend parse_conv_backend(const std::string& name) {
+  return parse_enum(kConvBackendNames, name, "--conv-backend");
 }
+const char* conv_backend_name(ConvBackend backend) { return enum_name(kConvBackendNames, backend); }
+std::vector<std::string> conv_backend_names() { return enum_names(kConvBackendNames); }
 
 bool cuda_bf16_storage_enabled() {
   const char* e = std::getenv("SEIS_CUDA_BF16_STORAGE");

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "kernels/conv2d.h"
@@ -23,6 +24,15 @@ struct ExecConfig {
 // "fp32", "tf32" or "bf16" (the --precision flag); UsageError otherwise.
 ConvMath parse_precision(const std::string& name);
 const char* precision_name(ConvMath math);
+std::vector<std::string> precision_names();  // the allowed names, in --help's order
+// --precision, as every command explains it.
+constexpr const char* kPrecisionHelp =
+    "fp32 (exact), tf32 or bf16: conv operands rounded to it, fp32 accumulation; bf16 also stores activations "
+    "and their gradients in bf16 (on CUDA only with SEIS_CUDA_BF16_STORAGE=1 until verified on a GPU)";
+// "own" or "cudnn" (the --conv-backend flag); UsageError otherwise.
+ConvBackend parse_conv_backend(const std::string& name);
+const char* conv_backend_name(ConvBackend backend);
+std::vector<std::string> conv_backend_names();
 
 // Activations (and their gradients) are stored as activation_dtype(exec, device): bf16 under
 // --precision bf16 (DESIGN.md "Precision"), else f32. Weights, biases and their gradients are f32.

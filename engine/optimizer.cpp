@@ -1,28 +1,19 @@
 #include "engine/optimizer.h"
 
 #include "engine/dispatch.h"
+#include "engine/enum_names.h"
 #include "engine/error.h"
 
 namespace seis {
 
-OptimizerKind parse_optimizer(const std::string& s) {
-  if (s == "sgd") return OptimizerKind::sgd;
-  if (s == "adam") return OptimizerKind::adam;
-  if (s == "adamw") return OptimizerKind::adamw;
-  throw UsageError("--optimizer: '" + s + "' is not adam, adamw or sgd");
-}
+namespace {
+constexpr EnumName<OptimizerKind> kOptimizerNames[] = {
+    {OptimizerKind::adam, "adam"}, {OptimizerKind::adamw, "adamw"}, {OptimizerKind::sgd, "sgd"}};
+}  // namespace
 
-const char* optimizer_name(OptimizerKind k) {
-  switch (k) {
-    case OptimizerKind::sgd:
-      return "sgd";
-    case OptimizerKind::adam:
-      return "adam";
-    case OptimizerKind::adamw:
-      return "adamw";
-  }
-  return "?";
-}
+OptimizerKind parse_optimizer(const std::string& s) { return parse_enum(kOptimizerNames, s, "--optimizer"); }
+const char* optimizer_name(OptimizerKind k) { return enum_name(kOptimizerNames, k); }
+std::vector<std::string> optimizer_names() { return enum_names(kOptimizerNames); }
 
 Optimizer::Optimizer(const OptimizerConfig& config, std::vector<Var> params)
     : config_(config), params_(std::move(params)) {

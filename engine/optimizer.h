@@ -13,6 +13,7 @@ namespace seis {
 enum class OptimizerKind { sgd, adam, adamw };
 OptimizerKind parse_optimizer(const std::string& s);  // UsageError on an unknown name
 const char* optimizer_name(OptimizerKind k);
+std::vector<std::string> optimizer_names();  // the allowed names, in --help's order
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::adam;

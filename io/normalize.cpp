@@ -4,29 +4,18 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/error.h"
-#include "engine/printable.h"
+#include "engine/enum_names.h"
 
 namespace seis {
 
-Normalize parse_normalize(const std::string& s) {
-  if (s == "trace") return Normalize::trace;
-  if (s == "sample") return Normalize::sample;
-  if (s == "none") return Normalize::none;
-  throw UsageError("--normalize: '" + printable(s, 64) + "' is not trace, sample or none");
-}
+namespace {
+constexpr EnumName<Normalize> kNormalizeNames[] = {
+    {Normalize::trace, "trace"}, {Normalize::sample, "sample"}, {Normalize::none, "none"}};
+}  // namespace
 
-const char* normalize_name(Normalize n) {
-  switch (n) {
-    case Normalize::trace:
-      return "trace";
-    case Normalize::sample:
-      return "sample";
-    case Normalize::none:
-      return "none";
-  }
-  return "?";
-}
+Normalize parse_normalize(const std::string& s) { return parse_enum(kNormalizeNames, s, "--normalize"); }
+const char* normalize_name(Normalize n) { return enum_name(kNormalizeNames, n); }
+std::vector<std::string> normalize_names() { return enum_names(kNormalizeNames); }
 
 void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data) {
   if (mode == Normalize::none || height <= 0 || width <= 0) return;

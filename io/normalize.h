@@ -11,6 +11,7 @@ namespace seis {
 enum class Normalize { trace, sample, none };
 Normalize parse_normalize(const std::string& s);  // UsageError on anything else
 const char* normalize_name(Normalize n);
+std::vector<std::string> normalize_names();  // the allowed names, in --help's order
 
 void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data);
 
