@@ -16,6 +16,7 @@
 #include <random>
 
 #include "cli_util.h"
+#include "h5_capi_writer.h"
 #include "io/hdf5_dataset.h"
 
 namespace seis {
@@ -25,6 +26,7 @@ std::string tmp_path(const std::string& name) {
   return testing::TempDir() + "h5idx_" + std::to_string(::getpid()) + "_" + name;
 }
 
+using seis::test::CapiOptions;
 using seis::test::have_h5py;
 
 int run_python(const std::string& script) { return seis::test::run_h5py_script(tmp_path("script.py"), script); }
@@ -67,67 +69,6 @@ void expect_index_refused(const std::string& path, const std::string& reason_par
   EXPECT_FALSE(read_chunk_index(o.fd, o.dset, &chunks, &why)) << path;
   EXPECT_NE(why.find(reason_part), std::string::npos) << path << ": " << why;
   EXPECT_TRUE(chunks.empty());
-}
-
-struct CapiOptions {
-  bool latest = false;      // libver latest: layout message v4, object header v2
-  bool early = false;       // H5D_ALLOC_TIME_EARLY
-  int gzip = 0;             // deflate level
-  bool unlimited = false;   // maxdims[0] unlimited
-  hsize_t chunk_h = 0;      // chunk shape [1, chunk_h, chunk_w]; 0: whole sample
-  hsize_t chunk_n = 1;      // samples per chunk; 0: contiguous
-  size_t offset_bytes = 8;  // superblock sizes of offsets and lengths
-  hsize_t userblock = 0;
-  int64_t skip_every = 0;  // >0: samples i with i % skip_every == 1 are never written
-  int attributes = 0;      // many attributes push the layout message to a continuation block
-};
-
-// Writes /data float32 [n, h, w] with the C API and the given options.
-void write_capi(const std::string& path, int64_t n, int64_t h, int64_t w, const CapiOptions& o) {
-  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-  H5Pset_sizes(fcpl, o.offset_bytes, o.offset_bytes);
-  if (o.userblock) H5Pset_userblock(fcpl, o.userblock);
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (o.latest) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
-  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
-  ASSERT_GE(file, 0) << path;
-  const hsize_t dims[3] = {hsize_t(n), hsize_t(h), hsize_t(w)};
-  const hsize_t maxdims[3] = {o.unlimited ? H5S_UNLIMITED : hsize_t(n), hsize_t(h), hsize_t(w)};
-  hid_t space = H5Screate_simple(3, dims, maxdims);
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  const hsize_t chunk[3] = {o.chunk_n, o.chunk_h ? o.chunk_h : hsize_t(h), o.chunk_h ? o.chunk_h : hsize_t(w)};
-  if (o.chunk_n > 0) H5Pset_chunk(dcpl, 3, chunk);
-  if (o.early) H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
-  if (o.gzip) H5Pset_deflate(dcpl, unsigned(o.gzip));
-  hid_t dset = H5Dcreate2(file, "data", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  ASSERT_GE(dset, 0);
-  std::vector<float> sample(size_t(h * w));
-  for (int64_t i = 0; i < n; ++i) {
-    if (o.skip_every > 0 && i % o.skip_every == 1) continue;
-    for (int64_t k = 0; k < h * w; ++k) sample[size_t(k)] = value(i, k);
-    const hsize_t start[3] = {hsize_t(i), 0, 0}, count[3] = {1, hsize_t(h), hsize_t(w)};
-    hid_t fs = H5Dget_space(dset);
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr);
-    hid_t ms = H5Screate_simple(3, count, nullptr);
-    ASSERT_GE(H5Dwrite(dset, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, sample.data()), 0);
-    H5Sclose(ms);
-    H5Sclose(fs);
-  }
-  hid_t aspace = H5Screate(H5S_SCALAR);
-  for (int a = 0; a < o.attributes; ++a) {
-    const double v = a;
-    hid_t attr = H5Acreate2(dset, ("attribute_number_" + std::to_string(a)).c_str(), H5T_IEEE_F64LE, aspace,
-                            H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(attr, H5T_NATIVE_DOUBLE, &v);
-    H5Aclose(attr);
-  }
-  H5Sclose(aspace);
-  H5Dclose(dset);
-  H5Pclose(dcpl);
-  H5Sclose(space);
-  H5Fclose(file);
-  H5Pclose(fapl);
-  H5Pclose(fcpl);
 }
 
 void write_ours(const std::string& path, int64_t n, int64_t h, int64_t w, int gzip) {
@@ -241,7 +182,7 @@ TEST(Hdf5ChunkIndex, CapiLayouts) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const std::string p = tmp_path(std::string(c.name) + ".h5");
-    write_capi(p, c.n, 8, 8, c.o);
+    ASSERT_TRUE(test::write_capi(p, c.n, 8, 8, c.o, value));
     expect_index_matches_library(p, c.expect_chunks);
     H5SampleFile f(p);
     const bool per_sample = c.o.chunk_h == 0 && c.o.chunk_n == 1;
@@ -257,9 +198,9 @@ TEST(Hdf5ChunkIndex, UnsupportedLayoutsAreRefused) {
   ub.userblock = ub_contiguous.userblock = 512;
   ub_contiguous.chunk_n = 0;
   const std::string pea = tmp_path("ea.h5"), pub = tmp_path("ub.h5"), pubc = tmp_path("ubc.h5");
-  write_capi(pea, 50, 8, 8, ea);
-  write_capi(pub, 50, 8, 8, ub);
-  write_capi(pubc, 50, 8, 8, ub_contiguous);
+  ASSERT_TRUE(test::write_capi(pea, 50, 8, 8, ea, value));
+  ASSERT_TRUE(test::write_capi(pub, 50, 8, 8, ub, value));
+  ASSERT_TRUE(test::write_capi(pubc, 50, 8, 8, ub_contiguous, value));
   expect_index_refused(pea, "extensible array");
   expect_index_refused(pub, "user block");
   for (const std::string& p : {pea, pub, pubc}) {
@@ -304,7 +245,7 @@ TEST(Hdf5ChunkIndex, TenThousandChunksReadDirect) {
   write_ours(p, 10000, 8, 8, 0);
   CapiOptions latest;
   latest.latest = true;
-  write_capi(pl, 10000, 8, 8, latest);
+  ASSERT_TRUE(test::write_capi(pl, 10000, 8, 8, latest, value));
   for (const std::string& path : {p, pl}) {
     const auto t0 = std::chrono::steady_clock::now();
     H5SampleFile f(path);
@@ -330,7 +271,7 @@ TEST(Hdf5ChunkIndex, DamagedHeadersNeverCrash) {
     CapiOptions o;
   };
   std::vector<Src> srcs = {{tmp_path("fz_v1.h5"), 200, CapiOptions{}}, {tmp_path("fz_fa.h5"), 1500, latest}};
-  for (const Src& s : srcs) write_capi(s.path, s.n, 4, 4, s.o);
+  for (const Src& s : srcs) ASSERT_TRUE(test::write_capi(s.path, s.n, 4, 4, s.o, value));
   const std::string ours = tmp_path("fz_ours.h5");
   write_ours(ours, 100, 4, 4, 0);
   srcs.push_back({ours, 100, {}});
