@@ -134,7 +134,7 @@ const std::vector<TrainSetting>& train_settings() {
     {"base",             &S::base,             range(1, 1024),                          must_match, yes,
        "UNet base channels"},
     // On the command line also "auto" (apps/cmd_train.cpp).
-    {"batch",            &S::batch,            range(1, 1 << 20),                       must_match, yes,
+    {"batch",            &S::batch,            range(1, 1 << 30),                       must_match, yes,
        "global batch (split across ranks), or auto: the largest whose planned step fits 90% of each "
        "rank's free device memory (seisseg plan)"},
     {"epochs",           &S::epochs,           count(1 << 30),                          may_change, no,

@@ -129,7 +129,9 @@ class MpiComm final : public Communicator {
         MPI_CHECK(MPI_Ibarrier(comm_, &req));
         complete_or_abort(&req, "the barrier before MPI_Finalize");
       } catch (const std::exception& e) {
+        // (MPI_Finalize would wait for the peers without a limit: end the job instead.)
         std::fprintf(stderr, "seisseg: rank %d of %d: %s\n", rank_, world_, e.what());
+        abort(kHungExitCode);
       }
     }
     MPI_Comm_free(&comm_);

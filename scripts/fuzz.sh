@@ -146,7 +146,9 @@ for t in "${targets[@]}"; do
     -print_final_stats=1 -artifact_prefix="$build/findings/$t-" "${dirs[@]}" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -E '^#[0-9]+' "$log" | tail -1 | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+  # (|| true: a target that fails on its first input logs no "#N" status line, and the finding must
+  # still be reported below.)
+  cov=$({ grep -E '^#[0-9]+' "$log" || true; } | tail -1 | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
   if [ $rc -ne 0 ]; then
     failed=1
     echo "fuzz.sh: $t: FINDING (exit $rc); the end of $log:" >&2

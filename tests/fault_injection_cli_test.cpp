@@ -115,7 +115,7 @@ std::vector<Fault> write_faults(const std::string& path) {
 }
 
 TEST_F(FaultInjectionCli, CheckpointWriteFaultsKeepThePreviousCheckpoint) {
-  // A resumed run saves at step 3: state.safetensors first, then weights.safetensors.
+  // A resumed run saves at step 3: weights.safetensors, then state.safetensors (the commit point).
   for (const char* file : {"state.safetensors", "weights.safetensors"}) {
     const std::string out = dir_ + "/ckpt";
     for (const Fault& f : write_faults(out + "/" + file)) {

@@ -45,7 +45,8 @@ TEST(HungRankCase, Run) {
   const std::string c = which;
   std::unique_ptr<seis::Communicator> comm = seis::make_communicator(seis::Device::cpu());
   ASSERT_EQ(comm->world(), 2);
-  if (comm->rank() == 1) std::raise(SIGSTOP);
+  const int rank = comm->rank();  // (kept: the finalize case destroys comm)
+  if (rank == 1) std::raise(SIGSTOP);
   std::vector<float> f(1000, 1.0f);
   int64_t counts[4] = {1, 2, 3, 4};
   double sums[2] = {0.5, 1.5};
@@ -68,7 +69,7 @@ TEST(HungRankCase, Run) {
     FAIL() << "unknown SEIS_HUNG_CASE " << c;
   }
   // (Rank 1 may get here: the job's teardown continues it (SIGCONT) before it ends it.)
-  if (comm->rank() == 0) ADD_FAILURE() << c << " returned on rank 0 although rank 1 is stopped";
+  if (rank == 0) ADD_FAILURE() << c << " returned on rank 0 although rank 1 is stopped";
 }
 
 // ---- The tests --------------------------------------------------------------------------------------
