@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <type_traits>
@@ -32,7 +34,9 @@
 #include "apps/weights.h"
 #include "engine/communicator.h"
 #include "engine/device_runtime.h"
+#include "engine/file_io.h"
 #include "engine/printable.h"
+#include "engine/safetensors.h"
 #include "io/dataset_paths.h"
 
 namespace seis {
@@ -231,6 +235,31 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
   return batch;
 }
 
+// The step whose validation chose the weights of best.safetensors (and of best.pending.safetensors).
+constexpr const char* kBestStepKey = "seisseg.best_step";
+
+// best.pending.safetensors, the best weights of a validation whose figure no committed state records
+// yet: once the state of step `committed` (or later) records it, it becomes best.safetensors; a
+// pending file from past that step (a kill before the state's commit) is dropped, for the resumed run
+// decides again.
+void settle_pending_best(const RunDir& dir, int64_t committed) {
+  const std::string pending = dir.file("best.pending.safetensors");
+  if (!std::filesystem::exists(pending)) return;
+  int64_t step = std::numeric_limits<int64_t>::max();
+  try {
+    const auto meta = load_safetensors(pending).metadata;
+    const auto it = meta.find(kBestStepKey);
+    if (it != meta.end()) step = std::stoll(it->second);
+  } catch (const std::exception&) {  // unreadable: never committed, as far as anyone can tell
+  }
+  if (step <= committed) {
+    commit_atomic(pending, dir.file("best.safetensors"));
+  } else {
+    std::error_code ec;
+    std::filesystem::remove(pending, ec);
+  }
+}
+
 // Everything after the flags: data, model, optimizer, the loop and its outputs. With world > 1,
 // every rank runs this; only rank 0 writes files and prints.
 int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t save_steps, double save_minutes,
@@ -340,9 +369,10 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
       dir.truncate_metrics(state.progress.step);
       std::error_code ec;
       for (const char* f : {"metrics.jsonl", "state.safetensors", "weights.safetensors", "best.safetensors",
-                            "preview.png", "config.json"}) {
+                            "best.pending.safetensors", "preview.png", "config.json"}) {
         std::filesystem::remove(dir.file(std::string(f) + ".tmp"), ec);
       }
+      settle_pending_best(dir, state.progress.step);
     }
     if (state.progress.step >= opt.steps) {
       if (root)
@@ -353,8 +383,8 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   } else if (root) {
     // A fresh run: nothing of an earlier run in this directory may be mistaken for this one's.
     std::error_code ec;
-    for (const char* f :
-         {"metrics.jsonl", "state.safetensors", "weights.safetensors", "best.safetensors", "preview.png"}) {
+    for (const char* f : {"metrics.jsonl", "state.safetensors", "weights.safetensors", "best.safetensors",
+                          "best.pending.safetensors", "preview.png"}) {
       std::filesystem::remove(dir.file(f), ec);
     }
   }
@@ -402,13 +432,18 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
 
   // state.safetensors (weights, optimizer state and position in one file) is written last: it is the
   // commit point of a checkpoint. A kill before its rename leaves the previous state, which a resume
-  // continues from; what was written past it (weights.safetensors, best.safetensors, preview.png,
-  // metrics.jsonl lines) the resumed run writes again, the same, as it retraces the steps.
+  // continues from; what was written past it (weights.safetensors, preview.png, metrics.jsonl lines)
+  // the resumed run writes again as it retraces the steps. The best weights, whose figure the state
+  // records, wait in best.pending.safetensors until the state that records it is committed, and
+  // only then become best.safetensors (settle_pending_best): best.safetensors always belongs to the
+  // state's best figure, even when a resume does not retrace bit for bit (another device or rank
+  // count).
   auto checkpoint = [&](const TrainProgress& p) {
     if (!root) return;
     state.progress = p;
     model.save(dir.file("weights.safetensors"), weights_meta);
     save_checkpoint(dir.file("state.safetensors"), model, optimizer, state, nlohmann::json(identity));
+    settle_pending_best(dir, p.step);
   };
   const auto t_start = std::chrono::steady_clock::now();
   auto t_saved = t_start;
@@ -478,7 +513,11 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
     }
     const bool best = s.best_by == "event_f1" ? f1_better : s.best_by == "pick_mae" ? mae_better : iou_better;
     if (!root) return;
-    if (best) model.save(dir.file("best.safetensors"), weights_meta);
+    if (best) {
+      std::map<std::string, std::string> meta = weights_meta;
+      meta[kBestStepKey] = std::to_string(p.step);
+      model.save(dir.file("best.pending.safetensors"), meta);
+    }
     write_model_preview(model, val_src, preview_index, opt.normalize, dir.file("preview.png"));
     if (tty) std::printf("\n");
     std::string arrivals;

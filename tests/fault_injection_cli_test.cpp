@@ -136,13 +136,15 @@ TEST_F(FaultInjectionCli, CheckpointWriteFaultsKeepThePreviousCheckpoint) {
 }
 
 TEST_F(FaultInjectionCli, BestCheckpointWriteFaultLeavesNoFileAndTheRunResumes) {
-  // The first validation (step 3) always writes best.safetensors; the checkpoint of step 2 stays.
+  // The first validation (step 3) always writes the best weights, to best.pending.safetensors until
+  // the checkpoint that records their figure; the checkpoint of step 2 stays.
   const std::string out = dir_ + "/best";
-  for (const Fault& f : write_faults(out + "/best.safetensors")) {
+  for (const Fault& f : write_faults(out + "/best.pending.safetensors")) {
     SCOPED_TRACE(describe(f));
     fs::remove_all(out);
     const CliResult r = run_with_fault(f, train_args(out) + " --steps 4 --val-every 3");
-    expect_one_line_error(r, "train", out + "/best.safetensors", reason(f));
+    expect_one_line_error(r, "train", out + "/best.pending.safetensors", reason(f));
+    EXPECT_FALSE(fs::exists(out + "/best.pending.safetensors"));
     EXPECT_EQ(temporaries(out), std::vector<std::string>{});
     EXPECT_FALSE(fs::exists(out + "/best.safetensors"));
     expect_weights_load(out + "/weights.safetensors");

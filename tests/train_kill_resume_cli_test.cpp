@@ -309,4 +309,35 @@ TEST_F(TrainKillResume, KilledAtRandomPointsAndResumedEqualsAnUninterruptedRun) 
   }
 }
 
+// best.safetensors always belongs to the committed state's best figure: best weights chosen by a
+// validation wait in best.pending.safetensors until a state records their figure. On --resume, a
+// pending file from past the state's step (a kill before that commit) is dropped and one from at or
+// before it is promoted, whatever the resumed run then retraces.
+TEST_F(TrainKillResume, PendingBestWeightsFollowTheCommittedState) {
+  const std::string out = dir_ + "/pending";
+  fs::remove_all(out);
+  ASSERT_EQ(seis::test::run_seisseg(train_args(out)).code, 0);
+  ASSERT_FALSE(fs::exists(out + "/best.pending.safetensors")) << "the last checkpoint promotes it";
+  const std::string best = slurp(out + "/best.safetensors");
+  ASSERT_FALSE(best.empty());
+  // Other weights (the latest ones) as a pending best of step `step`.
+  auto plant = [&](int64_t step) {
+    seis::SafetensorsContents w = seis::load_safetensors(out + "/weights.safetensors");
+    w.metadata["seisseg.best_step"] = std::to_string(step);
+    seis::save_safetensors(out + "/best.pending.safetensors", w.tensors, w.metadata);
+    return slurp(out + "/best.pending.safetensors");
+  };
+  plant(kSteps + 1);  // past the committed step 30: dropped
+  seis::test::CliResult r = seis::test::run_seisseg("train --resume " + out);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(out + "/best.pending.safetensors"));
+  EXPECT_EQ(slurp(out + "/best.safetensors"), best);
+  const std::string pending = plant(kSteps);  // recorded by the state of step 30: promoted
+  ASSERT_NE(pending, best);
+  r = seis::test::run_seisseg("train --resume " + out);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(out + "/best.pending.safetensors"));
+  EXPECT_EQ(slurp(out + "/best.safetensors"), pending);
+}
+
 }  // namespace
