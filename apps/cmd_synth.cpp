@@ -55,12 +55,13 @@ void check_disk_space(const std::string& out, long double values, int gzip, cons
   throw UsageError(flags + ": the file needs " + buf);
 }
 
-// "R:O:B:D" (or "R:O:B", D = 0) into the wavelet weights: finite numbers >= 0, not all 0.
+// "R:O:B:D:G" (or "R:O:B:D", G = 0, or "R:O:B", D = G = 0) into the wavelet weights: finite numbers
+// >= 0, not all 0.
 void parse_wavelet_weights(const std::string& v, SynthConfig* sc) {
-  double w[4] = {};
+  double w[5] = {};
   const int parts = static_cast<int>(std::count(v.begin(), v.end(), ':')) + 1;
   size_t at = 0;
-  bool ok = parts == 3 || parts == 4;
+  bool ok = parts >= 3 && parts <= 5;
   for (int i = 0; i < parts && ok; ++i) {
     const size_t c = i + 1 < parts ? v.find(':', at) : v.size();
     if (c == std::string::npos || c == at) {
@@ -77,15 +78,16 @@ void parse_wavelet_weights(const std::string& v, SynthConfig* sc) {
     }
     at = c + 1;
   }
-  if (!ok || at != v.size() + 1 || w[0] + w[1] + w[2] + w[3] <= 0) {
+  if (!ok || at != v.size() + 1 || w[0] + w[1] + w[2] + w[3] + w[4] <= 0) {
     throw UsageError("--wavelets: '" + v +
-                     "' is not R:O:B:D (weights of Ricker, Ormsby, Berlage and Damped wavelets, >= 0 and not all 0, "
-                     "e.g. 1:1:1:1; R:O:B means D = 0)");
+                     "' is not R:O:B:D:G (weights of Ricker, Ormsby, Berlage, Damped and Gabor wavelets, >= 0 and not "
+                     "all 0, e.g. 1:1:1:1:1; R:O:B:D means G = 0, R:O:B D = G = 0)");
   }
   sc->wavelet_ricker = w[0];
   sc->wavelet_ormsby = w[1];
   sc->wavelet_berlage = w[2];
   sc->wavelet_damped = w[3];
+  sc->wavelet_gabor = w[4];
 }
 
 }  // namespace
@@ -103,8 +105,9 @@ int cmd_synth(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int gzip = 0;
   const SynthConfig defaults;
-  std::string wavelets = "1:1:1:1";
+  std::string wavelets = "1:1:1:1:1";
   double pink = defaults.pink_fraction, correlated = defaults.correlated_noise, hum = defaults.hum;
+  double coherent = defaults.coherent_noise, flips = defaults.polarity_flips, reversed = defaults.reversed_fraction;
   double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
   app.add_option("--out", out, "output file (written as F.tmp, renamed when complete)")->required();
   app.add_option("--samples", samples, "number of gathers N (required without --continuous)")
@@ -125,10 +128,9 @@ int cmd_synth(int argc, char** argv) {
   app.add_option("--events-per-minute", events_per_minute,
                  "--continuous: mean rate of events (origin times of a Poisson process; events may overlap)")
       ->capture_default_str();
-  app.add_option(
-         "--wavelets", wavelets,
-         "weights R:O:B:D of Ricker, Ormsby, Berlage and Damped (the last two causal) wavelets, drawn per event "
-         "(1:0:0:0: Ricker only; R:O:B: no Damped)")
+  app.add_option("--wavelets", wavelets,
+                 "weights R:O:B:D:G of Ricker, Ormsby, Berlage, Damped (those two causal) and Gabor (constant phase of "
+                 "any angle) wavelets, drawn per event (1:0:0:0:0: Ricker only; R:O:B:D: no Gabor; R:O:B: neither)")
       ->capture_default_str();
   app.add_option("--pink", pink, "share of the background noise power that is pink (1/f), 0..1")
       ->capture_default_str()
@@ -140,6 +142,19 @@ int cmd_synth(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--hum", hum,
                  "probability per gather (with --continuous: per 10 s) of unlabelled 50/60 Hz power-line hum (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--polarity-flips", flips,
+                 "probability per event of a shear-like (double-couple) source whose P and S change polarity along "
+                 "the line (the others radiate in one lobe)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--reversed-traces", reversed, "share of live traces recorded with reversed polarity (labelled)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--coherent-noise", coherent,
+                 "probability per gather (with --continuous: of the record) of unlabelled coherent noise: 1-4 plane "
+                 "waves of band-limited noise (3-60 Hz) crossing the line at 300-8000 m/s, no onset or end")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--bursts", bursts,
@@ -166,6 +181,9 @@ int cmd_synth(int argc, char** argv) {
   sc.pink_fraction = pink;
   sc.correlated_noise = correlated;
   sc.hum = hum;
+  sc.coherent_noise = coherent;
+  sc.polarity_flips = flips;
+  sc.reversed_fraction = reversed;
   // --bursts and --surface-waves: a rate per minute in a record, a probability per gather.
   for (const auto& [flag, value] :
        {std::make_pair("--bursts", bursts), std::make_pair("--surface-waves", surface_waves)}) {

@@ -33,11 +33,11 @@ std::string list_str(const std::vector<double>& v) {
   return s + "]";
 }
 
-// "R:O:B:D", the wavelet weights as --wavelets takes them.
+// "R:O:B:D:G", the wavelet weights as --wavelets takes them.
 std::string synth_wavelet_weights_str(const SynthConfig& sc) {
-  char buf[128];
-  std::snprintf(buf, sizeof buf, "%g:%g:%g:%g", sc.wavelet_ricker, sc.wavelet_ormsby, sc.wavelet_berlage,
-                sc.wavelet_damped);
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%g:%g:%g:%g:%g", sc.wavelet_ricker, sc.wavelet_ormsby, sc.wavelet_berlage,
+                sc.wavelet_damped, sc.wavelet_gabor);
   return buf;
 }
 
@@ -107,6 +107,9 @@ void write_generator_attributes(H5SampleWriter& writer, const SynthConfig& sc, c
   writer.set_attribute("wavelets", synth_wavelet_weights_str(sc));
   writer.set_attribute("pink_fraction", sc.pink_fraction);
   writer.set_attribute("correlated_noise", sc.correlated_noise);
+  writer.set_attribute("coherent_noise", sc.coherent_noise);
+  writer.set_attribute("polarity_flips", sc.polarity_flips);
+  writer.set_attribute("reversed_fraction", sc.reversed_fraction);
   writer.set_attribute("corr_length_lo", sc.corr_length_lo);
   writer.set_attribute("corr_length_hi", sc.corr_length_hi);
   writer.set_attribute("hum", sc.hum);
@@ -305,6 +308,10 @@ double write_synth_record(const std::string& out, const SynthConfig& sc, const S
   writer.set_attribute("surface_waves_per_minute", sc.surface_waves_per_minute);
   writer.set_attribute("correlation_length", record.correlation_length());  // traces; 0: independent
   if (sc.hum > 0) writer.set_attribute("hum_hz", record.hum_hz());
+  // Apparent velocities of the record's coherent-noise waves, m/s (signed); absent: none.
+  if (!record.coherent_velocities().empty()) {
+    writer.set_attribute("coherent_velocities", list_str(record.coherent_velocities()));
+  }
   writer.set_attribute("duration_s", static_cast<double>(T) * sc.dt);
   writer.add_table(synth_pick_table());
   writer.add_table(synth_event_table());

@@ -56,6 +56,8 @@ enum Purpose : uint64_t {
   kRecordBursts = 19,    // index the segment; sub 0 the draws, 1 + b burst b's noise
   kRecordSurface = 20,
   kRecordCorrelation = 21,
+  kCoherent = 22,        // sub 0: the draws; 1 + w: wave w's white noise (a run key derived from it)
+  kRecordCoherent = 23,  // index 0; sub as kCoherent
 };
 
 uint64_t stream_key(uint64_t seed, int64_t index, Purpose purpose, int64_t sub) {
@@ -152,6 +154,7 @@ struct Event {
   WaveletShape shape_p, shape_s;      // of pub.wavelet at freq_p and freq_s
   double t0 = 0, vrms = 0;            // P vertical time and RMS velocity to the source depth
   double strike_p = 0, strike_s = 0;  // radiation lobes, rad
+  double iso = 0;                     // double-couple events: the isotropic part of the P radiation
 };
 
 // Source position, wavelets, amplitudes and radiation lobes of one event (not its origin time).
@@ -173,19 +176,35 @@ void draw_source(const SynthConfig& cfg, double line, Rng& rng, Event* e) {
 // its shapes (a Damped one's n and a drawn after the kind, so that the other kinds' draws are those
 // of the generator before the family existed).
 void draw_wavelet(const SynthConfig& cfg, uint64_t key, Event* e) {
-  const double total = cfg.wavelet_ricker + cfg.wavelet_ormsby + cfg.wavelet_berlage + cfg.wavelet_damped;
+  const double total =
+      cfg.wavelet_ricker + cfg.wavelet_ormsby + cfg.wavelet_berlage + cfg.wavelet_damped + cfg.wavelet_gabor;
   Rng rng(key);
   const double u = rng.uniform() * total;
-  e->pub.wavelet = u < cfg.wavelet_ricker                                              ? SynthWavelet::kRicker
-                   : u < cfg.wavelet_ricker + cfg.wavelet_ormsby                       ? SynthWavelet::kOrmsby
-                   : u < cfg.wavelet_ricker + cfg.wavelet_ormsby + cfg.wavelet_berlage ? SynthWavelet::kBerlage
-                                                                                       : SynthWavelet::kDamped;
+  const double rob = cfg.wavelet_ricker + cfg.wavelet_ormsby + cfg.wavelet_berlage;
+  e->pub.wavelet = u < cfg.wavelet_ricker                        ? SynthWavelet::kRicker
+                   : u < cfg.wavelet_ricker + cfg.wavelet_ormsby ? SynthWavelet::kOrmsby
+                   : u < rob                                     ? SynthWavelet::kBerlage
+                   : u < rob + cfg.wavelet_damped                ? SynthWavelet::kDamped
+                                                                 : SynthWavelet::kGabor;
   if (e->pub.wavelet == SynthWavelet::kDamped) {
     const double u0 = rng.uniform(), u1 = rng.uniform();
     damped_parameters(u0, u1, &e->pub.damped_power, &e->pub.damped_rate);
   }
-  e->shape_p = make_wavelet(e->pub.wavelet, e->pub.freq_p, cfg.dt, e->pub.damped_power, e->pub.damped_rate);
-  e->shape_s = make_wavelet(e->pub.wavelet, e->pub.freq_s, cfg.dt, e->pub.damped_power, e->pub.damped_rate);
+  // The Gabor's phase and width, drawn for every kind after the draws above (which stay those of
+  // the generator before the Gabor existed).
+  const double phase = rng.uniform(0.0, 2.0 * kPi), width = rng.uniform(0.2, 0.35);
+  if (e->pub.wavelet == SynthWavelet::kGabor) {
+    e->pub.gabor_phase = phase;
+    e->pub.gabor_width = width;
+  }
+  // The radiation kind, drawn after the wavelet's parameters (so that those stay the draws of the
+  // generator before radiation kinds existed).
+  const double flip = rng.uniform(), iso = rng.uniform(0.0, 0.5);
+  e->pub.double_couple = flip < cfg.polarity_flips;
+  e->iso = e->pub.double_couple ? iso : 0.0;
+  const SynthEvent& p = e->pub;
+  e->shape_p = make_wavelet(p.wavelet, p.freq_p, cfg.dt, p.damped_power, p.damped_rate, p.gabor_phase, p.gabor_width);
+  e->shape_s = make_wavelet(p.wavelet, p.freq_s, cfg.dt, p.damped_power, p.damped_rate, p.gabor_phase, p.gabor_width);
 }
 
 // An event's P and S arrival times (s from the first sample) and amplitudes on receiver j.
@@ -200,8 +219,12 @@ Arrival arrival_at(const SynthConfig& cfg, const Event& e, int64_t j) {
   const double spreading = p.z / r;  // 1/r, normalised to 1 at the apex
   const double takeoff = std::atan2(h, p.z);
   const double cp = std::cos(takeoff - e.strike_p), cs = std::cos(takeoff - e.strike_s);
-  const double rad_p = 1.0 - cfg.radiation + cfg.radiation * cp * cp;
-  const double rad_s = 1.0 - cfg.radiation + cfg.radiation * cs * cs;
+  double rad_p = 1.0 - cfg.radiation + cfg.radiation * cp * cp;
+  double rad_s = 1.0 - cfg.radiation + cfg.radiation * cs * cs;
+  if (e.pub.double_couple) {  // one fault plane for both phases
+    rad_p = e.iso + (1.0 - e.iso) * std::sin(2.0 * (takeoff - e.strike_p));
+    rad_s = std::cos(2.0 * (takeoff - e.strike_p));
+  }
   const double tp = std::sqrt(e.t0 * e.t0 + (h * h) / (e.vrms * e.vrms));
   // vs = vp / vp_vs in every layer, so the S time is the P time scaled.
   return {p.origin_time + tp, p.origin_time + tp * cfg.vp_vs, p.amp_p * spreading * rad_p, p.amp_s * spreading * rad_s};
@@ -209,8 +232,10 @@ Arrival arrival_at(const SynthConfig& cfg, const Event& e, int64_t j) {
 
 enum TraceKind : uint8_t { kLive = 0, kDead = 1, kSpiky = 2 };
 
-// Dead and spiky traces: one uniform draw per trace.
-std::vector<uint8_t> draw_trace_kinds(const SynthConfig& cfg, int64_t W, Rng& rng, int64_t* n_dead, int64_t* n_spiky) {
+// Dead and spiky traces: one uniform draw per trace; then the polarity of each trace (-1: reversed,
+// never a dead one), one more draw per trace when reversed_fraction > 0.
+std::vector<uint8_t> draw_trace_kinds(const SynthConfig& cfg, int64_t W, Rng& rng, int64_t* n_dead, int64_t* n_spiky,
+                                      std::vector<double>* polarity, int64_t* n_reversed) {
   std::vector<uint8_t> kind(static_cast<size_t>(W), kLive);
   *n_dead = *n_spiky = 0;
   for (int64_t j = 0; j < W; ++j) {
@@ -221,6 +246,16 @@ std::vector<uint8_t> draw_trace_kinds(const SynthConfig& cfg, int64_t W, Rng& rn
     } else if (u < cfg.dead_fraction + cfg.spiky_fraction) {
       kind[j] = kSpiky;
       ++*n_spiky;
+    }
+  }
+  polarity->assign(static_cast<size_t>(W), 1.0);
+  *n_reversed = 0;
+  if (cfg.reversed_fraction > 0) {
+    for (int64_t j = 0; j < W; ++j) {
+      if (rng.uniform() < cfg.reversed_fraction && kind[j] != kDead) {
+        (*polarity)[j] = -1.0;
+        ++*n_reversed;
+      }
     }
   }
   return kind;
@@ -237,21 +272,24 @@ void draw_spikes(Rng& rng, int64_t rows, double sigma, Add add) {
   }
 }
 
-// The band-limited part of the noise: RBJ band-pass biquad (0 dB peak), Q = 1, centre fc.
+// The band-limited part of the noise: RBJ band-pass biquad (0 dB peak), centre fc, quality q (1 for
+// the background noise).
 struct BandPass {
   double b0 = 0, a1 = 0, a2 = 0;
-  BandPass(double fc, double dt) {
-    const double w0 = 2.0 * kPi * fc * dt, alpha = std::sin(w0) / 2.0;
+  BandPass(double fc, double dt, double q = 1.0) {
+    const double w0 = 2.0 * kPi * fc * dt, alpha = std::sin(w0) / (2.0 * q);
     const double a0 = 1.0 + alpha;
     b0 = alpha / a0;
     a1 = -2.0 * std::cos(w0) / a0;
     a2 = (1.0 - alpha) / a0;
   }
   // Samples for a start-up transient to decay by e^-time_constants (the poles have radius
-  // ~exp(-pi fc dt) at Q = 1), at most cap.
-  static int64_t warmup(double fc, double dt, double time_constants, int64_t cap) {
-    return std::min<int64_t>(cap, static_cast<int64_t>(std::ceil(time_constants / (kPi * fc * dt))) + 8);
+  // ~exp(-pi fc dt / q)), at most cap.
+  static int64_t warmup(double fc, double dt, double time_constants, int64_t cap, double q = 1.0) {
+    return std::min<int64_t>(cap, static_cast<int64_t>(std::ceil(time_constants * q / (kPi * fc * dt))) + 8);
   }
+  // Variance of the output for white input of unit variance: the sum of the squared impulse response.
+  double white_gain(double fc, double dt, double q) const;
 };
 
 struct BiquadState {
@@ -265,6 +303,52 @@ struct BiquadState {
     return y;
   }
 };
+
+double BandPass::white_gain(double fc, double dt, double q) const {
+  double gain = 0;
+  BiquadState st;
+  const int64_t n = warmup(fc, dt, 40.0, int64_t{1} << 22, q);
+  for (int64_t k = 0; k < n; ++k) {
+    const double y = st.step(*this, k == 0 ? 1.0 : 0.0);
+    gain += y * y;
+  }
+  return gain;
+}
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+constexpr int64_t kWhiteRun = 256;        // white noise: one stream per run of samples (per trace)
+constexpr int64_t kFilterSegment = 2048;  // band-pass restarts (and record spike draws) per this many samples
+constexpr double kRecordWarmup = 12.0;    // lead-in before each restart, in filter time constants
+constexpr int64_t kRecordWarmupCap = 16384;
+
+// Band-passed white noise as a function of the absolute sample index k, at [t0, t1) (t0 may be
+// negative): white noise in runs of kWhiteRun samples, run r from the stream run_key(r); the filter
+// restarts at every multiple of kFilterSegment from a zero state `warm` samples earlier, so that a
+// sample's value does not depend on the range it is made in. emit(k, white, band) for each k.
+template <typename RunKey, typename Emit>
+void segmented_band_noise(RunKey run_key, const BandPass& filter, int64_t warm, int64_t t0, int64_t t1,
+                          std::vector<float>* scratch, Emit emit) {
+  for (int64_t g = floor_div(t0, kFilterSegment); g * kFilterSegment < t1; ++g) {
+    const int64_t start = g * kFilterSegment, lead = start - warm;
+    const int64_t end = std::min(t1, start + kFilterSegment);
+    scratch->resize(static_cast<size_t>(end - lead));
+    float* w = scratch->data();
+    for (int64_t r = floor_div(lead, kWhiteRun); r * kWhiteRun < end; ++r) {
+      Rng rng(run_key(r));
+      for (int64_t k = r * kWhiteRun; k < (r + 1) * kWhiteRun; ++k) {
+        const float x = static_cast<float>(rng.gaussian());
+        if (k >= lead && k < end) w[k - lead] = x;
+      }
+    }
+    BiquadState st;
+    const int64_t first = std::max(t0, start);  // the lead-in belongs to the segment before
+    for (int64_t k = lead; k < end; ++k) {
+      const double y = st.step(filter, w[k - lead]);
+      if (k >= first) emit(k, w[k - lead], y);
+    }
+  }
+}
 
 // Rows [row0, row0 + rows) of a [rows][W] block: a whole gather (row0 0) or a record's window.
 struct Rows {
@@ -309,8 +393,6 @@ void event_picks(const SynthConfig& cfg, const std::vector<uint8_t>& kind, doubl
   e->pub.first_arrival = picks->size() > first ? lo : std::numeric_limits<double>::quiet_NaN();
   e->pub.last_arrival = picks->size() > first ? hi : std::numeric_limits<double>::quiet_NaN();
 }
-
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // ---- Pink noise ---------------------------------------------------------------------------
 // A sum of random sources of periods P = 1, 2, 4, ..., 512 samples (Voss-McCartney), each linearly
@@ -550,6 +632,73 @@ void add_ground_roll(const GroundRoll& g, const std::vector<uint8_t>& kind, doub
   }
 }
 
+// Coherent noise: plane waves of band-passed white noise crossing the line (see SynthConfig). Each
+// wave is a series u(n) of the absolute sample index n (segmented_band_noise, unit variance in
+// expectation after `amp`'s gain correction), recorded at receiver j as u(k - x_j s / dt) for
+// sample k, linearly interpolated between samples.
+struct PlaneWave {
+  double slowness = 0;  // s/m along the line; negative: moving towards the first receiver
+  double fc = 0, q = 0;
+  double amp = 0;  // factor on the band-passed unit white noise: expected rms `level x sqrt(share)`
+  BandPass filter{1.0, 1.0};
+  int64_t warm = 0;
+  uint64_t key = 0;  // its white-noise runs: mix64(key ^ run)
+};
+
+constexpr double kCoherentVelocityLo = 300.0, kCoherentVelocityHi = 8000.0;
+
+// 1-4 waves with power shares drawn and normalised, together of expected rms `level`; wave w's noise
+// from the stream key_of(w).
+template <typename KeyOf>
+std::vector<PlaneWave> draw_plane_waves(Rng& r, double dt, double level, KeyOf key_of) {
+  std::vector<PlaneWave> waves(static_cast<size_t>(r.integer(1, 4)));
+  std::vector<double> share(waves.size());
+  double total = 0;
+  for (double& v : share) total += v = r.uniform(0.2, 1.0);
+  for (size_t w = 0; w < waves.size(); ++w) {
+    PlaneWave& p = waves[w];
+    const double v = std::exp(r.uniform(std::log(kCoherentVelocityLo), std::log(kCoherentVelocityHi)));
+    p.slowness = (r.uniform() < 0.5 ? 1.0 : -1.0) / v;
+    p.fc = std::min(r.uniform(3.0, 60.0), 0.4 / dt);
+    p.q = r.uniform(0.7, 3.0);
+    p.filter = BandPass(p.fc, dt, p.q);
+    p.warm = BandPass::warmup(p.fc, dt, kRecordWarmup, kRecordWarmupCap, p.q);
+    p.amp = level * std::sqrt(share[w] / total / std::max(p.filter.white_gain(p.fc, dt, p.q), 1e-30));
+    p.key = key_of(static_cast<int64_t>(w));
+  }
+  return waves;
+}
+
+// Adds the waves at the block's rows on live traces.
+void add_plane_waves(const std::vector<PlaneWave>& waves, const std::vector<uint8_t>& kind, double dx, double dt,
+                     const Rows& b) {
+  std::vector<float> white;
+  std::vector<double> u;
+  const int64_t W = static_cast<int64_t>(kind.size());
+  for (const PlaneWave& p : waves) {
+    // Sample positions k - j dx s / dt over the block lie in [lo, hi].
+    const double span = static_cast<double>(W - 1) * dx * p.slowness / dt;
+    const double lo = static_cast<double>(b.row0) - std::max(0.0, span);
+    const double hi = static_cast<double>(b.row0 + b.rows - 1) - std::min(0.0, span);
+    const int64_t n0 = static_cast<int64_t>(std::floor(lo)), n1 = static_cast<int64_t>(std::floor(hi)) + 2;
+    u.assign(static_cast<size_t>(n1 - n0), 0.0);
+    segmented_band_noise(
+        [&](int64_t run) { return mix64(p.key ^ (static_cast<uint64_t>(run) + 0x2545F4914F6CDD1Dull)); }, p.filter,
+        p.warm, n0, n1, &white, [&](int64_t k, float, double y) { u[static_cast<size_t>(k - n0)] = y; });
+    for (int64_t j = 0; j < W; ++j) {
+      if (kind[j] == kDead) continue;
+      const double delay = static_cast<double>(j) * dx * p.slowness / dt;
+      for (int64_t k = b.row0; k < b.row0 + b.rows; ++k) {
+        const double at = static_cast<double>(k) - delay;
+        const int64_t n = static_cast<int64_t>(std::floor(at));
+        const double f = at - static_cast<double>(n);
+        const size_t i = static_cast<size_t>(n - n0);
+        b.data[(k - b.row0) * b.W + j] += static_cast<float>(p.amp * ((1.0 - f) * u[i] + f * u[i + 1]));
+      }
+    }
+  }
+}
+
 [[noreturn]] void bad_field(const std::string& msg) { throw UsageError("synthetic generator: " + msg); }
 
 }  // namespace
@@ -587,21 +736,24 @@ void validate_synth_config(const SynthConfig& c) {
   need(c.s_freq_ratio_lo > 0 && c.s_freq_ratio_lo <= c.s_freq_ratio_hi && c.s_freq_ratio_hi <= 1.0,
        "S frequency ratio range must satisfy 0 < lo <= hi <= 1");
   need(c.radiation >= 0 && c.radiation <= 1, "radiation must lie in [0, 1]");
+  need(c.polarity_flips >= 0 && c.polarity_flips <= 1, "polarity_flips (a probability) must lie in [0, 1]");
+  need(c.reversed_fraction >= 0 && c.reversed_fraction <= 1, "reversed_fraction must lie in [0, 1]");
   need(c.white_fraction >= 0 && c.white_fraction <= 1, "white_fraction must lie in [0, 1]");
   need(c.noise_band_lo > 0 && c.noise_band_lo <= c.noise_band_hi, "noise band must satisfy 0 < lo <= hi");
   need(c.dead_fraction >= 0 && c.spiky_fraction >= 0 && c.dead_fraction + c.spiky_fraction <= 1,
        "dead_fraction and spiky_fraction must be >= 0 with a sum <= 1");
   auto fraction = [](double v) { return v >= 0 && v <= 1; };  // false for NaN
+  const double wsum = c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage + c.wavelet_damped + c.wavelet_gabor;
   need(c.wavelet_ricker >= 0 && c.wavelet_ormsby >= 0 && c.wavelet_berlage >= 0 && c.wavelet_damped >= 0 &&
-           std::isfinite(c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage + c.wavelet_damped) &&
-           c.wavelet_ricker + c.wavelet_ormsby + c.wavelet_berlage + c.wavelet_damped > 0,
-       "wavelet weights (Ricker:Ormsby:Berlage:Damped) must be finite, >= 0 and not all 0");
+           c.wavelet_gabor >= 0 && std::isfinite(wsum) && wsum > 0,
+       "wavelet weights (Ricker:Ormsby:Berlage:Damped:Gabor) must be finite, >= 0 and not all 0");
   need(fraction(c.pink_fraction), "pink_fraction must lie in [0, 1]");
   need(fraction(c.correlated_noise), "correlated_noise (a probability) must lie in [0, 1]");
   need(c.corr_length_lo > 0 && c.corr_length_lo <= c.corr_length_hi && c.corr_length_hi <= 64,
        "correlation length must satisfy 0 < lo <= hi <= 64 traces");
   need(fraction(c.hum) && fraction(c.bursts) && fraction(c.surface_waves),
        "hum, bursts and surface_waves (probabilities per gather) must lie in [0, 1]");
+  need(fraction(c.coherent_noise), "coherent_noise (a probability) must lie in [0, 1]");
   need(c.bursts_per_minute >= 0 && c.bursts_per_minute <= 6000 && c.surface_waves_per_minute >= 0 &&
            c.surface_waves_per_minute <= 6000,
        "bursts and surface waves per minute must lie in [0, 6000]");
@@ -653,8 +805,9 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
 
   // ---- Trace defects (dead, spiky), one stream for the gather. ----
   Rng defects(stream_key(cfg.seed, index, kDefects, 0));
-  int64_t n_dead = 0, n_spiky = 0;
-  const std::vector<uint8_t> kind = draw_trace_kinds(cfg, W, defects, &n_dead, &n_spiky);
+  int64_t n_dead = 0, n_spiky = 0, n_reversed = 0;
+  std::vector<double> polarity;
+  const std::vector<uint8_t> kind = draw_trace_kinds(cfg, W, defects, &n_dead, &n_spiky, &polarity, &n_reversed);
 
   // ---- Signal and label: P and S Ricker wavelets stamped near each arrival. ----
   const Rows gather{0, H, W, data, label};
@@ -662,8 +815,8 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     for (int64_t j = 0; j < W; ++j) {
       if (kind[j] == kDead) continue;
       const Arrival a = arrival_at(cfg, e, j);
-      stamp_phase(cfg.dt, gather, j, a.tp, e.shape_p, a.amp_p);
-      stamp_phase(cfg.dt, gather, j, a.ts, e.shape_s, a.amp_s);
+      stamp_phase(cfg.dt, gather, j, a.tp, e.shape_p, polarity[j] * a.amp_p);
+      stamp_phase(cfg.dt, gather, j, a.ts, e.shape_s, polarity[j] * a.amp_s);
     }
   }
   double sig2 = 0;
@@ -845,6 +998,16 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
       n_rolls = 1;
     }
   }
+  std::vector<PlaneWave> waves;
+  {
+    Rng r(stream_key(cfg.seed, index, kCoherent, 0));
+    if (r.uniform() < cfg.coherent_noise) {
+      const double level = r.uniform(0.2, 1.0) * sigma;
+      waves =
+          draw_plane_waves(r, cfg.dt, level, [&](int64_t w) { return stream_key(cfg.seed, index, kCoherent, 1 + w); });
+      add_plane_waves(waves, kind, cfg.dx, cfg.dt, gather);
+    }
+  }
 
   if (info) {
     info->snr_db = snr_db;
@@ -852,6 +1015,7 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     info->noise_rms = cfg.background_noise ? sigma : 0.0;
     info->dead_traces = n_dead;
     info->spiky_traces = n_spiky;
+    info->reversed_traces = n_reversed;
     info->correlation_length = corr_length;
     info->hum_hz = hum_hz;
     info->bursts = n_bursts;
@@ -860,6 +1024,8 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     info->surface_waves = n_rolls;
     info->surface_velocity = n_rolls ? roll.v : 0.0;
     info->surface_source_x = n_rolls ? roll.xs : 0.0;
+    info->coherent_velocities.clear();
+    for (const PlaneWave& p : waves) info->coherent_velocities.push_back(1.0 / p.slowness);
     // Ground truth: the arrivals stamped above, where they can carry label 1.
     info->events.clear();
     info->picks.clear();
@@ -872,14 +1038,7 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
 
 // ---- Continuous records -------------------------------------------------------------------
 
-namespace {
-
-constexpr int64_t kWhiteRun = 256;        // white noise: one stream per trace per run of samples
-constexpr int64_t kFilterSegment = 2048;  // band-pass restarts (and spike draws) per this many samples
-constexpr double kRecordWarmup = 12.0;    // lead-in before each restart, in filter time constants
-constexpr int64_t kRecordWarmupCap = 16384;
-
-}  // namespace
+namespace {}  // namespace
 
 struct SynthRecord::Impl {
   SynthConfig cfg;
@@ -887,7 +1046,8 @@ struct SynthRecord::Impl {
   double per_minute = 0;
   double fc = 0;
   std::vector<uint8_t> kind;
-  int64_t n_dead = 0, n_spiky = 0;
+  std::vector<double> polarity;  // -1 on reversed traces
+  int64_t n_dead = 0, n_spiky = 0, n_reversed = 0;
   BandPass filter{1.0, 1.0};
   int64_t warm = 0;
   float cw = 0, cb = 0, cp = 0;  // weights of the white, band-limited and pink noise: unit expected rms
@@ -895,7 +1055,8 @@ struct SynthRecord::Impl {
   std::vector<double> kernel;
   Hum hum;  // drawn once per record; its level per segment
   double hum_hz = 0;
-  double roll_reach = 0;  // bound on the end of a ground roll's wave train after its drawn time, s
+  double roll_reach = 0;         // bound on the end of a ground roll's wave train after its drawn time, s
+  std::vector<PlaneWave> waves;  // coherent noise, drawn once per record
 
   struct Scratch {
     std::vector<float> white, pink, field;
@@ -960,36 +1121,14 @@ struct SynthRecord::Impl {
     e->pub.amp_s *= scale;
   }
 
-  // White noise of trace j at samples [k0, k1) (k0 may be negative: the first lead-in).
-  void white_noise(int64_t j, int64_t k0, int64_t k1, float* out) const {
-    for (int64_t r = floor_div(k0, kWhiteRun); r * kWhiteRun < k1; ++r) {
-      Rng rng(stream_key(cfg.seed, r, kRecordNoise, j));
-      for (int64_t k = r * kWhiteRun; k < (r + 1) * kWhiteRun; ++k) {
-        const float g = static_cast<float>(rng.gaussian());
-        if (k >= k0 && k < k1) out[k - k0] = g;
-      }
-    }
-  }
-
-  // The filter restarts at every multiple of kFilterSegment from a zero state `warm` samples earlier, so that
-  // a sample's value does not depend on the window it is made in.
-  // Background noise of trace j at samples [t0, t1), added to col[(k - t0) * stride]. j may lie
-  // beyond the line (the virtual traces that correlated noise mixes in).
+  // Background noise of trace j at samples [t0, t1), added to col[(k - t0) * stride] (white noise
+  // from the streams (run, kRecordNoise, j), band-passed by segmented_band_noise, so a sample's value
+  // does not depend on the window it is made in). j may lie beyond the line (the virtual traces that
+  // correlated noise mixes in).
   void add_noise(int64_t j, int64_t t0, int64_t t1, float* col, int64_t stride, Scratch* scratch) const {
-    for (int64_t g = t0 / kFilterSegment; g * kFilterSegment < t1; ++g) {
-      const int64_t start = g * kFilterSegment, lead = start - warm;
-      const int64_t end = std::min(t1, start + kFilterSegment);
-      scratch->white.resize(static_cast<size_t>(end - lead));
-      float* w = scratch->white.data();
-      white_noise(j, lead, end, w);
-      BiquadState st;
-      const int64_t first = std::max(t0, start);  // the lead-in belongs to the segment before
-      for (int64_t k = lead; k < end; ++k) {
-        const double y = st.step(filter, w[k - lead]);
-        if (k < first) continue;
-        col[(k - t0) * stride] += cw * w[k - lead] + cb * static_cast<float>(y);
-      }
-    }
+    segmented_band_noise(
+        [&](int64_t r) { return stream_key(cfg.seed, r, kRecordNoise, j); }, filter, warm, t0, t1, &scratch->white,
+        [&](int64_t k, float w, double y) { col[(k - t0) * stride] += cw * w + cb * static_cast<float>(y); });
     if (cp == 0.0f) return;
     scratch->pink.resize(static_cast<size_t>(t1 - t0));
     pink_noise([&](int o) { return stream_key(cfg.seed, o, kRecordPink, j); }, t0, t1, &scratch->pink_acc,
@@ -1012,22 +1151,14 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
   Rng rng(stream_key(cfg.seed, 0, kRecord, 0));
   m->fc = std::min(rng.uniform(cfg.noise_band_lo, cfg.noise_band_hi), 0.45 / cfg.dt);
   Rng defects(stream_key(cfg.seed, 0, kRecordDefects, 0));
-  m->kind = draw_trace_kinds(cfg, W, defects, &m->n_dead, &m->n_spiky);
+  m->kind = draw_trace_kinds(cfg, W, defects, &m->n_dead, &m->n_spiky, &m->polarity, &m->n_reversed);
   m->filter = BandPass(m->fc, cfg.dt);
   m->warm = BandPass::warmup(m->fc, cfg.dt, kRecordWarmup, kRecordWarmupCap);
 
   // Noise weights from the filter's expected gains (white noise of unit variance): the band output
   // has variance sum h[n]^2 and covariance h[0] = b0 with its input; the pink noise has unit
   // variance and is independent of both. Power shares as in a gather, then normalised to unit rms.
-  double gain = 0;
-  {
-    BiquadState st;
-    const int64_t n = BandPass::warmup(m->fc, cfg.dt, 40.0, int64_t{1} << 22);
-    for (int64_t k = 0; k < n; ++k) {
-      const double y = st.step(m->filter, k == 0 ? 1.0 : 0.0);
-      gain += y * y;
-    }
-  }
+  const double gain = m->filter.white_gain(m->fc, cfg.dt, 1.0);
   const double pf = cfg.pink_fraction;
   const double ws = (1.0 - pf) * cfg.white_fraction, bs = (1.0 - pf) * (1.0 - cfg.white_fraction);
   const double sw = std::sqrt(ws), sb = std::sqrt(bs / std::max(gain, 1e-30)), sp = std::sqrt(pf);
@@ -1045,6 +1176,12 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
   Rng hrng(stream_key(cfg.seed, 0, kRecordHum, 0));
   m->hum = draw_hum(cfg, m->kind, hrng);
   m->hum_hz = m->hum.f0;
+  Rng wrng(stream_key(cfg.seed, 0, kRecordCoherent, 0));
+  if (wrng.uniform() < cfg.coherent_noise) {
+    const double level = wrng.uniform(0.2, 1.0);
+    m->waves = draw_plane_waves(wrng, cfg.dt, level,
+                                [&](int64_t w) { return stream_key(cfg.seed, 0, kRecordCoherent, 1 + w); });
+  }
 
   // Which events can touch a window: arrival - origin <= the S time from the deepest source to the
   // farthest receiver, bounded by t0(z_max) + h_max / v_min (vrms >= the slowest layer).
@@ -1072,8 +1209,14 @@ double SynthRecord::events_per_minute() const { return impl_->per_minute; }
 double SynthRecord::noise_band_hz() const { return impl_->fc; }
 int64_t SynthRecord::dead_traces() const { return impl_->n_dead; }
 int64_t SynthRecord::spiky_traces() const { return impl_->n_spiky; }
+int64_t SynthRecord::reversed_traces() const { return impl_->n_reversed; }
 double SynthRecord::correlation_length() const { return impl_->corr_length; }
 double SynthRecord::hum_hz() const { return impl_->hum_hz; }
+std::vector<double> SynthRecord::coherent_velocities() const {
+  std::vector<double> v;
+  for (const PlaneWave& p : impl_->waves) v.push_back(1.0 / p.slowness);
+  return v;
+}
 int64_t SynthRecord::segments() const { return impl_->n_segments; }
 
 void SynthRecord::segment_truth(int64_t segment, int64_t first_event, std::vector<SynthEvent>* events,
@@ -1110,8 +1253,8 @@ void SynthRecord::window(int64_t t0, int64_t rows, float* data, uint8_t* label) 
       for (int64_t j = 0; j < W; ++j) {
         if (m.kind[j] == kDead) continue;
         const Arrival a = arrival_at(cfg, e, j);
-        stamp_phase(cfg.dt, b, j, a.tp, e.shape_p, a.amp_p);
-        stamp_phase(cfg.dt, b, j, a.ts, e.shape_s, a.amp_s);
+        stamp_phase(cfg.dt, b, j, a.tp, e.shape_p, m.polarity[j] * a.amp_p);
+        stamp_phase(cfg.dt, b, j, a.ts, e.shape_s, m.polarity[j] * a.amp_s);
       }
     }
   }
@@ -1194,6 +1337,7 @@ void SynthRecord::window(int64_t t0, int64_t rows, float* data, uint8_t* label) 
              g.t_near = t + 3.0 * g.width;
              if (near) add_ground_roll(g, m.kind, cfg.dx, cfg.dt, b);
            });
+  add_plane_waves(m.waves, m.kind, cfg.dx, cfg.dt, b);
 }
 
 }  // namespace seis

@@ -1,9 +1,9 @@
 // Synthetic microseismic gathers: point sources below a line of surface receivers, P and S
 // arrivals with their moveout, Ricker, Ormsby or Berlage wavelets, background noise (white,
 // band-limited, pink, optionally correlated across receivers) at a drawn SNR, dead and spiky
-// traces, unlabelled transients (power-line hum, short bursts on a few traces, ground roll), and
-// the arrival mask as label. Layout: data and label are [H][W] row-major, H = time
-// samples, W = receivers. Each sample is a pure function of (config, seed, index).
+// traces, unlabelled transients (power-line hum, short bursts on a few traces, ground roll) and
+// coherent noise (plane waves of band-limited noise crossing the line), and the arrival mask as label. Layout: data and
+// label are [H][W] row-major, H = time samples, W = receivers. Each sample is a pure function of (config, seed, index).
 //
 // SynthRecord makes one continuous record [T][W] of the same pieces instead (events at the times of
 // a Poisson process), generated in windows of rows with bounded memory whatever T is.
@@ -30,14 +30,17 @@ enum class VelocityModel { kHomogeneous, kLayered };
 //           sinusoid that starts at full slope; n 1: [3, 8]; n 2: [5, 10], emergent), tapered to 0
 //           over its third period; codas longer than the Berlage's. The pick is its first break, as
 //           an analyst picks a noise-free trace: where |w| first reaches 10% of its peak.
+//   Gabor   constant phase of any angle: e^(-tau^2 / 2 s^2) cos(2 pi f tau + phi), phi drawn in
+//           [0, 2 pi) per event (a recorded wavelet's phase is rarely zero), s = 0.2-0.35 / f,
+//           cut at +-4.25 s; the pick is the centre of its envelope, as for the zero-phase ones.
 // Each is scaled to a peak of 1 before the event's amplitude.
-enum class SynthWavelet : uint8_t { kRicker = 0, kOrmsby = 1, kBerlage = 2, kDamped = 3 };
+enum class SynthWavelet : uint8_t { kRicker = 0, kOrmsby = 1, kBerlage = 2, kDamped = 3, kGabor = 4 };
 
-// Half-width (s) of the label around a pick of this wavelet at frequency f: 0.5 / f for Ricker and
-// Ormsby (94.5% and 93% of their energy), 0.6 / f for Berlage and Damped. The label is centred on the
-// pick, also for the causal wavelets (the Berlage's first 0.6 / f hold 93% of its energy, a Damped
-// one's 55-97%), because a picker takes the centre of a labelled run: an asymmetric label would
-// bias its picks late, and a label that follows a long coda would teach the network to.
+// Half-width (s) of the label around a pick of this wavelet at frequency f: 0.5 / f for Ricker,
+// Ormsby and Gabor (94.5%, 93% and 96-100% of their energy), 0.6 / f for Berlage and Damped. The label is centred on
+// the pick, also for the causal wavelets (the Berlage's first 0.6 / f hold 93% of its energy, a Damped one's 55-97%),
+// because a picker takes the centre of a labelled run: an asymmetric label would bias its picks late, and a label that
+// follows a long coda would teach the network to.
 double synth_label_half_width(SynthWavelet w, double f);
 
 struct SynthConfig {
@@ -70,6 +73,11 @@ struct SynthConfig {
   double s_freq_ratio_lo = 0.7, s_freq_ratio_hi = 1.0;  // f_S / f_P (Qs < Qp), clamped to freq_lo
   // Radiation-like variation across receivers: factor 1 - r + r cos^2(takeoff - strike), r in [0, 1].
   double radiation = 0.5;
+  // Probability per event of a shear-like (double-couple) source instead: P radiates as
+  // i + (1 - i) sin 2(takeoff - strike) with an isotropic part i in [0, 0.5], S as cos 2(takeoff -
+  // strike), so each phase changes sign across its nodal planes and vanishes near them (a front's
+  // polarity flips along the line, as for most induced events).
+  double polarity_flips = 0.5;
 
   // Background noise: white Gaussian plus band-limited (a 2-pole band-pass of the same white
   // sequence, centre frequency drawn per gather in [noise_band_lo, noise_band_hi], Q = 1).
@@ -78,11 +86,13 @@ struct SynthConfig {
   double noise_band_lo = 5.0, noise_band_hi = 60.0;  // Hz
   double dead_fraction = 0.02;                       // traces recorded as zeros (and labelled 0)
   double spiky_fraction = 0.02;                      // traces with a few spikes of 10-30 x the noise rms
+  double reversed_fraction = 0.02;                   // live traces of reversed polarity (miswired; labelled)
 
-  // Wavelets: relative weights of Ricker, Ormsby, Berlage and Damped, drawn per event (1:0:0:0 =
-  // Ricker only, the generator before wavelet mixes, bit for bit; a mix without Damped gives the
-  // bits of the generator before Damped existed).
+  // Wavelets: relative weights of Ricker, Ormsby, Berlage, Damped and Gabor, drawn per event
+  // (1:0:0:0:0 = Ricker only, the generator before wavelet mixes, bit for bit; a mix without Damped
+  // and Gabor gives the bits of the generator before Damped existed).
   double wavelet_ricker = 1.0, wavelet_ormsby = 1.0, wavelet_berlage = 1.0, wavelet_damped = 1.0;
+  double wavelet_gabor = 1.0;
 
   // Coloured noise, part of the background noise whose rms sets the SNR. pink_fraction: share of
   // the noise power that is pink (1/f from ~1 / (512 dt) to Nyquist); the rest is split white :
@@ -110,6 +120,15 @@ struct SynthConfig {
   double surface_waves = 0.3;
   double bursts_per_minute = 4.0;         // records
   double surface_waves_per_minute = 2.0;  // records
+
+  // Coherent noise, unlabelled: continuous band-limited noise crossing the line as 1-4 plane waves
+  // (distant traffic, machinery, pumps, microseisms: a wavefield coherent along the array that has
+  // no onset and no end, unlike an event), on live traces on top of the background noise (not
+  // counted in its rms). The probability per gather (records: of the record; its waves then run
+  // throughout). Each wave: white noise through a band-pass of centre 3-60 Hz and Q 0.7-3, moving
+  // out linearly at an apparent velocity of 300-8000 m/s (log-uniform) in either direction; the
+  // waves together have rms 0.2-1 x the noise rms.
+  double coherent_noise = 0.5;
   uint64_t seed = 0;
 };
 
@@ -119,10 +138,12 @@ struct SynthEvent {
   double origin_time = 0;         // s, relative to the first time sample; may be negative
   double freq_p = 0, freq_s = 0;  // wavelet frequencies (Ricker peak, Ormsby centre, Berlage), Hz
   SynthWavelet wavelet = SynthWavelet::kRicker;
-  int damped_power = 0;         // Damped: n
-  double damped_rate = 0;       // Damped: a
-  double amp_p = 0, amp_s = 0;  // signed amplitudes at the apex (sign = polarity)
-  double snr_db = 0;            // gathers: the gather's SNR; records: this event's own
+  int damped_power = 0;                     // Damped: n
+  double damped_rate = 0;                   // Damped: a
+  double gabor_phase = 0, gabor_width = 0;  // Gabor: phi (rad) and s x f
+  bool double_couple = false;               // shear-like radiation: polarity changes along the line (polarity_flips)
+  double amp_p = 0, amp_s = 0;              // signed amplitudes at the apex (sign = polarity)
+  double snr_db = 0;                        // gathers: the gather's SNR; records: this event's own
   // Earliest and latest of the event's picks (P and S); NaN when none lies inside the window.
   double first_arrival = std::numeric_limits<double>::quiet_NaN();
   double last_arrival = std::numeric_limits<double>::quiet_NaN();
@@ -143,15 +164,17 @@ struct SynthSampleInfo {
   double snr_db = 0;
   double signal_rms = 0;  // rms of the noise-free signal over labelled samples
   double noise_rms = 0;   // rms of the background noise over live (non-dead) traces
-  int64_t dead_traces = 0, spiky_traces = 0;
+  int64_t dead_traces = 0, spiky_traces = 0, reversed_traces = 0;
   // Coloured noise and unlabelled transients drawn for this gather (0 when absent).
   double correlation_length = 0;  // traces (standard deviation of the mixing kernel)
   double hum_hz = 0;              // fundamental
   int64_t bursts = 0;
   std::vector<int64_t> burst_traces;  // every trace a burst touches (ascending, may repeat)
   int64_t surface_waves = 0;
-  double surface_velocity = 0;  // m/s
-  double surface_source_x = 0;  // m, along the line (negative: before the first receiver)
+  double surface_velocity = 0;              // m/s
+  double surface_source_x = 0;              // m, along the line (negative: before the first receiver)
+  std::vector<double> coherent_velocities;  // apparent velocity of each coherent-noise wave, m/s (signed:
+                                            // negative moves towards the first receiver); empty: none
   std::vector<SynthEvent> events;
   std::vector<SynthPick> picks;  // ordered by event, then phase, then trace
 };
@@ -200,7 +223,8 @@ void validate_synth_config(const SynthConfig& cfg);
 // 1, 2, ..., 256 samples at per-trace offsets (a pure function of the sample index); the mixing
 // along receivers is instantaneous (it needs all traces of a row, never other rows); hum is a
 // function of absolute time with a per-segment amplitude; bursts and ground roll are drawn per
-// segment like the events.
+// segment like the events; each coherent-noise wave is a band-passed white-noise series of absolute
+// time (white noise in runs, filter restarts as for the background noise) sampled at t - x / v.
 class SynthRecord {
  public:
   static constexpr double kSegmentSeconds = 10.0;
@@ -215,8 +239,10 @@ class SynthRecord {
   double noise_band_hz() const;  // centre of the band-limited noise, drawn once per record
   int64_t dead_traces() const;
   int64_t spiky_traces() const;
-  double correlation_length() const;  // traces; 0: noise independent across receivers
-  double hum_hz() const;              // fundamental of the hum (drawn even where no segment has hum)
+  int64_t reversed_traces() const;
+  double correlation_length() const;                // traces; 0: noise independent across receivers
+  double hum_hz() const;                            // fundamental of the hum (drawn even where no segment has hum)
+  std::vector<double> coherent_velocities() const;  // as SynthSampleInfo's; empty: no coherent noise
 
   // Ground truth, one segment of kSegmentSeconds at a time (in time order, so bounded memory
   // whatever T is): the events with origin time in segment s, numbered first_event, first_event

@@ -20,12 +20,16 @@ struct WaveletShape {
   int power = 0;      // Damped: n
   double rate = 0;    // Damped: a
   double onset = 0;   // Damped: its onset before the pick (the first break), s
+  double phase = 0;   // Gabor: phi, rad
+  double sigma = 0;   // Gabor: s, the envelope's standard deviation, s
 
   double operator()(double tau) const;
 };
 
-// power and rate are the Damped family's n and a (ignored for the other kinds).
-WaveletShape make_wavelet(SynthWavelet kind, double f, double dt, int power = 0, double rate = 0);
+// power and rate are the Damped family's n and a, phase and width the Gabor's phi and s x f (each
+// ignored for the other kinds).
+WaveletShape make_wavelet(SynthWavelet kind, double f, double dt, int power = 0, double rate = 0, double phase = 0,
+                          double width = 0);
 
 // The Damped family's draw: n in {0, 1, 2} from u0 in [0, 1), a in n's range from u1 in [0, 1).
 void damped_parameters(double u0, double u1, int* power, double* rate);

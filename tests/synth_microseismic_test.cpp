@@ -32,9 +32,9 @@ Sample make(const SynthConfig& cfg, int64_t index) {
   return s;
 }
 
-// No hum, bursts or ground roll.
+// No hum, bursts, ground roll or coherent noise.
 SynthConfig without_transients(SynthConfig cfg) {
-  cfg.hum = cfg.bursts = cfg.surface_waves = 0.0;
+  cfg.hum = cfg.bursts = cfg.surface_waves = cfg.coherent_noise = 0.0;
   return cfg;
 }
 
@@ -264,12 +264,15 @@ TEST(SynthMicroseismic, RejectsBadConfig) {
   cfg = SynthConfig{};
   cfg.layer_vp.pop_back();
   EXPECT_THROW(validate_synth_config(cfg), UsageError);
-  for (auto bad :
-       {+[](SynthConfig& c) { c.wavelet_ricker = c.wavelet_ormsby = c.wavelet_berlage = c.wavelet_damped = 0; },
-        +[](SynthConfig& c) { c.wavelet_ormsby = -1; }, +[](SynthConfig& c) { c.wavelet_damped = -1; },
-        +[](SynthConfig& c) { c.pink_fraction = 1.5; }, +[](SynthConfig& c) { c.correlated_noise = -0.1; },
-        +[](SynthConfig& c) { c.corr_length_lo = 0; }, +[](SynthConfig& c) { c.hum = std::nan(""); },
-        +[](SynthConfig& c) { c.bursts = 2; }, +[](SynthConfig& c) { c.surface_waves_per_minute = -1; }}) {
+  for (auto bad : {+[](SynthConfig& c) {
+                     c.wavelet_ricker = c.wavelet_ormsby = c.wavelet_berlage = c.wavelet_damped = c.wavelet_gabor = 0;
+                   },
+                   +[](SynthConfig& c) { c.wavelet_gabor = -1; }, +[](SynthConfig& c) { c.coherent_noise = 1.5; },
+                   +[](SynthConfig& c) { c.polarity_flips = -0.1; }, +[](SynthConfig& c) { c.reversed_fraction = 2; },
+                   +[](SynthConfig& c) { c.wavelet_ormsby = -1; }, +[](SynthConfig& c) { c.wavelet_damped = -1; },
+                   +[](SynthConfig& c) { c.pink_fraction = 1.5; }, +[](SynthConfig& c) { c.correlated_noise = -0.1; },
+                   +[](SynthConfig& c) { c.corr_length_lo = 0; }, +[](SynthConfig& c) { c.hum = std::nan(""); },
+                   +[](SynthConfig& c) { c.bursts = 2; }, +[](SynthConfig& c) { c.surface_waves_per_minute = -1; }}) {
     cfg = SynthConfig{};
     bad(cfg);
     EXPECT_THROW(validate_synth_config(cfg), UsageError);
@@ -296,19 +299,25 @@ TEST(SynthMicroseismic, WaveletMixIsHonoured) {
   cfg.events_max = 3;
   cfg.seed = 41;
   cfg = without_transients(cfg);
-  const double mixes[][4] = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}, {1, 1, 1, 1}, {3, 0, 1, 0}};
+  const double mixes[][5] = {{1, 0, 0, 0, 0}, {0, 1, 0, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, 0, 1, 0},
+                             {0, 0, 0, 0, 1}, {1, 1, 1, 1, 1}, {3, 0, 1, 0, 1}};
   for (const auto& m : mixes) {
     cfg.wavelet_ricker = m[0];
     cfg.wavelet_ormsby = m[1];
     cfg.wavelet_berlage = m[2];
     cfg.wavelet_damped = m[3];
-    const std::string mix =
-        std::to_string(m[0]) + ":" + std::to_string(m[1]) + ":" + std::to_string(m[2]) + ":" + std::to_string(m[3]);
-    int64_t n[4] = {};
+    cfg.wavelet_gabor = m[4];
+    std::string mix = std::to_string(m[0]);
+    for (int k = 1; k < 5; ++k) mix += ":" + std::to_string(m[k]);
+    int64_t n[5] = {};
     int64_t powers[3] = {};
     for (int64_t i = 0; i < 80; ++i) {
       for (const SynthEvent& e : make(cfg, i).info.events) {
         ++n[static_cast<int>(e.wavelet)];
+        if (e.wavelet == SynthWavelet::kGabor) {
+          EXPECT_TRUE(e.gabor_phase >= 0 && e.gabor_phase < 2 * M_PI) << e.gabor_phase;
+          EXPECT_TRUE(e.gabor_width >= 0.2 && e.gabor_width <= 0.35) << e.gabor_width;
+        }
         if (e.wavelet != SynthWavelet::kDamped) continue;
         ASSERT_TRUE(e.damped_power >= 0 && e.damped_power <= 2) << e.damped_power;
         ++powers[e.damped_power];
@@ -316,9 +325,10 @@ TEST(SynthMicroseismic, WaveletMixIsHonoured) {
         EXPECT_TRUE(e.damped_rate >= lo[e.damped_power] && e.damped_rate <= hi[e.damped_power]) << e.damped_rate;
       }
     }
-    const double total = static_cast<double>(n[0] + n[1] + n[2] + n[3]), weights = m[0] + m[1] + m[2] + m[3];
+    const double total = static_cast<double>(n[0] + n[1] + n[2] + n[3] + n[4]);
+    const double weights = m[0] + m[1] + m[2] + m[3] + m[4];
     ASSERT_GT(total, 150);
-    for (int k = 0; k < 4; ++k) {
+    for (int k = 0; k < 5; ++k) {
       if (m[k] == 0) {
         EXPECT_EQ(n[k], 0) << "wavelet " << k << " has weight 0 in " << mix;
       } else {
@@ -372,7 +382,8 @@ TEST(SynthWavelets, DampedFamilyIsPickedAtItsFirstBreak) {
 // on its first break, holds most of its energy although its coda is longer; every label holds most
 // of its wavelet's energy.
 TEST(SynthMicroseismic, WaveletShapesSitOnTheirPicks) {
-  for (SynthWavelet w : {SynthWavelet::kRicker, SynthWavelet::kOrmsby, SynthWavelet::kBerlage, SynthWavelet::kDamped}) {
+  for (SynthWavelet w : {SynthWavelet::kRicker, SynthWavelet::kOrmsby, SynthWavelet::kBerlage, SynthWavelet::kDamped,
+                         SynthWavelet::kGabor}) {
     SynthConfig cfg;
     cfg.seed = 13;
     cfg.events_min = cfg.events_max = 1;
@@ -383,6 +394,7 @@ TEST(SynthMicroseismic, WaveletShapesSitOnTheirPicks) {
     cfg.wavelet_ormsby = w == SynthWavelet::kOrmsby;
     cfg.wavelet_berlage = w == SynthWavelet::kBerlage;
     cfg.wavelet_damped = w == SynthWavelet::kDamped;
+    cfg.wavelet_gabor = w == SynthWavelet::kGabor;
     for (int64_t i = 0; i < 4; ++i) {
       const Sample s = make(cfg, i);
       ASSERT_EQ(s.info.events.size(), 1u);
@@ -408,6 +420,18 @@ TEST(SynthMicroseismic, WaveletShapesSitOnTheirPicks) {
             ASSERT_EQ(s.data[k * cfg.width + j], 0.0f) << "sample " << i << " trace " << j << " row " << k;
           }
           ASSERT_NE(s.data[(hi - 1) * cfg.width + j], 0.0f);
+        } else if (w == SynthWavelet::kGabor) {
+          // Constant phase of any angle: the envelope, not the peak, is centred on the pick. The
+          // sample at the pick is the envelope's peak times cos(phi) (up to the sample's offset).
+          const WaveletShape g = make_wavelet(w, e.freq_p, cfg.dt, 0, 0, e.gabor_phase, e.gabor_width);
+          const double off = at * cfg.dt - p.time;
+          EXPECT_NEAR(g(off),
+                      g.norm * std::exp(-0.5 * off * off / (g.sigma * g.sigma)) *
+                          std::cos(2 * M_PI * e.freq_p * off + e.gabor_phase),
+                      1e-12);
+          EXPECT_NEAR(g(0.0), g.norm * std::cos(e.gabor_phase), 1e-12);
+          EXPECT_LE(g.norm * std::fabs(std::cos(e.gabor_phase)), 1.0 + 1e-9);
+          EXPECT_EQ(g(g.after * 1.0001), 0.0);
         } else {
           int64_t best = lo;
           for (int64_t k = lo; k <= hi; ++k) {
@@ -670,12 +694,140 @@ TEST(SynthMicroseismic, GroundRollMovesOutAtItsVelocity) {
   EXPECT_GE(fitted, 2) << "too few wave trains inside the gathers: the moveout went untested";
 }
 
+// Radiation: a double-couple event's P changes sign along the line (at most twice: sin 2(takeoff -
+// strike) over takeoff angles spanning less than 180 degrees), the other events' never; reversed traces
+// carry the negated signal and keep their label.
+TEST(SynthMicroseismic, PolarityFlipsAndReversedTraces) {
+  SynthConfig cfg;
+  cfg.seed = 47;
+  cfg.width = 128;
+  cfg.events_min = cfg.events_max = 1;
+  cfg.background_noise = false;
+  cfg.dead_fraction = cfg.spiky_fraction = 0.0;
+  // Ricker only: the sign at the pick is the amplitude's.
+  cfg.wavelet_ormsby = cfg.wavelet_berlage = cfg.wavelet_damped = cfg.wavelet_gabor = 0.0;
+  cfg = without_transients(cfg);
+  cfg.reversed_fraction = 0.0;
+  int64_t dc = 0, flipped = 0;
+  for (int64_t i = 0; i < 24; ++i) {
+    const Sample s = make(cfg, i);
+    ASSERT_EQ(s.info.events.size(), 1u);
+    std::vector<int> sign;
+    for (const SynthPick& p : s.info.picks) {
+      if (p.phase != 0) continue;
+      const float v = s.data[std::llround(p.time / cfg.dt) * cfg.width + p.trace];
+      if (std::fabs(v) > 1e-3 * std::fabs(s.info.events[0].amp_p)) sign.push_back(v > 0 ? 1 : -1);
+    }
+    int64_t changes = 0;
+    for (size_t k = 1; k < sign.size(); ++k) changes += sign[k] != sign[k - 1];
+    if (s.info.events[0].double_couple) {
+      ++dc;
+      EXPECT_LE(changes, 2) << "sample " << i;
+      flipped += changes > 0;
+    } else {
+      EXPECT_EQ(changes, 0) << "sample " << i << ": a single-lobed event changed polarity";
+    }
+  }
+  EXPECT_GT(dc, 4) << "about half the events are double-couple";
+  EXPECT_LT(dc, 20);
+  EXPECT_GT(flipped, 1) << "no double-couple event changed polarity along the line";
+  cfg.polarity_flips = 0.0;
+  for (int64_t i = 0; i < 6; ++i) EXPECT_FALSE(make(cfg, i).info.events[0].double_couple);
+
+  // Reversed traces: the same gather with and without them.
+  SynthConfig rev = cfg;
+  rev.reversed_fraction = 0.2;
+  rev.dead_fraction = 0.1;
+  cfg.dead_fraction = 0.1;
+  for (int64_t i = 0; i < 4; ++i) {
+    const Sample a = make(cfg, i), b = make(rev, i);
+    EXPECT_EQ(a.label, b.label);
+    EXPECT_EQ(a.info.reversed_traces, 0);
+    EXPECT_GT(b.info.reversed_traces, 0);
+    int64_t negated = 0;
+    for (int64_t j = 0; j < cfg.width; ++j) {
+      bool same = true, opposite = true, zero = true;
+      for (int64_t k = 0; k < cfg.height; ++k) {
+        const float x = a.data[k * cfg.width + j], y = b.data[k * cfg.width + j];
+        same = same && x == y;
+        opposite = opposite && x == -y;
+        zero = zero && x == 0.0f;
+      }
+      ASSERT_TRUE(same || opposite) << "sample " << i << " trace " << j;
+      if (!zero && opposite) ++negated;
+    }
+    EXPECT_EQ(negated, b.info.reversed_traces) << "sample " << i;
+  }
+}
+
+// Coherent noise: plane waves crossing the line. With one wave, every trace is the first trace's
+// series delayed by x / v (linearly interpolated), all through the gather: no onset, no end.
+TEST(SynthMicroseismic, CoherentNoiseIsPlaneWavesWithoutLabel) {
+  SynthConfig cfg;
+  cfg.seed = 41;
+  cfg.height = 512;
+  cfg.width = 64;
+  cfg.events_min = 1;
+  cfg.dead_fraction = 0.0;
+  int64_t single = 0, waves = 0;
+  double level = 0;
+  for (int64_t i = 0; i < 24; ++i) {
+    const Pair p = isolate(cfg, &SynthConfig::coherent_noise, i);
+    expect_same_truth(p);
+    const std::vector<double>& v = p.on.info.coherent_velocities;
+    ASSERT_GE(v.size(), 1u);
+    ASSERT_LE(v.size(), 4u);
+    EXPECT_TRUE(p.off.info.coherent_velocities.empty());
+    for (double u : v) {
+      ASSERT_GE(std::fabs(u), 300.0 * (1 - 1e-12));
+      ASSERT_LE(std::fabs(u), 8000.0 * (1 + 1e-12));
+    }
+    waves += static_cast<int64_t>(v.size());
+    double s2 = 0, first = 0, last = 0;
+    for (int64_t k = 0; k < cfg.height; ++k) {
+      for (int64_t j = 0; j < cfg.width; ++j) {
+        const double d = p.diff[k * cfg.width + j];
+        s2 += d * d;
+        (k < cfg.height / 2 ? first : last) += d * d;
+      }
+    }
+    const double rms = std::sqrt(s2 / static_cast<double>(cfg.height * cfg.width)) / p.on.info.noise_rms;
+    level += rms / 24;
+    EXPECT_GT(rms, 0.05) << "sample " << i;
+    EXPECT_LT(rms, 2.0) << "sample " << i;
+    EXPECT_GT(first, 0.1 * last) << "sample " << i << ": the noise runs through the whole gather";
+    EXPECT_GT(last, 0.1 * first) << "sample " << i;
+    if (v.size() != 1) continue;
+    ++single;
+    // Trace j at row k is trace 0 at row k - j dx / (v dt): check wherever that lies in the gather.
+    int64_t checked = 0;
+    for (int64_t j = 1; j < cfg.width; ++j) {
+      const double delay = static_cast<double>(j) * cfg.dx / v[0] / cfg.dt;
+      for (int64_t k = 0; k < cfg.height; ++k) {
+        const double at = static_cast<double>(k) - delay;
+        const int64_t n = static_cast<int64_t>(std::floor(at));
+        if (n < 0 || n + 1 >= cfg.height) continue;
+        const double f = at - static_cast<double>(n);
+        const double want = (1 - f) * p.diff[n * cfg.width] + f * p.diff[(n + 1) * cfg.width];
+        ASSERT_NEAR(p.diff[k * cfg.width + j], want, 1e-4 * p.on.info.noise_rms)
+            << "sample " << i << " trace " << j << " row " << k << " at " << v[0] << " m/s";
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, cfg.height) << "sample " << i;
+  }
+  EXPECT_GE(single, 2) << "too few one-wave gathers: the moveout went untested";
+  EXPECT_GT(waves, 24 + 12) << "1-4 waves per gather";
+  EXPECT_GT(level, 0.25) << "mean rms over the noise rms, 0.2-1 drawn";
+  EXPECT_LT(level, 0.95);
+}
+
 // Every piece on: the same (seed, index) gives the same bits, whatever was generated before.
 TEST(SynthMicroseismic, EveryPieceOnIsDeterministic) {
   SynthConfig cfg;
   cfg.seed = 43;
   cfg.events_min = 1;
-  cfg.hum = cfg.bursts = cfg.surface_waves = cfg.correlated_noise = 1.0;
+  cfg.hum = cfg.bursts = cfg.surface_waves = cfg.correlated_noise = cfg.coherent_noise = 1.0;
   cfg.pink_fraction = 0.5;
   const Sample a = make(cfg, 3);
   make(cfg, 4);
@@ -686,6 +838,8 @@ TEST(SynthMicroseismic, EveryPieceOnIsDeterministic) {
   EXPECT_EQ(a.info.hum_hz, b.info.hum_hz);
   EXPECT_GT(a.info.hum_hz, 0.0);
   EXPECT_GT(a.info.correlation_length, 0.0);
+  EXPECT_EQ(a.info.coherent_velocities, b.info.coherent_velocities);
+  EXPECT_FALSE(a.info.coherent_velocities.empty());
   for (float v : a.data) ASSERT_TRUE(std::isfinite(v));
 }
 

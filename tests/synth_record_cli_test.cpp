@@ -343,7 +343,8 @@ TEST(SynthRecordCli, BadContinuousFlagsAreOneLineUsageErrors) {
 TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
   const std::string g = dir() + "/variety_g.h5", r = dir() + "/variety_r.h5";
   const std::string flags =
-      " --wavelets 2:0:1.5:0.5 --pink 0.6 --correlated-noise 1 --hum 1 --bursts 0.5 --surface-waves 0";
+      " --wavelets 2:0:1.5:0.5:1 --pink 0.6 --correlated-noise 1 --hum 1 --bursts 0.5 --surface-waves 0"
+      " --coherent-noise 1 --polarity-flips 0.3 --reversed-traces 0.1";
   ASSERT_EQ(run("synth --out " + g + " --samples 3 --height 64 --width 24 --seed 3" + flags).code, 0);
   seis::SynthConfig cfg;
   cfg.height = 64;
@@ -353,6 +354,10 @@ TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
   cfg.wavelet_ormsby = 0;
   cfg.wavelet_berlage = 1.5;
   cfg.wavelet_damped = 0.5;
+  cfg.wavelet_gabor = 1;
+  cfg.coherent_noise = 1;
+  cfg.polarity_flips = 0.3;
+  cfg.reversed_fraction = 0.1;
   cfg.pink_fraction = 0.6;
   cfg.correlated_noise = 1;
   cfg.hum = 1;
@@ -368,8 +373,9 @@ TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
   }
   const CliResult info = run("info " + g);
   ASSERT_EQ(info.code, 0) << info.err;
-  for (const char* line : {"wavelets = 2:0:1.5:0.5", "pink_fraction = 0.6", "correlated_noise = 1", "hum = 1",
-                           "bursts = 0.5", "surface_waves = 0"}) {
+  for (const char* line :
+       {"wavelets = 2:0:1.5:0.5:1", "pink_fraction = 0.6", "correlated_noise = 1", "hum = 1", "bursts = 0.5",
+        "surface_waves = 0", "coherent_noise = 1", "polarity_flips = 0.3", "reversed_fraction = 0.1"}) {
     EXPECT_NE(info.out.find(line), std::string::npos) << line << "\n" << info.out;
   }
   ASSERT_EQ(
@@ -381,14 +387,14 @@ TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
   EXPECT_EQ(ri.attributes.at("surface_waves_per_minute"), "0");
   EXPECT_EQ(ri.attributes.at("hum"), "0");
   EXPECT_EQ(ri.attributes.count("hum_hz"), 0u);
-  EXPECT_EQ(ri.attributes.at("wavelets"), "1:1:1:1");
+  EXPECT_EQ(ri.attributes.at("wavelets"), "1:1:1:1:1");
 }
 
 TEST(SynthRecordCli, BadVarietyFlagsAreOneLineUsageErrors) {
   const std::string f = dir() + "/never_variety.h5";
   const std::string out = "synth --out " + f + " --samples 2 --height 16 --width 16";
   for (const char* bad :
-       {"1:1", "1:1:1:1:1", "a:1:1", "0:0:0", "0:0:0:0", "1:1:1:-1", "-1:1:1", "1::1", "1:1:inf", ":1:1", "1:1:"}) {
+       {"1:1", "1:1:1:1:1:1", "a:1:1", "0:0:0", "0:0:0:0", "1:1:1:-1", "-1:1:1", "1::1", "1:1:inf", ":1:1", "1:1:"}) {
     expect_usage_error(out + " --wavelets " + bad, "--wavelets");
   }
   expect_usage_error(out + " --pink -0.1", "--pink");

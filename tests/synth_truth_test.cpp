@@ -226,11 +226,14 @@ SynthConfig record_config() {
   cfg.hum = 0.7;
   cfg.bursts_per_minute = 60.0;
   cfg.surface_waves_per_minute = 20.0;
+  cfg.coherent_noise = 1.0;
+  cfg.reversed_fraction = 0.1;
+  cfg.polarity_flips = 0.7;
   return cfg;
 }
 
 SynthConfig without_transients(SynthConfig cfg) {
-  cfg.hum = cfg.bursts_per_minute = cfg.surface_waves_per_minute = 0.0;
+  cfg.hum = cfg.bursts_per_minute = cfg.surface_waves_per_minute = cfg.coherent_noise = 0.0;
   return cfg;
 }
 
@@ -398,6 +401,8 @@ TEST(SynthTruth, RecordTransientsCarryNoLabel) {
   const SynthConfig off = without_transients(on);
   const SynthRecord a(on, 12000, 20.0), b(off, 12000, 20.0);
   EXPECT_GT(a.correlation_length(), 0.0);
+  EXPECT_FALSE(a.coherent_velocities().empty());
+  EXPECT_TRUE(b.coherent_velocities().empty());
   const double f0 = a.hum_hz();
   EXPECT_TRUE(std::fabs(f0 - 50) <= 0.05 || std::fabs(f0 - 60) <= 0.05) << f0;
   const Grid ga = record(a, 4096), gb = record(b, 4096);
