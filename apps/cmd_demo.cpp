@@ -14,14 +14,15 @@
 #include "apps/detect_input.h"
 #include "apps/detection_flags.h"
 #include "apps/detection_run.h"
-#include "apps/h5_sources.h"
 #include "apps/model_preview.h"
+#include "apps/reader_batch_source.h"
 #include "apps/run_dir.h"
 #include "apps/trainer.h"
 #include "apps/weights.h"
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
 #include "io/ground_truth.h"
+#include "io/sample_set.h"
 #include "io/synth_file.h"
 #include "models/detection_score.h"
 
@@ -189,9 +190,6 @@ int cmd_demo(int argc, char** argv) {
   ro.normalize = opt.normalize;
   ro.device = device;
   ReaderBatchSource batches(train_set, ro);
-  std::vector<int64_t> val_indices(static_cast<size_t>(val_samples));
-  for (int64_t i = 0; i < val_samples; ++i) val_indices[static_cast<size_t>(i)] = i;
-  SetSampleSource val_src(val_set, val_indices);
 
   dir.write_config({{"version", SEIS_VERSION},
                     {"command", "demo"},
@@ -228,7 +226,7 @@ int cmd_demo(int argc, char** argv) {
                         {"samples_per_s", l.samples_per_s},
                         {"data_wait", l.data_wait}});
   };
-  const TrainResult r = train(model, optimizer, batches, &val_src, opt, TrainProgress{}, hooks);
+  const TrainResult r = train(model, optimizer, batches, &val_set, opt, TrainProgress{}, hooks);
   const EvalResult& v = r.val;
   const double pos_frac = static_cast<double>(v.tp + v.fn) / static_cast<double>(std::max<int64_t>(1, v.pixels));
   std::printf("validation (%lld gathers): loss %.4f  IoU %.3f  precision %.3f  recall %.3f  F1 %.3f\n",
@@ -246,7 +244,7 @@ int cmd_demo(int argc, char** argv) {
                       {"detect", detect}});
   model.save(dir.file("weights.safetensors"), {{"seisseg.normalize", normalize_name(opt.normalize)},
                                                {kTrainedGatherKey, std::to_string(size) + "x" + std::to_string(size)}});
-  write_model_preview(model, val_src, first_labelled_sample(val_src, val_samples), opt.normalize,
+  write_model_preview(model, val_set, first_labelled_sample(val_set, val_samples), opt.normalize,
                       dir.file("preview.png"));
   if (!keep_data) {
     std::error_code ec;

@@ -28,6 +28,7 @@
 #include "io/normalize.h"
 #include "io/png_preview.h"
 #include "io/sample_reader.h"
+#include "io/sample_set.h"
 #include "io/segy_headers.h"
 
 namespace seis {

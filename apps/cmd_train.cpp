@@ -23,9 +23,9 @@
 #include "apps/checkpoint.h"
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/h5_sources.h"
 #include "apps/memory_plan.h"
 #include "apps/model_preview.h"
+#include "apps/reader_batch_source.h"
 #include "apps/run_config.h"
 #include "apps/run_dir.h"
 #include "apps/stop_signal.h"
@@ -38,6 +38,8 @@
 #include "engine/printable.h"
 #include "engine/safetensors.h"
 #include "io/dataset_paths.h"
+#include "io/sample_set.h"
+#include "io/sample_source.h"
 
 namespace seis {
 
@@ -327,7 +329,7 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   if (val_set) {
     for (int64_t i = 0; i < val_set->size(); ++i) val_indices.push_back(i);
   }
-  SetSampleSource val_src(val_set ? *val_set : train_set, val_indices);
+  SampleSubset val_src(val_set ? *val_set : train_set, val_indices);
   // Picks and events of the validation gathers, scored against their truth when the data has it.
   std::string no_scores;
   const std::unique_ptr<ArrivalScorer> scorer =

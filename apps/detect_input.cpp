@@ -9,24 +9,24 @@ namespace seis {
 
 DetectInput::DetectInput(const std::string& path) : path_(path) {
   if (h5_is_record(path)) {
-    record_ = std::make_unique<H5RecordFile>(path);
-    const H5RecordInfo& i = record_->info();
-    gathers_ = 1;
-    rows_ = i.samples;
-    width_ = i.receivers;
+    auto record = std::make_unique<H5RecordFile>(path);
+    const H5RecordInfo& i = record->info();
     dt_ = i.dt;
     dx_ = i.dx;
     start_time_ = i.start_time;
+    source_ = std::move(record);
+    record_ = true;
   } else {
-    gathers_file_ = std::make_unique<H5SampleFile>(path);
-    const H5DatasetInfo& i = gathers_file_->info();
-    gathers_ = i.n;
-    rows_ = i.height;
-    width_ = i.width;
+    auto file = std::make_unique<H5SampleFile>(path);
+    const H5DatasetInfo& i = file->info();
     dt_ = i.dt;
     dx_ = i.dx;
-    segy_ = std::make_unique<SegyHeadersFile>(path, gathers_, width_);
+    source_ = std::move(file);
   }
+  gathers_ = source_->size();
+  rows_ = source_->height();
+  width_ = source_->width();
+  if (!record_) segy_ = std::make_unique<SegyHeadersFile>(path, gathers_, width_);
   if (!(dt_ > 0) || !std::isfinite(dt_)) {
     throw InputError(path + ": no positive dt attribute: detection needs the sampling interval (seconds)");
   }
@@ -34,16 +34,17 @@ DetectInput::DetectInput(const std::string& path) : path_(path) {
 
 void DetectInput::begin(int64_t g) {
   current_ = g;
-  if (gathers_file_) {
+  if (!record_) {
+    // A gather is read whole, once; a record's windows are read from the source as they are asked for.
     gather_.resize(static_cast<size_t>(rows_ * width_));
-    gathers_file_->read(g, gather_.data(), nullptr);
+    source_->read(g, gather_.data(), nullptr);
     segy_->begin(g);
   }
 }
 
 void DetectInput::read(int64_t t0, int64_t rows, float* dst) const {
   if (record_) {
-    record_->read_rows(t0, rows, dst, nullptr);
+    source_->read_window(current_, t0, rows, dst, nullptr);
   } else {
     std::memcpy(dst, gather_.data() + t0 * width_, static_cast<size_t>(rows * width_) * sizeof(float));
   }

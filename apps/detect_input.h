@@ -1,9 +1,9 @@
-// What detect runs over: one continuous record /data [T, W] (read by hyperslab, never whole) or a
-// file of gathers /data [N, H, W] (one gather in memory at a time), behind one interface: gathers
-// g = 0..N-1 of rows() x width() samples each (a record is one gather of T rows). Values are
-// checked as they are read: a NaN or Inf is an InputError naming the file, gather, sample and
-// receiver. A gathers file converted from SEG-Y also brings its trace headers and padding
-// (io/segy_headers.h), loaded for the current gather by begin().
+// What detect runs over: one continuous record /data [T, W] (read by hyperslab windows, never whole)
+// or a file of gathers /data [N, H, W] (one gather in memory at a time), both a SampleSource
+// (io/sample_source.h): gathers g = 0..N-1 of rows() x width() samples each (a record is one gather
+// of T rows, H5RecordFile). Values are checked as they are read: a NaN or Inf is an InputError
+// naming the file, gather, sample and receiver. A gathers file converted from SEG-Y also brings its
+// trace headers and padding (io/segy_headers.h), loaded for the current gather by begin().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -12,6 +12,7 @@
 
 #include "io/hdf5_dataset.h"
 #include "io/hdf5_record.h"
+#include "io/sample_source.h"
 #include "io/segy_headers.h"
 
 namespace seis {
@@ -21,7 +22,7 @@ class DetectInput {
   // InputError naming the file when it is neither, or when dt is missing or not positive.
   explicit DetectInput(const std::string& path);
 
-  bool record() const { return record_ != nullptr; }
+  bool record() const { return record_; }
   int64_t gathers() const { return gathers_; }
   int64_t rows() const { return rows_; }
   int64_t width() const { return width_; }
@@ -40,8 +41,8 @@ class DetectInput {
 
  private:
   std::string path_;
-  std::unique_ptr<H5RecordFile> record_;
-  std::unique_ptr<H5SampleFile> gathers_file_;
+  std::unique_ptr<SampleSource> source_;  // an H5RecordFile or an H5SampleFile
+  bool record_ = false;
   std::unique_ptr<SegyHeadersFile> segy_;
   std::vector<float> gather_;
   int64_t gathers_ = 0, rows_ = 0, width_ = 0, current_ = 0;

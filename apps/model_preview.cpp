@@ -6,7 +6,7 @@
 
 namespace seis {
 
-int64_t first_labelled_sample(SampleSource& src, int64_t scan) {
+int64_t first_labelled_sample(const SampleSource& src, int64_t scan) {
   const int64_t hw = src.height() * src.width();
   std::vector<float> data(static_cast<size_t>(hw));
   std::vector<uint8_t> label(static_cast<size_t>(hw));
@@ -19,7 +19,7 @@ int64_t first_labelled_sample(SampleSource& src, int64_t scan) {
   return 0;
 }
 
-void write_model_preview(const UNet& model, SampleSource& src, int64_t index, Normalize normalize,
+void write_model_preview(const UNet& model, const SampleSource& src, int64_t index, Normalize normalize,
                          const std::string& path) {
   Tensor data, label;
   load_batch(src, {index}, normalize, model.device(), &data, &label);

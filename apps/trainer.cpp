@@ -9,7 +9,6 @@
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 #include "engine/memory.h"
-#include "io/sample_order.h"
 #include "io/sample_reader.h"
 
 namespace seis {
@@ -18,9 +17,7 @@ namespace {
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }  // namespace
 
-void SampleSource::read_trace_valid(int64_t, uint8_t* valid) { std::fill(valid, valid + width(), uint8_t{1}); }
-
-void load_batch(SampleSource& src, const std::vector<int64_t>& indices, Normalize normalize, Device device,
+void load_batch(const SampleSource& src, const std::vector<int64_t>& indices, Normalize normalize, Device device,
                 Tensor* data, Tensor* label, Tensor* trace_valid) {
   const int64_t b = static_cast<int64_t>(indices.size()), h = src.height(), w = src.width();
   Tensor hd = Tensor::empty({b, h, w, 1});
@@ -42,36 +39,7 @@ void load_batch(SampleSource& src, const std::vector<int64_t>& indices, Normaliz
   if (trace_valid != nullptr) *trace_valid = masked ? hv.to(device) : Tensor();
 }
 
-SyncBatchSource::SyncBatchSource(SampleSource& src, int64_t batch, uint64_t seed, Normalize normalize, Device device)
-    : src_(src), batch_(batch), seed_(seed), normalize_(normalize), device_(device) {
-  if (src.size() < batch) {
-    throw UsageError("--batch " + std::to_string(batch) + " is larger than the " + std::to_string(src.size()) +
-                     " training samples");
-  }
-}
-
-int64_t SyncBatchSource::batches_per_epoch() const { return src_.size() / batch_; }
-
-void SyncBatchSource::seek(int64_t epoch, int64_t batch) {
-  epoch_ = epoch;
-  pos_ = batch;
-}
-
-void SyncBatchSource::next(Tensor* data, Tensor* label, Tensor* trace_valid) {
-  if (pos_ >= batches_per_epoch()) {
-    ++epoch_;
-    pos_ = 0;
-  }
-  if (perm_epoch_ != epoch_) {
-    perm_ = epoch_permutation(src_.size(), seed_, epoch_);
-    perm_epoch_ = epoch_;
-  }
-  std::vector<int64_t> idx(perm_.begin() + pos_ * batch_, perm_.begin() + (pos_ + 1) * batch_);
-  load_batch(src_, idx, normalize_, device_, data, label, trace_valid);
-  ++pos_;
-}
-
-EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
+EvalResult evaluate(const UNet& model, const SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
                     float threshold, Communicator* comm, const std::function<void(int64_t, const float*)>& on_logits) {
   const int world = comm != nullptr ? comm->world() : 1, rank = comm != nullptr ? comm->rank() : 0;
   std::vector<int64_t> mine;  // this rank's share
@@ -142,8 +110,8 @@ void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer
   optimizer.step(lr);
 }
 
-TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, SampleSource* val, const TrainOptions& opt,
-                  const TrainProgress& start, const TrainHooks& hooks) {
+TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const SampleSource* val,
+                  const TrainOptions& opt, const TrainProgress& start, const TrainHooks& hooks) {
   SEIS_CHECK(batches.batches_per_epoch() > 0, "no complete batch in an epoch");
   model.set_exec(opt.exec);
   const Device device = model.device();

@@ -15,23 +15,10 @@
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "io/normalize.h"
+#include "io/sample_source.h"
 #include "models/unet.h"
 
 namespace seis {
-
-// Gathers by index: data [H, W] float32 (time x receivers) and label [H, W] u8.
-class SampleSource {
- public:
-  virtual ~SampleSource() = default;
-  virtual int64_t size() const = 0;
-  virtual int64_t height() const = 0;
-  virtual int64_t width() const = 0;
-  virtual void read(int64_t index, float* data, uint8_t* label) = 0;
-  // Gathers with padding traces (a converted SEG-Y's /trace_valid): read_trace_valid gives u8 [W],
-  // 1 = a real trace, 0 = padding, which the loss and the metrics leave out.
-  virtual bool has_trace_valid() const { return false; }
-  virtual void read_trace_valid(int64_t index, uint8_t* valid);
-};
 
 // Training batches in a fixed order per (seed, epoch).
 class BatchSource {
@@ -126,34 +113,15 @@ struct TrainResult {
 // Builds the model input [B, H, W, 1] and labels [B, H, W] for `indices`, normalised, on `device`,
 // and trace_valid [B, W] when the source has padding traces and trace_valid is not null (else it is
 // left undefined). Padding traces' data is set to zero before the normalisation (zero_padding_traces).
-void load_batch(SampleSource& src, const std::vector<int64_t>& indices, Normalize normalize, Device device,
+void load_batch(const SampleSource& src, const std::vector<int64_t>& indices, Normalize normalize, Device device,
                 Tensor* data, Tensor* label, Tensor* trace_valid = nullptr);
-
-// A BatchSource that reads a SampleSource synchronously, in the order of epoch_permutation
-// (io/sample_order.h) of (seed, epoch); the last incomplete batch of an epoch is dropped.
-class SyncBatchSource : public BatchSource {
- public:
-  SyncBatchSource(SampleSource& src, int64_t batch, uint64_t seed, Normalize normalize, Device device);
-  int64_t batches_per_epoch() const override;
-  void seek(int64_t epoch, int64_t batch) override;
-  void next(Tensor* data, Tensor* label, Tensor* trace_valid) override;
-
- private:
-  SampleSource& src_;
-  int64_t batch_;
-  uint64_t seed_;
-  Normalize normalize_;
-  Device device_;
-  int64_t epoch_ = 0, pos_ = 0, perm_epoch_ = -1;
-  std::vector<int64_t> perm_;
-};
 
 // With a communicator of world W > 1, rank r evaluates the samples i with i % W == r in batches of
 // max(1, batch / W), and the counts (exact) and loss sums of all ranks are added: every rank gets
 // the result of the whole set. With `on_logits`, each of this rank's samples is passed on with its
 // logits [H][W] on the host (padding traces at -inf: probability 0, as predict gives them). With
 // padding traces the loss, the counts and `pixels` cover the real traces only.
-EvalResult evaluate(const UNet& model, SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
+EvalResult evaluate(const UNet& model, const SampleSource& src, int64_t batch, Normalize normalize, float pos_weight,
                     float threshold, Communicator* comm = nullptr,
                     const std::function<void(int64_t, const float*)>& on_logits = {});
 
@@ -168,7 +136,7 @@ Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor
 void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer& optimizer, float lr);
 
 // Trains `model` from `start` until opt.steps steps are done (or should_stop says so).
-TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, SampleSource* val, const TrainOptions& opt,
-                  const TrainProgress& start, const TrainHooks& hooks = {});
+TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const SampleSource* val,
+                  const TrainOptions& opt, const TrainProgress& start, const TrainHooks& hooks = {});
 
 }  // namespace seis

@@ -515,6 +515,8 @@ const H5DatasetInfo& H5SampleFile::info() const { return impl_->info; }
 
 int64_t H5SampleFile::bytes_per_sample() const { return impl_->bytes_per_sample; }
 
+std::string H5SampleFile::describe(int64_t i) const { return impl_->info.path + " sample " + std::to_string(i); }
+
 void H5SampleFile::read(int64_t i, float* data, uint8_t* label) const {
   const H5DatasetInfo& in = impl_->info;
   SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");

@@ -6,13 +6,13 @@
 // as the generator's /picks and /events are 1-D compound datasets (io/hdf5_table.h).
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "io/hdf5_table.h"
+#include "io/sample_source.h"
 
 namespace seis {
 
@@ -35,37 +35,44 @@ struct H5DatasetInfo {
   std::map<std::string, std::string> attributes;  // every root attribute, as text
 };
 
-// One dataset file, opened and validated. Throws InputError naming the file and the problem: not
-// found, a directory, not HDF5, no /data, wrong rank or dtype, /label of another shape, an empty
-// dataset, a truncated file, /trace_valid that is not [N, W] of 1-byte integers.
-class H5SampleFile {
+// One dataset file, opened and validated: a SampleSource of its N gathers. Throws InputError naming
+// the file and the problem: not found, a directory, not HDF5, no /data, wrong rank or dtype, /label
+// of another shape, an empty dataset, a truncated file, /trace_valid that is not [N, W] of 1-byte
+// integers.
+class H5SampleFile : public SampleSource {
  public:
   explicit H5SampleFile(const std::string& path);
-  ~H5SampleFile();
+  ~H5SampleFile() override;
   H5SampleFile(const H5SampleFile&) = delete;
   H5SampleFile& operator=(const H5SampleFile&) = delete;
 
   const H5DatasetInfo& info() const;
+  int64_t size() const override { return info().n; }
+  int64_t height() const override { return info().height; }
+  int64_t width() const override { return info().width; }
+  bool has_label() const override { return info().label_type != H5ElemType::none; }
+  bool has_trace_valid() const override { return info().has_trace_valid; }
+  std::string describe(int64_t i) const override;  // "path sample i"
 
   // Reads sample i: data as float32 [H*W] (float16 converted), label as u8 [H*W] (float labels
   // converted, nonzero = 1) when label is not null and the file has labels. Thread-safe.
   // Uncompressed chunks are read with pread at offsets found once at open (outside HDF5's global
   // lock); compressed ones through the library. InputError naming the file and the sample when
   // the read fails (e.g. a chunk past the end of a truncated file). Does not check values.
-  void read(int64_t i, float* data, uint8_t* label) const;
+  void read(int64_t i, float* data, uint8_t* label) const override;
   // Reads which traces of sample i are real: u8 [W], 1 = a real trace, 0 = padding (/trace_valid,
   // nonzero = 1); all 1 when the file has no /trace_valid. Thread-safe (through the library).
-  void read_trace_valid(int64_t i, uint8_t* valid) const;
+  void read_trace_valid(int64_t i, uint8_t* valid) const override;
 
   // The byte count read() moves from the file per sample (for throughput figures).
   int64_t bytes_per_sample() const;
+  int64_t bytes_per_sample(int64_t) const override { return bytes_per_sample(); }
 
   // read(), with /data in blocks of whole rows (about 1 MiB each): ready(r0, r1) runs on the
   // calling thread as soon as rows [r0, r1) of data are in place, in order, so the caller can check
   // and sum them while they are still in cache; then the label is read. Compressed and other
   // library-read samples come whole: one call, (0, H). Thread-safe.
-  using RowsReady = std::function<void(int64_t row0, int64_t row1)>;
-  void read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const;
+  void read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const override;
 
   // The file byte ranges read() preads for sample i (data, then label); empty where the library
   // reads (compressed chunks and the like).
@@ -75,7 +82,7 @@ class H5SampleFile {
   std::vector<Extent> direct_extents(int64_t i) const;
   // Tells the kernel that sample i will be read soon (posix_fadvise WILLNEED on its extents): the
   // read starts in the background. A no-op for library-read samples.
-  void will_need(int64_t i) const;
+  void will_need(int64_t i) const override;
 
   // Closes the descriptor and HDF5 ids reads use (after a read in progress has finished); the
   // next read reopens them, and fails with an InputError if the path no longer is the file that

@@ -139,4 +139,13 @@ void H5RecordFile::read_rows(int64_t t0, int64_t rows, float* data, uint8_t* lab
   for (size_t k = 0; k < f.size(); ++k) label[k] = f[k] != 0.0f;
 }
 
+void H5RecordFile::read(int64_t i, float* data, uint8_t* label) const {
+  read_window(i, 0, info().samples, data, label);
+}
+
+void H5RecordFile::read_window(int64_t i, int64_t t0, int64_t rows, float* data, uint8_t* label) const {
+  SEIS_CHECK(i == 0, info().path << ": sample " << i << " asked of a continuous record, which is one sample (0)");
+  read_rows(t0, rows, data, label);
+}
+
 }  // namespace seis

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/hdf5_dataset.h"
+#include "io/sample_source.h"
 
 namespace seis {
 
@@ -33,10 +34,13 @@ bool h5_is_record(const std::string& path);
 // One continuous record, opened and validated. InputError naming the file and the problem: not
 // found, not HDF5, no /data, /data not rank 2 or not float32/float16, /label of another shape or
 // type, an empty record.
-class H5RecordFile {
+//
+// As a SampleSource (io/sample_source.h) it is one sample of T rows x W receivers, read by windows
+// of rows (read_window(0, ...), the hyperslab read_rows below); read(0, ...) would read it whole.
+class H5RecordFile : public SampleSource {
  public:
   explicit H5RecordFile(const std::string& path);
-  ~H5RecordFile();
+  ~H5RecordFile() override;
   H5RecordFile(const H5RecordFile&) = delete;
   H5RecordFile& operator=(const H5RecordFile&) = delete;
 
@@ -45,6 +49,15 @@ class H5RecordFile {
   // Rows [t0, t0 + rows) into data [rows][W] (float16 converted) and, when label is not null and
   // the record has one, label [rows][W] (float labels: nonzero = 1). Thread-safe (serialised).
   void read_rows(int64_t t0, int64_t rows, float* data, uint8_t* label) const;
+  using SampleSource::read_rows;  // (the row-block read of a whole sample, from the interface)
+
+  int64_t size() const override { return 1; }
+  int64_t height() const override { return info().samples; }
+  int64_t width() const override { return info().receivers; }
+  bool has_label() const override { return info().label_type != H5ElemType::none; }
+  void read(int64_t i, float* data, uint8_t* label) const override;
+  void read_window(int64_t i, int64_t t0, int64_t rows, float* data, uint8_t* label) const override;
+  std::string describe(int64_t) const override { return info().path; }
 
  private:
   struct Impl;

@@ -137,11 +137,12 @@ struct SampleReader::Slot {
   std::unique_ptr<CudaEvent> copied;  // CUDA: the upload from this slot
 };
 
-SampleReader::SampleReader(const SampleSet& set, const SampleReaderOptions& options) : set_(set), opt_(options) {
-  n_ = opt_.indices.empty() ? set_.size() : static_cast<int64_t>(opt_.indices.size());
+SampleReader::SampleReader(const SampleSource& source, const SampleReaderOptions& options)
+    : source_(source), opt_(options) {
+  n_ = opt_.indices.empty() ? source_.size() : static_cast<int64_t>(opt_.indices.size());
   for (int64_t g : opt_.indices) {
-    if (g < 0 || g >= set_.size()) {
-      throw UsageError("sample index " + i2s(g) + " is outside the dataset's " + i2s(set_.size()) + " samples");
+    if (g < 0 || g >= source_.size()) {
+      throw UsageError("sample index " + i2s(g) + " is outside the dataset's " + i2s(source_.size()) + " samples");
     }
   }
   const int64_t B = opt_.batch, W = opt_.world;
@@ -158,7 +159,7 @@ SampleReader::SampleReader(const SampleSet& set, const SampleReaderOptions& opti
   if (opt_.threads < 0) throw UsageError("reader threads " + i2s(opt_.threads) + " must be at least 1");
   if (opt_.threads == 0)
     opt_.threads = static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
-  const int64_t h = set_.height(), w = set_.width();
+  const int64_t h = source_.height(), w = source_.width();
   const AugmentOptions& a = opt_.augment;
   if (a.max_shift < 0 || a.max_shift >= h) {
     throw UsageError("time shift " + i2s(a.max_shift) + " must be in [0, " + i2s(h) + ") (the gather has " + i2s(h) +
@@ -186,10 +187,10 @@ SampleReader::SampleReader(const SampleSet& set, const SampleReaderOptions& opti
 
   const int64_t pix = out_h_ * out_w_;
   const int64_t data_bytes = rank_batch_ * pix * 4;
-  const int64_t label_bytes = set_.has_label() ? rank_batch_ * pix : 0;
-  const int64_t valid_bytes = set_.has_trace_valid() ? rank_batch_ * out_w_ : 0;
+  const int64_t label_bytes = source_.has_label() ? rank_batch_ * pix : 0;
+  const int64_t valid_bytes = source_.has_trace_valid() ? rank_batch_ * out_w_ : 0;
   slot_bytes_ = data_bytes + label_bytes + valid_bytes;
-  if (a.crop_height > 0 || a.crop_width > 0) scratch_bytes_ = opt_.threads * h * w * (set_.has_label() ? 5 : 4);
+  if (a.crop_height > 0 || a.crop_width > 0) scratch_bytes_ = opt_.threads * h * w * (source_.has_label() ? 5 : 4);
   if (opt_.device.is_cuda()) {
     if (opt_.device.index >= cuda_device_count()) {
       throw UsageError("device " + opt_.device.str() + " does not exist (" + i2s(cuda_device_count()) +
@@ -203,8 +204,8 @@ SampleReader::SampleReader(const SampleSet& set, const SampleReaderOptions& opti
     // Touch every page now: first-touch faults would otherwise land in the first epoch's reads.
     std::memset(s->mem, 0, static_cast<size_t>(slot_bytes_));
     s->data = static_cast<float*>(s->mem);
-    s->label = set_.has_label() ? static_cast<uint8_t*>(s->mem) + data_bytes : nullptr;
-    s->valid = set_.has_trace_valid() ? static_cast<uint8_t*>(s->mem) + data_bytes + label_bytes : nullptr;
+    s->label = source_.has_label() ? static_cast<uint8_t*>(s->mem) + data_bytes : nullptr;
+    s->valid = source_.has_trace_valid() ? static_cast<uint8_t*>(s->mem) + data_bytes + label_bytes : nullptr;
     s->samples.resize(static_cast<size_t>(rank_batch_));
     if (opt_.device.is_cuda()) s->copied = std::make_unique<CudaEvent>(opt_.device.index);
     slots_.push_back(std::move(s));
@@ -287,14 +288,14 @@ std::shared_ptr<const std::vector<int64_t>> SampleReader::permutation(int64_t ep
 }
 
 void SampleReader::worker_main() {
-  Scratch scratch(opt_.normalize, set_.width());
-  if (set_.has_trace_valid()) scratch.valid.resize(static_cast<size_t>(set_.width()));
+  Scratch scratch(opt_.normalize, source_.width());
+  if (source_.has_trace_valid()) scratch.valid.resize(static_cast<size_t>(source_.width()));
   if (scratch_bytes_ > 0) {
-    scratch.data.resize(static_cast<size_t>(set_.height() * set_.width()));
-    if (set_.has_label()) scratch.label.resize(scratch.data.size());
+    scratch.data.resize(static_cast<size_t>(source_.height() * source_.width()));
+    if (source_.has_label()) scratch.label.resize(scratch.data.size());
   }
-  scratch.data_row.resize(static_cast<size_t>(set_.width()));
-  scratch.label_row.resize(static_cast<size_t>(set_.width()));
+  scratch.data_row.resize(static_cast<size_t>(source_.width()));
+  scratch.label_row.resize(static_cast<size_t>(source_.width()));
   for (;;) {
     int64_t seq = 0, row = 0;
     Slot* slot = nullptr;
@@ -360,7 +361,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   int64_t epoch = 0, batch = 0;
   epoch_and_batch(seq, &epoch, &batch);
   const int64_t pos = batch * opt_.batch + opt_.rank * rank_batch_ + row;  // in the epoch's permutation
-  const int64_t h = set_.height(), w = set_.width(), pix = out_h_ * out_w_;
+  const int64_t h = source_.height(), w = source_.width(), pix = out_h_ * out_w_;
   const AugmentOptions& a = opt_.augment;
   const bool crop = scratch_bytes_ > 0;
   float* dst_data = slot.data + row * pix;
@@ -375,12 +376,12 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   if (opt_.will_need) {
     // This sample (its whole chunk goes to the disk at once, not a readahead window at a time) and
     // the one this worker takes next, about `threads` tasks on, when it is in the same epoch.
-    set_.will_need(perm[static_cast<size_t>(pos)]);
+    source_.will_need(perm[static_cast<size_t>(pos)]);
     const int64_t q = seq * rank_batch_ + row + opt_.threads;
     int64_t next_epoch = 0, next_batch = 0;
     epoch_and_batch(q / rank_batch_, &next_epoch, &next_batch);
     if (next_epoch == epoch) {
-      set_.will_need(perm[static_cast<size_t>(next_batch * opt_.batch + opt_.rank * rank_batch_ + q % rank_batch_)]);
+      source_.will_need(perm[static_cast<size_t>(next_batch * opt_.batch + opt_.rank * rank_batch_ + q % rank_batch_)]);
     }
   }
 
@@ -392,9 +393,9 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     try {
       // Padding traces are read as zeros, before the check and the sums: what a file holds there
       // never reaches the network.
-      if (valid) set_.read_trace_valid(g, valid);
+      if (valid) source_.read_trace_valid(g, valid);
       norm.begin();
-      set_.read_rows(g, data, label, [&](int64_t r0, int64_t r1) {
+      source_.read_rows(g, data, label, [&](int64_t r0, int64_t r1) {
         if (!finite) return;
         float* rows = data + r0 * w;
         if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
@@ -411,13 +412,13 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
         throw InputError("every sample of the dataset holds NaN or Inf values in /data or cannot be read");
       continue;
     }
-    *bytes += set_.bytes_per_sample(g);
+    *bytes += source_.bytes_per_sample(g);
     if (finite) {
       *set_index = g;
       break;
     }
     if (!opt_.skip_bad_samples) {
-      throw InputError(set_.describe(g) +
+      throw InputError(source_.describe(g) +
                        ": /data holds NaN or Inf values; fix or remove the sample, or skip bad "
                        "samples (--skip-bad-samples)");
     }

@@ -14,6 +14,8 @@
 // flipped and cropped, not shifted). Every random draw is seeded by (seed, epoch,
 // permutation position), so results do not depend on threads or timing (nor on W).
 //
+// Source. Any SampleSource (io/sample_source.h): a SampleSet of HDF5 files in practice.
+//
 // Passes over memory. /data arrives in blocks of rows of about 1 MiB (H5SampleFile::read_rows);
 // each block is checked for NaN/Inf and added to the normalisation's sums (and converted from
 // float16) while it is still in cache. Then one pass moves every row to its place (flip, shift,
@@ -48,7 +50,7 @@
 #include "engine/device.h"
 #include "engine/tensor.h"
 #include "io/normalize.h"
-#include "io/sample_set.h"
+#include "io/sample_source.h"
 
 namespace seis {
 
@@ -65,7 +67,7 @@ struct AugmentOptions {
 };
 
 struct SampleReaderOptions {
-  std::vector<int64_t> indices;  // the set's samples to read (e.g. a train split); empty: all of them
+  std::vector<int64_t> indices;  // the source's samples to read (e.g. a train split); empty: all of them
   int64_t batch = 1;             // global batch B; B % world must be 0
   int world = 1;
   int rank = 0;
@@ -85,20 +87,20 @@ struct SampleReaderOptions {
 };
 
 // One rank batch. data [b, H', W', 1] f32 and label [b, H', W'] u8 on the reader's device (label
-// undefined when the set has no /label). H', W': the crop size, or H, W. trace_valid [b, W'] u8
-// (1 = a real trace, 0 = padding), flipped and cropped with the data, when the set has /trace_valid.
+// undefined when the source has no labels). H', W': the crop size, or H, W. trace_valid [b, W'] u8
+// (1 = a real trace, 0 = padding), flipped and cropped with the data, when the source has padding traces.
 struct ReaderBatch {
   Tensor data, label, trace_valid;
   int64_t epoch = 0, batch = 0;  // the global batch this is part of
-  std::vector<int64_t> samples;  // set index of each row (after bad-sample replacement)
+  std::vector<int64_t> samples;  // source index of each row (after bad-sample replacement)
   int64_t skipped = 0;           // bad samples replaced in this rank batch
 };
 
 // The same, as a view of the pinned slot: valid until the next call of next() or next_host().
 struct HostBatch {
   const float* data = nullptr;
-  const uint8_t* label = nullptr;        // null when the set has no /label
-  const uint8_t* trace_valid = nullptr;  // [size][width]; null when the set has no /trace_valid
+  const uint8_t* label = nullptr;        // null when the source has no labels
+  const uint8_t* trace_valid = nullptr;  // [size][width]; null when the source has no padding traces
   int64_t size = 0, height = 0, width = 0;
   int64_t epoch = 0, batch = 0;
   std::vector<int64_t> samples;
@@ -118,16 +120,16 @@ struct ReaderStats {
 
 // Sets the traces of data [h][w] that valid [w] marks as padding (0) to zero: padding is a zero trace
 // whatever the file holds there, so that its values reach neither the normalisation nor, through
-// the convolutions, the real traces' outputs. The reader applies it to every sample of a set with
-// /trace_valid, before the NaN/Inf check and the normalisation.
+// the convolutions, the real traces' outputs. The reader applies it to every sample of a source with
+// padding traces, before the NaN/Inf check and the normalisation.
 void zero_padding_traces(const uint8_t* valid, int64_t h, int64_t w, float* data);
 
 class SampleReader {
  public:
   // Validates the options (UsageError: B % W != 0, rank outside [0, W), B > n, a crop larger than
   // the gather or not divisible by crop_multiple, max_shift >= H, prefetch or threads < 1 ...),
-  // allocates the slots and starts the workers. `set` must outlive the reader.
-  SampleReader(const SampleSet& set, const SampleReaderOptions& options);
+  // allocates the slots and starts the workers. `source` must outlive the reader.
+  SampleReader(const SampleSource& source, const SampleReaderOptions& options);
   // Stops and joins the workers (also after a worker failed) and frees the slots.
   ~SampleReader();
   SampleReader(const SampleReader&) = delete;
@@ -175,7 +177,7 @@ class SampleReader {
   void release_held();  // gives a slot held by next_host() back to the workers
   void release(Slot& slot);
 
-  const SampleSet& set_;
+  const SampleSource& source_;
   SampleReaderOptions opt_;
   int64_t n_ = 0, rank_batch_ = 0, batches_per_epoch_ = 0, first_abs_batch_ = 0;
   int64_t out_h_ = 0, out_w_ = 0, slot_bytes_ = 0, scratch_bytes_ = 0;

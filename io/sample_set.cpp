@@ -99,7 +99,7 @@ void SampleSet::read(int64_t g, float* data, uint8_t* label) const {
   use(l.file).read(l.local, data, label);
 }
 
-void SampleSet::read_rows(int64_t g, float* data, uint8_t* label, const H5SampleFile::RowsReady& ready) const {
+void SampleSet::read_rows(int64_t g, float* data, uint8_t* label, const RowsReady& ready) const {
   const Location l = locate(g);
   const auto guard = after_read([&] { done(l.file); });
   use(l.file).read_rows(l.local, data, label, ready);
@@ -123,7 +123,7 @@ int64_t SampleSet::bytes_per_sample(int64_t g) const {
 
 std::string SampleSet::describe(int64_t g) const {
   const Location l = locate(g);
-  return files_[static_cast<size_t>(l.file)]->info().path + " sample " + std::to_string(l.local);
+  return files_[static_cast<size_t>(l.file)]->describe(l.local);
 }
 
 IndexSplit split_validation(int64_t n, double fraction, uint64_t seed) {

@@ -1,6 +1,7 @@
-// One dataset made of several HDF5 sample files (DESIGN.md, "Data"): global sample index g maps to
-// (file f, local index g - first[f]) in the order the files were given. Every file must share H, W
-// and label presence. Also the deterministic train/validation split of a set's indices.
+// One dataset made of several HDF5 sample files (DESIGN.md, "Data"), a SampleSource
+// (io/sample_source.h): global sample index g maps to (file f, local index g - first[f]) in the
+// order the files were given. Every file must share H, W and label presence. Also the
+// deterministic train/validation split of a set's indices.
 //
 // Open files. A set may hold thousands of files: at most max_open_files of them keep their
 // descriptor (and HDF5 ids) open between reads, the least recently read closed first, plus those
@@ -15,26 +16,27 @@
 #include <vector>
 
 #include "io/hdf5_dataset.h"
+#include "io/sample_source.h"
 
 namespace seis {
 
-class SampleSet {
+class SampleSet : public SampleSource {
  public:
   static constexpr int kDefaultMaxOpenFiles = 64;
   // Opens and validates every file (H5SampleFile's checks). InputError naming the odd file when
   // its H, W or label presence differs from the first file's; UsageError when `paths` is empty or
   // max_open_files < 1.
   explicit SampleSet(const std::vector<std::string>& paths, int max_open_files = kDefaultMaxOpenFiles);
-  ~SampleSet();
+  ~SampleSet() override;
   SampleSet(const SampleSet&) = delete;
   SampleSet& operator=(const SampleSet&) = delete;
 
-  int64_t size() const { return total_; }
-  int64_t height() const { return height_; }
-  int64_t width() const { return width_; }
-  bool has_label() const { return has_label_; }
+  int64_t size() const override { return total_; }
+  int64_t height() const override { return height_; }
+  int64_t width() const override { return width_; }
+  bool has_label() const override { return has_label_; }
   // Some file has /trace_valid (padding traces of a converted SEG-Y); files without it are all real.
-  bool has_trace_valid() const { return has_trace_valid_; }
+  bool has_trace_valid() const override { return has_trace_valid_; }
   int num_files() const { return static_cast<int>(files_.size()); }
   const H5SampleFile& file(int f) const { return *files_[static_cast<size_t>(f)]; }
 
@@ -45,19 +47,19 @@ class SampleSet {
   // Where global sample g lives. Error (internal) when g is out of range.
   Location locate(int64_t g) const;
   // Reads global sample g (thread-safe; see H5SampleFile::read). label may be null.
-  void read(int64_t g, float* data, uint8_t* label) const;
+  void read(int64_t g, float* data, uint8_t* label) const override;
   // The same in blocks of rows (H5SampleFile::read_rows).
-  void read_rows(int64_t g, float* data, uint8_t* label, const H5SampleFile::RowsReady& ready) const;
+  void read_rows(int64_t g, float* data, uint8_t* label, const RowsReady& ready) const override;
   // Starts reading sample g into the page cache in the background (H5SampleFile::will_need).
-  void will_need(int64_t g) const;
+  void will_need(int64_t g) const override;
   int max_open_files() const { return max_open_; }
   int open_files() const;  // files whose descriptors are open now
   // Which of sample g's W traces are real (u8 [W], 1 real, 0 padding; H5SampleFile::read_trace_valid).
-  void read_trace_valid(int64_t g, uint8_t* valid) const;
+  void read_trace_valid(int64_t g, uint8_t* valid) const override;
   // Bytes read() moves from the file of sample g.
-  int64_t bytes_per_sample(int64_t g) const;
+  int64_t bytes_per_sample(int64_t g) const override;
   // "path sample i" (local index), for error messages.
-  std::string describe(int64_t g) const;
+  std::string describe(int64_t g) const override;
 
  private:
   // The file of sample g, marked most recently used; files over the limit are closed.

@@ -8,11 +8,12 @@
 #include <cstdlib>
 
 #include "apps/memory_plan.h"
-#include "apps/synth_source.h"
 #include "apps/trainer.h"
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/memory.h"
+#include "sync_batch_source.h"
+#include "synth_source.h"
 #include "test_util.h"
 
 namespace seis {

@@ -16,6 +16,7 @@
 #include "engine/grad_buckets.h"
 #include "engine/ops.h"
 #include "io/sample_reader.h"
+#include "io/sample_set.h"
 #include "models/unet.h"
 #include "test_util.h"
 

@@ -5,10 +5,11 @@
 #include <cmath>
 #include <cstring>
 
-#include "apps/synth_source.h"
 #include "apps/trainer.h"
 #include "engine/ops.h"
 #include "io/sample_order.h"
+#include "sync_batch_source.h"
+#include "synth_source.h"
 #include "test_util.h"
 
 namespace seis {

@@ -1,7 +1,8 @@
-// A SampleSource that synthesises gathers on demand: sample i of the source is synth_sample(cfg,
-// first + i), so a training and a validation source with disjoint ranges never share a gather.
+// Test helper: a SampleSource (io/sample_source.h) that synthesises gathers on demand: sample i of
+// the source is synth_sample(cfg, first + i), so a training and a validation source with disjoint
+// ranges never share a gather.
 #pragma once
-#include "apps/trainer.h"
+#include "io/sample_source.h"
 #include "io/synth_microseismic.h"
 
 namespace seis {
@@ -12,7 +13,10 @@ class SynthSource : public SampleSource {
   int64_t size() const override { return count_; }
   int64_t height() const override { return cfg_.height; }
   int64_t width() const override { return cfg_.width; }
-  void read(int64_t index, float* data, uint8_t* label) override { synth_sample(cfg_, first_ + index, data, label); }
+  bool has_label() const override { return true; }
+  void read(int64_t index, float* data, uint8_t* label) const override {
+    synth_sample(cfg_, first_ + index, data, label);
+  }
 
  private:
   SynthConfig cfg_;

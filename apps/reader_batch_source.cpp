@@ -1,12 +1,12 @@
-#include "apps/h5_sources.h"
+#include "apps/reader_batch_source.h"
 
 #include "engine/error.h"
 
 namespace seis {
 
-ReaderBatchSource::ReaderBatchSource(const SampleSet& set, const SampleReaderOptions& options)
-    : set_(set), options_(options) {
-  const int64_t n = options.indices.empty() ? set.size() : static_cast<int64_t>(options.indices.size());
+ReaderBatchSource::ReaderBatchSource(const SampleSource& source, const SampleReaderOptions& options)
+    : source_(source), options_(options) {
+  const int64_t n = options.indices.empty() ? source.size() : static_cast<int64_t>(options.indices.size());
   batches_per_epoch_ = options.batch > 0 ? n / options.batch : 0;
 }
 
@@ -18,14 +18,14 @@ void ReaderBatchSource::seek(int64_t epoch, int64_t batch) {
   }
   options_.start_epoch = epoch;
   options_.start_batch = batch;
-  reader_ = std::make_unique<SampleReader>(set_, options_);
+  reader_ = std::make_unique<SampleReader>(source_, options_);
 }
 
 void ReaderBatchSource::next(Tensor* data, Tensor* label, Tensor* trace_valid) {
   if (!reader_) seek(0, 0);
   ReaderBatch b = reader_->next();
   if (!b.label.defined())
-    throw InputError(set_.describe(b.samples.empty() ? 0 : b.samples[0]) + ": no /label to train on");
+    throw InputError(source_.describe(b.samples.empty() ? 0 : b.samples[0]) + ": no /label to train on");
   *data = std::move(b.data);
   *label = std::move(b.label);
   *trace_valid = std::move(b.trace_valid);

@@ -1,0 +1,82 @@
+// Samples by index: the one interface through which training, validation, prediction and detection
+// get their data. Sample i is data [H][W] float32 (H time samples x W receivers) and, when the
+// source has labels, label [H][W] u8 (1 = event arrival). Every read is const and thread-safe
+// (SampleReader reads from several threads).
+//
+// The sources: an HDF5 file of gathers (H5SampleFile, io/hdf5_dataset.h), a dataset of many such
+// files (SampleSet, io/sample_set.h), a continuous record (H5RecordFile, io/hdf5_record.h: one
+// sample of T rows, read by windows of rows, never whole), and a list of another source's samples
+// (SampleSubset, below: a validation split).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace seis {
+
+class SampleSource {
+ public:
+  virtual ~SampleSource() = default;
+  virtual int64_t size() const = 0;
+  virtual int64_t height() const = 0;
+  virtual int64_t width() const = 0;
+  virtual bool has_label() const = 0;
+  // Reads sample i: data [H*W]; label [H*W] when label is not null and the source has labels (else
+  // label is left as it is).
+  virtual void read(int64_t i, float* data, uint8_t* label) const = 0;
+
+  // Gathers with padding traces (a converted SEG-Y's /trace_valid): read_trace_valid gives u8 [W],
+  // 1 = a real trace, 0 = padding, which the loss and the metrics leave out. Default: none, all 1.
+  virtual bool has_trace_valid() const { return false; }
+  virtual void read_trace_valid(int64_t i, uint8_t* valid) const;
+
+  // read(), with data handed over in blocks of whole rows: ready(r0, r1) runs on the calling thread
+  // as soon as rows [r0, r1) are in place, in order; then the label is read. Default: read(), then
+  // ready(0, H).
+  using RowsReady = std::function<void(int64_t row0, int64_t row1)>;
+  virtual void read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const;
+
+  // Rows [t0, t0 + rows) of sample i into data [rows][W] (and label [rows][W], as read() does): for
+  // samples too large to hold whole (a continuous record). Default: read() whole, then the rows.
+  virtual void read_window(int64_t i, int64_t t0, int64_t rows, float* data, uint8_t* label) const;
+
+  // A hint that sample i will be read soon (the read may start in the background). Default: none.
+  virtual void will_need(int64_t) const {}
+  // Bytes read() moves from storage for sample i (for throughput figures). Default: H*W floats,
+  // plus H*W bytes with labels.
+  virtual int64_t bytes_per_sample(int64_t i) const;
+  // Where sample i comes from, for error messages. Default: "sample i".
+  virtual std::string describe(int64_t i) const;
+};
+
+// Samples indices[0], indices[1], ... of `source` as samples 0, 1, ... (e.g. a validation split).
+// `source` must outlive it.
+class SampleSubset : public SampleSource {
+ public:
+  SampleSubset(const SampleSource& source, std::vector<int64_t> indices)
+      : source_(source), indices_(std::move(indices)) {}
+  int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
+  int64_t height() const override { return source_.height(); }
+  int64_t width() const override { return source_.width(); }
+  bool has_label() const override { return source_.has_label(); }
+  void read(int64_t i, float* data, uint8_t* label) const override { source_.read(at(i), data, label); }
+  bool has_trace_valid() const override { return source_.has_trace_valid(); }
+  void read_trace_valid(int64_t i, uint8_t* valid) const override { source_.read_trace_valid(at(i), valid); }
+  void read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const override {
+    source_.read_rows(at(i), data, label, ready);
+  }
+  void read_window(int64_t i, int64_t t0, int64_t rows, float* data, uint8_t* label) const override {
+    source_.read_window(at(i), t0, rows, data, label);
+  }
+  void will_need(int64_t i) const override { source_.will_need(at(i)); }
+  int64_t bytes_per_sample(int64_t i) const override { return source_.bytes_per_sample(at(i)); }
+  std::string describe(int64_t i) const override { return source_.describe(at(i)); }
+
+ private:
+  int64_t at(int64_t i) const { return indices_[static_cast<size_t>(i)]; }
+  const SampleSource& source_;
+  std::vector<int64_t> indices_;
+};
+
+}  // namespace seis
