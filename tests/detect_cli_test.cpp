@@ -39,10 +39,11 @@ class DetectCli : public ::testing::Test {
     c.base = 2;
     UNet(c, 4, Device::cpu())
         .save(dir_ + "/w.safetensors", {{"seisseg.normalize", "trace"}, {"seisseg.gather", "64x32"}});
-    // Quiet records: no unlabelled transients (hum, bursts, ground roll), which STA/LTA would trigger on.
+    // Quiet records: no unlabelled transients (hum, bursts, ground roll) or coherent noise, which
+    // STA/LTA would trigger on.
     const std::string rec =
         "synth --continuous --duration 60 --receivers 24 --events-per-minute 8 --hum 0 --bursts 0 --surface-waves 0 "
-        "--out ";
+        "--coherent-noise 0 --out ";
     ASSERT_EQ(run_seisseg(rec + dir_ + "/rec.h5 --seed 3").code, 0);
     ASSERT_EQ(run_seisseg(rec + dir_ + "/val.h5 --seed 9").code, 0);
   }

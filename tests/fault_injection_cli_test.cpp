@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -268,10 +269,15 @@ TEST_F(FaultInjectionCli, DetectWriteFaultsKeepThePreviousOutputs) {
        {Fault{events, "write", "ENOSPC", 0}, Fault{prob, "write", "EIO", 0}, Fault{prob, "fsync", "EIO", 0}}) {
     SCOPED_TRACE(describe(f));
     const CliResult r = run_with_fault(f, args);
-    // (detect reports its progress on stderr: the error is the last line.)
+    // detect reports its progress on stderr: the error is the last line, and every line before it
+    // is a progress line ("detect: ..."), not a second error or a warning.
     EXPECT_EQ(r.code, 1) << r.err;
     const std::string last = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
     expect_one_line_error({r.code, "", last}, "detect", f.path, reason(f));
+    std::istringstream before(r.err.substr(0, r.err.size() - last.size()));
+    for (std::string line; std::getline(before, line);) {
+      EXPECT_EQ(line.rfind("detect: ", 0), 0u) << "not a progress line before the error: " << line;
+    }
     EXPECT_EQ(temporaries(out), std::vector<std::string>{});
     EXPECT_TRUE(slurp(events) == events_before) << "events.csv changed";
     EXPECT_TRUE(slurp(prob) == prob_before) << "prob.h5 changed";
