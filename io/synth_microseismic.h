@@ -1,9 +1,10 @@
 // Synthetic microseismic gathers: point sources below a line of surface receivers, P and S
-// arrivals with their moveout, Ricker, Ormsby or Berlage wavelets, background noise (white,
+// arrivals with their moveout, five wavelet families (below), background noise (white,
 // band-limited, pink, optionally correlated across receivers) at a drawn SNR, dead and spiky
-// traces, unlabelled transients (power-line hum, short bursts on a few traces, ground roll) and
-// coherent noise (plane waves of band-limited noise crossing the line), and the arrival mask as label. Layout: data and
-// label are [H][W] row-major, H = time samples, W = receivers. Each sample is a pure function of (config, seed, index).
+// traces with either polarity, unlabelled transients (power-line hum, short bursts on a few
+// traces, ground roll) and coherent noise (plane waves of band-limited noise crossing the line), and
+// the arrival mask as label. Layout: data and label are [H][W] row-major, H = time samples, W =
+// receivers. Each sample is a pure function of (config, seed, index).
 //
 // SynthRecord makes one continuous record [T][W] of the same pieces instead (events at the times of
 // a Poisson process), generated in windows of rows with bounded memory whatever T is.
@@ -136,7 +137,7 @@ struct SynthConfig {
 struct SynthEvent {
   double x = 0, z = 0;            // source position, m
   double origin_time = 0;         // s, relative to the first time sample; may be negative
-  double freq_p = 0, freq_s = 0;  // wavelet frequencies (Ricker peak, Ormsby centre, Berlage), Hz
+  double freq_p = 0, freq_s = 0;  // wavelet frequencies (Ricker peak, Ormsby centre, the others' f), Hz
   SynthWavelet wavelet = SynthWavelet::kRicker;
   int damped_power = 0;                     // Damped: n
   double damped_rate = 0;                   // Damped: a
@@ -157,7 +158,8 @@ struct SynthPick {
   int64_t trace = 0;
   uint8_t phase = 0;  // 0 = P, 1 = S
   double time = 0;    // s from the first sample: origin_time + traveltime, the centre of its label
-                      // (the wavelet's centre, a Berlage's onset, a Damped one's first break)
+                      // (the wavelet's centre, a Berlage's onset, a Damped one's first break, a
+                      // Gabor's envelope centre)
 };
 
 struct SynthSampleInfo {
