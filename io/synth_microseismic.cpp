@@ -275,8 +275,9 @@ void draw_spikes(Rng& rng, int64_t rows, double sigma, Add add) {
 // The band-limited part of the noise: RBJ band-pass biquad (0 dB peak), centre fc, quality q (1 for
 // the background noise).
 struct BandPass {
+  double fc = 0, dt = 0, q = 0;
   double b0 = 0, a1 = 0, a2 = 0;
-  BandPass(double fc, double dt, double q = 1.0) {
+  BandPass(double fc_hz, double dt_s, double quality = 1.0) : fc(fc_hz), dt(dt_s), q(quality) {
     const double w0 = 2.0 * kPi * fc * dt, alpha = std::sin(w0) / (2.0 * q);
     const double a0 = 1.0 + alpha;
     b0 = alpha / a0;
@@ -285,11 +286,11 @@ struct BandPass {
   }
   // Samples for a start-up transient to decay by e^-time_constants (the poles have radius
   // ~exp(-pi fc dt / q)), at most cap.
-  static int64_t warmup(double fc, double dt, double time_constants, int64_t cap, double q = 1.0) {
+  int64_t warmup(double time_constants, int64_t cap) const {
     return std::min<int64_t>(cap, static_cast<int64_t>(std::ceil(time_constants * q / (kPi * fc * dt))) + 8);
   }
   // Variance of the output for white input of unit variance: the sum of the squared impulse response.
-  double white_gain(double fc, double dt, double q) const;
+  double white_gain() const;
 };
 
 struct BiquadState {
@@ -304,10 +305,10 @@ struct BiquadState {
   }
 };
 
-double BandPass::white_gain(double fc, double dt, double q) const {
+double BandPass::white_gain() const {
   double gain = 0;
   BiquadState st;
-  const int64_t n = warmup(fc, dt, 40.0, int64_t{1} << 22, q);
+  const int64_t n = warmup(40.0, int64_t{1} << 22);
   for (int64_t k = 0; k < n; ++k) {
     const double y = st.step(*this, k == 0 ? 1.0 : 0.0);
     gain += y * y;
@@ -637,10 +638,9 @@ void add_ground_roll(const GroundRoll& g, const std::vector<uint8_t>& kind, doub
 // expectation after `amp`'s gain correction), recorded at receiver j as u(k - x_j s / dt) for
 // sample k, linearly interpolated between samples.
 struct PlaneWave {
-  double slowness = 0;  // s/m along the line; negative: moving towards the first receiver
-  double fc = 0, q = 0;
-  double amp = 0;  // factor on the band-passed unit white noise: expected rms `level x sqrt(share)`
-  BandPass filter{1.0, 1.0};
+  double slowness = 0;        // s/m along the line; negative: moving towards the first receiver
+  double amp = 0;             // factor on the band-passed unit white noise: expected rms `level x sqrt(share)`
+  BandPass filter{1.0, 1.0};  // centre frequency and quality drawn per wave
   int64_t warm = 0;
   uint64_t key = 0;  // its white-noise runs: mix64(key ^ run)
 };
@@ -659,11 +659,10 @@ std::vector<PlaneWave> draw_plane_waves(Rng& r, double dt, double level, KeyOf k
     PlaneWave& p = waves[w];
     const double v = std::exp(r.uniform(std::log(kCoherentVelocityLo), std::log(kCoherentVelocityHi)));
     p.slowness = (r.uniform() < 0.5 ? 1.0 : -1.0) / v;
-    p.fc = std::min(r.uniform(3.0, 60.0), 0.4 / dt);
-    p.q = r.uniform(0.7, 3.0);
-    p.filter = BandPass(p.fc, dt, p.q);
-    p.warm = BandPass::warmup(p.fc, dt, kRecordWarmup, kRecordWarmupCap, p.q);
-    p.amp = level * std::sqrt(share[w] / total / std::max(p.filter.white_gain(p.fc, dt, p.q), 1e-30));
+    const double fc = std::min(r.uniform(3.0, 60.0), 0.4 / dt);
+    p.filter = BandPass(fc, dt, r.uniform(0.7, 3.0));
+    p.warm = p.filter.warmup(kRecordWarmup, kRecordWarmupCap);
+    p.amp = level * std::sqrt(share[w] / total / std::max(p.filter.white_gain(), 1e-30));
     p.key = key_of(static_cast<int64_t>(w));
   }
   return waves;
@@ -860,7 +859,7 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   const double white_share = (1.0 - pf) * cfg.white_fraction, band_share = (1.0 - pf) * (1.0 - cfg.white_fraction);
 
   const BandPass filter(noise_fc, cfg.dt);
-  const int64_t warm = BandPass::warmup(noise_fc, cfg.dt, 4.0, 4096);
+  const int64_t warm = filter.warmup(4.0, 4096);
   const int64_t L = warm + H;
   constexpr int64_t B = kTraceBlock;
   std::vector<float> white(static_cast<size_t>(L * B)), band(static_cast<size_t>(H * B));
@@ -1153,12 +1152,12 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
   Rng defects(stream_key(cfg.seed, 0, kRecordDefects, 0));
   m->kind = draw_trace_kinds(cfg, W, defects, &m->n_dead, &m->n_spiky, &m->polarity, &m->n_reversed);
   m->filter = BandPass(m->fc, cfg.dt);
-  m->warm = BandPass::warmup(m->fc, cfg.dt, kRecordWarmup, kRecordWarmupCap);
+  m->warm = m->filter.warmup(kRecordWarmup, kRecordWarmupCap);
 
   // Noise weights from the filter's expected gains (white noise of unit variance): the band output
   // has variance sum h[n]^2 and covariance h[0] = b0 with its input; the pink noise has unit
   // variance and is independent of both. Power shares as in a gather, then normalised to unit rms.
-  const double gain = m->filter.white_gain(m->fc, cfg.dt, 1.0);
+  const double gain = m->filter.white_gain();
   const double pf = cfg.pink_fraction;
   const double ws = (1.0 - pf) * cfg.white_fraction, bs = (1.0 - pf) * (1.0 - cfg.white_fraction);
   const double sw = std::sqrt(ws), sb = std::sqrt(bs / std::max(gain, 1e-30)), sp = std::sqrt(pf);
