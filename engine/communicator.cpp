@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
@@ -62,6 +63,16 @@ constexpr int64_t kMaxMpiCount = int64_t{1} << 30;
 // The exit code (MPI_Abort's error code, which mpirun returns) of a job whose collective timed out.
 constexpr int kHungExitCode = 1;
 
+// The thread level MpiComm asks MPI for: MPI_THREAD_MULTIPLE, or MPI_THREAD_SERIALIZED under
+// SEIS_MPI_THREAD_LEVEL=serialized (for an MPI whose MULTIPLE mode is slow or broken; the tests run
+// the abort paths with it).
+int requested_thread_level() {
+  const char* v = std::getenv("SEIS_MPI_THREAD_LEVEL");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "multiple") == 0) return MPI_THREAD_MULTIPLE;
+  if (std::strcmp(v, "serialized") == 0) return MPI_THREAD_SERIALIZED;
+  throw Error(std::string("SEIS_MPI_THREAD_LEVEL=") + v + ": expected multiple or serialized");
+}
+
 class SingleComm final : public Communicator {
  public:
   int rank() const override { return 0; }
@@ -91,14 +102,14 @@ class MpiComm final : public Communicator {
     int initialized = 0;
     MPI_Initialized(&initialized);
     SEIS_CHECK(!initialized, "MPI is already initialised: one MPI communicator per process");
-    int provided = 0;
-    // MULTIPLE where available; SERIALIZED is enough, since every call holds mu_.
-    const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
+    // MULTIPLE where available (SEIS_MPI_THREAD_LEVEL=serialized asks for less); SERIALIZED is
+    // enough, since every call holds mpi_mu_ (only abort() differs, see there).
+    const int rc = MPI_Init_thread(nullptr, nullptr, requested_thread_level(), &provided_);
     if (rc != MPI_SUCCESS) throw_mpi_error(__FILE__, __LINE__, "MPI_Init_thread", rc);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    if (provided < MPI_THREAD_SERIALIZED) {
+    if (provided_ < MPI_THREAD_SERIALIZED) {
       MPI_Finalize();
-      throw Error("MPI provides thread level " + std::to_string(provided) +
+      throw Error("MPI provides thread level " + std::to_string(provided_) +
                   "; seisseg needs MPI_THREAD_SERIALIZED (a communication thread runs the gradient allreduces)");
     }
     MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
@@ -124,7 +135,7 @@ class MpiComm final : public Communicator {
     // hangs before the end is reported, not waited for.
     if (world_ > 1 && failure_ == nullptr) {
       try {
-        std::lock_guard<std::mutex> lock(mpi_mu_);
+        MpiLock lock(this);
         MPI_Request req = MPI_REQUEST_NULL;
         MPI_CHECK(MPI_Ibarrier(comm_, &req));
         complete_or_abort(&req, "the barrier before MPI_Finalize");
@@ -179,21 +190,51 @@ class MpiComm final : public Communicator {
 
   void barrier() override {
     drain();
-    std::lock_guard<std::mutex> lock(mpi_mu_);
+    MpiLock lock(this);
     MPI_Request req = MPI_REQUEST_NULL;
     MPI_CHECK(MPI_Ibarrier(comm_, &req));
     complete_or_abort(&req, "barrier");
   }
 
+  // MPI_Abort where MPI allows it from this thread now. The comm thread may be blocked inside MPI on
+  // a rank that is gone, holding mpi_mu_: with MPI_THREAD_MULTIPLE any thread may call MPI_Abort
+  // then; with only MPI_THREAD_SERIALIZED no call may overlap another thread's, so this thread
+  // calls MPI_Abort only when it holds mpi_mu_ (already, or within kAbortLockWait), and otherwise
+  // exits without MPI: a rank that ends without MPI_Finalize makes mpirun and srun end the job.
   [[noreturn]] void abort(int code) override {
     std::fflush(stdout);
     std::fflush(stderr);
-    // Without mpi_mu_: the comm thread may be blocked in MPI on a rank that is gone.
-    MPI_Abort(MPI_COMM_WORLD, code);
+    const bool mine = mpi_owner_.load() == std::this_thread::get_id();
+    if (provided_ >= MPI_THREAD_MULTIPLE || mine) MPI_Abort(MPI_COMM_WORLD, code);
+    if (mpi_mu_.try_lock_for(kAbortLockWait)) {
+      mpi_owner_.store(std::this_thread::get_id());
+      MPI_Abort(MPI_COMM_WORLD, code);
+    }
     std::_Exit(code);
   }
 
  private:
+  // How long abort() waits for mpi_mu_ under MPI_THREAD_SERIALIZED.
+  static constexpr std::chrono::seconds kAbortLockWait{2};
+
+  // mpi_mu_ for a scope, its holder recorded.
+  class MpiLock {
+   public:
+    explicit MpiLock(MpiComm* c) : c_(c) {
+      c_->mpi_mu_.lock();
+      c_->mpi_owner_.store(std::this_thread::get_id());
+    }
+    ~MpiLock() {
+      c_->mpi_owner_.store(std::thread::id());
+      c_->mpi_mu_.unlock();
+    }
+    MpiLock(const MpiLock&) = delete;
+    MpiLock& operator=(const MpiLock&) = delete;
+
+   private:
+    MpiComm* c_;
+  };
+
   struct Task {
     int64_t handle;
     float* buf;
@@ -211,9 +252,9 @@ class MpiComm final : public Communicator {
 
   void broadcast_raw(void* buf, int64_t n, MPI_Datatype type, int root) {
     drain();
+    MpiLock lock(this);
     int size = 0;
-    MPI_Type_size(type, &size);
-    std::lock_guard<std::mutex> lock(mpi_mu_);
+    MPI_CHECK(MPI_Type_size(type, &size));
     for (int64_t off = 0; off < n; off += kMaxMpiCount) {
       const int count = static_cast<int>(std::min(kMaxMpiCount, n - off));
       MPI_Request req = MPI_REQUEST_NULL;
@@ -225,7 +266,7 @@ class MpiComm final : public Communicator {
   void host_allreduce(void* v, int64_t n, MPI_Datatype type) {
     SEIS_CHECK(n >= 0 && n <= kMaxMpiCount, "host allreduce of " << n << " values");
     drain();
-    std::lock_guard<std::mutex> lock(mpi_mu_);
+    MpiLock lock(this);
     MPI_Request req = MPI_REQUEST_NULL;
     MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, static_cast<int>(n), type, MPI_SUM, comm_, &req));
     complete_or_abort(&req, "host allreduce");
@@ -277,7 +318,7 @@ class MpiComm final : public Communicator {
       }
       std::exception_ptr err;
       try {
-        std::lock_guard<std::mutex> lock(mpi_mu_);
+        MpiLock lock(this);
         for (int64_t off = 0; off < t.n; off += kMaxMpiCount) {
           const int count = static_cast<int>(std::min(kMaxMpiCount, t.n - off));
           MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.buf + off, count, MPI_FLOAT, MPI_SUM, comm_));
@@ -297,7 +338,10 @@ class MpiComm final : public Communicator {
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, world_ = 1, local_rank_ = 0;
   double timeout_s_ = 600;
-  std::mutex mpi_mu_;  // held by every MPI call except MPI_Abort
+  // Held by every MPI call after the constructor's (see abort()); mpi_owner_ is the thread holding it.
+  std::timed_mutex mpi_mu_;
+  std::atomic<std::thread::id> mpi_owner_{};
+  int provided_ = 0;  // MPI's thread level
 
   std::mutex q_mu_;
   std::condition_variable q_cv_, done_cv_;

@@ -11,8 +11,11 @@
 //
 // Threads (MpiComm): one communication thread runs the queued allreduces with blocking
 // MPI_Allreduce, so they progress while the compute thread runs backward. Every MPI call of the
-// process, from either thread, holds one mutex (MPI_THREAD_SERIALIZED is all MPI must provide);
-// abort() alone skips it, since the comm thread may be blocked inside MPI on a dead peer.
+// process, from either thread, holds one mutex (MPI_THREAD_SERIALIZED is all MPI must provide;
+// MULTIPLE is asked for, SERIALIZED under SEIS_MPI_THREAD_LEVEL=serialized). abort() may find the
+// comm thread blocked inside MPI on a dead peer, holding the mutex: under MULTIPLE it calls
+// MPI_Abort anyway; under SERIALIZED only when it gets the mutex within 2 s, else it exits without
+// MPI (a rank that ends without MPI_Finalize makes mpirun and srun end the job).
 //
 // Hung peers (MpiComm): no collective waits without a limit. wait() gives the gradient allreduces
 // SEIS_COMM_TIMEOUT_S (comm_timeout_seconds()); the compute thread's own collectives (broadcast,

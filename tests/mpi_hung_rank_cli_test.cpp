@@ -7,6 +7,10 @@
 // rank 1 stops itself just before the collective that rank 0 then waits in. seisseg train is then
 // stopped the same way by its test-only fault hook, and from outside at a time the test chooses.
 #include <gtest/gtest.h>
+// Only MPI's C API (the thread level check): keep the C++ bindings out.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +49,12 @@ TEST(HungRankCase, Run) {
   const std::string c = which;
   std::unique_ptr<seis::Communicator> comm = seis::make_communicator(seis::Device::cpu());
   ASSERT_EQ(comm->world(), 2);
+  const char* level = std::getenv("SEIS_MPI_THREAD_LEVEL");
+  if (level != nullptr && std::string(level) == "serialized") {
+    int provided = -1;
+    MPI_Query_thread(&provided);
+    ASSERT_EQ(provided, MPI_THREAD_SERIALIZED) << "SEIS_MPI_THREAD_LEVEL=serialized was not applied";
+  }
   const int rank = comm->rank();  // (kept: the finalize case destroys comm)
   if (rank == 1) std::raise(SIGSTOP);
   std::vector<float> f(1000, 1.0f);
@@ -219,6 +229,29 @@ TEST_F(MpiHungRank, EveryCollectiveGivesUpOnAStoppedRank) {
     expect_aborted(j, timeout_line(0, what, "2"), name);
     EXPECT_EQ(j.out.find("returned on rank 0"), std::string::npos) << j.out;
   }
+}
+
+// The same under MPI_THREAD_SERIALIZED, where no MPI call may overlap another thread's: rank 0 aborts
+// with MPI_Abort while it holds the MPI lock itself (host allreduce, finalize), and without any MPI
+// call while its comm thread is blocked inside MPI_Allreduce (gradient): either way the job ends.
+// Then a rank that throws in training: its compute thread takes the lock and calls MPI_Abort.
+TEST_F(MpiHungRank, UnderThreadLevelSerializedTheJobStillEnds) {
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const std::vector<std::pair<std::string, std::string>> cases = {{"allreduce_int64", "host allreduce"},
+                                                                  {"gradient", "gradient allreduce"},
+                                                                  {"finalize", "the barrier before MPI_Finalize"}};
+  for (const auto& [name, what] : cases) {
+    const Job j = run_job("-x SEIS_MPI_THREAD_LEVEL=serialized -x SEIS_HUNG_CASE=" + name +
+                              " -x SEIS_COMM_TIMEOUT_S=2 " + self + " --gtest_filter=HungRankCase.Run",
+                          dir_ + "/serialized_" + name + ".log");
+    expect_aborted(j, timeout_line(0, what, "2"), "serialized " + name);
+    EXPECT_EQ(j.out.find("returned on rank 0"), std::string::npos) << j.out;
+    EXPECT_EQ(j.out.find("was not applied"), std::string::npos) << j.out;
+  }
+  const Job j =
+      run_job("-x SEIS_MPI_THREAD_LEVEL=serialized -x SEIS_TEST_FAULT=1:3:throw " + train_args("serialized_throw"),
+              dir_ + "/serialized_throw.log");
+  expect_aborted(j, "seisseg train: rank 1 of 2: SEIS_TEST_FAULT: rank 1 fails after step 3", "serialized throw");
 }
 
 // seisseg train: rank 1 stops itself after step 3 (SEIS_TEST_FAULT); rank 0 is then in the stop
