@@ -115,7 +115,8 @@ int cmd_detect(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--tune-on", tune_on,
                  "choose thresholds for the best event F1 on this file's ground truth (unet: --threshold and "
-                 "--min-traces; sta-lta: trigger thresholds and coincidence); flags given explicitly win");
+                 "--min-traces, then --pick-threshold for the best pick F1 within 10 ms; sta-lta: trigger thresholds "
+                 "and coincidence); flags given explicitly win");
   app.add_option("--batch", batch, "windows per forward pass")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
       ->check(CLI::IsMember(normalize_names()));
@@ -175,12 +176,17 @@ int cmd_detect(int argc, char** argv) {
     }
     inference = std::make_unique<WindowedInference>(*iw->model, wo);
     if (!tune_on.empty()) {
-      std::fprintf(stderr, "detect: choosing the network's --threshold and --min-traces on %s\n", tune_on.c_str());
+      std::fprintf(stderr, "detect: choosing the network's --threshold, --min-traces and --pick-threshold on %s\n",
+                   tune_on.c_str());
       const DetectionSettings tuned = tune_unet_detector(tune_on, *inference, ds, ScoreOptions{});
       if (app.get_option("--threshold")->count() == 0) ds.threshold = tuned.threshold;
       if (app.get_option("--min-traces")->count() == 0) ds.min_traces = tuned.min_traces;
-      std::fprintf(stderr, "detect: --threshold %g --min-traces %lld\n", static_cast<double>(ds.threshold),
-                   static_cast<long long>(ds.min_traces));
+      if (app.get_option("--pick-threshold")->count() == 0) {
+        ds.pick_threshold = tuned.pick_threshold < ds.threshold ? tuned.pick_threshold : 0;
+      }
+      std::fprintf(stderr, "detect: --threshold %g --min-traces %lld --pick-threshold %g\n",
+                   static_cast<double>(ds.threshold), static_cast<long long>(ds.min_traces),
+                   static_cast<double>(ds.pick_threshold > 0 ? ds.pick_threshold : ds.threshold));
     }
   } else {
     if (!prob_path.empty()) throw UsageError("--prob is for --method unet");

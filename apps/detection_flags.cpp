@@ -18,8 +18,13 @@ void add_window_flags(CLI::App& app, DetectionSettings& s, const std::string& wi
 }
 
 void add_picking_flags(CLI::App& app, DetectionSettings& s) {
-  app.add_option("--threshold", s.threshold, "an arrival is a run of probability >= threshold")
+  app.add_option("--threshold", s.threshold,
+                 "an arrival is a run of probability >= threshold; events are made of arrivals peaking at or above it")
       ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--pick-threshold", s.pick_threshold,
+                 "picks are runs of probability >= this, at most --threshold (default: --threshold); a pick that "
+                 "peaks below --threshold is written but makes no event")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--min-separation-ms", s.min_separation_ms, "closest two picks of one trace (the weaker goes)")
       ->capture_default_str()
@@ -40,8 +45,14 @@ void add_picking_flags(CLI::App& app, DetectionSettings& s) {
 
 PickerOptions picker_options(const DetectionSettings& s, double dt) {
   if (!(s.threshold > 0.0f && s.threshold < 1.0f)) throw UsageError("--threshold must be inside (0, 1)");
+  if (s.pick_threshold != 0 && !(s.pick_threshold > 0.0f && s.pick_threshold <= s.threshold)) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "--pick-threshold %g must lie in (0, --threshold %g]: events are made of picks",
+                  static_cast<double>(s.pick_threshold), static_cast<double>(s.threshold));
+    throw UsageError(msg);
+  }
   PickerOptions p;
-  p.threshold = s.threshold;
+  p.threshold = s.pick_threshold > 0 ? s.pick_threshold : s.threshold;
   p.min_separation = std::max<int64_t>(1, std::llround(s.min_separation_ms / (1000.0 * dt)));
   return p;
 }
@@ -53,6 +64,7 @@ AssociationOptions association_options(const DetectionSettings& s, double dx, in
   // array lights up most of it.
   a.min_traces = s.min_traces > 0 ? s.min_traces : std::max<int64_t>(8, width / 8);
   a.event_gap_ms = s.event_gap_ms;
+  a.min_score = s.threshold;
   if (s.moveout_ms > 0) {
     a.ms_per_trace = s.moveout_ms;
   } else if (dx > 0) {

@@ -13,7 +13,8 @@ namespace seis {
 struct DetectionSettings {
   int64_t window = 0, window_receivers = 0;  // 0: the command's default
   double overlap = 0.5;
-  float threshold = 0.5f;
+  float threshold = 0.5f;         // events: fronts of picks whose peak probability reaches it
+  float pick_threshold = 0;       // picks: runs of probability >= it (0: threshold); at most threshold
   double min_separation_ms = 40;  // between two picks of one trace
   int64_t min_traces = 0;         // 0: auto, max(8, W / 8)
   double min_velocity = 1500;     // m/s: slowest apparent velocity along the array (sets the moveout bound)

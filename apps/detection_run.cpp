@@ -219,6 +219,15 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
     if (c >= 2 && std::find(counts.begin(), counts.end(), c) == counts.end()) counts.push_back(c);
   }
   std::sort(counts.begin(), counts.end());
+  // The picks and events of settings `o` on the tuning record.
+  auto run = [&](const DetectionSettings& o, std::vector<Pick>* picks, std::vector<Detection>* events) {
+    ArrivalDetector detector(W, input.dt(), picker_options(o, input.dt()), association_options(o, input.dx(), W, path));
+    for (int64_t g = 0; g < N; ++g) {
+      detector.begin(g);
+      detector.feed(prob.data() + g * gather_floats, T, picks, events);
+      detector.finish(picks, events);
+    }
+  };
   GridChoice<DetectionSettings> choice(base, table);
   std::vector<Pick> picks;
   for (float threshold : {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f}) {
@@ -226,19 +235,52 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
       DetectionSettings o = base;
       o.threshold = threshold;
       o.min_traces = count;
+      if (o.pick_threshold >= threshold) o.pick_threshold = 0;  // a given one above the grid point: none
       std::vector<Detection> events;
-      ArrivalDetector detector(W, input.dt(), picker_options(o, input.dt()),
-                               association_options(o, input.dx(), W, path));
-      for (int64_t g = 0; g < N; ++g) {
-        detector.begin(g);
-        detector.feed(prob.data() + g * gather_floats, T, &picks, &events);
-        detector.finish(&picks, &events);
-        picks.clear();
-      }
+      picks.clear();
+      run(o, &picks, &events);
       choice.offer(o, score_events(truth, events, score), {{"threshold", threshold}, {"min_traces", count}});
     }
   }
-  return choice.best();
+  DetectionSettings best = choice.best();
+  if (base.pick_threshold > 0) return best;
+  // Then the picks' own threshold, at most the events': the best pick F1 within 10 ms (a pick is
+  // right when a true arrival of its trace lies within 10 ms of it; an arrival is found when its
+  // nearest pick does); ties: the higher threshold. A pick peaking below the events' threshold
+  // joins no event, so the events change only where runs merge or split at the lower threshold.
+  ScoreOptions within10 = score;
+  within10.tolerance_ms = 10;
+  double best_f1 = -1;
+  float chosen = best.threshold;
+  std::vector<float> candidates = {best.threshold};
+  for (float p : {0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 0.3f, 0.25f, 0.2f, 0.15f, 0.1f}) {
+    if (p < best.threshold) candidates.push_back(p);
+  }
+  for (float p : candidates) {
+    DetectionSettings o = best;
+    o.pick_threshold = p < best.threshold ? p : 0;
+    std::vector<Detection> events;
+    picks.clear();
+    run(o, &picks, &events);
+    const PickScore s = score_picks(truth, picks, within10);
+    const double recall = s.hit10();
+    const double precision =
+        s.picks > 0 ? static_cast<double>(s.picks - s.unmatched_picks) / static_cast<double>(s.picks) : 0.0;
+    const double f1 = recall + precision > 0 ? 2 * recall * precision / (recall + precision) : 0;
+    if (table) {
+      table->push_back({{"pick_threshold", p},
+                        {"pick_f1_10ms", f1},
+                        {"hit10", recall},
+                        {"pick_precision_10ms", precision},
+                        {"p_hit10", s.p_hit10()}});
+    }
+    if (f1 > best_f1) {
+      best_f1 = f1;
+      chosen = p;
+    }
+  }
+  best.pick_threshold = chosen < best.threshold ? chosen : 0;
+  return best;
 }
 
 }  // namespace seis

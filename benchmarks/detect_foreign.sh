@@ -137,9 +137,11 @@ line = {"record": pair, "method": method, "event_f1": round(e["f1"], 4), "precis
         "detections": e["detections"], "p_hit10": round(p["p_hit10"], 4), "hit10": round(p["hit10"], 4),
         "pick_mae_ms": None if p["mae_ms"] is None else round(p["mae_ms"], 2), "picks": p["picks"],
         "detect_s": round(float(t1) - float(t0), 1)}
-m = re.search(r"--threshold (\S+) --min-traces (\d+)", text)
+m = re.search(r"--threshold (\S+) --min-traces (\d+)(?: --pick-threshold (\S+))?", text)
 if m:
     line["tuned"] = {"threshold": float(m.group(1)), "min_traces": int(m.group(2))}
+    if m.group(3):
+        line["tuned"]["pick_threshold"] = float(m.group(3))
 m = re.search(r"trigger on (\S+) off (\S+), coincidence (\S+) traces", text)
 if m:
     line["tuned"] = {"trigger_on": float(m.group(1)), "trigger_off": float(m.group(2)),

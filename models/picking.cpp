@@ -260,11 +260,95 @@ void EventAssociator::advance(double t_ms, std::vector<Detection>* out) {
 
 void EventAssociator::finish(std::vector<Detection>* out) { sweep(last_sweep_ms_, true, out); }
 
+PickChains::PickChains(const AssociationOptions& options)
+    : options_(options),
+      reach_ms_(static_cast<double>(options.max_trace_gap) * options.ms_per_trace + options.tolerance_ms) {}
+
+int64_t PickChains::find(int64_t i) {
+  while (nodes_[static_cast<size_t>(i)].parent != i) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    n.parent = nodes_[static_cast<size_t>(n.parent)].parent;  // path halving
+    i = n.parent;
+  }
+  return i;
+}
+
+void PickChains::add(const Pick& p, std::vector<Pick>* out) {
+  const double t = p.time_ms;
+  if (t - last_sweep_ms_ >= 0.5 * reach_ms_) sweep(t, false, out);
+  const int64_t n = static_cast<int64_t>(nodes_.size());
+  nodes_.push_back(Node{p, n});
+  chains_.push_back(Chain{t, t, p.score >= options_.min_score});
+  for (int64_t i = n - 1; i >= 0; --i) {
+    const Pick& q = nodes_[static_cast<size_t>(i)].pick;
+    if (q.time_ms < t - reach_ms_) break;  // nodes_ is in time order
+    const int64_t dj = std::llabs(q.trace - p.trace);
+    if (dj < 1 || dj > options_.max_trace_gap ||
+        std::fabs(t - q.time_ms) > static_cast<double>(dj) * options_.ms_per_trace + options_.tolerance_ms) {
+      continue;
+    }
+    const int64_t a = find(i), b = find(n);
+    if (a == b) continue;
+    Chain& ca = chains_[static_cast<size_t>(a)];
+    const Chain& cb = chains_[static_cast<size_t>(b)];
+    ca.first = std::min(ca.first, cb.first);
+    ca.last = std::max(ca.last, cb.last);
+    ca.anchored = ca.anchored || cb.anchored;
+    nodes_[static_cast<size_t>(b)].parent = a;
+  }
+}
+
+void PickChains::sweep(double now_ms, bool all, std::vector<Pick>* out) {
+  last_sweep_ms_ = now_ms;
+  // The chains no later pick can link to (or grown too long) are decided; the others stay.
+  std::vector<char> closed(nodes_.size(), 0);
+  double open_first = now_ms;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].parent != static_cast<int64_t>(i)) continue;
+    const Chain& c = chains_[i];
+    if (all || c.last < now_ms - reach_ms_ || c.last - c.first > options_.max_front_ms) {
+      closed[i] = 1;
+    } else {
+      open_first = std::min(open_first, c.first);
+    }
+  }
+  std::vector<int64_t> remap(nodes_.size(), -1);
+  std::vector<Node> nodes;
+  std::vector<Chain> chains;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const int64_t root = find(static_cast<int64_t>(i));
+    if (closed[static_cast<size_t>(root)]) {
+      if (chains_[static_cast<size_t>(root)].anchored) kept_.push(nodes_[i].pick);
+      continue;
+    }
+    remap[i] = static_cast<int64_t>(nodes.size());
+    nodes.push_back(nodes_[i]);
+    chains.push_back(chains_[i]);
+  }
+  for (size_t i = 0, k = 0; i < nodes_.size(); ++i) {  // every kept node points at its root directly
+    if (remap[i] >= 0) nodes[k++].parent = remap[static_cast<size_t>(find(static_cast<int64_t>(i)))];
+  }
+  nodes_.swap(nodes);
+  chains_.swap(chains);
+  // Every pick of an open chain, and every later one, is at or after open_first.
+  while (!kept_.empty() && (all || kept_.top().time_ms < open_first)) {
+    out->push_back(kept_.top());
+    kept_.pop();
+  }
+}
+
+void PickChains::advance(double t_ms, std::vector<Pick>* out) {
+  if (t_ms - last_sweep_ms_ >= 0.5 * reach_ms_) sweep(t_ms, false, out);
+}
+
+void PickChains::finish(std::vector<Pick>* out) { sweep(last_sweep_ms_, true, out); }
+
 ArrivalDetector::ArrivalDetector(int64_t width, double dt, const PickerOptions& picker,
                                  const AssociationOptions& association)
     : dt_ms_(dt * 1000.0), picker_(width, picker), association_(association) {
   if (!(dt > 0)) throw UsageError("picker: dt must be positive");
   associator_ = std::make_unique<EventAssociator>(association_, 0, 0);
+  if (association.min_score > picker.threshold) chains_ = std::make_unique<PickChains>(association_);
 }
 
 ArrivalDetector::~ArrivalDetector() = default;
@@ -272,6 +356,7 @@ ArrivalDetector::~ArrivalDetector() = default;
 void ArrivalDetector::begin(int64_t gather) {
   picker_.reset();
   pending_ = {};
+  if (chains_) chains_ = std::make_unique<PickChains>(association_);
   const int64_t first_event = associator_->next_event();
   associator_ = std::make_unique<EventAssociator>(association_, gather, first_event);
   gather_ = gather;
@@ -281,10 +366,17 @@ void ArrivalDetector::release(double below_sample, std::vector<Pick>* picks, std
   while (!pending_.empty() && pending_.top().sample < below_sample) {
     Pick p = pending_.top();
     pending_.pop();
-    picks->push_back(p);
-    associator_->add(p, events);
+    if (p.score >= association_.min_score) associator_->add(p, events);
+    if (chains_) {
+      chains_->add(p, picks);
+    } else {
+      picks->push_back(p);
+    }
   }
-  if (std::isfinite(below_sample)) associator_->advance(below_sample * dt_ms_, events);
+  if (std::isfinite(below_sample)) {
+    associator_->advance(below_sample * dt_ms_, events);
+    if (chains_) chains_->advance(below_sample * dt_ms_, picks);
+  }
 }
 
 void ArrivalDetector::feed(const float* prob, int64_t rows, std::vector<Pick>* picks, std::vector<Detection>* events) {
@@ -308,6 +400,7 @@ void ArrivalDetector::finish(std::vector<Pick>* picks, std::vector<Detection>* e
   }
   release(std::numeric_limits<double>::infinity(), picks, events);
   associator_->finish(events);
+  if (chains_) chains_->finish(picks);
 }
 
 }  // namespace seis

@@ -6,6 +6,11 @@
 // - TracePicker: on each trace, a run of samples with probability >= threshold is one arrival,
 //   picked at its probability-weighted centre (sub-sample) with its peak probability as score; of
 //   two picks closer than the minimum separation the weaker is dropped.
+// - Picks may run at a lower threshold than events (hysteresis, as a trigger's on and off levels):
+//   only strong picks, whose peak reaches AssociationOptions::min_score, form fronts. A weak pick
+//   (peak below it) is kept only when it is chained to a strong one by the same links (PickChains):
+//   a weak arrival on the traces of a strong front is picked, weak picks away from any strong one
+//   are not.
 // - FrontMerger and EventAssociator: picks linked across traces by a moveout bound (neighbouring
 //   traces at most ms_per_trace apart, up to max_trace_gap traces apart, plus a tolerance) form a
 //   front; a front on at least min_traces traces is one phase of one source. Fronts that begin
@@ -68,6 +73,7 @@ struct AssociationOptions {
   int64_t min_traces = 8;       // a front needs picks on this many traces
   double event_gap_ms = 500.0;  // a front beginning this soon after an event's last arrival joins it
   double max_front_ms = 10000;  // a front is closed when it spans this long (bounds memory on noise)
+  float min_score = 0;          // picks peaking below this (weak) join no front; see PickChains
 };
 
 // One phase front of one source, or one STA/LTA coincidence.
@@ -135,6 +141,43 @@ class EventAssociator {
   FrontMerger merger_;
 };
 
+// Picks of one gather (in nondecreasing time_ms order), strong and weak, linked by the associator's
+// moveout bound into chains; a chain that holds a strong pick (score >= min_score) keeps all of
+// its picks, the others are dropped. Picks come out in (sample, trace) order, each once no later
+// pick can link to its chain (a chain is closed, as a front is, when it spans max_front_ms).
+class PickChains {
+ public:
+  explicit PickChains(const AssociationOptions& options);
+  void add(const Pick& p, std::vector<Pick>* out);
+  // No pick added later has time_ms below t_ms.
+  void advance(double t_ms, std::vector<Pick>* out);
+  void finish(std::vector<Pick>* out);
+
+ private:
+  struct Node {
+    Pick pick;
+    int64_t parent;  // index into nodes_ (union-find)
+  };
+  struct Chain {
+    double first = 0, last = 0;
+    bool anchored = false;  // holds a strong pick
+  };
+  struct Later {
+    bool operator()(const Pick& a, const Pick& b) const {
+      return a.sample != b.sample ? a.sample > b.sample : a.trace > b.trace;
+    }
+  };
+  int64_t find(int64_t i);
+  void sweep(double now_ms, bool all, std::vector<Pick>* out);
+
+  AssociationOptions options_;
+  double reach_ms_;
+  double last_sweep_ms_ = -1e300;
+  std::vector<Node> nodes_;
+  std::vector<Chain> chains_;  // per root index, parallel to nodes_
+  std::priority_queue<Pick, std::vector<Pick>, Later> kept_;
+};
+
 // TracePicker and EventAssociator over a gather or record: probabilities in, picks (in time
 // order, with gather and time_ms set) and events out.
 class ArrivalDetector {
@@ -159,6 +202,7 @@ class ArrivalDetector {
   std::unique_ptr<EventAssociator> associator_;
   std::priority_queue<Pick, std::vector<Pick>, Later> pending_;
   std::vector<Pick> scratch_;
+  std::unique_ptr<PickChains> chains_;  // when the picker's threshold is below min_score
   int64_t gather_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -112,20 +113,47 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
   const DetectionSettings chosen =
       tune_unet_detector(dir_ + "/val.h5", inference, DetectionSettings{}, ScoreOptions{}, &table);
   // 7 thresholds x the trace counts up to the 24 receivers (2 3 4 6 8 12 16 24, and W/8 = 3, W/4 = 6,
-  // W/2 = 12 already among them).
-  ASSERT_EQ(table.size(), 7u * 8u);
-  double best = -1;
-  for (const auto& row : table) best = std::max(best, row["f1"].get<double>());
-  // The chosen settings, run through the streaming detector, score what the grid said: the replay
-  // of held probabilities and the windowed run give the same events.
+  // W/2 = 12 already among them), then the pick thresholds from the chosen one down to 0.1.
+  nlohmann::json events_table = nlohmann::json::array(), picks_table = nlohmann::json::array();
+  for (const auto& row : table) (row.contains("pick_threshold") ? picks_table : events_table).push_back(row);
+  ASSERT_EQ(events_table.size(), 7u * 8u);
+  size_t below = 0;
+  for (float p : {0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 0.3f, 0.25f, 0.2f, 0.15f, 0.1f}) below += p < chosen.threshold;
+  ASSERT_EQ(picks_table.size(), 1 + below);
+  EXPECT_EQ(picks_table[0]["pick_threshold"].get<float>(), chosen.threshold);
+  double best = -1, best_pick_f1 = -1;
+  float best_pick = 0;  // the first of the best (ties: the higher threshold)
+  for (const auto& row : events_table) best = std::max(best, row["f1"].get<double>());
+  for (const auto& row : picks_table) {
+    if (row["pick_f1_10ms"].get<double>() > best_pick_f1) {
+      best_pick_f1 = row["pick_f1_10ms"].get<double>();
+      best_pick = row["pick_threshold"].get<float>();
+    }
+  }
+  EXPECT_EQ(chosen.pick_threshold, best_pick < chosen.threshold ? best_pick : 0.0f);
+  // The chosen event settings, run through the streaming detector with picks at the events'
+  // threshold, score what the grid said: the replay of held probabilities and the windowed run give
+  // the same events. And with the chosen pick threshold, the picks score what its row said.
   DetectInput input(dir_ + "/val.h5");
-  DetectionResult r;
-  detect_unet(input, inference, picker_options(chosen, input.dt()),
-              association_options(chosen, input.dx(), input.width(), "val.h5"), collect_into(&r));
-  const EventScore s = score_events(read_ground_truth(dir_ + "/val.h5"), r.events, ScoreOptions{});
+  DetectionSettings events_only = chosen;
+  events_only.pick_threshold = 0;
+  DetectionResult r, rp;
+  detect_unet(input, inference, picker_options(events_only, input.dt()),
+              association_options(events_only, input.dx(), input.width(), "val.h5"), collect_into(&r));
+  const GroundTruth truth = read_ground_truth(dir_ + "/val.h5");
+  const EventScore s = score_events(truth, r.events, ScoreOptions{});
   EXPECT_EQ(s.f1(), best);
+  detect_unet(input, inference, picker_options(chosen, input.dt()),
+              association_options(chosen, input.dx(), input.width(), "val.h5"), collect_into(&rp));
+  ScoreOptions within10;
+  within10.tolerance_ms = 10;
+  double best_pick_hit10 = -1;
+  for (const auto& row : picks_table) {
+    if (row["pick_threshold"].get<float>() == best_pick) best_pick_hit10 = row["hit10"].get<double>();
+  }
+  EXPECT_DOUBLE_EQ(score_picks(truth, rp.picks, within10).hit10(), best_pick_hit10);
   bool found = false;
-  for (const auto& row : table) {
+  for (const auto& row : events_table) {
     if (row["threshold"].get<float>() == chosen.threshold && row["min_traces"].get<int64_t>() == chosen.min_traces) {
       found = true;
       EXPECT_EQ(row["f1"].get<double>(), best);
@@ -147,9 +175,10 @@ TEST_F(DetectCli, NetworkTuneOnPrintsItsChoiceAndExplicitFlagsWin) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("detect: --threshold 0."), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(" --min-traces "), std::string::npos) << r.err;
-  const test::CliResult e = run_seisseg(base + " --threshold 0.35 --min-traces 5");
+  EXPECT_NE(r.err.find(" --pick-threshold 0."), std::string::npos) << r.err;
+  const test::CliResult e = run_seisseg(base + " --threshold 0.35 --min-traces 5 --pick-threshold 0.2");
   ASSERT_EQ(e.code, 0) << e.err;
-  EXPECT_NE(e.err.find("detect: --threshold 0.35 --min-traces 5\n"), std::string::npos) << e.err;
+  EXPECT_NE(e.err.find("detect: --threshold 0.35 --min-traces 5 --pick-threshold 0.2\n"), std::string::npos) << e.err;
   std::vector<hsize_t> dims;
   const std::vector<float> p = read_all<float>(out + "/prob.h5", "prob", H5T_NATIVE_FLOAT, &dims);
   const std::vector<uint8_t> m = read_all<uint8_t>(out + "/prob.h5", "mask", H5T_NATIVE_UCHAR, &dims);
@@ -274,6 +303,7 @@ TEST_F(DetectCli, BadInputsAreOneLineAndLeaveNothing) {
       {" --in " + dir_ + "/rec.h5", "--weights", 2},
       {" --method sta-lta --prob " + out + "/p.h5 --in " + dir_ + "/rec.h5", "--prob", 2},
       {w + " --trigger-on 3 --in " + dir_ + "/rec.h5", "sta-lta", 2},
+      {w + " --threshold 0.5 --pick-threshold 0.6 --in " + dir_ + "/rec.h5", "--pick-threshold 0.6 must lie in", 2},
       {" --method sta-lta --segy-out " + out + "/p.sgy --in " + dir_ + "/rec.h5", "--segy-out", 2},
       // Refused before the tuning pass (which would print its own line first).
       {w + " --segy-out " + out + "/p.sgy --tune-on " + dir_ + "/val.h5 --in " + dir_ + "/rec.h5", "no SEG-Y headers",

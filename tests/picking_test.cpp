@@ -216,6 +216,78 @@ TEST(ArrivalDetector, PicksLandOnTheArrivalsWhateverTheBlocks) {
   }
 }
 
+// Picks at a lower threshold than events: the weak picks of a front that is strong on some of its
+// traces are kept (chained to the strong ones), a front that is weak on every trace and a weak blob
+// on one trace are not; the events are those of the strong picks alone.
+TEST(ArrivalDetector, WeakPicksChainedToAStrongFrontAreKeptTheOthersDropped) {
+  const int64_t T = 3000, W = 48;
+  const double dt = 0.002;
+  std::vector<float> prob(T * W, 0.01f);
+  std::vector<double> front_a(W), front_b(W);
+  auto bump = [&](int64_t j, double centre, float peak) {
+    for (int64_t t = 0; t < T; ++t) {
+      const double z = (static_cast<double>(t) - centre) / 3.0;
+      prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(peak * std::exp(-0.5 * z * z)));
+    }
+  };
+  for (int64_t j = 0; j < W; ++j) {
+    const double h = (static_cast<double>(j) - 12.0) * 10.0;
+    front_a[j] = (0.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
+    front_b[j] = (4.0 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
+    bump(j, front_a[j], j < 16 ? 0.95f : 0.6f);  // strong on traces 0-15, weak on the rest
+    bump(j, front_b[j], 0.6f);                   // weak everywhere
+  }
+  bump(40, 1.5 / dt, 0.6f);  // a weak blob on one trace
+  PickerOptions po;
+  po.min_separation = 20;
+  po.threshold = 0.4f;
+  AssociationOptions ao;
+  ao.ms_per_trace = 10.0 / 1500.0 * 1000.0;
+  ao.min_score = 0.8f;
+  auto run = [&](const PickerOptions& o, int64_t block) {
+    ArrivalDetector det(W, dt, o, ao);
+    det.begin(0);
+    std::vector<Pick> picks;
+    std::vector<Detection> events;
+    for (int64_t t = 0; t < T; t += block) det.feed(prob.data() + t * W, std::min(block, T - t), &picks, &events);
+    det.finish(&picks, &events);
+    return std::make_pair(picks, events);
+  };
+  const auto whole = run(po, T);
+  ASSERT_EQ(whole.first.size(), static_cast<size_t>(W)) << "front A's picks, strong and weak, and nothing else";
+  for (size_t k = 1; k < whole.first.size(); ++k) {
+    const Pick &a = whole.first[k - 1], &b = whole.first[k];
+    EXPECT_TRUE(a.sample < b.sample || (a.sample == b.sample && a.trace < b.trace)) << "picks out of order at " << k;
+  }
+  std::vector<int> per_trace(W, 0);
+  for (const Pick& p : whole.first) {
+    EXPECT_NEAR(p.sample, front_a[p.trace], 0.5) << "trace " << p.trace;
+    EXPECT_EQ(p.score >= 0.8f, p.trace < 16) << "trace " << p.trace;
+    ++per_trace[static_cast<size_t>(p.trace)];
+  }
+  EXPECT_EQ(std::count(per_trace.begin(), per_trace.end(), 1), W);
+  // The events: front A's strong traces only, as if the picks ran at the events' threshold.
+  PickerOptions strong_only = po;
+  strong_only.threshold = 0.8f;
+  const auto reference = run(strong_only, T);
+  ASSERT_EQ(whole.second.size(), 1u);
+  ASSERT_EQ(reference.second.size(), 1u);
+  EXPECT_EQ(whole.second[0].n_traces, 16);
+  EXPECT_EQ(reference.second[0].n_traces, 16);
+  EXPECT_NEAR(whole.second[0].time_ms, reference.second[0].time_ms, 1e-9);
+  EXPECT_EQ(reference.first.size(), 16u);
+  for (int64_t block : {1, 17, 500}) {
+    const auto split = run(po, block);
+    ASSERT_EQ(split.first.size(), whole.first.size()) << "block " << block;
+    for (size_t k = 0; k < split.first.size(); ++k) {
+      EXPECT_EQ(split.first[k].trace, whole.first[k].trace);
+      EXPECT_EQ(split.first[k].sample, whole.first[k].sample);
+    }
+    ASSERT_EQ(split.second.size(), 1u);
+    EXPECT_EQ(split.second[0].time_ms, whole.second[0].time_ms);
+  }
+}
+
 TEST(Picking, BadOptionsAreUsageErrors) {
   PickerOptions o;
   o.threshold = 1.0f;
