@@ -17,6 +17,17 @@ void union_traces(std::vector<int64_t>* into, const std::vector<int64_t>& from) 
   into->swap(merged);
 }
 
+// The root of node i of a union-find forest (nodes with a `parent` index), halving its path.
+template <typename Node>
+int64_t find_root(std::vector<Node>& nodes, int64_t i) {
+  while (nodes[static_cast<size_t>(i)].parent != i) {
+    Node& n = nodes[static_cast<size_t>(i)];
+    n.parent = nodes[static_cast<size_t>(n.parent)].parent;
+    i = n.parent;
+  }
+  return i;
+}
+
 }  // namespace
 
 TracePicker::TracePicker(int64_t width, const PickerOptions& options)
@@ -162,14 +173,7 @@ EventAssociator::EventAssociator(const AssociationOptions& options, int64_t gath
 
 EventAssociator::~EventAssociator() = default;
 
-int64_t EventAssociator::find(int64_t i) {
-  while (nodes_[static_cast<size_t>(i)].parent != i) {
-    Node& n = nodes_[static_cast<size_t>(i)];
-    n.parent = nodes_[static_cast<size_t>(n.parent)].parent;  // path halving
-    i = n.parent;
-  }
-  return i;
-}
+int64_t EventAssociator::find(int64_t i) { return find_root(nodes_, i); }
 
 void EventAssociator::unite(int64_t a, int64_t b) {
   a = find(a);
@@ -264,14 +268,7 @@ PickChains::PickChains(const AssociationOptions& options)
     : options_(options),
       reach_ms_(static_cast<double>(options.max_trace_gap) * options.ms_per_trace + options.tolerance_ms) {}
 
-int64_t PickChains::find(int64_t i) {
-  while (nodes_[static_cast<size_t>(i)].parent != i) {
-    Node& n = nodes_[static_cast<size_t>(i)];
-    n.parent = nodes_[static_cast<size_t>(n.parent)].parent;  // path halving
-    i = n.parent;
-  }
-  return i;
-}
+int64_t PickChains::find(int64_t i) { return find_root(nodes_, i); }
 
 void PickChains::add(const Pick& p, std::vector<Pick>* out) {
   const double t = p.time_ms;

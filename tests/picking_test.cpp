@@ -168,6 +168,31 @@ TEST(EventAssociator, TooFewTracesOrTooSteepIsNoEvent) {
 }
 
 // A probability image with Gaussian bumps along the arrivals of one source.
+// ArrivalDetector over prob [T][W] fed in blocks of `block` rows: its picks and events.
+std::pair<std::vector<Pick>, std::vector<Detection>> detect_in_blocks(const std::vector<float>& prob, int64_t T,
+                                                                      int64_t W, double dt, const PickerOptions& po,
+                                                                      const AssociationOptions& ao, int64_t block) {
+  ArrivalDetector det(W, dt, po, ao);
+  det.begin(0);
+  std::vector<Pick> picks;
+  std::vector<Detection> events;
+  for (int64_t t = 0; t < T; t += block) det.feed(prob.data() + t * W, std::min(block, T - t), &picks, &events);
+  det.finish(&picks, &events);
+  return {picks, events};
+}
+
+// The same picks (trace and sample) and the same single event's time as `whole`.
+void expect_same_output(const std::pair<std::vector<Pick>, std::vector<Detection>>& split,
+                        const std::pair<std::vector<Pick>, std::vector<Detection>>& whole, int64_t block) {
+  ASSERT_EQ(split.first.size(), whole.first.size()) << "block " << block;
+  for (size_t k = 0; k < split.first.size(); ++k) {
+    EXPECT_EQ(split.first[k].trace, whole.first[k].trace) << "block " << block;
+    EXPECT_EQ(split.first[k].sample, whole.first[k].sample) << "block " << block;
+  }
+  ASSERT_EQ(split.second.size(), 1u) << "block " << block;
+  EXPECT_EQ(split.second[0].time_ms, whole.second[0].time_ms) << "block " << block;
+}
+
 TEST(ArrivalDetector, PicksLandOnTheArrivalsWhateverTheBlocks) {
   const int64_t T = 2000, W = 32;
   const double dt = 0.002;
@@ -185,15 +210,7 @@ TEST(ArrivalDetector, PicksLandOnTheArrivalsWhateverTheBlocks) {
   po.min_separation = 20;
   AssociationOptions ao;
   ao.ms_per_trace = 10.0 / 1500.0 * 1000.0;
-  auto run = [&](int64_t block) {
-    ArrivalDetector det(W, dt, po, ao);
-    det.begin(0);
-    std::vector<Pick> picks;
-    std::vector<Detection> events;
-    for (int64_t t = 0; t < T; t += block) det.feed(prob.data() + t * W, std::min(block, T - t), &picks, &events);
-    det.finish(&picks, &events);
-    return std::make_pair(picks, events);
-  };
+  auto run = [&](int64_t block) { return detect_in_blocks(prob, T, W, dt, po, ao, block); };
   const auto whole = run(T);
   ASSERT_EQ(whole.first.size(), static_cast<size_t>(W));
   for (size_t k = 1; k < whole.first.size(); ++k) EXPECT_LE(whole.first[k - 1].time_ms, whole.first[k].time_ms);
@@ -204,16 +221,7 @@ TEST(ArrivalDetector, PicksLandOnTheArrivalsWhateverTheBlocks) {
   ASSERT_EQ(whole.second.size(), 1u);
   EXPECT_EQ(whole.second[0].n_traces, W);
   EXPECT_NEAR(whole.second[0].time_ms, truth[12] * dt * 1000.0, 0.1);
-  for (int64_t block : {1, 17, 500}) {
-    const auto split = run(block);
-    ASSERT_EQ(split.first.size(), whole.first.size()) << "block " << block;
-    for (size_t k = 0; k < split.first.size(); ++k) {
-      EXPECT_EQ(split.first[k].trace, whole.first[k].trace);
-      EXPECT_EQ(split.first[k].sample, whole.first[k].sample);
-    }
-    ASSERT_EQ(split.second.size(), 1u);
-    EXPECT_EQ(split.second[0].time_ms, whole.second[0].time_ms);
-  }
+  for (int64_t block : {1, 17, 500}) expect_same_output(run(block), whole, block);
 }
 
 // Picks at a lower threshold than events: the weak picks of a front that is strong on some of its
@@ -244,15 +252,7 @@ TEST(ArrivalDetector, WeakPicksChainedToAStrongFrontAreKeptTheOthersDropped) {
   AssociationOptions ao;
   ao.ms_per_trace = 10.0 / 1500.0 * 1000.0;
   ao.min_score = 0.8f;
-  auto run = [&](const PickerOptions& o, int64_t block) {
-    ArrivalDetector det(W, dt, o, ao);
-    det.begin(0);
-    std::vector<Pick> picks;
-    std::vector<Detection> events;
-    for (int64_t t = 0; t < T; t += block) det.feed(prob.data() + t * W, std::min(block, T - t), &picks, &events);
-    det.finish(&picks, &events);
-    return std::make_pair(picks, events);
-  };
+  auto run = [&](const PickerOptions& o, int64_t block) { return detect_in_blocks(prob, T, W, dt, o, ao, block); };
   const auto whole = run(po, T);
   ASSERT_EQ(whole.first.size(), static_cast<size_t>(W)) << "front A's picks, strong and weak, and nothing else";
   for (size_t k = 1; k < whole.first.size(); ++k) {
@@ -276,16 +276,7 @@ TEST(ArrivalDetector, WeakPicksChainedToAStrongFrontAreKeptTheOthersDropped) {
   EXPECT_EQ(reference.second[0].n_traces, 16);
   EXPECT_NEAR(whole.second[0].time_ms, reference.second[0].time_ms, 1e-9);
   EXPECT_EQ(reference.first.size(), 16u);
-  for (int64_t block : {1, 17, 500}) {
-    const auto split = run(po, block);
-    ASSERT_EQ(split.first.size(), whole.first.size()) << "block " << block;
-    for (size_t k = 0; k < split.first.size(); ++k) {
-      EXPECT_EQ(split.first[k].trace, whole.first[k].trace);
-      EXPECT_EQ(split.first[k].sample, whole.first[k].sample);
-    }
-    ASSERT_EQ(split.second.size(), 1u);
-    EXPECT_EQ(split.second[0].time_ms, whole.second[0].time_ms);
-  }
+  for (int64_t block : {1, 17, 500}) expect_same_output(run(po, block), whole, block);
 }
 
 TEST(Picking, BadOptionsAreUsageErrors) {
