@@ -178,12 +178,11 @@ int cmd_detect(int argc, char** argv) {
     if (!tune_on.empty()) {
       std::fprintf(stderr, "detect: choosing the network's --threshold, --min-traces and --pick-threshold on %s\n",
                    tune_on.c_str());
-      const DetectionSettings tuned = tune_unet_detector(tune_on, *inference, ds, ScoreOptions{});
-      if (app.get_option("--threshold")->count() == 0) ds.threshold = tuned.threshold;
-      if (app.get_option("--min-traces")->count() == 0) ds.min_traces = tuned.min_traces;
-      if (app.get_option("--pick-threshold")->count() == 0) {
-        ds.pick_threshold = tuned.pick_threshold < ds.threshold ? tuned.pick_threshold : 0;
-      }
+      TunedFlags given;  // explicit flags win: the grid holds them fixed
+      given.threshold = app.get_option("--threshold")->count() > 0;
+      given.min_traces = app.get_option("--min-traces")->count() > 0;
+      given.pick_threshold = app.get_option("--pick-threshold")->count() > 0;
+      ds = tune_unet_detector(tune_on, *inference, ds, ScoreOptions{}, nullptr, int64_t{2} << 30, given);
       std::fprintf(stderr, "detect: --threshold %g --min-traces %lld --pick-threshold %g\n",
                    static_cast<double>(ds.threshold), static_cast<long long>(ds.min_traces),
                    static_cast<double>(ds.pick_threshold > 0 ? ds.pick_threshold : ds.threshold));

@@ -192,9 +192,10 @@ StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, d
 
 DetectionSettings tune_unet_detector(const std::string& path, const WindowedInference& inference,
                                      const DetectionSettings& base, const ScoreOptions& score, nlohmann::json* table,
-                                     int64_t max_bytes) {
+                                     int64_t max_bytes, const TunedFlags& fixed) {
   const GroundTruth truth = truth_to_tune_on(path, "the network's threshold");
   DetectInput input(path);
+  if (fixed.threshold && fixed.pick_threshold) picker_options(base, input.dt());  // a usage error before any work
   const int64_t N = input.gathers(), T = input.rows(), W = input.width();
   const int64_t gather_floats = T * W;
   if (N > max_bytes / 4 / std::max<int64_t>(1, gather_floats)) {
@@ -208,17 +209,33 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
   keep.prob = [&](int64_t g, int64_t t0, int64_t rows, const float* p) {
     std::copy(p, p + rows * W, prob.begin() + g * gather_floats + t0 * W);
   };
-  detect_unet(input, inference, picker_options(base, input.dt()), association_options(base, input.dx(), W, path), keep);
+  DetectionSettings plain = base;
+  plain.pick_threshold = 0;
+  detect_unet(input, inference, picker_options(plain, input.dt()), association_options(plain, input.dx(), W, path),
+              keep);
 
   std::vector<int64_t> counts;
-  for (int64_t c : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128}) {
-    if (c <= W) counts.push_back(c);
+  if (fixed.min_traces) {
+    counts.push_back(base.min_traces);
+  } else {
+    for (int64_t c : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128}) {
+      if (c <= W) counts.push_back(c);
+    }
+    for (int64_t d : {8, 4, 2}) {
+      const int64_t c = W / d;
+      if (c >= 2 && std::find(counts.begin(), counts.end(), c) == counts.end()) counts.push_back(c);
+    }
+    std::sort(counts.begin(), counts.end());
   }
-  for (int64_t d : {8, 4, 2}) {
-    const int64_t c = W / d;
-    if (c >= 2 && std::find(counts.begin(), counts.end(), c) == counts.end()) counts.push_back(c);
+  std::vector<float> thresholds;
+  if (fixed.threshold) {
+    thresholds.push_back(base.threshold);
+  } else {
+    for (float t : {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f}) {
+      if (!fixed.pick_threshold || t >= base.pick_threshold) thresholds.push_back(t);
+    }
+    if (thresholds.empty()) thresholds.push_back(base.pick_threshold);  // a given pick threshold above 0.9
   }
-  std::sort(counts.begin(), counts.end());
   // The picks and events of settings `o` on the tuning record.
   auto run = [&](const DetectionSettings& o, std::vector<Pick>* picks, std::vector<Detection>* events) {
     ArrivalDetector detector(W, input.dt(), picker_options(o, input.dt()), association_options(o, input.dx(), W, path));
@@ -230,12 +247,12 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
   };
   GridChoice<DetectionSettings> choice(base, table);
   std::vector<Pick> picks;
-  for (float threshold : {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f}) {
+  for (float threshold : thresholds) {
     for (int64_t count : counts) {
       DetectionSettings o = base;
       o.threshold = threshold;
       o.min_traces = count;
-      if (o.pick_threshold >= threshold) o.pick_threshold = 0;  // a given one above the grid point: none
+      if (!fixed.pick_threshold || o.pick_threshold >= threshold) o.pick_threshold = 0;
       std::vector<Detection> events;
       picks.clear();
       run(o, &picks, &events);
@@ -243,14 +260,15 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
     }
   }
   DetectionSettings best = choice.best();
-  if (base.pick_threshold > 0) return best;
+  if (fixed.pick_threshold) return best;
   // Then the picks' own threshold, at most the events': the best pick F1 within 10 ms (a pick is
   // right when a true arrival of its trace lies within 10 ms of it; an arrival is found when its
   // nearest pick does); ties: the higher threshold. A pick peaking below the events' threshold
-  // joins no event, so the events change only where runs merge or split at the lower threshold.
+  // joins no event, but runs at a lower threshold can merge or move strong picks: a candidate whose
+  // events score a lower F1 than at the events' threshold is not taken.
   ScoreOptions within10 = score;
   within10.tolerance_ms = 10;
-  double best_f1 = -1;
+  double best_f1 = -1, event_f1 = -1;
   float chosen = best.threshold;
   std::vector<float> candidates = {best.threshold};
   for (float p : {0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 0.3f, 0.25f, 0.2f, 0.15f, 0.1f}) {
@@ -263,6 +281,8 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
     picks.clear();
     run(o, &picks, &events);
     const PickScore s = score_picks(truth, picks, within10);
+    const double f1_events = score_events(truth, events, score).f1();
+    if (event_f1 < 0) event_f1 = f1_events;  // the first candidate: picks at the events' threshold
     const double recall = s.hit10();
     const double precision =
         s.picks > 0 ? static_cast<double>(s.picks - s.unmatched_picks) / static_cast<double>(s.picks) : 0.0;
@@ -272,9 +292,10 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
                         {"pick_f1_10ms", f1},
                         {"hit10", recall},
                         {"pick_precision_10ms", precision},
-                        {"p_hit10", s.p_hit10()}});
+                        {"p_hit10", s.p_hit10()},
+                        {"event_f1", f1_events}});
     }
-    if (f1 > best_f1) {
+    if (f1 > best_f1 && f1_events >= event_f1) {
       best_f1 = f1;
       chosen = p;
     }

@@ -54,12 +54,19 @@ StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, d
 // The network's --threshold and --min-traces chosen the same way: the network runs once over the
 // file (its probabilities held in memory: an InputError when they would pass max_bytes), then the
 // grid of thresholds and minimum trace counts is scored on its events (best F1; ties: the fewer
-// false detections, then the earlier grid point). Then, unless base.pick_threshold is set, the
-// pick threshold (from the chosen threshold down to 0.1) for the best pick F1 within 10 ms (a pick
-// is right when a true arrival of its trace lies within 10 ms; an arrival is found when its nearest
-// pick does; ties: the higher threshold); every row goes to *table too. The other settings are kept.
+// false detections, then the earlier grid point). Then the pick threshold (from the chosen
+// threshold down to 0.1) for the best pick F1 within 10 ms (a pick is right when a true arrival of
+// its trace lies within 10 ms; an arrival is found when its nearest pick does; ties: the higher
+// threshold) among those whose events score no lower F1 (runs at a lower threshold can merge or
+// move strong picks); every row goes to *table too. The settings marked in `fixed` (flags the user
+// gave) keep base's values and the grid adapts: thresholds at or above a fixed pick threshold. The
+// other settings are kept.
+struct TunedFlags {
+  bool threshold = false, min_traces = false, pick_threshold = false;
+};
 DetectionSettings tune_unet_detector(const std::string& path, const WindowedInference& inference,
                                      const DetectionSettings& base, const ScoreOptions& score,
-                                     nlohmann::json* table = nullptr, int64_t max_bytes = int64_t{2} << 30);
+                                     nlohmann::json* table = nullptr, int64_t max_bytes = int64_t{2} << 30,
+                                     const TunedFlags& fixed = {});
 
 }  // namespace seis

@@ -206,7 +206,7 @@ class MpiComm final : public Communicator {
     std::fflush(stderr);
     const bool mine = mpi_owner_.load() == std::this_thread::get_id();
     if (provided_ >= MPI_THREAD_MULTIPLE || mine) MPI_Abort(MPI_COMM_WORLD, code);
-    if (mpi_mu_.try_lock_for(kAbortLockWait)) {
+    if (!mine && mpi_mu_.try_lock_for(kAbortLockWait)) {
       mpi_owner_.store(std::this_thread::get_id());
       MPI_Abort(MPI_COMM_WORLD, code);
     }

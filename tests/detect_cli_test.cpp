@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -124,8 +126,9 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
   double best = -1, best_pick_f1 = -1;
   float best_pick = 0;  // the first of the best (ties: the higher threshold)
   for (const auto& row : events_table) best = std::max(best, row["f1"].get<double>());
+  const double events_at_threshold = picks_table[0]["event_f1"].get<double>();
   for (const auto& row : picks_table) {
-    if (row["pick_f1_10ms"].get<double>() > best_pick_f1) {
+    if (row["pick_f1_10ms"].get<double>() > best_pick_f1 && row["event_f1"].get<double>() >= events_at_threshold) {
       best_pick_f1 = row["pick_f1_10ms"].get<double>();
       best_pick = row["pick_threshold"].get<float>();
     }
@@ -184,6 +187,15 @@ TEST_F(DetectCli, NetworkTuneOnPrintsItsChoiceAndExplicitFlagsWin) {
   const std::vector<uint8_t> m = read_all<uint8_t>(out + "/prob.h5", "mask", H5T_NATIVE_UCHAR, &dims);
   ASSERT_EQ(m.size(), p.size());
   for (size_t k = 0; k < p.size(); ++k) ASSERT_EQ(m[k], p[k] >= 0.35f ? 1 : 0) << k;
+  // A pick threshold alone, above the default --threshold: the grid keeps to event thresholds at or
+  // above it.
+  const test::CliResult q = run_seisseg(base + " --pick-threshold 0.65");
+  ASSERT_EQ(q.code, 0) << q.err;
+  const size_t at = q.err.find("detect: --threshold ");
+  ASSERT_NE(at, std::string::npos) << q.err;
+  const double chosen = std::atof(q.err.c_str() + at + std::strlen("detect: --threshold "));
+  EXPECT_GE(chosen, 0.65) << q.err;
+  EXPECT_NE(q.err.find(" --pick-threshold 0.65\n", at), std::string::npos) << q.err;
 }
 
 TEST_F(DetectCli, StartTimeAddsUtcColumns) {
