@@ -141,6 +141,13 @@ class EventAssociator {
   FrontMerger merger_;
 };
 
+// Order of a min-heap of picks: by sample, then trace.
+struct PickLater {
+  bool operator()(const Pick& a, const Pick& b) const {
+    return a.sample != b.sample ? a.sample > b.sample : a.trace > b.trace;
+  }
+};
+
 // Picks of one gather (in nondecreasing time_ms order), strong and weak, linked by the associator's
 // moveout bound into chains; a chain that holds a strong pick (score >= min_score) keeps all of
 // its picks, the others are dropped. Picks come out in (sample, trace) order, each once no later
@@ -162,11 +169,6 @@ class PickChains {
     double first = 0, last = 0;
     bool anchored = false;  // holds a strong pick
   };
-  struct Later {
-    bool operator()(const Pick& a, const Pick& b) const {
-      return a.sample != b.sample ? a.sample > b.sample : a.trace > b.trace;
-    }
-  };
   int64_t find(int64_t i);
   void sweep(double now_ms, bool all, std::vector<Pick>* out);
 
@@ -175,7 +177,7 @@ class PickChains {
   double last_sweep_ms_ = -1e300;
   std::vector<Node> nodes_;
   std::vector<Chain> chains_;  // per root index, parallel to nodes_
-  std::priority_queue<Pick, std::vector<Pick>, Later> kept_;
+  std::priority_queue<Pick, std::vector<Pick>, PickLater> kept_;
 };
 
 // TracePicker and EventAssociator over a gather or record: probabilities in, picks (in time
@@ -191,16 +193,11 @@ class ArrivalDetector {
 
  private:
   void release(double below_sample, std::vector<Pick>* picks, std::vector<Detection>* events);
-  struct Later {
-    bool operator()(const Pick& a, const Pick& b) const {
-      return a.sample != b.sample ? a.sample > b.sample : a.trace > b.trace;
-    }
-  };
   double dt_ms_;
   TracePicker picker_;
   AssociationOptions association_;
   std::unique_ptr<EventAssociator> associator_;
-  std::priority_queue<Pick, std::vector<Pick>, Later> pending_;
+  std::priority_queue<Pick, std::vector<Pick>, PickLater> pending_;
   std::vector<Pick> scratch_;
   std::unique_ptr<PickChains> chains_;  // when the picker's threshold is below min_score
   int64_t gather_ = 0;
