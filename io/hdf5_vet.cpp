@@ -256,6 +256,28 @@ double vet_timeout_seconds() {
 
 bool h5_in_vet_child() { return g_in_vet_child; }
 
+void h5_become_vetting_child(int64_t memory_budget_bytes) {
+  g_in_vet_child = true;
+  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+  }
+  const struct rlimit no_core = {0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  limit_address_space(memory_budget_bytes);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP, SIGALRM}) ::signal(sig, SIG_DFL);
+}
+
+bool h5_vet_walk(const std::string& path) {
+  g_allocation_failed = false;
+  H5Eset_auto2(H5E_DEFAULT, note_allocation_failure, nullptr);
+  set_memory_budget(kMetadataBudgetBytes);
+  walk(path);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  return !g_allocation_failed;
+}
+
 H5VetOutcome h5_run_vetting_child(const std::function<bool()>& walk_fn, double timeout_seconds,
                                   int64_t memory_budget_bytes) {
   int fds[2];
@@ -271,17 +293,8 @@ H5VetOutcome h5_run_vetting_child(const std::function<bool()>& walk_fn, double t
   }
   if (pid == 0) {
     // The child: async-signal-safe calls, then the walk, then one byte that says it finished.
-    g_in_vet_child = true;
     ::close(fds[0]);
-    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-      ::dup2(null, STDOUT_FILENO);
-      ::dup2(null, STDERR_FILENO);
-    }
-    const struct rlimit no_core = {0, 0};
-    ::setrlimit(RLIMIT_CORE, &no_core);
-    limit_address_space(memory_budget_bytes);
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP, SIGALRM}) ::signal(sig, SIG_DFL);
+    h5_become_vetting_child(memory_budget_bytes);
     // Its own deadline too, should the parent be gone.
     ::alarm(static_cast<unsigned>(std::min(std::ceil(timeout_seconds) + 1, double{UINT_MAX / 2})));
     bool ok = true;
@@ -353,14 +366,7 @@ void h5_vet(const std::string& path) {
     std::string error;
     bool keep = true;  // false for what may pass on a second try: an interrupted or unstarted check
     try {
-      const H5VetOutcome o = h5_run_vetting_child(
-          [&] {
-            H5Eset_auto2(H5E_DEFAULT, note_allocation_failure, nullptr);
-            set_memory_budget(kMetadataBudgetBytes);
-            walk(path);
-            return !g_allocation_failed;
-          },
-          timeout, kH5VetMemoryBudgetBytes);
+      const H5VetOutcome o = h5_run_vetting_child([&] { return h5_vet_walk(path); }, timeout, kH5VetMemoryBudgetBytes);
       if (o.kind == H5VetOutcome::refused) {
         error = path + ": malformed HDF5 metadata (the HDF5 library asked for more memory than reading it can need)";
       } else if (o.kind == H5VetOutcome::timed_out) {

@@ -64,4 +64,13 @@ struct H5VetOutcome {
 H5VetOutcome h5_run_vetting_child(const std::function<bool()>& walk, double timeout_seconds,
                                   int64_t memory_budget_bytes);
 
+// The parts of a vetting child, for a child that vets many files (the vetting fuzz target's
+// persistent child, tests/fuzz/fuzz_hdf5_vet.cpp). h5_become_vetting_child puts a freshly forked
+// process in the state h5_run_vetting_child gives its children (h5_in_vet_child() true, stdout and
+// stderr to /dev/null, no core dump, the default action for crash signals, its address space
+// limited to its present size plus memory_budget_bytes). h5_vet_walk(path) is h5_vet's walk of the
+// file in this process: false when the library failed to allocate what the file asked for.
+void h5_become_vetting_child(int64_t memory_budget_bytes);
+bool h5_vet_walk(const std::string& path);
+
 }  // namespace seis

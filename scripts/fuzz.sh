@@ -89,8 +89,8 @@ cmake --build "$build" --target "${targets[@]}" -j "$jobs" >"$build/build.log" 2
 }
 echo "fuzz.sh: built ${#targets[@]} targets in $(($(date +%s) - t0)) s in $build"
 
-# Per target: the longest input, the time one input may take (the vetting forks a child that may
-# take its 3 s limit), and the seeds beyond those it writes itself.
+# Per target: the longest input, the time one input may take (the vetting waits for its child up to
+# take its 1 s limit), and the seeds beyond those it writes itself.
 max_len() {
   case "$1" in
     fuzz_hdf5_chunk_index) echo 131072 ;;
