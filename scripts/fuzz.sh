@@ -89,8 +89,9 @@ cmake --build "$build" --target "${targets[@]}" -j "$jobs" >"$build/build.log" 2
 }
 echo "fuzz.sh: built ${#targets[@]} targets in $(($(date +%s) - t0)) s in $build"
 
-# Per target: the longest input, the time one input may take (the vetting waits for its child up to
-# take its 1 s limit), and the seeds beyond those it writes itself.
+# Per target: the longest input, the time one input may take (the vetting target waits up to 1 s for
+# a walk, 60 s for a child's sanitizer report and 10 s for h5_vet's own child), and the seeds beyond
+# those it writes itself.
 max_len() {
   case "$1" in
     fuzz_hdf5_chunk_index) echo 131072 ;;
@@ -100,7 +101,7 @@ max_len() {
 }
 input_timeout() {
   case "$1" in
-    fuzz_hdf5_vet) echo 30 ;;
+    fuzz_hdf5_vet) echo 90 ;;
     *) echo 10 ;;
   esac
 }

@@ -43,8 +43,11 @@
 namespace {
 
 std::string g_report_dir;
-// Seconds a walk may take (SEISSEG_HDF5_VET_TIMEOUT, as h5_vet's own limit).
-double g_timeout_seconds = 1;
+// Seconds a walk in the persistent child may take: damaged files that make the library loop are
+// expected, so they are cut short after 1 s (a walk of a sound file of up to max_len bytes takes
+// milliseconds; a file the limit cuts short is a timeout, the expected outcome of a loop, never a
+// finding). A child that is writing a sanitizer report by then is given kReportSeconds to finish it.
+constexpr double kWalkSeconds = 1, kReportSeconds = 60;
 std::string g_report_prefix;
 
 // In every child (an atfork handler): sanitizer reports to files, since a vetting child's stderr
@@ -206,6 +209,13 @@ class VetServer {
     do {
       ready = ::poll(&p, 1, static_cast<int>(timeout_seconds * 1000));
     } while (ready < 0 && errno == EINTR);
+    if (ready == 0 && std::filesystem::exists(g_report_prefix + "." + std::to_string(pid_))) {
+      // The child is writing a sanitizer report (it opens the file first): killing it now would cut
+      // the report short, and could leave the symbolizer it shares with this process mid-answer.
+      do {
+        ready = ::poll(&p, 1, static_cast<int>(kReportSeconds * 1000));
+      } while (ready < 0 && errno == EINTR);
+    }
     if (ready == 0) {
       stop();
       return timed_out;
@@ -255,7 +265,7 @@ class VetServer {
       ::close(req[1]);
       ::close(resp[0]);
       seis::h5_become_vetting_child(seis::kH5VetMemoryBudgetBytes);
-      const unsigned alarm_s = static_cast<unsigned>(timeout_seconds) + 2;
+      const unsigned alarm_s = static_cast<unsigned>(timeout_seconds + kReportSeconds) + 2;
       for (;;) {
         uint32_t n = 0;
         if (!read_full(req[0], &n, sizeof n)) ::_exit(0);
@@ -316,10 +326,10 @@ extern "C" const char* __asan_default_options() {
 }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // Damaged files that make the library loop are expected: find them in 1 s rather than 120 s (a
-  // walk of a sound file of up to max_len bytes takes milliseconds; a file the limit cuts short is
-  // a timeout, the expected outcome of a loop, never a finding).
-  ::setenv("SEISSEG_HDF5_VET_TIMEOUT", "1", 0);
+  // h5_vet's limit, for the files the persistent child refused or died on: 10 s rather than 120 s
+  // (they fail at once; a loop has been cut short already), and longer than a child under load may
+  // take to write its sanitizer report.
+  ::setenv("SEISSEG_HDF5_VET_TIMEOUT", "10", 0);
   // Start the sanitizer's symbolizer (llvm-symbolizer, a process of its own) here: the children
   // inherit it with the program's symbols loaded, instead of starting their own for each report.
   char where[256];
@@ -331,7 +341,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::fprintf(stderr, "fuzz: no coverage counters (section __sancov_cntrs) in /proc/self/exe\n");
     std::abort();
   }
-  g_timeout_seconds = std::max(0.1, std::atof(std::getenv("SEISSEG_HDF5_VET_TIMEOUT")));
   g_report_dir = seis::fuzz::work_dir() + "/reports";
   std::filesystem::create_directories(g_report_dir);
   g_report_prefix = g_report_dir + "/child";
@@ -376,10 +385,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   seis::fuzz::write_file(path, data, size);
   {
     std::lock_guard<std::mutex> lock(seis::h5_mutex());
-    const VetServer::Verdict v = server.vet(path, g_timeout_seconds);
+    const VetServer::Verdict v = server.vet(path, kWalkSeconds);
     ++verdicts[v];
-    // A file the persistent child did not clear goes through the production check (a file that
-    // made the library loop, once is enough: the check would wait for the same time limit again).
+    // A file the persistent child did not clear goes through the production check (not a file that
+    // made the library loop: the check would only wait for its own time limit).
     if (v == VetServer::refused || v == VetServer::died) check_h5_vet(path);
   }
   ::unlink(path.c_str());
