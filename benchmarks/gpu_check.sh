@@ -196,7 +196,8 @@ if want_stage sanitizer; then
   for tool in memcheck racecheck synccheck; do
     run_sanitizer "halo conv $tool" "$tool" "$BUILD/tests/cuda_conv2d_test" "$HALO_FILTER"
   done
-  # The deep-level convs (not yet the default; forward and backward-data: the cp.async ring).
+  # The deep-level convs (not yet the default; forward, backward-data and backward-weight: the
+  # cp.async rings).
   DEEP_FILTER=${DEEP_FILTER:-CudaConv2dDeep.*}
   for tool in memcheck racecheck synccheck; do
     run_sanitizer "deep conv $tool" "$tool" "$BUILD/tests/cuda_conv2d_test" "$DEEP_FILTER"
@@ -232,6 +233,9 @@ want_stage bench && {
       "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision bf16
     SEIS_CUDA_BF16_STORAGE=1 SEIS_CONV_IMPL=halo,deep bench "bench_step bf16 storage + halo,deep" 60 \
       "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision bf16
+    SEIS_CUDA_BF16_STORAGE=1 SEIS_CONV_IMPL=halo,deep,deep_wgrad bench \
+      "bench_step bf16 storage + halo,deep,deep_wgrad" 60 "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE \
+      --precision bf16
     bench "bench_step bf16 cudnn" 60 "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision bf16 \
       --conv-backend cudnn
   fi

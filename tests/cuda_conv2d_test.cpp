@@ -24,6 +24,7 @@
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/cuda/deep_conv_layout.h"
+#include "kernels/cuda/deep_wgrad_layout.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 #include "test_util.h"
@@ -748,6 +749,70 @@ TEST(CudaConv2dDeep, BackwardDataMatchesTheCpuBf16AndIsDeterministic) {
         } else {
           EXPECT_TRUE(
               std::equal(first.begin(), first.end(), got.begin(), [](bf16 a, bf16 b) { return a.bits == b.bits; }));
+        }
+      }
+    }
+  }
+}
+
+// The deep backward-weight (kernels/cuda/conv2d_deep.h: dy masked by y > 0 in the workspace, dbias by
+// a column of ones, split-K partials summed in split order) against the CPU bf16 backward_weight,
+// outputs poisoned first, and twice bit for bit: the UNet's deep channel pairs and both tile heights,
+// odd sizes, partial k-steps, batch 1-3, one and several splits, with and without the mask and
+// dbias; the workspace exactly as conv2d_workspace_bytes sizes it.
+TEST(CudaConv2dDeep, BackwardWeightMatchesTheCpuBf16AndIsDeterministic) {
+  SEIS_NEED_GPU();
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  const std::vector<std::array<int64_t, 2>> channels = {{64, 64},   {64, 128},  {128, 64},  {128, 128}, {256, 128},
+                                                        {128, 256}, {256, 256}, {512, 512}, {192, 320}, {320, 192}};
+  for (const auto& [c, k] : channels) {
+    std::vector<std::array<int64_t, 3>> sizes = {{1, 13, 21}, {2, 8, 16}, {3, 9, 7}, {1, 1, 1}, {2, 33, 17}, {1, 7, 9}};
+    if (c * k <= 128 * 128) sizes.push_back({1, 128, 128});  // several splits (the CPU reference stays cheap)
+    for (const auto& [n, h, w] : sizes) {
+      const Conv2dShape s{n, h, w, c, k, 3};
+      ASSERT_TRUE(cuda::deep_wgrad::supports(s.c, s.k, s.r));
+      const bool with_mask = (c / 64 + k / 64 + h) % 2 == 0, with_bias = (c / 64 + h) % 3 != 0;
+      SCOPED_TRACE(::testing::Message() << n << "x" << h << "x" << w << " C=" << c << " K=" << k << " mask "
+                                        << with_mask << " dbias " << with_bias << " splits "
+                                        << cuda::deep_wgrad::split_of(s.pixels(), c, k).splits);
+      const std::vector<bf16> x = to_bf16(random_vector(s.pixels() * c, 1200 + c + k + h));
+      const std::vector<bf16> dy = to_bf16(random_vector(s.pixels() * k, 1300 + c + k + h));
+      std::vector<float> yv = random_vector(s.pixels() * k, 1400 + c + k);
+      for (float& v : yv) v = v > 0 ? v : 0.0f;  // a ReLU output
+      const std::vector<bf16> y = to_bf16(yv);
+      std::vector<float> ref_w(static_cast<size_t>(s.weight_numel())), ref_b(static_cast<size_t>(k));
+      const Tensor ws = cpu_workspace_bf16(s, ConvPass::backward_weight);
+      cpu::conv2d_backward_weight(s, ConvMath::bf16, x.data(), dy.data(), with_mask ? y.data() : nullptr, ref_w.data(),
+                                  ref_b.data(), ws.raw());
+      DevArray<bf16> dx(x), ddy(dy), dmask(y);
+      DevBuf dw(s.weight_numel()), db(k);
+      DevArray<uint8_t> dws(cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight, true));
+      ASSERT_GE(cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight, true),
+                cuda::conv2d_backward_weight_deep_workspace_bytes(s));
+      // Each entry sums at most P products of magnitude <= 1 in fp32.
+      const double atol = 4e-6 * static_cast<double>(s.pixels()) + 1e-6;
+      std::vector<float> first_w, first_b;
+      for (int run = 0; run < 2; ++run) {
+        dw.poison();
+        db.poison();
+        cuda::conv2d_backward_weight_deep(s, dx.get(), ddy.get(), with_mask ? dmask.get() : nullptr, dw.get(),
+                                          with_bias ? db.get() : nullptr, dws.get(), stream);
+        const std::vector<float> got_w = dw.download(), got_b = db.download();
+        EXPECT_TRUE(all_close(got_w.data(), ref_w.data(), s.weight_numel(), atol, 1e-4));
+        if (with_bias) {
+          EXPECT_TRUE(all_close(got_b.data(), ref_b.data(), k, atol, 1e-4));
+        } else {
+          EXPECT_TRUE(std::all_of(got_b.begin(), got_b.end(), [](float v) { return std::isnan(v); }))
+              << "dbias written though null";
+        }
+        if (run == 0) {
+          first_w = got_w;
+          first_b = got_b;
+        } else {
+          EXPECT_TRUE(bits_equal(got_w, first_w));
+          if (with_bias) {
+            EXPECT_TRUE(bits_equal(got_b, first_b));
+          }
         }
       }
     }

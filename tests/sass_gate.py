@@ -9,9 +9,10 @@ nvidia-cuda-cuobjdump) and checks every kernel named in GATES:
 - an MMA share of that loop of at least MIN_HMMA_SHARE (the legacy kernels spend 1-3% on MMA);
 - the staging instructions the design names (LDGSTS, cp.async, in the forward and backward-weight
   halo kernels);
-- for the pipelined kernels (BACK_EDGE_LOOPS: the deep conv's cp.async ring), the whole loop, from
+- for the pipelined kernels (BACK_EDGE_LOOPS: the deep convs' cp.async rings), the whole loop, from
   the target of its back edge to the back edge, holds the loads too (LDGSTS, DEPBAR, BAR, LDSM,
-  HMMA) and no division, MUFU or local memory: the loader's addresses advance without division.
+  HMMA) and no division, MUFU or local memory: the loader's addresses (and the backward-weight's
+  pixel cursors) advance without division.
 Prints one line per kernel and exits 1 on any failure, 2 when no cuobjdump can be found.
 """
 import collections
@@ -29,12 +30,15 @@ GATES = {
     "halo_wgrad_kernel": ({"LDGSTS"}, {"LDSM", "HMMA.16816.F32.BF16"}),
     # deep levels: the cp.async ring (LDGSTS) feeds ldmatrix and mma.sync.
     "deep_conv_kernel": ({"LDGSTS"}, {"LDSM", "HMMA.16816.F32.BF16"}),
+    # deep backward-weight: the same ring; ldmatrix.trans feeds both operands.
+    "deep_wgrad_kernel": ({"LDGSTS"}, {"LDSM", "HMMA.16816.F32.BF16"}),
 }
 # kernel name fragment -> opcodes required in the loop closed by the back edge that follows the
 # last HMMA and jumps to or before the first LDSM (forward branches inside are allowed: the cursor's
 # tap step).
 BACK_EDGE_LOOPS = {
     "deep_conv_kernel": {"LDGSTS", "DEPBAR", "BAR.SYNC", "LDSM", "HMMA.16816.F32.BF16"},
+    "deep_wgrad_kernel": {"LDGSTS", "DEPBAR", "BAR.SYNC", "LDSM", "HMMA.16816.F32.BF16"},
 }
 # Extra opcodes for instantiations whose mangled name holds a fragment: the forward halo kernels
 # (template flag kBackwardData = false, "Lb0E") stage with cp.async.

@@ -32,6 +32,7 @@
 #include "kernels/cuda/conv2d_halo.h"
 #include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/cuda/deep_conv_layout.h"
+#include "kernels/cuda/deep_wgrad_layout.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 #include "kernels/elementwise.h"
@@ -1007,6 +1008,11 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, 
   // partials fit the workspace (conv2d_workspace_bytes counts them).
   if (math == ConvMath::bf16 && halo_conv_enabled() && halo_wgrad::supports(s.c, s.k, s.r)) {
     conv2d_backward_weight_halo(s, x, dy, y_relu, dw, dbias, workspace, stream);
+    return;
+  }
+  // The deep kernel (behind SEIS_CONV_IMPL=deep_wgrad): its partials and masked dy fit the workspace.
+  if (math == ConvMath::bf16 && deep_wgrad_enabled() && deep_wgrad::supports(s.c, s.k, s.r)) {
+    conv2d_backward_weight_deep(s, x, dy, y_relu, dw, dbias, workspace, stream);
     return;
   }
   SEIS_KERNEL_CHECK(x != nullptr && dy != nullptr && dw != nullptr && workspace != nullptr,

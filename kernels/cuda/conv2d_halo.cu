@@ -16,7 +16,8 @@
 // are staged; each warp runs its tile rows: per row, ldmatrix.x4.trans of B (dy) for its n-fragments
 // and, per m-tile, one ldmatrix.x4.trans of A (x at the tap's shift) and mma.sync per fragment. At the
 // end the pixel groups' accumulators are added in group order and the CTA writes its fp32 partial of
-// dW (and dbias) for its split; a second kernel adds the splits in order. No atomics: deterministic.
+// dW (and dbias) for its split; a second kernel (split_k_sum.h) adds the splits in order. No atomics:
+// deterministic.
 #include <cuda_bf16.h>
 
 #include <cstdlib>
@@ -29,6 +30,7 @@
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 #include "kernels/cuda/mma_ptx.cuh"
+#include "kernels/cuda/split_k_sum.h"
 
 namespace seis::cuda {
 namespace {
@@ -339,21 +341,6 @@ __global__ void __launch_bounds__(halo::kThreads, 2) halo_wgrad_kernel(const Wgr
   }
 }
 
-// out[i] = sum_{z < splits} part[z * n + i], in order of z; dW (i < wn), then dbias (or nothing).
-__global__ void halo_wgrad_sum_kernel(const float* __restrict__ part, int64_t splits, int64_t n, int64_t wn,
-                                      float* __restrict__ dw, float* __restrict__ dbias) {
-  for (int64_t i = thread_index(); i < n; i += grid_stride()) {
-    if (i >= wn && dbias == nullptr) continue;
-    float s = 0.0f;
-    for (int64_t z = 0; z < splits; ++z) s += part[z * n + i];
-    if (i < wn) {
-      dw[i] = s;
-    } else {
-      dbias[i - wn] = s;
-    }
-  }
-}
-
 template <int C, int K>
 void launch_wgrad(const WgradArgs& a, cudaStream_t stream) {
   constexpr int kSmem = halo_wgrad::smem_bytes(C, K);
@@ -450,8 +437,7 @@ void conv2d_backward_weight_halo(const Conv2dShape& s, const bf16* x, const bf16
       break;
   }
   if (split.splits > 1) {
-    halo_wgrad_sum_kernel<<<grid_for(n), kThreads, 0, stream>>>(part, split.splits, n, wn, dw, dbias);
-    SEIS_CUDA_LAUNCH_CHECK();
+    sum_split_partials(part, split.splits, n, wn, dw, dbias, stream);
   }
 }
 

@@ -13,7 +13,8 @@
 // - forward: x [P, C] and y [P, K] in fp32;
 // - backward_data: dy masked by (y_relu > 0) [P, K] and dx [P, C] in fp32, then the fp32 pieces;
 // - backward_weight: x [P, C] and masked dy [P, K] in fp32, then the fp32 pieces; at least the halo
-//   backward-weight's partials (halo_wgrad::partial_floats) where that kernel supports the shape;
+//   backward-weight's partials (halo_wgrad::partial_floats) where that kernel supports the shape,
+//   and the deep backward-weight's partials and masked dy (deep_wgrad::workspace_bytes);
 // - forward, bf16: at least the deep conv's bf16 filter (deep::filter_bytes) where that kernel
 //   supports the shape; backward_data, bf16: at least its flipped filter and masked dy.
 #pragma once
@@ -22,6 +23,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/deep_conv_layout.h"
+#include "kernels/cuda/deep_wgrad_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 
 namespace seis::cuda {
@@ -168,9 +170,11 @@ inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool 
   conv_layout::carve_wide(s, pass, bf16, measure);
   if (pass == ConvPass::backward_data) conv_layout::carve_backward_data(s, measure);
   if (pass == ConvPass::backward_weight) conv_layout::carve_backward_weight(s, measure);
-  // The halo backward-weight (SEIS_CONV_IMPL=halo) needs only its partials: the larger of the two.
+  // The halo backward-weight (SEIS_CONV_IMPL=halo) needs only its partials, the deep one
+  // (SEIS_CONV_IMPL=deep_wgrad) its partials and the masked dy: the largest of the three.
   if (pass == ConvPass::backward_weight && bf16) {
-    return std::max(measure.used(), halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4);
+    return std::max({measure.used(), halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4,
+                     deep_wgrad::workspace_bytes(s.pixels(), s.c, s.k)});
   }
   // The deep forward (SEIS_CONV_IMPL=deep) needs only its bf16 filter.
   if (pass == ConvPass::forward && bf16 && s.pixels() > 0 && deep::supports(s.c, s.k, s.r)) {

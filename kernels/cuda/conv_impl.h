@@ -1,6 +1,6 @@
 // SEIS_CONV_IMPL: which hand-written conv families, not yet the default, a run switches on. The
-// value is a comma-separated list of family names ("halo", "deep", "halo,deep"). Plain C++, so that
-// the parsing is tested on any machine (tests/deep_conv_test.cpp).
+// value is a comma-separated list of family names ("halo", "deep", "deep_wgrad", "halo,deep"). Plain
+// C++, so that the parsing is tested on any machine (tests/deep_conv_test.cpp).
 #pragma once
 #include <algorithm>
 #include <string>
