@@ -109,6 +109,9 @@ int cmd_synth(int argc, char** argv) {
   double pink = defaults.pink_fraction, correlated = defaults.correlated_noise, hum = defaults.hum;
   double coherent = defaults.coherent_noise, flips = defaults.polarity_flips, reversed = defaults.reversed_fraction;
   double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
+  double attenuation = defaults.q_fraction;
+  std::string q_range = num_str(defaults.q_lo) + ":" + num_str(defaults.q_hi);
+  std::string qs_ratio = num_str(defaults.qs_ratio_lo) + ":" + num_str(defaults.qs_ratio_hi);
   app.add_option("--out", out, "output file (written as F.tmp, renamed when complete)")->required();
   app.add_option("--samples", samples, "number of gathers N (required without --continuous)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
@@ -166,6 +169,16 @@ int cmd_synth(int argc, char** argv) {
                  "(default " +
                      num_str(defaults.surface_waves) + "), with --continuous a rate per minute (default " +
                      num_str(defaults.surface_waves_per_minute) + "); 0: none");
+  app.add_option("--attenuation", attenuation,
+                 "probability per event that its arrivals are attenuated by a causal constant-Q filter "
+                 "(exp(-pi f t*), t* = traveltime / Q, minimum phase): broader, later pulses, picked at their first "
+                 "break (causal wavelets) or envelope peak (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--q", q_range, "range LO:HI of Qp, drawn per attenuated event (log-uniform), 10 <= LO")
+      ->capture_default_str();
+  app.add_option("--qs-ratio", qs_ratio, "range LO:HI of Qs / Qp, drawn per attenuated event, in (0, 2]")
+      ->capture_default_str();
   app.add_option("--threads", threads, "generator threads")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--gzip", gzip, "deflate level 1..9 (0: uncompressed, the fast path for training)")
       ->capture_default_str()
@@ -184,6 +197,13 @@ int cmd_synth(int argc, char** argv) {
   sc.coherent_noise = coherent;
   sc.polarity_flips = flips;
   sc.reversed_fraction = reversed;
+  sc.q_fraction = attenuation;
+  parse_range("--q", q_range, &sc.q_lo, &sc.q_hi);
+  parse_range("--qs-ratio", qs_ratio, &sc.qs_ratio_lo, &sc.qs_ratio_hi);
+  if (!(sc.q_lo >= 10 && sc.q_hi <= 1e5)) throw UsageError("--q: '" + q_range + "' must lie within 10:100000");
+  if (!(sc.qs_ratio_lo > 0 && sc.qs_ratio_hi <= 2)) {
+    throw UsageError("--qs-ratio: '" + qs_ratio + "' must lie within (0, 2]");
+  }
   // --bursts and --surface-waves: a rate per minute in a record, a probability per gather.
   for (const auto& [flag, value] :
        {std::make_pair("--bursts", bursts), std::make_pair("--surface-waves", surface_waves)}) {

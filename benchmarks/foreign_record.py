@@ -30,9 +30,13 @@ so every piece of physics and noise is deliberately different from it:
 | amplitudes       | cos^2 lobes (never a sign change), S/P      | double-couple-like sin 2(theta - phi) mixed   |
 |                  | 1-2.5, 1/r                                  | with an isotropic part: P polarity flips      |
 |                  |                                             | across nodal planes; S/P 0.5-4; 1/r           |
-| attenuation      | none                                        | causal (minimum-phase) constant-Q filter per  |
-|                  |                                             | arrival, exp(-pi f t/Q), Qp 80-300,           |
-|                  |                                             | Qs 0.4-0.7 Qp                                 |
+| attenuation      | off by default; --attenuation P: causal     | causal (minimum-phase) constant-Q filter per  |
+|                  | constant-Q filter per arrival on a share P  | arrival, exp(-pi f t/Q), Qp 80-300,           |
+|                  | of events, Qp 60-400 per event (log-        |                                               |
+|                  | uniform), Qs 0.4-0.8 Qp; picks on the       | Qs 0.4-0.7 Qp per record                      |
+|                  | attenuated pulse (10% first break or        |                                               |
+|                  | envelope peak); minimum phase by cepstrum   |                                               |
+|                  | on the sampling grid, as here               |                                               |
 | background noise | white + RBJ biquad band + Voss pink, unit   | per trace, a colour drawn from AR(1), AR(2)   |
 |                  | rms on every trace, optionally Gaussian-    | resonance or power law f^-beta (applied by    |
 |                  | mixed along receivers                       | FFT), plus 10-40% coherent plane-wave noise   |

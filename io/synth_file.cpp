@@ -113,6 +113,11 @@ void write_generator_attributes(H5SampleWriter& writer, const SynthConfig& sc, c
   writer.set_attribute("corr_length_lo", sc.corr_length_lo);
   writer.set_attribute("corr_length_hi", sc.corr_length_hi);
   writer.set_attribute("hum", sc.hum);
+  writer.set_attribute("q_fraction", sc.q_fraction);
+  writer.set_attribute("q_lo", sc.q_lo);
+  writer.set_attribute("q_hi", sc.q_hi);
+  writer.set_attribute("qs_ratio_lo", sc.qs_ratio_lo);
+  writer.set_attribute("qs_ratio_hi", sc.qs_ratio_hi);
 }
 
 SynthEventRow event_row(int64_t gather, int64_t event, const SynthEvent& e) {

@@ -5,7 +5,9 @@
 // defects, noise filter, spikes, pink noise, mixing along receivers, hum, bursts, ground roll) are
 // shared by synth_sample and SynthRecord; the order of the random draws inside each is part of the
 // output and must not change. Each newer piece draws from streams of its own, so that turning it
-// off (wavelets 1:0:0, pink 0, correlated noise 0, no transients) gives the older generator's bits.
+// off (wavelets 1:0:0, pink 0, correlated noise 0, no transients, q_fraction 0) gives the older
+// generator's bits. An attenuated arrival (io/synth_attenuation.h) costs two FFTs of a few hundred
+// points, per stamping and per pick.
 #include "io/synth_microseismic.h"
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "io/synth_attenuation.h"
 #include "io/synth_wavelet.h"
 
 namespace seis {
@@ -56,8 +59,10 @@ enum Purpose : uint64_t {
   kRecordBursts = 19,    // index the segment; sub 0 the draws, 1 + b burst b's noise
   kRecordSurface = 20,
   kRecordCorrelation = 21,
-  kCoherent = 22,        // sub 0: the draws; 1 + w: wave w's white noise (a run key derived from it)
-  kRecordCoherent = 23,  // index 0; sub as kCoherent
+  kCoherent = 22,           // sub 0: the draws; 1 + w: wave w's white noise (a run key derived from it)
+  kRecordCoherent = 23,     // index 0; sub as kCoherent
+  kAttenuation = 24,        // sub: the event
+  kRecordAttenuation = 25,  // index the segment, sub the event in it
 };
 
 uint64_t stream_key(uint64_t seed, int64_t index, Purpose purpose, int64_t sub) {
@@ -155,6 +160,10 @@ struct Event {
   double t0 = 0, vrms = 0;            // P vertical time and RMS velocity to the source depth
   double strike_p = 0, strike_s = 0;  // radiation lobes, rad
   double iso = 0;                     // double-couple events: the isotropic part of the P radiation
+  // Attenuated events in a gather: the pick and label half-width of phase p on trace j at [p W + j],
+  // kept from stamping for the ground truth (NaN where not computed: the arrival cannot reach the
+  // gather); empty otherwise.
+  std::vector<double> att_pick, att_half;
 };
 
 // Source position, wavelets, amplitudes and radiation lobes of one event (not its origin time).
@@ -207,9 +216,23 @@ void draw_wavelet(const SynthConfig& cfg, uint64_t key, Event* e) {
   e->shape_s = make_wavelet(p.wavelet, p.freq_s, cfg.dt, p.damped_power, p.damped_rate, p.gabor_phase, p.gabor_width);
 }
 
-// An event's P and S arrival times (s from the first sample) and amplitudes on receiver j.
+// Whether the event is attenuated, Qp log-uniform in [q_lo, q_hi] and Qs = Qp x ratio, from its
+// own stream (so that the other draws stay those of the generator before attenuation existed).
+void draw_attenuation(const SynthConfig& cfg, uint64_t key, Event* e) {
+  if (cfg.q_fraction <= 0) return;
+  Rng rng(key);
+  const double u = rng.uniform(), log_q = rng.uniform(std::log(cfg.q_lo), std::log(cfg.q_hi));
+  const double ratio = rng.uniform(cfg.qs_ratio_lo, cfg.qs_ratio_hi);
+  if (u >= cfg.q_fraction) return;
+  e->pub.q_p = std::exp(log_q);
+  e->pub.q_s = e->pub.q_p * ratio;
+}
+
+// An event's P and S arrival times (s from the first sample), traveltimes and amplitudes on
+// receiver j.
 struct Arrival {
   double tp = 0, ts = 0, amp_p = 0, amp_s = 0;
+  double tt_p = 0, tt_s = 0;
 };
 
 Arrival arrival_at(const SynthConfig& cfg, const Event& e, int64_t j) {
@@ -227,7 +250,14 @@ Arrival arrival_at(const SynthConfig& cfg, const Event& e, int64_t j) {
   }
   const double tp = std::sqrt(e.t0 * e.t0 + (h * h) / (e.vrms * e.vrms));
   // vs = vp / vp_vs in every layer, so the S time is the P time scaled.
-  return {p.origin_time + tp, p.origin_time + tp * cfg.vp_vs, p.amp_p * spreading * rad_p, p.amp_s * spreading * rad_s};
+  Arrival a;
+  a.tt_p = tp;
+  a.tt_s = tp * cfg.vp_vs;
+  a.tp = p.origin_time + a.tt_p;
+  a.ts = p.origin_time + a.tt_s;
+  a.amp_p = p.amp_p * spreading * rad_p;
+  a.amp_s = p.amp_s * spreading * rad_s;
+  return a;
 }
 
 enum TraceKind : uint8_t { kLive = 0, kDead = 1, kSpiky = 2 };
@@ -372,18 +402,75 @@ void stamp_phase(double dt, const Rows& b, int64_t j, double t_arr, const Wavele
   }
 }
 
+// An attenuated arrival: the samples, pick and label half-width of its wavelet after the Q filter.
+void attenuate(const SynthConfig& cfg, const Event& e, const Arrival& a, int phase, AttenuatedArrival* out) {
+  if (phase == 0) {
+    attenuate_arrival(e.shape_p, a.tp, a.tt_p / e.pub.q_p, cfg.dt, out);
+  } else {
+    attenuate_arrival(e.shape_s, a.ts, a.tt_s / e.pub.q_s, cfg.dt, out);
+  }
+}
+
+// The attenuated wavelet over its samples and the label over +-half around its pick.
+void stamp_attenuated(double dt, const Rows& b, int64_t j, const AttenuatedArrival& w, double amp) {
+  const int64_t n = static_cast<int64_t>(w.w.size());
+  const int64_t lo = std::min(w.k0, static_cast<int64_t>(std::ceil((w.pick - w.half) / dt)));
+  const int64_t hi = std::max(w.k0 + n - 1, static_cast<int64_t>(std::floor((w.pick + w.half) / dt)));
+  const int64_t k0 = std::max(b.row0, lo), k1 = std::min(b.row0 + b.rows - 1, hi);
+  for (int64_t k = k0; k <= k1; ++k) {
+    const int64_t at = (k - b.row0) * b.W + j, i = k - w.k0;
+    if (i >= 0 && i < n) b.data[at] += static_cast<float>(amp * w.w[static_cast<size_t>(i)]);
+    if (std::fabs(static_cast<double>(k) * dt - w.pick) <= w.half) b.label[at] = 1;
+  }
+}
+
+// Both phases of event e on receiver j (polarity: the trace's), attenuated when the event is; an
+// attenuated arrival is computed only when it can reach the block's rows. With `keep`, its pick and
+// label half-width go to e.att_pick and e.att_half.
+void stamp_event(const SynthConfig& cfg, const Rows& b, int64_t j, const Event& e, double polarity,
+                 AttenuatedArrival* scratch, Event* keep = nullptr) {
+  const Arrival a = arrival_at(cfg, e, j);
+  if (e.pub.q_p <= 0) {
+    stamp_phase(cfg.dt, b, j, a.tp, e.shape_p, polarity * a.amp_p);
+    stamp_phase(cfg.dt, b, j, a.ts, e.shape_s, polarity * a.amp_s);
+    return;
+  }
+  const double first = static_cast<double>(b.row0) * cfg.dt, last = static_cast<double>(b.row0 + b.rows - 1) * cfg.dt;
+  for (int phase = 0; phase < 2; ++phase) {
+    const double t = phase == 0 ? a.tp : a.ts;
+    const double reach = phase == 0 ? attenuated_reach(e.shape_p.f, a.tt_p / e.pub.q_p, cfg.dt)
+                                    : attenuated_reach(e.shape_s.f, a.tt_s / e.pub.q_s, cfg.dt);
+    if (t + reach < first || t - reach > last) continue;
+    attenuate(cfg, e, a, phase, scratch);
+    stamp_attenuated(cfg.dt, b, j, *scratch, polarity * (phase == 0 ? a.amp_p : a.amp_s));
+    if (keep) {
+      keep->att_pick[static_cast<size_t>(phase * b.W + j)] = scratch->pick;
+      keep->att_half[static_cast<size_t>(phase * b.W + j)] = scratch->half;
+    }
+  }
+}
+
 // Picks of event `e` (numbered `number`) on live traces inside [0, t_max]: P over the traces, then
 // S; sets its first and last arrival.
 void event_picks(const SynthConfig& cfg, const std::vector<uint8_t>& kind, double t_max, int64_t number, Event* e,
                  std::vector<SynthPick>* picks) {
   const int64_t W = static_cast<int64_t>(kind.size());
   const size_t first = picks->size();
+  AttenuatedArrival att;
   for (uint8_t phase = 0; phase < 2; ++phase) {
     for (int64_t j = 0; j < W; ++j) {
       if (kind[j] == kDead) continue;
       const Arrival a = arrival_at(cfg, *e, j);
-      const double t = phase == 0 ? a.tp : a.ts;
-      if (t >= 0.0 && t <= t_max) picks->push_back({number, j, phase, t});
+      double t = phase == 0 ? a.tp : a.ts, half = phase == 0 ? e->shape_p.half : e->shape_s.half;
+      if (!e->att_pick.empty()) {
+        t = e->att_pick[static_cast<size_t>(phase * W + j)];
+        half = e->att_half[static_cast<size_t>(phase * W + j)];
+      } else if (e->pub.q_p > 0) {
+        attenuate(cfg, *e, a, phase, &att);
+        t = att.pick;
+        half = att.half;
+      }
+      if (t >= 0.0 && t <= t_max) picks->push_back({number, j, phase, t, half});
     }
   }
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
@@ -753,6 +840,10 @@ void validate_synth_config(const SynthConfig& c) {
   need(fraction(c.hum) && fraction(c.bursts) && fraction(c.surface_waves),
        "hum, bursts and surface_waves (probabilities per gather) must lie in [0, 1]");
   need(fraction(c.coherent_noise), "coherent_noise (a probability) must lie in [0, 1]");
+  need(fraction(c.q_fraction), "q_fraction (a probability per event) must lie in [0, 1]");
+  need(c.q_lo >= 10 && c.q_lo <= c.q_hi && c.q_hi <= 1e5, "Q range must satisfy 10 <= q_lo <= q_hi <= 100000");
+  need(c.qs_ratio_lo > 0 && c.qs_ratio_lo <= c.qs_ratio_hi && c.qs_ratio_hi <= 2,
+       "Qs/Qp ratio range must satisfy 0 < qs_ratio_lo <= qs_ratio_hi <= 2");
   need(c.bursts_per_minute >= 0 && c.bursts_per_minute <= 6000 && c.surface_waves_per_minute >= 0 &&
            c.surface_waves_per_minute <= 6000,
        "bursts and surface waves per minute must lie in [0, 6000]");
@@ -784,6 +875,7 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     Event& e = events[i];
     draw_source(cfg, line, rng, &e);
     draw_wavelet(cfg, stream_key(cfg.seed, index, kWavelets, static_cast<int64_t>(i)), &e);
+    draw_attenuation(cfg, stream_key(cfg.seed, index, kAttenuation, static_cast<int64_t>(i)), &e);
     SynthEvent& p = e.pub;
     p.snr_db = snr_db;
 
@@ -808,14 +900,18 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   std::vector<double> polarity;
   const std::vector<uint8_t> kind = draw_trace_kinds(cfg, W, defects, &n_dead, &n_spiky, &polarity, &n_reversed);
 
-  // ---- Signal and label: P and S Ricker wavelets stamped near each arrival. ----
+  // ---- Signal and label: P and S wavelets (attenuated or not) stamped near each arrival. ----
   const Rows gather{0, H, W, data, label};
-  for (const Event& e : events) {
+  AttenuatedArrival scratch;
+  for (Event& e : events) {
+    Event* keep = nullptr;
+    if (info && e.pub.q_p > 0) {
+      e.att_pick.assign(static_cast<size_t>(2 * W), std::numeric_limits<double>::quiet_NaN());
+      e.att_half.assign(static_cast<size_t>(2 * W), 0.0);
+      keep = &e;
+    }
     for (int64_t j = 0; j < W; ++j) {
-      if (kind[j] == kDead) continue;
-      const Arrival a = arrival_at(cfg, e, j);
-      stamp_phase(cfg.dt, gather, j, a.tp, e.shape_p, polarity[j] * a.amp_p);
-      stamp_phase(cfg.dt, gather, j, a.ts, e.shape_s, polarity[j] * a.amp_s);
+      if (kind[j] != kDead) stamp_event(cfg, gather, j, e, polarity[j], &scratch, keep);
     }
   }
   double sig2 = 0;
@@ -1082,6 +1178,7 @@ struct SynthRecord::Impl {
       Event e;
       draw_source(cfg, line, rng, &e);
       draw_wavelet(cfg, stream_key(cfg.seed, s, kRecordWavelets, static_cast<int64_t>(ev.size())), &e);
+      draw_attenuation(cfg, stream_key(cfg.seed, s, kRecordAttenuation, static_cast<int64_t>(ev.size())), &e);
       e.pub.origin_time = t;
       e.pub.snr_db = rng.uniform(cfg.snr_db_lo, cfg.snr_db_hi);
       scale_to_snr(&e);
@@ -1096,10 +1193,26 @@ struct SynthRecord::Impl {
   void scale_to_snr(Event* e) const {
     double sig2 = 0;
     int64_t n = 0;
+    AttenuatedArrival att;
     for (int64_t j = 0; j < cfg.width; ++j) {
       if (kind[j] == kDead) continue;
       const Arrival a = arrival_at(cfg, *e, j);
       for (int phase = 0; phase < 2; ++phase) {
+        if (e->pub.q_p > 0) {
+          attenuate(cfg, *e, a, phase, &att);
+          const double amp = phase == 0 ? a.amp_p : a.amp_s;
+          const int64_t k0 = static_cast<int64_t>(std::ceil((att.pick - att.half) / cfg.dt));
+          const int64_t k1 = static_cast<int64_t>(std::floor((att.pick + att.half) / cfg.dt));
+          for (int64_t k = k0; k <= k1; ++k) {
+            const int64_t i = k - att.k0;
+            if (std::fabs(static_cast<double>(k) * cfg.dt - att.pick) > att.half) continue;
+            const double v =
+                i >= 0 && i < static_cast<int64_t>(att.w.size()) ? amp * att.w[static_cast<size_t>(i)] : 0.0;
+            sig2 += v * v;
+            ++n;
+          }
+          continue;
+        }
         const double t = phase == 0 ? a.tp : a.ts;
         const WaveletShape& w = phase == 0 ? e->shape_p : e->shape_s;
         const double amp = phase == 0 ? a.amp_p : a.amp_s, half = w.half;
@@ -1194,7 +1307,12 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
                            : *std::min_element(cfg.layer_vp.begin(), cfg.layer_vp.end());
   // S frequencies are clamped to >= freq_lo; any wavelet's support and label lie within this.
   m->stamp_max = std::max(kWaveletMaxBeforePeriods, kWaveletMaxAfterPeriods) / cfg.freq_lo;
-  m->reach = (t0 + h_max / v_min) * cfg.vp_vs + m->stamp_max;
+  const double travel_max = (t0 + h_max / v_min) * cfg.vp_vs;
+  if (cfg.q_fraction > 0) {  // the longest Q tail and the widest label: S at the longest traveltime and lowest Q
+    const double tstar_max = travel_max / (cfg.q_lo * std::min(1.0, cfg.qs_ratio_lo));
+    m->stamp_max = std::max(m->stamp_max, attenuated_reach(cfg.freq_lo, tstar_max, cfg.dt));
+  }
+  m->reach = travel_max + m->stamp_max;
   m->roll_reach = m->line / kRollVelocityLo + 6.0 * kRollMaxWidth;
   m->n_segments = static_cast<int64_t>(std::ceil(static_cast<double>(samples) * cfg.dt / SynthRecord::kSegmentSeconds));
   impl_ = std::move(m);
@@ -1242,6 +1360,7 @@ void SynthRecord::window(int64_t t0, int64_t rows, float* data, uint8_t* label) 
   const Rows b{t0, rows, W, data, label};
 
   // Signal and label: the events whose wavelets can reach [t0, t0 + rows).
+  AttenuatedArrival scratch_arrival;
   const double lo = static_cast<double>(t0) * cfg.dt - m.reach;
   const double hi = static_cast<double>(t0 + rows - 1) * cfg.dt + m.stamp_max;
   const int64_t s0 = std::max<int64_t>(0, static_cast<int64_t>(std::floor(lo / kSegmentSeconds)));
@@ -1250,10 +1369,7 @@ void SynthRecord::window(int64_t t0, int64_t rows, float* data, uint8_t* label) 
     for (const Event& e : m.segment_events(s)) {
       if (e.pub.origin_time < lo || e.pub.origin_time > hi) continue;
       for (int64_t j = 0; j < W; ++j) {
-        if (m.kind[j] == kDead) continue;
-        const Arrival a = arrival_at(cfg, e, j);
-        stamp_phase(cfg.dt, b, j, a.tp, e.shape_p, m.polarity[j] * a.amp_p);
-        stamp_phase(cfg.dt, b, j, a.ts, e.shape_s, m.polarity[j] * a.amp_s);
+        if (m.kind[j] != kDead) stamp_event(cfg, b, j, e, m.polarity[j], &scratch_arrival);
       }
     }
   }

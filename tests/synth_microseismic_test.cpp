@@ -195,6 +195,7 @@ TEST(SynthMicroseismic, MoveoutApexAtTheClosestReceiver) {
     SynthConfig cfg;
     cfg.velocity = model;
     cfg.seed = 11;
+    cfg.q_fraction = 0.0;  // the label's onset is the kinematic one (attenuated picks: synth_attenuation_test)
     cfg.events_min = cfg.events_max = 1;
     cfg.snr_db_lo = cfg.snr_db_hi = 40.0;
     cfg.dead_fraction = cfg.spiky_fraction = 0.0;
@@ -267,12 +268,26 @@ TEST(SynthMicroseismic, RejectsBadConfig) {
   for (auto bad : {+[](SynthConfig& c) {
                      c.wavelet_ricker = c.wavelet_ormsby = c.wavelet_berlage = c.wavelet_damped = c.wavelet_gabor = 0;
                    },
-                   +[](SynthConfig& c) { c.wavelet_gabor = -1; }, +[](SynthConfig& c) { c.coherent_noise = 1.5; },
-                   +[](SynthConfig& c) { c.polarity_flips = -0.1; }, +[](SynthConfig& c) { c.reversed_fraction = 2; },
-                   +[](SynthConfig& c) { c.wavelet_ormsby = -1; }, +[](SynthConfig& c) { c.wavelet_damped = -1; },
-                   +[](SynthConfig& c) { c.pink_fraction = 1.5; }, +[](SynthConfig& c) { c.correlated_noise = -0.1; },
-                   +[](SynthConfig& c) { c.corr_length_lo = 0; }, +[](SynthConfig& c) { c.hum = std::nan(""); },
-                   +[](SynthConfig& c) { c.bursts = 2; }, +[](SynthConfig& c) { c.surface_waves_per_minute = -1; }}) {
+                   +[](SynthConfig& c) { c.wavelet_gabor = -1; },
+                   +[](SynthConfig& c) { c.coherent_noise = 1.5; },
+                   +[](SynthConfig& c) { c.polarity_flips = -0.1; },
+                   +[](SynthConfig& c) { c.reversed_fraction = 2; },
+                   +[](SynthConfig& c) { c.wavelet_ormsby = -1; },
+                   +[](SynthConfig& c) { c.wavelet_damped = -1; },
+                   +[](SynthConfig& c) { c.pink_fraction = 1.5; },
+                   +[](SynthConfig& c) { c.correlated_noise = -0.1; },
+                   +[](SynthConfig& c) { c.corr_length_lo = 0; },
+                   +[](SynthConfig& c) { c.hum = std::nan(""); },
+                   +[](SynthConfig& c) { c.bursts = 2; },
+                   +[](SynthConfig& c) { c.surface_waves_per_minute = -1; },
+                   +[](SynthConfig& c) { c.q_fraction = 1.1; },
+                   +[](SynthConfig& c) { c.q_fraction = std::nan(""); },
+                   +[](SynthConfig& c) { c.q_lo = 5; },
+                   +[](SynthConfig& c) { c.q_hi = c.q_lo - 1; },
+                   +[](SynthConfig& c) { c.q_hi = std::nan(""); },
+                   +[](SynthConfig& c) { c.qs_ratio_lo = 0; },
+                   +[](SynthConfig& c) { c.qs_ratio_hi = 2.5; },
+                   +[](SynthConfig& c) { c.qs_ratio_lo = c.qs_ratio_hi + 0.1; }}) {
     cfg = SynthConfig{};
     bad(cfg);
     EXPECT_THROW(validate_synth_config(cfg), UsageError);
@@ -389,6 +404,7 @@ TEST(SynthMicroseismic, WaveletShapesSitOnTheirPicks) {
     cfg.events_min = cfg.events_max = 1;
     cfg.background_noise = false;
     cfg.dead_fraction = cfg.spiky_fraction = 0.0;
+    cfg.q_fraction = 0.0;  // the source wavelets (attenuated ones: synth_attenuation_test)
     cfg = without_transients(cfg);
     cfg.wavelet_ricker = w == SynthWavelet::kRicker;
     cfg.wavelet_ormsby = w == SynthWavelet::kOrmsby;

@@ -344,7 +344,7 @@ TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
   const std::string g = dir() + "/variety_g.h5", r = dir() + "/variety_r.h5";
   const std::string flags =
       " --wavelets 2:0:1.5:0.5:1 --pink 0.6 --correlated-noise 1 --hum 1 --bursts 0.5 --surface-waves 0"
-      " --coherent-noise 1 --polarity-flips 0.3 --reversed-traces 0.1";
+      " --coherent-noise 1 --polarity-flips 0.3 --reversed-traces 0.1 --attenuation 0.9 --q 40:90 --qs-ratio 0.5:0.6";
   ASSERT_EQ(run("synth --out " + g + " --samples 3 --height 64 --width 24 --seed 3" + flags).code, 0);
   seis::SynthConfig cfg;
   cfg.height = 64;
@@ -363,6 +363,11 @@ TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
   cfg.hum = 1;
   cfg.bursts = 0.5;
   cfg.surface_waves = 0;
+  cfg.q_fraction = 0.9;
+  cfg.q_lo = 40;
+  cfg.q_hi = 90;
+  cfg.qs_ratio_lo = 0.5;
+  cfg.qs_ratio_hi = 0.6;
   seis::H5SampleFile f(g);
   std::vector<float> want(64 * 24), got(want.size());
   std::vector<uint8_t> wl(want.size()), gl(want.size());
@@ -375,7 +380,8 @@ TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
   ASSERT_EQ(info.code, 0) << info.err;
   for (const char* line :
        {"wavelets = 2:0:1.5:0.5:1", "pink_fraction = 0.6", "correlated_noise = 1", "hum = 1", "bursts = 0.5",
-        "surface_waves = 0", "coherent_noise = 1", "polarity_flips = 0.3", "reversed_fraction = 0.1"}) {
+        "surface_waves = 0", "coherent_noise = 1", "polarity_flips = 0.3", "reversed_fraction = 0.1",
+        "q_fraction = 0.9", "q_lo = 40", "q_hi = 90", "qs_ratio_lo = 0.5", "qs_ratio_hi = 0.6"}) {
     EXPECT_NE(info.out.find(line), std::string::npos) << line << "\n" << info.out;
   }
   ASSERT_EQ(
@@ -388,6 +394,7 @@ TEST(SynthRecordCli, VarietyFlagsReachTheGeneratorAndTheAttributes) {
   EXPECT_EQ(ri.attributes.at("hum"), "0");
   EXPECT_EQ(ri.attributes.count("hum_hz"), 0u);
   EXPECT_EQ(ri.attributes.at("wavelets"), "1:1:1:1:1");
+  EXPECT_EQ(ri.attributes.at("q_fraction"), "0");
 }
 
 TEST(SynthRecordCli, BadVarietyFlagsAreOneLineUsageErrors) {
@@ -403,6 +410,12 @@ TEST(SynthRecordCli, BadVarietyFlagsAreOneLineUsageErrors) {
   expect_usage_error(out + " --hum -1", "--hum");
   expect_usage_error(out + " --bursts 2", "--bursts: 2 is not a probability per gather");
   expect_usage_error(out + " --surface-waves -0.5", "--surface-waves");
+  expect_usage_error(out + " --attenuation 1.5", "--attenuation");
+  expect_usage_error(out + " --q 5:100", "--q");
+  expect_usage_error(out + " --q 100:50", "--q");
+  expect_usage_error(out + " --q abc", "--q");
+  expect_usage_error(out + " --qs-ratio 0:0.5", "--qs-ratio");
+  expect_usage_error(out + " --qs-ratio 0.5:3", "--qs-ratio");
   const std::string rec = "synth --out " + f + " --continuous --duration 2 --receivers 4";
   expect_usage_error(rec + " --bursts -1", "--bursts: -1 is not a rate per minute");
   expect_usage_error(rec + " --surface-waves 7000", "--surface-waves");

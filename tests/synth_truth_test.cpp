@@ -4,7 +4,8 @@
 // extremes; collecting them changes no bit of the gathers. Continuous records: any partition into
 // windows gives the same record bit for bit (every noise and transient component on), the noise
 // (pink and correlated across receivers included) has unit rms, events have their SNR and arrive at
-// the requested rate, and the transients leave the label and the truth alone.
+// the requested rate, and the transients leave the label and the truth alone. Attenuated events
+// (on by default) are picked where io/synth_attenuation.h says, with its label half-width.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,7 +16,9 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "io/synth_attenuation.h"
 #include "io/synth_microseismic.h"
+#include "io/synth_wavelet.h"
 
 namespace seis {
 namespace {
@@ -66,6 +69,23 @@ Grid record(const SynthRecord& rec, int64_t block) {
   return g;
 }
 
+// Where the arrival of phase `phase` of event e on trace j is picked, and its label half-width: the
+// kinematic time and the wavelet's half-width, or for an attenuated event what attenuate_arrival
+// makes of them (the same inputs as the generator's, so the same bits).
+struct Expected {
+  double time = 0, half = 0;
+};
+Expected expected_arrival(const SynthConfig& cfg, const SynthEvent& e, int64_t j, int phase) {
+  const double tt = synth_traveltime(cfg, e.z, static_cast<double>(j) * cfg.dx - e.x, phase == 1);
+  const double t = e.origin_time + tt, f = phase == 0 ? e.freq_p : e.freq_s;
+  const WaveletShape w =
+      make_wavelet(e.wavelet, f, cfg.dt, e.damped_power, e.damped_rate, e.gabor_phase, e.gabor_width);
+  if (e.q_p <= 0) return {t, w.half};
+  AttenuatedArrival a;
+  attenuate_arrival(w, t, tt / (phase == 0 ? e.q_p : e.q_s), cfg.dt, &a);
+  return {a.pick, a.half};
+}
+
 bool dead_trace(const Grid& g, int64_t j) {
   for (int64_t k = 0; k < g.rows; ++k) {
     if (g.data[k * g.W + j] != 0.0f) return false;
@@ -79,9 +99,9 @@ bool outside_arrival_labels(const Grid& g, const SynthConfig& cfg, int64_t j, in
   const double t_max = static_cast<double>(g.rows - 1) * g.dt;
   for (const SynthEvent& e : g.events) {
     for (int phase = 0; phase < 2; ++phase) {
-      const double t = e.origin_time + synth_traveltime(cfg, e.z, static_cast<double>(j) * cfg.dx - e.x, phase == 1);
-      const double half = synth_label_half_width(e.wavelet, phase == 0 ? e.freq_p : e.freq_s);
-      if ((t < 0 || t > t_max) && std::fabs(static_cast<double>(row) * g.dt - t) <= half + 1e-12) return true;
+      const Expected x = expected_arrival(cfg, e, j, phase);
+      const double t = x.time;
+      if ((t < 0 || t > t_max) && std::fabs(static_cast<double>(row) * g.dt - t) <= x.half + 1e-12) return true;
     }
   }
   return false;
@@ -143,21 +163,25 @@ void expect_consistent_truth(const Grid& g, const SynthConfig& cfg, const std::s
   // The picks are exactly the events' arrivals on live traces inside the window.
   for (size_t e = 0; e < g.events.size(); ++e) {
     const SynthEvent& ev = g.events[e];
-    std::vector<double> want;
+    std::vector<Expected> want;
     for (int phase = 0; phase < 2; ++phase) {
       for (int64_t j = 0; j < g.W; ++j) {
         if (dead[j]) continue;
-        const double t =
-            ev.origin_time + synth_traveltime(cfg, ev.z, static_cast<double>(j) * cfg.dx - ev.x, phase == 1);
-        if (t >= 0 && t <= t_max) want.push_back(t);
+        const Expected x = expected_arrival(cfg, ev, j, phase);
+        if (x.time >= 0 && x.time <= t_max) want.push_back(x);
       }
     }
-    std::vector<double> got;
+    std::vector<double> got, got_half;
     for (const SynthPick& p : g.picks) {
-      if (p.event == static_cast<int64_t>(e)) got.push_back(p.time);
+      if (p.event != static_cast<int64_t>(e)) continue;
+      got.push_back(p.time);
+      got_half.push_back(p.half);
     }
     ASSERT_EQ(got.size(), want.size()) << "event " << e;
-    for (size_t k = 0; k < got.size(); ++k) ASSERT_NEAR(got[k], want[k], 1e-12) << "event " << e << " pick " << k;
+    for (size_t k = 0; k < got.size(); ++k) {
+      ASSERT_NEAR(got[k], want[k].time, 1e-12) << "event " << e << " pick " << k;
+      ASSERT_NEAR(got_half[k], want[k].half, 1e-12) << "event " << e << " pick " << k;
+    }
     if (got.empty()) {
       EXPECT_TRUE(std::isnan(ev.first_arrival) && std::isnan(ev.last_arrival)) << "event " << e;
     } else {
@@ -238,7 +262,9 @@ SynthConfig without_transients(SynthConfig cfg) {
 }
 
 TEST(SynthTruth, RecordWindowsDoNotShow) {
-  const SynthConfig cfg = record_config();
+  SynthConfig cfg = record_config();
+  cfg.q_fraction = 0.8;  // most events attenuated, their Q tails crossing the block boundaries
+  cfg.q_lo = 40.0;
   const SynthRecord rec(cfg, 9000, 30.0);  // 18 s, ~9 events
   const Grid whole = record(rec, rec.samples());
   ASSERT_GT(whole.events.size(), 2u);
@@ -352,7 +378,7 @@ TEST(SynthTruth, RecordNoiseRmsEventSnrAndRate) {
     int64_t n = 0;
     for (const SynthPick& p : g.picks) {
       if (p.event != static_cast<int64_t>(e)) continue;
-      const double half = synth_label_half_width(ev.wavelet, p.phase == 0 ? ev.freq_p : ev.freq_s);
+      const double half = p.half;
       for (int64_t k = static_cast<int64_t>(std::ceil((p.time - half) / g.dt));
            k <= static_cast<int64_t>(std::floor((p.time + half) / g.dt)); ++k) {
         if (std::fabs(k * g.dt - p.time) > half) continue;
@@ -436,6 +462,40 @@ TEST(SynthTruth, RecordTransientsCarryNoLabel) {
   double peak = 0;
   for (double d : diff) peak = std::max(peak, std::fabs(d));
   EXPECT_GT(peak, 8.0);
+}
+
+// Every event attenuated, at low Q: the picks follow the attenuated pulses, later than the kinematic
+// arrivals, and label and truth stay consistent in gathers and in records.
+TEST(SynthTruth, AttenuatedPicksMatchTheLabelAndTheEvents) {
+  SynthConfig cfg;
+  cfg.seed = 23;
+  cfg.height = 200;
+  cfg.width = 48;
+  cfg.events_min = 1;
+  cfg.q_fraction = 1.0;
+  cfg.q_lo = 30.0;
+  cfg.q_hi = 60.0;
+  int64_t later = 0, picks = 0;
+  for (int64_t i = 0; i < 6; ++i) {
+    const Grid g = gather(cfg, i);
+    expect_consistent_truth(g, cfg, "attenuated gather " + std::to_string(i));
+    for (const SynthPick& p : g.picks) {
+      const SynthEvent& e = g.events[p.event];
+      ASSERT_GT(e.q_p, 0.0);
+      const double t = e.origin_time + synth_traveltime(cfg, e.z, p.trace * cfg.dx - e.x, p.phase == 1);
+      later += p.time > t;
+      ++picks;
+    }
+  }
+  ASSERT_GT(picks, 0);
+  EXPECT_GT(later, picks * 9 / 10) << "attenuation delays (nearly) every pick";
+  SynthConfig rc = record_config();
+  rc.q_fraction = 1.0;
+  rc.q_lo = 30.0;
+  rc.q_hi = 60.0;
+  const Grid r = record(SynthRecord(rc, 8000, 20.0), 4096);
+  ASSERT_GT(r.events.size(), 1u);
+  expect_consistent_truth(r, rc, "attenuated record");
 }
 
 TEST(SynthTruth, RecordRejectsBadArguments) {
