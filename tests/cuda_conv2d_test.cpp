@@ -592,6 +592,39 @@ TEST(CudaConv2dHalo, BackwardDataMatchesTheCpuBf16) {
   }
 }
 
+// Runs a bf16 backward-weight kernel (run_kernel writes dw and, with_bias, db) twice, its outputs
+// poisoned first: dW and dbias close to the CPU's ref_w and ref_b (each entry sums at most P products
+// of magnitude <= 1 in fp32), dbias left alone when the kernel is given none, and the second run
+// bit for bit the first.
+template <typename Run>
+void check_wgrad_twice(const Conv2dShape& s, bool with_bias, const std::vector<float>& ref_w,
+                       const std::vector<float>& ref_b, DevBuf& dw, DevBuf& db, Run&& run_kernel) {
+  const double atol = 4e-6 * static_cast<double>(s.pixels()) + 1e-6;
+  std::vector<float> first_w, first_b;
+  for (int run = 0; run < 2; ++run) {
+    dw.poison();
+    db.poison();
+    run_kernel();
+    const std::vector<float> got_w = dw.download(), got_b = db.download();
+    EXPECT_TRUE(all_close(got_w.data(), ref_w.data(), s.weight_numel(), atol, 1e-4));
+    if (with_bias) {
+      EXPECT_TRUE(all_close(got_b.data(), ref_b.data(), s.k, atol, 1e-4));
+    } else {
+      EXPECT_TRUE(std::all_of(got_b.begin(), got_b.end(), [](float v) { return std::isnan(v); }))
+          << "dbias written though null";
+    }
+    if (run == 0) {
+      first_w = got_w;
+      first_b = got_b;
+    } else {
+      EXPECT_TRUE(bits_equal(got_w, first_w));
+      if (with_bias) {
+        EXPECT_TRUE(bits_equal(got_b, first_b));
+      }
+    }
+  }
+}
+
 // The halo backward-weight against the CPU bf16 backward_weight (the same bf16 operands; only the
 // order of the fp32 sums differs), outputs poisoned first, and twice bit for bit: every (C, K), odd
 // sizes, partial tiles, batch 3, one and several splits, with and without the mask and dbias.
@@ -621,32 +654,10 @@ TEST(CudaConv2dHalo, BackwardWeightMatchesTheCpuBf16AndIsDeterministic) {
         DevArray<uint8_t> dws(cuda::conv2d_backward_weight_halo_workspace_bytes(s));
         EXPECT_LE(cuda::conv2d_backward_weight_halo_workspace_bytes(s),
                   cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight, true));
-        // Each entry sums at most P products of magnitude <= 1 in fp32.
-        const double atol = 4e-6 * static_cast<double>(s.pixels()) + 1e-6;
-        std::vector<float> first_w, first_b;
-        for (int run = 0; run < 2; ++run) {
-          dw.poison();
-          db.poison();
+        check_wgrad_twice(s, with_bias, ref_w, ref_b, dw, db, [&] {
           cuda::conv2d_backward_weight_halo(s, dx.get(), ddy.get(), with_mask ? dmask.get() : nullptr, dw.get(),
                                             with_bias ? db.get() : nullptr, dws.get(), stream);
-          const std::vector<float> got_w = dw.download(), got_b = db.download();
-          EXPECT_TRUE(all_close(got_w.data(), ref_w.data(), s.weight_numel(), atol, 1e-4));
-          if (with_bias) {
-            EXPECT_TRUE(all_close(got_b.data(), ref_b.data(), k, atol, 1e-4));
-          } else {
-            EXPECT_TRUE(std::all_of(got_b.begin(), got_b.end(), [](float v) { return std::isnan(v); }))
-                << "dbias written though null";
-          }
-          if (run == 0) {
-            first_w = got_w;
-            first_b = got_b;
-          } else {
-            EXPECT_TRUE(bits_equal(got_w, first_w));
-            if (with_bias) {
-              EXPECT_TRUE(bits_equal(got_b, first_b));
-            }
-          }
-        }
+        });
       }
     }
   }
@@ -789,32 +800,10 @@ TEST(CudaConv2dDeep, BackwardWeightMatchesTheCpuBf16AndIsDeterministic) {
       DevArray<uint8_t> dws(cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight, true));
       ASSERT_GE(cuda::conv2d_workspace_bytes(s, ConvPass::backward_weight, true),
                 cuda::conv2d_backward_weight_deep_workspace_bytes(s));
-      // Each entry sums at most P products of magnitude <= 1 in fp32.
-      const double atol = 4e-6 * static_cast<double>(s.pixels()) + 1e-6;
-      std::vector<float> first_w, first_b;
-      for (int run = 0; run < 2; ++run) {
-        dw.poison();
-        db.poison();
+      check_wgrad_twice(s, with_bias, ref_w, ref_b, dw, db, [&] {
         cuda::conv2d_backward_weight_deep(s, dx.get(), ddy.get(), with_mask ? dmask.get() : nullptr, dw.get(),
                                           with_bias ? db.get() : nullptr, dws.get(), stream);
-        const std::vector<float> got_w = dw.download(), got_b = db.download();
-        EXPECT_TRUE(all_close(got_w.data(), ref_w.data(), s.weight_numel(), atol, 1e-4));
-        if (with_bias) {
-          EXPECT_TRUE(all_close(got_b.data(), ref_b.data(), k, atol, 1e-4));
-        } else {
-          EXPECT_TRUE(std::all_of(got_b.begin(), got_b.end(), [](float v) { return std::isnan(v); }))
-              << "dbias written though null";
-        }
-        if (run == 0) {
-          first_w = got_w;
-          first_b = got_b;
-        } else {
-          EXPECT_TRUE(bits_equal(got_w, first_w));
-          if (with_bias) {
-            EXPECT_TRUE(bits_equal(got_b, first_b));
-          }
-        }
-      }
+      });
     }
   }
 }
