@@ -143,6 +143,19 @@ TEST(DeepLayout, CursorEqualsTheClosedFormAtEveryKStep) {
   EXPECT_EQ(deep::a_row(pixels, pixels, 256, 256, 512, 0).taps, 0u);
 }
 
+// One 16-byte cp.async into smem at dst: 8 bf16 of src from element off, or zeros (src-size 0) when
+// !valid; a source outside src throws.
+void emulate_cp_async16(std::vector<uint8_t>& smem, int dst, const std::vector<bf16>& src, int64_t off, bool valid) {
+  if (!valid) {
+    std::memset(smem.data() + dst, 0, 16);
+    return;
+  }
+  if (off < 0 || off % 8 != 0 || off + 8 > static_cast<int64_t>(src.size())) {
+    throw std::runtime_error("cp.async source " + std::to_string(off) + " outside the tensor");
+  }
+  std::memcpy(smem.data() + dst, src.data() + off, 16);
+}
+
 // One CTA of the deep kernel on the emulator, in the kernel's order: the ring's prologue, then per
 // k-step the load of k-step ks + 2 into the stage k-step ks - 1 left, and each warp's ldmatrix and
 // mma on stage ks % 3; the epilogue adds the bias and applies ReLU. The cp.async sources are checked
@@ -170,14 +183,7 @@ void emulate_cta(const Conv2dShape& s, const std::vector<bf16>& x, const std::ve
   deep::Cursor cur = deep::Cursor::start(s.w, s.c);
   int loaded = 0, write = 0;
   auto cp_async = [&](int dst, const std::vector<bf16>& src, int64_t off, bool valid) {
-    if (!valid) {
-      std::memset(smem.data() + dst, 0, 16);
-      return;
-    }
-    if (off < 0 || off % 8 != 0 || off + 8 > static_cast<int64_t>(src.size())) {
-      throw std::runtime_error("cp.async source " + std::to_string(off) + " outside the tensor");
-    }
-    std::memcpy(smem.data() + dst, src.data() + off, 16);
+    emulate_cp_async16(smem, dst, src, off, valid);
   };
   auto load_next = [&]() {
     const bool live = loaded < steps;
@@ -527,14 +533,7 @@ void emulate_wgrad_cta(const Conv2dShape& s, const std::vector<bf16>& x, const s
   }
   int loaded = 0, write = 0;
   auto cp_async = [&](int dst, const std::vector<bf16>& src, int64_t off, bool valid) {
-    if (!valid) {
-      std::memset(smem.data() + dst, 0, 16);
-      return;
-    }
-    if (off < 0 || off % 8 != 0 || off + 8 > static_cast<int64_t>(src.size())) {
-      throw std::runtime_error("cp.async source " + std::to_string(off) + " outside the tensor");
-    }
-    std::memcpy(smem.data() + dst, src.data() + off, 16);
+    emulate_cp_async16(smem, dst, src, off, valid);
   };
   auto load_next = [&]() {
     const bool live = loaded < steps;
