@@ -118,20 +118,14 @@ void attenuate_arrival(const WaveletShape& shape, double t_arr, double tstar, do
     peak0 = std::max(peak0, std::fabs(v));
   }
   fft(x, -1);
-  // Operator, spectral centroids before and after, and the analytic signal's spectrum.
+  // Operator and the analytic signal's spectrum.
   const std::vector<cplx>& l1 = min_phase_log_spectrum(n, dt);
   z.assign(static_cast<size_t>(n), cplx(0.0, 0.0));
-  double e0 = 0, fe0 = 0, e1 = 0, fe1 = 0;
   for (int64_t m = 0; m <= n / 2; ++m) {
     const cplx xm = x[static_cast<size_t>(m)], lm = l1[static_cast<size_t>(m)];
     const double g = std::exp(tstar * lm.real()), hr = g * std::cos(tstar * lm.imag()),
                  hi = g * std::sin(tstar * lm.imag());
     const cplx ym(xm.real() * hr - xm.imag() * hi, xm.real() * hi + xm.imag() * hr);
-    const double f = static_cast<double>(m) / (static_cast<double>(n) * dt), p0 = std::norm(xm), p1 = std::norm(ym);
-    e0 += p0;
-    fe0 += f * p0;
-    e1 += p1;
-    fe1 += f * p1;
     z[static_cast<size_t>(m)] = m == 0 || m == n / 2 ? ym : 2.0 * ym;
   }
   fft(z, +1);
@@ -178,16 +172,14 @@ void attenuate_arrival(const WaveletShape& shape, double t_arr, double tstar, do
     pick_index = static_cast<double>(best) + off;
   }
   out->pick = (static_cast<double>(k0) + pick_index) * dt;
-  const double fc0 = e0 > 0 ? fe0 / e0 : 0.0, fc1 = e1 > 0 ? fe1 / e1 : 0.0;
-  const double ratio = fc1 > 0 ? std::clamp(fc0 / fc1, 1.0, kQHalfCap) : kQHalfCap;
-  out->half = shape.half * ratio;
+  out->half = shape.half;
 }
 
 double attenuated_reach(double f_lo, double tstar_max, double dt) {
   // Samples: [t_arr - before - 3 dt, t_arr + after + tail + 3 dt]; the pick lies among them and the
-  // label reaches kQHalfCap x the widest unattenuated half-width (0.6 / f) around it.
+  // label reaches the widest half-width (0.6 / f) around it.
   return std::max(kWaveletMaxBeforePeriods, kWaveletMaxAfterPeriods) / f_lo + kQTailTstars * tstar_max + 3.0 * dt +
-         kQHalfCap * 0.6 / f_lo;
+         0.6 / f_lo;
 }
 
 }  // namespace seis

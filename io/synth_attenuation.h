@@ -17,9 +17,10 @@
 //   Berlage and Damped (causal): the first break, the first crossing of 10% of the peak |w|
 //     (linear interpolation);
 //   Ricker, Ormsby and Gabor (symmetric): the peak of the Hilbert envelope (parabolic interpolation).
-// Label half-width: the wavelet's own (synth_label_half_width) scaled by the fall of the spectral
-// centroid, half0 x fc(unattenuated) / fc(attenuated) (the pulse broadens as its spectrum shifts
-// down), at most kQHalfCap x half0.
+// Label half-width: the unattenuated wavelet's own (synth_label_half_width), around the new pick. (A
+// label widened with the pulse, by the fall of its spectral centroid up to 2x, was tried: it spread
+// the label over noise before a causal first break and over weak codas, and the demo's validation
+// IoU fell from 0.61 to 0.28; benchmarks/results/README.md, 2026-12-03, sixth and seventh sessions.)
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -29,7 +30,6 @@
 namespace seis {
 
 constexpr double kQTailTstars = 10.0;  // the Q tail stamped after the wavelet's support, in t*
-constexpr double kQHalfCap = 2.0;      // largest label half-width, in units of the unattenuated one
 
 struct AttenuatedArrival {
   int64_t k0 = 0;         // absolute sample index of w[0]

@@ -207,8 +207,8 @@ struct SynthSampleInfo {
 // spikes are defects, not counted). A gather without labelled samples gets the noise level that a
 // one-event gather of mean amplitude would have at the drawn SNR.
 //
-// Label: 1 within SynthPick::half of each arrival's pick (synth_label_half_width, wider for an
-// attenuated arrival: io/synth_attenuation.h); for a Ricker +-0.5 / f (f its peak
+// Label: 1 within SynthPick::half of each arrival's pick (synth_label_half_width, the same for an
+// attenuated arrival around its own pick: io/synth_attenuation.h); for a Ricker +-0.5 / f (f its peak
 // frequency), i.e. one period of the peak frequency in total: the main lobe (zeros at +-0.225 / f)
 // and most of the side lobes (troughs at +-0.39 / f); 94.5% of the Ricker's energy lies inside. 0 on
 // dead traces and elsewhere, and under every unlabelled transient that is not on an arrival.
