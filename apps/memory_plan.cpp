@@ -59,11 +59,10 @@ int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
   for (int step = 0; step < 8; ++step) {
     reset_memory_peak(plan_device_);
     {
-      const Tensor data =
-          Tensor::empty({batch, req_.height, req_.width, req_.model.in_channels}, DType::f32, plan_device_);
+      Tensor data = Tensor::empty({batch, req_.height, req_.width, req_.model.in_channels}, DType::f32, plan_device_);
       const Tensor label = Tensor::empty({batch, req_.height, req_.width}, DType::u8, plan_device_);
       Tape tape;
-      const Var loss = step_forward(tape, m.net, data, label, 1.0f, req_.world);
+      const Var loss = step_forward(tape, m.net, std::move(data), label, 1.0f, req_.world);
       step_backward(tape, loss, m.buckets.get(), m.optimizer, 0.0f);
     }
     const int64_t p = memory_peak(plan_device_);

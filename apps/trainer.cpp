@@ -92,7 +92,7 @@ EvalResult evaluate(const UNet& model, const SampleSource& src, int64_t batch, N
   return r;
 }
 
-Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor& label, float pos_weight, int world,
+Var step_forward(Tape& tape, const UNet& model, Tensor data, const Tensor& label, float pos_weight, int world,
                  const Tensor& trace_valid, Communicator* comm) {
   // The mean over the global batch: this rank's loss and gradients are partial sums of it.
   int64_t mean_over = world > 1 ? label.numel() * world : 0;
@@ -101,7 +101,8 @@ Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor
     mean_over = counted_elements(label, trace_valid);  // the real pixels of all ranks' shares
     comm->allreduce_sum_host(&mean_over, 1);
   }
-  return bce_with_logits(&tape, model.forward(&tape, make_var(data)), label, pos_weight, mean_over, trace_valid);
+  return bce_with_logits(&tape, model.forward(&tape, make_var(std::move(data))), label, pos_weight, mean_over,
+                         trace_valid);
 }
 
 void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer& optimizer, float lr) {
@@ -133,7 +134,8 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
       batches.next(&data, &label, &valid);
       wait_since_log += batches.take_wait_seconds();
       Tape tape;
-      const Var loss = step_forward(tape, model, data, label, opt.pos_weight, world, valid, comm);
+      const int64_t batch_samples = data.dim(0);
+      const Var loss = step_forward(tape, model, std::move(data), label, opt.pos_weight, world, valid, comm);
       double loss_v = scalar_value(loss->value);
       if (world > 1) comm->allreduce_sum_host(&loss_v, 1);
       if (!std::isfinite(loss_v)) {
@@ -148,7 +150,7 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
         ++p.epoch;
         p.batch = 0;
       }
-      samples_since_log += data.dim(0) * world;
+      samples_since_log += batch_samples * world;
       p.log_loss_sum += loss_v;
       ++p.log_steps;
       const bool on_schedule = p.step % opt.log_every == 0;

@@ -131,7 +131,9 @@ EvalResult evaluate(const UNet& model, const SampleSource& src, int64_t batch, N
 // the gradient buckets' allreduce when `buckets` is not null) and the optimizer step.
 // With trace_valid, the loss is the mean over the real traces' pixels of the global batch (their
 // count summed over the ranks by `comm` when world > 1), and padding gets no gradient.
-Var step_forward(Tape& tape, const UNet& model, const Tensor& data, const Tensor& label, float pos_weight, int world,
+// step_forward takes `data`: moved in, the batch is released once the forward no longer needs it
+// (under bf16 storage, after the model's input cast; the backward then runs without it).
+Var step_forward(Tape& tape, const UNet& model, Tensor data, const Tensor& label, float pos_weight, int world,
                  const Tensor& trace_valid = Tensor(), Communicator* comm = nullptr);
 void step_backward(Tape& tape, const Var& loss, GradBucketer* buckets, Optimizer& optimizer, float lr);
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "engine/dispatch.h"
 #include "engine/enum_names.h"
@@ -172,22 +173,27 @@ Var cast(Tape* tape, const Var& x, DType dtype) {
 
 namespace {
 
-Conv2dShape conv_shape(const Tensor& x, const Var& w, const Var& b) {
-  check_nhwc(x, "conv2d input");
+// The conv of an input of shape `in` [N, H, W, C] (checked by the caller) with w and b.
+Conv2dShape conv_shape(const Shape& in, const Var& w, const Var& b) {
   const Tensor& wt = w->value;
   SEIS_CHECK(wt.rank() == 4 && wt.dtype() == DType::f32 && wt.dim(1) == wt.dim(2) &&
-                 (wt.dim(1) == 1 || wt.dim(1) == 3) && wt.dim(3) == x.dim(3),
-             "conv2d weight " << shape_str(wt.shape()) << " for input " << shape_str(x.shape()));
+                 (wt.dim(1) == 1 || wt.dim(1) == 3) && wt.dim(3) == in[3],
+             "conv2d weight " << shape_str(wt.shape()) << " for input " << shape_str(in));
   SEIS_CHECK(!b || (b->value.rank() == 1 && b->value.dim(0) == wt.dim(0) && b->value.dtype() == DType::f32),
              "conv2d bias shape");
   Conv2dShape s;
-  s.n = x.dim(0);
-  s.h = x.dim(1);
-  s.w = x.dim(2);
-  s.c = x.dim(3);
+  s.n = in[0];
+  s.h = in[1];
+  s.w = in[2];
+  s.c = in[3];
   s.k = wt.dim(0);
   s.r = wt.dim(1);
   return s;
+}
+
+Conv2dShape conv_shape(const Tensor& x, const Var& w, const Var& b) {
+  check_nhwc(x, "conv2d input");
+  return conv_shape(x.shape(), w, b);
 }
 
 Tensor conv_forward_value(const ExecConfig& exec, const Conv2dShape& s, const Tensor& x, const Var& w, const Var& b,
@@ -218,14 +224,18 @@ Tensor conv_backward(const ExecConfig& exec, const Conv2dShape& s, Tensor x, con
   return dx;
 }
 
-// [a | b] along channels, and its inverse for gradients.
-Tensor concat_value(const Tensor& a, const Tensor& b) {
+void check_concat(const Tensor& a, const Tensor& b) {
   check_nhwc(a, "concat input");
   check_nhwc(b, "concat input");
   SEIS_CHECK(a.dim(0) == b.dim(0) && a.dim(1) == b.dim(1) && a.dim(2) == b.dim(2) && a.dtype() == b.dtype() &&
                  a.device() == b.device(),
              "concat of " << shape_str(a.shape()) << " " << dtype_name(a.dtype()) << " and " << shape_str(b.shape())
                           << " " << dtype_name(b.dtype()));
+}
+
+// [a | b] along channels, and its inverse for gradients.
+Tensor concat_value(const Tensor& a, const Tensor& b) {
+  check_concat(a, b);
   const int64_t pixels = a.dim(0) * a.dim(1) * a.dim(2), ca = a.dim(3), cb = b.dim(3);
   Tensor y = empty_like({a.dim(0), a.dim(1), a.dim(2), ca + cb}, a);
   with_activation_type(a.dtype(), [&](auto tag) {
@@ -268,6 +278,81 @@ Tensor upsample_backward_value(const Tensor& dy) {
   return dx;
 }
 
+// The decoder's joined convs (ConvJoin, kernels/conv2d.h) on the CPU, where the kernels read [a | b]
+// and the upsampled input in place and write their gradients directly; on CUDA (and cuDNN) the
+// inputs are materialised for the length of each pass (bf16-native joined loaders are the halo
+// kernels' job, GPU-PLAN.md).
+bool joins_in_place(const Tensor& t) { return t.device().is_cpu(); }
+
+// x's joined parts, as the CPU kernels take them; T const for inputs, T for gradients.
+template <typename T, typename Ten>
+ConvJoined<T> joined(ConvJoin join, Ten& a, Ten* b) {
+  ConvJoined<T> j;
+  j.join = join;
+  j.a = a.template data<std::remove_const_t<T>>();
+  if (b != nullptr) {
+    j.b = b->template data<std::remove_const_t<T>>();
+    j.cb = b->dim(3);
+  }
+  return j;
+}
+
+Tensor cpu_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act, ConvJoin join) {
+  const int64_t bytes = cpu::conv2d_workspace_bytes(s, pass, act.dtype() == DType::bf16, join);
+  return bytes > 0 ? Tensor::empty({bytes}, DType::u8, act.device()) : Tensor();
+}
+
+// Forward of the conv of (a joined with b): y [N, H, W, K] as s says.
+Tensor joined_forward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join, const Tensor& a, const Tensor* b,
+                      const Var& w, const Var& bias, bool relu) {
+  Tensor y = empty_like({s.n, s.h, s.w, s.k}, a);
+  const Tensor ws = cpu_workspace(s, ConvPass::forward, a, join);
+  if (a.device().shape_only) return y;
+  with_activation_type(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cpu::conv2d_forward(s, exec.math, joined<const T>(join, a, b), w->value.data<float>(),
+                        bias ? bias->value.data<float>() : nullptr, relu, y.data<T>(), ws.raw());
+  });
+  return y;
+}
+
+// Backward of out = conv(a joined with b): dw and db to w and bias; the gradients of a and b (b:
+// concat only) accumulated into them.
+void joined_backward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join, const Var& a, const Var* b,
+                     const Var& w, const Var& bias, const Var& out, bool relu) {
+  const Tensor dy = out->grad;
+  const Tensor y_relu = relu ? out->value : Tensor();
+  const bool shape_only = dy.device().shape_only;
+  if (w->requires_grad || (bias && bias->requires_grad)) {
+    Tensor dw = Tensor::empty(w->value.shape(), DType::f32, dy.device());
+    Tensor db = bias ? Tensor::empty(bias->value.shape(), DType::f32, dy.device()) : Tensor();
+    const Tensor ws = cpu_workspace(s, ConvPass::backward_weight, dy, join);
+    if (!shape_only) {
+      with_activation_type(dy.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        cpu::conv2d_backward_weight(s, exec.math, joined<const T>(join, a->value, b ? &(*b)->value : nullptr),
+                                    dy.data<T>(), relu ? y_relu.data<T>() : nullptr, dw.data<float>(),
+                                    db.defined() ? db.data<float>() : nullptr, ws.raw());
+      });
+    }
+    if (w->requires_grad) accumulate_grad(*w, dw);
+    if (bias && bias->requires_grad) accumulate_grad(*bias, db);
+  }
+  if (!a->requires_grad && !(b && (*b)->requires_grad)) return;
+  Tensor da = empty_like(a->value.shape(), dy);
+  Tensor db = b ? empty_like((*b)->value.shape(), dy) : Tensor();
+  const Tensor ws = cpu_workspace(s, ConvPass::backward_data, dy, join);
+  if (!shape_only) {
+    with_activation_type(dy.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      cpu::conv2d_backward_data(s, exec.math, dy.data<T>(), relu ? y_relu.data<T>() : nullptr, w->value.data<float>(),
+                                joined<T>(join, da, b ? &db : nullptr), ws.raw());
+    });
+  }
+  if (a->requires_grad) accumulate_grad(*a, da);
+  if (b && (*b)->requires_grad) accumulate_grad(**b, db);
+}
+
 }  // namespace
 
 Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
@@ -286,6 +371,20 @@ Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const
 
 Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b, const Var& w, const Var& bias,
                   bool relu) {
+  if (joins_in_place(a->value)) {
+    check_concat(a->value, b->value);
+    const Conv2dShape s = conv_shape(
+        Shape{a->value.dim(0), a->value.dim(1), a->value.dim(2), a->value.dim(3) + b->value.dim(3)}, w, bias);
+    Var out = output_var(tape, joined_forward(exec, s, ConvJoin::concat, a->value, &b->value, w, bias, relu),
+                         {&a, &b, &w, &bias});
+    if (!out->requires_grad) return out;
+    tape->record([exec, s, a, b, w, bias, relu, out]() {
+      if (!out->grad.defined()) return;
+      joined_backward(exec, s, ConvJoin::concat, a, &b, w, bias, out, relu);
+      out->grad = Tensor();
+    });
+    return out;
+  }
   Tensor cat = concat_value(a->value, b->value);
   const Conv2dShape s = conv_shape(cat, w, bias);
   Var out = output_var(tape, conv_forward_value(exec, s, cat, w, bias, relu), {&a, &b, &w, &bias});
@@ -310,6 +409,19 @@ Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b
 }
 
 Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
+  if (joins_in_place(x->value)) {
+    check_nhwc(x->value, "upsample2x input");
+    const Tensor& xv = x->value;
+    const Conv2dShape s = conv_shape(Shape{xv.dim(0), 2 * xv.dim(1), 2 * xv.dim(2), xv.dim(3)}, w, b);
+    Var out = output_var(tape, joined_forward(exec, s, ConvJoin::upsampled, xv, nullptr, w, b, relu), {&x, &w, &b});
+    if (!out->requires_grad) return out;
+    tape->record([exec, s, x, w, b, relu, out]() {
+      if (!out->grad.defined()) return;
+      joined_backward(exec, s, ConvJoin::upsampled, x, nullptr, w, b, out, relu);
+      out->grad = Tensor();
+    });
+    return out;
+  }
   Tensor up = upsample_value(x->value);
   const Conv2dShape s = conv_shape(up, w, b);
   Var out = output_var(tape, conv_forward_value(exec, s, up, w, b, relu), {&x, &w, &b});
@@ -326,6 +438,27 @@ Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var
       accumulate_grad(*x, dx);
     }
     out->grad = Tensor();
+  });
+  return out;
+}
+
+Var conv2d_pair_recomputed(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w1, const Var& b1,
+                           const Var& w2, const Var& b2) {
+  const Conv2dShape s1 = conv_shape(x->value, w1, b1);
+  Tensor mid = conv_forward_value(exec, s1, x->value, w1, b1, true);
+  const Conv2dShape s2 = conv_shape(mid, w2, b2);
+  Var out = output_var(tape, conv_forward_value(exec, s2, mid, w2, b2, true), {&x, &w1, &b1, &w2, &b2});
+  mid = Tensor();
+  if (!out->requires_grad) return out;
+  tape->record([exec, s1, s2, x, w1, b1, w2, b2, out]() {
+    if (!out->grad.defined()) return;
+    // The middle activation again, the same bits (the kernels are deterministic), then the two
+    // convs' backward rules in the order the tape would have run them.
+    const Var mid = make_var(conv_forward_value(exec, s1, x->value, w1, b1, true), true);
+    mid->grad = conv_backward(exec, s2, mid->value, w2, b2, out, true, true);
+    out->grad = Tensor();
+    Tensor dx = conv_backward(exec, s1, x->value, w1, b1, mid, true, x->requires_grad);
+    if (dx.defined()) accumulate_grad(*x, dx);
   });
   return out;
 }

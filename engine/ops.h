@@ -46,11 +46,19 @@ Var cast(Tape* tape, const Var& x, DType dtype);
 // `exec` chooses the precision of the products and the backend (own kernels or cuDNN).
 Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu);
 // conv2d of [a | b] (concatenated along channels) and of upsample2x(x), with the same results as
-// the separate ops, but the concatenated and the upsampled tensors exist only inside the op: they are
-// recomputed in backward instead of kept for it (a decoder level stores 4 fewer tensors of its size).
+// the separate ops, but the concatenated and the upsampled tensors are never kept for backward. On
+// the CPU they never exist at all: the kernels read a and b, or x, in place, and backward writes the
+// gradients of a and b, or x, directly (ConvJoin, kernels/conv2d.h); on CUDA they are materialised
+// for the length of each pass.
 Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b, const Var& w, const Var& bias,
                   bool relu);
 Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu);
+// relu(conv2d(relu(conv2d(x, w1, b1)), w2, b2)), with the same results and gradients as the two
+// convs, but the middle activation is not kept for backward: it is recomputed there from x. For the
+// UNet's first level, whose input has one channel: the recompute costs 1/C2 of the second conv,
+// and the level stores one full-resolution tensor fewer through the whole step.
+Var conv2d_pair_recomputed(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w1, const Var& b1,
+                           const Var& w2, const Var& b2);
 Var relu(Tape* tape, const Var& x);
 Var maxpool2d(Tape* tape, const Var& x);   // 2x2, stride 2
 Var upsample2x(Tape* tape, const Var& x);  // nearest

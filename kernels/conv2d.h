@@ -41,6 +41,26 @@ enum class ConvMath { f32, tf32, bf16 };
 
 enum class ConvPass { forward, backward_data, backward_weight };
 
+// The decoder's joined inputs, read where they lie instead of materialised (the CPU kernels below;
+// the CUDA path materialises them still, engine/ops.cpp):
+// - concat: the conv's input is [a | b] along channels, a [N,H,W,s.c - cb] and b [N,H,W,cb];
+//   backward_data writes the gradients of a and b;
+// - upsampled: the conv's input is a [N,H/2,W/2,s.c] upsampled 2x by nearest neighbour (s is the
+//   full-resolution conv; H and W even); backward_data writes a's gradient: each 2x2 block of the
+//   full-resolution gradient, rounded to the activation type, summed in upsample2x_backward's order
+//   and rounded once (kernels/upsample.h).
+// Every value is the one the materialised form gives, bit for bit.
+enum class ConvJoin { none, concat, upsampled };
+
+// A conv input (T const) or input gradient (T) as its joined parts; join none: a alone, [N,H,W,s.c].
+template <typename T>
+struct ConvJoined {
+  ConvJoin join = ConvJoin::none;
+  T* a = nullptr;
+  T* b = nullptr;  // concat only
+  int64_t cb = 0;  // concat: b's channels
+};
+
 // An operand rounded to the ConvMath precision (f32: unchanged).
 inline float round_operand(ConvMath math, float v) {
   if (math == ConvMath::bf16) return round_bf16(v);
@@ -68,6 +88,20 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, c
                           bf16* dx, void* workspace);
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, const bf16* dy, const bf16* y_relu,
                             float* dw, float* dbias, void* workspace);
+// The joined forms (ConvJoin); their workspace is conv2d_workspace_bytes(s, pass, bf16, join).
+int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16, ConvJoin join);
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const float>& x, const float* w,
+                    const float* bias, bool relu, float* y, void* workspace);
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
+                          const ConvJoined<float>& dx, void* workspace);
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const float>& x, const float* dy,
+                            const float* y_relu, float* dw, float* dbias, void* workspace);
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const bf16>& x, const float* w,
+                    const float* bias, bool relu, bf16* y, void* workspace);
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
+                          const ConvJoined<bf16>& dx, void* workspace);
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const bf16>& x, const bf16* dy,
+                            const bf16* y_relu, float* dw, float* dbias, void* workspace);
 }  // namespace cpu
 
 namespace cuda {

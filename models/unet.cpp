@@ -57,8 +57,15 @@ Var UNet::forward(Tape* tape, const Var& x) const {
   Var h = cast(tape, x, activation_dtype(exec_, x->value.device()));
   for (int l = 0; l < L; ++l) {
     const std::string p = "enc." + std::to_string(l);
-    h = conv(p + ".conv1", h, true);
-    h = conv(p + ".conv2", h, true);
+    if (l == 0) {
+      // The first conv reads the in_channels-channel input: its output is recomputed in backward
+      // rather than stored through the whole step.
+      h = conv2d_pair_recomputed(tape, exec_, h, param(p + ".conv1.weight"), param(p + ".conv1.bias"),
+                                 param(p + ".conv2.weight"), param(p + ".conv2.bias"));
+    } else {
+      h = conv(p + ".conv1", h, true);
+      h = conv(p + ".conv2", h, true);
+    }
     skips[l] = h;
     if (l + 1 < L) h = maxpool2d(tape, h);
   }

@@ -2,13 +2,15 @@
 # Fuzzes seisseg's parsers of outside input with libFuzzer (tests/fuzz: SEG-Y, HDF5 vetting and chunk
 # index, safetensors, training checkpoint, run config, picks/events CSV).
 #
-#   scripts/fuzz.sh [--smoke] [--seconds S] [--build-dir D] [target...]
+#   scripts/fuzz.sh [--smoke] [--seconds S] [--runs N] [--build-dir D] [target...]
 #
 # Builds the fuzz targets (clang, SEIS_FUZZ=ON: ASan + UBSan, CPU only) in D (default build-fuzz),
 # assembles each target's seed corpus (files it generates with the project's own writers, plus
 # tests/data and ../shared/data), then runs each target for S seconds (default 600; --smoke: 20, the
 # bounded run of the test suite). New inputs are kept in D/corpus/<target>, so that long runs build on
 # each other; a crashing input is saved as D/findings/<target>-crash-*, to become a regression test.
+# --runs N stops each target after N executions instead (with --seconds as well, whichever comes
+# first): the same count on an idle machine or a loaded one.
 # Exit status: 0 when no target found anything, 1 on a finding or a failed build, 77 when clang or
 # libFuzzer is missing (ctest counts that as a skip).
 set -euo pipefail
@@ -18,6 +20,7 @@ all_targets=(fuzz_segy fuzz_hdf5_chunk_index fuzz_safetensors fuzz_checkpoint fu
   fuzz_hdf5_vet)
 smoke=0
 seconds=""
+runs=""
 build="$root/build-fuzz"
 targets=()
 while [ $# -gt 0 ]; do
@@ -27,12 +30,16 @@ while [ $# -gt 0 ]; do
       seconds="${2:?--seconds needs a value}"
       shift
       ;;
+    --runs)
+      runs="${2:?--runs needs a value}"
+      shift
+      ;;
     --build-dir)
       build="${2:?--build-dir needs a value}"
       shift
       ;;
     -h | --help)
-      sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     fuzz_*) targets+=("$1") ;;
@@ -44,14 +51,30 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
+case "$runs" in *[!0-9]*)
+  echo "fuzz.sh: --runs '$runs' is not a whole number" >&2
+  exit 2
+  ;;
+esac
 if [ -z "$seconds" ]; then
-  if [ $smoke -eq 1 ]; then seconds=20; else seconds=600; fi
+  if [ -n "$runs" ]; then
+    seconds=0 # no time limit: libFuzzer stops after the runs
+  elif [ $smoke -eq 1 ]; then
+    seconds=20
+  else
+    seconds=600
+  fi
 fi
 case "$seconds" in '' | *[!0-9]*)
   echo "fuzz.sh: --seconds '$seconds' is not a whole number" >&2
   exit 2
   ;;
 esac
+limits=(-max_total_time="$seconds")
+[ -n "$runs" ] && limits+=(-runs="$runs")
+what="$seconds s"
+[ -n "$runs" ] && what="$runs runs"
+[ -n "$runs" ] && [ "$seconds" != 0 ] && what="$runs runs or $seconds s"
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
 
@@ -141,9 +164,9 @@ for t in "${targets[@]}"; do
   done
   dirs+=("$seeds.outside")
   log="$build/logs/$t.log"
-  echo "fuzz.sh: $t: $seconds s ($(find "${dirs[@]}" -type f | wc -l) corpus and seed files)"
+  echo "fuzz.sh: $t: $what ($(find "${dirs[@]}" -type f | wc -l) corpus and seed files)"
   rc=0
-  "$bin" -max_total_time="$seconds" -timeout="$(input_timeout "$t")" -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
+  "$bin" "${limits[@]}" -timeout="$(input_timeout "$t")" -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
     -print_final_stats=1 -artifact_prefix="$build/findings/$t-" "${dirs[@]}" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
@@ -160,6 +183,6 @@ for t in "${targets[@]}"; do
     summary+=("$t: ${execs:-?} executions, ${rate:-?}/s, coverage ${cov:-?}, no finding")
   fi
 done
-echo "fuzz.sh: summary ($seconds s per target)"
+echo "fuzz.sh: summary ($what per target)"
 for line in "${summary[@]}"; do echo "  $line"; done
 exit $failed

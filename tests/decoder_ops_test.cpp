@@ -1,6 +1,8 @@
 // conv2d_concat and conv2d_upsampled (engine/ops.h) against the compositions they replace,
-// concat_channels + conv2d and upsample2x + conv2d: the same values and every gradient bit for bit,
-// in f32 and bf16 storage, while the concatenated and upsampled tensors are not kept for backward.
+// concat_channels + conv2d and upsample2x + conv2d, and conv2d_pair_recomputed against two conv2d:
+// the same values and every gradient bit for bit, in f32 and bf16 storage (and tf32 operands), on
+// odd, one-channel and 1x1 shapes, while the joined and middle tensors are not kept for backward and
+// (the CPU kernels reading the joined inputs in place) never exist in the step's peak.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -26,6 +28,7 @@ Var input(const Shape& shape, uint64_t seed, DType dtype) {
 struct Outcome {
   std::vector<float> y, grads;
   int64_t held_after_forward = 0;  // host bytes alive between forward and backward
+  int64_t peak = 0;                // the most host bytes alive during forward and backward
 };
 
 // loss = BCE(head(f(...))) so that every gradient is exercised; returns y and all gradients.
@@ -36,6 +39,7 @@ Outcome run(const ExecConfig& exec, const std::function<Var(Tape*, const std::ve
   b->grad = Tensor();
   Outcome o;
   const int64_t before = memory_in_use(Device::cpu());
+  reset_memory_peak(Device::cpu());
   Tape tape;
   Var y = f(&tape, inputs);
   const Var hw = make_var(Tensor::full({1, 1, 1, y->value.dim(3)}, 0.25f), false);
@@ -44,6 +48,7 @@ Outcome run(const ExecConfig& exec, const std::function<Var(Tape*, const std::ve
   const Var loss = bce_with_logits(&tape, logits, labels, 1.0f);
   o.held_after_forward = memory_in_use(Device::cpu()) - before;
   tape.backward(loss);
+  o.peak = memory_peak(Device::cpu()) - before;
   o.y = y->value.to_vector();
   for (const Var& v : inputs) {
     const auto g = v->grad.to_vector();
@@ -63,39 +68,101 @@ class DecoderOps : public ::testing::TestWithParam<ConvMath> {
   ExecConfig exec;
 };
 
+// (n, h, w, channels of a / x, channels of b, k, r)
+struct Case {
+  int64_t n, h, w, ca, cb, k, r;
+  // Whether the joined tensor outweighs the kernels' per-thread column buffers, so that the peaks
+  // can be compared (on the small shapes those buffers are most of either peak).
+  bool large() const { return h * w >= 1000; }
+};
+const Case kCases[] = {{2, 6, 10, 3, 5, 4, 3}, {1, 5, 7, 1, 1, 1, 3},  {3, 4, 9, 2, 6, 5, 1},
+                       {1, 1, 1, 4, 3, 2, 3},  {1, 13, 3, 7, 1, 3, 3}, {2, 40, 48, 8, 8, 4, 3}};
+
 TEST_P(DecoderOps, ConcatConvEqualsConcatThenConv) {
-  const Var a = input({2, 6, 10, 3}, 1, dtype()), b = input({2, 6, 10, 5}, 2, dtype());
-  const Var w = param({4, 3, 3, 8}, 3), bias = param({4}, 4);
-  const Outcome fused = run(
-      exec, [&](Tape* t, const std::vector<Var>& in) { return conv2d_concat(t, exec, in[0], in[1], w, bias, true); },
-      {a, b}, w, bias);
-  const Outcome plain = run(
-      exec,
-      [&](Tape* t, const std::vector<Var>& in) {
-        return conv2d(t, exec, concat_channels(t, in[0], in[1]), w, bias, true);
-      },
-      {a, b}, w, bias);
-  EXPECT_EQ(fused.y, plain.y);
-  EXPECT_EQ(fused.grads, plain.grads);
-  // The [a | b] tensor (2*6*10*8 elements) is not kept for backward.
-  EXPECT_LE(fused.held_after_forward + 2 * 6 * 10 * 8 * dtype_size(dtype()), plain.held_after_forward);
+  uint64_t seed = 1;
+  for (const Case& c : kCases) {
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE(testing::Message() << "a [" << c.n << "," << c.h << "," << c.w << "," << c.ca << "] b " << c.cb
+                                      << " k " << c.k << " r " << c.r << " relu " << relu);
+      const Var a = input({c.n, c.h, c.w, c.ca}, seed++, dtype()), b = input({c.n, c.h, c.w, c.cb}, seed++, dtype());
+      const Var w = param({c.k, c.r, c.r, c.ca + c.cb}, seed++), bias = param({c.k}, seed++);
+      const Outcome fused = run(
+          exec,
+          [&](Tape* t, const std::vector<Var>& in) { return conv2d_concat(t, exec, in[0], in[1], w, bias, relu); },
+          {a, b}, w, bias);
+      const Outcome plain = run(
+          exec,
+          [&](Tape* t, const std::vector<Var>& in) {
+            return conv2d(t, exec, concat_channels(t, in[0], in[1]), w, bias, relu);
+          },
+          {a, b}, w, bias);
+      EXPECT_EQ(fused.y, plain.y);
+      EXPECT_EQ(fused.grads, plain.grads);
+      // The [a | b] tensor is not kept for backward, and neither it nor its gradient is ever made.
+      const int64_t cat = c.n * c.h * c.w * (c.ca + c.cb) * dtype_size(dtype());
+      EXPECT_LE(fused.held_after_forward + cat, plain.held_after_forward);
+      if (c.large()) {
+        EXPECT_LT(fused.peak + cat / 2, plain.peak);
+      }
+    }
+  }
 }
 
 TEST_P(DecoderOps, UpsampledConvEqualsUpsampleThenConv) {
-  const Var x = input({2, 3, 5, 6}, 5, dtype());
-  const Var w = param({3, 3, 3, 6}, 6), bias = param({3}, 7);
-  const Outcome fused = run(
-      exec, [&](Tape* t, const std::vector<Var>& in) { return conv2d_upsampled(t, exec, in[0], w, bias, true); }, {x},
-      w, bias);
-  const Outcome plain = run(
-      exec, [&](Tape* t, const std::vector<Var>& in) { return conv2d(t, exec, upsample2x(t, in[0]), w, bias, true); },
-      {x}, w, bias);
-  EXPECT_EQ(fused.y, plain.y);
-  EXPECT_EQ(fused.grads, plain.grads);
-  EXPECT_LE(fused.held_after_forward + 2 * 6 * 10 * 6 * dtype_size(dtype()), plain.held_after_forward);
+  uint64_t seed = 100;
+  for (const Case& c : kCases) {
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE(testing::Message() << "x [" << c.n << "," << c.h << "," << c.w << "," << c.ca << "] k " << c.k
+                                      << " r " << c.r << " relu " << relu);
+      const Var x = input({c.n, c.h, c.w, c.ca}, seed++, dtype());
+      const Var w = param({c.k, c.r, c.r, c.ca}, seed++), bias = param({c.k}, seed++);
+      const Outcome fused = run(
+          exec, [&](Tape* t, const std::vector<Var>& in) { return conv2d_upsampled(t, exec, in[0], w, bias, relu); },
+          {x}, w, bias);
+      const Outcome plain = run(
+          exec,
+          [&](Tape* t, const std::vector<Var>& in) { return conv2d(t, exec, upsample2x(t, in[0]), w, bias, relu); },
+          {x}, w, bias);
+      EXPECT_EQ(fused.y, plain.y);
+      EXPECT_EQ(fused.grads, plain.grads);
+      const int64_t up = c.n * 4 * c.h * c.w * c.ca * dtype_size(dtype());
+      EXPECT_LE(fused.held_after_forward + up, plain.held_after_forward);
+      if (c.large()) {
+        EXPECT_LT(fused.peak + up / 2, plain.peak);
+      }
+    }
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Precision, DecoderOps, ::testing::Values(ConvMath::f32, ConvMath::bf16),
+TEST_P(DecoderOps, RecomputedPairEqualsTwoConvs) {
+  uint64_t seed = 200;
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(testing::Message() << "x [" << c.n << "," << c.h << "," << c.w << "," << c.ca << "] mid " << c.cb
+                                    << " k " << c.k << " r " << c.r);
+    const Var x = input({c.n, c.h, c.w, c.ca}, seed++, dtype());
+    const Var w1 = param({c.cb, c.r, c.r, c.ca}, seed++), b1 = param({c.cb}, seed++);
+    const Var w2 = param({c.k, c.r, c.r, c.cb}, seed++), b2 = param({c.k}, seed++);
+    // Every gradient: x's, w1's and b1's through `inputs`, w2's and b2's as the outcome's own.
+    const Outcome fused = run(
+        exec,
+        [&](Tape* t, const std::vector<Var>& in) {
+          return conv2d_pair_recomputed(t, exec, in[0], in[1], in[2], w2, b2);
+        },
+        {x, w1, b1}, w2, b2);
+    const Outcome plain = run(
+        exec,
+        [&](Tape* t, const std::vector<Var>& in) {
+          return conv2d(t, exec, conv2d(t, exec, in[0], in[1], in[2], true), w2, b2, true);
+        },
+        {x, w1, b1}, w2, b2);
+    EXPECT_EQ(fused.y, plain.y);
+    EXPECT_EQ(fused.grads, plain.grads);
+    const int64_t mid = c.n * c.h * c.w * c.cb * dtype_size(dtype());
+    EXPECT_LE(fused.held_after_forward + mid, plain.held_after_forward);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Precision, DecoderOps, ::testing::Values(ConvMath::f32, ConvMath::tf32, ConvMath::bf16),
                          [](const auto& info) { return std::string(precision_name(info.param)); });
 
 }  // namespace

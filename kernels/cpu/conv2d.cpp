@@ -14,6 +14,10 @@
 // they are gathered, and bf16 outputs are rounded once after bias and ReLU: the same rounding points.
 // dbias sums the unrounded (masked) dy, as the CUDA kernels do.
 //
+// Joined inputs (ConvJoin, kernels/conv2d.h): the gather reads [a | b] or the upsampled a pixel by
+// pixel, and backward_data's chunk output is split by channel or summed 2x2 on its way out, so
+// neither the concatenation, the upsampled tensor nor their full-size gradients ever exist.
+//
 // Parallelism: pixels are cut into chunks of whole image rows; the cut depends on the shape only.
 // Each OpenMP thread takes whole chunks and runs a single-threaded sgemm on a column buffer small
 // enough to stay in cache. OpenBLAS is therefore set to one thread (the Debian openblas-pthread
@@ -54,10 +58,13 @@ struct Chunking {
   int64_t num_chunks = 0;
 };
 
-Chunking make_chunking(int64_t rows, int64_t width, int64_t floats_per_pixel) {
+// even: chunks of an even number of rows, so that a chunk holds whole 2x2 blocks of an image of even
+// height (the upsampled join's backward_data).
+Chunking make_chunking(int64_t rows, int64_t width, int64_t floats_per_pixel, bool even = false) {
   const int64_t row_bytes = std::max<int64_t>(1, width * floats_per_pixel * int64_t{sizeof(float)});
   int64_t per = std::max<int64_t>(1, kChunkBytes / row_bytes);
   per = std::min(per, std::max<int64_t>(1, (rows + kMinChunks - 1) / kMinChunks));
+  if (even) per += per % 2;
   return {per, (rows + per - 1) / per};
 }
 
@@ -148,33 +155,108 @@ void im2col(const Geometry& g, const T* src, const T* mask, int64_t row0, int64_
   }
 }
 
+// im2col of a joined input (ConvJoin concat or upsampled), pixel by pixel: each pixel's channels
+// come from a then b (concat), or from the pixel (h / 2, w / 2) of a (upsampled). The same values as
+// im2col of the materialised input.
+template <typename T>
+void im2col_joined(const Geometry& g, const ConvJoined<const T>& x, int64_t row0, int64_t row1, float* col,
+                   ConvMath math) {
+  const int64_t pad = g.pad(), rrc = g.rrc(), cb = x.join == ConvJoin::concat ? x.cb : 0, ca = g.cin - cb;
+  const int64_t lh = g.h / 2, lw = g.w / 2;  // upsampled: a's height and width
+  for (int64_t row = row0; row < row1; ++row) {
+    const int64_t n = row / g.h, h = row % g.h;
+    float* col_row = col + (row - row0) * g.w * rrc;
+    for (int64_t r = 0; r < g.r; ++r) {
+      const int64_t hh = h + r - pad;
+      for (int64_t w = 0; w < g.w; ++w) {
+        for (int64_t q = 0; q < g.r; ++q) {
+          float* dst = col_row + w * rrc + (r * g.r + q) * g.cin;
+          const int64_t ww = w + q - pad;
+          if (hh < 0 || hh >= g.h || ww < 0 || ww >= g.w) {
+            std::memset(dst, 0, g.cin * sizeof(float));
+          } else if (x.join == ConvJoin::upsampled) {
+            copy_run(dst, x.a + ((n * lh + hh / 2) * lw + ww / 2) * g.cin, static_cast<const T*>(nullptr), g.cin, math);
+          } else {
+            const int64_t pix = (n * g.h + hh) * g.w + ww;
+            copy_run(dst, x.a + pix * ca, static_cast<const T*>(nullptr), ca, math);
+            copy_run(dst + ca, x.b + pix * cb, static_cast<const T*>(nullptr), cb, math);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The column rows of an input, joined or not.
+template <typename T>
+void gather_rows(const Geometry& g, const ConvJoined<const T>& x, const T* mask, int64_t row0, int64_t row1, float* col,
+                 ConvMath math) {
+  if (x.join == ConvJoin::none) {
+    im2col(g, x.a, mask, row0, row1, col, math);
+  } else {
+    im2col_joined(g, x, row0, row1, col, math);  // (never masked: only backward_data masks, its dy)
+  }
+}
+
+// Writes a chunk's fp32 output y [rows row0..row1 of the image, cout] to a joined destination: a
+// then b by channel (concat), or the 2x2 sums into a at half resolution (upsampled; the chunk holds
+// whole 2x2 blocks).
+template <typename T>
+void store_joined(const Geometry& g, float* y, int64_t row0, int64_t row1, const ConvJoined<T>& dst) {
+  const int64_t np = (row1 - row0) * g.w;
+  if (dst.join == ConvJoin::concat) {
+    const int64_t cb = dst.cb, ca = g.cout - cb, p0 = row0 * g.w;
+    for (int64_t p = 0; p < np; ++p) {
+      for (int64_t c = 0; c < ca; ++c) store(dst.a + (p0 + p) * ca + c, y[p * g.cout + c]);
+      for (int64_t c = 0; c < cb; ++c) store(dst.b + (p0 + p) * cb + c, y[p * g.cout + ca + c]);
+    }
+    return;
+  }
+  // As upsample2x_backward of the materialised gradient: each value rounded to T first.
+  if constexpr (!std::is_same_v<T, float>) {
+    for (int64_t i = 0; i < np * g.cout; ++i) y[i] = round_bf16(y[i]);
+  }
+  const int64_t lw = g.w / 2, c = g.cout;
+  for (int64_t row = row0; row < row1; row += 2) {
+    const int64_t n = row / g.h, lrow = n * (g.h / 2) + (row % g.h) / 2;
+    const float* d0 = y + (row - row0) * g.w * c;
+    const float* d1 = d0 + g.w * c;
+    T* out = dst.a + lrow * lw * c;
+    for (int64_t j = 0; j < lw; ++j) {
+      const int64_t a = 2 * j * c, b = (2 * j + 1) * c;
+      for (int64_t ch = 0; ch < c; ++ch) store(out + j * c + ch, d0[a + ch] + d0[b + ch] + d1[a + ch] + d1[b + ch]);
+    }
+  }
+}
+
 // Per-thread buffers of conv_same: one chunk of im2col rows, and its fp32 output when the
-// destination is bf16.
+// destination is bf16 or joined.
 struct ConvBuffers {
   float* cols;
   float* outs;
 };
-ConvBuffers take_conv_buffers(Carver& ws, int64_t n, const Geometry& g, bool bf16) {
-  const Chunking ch = make_chunking(n * g.h, g.w, g.rrc());
+ConvBuffers take_conv_buffers(Carver& ws, int64_t n, const Geometry& g, bool bf16, ConvJoin dst_join) {
+  const Chunking ch = make_chunking(n * g.h, g.w, g.rrc(), dst_join == ConvJoin::upsampled);
   const int64_t T = max_threads(), rows = ch.rows_per_chunk * g.w;
   ConvBuffers b{};
   b.cols = ws.take<float>(T * rows * g.rrc());
-  if (bf16) b.outs = ws.take<float>(T * rows * g.cout);
+  if (bf16 || dst_join != ConvJoin::none) b.outs = ws.take<float>(T * rows * g.cout);
   return b;
 }
 
 // dst[P, cout] (=) = conv(src [P, cin], weights [cout, r, r, cin]) (+ bias, then ReLU if relu),
-// with src masked by (mask > 0) when mask is not null and rounded to `math` while gathered. The
-// weights come rounded already.
+// with src masked by (mask > 0) when mask is not null (src not joined) and rounded to `math` while
+// gathered. The weights come rounded already. src and dst may be joined (ConvJoin).
 template <typename T>
-void conv_same(int64_t n, const Geometry& g, const T* src, const T* mask, const float* weights, const float* bias,
-               bool relu, T* dst, const ConvBuffers& buf, ConvMath math) {
+void conv_same(int64_t n, const Geometry& g, const ConvJoined<const T>& src, const T* mask, const float* weights,
+               const float* bias, bool relu, const ConvJoined<T>& dst, const ConvBuffers& buf, ConvMath math) {
   use_single_threaded_blas();
   constexpr bool kWide = std::is_same_v<T, float>;
   const int64_t rows = n * g.h, rrc = g.rrc();
   // src itself is the column matrix of an unmasked, unrounded fp32 1x1 conv.
-  const bool direct = kWide && g.r == 1 && mask == nullptr && math == ConvMath::f32;
-  const Chunking ch = make_chunking(rows, g.w, rrc);
+  const bool direct = kWide && g.r == 1 && mask == nullptr && math == ConvMath::f32 && src.join == ConvJoin::none;
+  const bool plain_out = dst.join == ConvJoin::none;
+  const Chunking ch = make_chunking(rows, g.w, rrc, dst.join == ConvJoin::upsampled);
 #pragma omp parallel
   {
     const int64_t t = omp_get_thread_num();
@@ -185,11 +267,12 @@ void conv_same(int64_t n, const Geometry& g, const T* src, const T* mask, const 
       const int64_t p0 = row0 * g.w, np = (row1 - row0) * g.w;
       const float* a = col;
       if (direct) {
-        a = reinterpret_cast<const float*>(src) + p0 * g.cin;
+        a = reinterpret_cast<const float*>(src.a) + p0 * g.cin;
       } else {
-        im2col(g, src, mask, row0, row1, col, math);
+        gather_rows(g, src, mask, row0, row1, col, math);
       }
-      float* y = kWide ? reinterpret_cast<float*>(dst) + p0 * g.cout : buf.outs + t * ch.rows_per_chunk * g.w * g.cout;
+      float* y = kWide && plain_out ? reinterpret_cast<float*>(dst.a) + p0 * g.cout
+                                    : buf.outs + t * ch.rows_per_chunk * g.w * g.cout;
       if (bias != nullptr) {
         for (int64_t p = 0; p < np; ++p) std::memcpy(y + p * g.cout, bias, g.cout * sizeof(float));
       }
@@ -199,8 +282,10 @@ void conv_same(int64_t n, const Geometry& g, const T* src, const T* mask, const 
       if (relu) {
         for (int64_t i = 0; i < np * g.cout; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
       }
-      if constexpr (!kWide) {
-        for (int64_t i = 0; i < np * g.cout; ++i) dst[p0 * g.cout + i] = to_bf16(y[i]);
+      if (!plain_out) {
+        store_joined(g, y, row0, row1, dst);
+      } else if constexpr (!kWide) {
+        for (int64_t i = 0; i < np * g.cout; ++i) dst.a[p0 * g.cout + i] = to_bf16(y[i]);
       }
     }
   }
@@ -219,7 +304,7 @@ struct ForwardScratch {
 ForwardScratch carve_forward(const Conv2dShape& s, bool bf16, Carver& ws) {
   ForwardScratch f{};
   f.w = ws.take<float>(s.weight_numel());
-  f.conv = take_conv_buffers(ws, s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, bf16);
+  f.conv = take_conv_buffers(ws, s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, bf16, ConvJoin::none);
   return f;
 }
 
@@ -227,10 +312,10 @@ struct BackwardDataScratch {
   float* wt;  // the flipped, channel-transposed filter, rounded
   ConvBuffers conv;
 };
-BackwardDataScratch carve_backward_data(const Conv2dShape& s, bool bf16, Carver& ws) {
+BackwardDataScratch carve_backward_data(const Conv2dShape& s, bool bf16, ConvJoin join, Carver& ws) {
   BackwardDataScratch b{};
   b.wt = ws.take<float>(s.weight_numel());
-  b.conv = take_conv_buffers(ws, s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, bf16);
+  b.conv = take_conv_buffers(ws, s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, bf16, join);
   return b;
 }
 
@@ -258,20 +343,21 @@ BackwardWeightScratch carve_backward_weight(const Conv2dShape& s, Carver& ws) {
 }
 
 template <typename T>
-void forward(const Conv2dShape& s, ConvMath math, const T* x, const float* w, const float* bias, bool relu, T* y,
-             void* workspace) {
+void forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const T>& x, const float* w, const float* bias,
+             bool relu, T* y, void* workspace) {
   Carver ws(workspace);
   const ForwardScratch f = carve_forward(s, std::is_same_v<T, bf16>, ws);
   const ConvMath m = rounding(s, ConvPass::forward, math);
   for (int64_t i = 0; i < s.weight_numel(); ++i) f.w[i] = round_operand(m, w[i]);
-  conv_same(s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, x, static_cast<const T*>(nullptr), f.w, bias, relu, y, f.conv, m);
+  conv_same(s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, x, static_cast<const T*>(nullptr), f.w, bias, relu,
+            ConvJoined<T>{ConvJoin::none, y}, f.conv, m);
 }
 
 template <typename T>
-void backward_data(const Conv2dShape& s, ConvMath math, const T* dy, const T* y_relu, const float* w, T* dx,
-                   void* workspace) {
+void backward_data(const Conv2dShape& s, ConvMath math, const T* dy, const T* y_relu, const float* w,
+                   const ConvJoined<T>& dx, void* workspace) {
   Carver ws(workspace);
-  const BackwardDataScratch b = carve_backward_data(s, std::is_same_v<T, bf16>, ws);
+  const BackwardDataScratch b = carve_backward_data(s, std::is_same_v<T, bf16>, dx.join, ws);
   const ConvMath m = rounding(s, ConvPass::backward_data, math);
   // W'[c, r, s, k] = W[k, R-1-r, R-1-s, c]
   const int64_t R = s.r;
@@ -281,19 +367,20 @@ void backward_data(const Conv2dShape& s, ConvMath math, const T* dy, const T* y_
         for (int64_t k = 0; k < s.k; ++k)
           b.wt[((c * R + r) * R + q) * s.k + k] =
               round_operand(m, w[((k * R + (R - 1 - r)) * R + (R - 1 - q)) * s.c + c]);
-  conv_same(s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, dy, y_relu, b.wt, nullptr, false, dx, b.conv, m);
+  conv_same(s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, ConvJoined<const T>{ConvJoin::none, dy}, y_relu, b.wt, nullptr,
+            false, dx, b.conv, m);
 }
 
 template <typename T>
-void backward_weight(const Conv2dShape& s, ConvMath math, const T* x, const T* dy, const T* y_relu, float* dw,
-                     float* dbias, void* workspace) {
+void backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const T>& x, const T* dy, const T* y_relu,
+                     float* dw, float* dbias, void* workspace) {
   use_single_threaded_blas();
   constexpr bool kWide = std::is_same_v<T, float>;
   const Geometry g{s.h, s.w, s.c, s.k, s.r};
   const int64_t rows = s.n * s.h, rrc = g.rrc(), wn = s.weight_numel();
   const ConvMath m = rounding(s, ConvPass::backward_weight, math);
-  const bool direct = kWide && s.r == 1 && m == ConvMath::f32;  // x itself is the column matrix
-  const bool copy_dy = !kWide || y_relu != nullptr;             // else dy itself, unrounded, serves
+  const bool direct = kWide && s.r == 1 && m == ConvMath::f32 && x.join == ConvJoin::none;  // x is the column matrix
+  const bool copy_dy = !kWide || y_relu != nullptr;  // else dy itself, unrounded, serves
   const Chunking ch = weight_chunking(s);
   Carver ws(workspace);
   const BackwardWeightScratch sc = carve_backward_weight(s, ws);
@@ -320,9 +407,9 @@ void backward_weight(const Conv2dShape& s, ConvMath math, const T* x, const T* d
         const int64_t p0 = row0 * s.w, np = (row1 - row0) * s.w;
         const float* a = col;
         if (direct) {
-          a = reinterpret_cast<const float*>(x) + p0 * s.c;
+          a = reinterpret_cast<const float*>(x.a) + p0 * s.c;
         } else {
-          im2col(g, x, static_cast<const T*>(nullptr), row0, row1, col, m);
+          gather_rows(g, x, static_cast<const T*>(nullptr), row0, row1, col, m);
         }
         // The GEMM's dy: a widened, masked copy, rounded after dbias has summed it; or dy itself.
         const bool copy = copy_dy || m != ConvMath::f32;
@@ -362,14 +449,14 @@ void backward_weight(const Conv2dShape& s, ConvMath math, const T* x, const T* d
 
 }  // namespace
 
-int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16) {
+int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16, ConvJoin join) {
   Carver measure(nullptr);
   switch (pass) {
     case ConvPass::forward:
       carve_forward(s, bf16, measure);
       break;
     case ConvPass::backward_data:
-      carve_backward_data(s, bf16, measure);
+      carve_backward_data(s, bf16, join, measure);
       break;
     case ConvPass::backward_weight:
       carve_backward_weight(s, measure);
@@ -378,28 +465,57 @@ int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16) {
   return measure.used();
 }
 
+int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16) {
+  return conv2d_workspace_bytes(s, pass, bf16, ConvJoin::none);
+}
+
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
                     float* y, void* workspace) {
-  forward(s, math, x, w, bias, relu, y, workspace);
+  forward(s, math, ConvJoined<const float>{ConvJoin::none, x}, w, bias, relu, y, workspace);
 }
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const float* w, const float* bias, bool relu,
                     bf16* y, void* workspace) {
-  forward(s, math, x, w, bias, relu, y, workspace);
+  forward(s, math, ConvJoined<const bf16>{ConvJoin::none, x}, w, bias, relu, y, workspace);
 }
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
                           float* dx, void* workspace) {
-  backward_data(s, math, dy, y_relu, w, dx, workspace);
+  backward_data(s, math, dy, y_relu, w, ConvJoined<float>{ConvJoin::none, dx}, workspace);
 }
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
                           bf16* dx, void* workspace) {
-  backward_data(s, math, dy, y_relu, w, dx, workspace);
+  backward_data(s, math, dy, y_relu, w, ConvJoined<bf16>{ConvJoin::none, dx}, workspace);
 }
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
                             float* dw, float* dbias, void* workspace) {
-  backward_weight(s, math, x, dy, y_relu, dw, dbias, workspace);
+  backward_weight(s, math, ConvJoined<const float>{ConvJoin::none, x}, dy, y_relu, dw, dbias, workspace);
 }
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, const bf16* dy, const bf16* y_relu,
                             float* dw, float* dbias, void* workspace) {
+  backward_weight(s, math, ConvJoined<const bf16>{ConvJoin::none, x}, dy, y_relu, dw, dbias, workspace);
+}
+
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const float>& x, const float* w,
+                    const float* bias, bool relu, float* y, void* workspace) {
+  forward(s, math, x, w, bias, relu, y, workspace);
+}
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const bf16>& x, const float* w,
+                    const float* bias, bool relu, bf16* y, void* workspace) {
+  forward(s, math, x, w, bias, relu, y, workspace);
+}
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
+                          const ConvJoined<float>& dx, void* workspace) {
+  backward_data(s, math, dy, y_relu, w, dx, workspace);
+}
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
+                          const ConvJoined<bf16>& dx, void* workspace) {
+  backward_data(s, math, dy, y_relu, w, dx, workspace);
+}
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const float>& x, const float* dy,
+                            const float* y_relu, float* dw, float* dbias, void* workspace) {
+  backward_weight(s, math, x, dy, y_relu, dw, dbias, workspace);
+}
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const bf16>& x, const bf16* dy,
+                            const bf16* y_relu, float* dw, float* dbias, void* workspace) {
   backward_weight(s, math, x, dy, y_relu, dw, dbias, workspace);
 }
 
