@@ -24,6 +24,7 @@
 #include "io/hdf5_util.h"
 #include "io/synth_file.h"
 #include "io/synth_microseismic.h"
+#include "io/synth_wavelet.h"
 
 namespace seis {
 
@@ -106,6 +107,7 @@ int cmd_synth(int argc, char** argv) {
   int gzip = 0;
   const SynthConfig defaults;
   std::string wavelets = "1:1:1:1:1";
+  int damped_powers = defaults.damped_power_max;
   double pink = defaults.pink_fraction, correlated = defaults.correlated_noise, hum = defaults.hum;
   double coherent = defaults.coherent_noise, flips = defaults.polarity_flips, reversed = defaults.reversed_fraction;
   double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
@@ -135,6 +137,11 @@ int cmd_synth(int argc, char** argv) {
                  "weights R:O:B:D:G of Ricker, Ormsby, Berlage, Damped (those two causal) and Gabor (constant phase of "
                  "any angle) wavelets, drawn per event (1:0:0:0:0: Ricker only; R:O:B:D: no Gabor; R:O:B: neither)")
       ->capture_default_str();
+  app.add_option("--damped-powers", damped_powers,
+                 "the Damped wavelets' onset powers n are drawn from 0..N (u^n e^(-au) sin 2 pi u); 3 and 4 add "
+                 "smooth t^3 and t^4 onsets under bell-shaped envelopes, picked at their first break")
+      ->capture_default_str()
+      ->check(CLI::Range(1, kDampedMaxPower));
   app.add_option("--pink", pink, "share of the background noise power that is pink (1/f), 0..1")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -191,6 +198,7 @@ int cmd_synth(int argc, char** argv) {
   parse_range("--snr-db", snr, &sc.snr_db_lo, &sc.snr_db_hi);
   auto given = [&](const char* flag) { return app.count(flag) > 0; };
   parse_wavelet_weights(wavelets, &sc);
+  sc.damped_power_max = damped_powers;
   sc.pink_fraction = pink;
   sc.correlated_noise = correlated;
   sc.hum = hum;

@@ -105,6 +105,7 @@ void write_generator_attributes(H5SampleWriter& writer, const SynthConfig& sc, c
   writer.set_attribute("dead_fraction", sc.dead_fraction);
   writer.set_attribute("spiky_fraction", sc.spiky_fraction);
   writer.set_attribute("wavelets", synth_wavelet_weights_str(sc));
+  writer.set_int_attribute("damped_power_max", sc.damped_power_max);
   writer.set_attribute("pink_fraction", sc.pink_fraction);
   writer.set_attribute("correlated_noise", sc.correlated_noise);
   writer.set_attribute("coherent_noise", sc.coherent_noise);

@@ -197,7 +197,7 @@ void draw_wavelet(const SynthConfig& cfg, uint64_t key, Event* e) {
                                                                  : SynthWavelet::kGabor;
   if (e->pub.wavelet == SynthWavelet::kDamped) {
     const double u0 = rng.uniform(), u1 = rng.uniform();
-    damped_parameters(u0, u1, &e->pub.damped_power, &e->pub.damped_rate);
+    damped_parameters(u0, u1, cfg.damped_power_max, &e->pub.damped_power, &e->pub.damped_rate);
   }
   // The Gabor's phase and width, drawn for every kind after the draws above (which stay those of
   // the generator before the Gabor existed).
@@ -833,6 +833,8 @@ void validate_synth_config(const SynthConfig& c) {
   need(c.wavelet_ricker >= 0 && c.wavelet_ormsby >= 0 && c.wavelet_berlage >= 0 && c.wavelet_damped >= 0 &&
            c.wavelet_gabor >= 0 && std::isfinite(wsum) && wsum > 0,
        "wavelet weights (Ricker:Ormsby:Berlage:Damped:Gabor) must be finite, >= 0 and not all 0");
+  need(c.damped_power_max >= 1 && c.damped_power_max <= kDampedMaxPower,
+       "damped_power_max must lie in 1.." + std::to_string(kDampedMaxPower));
   need(fraction(c.pink_fraction), "pink_fraction must lie in [0, 1]");
   need(fraction(c.correlated_noise), "correlated_noise (a probability) must lie in [0, 1]");
   need(c.corr_length_lo > 0 && c.corr_length_lo <= c.corr_length_hi && c.corr_length_hi <= 64,

@@ -98,6 +98,10 @@ struct SynthConfig {
   // and Gabor gives the bits of the generator before Damped existed).
   double wavelet_ricker = 1.0, wavelet_ormsby = 1.0, wavelet_berlage = 1.0, wavelet_damped = 1.0;
   double wavelet_gabor = 1.0;
+  // The Damped family's onset powers: n drawn uniformly from 0..damped_power_max (1..4). Powers 3
+  // and 4 start as t^3 and t^4 under a bell-shaped envelope, with first breaks well before their
+  // energy. 2 (the default): the family as it was, bit for bit.
+  int damped_power_max = 2;
 
   // Coloured noise, part of the background noise whose rms sets the SNR. pink_fraction: share of
   // the noise power that is pink (1/f from ~1 / (512 dt) to Nyquist); the rest is split white :

@@ -108,9 +108,12 @@ double synth_label_half_width(SynthWavelet w, double f) {
   return (w == SynthWavelet::kBerlage || w == SynthWavelet::kDamped ? 0.6 : 0.5) / f;
 }
 
-void damped_parameters(double u0, double u1, int* power, double* rate) {
-  static constexpr double kLo[3] = {1.5, 3.0, 5.0}, kHi[3] = {6.0, 8.0, 10.0};
-  *power = std::min(2, static_cast<int>(u0 * 3.0));
+void damped_parameters(double u0, double u1, int max_power, int* power, double* rate) {
+  // Envelope u^n e^(-a u): its peak at u = n / a periods (3 and 4: 0.33-0.67, bell-shaped).
+  static constexpr double kLo[kDampedMaxPower + 1] = {1.5, 3.0, 5.0, 4.5, 6.0};
+  static constexpr double kHi[kDampedMaxPower + 1] = {6.0, 8.0, 10.0, 9.0, 12.0};
+  const int top = std::clamp(max_power, 1, kDampedMaxPower);
+  *power = std::min(top, static_cast<int>(u0 * static_cast<double>(top + 1)));
   *rate = kLo[*power] + u1 * (kHi[*power] - kLo[*power]);
 }
 

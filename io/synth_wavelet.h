@@ -31,8 +31,10 @@ struct WaveletShape {
 WaveletShape make_wavelet(SynthWavelet kind, double f, double dt, int power = 0, double rate = 0, double phase = 0,
                           double width = 0);
 
-// The Damped family's draw: n in {0, 1, 2} from u0 in [0, 1), a in n's range from u1 in [0, 1).
-void damped_parameters(double u0, double u1, int* power, double* rate);
+// The Damped family's draw: n in {0, ..., max_power} from u0 in [0, 1) (max_power 1..kDampedMaxPower),
+// a in n's range from u1 in [0, 1).
+constexpr int kDampedMaxPower = 4;
+void damped_parameters(double u0, double u1, int max_power, int* power, double* rate);
 
 // The widest stamped support, before and after the pick, of any wavelet at frequency f.
 constexpr double kWaveletMaxBeforePeriods = 1.5, kWaveletMaxAfterPeriods = 3.0;

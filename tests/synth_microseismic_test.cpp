@@ -365,7 +365,7 @@ TEST(SynthWavelets, DampedFamilyIsPickedAtItsFirstBreak) {
     for (double u1 : {0.0, 0.999}) {
       int n = -1;
       double a = 0;
-      damped_parameters((power + 0.5) / 3.0, u1, &n, &a);
+      damped_parameters((power + 0.5) / 3.0, u1, 2, &n, &a);
       ASSERT_EQ(n, power);
       for (double f : {12.0, 45.0}) {
         const WaveletShape s = make_wavelet(SynthWavelet::kDamped, f, 0.002, n, a);
@@ -378,6 +378,54 @@ TEST(SynthWavelets, DampedFamilyIsPickedAtItsFirstBreak) {
         EXPECT_LE(s.after, kWaveletMaxAfterPeriods / f) << what;
         EXPECT_EQ(s(-s.onset - 1e-9), 0.0) << what;
         EXPECT_EQ(s(s.after + 1e-9), 0.0) << what;
+        double peak = 0;
+        for (int i = 0; i <= 20000; ++i) {
+          const double tau = -s.before + (s.before + s.after) * i / 20000.0, v = std::fabs(s(tau));
+          peak = std::max(peak, v);
+          if (tau < -1e-12) {
+            EXPECT_LT(v, 0.1) << what << " tau " << tau;
+          }
+        }
+        EXPECT_NEAR(peak, 1.0, 1e-6) << what;
+      }
+    }
+  }
+}
+
+// --damped-powers 4: the draw covers n = 0..4 evenly, each n with the default's damping range, and
+// the smooth t^3 and t^4 onsets are still picked at their first break, with a later onset than
+// the default family's and within the stamped support.
+TEST(SynthWavelets, DampedHigherPowersArePickedAtTheirFirstBreak) {
+  int counts[kDampedMaxPower + 1] = {};
+  for (int i = 0; i < 1000; ++i) {
+    const double u0 = (i + 0.5) / 1000.0, u1 = 0.37;
+    int n = -1, n2 = -1;
+    double a = 0, a2 = 0;
+    damped_parameters(u0, u1, kDampedMaxPower, &n, &a);
+    ASSERT_GE(n, 0);
+    ASSERT_LE(n, kDampedMaxPower);
+    ++counts[n];
+    damped_parameters(u0, u1, 2, &n2, &a2);
+    if (n == n2) {
+      EXPECT_EQ(a, a2) << "n " << n;
+    }
+  }
+  for (int c : counts) EXPECT_EQ(c, 200);
+  for (int power = 3; power <= kDampedMaxPower; ++power) {
+    for (double u1 : {0.0, 0.999}) {
+      int n = -1;
+      double a = 0;
+      damped_parameters((power + 0.5) / (kDampedMaxPower + 1.0), u1, kDampedMaxPower, &n, &a);
+      ASSERT_EQ(n, power);
+      for (double f : {12.0, 45.0}) {
+        const WaveletShape s = make_wavelet(SynthWavelet::kDamped, f, 0.002, n, a);
+        const std::string what = "n " + std::to_string(n) + " a " + std::to_string(a) + " f " + std::to_string(f);
+        EXPECT_NEAR(std::fabs(s(0.0)), 0.1, 1e-9) << what;
+        // (n 0-2: 0-0.15 periods; here 0.09-0.19: a smooth onset, its first break well after it)
+        EXPECT_GT(s.onset, 0.08 / f) << what;
+        EXPECT_LT(s.onset, 0.25 / f) << what;
+        EXPECT_LE(s.before, kWaveletMaxBeforePeriods / f) << what;
+        EXPECT_LE(s.after, kWaveletMaxAfterPeriods / f) << what;
         double peak = 0;
         for (int i = 0; i <= 20000; ++i) {
           const double tau = -s.before + (s.before + s.after) * i / 20000.0, v = std::fabs(s(tau));
