@@ -111,6 +111,9 @@ TEST(ShapeOnly, OpsGiveShapesAndComputeNothing) {
 int64_t real_cpu_step_peak(const PlanRequest& r, int64_t batch) {
   const int64_t before = memory_in_use(Device::cpu());
   UNet net(r.model, 3, Device::cpu());
+  ExecConfig exec;
+  exec.math = r.math;
+  net.set_exec(exec);
   Optimizer opt(OptimizerConfig{r.optimizer}, net.param_vars());
   reset_memory_peak(Device::cpu());
   for (int step = 0; step < 2; ++step) {
@@ -127,21 +130,25 @@ int64_t real_cpu_step_peak(const PlanRequest& r, int64_t batch) {
 }
 
 TEST(MemoryPlan, CpuPlanMatchesTheAllocatorPeakOfRealSteps) {
-  for (const auto& [levels, base, h, w, batch] :
-       std::vector<std::array<int64_t, 5>>{{3, 4, 32, 48, 3}, {4, 8, 64, 64, 2}, {2, 3, 18, 14, 5}}) {
-    PlanRequest r;
-    r.model.levels = static_cast<int>(levels);
-    r.model.base = static_cast<int>(base);
-    r.height = h;
-    r.width = w;
-    r.device = Device::cpu();
-    MemoryPlanner planner(r);
-    const int64_t planned = planner.step_peak_bytes(batch);
-    const int64_t real = real_cpu_step_peak(r, batch);
-    SCOPED_TRACE(::testing::Message() << levels << " levels, base " << base << ", " << h << "x" << w << ", batch "
-                                      << batch << ": planned " << planned << ", real " << real);
-    EXPECT_GT(real, 0);
-    EXPECT_LE(std::abs(static_cast<double>(planned - real)), 0.05 * static_cast<double>(real));
+  for (const ConvMath math : {ConvMath::f32, ConvMath::bf16}) {
+    for (const auto& [levels, base, h, w, batch] : std::vector<std::array<int64_t, 5>>{
+             {3, 4, 32, 48, 3}, {4, 8, 64, 64, 2}, {2, 3, 18, 14, 5}, {4, 8, 256, 256, 1}}) {
+      PlanRequest r;
+      r.model.levels = static_cast<int>(levels);
+      r.model.base = static_cast<int>(base);
+      r.height = h;
+      r.width = w;
+      r.math = math;
+      r.device = Device::cpu();
+      MemoryPlanner planner(r);
+      const int64_t planned = planner.step_peak_bytes(batch);
+      const int64_t real = real_cpu_step_peak(r, batch);
+      SCOPED_TRACE(::testing::Message() << precision_name(math) << ", " << levels << " levels, base " << base << ", "
+                                        << h << "x" << w << ", batch " << batch << ": planned " << planned << ", real "
+                                        << real);
+      EXPECT_GT(real, 0);
+      EXPECT_LE(std::abs(static_cast<double>(planned - real)), 0.05 * static_cast<double>(real));
+    }
   }
 }
 
