@@ -358,8 +358,32 @@ TEST(SynthMicroseismic, WaveletMixIsHonoured) {
   }
 }
 
-// A Damped wavelet: 0 before its onset, 10% of its peak at its pick (the first break) and below
-// that between the two, peak 1, 0 after its support; for each power at both ends of its damping.
+// A Damped wavelet of power n and damping a at f Hz: 0 before its onset, which lies onset_lo to
+// onset_hi periods before its pick; 10% of its peak at its pick (the first break) and below that
+// between the two; peak 1; 0 after its support, which fits the widest stamp.
+void expect_damped_first_break(int n, double a, double f, double onset_lo, double onset_hi) {
+  const WaveletShape s = make_wavelet(SynthWavelet::kDamped, f, 0.002, n, a);
+  const std::string what = "n " + std::to_string(n) + " a " + std::to_string(a) + " f " + std::to_string(f);
+  EXPECT_NEAR(std::fabs(s(0.0)), 0.1, 1e-9) << what;
+  EXPECT_GT(s.onset, onset_lo / f) << what;
+  EXPECT_LT(s.onset, onset_hi / f) << what;
+  EXPECT_DOUBLE_EQ(s.before, s.onset) << what;
+  EXPECT_LE(s.before, kWaveletMaxBeforePeriods / f) << what;
+  EXPECT_LE(s.after, kWaveletMaxAfterPeriods / f) << what;
+  EXPECT_EQ(s(-s.onset - 1e-9), 0.0) << what;
+  EXPECT_EQ(s(s.after + 1e-9), 0.0) << what;
+  double peak = 0;
+  for (int i = 0; i <= 20000; ++i) {
+    const double tau = -s.before + (s.before + s.after) * i / 20000.0, v = std::fabs(s(tau));
+    peak = std::max(peak, v);
+    if (tau < -1e-12) {
+      EXPECT_LT(v, 0.1) << what << " tau " << tau;
+    }
+  }
+  EXPECT_NEAR(peak, 1.0, 1e-6) << what;
+}
+
+// For each power at both ends of its damping.
 TEST(SynthWavelets, DampedFamilyIsPickedAtItsFirstBreak) {
   for (int power = 0; power < 3; ++power) {
     for (double u1 : {0.0, 0.999}) {
@@ -367,27 +391,7 @@ TEST(SynthWavelets, DampedFamilyIsPickedAtItsFirstBreak) {
       double a = 0;
       damped_parameters((power + 0.5) / 3.0, u1, 2, &n, &a);
       ASSERT_EQ(n, power);
-      for (double f : {12.0, 45.0}) {
-        const WaveletShape s = make_wavelet(SynthWavelet::kDamped, f, 0.002, n, a);
-        const std::string what = "n " + std::to_string(n) + " a " + std::to_string(a) + " f " + std::to_string(f);
-        EXPECT_NEAR(std::fabs(s(0.0)), 0.1, 1e-9) << what;
-        EXPECT_GT(s.onset, 0.0) << what;
-        EXPECT_LT(s.onset, 0.15 / f) << what;
-        EXPECT_DOUBLE_EQ(s.before, s.onset) << what;
-        EXPECT_LE(s.before, kWaveletMaxBeforePeriods / f) << what;
-        EXPECT_LE(s.after, kWaveletMaxAfterPeriods / f) << what;
-        EXPECT_EQ(s(-s.onset - 1e-9), 0.0) << what;
-        EXPECT_EQ(s(s.after + 1e-9), 0.0) << what;
-        double peak = 0;
-        for (int i = 0; i <= 20000; ++i) {
-          const double tau = -s.before + (s.before + s.after) * i / 20000.0, v = std::fabs(s(tau));
-          peak = std::max(peak, v);
-          if (tau < -1e-12) {
-            EXPECT_LT(v, 0.1) << what << " tau " << tau;
-          }
-        }
-        EXPECT_NEAR(peak, 1.0, 1e-6) << what;
-      }
+      for (double f : {12.0, 45.0}) expect_damped_first_break(n, a, f, 0.0, 0.15);
     }
   }
 }
@@ -417,25 +421,8 @@ TEST(SynthWavelets, DampedHigherPowersArePickedAtTheirFirstBreak) {
       double a = 0;
       damped_parameters((power + 0.5) / (kDampedMaxPower + 1.0), u1, kDampedMaxPower, &n, &a);
       ASSERT_EQ(n, power);
-      for (double f : {12.0, 45.0}) {
-        const WaveletShape s = make_wavelet(SynthWavelet::kDamped, f, 0.002, n, a);
-        const std::string what = "n " + std::to_string(n) + " a " + std::to_string(a) + " f " + std::to_string(f);
-        EXPECT_NEAR(std::fabs(s(0.0)), 0.1, 1e-9) << what;
-        // (n 0-2: 0-0.15 periods; here 0.09-0.19: a smooth onset, its first break well after it)
-        EXPECT_GT(s.onset, 0.08 / f) << what;
-        EXPECT_LT(s.onset, 0.25 / f) << what;
-        EXPECT_LE(s.before, kWaveletMaxBeforePeriods / f) << what;
-        EXPECT_LE(s.after, kWaveletMaxAfterPeriods / f) << what;
-        double peak = 0;
-        for (int i = 0; i <= 20000; ++i) {
-          const double tau = -s.before + (s.before + s.after) * i / 20000.0, v = std::fabs(s(tau));
-          peak = std::max(peak, v);
-          if (tau < -1e-12) {
-            EXPECT_LT(v, 0.1) << what << " tau " << tau;
-          }
-        }
-        EXPECT_NEAR(peak, 1.0, 1e-6) << what;
-      }
+      // (n 0-2: 0-0.15 periods; here 0.09-0.19: a smooth onset, its first break well after it)
+      for (double f : {12.0, 45.0}) expect_damped_first_break(n, a, f, 0.08, 0.25);
     }
   }
 }
