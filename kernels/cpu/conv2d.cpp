@@ -162,24 +162,33 @@ template <typename T>
 void im2col_joined(const Geometry& g, const ConvJoined<const T>& x, int64_t row0, int64_t row1, float* col,
                    ConvMath math) {
   const int64_t pad = g.pad(), rrc = g.rrc(), cb = x.join == ConvJoin::concat ? x.cb : 0, ca = g.cin - cb;
+  const bool up = x.join == ConvJoin::upsampled;
   const int64_t lh = g.h / 2, lw = g.w / 2;  // upsampled: a's height and width
+  const T* const no_mask = nullptr;
   for (int64_t row = row0; row < row1; ++row) {
     const int64_t n = row / g.h, h = row % g.h;
     float* col_row = col + (row - row0) * g.w * rrc;
     for (int64_t r = 0; r < g.r; ++r) {
       const int64_t hh = h + r - pad;
+      float* dst_r = col_row + r * g.r * g.cin;
+      if (hh < 0 || hh >= g.h) {
+        for (int64_t w = 0; w < g.w; ++w) std::memset(dst_r + w * rrc, 0, g.r * g.cin * sizeof(float));
+        continue;
+      }
+      // The source row(s) of image row hh.
+      const T* ra = up ? x.a + (n * lh + hh / 2) * lw * g.cin : x.a + (n * g.h + hh) * g.w * ca;
+      const T* rb = up ? nullptr : x.b + (n * g.h + hh) * g.w * cb;
       for (int64_t w = 0; w < g.w; ++w) {
-        for (int64_t q = 0; q < g.r; ++q) {
-          float* dst = col_row + w * rrc + (r * g.r + q) * g.cin;
+        float* dst = dst_r + w * rrc;
+        for (int64_t q = 0; q < g.r; ++q, dst += g.cin) {
           const int64_t ww = w + q - pad;
-          if (hh < 0 || hh >= g.h || ww < 0 || ww >= g.w) {
+          if (ww < 0 || ww >= g.w) {
             std::memset(dst, 0, g.cin * sizeof(float));
-          } else if (x.join == ConvJoin::upsampled) {
-            copy_run(dst, x.a + ((n * lh + hh / 2) * lw + ww / 2) * g.cin, static_cast<const T*>(nullptr), g.cin, math);
+          } else if (up) {
+            copy_run(dst, ra + (ww / 2) * g.cin, no_mask, g.cin, math);
           } else {
-            const int64_t pix = (n * g.h + hh) * g.w + ww;
-            copy_run(dst, x.a + pix * ca, static_cast<const T*>(nullptr), ca, math);
-            copy_run(dst + ca, x.b + pix * cb, static_cast<const T*>(nullptr), cb, math);
+            copy_run(dst, ra + ww * ca, no_mask, ca, math);
+            copy_run(dst + ca, rb + ww * cb, no_mask, cb, math);
           }
         }
       }
