@@ -48,11 +48,13 @@ bool use_cudnn(const ExecConfig& exec, const Tensor& t) {
 }
 #endif
 
-Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act) {
+// join: the CPU kernels' joined forms (ConvJoin); the CUDA kernels have none.
+Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act, ConvJoin join = ConvJoin::none) {
   const Device d = act.device();
   const bool bf16 = act.dtype() == DType::bf16;
+  SEIS_CHECK(d.is_cpu() || join == ConvJoin::none, "a joined conv on " << d.str());
   const int64_t bytes =
-      d.is_cpu() ? cpu::conv2d_workspace_bytes(s, pass, bf16) : cuda::conv2d_workspace_bytes(s, pass, bf16);
+      d.is_cpu() ? cpu::conv2d_workspace_bytes(s, pass, bf16, join) : cuda::conv2d_workspace_bytes(s, pass, bf16);
   return bytes > 0 ? Tensor::empty({bytes}, DType::u8, d) : Tensor();
 }
 
@@ -203,6 +205,18 @@ Tensor conv_forward_value(const ExecConfig& exec, const Conv2dShape& s, const Te
   return y;
 }
 
+// When w or b wants a gradient: dw and db (db only with b) made by compute(dw, db) into fresh fp32
+// tensors on `d`, and accumulated into w and b.
+template <typename F>
+void weight_grads(const Var& w, const Var& b, Device d, const F& compute) {
+  if (!w->requires_grad && !(b && b->requires_grad)) return;
+  Tensor dw = Tensor::empty(w->value.shape(), DType::f32, d);
+  Tensor db = b ? Tensor::empty(b->value.shape(), DType::f32, d) : Tensor();
+  compute(dw, db);
+  if (w->requires_grad) accumulate_grad(*w, dw);
+  if (b && b->requires_grad) accumulate_grad(*b, db);
+}
+
 // The backward of out = conv(x, w) + b (ReLU'd when relu): dw and db go to w and b (x is needed
 // only for them, and released once they are computed: a recomputed input dies before dx is made);
 // returns dx when want_dx.
@@ -210,13 +224,8 @@ Tensor conv_backward(const ExecConfig& exec, const Conv2dShape& s, Tensor x, con
                      bool relu, bool want_dx) {
   const Tensor dy = out->grad;
   const Tensor y_relu = relu ? out->value : Tensor();
-  if (w->requires_grad || (b && b->requires_grad)) {
-    Tensor dw = Tensor::empty(w->value.shape(), DType::f32, dy.device());
-    Tensor db = b ? Tensor::empty(b->value.shape(), DType::f32, dy.device()) : Tensor();
-    conv_backward_weight_call(exec, s, x, dy, y_relu, dw, db);
-    if (w->requires_grad) accumulate_grad(*w, dw);
-    if (b && b->requires_grad) accumulate_grad(*b, db);
-  }
+  weight_grads(w, b, dy.device(),
+               [&](Tensor& dw, Tensor& db) { conv_backward_weight_call(exec, s, x, dy, y_relu, dw, db); });
   x = Tensor();
   if (!want_dx) return Tensor();
   Tensor dx = empty_like({s.n, s.h, s.w, s.c}, dy);
@@ -297,16 +306,11 @@ ConvJoined<T> joined(ConvJoin join, Ten& a, Ten* b) {
   return j;
 }
 
-Tensor cpu_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act, ConvJoin join) {
-  const int64_t bytes = cpu::conv2d_workspace_bytes(s, pass, act.dtype() == DType::bf16, join);
-  return bytes > 0 ? Tensor::empty({bytes}, DType::u8, act.device()) : Tensor();
-}
-
 // Forward of the conv of (a joined with b): y [N, H, W, K] as s says.
 Tensor joined_forward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join, const Tensor& a, const Tensor* b,
                       const Var& w, const Var& bias, bool relu) {
   Tensor y = empty_like({s.n, s.h, s.w, s.k}, a);
-  const Tensor ws = cpu_workspace(s, ConvPass::forward, a, join);
+  const Tensor ws = conv_workspace(s, ConvPass::forward, a, join);
   if (a.device().shape_only) return y;
   with_activation_type(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -323,25 +327,20 @@ void joined_backward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join
   const Tensor dy = out->grad;
   const Tensor y_relu = relu ? out->value : Tensor();
   const bool shape_only = dy.device().shape_only;
-  if (w->requires_grad || (bias && bias->requires_grad)) {
-    Tensor dw = Tensor::empty(w->value.shape(), DType::f32, dy.device());
-    Tensor db = bias ? Tensor::empty(bias->value.shape(), DType::f32, dy.device()) : Tensor();
-    const Tensor ws = cpu_workspace(s, ConvPass::backward_weight, dy, join);
-    if (!shape_only) {
-      with_activation_type(dy.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        cpu::conv2d_backward_weight(s, exec.math, joined<const T>(join, a->value, b ? &(*b)->value : nullptr),
-                                    dy.data<T>(), relu ? y_relu.data<T>() : nullptr, dw.data<float>(),
-                                    db.defined() ? db.data<float>() : nullptr, ws.raw());
-      });
-    }
-    if (w->requires_grad) accumulate_grad(*w, dw);
-    if (bias && bias->requires_grad) accumulate_grad(*bias, db);
-  }
+  weight_grads(w, bias, dy.device(), [&](Tensor& dw, Tensor& db) {
+    const Tensor ws = conv_workspace(s, ConvPass::backward_weight, dy, join);
+    if (shape_only) return;
+    with_activation_type(dy.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      cpu::conv2d_backward_weight(s, exec.math, joined<const T>(join, a->value, b ? &(*b)->value : nullptr),
+                                  dy.data<T>(), relu ? y_relu.data<T>() : nullptr, dw.data<float>(),
+                                  db.defined() ? db.data<float>() : nullptr, ws.raw());
+    });
+  });
   if (!a->requires_grad && !(b && (*b)->requires_grad)) return;
   Tensor da = empty_like(a->value.shape(), dy);
   Tensor db = b ? empty_like((*b)->value.shape(), dy) : Tensor();
-  const Tensor ws = cpu_workspace(s, ConvPass::backward_data, dy, join);
+  const Tensor ws = conv_workspace(s, ConvPass::backward_data, dy, join);
   if (!shape_only) {
     with_activation_type(dy.dtype(), [&](auto tag) {
       using T = decltype(tag);
