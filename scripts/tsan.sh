@@ -66,15 +66,26 @@ tsan_options="halt_on_error=1:exitcode=66:second_deadlock_stack=1:log_path=$repo
 [ -f "$supp" ] && tsan_options+=":suppressions=$supp"
 
 # The runtime, or a visible skip. The probe has a deliberate race: no report there means the
-# checking itself is broken, which is a failure, not a pass.
+# checking itself is broken, which is a failure, not a pass. Both racing writes happen while both
+# threads live (a rendezvous on relaxed atomics, which order nothing for ThreadSanitizer). The
+# earlier probe, whose child could finish before the parent's write, went unreported in 7 of 300
+# runs on a loaded 2-core machine (this one: 0 of 500), and failed a CI run that way.
 probe="$build/probe"
 mkdir -p "$probe"
 cat >"$probe/probe.cpp" <<'EOF'
+#include <atomic>
 #include <thread>
 int shared = 0;
+std::atomic<int> stage{0};
 int main() {
-  std::thread t([] { shared = 1; });
+  std::thread t([] {
+    shared = 1;
+    stage.store(1, std::memory_order_relaxed);
+    while (stage.load(std::memory_order_relaxed) != 2) std::this_thread::yield();
+  });
+  while (stage.load(std::memory_order_relaxed) != 1) std::this_thread::yield();
   shared = 2;
+  stage.store(2, std::memory_order_relaxed);
   t.join();
   return shared == 0;
 }
