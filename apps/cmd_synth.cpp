@@ -112,6 +112,7 @@ int cmd_synth(int argc, char** argv) {
   double coherent = defaults.coherent_noise, flips = defaults.polarity_flips, reversed = defaults.reversed_fraction;
   double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
   double attenuation = defaults.q_fraction;
+  std::string freq_range = num_str(defaults.freq_lo) + ":" + num_str(defaults.freq_hi);
   std::string q_range = num_str(defaults.q_lo) + ":" + num_str(defaults.q_hi);
   std::string qs_ratio = num_str(defaults.qs_ratio_lo) + ":" + num_str(defaults.qs_ratio_hi);
   app.add_option("--out", out, "output file (written as F.tmp, renamed when complete)")->required();
@@ -136,6 +137,11 @@ int cmd_synth(int argc, char** argv) {
   app.add_option("--wavelets", wavelets,
                  "weights R:O:B:D:G of Ricker, Ormsby, Berlage, Damped (those two causal) and Gabor (constant phase of "
                  "any angle) wavelets, drawn per event (1:0:0:0:0: Ricker only; R:O:B:D: no Gabor; R:O:B: neither)")
+      ->capture_default_str();
+  app.add_option("--freq", freq_range,
+                 "range LO:HI of the P wavelets' peak frequency in Hz, drawn per event (uniform); the S wavelet's is "
+                 "0.7-1.0 of it, not below LO; 1 <= LO, HI <= 0.2 / dt (" +
+                     num_str(0.2 / defaults.dt) + " Hz)")
       ->capture_default_str();
   app.add_option("--damped-powers", damped_powers,
                  "the Damped wavelets' onset powers n are drawn from 0..N (u^n e^(-au) sin 2 pi u); 3 and 4 add "
@@ -206,6 +212,11 @@ int cmd_synth(int argc, char** argv) {
   sc.polarity_flips = flips;
   sc.reversed_fraction = reversed;
   sc.q_fraction = attenuation;
+  parse_range("--freq", freq_range, &sc.freq_lo, &sc.freq_hi);
+  if (!(sc.freq_lo >= 1 && sc.freq_hi <= 0.2 / sc.dt)) {
+    throw UsageError("--freq: '" + freq_range + "' must lie within 1:" + num_str(0.2 / sc.dt) +
+                     " Hz (at least 5 samples per period)");
+  }
   parse_range("--q", q_range, &sc.q_lo, &sc.q_hi);
   parse_range("--qs-ratio", qs_ratio, &sc.qs_ratio_lo, &sc.qs_ratio_hi);
   if (!(sc.q_lo >= 10 && sc.q_hi <= 1e5)) throw UsageError("--q: '" + q_range + "' must lie within 10:100000");

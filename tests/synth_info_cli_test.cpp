@@ -67,6 +67,8 @@ TEST(SynthInfoCli, SynthThenInfoTextAndJson) {
   EXPECT_EQ(o["data"]["filters"], "");
   EXPECT_EQ(o["attributes"]["seed"], "7");
   EXPECT_EQ(o["attributes"]["generator"], "seisseg synth");
+  EXPECT_EQ(o["attributes"]["freq_lo"], "15");
+  EXPECT_EQ(o["attributes"]["freq_hi"], "45");
   EXPECT_DOUBLE_EQ(o["dt"].get<double>(), 0.002);
   EXPECT_EQ(o["stats"]["gathers_sampled"], 8);
   EXPECT_EQ(o["stats"]["nan"], 0);
@@ -90,6 +92,16 @@ TEST(SynthInfoCli, SameSeedGivesIdenticalDataWhateverTheThreads) {
   EXPECT_NE(std::memcmp(da.data(), dc.data(), da.size() * 4), 0) << "different seeds, same data";
 }
 
+TEST(SynthInfoCli, FreqRangeReachesTheGeneratorAndTheAttributes) {
+  const std::string f = dir() + "/freq.h5";
+  ASSERT_EQ(run("synth --out " + f + " --samples 2 --height 32 --width 32 --freq 60:80").code, 0);
+  const Result j = run("info --json " + f);
+  ASSERT_EQ(j.code, 0) << j.err;
+  const nlohmann::json o = nlohmann::json::parse(j.out);
+  EXPECT_EQ(o["attributes"]["freq_lo"], "60");
+  EXPECT_EQ(o["attributes"]["freq_hi"], "80");
+}
+
 void expect_exit(const std::string& args, int code, const std::string& fragment) {
   const Result r = run(args);
   EXPECT_EQ(r.code, code) << args << "\n" << r.err;
@@ -107,6 +119,10 @@ TEST(SynthInfoCli, BadFlagsExitWithCode2AndOneLine) {
   expect_exit("synth --out " + f + ok + " --snr-db 5", 2, "--snr-db");
   expect_exit("synth --out " + f + ok + " --snr-db 9:3", 2, "--snr-db");
   expect_exit("synth --out " + f + ok + " --gzip 10", 2, "--gzip");
+  expect_exit("synth --out " + f + ok + " --freq 40", 2, "--freq");
+  expect_exit("synth --out " + f + ok + " --freq 45:15", 2, "--freq");
+  expect_exit("synth --out " + f + ok + " --freq 0.5:40", 2, "--freq");
+  expect_exit("synth --out " + f + ok + " --freq 20:120", 2, "--freq");
   expect_exit("synth --out " + f + ok + " --threads 0", 2, "--threads");
   expect_exit("synth --out " + f + ok + " --no-such-flag", 2, "--no-such-flag");
   expect_exit("info", 2, "files");
