@@ -113,6 +113,7 @@ int cmd_synth(int argc, char** argv) {
   double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
   double attenuation = defaults.q_fraction;
   std::string freq_range = num_str(defaults.freq_lo) + ":" + num_str(defaults.freq_hi);
+  std::string s_to_p = num_str(defaults.s_to_p_lo) + ":" + num_str(defaults.s_to_p_hi);
   std::string q_range = num_str(defaults.q_lo) + ":" + num_str(defaults.q_hi);
   std::string qs_ratio = num_str(defaults.qs_ratio_lo) + ":" + num_str(defaults.qs_ratio_hi);
   app.add_option("--out", out, "output file (written as F.tmp, renamed when complete)")->required();
@@ -142,6 +143,9 @@ int cmd_synth(int argc, char** argv) {
                  "range LO:HI of the P wavelets' peak frequency in Hz, drawn per event (uniform); the S wavelet's is "
                  "0.7-1.0 of it, not below LO; 1 <= LO, HI <= 0.2 / dt (" +
                      num_str(0.2 / defaults.dt) + " Hz)")
+      ->capture_default_str();
+  app.add_option("--s-to-p", s_to_p,
+                 "range LO:HI of the S/P amplitude ratio at the apex, drawn per event (uniform), within 0.1:20")
       ->capture_default_str();
   app.add_option("--damped-powers", damped_powers,
                  "the Damped wavelets' onset powers n are drawn from 0..N (u^n e^(-au) sin 2 pi u); 3 and 4 add "
@@ -216,6 +220,10 @@ int cmd_synth(int argc, char** argv) {
   if (!(sc.freq_lo >= 1 && sc.freq_hi <= 0.2 / sc.dt)) {
     throw UsageError("--freq: '" + freq_range + "' must lie within 1:" + num_str(0.2 / sc.dt) +
                      " Hz (at least 5 samples per period)");
+  }
+  parse_range("--s-to-p", s_to_p, &sc.s_to_p_lo, &sc.s_to_p_hi);
+  if (!(sc.s_to_p_lo >= 0.1 && sc.s_to_p_hi <= 20)) {
+    throw UsageError("--s-to-p: '" + s_to_p + "' must lie within 0.1:20");
   }
   parse_range("--q", q_range, &sc.q_lo, &sc.q_hi);
   parse_range("--qs-ratio", qs_ratio, &sc.qs_ratio_lo, &sc.qs_ratio_hi);

@@ -89,6 +89,8 @@ void write_generator_attributes(H5SampleWriter& writer, const SynthConfig& sc, c
   writer.set_attribute("snr_db_hi", sc.snr_db_hi);
   writer.set_attribute("freq_lo", sc.freq_lo);
   writer.set_attribute("freq_hi", sc.freq_hi);
+  writer.set_attribute("s_to_p_lo", sc.s_to_p_lo);
+  writer.set_attribute("s_to_p_hi", sc.s_to_p_hi);
   writer.set_attribute("velocity_model",
                        std::string(sc.velocity == VelocityModel::kLayered ? "layered" : "homogeneous"));
   if (sc.velocity == VelocityModel::kLayered) {

@@ -555,6 +555,24 @@ TEST(SynthMicroseismic, FrequencyRangeIsHonoured) {
   EXPECT_GT(high, 4.0 * standard) << high << " against " << standard;
 }
 
+// The S/P amplitude ratio at the apex is drawn in [s_to_p_lo, s_to_p_hi] for every event.
+TEST(SynthMicroseismic, SToPRangeIsHonoured) {
+  SynthConfig cfg;
+  cfg.seed = 5;
+  cfg.events_min = 1;
+  cfg.s_to_p_lo = 3.0;
+  cfg.s_to_p_hi = 4.0;
+  int64_t events = 0;
+  for (int64_t i = 0; i < 20; ++i) {
+    for (const SynthEvent& e : make(cfg, i).info.events) {
+      ++events;
+      const double r = std::fabs(e.amp_s / e.amp_p);
+      EXPECT_TRUE(r >= 3.0 - 1e-12 && r <= 4.0 + 1e-12) << r;
+    }
+  }
+  EXPECT_GT(events, 20);
+}
+
 SynthConfig noise_only(uint64_t seed) {
   SynthConfig cfg = without_transients(SynthConfig{});
   cfg.seed = seed;
