@@ -48,13 +48,18 @@ bool use_cudnn(const ExecConfig& exec, const Tensor& t) {
 }
 #endif
 
-// join: the CPU kernels' joined forms (ConvJoin); the CUDA kernels have none.
+// join: the kernels' joined forms (ConvJoin; on CUDA where joins_in_place says so).
 Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act, ConvJoin join = ConvJoin::none) {
   const Device d = act.device();
   const bool bf16 = act.dtype() == DType::bf16;
-  SEIS_CHECK(d.is_cpu() || join == ConvJoin::none, "a joined conv on " << d.str());
-  const int64_t bytes =
-      d.is_cpu() ? cpu::conv2d_workspace_bytes(s, pass, bf16, join) : cuda::conv2d_workspace_bytes(s, pass, bf16);
+  int64_t bytes = 0;
+  if (d.is_cpu()) {
+    bytes = cpu::conv2d_workspace_bytes(s, pass, bf16, join);
+  } else if (join != ConvJoin::none) {
+    bytes = cuda::conv2d_joined_workspace_bytes(s, pass, join);
+  } else {
+    bytes = cuda::conv2d_workspace_bytes(s, pass, bf16);
+  }
   return bytes > 0 ? Tensor::empty({bytes}, DType::u8, d) : Tensor();
 }
 
@@ -287,11 +292,30 @@ Tensor upsample_backward_value(const Tensor& dy) {
   return dx;
 }
 
-// The decoder's joined convs (ConvJoin, kernels/conv2d.h) on the CPU, where the kernels read [a | b]
-// and the upsampled input in place and write their gradients directly; on CUDA (and cuDNN) the
-// inputs are materialised for the length of each pass (bf16-native joined loaders are the halo
-// kernels' job, GPU-PLAN.md).
-bool joins_in_place(const Tensor& t) { return t.device().is_cpu(); }
+// The decoder's joined convs (ConvJoin, kernels/conv2d.h): the kernels read [a | b] and the
+// upsampled input in place and write their gradients directly on the CPU, and on CUDA where the halo
+// kernels take the conv (cuda::conv2d_joins_in_place: SEIS_CONV_IMPL=halo, bf16); elsewhere (and
+// on cuDNN) the inputs are materialised for the length of each pass. s: the joined conv's shape;
+// cb: a concat's second part's channels.
+bool joins_in_place(const ExecConfig& exec, const Tensor& t, const Conv2dShape& s, ConvJoin join, int64_t cb) {
+  if (t.device().is_cpu()) return true;
+#if SEIS_HAVE_CUDA
+  if (use_cudnn(exec, t)) return false;
+#endif
+  return cuda::conv2d_joins_in_place(s, exec.math, t.dtype() == DType::bf16, join, cb);
+}
+
+// The CUDA twin of a joined pass: bf16 only (conv2d_joins_in_place), on the tensor's device.
+template <typename F>
+void on_cuda_bf16(const Tensor& t, F&& f) {
+  SEIS_CHECK(t.dtype() == DType::bf16, "a joined conv on " << t.device().str() << " of " << dtype_name(t.dtype()));
+#if SEIS_HAVE_CUDA
+  f(cuda_compute_stream(t.device().index));
+#else
+  (void)f;
+  SEIS_CHECK(false, "a joined conv on " << t.device().str() << " in a build without CUDA");
+#endif
+}
 
 // x's joined parts, as the CPU kernels take them; T const for inputs, T for gradients.
 template <typename T, typename Ten>
@@ -312,10 +336,18 @@ Tensor joined_forward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin joi
   Tensor y = empty_like({s.n, s.h, s.w, s.k}, a);
   const Tensor ws = conv_workspace(s, ConvPass::forward, a, join);
   if (a.device().shape_only) return y;
+  const float* bp = bias ? bias->value.data<float>() : nullptr;
+  if (!a.device().is_cpu()) {
+    on_cuda_bf16(a, [&](CUstream_st* stream) {
+      cuda::conv2d_forward(s, exec.math, joined<const bf16>(join, a, b), w->value.data<float>(), bp, relu,
+                           y.data<bf16>(), ws.raw(), stream);
+    });
+    return y;
+  }
   with_activation_type(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cpu::conv2d_forward(s, exec.math, joined<const T>(join, a, b), w->value.data<float>(),
-                        bias ? bias->value.data<float>() : nullptr, relu, y.data<T>(), ws.raw());
+    cpu::conv2d_forward(s, exec.math, joined<const T>(join, a, b), w->value.data<float>(), bp, relu, y.data<T>(),
+                        ws.raw());
   });
   return y;
 }
@@ -330,6 +362,14 @@ void joined_backward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join
   weight_grads(w, bias, dy.device(), [&](Tensor& dw, Tensor& db) {
     const Tensor ws = conv_workspace(s, ConvPass::backward_weight, dy, join);
     if (shape_only) return;
+    if (!dy.device().is_cpu()) {
+      on_cuda_bf16(dy, [&](CUstream_st* stream) {
+        cuda::conv2d_backward_weight(s, exec.math, joined<const bf16>(join, a->value, b ? &(*b)->value : nullptr),
+                                     dy.data<bf16>(), relu ? y_relu.data<bf16>() : nullptr, dw.data<float>(),
+                                     db.defined() ? db.data<float>() : nullptr, ws.raw(), stream);
+      });
+      return;
+    }
     with_activation_type(dy.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::conv2d_backward_weight(s, exec.math, joined<const T>(join, a->value, b ? &(*b)->value : nullptr),
@@ -341,7 +381,12 @@ void joined_backward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join
   Tensor da = empty_like(a->value.shape(), dy);
   Tensor db = b ? empty_like((*b)->value.shape(), dy) : Tensor();
   const Tensor ws = conv_workspace(s, ConvPass::backward_data, dy, join);
-  if (!shape_only) {
+  if (!shape_only && !dy.device().is_cpu()) {
+    on_cuda_bf16(dy, [&](CUstream_st* stream) {
+      cuda::conv2d_backward_data(s, exec.math, dy.data<bf16>(), relu ? y_relu.data<bf16>() : nullptr,
+                                 w->value.data<float>(), joined<bf16>(join, da, b ? &db : nullptr), ws.raw(), stream);
+    });
+  } else if (!shape_only) {
     with_activation_type(dy.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::conv2d_backward_data(s, exec.math, dy.data<T>(), relu ? y_relu.data<T>() : nullptr, w->value.data<float>(),
@@ -370,10 +415,11 @@ Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const
 
 Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b, const Var& w, const Var& bias,
                   bool relu) {
-  if (joins_in_place(a->value)) {
-    check_concat(a->value, b->value);
-    const Conv2dShape s = conv_shape(
-        Shape{a->value.dim(0), a->value.dim(1), a->value.dim(2), a->value.dim(3) + b->value.dim(3)}, w, bias);
+  check_concat(a->value, b->value);
+  const Conv2dShape sj =
+      conv_shape(Shape{a->value.dim(0), a->value.dim(1), a->value.dim(2), a->value.dim(3) + b->value.dim(3)}, w, bias);
+  if (joins_in_place(exec, a->value, sj, ConvJoin::concat, b->value.dim(3))) {
+    const Conv2dShape s = sj;
     Var out = output_var(tape, joined_forward(exec, s, ConvJoin::concat, a->value, &b->value, w, bias, relu),
                          {&a, &b, &w, &bias});
     if (!out->requires_grad) return out;
@@ -408,10 +454,11 @@ Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b
 }
 
 Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
-  if (joins_in_place(x->value)) {
-    check_nhwc(x->value, "upsample2x input");
-    const Tensor& xv = x->value;
-    const Conv2dShape s = conv_shape(Shape{xv.dim(0), 2 * xv.dim(1), 2 * xv.dim(2), xv.dim(3)}, w, b);
+  check_nhwc(x->value, "upsample2x input");
+  const Tensor& xv = x->value;
+  const Conv2dShape sj = conv_shape(Shape{xv.dim(0), 2 * xv.dim(1), 2 * xv.dim(2), xv.dim(3)}, w, b);
+  if (joins_in_place(exec, xv, sj, ConvJoin::upsampled, 0)) {
+    const Conv2dShape s = sj;
     Var out = output_var(tape, joined_forward(exec, s, ConvJoin::upsampled, xv, nullptr, w, b, relu), {&x, &w, &b});
     if (!out->requires_grad) return out;
     tape->record([exec, s, x, w, b, relu, out]() {

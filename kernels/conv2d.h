@@ -42,7 +42,8 @@ enum class ConvMath { f32, tf32, bf16 };
 enum class ConvPass { forward, backward_data, backward_weight };
 
 // The decoder's joined inputs, read where they lie instead of materialised (the CPU kernels below;
-// the CUDA path materialises them still, engine/ops.cpp):
+// on CUDA the halo kernels, where cuda::conv2d_joins_in_place says so; elsewhere the engine
+// materialises them, engine/ops.cpp):
 // - concat: the conv's input is [a | b] along channels, a [N,H,W,s.c - cb] and b [N,H,W,cb];
 //   backward_data writes the gradients of a and b;
 // - upsampled: the conv's input is a [N,H/2,W/2,s.c] upsampled 2x by nearest neighbour (s is the
@@ -121,6 +122,14 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, c
                           bf16* dx, void* workspace, CUstream_st* stream);
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, const bf16* dy, const bf16* y_relu,
                             float* dw, float* dbias, void* workspace, CUstream_st* stream);
+// The joined forms, where conv2d_joins_in_place(s, math, true, join, cb) (kernels/cuda/
+// conv2d_workspace.h); their workspace is conv2d_joined_workspace_bytes(s, pass, join).
+void conv2d_forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const bf16>& x, const float* w,
+                    const float* bias, bool relu, bf16* y, void* workspace, CUstream_st* stream);
+void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
+                          const ConvJoined<bf16>& dx, void* workspace, CUstream_st* stream);
+void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const bf16>& x, const bf16* dy,
+                            const bf16* y_relu, float* dw, float* dbias, void* workspace, CUstream_st* stream);
 }  // namespace cuda
 
 }  // namespace seis

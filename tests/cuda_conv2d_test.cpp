@@ -663,6 +663,90 @@ TEST(CudaConv2dHalo, BackwardWeightMatchesTheCpuBf16AndIsDeterministic) {
   }
 }
 
+// The halo kernels on the decoder's joined inputs, read in place (ConvJoin): forward and
+// backward-weight on [a | b] or on the low-resolution input of an upsample give the bits they give
+// on the materialised input, and backward-data into a concat's two gradients the two channel ranges
+// of the unsplit gradient. Concats of the UNet's decoder (equal halves) and an uneven one, partial
+// tiles, batch 2, odd half-resolution sizes.
+TEST(CudaConv2dHalo, JoinedInputsAreReadInPlace) {
+  SEIS_NEED_GPU();
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  struct Case {
+    Conv2dShape s;
+    ConvJoin join;
+    int64_t cb;
+  };
+  for (const Case& jc :
+       {Case{{2, 10, 22, 16, 8, 3}, ConvJoin::concat, 8}, Case{{1, 16, 32, 64, 32, 3}, ConvJoin::concat, 32},
+        Case{{1, 9, 17, 64, 64, 3}, ConvJoin::concat, 56}, Case{{1, 10, 34, 16, 8, 3}, ConvJoin::upsampled, 0},
+        Case{{2, 8, 16, 64, 32, 3}, ConvJoin::upsampled, 0}}) {
+    const Conv2dShape& s = jc.s;
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k << " join "
+                                      << static_cast<int>(jc.join));
+    const int64_t px = s.pixels(), ca = s.c - jc.cb, uc = s.c;
+    const int64_t na = jc.join == ConvJoin::concat ? px * ca : s.n * (s.h / 2) * (s.w / 2) * uc;
+    const std::vector<bf16> a = to_bf16(random_vector(na, 1100 + s.c)), b = to_bf16(random_vector(px * jc.cb, 1200));
+    std::vector<bf16> whole(static_cast<size_t>(px * s.c));
+    for (int64_t p = 0; p < px; ++p) {
+      const int64_t img = p / (s.h * s.w), y = p / s.w % s.h, x = p % s.w;
+      for (int64_t ch = 0; ch < s.c; ++ch) {
+        whole[p * s.c + ch] = jc.join == ConvJoin::upsampled
+                                  ? a[((img * (s.h / 2) + y / 2) * (s.w / 2) + x / 2) * s.c + ch]
+                                  : (ch < ca ? a[p * ca + ch] : b[p * jc.cb + ch - ca]);
+      }
+    }
+    const std::vector<float> wt = random_vector(s.weight_numel(), 1300, -0.25f, 0.25f), bias = random_vector(s.k, 1400);
+    const std::vector<bf16> dy = to_bf16(random_vector(px * s.k, 1500));
+    std::vector<float> yv = random_vector(px * s.k, 1600);
+    for (float& v : yv) v = v > 0 ? v : 0.0f;
+    DevArray<bf16> da(a), db(b.empty() ? std::vector<bf16>(1) : b), dwhole(whole), ddy(dy), dmask(to_bf16(yv));
+    DevBuf dw(wt), dbias(bias);
+    ConvJoined<const bf16> xj;
+    xj.join = jc.join;
+    xj.a = da.get();
+    xj.b = jc.join == ConvJoin::concat ? db.get() : nullptr;
+    xj.cb = jc.cb;
+
+    DevArray<bf16> yj(px * s.k), ym(px * s.k);
+    yj.poison();
+    ym.poison();
+    cuda::conv2d_forward_halo(s, xj, dw.get(), dbias.get(), true, yj.get(), stream);
+    cuda::conv2d_forward_halo(s, dwhole.get(), dw.get(), dbias.get(), true, ym.get(), stream);
+    EXPECT_TRUE(bits_equal(yj.download(), ym.download())) << "forward";
+
+    DevArray<uint8_t> wsj(cuda::conv2d_backward_weight_halo_workspace_bytes(s)),
+        wsm(cuda::conv2d_backward_weight_halo_workspace_bytes(s));
+    DevBuf gwj(s.weight_numel()), gbj(s.k), gwm(s.weight_numel()), gbm(s.k);
+    gwj.poison();
+    gwm.poison();
+    cuda::conv2d_backward_weight_halo(s, xj, ddy.get(), dmask.get(), gwj.get(), gbj.get(), wsj.get(), stream);
+    cuda::conv2d_backward_weight_halo(s, dwhole.get(), ddy.get(), dmask.get(), gwm.get(), gbm.get(), wsm.get(), stream);
+    EXPECT_TRUE(bits_equal(gwj.download(), gwm.download())) << "backward-weight dW";
+    EXPECT_TRUE(bits_equal(gbj.download(), gbm.download())) << "backward-weight dbias";
+
+    if (jc.join == ConvJoin::concat) {
+      DevArray<bf16> dxa(px * ca), dxb(px * jc.cb), dx(px * s.c);
+      dxa.poison();
+      dxb.poison();
+      dx.poison();
+      ConvJoined<bf16> g;
+      g.join = ConvJoin::concat;
+      g.a = dxa.get();
+      g.b = dxb.get();
+      g.cb = jc.cb;
+      cuda::conv2d_backward_data_halo(s, ddy.get(), dmask.get(), dw.get(), g, stream);
+      cuda::conv2d_backward_data_halo(s, ddy.get(), dmask.get(), dw.get(), dx.get(), stream);
+      const std::vector<bf16> ga = dxa.download(), gb = dxb.download(), full = dx.download();
+      std::vector<bf16> joined(full.size());
+      for (int64_t p = 0; p < px; ++p) {
+        std::copy(ga.begin() + p * ca, ga.begin() + (p + 1) * ca, joined.begin() + p * s.c);
+        std::copy(gb.begin() + p * jc.cb, gb.begin() + (p + 1) * jc.cb, joined.begin() + p * s.c + ca);
+      }
+      EXPECT_TRUE(bits_equal(joined, full)) << "backward-data into the concat's two gradients";
+    }
+  }
+}
+
 // The deep-level forward (kernels/cuda/conv2d_deep.h) against the CPU bf16 conv, as the halo
 // forward is checked: at most one ulp apart and rarely, twice bit for bit, outputs poisoned first.
 // The UNet's deep channel pairs (levels 3-6: 64-512, both tile widths, several k-steps per tap) at

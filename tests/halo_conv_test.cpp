@@ -112,8 +112,30 @@ TEST(HaloLayout, SwizzleIsAPermutationAndEveryLdmatrixIsConflictFree) {
 // One CTA tile of the halo kernel, every warp, on the emulator: stage the halo (x, or dy already
 // masked) and the weights as the kernel does, then run its k-loop and epilogue (bias and ReLU in
 // forward only). Adds the bank-conflict wavefronts of the A and B loads to *ldsm.
-void emulate_tile(const Conv2dShape& s, bool bwd, const std::vector<bf16>& x, const std::vector<float>& w,
-                  const std::vector<float>& bias, bool relu, int64_t tile, std::vector<bf16>& y, int64_t* ldsm) {
+// The 8 channels of chunk q of pixel (img, iy, ix) of the c-channel input x (joined or not), where
+// the kernels' staging reads them (halo::joined_chunk).
+const bf16* staged_chunk(const Conv2dShape& s, const ConvJoined<const bf16>& x, int c, int64_t img, int64_t iy,
+                         int64_t ix, int q) {
+  const halo::JoinedChunk src = halo::joined_chunk(
+      x.join, c, x.join == ConvJoin::concat ? static_cast<int>(c - x.cb) : 0, img, iy, ix, q, s.h, s.w);
+  return (src.src == 0 ? x.a : x.b) + src.off;
+}
+
+ConvJoined<const bf16> plain(const std::vector<bf16>& x) {
+  ConvJoined<const bf16> j;
+  j.a = x.data();
+  return j;
+}
+
+// Where the epilogue stores output channel n of pixel px: y [.., k], or with ya > 0 (the gradients
+// of a concat) channels below ya in y [.., ya] and the others in y2 [.., k - ya].
+bf16* stored_at(bf16* y, bf16* y2, int ya, int k, int64_t px, int n) {
+  if (ya == 0) return y + px * k + n;
+  return n < ya ? y + px * ya + n : y2 + px * (k - ya) + (n - ya);
+}
+
+void emulate_tile(const Conv2dShape& s, bool bwd, const ConvJoined<const bf16>& x, const std::vector<float>& w,
+                  const std::vector<float>& bias, bool relu, int64_t tile, bf16* y, bf16* y2, int ya, int64_t* ldsm) {
   const int c = static_cast<int>(bwd ? s.k : s.c), k = static_cast<int>(bwd ? s.c : s.k), cpp = halo::chunks(c);
   const halo::Tile t = halo::tile_of(tile, s.h, s.w);
   std::vector<uint8_t> smem(static_cast<size_t>(halo::smem_bytes(c, k)), 0);
@@ -123,7 +145,7 @@ void emulate_tile(const Conv2dShape& s, bool bwd, const std::vector<bf16>& x, co
     for (int q = 0; q < cpp; ++q) {
       uint8_t* dst = smem.data() + halo::halo_offset(p, q, cpp);
       if (inside) {
-        std::memcpy(dst, x.data() + ((t.img * s.h + iy) * s.w + ix) * c + 8 * q, 16);
+        std::memcpy(dst, staged_chunk(s, x, c, t.img, iy, ix, q), 16);
       } else {
         std::memset(dst, 0, 16);
       }
@@ -162,10 +184,15 @@ void emulate_tile(const Conv2dShape& s, bool bwd, const std::vector<bf16>& x, co
           if (oy >= s.h || ox >= s.w) continue;
           float v = acc[f][lane][i] + (bwd ? 0.0f : bias[o.n]);
           if (relu && !bwd) v = v > 0.0f ? v : 0.0f;
-          y[((t.img * s.h + oy) * s.w + ox) * k + o.n] = to_bf16(v);
+          *stored_at(y, y2, ya, k, (t.img * s.h + oy) * s.w + ox, o.n) = to_bf16(v);
         }
   }
   *ldsm += em.wavefronts;
+}
+
+void emulate_tile(const Conv2dShape& s, bool bwd, const std::vector<bf16>& x, const std::vector<float>& w,
+                  const std::vector<float>& bias, bool relu, int64_t tile, std::vector<bf16>& y, int64_t* ldsm) {
+  emulate_tile(s, bwd, plain(x), w, bias, relu, tile, y.data(), nullptr, 0, ldsm);
 }
 
 TEST(HaloConv, EmulatedKernelComputesTheConv) {
@@ -381,7 +408,7 @@ TEST(HaloWgradLayout, SplitCoversEveryTileOnce) {
 // the kernel orders them: stage each tile's x halo and masked dy tile (summing dbias), run the
 // warps' tile rows, add the pixel groups in order and write the CTA's partial [dW, dbias] to part
 // (row `split` of stride 9CK + K). Counts the ldmatrix.x4 and their wavefronts.
-void emulate_wgrad_cta(const Conv2dShape& s, const std::vector<bf16>& x, const std::vector<bf16>& dy_masked,
+void emulate_wgrad_cta(const Conv2dShape& s, const ConvJoined<const bf16>& x, const std::vector<bf16>& dy_masked,
                        const wg::Split& sp, int group, int64_t split, std::vector<float>& part, int64_t* ldsm,
                        int64_t* wavefronts) {
   const int c = static_cast<int>(s.c), k = static_cast<int>(s.k), cpp = c / 8, kcpp = k / 8;
@@ -399,7 +426,7 @@ void emulate_wgrad_cta(const Conv2dShape& s, const std::vector<bf16>& x, const s
       const int64_t iy = t.y0 - 1 + hy, ix = t.x0 - 1 + hx;
       uint8_t* dst = smem.data() + wg::x_offset(hy, hx, q, cpp);
       if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) {
-        std::memcpy(dst, x.data() + ((t.img * s.h + iy) * s.w + ix) * c + 8 * q, 16);
+        std::memcpy(dst, staged_chunk(s, x, c, t.img, iy, ix, q), 16);
       } else {
         std::memset(dst, 0, 16);
       }
@@ -497,7 +524,7 @@ TEST(HaloWgrad, EmulatedKernelComputesTheWeightGradient) {
         std::vector<float> part(static_cast<size_t>(sp.splits * stride), NAN);
         int64_t ldsm = 0, wavefronts = 0;
         for (int64_t z = 0; z < sp.splits; ++z)
-          for (int g = 0; g < p.groups; ++g) emulate_wgrad_cta(s, xb, dym, sp, g, z, part, &ldsm, &wavefronts);
+          for (int g = 0; g < p.groups; ++g) emulate_wgrad_cta(s, plain(xb), dym, sp, g, z, part, &ldsm, &wavefronts);
         EXPECT_EQ(wavefronts, 4 * ldsm) << "bank conflicts";
         EXPECT_EQ(ldsm, sp.tiles * halo::kWarps * p.slices * p.groups * (p.mw + (p.nw + 1) / 2));
         std::vector<float> dw(static_cast<size_t>(wn)), db(static_cast<size_t>(k));  // the final sum, in split order
@@ -543,6 +570,201 @@ TEST(HaloWgrad, EmulatedKernelComputesTheWeightGradient) {
         }
       }
     }
+  }
+}
+
+// ---- the decoder's joined inputs ------------------------------------------------------------------
+
+std::vector<bf16> random_bf16(int64_t n, uint32_t seed) {
+  const std::vector<float> f = test::random_vector(n, seed);
+  std::vector<bf16> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = to_bf16(f[i]);
+  return v;
+}
+
+// [a | b] along channels over px pixels.
+std::vector<bf16> concat_of(const std::vector<bf16>& a, const std::vector<bf16>& b, int64_t px, int64_t ca,
+                            int64_t cb) {
+  std::vector<bf16> x(static_cast<size_t>(px * (ca + cb)));
+  for (int64_t p = 0; p < px; ++p) {
+    std::memcpy(x.data() + p * (ca + cb), a.data() + p * ca, ca * 2);
+    std::memcpy(x.data() + p * (ca + cb) + ca, b.data() + p * cb, cb * 2);
+  }
+  return x;
+}
+
+// a [n, h/2, w/2, c] upsampled 2x by nearest neighbour to [n, h, w, c].
+std::vector<bf16> upsampled_of(const std::vector<bf16>& a, int64_t n, int64_t h, int64_t w, int64_t c) {
+  std::vector<bf16> x(static_cast<size_t>(n * h * w * c));
+  for (int64_t img = 0; img < n; ++img)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t xx = 0; xx < w; ++xx)
+        std::memcpy(x.data() + ((img * h + y) * w + xx) * c,
+                    a.data() + ((img * (h / 2) + y / 2) * (w / 2) + xx / 2) * c, c * 2);
+  return x;
+}
+
+// A joined conv input of shape s and its materialised form.
+struct JoinedInput {
+  std::vector<bf16> a, b, whole;
+  ConvJoined<const bf16> parts;
+};
+JoinedInput joined_input(const Conv2dShape& s, ConvJoin join, int64_t cb, uint32_t seed) {
+  JoinedInput in;
+  in.parts.join = join;
+  if (join == ConvJoin::concat) {
+    in.a = random_bf16(s.pixels() * (s.c - cb), seed);
+    in.b = random_bf16(s.pixels() * cb, seed + 1);
+    in.whole = concat_of(in.a, in.b, s.pixels(), s.c - cb, cb);
+    in.parts.b = in.b.data();
+    in.parts.cb = cb;
+  } else {
+    in.a = random_bf16(s.n * (s.h / 2) * (s.w / 2) * s.c, seed);
+    in.whole = upsampled_of(in.a, s.n, s.h, s.w, s.c);
+  }
+  in.parts.a = in.a.data();
+  return in;
+}
+
+struct JoinCase {
+  Conv2dShape s;
+  ConvJoin join;
+  int64_t cb;  // concat: the second part's channels
+};
+// The UNet's decoder joins (skip and up of equal channels) and uneven splits; tiles cut by the
+// image edge; the upsampled input of odd half-resolution size.
+const JoinCase kJoinCases[] = {
+    {{2, 10, 22, 16, 8, 3}, ConvJoin::concat, 8},    {{1, 16, 32, 64, 32, 3}, ConvJoin::concat, 32},
+    {{1, 6, 18, 32, 16, 3}, ConvJoin::concat, 8},    {{1, 9, 17, 64, 64, 3}, ConvJoin::concat, 56},
+    {{1, 10, 34, 16, 8, 3}, ConvJoin::upsampled, 0}, {{2, 8, 16, 64, 32, 3}, ConvJoin::upsampled, 0},
+    {{1, 14, 6, 8, 16, 3}, ConvJoin::upsampled, 0}};
+
+// Chunk q of every pixel, read from the parts where halo::joined_chunk points, is the chunk of the
+// materialised input; joined_supported refuses what the staging cannot read.
+TEST(HaloLayout, JoinedChunksAreTheMaterialisedInputsChunks) {
+  for (const JoinCase& jc : kJoinCases) {
+    const Conv2dShape& s = jc.s;
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " join "
+                                      << static_cast<int>(jc.join));
+    ASSERT_TRUE(halo::joined_supported(jc.join, s.c, s.c - jc.cb, s.h, s.w));
+    const JoinedInput in = joined_input(s, jc.join, jc.cb, 21);
+    for (int64_t img = 0; img < s.n; ++img)
+      for (int64_t iy = 0; iy < s.h; ++iy)
+        for (int64_t ix = 0; ix < s.w; ++ix)
+          for (int q = 0; q < s.c / 8; ++q) {
+            const bf16* got = staged_chunk(s, in.parts, static_cast<int>(s.c), img, iy, ix, q);
+            const bf16* part = jc.join == ConvJoin::concat && 8 * q >= s.c - jc.cb ? in.b.data() : in.a.data();
+            const size_t part_size = part == in.b.data() ? in.b.size() : in.a.size();
+            ASSERT_TRUE(got >= part && got + 8 <= part + part_size) << "chunk " << q << " out of its part";
+            ASSERT_EQ(std::memcmp(got, in.whole.data() + ((img * s.h + iy) * s.w + ix) * s.c + 8 * q, 16), 0)
+                << "pixel (" << img << ", " << iy << ", " << ix << ") chunk " << q;
+          }
+  }
+  EXPECT_FALSE(halo::joined_supported(ConvJoin::concat, 32, 12, 8, 8));  // a chunk across the parts
+  EXPECT_FALSE(halo::joined_supported(ConvJoin::concat, 32, 32, 8, 8));  // no second part
+  EXPECT_FALSE(halo::joined_supported(ConvJoin::upsampled, 32, 0, 9, 8));
+  EXPECT_TRUE(halo::joined_supported(ConvJoin::none, 24, 0, 9, 9));
+}
+
+// Forward on a joined input stages the same bytes as on the materialised input, so it gives the
+// same bits; against the CPU's joined forward, one ulp at most as for the plain conv.
+TEST(HaloConv, EmulatedJoinedForwardIsTheMaterialisedForward) {
+  for (const JoinCase& jc : kJoinCases) {
+    const Conv2dShape& s = jc.s;
+    if (!halo::supports(s.c, s.k, s.r)) continue;
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k << " join "
+                                      << static_cast<int>(jc.join));
+    const JoinedInput in = joined_input(s, jc.join, jc.cb, 31);
+    const std::vector<float> w = test::random_vector(s.weight_numel(), 32, -0.3f, 0.3f),
+                             bias = test::random_vector(s.k, 33);
+    const int64_t ny = s.pixels() * s.k;
+    std::vector<bf16> yj(ny, bf16{0x7fc0}), ym(ny, bf16{0x7fc0}), y_cpu(ny);
+    int64_t ldsm = 0;
+    for (int64_t t = 0; t < halo::tiles(s.n, s.h, s.w); ++t) {
+      emulate_tile(s, false, in.parts, w, bias, true, t, yj.data(), nullptr, 0, &ldsm);
+      emulate_tile(s, false, in.whole, w, bias, true, t, ym, &ldsm);
+    }
+    for (int64_t i = 0; i < ny; ++i) ASSERT_EQ(yj[i].bits, ym[i].bits) << "element " << i;
+    std::vector<uint8_t> ws(static_cast<size_t>(cpu::conv2d_workspace_bytes(s, ConvPass::forward, true, jc.join)) + 64);
+    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(ws.data()) + 63) / 64 * 64);
+    cpu::conv2d_forward(s, ConvMath::bf16, in.parts, w.data(), bias.data(), true, y_cpu.data(), aligned);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < ny; ++i) {
+      if (yj[i].bits == y_cpu[i].bits) continue;
+      ++differ;
+      ASSERT_LE(std::abs(int(yj[i].bits) - int(y_cpu[i].bits)), 1) << "element " << i;
+    }
+    EXPECT_LE(differ, ny / 50 + 1);
+  }
+}
+
+// Backward-data into a concat's two gradients: the epilogue's split store gives the two channel
+// ranges of the unsplit dx, bit for bit, and the CPU's joined backward-data within one ulp.
+TEST(HaloConv, EmulatedBackwardDataWritesBothConcatGradients) {
+  for (const JoinCase& jc : kJoinCases) {
+    const Conv2dShape& s = jc.s;
+    if (jc.join != ConvJoin::concat || !halo::supports(s.k, s.c, s.r)) continue;
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k);
+    const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, ca = s.c - jc.cb;
+    const std::vector<bf16> dy = random_bf16(ny, 41), y = random_bf16(ny, 42);
+    std::vector<bf16> ymask(ny), staged(ny);
+    for (int64_t i = 0; i < ny; ++i) {
+      ymask[i] = to_float(y[i]) > 0.0f ? y[i] : bf16{0};
+      staged[i] = to_float(ymask[i]) > 0.0f ? dy[i] : bf16{0};
+    }
+    const std::vector<float> w = test::random_vector(s.weight_numel(), 43, -0.3f, 0.3f);
+    std::vector<bf16> dx(nx, bf16{0x7fc0}), dxa(s.pixels() * ca, bf16{0x7fc0}), dxb(s.pixels() * jc.cb, bf16{0x7fc0});
+    int64_t ldsm = 0;
+    for (int64_t t = 0; t < halo::tiles(s.n, s.h, s.w); ++t) {
+      emulate_tile(s, true, staged, w, {}, false, t, dx, &ldsm);
+      emulate_tile(s, true, plain(staged), w, {}, false, t, dxa.data(), dxb.data(), static_cast<int>(ca), &ldsm);
+    }
+    const std::vector<bf16> joined = concat_of(dxa, dxb, s.pixels(), ca, jc.cb);
+    ASSERT_EQ(std::memcmp(joined.data(), dx.data(), nx * 2), 0);
+    std::vector<bf16> cpa(dxa.size()), cpb(dxb.size());
+    ConvJoined<bf16> g;
+    g.join = ConvJoin::concat;
+    g.a = cpa.data();
+    g.b = cpb.data();
+    g.cb = jc.cb;
+    std::vector<uint8_t> ws(
+        static_cast<size_t>(cpu::conv2d_workspace_bytes(s, ConvPass::backward_data, true, ConvJoin::concat)) + 64);
+    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(ws.data()) + 63) / 64 * 64);
+    cpu::conv2d_backward_data(s, ConvMath::bf16, dy.data(), ymask.data(), w.data(), g, aligned);
+    const std::vector<bf16> dx_cpu = concat_of(cpa, cpb, s.pixels(), ca, jc.cb);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < nx; ++i) {
+      if (dx[i].bits == dx_cpu[i].bits) continue;
+      ++differ;
+      ASSERT_LE(std::abs(int(dx[i].bits) - int(dx_cpu[i].bits)), 1) << "element " << i;
+    }
+    EXPECT_LE(differ, nx / 50 + 1);
+  }
+}
+
+// Backward-weight on a joined input stages the same x halo as on the materialised input: the same
+// partials, bit for bit, whatever the split.
+TEST(HaloWgrad, EmulatedKernelReadsJoinedInputs) {
+  for (const JoinCase& jc : kJoinCases) {
+    const Conv2dShape& s = jc.s;
+    if (!wg::supports(s.c, s.k, s.r)) continue;
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k << " join "
+                                      << static_cast<int>(jc.join));
+    const JoinedInput in = joined_input(s, jc.join, jc.cb, 51);
+    const std::vector<bf16> dy = random_bf16(s.pixels() * s.k, 52);
+    const int c = static_cast<int>(s.c), k = static_cast<int>(s.k);
+    const wg::Plan p = wg::plan(c, k);
+    const wg::Split sp = wg::split_of(s.n, s.h, s.w, c, k);
+    const int64_t stride = s.weight_numel() + s.k;
+    std::vector<float> pj(static_cast<size_t>(sp.splits * stride), NAN), pm = pj;
+    int64_t ldsm = 0, wavefronts = 0;
+    for (int64_t z = 0; z < sp.splits; ++z)
+      for (int g = 0; g < p.groups; ++g) {
+        emulate_wgrad_cta(s, in.parts, dy, sp, g, z, pj, &ldsm, &wavefronts);
+        emulate_wgrad_cta(s, plain(in.whole), dy, sp, g, z, pm, &ldsm, &wavefronts);
+      }
+    ASSERT_EQ(std::memcmp(pj.data(), pm.data(), pj.size() * 4), 0);
+    for (float v : pj) ASSERT_TRUE(std::isfinite(v));
   }
 }
 

@@ -38,11 +38,16 @@ namespace {
 using namespace ptx;
 
 struct HaloArgs {
-  const bf16* x;     // the staged tensor: x (forward) or dy (backward-data), [N, H, W, c]
+  const bf16* x;     // the staged tensor: x (forward) or dy (backward-data), [N, H, W, c] ...
+  const bf16* x2;    // ... or its joined parts x and x2 (halo::joined_chunk; forward only)
+  ConvJoin join;     //
+  int ca;            // concat: x's channels
   const bf16* mask;  // backward-data: y_relu (dy counts where y > 0), or null
   const float* w;    // KRSC [K, 3, 3, C] of the conv
   const float* bias;
-  bf16* y;  // [N, H, W, k]
+  bf16* y;   // [N, H, W, k], or with ya > 0 its channels [0, ya) (backward-data of a concat: the
+  bf16* y2;  // gradient of the first part) and y2 [N, H, W, k - ya] the rest
+  int ya;
   int64_t n, h, w_px, tiles;
   bool relu;
 };
@@ -92,8 +97,8 @@ __global__ void __launch_bounds__(halo::kThreads) halo_conv_kernel(const HaloArg
       const int p = i / kCpp, q = i % kCpp;
       const int64_t iy = t.y0 - 1 + p / halo::kHaloW, ix = t.x0 - 1 + p % halo::kHaloW;
       const bool valid = iy >= 0 && iy < a.h && ix >= 0 && ix < a.w_px;
-      const int64_t off = valid ? ((t.img * a.h + iy) * a.w_px + ix) * C + 8 * q : 0;
       if constexpr (kBackwardData) {
+        const int64_t off = valid ? ((t.img * a.h + iy) * a.w_px + ix) * C + 8 * q : 0;
         uint4 v = make_uint4(0, 0, 0, 0);
         if (valid) {
           v = *reinterpret_cast<const uint4*>(a.x + off);
@@ -101,7 +106,9 @@ __global__ void __launch_bounds__(halo::kThreads) halo_conv_kernel(const HaloArg
         }
         *reinterpret_cast<uint4*>(smem + halo::halo_offset(p, q, kCpp)) = v;
       } else {
-        cp_async16(base + halo::halo_offset(p, q, kCpp), a.x + off, valid);
+        const halo::JoinedChunk src =
+            valid ? halo::joined_chunk(a.join, C, a.ca, t.img, iy, ix, q, a.h, a.w_px) : halo::JoinedChunk{0, 0};
+        cp_async16(base + halo::halo_offset(p, q, kCpp), (src.src == 0 ? a.x : a.x2) + src.off, valid);
       }
     }
     if constexpr (!kBackwardData) cp_async_wait_all();
@@ -136,7 +143,10 @@ __global__ void __launch_bounds__(halo::kThreads) halo_conv_kernel(const HaloArg
           v1 = v1 > 0.0f ? v1 : 0.0f;
         }
         const uint32_t packed = mma::pack(to_bf16(v0), to_bf16(v1));
-        *reinterpret_cast<uint32_t*>(a.y + ((t.img * a.h + oy) * a.w_px + ox) * K + o.n) = packed;
+        const int64_t px = (t.img * a.h + oy) * a.w_px + ox;
+        bf16* dst = a.ya == 0 ? a.y + px * K + o.n
+                              : (o.n < a.ya ? a.y + px * a.ya + o.n : a.y2 + px * (K - a.ya) + (o.n - a.ya));
+        *reinterpret_cast<uint32_t*>(dst) = packed;
       }
     }
   }
@@ -198,7 +208,10 @@ void check_args(const Conv2dShape& s, int64_t c, int64_t k, const bf16* in, cons
 // ---- backward-weight ----------------------------------------------------------------------------
 
 struct WgradArgs {
-  const bf16* x;     // [N, H, W, C]
+  const bf16* x;     // [N, H, W, C], or its joined parts x and x2 (halo::joined_chunk)
+  const bf16* x2;    //
+  ConvJoin join;     //
+  int ca;            // concat: x's channels
   const bf16* dy;    // [N, H, W, K]
   const bf16* mask;  // y_relu [N, H, W, K] (dy counts where y > 0), or null
   float* out_w;      // split z writes dW at out_w + z * stride (KRSC)
@@ -252,8 +265,9 @@ __global__ void __launch_bounds__(halo::kThreads, 2) halo_wgrad_kernel(const Wgr
       const int p = i / kCpp, q = i % kCpp, hy = p / halo::kHaloW, hx = p % halo::kHaloW;
       const int64_t iy = t.y0 - 1 + hy, ix = t.x0 - 1 + hx;
       const bool valid = iy >= 0 && iy < a.h && ix >= 0 && ix < a.w_px;
-      const int64_t off = valid ? ((t.img * a.h + iy) * a.w_px + ix) * C + 8 * q : 0;
-      cp_async16(xbase + L::x_offset(hy, hx, q, kCpp), a.x + off, valid);
+      const halo::JoinedChunk src =
+          valid ? halo::joined_chunk(a.join, C, a.ca, t.img, iy, ix, q, a.h, a.w_px) : halo::JoinedChunk{0, 0};
+      cp_async16(xbase + L::x_offset(hy, hx, q, kCpp), (src.src == 0 ? a.x : a.x2) + src.off, valid);
     }
     for (int i = tid; i < halo::kTileH * halo::kTileW * kKcpp; i += halo::kThreads) {
       const int p = i / kKcpp, q = i % kKcpp, ty = p / halo::kTileW, tx = p % halo::kTileW;
@@ -369,6 +383,18 @@ void launch_wgrad_k(const WgradArgs& a, int64_t k, cudaStream_t stream) {
   SEIS_KERNEL_CHECK(false, "halo backward-weight: " << k << " output channels");
 }
 
+// The joined input x of a conv of shape s (its first part's channels, for HaloArgs and WgradArgs):
+// a layout the staging reads (halo::joined_supported), both parts 16-byte aligned.
+int joined_first_channels(const Conv2dShape& s, const ConvJoined<const bf16>& x) {
+  SEIS_KERNEL_CHECK(
+      halo::joined_supported(x.join, s.c, s.c - x.cb, s.h, s.w),
+      "halo conv: a joined input of C=" << s.c << " (second part " << x.cb << ") on " << s.h << "x" << s.w);
+  if (x.join == ConvJoin::concat) {
+    SEIS_KERNEL_CHECK(x.b != nullptr && aligned16(x.b), "halo conv: the concat's second part must be 16-byte aligned");
+  }
+  return x.join == ConvJoin::concat ? static_cast<int>(s.c - x.cb) : 0;
+}
+
 }  // namespace
 
 bool halo_conv_enabled() {
@@ -376,21 +402,66 @@ bool halo_conv_enabled() {
   return on;
 }
 
+void conv2d_forward_halo(const Conv2dShape& s, const ConvJoined<const bf16>& x, const float* w, const float* bias,
+                         bool relu, bf16* y, CUstream_st* stream) {
+  if (s.pixels() == 0) return;
+  check_args(s, s.c, s.k, x.a, y, w);
+  HaloArgs a{};
+  a.x = x.a;
+  a.x2 = x.b;
+  a.join = x.join;
+  a.ca = joined_first_channels(s, x);
+  a.w = w;
+  a.bias = bias;
+  a.y = y;
+  a.n = s.n;
+  a.h = s.h;
+  a.w_px = s.w;
+  a.tiles = halo::tiles(s.n, s.h, s.w);
+  a.relu = relu;
+  launch_ck<false>(a, s.c, s.k, stream);
+}
+
 void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
                          CUstream_st* stream) {
+  ConvJoined<const bf16> j;
+  j.a = x;
+  conv2d_forward_halo(s, j, w, bias, relu, y, stream);
+}
+
+void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w,
+                               const ConvJoined<bf16>& dx, CUstream_st* stream) {
   if (s.pixels() == 0) return;
-  check_args(s, s.c, s.k, x, y, w);
-  const HaloArgs a{x, nullptr, w, bias, y, s.n, s.h, s.w, halo::tiles(s.n, s.h, s.w), relu};
-  launch_ck<false>(a, s.c, s.k, stream);
+  check_args(s, s.k, s.c, dy, dx.a, w);
+  SEIS_KERNEL_CHECK(y_relu == nullptr || aligned16(y_relu), "halo conv: y_relu must be 16-byte aligned");
+  SEIS_KERNEL_CHECK(dx.join != ConvJoin::upsampled,
+                    "halo conv: the gradient of an upsampled input is summed 2x2 by upsample2x_backward, not here");
+  int ya = 0;
+  if (dx.join == ConvJoin::concat) {
+    SEIS_KERNEL_CHECK(halo::joined_supported(dx.join, s.c, s.c - dx.cb, s.h, s.w) && dx.b != nullptr && aligned4(dx.b),
+                      "halo conv: the gradients of a concat of C=" << s.c << " (second part " << dx.cb << ")");
+    ya = static_cast<int>(s.c - dx.cb);
+  }
+  HaloArgs a{};
+  a.x = dy;
+  a.join = ConvJoin::none;
+  a.mask = y_relu;
+  a.w = w;
+  a.y = dx.a;
+  a.y2 = dx.b;
+  a.ya = ya;
+  a.n = s.n;
+  a.h = s.h;
+  a.w_px = s.w;
+  a.tiles = halo::tiles(s.n, s.h, s.w);
+  launch_ck<true>(a, s.k, s.c, stream);
 }
 
 void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w, bf16* dx,
                                CUstream_st* stream) {
-  if (s.pixels() == 0) return;
-  check_args(s, s.k, s.c, dy, dx, w);
-  SEIS_KERNEL_CHECK(y_relu == nullptr || aligned16(y_relu), "halo conv: y_relu must be 16-byte aligned");
-  const HaloArgs a{dy, y_relu, w, nullptr, dx, s.n, s.h, s.w, halo::tiles(s.n, s.h, s.w), false};
-  launch_ck<true>(a, s.k, s.c, stream);
+  ConvJoined<bf16> j;
+  j.a = dx;
+  conv2d_backward_data_halo(s, dy, y_relu, w, j, stream);
 }
 
 int64_t conv2d_backward_weight_halo_workspace_bytes(const Conv2dShape& s) {
@@ -399,6 +470,14 @@ int64_t conv2d_backward_weight_halo_workspace_bytes(const Conv2dShape& s) {
 
 void conv2d_backward_weight_halo(const Conv2dShape& s, const bf16* x, const bf16* dy, const bf16* y_relu, float* dw,
                                  float* dbias, void* workspace, CUstream_st* stream) {
+  ConvJoined<const bf16> j;
+  j.a = x;
+  conv2d_backward_weight_halo(s, j, dy, y_relu, dw, dbias, workspace, stream);
+}
+
+void conv2d_backward_weight_halo(const Conv2dShape& s, const ConvJoined<const bf16>& xj, const bf16* dy,
+                                 const bf16* y_relu, float* dw, float* dbias, void* workspace, CUstream_st* stream) {
+  const bf16* x = xj.a;
   SEIS_KERNEL_CHECK(halo_wgrad::supports(s.c, s.k, s.r),
                     "halo backward-weight: C=" << s.c << " K=" << s.k << " R=" << s.r);
   SEIS_KERNEL_CHECK(dw != nullptr, "halo backward-weight: null dw");
@@ -413,8 +492,20 @@ void conv2d_backward_weight_halo(const Conv2dShape& s, const bf16* x, const bf16
   SEIS_KERNEL_CHECK(aligned16(x) && aligned16(dy) && (y_relu == nullptr || aligned16(y_relu)),
                     "halo backward-weight: x, dy and y_relu must be 16-byte aligned");
   SEIS_KERNEL_CHECK(split.splits < 65536, "halo backward-weight: " << split.splits << " splits");
+  const int ca = joined_first_channels(s, xj);
   const int64_t wn = s.weight_numel(), n = wn + s.k;
-  WgradArgs a{x, dy, y_relu, dw, dbias, 0, s.h, s.w, split};
+  WgradArgs a{};
+  a.x = x;
+  a.x2 = xj.b;
+  a.join = xj.join;
+  a.ca = ca;
+  a.dy = dy;
+  a.mask = y_relu;
+  a.out_w = dw;
+  a.out_b = dbias;
+  a.h = s.h;
+  a.w_px = s.w;
+  a.split = split;
   float* part = static_cast<float*>(workspace);
   if (split.splits > 1) {
     SEIS_KERNEL_CHECK(part != nullptr, "halo backward-weight: no workspace for " << split.splits << " partials");

@@ -22,14 +22,25 @@ struct CUstream_st;
 
 namespace seis::cuda {
 
+// The joined forms read the decoder's joined inputs in place (ConvJoin, kernels/conv2d.h;
+// halo::joined_supported: whole 8-channel chunks in each concat part, even images upsampled):
+// forward and backward-weight stage x from its parts; backward-data writes the two gradients of a
+// concat (the gradient of an upsampled input is summed 2x2 by upsample2x_backward, not here).
+//
 // SEIS_CONV_IMPL lists "halo" (conv_impl.h; read once).
 bool halo_conv_enabled();
 void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
                          CUstream_st* stream);
 void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w, bf16* dx,
                                CUstream_st* stream);
+void conv2d_forward_halo(const Conv2dShape& s, const ConvJoined<const bf16>& x, const float* w, const float* bias,
+                         bool relu, bf16* y, CUstream_st* stream);
+void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w,
+                               const ConvJoined<bf16>& dx, CUstream_st* stream);
 int64_t conv2d_backward_weight_halo_workspace_bytes(const Conv2dShape& s);
 void conv2d_backward_weight_halo(const Conv2dShape& s, const bf16* x, const bf16* dy, const bf16* y_relu, float* dw,
                                  float* dbias, void* workspace, CUstream_st* stream);
+void conv2d_backward_weight_halo(const Conv2dShape& s, const ConvJoined<const bf16>& x, const bf16* dy,
+                                 const bf16* y_relu, float* dw, float* dbias, void* workspace, CUstream_st* stream);
 
 }  // namespace seis::cuda

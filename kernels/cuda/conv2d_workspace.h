@@ -20,8 +20,10 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/conv2d.h"
+#include "kernels/cuda/conv_impl.h"
 #include "kernels/cuda/deep_conv_layout.h"
 #include "kernels/cuda/deep_wgrad_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
@@ -185,6 +187,25 @@ inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool 
     return std::max(measure.used(), deep::backward_data_bytes(s.pixels(), s.c, s.k));
   }
   return measure.used();
+}
+
+// Whether the CUDA conv reads a joined input (ConvJoin; cb: a concat's second part) in place: only
+// the halo kernels do, so only where SEIS_CONV_IMPL lists "halo" (read once, as the kernels read it),
+// on bf16 storage with bf16 operands, where they take all three passes of the shape and their
+// staging reads the join (halo::joined_supported). Elsewhere the engine materialises the input.
+inline bool conv2d_joins_in_place(const Conv2dShape& s, ConvMath math, bool bf16, ConvJoin join, int64_t cb) {
+  static const bool halo_on = conv_impl_lists(std::getenv("SEIS_CONV_IMPL"), "halo");
+  return halo_on && join != ConvJoin::none && bf16 && math == ConvMath::bf16 && halo::supports(s.c, s.k, s.r) &&
+         halo::supports(s.k, s.c, s.r) && halo::joined_supported(join, s.c, s.c - cb, s.h, s.w);
+}
+
+// The workspace of a joined pass (conv2d_joins_in_place): the halo backward-weight's partials; for
+// the backward-data of an upsampled input the full-resolution bf16 gradient, which
+// upsample2x_backward then sums 2x2; nothing else.
+inline int64_t conv2d_joined_workspace_bytes(const Conv2dShape& s, ConvPass pass, ConvJoin join) {
+  if (pass == ConvPass::backward_weight) return halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4;
+  if (pass == ConvPass::backward_data && join == ConvJoin::upsampled) return s.pixels() * s.c * 2;
+  return 0;
 }
 
 }  // namespace seis::cuda

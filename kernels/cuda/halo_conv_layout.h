@@ -21,6 +21,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/conv2d.h"
 #include "kernels/cuda/mma_layout.h"
 
 namespace seis::cuda::halo {
@@ -108,6 +109,33 @@ struct OutIndex {
 SEIS_HD constexpr OutIndex out_index(int lane, int warp, int f, int i) {
   const mma::RowCol rc = mma::c_element(lane, i);
   return {warp, rc.row, 8 * f + rc.col};
+}
+
+// The decoder's joined inputs (ConvJoin, kernels/conv2d.h), read where they lie by the staging of
+// the c-channel conv input: chunk q (channels 8q .. 8q + 7) of pixel (img, iy, ix) of an h x w image
+// is in source `src` (0: a, 1: b) at element offset `off`.
+// - none: a [N, h, w, c];
+// - concat: [a | b], a [N, h, w, ca] holding chunks q < ca / 8 and b [N, h, w, c - ca] the rest
+//   (ca and c - ca multiples of 8, so a chunk never straddles the two);
+// - upsampled: a [N, h/2, w/2, c] upsampled 2x by nearest neighbour (h and w even).
+// The staging computes this once per chunk and tile, outside the k-loop.
+struct JoinedChunk {
+  int src;
+  int64_t off;
+};
+SEIS_HD constexpr JoinedChunk joined_chunk(ConvJoin join, int c, int ca, int64_t img, int64_t iy, int64_t ix, int q,
+                                           int64_t h, int64_t w) {
+  if (join == ConvJoin::upsampled) return {0, ((img * (h / 2) + iy / 2) * (w / 2) + ix / 2) * c + 8 * q};
+  if (join == ConvJoin::concat) {
+    const int64_t px = (img * h + iy) * w + ix;
+    return 8 * q < ca ? JoinedChunk{0, px * ca + 8 * q} : JoinedChunk{1, px * (c - ca) + 8 * q - ca};
+  }
+  return {0, ((img * h + iy) * w + ix) * c + 8 * q};
+}
+// Whether the staging can read x joined so: whole chunks in each concat part, even images upsampled.
+SEIS_HD constexpr bool joined_supported(ConvJoin join, int64_t c, int64_t ca, int64_t h, int64_t w) {
+  return join == ConvJoin::none || (join == ConvJoin::concat && ca > 0 && ca < c && ca % 8 == 0) ||
+         (join == ConvJoin::upsampled && h % 2 == 0 && w % 2 == 0);
 }
 
 // The tile of CTA b: image, first output row and column. Tiles run along W, then H, then images.
