@@ -48,8 +48,10 @@ bool use_cudnn(const ExecConfig& exec, const Tensor& t) {
 }
 #endif
 
-// join: the kernels' joined forms (ConvJoin; on CUDA where joins_in_place says so).
-Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act, ConvJoin join = ConvJoin::none) {
+// join: the kernels' joined forms (ConvJoin; on CUDA where joins_in_place says so). On CUDA, the
+// workspace of the kernel that takes the pass (math: the halo kernels need less).
+Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, ConvMath math, const Tensor& act,
+                      ConvJoin join = ConvJoin::none) {
   const Device d = act.device();
   const bool bf16 = act.dtype() == DType::bf16;
   int64_t bytes = 0;
@@ -58,7 +60,7 @@ Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, const Tensor& act, Co
   } else if (join != ConvJoin::none) {
     bytes = cuda::conv2d_joined_workspace_bytes(s, pass, join);
   } else {
-    bytes = cuda::conv2d_workspace_bytes(s, pass, bf16);
+    bytes = cuda::conv2d_workspace_bytes(s, pass, bf16, math);
   }
   return bytes > 0 ? Tensor::empty({bytes}, DType::u8, d) : Tensor();
 }
@@ -74,7 +76,7 @@ void conv_forward_call(const ExecConfig& exec, const Conv2dShape& s, const Tenso
     return;
   }
 #endif
-  const Tensor ws = conv_workspace(s, ConvPass::forward, x);
+  const Tensor ws = conv_workspace(s, ConvPass::forward, exec.math, x);
   with_activation_type(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     SEIS_DISPATCH(x, conv2d_forward, s, exec.math, x.data<T>(), w.data<float>(), bias, relu, y.data<T>(), ws.raw());
@@ -91,7 +93,7 @@ void conv_backward_data_call(const ExecConfig& exec, const Conv2dShape& s, const
     return;
   }
 #endif
-  const Tensor ws = conv_workspace(s, ConvPass::backward_data, dy);
+  const Tensor ws = conv_workspace(s, ConvPass::backward_data, exec.math, dy);
   with_activation_type(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
     SEIS_DISPATCH(dy, conv2d_backward_data, s, exec.math, dy.data<T>(), y_relu.data<T>(), w.data<float>(), dx.data<T>(),
@@ -110,7 +112,7 @@ void conv_backward_weight_call(const ExecConfig& exec, const Conv2dShape& s, con
     return;
   }
 #endif
-  const Tensor ws = conv_workspace(s, ConvPass::backward_weight, dy);
+  const Tensor ws = conv_workspace(s, ConvPass::backward_weight, exec.math, dy);
   with_activation_type(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
     SEIS_DISPATCH(dy, conv2d_backward_weight, s, exec.math, x.data<T>(), dy.data<T>(), y_relu.data<T>(),
@@ -334,7 +336,7 @@ ConvJoined<T> joined(ConvJoin join, Ten& a, Ten* b) {
 Tensor joined_forward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join, const Tensor& a, const Tensor* b,
                       const Var& w, const Var& bias, bool relu) {
   Tensor y = empty_like({s.n, s.h, s.w, s.k}, a);
-  const Tensor ws = conv_workspace(s, ConvPass::forward, a, join);
+  const Tensor ws = conv_workspace(s, ConvPass::forward, exec.math, a, join);
   if (a.device().shape_only) return y;
   const float* bp = bias ? bias->value.data<float>() : nullptr;
   if (!a.device().is_cpu()) {
@@ -360,7 +362,7 @@ void joined_backward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join
   const Tensor y_relu = relu ? out->value : Tensor();
   const bool shape_only = dy.device().shape_only;
   weight_grads(w, bias, dy.device(), [&](Tensor& dw, Tensor& db) {
-    const Tensor ws = conv_workspace(s, ConvPass::backward_weight, dy, join);
+    const Tensor ws = conv_workspace(s, ConvPass::backward_weight, exec.math, dy, join);
     if (shape_only) return;
     if (!dy.device().is_cpu()) {
       on_cuda_bf16(dy, [&](CUstream_st* stream) {
@@ -380,7 +382,7 @@ void joined_backward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join
   if (!a->requires_grad && !(b && (*b)->requires_grad)) return;
   Tensor da = empty_like(a->value.shape(), dy);
   Tensor db = b ? empty_like((*b)->value.shape(), dy) : Tensor();
-  const Tensor ws = conv_workspace(s, ConvPass::backward_data, dy, join);
+  const Tensor ws = conv_workspace(s, ConvPass::backward_data, exec.math, dy, join);
   if (!shape_only && !dy.device().is_cpu()) {
     on_cuda_bf16(dy, [&](CUstream_st* stream) {
       cuda::conv2d_backward_data(s, exec.math, dy.data<bf16>(), relu ? y_relu.data<bf16>() : nullptr,

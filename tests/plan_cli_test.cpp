@@ -58,6 +58,25 @@ TEST(PlanCli, PlansForAGpuWithoutOne) {
   }
 }
 
+// The planner follows the conv kernels a run would use: with SEIS_CONV_IMPL=halo (bf16 storage on
+// CUDA) the halo kernels read the decoder's joined inputs in place and need no widening workspace,
+// so a sample takes less; SEIS_CONV_IMPL=deep alone changes neither.
+TEST(PlanCli, HaloKernelsPlanLessMemoryOnCuda) {
+  auto bytes = [](const std::string& env) {
+    const test::CliResult r = test::run_command(env + " SEIS_CUDA_BF16_STORAGE=1 " + std::string(SEISSEG_BIN) +
+                                                " plan --json --levels 5 --height 1024 --width 512 --device cuda "
+                                                "--precision bf16 --memory-gib 80");
+    EXPECT_EQ(r.code, 0) << r.err;
+    return json::parse(r.out, nullptr, false).value("bytes_per_sample", int64_t{-1});
+  };
+  const int64_t plain = bytes("SEIS_CONV_IMPL="), halo = bytes("SEIS_CONV_IMPL=halo"),
+                deep = bytes("SEIS_CONV_IMPL=deep");
+  EXPECT_GT(plain, 0);
+  EXPECT_GT(halo, 0);
+  EXPECT_LT(halo, plain * 9 / 10) << halo << " against " << plain;
+  EXPECT_EQ(deep, plain);
+}
+
 TEST(PlanCli, BadFlagsAreOneLineErrorsWithExitCode2) {
   for (const char* args :
        {"--height 100 --width 64",  // not divisible by 2^6

@@ -956,8 +956,8 @@ void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const fl
   check_shape(s);
   if (s.pixels() == 0) return;
   // The halo kernel reads and writes bf16 itself (behind SEIS_CONV_IMPL=halo until a GPU run
-  // verifies it). The workspace is sized for the widening path either way.
-  if (math == ConvMath::bf16 && halo_conv_enabled() && halo::supports(s.c, s.k, s.r)) {
+  // verifies it), with no workspace (conv2d_workspace_bytes with the ConvMath sizes none).
+  if (halo_takes(s, ConvPass::forward, math)) {
     conv2d_forward_halo(s, x, w, bias, relu, y, stream);
     return;
   }
@@ -980,7 +980,7 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, c
                           bf16* dx, void* workspace, CUstream_st* stream) {
   check_shape(s);
   if (s.pixels() == 0) return;
-  if (math == ConvMath::bf16 && halo_conv_enabled() && halo::supports(s.k, s.c, s.r)) {
+  if (halo_takes(s, ConvPass::backward_data, math)) {
     conv2d_backward_data_halo(s, dy, y_relu, w, dx, stream);
     return;
   }
@@ -1007,7 +1007,7 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, 
   }
   // The halo kernel reads bf16 itself (behind SEIS_CONV_IMPL=halo until a GPU run verifies it); its
   // partials fit the workspace (conv2d_workspace_bytes counts them).
-  if (math == ConvMath::bf16 && halo_conv_enabled() && halo_wgrad::supports(s.c, s.k, s.r)) {
+  if (halo_takes(s, ConvPass::backward_weight, math)) {
     conv2d_backward_weight_halo(s, x, dy, y_relu, dw, dbias, workspace, stream);
     return;
   }

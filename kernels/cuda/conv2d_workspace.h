@@ -167,6 +167,27 @@ inline BackwardWeightScratch carve_backward_weight(const Conv2dShape& s, Carver&
 
 }  // namespace conv_layout
 
+// SEIS_CONV_IMPL lists "halo" (conv_impl.h; read once): the halo kernels run where they apply.
+inline bool halo_conv_listed() {
+  static const bool on = conv_impl_lists(std::getenv("SEIS_CONV_IMPL"), "halo");
+  return on;
+}
+
+// Whether the halo kernels take this pass of a conv on bf16 storage (conv2d.cu's dispatch asks the
+// same): listed, bf16 operands, 3x3 with channels they instantiate (backward-data: the conv of dy).
+inline bool halo_takes(const Conv2dShape& s, ConvPass pass, ConvMath math) {
+  if (!halo_conv_listed() || math != ConvMath::bf16) return false;
+  switch (pass) {
+    case ConvPass::forward:
+      return halo::supports(s.c, s.k, s.r);
+    case ConvPass::backward_data:
+      return halo::supports(s.k, s.c, s.r);
+    case ConvPass::backward_weight:
+      return halo_wgrad::supports(s.c, s.k, s.r);
+  }
+  return false;
+}
+
 inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16) {
   conv_layout::Carver measure(nullptr);
   conv_layout::carve_wide(s, pass, bf16, measure);
@@ -189,14 +210,21 @@ inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool 
   return measure.used();
 }
 
+// The workspace a bf16-storage pass needs with the kernel that takes it: where the halo kernels do,
+// only the backward-weight's partials (they read and write bf16 themselves); otherwise
+// conv2d_workspace_bytes(s, pass, true), which the widening path needs.
+inline int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16, ConvMath math) {
+  if (!bf16 || !halo_takes(s, pass, math)) return conv2d_workspace_bytes(s, pass, bf16);
+  return pass == ConvPass::backward_weight ? halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4 : 0;
+}
+
 // Whether the CUDA conv reads a joined input (ConvJoin; cb: a concat's second part) in place: only
-// the halo kernels do, so only where SEIS_CONV_IMPL lists "halo" (read once, as the kernels read it),
-// on bf16 storage with bf16 operands, where they take all three passes of the shape and their
-// staging reads the join (halo::joined_supported). Elsewhere the engine materialises the input.
+// the halo kernels do, so only on bf16 storage where they take all three passes of the shape and
+// their staging reads the join (halo::joined_supported). Elsewhere the engine materialises it.
 inline bool conv2d_joins_in_place(const Conv2dShape& s, ConvMath math, bool bf16, ConvJoin join, int64_t cb) {
-  static const bool halo_on = conv_impl_lists(std::getenv("SEIS_CONV_IMPL"), "halo");
-  return halo_on && join != ConvJoin::none && bf16 && math == ConvMath::bf16 && halo::supports(s.c, s.k, s.r) &&
-         halo::supports(s.k, s.c, s.r) && halo::joined_supported(join, s.c, s.c - cb, s.h, s.w);
+  return join != ConvJoin::none && bf16 && halo_takes(s, ConvPass::forward, math) &&
+         halo_takes(s, ConvPass::backward_data, math) && halo_takes(s, ConvPass::backward_weight, math) &&
+         halo::joined_supported(join, s.c, s.c - cb, s.h, s.w);
 }
 
 // The workspace of a joined pass (conv2d_joins_in_place): the halo backward-weight's partials; for
