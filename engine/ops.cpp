@@ -418,10 +418,9 @@ Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const
 Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b, const Var& w, const Var& bias,
                   bool relu) {
   check_concat(a->value, b->value);
-  const Conv2dShape sj =
+  const Conv2dShape s =
       conv_shape(Shape{a->value.dim(0), a->value.dim(1), a->value.dim(2), a->value.dim(3) + b->value.dim(3)}, w, bias);
-  if (joins_in_place(exec, a->value, sj, ConvJoin::concat, b->value.dim(3))) {
-    const Conv2dShape s = sj;
+  if (joins_in_place(exec, a->value, s, ConvJoin::concat, b->value.dim(3))) {
     Var out = output_var(tape, joined_forward(exec, s, ConvJoin::concat, a->value, &b->value, w, bias, relu),
                          {&a, &b, &w, &bias});
     if (!out->requires_grad) return out;
@@ -433,7 +432,6 @@ Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b
     return out;
   }
   Tensor cat = concat_value(a->value, b->value);
-  const Conv2dShape s = conv_shape(cat, w, bias);
   Var out = output_var(tape, conv_forward_value(exec, s, cat, w, bias, relu), {&a, &b, &w, &bias});
   cat = Tensor();
   if (!out->requires_grad) return out;
@@ -458,9 +456,8 @@ Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b
 Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
   check_nhwc(x->value, "upsample2x input");
   const Tensor& xv = x->value;
-  const Conv2dShape sj = conv_shape(Shape{xv.dim(0), 2 * xv.dim(1), 2 * xv.dim(2), xv.dim(3)}, w, b);
-  if (joins_in_place(exec, xv, sj, ConvJoin::upsampled, 0)) {
-    const Conv2dShape s = sj;
+  const Conv2dShape s = conv_shape(Shape{xv.dim(0), 2 * xv.dim(1), 2 * xv.dim(2), xv.dim(3)}, w, b);
+  if (joins_in_place(exec, xv, s, ConvJoin::upsampled, 0)) {
     Var out = output_var(tape, joined_forward(exec, s, ConvJoin::upsampled, xv, nullptr, w, b, relu), {&x, &w, &b});
     if (!out->requires_grad) return out;
     tape->record([exec, s, x, w, b, relu, out]() {
@@ -471,7 +468,6 @@ Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var
     return out;
   }
   Tensor up = upsample_value(x->value);
-  const Conv2dShape s = conv_shape(up, w, b);
   Var out = output_var(tape, conv_forward_value(exec, s, up, w, b, relu), {&x, &w, &b});
   up = Tensor();
   if (!out->requires_grad) return out;

@@ -26,8 +26,6 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv2d_halo.h"
-#include "kernels/cuda/conv2d_workspace.h"
-#include "kernels/cuda/conv_impl.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 #include "kernels/cuda/mma_ptx.cuh"
@@ -397,8 +395,6 @@ int joined_first_channels(const Conv2dShape& s, const ConvJoined<const bf16>& x)
 }
 
 }  // namespace
-
-bool halo_conv_enabled() { return halo_conv_listed(); }
 
 void conv2d_forward_halo(const Conv2dShape& s, const ConvJoined<const bf16>& x, const float* w, const float* bias,
                          bool relu, bf16* y, CUstream_st* stream) {

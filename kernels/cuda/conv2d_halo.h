@@ -26,9 +26,7 @@ namespace seis::cuda {
 // halo::joined_supported: whole 8-channel chunks in each concat part, even images upsampled):
 // forward and backward-weight stage x from its parts; backward-data writes the two gradients of a
 // concat (the gradient of an upsampled input is summed 2x2 by upsample2x_backward, not here).
-//
-// SEIS_CONV_IMPL lists "halo" (conv_impl.h; read once).
-bool halo_conv_enabled();
+// Whether they run is conv2d.cu's dispatch: halo_takes (kernels/cuda/conv2d_workspace.h).
 void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
                          CUstream_st* stream);
 void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w, bf16* dx,
