@@ -107,9 +107,10 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoine
 
 namespace cuda {
 // conv2d_workspace_bytes(s, pass, bf16) is host code in kernels/cuda/conv2d_workspace.h, so that a
-// build without CUDA knows it too (a memory plan for a GPU is made on any machine). The bf16 forms
-// widen their inputs into fp32 workspace, run the fp32-storage kernels with ConvMath::bf16 operands
-// and round the outputs (bf16-native loaders are the halo kernels' job, GPU-PLAN.md).
+// build without CUDA knows it too (a memory plan for a GPU is made on any machine). The bf16 forms of
+// the GEMMs widen their inputs into fp32 workspace, run the fp32-storage kernels with ConvMath::bf16
+// operands and round the outputs (bf16-native loaders are the halo kernels' job, GPU-PLAN.md); the
+// few-channel direct kernels read and write bf16 in place.
 void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const float* w, const float* bias, bool relu,
                     float* y, void* workspace, CUstream_st* stream);
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,

@@ -385,7 +385,8 @@ void check_case_bf16(const Case& cs, ConvMath math) {
 }
 
 // The bf16 forms are the fp32 launchers on widened values (y_relu's mask applied while widening dy),
-// with the outputs rounded once: bit for bit what the fp32 launchers give on those values.
+// with the outputs rounded once: bit for bit what the fp32 launchers give on those values, also
+// where the direct kernels (few channels) read and write bf16 in place.
 void check_case_bf16_exact(const Case& cs, ConvMath math) {
   const Conv2dShape s = shape_of(cs);
   const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, nw = s.weight_numel();

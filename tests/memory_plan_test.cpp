@@ -275,5 +275,34 @@ TEST(ConvWorkspace, SplitKPartitionAndPiecesFitTheWorkspace) {
   }
 }
 
+// bf16 storage: the GEMMs widen both operands into the workspace, the direct kernels (the 1-channel
+// input conv, the 1x1 head and their backward passes) read and write bf16 in place, so that their
+// workspace is the fp32 form's (the flipped filter, the backward-weight partials) and no more.
+TEST(ConvWorkspace, DirectKernelsNeedNoWideCopiesOfBf16Activations) {
+  int direct = 0, gemm = 0;
+  for (auto [n, h, w, c, k, r] : std::vector<std::array<int64_t, 6>>{{1, 4096, 4096, 1, 8, 3},
+                                                                     {1, 4096, 4096, 8, 1, 1},
+                                                                     {2, 33, 31, 3, 5, 3},
+                                                                     {1, 17, 9, 40, 72, 3},
+                                                                     {1, 64, 64, 16, 16, 3}}) {
+    const Conv2dShape s{n, h, w, c, k, r};
+    for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
+      SCOPED_TRACE(::testing::Message() << n << "x" << h << "x" << w << " C=" << c << " K=" << k << " R=" << r
+                                        << " pass " << static_cast<int>(pass));
+      const int64_t wide = cuda::conv2d_workspace_bytes(s, pass, true),
+                    narrow = cuda::conv2d_workspace_bytes(s, pass, false);
+      if (cuda::conv_layout::runs_direct(s, pass)) {
+        ++direct;
+        EXPECT_EQ(wide, narrow);
+      } else {
+        ++gemm;
+        EXPECT_GE(wide, narrow + s.pixels() * (s.c + s.k) * 4);
+      }
+    }
+  }
+  EXPECT_EQ(direct, 7);  // the first two shapes in every pass; the third's backward-data
+  EXPECT_GT(gemm, 0);
+}
+
 }  // namespace
 }  // namespace seis

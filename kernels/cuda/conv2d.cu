@@ -17,10 +17,11 @@
 // Few channels (the 1-channel input conv, the 1x1 head, and their backward passes) are memory-bound:
 // direct kernels stream over pixels in fp32 instead of padding the GEMM tiles.
 //
-// bf16 activations (the bf16 overloads) go through fp32 copies in the caller's workspace
+// bf16 activations (the bf16 overloads): the direct kernels read and write bf16 themselves (widen on
+// load, round once on store). The GEMMs go through fp32 copies in the caller's workspace
 // (conv_layout::carve_wide, carved before the fp32 pieces): widen the inputs (cuda::convert, or one
 // fused widen-and-mask map for dy and y_relu), run the fp32-storage launchers above, round the
-// output once to bf16 (cuda::convert).
+// output once to bf16 (cuda::convert). Both give the same bits.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -245,16 +246,19 @@ struct TileMath {
 // out[p, n] = act(bias[n] + sum_{r,s,c} src[p + (r-pad, s-pad), c] * wgt[n, r, s, c]), where src is
 // masked by (mask > 0) when mask is not null. GEMM: M = pixels, N = nout, K = R*R*cin.
 
-struct ConvArgs {
-  const float* src;   // [P, cin]
-  const float* mask;  // [P, cin] or null
+// T: the storage of src, mask and out (float; bf16 in the direct kernel only).
+template <class T>
+struct ConvArgsOf {
+  const T* src;       // [P, cin]
+  const T* mask;      // [P, cin] or null
   const float* wgt;   // [nout, R, R, cin]
   const float* bias;  // [nout] or null
-  float* out;         // [P, nout]
+  T* out;             // [P, nout]
   int64_t pixels, h, w;
   int cin, nout, r, pad, rrc;
   bool relu;
 };
+using ConvArgs = ConvArgsOf<float>;
 
 // VEC = 4: cin % 4 == 0 and 16-byte aligned pointers, so 4 consecutive k-values are one float4.
 template <ConvMath M, int BM, int BN, int WM, int WN, int VEC>
@@ -605,11 +609,20 @@ __device__ __forceinline__ void pixel_hw(int64_t p, int64_t h, int64_t w, int& p
   }
 }
 
+// The fp32 value of a read-only element, through the read-only data cache.
+__device__ __forceinline__ float load_ro(const float* p) { return __ldg(p); }
+__device__ __forceinline__ float load_ro(const bf16* p) {
+  return to_float(bf16{__ldg(reinterpret_cast<const unsigned short*>(p))});
+}
+
 // One thread per output pixel, 8 outputs at a time; weights and bias in shared memory (dynamic:
-// nout * rrc + nout floats). Same ConvArgs as the GEMM; fp32 arithmetic whatever the ConvMath.
+// nout * rrc + nout floats). The GEMM's ConvArgs, or bf16 storage read and written in place (each
+// value widened on load, the result rounded once on store: the bits of widening, running the fp32
+// form and rounding). fp32 arithmetic whatever the ConvMath.
 constexpr int kDirectOut = 8;
 
-__global__ void __launch_bounds__(kBlockThreads) conv_direct_kernel(const ConvArgs a) {
+template <class T>
+__global__ void __launch_bounds__(kBlockThreads) conv_direct_kernel(const ConvArgsOf<T> a) {
   extern __shared__ float smem[];
   float* sw = smem;
   float* sb = smem + static_cast<int64_t>(a.nout) * a.rrc;
@@ -632,8 +645,8 @@ __global__ void __launch_bounds__(kBlockThreads) conv_direct_kernel(const ConvAr
         const int64_t base = (p + static_cast<int64_t>(dr) * a.w + ds) * a.cin;
         const float* wrow = sw + tap * a.cin;
         for (int c = 0; c < a.cin; ++c) {
-          float v = __ldg(a.src + base + c);
-          if (a.mask != nullptr && !(__ldg(a.mask + base + c) > 0.0f)) v = 0.0f;
+          float v = load_ro(a.src + base + c);
+          if (a.mask != nullptr && !(load_ro(a.mask + base + c) > 0.0f)) v = 0.0f;
 #pragma unroll
           for (int j = 0; j < kDirectOut; ++j) {
             if (n0 + j < a.nout) acc[j] = fmaf(v, wrow[(n0 + j) * a.rrc + c], acc[j]);
@@ -642,7 +655,7 @@ __global__ void __launch_bounds__(kBlockThreads) conv_direct_kernel(const ConvAr
       }
 #pragma unroll
       for (int j = 0; j < kDirectOut; ++j) {
-        if (n0 + j < a.nout) a.out[p * a.nout + n0 + j] = a.relu ? fmaxf(acc[j], 0.0f) : acc[j];
+        if (n0 + j < a.nout) store(&a.out[p * a.nout + n0 + j], a.relu ? fmaxf(acc[j], 0.0f) : acc[j]);
       }
     }
   }
@@ -654,9 +667,11 @@ __global__ void __launch_bounds__(kBlockThreads) conv_direct_kernel(const ConvAr
 using conv_layout::kWgE;
 using conv_layout::kWgK;
 
+// x, dy and mask are float or bf16 (widened on load).
+template <class T>
 __global__ void __launch_bounds__(kBlockThreads)
-    wgrad_direct_kernel(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ mask,
-                        int64_t pixels, int64_t h, int64_t w, int c, int k, int r, int pad, float* __restrict__ part) {
+    wgrad_direct_kernel(const T* __restrict__ x, const T* __restrict__ dy, const T* __restrict__ mask, int64_t pixels,
+                        int64_t h, int64_t w, int c, int k, int r, int pad, float* __restrict__ part) {
   __shared__ int e_dr[kWgE], e_ds[kWgE], e_c[kWgE];
   __shared__ float red[kBlockThreads / 32][kWgK * kWgE + kWgK];
   const int rrc = r * r * c;
@@ -685,8 +700,8 @@ __global__ void __launch_bounds__(kBlockThreads)
     for (int j = 0; j < kWgK; ++j) {
       g[j] = 0.0f;
       if (j < k) {
-        g[j] = __ldg(dy + p * k + j);
-        if (mask != nullptr && !(__ldg(mask + p * k + j) > 0.0f)) g[j] = 0.0f;
+        g[j] = load_ro(dy + p * k + j);
+        if (mask != nullptr && !(load_ro(mask + p * k + j) > 0.0f)) g[j] = 0.0f;
       }
       bacc[j] += g[j];
     }
@@ -696,7 +711,7 @@ __global__ void __launch_bounds__(kBlockThreads)
         const int hh = ph + e_dr[e], ww = pw + e_ds[e];
         float v = 0.0f;
         if (hh >= 0 && hh < h && ww >= 0 && ww < w) {
-          v = __ldg(x + (p + static_cast<int64_t>(e_dr[e]) * w + e_ds[e]) * c + e_c[e]);
+          v = load_ro(x + (p + static_cast<int64_t>(e_dr[e]) * w + e_ds[e]) * c + e_c[e]);
         }
 #pragma unroll
         for (int j = 0; j < kWgK; ++j) acc[j][e] = fmaf(g[j], v, acc[j][e]);
@@ -766,14 +781,66 @@ void conv_igemm_n(const ConvArgs& a, bool vec, cudaStream_t stream) {
   }
 }
 
+template <class T>
+void launch_direct(const ConvArgsOf<T>& a, cudaStream_t stream) {
+  const int64_t smem = (static_cast<int64_t>(a.nout) * a.rrc + a.nout) * 4;
+  conv_direct_kernel<T><<<grid_for(a.pixels), kBlockThreads, smem, stream>>>(a);
+  SEIS_CUDA_LAUNCH_CHECK();
+}
+
+// The forward conv as a forward-form conv.
+template <class T>
+ConvArgsOf<T> forward_args(const Conv2dShape& s, const T* x, const float* w, const float* bias, bool relu, T* y) {
+  ConvArgsOf<T> a{};
+  a.src = x;
+  a.mask = nullptr;
+  a.wgt = w;
+  a.bias = bias;
+  a.out = y;
+  a.pixels = s.pixels();
+  a.h = s.h;
+  a.w = s.w;
+  a.cin = static_cast<int>(s.c);
+  a.nout = static_cast<int>(s.k);
+  a.r = static_cast<int>(s.r);
+  a.pad = static_cast<int>(s.pad());
+  a.rrc = static_cast<int>(s.r * s.r * s.c);
+  a.relu = relu;
+  return a;
+}
+
+// backward_data as the forward-form conv of dy (masked by y_relu > 0) with the flipped,
+// channel-transposed filter, which it writes into the workspace's first piece.
+template <class T>
+ConvArgsOf<T> backward_data_args(const Conv2dShape& s, const T* dy, const T* y_relu, const float* w, T* dx,
+                                 conv_layout::Carver& ws, cudaStream_t stream) {
+  const conv_layout::BackwardDataScratch sc = conv_layout::carve_backward_data(s, ws);
+  flip_transpose_kernel<<<grid_for(s.weight_numel()), kThreads, 0, stream>>>(w, s.k, s.r, s.c, sc.wt);
+  SEIS_CUDA_LAUNCH_CHECK();
+  ConvArgsOf<T> a{};
+  a.src = dy;
+  a.mask = y_relu;
+  a.wgt = sc.wt;
+  a.bias = nullptr;
+  a.out = dx;
+  a.pixels = s.pixels();
+  a.h = s.h;
+  a.w = s.w;
+  a.cin = static_cast<int>(s.k);
+  a.nout = static_cast<int>(s.c);
+  a.r = static_cast<int>(s.r);
+  a.pad = static_cast<int>(s.pad());
+  a.rrc = static_cast<int>(s.r * s.r * s.k);
+  a.relu = false;
+  return a;
+}
+
 // The forward-form conv: the GEMM, or the direct kernel for few channels (the choice the CPU twin
 // mirrors to round where the GEMM does: conv_layout::forward_form_direct).
 void run_conv(ConvMath math, const ConvArgs& a, cudaStream_t stream) {
   if (a.pixels == 0) return;
   if (conv_layout::forward_form_direct(a.rrc, a.nout)) {
-    const int64_t direct_smem = (static_cast<int64_t>(a.nout) * a.rrc + a.nout) * 4;
-    conv_direct_kernel<<<grid_for(a.pixels), kBlockThreads, direct_smem, stream>>>(a);
-    SEIS_CUDA_LAUNCH_CHECK();
+    launch_direct(a, stream);
     return;
   }
   const bool vec = a.cin % 4 == 0 && aligned16(a.src) && aligned16(a.wgt) && (a.mask == nullptr || aligned16(a.mask));
@@ -828,6 +895,24 @@ void wgrad_igemm(const Conv2dShape& s, const float* x, const float* dy, const fl
   }
 }
 
+// The direct backward-weight (conv_layout::wgrad_direct): per-block partials, summed in order.
+template <class T>
+void wgrad_direct(const Conv2dShape& s, const T* x, const T* dy, const T* y_relu, float* dw, float* dbias,
+                  const conv_layout::BackwardWeightScratch& sc, cudaStream_t stream) {
+  const int64_t blocks = conv_layout::wgrad_direct_blocks(s);
+  const int64_t out_n = s.weight_numel() + s.k;
+  wgrad_direct_kernel<T><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(
+      x, dy, y_relu, s.pixels(), s.h, s.w, static_cast<int>(s.c), static_cast<int>(s.k), static_cast<int>(s.r),
+      static_cast<int>(s.pad()), sc.part);
+  SEIS_CUDA_LAUNCH_CHECK();
+  // part rows are [dw, dbias]: the sums land in dw and dbias (or in scratch when dbias is null).
+  sum_partials(sc.part, blocks, out_n, sc.sums, stream);
+  CUDA_CHECK(cudaMemcpyAsync(dw, sc.sums, s.weight_numel() * 4, cudaMemcpyDeviceToDevice, stream));
+  if (dbias != nullptr) {
+    CUDA_CHECK(cudaMemcpyAsync(dbias, sc.sums + s.weight_numel(), s.k * 4, cudaMemcpyDeviceToDevice, stream));
+  }
+}
+
 template <ConvMath M>
 void wgrad_igemm_m(const Conv2dShape& s, const float* x, const float* dy, const float* y_relu, float* dw, float* dbias,
                    float* part, cudaStream_t stream) {
@@ -845,22 +930,7 @@ void conv2d_forward(const Conv2dShape& s, ConvMath math, const float* x, const f
   check_shape(s);
   if (s.pixels() == 0) return;
   SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr, "conv2d_forward: null pointer");
-  ConvArgs a{};
-  a.src = x;
-  a.mask = nullptr;
-  a.wgt = w;
-  a.bias = bias;
-  a.out = y;
-  a.pixels = s.pixels();
-  a.h = s.h;
-  a.w = s.w;
-  a.cin = static_cast<int>(s.c);
-  a.nout = static_cast<int>(s.k);
-  a.r = static_cast<int>(s.r);
-  a.pad = static_cast<int>(s.pad());
-  a.rrc = static_cast<int>(s.r * s.r * s.c);
-  a.relu = relu;
-  run_conv(math, a, stream);
+  run_conv(math, forward_args(s, x, w, bias, relu, y), stream);
 }
 
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, const float* y_relu, const float* w,
@@ -870,25 +940,7 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const float* dy, 
   SEIS_KERNEL_CHECK(dy != nullptr && w != nullptr && dx != nullptr && workspace != nullptr,
                     "conv2d_backward_data: null pointer");
   conv_layout::Carver ws(workspace);
-  const conv_layout::BackwardDataScratch sc = conv_layout::carve_backward_data(s, ws);
-  flip_transpose_kernel<<<grid_for(s.weight_numel()), kThreads, 0, stream>>>(w, s.k, s.r, s.c, sc.wt);
-  SEIS_CUDA_LAUNCH_CHECK();
-  ConvArgs a{};
-  a.src = dy;
-  a.mask = y_relu;
-  a.wgt = sc.wt;
-  a.bias = nullptr;
-  a.out = dx;
-  a.pixels = s.pixels();
-  a.h = s.h;
-  a.w = s.w;
-  a.cin = static_cast<int>(s.k);
-  a.nout = static_cast<int>(s.c);
-  a.r = static_cast<int>(s.r);
-  a.pad = static_cast<int>(s.pad());
-  a.rrc = static_cast<int>(s.r * s.r * s.k);
-  a.relu = false;
-  run_conv(math, a, stream);
+  run_conv(math, backward_data_args(s, dy, y_relu, w, dx, ws, stream), stream);
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x, const float* dy, const float* y_relu,
@@ -906,18 +958,7 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const float* x,
   conv_layout::Carver ws(workspace);
   const conv_layout::BackwardWeightScratch sc = conv_layout::carve_backward_weight(s, ws);
   if (conv_layout::wgrad_direct(s)) {
-    const int64_t blocks = conv_layout::wgrad_direct_blocks(s);
-    const int64_t out_n = s.weight_numel() + s.k;
-    wgrad_direct_kernel<<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(
-        x, dy, y_relu, s.pixels(), s.h, s.w, static_cast<int>(s.c), static_cast<int>(s.k), static_cast<int>(s.r),
-        static_cast<int>(s.pad()), sc.part);
-    SEIS_CUDA_LAUNCH_CHECK();
-    // part rows are [dw, dbias]: the sums land in dw and dbias (or in scratch when dbias is null).
-    sum_partials(sc.part, blocks, out_n, sc.sums, stream);
-    CUDA_CHECK(cudaMemcpyAsync(dw, sc.sums, s.weight_numel() * 4, cudaMemcpyDeviceToDevice, stream));
-    if (dbias != nullptr) {
-      CUDA_CHECK(cudaMemcpyAsync(dbias, sc.sums + s.weight_numel(), s.k * 4, cudaMemcpyDeviceToDevice, stream));
-    }
+    wgrad_direct(s, x, dy, y_relu, dw, dbias, sc, stream);
     return;
   }
   switch (math) {
@@ -967,8 +1008,13 @@ void conv2d_forward(const Conv2dShape& s, ConvMath math, const bf16* x, const fl
     conv2d_forward_deep(s, x, w, bias, relu, y, workspace, stream);
     return;
   }
-  SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr && workspace != nullptr,
-                    "conv2d_forward (bf16): null pointer");
+  SEIS_KERNEL_CHECK(x != nullptr && w != nullptr && y != nullptr, "conv2d_forward (bf16): null pointer");
+  // Few channels: the direct kernel reads and writes bf16 itself.
+  if (conv_layout::runs_direct(s, ConvPass::forward)) {
+    launch_direct(forward_args(s, x, w, bias, relu, y), stream);
+    return;
+  }
+  SEIS_KERNEL_CHECK(workspace != nullptr, "conv2d_forward (bf16): null workspace");
   conv_layout::Carver ws(workspace);
   const conv_layout::WideScratch wide = conv_layout::carve_wide(s, ConvPass::forward, true, ws);
   convert(s.pixels() * s.c, x, wide.in, stream);
@@ -992,6 +1038,10 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, c
   SEIS_KERNEL_CHECK(dy != nullptr && w != nullptr && dx != nullptr && workspace != nullptr,
                     "conv2d_backward_data (bf16): null pointer");
   conv_layout::Carver ws(workspace);
+  if (conv_layout::runs_direct(s, ConvPass::backward_data)) {  // the direct kernel masks dy itself
+    launch_direct(backward_data_args(s, dy, y_relu, w, dx, ws, stream), stream);
+    return;
+  }
   const conv_layout::WideScratch wide = conv_layout::carve_wide(s, ConvPass::backward_data, true, ws);
   widen_masked(s.pixels() * s.k, dy, y_relu, wide.in, stream);
   conv2d_backward_data(s, math, wide.in, nullptr, w, wide.out, rest_of(workspace, ws), stream);
@@ -1019,6 +1069,10 @@ void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const bf16* x, 
   SEIS_KERNEL_CHECK(x != nullptr && dy != nullptr && dw != nullptr && workspace != nullptr,
                     "conv2d_backward_weight (bf16): null pointer");
   conv_layout::Carver ws(workspace);
+  if (conv_layout::wgrad_direct(s)) {
+    wgrad_direct(s, x, dy, y_relu, dw, dbias, conv_layout::carve_backward_weight(s, ws), stream);
+    return;
+  }
   const conv_layout::WideScratch wide = conv_layout::carve_wide(s, ConvPass::backward_weight, true, ws);
   convert(s.pixels() * s.c, x, wide.in, stream);
   widen_masked(s.pixels() * s.k, dy, y_relu, wide.out, stream);

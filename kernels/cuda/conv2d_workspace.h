@@ -9,7 +9,8 @@
 // - backward_weight, direct kernel (K <= 8, R*R*C <= 16): per-block partials [blocks, K*RRC + K] and
 //   their sums [K*RRC + K];
 // - backward_weight, implicit GEMM: with more than one split, partials [splits, K*RRC + K].
-// With bf16 activations the fp32 copies come first (kernels/conv2d.h: widen, run, round):
+// With bf16 activations the GEMMs' fp32 copies come first (kernels/conv2d.h: widen, run, round;
+// the direct kernels read and write bf16 and need only their fp32 pieces):
 // - forward: x [P, C] and y [P, K] in fp32;
 // - backward_data: dy masked by (y_relu > 0) [P, K] and dx [P, C] in fp32, then the fp32 pieces;
 // - backward_weight: x [P, C] and masked dy [P, K] in fp32, then the fp32 pieces; at least the halo
@@ -49,17 +50,18 @@ inline bool forward_form_direct(int64_t rrc, int64_t nout) {
   return (rrc <= 16 || nout <= 4) && (nout * rrc + nout) * 4 <= 32 * 1024;
 }
 inline bool wgrad_direct(const Conv2dShape& s) { return s.k <= kWgK && rrc(s) <= kWgE; }
-inline bool rounds_operands(const Conv2dShape& s, ConvPass pass) {
+inline bool runs_direct(const Conv2dShape& s, ConvPass pass) {
   switch (pass) {
     case ConvPass::forward:
-      return !forward_form_direct(rrc(s), s.k);
+      return forward_form_direct(rrc(s), s.k);
     case ConvPass::backward_data:
-      return !forward_form_direct(s.r * s.r * s.k, s.c);
+      return forward_form_direct(s.r * s.r * s.k, s.c);
     case ConvPass::backward_weight:
-      return !wgrad_direct(s);
+      return wgrad_direct(s);
   }
-  return true;
+  return false;
 }
+inline bool rounds_operands(const Conv2dShape& s, ConvPass pass) { return !runs_direct(s, pass); }
 
 inline int64_t wgrad_direct_blocks(const Conv2dShape& s) {
   return std::min<int64_t>(kWgradDirectBlocks, (s.pixels() + kBlockThreads - 1) / kBlockThreads);
@@ -112,14 +114,15 @@ class Carver {
   int64_t used_ = 0;
 };
 
-// The fp32 copies of bf16 activations; null in the fp32 forms.
+// The fp32 copies of bf16 activations for the GEMMs; null in the fp32 forms and where a direct
+// kernel takes the pass (it reads and writes bf16 itself).
 struct WideScratch {
   float* in = nullptr;   // forward: x; backward_data: masked dy; backward_weight: x
   float* out = nullptr;  // forward: y; backward_data: dx; backward_weight: masked dy
 };
 inline WideScratch carve_wide(const Conv2dShape& s, ConvPass pass, bool bf16, Carver& ws) {
   WideScratch w;
-  if (!bf16 || s.pixels() == 0) return w;
+  if (!bf16 || s.pixels() == 0 || runs_direct(s, pass)) return w;
   const int64_t px = s.pixels();
   switch (pass) {
     case ConvPass::forward:
