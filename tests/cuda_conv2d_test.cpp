@@ -27,6 +27,7 @@
 #include "kernels/cuda/deep_wgrad_layout.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
+#include "kernels/upsample.h"
 #include "test_util.h"
 
 namespace seis {
@@ -666,8 +667,9 @@ TEST(CudaConv2dHalo, BackwardWeightMatchesTheCpuBf16AndIsDeterministic) {
 
 // The halo kernels on the decoder's joined inputs, read in place (ConvJoin): forward and
 // backward-weight on [a | b] or on the low-resolution input of an upsample give the bits they give
-// on the materialised input, and backward-data into a concat's two gradients the two channel ranges
-// of the unsplit gradient. Concats of the UNet's decoder (equal halves) and an uneven one, partial
+// on the materialised input, backward-data into a concat's two gradients the two channel ranges
+// of the unsplit gradient, and into an upsampled input's gradient upsample2x_backward of the
+// full-resolution one. Concats of the UNet's decoder (equal halves) and an uneven one, partial
 // tiles, batch 2, odd half-resolution sizes.
 TEST(CudaConv2dHalo, JoinedInputsAreReadInPlace) {
   SEIS_NEED_GPU();
@@ -744,6 +746,19 @@ TEST(CudaConv2dHalo, JoinedInputsAreReadInPlace) {
         std::copy(gb.begin() + p * jc.cb, gb.begin() + (p + 1) * jc.cb, joined.begin() + p * s.c + ca);
       }
       EXPECT_TRUE(bits_equal(joined, full)) << "backward-data into the concat's two gradients";
+    } else {
+      // The epilogue's 2x2 sums are upsample2x_backward of the full-resolution gradient.
+      DevArray<bf16> dxa(na), dx(px * s.c), summed(na);
+      dxa.poison();
+      dx.poison();
+      summed.poison();
+      ConvJoined<bf16> g;
+      g.join = ConvJoin::upsampled;
+      g.a = dxa.get();
+      cuda::conv2d_backward_data_halo(s, ddy.get(), dmask.get(), dw.get(), g, stream);
+      cuda::conv2d_backward_data_halo(s, ddy.get(), dmask.get(), dw.get(), dx.get(), stream);
+      cuda::upsample2x_backward(s.n, s.h / 2, s.w / 2, s.c, dx.get(), summed.get(), stream);
+      EXPECT_TRUE(bits_equal(dxa.download(), summed.download())) << "backward-data into the upsampled input's gradient";
     }
   }
 }

@@ -19,6 +19,7 @@
 #include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
+#include "kernels/upsample.h"
 #include "test_util.h"
 #include "warp_emulator.h"
 
@@ -163,8 +164,10 @@ bf16* stored_at(bf16* y, bf16* y2, int ya, int k, int64_t px, int n) {
   return n < ya ? y + px * ya + n : y2 + px * (k - ya) + (n - ya);
 }
 
-void emulate_tile(const Conv2dShape& s, bool bwd, const ConvJoined<const bf16>& x, const std::vector<float>& w,
-                  const std::vector<float>& bias, bool relu, int64_t tile, bf16* y, bf16* y2, int ya, int64_t* ldsm) {
+// The accumulators of one tile, [warp][n-fragment], from staging and the k-loop.
+using TileAcc = std::vector<std::vector<test::Acc4>>;
+TileAcc tile_accumulators(const Conv2dShape& s, bool bwd, const ConvJoined<const bf16>& x, const std::vector<float>& w,
+                          int64_t tile, int64_t* ldsm) {
   const int c = static_cast<int>(bwd ? s.k : s.c), k = static_cast<int>(bwd ? s.c : s.k), cpp = halo::chunks(c);
   const halo::Tile t = halo::tile_of(tile, s.h, s.w);
   std::vector<uint8_t> smem(static_cast<size_t>(halo::smem_bytes(c, k)), 0);
@@ -188,8 +191,9 @@ void emulate_tile(const Conv2dShape& s, bool bwd, const ConvJoined<const bf16>& 
     }
   WarpEmulator em;
   const int frags = k / 8;
+  TileAcc accs(halo::kWarps, std::vector<test::Acc4>(frags, test::Acc4{}));
   for (int warp = 0; warp < halo::kWarps; ++warp) {
-    std::vector<test::Acc4> acc(frags, test::Acc4{});
+    std::vector<test::Acc4>& acc = accs[warp];
     for (int st = 0; st < halo::ksteps(c); ++st) {
       test::LaneAddrs aa{};
       for (int lane = 0; lane < 32; ++lane) aa[lane] = halo::a_offset(lane, warp, st, c);
@@ -205,6 +209,18 @@ void emulate_tile(const Conv2dShape& s, bool bwd, const ConvJoined<const bf16>& 
         }
       }
     }
+  }
+  *ldsm += em.wavefronts;
+  return accs;
+}
+
+void emulate_tile(const Conv2dShape& s, bool bwd, const ConvJoined<const bf16>& x, const std::vector<float>& w,
+                  const std::vector<float>& bias, bool relu, int64_t tile, bf16* y, bf16* y2, int ya, int64_t* ldsm) {
+  const int k = static_cast<int>(bwd ? s.c : s.k), frags = k / 8;
+  const halo::Tile t = halo::tile_of(tile, s.h, s.w);
+  const TileAcc accs = tile_accumulators(s, bwd, x, w, tile, ldsm);
+  for (int warp = 0; warp < halo::kWarps; ++warp) {
+    const std::vector<test::Acc4>& acc = accs[warp];
     for (int lane = 0; lane < 32; ++lane)
       for (int f = 0; f < frags; ++f)
         for (int i = 0; i < 4; ++i) {
@@ -216,7 +232,35 @@ void emulate_tile(const Conv2dShape& s, bool bwd, const ConvJoined<const bf16>& 
           *stored_at(y, y2, ya, k, (t.img * s.h + oy) * s.w + ox, o.n) = to_bf16(v);
         }
   }
-  *ldsm += em.wavefronts;
+}
+
+// Backward-data of an upsampled input (the kernel's up_epilogue): the upper warp of each row pair
+// writes (0,0) + (0,1) of the rounded values to the pair sums (NaN until written), the lower warp
+// adds (1,0) and (1,1) and stores into da [N, H/2, W/2, C].
+void emulate_up_tile(const Conv2dShape& s, const std::vector<bf16>& dy_masked, const std::vector<float>& w,
+                     int64_t tile, bf16* da, int64_t* ldsm) {
+  const int k = static_cast<int>(s.c), frags = k / 8;
+  const halo::Tile t = halo::tile_of(tile, s.h, s.w);
+  const TileAcc accs = tile_accumulators(s, true, plain(dy_masked), w, tile, ldsm);
+  std::vector<float> sums(static_cast<size_t>(halo::up_bytes(k) / 4), std::nanf(""));
+  auto rounded = [&](int warp, int f, int lane, int i) { return round_bf16(accs[warp][f][lane][i] + 0.0f); };
+  for (int pass = 0; pass < 2; ++pass)  // upper warps, the barrier, lower warps
+    for (int warp = pass; warp < halo::kWarps; warp += 2)
+      for (int lane = 0; lane < 32; ++lane)
+        for (int f = 0; f < frags; ++f)
+          for (int i = 0; i < 4; ++i) {
+            const float v = rounded(warp, f, lane, i), pair = rounded(warp, f, lane ^ halo::kPairLane, i);
+            const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+            if ((o.tx & 1) != 0) continue;
+            const int q = halo::up_index(o.ty, o.tx, o.n, k);
+            if (pass == 0) {
+              sums[q] = v + pair;
+              continue;
+            }
+            const int64_t oy = t.y0 + o.ty, ox = t.x0 + o.tx;
+            if (oy >= s.h || ox >= s.w) continue;
+            da[((t.img * (s.h / 2) + oy / 2) * (s.w / 2) + ox / 2) * k + o.n] = to_bf16((sums[q] + v) + pair);
+          }
 }
 
 void emulate_tile(const Conv2dShape& s, bool bwd, const std::vector<bf16>& x, const std::vector<float>& w,
@@ -745,6 +789,68 @@ TEST(HaloConv, EmulatedBackwardDataWritesBothConcatGradients) {
     cpu::conv2d_backward_data(s, ConvMath::bf16, dy.data(), ymask.data(), w.data(), g, ws.get());
     EXPECT_TRUE(within_an_ulp(dx, concat_of(cpa, cpb, s.pixels(), ca, jc.cb)));
   }
+}
+
+// The up epilogue's exchange: lane ^ kPairLane holds pixel tx ^ 1 of the same row and channel, and
+// the pair sums of a tile's even pixels fill up_bytes exactly once.
+TEST(HaloLayout, UpEpiloguePairsAndSumsCoverTheTile) {
+  for (int k : {8, 16, 32, 64}) {
+    std::vector<int> written(static_cast<size_t>(halo::up_bytes(k) / 4), 0);
+    for (int warp = 0; warp < halo::kWarps; ++warp)
+      for (int lane = 0; lane < 32; ++lane)
+        for (int f = 0; f < k / 8; ++f)
+          for (int i = 0; i < 4; ++i) {
+            const halo::OutIndex o = halo::out_index(lane, warp, f, i),
+                                 p = halo::out_index(lane ^ halo::kPairLane, warp, f, i);
+            ASSERT_EQ(p.ty, o.ty);
+            ASSERT_EQ(p.tx, o.tx ^ 1);
+            ASSERT_EQ(p.n, o.n);
+            if (warp % 2 == 0 && o.tx % 2 == 0) {
+              const int q = halo::up_index(o.ty, o.tx, o.n, k);
+              ASSERT_GE(q, 0);
+              ASSERT_LT(q, halo::up_bytes(k) / 4);
+              ++written[q];
+            }
+          }
+    for (int v : written) EXPECT_EQ(v, 1) << "k " << k;
+  }
+}
+
+// Backward-data into the gradient of an upsampled input: the up epilogue gives, bit for bit, the
+// full-resolution gradient summed 2x2 by the CPU's upsample2x_backward, and the CPU's joined
+// backward-data within one ulp.
+TEST(HaloConv, EmulatedBackwardDataSumsTheUpsampledGradient) {
+  int cases = 0;
+  for (const JoinCase& jc : kJoinCases) {
+    const Conv2dShape& s = jc.s;
+    if (jc.join != ConvJoin::upsampled || !halo::supports(s.k, s.c, s.r)) continue;
+    ++cases;
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k);
+    const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, na = nx / 4;
+    const std::vector<bf16> dy = random_bf16(ny, 61), y = random_bf16(ny, 62);
+    std::vector<bf16> ymask(ny), staged(ny);
+    for (int64_t i = 0; i < ny; ++i) {
+      ymask[i] = to_float(y[i]) > 0.0f ? y[i] : bf16{0};
+      staged[i] = to_float(ymask[i]) > 0.0f ? dy[i] : bf16{0};
+    }
+    const std::vector<float> w = test::random_vector(s.weight_numel(), 63, -0.3f, 0.3f);
+    std::vector<bf16> dx(nx, bf16{0x7fc0}), da(na, bf16{0x7fc0}), summed(na);
+    int64_t ldsm = 0;
+    for (int64_t t = 0; t < halo::tiles(s.n, s.h, s.w); ++t) {
+      emulate_tile(s, true, staged, w, {}, false, t, dx, &ldsm);
+      emulate_up_tile(s, staged, w, t, da.data(), &ldsm);
+    }
+    cpu::upsample2x_backward(s.n, s.h / 2, s.w / 2, s.c, dx.data(), summed.data());
+    for (int64_t i = 0; i < na; ++i) ASSERT_EQ(da[i].bits, summed[i].bits) << "element " << i;
+    std::vector<bf16> da_cpu(na);
+    ConvJoined<bf16> g;
+    g.join = ConvJoin::upsampled;
+    g.a = da_cpu.data();
+    Workspace ws(cpu::conv2d_workspace_bytes(s, ConvPass::backward_data, true, ConvJoin::upsampled));
+    cpu::conv2d_backward_data(s, ConvMath::bf16, dy.data(), ymask.data(), w.data(), g, ws.get());
+    EXPECT_TRUE(within_an_ulp(da, da_cpu));
+  }
+  EXPECT_EQ(cases, 3);
 }
 
 // Backward-weight on a joined input stages the same x halo as on the materialised input: the same

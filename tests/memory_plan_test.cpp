@@ -172,9 +172,9 @@ TEST(MemoryPlan, GpuPlanOfThePapersNetwork) {
   MemoryPlanner bf16(r);
   const int64_t per_sample = bf16.step_peak_bytes(2) - bf16.step_peak_bytes(1);
   ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
-  // PyTorch AMP holds 6.26 GB per sample (measured on the H200). Our bf16 convs still widen their
-  // inputs and outputs to fp32 in a transient workspace (kernels/conv2d.h) until bf16-native kernels
-  // land; the stored activations alone are half of fp32's.
+  // PyTorch AMP holds 6.26 GB per sample (measured on the H200). The default GEMMs still widen their
+  // inputs and outputs to fp32 in a transient workspace (kernels/conv2d.h; the halo kernels, behind
+  // SEIS_CONV_IMPL=halo, do not); the stored activations alone are half of fp32's.
   EXPECT_LT(static_cast<double>(per_sample), 6.26e9);
   EXPECT_LT(static_cast<double>(per_sample), 0.7 * static_cast<double>(f32.step_peak_bytes(2) - peak));
 }

@@ -37,7 +37,6 @@
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
 #include "kernels/elementwise.h"
-#include "kernels/upsample.h"
 
 namespace seis::cuda {
 namespace {
@@ -1090,20 +1089,13 @@ void conv2d_forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const 
 }
 
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
-                          const ConvJoined<bf16>& dx, void* workspace, CUstream_st* stream) {
+                          const ConvJoined<bf16>& dx, void* /*workspace: none*/, CUstream_st* stream) {
   check_shape(s);
   SEIS_KERNEL_CHECK(conv2d_joins_in_place(s, math, true, dx.join, dx.cb),
                     "conv2d_backward_data: a joined input the halo kernels do not read in place");
-  if (dx.join == ConvJoin::concat) {
-    conv2d_backward_data_halo(s, dy, y_relu, w, dx, stream);
-    return;
-  }
-  // Upsampled: the full-resolution gradient into the workspace, then summed 2x2 into a's gradient
-  // by upsample2x_backward, the materialised form's own kernel (the same bits).
-  SEIS_KERNEL_CHECK(workspace != nullptr || s.pixels() == 0, "conv2d_backward_data: no workspace");
-  bf16* full = static_cast<bf16*>(workspace);
-  conv2d_backward_data_halo(s, dy, y_relu, w, full, stream);
-  upsample2x_backward(s.n, s.h / 2, s.w / 2, s.c, full, dx.a, stream);
+  // A concat's two gradients from the split store; an upsampled input's gradient from the epilogue
+  // that sums each 2x2 quad as upsample2x_backward does.
+  conv2d_backward_data_halo(s, dy, y_relu, w, dx, stream);
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const bf16>& x, const bf16* dy,

@@ -45,8 +45,9 @@ struct HaloArgs {
   const float* w;    // KRSC [K, 3, 3, C] of the conv
   const float* bias;
   bf16* y;   // [N, H, W, k], or with ya > 0 its channels [0, ya) (backward-data of a concat: the
-  bf16* y2;  // gradient of the first part) and y2 [N, H, W, k - ya] the rest
-  int ya;
+  bf16* y2;  // gradient of the first part) and y2 [N, H, W, k - ya] the rest, or with up
+  int ya;    // [N, H/2, W/2, k] (backward-data of an upsampled input: each 2x2 quad summed)
+  bool up;
   int64_t n, h, w_px, tiles;
   bool relu;
 };
@@ -61,6 +62,49 @@ __device__ __forceinline__ uint4 masked(uint4 v, uint4 m) {
     pv[i] &= (lo ? 0x0000ffffu : 0u) | (hi ? 0xffff0000u : 0u);
   }
   return v;
+}
+
+// The backward-data epilogue of an upsampled input (halo_conv_layout.h, up_index): the tile's 2x2
+// quads of the rounded gradient summed into a [N, H/2, W/2, K]. `pairs` is the shared memory of the
+// pair sums; every thread of the CTA calls it (it has a barrier).
+template <int K>
+__device__ __forceinline__ void up_epilogue(const HaloArgs& a, const halo::Tile& t, const float (&acc)[K / 8][4],
+                                            const float (&bias)[K / 8][2], uint8_t* pairs) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float* sums = reinterpret_cast<float*>(pairs);
+  // Element i of fragment f as the other epilogue stores it (its bias is zero in backward-data), and
+  // the same element of pixel tx ^ 1 from the pair lane: the warp takes one branch whole, so every
+  // lane of it runs the shuffle.
+  auto rounded = [&](int f, int i) { return round_bf16(acc[f][i] + bias[f][i & 1]); };
+  if ((warp & 1) == 0) {  // upper row: (0,0) + (0,1)
+#pragma unroll
+    for (int f = 0; f < K / 8; ++f)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float v = rounded(f, i), pair = __shfl_xor_sync(0xffffffffu, v, halo::kPairLane);
+        const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+        if ((o.tx & 1) == 0) sums[halo::up_index(o.ty, o.tx, o.n, K)] = v + pair;
+      }
+  }
+  __syncthreads();
+  if ((warp & 1) != 0) {  // lower row: + (1,0), + (1,1)
+    const int64_t hh = a.h / 2, wh = a.w_px / 2;
+#pragma unroll
+    for (int f = 0; f < K / 8; ++f)
+#pragma unroll
+      for (int i = 0; i < 4; i += 2) {  // elements i and i + 1: channels n and n + 1
+        const float v0 = rounded(f, i), v1 = rounded(f, i + 1);
+        const float p0 = __shfl_xor_sync(0xffffffffu, v0, halo::kPairLane);
+        const float p1 = __shfl_xor_sync(0xffffffffu, v1, halo::kPairLane);
+        const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+        const int64_t oy = t.y0 + o.ty, ox = t.x0 + o.tx;
+        if ((o.tx & 1) != 0 || oy >= a.h || ox >= a.w_px) continue;
+        const int q = halo::up_index(o.ty, o.tx, o.n, K);
+        const float s0 = (sums[q] + v0) + p0, s1 = (sums[q + 1] + v1) + p1;
+        const int64_t px = (t.img * hh + oy / 2) * wh + ox / 2;
+        *reinterpret_cast<uint32_t*>(a.y + px * K + o.n) = mma::pack(to_bf16(s0), to_bf16(s1));
+      }
+  }
 }
 
 // C: channels of the staged tensor, K: of the output; kBackwardData: the mirrored, transposed filter
@@ -129,6 +173,12 @@ __global__ void __launch_bounds__(halo::kThreads) halo_conv_kernel(const HaloArg
       }
     }
 
+    if constexpr (kBackwardData) {
+      if (a.up) {
+        up_epilogue<K>(a, t, acc, bias, smem + halo::smem_bytes(C, K));
+        continue;
+      }
+    }
 #pragma unroll
     for (int f = 0; f < kFrags; ++f) {
 #pragma unroll
@@ -153,7 +203,7 @@ __global__ void __launch_bounds__(halo::kThreads) halo_conv_kernel(const HaloArg
 
 template <int C, int K, bool kBwd>
 void launch(const HaloArgs& a, cudaStream_t stream) {
-  constexpr int kSmem = halo::smem_bytes(C, K);
+  constexpr int kSmem = kBwd ? halo::smem_bytes_backward_data(C, K) : halo::smem_bytes(C, K);
   static const bool configured = [] {
     CUDA_CHECK(cudaFuncSetAttribute(halo_conv_kernel<C, K, kBwd>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
@@ -428,8 +478,8 @@ void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16*
   if (s.pixels() == 0) return;
   check_args(s, s.k, s.c, dy, dx.a, w);
   SEIS_KERNEL_CHECK(y_relu == nullptr || aligned16(y_relu), "halo conv: y_relu must be 16-byte aligned");
-  SEIS_KERNEL_CHECK(dx.join != ConvJoin::upsampled,
-                    "halo conv: the gradient of an upsampled input is summed 2x2 by upsample2x_backward, not here");
+  SEIS_KERNEL_CHECK(dx.join != ConvJoin::upsampled || halo::joined_supported(dx.join, s.c, 0, s.h, s.w),
+                    "halo conv: the gradient of an upsampled " << s.h << "x" << s.w << " image");
   int ya = 0;
   if (dx.join == ConvJoin::concat) {
     SEIS_KERNEL_CHECK(halo::joined_supported(dx.join, s.c, s.c - dx.cb, s.h, s.w) && dx.b != nullptr && aligned4(dx.b),
@@ -444,6 +494,7 @@ void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16*
   a.y = dx.a;
   a.y2 = dx.b;
   a.ya = ya;
+  a.up = dx.join == ConvJoin::upsampled;
   a.n = s.n;
   a.h = s.h;
   a.w_px = s.w;

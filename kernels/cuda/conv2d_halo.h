@@ -25,7 +25,8 @@ namespace seis::cuda {
 // The joined forms read the decoder's joined inputs in place (ConvJoin, kernels/conv2d.h;
 // halo::joined_supported: whole 8-channel chunks in each concat part, even images upsampled):
 // forward and backward-weight stage x from its parts; backward-data writes the two gradients of a
-// concat (the gradient of an upsampled input is summed 2x2 by upsample2x_backward, not here).
+// concat, or the gradient of an upsampled input's low-resolution tensor (each 2x2 quad of the
+// rounded full-resolution gradient summed in the epilogue, the bits of upsample2x_backward).
 // Whether they run is conv2d.cu's dispatch: halo_takes (kernels/cuda/conv2d_workspace.h).
 void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
                          CUstream_st* stream);

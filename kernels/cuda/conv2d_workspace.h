@@ -230,13 +230,10 @@ inline bool conv2d_joins_in_place(const Conv2dShape& s, ConvMath math, bool bf16
          halo::joined_supported(join, s.c, s.c - cb, s.h, s.w);
 }
 
-// The workspace of a joined pass (conv2d_joins_in_place): the halo backward-weight's partials; for
-// the backward-data of an upsampled input the full-resolution bf16 gradient, which
-// upsample2x_backward then sums 2x2; nothing else.
-inline int64_t conv2d_joined_workspace_bytes(const Conv2dShape& s, ConvPass pass, ConvJoin join) {
-  if (pass == ConvPass::backward_weight) return halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4;
-  if (pass == ConvPass::backward_data && join == ConvJoin::upsampled) return s.pixels() * s.c * 2;
-  return 0;
+// The workspace of a joined pass (conv2d_joins_in_place): the halo backward-weight's partials,
+// nothing else (the backward-data of an upsampled input sums its 2x2 quads in the epilogue).
+inline int64_t conv2d_joined_workspace_bytes(const Conv2dShape& s, ConvPass pass, ConvJoin /*join*/) {
+  return pass == ConvPass::backward_weight ? halo_wgrad::partial_floats(s.n, s.h, s.w, s.c, s.k) * 4 : 0;
 }
 
 }  // namespace seis::cuda

@@ -111,6 +111,20 @@ SEIS_HD constexpr OutIndex out_index(int lane, int warp, int f, int i) {
   return {warp, rc.row, 8 * f + rc.col};
 }
 
+// Backward-data of an upsampled input (ConvJoin::upsampled): the gradient of the low-resolution
+// tensor a [N, h/2, w/2, k] is, per 2x2 quad of the full-resolution gradient, the sum of its four
+// values rounded to bf16, added in fp32 in the order (0,0), (0,1), (1,0), (1,1) and rounded once:
+// the bits of storing the full-resolution gradient and summing it with upsample2x_backward. Tile
+// origins are even (h and w are), so a quad lies in one tile: rows ty and ty + 1 (ty even) are warps
+// ty and ty + 1, and pixel tx ^ 1 is in lane ^ kPairLane (out_index). The upper warp writes each
+// horizontal pair's sum (0,0) + (0,1) to shared memory at up_index; after a barrier the lower warp adds
+// (1,0), then (1,1), and the lane of the even pixel stores the result.
+constexpr int kPairLane = 4;
+SEIS_HD constexpr int up_bytes(int k) { return kWarps / 2 * (kTileW / 2) * k * 4; }
+SEIS_HD constexpr int up_index(int ty, int tx, int n, int k) { return ((ty / 2) * (kTileW / 2) + tx / 2) * k + n; }
+// The backward-data kernel's shared memory: the halo, the weights, then the pair sums.
+SEIS_HD constexpr int smem_bytes_backward_data(int c, int k) { return smem_bytes(c, k) + up_bytes(k); }
+
 // The decoder's joined inputs (ConvJoin, kernels/conv2d.h), read where they lie by the staging of
 // the c-channel conv input: chunk q (channels 8q .. 8q + 7) of pixel (img, iy, ix) of an h x w image
 // is in source `src` (0: a, 1: b) at element offset `off`.
