@@ -176,16 +176,19 @@ int cmd_detect(int argc, char** argv) {
     }
     inference = std::make_unique<WindowedInference>(*iw->model, wo);
     if (!tune_on.empty()) {
-      std::fprintf(stderr, "detect: choosing the network's --threshold, --min-traces and --pick-threshold on %s\n",
+      std::fprintf(stderr,
+                   "detect: choosing the network's --threshold, --min-traces, --pick-threshold and --pick-delay-ms on "
+                   "%s\n",
                    tune_on.c_str());
       TunedFlags given;  // explicit flags win: the grid holds them fixed
       given.threshold = app.get_option("--threshold")->count() > 0;
       given.min_traces = app.get_option("--min-traces")->count() > 0;
       given.pick_threshold = app.get_option("--pick-threshold")->count() > 0;
+      given.pick_delay = app.get_option("--pick-delay-ms")->count() > 0;
       ds = tune_unet_detector(tune_on, *inference, ds, ScoreOptions{}, nullptr, int64_t{2} << 30, given);
-      std::fprintf(stderr, "detect: --threshold %g --min-traces %lld --pick-threshold %g\n",
+      std::fprintf(stderr, "detect: --threshold %g --min-traces %lld --pick-threshold %g --pick-delay-ms %g\n",
                    static_cast<double>(ds.threshold), static_cast<long long>(ds.min_traces),
-                   static_cast<double>(ds.pick_threshold > 0 ? ds.pick_threshold : ds.threshold));
+                   static_cast<double>(ds.pick_threshold > 0 ? ds.pick_threshold : ds.threshold), ds.pick_delay_ms);
     }
   } else {
     if (!prob_path.empty()) throw UsageError("--prob is for --method unet");

@@ -59,8 +59,9 @@ void print_picks(const PickScore& s, double tolerance_ms) {
               static_cast<long long>(s.unmatched_picks), tolerance_ms);
   std::printf("  hit rate  ±10 ms %.3f (P %.3f)  ±20 ms %.3f (P %.3f)\n", s.hit10(), s.p_hit10(), s.hit20(),
               s.p_hit20());
-  std::printf("  error over the %lld arrivals picked within ±%g ms: mean %+.3f ms, MAE %.3f ms, RMS %.3f ms\n",
-              static_cast<long long>(s.hits), tolerance_ms, s.mean_ms, s.mae_ms, s.rms_ms);
+  std::printf(
+      "  error over the %lld arrivals picked within ±%g ms: mean %+.3f ms, median %+.3f ms, MAE %.3f ms, RMS %.3f ms\n",
+      static_cast<long long>(s.hits), tolerance_ms, s.mean_ms, s.median_ms, s.mae_ms, s.rms_ms);
 }
 
 }  // namespace

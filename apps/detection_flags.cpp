@@ -26,6 +26,10 @@ void add_picking_flags(CLI::App& app, DetectionSettings& s) {
                  "picks are runs of probability >= this, at most --threshold (default: --threshold); a pick that "
                  "peaks below --threshold is written but makes no event")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--pick-delay-ms", s.pick_delay_ms,
+                 "the picker's lateness, subtracted from every pick's time (default 0; --tune-on measures it: the "
+                 "median error of the picks on the tuning record)")
+      ->check(CLI::Range(-1000.0, 1000.0));
   app.add_option("--min-separation-ms", s.min_separation_ms, "closest two picks of one trace (the weaker goes)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
@@ -54,6 +58,7 @@ PickerOptions picker_options(const DetectionSettings& s, double dt) {
   PickerOptions p;
   p.threshold = s.pick_threshold > 0 ? s.pick_threshold : s.threshold;
   p.min_separation = std::max<int64_t>(1, std::llround(s.min_separation_ms / (1000.0 * dt)));
+  p.delay_ms = s.pick_delay_ms;
   return p;
 }
 

@@ -16,6 +16,7 @@ struct DetectionSettings {
   float threshold = 0.5f;         // events: fronts of picks whose peak probability reaches it
   float pick_threshold = 0;       // picks: runs of probability >= it (0: threshold); at most threshold
   double min_separation_ms = 40;  // between two picks of one trace
+  double pick_delay_ms = 0;       // subtracted from every pick's time (PickerOptions::delay_ms)
   int64_t min_traces = 0;         // 0: auto, max(8, W / 8)
   double min_velocity = 1500;     // m/s: slowest apparent velocity along the array (sets the moveout bound)
   double moveout_ms = 0;          // ms per trace; 0: dx / min_velocity

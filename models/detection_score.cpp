@@ -147,6 +147,7 @@ PickScore score_picks(const GroundTruth& truth, const std::vector<Pick>& picks, 
   std::sort(picked.begin(), picked.end());
 
   double sum = 0, sum_abs = 0, sum_sq = 0;
+  std::vector<double> errors;
   for (size_t k = 0; k < arrivals.size(); ++k) {
     const bool p_phase = truth.picks[k].phase == 0;
     s.p_arrivals += p_phase;
@@ -159,6 +160,7 @@ PickScore score_picks(const GroundTruth& truth, const std::vector<Pick>& picks, 
     s.p_hits20 += p_phase && a <= 20;
     if (a <= tol) {
       ++s.hits;
+      errors.push_back(err);
       sum += err;
       sum_abs += a;
       sum_sq += err * err;
@@ -169,6 +171,9 @@ PickScore score_picks(const GroundTruth& truth, const std::vector<Pick>& picks, 
     s.mean_ms = sum / n;
     s.mae_ms = sum_abs / n;
     s.rms_ms = std::sqrt(sum_sq / n);
+    std::sort(errors.begin(), errors.end());
+    const size_t m = errors.size() / 2;
+    s.median_ms = errors.size() % 2 == 1 ? errors[m] : 0.5 * (errors[m - 1] + errors[m]);
   }
 
   std::sort(arrivals.begin(), arrivals.end());

@@ -20,7 +20,7 @@
 // (ties: the earlier pick); error = pick time_ms - truth time_s * 1000. A pick may be the nearest
 // to more than one arrival (not one-to-one: a P and an S arrival close together may share it).
 // hit10 / hit20: |error| <= 10 / 20 ms, over all arrivals (an arrival without a pick on its trace is
-// a miss); mean, MAE and RMS of the error over the hits within tolerance_ms; the same hit rates for
+// a miss); mean, median, MAE and RMS of the error over the hits within tolerance_ms; the same hit rates for
 // P arrivals (phase 0) alone. unmatched_picks: picks with no true arrival of their trace within
 // tolerance_ms (false picks).
 #pragma once
@@ -62,6 +62,7 @@ struct PickScore {
   int64_t arrivals = 0, picks = 0;
   int64_t hits10 = 0, hits20 = 0, hits = 0;    // hits: within tolerance_ms
   double mean_ms = 0, mae_ms = 0, rms_ms = 0;  // over the hits within tolerance_ms
+  double median_ms = 0;  // of the signed errors of those hits (one process's: to_json leaves it out)
   int64_t p_arrivals = 0, p_hits10 = 0, p_hits20 = 0;
   int64_t unmatched_picks = 0;  // picks with no true arrival on their trace within tolerance_ms
 

@@ -344,6 +344,8 @@ ArrivalDetector::ArrivalDetector(int64_t width, double dt, const PickerOptions& 
                                  const AssociationOptions& association)
     : dt_ms_(dt * 1000.0), picker_(width, picker), association_(association) {
   if (!(dt > 0)) throw UsageError("picker: dt must be positive");
+  if (!std::isfinite(picker.delay_ms)) throw UsageError("picker: the delay must be finite");
+  delay_samples_ = picker.delay_ms / dt_ms_;
   associator_ = std::make_unique<EventAssociator>(association_, 0, 0);
   if (association.min_score > picker.threshold) chains_ = std::make_unique<PickChains>(association_);
 }
@@ -376,25 +378,27 @@ void ArrivalDetector::release(double below_sample, std::vector<Pick>* picks, std
   }
 }
 
-void ArrivalDetector::feed(const float* prob, int64_t rows, std::vector<Pick>* picks, std::vector<Detection>* events) {
-  scratch_.clear();
-  picker_.feed(prob, rows, &scratch_);
+void ArrivalDetector::queue_picks() {
   for (Pick& p : scratch_) {
     p.gather = gather_;
+    p.sample = std::max(0.0, p.sample - delay_samples_);
     p.time_ms = p.sample * dt_ms_;
     pending_.push(p);
   }
-  release(picker_.watermark(), picks, events);
+}
+
+void ArrivalDetector::feed(const float* prob, int64_t rows, std::vector<Pick>* picks, std::vector<Detection>* events) {
+  scratch_.clear();
+  picker_.feed(prob, rows, &scratch_);
+  queue_picks();
+  // Every pick still to come is moved by the same delay (clamped at 0, which keeps the order).
+  release(std::max(0.0, picker_.watermark() - delay_samples_), picks, events);
 }
 
 void ArrivalDetector::finish(std::vector<Pick>* picks, std::vector<Detection>* events) {
   scratch_.clear();
   picker_.finish(&scratch_);
-  for (Pick& p : scratch_) {
-    p.gather = gather_;
-    p.time_ms = p.sample * dt_ms_;
-    pending_.push(p);
-  }
+  queue_picks();
   release(std::numeric_limits<double>::infinity(), picks, events);
   associator_->finish(events);
   if (chains_) chains_->finish(picks);

@@ -115,8 +115,12 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
   const DetectionSettings chosen =
       tune_unet_detector(dir_ + "/val.h5", inference, DetectionSettings{}, ScoreOptions{}, &table);
   // 7 thresholds x the trace counts up to the 24 receivers (2 3 4 6 8 12 16 24, and W/8 = 3, W/4 = 6,
-  // W/2 = 12 already among them), then the pick thresholds from the chosen one down to 0.1.
+  // W/2 = 12 already among them), then the pick thresholds from the chosen one down to 0.1, then the
+  // picker's delay.
   nlohmann::json events_table = nlohmann::json::array(), picks_table = nlohmann::json::array();
+  ASSERT_TRUE(table.back().contains("pick_delay_ms"));
+  const nlohmann::json delay_row = table.back();
+  table.erase(table.end() - 1);
   for (const auto& row : table) (row.contains("pick_threshold") ? picks_table : events_table).push_back(row);
   ASSERT_EQ(events_table.size(), 7u * 8u);
   size_t below = 0;
@@ -146,8 +150,10 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
   const GroundTruth truth = read_ground_truth(dir_ + "/val.h5");
   const EventScore s = score_events(truth, r.events, ScoreOptions{});
   EXPECT_EQ(s.f1(), best);
-  detect_unet(input, inference, picker_options(chosen, input.dt()),
-              association_options(chosen, input.dx(), input.width(), "val.h5"), collect_into(&rp));
+  DetectionSettings undelayed = chosen;
+  undelayed.pick_delay_ms = 0;
+  detect_unet(input, inference, picker_options(undelayed, input.dt()),
+              association_options(undelayed, input.dx(), input.width(), "val.h5"), collect_into(&rp));
   ScoreOptions within10;
   within10.tolerance_ms = 10;
   double best_pick_hit10 = -1;
@@ -155,6 +161,13 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
     if (row["pick_threshold"].get<float>() == best_pick) best_pick_hit10 = row["hit10"].get<double>();
   }
   EXPECT_DOUBLE_EQ(score_picks(truth, rp.picks, within10).hit10(), best_pick_hit10);
+  // The delay: the median error of those picks within the 50 ms tolerance, to 0.1 ms (0 with fewer
+  // than 20 of them).
+  const PickScore ps = score_picks(truth, rp.picks, ScoreOptions{});
+  EXPECT_EQ(delay_row["hits"].get<int64_t>(), ps.hits);
+  EXPECT_DOUBLE_EQ(delay_row["median_ms"].get<double>(), ps.median_ms);
+  EXPECT_DOUBLE_EQ(chosen.pick_delay_ms, ps.hits >= 20 ? std::round(ps.median_ms * 10.0) / 10.0 : 0.0);
+  EXPECT_DOUBLE_EQ(delay_row["pick_delay_ms"].get<double>(), chosen.pick_delay_ms);
   bool found = false;
   for (const auto& row : events_table) {
     if (row["threshold"].get<float>() == chosen.threshold && row["min_traces"].get<int64_t>() == chosen.min_traces) {
@@ -179,9 +192,13 @@ TEST_F(DetectCli, NetworkTuneOnPrintsItsChoiceAndExplicitFlagsWin) {
   EXPECT_NE(r.err.find("detect: --threshold 0."), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(" --min-traces "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(" --pick-threshold 0."), std::string::npos) << r.err;
-  const test::CliResult e = run_seisseg(base + " --threshold 0.35 --min-traces 5 --pick-threshold 0.2");
+  EXPECT_NE(r.err.find(" --pick-delay-ms "), std::string::npos) << r.err;
+  const test::CliResult e =
+      run_seisseg(base + " --threshold 0.35 --min-traces 5 --pick-threshold 0.2 --pick-delay-ms 2.5");
   ASSERT_EQ(e.code, 0) << e.err;
-  EXPECT_NE(e.err.find("detect: --threshold 0.35 --min-traces 5 --pick-threshold 0.2\n"), std::string::npos) << e.err;
+  EXPECT_NE(e.err.find("detect: --threshold 0.35 --min-traces 5 --pick-threshold 0.2 --pick-delay-ms 2.5\n"),
+            std::string::npos)
+      << e.err;
   std::vector<hsize_t> dims;
   const std::vector<float> p = read_all<float>(out + "/prob.h5", "prob", H5T_NATIVE_FLOAT, &dims);
   const std::vector<uint8_t> m = read_all<uint8_t>(out + "/prob.h5", "mask", H5T_NATIVE_UCHAR, &dims);
@@ -195,7 +212,7 @@ TEST_F(DetectCli, NetworkTuneOnPrintsItsChoiceAndExplicitFlagsWin) {
   ASSERT_NE(at, std::string::npos) << q.err;
   const double chosen = std::atof(q.err.c_str() + at + std::strlen("detect: --threshold "));
   EXPECT_GE(chosen, 0.65) << q.err;
-  EXPECT_NE(q.err.find(" --pick-threshold 0.65\n", at), std::string::npos) << q.err;
+  EXPECT_NE(q.err.find(" --pick-threshold 0.65 --pick-delay-ms ", at), std::string::npos) << q.err;
 }
 
 TEST_F(DetectCli, StartTimeAddsUtcColumns) {

@@ -219,6 +219,7 @@ TEST(DetectionScore, PickFiguresOnHandNumbers) {
   EXPECT_NEAR(s.mean_ms, 2.0 / 3.0, 1e-9);
   EXPECT_NEAR(s.mae_ms, 32.0 / 3.0, 1e-9);
   EXPECT_NEAR(s.rms_ms, std::sqrt(382.0 / 3.0), 1e-9);
+  EXPECT_NEAR(s.median_ms, 6.0, 1e-9);  // of -15, +6, +11
   EXPECT_EQ(s.p_arrivals, 3);
   EXPECT_EQ(s.p_hits10, 1);
   EXPECT_EQ(s.p_hits20, 2);
@@ -230,7 +231,14 @@ TEST(DetectionScore, PickFiguresOnHandNumbers) {
   t.picks = {arrival(0, 0, 0, 1.0)};
   const PickScore tie = score_picks(t, {pick(0, 0, 1010), pick(0, 0, 990)}, ScoreOptions{});
   EXPECT_DOUBLE_EQ(tie.mean_ms, -10.0);
+  EXPECT_DOUBLE_EQ(tie.median_ms, -10.0);
   EXPECT_EQ(tie.unmatched_picks, 0);
+  // An even count: the median is the mean of the middle two (+6 and +11 of -15, +6, +11, +12).
+  GroundTruth four = two_hours();
+  four.picks = {arrival(0, 0, 0, 1.000), arrival(0, 0, 1, 1.030), arrival(0, 1, 0, 0.500), arrival(0, 4, 0, 0.300)};
+  std::vector<Pick> p4 = p;
+  p4.push_back(pick(0, 4, 312));
+  EXPECT_NEAR(score_picks(four, p4, ScoreOptions{}).median_ms, 8.5, 1e-9);
 
   const nlohmann::json j = to_json(s);
   EXPECT_EQ(j["hits20"], 3);

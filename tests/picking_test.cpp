@@ -279,6 +279,47 @@ TEST(ArrivalDetector, WeakPicksChainedToAStrongFrontAreKeptTheOthersDropped) {
   for (int64_t block : {1, 17, 500}) expect_same_output(run(po, block), whole, block);
 }
 
+// The picker's delay (PickerOptions::delay_ms, detect --pick-delay-ms): every pick and the event's
+// time move by the same amount, earlier for a positive delay, later for a negative one, never below
+// sample 0; the same output whatever the blocks.
+TEST(ArrivalDetector, ADelayMovesEveryPickAndTheEventWhateverTheBlocks) {
+  const int64_t T = 1200, W = 24;
+  const double dt = 0.002;
+  std::vector<float> prob(T * W, 0.01f);
+  auto bump = [&](int64_t j, double centre) {
+    for (int64_t t = 0; t < T; ++t) {
+      const double z = (static_cast<double>(t) - centre) / 3.0;
+      prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(0.95 * std::exp(-0.5 * z * z)));
+    }
+  };
+  for (int64_t j = 0; j < W; ++j) bump(j, 300.0 + 2.0 * static_cast<double>(j));
+  bump(3, 2.0);  // an arrival at the record's start: a 10 ms delay would take it below sample 0
+  PickerOptions po;
+  po.min_separation = 20;
+  AssociationOptions ao;
+  ao.ms_per_trace = 10.0;
+  const auto plain = detect_in_blocks(prob, T, W, dt, po, ao, T);
+  ASSERT_EQ(plain.first.size(), static_cast<size_t>(W + 1));
+  ASSERT_EQ(plain.second.size(), 1u);
+  for (double delay_ms : {7.0, -4.0, 10.0}) {
+    SCOPED_TRACE(::testing::Message() << "delay " << delay_ms << " ms");
+    po.delay_ms = delay_ms;
+    const auto moved = detect_in_blocks(prob, T, W, dt, po, ao, T);
+    ASSERT_EQ(moved.first.size(), plain.first.size());
+    for (size_t k = 0; k < plain.first.size(); ++k) {
+      const Pick &a = plain.first[k], &b = moved.first[k];
+      EXPECT_EQ(b.trace, a.trace);
+      EXPECT_NEAR(b.sample, std::max(0.0, a.sample - delay_ms / 2.0), 1e-9);
+      EXPECT_NEAR(b.time_ms, b.sample * 2.0, 1e-9);
+      EXPECT_EQ(b.score, a.score);
+    }
+    ASSERT_EQ(moved.second.size(), 1u);
+    EXPECT_NEAR(moved.second[0].time_ms, plain.second[0].time_ms - delay_ms, 1e-9);
+    for (int64_t block : {1, 17, 500})
+      expect_same_output(detect_in_blocks(prob, T, W, dt, po, ao, block), moved, block);
+  }
+}
+
 TEST(Picking, BadOptionsAreUsageErrors) {
   PickerOptions o;
   o.threshold = 1.0f;
@@ -286,6 +327,9 @@ TEST(Picking, BadOptionsAreUsageErrors) {
   o.threshold = 0.5f;
   o.min_separation = 0;
   EXPECT_THROW(TracePicker(4, o), UsageError);
+  o.min_separation = 1;
+  o.delay_ms = std::nan("");
+  EXPECT_THROW(ArrivalDetector(4, 0.002, o, AssociationOptions{}), UsageError);
   AssociationOptions a;
   a.min_traces = 0;
   EXPECT_THROW(EventAssociator(a, 0, 0), UsageError);
