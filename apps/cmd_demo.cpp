@@ -87,9 +87,10 @@ nlohmann::json detect_on_records(const UNet& model, const SynthConfig& sc, Norma
                 j["p_hit10"].get<double>(), j["pick_mae_ms"].get<double>());
   }
   std::printf(
-      "  (chosen on another record: UNet threshold %g, picks at %g moved %+g ms, %lld traces per front, at x%.1f real "
+      "  (chosen on another record: UNet threshold %g, picks at %g with a delay of %g ms, %lld traces per front, at "
+      "x%.1f real "
       "time on this machine; STA/LTA trigger on %g, off %g, %g traces in coincidence)\n",
-      ds.threshold, ds.pick_threshold > 0 ? ds.pick_threshold : ds.threshold, -ds.pick_delay_ms,
+      ds.threshold, ds.pick_threshold > 0 ? ds.pick_threshold : ds.threshold, ds.pick_delay_ms,
       static_cast<long long>(ds.min_traces), seconds / std::max(unet_s, 1e-9), sta.thr_on, sta.thr_off,
       sta.coincidence_sum);
   return {{"record_s", seconds},

@@ -260,61 +260,68 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
     }
   }
   DetectionSettings best = choice.best();
-  if (!fixed.pick_threshold) {
-    // Then the picks' own threshold, at most the events': the best pick F1 within 10 ms (a pick is
-    // right when a true arrival of its trace lies within 10 ms of it; an arrival is found when its
-    // nearest pick does); ties: the higher threshold. A pick peaking below the events' threshold
-    // joins no event, but runs at a lower threshold can merge or move strong picks: a candidate whose
-    // events score a lower F1 than at the events' threshold is not taken.
-    ScoreOptions within10 = score;
-    within10.tolerance_ms = 10;
-    double best_f1 = -1, event_f1 = -1;
-    float chosen = best.threshold;
-    std::vector<float> candidates = {best.threshold};
-    for (float p : {0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 0.3f, 0.25f, 0.2f, 0.15f, 0.1f}) {
-      if (p < best.threshold) candidates.push_back(p);
-    }
-    for (float p : candidates) {
-      DetectionSettings o = best;
-      o.pick_threshold = p < best.threshold ? p : 0;
-      std::vector<Detection> events;
-      picks.clear();
-      run(o, &picks, &events);
-      const PickScore s = score_picks(truth, picks, within10);
-      const double f1_events = score_events(truth, events, score).f1();
-      if (event_f1 < 0) event_f1 = f1_events;  // the first candidate: picks at the events' threshold
-      const double recall = s.hit10();
-      const double precision =
-          s.picks > 0 ? static_cast<double>(s.picks - s.unmatched_picks) / static_cast<double>(s.picks) : 0.0;
-      const double f1 = recall + precision > 0 ? 2 * recall * precision / (recall + precision) : 0;
-      if (table) {
-        table->push_back({{"pick_threshold", p},
-                          {"pick_f1_10ms", f1},
-                          {"hit10", recall},
-                          {"pick_precision_10ms", precision},
-                          {"p_hit10", s.p_hit10()},
-                          {"event_f1", f1_events}});
-      }
-      if (f1 > best_f1 && f1_events >= event_f1) {
-        best_f1 = f1;
-        chosen = p;
-      }
-    }
-    best.pick_threshold = chosen < best.threshold ? chosen : 0;
-  }
-  if (fixed.pick_delay) return best;
-  // Last the picker's delay: the median error of the picks (at delay 0) that lie within the scores'
-  // tolerance of a true arrival, once at least kMinHits arrivals are picked so (else 0).
+  // The picks of `o` with the picker's delay measured on them (unless fixed): the median error of
+  // the picks at delay 0 that lie within the scores' tolerance of a true arrival, to 0.1 ms, once at
+  // least kMinHits arrivals are picked so (else 0); then the picks at that delay.
   constexpr int64_t kMinHits = 20;
-  DetectionSettings o = best;
-  o.pick_delay_ms = 0;
-  std::vector<Detection> events;
-  picks.clear();
-  run(o, &picks, &events);
-  const PickScore s = score_picks(truth, picks, score);
-  best.pick_delay_ms = s.hits >= kMinHits ? std::round(s.median_ms * 10.0) / 10.0 : 0.0;
-  if (table) table->push_back({{"pick_delay_ms", best.pick_delay_ms}, {"hits", s.hits}, {"median_ms", s.median_ms}});
-  return best;
+  auto run_delayed = [&](DetectionSettings& o, std::vector<Pick>* picks_out, std::vector<Detection>* events) {
+    if (!fixed.pick_delay) {
+      o.pick_delay_ms = 0;
+      run(o, picks_out, events);
+      const PickScore s = score_picks(truth, *picks_out, score);
+      o.pick_delay_ms = s.hits >= kMinHits ? std::round(s.median_ms * 10.0) / 10.0 : 0.0;
+      picks_out->clear();
+      events->clear();
+    }
+    run(o, picks_out, events);
+  };
+  if (fixed.pick_threshold) {
+    std::vector<Detection> events;
+    picks.clear();
+    run_delayed(best, &picks, &events);
+    return best;
+  }
+  // Then the picks' own threshold, at most the events', each with its delay: the best pick F1
+  // within 10 ms (a pick is right when a true arrival of its trace lies within 10 ms of it; an
+  // arrival is found when its nearest pick does); ties: the higher threshold. A pick peaking below
+  // the events' threshold joins no event, but runs at a lower threshold can merge or move strong
+  // picks: a candidate whose events score a lower F1 than at the events' threshold is not taken.
+  ScoreOptions within10 = score;
+  within10.tolerance_ms = 10;
+  double best_f1 = -1, event_f1 = -1;
+  DetectionSettings chosen = best;
+  std::vector<float> candidates = {best.threshold};
+  for (float p : {0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 0.3f, 0.25f, 0.2f, 0.15f, 0.1f}) {
+    if (p < best.threshold) candidates.push_back(p);
+  }
+  for (float p : candidates) {
+    DetectionSettings o = best;
+    o.pick_threshold = p < best.threshold ? p : 0;
+    std::vector<Detection> events;
+    picks.clear();
+    run_delayed(o, &picks, &events);
+    const PickScore s = score_picks(truth, picks, within10);
+    const double f1_events = score_events(truth, events, score).f1();
+    if (event_f1 < 0) event_f1 = f1_events;  // the first candidate: picks at the events' threshold
+    const double recall = s.hit10();
+    const double precision =
+        s.picks > 0 ? static_cast<double>(s.picks - s.unmatched_picks) / static_cast<double>(s.picks) : 0.0;
+    const double f1 = recall + precision > 0 ? 2 * recall * precision / (recall + precision) : 0;
+    if (table) {
+      table->push_back({{"pick_threshold", p},
+                        {"pick_delay_ms", o.pick_delay_ms},
+                        {"pick_f1_10ms", f1},
+                        {"hit10", recall},
+                        {"pick_precision_10ms", precision},
+                        {"p_hit10", s.p_hit10()},
+                        {"event_f1", f1_events}});
+    }
+    if (f1 > best_f1 && f1_events >= event_f1) {
+      best_f1 = f1;
+      chosen = o;
+    }
+  }
+  return chosen;
 }
 
 }  // namespace seis
