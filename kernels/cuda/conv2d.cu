@@ -787,25 +787,33 @@ void launch_direct(const ConvArgsOf<T>& a, cudaStream_t stream) {
   SEIS_CUDA_LAUNCH_CHECK();
 }
 
-// The forward conv as a forward-form conv.
+// The arguments of a forward-form conv of src [P, cin] (masked by mask > 0 when not null) into
+// out [P, nout].
 template <class T>
-ConvArgsOf<T> forward_args(const Conv2dShape& s, const T* x, const float* w, const float* bias, bool relu, T* y) {
+ConvArgsOf<T> forward_form_args(const Conv2dShape& s, const T* src, const T* mask, const float* wgt, const float* bias,
+                                T* out, int64_t cin, int64_t nout, bool relu) {
   ConvArgsOf<T> a{};
-  a.src = x;
-  a.mask = nullptr;
-  a.wgt = w;
+  a.src = src;
+  a.mask = mask;
+  a.wgt = wgt;
   a.bias = bias;
-  a.out = y;
+  a.out = out;
   a.pixels = s.pixels();
   a.h = s.h;
   a.w = s.w;
-  a.cin = static_cast<int>(s.c);
-  a.nout = static_cast<int>(s.k);
+  a.cin = static_cast<int>(cin);
+  a.nout = static_cast<int>(nout);
   a.r = static_cast<int>(s.r);
   a.pad = static_cast<int>(s.pad());
-  a.rrc = static_cast<int>(s.r * s.r * s.c);
+  a.rrc = static_cast<int>(s.r * s.r * cin);
   a.relu = relu;
   return a;
+}
+
+// The forward conv as a forward-form conv.
+template <class T>
+ConvArgsOf<T> forward_args(const Conv2dShape& s, const T* x, const float* w, const float* bias, bool relu, T* y) {
+  return forward_form_args(s, x, static_cast<const T*>(nullptr), w, bias, y, s.c, s.k, relu);
 }
 
 // backward_data as the forward-form conv of dy (masked by y_relu > 0) with the flipped,
@@ -816,22 +824,7 @@ ConvArgsOf<T> backward_data_args(const Conv2dShape& s, const T* dy, const T* y_r
   const conv_layout::BackwardDataScratch sc = conv_layout::carve_backward_data(s, ws);
   flip_transpose_kernel<<<grid_for(s.weight_numel()), kThreads, 0, stream>>>(w, s.k, s.r, s.c, sc.wt);
   SEIS_CUDA_LAUNCH_CHECK();
-  ConvArgsOf<T> a{};
-  a.src = dy;
-  a.mask = y_relu;
-  a.wgt = sc.wt;
-  a.bias = nullptr;
-  a.out = dx;
-  a.pixels = s.pixels();
-  a.h = s.h;
-  a.w = s.w;
-  a.cin = static_cast<int>(s.k);
-  a.nout = static_cast<int>(s.c);
-  a.r = static_cast<int>(s.r);
-  a.pad = static_cast<int>(s.pad());
-  a.rrc = static_cast<int>(s.r * s.r * s.k);
-  a.relu = false;
-  return a;
+  return forward_form_args(s, dy, y_relu, static_cast<const float*>(sc.wt), nullptr, dx, s.k, s.c, false);
 }
 
 // The forward-form conv: the GEMM, or the direct kernel for few channels (the choice the CPU twin
