@@ -355,6 +355,8 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   opt.val_every = s.val_every > 0 ? s.val_every : batches.batches_per_epoch();
   opt.threshold = s.threshold;
   if (world > 1) opt.comm = &comm;
+  // The step as a CUDA graph: behind a switch until a GPU run has checked it (issue 9).
+  if (const char* g = std::getenv("SEIS_CUDA_GRAPH")) opt.cuda_graph = std::string(g) == "1";
 
   RunDir dir(s.out);
   // What a checkpoint must share with the run that resumes from it.

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <memory>
 
+#include "apps/graph_step.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 #include "engine/memory.h"
@@ -92,6 +94,15 @@ EvalResult evaluate(const UNet& model, const SampleSource& src, int64_t batch, N
   return r;
 }
 
+namespace {
+void check_finite_loss(double loss, int64_t steps_done) {
+  if (!std::isfinite(loss)) {
+    throw InputError("training diverged at step " + std::to_string(steps_done + 1) + ": the loss is " +
+                     std::to_string(loss) + "; lower --lr or check the data for NaN/Inf");
+  }
+}
+}  // namespace
+
 Var step_forward(Tape& tape, const UNet& model, Tensor data, const Tensor& label, float pos_weight, int world,
                  const Tensor& trace_valid, Communicator* comm) {
   // The mean over the global batch: this rank's loss and gradients are partial sums of it.
@@ -122,6 +133,16 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
   const int world = comm != nullptr ? comm->world() : 1;
   std::unique_ptr<GradBucketer> buckets;
   if (world > 1) buckets = std::make_unique<GradBucketer>(*comm, model.param_vars(), opt.bucket_bytes);
+  std::unique_ptr<GraphStep> graph;
+  if (opt.cuda_graph) {
+    if (device.is_cuda() && !device.shape_only && world == 1) {
+      graph = std::make_unique<GraphStep>(model, optimizer, opt.pos_weight);
+    } else {
+      std::fprintf(stderr,
+                   "seisseg: SEIS_CUDA_GRAPH: the step runs without a CUDA graph (graphs need one process "
+                   "on a GPU)\n");
+    }
+  }
   TrainResult result;
   TrainProgress p = start;
   batches.seek(p.epoch, p.batch);
@@ -133,17 +154,33 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
       Tensor data, label, valid;
       batches.next(&data, &label, &valid);
       wait_since_log += batches.take_wait_seconds();
-      Tape tape;
       const int64_t batch_samples = data.dim(0);
-      const Var loss = step_forward(tape, model, std::move(data), label, opt.pos_weight, world, valid, comm);
-      double loss_v = scalar_value(loss->value);
-      if (world > 1) comm->allreduce_sum_host(&loss_v, 1);
-      if (!std::isfinite(loss_v)) {
-        throw InputError("training diverged at step " + std::to_string(p.step + 1) + ": the loss is " +
-                         std::to_string(loss_v) + "; lower --lr or check the data for NaN/Inf");
-      }
       const float lr = opt.lr.at(p.step);
-      step_backward(tape, loss, buckets.get(), optimizer, lr);
+      double loss_v = 0;
+      bool stepped = false;
+      if (graph && !valid.defined() && p.step > start.step) {
+        std::string why;
+        stepped = graph->run(data, label, lr, &loss_v, &why);
+        if (!stepped) {
+          std::fprintf(stderr,
+                       "seisseg: SEIS_CUDA_GRAPH: capturing the step failed (%s); training goes on without "
+                       "a CUDA graph\n",
+                       why.c_str());
+          graph.reset();
+        }
+      }
+      if (stepped) {
+        ++result.graph_steps;
+        // The loss of a graph's step is read after its update: a divergence stops the run one update later.
+        check_finite_loss(loss_v, p.step);
+      } else {
+        Tape tape;
+        const Var loss = step_forward(tape, model, std::move(data), label, opt.pos_weight, world, valid, comm);
+        loss_v = scalar_value(loss->value);
+        if (world > 1) comm->allreduce_sum_host(&loss_v, 1);
+        check_finite_loss(loss_v, p.step);
+        step_backward(tape, loss, buckets.get(), optimizer, lr);
+      }
       result.losses.push_back(loss_v);
       ++p.step;
       if (++p.batch >= batches.batches_per_epoch()) {
@@ -183,6 +220,7 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
       const bool validate_now = val != nullptr && val->size() > 0 &&
                                 ((opt.val_every > 0 && p.step % opt.val_every == 0) || p.step == opt.steps);
       if (validate_now) {
+        if (graph) graph->reset();  // its memory pool, for the validation
         result.val =
             evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold, comm, hooks.on_val_logits);
         if (hooks.on_validation) hooks.on_validation(p, result.val);

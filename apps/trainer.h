@@ -62,6 +62,12 @@ struct TrainOptions {
   // step. Null (or world 1): one process, no communication at all.
   Communicator* comm = nullptr;
   int64_t bucket_bytes = int64_t{25} << 20;
+  // Run the step as a CUDA graph (apps/graph_step.h; SEIS_CUDA_GRAPH=1 in train and bench_step):
+  // one process on a GPU, batches without padding traces. The first step of a call runs without a
+  // graph (it settles cuDNN's choices and the allocator's blocks), and so does any step whose capture
+  // fails (said once on stderr, and the run goes on without graphs). A validation releases the
+  // graph's memory first; the next step captures again.
+  bool cuda_graph = false;
 };
 
 struct EvalResult {
@@ -108,6 +114,7 @@ struct TrainResult {
   EvalResult val;              // the last validation
   bool stopped = false;        // should_stop ended the run early
   double seconds = 0;
+  int64_t graph_steps = 0;  // steps run as a CUDA graph (TrainOptions::cuda_graph)
 };
 
 // Builds the model input [B, H, W, 1] and labels [B, H, W] for `indices`, normalised, on `device`,

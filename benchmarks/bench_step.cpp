@@ -8,11 +8,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "apps/cli.h"
+#include "apps/graph_step.h"
 #include "apps/memory_plan.h"
 #include "bench_util.h"
 #include "engine/device_runtime.h"
@@ -36,7 +38,7 @@ int main(int argc, char** argv) {
   int levels = 5, base = 8, steps = 10, warmup = 2;
   int64_t size = 256, batch = 4;
   std::string device_s = "cpu", precision = "fp32", python = "python3", torch_modes = "fp32", conv_backend = "own";
-  bool torch_peer = false, max_batch = false;
+  bool torch_peer = false, max_batch = false, cuda_graph = false;
   app.add_option("--levels", levels)->capture_default_str();
   app.add_option("--base", base)->capture_default_str();
   app.add_option("--size", size)->capture_default_str();
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision, "fp32, tf32 or bf16 (CUDA)")->capture_default_str();
   app.add_option("--conv-backend", conv_backend, "own or cudnn (CUDA)")->capture_default_str();
   app.add_flag("--torch", torch_peer, "also time benchmarks/torch_unet.py");
+  app.add_flag("--cuda-graph", cuda_graph, "run the timed steps as one CUDA graph each (apps/graph_step.h)");
   app.add_flag("--max-batch", max_batch,
                "find the largest batch whose step fits (cap the memory with SEIS_CUDA_MEMORY_LIMIT_GIB)");
   app.add_option("--python", python, "the Python with torch")->capture_default_str();
@@ -128,14 +131,28 @@ int main(int argc, char** argv) {
     Tensor x, y;
     make_batch(batch, &x, &y);
 
-    auto step = [&]() {
+    auto eager_step = [&]() {
       Tape tape;
       Var loss = bce_with_logits(&tape, model.forward(&tape, make_var(x)), y, 1.0f);
       tape.backward(loss);
       opt.step(oc.lr);
-      return scalar_value(loss->value);  // waits for the step to finish
+      return static_cast<double>(scalar_value(loss->value));  // waits for the step to finish
     };
-    for (int i = 0; i < warmup; ++i) step();
+    std::unique_ptr<GraphStep> graph;
+    if (cuda_graph) {
+      SEIS_CHECK(device.is_cuda(), "--cuda-graph needs --device cuda");
+      graph = std::make_unique<GraphStep>(model, opt, 1.0f);
+    }
+    auto step = [&]() {
+      if (!graph) return eager_step();
+      double loss = 0;
+      std::string why;
+      if (!graph->run(x, y, oc.lr, &loss, &why)) throw Error("capturing the step as a CUDA graph failed: " + why);
+      return loss;
+    };
+    // Warm-up without the graph (cuDNN's choices, the allocator's blocks), then the capture.
+    for (int i = 0; i < warmup; ++i) eager_step();
+    if (graph) step();
     reset_memory_peak(device);
     std::vector<double> times;
     for (int i = 0; i < steps; ++i) {
@@ -145,17 +162,18 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     const double ms = times[times.size() / 2] * 1e3;
-    nlohmann::ordered_json rec = {{"bench", "step"},
-                                  {"impl", "seisseg"},
-                                  {"mode", precision + (exec.conv_backend == ConvBackend::cudnn ? "_cudnn" : "")},
-                                  {"device", device.is_cpu() ? "cpu" : cuda_device_description(device.index)},
-                                  {"levels", levels},
-                                  {"base", base},
-                                  {"size", size},
-                                  {"batch", batch},
-                                  {"params", model.num_params()},
-                                  {"ms_per_step", ms},
-                                  {"samples_per_s", static_cast<double>(batch) / (ms / 1e3)}};
+    nlohmann::ordered_json rec = {
+        {"bench", "step"},
+        {"impl", "seisseg"},
+        {"mode", precision + (exec.conv_backend == ConvBackend::cudnn ? "_cudnn" : "") + (cuda_graph ? "_graph" : "")},
+        {"device", device.is_cpu() ? "cpu" : cuda_device_description(device.index)},
+        {"levels", levels},
+        {"base", base},
+        {"size", size},
+        {"batch", batch},
+        {"params", model.num_params()},
+        {"ms_per_step", ms},
+        {"samples_per_s", static_cast<double>(batch) / (ms / 1e3)}};
     rec["peak_bytes"] = memory_peak(device);
     rec["activation_dtype"] = dtype_name(activation_dtype(exec, device));
     if (exec.conv_backend == ConvBackend::own) {

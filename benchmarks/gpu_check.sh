@@ -8,7 +8,7 @@
 #   3. compute-sanitizer memcheck and racecheck on the small kernel tests, and memcheck, racecheck
 #      and synccheck on the halo conv kernels (cp.async, ldmatrix; forward, backward-data and
 #      backward-weight: CudaConv2dHalo.*) and on the deep-level convs (CudaConv2dDeep.*);
-#   4. bench_conv, bench_step (fp32, bf16 with fp32 storage, bf16 storage, cuDNN) and
+#   4. bench_conv, bench_step (fp32, bf16 with fp32 storage, bf16 storage, cuDNN, the step as a CUDA graph) and
 #      benchmarks/torch_unet.py, where they exist; bench_step also prints the memory plan's peak;
 #   5. the largest batch whose step fits in 80 GiB, measured and planned;
 #   6. end to end: synth, train and predict at 4096x4096 on the GPU; detect over a 1-hour record.
@@ -238,6 +238,14 @@ want_stage bench && {
       --precision bf16
     bench "bench_step bf16 cudnn" 60 "$BUILD/benchmarks/bench_step" --device cuda $STEP_SHAPE --precision bf16 \
       --conv-backend cudnn
+    # The step as one CUDA graph (apps/graph_step.h) against the eager step: at the full shape, and
+    # at 512x512 where the kernels are short and the gaps between them count.
+    SEIS_CUDA_BF16_STORAGE=1 bench "bench_step bf16 storage, graph" 60 "$BUILD/benchmarks/bench_step" --device cuda \
+      $STEP_SHAPE --precision bf16 --cuda-graph
+    for graph in "" --cuda-graph; do
+      SEIS_CUDA_BF16_STORAGE=1 bench "bench_step 512 bf16 storage $graph" 30 "$BUILD/benchmarks/bench_step" \
+        --device cuda --levels 7 --size 512 --batch 1 --steps 20 --warmup 3 --precision bf16 $graph
+    done
   fi
   [[ -f benchmarks/torch_unet.py ]] && bench torch_unet.py 90 python3 benchmarks/torch_unet.py $TORCH_UNET_ARGS
   [[ -x "$BUILD/benchmarks/bench_conv" ]] && bench bench_conv 120 "$BUILD/benchmarks/bench_conv" $BENCH_CONV_ARGS

@@ -18,6 +18,7 @@
 
 #include "engine/block_cache.h"
 #include "engine/cuda_check.h"
+#include "engine/cuda_graph.h"
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
@@ -39,7 +40,7 @@ std::string gib(int64_t bytes) {
 // destruction must still find their allocator.
 struct DeviceState {
   std::mutex mu;
-  BlockCache blocks;
+  DeviceBlocks blocks;  // the cache, and a CUDA graph's private pool while one exists
 
   std::once_flag compute_once;
   std::once_flag copy_once;
@@ -102,7 +103,9 @@ void* device_malloc(int device, DeviceState& s, int64_t requested, int64_t size)
     return cudaMalloc(&p, static_cast<size_t>(size));
   };
   cudaError_t err = try_malloc();
-  if (err == cudaErrorMemoryAllocation && s.blocks.has_cached()) {
+  // (Not while a graph is being captured: releasing the cache synchronises the device, which a
+  // capture does not allow. The capture then fails, and the step runs without a graph.)
+  if (err == cudaErrorMemoryAllocation && s.blocks.has_cached() && !s.blocks.capturing()) {
     (void)cudaGetLastError();  // not sticky; clear it so that later launch checks do not report it
     release_cache_locked(s);
     err = try_malloc();
@@ -182,11 +185,11 @@ void* cuda_alloc(int device, int64_t bytes) {
   SEIS_CHECK(bytes >= 0, "negative allocation size " << bytes << " on cuda:" << device);
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mu);
-  const BlockCache::Block cached = s.blocks.take_cached(bytes);
+  const BlockCache::Block cached = s.blocks.take(bytes);
   if (cached.key != nullptr) return cached.key;
   const int64_t size = BlockCache::size_class(bytes);
   void* p = device_malloc(device, s, bytes, size);
-  s.blocks.add_live(p, size);
+  s.blocks.add_fresh(p, size);
   return p;
 }
 
@@ -315,6 +318,14 @@ void cuda_copy_device_to_device(int device, void* dst, const void* src, int64_t 
   copy_sync(device, dst, src, bytes, cudaMemcpyDeviceToDevice);
 }
 
+void cuda_copy_async(int device, void* dst, const void* src, int64_t bytes) {
+  check_copy_args(dst, src, bytes);
+  if (bytes == 0) return;
+  cudaStream_t stream = cuda_compute_stream(device);
+  DeviceGuard guard(device);
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, stream));
+}
+
 void cuda_memset_zero(int device, void* p, int64_t bytes) {
   SEIS_CHECK(bytes >= 0, "negative memset size " << bytes);
   if (bytes == 0) return;
@@ -385,6 +396,96 @@ bool CudaEvent::done() const {
 void CudaEvent::synchronize() const {
   SEIS_CHECK(event_ != nullptr, "synchronize on a moved-from CudaEvent");
   CUDA_CHECK(cudaEventSynchronize(event_));
+}
+
+// ---- Graphs -------------------------------------------------------------------------------------
+
+CudaGraph::CudaGraph(int device) : device_(device) { state(device); }
+
+CudaGraph::~CudaGraph() {
+  try {
+    reset();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: releasing a CUDA graph: %s\n", e.what());
+  }
+}
+
+void CudaGraph::begin_capture() {
+  reset();
+  DeviceState& s = state(device_);
+  cudaStream_t stream = cuda_compute_stream(device_);
+  DeviceGuard guard(device_);
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.blocks.begin_capture();
+  }
+  // Relaxed: the allocator may call cudaMalloc for the pool. Anything that must wait for the device
+  // (a copy to the host, a synchronisation) still fails, and end_capture says so.
+  const cudaError_t err = cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed);
+  if (err != cudaSuccess) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.blocks.end_graph();
+    detail::throw_cuda_error(__FILE__, __LINE__, "cudaStreamBeginCapture", err);
+  }
+  capturing_ = true;
+}
+
+bool CudaGraph::end_capture(std::string* why) {
+  if (!capturing_) {
+    if (why != nullptr) *why = "no capture under way";
+    return false;
+  }
+  capturing_ = false;
+  DeviceState& s = state(device_);
+  cudaStream_t stream = cuda_compute_stream(device_);
+  DeviceGuard guard(device_);
+  cudaGraph_t graph = nullptr;
+  cudaError_t err = cudaStreamEndCapture(stream, &graph);
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.blocks.end_capture();
+  }
+  cudaGraphExec_t exec = nullptr;
+  if (err == cudaSuccess && graph != nullptr) err = cudaGraphInstantiate(&exec, graph, 0);
+  if (err != cudaSuccess || graph == nullptr) {
+    (void)cudaGetLastError();  // a failed capture is not sticky; clear it for later launch checks
+    if (graph != nullptr) CUDA_WARN(cudaGraphDestroy(graph));
+    if (why != nullptr) *why = std::string(cudaGetErrorName(err)) + " (" + cudaGetErrorString(err) + ")";
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.blocks.end_graph();
+    return false;
+  }
+  graph_ = graph;
+  exec_ = exec;
+  return true;
+}
+
+void CudaGraph::launch() {
+  SEIS_CHECK(exec_ != nullptr, "launch of a CUDA graph that was not captured");
+  DeviceGuard guard(device_);
+  CUDA_CHECK(cudaGraphLaunch(exec_, cuda_compute_stream(device_)));
+}
+
+void CudaGraph::reset() {
+  if (capturing_) end_capture(nullptr);
+  if (exec_ == nullptr && graph_ == nullptr) return;
+  DeviceState& s = state(device_);
+  DeviceGuard guard(device_);
+  // Replays still queued read the pool: they finish before its blocks serve anything else.
+  CUDA_CHECK(cudaStreamSynchronize(cuda_compute_stream(device_)));
+  if (exec_ != nullptr) CUDA_WARN(cudaGraphExecDestroy(exec_));
+  if (graph_ != nullptr) CUDA_WARN(cudaGraphDestroy(graph_));
+  exec_ = nullptr;
+  graph_ = nullptr;
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.blocks.end_graph();
+}
+
+int64_t cuda_graph_pool_bytes(int device) {
+  if (device < 0 || device >= cuda_device_count()) return 0;
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.blocks.graph_pool_bytes();
 }
 
 }  // namespace seis

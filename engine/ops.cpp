@@ -645,18 +645,24 @@ Var bce_with_logits(Tape* tape, const Var& logits, const Tensor& labels, float p
   if (!out->requires_grad) return out;
   tape->record([logits, labels, trace_valid, out, pos_weight, n, denom, height, width]() {
     if (!out->grad.defined()) return;
-    // No counted element (a batch of padding only): no gradient, rather than a division by 0.
-    const float scale = denom > 0 ? scalar_value(out->grad) / static_cast<float>(denom) : 0.0f;
+    // grad_scale = dloss / denom, divided on the loss's device (no host read inside the step). No
+    // counted element (a batch of padding only): no gradient, rather than a division by 0.
     const Tensor& xv = logits->value;
+    Tensor scale = Tensor::empty({1}, DType::f32, xv.device());
+    if (denom > 0) {
+      SEIS_DISPATCH(scale, divide, 1, out->grad.data<float>(), static_cast<float>(denom), scale.data<float>());
+    } else {
+      SEIS_DISPATCH(scale, fill, 1, 0.0f, scale.data<float>());
+    }
     Tensor dx = empty_like(xv.shape(), xv);
     with_activation_type(xv.dtype(), [&](auto tag) {
       using T = decltype(tag);
       if (trace_valid.defined()) {
         SEIS_DISPATCH(xv, bce_with_logits_masked_backward, n, xv.data<T>(), labels.data<uint8_t>(),
-                      trace_valid.data<uint8_t>(), height, width, pos_weight, scale, dx.data<T>());
+                      trace_valid.data<uint8_t>(), height, width, pos_weight, scale.data<float>(), dx.data<T>());
       } else {
-        SEIS_DISPATCH(xv, bce_with_logits_backward, n, xv.data<T>(), labels.data<uint8_t>(), pos_weight, scale,
-                      dx.data<T>());
+        SEIS_DISPATCH(xv, bce_with_logits_backward, n, xv.data<T>(), labels.data<uint8_t>(), pos_weight,
+                      scale.data<float>(), dx.data<T>());
       }
     });
     accumulate_grad(*logits, dx);

@@ -28,6 +28,12 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, std::vector<Var> params);
   // One update at learning rate `lr` (the schedule's value for this step).
   void step(float lr);
+  // The same update in two halves, for a step captured as a CUDA graph and replayed: begin_step
+  // counts the step and returns its scalars at `lr`, which the caller copies to device memory before
+  // each launch; step_from launches the updates reading them from there (CUDA parameters only). The
+  // kernels compute what step(lr) computes, bit for bit.
+  UpdateScalars begin_step(float lr);
+  void step_from(const UpdateScalars* device_scalars);
   int64_t steps_taken() const { return step_; }
   // State for checkpoints: per parameter, its momentum (SGD) or m and v (Adam), in parameter order.
   std::vector<Tensor>& state() { return state_; }
@@ -35,6 +41,12 @@ class Optimizer {
   const OptimizerConfig& config() const { return config_; }
 
  private:
+  SgdParams sgd_params(float lr) const;
+  AdamParams adam_params(float lr) const;
+  // The updates of the parameters with a gradient, then their gradients dropped; the step's scalars
+  // by value (from == null) or from device memory.
+  void apply(float lr, const UpdateScalars* from);
+
   OptimizerConfig config_;
   std::vector<Var> params_;
   std::vector<Tensor> state_;

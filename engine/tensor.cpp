@@ -5,8 +5,10 @@
 #include <sstream>
 
 #include "engine/device_runtime.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
 #include "engine/memory.h"
+#include "kernels/elementwise.h"
 
 namespace seis {
 
@@ -79,10 +81,10 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::full(const Shape& shape, float value, Device device) {
-  Tensor t = empty(shape, DType::f32, Device::cpu());
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
-  return t.to(device);
+  // Filled where it lives: on a GPU a kernel on the compute stream, no host copy to wait for.
+  Tensor t = empty(shape, DType::f32, device);
+  SEIS_DISPATCH(t, fill, t.numel(), value, t.data<float>());
+  return t;
 }
 
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values) {
@@ -141,7 +143,8 @@ void Tensor::copy_from(const Tensor& src) {
     cuda_copy_to_host(s.index, raw(), src.raw(), bytes);
   } else {
     SEIS_CHECK(d == s, "copy between two GPUs");
-    cuda_copy_device_to_device(d.index, raw(), src.raw(), bytes);
+    // Ordered on the compute stream like a kernel, without waiting (and so capturable in a graph).
+    cuda_copy_async(d.index, raw(), src.raw(), bytes);
   }
 }
 

@@ -102,8 +102,9 @@ TEST(Bf16, ElementwiseKernelsEqualTheirF32TwinsRounded) {
   cpu::bce_with_logits_forward(n, x.f.data(), labels.data(), 2.5f, &lf);
   cpu::bce_with_logits_forward(n, x.h.data(), labels.data(), 2.5f, &lh);
   EXPECT_EQ(lf, lh);
-  cpu::bce_with_logits_backward(n, x.f.data(), labels.data(), 2.5f, 0.37f, f.data());
-  cpu::bce_with_logits_backward(n, x.h.data(), labels.data(), 2.5f, 0.37f, h.data());
+  const float scale = 0.37f;
+  cpu::bce_with_logits_backward(n, x.f.data(), labels.data(), 2.5f, &scale, f.data());
+  cpu::bce_with_logits_backward(n, x.h.data(), labels.data(), 2.5f, &scale, h.data());
   EXPECT_TRUE(rounds_to(h, f));
   int64_t cf[3], ch[3];
   cpu::confusion_counts(n, x.f.data(), labels.data(), 0.1f, cf);

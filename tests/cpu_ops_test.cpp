@@ -240,7 +240,8 @@ TEST(CpuBce, ForwardMatchesReferenceAndBackwardMatchesFiniteDifferences) {
   for (float pw : {1.0f, 3.0f}) {
     for (float dloss : {1.0f, 0.5f}) {
       std::vector<float> dx(m, NAN);
-      cpu::bce_with_logits_backward(m, xsf.data(), ts.data(), pw, dloss / static_cast<float>(m), dx.data());
+      const float scale = dloss / static_cast<float>(m);
+      cpu::bce_with_logits_backward(m, xsf.data(), ts.data(), pw, &scale, dx.data());
       std::vector<float> fd = finite_differences(
           xs, [&] { return ref_bce_mean(xs, ts, pw); }, 1e-4);
       for (float& v : fd) v *= dloss;
@@ -312,8 +313,8 @@ TEST(CpuBceMasked, ForwardIsTheMeanOverRealTracesAndBackwardMatchesFiniteDiffere
     EXPECT_EQ(0, std::memcmp(&loss, &loss2, sizeof(float))) << "padding changed the loss: " << loss << " vs " << loss2;
     for (float dloss : {1.0f, 0.5f}) {
       std::vector<float> dx(static_cast<size_t>(n), NAN);
-      cpu::bce_with_logits_masked_backward(n, x.data(), t.data(), b.valid.data(), b.h, b.w, pw,
-                                           dloss / static_cast<float>(real), dx.data());
+      const float scale = dloss / static_cast<float>(real);
+      cpu::bce_with_logits_masked_backward(n, x.data(), t.data(), b.valid.data(), b.h, b.w, pw, &scale, dx.data());
       std::vector<float> fd = finite_differences(
           xd, [&] { return ref(pw); }, 1e-4);
       for (float& v : fd) v *= dloss;
@@ -339,8 +340,9 @@ TEST(CpuBceMasked, AllRealMaskGivesTheUnmaskedBitsAndMetricsSkipPadding) {
   cpu::bce_with_logits_masked_forward(n, x.data(), t.data(), ones.data(), h, w, 2.0f, n, &m);
   EXPECT_EQ(0, std::memcmp(&a, &m, sizeof(float))) << a << " vs " << m;
   std::vector<float> ga(static_cast<size_t>(n)), gm(static_cast<size_t>(n));
-  cpu::bce_with_logits_backward(n, x.data(), t.data(), 2.0f, 1e-3f, ga.data());
-  cpu::bce_with_logits_masked_backward(n, x.data(), t.data(), ones.data(), h, w, 2.0f, 1e-3f, gm.data());
+  const float scale = 1e-3f;
+  cpu::bce_with_logits_backward(n, x.data(), t.data(), 2.0f, &scale, ga.data());
+  cpu::bce_with_logits_masked_backward(n, x.data(), t.data(), ones.data(), h, w, 2.0f, &scale, gm.data());
   EXPECT_EQ(0, std::memcmp(ga.data(), gm.data(), ga.size() * sizeof(float))) << "gradients differ";
 
   // Confusion counts over real traces equal the unmasked counts of the real elements alone.

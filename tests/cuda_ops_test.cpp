@@ -416,12 +416,13 @@ TEST(CudaBce, MatchesCpuAndIsDeterministic) {
       const float again = dloss.to_host()[0];
       EXPECT_EQ(std::memcmp(&got, &again, sizeof(float)), 0) << "two runs differ: " << got << " vs " << again;
 
-      const float grad_scale = 1.0f / static_cast<float>(2 * n);  // as if the batch were split in two
+      const float grad_scale = 1.0f / static_cast<float>(2 * n);        // as if the batch were split in two
+      const DeviceArray<float> dscale(std::vector<float>{grad_scale});  // dloss / n_total, on the device
       DeviceArray<float> dgrad(n);
       dgrad.poison(kNaN);
-      cuda::bce_with_logits_backward(n, dx.get(), dt.get(), pw, grad_scale, dgrad.get(), stream());
+      cuda::bce_with_logits_backward(n, dx.get(), dt.get(), pw, dscale.get(), dgrad.get(), stream());
       std::vector<float> ref_grad(n);
-      cpu::bce_with_logits_backward(n, x.data(), t.data(), pw, grad_scale, ref_grad.data());
+      cpu::bce_with_logits_backward(n, x.data(), t.data(), pw, &grad_scale, ref_grad.data());
       EXPECT_TRUE(all_close(dgrad.to_host().data(), ref_grad.data(), n, 4e-7 * pw * grad_scale, 1e-5, 1e-10))
           << "dlogits";
     }
@@ -696,11 +697,13 @@ TEST(CudaBf16Bce, MatchesCpuAndIsDeterministic) {
       EXPECT_EQ(std::memcmp(&got, &again, sizeof(float)), 0) << "two runs differ: " << got << " vs " << again;
 
       const float grad_scale = 1.0f / static_cast<float>(2 * n);
+
+      const DeviceArray<float> dscale(std::vector<float>{grad_scale});  // dloss / n_total, on the device
       DeviceArray<bf16> dgrad(n);
       dgrad.poison(kNaN16);
-      cuda::bce_with_logits_backward(n, dx.get(), dt.get(), pw, grad_scale, dgrad.get(), stream());
+      cuda::bce_with_logits_backward(n, dx.get(), dt.get(), pw, dscale.get(), dgrad.get(), stream());
       std::vector<bf16> ref_grad(n);
-      cpu::bce_with_logits_backward(n, x.data(), t.data(), pw, grad_scale, ref_grad.data());
+      cpu::bce_with_logits_backward(n, x.data(), t.data(), pw, &grad_scale, ref_grad.data());
       // The fp32 tolerance, plus one bf16 ulp: fp32 values a few ulp apart may round to neighbours.
       EXPECT_TRUE(all_close(widen(dgrad.to_host().data(), n).data(), widen(ref_grad.data(), n).data(), n,
                             4e-7 * pw * grad_scale, 1e-5 + kBf16Ulp, 1e-8))
@@ -792,16 +795,18 @@ void check_masked_bce_and_metrics(uint64_t seed) {
       EXPECT_EQ(std::memcmp(&got, &again, sizeof(float)), 0) << "two runs differ: " << got << " vs " << again;
 
       const float grad_scale = 1.0f / static_cast<float>(2 * real);
+
+      const DeviceArray<float> dscale(std::vector<float>{grad_scale});  // dloss / n_total, on the device
       DeviceArray<T> dgrad(n);
       if constexpr (std::is_same_v<T, bf16>) {
         dgrad.poison(kNaN16);
       } else {
         dgrad.poison(kNaN);
       }
-      cuda::bce_with_logits_masked_backward(n, dx.get(), dt.get(), dv.get(), sh.h, sh.w, pw, grad_scale, dgrad.get(),
+      cuda::bce_with_logits_masked_backward(n, dx.get(), dt.get(), dv.get(), sh.h, sh.w, pw, dscale.get(), dgrad.get(),
                                             stream());
       std::vector<T> ref_grad(static_cast<size_t>(n));
-      cpu::bce_with_logits_masked_backward(n, x.data(), t.data(), valid.data(), sh.h, sh.w, pw, grad_scale,
+      cpu::bce_with_logits_masked_backward(n, x.data(), t.data(), valid.data(), sh.h, sh.w, pw, &grad_scale,
                                            ref_grad.data());
       const std::vector<T> g = dgrad.to_host();
       std::vector<float> gf(static_cast<size_t>(n)), rf(static_cast<size_t>(n));
@@ -1013,11 +1018,12 @@ TEST(CudaBig, BceAndMetricsBeyond2To31) {
 
   poison_big(dgrad.get(), n);
   const float grad_scale = 1.0f / static_cast<float>(n);
-  cuda::bce_with_logits_backward(n, dx.get(), dt.get(), pw, grad_scale, dgrad.get(), stream());
+  const DeviceArray<float> dscale(std::vector<float>{grad_scale});  // dloss / n_total, on the device
+  cuda::bce_with_logits_backward(n, dx.get(), dt.get(), pw, dscale.get(), dgrad.get(), stream());
   auto got = host_array<float>(n);
   auto ref = host_array<float>(n);
   dgrad.download(got.get());
-  cpu::bce_with_logits_backward(n, x.get(), t.get(), pw, grad_scale, ref.get());
+  cpu::bce_with_logits_backward(n, x.get(), t.get(), pw, &grad_scale, ref.get());
   EXPECT_TRUE(big_all_close(got.get(), ref.get(), n, 4e-7 * pw * grad_scale, 1e-5)) << "dlogits";
 }
 

@@ -1,7 +1,7 @@
 // Training on the GPU against the CPU: the same seed, data and fp32 math give loss curves that agree
 // over 50 steps; bf16 training learns; bf16 activation storage follows the CPU's bf16 storage; the
 // memory plan of a step is the allocator's real peak; the 7-level UNet runs a step at a size past
-// 2^31 elements.
+// 2^31 elements; the step as a CUDA graph computes the eager step's bits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +9,7 @@
 
 #include "apps/memory_plan.h"
 #include "apps/trainer.h"
+#include "engine/cuda_graph.h"
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/memory.h"
@@ -165,6 +166,70 @@ TEST(CudaTrain, DeterministicOnTheGpu) {
   const TrainResult a = run(Device::cuda(0), ConvMath::bf16, ConvBackend::own, 5);
   const TrainResult b = run(Device::cuda(0), ConvMath::bf16, ConvBackend::own, 5);
   EXPECT_EQ(a.losses, b.losses) << "our kernels use no atomics: two runs must agree bit for bit";
+}
+
+// The step as a CUDA graph (SEIS_CUDA_GRAPH=1, apps/graph_step.h) against the eager step: the same
+// losses and weights bit for bit, with a learning rate that changes every step (cosine, warm-up),
+// validations in between (each releases the graph; the next step captures again), Adam, AdamW and
+// SGD with momentum, fp32 and bf16 storage.
+struct GraphRun {
+  TrainResult result;
+  std::vector<std::vector<float>> weights;
+};
+
+GraphRun run_for_graph(bool graph, OptimizerKind kind, ConvMath math) {
+  SynthSource src(synth(64), 0, 64), val(synth(64), 64, 4);
+  UNetConfig mc;
+  mc.levels = 3;
+  mc.base = 8;
+  OptimizerConfig oc;
+  oc.kind = kind;
+  oc.lr = 2e-3f;
+  oc.weight_decay = kind == OptimizerKind::adam ? 0.0f : 1e-2f;
+  TrainOptions opt;
+  opt.batch = 4;
+  opt.steps = 9;
+  opt.lr.kind = LrScheduleKind::cosine;
+  opt.lr.lr = oc.lr;
+  opt.lr.warmup_steps = 2;
+  opt.lr.total_steps = opt.steps;
+  opt.exec.math = math;
+  opt.log_every = 3;
+  opt.val_every = 4;
+  opt.cuda_graph = graph;
+  UNet m(mc, 4, Device::cuda(0));
+  Optimizer optimizer(oc, m.param_vars());
+  SyncBatchSource batches(src, opt.batch, 4, opt.normalize, Device::cuda(0));
+  GraphRun r;
+  r.result = train(m, optimizer, batches, &val, opt, TrainProgress{});
+  for (const Var& p : m.param_vars()) r.weights.push_back(p->value.to_vector());
+  return r;
+}
+
+TEST(CudaTrain, GraphStepsEqualEagerStepsBitForBit) {
+  SEIS_NEED_GPU();
+  for (const char* storage : {"0", "1"}) {
+    ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", storage, 1), 0);
+    for (const OptimizerKind kind : {OptimizerKind::adam, OptimizerKind::adamw, OptimizerKind::sgd}) {
+      for (const ConvMath math : {ConvMath::f32, ConvMath::bf16}) {
+        SCOPED_TRACE(std::string("bf16 storage ") + storage + ", " + optimizer_name(kind) + ", " +
+                     (math == ConvMath::bf16 ? "bf16" : "fp32"));
+        const GraphRun eager = run_for_graph(false, kind, math);
+        const GraphRun graph = run_for_graph(true, kind, math);
+        EXPECT_EQ(eager.result.graph_steps, 0);
+        // Every step but the first (which settles the allocator and cuDNN) ran as a graph.
+        EXPECT_EQ(graph.result.graph_steps, 8) << "a capture failed (see stderr)";
+        EXPECT_EQ(graph.result.losses, eager.result.losses);
+        ASSERT_EQ(graph.weights.size(), eager.weights.size());
+        for (size_t i = 0; i < eager.weights.size(); ++i) {
+          EXPECT_EQ(graph.weights[i], eager.weights[i]) << "param " << i;
+        }
+        EXPECT_EQ(graph.result.val.tp, eager.result.val.tp);
+        EXPECT_EQ(cuda_graph_pool_bytes(0), 0) << "the pool outlived its graph";
+      }
+    }
+  }
+  ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
 }
 
 }  // namespace

@@ -93,7 +93,7 @@ TEST(Train, LossFallsAndValidationBeatsTrivialMasks) {
   EXPECT_GT(r.val.iou(), 0.3);
 }
 
-std::vector<std::vector<float>> run_steps(uint64_t seed, int64_t steps, OptimizerKind kind) {
+std::vector<std::vector<float>> run_steps(uint64_t seed, int64_t steps, OptimizerKind kind, bool cuda_graph = false) {
   const SynthConfig sc = small_synth(32);
   SynthSource src(sc, 0, 16);
   UNetConfig mc;
@@ -107,10 +107,12 @@ std::vector<std::vector<float>> run_steps(uint64_t seed, int64_t steps, Optimize
   opt.batch = 3;
   opt.steps = steps;
   opt.lr.lr = oc.lr;
+  opt.cuda_graph = cuda_graph;
   UNet m(mc, seed, Device::cpu());
   Optimizer optimizer(oc, m.param_vars());
   SyncBatchSource batches(src, opt.batch, seed, opt.normalize, Device::cpu());
-  train(m, optimizer, batches, nullptr, opt, TrainProgress{});
+  const TrainResult r = train(m, optimizer, batches, nullptr, opt, TrainProgress{});
+  EXPECT_EQ(r.graph_steps, 0) << "a CUDA graph on the CPU";
   std::vector<std::vector<float>> w;
   for (const auto& p : m.params()) w.push_back(p.var->value.to_vector());
   return w;
@@ -127,6 +129,42 @@ TEST(Train, SameSeedGivesBitIdenticalWeights) {
     }
     EXPECT_NE(a, c) << "a different seed must give different weights";
   }
+}
+
+// TrainOptions::cuda_graph (SEIS_CUDA_GRAPH=1) on the CPU: said once, and the eager step's bits.
+TEST(Train, CudaGraphOptionOnTheCpuTrainsWithoutAGraph) {
+  ::testing::internal::CaptureStderr();
+  const auto a = run_steps(9, 4, OptimizerKind::adam, true);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("without a CUDA graph"), std::string::npos) << err;
+  EXPECT_EQ(a, run_steps(9, 4, OptimizerKind::adam));
+}
+
+// The two halves of an update that a captured step uses: begin_step counts the step and gives the
+// scalars step(lr) computes with; step_from needs parameters on a GPU.
+TEST(Train, OptimizerBeginStepGivesTheScalarsOfThatStep) {
+  UNetConfig mc;
+  mc.levels = 2;
+  mc.base = 2;
+  UNet m(mc, 1, Device::cpu());
+  OptimizerConfig oc;
+  Optimizer adam(oc, m.param_vars());
+  adam.set_steps_taken(4);
+  const UpdateScalars s = adam.begin_step(3e-4f);
+  EXPECT_EQ(adam.steps_taken(), 5);
+  AdamParams ap;
+  ap.lr = 3e-4f;
+  ap.step = 5;
+  const UpdateScalars want = adam_scalars(ap);
+  EXPECT_EQ(s.lr, 3e-4f);
+  EXPECT_EQ(s.step_size, want.step_size);
+  EXPECT_EQ(s.bias_correction2_sqrt, want.bias_correction2_sqrt);
+  EXPECT_FLOAT_EQ(s.step_size, static_cast<float>(3e-4 / (1 - std::pow(0.9, 5))));
+  EXPECT_THROW(adam.step_from(&s), Error);
+  oc.kind = OptimizerKind::sgd;
+  Optimizer sgd(oc, m.param_vars());
+  EXPECT_EQ(sgd.begin_step(0.1f).first_step, 1);
+  EXPECT_EQ(sgd.begin_step(0.1f).first_step, 0);
 }
 
 TEST(Train, EpochPermutationIsSeededAndComplete) {

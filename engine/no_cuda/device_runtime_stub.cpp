@@ -1,6 +1,7 @@
 // The device runtime of a build without CUDA: zero devices; pinned memory is ordinary memory.
 #include <cstdlib>
 
+#include "engine/cuda_graph.h"
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
@@ -30,6 +31,7 @@ void cuda_copy_to_device(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_copy_to_host(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_copy_device_to_device(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_memset_zero(int, void*, int64_t) { no_cuda(); }
+void cuda_copy_async(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_synchronize(int) { no_cuda(); }
 void cuda_set_device(int) { no_cuda(); }
 
@@ -50,5 +52,17 @@ void CudaEvent::record(CUstream_st*) { no_cuda(); }
 void CudaEvent::wait(CUstream_st*) const { no_cuda(); }
 bool CudaEvent::done() const { return true; }
 void CudaEvent::synchronize() const {}
+
+CudaGraph::CudaGraph(int device) : device_(device) { no_cuda(); }
+CudaGraph::~CudaGraph() = default;
+void CudaGraph::begin_capture() { no_cuda(); }
+bool CudaGraph::end_capture(std::string*) { no_cuda(); }
+void CudaGraph::launch() { no_cuda(); }
+void CudaGraph::reset() {
+  capturing_ = false;
+  graph_ = nullptr;
+  exec_ = nullptr;
+}
+int64_t cuda_graph_pool_bytes(int) { return 0; }
 
 }  // namespace seis

@@ -54,11 +54,12 @@ float bce_forward(int64_t n, const T* logits, const uint8_t* labels, TraceMask m
 }
 
 template <typename T>
-void bce_backward(int64_t n, const T* logits, const uint8_t* labels, TraceMask mask, float pos_weight, float grad_scale,
-                  T* dlogits) {
+void bce_backward(int64_t n, const T* logits, const uint8_t* labels, TraceMask mask, float pos_weight,
+                  const float* grad_scale, T* dlogits) {
+  const float scale = *grad_scale;
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) {
-    const float g = mask.counts(i) ? bce_grad(to_float(logits[i]), labels[i] != 0, pos_weight, grad_scale) : 0.0f;
+    const float g = mask.counts(i) ? bce_grad(to_float(logits[i]), labels[i] != 0, pos_weight, scale) : 0.0f;
     store(dlogits + i, g);
   }
 }
@@ -76,12 +77,12 @@ void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labe
 void bce_with_logits_forward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float* loss) {
   *loss = bce_forward(n, logits, labels, TraceMask{}, pos_weight, static_cast<double>(n));
 }
-void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
-                              float* dlogits) {
+void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight,
+                              const float* grad_scale, float* dlogits) {
   bce_backward(n, logits, labels, TraceMask{}, pos_weight, grad_scale, dlogits);
 }
-void bce_with_logits_backward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float grad_scale,
-                              bf16* dlogits) {
+void bce_with_logits_backward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight,
+                              const float* grad_scale, bf16* dlogits) {
   bce_backward(n, logits, labels, TraceMask{}, pos_weight, grad_scale, dlogits);
 }
 
@@ -96,12 +97,13 @@ void bce_with_logits_masked_forward(int64_t n, const bf16* logits, const uint8_t
       bce_forward(n, logits, labels, trace_mask(trace_valid, height, width), pos_weight, static_cast<double>(denom));
 }
 void bce_with_logits_masked_backward(int64_t n, const float* logits, const uint8_t* labels, const uint8_t* trace_valid,
-                                     int64_t height, int64_t width, float pos_weight, float grad_scale,
+                                     int64_t height, int64_t width, float pos_weight, const float* grad_scale,
                                      float* dlogits) {
   bce_backward(n, logits, labels, trace_mask(trace_valid, height, width), pos_weight, grad_scale, dlogits);
 }
 void bce_with_logits_masked_backward(int64_t n, const bf16* logits, const uint8_t* labels, const uint8_t* trace_valid,
-                                     int64_t height, int64_t width, float pos_weight, float grad_scale, bf16* dlogits) {
+                                     int64_t height, int64_t width, float pos_weight, const float* grad_scale,
+                                     bf16* dlogits) {
   bce_backward(n, logits, labels, trace_mask(trace_valid, height, width), pos_weight, grad_scale, dlogits);
 }
 

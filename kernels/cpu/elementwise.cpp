@@ -28,6 +28,11 @@ void scale_inplace(int64_t n, float a, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] *= a;
 }
 
+void divide(int64_t n, const float* x, float d, float* y) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] / d;
+}
+
 void fill(int64_t n, float value, float* y) {
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) y[i] = value;

@@ -21,12 +21,9 @@ void sgd_update(int64_t n, const SgdParams& p, float* param, const float* grad, 
 }
 
 void adam_update(int64_t n, const AdamParams& p, float* param, const float* grad, float* m, float* v) {
-  // Bias corrections in double, as PyTorch computes them in Python.
-  const double t = static_cast<double>(p.step);
-  const double bc1 = 1.0 - std::pow(static_cast<double>(p.beta1), t);
-  const double bc2_sqrt = std::sqrt(1.0 - std::pow(static_cast<double>(p.beta2), t));
-  const float step_size = static_cast<float>(p.lr / bc1);
-  const float bc2_sqrt_f = static_cast<float>(bc2_sqrt);
+  const UpdateScalars s = adam_scalars(p);  // bias corrections in double, as PyTorch computes them
+  const float step_size = s.step_size;
+  const float bc2_sqrt_f = s.bias_correction2_sqrt;
   const float decay = p.decoupled ? 1.0f - p.lr * p.weight_decay : 1.0f;
   const float l2 = p.decoupled ? 0.0f : p.weight_decay;
 #pragma omp parallel for schedule(static) if (n > 65536)

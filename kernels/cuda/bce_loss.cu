@@ -50,11 +50,13 @@ __global__ void bce_finish_kernel(int64_t denom, int num_partials, const double*
 
 template <class T>
 __global__ void bce_backward_kernel(int64_t n, const T* __restrict__ logits, const uint8_t* __restrict__ labels,
-                                    TraceMask mask, float pos_weight, float grad_scale, T* __restrict__ dlogits) {
+                                    TraceMask mask, float pos_weight, const float* __restrict__ grad_scale,
+                                    T* __restrict__ dlogits) {
+  const float scale = *grad_scale;  // on the device: no host read between the loss and its gradient
   for (int64_t i = thread_index(); i < n; i += grid_stride()) {
     const float s = 1.0f / (1.0f + expf(-widen(logits[i])));
     const float g = labels[i] != 0 ? pos_weight * s - pos_weight : s;
-    store(&dlogits[i], mask.counts(i) ? grad_scale * g : 0.0f);
+    store(&dlogits[i], mask.counts(i) ? scale * g : 0.0f);
   }
 }
 
@@ -76,11 +78,12 @@ void forward(int64_t n, const T* logits, const uint8_t* labels, TraceMask mask, 
 }
 
 template <class T>
-void backward(int64_t n, const T* logits, const uint8_t* labels, TraceMask mask, float pos_weight, float grad_scale,
-              T* dlogits, cudaStream_t stream) {
+void backward(int64_t n, const T* logits, const uint8_t* labels, TraceMask mask, float pos_weight,
+              const float* grad_scale, T* dlogits, cudaStream_t stream) {
   SEIS_KERNEL_CHECK(n >= 0, "negative element count " << n);
   if (n == 0) return;
-  SEIS_KERNEL_CHECK(logits != nullptr && labels != nullptr && dlogits != nullptr, "null pointer");
+  SEIS_KERNEL_CHECK(logits != nullptr && labels != nullptr && dlogits != nullptr && grad_scale != nullptr,
+                    "null pointer");
   bce_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, logits, labels, mask, pos_weight, grad_scale, dlogits);
   SEIS_CUDA_LAUNCH_CHECK();
 }
@@ -99,8 +102,8 @@ void bce_with_logits_forward(int64_t n, const float* logits, const uint8_t* labe
   forward(n, logits, labels, TraceMask{nullptr, 1, 1}, pos_weight, n, loss, stream);
 }
 
-void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight, float grad_scale,
-                              float* dlogits, CUstream_st* stream) {
+void bce_with_logits_backward(int64_t n, const float* logits, const uint8_t* labels, float pos_weight,
+                              const float* grad_scale, float* dlogits, CUstream_st* stream) {
   backward(n, logits, labels, TraceMask{nullptr, 1, 1}, pos_weight, grad_scale, dlogits, stream);
 }
 
@@ -109,8 +112,8 @@ void bce_with_logits_forward(int64_t n, const bf16* logits, const uint8_t* label
   forward(n, logits, labels, TraceMask{nullptr, 1, 1}, pos_weight, n, loss, stream);
 }
 
-void bce_with_logits_backward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight, float grad_scale,
-                              bf16* dlogits, CUstream_st* stream) {
+void bce_with_logits_backward(int64_t n, const bf16* logits, const uint8_t* labels, float pos_weight,
+                              const float* grad_scale, bf16* dlogits, CUstream_st* stream) {
   backward(n, logits, labels, TraceMask{nullptr, 1, 1}, pos_weight, grad_scale, dlogits, stream);
 }
 
@@ -127,14 +130,14 @@ void bce_with_logits_masked_forward(int64_t n, const bf16* logits, const uint8_t
 }
 
 void bce_with_logits_masked_backward(int64_t n, const float* logits, const uint8_t* labels, const uint8_t* trace_valid,
-                                     int64_t height, int64_t width, float pos_weight, float grad_scale, float* dlogits,
-                                     CUstream_st* stream) {
+                                     int64_t height, int64_t width, float pos_weight, const float* grad_scale,
+                                     float* dlogits, CUstream_st* stream) {
   backward(n, logits, labels, trace_mask(n, trace_valid, height, width), pos_weight, grad_scale, dlogits, stream);
 }
 
 void bce_with_logits_masked_backward(int64_t n, const bf16* logits, const uint8_t* labels, const uint8_t* trace_valid,
-                                     int64_t height, int64_t width, float pos_weight, float grad_scale, bf16* dlogits,
-                                     CUstream_st* stream) {
+                                     int64_t height, int64_t width, float pos_weight, const float* grad_scale,
+                                     bf16* dlogits, CUstream_st* stream) {
   backward(n, logits, labels, trace_mask(n, trace_valid, height, width), pos_weight, grad_scale, dlogits, stream);
 }
 

@@ -1,5 +1,6 @@
 // Element-wise helpers of autograd, the optimizers and mixed precision (kernels/elementwise.h), flat
 // arrays: add_inplace y += x (float, or bf16: y = round(y + x), the sum in fp32); scale_inplace y *= a;
+// divide y = x / d (IEEE-rounded: nvcc's default -prec-div=true, no fast math);
 // fill y = value; convert y = x between float and bf16 (to nearest even into bf16, exact into float).
 #include "kernels/cuda/common.cuh"
 #include "kernels/elementwise.h"
@@ -14,6 +15,10 @@ struct Add {
 struct Scale {
   float a;
   __device__ float operator()(float y) const { return y * a; }
+};
+struct Divide {
+  float d;
+  __device__ float operator()(float x) const { return x / d; }
 };
 
 // Writes only: no read of the uninitialised output.
@@ -35,6 +40,10 @@ void add_inplace(int64_t n, const float* x, float* y, CUstream_st* stream) { lau
 void add_inplace(int64_t n, const bf16* x, bf16* y, CUstream_st* stream) { launch_map2(n, x, y, y, Add{}, stream); }
 
 void scale_inplace(int64_t n, float a, float* y, CUstream_st* stream) { launch_map(n, y, y, Scale{a}, stream); }
+
+void divide(int64_t n, const float* x, float d, float* y, CUstream_st* stream) {
+  launch_map(n, x, y, Divide{d}, stream);
+}
 
 void fill(int64_t n, float value, float* y, CUstream_st* stream) {
   SEIS_KERNEL_CHECK(n >= 0, "negative element count " << n);
