@@ -33,8 +33,8 @@ GraphStep::~GraphStep() {
 void GraphStep::reset() { graph_.reset(); }
 
 bool GraphStep::capture(std::string* why) {
-  graph_.begin_capture();
   try {
+    graph_.begin_capture();
     Tape tape;
     const Var loss = step_forward(tape, model_, data_, label_, pos_weight_, 1);
     cuda_copy_async(device_, loss_host_, loss->value.raw(), sizeof(float));

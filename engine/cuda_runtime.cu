@@ -81,7 +81,6 @@ void release_cache_locked(DeviceState& s) {
   for (void* p : s.blocks.drop_cache()) CUDA_CHECK(cudaFree(p));
 }
 
-// cudaMalloc with one retry after releasing the cache. Caller holds s.mu.
 // SEIS_CUDA_MEMORY_LIMIT_GIB caps what the allocator holds (in use plus cached), so that what fits
 // on a smaller card can be measured on a larger one.
 int64_t memory_limit() {
@@ -318,10 +317,10 @@ void cuda_copy_device_to_device(int device, void* dst, const void* src, int64_t 
   copy_sync(device, dst, src, bytes, cudaMemcpyDeviceToDevice);
 }
 
-void cuda_copy_async(int device, void* dst, const void* src, int64_t bytes) {
+void cuda_copy_async(int device, void* dst, const void* src, int64_t bytes, CUstream_st* on) {
   check_copy_args(dst, src, bytes);
   if (bytes == 0) return;
-  cudaStream_t stream = cuda_compute_stream(device);
+  cudaStream_t stream = on != nullptr ? on : cuda_compute_stream(device);
   DeviceGuard guard(device);
   CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault, stream));
 }
@@ -338,6 +337,16 @@ void cuda_memset_zero(int device, void* p, int64_t bytes) {
 void cuda_set_device(int device) {
   state(device);
   CUDA_CHECK(cudaSetDevice(device));
+}
+
+CudaDeviceGuard::CudaDeviceGuard(int device) : device_(device) {
+  state(device);
+  CUDA_CHECK(cudaGetDevice(&prev_));
+  if (prev_ != device_) CUDA_CHECK(cudaSetDevice(device_));
+}
+
+CudaDeviceGuard::~CudaDeviceGuard() {
+  if (prev_ != device_) CUDA_WARN(cudaSetDevice(prev_));
 }
 
 void cuda_synchronize(int device) {

@@ -1,7 +1,8 @@
 // Streams and events beyond the compute stream of engine/device_runtime.h: the copy stream that
 // the reader uploads on, and an RAII event to order one stream after another without a
 // device-wide synchronisation. Opaque CUDA types, so that host code needs no CUDA headers.
-// In a build without CUDA every function here throws (there are no devices to ask for).
+// In a build without CUDA every function here throws (there are no devices to ask for), except those
+// with nothing to do: releasing the cache, 0 bytes reserved, an event that is always done.
 #pragma once
 #include <cstdint>
 

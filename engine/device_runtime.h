@@ -49,11 +49,25 @@ void cuda_copy_to_device(int device, void* dst, const void* src, int64_t bytes);
 void cuda_copy_to_host(int device, void* dst, const void* src, int64_t bytes);
 void cuda_copy_device_to_device(int device, void* dst, const void* src, int64_t bytes);
 void cuda_memset_zero(int device, void* p, int64_t bytes);
-// A copy in any direction enqueued on the compute stream, returning at once (a host side must be
-// pinned memory, left untouched until the stream has passed the copy). Capturable in a CUDA graph.
-void cuda_copy_async(int device, void* dst, const void* src, int64_t bytes);
+// A copy in any direction enqueued on `stream` (null: the compute stream of `device`), returning at
+// once (a host side must be pinned memory, left untouched until the stream has passed the copy).
+// Capturable in a CUDA graph.
+void cuda_copy_async(int device, void* dst, const void* src, int64_t bytes, CUstream_st* stream = nullptr);
 void cuda_synchronize(int device);
 // Makes `device` the calling thread's current GPU (kernels launch on the current device).
 void cuda_set_device(int device);
+// Makes `device` current for a scope and restores the previous one after, also when the scope is
+// left by an exception.
+class CudaDeviceGuard {
+ public:
+  explicit CudaDeviceGuard(int device);
+  ~CudaDeviceGuard();
+  CudaDeviceGuard(const CudaDeviceGuard&) = delete;
+  CudaDeviceGuard& operator=(const CudaDeviceGuard&) = delete;
+
+ private:
+  [[maybe_unused]] int device_ = 0;  // (read only in a build with CUDA)
+  [[maybe_unused]] int prev_ = 0;
+};
 
 }  // namespace seis

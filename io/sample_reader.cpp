@@ -14,12 +14,6 @@
 #include "engine/rng.h"
 #include "io/sample_order.h"
 
-#if SEIS_HAVE_CUDA
-#include <cuda_runtime.h>
-
-#include "engine/cuda_check.h"
-#endif
-
 namespace seis {
 
 namespace {
@@ -524,34 +518,22 @@ ReaderBatch SampleReader::next() {
       std::memcpy(out.trace_valid.raw(), slot.valid, static_cast<size_t>(vbytes));
     }
   } else {
-#if SEIS_HAVE_CUDA
     const int dev = opt_.device.index;
-    int prev = 0;
-    CUDA_CHECK(cudaGetDevice(&prev));
-    if (prev != dev) CUDA_CHECK(cudaSetDevice(dev));
+    const CudaDeviceGuard guard(dev);  // the tensors are allocated on `dev`; restored on any exit
     out.data = Tensor::empty(dshape, DType::f32, opt_.device);
     if (slot.label) out.label = Tensor::empty(lshape, DType::u8, opt_.device);
     if (slot.valid) out.trace_valid = Tensor::empty(vshape, DType::u8, opt_.device);
-    cudaStream_t compute = cuda_compute_stream(dev), copy = cuda_copy_stream(dev);
+    CUstream_st* compute = cuda_compute_stream(dev);
+    CUstream_st* copy = cuda_copy_stream(dev);
     // The new blocks come from the caching allocator in compute-stream order: queued compute work
     // may still use them, so the copy stream starts after the compute stream's current point.
     compute_ready_->record(compute);
     compute_ready_->wait(copy);
-    CUDA_CHECK(cudaMemcpyAsync(out.data.raw(), slot.data, static_cast<size_t>(dbytes), cudaMemcpyHostToDevice, copy));
-    if (slot.label) {
-      CUDA_CHECK(
-          cudaMemcpyAsync(out.label.raw(), slot.label, static_cast<size_t>(lbytes), cudaMemcpyHostToDevice, copy));
-    }
-    if (slot.valid) {
-      CUDA_CHECK(cudaMemcpyAsync(out.trace_valid.raw(), slot.valid, static_cast<size_t>(vbytes), cudaMemcpyHostToDevice,
-                                 copy));
-    }
+    cuda_copy_async(dev, out.data.raw(), slot.data, dbytes, copy);
+    if (slot.label) cuda_copy_async(dev, out.label.raw(), slot.label, lbytes, copy);
+    if (slot.valid) cuda_copy_async(dev, out.trace_valid.raw(), slot.valid, vbytes, copy);
     slot.copied->record(copy);
     slot.copied->wait(compute);
-    if (prev != dev) CUDA_CHECK(cudaSetDevice(prev));
-#else
-    SEIS_CHECK(false, "device " << opt_.device.str() << " in a build without CUDA");
-#endif
   }
   release(slot);
   return out;

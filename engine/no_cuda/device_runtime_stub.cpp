@@ -31,9 +31,11 @@ void cuda_copy_to_device(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_copy_to_host(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_copy_device_to_device(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_memset_zero(int, void*, int64_t) { no_cuda(); }
-void cuda_copy_async(int, void*, const void*, int64_t) { no_cuda(); }
+void cuda_copy_async(int, void*, const void*, int64_t, CUstream_st*) { no_cuda(); }
 void cuda_synchronize(int) { no_cuda(); }
 void cuda_set_device(int) { no_cuda(); }
+CudaDeviceGuard::CudaDeviceGuard(int device) : device_(device), prev_(device) { no_cuda(); }
+CudaDeviceGuard::~CudaDeviceGuard() = default;
 
 CUstream_st* cuda_copy_stream(int) { no_cuda(); }
 void cuda_stream_synchronize(CUstream_st*) { no_cuda(); }
