@@ -6,6 +6,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/graph_step.h"
 #include "apps/memory_plan.h"
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
@@ -79,6 +80,7 @@ int cmd_plan(int argc, char** argv) {
   req.optimizer = parse_optimizer(optimizer);
   req.world = world;
   req.prefetch = prefetch;
+  req.cuda_graph = cuda_graph_switch();
   MemoryPlanner planner(req);
   const int64_t peak1 = planner.step_peak_bytes(1), peak2 = planner.step_peak_bytes(2);
   const int64_t peak = planner.step_peak_bytes(batch);

@@ -23,6 +23,7 @@
 #include "apps/checkpoint.h"
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/graph_step.h"
 #include "apps/memory_plan.h"
 #include "apps/model_preview.h"
 #include "apps/reader_batch_source.h"
@@ -203,6 +204,7 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
   req.optimizer = parse_optimizer(s.optimizer);
   req.world = comm.world();
   req.prefetch = s.prefetch;
+  req.cuda_graph = cuda_graph_switch();
   MemoryPlanner planner(req);
   const int world = comm.world();
   // A GPU is its rank's own. CPU ranks may share one node's memory: each plans for its share
@@ -356,7 +358,7 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   opt.threshold = s.threshold;
   if (world > 1) opt.comm = &comm;
   // The step as a CUDA graph: behind a switch until a GPU run has checked it (issue 9).
-  if (const char* g = std::getenv("SEIS_CUDA_GRAPH")) opt.cuda_graph = std::string(g) == "1";
+  opt.cuda_graph = cuda_graph_switch();
 
   RunDir dir(s.out);
   // What a checkpoint must share with the run that resumes from it.

@@ -1,15 +1,25 @@
 #include "apps/graph_step.h"
 
+#include <cstdlib>
+
 #include "apps/trainer.h"
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "kernels/elementwise.h"
 
 namespace seis {
 
 namespace {
 constexpr int64_t kScalarFloats = (sizeof(UpdateScalars) + sizeof(float) - 1) / sizeof(float);
 }  // namespace
+
+bool cuda_graph_switch() {
+  const char* g = std::getenv("SEIS_CUDA_GRAPH");
+  return g != nullptr && std::string(g) == "1";
+}
 
 GraphStep::GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight)
     : model_(model),
@@ -49,20 +59,33 @@ bool GraphStep::capture(std::string* why) {
   return graph_.end_capture(why);
 }
 
-bool GraphStep::run(const Tensor& data, const Tensor& label, float lr, double* loss, std::string* why) {
-  SEIS_CHECK(data.device() == model_.device() && label.device() == model_.device(),
+bool GraphStep::run(Tensor* data, Tensor* label, float lr, double* loss, std::string* why) {
+  SEIS_CHECK(data->device() == model_.device() && label->device() == model_.device(),
              "GraphStep: the batch is not on " << model_.device().str());
-  if (!data_.defined() || data_.shape() != data.shape() || data_.dtype() != data.dtype() ||
-      label_.shape() != label.shape()) {
+  // The input in the activation type: the model's input cast then happens here, before the graph,
+  // with the same kernel, and the graph's forward starts from what the eager one casts to.
+  const DType input_type = activation_dtype(model_.exec(), model_.device());
+  if (!data_.defined() || data_.shape() != data->shape() || data_.dtype() != input_type ||
+      label_.shape() != label->shape()) {
     graph_.reset();
     data_ = Tensor();
     label_ = Tensor();
-    data_ = Tensor::empty(data.shape(), data.dtype(), data.device());
-    label_ = Tensor::empty(label.shape(), label.dtype(), label.device());
+    data_ = Tensor::empty(data->shape(), input_type, data->device());
+    label_ = Tensor::empty(label->shape(), label->dtype(), label->device());
   }
-  cuda_copy_async(device_, data_.raw(), data.raw(), data.nbytes());
-  cuda_copy_async(device_, label_.raw(), label.raw(), label.nbytes());
+  SEIS_CHECK(label->dtype() == DType::u8 && data->dtype() == DType::f32,
+             "GraphStep: a batch of " << dtype_name(data->dtype()) << " data and " << dtype_name(label->dtype())
+                                      << " labels; expected f32 and u8");
+  if (input_type == DType::bf16) {
+    SEIS_DISPATCH(*data, convert, data->numel(), data->data<float>(), data_.data<bf16>());
+  } else {
+    cuda_copy_async(device_, data_.raw(), data->raw(), data->nbytes());
+  }
+  cuda_copy_async(device_, label_.raw(), label->raw(), label->nbytes());
   if (!graph_.ready() && !capture(why)) return false;
+  // The batch is in the graph's inputs: its blocks go back to the cache (in compute-stream order).
+  *data = Tensor();
+  *label = Tensor();
   // The previous launch is done (its loss was read), so the staging buffer is free.
   *scalars_host_ = optimizer_.begin_step(lr);
   cuda_copy_async(device_, scalars_.raw(), scalars_host_, sizeof(UpdateScalars));

@@ -26,6 +26,9 @@ struct PlanRequest {
   OptimizerKind optimizer = OptimizerKind::adam;
   int world = 1;     // ranks: gradient buckets when > 1
   int prefetch = 3;  // the reader's pinned slots, in rank batches
+  // The step as a CUDA graph (SEIS_CUDA_GRAPH=1, apps/graph_step.h; one rank on a GPU): the
+  // graph's own inputs, into which each batch is copied before its step and then released.
+  bool cuda_graph = false;
 };
 
 class MemoryPlanner {

@@ -160,7 +160,7 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
       bool stepped = false;
       if (graph && !valid.defined() && p.step > start.step) {
         std::string why;
-        stepped = graph->run(data, label, lr, &loss_v, &why);
+        stepped = graph->run(&data, &label, lr, &loss_v, &why);
         if (!stepped) {
           std::fprintf(stderr,
                        "seisseg: SEIS_CUDA_GRAPH: capturing the step failed (%s); training goes on without "

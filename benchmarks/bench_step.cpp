@@ -147,7 +147,8 @@ int main(int argc, char** argv) {
       if (!graph) return eager_step();
       double loss = 0;
       std::string why;
-      if (!graph->run(x, y, oc.lr, &loss, &why)) throw Error("capturing the step as a CUDA graph failed: " + why);
+      Tensor xb = x, yb = y;  // (run releases its handles of the batch)
+      if (!graph->run(&xb, &yb, oc.lr, &loss, &why)) throw Error("capturing the step as a CUDA graph failed: " + why);
       return loss;
     };
     // Warm-up without the graph (cuDNN's choices, the allocator's blocks), then the capture.

@@ -41,12 +41,17 @@ void BlockCache::mark_live(void* key, int64_t block_bytes) {
   peak_ = std::max(peak_, in_use_);
 }
 
-int64_t BlockCache::release(void* key) {
+int64_t BlockCache::unmark_live(void* key, const char* what) {
   auto it = live_.find(key);
-  SEIS_CHECK(it != live_.end(), "block cache: release of " << key << ", which is not a live block");
+  SEIS_CHECK(it != live_.end(), "block cache: " << what << " of " << key << ", which is not a live block");
   const int64_t bytes = it->second;
   live_.erase(it);
   in_use_ -= bytes;
+  return bytes;
+}
+
+int64_t BlockCache::release(void* key) {
+  const int64_t bytes = unmark_live(key, "release");
   free_.emplace(bytes, key);
   cached_ += bytes;
   return bytes;
@@ -61,14 +66,7 @@ std::vector<void*> BlockCache::drop_cache() {
   return keys;
 }
 
-int64_t BlockCache::forget(void* key) {
-  auto it = live_.find(key);
-  SEIS_CHECK(it != live_.end(), "block cache: forget of " << key << ", which is not a live block");
-  const int64_t bytes = it->second;
-  live_.erase(it);
-  in_use_ -= bytes;
-  return bytes;
-}
+int64_t BlockCache::forget(void* key) { return unmark_live(key, "forget"); }
 
 void BlockCache::add_cached(void* key, int64_t block_bytes) {
   SEIS_CHECK(key != nullptr && live_.count(key) == 0 && block_bytes > 0,

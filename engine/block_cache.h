@@ -52,6 +52,7 @@ class BlockCache {
 
  private:
   void mark_live(void* key, int64_t block_bytes);
+  int64_t unmark_live(void* key, const char* what);  // throws on a key that is not live
 
   std::multimap<int64_t, void*> free_;       // block size -> key
   std::unordered_map<void*, int64_t> live_;  // key -> block size

@@ -306,6 +306,40 @@ TEST(MemoryPlan, GradientBucketsAddTheirBuffersWithSeveralRanks) {
   EXPECT_LE(four.resident_bytes() - one.resident_bytes(), grads + 2 * kMiB);
 }
 
+// The step as a CUDA graph copies each batch into inputs of its own (the data already in the
+// activation type, as the eager step's first op casts it) and releases the batch: its step holds
+// what the eager step holds, within the 1 byte a pixel of the labels' copy and block rounding.
+// One rank on a GPU only: the CPU and several ranks run without a graph.
+TEST(MemoryPlan, ACudaGraphStepHoldsWhatTheEagerStepHolds) {
+  PlanRequest r;
+  r.model.levels = 4;
+  r.height = r.width = 512;
+  r.math = ConvMath::bf16;
+  r.device = Device::cuda(0);
+  const int64_t px = r.height * r.width;
+  for (const char* storage : {"0", "1"}) {
+    ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", storage, 1), 0);
+    MemoryPlanner eager(r);
+    PlanRequest g = r;
+    g.cuda_graph = true;
+    MemoryPlanner graph(g);
+    for (int64_t batch : {1, 3}) {
+      const int64_t extra = graph.step_peak_bytes(batch) - eager.step_peak_bytes(batch);
+      std::printf("[ result ] bf16 storage %s, batch %lld: the graph's step holds %lld bytes more\n", storage,
+                  static_cast<long long>(batch), static_cast<long long>(extra));
+      EXPECT_LE(std::abs(extra), px * batch + 4 * kMiB) << "storage " << storage << ", batch " << batch;
+    }
+    g.device = Device::cpu();
+    r.device = Device::cpu();
+    EXPECT_EQ(MemoryPlanner(g).step_peak_bytes(2), MemoryPlanner(r).step_peak_bytes(2)) << "a graph on the CPU";
+    r.device = g.device = Device::cuda(0);
+    g.world = r.world = 2;
+    EXPECT_EQ(MemoryPlanner(g).step_peak_bytes(2), MemoryPlanner(r).step_peak_bytes(2)) << "a graph on 2 ranks";
+    g.world = r.world = 1;
+  }
+  ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
+}
+
 // The split-K partition of backward-weight covers every pixel tile once, within the launch limits,
 // and the workspace holds every piece, for the UNet's shapes and odd ones.
 TEST(ConvWorkspace, SplitKPartitionAndPiecesFitTheWorkspace) {
