@@ -158,7 +158,13 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
       const float lr = opt.lr.at(p.step);
       double loss_v = 0;
       bool stepped = false;
-      if (graph && !valid.defined() && p.step > start.step) {
+      if (graph && valid.defined()) {
+        std::fprintf(stderr,
+                     "seisseg: SEIS_CUDA_GRAPH: the step runs without a CUDA graph (the data has padding "
+                     "traces, whose count changes the loss's mean from batch to batch)\n");
+        graph.reset();
+      }
+      if (graph && p.step > start.step) {
         std::string why;
         stepped = graph->run(&data, &label, lr, &loss_v, &why);
         if (!stepped) {
