@@ -110,6 +110,7 @@ int cmd_synth(int argc, char** argv) {
   int damped_powers = defaults.damped_power_max;
   double pink = defaults.pink_fraction, correlated = defaults.correlated_noise, hum = defaults.hum;
   double coherent = defaults.coherent_noise, flips = defaults.polarity_flips, reversed = defaults.reversed_fraction;
+  double statics = defaults.statics_ms;
   double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
   double attenuation = defaults.q_fraction;
   std::string freq_range = num_str(defaults.freq_lo) + ":" + num_str(defaults.freq_hi);
@@ -169,6 +170,11 @@ int cmd_synth(int argc, char** argv) {
                  "the line (the others radiate in one lobe)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--statics-ms", statics,
+                 "rms (ms) of receiver statics: per-trace shifts of the P arrivals, half uncorrelated and half smooth "
+                 "along the line, S shifted 1.5-2.5x as much (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0));
   app.add_option("--reversed-traces", reversed, "share of live traces recorded with reversed polarity (labelled)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -214,6 +220,7 @@ int cmd_synth(int argc, char** argv) {
   sc.hum = hum;
   sc.coherent_noise = coherent;
   sc.polarity_flips = flips;
+  sc.statics_ms = statics;
   sc.reversed_fraction = reversed;
   sc.q_fraction = attenuation;
   parse_range("--freq", freq_range, &sc.freq_lo, &sc.freq_hi);

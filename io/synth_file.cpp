@@ -112,6 +112,7 @@ void write_generator_attributes(H5SampleWriter& writer, const SynthConfig& sc, c
   writer.set_attribute("correlated_noise", sc.correlated_noise);
   writer.set_attribute("coherent_noise", sc.coherent_noise);
   writer.set_attribute("polarity_flips", sc.polarity_flips);
+  writer.set_attribute("statics_ms", sc.statics_ms);
   writer.set_attribute("reversed_fraction", sc.reversed_fraction);
   writer.set_attribute("corr_length_lo", sc.corr_length_lo);
   writer.set_attribute("corr_length_hi", sc.corr_length_hi);

@@ -63,6 +63,8 @@ enum Purpose : uint64_t {
   kRecordCoherent = 23,     // index 0; sub as kCoherent
   kAttenuation = 24,        // sub: the event
   kRecordAttenuation = 25,  // index the segment, sub the event in it
+  kStatics = 26,            // sub 0
+  kRecordStatics = 27,      // index 0, sub 0
 };
 
 uint64_t stream_key(uint64_t seed, int64_t index, Purpose purpose, int64_t sub) {
@@ -154,8 +156,37 @@ void vertical_time(const SynthConfig& cfg, double z, double* t0, double* vrms) {
 }
 
 // Per-gather event parameters drawn from the event stream, plus what stamping needs.
+// Receiver statics (SynthConfig::statics_ms): the shift of P and of S arrivals on each trace, s.
+struct Statics {
+  std::vector<double> p, s;
+};
+
+Statics draw_statics(const SynthConfig& cfg, int64_t W, uint64_t key) {
+  Statics st;
+  if (cfg.statics_ms <= 0) return st;
+  Rng rng(key);
+  const double half_rms = cfg.statics_ms * 1e-3 / std::sqrt(2.0);
+  st.p.assign(static_cast<size_t>(W), 0.0);
+  for (int64_t j = 0; j < W; ++j) st.p[static_cast<size_t>(j)] = half_rms * rng.gaussian();
+  // The smooth part: 3 sinusoids of random wavelength and phase along the line, together of rms
+  // half_rms (each sin of unit amplitude has rms 1/sqrt(2)).
+  constexpr int kWaves = 3;
+  const double amp = half_rms * std::sqrt(2.0 / kWaves);
+  for (int k = 0; k < kWaves; ++k) {
+    const double wavelength = rng.uniform(20.0, 300.0), phase = rng.uniform(0.0, 2.0 * kPi);
+    for (int64_t j = 0; j < W; ++j) {
+      st.p[static_cast<size_t>(j)] += amp * std::sin(2.0 * kPi * static_cast<double>(j) / wavelength + phase);
+    }
+  }
+  const double ratio = rng.uniform(1.5, 2.5);
+  st.s.resize(st.p.size());
+  for (size_t j = 0; j < st.p.size(); ++j) st.s[j] = ratio * st.p[j];
+  return st;
+}
+
 struct Event {
   SynthEvent pub;
+  const Statics* statics = nullptr;   // the gather's (record's) receiver statics; null: none
   WaveletShape shape_p, shape_s;      // of pub.wavelet at freq_p and freq_s
   double t0 = 0, vrms = 0;            // P vertical time and RMS velocity to the source depth
   double strike_p = 0, strike_s = 0;  // radiation lobes, rad
@@ -255,6 +286,10 @@ Arrival arrival_at(const SynthConfig& cfg, const Event& e, int64_t j) {
   a.tt_s = tp * cfg.vp_vs;
   a.tp = p.origin_time + a.tt_p;
   a.ts = p.origin_time + a.tt_s;
+  if (e.statics != nullptr && !e.statics->p.empty()) {
+    a.tp += e.statics->p[static_cast<size_t>(j)];
+    a.ts += e.statics->s[static_cast<size_t>(j)];
+  }
   a.amp_p = p.amp_p * spreading * rad_p;
   a.amp_s = p.amp_s * spreading * rad_s;
   return a;
@@ -823,6 +858,7 @@ void validate_synth_config(const SynthConfig& c) {
        "S frequency ratio range must satisfy 0 < lo <= hi <= 1");
   need(c.radiation >= 0 && c.radiation <= 1, "radiation must lie in [0, 1]");
   need(c.polarity_flips >= 0 && c.polarity_flips <= 1, "polarity_flips (a probability) must lie in [0, 1]");
+  need(c.statics_ms >= 0 && c.statics_ms <= 100, "statics_ms (the rms of the receiver statics) must lie in [0, 100]");
   need(c.reversed_fraction >= 0 && c.reversed_fraction <= 1, "reversed_fraction must lie in [0, 1]");
   need(c.white_fraction >= 0 && c.white_fraction <= 1, "white_fraction must lie in [0, 1]");
   need(c.noise_band_lo > 0 && c.noise_band_lo <= c.noise_band_hi, "noise band must satisfy 0 < lo <= hi");
@@ -873,8 +909,10 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   const int64_t n_events = rng.integer(cfg.events_min, cfg.events_max);
   const double line = static_cast<double>(W - 1) * cfg.dx;
   std::vector<Event> events(static_cast<size_t>(n_events));
+  const Statics statics = draw_statics(cfg, W, stream_key(cfg.seed, index, kStatics, 0));
   for (size_t i = 0; i < events.size(); ++i) {
     Event& e = events[i];
+    e.statics = &statics;
     draw_source(cfg, line, rng, &e);
     draw_wavelet(cfg, stream_key(cfg.seed, index, kWavelets, static_cast<int64_t>(i)), &e);
     draw_attenuation(cfg, stream_key(cfg.seed, index, kAttenuation, static_cast<int64_t>(i)), &e);
@@ -1145,6 +1183,7 @@ struct SynthRecord::Impl {
   std::vector<uint8_t> kind;
   std::vector<double> polarity;  // -1 on reversed traces
   int64_t n_dead = 0, n_spiky = 0, n_reversed = 0;
+  Statics statics;  // the record's receiver statics (empty: none)
   BandPass filter{1.0, 1.0};
   int64_t warm = 0;
   float cw = 0, cb = 0, cp = 0;  // weights of the white, band-limited and pink noise: unit expected rms
@@ -1178,6 +1217,7 @@ struct SynthRecord::Impl {
       t += -std::log(1.0 - rng.uniform()) / rate;
       if (t >= end) break;
       Event e;
+      e.statics = &statics;
       draw_source(cfg, line, rng, &e);
       draw_wavelet(cfg, stream_key(cfg.seed, s, kRecordWavelets, static_cast<int64_t>(ev.size())), &e);
       draw_attenuation(cfg, stream_key(cfg.seed, s, kRecordAttenuation, static_cast<int64_t>(ev.size())), &e);
@@ -1266,6 +1306,7 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
   m->fc = std::min(rng.uniform(cfg.noise_band_lo, cfg.noise_band_hi), 0.45 / cfg.dt);
   Rng defects(stream_key(cfg.seed, 0, kRecordDefects, 0));
   m->kind = draw_trace_kinds(cfg, W, defects, &m->n_dead, &m->n_spiky, &m->polarity, &m->n_reversed);
+  m->statics = draw_statics(cfg, W, stream_key(cfg.seed, 0, kRecordStatics, 0));
   m->filter = BandPass(m->fc, cfg.dt);
   m->warm = m->filter.warmup(kRecordWarmup, kRecordWarmupCap);
 

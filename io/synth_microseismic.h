@@ -83,6 +83,13 @@ struct SynthConfig {
   // strike), so each phase changes sign across its nodal planes and vanishes near them (a front's
   // polarity flips along the line, as for most induced events).
   double polarity_flips = 0.5;
+  // Receiver statics: each receiver's arrivals come late or early by its own shift (the near
+  // surface under it), rms `statics_ms` for P, half of it uncorrelated from trace to trace and half
+  // smooth along the line (a few sinusoids of 20-300 traces), and the S shifts the P shifts times a
+  // ratio in [1.5, 2.5] per gather (per record). Drawn per gather (per record with --continuous);
+  // the picks and the label move with the arrivals. 0: none (the generator before statics, bit
+  // for bit).
+  double statics_ms = 0.0;
 
   // Background noise: white Gaussian plus band-limited (a 2-pole band-pass of the same white
   // sequence, centre frequency drawn per gather in [noise_band_lo, noise_band_hi], Q = 1).

@@ -92,9 +92,11 @@ TEST(SynthInfoCli, SameSeedGivesIdenticalDataWhateverTheThreads) {
   EXPECT_NE(std::memcmp(da.data(), dc.data(), da.size() * 4), 0) << "different seeds, same data";
 }
 
-TEST(SynthInfoCli, FreqAndSToPRangesReachTheAttributes) {
+TEST(SynthInfoCli, FreqSToPAndStaticsReachTheAttributes) {
   const std::string f = dir() + "/freq.h5";
-  ASSERT_EQ(run("synth --out " + f + " --samples 2 --height 32 --width 32 --freq 60:80 --s-to-p 0.5:4").code, 0);
+  ASSERT_EQ(
+      run("synth --out " + f + " --samples 2 --height 32 --width 32 --freq 60:80 --s-to-p 0.5:4 --statics-ms 3.5").code,
+      0);
   const Result j = run("info --json " + f);
   ASSERT_EQ(j.code, 0) << j.err;
   const nlohmann::json o = nlohmann::json::parse(j.out);
@@ -102,6 +104,7 @@ TEST(SynthInfoCli, FreqAndSToPRangesReachTheAttributes) {
   EXPECT_EQ(o["attributes"]["freq_hi"], "80");
   EXPECT_EQ(o["attributes"]["s_to_p_lo"], "0.5");
   EXPECT_EQ(o["attributes"]["s_to_p_hi"], "4");
+  EXPECT_EQ(o["attributes"]["statics_ms"], "3.5");
 }
 
 void expect_exit(const std::string& args, int code, const std::string& fragment) {
@@ -128,6 +131,8 @@ TEST(SynthInfoCli, BadFlagsExitWithCode2AndOneLine) {
   expect_exit("synth --out " + f + ok + " --s-to-p 3:1", 2, "--s-to-p");
   expect_exit("synth --out " + f + ok + " --s-to-p 0:4", 2, "--s-to-p");
   expect_exit("synth --out " + f + ok + " --s-to-p 1:50", 2, "--s-to-p");
+  expect_exit("synth --out " + f + ok + " --statics-ms -1", 2, "--statics-ms");
+  expect_exit("synth --out " + f + ok + " --statics-ms 200", 2, "--statics-ms");
   expect_exit("synth --out " + f + ok + " --threads 0", 2, "--threads");
   expect_exit("synth --out " + f + ok + " --no-such-flag", 2, "--no-such-flag");
   expect_exit("info", 2, "files");

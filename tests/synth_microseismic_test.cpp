@@ -271,6 +271,8 @@ TEST(SynthMicroseismic, RejectsBadConfig) {
                    +[](SynthConfig& c) { c.wavelet_gabor = -1; },
                    +[](SynthConfig& c) { c.coherent_noise = 1.5; },
                    +[](SynthConfig& c) { c.polarity_flips = -0.1; },
+                   +[](SynthConfig& c) { c.statics_ms = -1; },
+                   +[](SynthConfig& c) { c.statics_ms = 101; },
                    +[](SynthConfig& c) { c.reversed_fraction = 2; },
                    +[](SynthConfig& c) { c.wavelet_ormsby = -1; },
                    +[](SynthConfig& c) { c.wavelet_damped = -1; },

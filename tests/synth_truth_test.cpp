@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -496,6 +498,93 @@ TEST(SynthTruth, AttenuatedPicksMatchTheLabelAndTheEvents) {
   const Grid r = record(SynthRecord(rc, 8000, 20.0), 4096);
   ASSERT_GT(r.events.size(), 1u);
   expect_consistent_truth(r, rc, "attenuated record");
+}
+
+// Receiver statics (SynthConfig::statics_ms): with the same seed the events are the same, and
+// every arrival on receiver j moves by that receiver's shift: one P shift per receiver for all
+// events, the S shifts the P shifts times one ratio in [1.5, 2.5], of about the asked rms, not the
+// same on neighbouring traces; the label moves with the picks. In gathers and in a record.
+void expect_statics(const Grid& plain, const Grid& moved, double rms_ms, const std::string& what) {
+  SCOPED_TRACE(what);
+  ASSERT_EQ(plain.events.size(), moved.events.size());
+  for (size_t e = 0; e < plain.events.size(); ++e) {
+    EXPECT_EQ(plain.events[e].origin_time, moved.events[e].origin_time);
+    EXPECT_EQ(plain.events[e].x, moved.events[e].x);
+  }
+  std::map<std::tuple<int64_t, int64_t, int>, double> t0;
+  for (const SynthPick& p : plain.picks) t0[{p.event, p.trace, p.phase}] = p.time;
+  std::map<int64_t, double> shift_p, shift_s;  // per receiver
+  int64_t matched = 0;
+  for (const SynthPick& p : moved.picks) {
+    const int64_t k = std::llround(p.time / moved.dt);
+    if (k >= 0 && k < moved.rows) {
+      EXPECT_EQ(moved.label[static_cast<size_t>(k * moved.W + p.trace)], 1) << "pick off the label";
+    }
+    const auto it = t0.find({p.event, p.trace, p.phase});
+    if (it == t0.end()) continue;  // moved across the window's edge
+    ++matched;
+    const double d = p.time - it->second;
+    auto& shifts = p.phase == 0 ? shift_p : shift_s;
+    const auto [at, fresh] = shifts.emplace(p.trace, d);
+    if (!fresh) {
+      EXPECT_NEAR(at->second, d, 1e-9) << "trace " << p.trace << ": another shift for another event";
+    }
+  }
+  ASSERT_GT(matched, 100);
+  double sum2 = 0, ratio = 0, curvature2 = 0;
+  int64_t n_ratio = 0, n_curvature = 0;
+  for (const auto& [j, d] : shift_p) {
+    sum2 += d * d;
+    const auto s = shift_s.find(j);
+    if (s != shift_s.end() && std::fabs(d) > 1e-5) {
+      const double r = s->second / d;
+      if (n_ratio++ == 0) ratio = r;
+      EXPECT_NEAR(r, ratio, 1e-6) << "trace " << j << ": S/P shift ratio";
+    }
+    const auto next = shift_p.find(j + 1), prev = shift_p.find(j - 1);
+    if (next != shift_p.end() && prev != shift_p.end()) {
+      const double c = next->second - 2 * d + prev->second;
+      curvature2 += c * c;
+      ++n_curvature;
+    }
+  }
+  ASSERT_GT(n_ratio, 10);
+  EXPECT_GE(ratio, 1.5);
+  EXPECT_LE(ratio, 2.5);
+  const double rms = std::sqrt(sum2 / static_cast<double>(shift_p.size())) * 1e3;
+  EXPECT_GT(rms, 0.3 * rms_ms) << "P statics rms " << rms << " ms";
+  EXPECT_LT(rms, 2.5 * rms_ms) << "P statics rms " << rms << " ms";
+  // The uncorrelated half gives second differences of rms sqrt(6) x its rms; the smooth half (20
+  // traces and longer) a tenth of its own at most.
+  ASSERT_GT(n_curvature, 10);
+  const double curvature = std::sqrt(curvature2 / static_cast<double>(n_curvature)) * 1e3;
+  EXPECT_GT(curvature, rms_ms / std::sqrt(2.0)) << "statics without an uncorrelated part";
+}
+
+TEST(SynthTruth, StaticsMoveEachReceiversArrivalsAndTheirLabel) {
+  SynthConfig cfg;
+  cfg.seed = 23;
+  cfg.height = 600;
+  cfg.width = 96;
+  cfg.events_min = 2;
+  cfg.events_max = 3;
+  SynthConfig moved = cfg;
+  moved.statics_ms = 4.0;
+  for (int64_t i = 0; i < 3; ++i) {
+    const Grid a = gather(cfg, i), b = gather(moved, i);
+    EXPECT_NE(std::memcmp(a.data.data(), b.data.data(), a.data.size() * 4), 0);
+    expect_statics(a, b, moved.statics_ms, "gather " + std::to_string(i));
+  }
+  SynthConfig rc = without_transients(record_config());
+  SynthConfig rm = rc;
+  rm.statics_ms = 3.0;
+  expect_statics(record(SynthRecord(rc, 12000, 20.0), 4096), record(SynthRecord(rm, 12000, 20.0), 4096), rm.statics_ms,
+                 "record");
+  // Statics 0 is the generator without them, bit for bit (the default).
+  SynthConfig zero = cfg;
+  zero.statics_ms = 0.0;
+  const Grid z = gather(zero, 1), d = gather(cfg, 1);
+  EXPECT_EQ(std::memcmp(z.data.data(), d.data.data(), z.data.size() * 4), 0);
 }
 
 TEST(SynthTruth, RecordRejectsBadArguments) {
