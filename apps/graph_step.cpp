@@ -1,5 +1,6 @@
 #include "apps/graph_step.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "apps/trainer.h"
@@ -35,7 +36,11 @@ GraphStep::GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight)
 }
 
 GraphStep::~GraphStep() {
-  graph_.reset();  // waits for queued launches, which read the pinned buffers
+  try {
+    graph_.reset();                    // waits for queued launches, which read the pinned buffers
+  } catch (const std::exception& e) {  // (a destructor that throws during unwinding ends the process)
+    std::fprintf(stderr, "warning: releasing the CUDA graph of the step: %s\n", e.what());
+  }
   pinned_free(scalars_host_);
   pinned_free(loss_host_);
 }
@@ -53,10 +58,19 @@ bool GraphStep::capture(std::string* why) {
   } catch (const std::exception& e) {
     std::string cuda_why;
     graph_.end_capture(&cuda_why);
+    drop_gradients();
     *why = std::string(e.what()) + (cuda_why.empty() ? "" : "; the capture: " + cuda_why);
     return false;
   }
-  return graph_.end_capture(why);
+  if (graph_.end_capture(why)) return true;
+  drop_gradients();
+  return false;
+}
+
+// A capture cut short in backward leaves gradients that no kernel wrote on the parameters: the
+// eager step that follows would add into them.
+void GraphStep::drop_gradients() {
+  for (const Var& p : model_.param_vars()) p->grad = Tensor();
 }
 
 bool GraphStep::run(Tensor* data, Tensor* label, float lr, double* loss, std::string* why) {

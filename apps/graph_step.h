@@ -41,6 +41,7 @@ class GraphStep {
 
  private:
   bool capture(std::string* why);
+  void drop_gradients();
 
   const UNet& model_;
   Optimizer& optimizer_;
