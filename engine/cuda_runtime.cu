@@ -56,23 +56,8 @@ DeviceState& state(int device) {
   return all[device];
 }
 
-// Makes `device` current for the scope, restoring the previous device after.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) : device_(device) {
-    CUDA_CHECK(cudaGetDevice(&prev_));
-    if (prev_ != device_) CUDA_CHECK(cudaSetDevice(device_));
-  }
-  ~DeviceGuard() {
-    if (prev_ != device_) CUDA_WARN(cudaSetDevice(prev_));
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int device_ = 0;
-  int prev_ = 0;
-};
+// Makes `device` current for the scope, restoring the previous device after (device_runtime.h).
+using DeviceGuard = CudaDeviceGuard;
 
 // Returns every cached block to the driver. Caller holds s.mu and a DeviceGuard.
 void release_cache_locked(DeviceState& s) {
