@@ -2,19 +2,24 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "apps/trainer.h"
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/memory.h"
 #include "engine/ops.h"
 #include "kernels/elementwise.h"
 
 namespace seis {
 
 namespace {
-constexpr int64_t kScalarFloats = (sizeof(UpdateScalars) + sizeof(float) - 1) / sizeof(float);
+// An asynchronous copy on the compute stream; nothing on a shape-only GPU.
+void copy_async(Device d, void* dst, const void* src, int64_t bytes) {
+  if (!d.shape_only) cuda_copy_async(d.index, dst, src, bytes);
+}
 }  // namespace
 
 bool cuda_graph_switch() {
@@ -23,21 +28,18 @@ bool cuda_graph_switch() {
 }
 
 GraphStep::GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight)
-    : model_(model),
-      optimizer_(optimizer),
-      pos_weight_(pos_weight),
-      device_(model.device().index),
-      graph_(model.device().index) {
-  SEIS_CHECK(model.device().is_cuda() && !model.device().shape_only,
-             "a CUDA graph of the step needs the model on a GPU, not " << model.device().str());
-  scalars_ = Tensor::empty({kScalarFloats}, DType::f32, model.device());
+    : model_(model), optimizer_(optimizer), pos_weight_(pos_weight), device_(model.device()) {
+  SEIS_CHECK(device_.is_cuda(), "a CUDA graph of the step needs the model on a GPU, not " << device_.str());
+  if (!device_.shape_only) graph_ = std::make_unique<CudaGraph>(device_.index);
+  scalars_ = Tensor::empty({kScalarFloats}, DType::f32, device_);
   scalars_host_ = static_cast<UpdateScalars*>(pinned_alloc(sizeof(UpdateScalars)));
   loss_host_ = static_cast<float*>(pinned_alloc(sizeof(float)));
+  *loss_host_ = 0.0f;
 }
 
 GraphStep::~GraphStep() {
   try {
-    graph_.reset();                    // waits for queued launches, which read the pinned buffers
+    reset();                           // waits for queued launches, which read the pinned buffers
   } catch (const std::exception& e) {  // (a destructor that throws during unwinding ends the process)
     std::fprintf(stderr, "warning: releasing the CUDA graph of the step: %s\n", e.what());
   }
@@ -45,25 +47,66 @@ GraphStep::~GraphStep() {
   pinned_free(loss_host_);
 }
 
-void GraphStep::reset() { graph_.reset(); }
+void GraphStep::reset() {
+  if (graph_) graph_->reset();
+  captured_ = false;
+  release_arena();
+}
+
+// The arena's memory goes back unless blocks of it are still live (a capture that went wrong and
+// left tensors there): then it is kept for good rather than handed to anything else.
+void GraphStep::release_arena() {
+  if (!arena_.defined()) return;
+  if (memory_arena_live_blocks(device_) == 0) {
+    arena_ = Tensor();
+    return;
+  }
+  std::fprintf(stderr, "warning: the CUDA graph's arena (%lld bytes) is kept: blocks of it are still in use\n",
+               static_cast<long long>(arena_.nbytes()));
+  new Tensor(std::move(arena_));  // NOLINT: deliberately never freed
+  arena_ = Tensor();
+}
+
+// The step on the graph's inputs: what a capture records and what a recording runs eagerly.
+void GraphStep::body() {
+  Tape tape;
+  const Var loss = step_forward(tape, model_, data_, label_, pos_weight_, 1);
+  copy_async(device_, loss_host_, loss->value.raw(), sizeof(float));
+  tape.backward(loss);
+  optimizer_.step_from(reinterpret_cast<const UpdateScalars*>(scalars_.raw()));
+}
 
 bool GraphStep::capture(std::string* why) {
+  bool in_arena = false, capturing = false;
+  std::string arena_why;
   try {
-    graph_.begin_capture();
-    Tape tape;
-    const Var loss = step_forward(tape, model_, data_, label_, pos_weight_, 1);
-    cuda_copy_async(device_, loss_host_, loss->value.raw(), sizeof(float));
-    tape.backward(loss);
-    optimizer_.step_from(reinterpret_cast<const UpdateScalars*>(scalars_.raw()));
+    arena_ = Tensor::empty({plan_->bytes}, DType::u8, device_);
+    memory_begin_arena(device_, arena_.storage()->block(), plan_);
+    in_arena = true;
+    if (graph_) graph_->begin_capture();
+    capturing = graph_ != nullptr;
+    body();
   } catch (const std::exception& e) {
     std::string cuda_why;
-    graph_.end_capture(&cuda_why);
+    if (capturing) graph_->end_capture(&cuda_why);
+    if (in_arena) memory_end_arena(device_, &arena_why);
     drop_gradients();
+    release_arena();
     *why = std::string(e.what()) + (cuda_why.empty() ? "" : "; the capture: " + cuda_why);
     return false;
   }
-  if (graph_.end_capture(why)) return true;
+  bool ok = graph_ ? graph_->end_capture(why) : true;
+  if (!memory_end_arena(device_, &arena_why)) {
+    if (ok) *why = "its allocations differ from the recorded step's: " + arena_why;
+    ok = false;
+  }
+  if (ok) {
+    captured_ = true;
+    return true;
+  }
+  if (graph_) graph_->reset();
   drop_gradients();
+  release_arena();
   return false;
 }
 
@@ -73,40 +116,62 @@ void GraphStep::drop_gradients() {
   for (const Var& p : model_.param_vars()) p->grad = Tensor();
 }
 
-bool GraphStep::run(Tensor* data, Tensor* label, float lr, double* loss, std::string* why) {
-  SEIS_CHECK(data->device() == model_.device() && label->device() == model_.device(),
-             "GraphStep: the batch is not on " << model_.device().str());
-  // The input in the activation type: the model's input cast then happens here, before the graph,
-  // with the same kernel, and the graph's forward starts from what the eager one casts to.
-  const DType input_type = activation_dtype(model_.exec(), model_.device());
-  if (!data_.defined() || data_.shape() != data->shape() || data_.dtype() != input_type ||
-      label_.shape() != label->shape()) {
-    graph_.reset();
-    data_ = Tensor();
-    label_ = Tensor();
-    data_ = Tensor::empty(data->shape(), input_type, data->device());
-    label_ = Tensor::empty(label->shape(), label->dtype(), label->device());
-  }
+GraphStep::Result GraphStep::run(Tensor* data, Tensor* label, float lr) {
+  SEIS_CHECK(data->device() == device_ && label->device() == device_,
+             "GraphStep: the batch is not on " << device_.str());
   SEIS_CHECK(label->dtype() == DType::u8 && data->dtype() == DType::f32,
              "GraphStep: a batch of " << dtype_name(data->dtype()) << " data and " << dtype_name(label->dtype())
                                       << " labels; expected f32 and u8");
+  // The input in the activation type: the model's input cast then happens here, before the graph,
+  // with the same kernel, and the graph's forward starts from what the eager one casts to.
+  const DType input_type = activation_dtype(model_.exec(), device_);
+  if (!data_.defined() || data_.shape() != data->shape() || data_.dtype() != input_type ||
+      label_.shape() != label->shape()) {
+    reset();
+    plan_.reset();
+    data_ = Tensor();
+    label_ = Tensor();
+    data_ = Tensor::empty(data->shape(), input_type, device_);
+    label_ = Tensor::empty(label->shape(), label->dtype(), device_);
+  }
   if (input_type == DType::bf16) {
     SEIS_DISPATCH(*data, convert, data->numel(), data->data<float>(), data_.data<bf16>());
   } else {
-    cuda_copy_async(device_, data_.raw(), data->raw(), data->nbytes());
+    copy_async(device_, data_.raw(), data->raw(), data->nbytes());
   }
-  cuda_copy_async(device_, label_.raw(), label->raw(), label->nbytes());
-  if (!graph_.ready() && !capture(why)) return false;
+  copy_async(device_, label_.raw(), label->raw(), label->nbytes());
   // The batch is in the graph's inputs: its blocks go back to the cache (in compute-stream order).
   *data = Tensor();
   *label = Tensor();
-  // The previous launch is done (its loss was read), so the staging buffer is free.
+  // The previous step is done (its loss was read), so the staging buffer is free.
   *scalars_host_ = optimizer_.begin_step(lr);
-  cuda_copy_async(device_, scalars_.raw(), scalars_host_, sizeof(UpdateScalars));
-  graph_.launch();
-  cuda_stream_synchronize(cuda_compute_stream(device_));
-  *loss = *loss_host_;
-  return true;
+  copy_async(device_, scalars_.raw(), scalars_host_, sizeof(UpdateScalars));
+  Result r;
+  if (!plan_) {
+    // The step runs eagerly while its allocations are recorded; their plan serves the next capture.
+    memory_begin_record(device_);
+    StepTrace trace;
+    std::string why;
+    try {
+      body();
+    } catch (...) {
+      memory_end_record(device_, &trace, &why);
+      throw;
+    }
+    if (memory_end_record(device_, &trace, &why)) {
+      plan_ = std::make_shared<const ArenaPlan>(plan_arena(std::move(trace)));
+    } else {
+      r.gave_up = "the step cannot be planned: " + why;
+    }
+  } else if (ready() || capture(&r.gave_up)) {
+    if (graph_) graph_->launch();
+    r.launched = true;
+  } else {
+    body();  // the capture ran nothing: the step runs eagerly on the inputs it left
+  }
+  if (!device_.shape_only) cuda_stream_synchronize(cuda_compute_stream(device_.index));
+  r.loss = *loss_host_;
+  return r;
 }
 
 }  // namespace seis

@@ -6,11 +6,22 @@
 // (Optimizer::begin_step/step_from); everything else it touches keeps its address from step to
 // step. Each launch computes what the eager step computes, bit for bit, except that the loss is
 // read after the update rather than between the forward and the backward.
+//
+// Memory: the step's temporaries live in one arena planned from a recorded step
+// (engine/step_arena.h). The first run() records the step as it runs it eagerly; the next captures
+// it with its allocations served from the arena; later ones launch. The graph then holds about what
+// the eager step holds at its peak. Nothing else may allocate on the device while a step is recorded
+// or captured (the reader uploads a batch in the trainer's thread, between steps, and one process
+// with a graph has no communication thread). On a shape-only GPU nothing is captured or launched, but the
+// memory goes through the same stages, so that the planner (apps/memory_plan.h) runs this class.
 #pragma once
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "engine/cuda_graph.h"
 #include "engine/optimizer.h"
+#include "engine/step_arena.h"
 #include "engine/tensor.h"
 #include "models/unet.h"
 
@@ -21,37 +32,51 @@ bool cuda_graph_switch();
 
 class GraphStep {
  public:
+  // The step's scalars on the device, in floats (UpdateScalars, rounded up).
+  static constexpr int64_t kScalarFloats = (sizeof(UpdateScalars) + sizeof(float) - 1) / sizeof(float);
+
+  // The model on a GPU, or on a shape-only GPU (a plan).
   GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight);
   ~GraphStep();
   GraphStep(const GraphStep&) = delete;
   GraphStep& operator=(const GraphStep&) = delete;
 
-  // One step on the batch (*data f32 [B, H, W, C], *label u8 [B, H, W]) at `lr`; the loss in *loss
-  // (this waits for the step to finish). The batch is copied into the graph's inputs (the data
-  // cast to the activation type there, as the model's first op would) and released: *data and
-  // *label are empty afterwards, so that the graph's step holds no more memory than the eager one.
-  // The first call captures the graph (again after reset(), or for a batch of another shape). False,
-  // with the reason in *why, when the capture failed: then nothing of the step has run, the
-  // optimizer has not counted it, the batch is left as it was, and the caller runs the step without
-  // a graph.
-  bool run(Tensor* data, Tensor* label, float lr, double* loss, std::string* why);
-  // Releases the graph and its memory pool, for work that needs the memory (validation); the next
-  // run() captures again.
+  struct Result {
+    double loss = 0;        // the step's loss (0 on a shape-only GPU)
+    bool launched = false;  // the step ran as the graph (not recorded, not eagerly after a failed capture)
+    std::string gave_up;    // why the graph cannot serve later steps (the caller goes on without it); empty if it can
+  };
+  // One step on the batch (*data f32 [B, H, W, C], *label u8 [B, H, W]) at `lr`; this waits for the
+  // step to finish. The batch is copied into the graph's inputs (the data cast to the activation
+  // type there, as the model's first op would) and released: *data and *label are empty afterwards,
+  // and their blocks serve the step. The step always runs: recorded, captured and launched, or,
+  // when the capture failed, eagerly on the graph's inputs.
+  Result run(Tensor* data, Tensor* label, float lr);
+  // Releases the graph and its arena, for work that needs the memory (validation); the next run()
+  // captures again, with the same plan.
   void reset();
+  // The arena's plan (null before the recorded step).
+  const ArenaPlan* plan() const { return plan_.get(); }
 
  private:
+  void body();
   bool capture(std::string* why);
+  void release_arena();
   void drop_gradients();
+  bool ready() const { return graph_ ? graph_->ready() : captured_; }
 
   const UNet& model_;
   Optimizer& optimizer_;
   float pos_weight_;
-  int device_;
-  CudaGraph graph_;
+  Device device_;
+  std::unique_ptr<CudaGraph> graph_;  // null on a shape-only GPU
+  bool captured_ = false;             // a shape-only GPU's stand-in for graph_->ready()
+  std::shared_ptr<const ArenaPlan> plan_;
+  Tensor arena_;
   Tensor data_, label_;                    // the graph's inputs
   Tensor scalars_;                         // UpdateScalars on the device
   UpdateScalars* scalars_host_ = nullptr;  // pinned staging for scalars_
-  float* loss_host_ = nullptr;             // pinned: the graph's last node copies the loss here
+  float* loss_host_ = nullptr;             // pinned: the step's last copy puts the loss here
 };
 
 }  // namespace seis

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include "apps/graph_step.h"
 #include "apps/trainer.h"
 #include "engine/communicator.h"
 #include "engine/device_runtime.h"
@@ -54,36 +55,34 @@ int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
   Model m(req_, plan_device_);
   m.net.set_exec(exec);
   int64_t peak = -1;
-  const bool graph = req_.cuda_graph && req_.device.is_cuda() && req_.world == 1;
-  Tensor graph_data, graph_label;  // a graph's inputs (GraphStep), from its first step (the second) on
+  // The step as a CUDA graph: the trainer's GraphStep itself, which on a shape-only GPU goes through
+  // the memory of recording, capturing and launching without computing.
+  std::unique_ptr<GraphStep> graph;
+  if (req_.cuda_graph && req_.device.is_cuda() && req_.world == 1) {
+    graph = std::make_unique<GraphStep>(m.net, m.optimizer, 1.0f);
+  }
   // The step's allocations are the same every step, but which cached block serves a request can
-  // change while the cache fills: run until the peak repeats.
+  // change while the cache fills: run until the peak repeats (a graph: its first step is eager, the
+  // second recorded, the third captured).
   for (int step = 0; step < 8; ++step) {
     reset_memory_peak(plan_device_);
     {
       Tensor data = Tensor::empty({batch, req_.height, req_.width, req_.model.in_channels}, DType::f32, plan_device_);
       Tensor label = Tensor::empty({batch, req_.height, req_.width}, DType::u8, plan_device_);
-      Tape tape;
-      Var loss;
       if (graph && step > 0) {
-        // GraphStep::run: the batch goes into the graph's inputs (the data in the activation type)
-        // and is released; the graph's step reads its inputs.
-        if (!graph_data.defined()) {
-          graph_data = Tensor::empty(data.shape(), activation_dtype(exec, plan_device_), plan_device_);
-          graph_label = Tensor::empty(label.shape(), DType::u8, plan_device_);
-        }
-        data = Tensor();
-        label = Tensor();
-        loss = step_forward(tape, m.net, graph_data, graph_label, 1.0f, 1);
+        if (!graph->run(&data, &label, 0.0f).gave_up.empty()) graph.reset();  // then eager, as train() does
       } else {
-        loss = step_forward(tape, m.net, std::move(data), label, 1.0f, req_.world);
+        Tape tape;
+        const Var loss = step_forward(tape, m.net, std::move(data), label, 1.0f, req_.world);
+        step_backward(tape, loss, m.buckets.get(), m.optimizer, 0.0f);
       }
-      step_backward(tape, loss, m.buckets.get(), m.optimizer, 0.0f);
     }
     const int64_t p = memory_peak(plan_device_);
-    if (p == peak) break;
+    if (p == peak && (!graph || step >= 3)) break;
     peak = std::max(peak, p);
   }
+  graph_arena_ = graph && graph->plan() ? graph->plan()->bytes : 0;
+  graph_live_peak_ = graph && graph->plan() ? graph->plan()->live_peak : 0;
   return peak;
 }
 

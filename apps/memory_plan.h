@@ -27,7 +27,9 @@ struct PlanRequest {
   int world = 1;     // ranks: gradient buckets when > 1
   int prefetch = 3;  // the reader's pinned slots, in rank batches
   // The step as a CUDA graph (SEIS_CUDA_GRAPH=1, apps/graph_step.h; one rank on a GPU): the
-  // graph's own inputs, into which each batch is copied before its step and then released.
+  // graph's own inputs, into which each batch is copied before its step and then released, and the
+  // arena of the step's temporaries, which the graph holds for good, even while the next batch is
+  // uploaded.
   bool cuda_graph = false;
 };
 
@@ -49,11 +51,16 @@ class MemoryPlanner {
   // The reader's pinned host memory for `batch` samples per rank.
   int64_t reader_host_bytes(int64_t batch) const;
   int64_t num_params() const;
+  // With cuda_graph, the arena of the last step_peak_bytes's graph and the live peak it was planned
+  // from (both 0 when the step could not run as a graph: training would then run it eagerly).
+  int64_t graph_arena_bytes() const { return graph_arena_; }
+  int64_t graph_live_peak() const { return graph_live_peak_; }
 
  private:
   PlanRequest req_;
   Device plan_device_;
   int64_t resident_ = 0, num_params_ = 0;
+  int64_t graph_arena_ = 0, graph_live_peak_ = 0;
 };
 
 // What a device can hold for training: the driver's free memory plus the allocator's cache (CUDA),

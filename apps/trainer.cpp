@@ -165,18 +165,21 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
         graph.reset();
       }
       if (graph && p.step > start.step) {
-        std::string why;
-        stepped = graph->run(&data, &label, lr, &loss_v, &why);
-        if (!stepped) {
+        // The run's first step is eager (it makes the optimizer's state and the kernels' lasting
+        // buffers); the graph records the second, captures the third and launches from then on.
+        const GraphStep::Result r = graph->run(&data, &label, lr);
+        stepped = true;
+        loss_v = r.loss;
+        if (r.launched) ++result.graph_steps;
+        if (!r.gave_up.empty()) {
           std::fprintf(stderr,
-                       "seisseg: SEIS_CUDA_GRAPH: capturing the step failed (%s); training goes on without "
-                       "a CUDA graph\n",
-                       why.c_str());
+                       "seisseg: SEIS_CUDA_GRAPH: the step cannot run as a CUDA graph (%s); training goes on "
+                       "without one\n",
+                       r.gave_up.c_str());
           graph.reset();
         }
       }
       if (stepped) {
-        ++result.graph_steps;
         // The loss of a graph's step is read after its update: a divergence stops the run one update later.
         check_finite_loss(loss_v, p.step);
       } else {
@@ -226,7 +229,7 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
       const bool validate_now = val != nullptr && val->size() > 0 &&
                                 ((opt.val_every > 0 && p.step % opt.val_every == 0) || p.step == opt.steps);
       if (validate_now) {
-        if (graph) graph->reset();  // its memory pool, for the validation
+        if (graph) graph->reset();  // its arena, for the validation
         result.val =
             evaluate(model, *val, opt.batch, opt.normalize, opt.pos_weight, opt.threshold, comm, hooks.on_val_logits);
         if (hooks.on_validation) hooks.on_validation(p, result.val);

@@ -1,6 +1,7 @@
 #include "engine/block_cache.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "engine/error.h"
 
@@ -41,17 +42,12 @@ void BlockCache::mark_live(void* key, int64_t block_bytes) {
   peak_ = std::max(peak_, in_use_);
 }
 
-int64_t BlockCache::unmark_live(void* key, const char* what) {
+int64_t BlockCache::release(void* key) {
   auto it = live_.find(key);
-  SEIS_CHECK(it != live_.end(), "block cache: " << what << " of " << key << ", which is not a live block");
+  SEIS_CHECK(it != live_.end(), "block cache: release of " << key << ", which is not a live block");
   const int64_t bytes = it->second;
   live_.erase(it);
   in_use_ -= bytes;
-  return bytes;
-}
-
-int64_t BlockCache::release(void* key) {
-  const int64_t bytes = unmark_live(key, "release");
   free_.emplace(bytes, key);
   cached_ += bytes;
   return bytes;
@@ -66,68 +62,66 @@ std::vector<void*> BlockCache::drop_cache() {
   return keys;
 }
 
-int64_t BlockCache::forget(void* key) { return unmark_live(key, "forget"); }
-
-void BlockCache::add_cached(void* key, int64_t block_bytes) {
-  SEIS_CHECK(key != nullptr && live_.count(key) == 0 && block_bytes > 0,
-             "block cache: bad block " << key << " of " << block_bytes << " bytes to cache");
-  free_.emplace(block_bytes, key);
-  cached_ += block_bytes;
-}
-
-BlockCache::Blocks BlockCache::take_all() {
-  Blocks all;
-  for (const auto& kv : live_) all.live.push_back({kv.first, kv.second});
-  for (const auto& kv : free_) all.cached.push_back({kv.second, kv.first});
-  live_.clear();
-  free_.clear();
-  in_use_ = cached_ = 0;
-  return all;
-}
-
 BlockCache::Block DeviceBlocks::take(int64_t bytes) {
-  if (!capturing_) return main_.take_cached(bytes);
-  BlockCache::Block b = graph_->take_cached(bytes);
-  if (b.key != nullptr) return b;
-  b = main_.take_cached(bytes);
-  if (b.key != nullptr) {
-    main_.forget(b.key);
-    graph_->add_live(b.key, b.bytes);
+  if (arena_active_) {
+    void* key = arena_->take(BlockCache::size_class(bytes));
+    if (key == nullptr) {
+      std::string why;
+      arena_->finish(&why);
+      throw Error("CUDA graph capture: " + why);
+    }
+    return {key, BlockCache::size_class(bytes)};
   }
+  const BlockCache::Block b = main_.take_cached(bytes);
+  // The request's own size class: the cached block that serves it may be larger.
+  if (b.key != nullptr && recorder_) recorder_->on_alloc(b.key, BlockCache::size_class(bytes));
   return b;
 }
 
 void DeviceBlocks::add_fresh(void* key, int64_t block_bytes) {
-  (capturing_ ? *graph_ : main_).add_live(key, block_bytes);
+  SEIS_CHECK(!arena_active_, "a fresh block while an arena serves a CUDA graph's capture");
+  main_.add_live(key, block_bytes);
+  if (recorder_) recorder_->on_alloc(key, block_bytes);
 }
 
 void DeviceBlocks::release(void* key) {
-  if (graph_ && graph_->is_live(key)) {
-    graph_->release(key);
-  } else {
-    main_.release(key);
+  if (arena_ && arena_->release(key)) {
+    if (!arena_active_ && arena_->live_blocks() == 0) arena_.reset();
+    return;
   }
+  // A block from before the capture, freed during it: replays would use it while the cache hands
+  // it to others.
+  if (arena_active_) arena_->differ("the captured step frees a block it did not allocate");
+  if (recorder_) recorder_->on_free(key);
+  main_.release(key);
 }
 
-void DeviceBlocks::begin_capture() {
-  SEIS_CHECK(!capturing_, "a CUDA graph capture is already under way on this device");
-  if (!graph_) graph_ = std::make_unique<BlockCache>();
-  capturing_ = true;
+void DeviceBlocks::begin_record() {
+  SEIS_CHECK(!recorder_ && !arena_active_, "a step is already being recorded or captured on this device");
+  recorder_ = std::make_unique<StepRecorder>();
 }
 
-void DeviceBlocks::end_capture() { capturing_ = false; }
-
-void DeviceBlocks::end_graph() {
-  capturing_ = false;
-  if (!graph_) return;
-  const BlockCache::Blocks all = graph_->take_all();
-  graph_.reset();
-  for (const BlockCache::Block& b : all.live) main_.add_live(b.key, b.bytes);
-  for (const BlockCache::Block& b : all.cached) main_.add_cached(b.key, b.bytes);
+bool DeviceBlocks::end_record(StepTrace* trace, std::string* why) {
+  SEIS_CHECK(recorder_, "no step is being recorded on this device");
+  const bool ok = recorder_->finish(trace, why);
+  recorder_.reset();
+  return ok;
 }
 
-int64_t DeviceBlocks::in_use() const { return main_.in_use() + graph_pool_bytes(); }
+void DeviceBlocks::begin_arena(void* base, std::shared_ptr<const ArenaPlan> plan) {
+  SEIS_CHECK(!recorder_ && !arena_active_, "a step is already being recorded or captured on this device");
+  SEIS_CHECK(arena_live_blocks() == 0, "blocks of the previous CUDA graph's arena are still live");
+  SEIS_CHECK(base != nullptr && plan != nullptr, "an arena without memory or plan");
+  arena_ = std::make_unique<ArenaReplay>(static_cast<char*>(base), std::move(plan));
+  arena_active_ = true;
+}
 
-int64_t DeviceBlocks::peak() const { return std::max(main_.peak(), in_use()); }
+bool DeviceBlocks::end_arena(std::string* why) {
+  SEIS_CHECK(arena_active_, "no arena serves a capture on this device");
+  arena_active_ = false;
+  const bool ok = arena_->finish(why);
+  if (arena_->live_blocks() == 0) arena_.reset();
+  return ok;
+}
 
 }  // namespace seis

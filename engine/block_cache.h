@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "engine/step_arena.h"
 
 namespace seis {
 
@@ -32,18 +35,6 @@ class BlockCache {
   // Empties the cache and returns what it held (the caller frees the memory).
   std::vector<void*> drop_cache();
 
-  // Moving blocks between two caches (a CUDA graph's private pool and the device's cache):
-  // whether `key` is a live block of this cache; a live block leaving this cache without being
-  // cached (returns its size; throws on a key that is not live); a block arriving as cached; and
-  // every block, live and cached, leaving at once.
-  bool is_live(void* key) const { return live_.count(key) != 0; }
-  int64_t forget(void* key);
-  void add_cached(void* key, int64_t block_bytes);
-  struct Blocks {
-    std::vector<Block> live, cached;
-  };
-  Blocks take_all();
-
   int64_t in_use() const { return in_use_; }
   int64_t cached() const { return cached_; }
   int64_t peak() const { return peak_; }
@@ -52,50 +43,53 @@ class BlockCache {
 
  private:
   void mark_live(void* key, int64_t block_bytes);
-  int64_t unmark_live(void* key, const char* what);  // throws on a key that is not live
 
   std::multimap<int64_t, void*> free_;       // block size -> key
   std::unordered_map<void*, int64_t> live_;  // key -> block size
   int64_t in_use_ = 0, cached_ = 0, peak_ = 0;
 };
 
-// The blocks of one device: its cache, and while a CUDA graph of the training step exists, the
-// graph's private pool. A graph's kernels keep the addresses they were captured with, so the blocks
-// of its temporaries must not serve anything else while it may be replayed: during capture
-// (`capturing`) every request is served from the pool, first from the pool's own cached blocks, then
-// by moving a cached block of the device's cache into the pool, and only then by a fresh block; frees
-// of pool blocks go back to the pool. After capture the pool stays reserved for the graph until
-// end_graph() returns its blocks to the device's cache (live ones stay live, and are freed there).
+// The blocks of one device: its cache, and the two modes of a CUDA graph of the training step
+// (engine/step_arena.h). While recording, requests are served by the cache as usual and the step's
+// allocations and frees are recorded. While an arena serves a capture, every request takes the
+// arena's next planned block instead, and the arena's blocks freed go back to nothing; the arena
+// itself is one block of the cache, held by the graph's owner.
 class DeviceBlocks {
  public:
-  // A block for `bytes`, from the cache (or the pool while capturing); key null: the caller
-  // makes a fresh block of BlockCache::size_class(bytes) and records it with add_fresh.
+  // A block for `bytes`, from the cache (or the arena); key null: the caller makes a fresh block
+  // of BlockCache::size_class(bytes) and records it with add_fresh. Throws Error when an arena
+  // serves a request that differs from the recorded step's.
   BlockCache::Block take(int64_t bytes);
   void add_fresh(void* key, int64_t block_bytes);
   void release(void* key);
-  // The cached blocks of the device's cache, removed (the caller frees them); the pool keeps its own.
+  // The cached blocks, removed (the caller frees them).
   std::vector<void*> drop_cache() { return main_.drop_cache(); }
   bool has_cached() const { return main_.has_cached(); }
 
-  void begin_capture();  // a pool is created if there is none; requests go to it
-  void end_capture();    // requests go to the device's cache again; the pool stays reserved
-  void end_graph();      // the pool's blocks back to the device's cache
-  bool capturing() const { return capturing_; }
-  bool has_graph_pool() const { return graph_ != nullptr; }
+  void begin_record();
+  // The recorded step in *trace; false, with the reason in *why, when no arena can hold it.
+  bool end_record(StepTrace* trace, std::string* why);
+  bool recording() const { return recorder_ != nullptr; }
+  // Serves requests from the arena at `base` by `plan` until end_arena (the caller keeps the
+  // arena's memory until arena_live_blocks() is 0).
+  void begin_arena(void* base, std::shared_ptr<const ArenaPlan> plan);
+  // Whether the requests replayed the plan exactly (the first difference in *why otherwise).
+  bool end_arena(std::string* why);
+  bool in_arena() const { return arena_active_; }
+  // Blocks of the last arena still live (after a capture that went wrong).
+  int64_t arena_live_blocks() const { return arena_ ? arena_->live_blocks() : 0; }
 
-  // In use: the live blocks plus everything the graph's pool holds (reserved for its replays).
-  int64_t in_use() const;
+  int64_t in_use() const { return main_.in_use(); }
   int64_t cached() const { return main_.cached(); }
   int64_t reserved() const { return in_use() + cached(); }
-  // The most in use since the last reset: the cache's peak, or in use now with a pool, if more.
-  int64_t peak() const;
+  int64_t peak() const { return main_.peak(); }
   void reset_peak() { main_.reset_peak(); }
-  int64_t graph_pool_bytes() const { return graph_ ? graph_->in_use() + graph_->cached() : 0; }
 
  private:
   BlockCache main_;
-  std::unique_ptr<BlockCache> graph_;
-  bool capturing_ = false;
+  std::unique_ptr<StepRecorder> recorder_;
+  std::unique_ptr<ArenaReplay> arena_;  // kept after end_arena while blocks of it are live
+  bool arena_active_ = false;
 };
 
 }  // namespace seis

@@ -40,7 +40,7 @@ std::string gib(int64_t bytes) {
 // destruction must still find their allocator.
 struct DeviceState {
   std::mutex mu;
-  DeviceBlocks blocks;  // the cache, and a CUDA graph's private pool while one exists
+  DeviceBlocks blocks;  // the cache, and a CUDA graph's recording or arena
 
   std::once_flag compute_once;
   std::once_flag copy_once;
@@ -87,9 +87,7 @@ void* device_malloc(int device, DeviceState& s, int64_t requested, int64_t size)
     return cudaMalloc(&p, static_cast<size_t>(size));
   };
   cudaError_t err = try_malloc();
-  // (Not while a graph is being captured: releasing the cache synchronises the device, which a
-  // capture does not allow. The capture then fails, and the step runs without a graph.)
-  if (err == cudaErrorMemoryAllocation && s.blocks.has_cached() && !s.blocks.capturing()) {
+  if (err == cudaErrorMemoryAllocation && s.blocks.has_cached()) {
     (void)cudaGetLastError();  // not sticky; clear it so that later launch checks do not report it
     release_cache_locked(s);
     err = try_malloc();
@@ -211,6 +209,37 @@ void cuda_release_cached_memory(int device) {
   if (!s.blocks.has_cached()) return;
   DeviceGuard guard(device);
   release_cache_locked(s);
+}
+
+void cuda_begin_record(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.blocks.begin_record();
+}
+
+bool cuda_end_record(int device, StepTrace* trace, std::string* why) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.blocks.end_record(trace, why);
+}
+
+void cuda_begin_arena(int device, void* base, std::shared_ptr<const ArenaPlan> plan) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.blocks.begin_arena(base, std::move(plan));
+}
+
+bool cuda_end_arena(int device, std::string* why) {
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.blocks.end_arena(why);
+}
+
+int64_t cuda_arena_live_blocks(int device) {
+  if (device < 0 || device >= cuda_device_count()) return 0;
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.blocks.arena_live_blocks();
 }
 
 int64_t cuda_free_bytes(int device) {
@@ -406,21 +435,12 @@ CudaGraph::~CudaGraph() {
 
 void CudaGraph::begin_capture() {
   reset();
-  DeviceState& s = state(device_);
   cudaStream_t stream = cuda_compute_stream(device_);
   DeviceGuard guard(device_);
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    s.blocks.begin_capture();
-  }
-  // Relaxed: the allocator may call cudaMalloc for the pool. Anything that must wait for the device
-  // (a copy to the host, a synchronisation) still fails, and end_capture says so.
-  const cudaError_t err = cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed);
-  if (err != cudaSuccess) {
-    std::lock_guard<std::mutex> lock(s.mu);
-    s.blocks.end_graph();
-    detail::throw_cuda_error(__FILE__, __LINE__, "cudaStreamBeginCapture", err);
-  }
+  // Relaxed: calls that do not touch the stream (cudaFuncSetAttribute, a cudaMalloc) are allowed.
+  // Anything that must wait for the device (a copy to the host, a synchronisation) still fails, and
+  // end_capture says so.
+  CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
   capturing_ = true;
 }
 
@@ -430,23 +450,16 @@ bool CudaGraph::end_capture(std::string* why) {
     return false;
   }
   capturing_ = false;
-  DeviceState& s = state(device_);
   cudaStream_t stream = cuda_compute_stream(device_);
   DeviceGuard guard(device_);
   cudaGraph_t graph = nullptr;
   cudaError_t err = cudaStreamEndCapture(stream, &graph);
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    s.blocks.end_capture();
-  }
   cudaGraphExec_t exec = nullptr;
   if (err == cudaSuccess && graph != nullptr) err = cudaGraphInstantiate(&exec, graph, 0);
   if (err != cudaSuccess || graph == nullptr) {
     (void)cudaGetLastError();  // a failed capture is not sticky; clear it for later launch checks
     if (graph != nullptr) CUDA_WARN(cudaGraphDestroy(graph));
     if (why != nullptr) *why = std::string(cudaGetErrorName(err)) + " (" + cudaGetErrorString(err) + ")";
-    std::lock_guard<std::mutex> lock(s.mu);
-    s.blocks.end_graph();
     return false;
   }
   graph_ = graph;
@@ -463,23 +476,13 @@ void CudaGraph::launch() {
 void CudaGraph::reset() {
   if (capturing_) end_capture(nullptr);
   if (exec_ == nullptr && graph_ == nullptr) return;
-  DeviceState& s = state(device_);
   DeviceGuard guard(device_);
-  // Replays still queued read the pool: they finish before its blocks serve anything else.
+  // Replays still queued read the memory the owner reserved for them: they finish first.
   CUDA_CHECK(cudaStreamSynchronize(cuda_compute_stream(device_)));
   if (exec_ != nullptr) CUDA_WARN(cudaGraphExecDestroy(exec_));
   if (graph_ != nullptr) CUDA_WARN(cudaGraphDestroy(graph_));
   exec_ = nullptr;
   graph_ = nullptr;
-  std::lock_guard<std::mutex> lock(s.mu);
-  s.blocks.end_graph();
-}
-
-int64_t cuda_graph_pool_bytes(int device) {
-  if (device < 0 || device >= cuda_device_count()) return 0;
-  DeviceState& s = state(device);
-  std::lock_guard<std::mutex> lock(s.mu);
-  return s.blocks.graph_pool_bytes();
 }
 
 }  // namespace seis

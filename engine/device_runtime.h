@@ -3,6 +3,7 @@
 // build without CUDA, where there are zero devices.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "kernels/scratch_pool.h"
@@ -10,6 +11,9 @@
 struct CUstream_st;  // cudaStream_t is CUstream_st*; kept opaque so headers need no CUDA.
 
 namespace seis {
+
+struct StepTrace;
+struct ArenaPlan;
 
 // Number of usable CUDA devices. 0 when built without CUDA or when there is no driver
 // ("CUDA driver version is insufficient" counts as zero devices, not as a failure).
@@ -24,6 +28,12 @@ void cuda_free(int device, void* p);
 int64_t cuda_bytes_in_use(int device);
 int64_t cuda_peak_bytes(int device);
 void cuda_reset_peak_bytes(int device);
+// A CUDA graph's memory (engine/step_arena.h, engine/memory.h's memory_begin_record and the rest).
+void cuda_begin_record(int device);
+bool cuda_end_record(int device, StepTrace* trace, std::string* why);
+void cuda_begin_arena(int device, void* base, std::shared_ptr<const ArenaPlan> plan);
+bool cuda_end_arena(int device, std::string* why);
+int64_t cuda_arena_live_blocks(int device);
 // Device memory the driver reports free now (cudaMemGetInfo), plus what the allocator has cached.
 int64_t cuda_free_bytes(int device);
 

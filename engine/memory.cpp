@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "engine/block_cache.h"
 #include "engine/device_runtime.h"
@@ -34,9 +35,9 @@ HostCounter& host_counter() {
 
 // The shape-only stand-ins, one per (kind, index).
 struct ShapeOnlyState {
-  BlockCache cuda_blocks;  // the CUDA allocator's model
+  DeviceBlocks cuda_blocks;  // the CUDA allocator's model, with a graph's recording and arena
   int64_t host_in_use = 0, host_peak = 0;
-  uintptr_t next_key = 0;
+  uintptr_t next_key = 4096;  // the next fake address
 };
 
 std::mutex& shape_only_mutex() {
@@ -66,16 +67,18 @@ void host_free(void* p, int64_t bytes) {
 void* shape_only_alloc(Device d, int64_t bytes) {
   std::lock_guard<std::mutex> lock(shape_only_mutex());
   ShapeOnlyState& s = shape_only_state(d);
-  // Keys are distinct fake addresses; they only name blocks.
-  void* key = reinterpret_cast<void*>(++s.next_key * 64);
+  // Keys are fake addresses, each block its own range of them (so that the blocks of an arena inside
+  // a block name nothing else); they only name blocks.
+  void* key = reinterpret_cast<void*>(s.next_key);
+  s.next_key += static_cast<uintptr_t>(std::max<int64_t>(64, BlockCache::size_class(bytes)));
   if (d.is_cpu()) {
     s.host_in_use += bytes;
     s.host_peak = std::max(s.host_peak, s.host_in_use);
     return key;
   }
-  const BlockCache::Block cached = s.cuda_blocks.take_cached(bytes);
+  const BlockCache::Block cached = s.cuda_blocks.take(bytes);
   if (cached.key != nullptr) return cached.key;
-  s.cuda_blocks.add_live(key, BlockCache::size_class(bytes));
+  s.cuda_blocks.add_fresh(key, BlockCache::size_class(bytes));
   return key;
 }
 
@@ -96,6 +99,45 @@ void reset_shape_only(Device d) {
   SEIS_CHECK(s.host_in_use == 0 && s.cuda_blocks.in_use() == 0,
              "reset of " << d.str() << " while its tensors are alive");
   s = ShapeOnlyState();
+}
+
+namespace {
+// The shape-only GPU's blocks, or null for a real GPU; throws for a CPU. Caller holds
+// shape_only_mutex().
+DeviceBlocks* graph_blocks(Device d) {
+  SEIS_CHECK(d.is_cuda(), "a CUDA graph's memory on " << d.str());
+  return d.shape_only ? &shape_only_state(d).cuda_blocks : nullptr;
+}
+}  // namespace
+
+void memory_begin_record(Device d) {
+  std::lock_guard<std::mutex> lock(shape_only_mutex());
+  if (DeviceBlocks* b = graph_blocks(d)) return b->begin_record();
+  cuda_begin_record(d.index);
+}
+
+bool memory_end_record(Device d, StepTrace* trace, std::string* why) {
+  std::lock_guard<std::mutex> lock(shape_only_mutex());
+  if (DeviceBlocks* b = graph_blocks(d)) return b->end_record(trace, why);
+  return cuda_end_record(d.index, trace, why);
+}
+
+void memory_begin_arena(Device d, void* base, std::shared_ptr<const ArenaPlan> plan) {
+  std::lock_guard<std::mutex> lock(shape_only_mutex());
+  if (DeviceBlocks* b = graph_blocks(d)) return b->begin_arena(base, std::move(plan));
+  cuda_begin_arena(d.index, base, std::move(plan));
+}
+
+bool memory_end_arena(Device d, std::string* why) {
+  std::lock_guard<std::mutex> lock(shape_only_mutex());
+  if (DeviceBlocks* b = graph_blocks(d)) return b->end_arena(why);
+  return cuda_end_arena(d.index, why);
+}
+
+int64_t memory_arena_live_blocks(Device d) {
+  std::lock_guard<std::mutex> lock(shape_only_mutex());
+  if (DeviceBlocks* b = graph_blocks(d)) return b->arena_live_blocks();
+  return cuda_arena_live_blocks(d.index);
 }
 
 int64_t memory_in_use(Device d) {

@@ -8,10 +8,15 @@
 // cuDNN backend's own buffers are not.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "engine/device.h"
 
 namespace seis {
+
+struct StepTrace;
+struct ArenaPlan;
 
 int64_t memory_in_use(Device d);
 int64_t memory_peak(Device d);
@@ -22,6 +27,13 @@ void* host_alloc(int64_t bytes);
 void host_free(void* p, int64_t bytes);
 void* shape_only_alloc(Device d, int64_t bytes);
 void shape_only_free(Device d, void* key, int64_t bytes);
+// A CUDA graph's memory (engine/step_arena.h), on a GPU or a shape-only GPU: recording one step's
+// allocations (served as usual), then serving a capture from an arena by the plan made from them.
+void memory_begin_record(Device d);
+bool memory_end_record(Device d, StepTrace* trace, std::string* why);
+void memory_begin_arena(Device d, void* base, std::shared_ptr<const ArenaPlan> plan);
+bool memory_end_arena(Device d, std::string* why);
+int64_t memory_arena_live_blocks(Device d);
 // Forgets a shape-only device's history (cached blocks, peak), so that a new plan starts from an
 // empty allocator. Throws when tensors on it are still alive.
 void reset_shape_only(Device d);

@@ -56,10 +56,11 @@ UpdateScalars Optimizer::begin_step(float lr) {
 }
 
 void Optimizer::step_from(const UpdateScalars* device_scalars) {
-  SEIS_CHECK(device_scalars != nullptr, "Optimizer::step_from: null step scalars");
   for (const Var& p : params_) {
     const Device d = p->value.device();
-    SEIS_CHECK(d.is_cuda() && !d.shape_only, "step scalars in device memory need parameters on a GPU, not " << d.str());
+    SEIS_CHECK(d.is_cuda(), "step scalars in device memory need parameters on a GPU, not " << d.str());
+    // (a shape-only GPU has no device memory to read them from, and computes nothing)
+    SEIS_CHECK(device_scalars != nullptr || d.shape_only, "Optimizer::step_from: null step scalars");
   }
   apply(0.0f, device_scalars);
 }

@@ -30,7 +30,8 @@ class Optimizer {
   void step(float lr);
   // The same update in two halves, for a step captured as a CUDA graph and replayed: begin_step
   // counts the step and returns its scalars at `lr`, which the caller copies to device memory before
-  // each launch; step_from launches the updates reading them from there (CUDA parameters only). The
+  // each launch; step_from launches the updates reading them from there (CUDA parameters only; null
+  // on a shape-only GPU, which computes nothing). The
   // kernels compute what step(lr) computes, bit for bit.
   UpdateScalars begin_step(float lr);
   void step_from(const UpdateScalars* device_scalars);

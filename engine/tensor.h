@@ -23,6 +23,8 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
 
   void* data() const { return data_; }  // null on a shape-only device
+  // The allocator's key of the block: data(), or a shape-only device's stand-in (never dereferenced).
+  void* block() const { return data_ != nullptr ? data_ : plan_key_; }
   int64_t bytes() const { return bytes_; }
   Device device() const { return device_; }
 

@@ -19,6 +19,11 @@ void cuda_free(int, void*) { no_cuda(); }
 int64_t cuda_bytes_in_use(int) { return 0; }
 int64_t cuda_peak_bytes(int) { return 0; }
 void cuda_reset_peak_bytes(int) {}
+void cuda_begin_record(int) { no_cuda(); }
+bool cuda_end_record(int, StepTrace*, std::string*) { no_cuda(); }
+void cuda_begin_arena(int, void*, std::shared_ptr<const ArenaPlan>) { no_cuda(); }
+bool cuda_end_arena(int, std::string*) { no_cuda(); }
+int64_t cuda_arena_live_blocks(int) { return 0; }
 int64_t cuda_free_bytes(int) { no_cuda(); }
 void* pinned_alloc(int64_t bytes) {
   void* p = std::aligned_alloc(64, static_cast<size_t>((bytes + 63) / 64 * 64));
@@ -65,6 +70,5 @@ void CudaGraph::reset() {
   graph_ = nullptr;
   exec_ = nullptr;
 }
-int64_t cuda_graph_pool_bytes(int) { return 0; }
 
 }  // namespace seis
