@@ -84,6 +84,8 @@ int cmd_plan(int argc, char** argv) {
   MemoryPlanner planner(req);
   const int64_t peak1 = planner.step_peak_bytes(1), peak2 = planner.step_peak_bytes(2);
   const int64_t peak = planner.step_peak_bytes(batch);
+  // SEIS_CUDA_GRAPH=1: the arena of the graph's step at this batch (0 when no graph runs).
+  const int64_t arena = planner.graph_arena_bytes(), arena_live = planner.graph_live_peak();
   const int64_t per_sample = peak2 - peak1;
   // The budget: as given, else what the device has (a GPU plan made without that GPU has none).
   int64_t budget = -1;
@@ -111,6 +113,10 @@ int cmd_plan(int argc, char** argv) {
     j["resident_bytes"] = planner.resident_bytes();
     j["peak_bytes"] = peak;
     j["reader_host_bytes"] = planner.reader_host_bytes(batch);
+    if (arena > 0) {
+      j["cuda_graph_arena_bytes"] = arena;
+      j["cuda_graph_live_peak_bytes"] = arena_live;
+    }
     j["budget_bytes"] = budget >= 0 ? nlohmann::ordered_json(budget) : nlohmann::ordered_json(nullptr);
     j["max_batch"] = max_batch >= 0 ? nlohmann::ordered_json(max_batch) : nlohmann::ordered_json(nullptr);
     std::printf("%s\n", j.dump().c_str());
@@ -124,6 +130,10 @@ int cmd_plan(int argc, char** argv) {
               gb(planner.resident_bytes()).c_str());
   std::printf("  per sample:                        %s\n", gb(per_sample).c_str());
   std::printf("  peak of a step at batch %-10lld %s\n", static_cast<long long>(batch), gb(peak).c_str());
+  if (arena > 0) {
+    std::printf("  CUDA graph arena:                  %s (the recorded step's live peak %s)\n", gb(arena).c_str(),
+                gb(arena_live).c_str());
+  }
   std::printf("  reader, pinned host memory:        %s (%d slots)\n", gb(planner.reader_host_bytes(batch)).c_str(),
               prefetch);
   if (max_batch >= 0) {

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 
 #include "apps/trainer.h"
@@ -20,6 +21,58 @@ namespace {
 void copy_async(Device d, void* dst, const void* src, int64_t bytes) {
   if (!d.shape_only) cuda_copy_async(d.index, dst, src, bytes);
 }
+
+// Host staging for copies: pinned on a GPU; ordinary memory on a shape-only one (no driver
+// context for a plan). pinned_free frees either.
+void* staging_alloc(Device d, size_t bytes) {
+  if (!d.shape_only) return pinned_alloc(static_cast<int64_t>(bytes));
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  SEIS_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");
+  return p;
+}
+
+// The allocator's graph modes, ended on every way out of a scope: a mode left on would serve every
+// later allocation of the device from a stale record or arena.
+class RecordMode {
+ public:
+  explicit RecordMode(Device d) : d_(d) { memory_begin_record(d); }
+  ~RecordMode() {
+    if (on_) {
+      StepTrace t;
+      std::string why;
+      memory_end_record(d_, &t, &why);
+    }
+  }
+  bool end(StepTrace* trace, std::string* why) {
+    on_ = false;
+    return memory_end_record(d_, trace, why);
+  }
+
+ private:
+  Device d_;
+  bool on_ = true;
+};
+
+class ArenaMode {
+ public:
+  ArenaMode(Device d, void* base, std::shared_ptr<const ArenaPlan> plan) : d_(d) {
+    memory_begin_arena(d, base, std::move(plan));
+  }
+  ~ArenaMode() {
+    if (on_) {
+      std::string why;
+      memory_end_arena(d_, &why);
+    }
+  }
+  bool end(std::string* why) {
+    on_ = false;
+    return memory_end_arena(d_, why);
+  }
+
+ private:
+  Device d_;
+  bool on_ = true;
+};
 }  // namespace
 
 bool cuda_graph_switch() {
@@ -32,8 +85,8 @@ GraphStep::GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight)
   SEIS_CHECK(device_.is_cuda(), "a CUDA graph of the step needs the model on a GPU, not " << device_.str());
   if (!device_.shape_only) graph_ = std::make_unique<CudaGraph>(device_.index);
   scalars_ = Tensor::empty({kScalarFloats}, DType::f32, device_);
-  scalars_host_ = static_cast<UpdateScalars*>(pinned_alloc(sizeof(UpdateScalars)));
-  loss_host_ = static_cast<float*>(pinned_alloc(sizeof(float)));
+  scalars_host_ = static_cast<UpdateScalars*>(staging_alloc(device_, sizeof(UpdateScalars)));
+  loss_host_ = static_cast<float*>(staging_alloc(device_, sizeof(float)));
   *loss_host_ = 0.0f;
 }
 
@@ -77,26 +130,33 @@ void GraphStep::body() {
 }
 
 bool GraphStep::capture(std::string* why) {
-  bool in_arena = false, capturing = false;
+  if (memory_arena_live_blocks(device_) != 0) {
+    *why = "blocks of an earlier capture's arena are still in use";
+    return false;
+  }
+  std::unique_ptr<ArenaMode> arena_mode;
+  bool capturing = false;
   std::string arena_why;
   try {
     arena_ = Tensor::empty({plan_->bytes}, DType::u8, device_);
-    memory_begin_arena(device_, arena_.storage()->block(), plan_);
-    in_arena = true;
+    arena_mode = std::make_unique<ArenaMode>(device_, arena_.storage()->block(), plan_);
     if (graph_) graph_->begin_capture();
     capturing = graph_ != nullptr;
     body();
   } catch (const std::exception& e) {
     std::string cuda_why;
-    if (capturing) graph_->end_capture(&cuda_why);
-    if (in_arena) memory_end_arena(device_, &arena_why);
+    if (capturing) {
+      graph_->end_capture(&cuda_why);
+      graph_->reset();  // (an exception of ours leaves a valid capture: its graph must not launch)
+    }
+    if (arena_mode) arena_mode->end(&arena_why);
     drop_gradients();
     release_arena();
     *why = std::string(e.what()) + (cuda_why.empty() ? "" : "; the capture: " + cuda_why);
     return false;
   }
   bool ok = graph_ ? graph_->end_capture(why) : true;
-  if (!memory_end_arena(device_, &arena_why)) {
+  if (!arena_mode->end(&arena_why)) {
     if (ok) *why = "its allocations differ from the recorded step's: " + arena_why;
     ok = false;
   }
@@ -149,16 +209,16 @@ GraphStep::Result GraphStep::run(Tensor* data, Tensor* label, float lr) {
   Result r;
   if (!plan_) {
     // The step runs eagerly while its allocations are recorded; their plan serves the next capture.
-    memory_begin_record(device_);
+    RecordMode record(device_);
     StepTrace trace;
     std::string why;
     try {
       body();
     } catch (...) {
-      memory_end_record(device_, &trace, &why);
+      drop_gradients();
       throw;
     }
-    if (memory_end_record(device_, &trace, &why)) {
+    if (record.end(&trace, &why)) {
       plan_ = std::make_shared<const ArenaPlan>(plan_arena(std::move(trace)));
     } else {
       r.gave_up = "the step cannot be planned: " + why;

@@ -77,6 +77,32 @@ TEST(PlanCli, HaloKernelsPlanLessMemoryOnCuda) {
   EXPECT_EQ(deep, plain);
 }
 
+// SEIS_CUDA_GRAPH=1: the plan runs the graph's stages (an eager step, the recorded one, the capture
+// from its arena, launches) and reports the arena, which is at least the recorded step's live peak;
+// the graph's step holds a little more than the eager one (the arena's packing, the graph's inputs
+// beside the next batch), and without the switch there is no arena.
+TEST(PlanCli, ACudaGraphStepPlansItsArena) {
+  auto plan = [](const std::string& env) {
+    const test::CliResult r = test::run_command(env + " SEIS_CUDA_BF16_STORAGE=1 " + std::string(SEISSEG_BIN) +
+                                                " plan --json --levels 5 --height 1024 --width 512 --device cuda "
+                                                "--precision bf16 --memory-gib 80");
+    EXPECT_EQ(r.code, 0) << r.err;
+    return json::parse(r.out, nullptr, false);
+  };
+  const json eager = plan("SEIS_CUDA_GRAPH=0"), graph = plan("SEIS_CUDA_GRAPH=1");
+  EXPECT_FALSE(eager.contains("cuda_graph_arena_bytes"));
+  const int64_t arena = graph.value("cuda_graph_arena_bytes", int64_t{-1});
+  const int64_t live = graph.value("cuda_graph_live_peak_bytes", int64_t{-1});
+  EXPECT_GT(live, 0);
+  EXPECT_GE(arena, live);
+  const int64_t e = eager.value("bytes_per_sample", int64_t{-1}), g = graph.value("bytes_per_sample", int64_t{-1});
+  std::printf("[ result ] per sample: eager %lld, graph %lld bytes; arena %lld, live peak %lld\n",
+              static_cast<long long>(e), static_cast<long long>(g), static_cast<long long>(arena),
+              static_cast<long long>(live));
+  EXPECT_GE(g, e);
+  EXPECT_LE(g, e + e / 5);
+}
+
 // Issue 9's memory goal on a GPU, as planned: at most 3.2 GB per 4096x4096 sample of the paper's
 // network in bf16 (half of PyTorch AMP's 6.26 GB) with the halo kernels, which read the joined inputs
 // in place and sum the upsampled input's gradient in their epilogue, and the direct kernels, which
