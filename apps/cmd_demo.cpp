@@ -192,6 +192,7 @@ int cmd_demo(int argc, char** argv) {
   ro.seed = seed;
   ro.normalize = opt.normalize;
   ro.device = device;
+  ro.dtype = activation_dtype(opt.exec, device);  // (as train: bf16 batches for bf16 activations)
   ReaderBatchSource batches(train_set, ro);
 
   dir.write_config({{"version", SEIS_VERSION},

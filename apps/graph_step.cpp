@@ -179,12 +179,12 @@ void GraphStep::drop_gradients() {
 GraphStep::Result GraphStep::run(Tensor* data, Tensor* label, float lr) {
   SEIS_CHECK(data->device() == device_ && label->device() == device_,
              "GraphStep: the batch is not on " << device_.str());
-  SEIS_CHECK(label->dtype() == DType::u8 && data->dtype() == DType::f32,
-             "GraphStep: a batch of " << dtype_name(data->dtype()) << " data and " << dtype_name(label->dtype())
-                                      << " labels; expected f32 and u8");
   // The input in the activation type: the model's input cast then happens here, before the graph,
   // with the same kernel, and the graph's forward starts from what the eager one casts to.
   const DType input_type = activation_dtype(model_.exec(), device_);
+  SEIS_CHECK(label->dtype() == DType::u8 && (data->dtype() == DType::f32 || data->dtype() == input_type),
+             "GraphStep: a batch of " << dtype_name(data->dtype()) << " data and " << dtype_name(label->dtype())
+                                      << " labels; expected f32 or " << dtype_name(input_type) << " and u8");
   if (!data_.defined() || data_.shape() != data->shape() || data_.dtype() != input_type ||
       label_.shape() != label->shape()) {
     reset();
@@ -194,7 +194,7 @@ GraphStep::Result GraphStep::run(Tensor* data, Tensor* label, float lr) {
     data_ = Tensor::empty(data->shape(), input_type, device_);
     label_ = Tensor::empty(label->shape(), label->dtype(), device_);
   }
-  if (input_type == DType::bf16) {
+  if (data->dtype() != input_type) {  // f32 into bf16
     SEIS_DISPATCH(*data, convert, data->numel(), data->data<float>(), data_.data<bf16>());
   } else {
     copy_async(device_, data_.raw(), data->raw(), data->nbytes());

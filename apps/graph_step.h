@@ -46,11 +46,10 @@ class GraphStep {
     bool launched = false;  // the step ran as the graph (not recorded, not eagerly after a failed capture)
     std::string gave_up;    // why the graph cannot serve later steps (the caller goes on without it); empty if it can
   };
-  // One step on the batch (*data f32 [B, H, W, C], *label u8 [B, H, W]) at `lr`; this waits for the
-  // step to finish. The batch is copied into the graph's inputs (the data cast to the activation
-  // type there, as the model's first op would) and released: *data and *label are empty afterwards,
-  // and their blocks serve the step. The step always runs: recorded, captured and launched, or,
-  // when the capture failed, eagerly on the graph's inputs.
+  // One step on the batch (*data [B, H, W, C] f32 or in the activation type, *label u8 [B, H, W]) at `lr`; this waits
+  // for the step to finish. The batch is copied into the graph's inputs (the data cast to the activation type there, as
+  // the model's first op would) and released: *data and *label are empty afterwards, and their blocks serve the step.
+  // The step always runs: recorded, captured and launched, or, when the capture failed, eagerly on the graph's inputs.
   Result run(Tensor* data, Tensor* label, float lr);
   // Releases the graph and its arena, for work that needs the memory (validation); the next run()
   // captures again, with the same plan.

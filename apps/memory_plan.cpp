@@ -67,7 +67,9 @@ int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
   for (int step = 0; step < 8; ++step) {
     reset_memory_peak(plan_device_);
     {
-      Tensor data = Tensor::empty({batch, req_.height, req_.width, req_.model.in_channels}, DType::f32, plan_device_);
+      // The reader's batch, in the activations' type as train() asks it (apps/cmd_train.cpp).
+      Tensor data = Tensor::empty({batch, req_.height, req_.width, req_.model.in_channels},
+                                  activation_dtype(exec, plan_device_), plan_device_);
       Tensor label = Tensor::empty({batch, req_.height, req_.width}, DType::u8, plan_device_);
       if (graph && step > 0) {
         if (!graph->run(&data, &label, 0.0f).gave_up.empty()) graph.reset();  // then eager, as train() does
@@ -105,7 +107,10 @@ int64_t MemoryPlanner::max_batch(int64_t budget, bool with_reader) {
 }
 
 int64_t MemoryPlanner::reader_host_bytes(int64_t batch) const {
-  const int64_t sample = req_.height * req_.width * (int64_t{sizeof(float)} * req_.model.in_channels + 1);
+  ExecConfig exec;
+  exec.math = req_.math;
+  const int64_t value_bytes = dtype_size(activation_dtype(exec, req_.device));  // (the reader's dtype)
+  const int64_t sample = req_.height * req_.width * (value_bytes * req_.model.in_channels + 1);
   return static_cast<int64_t>(req_.prefetch) * batch * sample;
 }
 

@@ -41,25 +41,11 @@ struct Placement {
   bool in_place = false;  // out is in itself (no crop): every row is read before it is overwritten
 };
 
-// Writes every output row with emit(source row, output row); `tmp` holds one row. In place, rows
-// are visited in an order that reads each one before it is overwritten (a circular shift follows
-// the cycles of the rotation), so the move needs one row of memory, not a second gather.
+// place_rows (below) when the output is the input itself.
 template <typename T, typename Emit>
-void place_rows(const Placement& p, const T* src, T* dst, T* tmp, Emit emit) {
-  const int64_t h = p.h, w = p.w, ow = p.ow;
-  auto vacate = [&](int64_t i) { std::fill(dst + i * ow, dst + (i + 1) * ow, T(0)); };
-  if (!p.in_place) {
-    for (int64_t i = 0; i < p.oh; ++i) {
-      int64_t t = p.t0 + i - p.shift;
-      if (p.circular) t = ((t % h) + h) % h;
-      if (t < 0 || t >= h) {
-        vacate(i);
-      } else {
-        emit(src + t * w, dst + i * ow);
-      }
-    }
-    return;
-  }
+void place_rows_in_place(const Placement& p, T* dst, T* tmp, Emit emit) {
+  const int64_t h = p.h, w = p.w;
+  auto vacate = [&](int64_t i) { std::fill(dst + i * w, dst + (i + 1) * w, T{}); };
   const int64_t s = p.shift;
   if (s == 0) {
     for (int64_t i = 0; i < h; ++i) {
@@ -97,6 +83,32 @@ void place_rows(const Placement& p, const T* src, T* dst, T* tmp, Emit emit) {
   }
 }
 
+// Writes every output row with emit(source row, output row); `tmp` holds one row. In place, rows
+// are visited in an order that reads each one before it is overwritten (a circular shift follows
+// the cycles of the rotation), so the move needs one row of memory, not a second gather. Out of
+// place the output may be of another type (bf16 rows from f32 ones); vacated rows are zero bits.
+template <typename T, typename D, typename Emit>
+void place_rows(const Placement& p, const T* src, D* dst, T* tmp, Emit emit) {
+  const int64_t h = p.h, w = p.w, ow = p.ow;
+  auto vacate = [&](int64_t i) { std::fill(dst + i * ow, dst + (i + 1) * ow, D{}); };
+  if constexpr (!std::is_same_v<T, D>) {
+    SEIS_CHECK(!p.in_place, "place_rows: in place from one type into another");
+  }
+  if (!p.in_place) {
+    for (int64_t i = 0; i < p.oh; ++i) {
+      int64_t t = p.t0 + i - p.shift;
+      if (p.circular) t = ((t % h) + h) % h;
+      if (t < 0 || t >= h) {
+        vacate(i);
+      } else {
+        emit(src + t * w, dst + i * ow);
+      }
+    }
+    return;
+  }
+  if constexpr (std::is_same_v<T, D>) place_rows_in_place(p, dst, tmp, emit);
+}
+
 std::string i2s(int64_t v) { return std::to_string(v); }
 
 }  // namespace
@@ -108,17 +120,18 @@ void zero_padding_traces(const uint8_t* valid, int64_t h, int64_t w, float* data
   }
 }
 
-// A worker's own memory: the full gather when cropping, one row for in-place moves, the sums.
+// A worker's own memory: the full gather when cropping or writing bf16, one row for in-place
+// moves, one output row in f32 before its rounding to bf16, the sums.
 struct SampleReader::Scratch {
-  std::vector<float> data, data_row;
+  std::vector<float> data, data_row, out_row;
   std::vector<uint8_t> label, label_row, valid;  // valid: the sample's /trace_valid [W]
   GatherNormalizer norm;
   Scratch(Normalize mode, int64_t width) : norm(mode, width) {}
 };
 
 struct SampleReader::Slot {
-  void* mem = nullptr;  // one pinned allocation: data, then labels, then trace_valid
-  float* data = nullptr;
+  void* mem = nullptr;   // one pinned allocation: data, then labels, then trace_valid
+  void* data = nullptr;  // f32 or bf16 (SampleReaderOptions::dtype)
   uint8_t* label = nullptr;
   uint8_t* valid = nullptr;
   int64_t seq = -1;  // the batch it holds or is being filled with
@@ -179,12 +192,19 @@ SampleReader::SampleReader(const SampleSource& source, const SampleReaderOptions
   // A start batch past the end of its epoch continues into the next ones.
   first_abs_batch_ = opt_.start_epoch * batches_per_epoch_ + opt_.start_batch;
 
+  if (opt_.dtype != DType::f32 && opt_.dtype != DType::bf16) {
+    throw UsageError(std::string("the reader writes f32 or bf16 data, not ") + dtype_name(opt_.dtype));
+  }
   const int64_t pix = out_h_ * out_w_;
-  const int64_t data_bytes = rank_batch_ * pix * 4;
+  const int64_t data_bytes = rank_batch_ * pix * dtype_size(opt_.dtype);
   const int64_t label_bytes = source_.has_label() ? rank_batch_ * pix : 0;
   const int64_t valid_bytes = source_.has_trace_valid() ? rank_batch_ * out_w_ : 0;
   slot_bytes_ = data_bytes + label_bytes + valid_bytes;
-  if (a.crop_height > 0 || a.crop_width > 0) scratch_bytes_ = opt_.threads * h * w * (source_.has_label() ? 5 : 4);
+  if (a.crop_height > 0 || a.crop_width > 0) {
+    scratch_bytes_ = opt_.threads * h * w * (source_.has_label() ? 5 : 4);
+  } else if (opt_.dtype == DType::bf16) {
+    scratch_bytes_ = opt_.threads * h * w * 4;  // the f32 gather (the labels are placed in the slot)
+  }
   if (opt_.device.is_cuda()) {
     if (opt_.device.index >= cuda_device_count()) {
       throw UsageError("device " + opt_.device.str() + " does not exist (" + i2s(cuda_device_count()) +
@@ -197,7 +217,7 @@ SampleReader::SampleReader(const SampleSource& source, const SampleReaderOptions
     s->mem = pinned_alloc(slot_bytes_);
     // Touch every page now: first-touch faults would otherwise land in the first epoch's reads.
     std::memset(s->mem, 0, static_cast<size_t>(slot_bytes_));
-    s->data = static_cast<float*>(s->mem);
+    s->data = s->mem;
     s->label = source_.has_label() ? static_cast<uint8_t*>(s->mem) + data_bytes : nullptr;
     s->valid = source_.has_trace_valid() ? static_cast<uint8_t*>(s->mem) + data_bytes + label_bytes : nullptr;
     s->samples.resize(static_cast<size_t>(rank_batch_));
@@ -284,11 +304,10 @@ std::shared_ptr<const std::vector<int64_t>> SampleReader::permutation(int64_t ep
 void SampleReader::worker_main() {
   Scratch scratch(opt_.normalize, source_.width());
   if (source_.has_trace_valid()) scratch.valid.resize(static_cast<size_t>(source_.width()));
-  if (scratch_bytes_ > 0) {
-    scratch.data.resize(static_cast<size_t>(source_.height() * source_.width()));
-    if (source_.has_label()) scratch.label.resize(scratch.data.size());
-  }
+  if (scratch_bytes_ > 0) scratch.data.resize(static_cast<size_t>(source_.height() * source_.width()));
+  if (cropping() && source_.has_label()) scratch.label.resize(scratch.data.size());
   scratch.data_row.resize(static_cast<size_t>(source_.width()));
+  if (opt_.dtype == DType::bf16) scratch.out_row.resize(static_cast<size_t>(out_w_));
   scratch.label_row.resize(static_cast<size_t>(source_.width()));
   for (;;) {
     int64_t seq = 0, row = 0;
@@ -357,10 +376,12 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   const int64_t pos = batch * opt_.batch + opt_.rank * rank_batch_ + row;  // in the epoch's permutation
   const int64_t h = source_.height(), w = source_.width(), pix = out_h_ * out_w_;
   const AugmentOptions& a = opt_.augment;
-  const bool crop = scratch_bytes_ > 0;
-  float* dst_data = slot.data + row * pix;
+  const bool crop = cropping(), bf16_out = opt_.dtype == DType::bf16;
+  // The data's output row `row`; f32 work in the slot itself unless cropping or rounding to bf16.
+  float* dst_data = bf16_out ? nullptr : static_cast<float*>(slot.data) + row * pix;
+  bf16* dst_bf16 = bf16_out ? static_cast<bf16*>(slot.data) + row * pix : nullptr;
   uint8_t* dst_label = slot.label ? slot.label + row * pix : nullptr;
-  float* data = crop ? scratch.data.data() : dst_data;
+  float* data = crop || bf16_out ? scratch.data.data() : dst_data;
   uint8_t* label = dst_label ? (crop ? scratch.label.data() : dst_label) : nullptr;
   GatherNormalizer& norm = scratch.norm;
   // Per trace, [W]: flipped and cropped with the receivers; a time shift leaves it as it is.
@@ -441,7 +462,16 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     }
   }
   const bool moved = !p.in_place || p.flip || p.shift != 0;
-  if (moved || opt_.normalize != Normalize::none) {
+  if (bf16_out) {
+    // From the f32 gather to the slot's bf16 rows: each row normalised, then rounded while in cache.
+    Placement pd = p;
+    pd.in_place = false;
+    float* out_row = scratch.out_row.data();
+    place_rows(pd, data, dst_bf16, scratch.data_row.data(), [&](const float* from, bf16* to) {
+      norm.apply_row(from, out_row, p.x0, p.ow, p.flip);
+      for (int64_t j = 0; j < p.ow; ++j) to[j] = to_bf16(out_row[j]);
+    });
+  } else if (moved || opt_.normalize != Normalize::none) {
     place_rows(p, data, dst_data, scratch.data_row.data(),
                [&](const float* from, float* to) { norm.apply_row(from, to, p.x0, p.ow, p.flip); });
   }
@@ -504,10 +534,10 @@ ReaderBatch SampleReader::next() {
   out.skipped = slot.skipped;
   const Shape dshape = {rank_batch_, out_h_, out_w_, 1}, lshape = {rank_batch_, out_h_, out_w_};
   const Shape vshape = {rank_batch_, out_w_};
-  const int64_t dbytes = rank_batch_ * out_h_ * out_w_ * 4, lbytes = rank_batch_ * out_h_ * out_w_;
+  const int64_t dbytes = rank_batch_ * out_h_ * out_w_ * dtype_size(opt_.dtype), lbytes = rank_batch_ * out_h_ * out_w_;
   const int64_t vbytes = rank_batch_ * out_w_;
   if (opt_.device.is_cpu()) {
-    out.data = Tensor::empty(dshape, DType::f32, opt_.device);
+    out.data = Tensor::empty(dshape, opt_.dtype, opt_.device);
     std::memcpy(out.data.raw(), slot.data, static_cast<size_t>(dbytes));
     if (slot.label) {
       out.label = Tensor::empty(lshape, DType::u8, opt_.device);
@@ -520,7 +550,7 @@ ReaderBatch SampleReader::next() {
   } else {
     const int dev = opt_.device.index;
     const CudaDeviceGuard guard(dev);  // the tensors are allocated on `dev`; restored on any exit
-    out.data = Tensor::empty(dshape, DType::f32, opt_.device);
+    out.data = Tensor::empty(dshape, opt_.dtype, opt_.device);
     if (slot.label) out.label = Tensor::empty(lshape, DType::u8, opt_.device);
     if (slot.valid) out.trace_valid = Tensor::empty(vshape, DType::u8, opt_.device);
     CUstream_st* compute = cuda_compute_stream(dev);
@@ -544,7 +574,11 @@ HostBatch SampleReader::next_host() {
   Slot& slot = acquire();
   host_held_ = true;
   HostBatch out;
-  out.data = slot.data;
+  if (opt_.dtype == DType::bf16) {
+    out.data_bf16 = static_cast<const bf16*>(slot.data);
+  } else {
+    out.data = static_cast<const float*>(slot.data);
+  }
   out.label = slot.label;
   out.trace_valid = slot.valid;
   out.size = rank_batch_;

@@ -20,7 +20,8 @@
 // each block is checked for NaN/Inf and added to the normalisation's sums (and converted from
 // float16) while it is still in cache. Then one pass moves every row to its place (flip, shift,
 // crop) and normalises it on the way, in the slot itself when not cropping. The bits are those of
-// the separate passes (normalize_gather, then flip, shift, crop).
+// the separate passes (normalize_gather, then flip, shift, crop). A bf16 reader works in f32 in a
+// scratch gather and rounds each output row into the slot on that pass.
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
@@ -31,7 +32,7 @@
 // the reader stays failed after.
 //
 // Memory. prefetch x rank-batch bytes of pinned slots, plus one full-size gather per worker when
-// cropping, plus the sample list and one permutation (8 bytes per sample): never the dataset.
+// cropping or writing bf16, plus the sample list and one permutation (8 bytes per sample): never the dataset.
 //
 // Device. On CUDA, next() allocates the batch tensors, makes the copy stream wait for the compute
 // stream (a fresh caching-allocator block may still be used by queued compute work), copies on the
@@ -84,9 +85,13 @@ struct SampleReaderOptions {
   // WILLNEED on its chunks), so that the disk works on it while this one is processed.
   bool will_need = true;
   Device device = Device::cpu();
+  // The data's type in the batches: f32, or bf16 (each value of the f32 sample rounded to nearest
+  // even, as the model's input cast rounds it) for a run whose activations are bf16: half the pinned
+  // memory and half the bytes uploaded, and the same bits after the model's cast.
+  DType dtype = DType::f32;
 };
 
-// One rank batch. data [b, H', W', 1] f32 and label [b, H', W'] u8 on the reader's device (label
+// One rank batch. data [b, H', W', 1] (the options' dtype) and label [b, H', W'] u8 on the reader's device (label
 // undefined when the source has no labels). H', W': the crop size, or H, W. trace_valid [b, W'] u8
 // (1 = a real trace, 0 = padding), flipped and cropped with the data, when the source has padding traces.
 struct ReaderBatch {
@@ -98,7 +103,8 @@ struct ReaderBatch {
 
 // The same, as a view of the pinned slot: valid until the next call of next() or next_host().
 struct HostBatch {
-  const float* data = nullptr;
+  const float* data = nullptr;           // f32 data; null from a bf16 reader
+  const bf16* data_bf16 = nullptr;       // bf16 data; null from an f32 reader
   const uint8_t* label = nullptr;        // null when the source has no labels
   const uint8_t* trace_valid = nullptr;  // [size][width]; null when the source has no padding traces
   int64_t size = 0, height = 0, width = 0;
@@ -158,7 +164,7 @@ class SampleReader {
   int64_t skipped_total() const;
 
   // Host memory the reader holds for data, whatever n is: the pinned slots, and the workers'
-  // full-size scratch gathers when cropping.
+  // full-size scratch gathers when cropping or writing bf16.
   int64_t slot_bytes() const { return slot_bytes_ * static_cast<int64_t>(slots_.size()); }
   int64_t scratch_bytes() const { return scratch_bytes_; }
 
@@ -169,6 +175,7 @@ class SampleReader {
   void start_workers();
   void stop_workers();
   void worker_main();
+  bool cropping() const { return opt_.augment.crop_height > 0 || opt_.augment.crop_width > 0; }
   void process_sample(int64_t seq, int64_t row, const std::vector<int64_t>& perm, Slot& slot, Scratch& scratch,
                       int64_t* set_index, int64_t* skipped, int64_t* bytes);
   std::shared_ptr<const std::vector<int64_t>> permutation(int64_t epoch);  // under mu_

@@ -46,6 +46,7 @@ void run_against_cpu(const SampleSet& set, SampleReaderOptions o, int64_t batche
     ASSERT_EQ(g.samples, c.samples) << "batch " << i;
     const Tensor gd = g.data.to(Device::cpu()), gl = g.label.to(Device::cpu());
     ASSERT_EQ(gd.shape(), c.data.shape());
+    ASSERT_EQ(gd.dtype(), c.data.dtype());
     ASSERT_EQ(std::memcmp(gd.raw(), c.data.raw(), static_cast<size_t>(c.data.nbytes())), 0) << "data, batch " << i;
     ASSERT_EQ(std::memcmp(gl.raw(), c.label.raw(), static_cast<size_t>(c.label.nbytes())), 0) << "labels, batch " << i;
   }
@@ -67,6 +68,9 @@ TEST(CudaSampleReader, BatchesEqualTheCpuReaderBitForBit) {
     o.augment.crop_height = 32;
     o.augment.crop_width = 32;
     run_against_cpu(set, o, 2 * 6);  // 2 epochs
+    o.dtype = DType::bf16;           // (the bf16 batches of a bf16 run: half the upload)
+    run_against_cpu(set, o, 2 * 6);
+    o.dtype = DType::f32;
     o.augment = AugmentOptions();
     o.normalize = Normalize::none;
     run_against_cpu(set, o, 2 * 6);

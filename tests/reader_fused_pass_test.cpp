@@ -177,7 +177,8 @@ struct AugCase {
   int64_t crop_h, crop_w;
 };
 
-// Every batch of two epochs, every configuration: the reader's bytes equal the reference's.
+// Every batch of two epochs, every configuration: the reader's bytes equal the reference's; a bf16
+// reader's equal the reference rounded to bf16 (to nearest even, as the model's input cast does).
 void expect_equal_to_separate_passes(const std::string& path, const char* what) {
   SampleSet set({path});
   const int64_t h = set.height(), w = set.width();
@@ -190,44 +191,56 @@ void expect_equal_to_separate_passes(const std::string& path, const char* what) 
       {"flip+shift+crop", true, h / 2, false, h - 3, w - 4},
       {"flip+circular shift+crop", true, h / 2, true, h - 7, w - 2},
   };
-  for (Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
-    for (const AugCase& c : cases) {
-      SampleReaderOptions o;
-      o.batch = 3;
-      o.seed = 11;
-      o.threads = 2;
-      o.prefetch = 2;
-      o.normalize = mode;
-      o.augment.flip_receivers = c.flip;
-      o.augment.max_shift = c.shift;
-      o.augment.shift_circular = c.circular;
-      o.augment.crop_height = c.crop_h;
-      o.augment.crop_width = c.crop_w;
-      SampleReader r(set, o);
-      const int64_t oh = r.out_height(), ow = r.out_width(), pix = oh * ow;
-      int64_t compared = 0;
-      for (int64_t k = 0; k < 2 * r.batches_per_epoch(); ++k) {
-        const ReaderBatch b = r.next();
-        for (int64_t j = 0; j < b.data.dim(0); ++j) {
-          std::vector<float> want;
-          std::vector<uint8_t> want_label;
-          reference_sample(set, o, b.epoch, b.batch * o.batch + j, b.samples[static_cast<size_t>(j)], oh, ow, &want,
-                           &want_label);
-          const float* got = b.data.data<float>() + j * pix;
-          const uint8_t* got_label = b.label.data<uint8_t>() + j * pix;
-          if (std::memcmp(got, want.data(), static_cast<size_t>(pix) * 4) != 0) {
-            int64_t p = 0;
-            while (std::memcmp(got + p, &want[static_cast<size_t>(p)], 4) == 0) ++p;
-            FAIL() << what << ", normalize " << normalize_name(mode) << ", " << c.name << ": sample "
-                   << b.samples[static_cast<size_t>(j)] << " pixel (" << p / ow << ", " << p % ow << "): " << got[p]
-                   << " against " << want[static_cast<size_t>(p)];
+  for (const DType dtype : {DType::f32, DType::bf16}) {
+    for (Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
+      for (const AugCase& c : cases) {
+        SampleReaderOptions o;
+        o.dtype = dtype;
+        o.batch = 3;
+        o.seed = 11;
+        o.threads = 2;
+        o.prefetch = 2;
+        o.normalize = mode;
+        o.augment.flip_receivers = c.flip;
+        o.augment.max_shift = c.shift;
+        o.augment.shift_circular = c.circular;
+        o.augment.crop_height = c.crop_h;
+        o.augment.crop_width = c.crop_w;
+        SampleReader r(set, o);
+        const int64_t oh = r.out_height(), ow = r.out_width(), pix = oh * ow;
+        int64_t compared = 0;
+        for (int64_t k = 0; k < 2 * r.batches_per_epoch(); ++k) {
+          const ReaderBatch b = r.next();
+          for (int64_t j = 0; j < b.data.dim(0); ++j) {
+            std::vector<float> want;
+            std::vector<uint8_t> want_label;
+            reference_sample(set, o, b.epoch, b.batch * o.batch + j, b.samples[static_cast<size_t>(j)], oh, ow, &want,
+                             &want_label);
+            const uint8_t* got_label = b.label.data<uint8_t>() + j * pix;
+            ASSERT_EQ(b.data.dtype(), dtype);
+            if (dtype == DType::bf16) {
+              const bf16* got = b.data.data<bf16>() + j * pix;
+              for (int64_t p = 0; p < pix; ++p) {
+                ASSERT_EQ(got[p].bits, to_bf16(want[static_cast<size_t>(p)]).bits)
+                    << what << ", bf16, normalize " << normalize_name(mode) << ", " << c.name << ": sample "
+                    << b.samples[static_cast<size_t>(j)] << " pixel (" << p / ow << ", " << p % ow << ")";
+              }
+            }
+            const float* got = dtype == DType::f32 ? b.data.data<float>() + j * pix : want.data();
+            if (std::memcmp(got, want.data(), static_cast<size_t>(pix) * 4) != 0) {
+              int64_t p = 0;
+              while (std::memcmp(got + p, &want[static_cast<size_t>(p)], 4) == 0) ++p;
+              FAIL() << what << ", normalize " << normalize_name(mode) << ", " << c.name << ": sample "
+                     << b.samples[static_cast<size_t>(j)] << " pixel (" << p / ow << ", " << p % ow << "): " << got[p]
+                     << " against " << want[static_cast<size_t>(p)];
+            }
+            ASSERT_EQ(std::memcmp(got_label, want_label.data(), static_cast<size_t>(pix)), 0)
+                << what << ", " << c.name << ": labels of sample " << b.samples[static_cast<size_t>(j)];
+            ++compared;
           }
-          ASSERT_EQ(std::memcmp(got_label, want_label.data(), static_cast<size_t>(pix)), 0)
-              << what << ", " << c.name << ": labels of sample " << b.samples[static_cast<size_t>(j)];
-          ++compared;
         }
+        EXPECT_EQ(compared, 2 * r.batches_per_epoch() * 3) << what << ", " << c.name;
       }
-      EXPECT_EQ(compared, 2 * r.batches_per_epoch() * 3) << what << ", " << c.name;
     }
   }
 }

@@ -583,6 +583,18 @@ TEST(SampleReader, HostBatchViewsAndPosition) {
   }
   const ReaderBatch b = r.next();
   EXPECT_EQ(b.batch, 2);
+  // A bf16 reader's view is of bf16 values, its slots half the size.
+  o.dtype = DType::bf16;
+  SampleReader half(set, o);
+  EXPECT_EQ(half.slot_bytes() * 2 - 4 * 64, r.slot_bytes()) << "the labels (1 byte a pixel) are the same";
+  const HostBatch hb = half.next_host();
+  EXPECT_EQ(hb.data, nullptr);
+  ASSERT_NE(hb.data_bf16, nullptr);
+  for (int64_t j = 0; j < 4; ++j) {
+    EXPECT_EQ(hb.data_bf16[j * 64].bits, to_bf16(value_of(0, hb.samples[static_cast<size_t>(j)], 0)).bits);
+  }
+  o.dtype = DType::u8;
+  EXPECT_THROW(SampleReader(set, o), UsageError);
 }
 
 TEST(SampleReader, IndexListAndUsageErrors) {

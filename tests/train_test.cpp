@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "apps/reader_batch_source.h"
 #include "apps/trainer.h"
 #include "engine/ops.h"
 #include "io/sample_order.h"
@@ -129,6 +130,43 @@ TEST(Train, SameSeedGivesBitIdenticalWeights) {
     }
     EXPECT_NE(a, c) << "a different seed must give different weights";
   }
+}
+
+// A bf16 run's batches from the reader in bf16 (as seisseg train asks them: SampleReaderOptions::
+// dtype) train to the bits of f32 batches cast by the model: the reader rounds as the cast does.
+TEST(Train, Bf16BatchesFromTheReaderGiveTheBitsOfF32Batches) {
+  const SynthConfig sc = small_synth(32);
+  SynthSource src(sc, 0, 16);
+  auto run = [&](DType reader_dtype) {
+    UNetConfig mc;
+    mc.levels = 3;
+    mc.base = 4;
+    OptimizerConfig oc;
+    oc.lr = 1e-3f;
+    TrainOptions opt;
+    opt.batch = 4;
+    opt.steps = 5;
+    opt.lr.lr = oc.lr;
+    opt.exec.math = ConvMath::bf16;
+    UNet m(mc, 3, Device::cpu());
+    Optimizer optimizer(oc, m.param_vars());
+    SampleReaderOptions ro;
+    ro.batch = opt.batch;
+    ro.seed = 3;
+    ro.normalize = opt.normalize;
+    ro.augment.flip_receivers = true;
+    ro.augment.max_shift = 4;
+    ro.dtype = reader_dtype;
+    ReaderBatchSource batches(src, ro);
+    const TrainResult r = train(m, optimizer, batches, nullptr, opt, TrainProgress{});
+    std::vector<std::vector<float>> w;
+    for (const auto& p : m.params()) w.push_back(p.var->value.to_vector());
+    return std::make_pair(r.losses, w);
+  };
+  const auto f32 = run(DType::f32), b16 = run(DType::bf16);
+  EXPECT_EQ(b16.first, f32.first);
+  ASSERT_EQ(b16.second.size(), f32.second.size());
+  for (size_t i = 0; i < f32.second.size(); ++i) EXPECT_EQ(b16.second[i], f32.second[i]) << "parameter " << i;
 }
 
 // TrainOptions::cuda_graph (SEIS_CUDA_GRAPH=1) on the CPU: said once, and the eager step's bits.
