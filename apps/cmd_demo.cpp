@@ -192,7 +192,7 @@ int cmd_demo(int argc, char** argv) {
   ro.seed = seed;
   ro.normalize = opt.normalize;
   ro.device = device;
-  ro.dtype = activation_dtype(opt.exec, device);  // (as train: bf16 batches for bf16 activations)
+  ro.dtype = batch_dtype(opt.exec, device);  // (as train)
   ReaderBatchSource batches(train_set, ro);
 
   dir.write_config({{"version", SEIS_VERSION},

@@ -134,7 +134,7 @@ int cmd_plan(int argc, char** argv) {
     std::printf("  CUDA graph arena:                  %s (the recorded step's live peak %s)\n", gb(arena).c_str(),
                 gb(arena_live).c_str());
   }
-  std::printf("  reader, pinned host memory:        %s (%d slots)\n", gb(planner.reader_host_bytes(batch)).c_str(),
+  std::printf("  reader, host memory:               %s (%d slots)\n", gb(planner.reader_host_bytes(batch)).c_str(),
               prefetch);
   if (max_batch >= 0) {
     std::printf("  largest batch in %.2f GiB: %lld%s\n", static_cast<double>(budget) / double(int64_t{1} << 30),

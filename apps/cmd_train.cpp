@@ -204,6 +204,7 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
   req.optimizer = parse_optimizer(s.optimizer);
   req.world = comm.world();
   req.prefetch = s.prefetch;
+  req.reader_threads = s.threads;
   req.cuda_graph = cuda_graph_switch();
   MemoryPlanner planner(req);
   const int world = comm.world();
@@ -322,9 +323,7 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   ro.device = device;
   ro.world = world;
   ro.rank = rank;
-  // The batches in the activations' type: bf16 halves the pinned slots and the upload, and the
-  // model's input cast then has nothing to round.
-  ro.dtype = activation_dtype(ExecConfig{parse_precision(s.precision), parse_conv_backend(s.conv_backend)}, device);
+  ro.dtype = batch_dtype(ExecConfig{parse_precision(s.precision), parse_conv_backend(s.conv_backend)}, device);
   ReaderBatchSource batches(train_set, ro);
   if (batches.batches_per_epoch() == 0) {
     throw UsageError("--batch " + std::to_string(s.batch) + " is larger than the " +

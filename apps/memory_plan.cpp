@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/grad_buckets.h"
 #include "engine/memory.h"
+#include "io/sample_reader.h"
 
 namespace seis {
 
@@ -67,9 +68,9 @@ int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
   for (int step = 0; step < 8; ++step) {
     reset_memory_peak(plan_device_);
     {
-      // The reader's batch, in the activations' type as train() asks it (apps/cmd_train.cpp).
+      // The reader's batch, in the type train() asks it in.
       Tensor data = Tensor::empty({batch, req_.height, req_.width, req_.model.in_channels},
-                                  activation_dtype(exec, plan_device_), plan_device_);
+                                  batch_dtype(exec, req_.device), plan_device_);
       Tensor label = Tensor::empty({batch, req_.height, req_.width}, DType::u8, plan_device_);
       if (graph && step > 0) {
         if (!graph->run(&data, &label, 0.0f).gave_up.empty()) graph.reset();  // then eager, as train() does
@@ -109,9 +110,15 @@ int64_t MemoryPlanner::max_batch(int64_t budget, bool with_reader) {
 int64_t MemoryPlanner::reader_host_bytes(int64_t batch) const {
   ExecConfig exec;
   exec.math = req_.math;
-  const int64_t value_bytes = dtype_size(activation_dtype(exec, req_.device));  // (the reader's dtype)
-  const int64_t sample = req_.height * req_.width * (value_bytes * req_.model.in_channels + 1);
-  return static_cast<int64_t>(req_.prefetch) * batch * sample;
+  const DType dtype = batch_dtype(exec, req_.device);
+  const int64_t pix = req_.height * req_.width;
+  const int64_t sample = pix * (dtype_size(dtype) * req_.model.in_channels + 1);
+  int64_t bytes = static_cast<int64_t>(req_.prefetch) * batch * sample;
+  if (dtype != DType::f32) {  // each worker's f32 gather (SampleReader, bf16 batches)
+    const int threads = req_.reader_threads > 0 ? req_.reader_threads : SampleReader::default_threads();
+    bytes += static_cast<int64_t>(threads) * pix * req_.model.in_channels * 4;
+  }
+  return bytes;
 }
 
 int64_t device_memory_budget(Device d) {

@@ -7,7 +7,7 @@
 // What it counts: parameters, gradients, optimizer state, gradient buckets (world > 1), the batch
 // on the device, every activation the tape keeps and every workspace of our kernels. What it does
 // not: the CUDA context and library handles (outside the allocator: cuda_free_bytes already leaves
-// them out), the cuDNN backend's own scratch, and the reader's pinned host slots (reported apart).
+// them out), the cuDNN backend's own scratch, and the reader's host memory (reported apart).
 // A shape-only device is process-wide: one planner at a time.
 #pragma once
 #include <cstdint>
@@ -24,8 +24,9 @@ struct PlanRequest {
   ConvMath math = ConvMath::f32;
   Device device;  // the device modelled: cpu or cuda:N
   OptimizerKind optimizer = OptimizerKind::adam;
-  int world = 1;     // ranks: gradient buckets when > 1
-  int prefetch = 3;  // the reader's pinned slots, in rank batches
+  int world = 1;           // ranks: gradient buckets when > 1
+  int prefetch = 3;        // the reader's pinned slots, in rank batches
+  int reader_threads = 0;  // the reader's workers (0: its default); each holds an f32 gather for bf16 batches
   // The step as a CUDA graph (SEIS_CUDA_GRAPH=1, apps/graph_step.h; one rank on a GPU): the
   // graph's own inputs, into which each batch is copied before its step and then released, and the
   // arena of the step's temporaries, which the graph holds for good, even while the next batch is
@@ -48,7 +49,9 @@ class MemoryPlanner {
   // The largest per-rank batch whose step peak is at most `budget` bytes (0: not even one sample);
   // with_reader: the reader's pinned slots count against the same budget (a CPU device's memory).
   int64_t max_batch(int64_t budget, bool with_reader = false);
-  // The reader's pinned host memory for `batch` samples per rank.
+  // The reader's host memory for `batch` samples per rank: its pinned slots (in the batches' type,
+  // batch_dtype), and a full-size f32 gather per worker when the batches are bf16. (Training on
+  // crops adds a full-size gather per worker too; the request knows only the crop's size.)
   int64_t reader_host_bytes(int64_t batch) const;
   int64_t num_params() const;
   // With cuda_graph, the arena of the last step_peak_bytes's graph and the live peak it was planned

@@ -103,6 +103,10 @@ void check_finite_loss(double loss, int64_t steps_done) {
 }
 }  // namespace
 
+DType batch_dtype(const ExecConfig& exec, Device device) {
+  return device.is_cuda() ? activation_dtype(exec, device) : DType::f32;
+}
+
 Var step_forward(Tape& tape, const UNet& model, Tensor data, const Tensor& label, float pos_weight, int world,
                  const Tensor& trace_valid, Communicator* comm) {
   // The mean over the global batch: this rank's loss and gradients are partial sums of it.

@@ -132,6 +132,12 @@ EvalResult evaluate(const UNet& model, const SampleSource& src, int64_t batch, N
                     float threshold, Communicator* comm = nullptr,
                     const std::function<void(int64_t, const float*)>& on_logits = {});
 
+// The type of the batches a training run asks the reader for (SampleReaderOptions::dtype): the
+// activations' type on a GPU, where bf16 batches halve the pinned slots and the upload and the model's
+// input cast then has nothing to round (the same bits); f32 on the CPU, where they would save only
+// a copy's bytes and cost each reader thread a full-size f32 gather.
+DType batch_dtype(const ExecConfig& exec, Device device);
+
 // The two halves of a training step, shared by train() and the memory planner (apps/memory_plan.h),
 // so that a plan allocates what a step allocates. step_forward records the forward and the loss
 // (the mean over the global batch of `world` ranks' equal shares); step_backward runs backward (with

@@ -164,8 +164,7 @@ SampleReader::SampleReader(const SampleSource& source, const SampleReaderOptions
   if (B > n_) throw UsageError("--batch " + i2s(B) + " exceeds the " + i2s(n_) + " samples to train on");
   if (opt_.prefetch < 1) throw UsageError("prefetch depth " + i2s(opt_.prefetch) + " must be at least 1");
   if (opt_.threads < 0) throw UsageError("reader threads " + i2s(opt_.threads) + " must be at least 1");
-  if (opt_.threads == 0)
-    opt_.threads = static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
+  if (opt_.threads == 0) opt_.threads = default_threads();
   const int64_t h = source_.height(), w = source_.width();
   const AugmentOptions& a = opt_.augment;
   if (a.max_shift < 0 || a.max_shift >= h) {
@@ -487,6 +486,10 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   if (dst_valid) {
     for (int64_t j = 0; j < p.ow; ++j) dst_valid[j] = p.flip ? valid[w - 1 - p.x0 - j] : valid[p.x0 + j];
   }
+}
+
+int SampleReader::default_threads() {
+  return static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
 }
 
 SampleReader::Slot& SampleReader::acquire() {

@@ -77,7 +77,7 @@ struct SampleReaderOptions {
   int64_t start_epoch = 0;  // the first batch returned (exact resume: a saved position())
   int64_t start_batch = 0;
   int prefetch = 3;  // rank batches in flight, i.e. pinned slots
-  int threads = 0;   // worker threads; 0: min(4, hardware threads)
+  int threads = 0;   // worker threads; 0: default_threads()
   Normalize normalize = Normalize::trace;
   AugmentOptions augment;
   bool skip_bad_samples = false;
@@ -163,6 +163,8 @@ class SampleReader {
   ReaderStats take_stats();   // the current interval, then starts a new one
   int64_t skipped_total() const;
 
+  // min(4, hardware threads): the workers when SampleReaderOptions::threads is 0.
+  static int default_threads();
   // Host memory the reader holds for data, whatever n is: the pinned slots, and the workers'
   // full-size scratch gathers when cropping or writing bf16.
   int64_t slot_bytes() const { return slot_bytes_ * static_cast<int64_t>(slots_.size()); }

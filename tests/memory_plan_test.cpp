@@ -215,6 +215,26 @@ TEST(MemoryPlan, PeakGrowsLinearlyAndTheLargestBatchIsTight) {
   }
 }
 
+// The reader's host memory: its slots in the batches' type (f32 on the CPU; bf16 on a GPU with bf16
+// activations, apps/trainer.h's batch_dtype), plus each worker's f32 gather for bf16 batches.
+TEST(MemoryPlan, ReaderHostMemoryFollowsTheBatchType) {
+  PlanRequest r;
+  r.model.levels = 3;
+  r.height = r.width = 64;
+  r.math = ConvMath::bf16;
+  r.prefetch = 3;
+  r.reader_threads = 2;
+  const int64_t px = 64 * 64;
+  r.device = Device::cpu();
+  EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1)) << "f32 batches on the CPU";
+  r.device = Device::cuda(0);
+  ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", "1", 1), 0);
+  EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (2 + 1) + 2 * px * 4) << "bf16 batches on a GPU";
+  ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", "0", 1), 0);
+  EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1)) << "fp32 storage: f32 batches";
+  ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
+}
+
 TEST(MemoryPlan, GradientBucketsAddTheirBuffersWithSeveralRanks) {
   PlanRequest r;
   r.model.levels = 4;

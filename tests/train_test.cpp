@@ -132,8 +132,9 @@ TEST(Train, SameSeedGivesBitIdenticalWeights) {
   }
 }
 
-// A bf16 run's batches from the reader in bf16 (as seisseg train asks them: SampleReaderOptions::
-// dtype) train to the bits of f32 batches cast by the model: the reader rounds as the cast does.
+// A bf16 run's batches from the reader in bf16 (as seisseg train asks them on a GPU with bf16
+// activations: batch_dtype) train to the bits of f32 batches cast by the model: the reader rounds
+// as the cast does. The CPU stands in for the GPU here (its bf16 path is the GPU's oracle).
 TEST(Train, Bf16BatchesFromTheReaderGiveTheBitsOfF32Batches) {
   const SynthConfig sc = small_synth(32);
   SynthSource src(sc, 0, 16);
