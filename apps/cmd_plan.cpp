@@ -86,6 +86,7 @@ int cmd_plan(int argc, char** argv) {
   const int64_t peak = planner.step_peak_bytes(batch);
   // SEIS_CUDA_GRAPH=1: the arena of the graph's step at this batch (0 when no graph runs).
   const int64_t arena = planner.graph_arena_bytes(), arena_live = planner.graph_live_peak();
+  const int64_t reserved = planner.reserved_bytes();
   const int64_t per_sample = peak2 - peak1;
   // The budget: as given, else what the device has (a GPU plan made without that GPU has none).
   int64_t budget = -1;
@@ -112,6 +113,7 @@ int cmd_plan(int argc, char** argv) {
     j["bytes_per_sample"] = per_sample;
     j["resident_bytes"] = planner.resident_bytes();
     j["peak_bytes"] = peak;
+    if (reserved > 0) j["reserved_bytes"] = reserved;
     j["reader_host_bytes"] = planner.reader_host_bytes(batch);
     if (arena > 0) {
       j["cuda_graph_arena_bytes"] = arena;
@@ -130,6 +132,9 @@ int cmd_plan(int argc, char** argv) {
               gb(planner.resident_bytes()).c_str());
   std::printf("  per sample:                        %s\n", gb(per_sample).c_str());
   std::printf("  peak of a step at batch %-10lld %s\n", static_cast<long long>(batch), gb(peak).c_str());
+  if (reserved > 0) {
+    std::printf("  allocator's blocks, cached too:    %s (held if the cache is never emptied)\n", gb(reserved).c_str());
+  }
   if (arena > 0) {
     std::printf("  CUDA graph arena:                  %s (the recorded step's live peak %s)\n", gb(arena).c_str(),
                 gb(arena_live).c_str());

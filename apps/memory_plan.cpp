@@ -84,6 +84,7 @@ int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
     if (p == peak && (!graph || step >= 3)) break;
     peak = std::max(peak, p);
   }
+  reserved_ = req_.device.is_cuda() ? memory_reserved(plan_device_) : 0;
   graph_arena_ = graph && graph->plan() ? graph->plan()->bytes : 0;
   graph_live_peak_ = graph && graph->plan() ? graph->plan()->live_peak : 0;
   return peak;

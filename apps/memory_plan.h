@@ -58,12 +58,18 @@ class MemoryPlanner {
   // from (both 0 when the step could not run as a graph: training would then run it eagerly).
   int64_t graph_arena_bytes() const { return graph_arena_; }
   int64_t graph_live_peak() const { return graph_live_peak_; }
+  // On CUDA, every block of the caching allocator after the last step_peak_bytes's steps, cached
+  // ones included: what the device holds if the allocator never empties its cache. Its blocks are
+  // never split, so this can be well above the peak in use; above the device's memory, the real
+  // allocator empties its cache and retries (a device synchronisation each time) to stay at the
+  // peak. 0 on the CPU.
+  int64_t reserved_bytes() const { return reserved_; }
 
  private:
   PlanRequest req_;
   Device plan_device_;
   int64_t resident_ = 0, num_params_ = 0;
-  int64_t graph_arena_ = 0, graph_live_peak_ = 0;
+  int64_t graph_arena_ = 0, graph_live_peak_ = 0, reserved_ = 0;
 };
 
 // What a device can hold for training: the driver's free memory plus the allocator's cache (CUDA),

@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
       step();
     }
     reset_memory_peak(device);
+    const int64_t flushes_before = device.is_cuda() ? cuda_cache_flushes(device.index) : 0;
     std::vector<double> times;
     for (int i = 0; i < steps; ++i) {
       const double t0 = now_s();
@@ -179,6 +180,12 @@ int main(int argc, char** argv) {
         {"ms_per_step", ms},
         {"samples_per_s", static_cast<double>(batch) / (ms / 1e3)}};
     rec["peak_bytes"] = memory_peak(device);
+    if (device.is_cuda()) {
+      // The allocator's blocks (cached included), and how often it emptied its cache to retry a
+      // cudaMalloc during the timed steps (each a device synchronisation).
+      rec["reserved_bytes"] = memory_reserved(device);
+      rec["cache_flushes"] = cuda_cache_flushes(device.index) - flushes_before;
+    }
     rec["activation_dtype"] = dtype_name(activation_dtype(exec, device));
     if (exec.conv_backend == ConvBackend::own) {
       // What seisseg plan predicts for this step (a fresh process's peak; the measured one is the
@@ -188,7 +195,10 @@ int main(int argc, char** argv) {
       pr.height = pr.width = size;
       pr.math = exec.math;
       pr.device = device;
-      rec["planned_peak_bytes"] = MemoryPlanner(pr).step_peak_bytes(batch);
+      pr.cuda_graph = cuda_graph;
+      MemoryPlanner planner(pr);
+      rec["planned_peak_bytes"] = planner.step_peak_bytes(batch);
+      if (device.is_cuda()) rec["planned_reserved_bytes"] = planner.reserved_bytes();
     }
     std::printf("%s\n", rec.dump().c_str());
     std::fflush(stdout);

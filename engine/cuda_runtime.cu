@@ -41,6 +41,7 @@ std::string gib(int64_t bytes) {
 struct DeviceState {
   std::mutex mu;
   DeviceBlocks blocks;  // the cache, and a CUDA graph's recording or arena
+  int64_t flushes = 0;  // caches emptied to retry a cudaMalloc (cuda_cache_flushes)
 
   std::once_flag compute_once;
   std::once_flag copy_once;
@@ -89,6 +90,7 @@ void* device_malloc(int device, DeviceState& s, int64_t requested, int64_t size)
   cudaError_t err = try_malloc();
   if (err == cudaErrorMemoryAllocation && s.blocks.has_cached()) {
     (void)cudaGetLastError();  // not sticky; clear it so that later launch checks do not report it
+    ++s.flushes;
     release_cache_locked(s);
     err = try_malloc();
   }
@@ -187,6 +189,13 @@ int64_t cuda_bytes_in_use(int device) {
   DeviceState& s = state(device);
   std::lock_guard<std::mutex> lock(s.mu);
   return s.blocks.in_use();
+}
+
+int64_t cuda_cache_flushes(int device) {
+  if (device < 0 || device >= cuda_device_count()) return 0;
+  DeviceState& s = state(device);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.flushes;
 }
 
 int64_t cuda_peak_bytes(int device) {

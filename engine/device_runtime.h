@@ -28,6 +28,9 @@ void cuda_free(int device, void* p);
 int64_t cuda_bytes_in_use(int device);
 int64_t cuda_peak_bytes(int device);
 void cuda_reset_peak_bytes(int device);
+// How many times a cudaMalloc failed for want of memory and the allocator emptied its cache to
+// retry (each costs a device synchronisation and a cudaFree per cached block).
+int64_t cuda_cache_flushes(int device);
 // A CUDA graph's memory (engine/step_arena.h, engine/memory.h's memory_begin_record and the rest).
 void cuda_begin_record(int device);
 bool cuda_end_record(int device, StepTrace* trace, std::string* why);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "engine/block_cache.h"
+#include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 
@@ -147,6 +148,15 @@ int64_t memory_in_use(Device d) {
     return d.is_cpu() ? s.host_in_use : s.cuda_blocks.in_use();
   }
   return d.is_cpu() ? host_counter().in_use.load() : cuda_bytes_in_use(d.index);
+}
+
+int64_t memory_reserved(Device d) {
+  if (d.shape_only) {
+    std::lock_guard<std::mutex> lock(shape_only_mutex());
+    ShapeOnlyState& s = shape_only_state(d);
+    return d.is_cpu() ? s.host_in_use : s.cuda_blocks.reserved();
+  }
+  return d.is_cpu() ? host_counter().in_use.load() : cuda_reserved_bytes(d.index);
 }
 
 int64_t memory_peak(Device d) {

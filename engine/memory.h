@@ -21,6 +21,10 @@ struct ArenaPlan;
 int64_t memory_in_use(Device d);
 int64_t memory_peak(Device d);
 void reset_memory_peak(Device d);
+// What the device's allocator holds now, cached blocks included (CUDA; in use elsewhere). A
+// shape-only GPU never empties its cache, so after a plan's steps this is what the real allocator
+// holds if it never has to empty its cache.
+int64_t memory_reserved(Device d);
 
 // Storage's allocation paths. host_alloc never returns null (throws Error when out of memory).
 void* host_alloc(int64_t bytes);

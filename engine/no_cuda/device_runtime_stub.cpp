@@ -19,6 +19,7 @@ void cuda_free(int, void*) { no_cuda(); }
 int64_t cuda_bytes_in_use(int) { return 0; }
 int64_t cuda_peak_bytes(int) { return 0; }
 void cuda_reset_peak_bytes(int) {}
+int64_t cuda_cache_flushes(int) { return 0; }
 void cuda_begin_record(int) { no_cuda(); }
 bool cuda_end_record(int, StepTrace*, std::string*) { no_cuda(); }
 void cuda_begin_arena(int, void*, std::shared_ptr<const ArenaPlan>) { no_cuda(); }
