@@ -81,6 +81,7 @@ int cmd_plan(int argc, char** argv) {
   req.world = world;
   req.prefetch = prefetch;
   req.cuda_graph = cuda_graph_switch();
+  req.step_arena = cuda_arena_switch();
   MemoryPlanner planner(req);
   const int64_t peak1 = planner.step_peak_bytes(1), peak2 = planner.step_peak_bytes(2);
   const int64_t peak = planner.step_peak_bytes(batch);

@@ -206,6 +206,7 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
   req.prefetch = s.prefetch;
   req.reader_threads = s.threads;
   req.cuda_graph = cuda_graph_switch();
+  req.step_arena = cuda_arena_switch();
   MemoryPlanner planner(req);
   const int world = comm.world();
   // A GPU is its rank's own. CPU ranks may share one node's memory: each plans for its share
@@ -361,6 +362,7 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   if (world > 1) opt.comm = &comm;
   // The step as a CUDA graph: behind a switch until a GPU run has checked it (issue 9).
   opt.cuda_graph = cuda_graph_switch();
+  opt.step_arena = cuda_arena_switch();
 
   RunDir dir(s.out);
   // What a checkpoint must share with the run that resumes from it.

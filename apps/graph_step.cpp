@@ -80,10 +80,15 @@ bool cuda_graph_switch() {
   return g != nullptr && std::string(g) == "1";
 }
 
-GraphStep::GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight)
-    : model_(model), optimizer_(optimizer), pos_weight_(pos_weight), device_(model.device()) {
+bool cuda_arena_switch() {
+  const char* a = std::getenv("SEIS_CUDA_ARENA");
+  return a != nullptr && std::string(a) == "1";
+}
+
+GraphStep::GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight, bool capture)
+    : model_(model), optimizer_(optimizer), pos_weight_(pos_weight), device_(model.device()), capture_(capture) {
   SEIS_CHECK(device_.is_cuda(), "a CUDA graph of the step needs the model on a GPU, not " << device_.str());
-  if (!device_.shape_only) graph_ = std::make_unique<CudaGraph>(device_.index);
+  if (capture_ && !device_.shape_only) graph_ = std::make_unique<CudaGraph>(device_.index);
   scalars_ = Tensor::empty({kScalarFloats}, DType::f32, device_);
   scalars_host_ = static_cast<UpdateScalars*>(staging_alloc(device_, sizeof(UpdateScalars)));
   loss_host_ = static_cast<float*>(staging_alloc(device_, sizeof(float)));
@@ -170,6 +175,34 @@ bool GraphStep::capture(std::string* why) {
   return false;
 }
 
+// An eager step with its allocations served from the arena, which stays allocated from step to
+// step. Whether the step ran (false: it stopped at a request that differs from the recorded step's,
+// before any block overlapping a live one was handed out and before the optimizer's update; the
+// caller runs it again without the arena). *why is set when the arena cannot serve later steps.
+bool GraphStep::replay(std::string* why) {
+  std::unique_ptr<ArenaMode> arena_mode;
+  std::string arena_why;
+  try {
+    if (!arena_.defined()) {
+      SEIS_CHECK(memory_arena_live_blocks(device_) == 0, "blocks of an earlier arena are still in use");
+      arena_ = Tensor::empty({plan_->bytes}, DType::u8, device_);
+    }
+    arena_mode = std::make_unique<ArenaMode>(device_, arena_.storage()->block(), plan_);
+    body();
+  } catch (const std::exception& e) {
+    if (arena_mode) arena_mode->end(&arena_why);
+    drop_gradients();
+    release_arena();
+    *why = e.what();
+    return false;
+  }
+  if (!arena_mode->end(&arena_why)) {
+    *why = "its allocations differ from the recorded step's: " + arena_why;
+    release_arena();
+  }
+  return true;
+}
+
 // A capture cut short in backward leaves gradients that no kernel wrote on the parameters: the
 // eager step that follows would add into them.
 void GraphStep::drop_gradients() {
@@ -223,9 +256,13 @@ GraphStep::Result GraphStep::run(Tensor* data, Tensor* label, float lr) {
     } else {
       r.gave_up = "the step cannot be planned: " + why;
     }
+  } else if (!capture_) {
+    r.arena = replay(&r.gave_up);
+    if (!r.arena) body();  // stopped before it changed anything: the step without the arena
   } else if (ready() || capture(&r.gave_up)) {
     if (graph_) graph_->launch();
     r.launched = true;
+    r.arena = true;
   } else {
     body();  // the capture ran nothing: the step runs eagerly on the inputs it left
   }

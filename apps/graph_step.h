@@ -29,14 +29,20 @@ namespace seis {
 
 // Whether SEIS_CUDA_GRAPH=1 asks for the step as a CUDA graph (train, plan and --batch auto).
 bool cuda_graph_switch();
+// Whether SEIS_CUDA_ARENA=1 asks for the eager step with its temporaries in the arena (GraphStep
+// without a capture): no block is made, cached or searched for during a step, and the device holds
+// the step's live peak, not every block the caching allocator ever made for it.
+bool cuda_arena_switch();
 
 class GraphStep {
  public:
   // The step's scalars on the device, in floats (UpdateScalars, rounded up).
   static constexpr int64_t kScalarFloats = (sizeof(UpdateScalars) + sizeof(float) - 1) / sizeof(float);
 
-  // The model on a GPU, or on a shape-only GPU (a plan).
-  GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight);
+  // The model on a GPU, or on a shape-only GPU (a plan). capture false: the arena without a graph,
+  // every step after the recorded one run eagerly with its allocations served from the arena (which
+  // is then kept from step to step).
+  GraphStep(const UNet& model, Optimizer& optimizer, float pos_weight, bool capture = true);
   ~GraphStep();
   GraphStep(const GraphStep&) = delete;
   GraphStep& operator=(const GraphStep&) = delete;
@@ -44,6 +50,7 @@ class GraphStep {
   struct Result {
     double loss = 0;        // the step's loss (0 on a shape-only GPU)
     bool launched = false;  // the step ran as the graph (not recorded, not eagerly after a failed capture)
+    bool arena = false;     // its temporaries came from the arena (a launch, or an eager replay)
     std::string gave_up;    // why the graph cannot serve later steps (the caller goes on without it); empty if it can
   };
   // One step on the batch (*data [B, H, W, C] f32 or in the activation type, *label u8 [B, H, W]) at `lr`; this waits
@@ -60,6 +67,7 @@ class GraphStep {
  private:
   void body();
   bool capture(std::string* why);
+  bool replay(std::string* why);
   void release_arena();
   void drop_gradients();
   bool ready() const { return graph_ ? graph_->ready() : captured_; }
@@ -68,7 +76,8 @@ class GraphStep {
   Optimizer& optimizer_;
   float pos_weight_;
   Device device_;
-  std::unique_ptr<CudaGraph> graph_;  // null on a shape-only GPU
+  bool capture_ = true;
+  std::unique_ptr<CudaGraph> graph_;  // null on a shape-only GPU and without capture
   bool captured_ = false;             // a shape-only GPU's stand-in for graph_->ready()
   std::shared_ptr<const ArenaPlan> plan_;
   Tensor arena_;

@@ -59,8 +59,8 @@ int64_t MemoryPlanner::step_peak_bytes(int64_t batch) {
   // The step as a CUDA graph: the trainer's GraphStep itself, which on a shape-only GPU goes through
   // the memory of recording, capturing and launching without computing.
   std::unique_ptr<GraphStep> graph;
-  if (req_.cuda_graph && req_.device.is_cuda() && req_.world == 1) {
-    graph = std::make_unique<GraphStep>(m.net, m.optimizer, 1.0f);
+  if ((req_.cuda_graph || req_.step_arena) && req_.device.is_cuda() && req_.world == 1) {
+    graph = std::make_unique<GraphStep>(m.net, m.optimizer, 1.0f, req_.cuda_graph);
   }
   // The step's allocations are the same every step, but which cached block serves a request can
   // change while the cache fills: run until the peak repeats (a graph: its first step is eager, the

@@ -32,6 +32,8 @@ struct PlanRequest {
   // arena of the step's temporaries, which the graph holds for good, even while the next batch is
   // uploaded.
   bool cuda_graph = false;
+  // The eager step with its temporaries in the same arena (SEIS_CUDA_ARENA=1): the same memory.
+  bool step_arena = false;
 };
 
 class MemoryPlanner {

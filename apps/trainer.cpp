@@ -138,13 +138,16 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
   std::unique_ptr<GradBucketer> buckets;
   if (world > 1) buckets = std::make_unique<GradBucketer>(*comm, model.param_vars(), opt.bucket_bytes);
   std::unique_ptr<GraphStep> graph;
-  if (opt.cuda_graph) {
+  // (the switch a message names)
+  const char* graph_switch = opt.cuda_graph ? "SEIS_CUDA_GRAPH" : "SEIS_CUDA_ARENA";
+  if (opt.cuda_graph || opt.step_arena) {
     if (device.is_cuda() && !device.shape_only && world == 1) {
-      graph = std::make_unique<GraphStep>(model, optimizer, opt.pos_weight);
+      graph = std::make_unique<GraphStep>(model, optimizer, opt.pos_weight, opt.cuda_graph);
     } else {
       std::fprintf(stderr,
-                   "seisseg: SEIS_CUDA_GRAPH: the step runs without a CUDA graph (graphs need one process "
-                   "on a GPU)\n");
+                   "seisseg: %s: the step runs without a CUDA graph or arena (they need one process "
+                   "on a GPU)\n",
+                   graph_switch);
     }
   }
   TrainResult result;
@@ -164,8 +167,9 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
       bool stepped = false;
       if (graph && valid.defined()) {
         std::fprintf(stderr,
-                     "seisseg: SEIS_CUDA_GRAPH: the step runs without a CUDA graph (the data has padding "
-                     "traces, whose count changes the loss's mean from batch to batch)\n");
+                     "seisseg: %s: the step runs without a CUDA graph or arena (the data has padding "
+                     "traces, whose count changes the loss's mean from batch to batch)\n",
+                     graph_switch);
         graph.reset();
       }
       if (graph && p.step > start.step) {
@@ -175,11 +179,12 @@ TrainResult train(UNet& model, Optimizer& optimizer, BatchSource& batches, const
         stepped = true;
         loss_v = r.loss;
         if (r.launched) ++result.graph_steps;
+        if (r.arena) ++result.arena_steps;
         if (!r.gave_up.empty()) {
           std::fprintf(stderr,
-                       "seisseg: SEIS_CUDA_GRAPH: the step cannot run as a CUDA graph (%s); training goes on "
-                       "without one\n",
-                       r.gave_up.c_str());
+                       "seisseg: %s: the step cannot run as a CUDA graph or from its arena (%s); training goes "
+                       "on without\n",
+                       graph_switch, r.gave_up.c_str());
           graph.reset();
         }
       }

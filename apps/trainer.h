@@ -68,6 +68,10 @@ struct TrainOptions {
   // fails (said once on stderr, and the run goes on without graphs). A validation releases the
   // graph's memory first; the next step captures again.
   bool cuda_graph = false;
+  // Without a graph, the same arena (SEIS_CUDA_ARENA=1): every step after the recorded one runs
+  // eagerly with its temporaries in the arena, which stays allocated between steps. Same conditions;
+  // cuda_graph wins when both are asked.
+  bool step_arena = false;
 };
 
 struct EvalResult {
@@ -115,6 +119,7 @@ struct TrainResult {
   bool stopped = false;        // should_stop ended the run early
   double seconds = 0;
   int64_t graph_steps = 0;  // steps run as a CUDA graph (TrainOptions::cuda_graph)
+  int64_t arena_steps = 0;  // steps whose temporaries came from the arena (graph launches included)
 };
 
 // Builds the model input [B, H, W, 1] and labels [B, H, W] for `indices`, normalised, on `device`,

@@ -195,7 +195,7 @@ struct GraphRun {
   int64_t peak = 0;  // the allocator's peak during train()
 };
 
-GraphRun run_for_graph(bool graph, OptimizerKind kind, ConvMath math) {
+GraphRun run_for_graph(bool graph, OptimizerKind kind, ConvMath math, bool arena = false) {
   SynthSource src(synth(64), 0, 64), val(synth(64), 64, 4);
   UNetConfig mc;
   mc.levels = 3;
@@ -215,6 +215,7 @@ GraphRun run_for_graph(bool graph, OptimizerKind kind, ConvMath math) {
   opt.log_every = 3;
   opt.val_every = 4;
   opt.cuda_graph = graph;
+  opt.step_arena = arena;
   UNet m(mc, 4, Device::cuda(0));
   Optimizer optimizer(oc, m.param_vars());
   SyncBatchSource batches(src, opt.batch, 4, opt.normalize, Device::cuda(0));
@@ -235,6 +236,14 @@ TEST(CudaTrain, GraphStepsEqualEagerStepsBitForBit) {
                      (math == ConvMath::bf16 ? "bf16" : "fp32"));
         const GraphRun eager = run_for_graph(false, kind, math);
         const GraphRun graph = run_for_graph(true, kind, math);
+        // The eager step from the arena (SEIS_CUDA_ARENA=1): other addresses, the same bits; every
+        // step after the first two (eager, recorded) takes its temporaries from the arena.
+        const GraphRun arena = run_for_graph(false, kind, math, true);
+        EXPECT_EQ(arena.result.graph_steps, 0);
+        EXPECT_EQ(arena.result.arena_steps, 7) << "a replay failed (see stderr)";
+        EXPECT_EQ(arena.result.losses, eager.result.losses);
+        EXPECT_EQ(arena.weights, eager.weights);
+        EXPECT_LE(arena.peak, eager.peak + eager.peak / 4);
         EXPECT_EQ(eager.result.graph_steps, 0);
         // Every step but the first (which settles the allocator and cuDNN) and the second (recorded
         // for the arena's plan) ran as a graph; the validations' resets capture again.

@@ -66,5 +66,41 @@ TEST(GraphStep, RecordsThenCapturesThenLaunchesOnAShapeOnlyGpu) {
   ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
 }
 
+// Without a capture (SEIS_CUDA_ARENA=1): the first run records, every later one runs eagerly from
+// the arena, which stays allocated between steps; the same arena as the graph's.
+TEST(GraphStep, WithoutACaptureTheArenaServesEagerSteps) {
+  const Device d = Device::shape_only_of(Device::cuda(0));
+  reset_shape_only(d);
+  {
+    UNetConfig mc;
+    mc.levels = 3;
+    mc.base = 4;
+    UNet net(mc, 1, d);
+    Optimizer opt(OptimizerConfig{}, net.param_vars());
+    GraphStep g(net, opt, 1.0f, /*capture=*/false);
+    auto step = [&]() {
+      Tensor data = Tensor::empty({2, 64, 32, 1}, DType::f32, d);
+      Tensor label = Tensor::empty({2, 64, 32}, DType::u8, d);
+      const GraphStep::Result r = g.run(&data, &label, 1e-3f);
+      EXPECT_TRUE(r.gave_up.empty()) << r.gave_up;
+      EXPECT_FALSE(r.launched) << "nothing is captured";
+      return r.arena;
+    };
+    EXPECT_FALSE(step()) << "the first run records";
+    ASSERT_NE(g.plan(), nullptr);
+    EXPECT_TRUE(step());
+    const int64_t held = memory_in_use(d), blocks = memory_reserved(d);
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(step());
+    EXPECT_EQ(memory_in_use(d), held) << "the arena stays; nothing else is left";
+    EXPECT_EQ(memory_reserved(d), blocks) << "no block is made during a step from the arena";
+    g.reset();
+    EXPECT_LE(memory_in_use(d), held - g.plan()->bytes) << "a reset returns the arena";
+    EXPECT_TRUE(step());
+    EXPECT_EQ(memory_arena_live_blocks(d), 0);
+  }
+  EXPECT_EQ(memory_in_use(d), 0);
+  reset_shape_only(d);
+}
+
 }  // namespace
 }  // namespace seis

@@ -303,6 +303,9 @@ TEST(MemoryPlan, ACudaGraphStepHoldsWhatTheEagerStepHolds) {
       EXPECT_LE(extra, excess + 10 * px * batch + 4 * kMiB) << "storage " << storage << ", batch " << batch;
       EXPECT_GE(extra, -4 * kMiB) << "storage " << storage << ", batch " << batch;
     }
+    PlanRequest a = r;  // the same arena without a capture (SEIS_CUDA_ARENA=1): the same memory
+    a.step_arena = true;
+    EXPECT_EQ(MemoryPlanner(a).step_peak_bytes(3), graph.step_peak_bytes(3)) << "storage " << storage;
     g.device = Device::cpu();
     r.device = Device::cpu();
     EXPECT_EQ(MemoryPlanner(g).step_peak_bytes(2), MemoryPlanner(r).step_peak_bytes(2)) << "a graph on the CPU";
