@@ -192,6 +192,7 @@ int cmd_detect(int argc, char** argv) {
     }
   } else {
     if (!prob_path.empty()) throw UsageError("--prob is for --method unet");
+    if (ds.fill_moveout) throw UsageError("--fill-moveout is for --method unet");
     if (sta_s > 0) sta.nsta = std::max<int64_t>(1, std::llround(sta_s / dt));
     if (lta_s > 0) sta.nlta = std::max<int64_t>(sta.nsta + 1, std::llround(lta_s / dt));
     if (T < sta.nlta) {
@@ -221,6 +222,7 @@ int cmd_detect(int argc, char** argv) {
     for (const std::string& c : segy_pick_columns()) pick_extra.push_back(c);
     for (const std::string& c : segy_event_columns()) event_extra.push_back(c);
   }
+  if (ds.fill_moveout) pick_extra.push_back("filled");
   EventsCsvWriter events_csv(out, event_extra);
   std::unique_ptr<PicksCsvWriter> picks_csv;
   if (!picks_path.empty()) picks_csv = std::make_unique<PicksCsvWriter>(picks_path, pick_extra);
@@ -253,7 +255,7 @@ int cmd_detect(int argc, char** argv) {
   }
 
   DetectionResult kept;  // for the scores, when the input has ground truth
-  int64_t n_picks = 0, n_events = 0;
+  int64_t n_picks = 0, n_events = 0, n_filled = 0;
   DetectionCallbacks cb;
   cb.found = [&](const std::vector<Pick>& picks, const std::vector<Detection>& events) {
     if (segy_writer) segy_picks.insert(segy_picks.end(), picks.begin(), picks.end());
@@ -266,6 +268,7 @@ int cmd_detect(int argc, char** argv) {
         if (r == nullptr) continue;  // a padding trace (STA/LTA never triggers on its zeros)
         for (std::string& v : segy_pick_values(*r)) values.push_back(std::move(v));
       }
+      if (ds.fill_moveout) values.push_back(p.filled ? "1" : "0");
       picks_csv->write(p, values);
     }
     for (const Detection& d : events) {
@@ -275,6 +278,7 @@ int cmd_detect(int argc, char** argv) {
       events_csv.write(d, values);
     }
     n_picks += static_cast<int64_t>(picks.size());
+    for (const Pick& p : picks) n_filled += p.filled ? 1 : 0;
     n_events += static_cast<int64_t>(events.size());
     if (scored) {
       kept.picks.insert(kept.picks.end(), picks.begin(), picks.end());
@@ -338,7 +342,8 @@ int cmd_detect(int argc, char** argv) {
   cb.progress = [&](int64_t done) { report(done, false); };
 
   if (method == "unet") {
-    detect_unet(input, *inference, picker_options(ds, dt), association_options(ds, input.dx(), W, in), cb);
+    detect_unet(input, *inference, picker_options(ds, dt), association_options(ds, input.dx(), W, in), cb,
+                fill_options(ds));
   } else {
     detect_sta_lta(input, sta, ds.event_gap_ms, cb);
   }
@@ -357,6 +362,10 @@ int cmd_detect(int argc, char** argv) {
   std::printf("%lld events -> %s%s%s\n", static_cast<long long>(n_events), out.c_str(),
               picks_csv ? (", " + std::to_string(n_picks) + " picks -> ").c_str() : "",
               picks_csv ? picks_path.c_str() : "");
+  if (ds.fill_moveout) {
+    std::printf("%lld of the picks filled along the events' moveouts (score 0, filled 1)\n",
+                static_cast<long long>(n_filled));
+  }
   if (segy_writer) {
     std::printf("%lld traces with their SEG-Y headers -> %s (IEEE float, %s)\n",
                 static_cast<long long>(segy_writer->traces()), segy_out.c_str(),

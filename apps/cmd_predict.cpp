@@ -123,8 +123,9 @@ int cmd_predict(int argc, char** argv) {
   std::unique_ptr<PicksCsvWriter> picks_csv;
   std::unique_ptr<EventsCsvWriter> events_csv;
   if (!picks_path.empty()) {
-    picks_csv =
-        std::make_unique<PicksCsvWriter>(picks_path, identity ? segy_pick_columns() : std::vector<std::string>{});
+    std::vector<std::string> pick_extra = identity ? segy_pick_columns() : std::vector<std::string>{};
+    if (ds.fill_moveout) pick_extra.push_back("filled");
+    picks_csv = std::make_unique<PicksCsvWriter>(picks_path, pick_extra);
   }
   if (!events_path.empty()) {
     events_csv =
@@ -132,7 +133,8 @@ int cmd_predict(int argc, char** argv) {
   }
   std::unique_ptr<ArrivalDetector> detector;
   if (picking || scored) {
-    detector = std::make_unique<ArrivalDetector>(w, dt, picker_options(ds, dt), association_options(ds, dx, w, in));
+    detector = std::make_unique<ArrivalDetector>(w, dt, picker_options(ds, dt), association_options(ds, dx, w, in),
+                                                 fill_options(ds));
   }
 
   WindowOptions wopt;
@@ -190,12 +192,19 @@ int cmd_predict(int argc, char** argv) {
       picks.clear();
       events.clear();
       detector->begin(g);
+      if (segy->has_padding()) {
+        std::vector<uint8_t> live(static_cast<size_t>(w));
+        for (int64_t j = 0; j < w; ++j) live[static_cast<size_t>(j)] = segy->valid(j) ? 1 : 0;
+        detector->set_live_traces(std::move(live));
+      }
       detector->feed(prob.data(), h, &picks, &events);
       detector->finish(&picks, &events);
       if (picks_csv) {
         for (const Pick& p : picks) {
           const SegyHeaderRow* r = identity ? segy->row(p.trace) : nullptr;
-          picks_csv->write(p, r ? segy_pick_values(*r) : std::vector<std::string>{});
+          std::vector<std::string> values = r ? segy_pick_values(*r) : std::vector<std::string>{};
+          if (ds.fill_moveout) values.push_back(p.filled ? "1" : "0");
+          picks_csv->write(p, values);
         }
       }
       if (events_csv) {

@@ -45,6 +45,21 @@ void add_picking_flags(CLI::App& app, DetectionSettings& s) {
   app.add_option("--event-gap-ms", s.event_gap_ms, "arrivals this close after an event's last one join it (P and S)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e7));
+  app.add_flag("--fill-moveout", s.fill_moveout,
+               "also pick, with score 0, the traces of each event that the network left unpicked, on the "
+               "hyperbolic moveout fitted to the event's earliest picks; picks.csv gains a last column "
+               "'filled' (1 for these)");
+  app.add_option("--fill-tolerance-ms", s.fill_tolerance_ms,
+                 "--fill-moveout: picks within this of the fitted moveout follow it; a trace with one is not filled")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 1000.0));
+}
+
+MoveoutFillOptions fill_options(const DetectionSettings& s) {
+  MoveoutFillOptions f;
+  f.enabled = s.fill_moveout;
+  f.tolerance_ms = s.fill_tolerance_ms;
+  return f;
 }
 
 PickerOptions picker_options(const DetectionSettings& s, double dt) {

@@ -21,6 +21,8 @@ struct DetectionSettings {
   double min_velocity = 1500;     // m/s: slowest apparent velocity along the array (sets the moveout bound)
   double moveout_ms = 0;          // ms per trace; 0: dx / min_velocity
   double event_gap_ms = 500;
+  bool fill_moveout = false;  // picks along each event's fitted moveout (models/moveout_fill.h)
+  double fill_tolerance_ms = 12;
 };
 
 // window_default: what --window means when it is not given, for the help text.
@@ -31,5 +33,6 @@ PickerOptions picker_options(const DetectionSettings& s, double dt);
 // `source` names the file in the note printed when dx is unknown (a default moveout is used then);
 // `width` is the array's receiver count (the automatic minimum of traces per front).
 AssociationOptions association_options(const DetectionSettings& s, double dx, int64_t width, const std::string& source);
+MoveoutFillOptions fill_options(const DetectionSettings& s);
 
 }  // namespace seis

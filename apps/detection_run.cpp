@@ -9,9 +9,9 @@
 namespace seis {
 
 void detect_unet(DetectInput& input, const WindowedInference& inference, const PickerOptions& picker,
-                 const AssociationOptions& association, const DetectionCallbacks& cb) {
+                 const AssociationOptions& association, const DetectionCallbacks& cb, const MoveoutFillOptions& fill) {
   const int64_t T = input.rows(), W = input.width();
-  ArrivalDetector detector(W, input.dt(), picker, association);
+  ArrivalDetector detector(W, input.dt(), picker, association, fill);
   std::vector<Pick> picks;
   std::vector<Detection> events;
   const bool padded = input.segy() != nullptr && input.segy()->has_padding();
@@ -24,6 +24,7 @@ void detect_unet(DetectInput& input, const WindowedInference& inference, const P
   for (int64_t g = 0; g < input.gathers(); ++g) {
     input.begin(g);
     detector.begin(g);
+    if (padded) detector.set_live_traces(input.segy()->valid_mask());
     inference.run(
         T, W, [&](int64_t t0, int64_t rows, float* dst) { input.read(t0, rows, dst); },
         [&](int64_t t0, int64_t rows, const float* p) {

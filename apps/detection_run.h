@@ -32,8 +32,10 @@ struct DetectionCallbacks {
   std::function<void(int64_t g)> gather_end;
 };
 
+// fill: picks along each event's moveout as well (models/moveout_fill.h; off by default).
 void detect_unet(DetectInput& input, const WindowedInference& inference, const PickerOptions& picker,
-                 const AssociationOptions& association, const DetectionCallbacks& cb);
+                 const AssociationOptions& association, const DetectionCallbacks& cb,
+                 const MoveoutFillOptions& fill = {});
 void detect_sta_lta(DetectInput& input, const StaLtaOptions& options, double event_gap_ms,
                     const DetectionCallbacks& cb);
 

@@ -21,9 +21,10 @@ namespace seis {
 // One arrival picked on one trace.
 struct Pick {
   int64_t gather = 0, trace = 0;
-  double sample = 0;   // sub-sample position from the first sample of the gather or record
-  double time_ms = 0;  // sample x dt x 1000
-  float score = 0;     // peak probability of the run (or the detector's own score)
+  double sample = 0;    // sub-sample position from the first sample of the gather or record
+  double time_ms = 0;   // sample x dt x 1000
+  float score = 0;      // peak probability of the run (or the detector's own score)
+  bool filled = false;  // placed on the event's fitted moveout, not picked (models/moveout_fill.h)
 };
 
 // One event: picks coherent across traces.

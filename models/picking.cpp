@@ -160,6 +160,8 @@ void FrontMerger::finish(std::vector<Detection>* out) {
   if (open_) close(out);
 }
 
+double FrontMerger::open_first_ms() const { return open_ ? event_.first_ms : std::numeric_limits<double>::infinity(); }
+
 EventAssociator::EventAssociator(const AssociationOptions& options, int64_t gather, int64_t first_event)
     : options_(options),
       reach_ms_(static_cast<double>(options.max_trace_gap) * options.ms_per_trace + options.tolerance_ms),
@@ -264,6 +266,15 @@ void EventAssociator::advance(double t_ms, std::vector<Detection>* out) {
 
 void EventAssociator::finish(std::vector<Detection>* out) { sweep(last_sweep_ms_, true, out); }
 
+double EventAssociator::pending_since_ms() const {
+  double t = merger_.open_first_ms();
+  for (const Front& f : ready_) t = std::min(t, f.first_ms);
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].parent == static_cast<int64_t>(i)) t = std::min(t, comps_[i].first);
+  }
+  return t;
+}
+
 PickChains::PickChains(const AssociationOptions& options)
     : options_(options),
       reach_ms_(static_cast<double>(options.max_trace_gap) * options.ms_per_trace + options.tolerance_ms) {}
@@ -340,14 +351,23 @@ void PickChains::advance(double t_ms, std::vector<Pick>* out) {
 
 void PickChains::finish(std::vector<Pick>* out) { sweep(last_sweep_ms_, true, out); }
 
+double PickChains::pending_since_ms() const {
+  double t = kept_.empty() ? std::numeric_limits<double>::infinity() : kept_.top().time_ms;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].parent == static_cast<int64_t>(i)) t = std::min(t, chains_[i].first);
+  }
+  return t;
+}
+
 ArrivalDetector::ArrivalDetector(int64_t width, double dt, const PickerOptions& picker,
-                                 const AssociationOptions& association)
+                                 const AssociationOptions& association, const MoveoutFillOptions& fill)
     : dt_ms_(dt * 1000.0), picker_(width, picker), association_(association) {
   if (!(dt > 0)) throw UsageError("picker: dt must be positive");
   if (!std::isfinite(picker.delay_ms)) throw UsageError("picker: the delay must be finite");
   delay_samples_ = picker.delay_ms / dt_ms_;
   associator_ = std::make_unique<EventAssociator>(association_, 0, 0);
   if (association.min_score > picker.threshold) chains_ = std::make_unique<PickChains>(association_);
+  if (fill.enabled) fill_ = std::make_unique<MoveoutFill>(width, dt_ms_, fill);
 }
 
 ArrivalDetector::~ArrivalDetector() = default;
@@ -356,12 +376,14 @@ void ArrivalDetector::begin(int64_t gather) {
   picker_.reset();
   pending_ = {};
   if (chains_) chains_ = std::make_unique<PickChains>(association_);
+  if (fill_) fill_->set_live({});
   const int64_t first_event = associator_->next_event();
   associator_ = std::make_unique<EventAssociator>(association_, gather, first_event);
   gather_ = gather;
 }
 
 void ArrivalDetector::release(double below_sample, std::vector<Pick>* picks, std::vector<Detection>* events) {
+  const size_t p0 = picks->size(), e0 = events->size();
   while (!pending_.empty() && pending_.top().sample < below_sample) {
     Pick p = pending_.top();
     pending_.pop();
@@ -375,8 +397,30 @@ void ArrivalDetector::release(double below_sample, std::vector<Pick>* picks, std
   if (std::isfinite(below_sample)) {
     associator_->advance(below_sample * dt_ms_, events);
     if (chains_) chains_->advance(below_sample * dt_ms_, picks);
+    if (fill_) pass_to_fill(p0, e0, below_sample * dt_ms_, false, picks, events);
   }
 }
+
+void ArrivalDetector::pass_to_fill(size_t p0, size_t e0, double now_ms, bool last, std::vector<Pick>* picks,
+                                   const std::vector<Detection>* events) {
+  fill_in_.assign(picks->begin() + static_cast<std::ptrdiff_t>(p0), picks->end());
+  picks->resize(p0);
+  fill_events_.assign(events->begin() + static_cast<std::ptrdiff_t>(e0), events->end());
+  double safe = now_ms;
+  if (!last) {
+    safe = std::min(safe, associator_->pending_since_ms());
+    if (chains_) safe = std::min(safe, chains_->pending_since_ms());
+  }
+  fill_->add(fill_in_, fill_events_, safe, now_ms, picks);
+  if (last) fill_->finish(picks);
+}
+
+void ArrivalDetector::set_live_traces(std::vector<uint8_t> live) {
+  if (fill_) fill_->set_live(std::move(live));
+}
+
+int64_t ArrivalDetector::filled() const { return fill_ ? fill_->filled() : 0; }
+int64_t ArrivalDetector::fill_dropped() const { return fill_ ? fill_->dropped() : 0; }
 
 void ArrivalDetector::queue_picks() {
   for (Pick& p : scratch_) {
@@ -396,12 +440,14 @@ void ArrivalDetector::feed(const float* prob, int64_t rows, std::vector<Pick>* p
 }
 
 void ArrivalDetector::finish(std::vector<Pick>* picks, std::vector<Detection>* events) {
+  const size_t p0 = picks->size(), e0 = events->size();
   scratch_.clear();
   picker_.finish(&scratch_);
   queue_picks();
   release(std::numeric_limits<double>::infinity(), picks, events);
   associator_->finish(events);
   if (chains_) chains_->finish(picks);
+  if (fill_) pass_to_fill(p0, e0, std::numeric_limits<double>::infinity(), true, picks, events);
 }
 
 }  // namespace seis

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "io/detection_csv.h"
+#include "models/moveout_fill.h"
 
 namespace seis {
 
@@ -97,6 +98,8 @@ class FrontMerger {
   void advance(double t_ms, std::vector<Detection>* out);
   void finish(std::vector<Detection>* out);
   int64_t next_event() const { return next_event_; }
+  // The first arrival of the open event (infinity when none is open).
+  double open_first_ms() const;
 
  private:
   void close(std::vector<Detection>* out);
@@ -116,6 +119,9 @@ class EventAssociator {
   void advance(double t_ms, std::vector<Detection>* out);
   void finish(std::vector<Detection>* out);
   int64_t next_event() const { return merger_.next_event(); }
+  // No event emitted later holds a pick added before this time (its open fronts, the fronts
+  // waiting for earlier ones and the open event; infinity when nothing is open).
+  double pending_since_ms() const;
 
  private:
   struct Node {
@@ -162,6 +168,8 @@ class PickChains {
   // No pick added later has time_ms below t_ms.
   void advance(double t_ms, std::vector<Pick>* out);
   void finish(std::vector<Pick>* out);
+  // The earliest pick still held in an open chain or waiting to go out (infinity when none).
+  double pending_since_ms() const;
 
  private:
   struct Node {
@@ -184,18 +192,28 @@ class PickChains {
 };
 
 // TracePicker and EventAssociator over a gather or record: probabilities in, picks (in time
-// order, with gather and time_ms set) and events out.
+// order, with gather and time_ms set) and events out; with fill.enabled, the picks along each
+// event's moveout as well (models/moveout_fill.h).
 class ArrivalDetector {
  public:
-  ArrivalDetector(int64_t width, double dt, const PickerOptions& picker, const AssociationOptions& association);
+  ArrivalDetector(int64_t width, double dt, const PickerOptions& picker, const AssociationOptions& association,
+                  const MoveoutFillOptions& fill = {});
   ~ArrivalDetector();
   // Starts gather `gather` (a record is gather 0).
   void begin(int64_t gather);
   void feed(const float* prob, int64_t rows, std::vector<Pick>* picks, std::vector<Detection>* events);
   void finish(std::vector<Pick>* picks, std::vector<Detection>* events);
+  // With the moveout fill: the traces it may fill in this gather (MoveoutFill::set_live).
+  void set_live_traces(std::vector<uint8_t> live);
+  // Picks added along moveouts, and those dropped behind a forced release (MoveoutFill), so far.
+  int64_t filled() const;
+  int64_t fill_dropped() const;
 
  private:
   void release(double below_sample, std::vector<Pick>* picks, std::vector<Detection>* events);
+  // The picks and events made final since picks[p0] and events[e0] through the moveout fill.
+  void pass_to_fill(size_t p0, size_t e0, double now_ms, bool last, std::vector<Pick>* picks,
+                    const std::vector<Detection>* events);
   void queue_picks();  // scratch_'s picks, delayed, into pending_
   double dt_ms_;
   double delay_samples_ = 0;
@@ -205,6 +223,9 @@ class ArrivalDetector {
   std::priority_queue<Pick, std::vector<Pick>, PickLater> pending_;
   std::vector<Pick> scratch_;
   std::unique_ptr<PickChains> chains_;  // when the picker's threshold is below min_score
+  std::unique_ptr<MoveoutFill> fill_;   // when fill.enabled
+  std::vector<Pick> fill_in_;
+  std::vector<Detection> fill_events_;
   int64_t gather_ = 0;
 };
 

@@ -214,6 +214,39 @@ TEST_F(DetectCli, NetworkTuneOnPrintsItsChoiceAndExplicitFlagsWin) {
   EXPECT_NE(q.err.find(" --pick-threshold 0.65 --pick-delay-ms ", at), std::string::npos) << q.err;
 }
 
+// --fill-moveout: picks.csv gains a last column 'filled'; the filled picks have score 0, the
+// network's are those of a run without the flag, and the events are the same.
+TEST_F(DetectCli, FillMoveoutMarksTheFilledPicks) {
+  const std::string out = dir_ + "/fill";
+  fs::create_directories(out);
+  const std::string base = "detect --weights " + dir_ + "/w.safetensors --in " + dir_ +
+                           "/rec.h5 --threshold 0.3 --min-traces 4 --device cpu --out " + out;
+  const test::CliResult plain = run_seisseg(base + "/e0.csv --picks " + out + "/p0.csv");
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  const test::CliResult r = run_seisseg(base + "/e1.csv --picks " + out + "/p1.csv --fill-moveout");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(" of the picks filled along the events' moveouts"), std::string::npos) << r.out;
+  const std::vector<std::string> l = lines_of(out + "/p1.csv");
+  ASSERT_GE(l.size(), 1u);
+  EXPECT_EQ(l[0], "gather,trace,sample,time_ms,score,filled");
+  std::vector<std::string> mine;
+  for (size_t k = 1; k < l.size(); ++k) {
+    const std::string& row = l[k];
+    ASSERT_TRUE(row.size() > 2 && (row.substr(row.size() - 2) == ",0" || row.substr(row.size() - 2) == ",1")) << row;
+    if (row.back() == '1') {
+      EXPECT_NE(row.find(",0.0000,1"), std::string::npos) << "a filled pick has score 0: " << row;
+    } else {
+      mine.push_back(row.substr(0, row.size() - 2));
+    }
+  }
+  std::vector<std::string> want = lines_of(out + "/p0.csv");
+  want.erase(want.begin());
+  EXPECT_EQ(mine, want) << "the network's own picks do not change";
+  EXPECT_EQ(lines_of(out + "/e1.csv"), lines_of(out + "/e0.csv"));
+  const std::vector<Pick> picks = read_picks_csv(out + "/p1.csv");  // the reader takes the extra column
+  EXPECT_EQ(picks.size(), l.size() - 1);
+}
+
 TEST_F(DetectCli, StartTimeAddsUtcColumns) {
   const std::string out = dir_ + "/utc";
   fs::create_directories(out);
@@ -330,6 +363,7 @@ TEST_F(DetectCli, BadInputsAreOneLineAndLeaveNothing) {
       {" --weights " + dir_ + "/rec.h5 --in " + dir_ + "/rec.h5", "rec.h5", 1},
       {" --in " + dir_ + "/rec.h5", "--weights", 2},
       {" --method sta-lta --prob " + out + "/p.h5 --in " + dir_ + "/rec.h5", "--prob", 2},
+      {" --method sta-lta --fill-moveout --in " + dir_ + "/rec.h5", "--fill-moveout", 2},
       {w + " --trigger-on 3 --in " + dir_ + "/rec.h5", "sta-lta", 2},
       {w + " --threshold 0.5 --pick-threshold 0.6 --in " + dir_ + "/rec.h5", "--pick-threshold 0.6 must lie in", 2},
       {" --method sta-lta --segy-out " + out + "/p.sgy --in " + dir_ + "/rec.h5", "--segy-out", 2},

@@ -1,0 +1,241 @@
+#include "models/moveout_fill.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/error.h"
+
+namespace seis {
+namespace {
+
+// The quadratic y = A + B u + C u^2 through three points of distinct u (Newton's divided differences).
+bool through_three(const double* u, const double* y, double q[3]) {
+  if (u[0] == u[1] || u[1] == u[2] || u[0] == u[2]) return false;
+  const double d1 = (y[1] - y[0]) / (u[1] - u[0]);
+  const double d2 = (y[2] - y[1]) / (u[2] - u[1]);
+  q[2] = (d2 - d1) / (u[2] - u[0]);
+  q[1] = d1 - q[2] * (u[0] + u[1]);
+  q[0] = y[0] - q[1] * u[0] - q[2] * u[0] * u[0];
+  return std::isfinite(q[0]) && std::isfinite(q[1]) && std::isfinite(q[2]);
+}
+
+// Least squares y = A + B u + C u^2 over the marked points (normal equations, partial pivoting);
+// false when they do not determine a quadratic.
+bool least_squares(const std::vector<double>& u, const std::vector<double>& y, const std::vector<char>& use,
+                   double q[3]) {
+  double m[3][4] = {};
+  for (size_t i = 0; i < u.size(); ++i) {
+    if (!use[i]) continue;
+    const double p[3] = {1.0, u[i], u[i] * u[i]};
+    for (int r = 0; r < 3; ++r) {
+      for (int c = 0; c < 3; ++c) m[r][c] += p[r] * p[c];
+      m[r][3] += p[r] * y[i];
+    }
+  }
+  for (int col = 0; col < 3; ++col) {
+    int piv = col;
+    for (int r = col + 1; r < 3; ++r) {
+      if (std::fabs(m[r][col]) > std::fabs(m[piv][col])) piv = r;
+    }
+    if (!(std::fabs(m[piv][col]) > 1e-12 * std::max(1.0, std::fabs(m[0][0])))) return false;
+    for (int c = 0; c < 4; ++c) std::swap(m[col][c], m[piv][c]);
+    for (int r = 0; r < 3; ++r) {
+      if (r == col) continue;
+      const double f = m[r][col] / m[col][col];
+      for (int c = col; c < 4; ++c) m[r][c] -= f * m[col][c];
+    }
+  }
+  for (int r = 0; r < 3; ++r) q[r] = m[r][3] / m[r][r];
+  return std::isfinite(q[0]) && std::isfinite(q[1]) && std::isfinite(q[2]);
+}
+
+// Picks within tol of the quadratic q (in u), and the sum of their misfits.
+int64_t count_inliers(const std::vector<double>& u, const std::vector<double>& t, const double q[3], double tol,
+                      std::vector<char>* use, double* misfit) {
+  int64_t n = 0;
+  double sum = 0;
+  for (size_t i = 0; i < u.size(); ++i) {
+    const double p2 = q[0] + q[1] * u[i] + q[2] * u[i] * u[i];
+    const double e = p2 > 0 ? std::fabs(std::sqrt(p2) - t[i]) : std::numeric_limits<double>::infinity();
+    const bool in = e < tol;
+    if (use != nullptr) (*use)[i] = in ? 1 : 0;
+    if (in) {
+      ++n;
+      sum += e;
+    }
+  }
+  if (misfit != nullptr) *misfit = sum;
+  return n;
+}
+
+bool time_order(const Pick& a, const Pick& b) {
+  return a.time_ms != b.time_ms ? a.time_ms < b.time_ms : a.trace < b.trace;
+}
+
+}  // namespace
+
+bool MoveoutFit::time_at(double x, double* t_ms) const {
+  const double p2 = a + b * x + c * x * x;
+  if (!(p2 > 0) || !std::isfinite(p2)) return false;
+  *t_ms = std::sqrt(p2);
+  return true;
+}
+
+bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, double tolerance_ms, int64_t min_inliers,
+                 MoveoutFit* fit) {
+  const size_t n = x.size();
+  if (n != t.size() || n < 3 || !(tolerance_ms > 0)) return false;
+  // Trace indices scaled to [-1, 1] for a well-conditioned fit; times squared.
+  double scale = 1;
+  for (double v : x) scale = std::max(scale, std::fabs(v));
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] != x[b] ? x[a] < x[b] : a < b; });
+  std::vector<double> u(n), y(n), tt(n);
+  for (size_t i = 0; i < n; ++i) {
+    u[i] = x[order[i]] / scale;
+    tt[i] = t[order[i]];
+    y[i] = tt[i] * tt[i];
+  }
+  // Candidate triples from up to 24 picks spread evenly over the traces: every triple of them.
+  const size_t m = std::min<size_t>(n, 24);
+  std::vector<size_t> sample(m);
+  for (size_t k = 0; k < m; ++k) sample[k] = m == 1 ? 0 : (k * (n - 1) + (m - 1) / 2) / (m - 1);
+  double best[3] = {0, 0, 0};
+  int64_t best_n = 0;
+  double best_misfit = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = i + 1; j < m; ++j) {
+      for (size_t k = j + 1; k < m; ++k) {
+        const double uu[3] = {u[sample[i]], u[sample[j]], u[sample[k]]};
+        const double yy[3] = {y[sample[i]], y[sample[j]], y[sample[k]]};
+        double q[3];
+        if (!through_three(uu, yy, q)) continue;
+        double misfit = 0;
+        const int64_t c = count_inliers(u, tt, q, tolerance_ms, nullptr, &misfit);
+        if (c > best_n || (c == best_n && c > 0 && misfit < best_misfit)) {
+          best_n = c;
+          best_misfit = misfit;
+          std::copy(q, q + 3, best);
+        }
+      }
+    }
+  }
+  if (best_n < std::max<int64_t>(3, min_inliers)) return false;
+  // Refitted on the picks that follow it, until they stop changing (at most three times).
+  std::vector<char> use(n, 0);
+  count_inliers(u, tt, best, tolerance_ms, &use, nullptr);
+  for (int it = 0; it < 3; ++it) {
+    double q[3];
+    if (!least_squares(u, y, use, q)) break;
+    std::vector<char> next(n, 0);
+    const int64_t c = count_inliers(u, tt, q, tolerance_ms, &next, nullptr);
+    if (c < best_n) break;  // the refit lost picks: keep what we had
+    std::copy(q, q + 3, best);
+    best_n = c;
+    if (next == use) break;
+    use.swap(next);
+  }
+  if (best_n < std::max<int64_t>(3, min_inliers)) return false;
+  fit->a = best[0];
+  fit->b = best[1] / scale;
+  fit->c = best[2] / (scale * scale);
+  fit->inliers = best_n;
+  return true;
+}
+
+MoveoutFill::MoveoutFill(int64_t width, double dt_ms, const MoveoutFillOptions& options)
+    : width_(width), dt_ms_(dt_ms), options_(options) {
+  if (width < 1) throw UsageError("moveout fill: the width must be at least 1");
+  if (!(dt_ms > 0)) throw UsageError("moveout fill: dt must be positive");
+  if (!(options.tolerance_ms > 0) || !std::isfinite(options.tolerance_ms)) {
+    throw UsageError("moveout fill: the tolerance must be positive");
+  }
+  if (!(options.max_hold_ms > 0)) throw UsageError("moveout fill: the hold must be positive");
+}
+
+void MoveoutFill::fill_event(const Detection& d) {
+  const double tol = options_.tolerance_ms;
+  const double lo = d.time_ms - tol, hi = d.last_ms + tol;
+  // held_ is in time order: the picks near the event, by trace then time (filled ones only count
+  // as picks already there, they fit nothing).
+  auto first =
+      std::lower_bound(held_.begin(), held_.end(), lo - tol, [](const Pick& p, double t) { return p.time_ms < t; });
+  std::vector<const Pick*> near;
+  for (auto it = first; it != held_.end() && it->time_ms <= hi + tol; ++it) near.push_back(&*it);
+  std::sort(near.begin(), near.end(), [](const Pick* a, const Pick* b) {
+    return a->trace != b->trace ? a->trace < b->trace : a->time_ms < b->time_ms;
+  });
+  std::vector<double> x, t;
+  for (size_t i = 0; i < near.size();) {
+    size_t j = i;
+    bool taken = false;
+    for (; j < near.size() && near[j]->trace == near[i]->trace; ++j) {
+      const Pick& p = *near[j];
+      if (!taken && !p.filled && p.time_ms >= lo && p.time_ms <= hi) {  // the trace's earliest pick
+        x.push_back(static_cast<double>(p.trace));
+        t.push_back(p.time_ms);
+        taken = true;
+      }
+    }
+    i = j;
+  }
+  MoveoutFit fit;
+  if (!fit_moveout(x, t, tol, options_.min_inliers, &fit)) return;
+  // Far traces of a front picked only near its apex arrive after the event's last pick.
+  const double reach = std::max(hi, d.time_ms + options_.max_span_ms);
+  std::vector<Pick> add;
+  size_t k = 0;
+  for (int64_t j = 0; j < width_; ++j) {
+    while (k < near.size() && near[k]->trace < j) ++k;
+    if (!live_.empty() && (j >= static_cast<int64_t>(live_.size()) || live_[static_cast<size_t>(j)] == 0)) continue;
+    double pred = 0;
+    if (!fit.time_at(static_cast<double>(j), &pred) || pred < lo || pred > reach || pred < 0) continue;
+    bool picked = false;
+    for (size_t q = k; q < near.size() && near[q]->trace == j; ++q) {
+      if (std::fabs(near[q]->time_ms - pred) < tol) picked = true;
+    }
+    if (picked) continue;
+    if (pred < released_) {  // behind a forced release: the picks before it are gone
+      ++dropped_;
+      continue;
+    }
+    Pick p;
+    p.gather = d.gather;
+    p.trace = j;
+    p.time_ms = pred;
+    p.sample = pred / dt_ms_;
+    p.score = 0;
+    p.filled = true;
+    add.push_back(p);
+  }
+  filled_ += static_cast<int64_t>(add.size());
+  held_.insert(held_.end(), add.begin(), add.end());
+  std::sort(held_.begin(), held_.end(), time_order);
+}
+
+void MoveoutFill::release(double below_ms, std::vector<Pick>* out) {
+  size_t n = 0;
+  while (n < held_.size() && held_[n].time_ms < below_ms) ++n;
+  out->insert(out->end(), held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
+  held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
+  released_ = std::max(released_, below_ms);
+}
+
+void MoveoutFill::add(const std::vector<Pick>& picks, const std::vector<Detection>& events, double safe_ms,
+                      double now_ms, std::vector<Pick>* out) {
+  held_.insert(held_.end(), picks.begin(), picks.end());
+  std::sort(held_.begin(), held_.end(), time_order);
+  for (const Detection& d : events) fill_event(d);
+  // The held picks before the earliest time an event still to come can reach, less the tolerance
+  // (its filled picks lie at or after that), go out; never more than max_hold_ms of them are kept.
+  release(std::max(safe_ms - options_.tolerance_ms, now_ms - options_.max_hold_ms), out);
+}
+
+void MoveoutFill::finish(std::vector<Pick>* out) {
+  release(std::numeric_limits<double>::infinity(), out);
+  released_ = -std::numeric_limits<double>::infinity();  // the next gather starts at time 0 again
+}
+
+}  // namespace seis

@@ -1,0 +1,216 @@
+// Picks along an event's fitted moveout (models/moveout_fill.h): the fit recovers a hyperbola
+// through outliers, and ArrivalDetector with the fill picks the traces the network left unpicked,
+// on the moveout, in time order, whatever the block sizes, and never on traces that are not live.
+#include "models/moveout_fill.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "engine/error.h"
+#include "models/picking.h"
+
+namespace seis {
+namespace {
+
+// The traveltime (ms) of a source at depth z and position x0 (in traces of 10 m) at 3000 m/s, after
+// an origin time of t0 ms.
+double hyperbola_ms(double x, double x0, double z_m, double t0_ms) {
+  const double h = (x - x0) * 10.0;
+  return t0_ms + std::sqrt(z_m * z_m + h * h) / 3000.0 * 1000.0;
+}
+
+TEST(FitMoveout, RecoversAHyperbolaThroughOutliers) {
+  std::vector<double> x, t;
+  for (int j = 0; j < 60; ++j) {
+    if (j % 7 == 3) continue;  // missed traces
+    x.push_back(j);
+    // Receiver statics of up to +-2 ms, and a late (S-like) pick on every fifth trace.
+    double tj = hyperbola_ms(j, 22.5, 800, 1000) + 2.0 * std::sin(1.7 * j);
+    if (j % 5 == 0) tj += 180.0;
+    t.push_back(tj);
+  }
+  MoveoutFit fit;
+  ASSERT_TRUE(fit_moveout(x, t, 6.0, 8, &fit));
+  EXPECT_GE(fit.inliers, 35);
+  EXPECT_LE(fit.inliers, 44);  // the late picks follow no front with the others
+  for (int j = 0; j < 60; ++j) {
+    double tj = 0;
+    ASSERT_TRUE(fit.time_at(j, &tj)) << j;
+    // t^2 quadratic in x is not the exact hyperbola with an origin time, but within the statics.
+    EXPECT_NEAR(tj, hyperbola_ms(j, 22.5, 800, 1000), 4.0) << j;
+  }
+  // The same fit again: deterministic.
+  MoveoutFit again;
+  ASSERT_TRUE(fit_moveout(x, t, 6.0, 8, &again));
+  EXPECT_EQ(again.a, fit.a);
+  EXPECT_EQ(again.b, fit.b);
+  EXPECT_EQ(again.c, fit.c);
+}
+
+TEST(FitMoveout, RefusesTooFewOrScatteredPicks) {
+  MoveoutFit fit;
+  EXPECT_FALSE(fit_moveout({1, 2}, {10, 11}, 5.0, 2, &fit));
+  EXPECT_FALSE(fit_moveout({1, 2, 3}, {10, 11}, 5.0, 2, &fit));  // sizes differ
+  // Twelve picks scattered over a second: no front holds eight of them.
+  std::vector<double> x, t;
+  for (int j = 0; j < 12; ++j) {
+    x.push_back(j * 3);
+    t.push_back(500.0 + std::fmod(j * 377.0, 1000.0));
+  }
+  EXPECT_FALSE(fit_moveout(x, t, 5.0, 8, &fit));
+  // The same traces on a line are a front.
+  for (int j = 0; j < 12; ++j) t[static_cast<size_t>(j)] = 500.0 + 2.0 * j;
+  EXPECT_TRUE(fit_moveout(x, t, 5.0, 8, &fit));
+}
+
+// Probabilities [T][W] with a bump on every trace of one source's P front, except on the traces
+// marked missed, where the network saw nothing.
+struct Scene {
+  int64_t T = 3000, W = 64;
+  double dt = 0.002;
+  std::vector<float> prob;
+  std::vector<double> arrival_ms;
+  std::vector<char> missed;
+};
+
+Scene make_scene() {
+  Scene s;
+  s.prob.assign(static_cast<size_t>(s.T * s.W), 0.01f);
+  s.arrival_ms.resize(static_cast<size_t>(s.W));
+  s.missed.assign(static_cast<size_t>(s.W), 0);
+  for (int64_t j = 0; j < s.W; ++j) {
+    s.arrival_ms[static_cast<size_t>(j)] = hyperbola_ms(static_cast<double>(j), 20.0, 1200, 1500);
+    // A run of missed traces in the middle, and every fourth trace towards the far end.
+    s.missed[static_cast<size_t>(j)] = (j >= 30 && j < 36) || (j > 44 && j % 4 == 0);
+    if (s.missed[static_cast<size_t>(j)]) continue;
+    const double centre = s.arrival_ms[static_cast<size_t>(j)] / (s.dt * 1000.0);
+    for (int64_t t = 0; t < s.T; ++t) {
+      const double z = (static_cast<double>(t) - centre) / 3.0;
+      float& p = s.prob[static_cast<size_t>(t * s.W + j)];
+      p = std::max(p, static_cast<float>(0.95 * std::exp(-0.5 * z * z)));
+    }
+  }
+  return s;
+}
+
+std::pair<std::vector<Pick>, std::vector<Detection>> run_scene(const Scene& s, int64_t block, bool fill,
+                                                               std::vector<uint8_t> live = {},
+                                                               std::unique_ptr<ArrivalDetector>* keep = nullptr) {
+  PickerOptions po;
+  po.min_separation = 20;
+  AssociationOptions ao;
+  ao.ms_per_trace = 10.0 / 1500.0 * 1000.0;
+  MoveoutFillOptions fo;
+  fo.enabled = fill;
+  fo.tolerance_ms = 6;
+  auto det = std::make_unique<ArrivalDetector>(s.W, s.dt, po, ao, fo);
+  det->begin(0);
+  if (!live.empty()) det->set_live_traces(live);
+  std::vector<Pick> picks;
+  std::vector<Detection> events;
+  for (int64_t t = 0; t < s.T; t += block) {
+    det->feed(s.prob.data() + t * s.W, std::min(block, s.T - t), &picks, &events);
+  }
+  det->finish(&picks, &events);
+  if (keep != nullptr) *keep = std::move(det);
+  return {picks, events};
+}
+
+TEST(MoveoutFill, FillsTheUnpickedTracesOnTheMoveoutInTimeOrder) {
+  const Scene s = make_scene();
+  int64_t n_missed = 0;
+  for (char m : s.missed) n_missed += m;
+  const auto plain = run_scene(s, s.T, false);
+  ASSERT_EQ(plain.first.size(), static_cast<size_t>(s.W - n_missed));
+  for (const Pick& p : plain.first) EXPECT_FALSE(p.filled);
+
+  std::unique_ptr<ArrivalDetector> det;
+  const auto filled = run_scene(s, s.T, true, {}, &det);
+  ASSERT_EQ(filled.second.size(), 1u);
+  ASSERT_EQ(filled.first.size(), static_cast<size_t>(s.W));  // one pick per trace now
+  EXPECT_EQ(det->filled(), n_missed);
+  EXPECT_EQ(det->fill_dropped(), 0);
+  std::vector<int> seen(static_cast<size_t>(s.W), 0);
+  for (size_t k = 0; k < filled.first.size(); ++k) {
+    const Pick& p = filled.first[k];
+    if (k > 0) {
+      EXPECT_LE(filled.first[k - 1].time_ms, p.time_ms) << "out of time order at " << k;
+    }
+    ++seen[static_cast<size_t>(p.trace)];
+    EXPECT_EQ(p.filled, s.missed[static_cast<size_t>(p.trace)] != 0) << "trace " << p.trace;
+    if (p.filled) {
+      EXPECT_EQ(p.score, 0.0f);
+      EXPECT_NEAR(p.time_ms, p.sample * s.dt * 1000.0, 1e-9);
+      // The fitted t^2 quadratic against the true hyperbola with an origin time: within 3 ms.
+      EXPECT_NEAR(p.time_ms, s.arrival_ms[static_cast<size_t>(p.trace)], 3.0) << "trace " << p.trace;
+    }
+  }
+  for (int64_t j = 0; j < s.W; ++j) EXPECT_EQ(seen[static_cast<size_t>(j)], 1) << "trace " << j;
+  // The picks the network made, and the event, are the same with and without the fill.
+  std::vector<Pick> mine;
+  for (const Pick& p : filled.first) {
+    if (!p.filled) mine.push_back(p);
+  }
+  ASSERT_EQ(mine.size(), plain.first.size());
+  for (size_t k = 0; k < mine.size(); ++k) {
+    EXPECT_EQ(mine[k].trace, plain.first[k].trace);
+    EXPECT_EQ(mine[k].sample, plain.first[k].sample);
+  }
+  EXPECT_EQ(filled.second[0].time_ms, plain.second[0].time_ms);
+  EXPECT_EQ(filled.second[0].n_traces, plain.second[0].n_traces);
+
+  // Whatever the blocks of the stream: the same picks, filled ones included.
+  for (int64_t block : {1, 37, 400}) {
+    const auto split = run_scene(s, block, true);
+    ASSERT_EQ(split.first.size(), filled.first.size()) << "block " << block;
+    for (size_t k = 0; k < split.first.size(); ++k) {
+      EXPECT_EQ(split.first[k].trace, filled.first[k].trace) << "block " << block;
+      EXPECT_EQ(split.first[k].sample, filled.first[k].sample) << "block " << block;
+      EXPECT_EQ(split.first[k].filled, filled.first[k].filled) << "block " << block;
+    }
+  }
+}
+
+TEST(MoveoutFill, NeverFillsTracesThatAreNotLive) {
+  const Scene s = make_scene();
+  std::vector<uint8_t> live(64, 1);
+  std::fill(live.begin() + 30, live.begin() + 33, uint8_t{0});  // padding of a converted file
+  std::unique_ptr<ArrivalDetector> det;
+  const auto r = run_scene(s, 100, true, live, &det);
+  for (const Pick& p : r.first) {
+    if (p.filled) {
+      EXPECT_NE(live[static_cast<size_t>(p.trace)], 0) << "filled padding trace " << p.trace;
+    }
+  }
+  int64_t n_missed = 0;
+  for (char m : s.missed) n_missed += m;
+  EXPECT_EQ(det->filled(), n_missed - 3);
+}
+
+TEST(MoveoutFill, NoEventNoFill) {
+  // One lonely bump: a pick, no event, nothing to fill.
+  Scene s = make_scene();
+  std::fill(s.prob.begin(), s.prob.end(), 0.01f);
+  for (int64_t t = 990; t < 1010; ++t) s.prob[static_cast<size_t>(t * s.W + 5)] = 0.9f;
+  std::unique_ptr<ArrivalDetector> det;
+  const auto r = run_scene(s, 64, true, {}, &det);
+  EXPECT_EQ(r.first.size(), 1u);
+  EXPECT_TRUE(r.second.empty());
+  EXPECT_EQ(det->filled(), 0);
+}
+
+TEST(MoveoutFill, RejectsBadOptions) {
+  MoveoutFillOptions o;
+  o.enabled = true;
+  o.tolerance_ms = 0;
+  EXPECT_THROW(MoveoutFill(8, 2.0, o), UsageError);
+  o.tolerance_ms = 5;
+  EXPECT_THROW(MoveoutFill(0, 2.0, o), UsageError);
+  EXPECT_THROW(MoveoutFill(8, 0.0, o), UsageError);
+}
+
+}  // namespace
+}  // namespace seis
