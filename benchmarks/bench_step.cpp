@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   int levels = 5, base = 8, steps = 10, warmup = 2;
   int64_t size = 256, batch = 4;
   std::string device_s = "cpu", precision = "fp32", python = "python3", torch_modes = "fp32", conv_backend = "own";
-  bool torch_peer = false, max_batch = false, cuda_graph = false;
+  bool torch_peer = false, max_batch = false, cuda_graph = false, cuda_arena = false;
   app.add_option("--levels", levels)->capture_default_str();
   app.add_option("--base", base)->capture_default_str();
   app.add_option("--size", size)->capture_default_str();
@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
   app.add_option("--conv-backend", conv_backend, "own or cudnn (CUDA)")->capture_default_str();
   app.add_flag("--torch", torch_peer, "also time benchmarks/torch_unet.py");
   app.add_flag("--cuda-graph", cuda_graph, "run the timed steps as one CUDA graph each (apps/graph_step.h)");
+  app.add_flag("--cuda-arena", cuda_arena,
+               "run the timed steps eagerly with their temporaries in the graph's arena, without a capture (as "
+               "SEIS_CUDA_ARENA=1 in train)");
   app.add_flag("--max-batch", max_batch,
                "find the largest batch whose step fits (cap the memory with SEIS_CUDA_MEMORY_LIMIT_GIB)");
   app.add_option("--python", python, "the Python with torch")->capture_default_str();
@@ -139,15 +142,16 @@ int main(int argc, char** argv) {
       return static_cast<double>(scalar_value(loss->value));  // waits for the step to finish
     };
     std::unique_ptr<GraphStep> graph;
-    if (cuda_graph) {
-      SEIS_CHECK(device.is_cuda(), "--cuda-graph needs --device cuda");
-      graph = std::make_unique<GraphStep>(model, opt, 1.0f);
+    SEIS_CHECK(!(cuda_graph && cuda_arena), "--cuda-graph and --cuda-arena are two modes: give one");
+    if (cuda_graph || cuda_arena) {
+      SEIS_CHECK(device.is_cuda(), "--cuda-graph and --cuda-arena need --device cuda");
+      graph = std::make_unique<GraphStep>(model, opt, 1.0f, /*capture=*/cuda_graph);
     }
     auto step = [&]() {
       if (!graph) return eager_step();
       Tensor xb = x, yb = y;  // (run releases its handles of the batch)
       const GraphStep::Result r = graph->run(&xb, &yb, oc.lr);
-      if (!r.gave_up.empty()) throw Error("the step cannot run as a CUDA graph: " + r.gave_up);
+      if (!r.gave_up.empty()) throw Error("the step cannot run as a CUDA graph or from its arena: " + r.gave_up);
       return r.loss;
     };
     // Warm-up without the graph (cuDNN's choices, the allocator's blocks), then the graph's recorded
@@ -167,18 +171,19 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     const double ms = times[times.size() / 2] * 1e3;
-    nlohmann::ordered_json rec = {
-        {"bench", "step"},
-        {"impl", "seisseg"},
-        {"mode", precision + (exec.conv_backend == ConvBackend::cudnn ? "_cudnn" : "") + (cuda_graph ? "_graph" : "")},
-        {"device", device.is_cpu() ? "cpu" : cuda_device_description(device.index)},
-        {"levels", levels},
-        {"base", base},
-        {"size", size},
-        {"batch", batch},
-        {"params", model.num_params()},
-        {"ms_per_step", ms},
-        {"samples_per_s", static_cast<double>(batch) / (ms / 1e3)}};
+    const std::string mode = precision + (exec.conv_backend == ConvBackend::cudnn ? "_cudnn" : "") +
+                             (cuda_graph ? "_graph" : "") + (cuda_arena ? "_arena" : "");
+    nlohmann::ordered_json rec = {{"bench", "step"},
+                                  {"impl", "seisseg"},
+                                  {"mode", mode},
+                                  {"device", device.is_cpu() ? "cpu" : cuda_device_description(device.index)},
+                                  {"levels", levels},
+                                  {"base", base},
+                                  {"size", size},
+                                  {"batch", batch},
+                                  {"params", model.num_params()},
+                                  {"ms_per_step", ms},
+                                  {"samples_per_s", static_cast<double>(batch) / (ms / 1e3)}};
     rec["peak_bytes"] = memory_peak(device);
     if (device.is_cuda()) {
       // The allocator's blocks (cached included), and how often it emptied its cache to retry a
@@ -196,6 +201,7 @@ int main(int argc, char** argv) {
       pr.math = exec.math;
       pr.device = device;
       pr.cuda_graph = cuda_graph;
+      pr.step_arena = cuda_arena;
       MemoryPlanner planner(pr);
       rec["planned_peak_bytes"] = planner.step_peak_bytes(batch);
       if (device.is_cuda()) rec["planned_reserved_bytes"] = planner.reserved_bytes();
