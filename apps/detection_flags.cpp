@@ -48,11 +48,12 @@ void add_picking_flags(CLI::App& app, DetectionSettings& s) {
   app.add_flag("--fill-moveout", s.fill_moveout,
                "also pick, with score 0, the traces of each event that the network left unpicked, on the "
                "hyperbolic moveout fitted to the event's earliest picks; picks.csv gains a last column "
-               "'filled' (1 for these)");
+               "'filled' (1 for these; --segy-pick-byte takes them like the others)");
   app.add_option("--fill-tolerance-ms", s.fill_tolerance_ms,
                  "--fill-moveout: picks within this of the fitted moveout follow it; a trace with one is not filled")
       ->capture_default_str()
-      ->check(CLI::Range(0.1, 1000.0));
+      ->check(CLI::Range(0.1, 1000.0))
+      ->needs("--fill-moveout");
 }
 
 MoveoutFillOptions fill_options(const DetectionSettings& s) {

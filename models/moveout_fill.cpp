@@ -76,7 +76,8 @@ bool time_order(const Pick& a, const Pick& b) {
 }  // namespace
 
 bool MoveoutFit::time_at(double x, double* t_ms) const {
-  const double p2 = a + b * x + c * x * x;
+  const double u = (x - x0) / scale;
+  const double p2 = a + b * u + c * u * u;
   if (!(p2 > 0) || !std::isfinite(p2)) return false;
   *t_ms = std::sqrt(p2);
   return true;
@@ -86,15 +87,18 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
                  MoveoutFit* fit) {
   const size_t n = x.size();
   if (n != t.size() || n < 3 || !(tolerance_ms > 0)) return false;
-  // Trace indices scaled to [-1, 1] for a well-conditioned fit; times squared.
-  double scale = 1;
-  for (double v : x) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i]) || !std::isfinite(t[i])) return false;
+  }
+  // Trace indices centred and scaled to [-1, 1] over the picks, for a well-conditioned fit; times squared.
+  const auto [x_min, x_max] = std::minmax_element(x.begin(), x.end());
+  const double x0 = 0.5 * (*x_min + *x_max), scale = std::max(1.0, 0.5 * (*x_max - *x_min));
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] != x[b] ? x[a] < x[b] : a < b; });
   std::vector<double> u(n), y(n), tt(n);
   for (size_t i = 0; i < n; ++i) {
-    u[i] = x[order[i]] / scale;
+    u[i] = (x[order[i]] - x0) / scale;
     tt[i] = t[order[i]];
     y[i] = tt[i] * tt[i];
   }
@@ -102,6 +106,15 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
   const size_t m = std::min<size_t>(n, 24);
   std::vector<size_t> sample(m);
   for (size_t k = 0; k < m; ++k) sample[k] = m == 1 ? 0 : (k * (n - 1) + (m - 1) / 2) / (m - 1);
+  // The candidates are scored on at most 512 of the picks, spread evenly (a wide array's event can
+  // hold thousands); the refit below uses them all.
+  std::vector<double> su, st;
+  const size_t ns = std::min<size_t>(n, 512);
+  for (size_t k = 0; k < ns; ++k) {
+    const size_t i = ns == n ? k : k * (n - 1) / (ns - 1);
+    su.push_back(u[i]);
+    st.push_back(tt[i]);
+  }
   double best[3] = {0, 0, 0};
   int64_t best_n = 0;
   double best_misfit = std::numeric_limits<double>::infinity();
@@ -113,7 +126,7 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
         double q[3];
         if (!through_three(uu, yy, q)) continue;
         double misfit = 0;
-        const int64_t c = count_inliers(u, tt, q, tolerance_ms, nullptr, &misfit);
+        const int64_t c = count_inliers(su, st, q, tolerance_ms, nullptr, &misfit);
         if (c > best_n || (c == best_n && c > 0 && misfit < best_misfit)) {
           best_n = c;
           best_misfit = misfit;
@@ -122,10 +135,10 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
       }
     }
   }
-  if (best_n < std::max<int64_t>(3, min_inliers)) return false;
+  if (best_n < std::min<int64_t>(3, static_cast<int64_t>(ns))) return false;
   // Refitted on the picks that follow it, until they stop changing (at most three times).
   std::vector<char> use(n, 0);
-  count_inliers(u, tt, best, tolerance_ms, &use, nullptr);
+  best_n = count_inliers(u, tt, best, tolerance_ms, &use, nullptr);
   for (int it = 0; it < 3; ++it) {
     double q[3];
     if (!least_squares(u, y, use, q)) break;
@@ -138,10 +151,20 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
     use.swap(next);
   }
   if (best_n < std::max<int64_t>(3, min_inliers)) return false;
+  count_inliers(u, tt, best, tolerance_ms, &use, nullptr);
   fit->a = best[0];
-  fit->b = best[1] / scale;
-  fit->c = best[2] / (scale * scale);
+  fit->b = best[1];
+  fit->c = best[2];
+  fit->x0 = x0;
+  fit->scale = scale;
   fit->inliers = best_n;
+  fit->x_lo = std::numeric_limits<double>::infinity();
+  fit->x_hi = -std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < n; ++i) {
+    if (!use[i]) continue;
+    fit->x_lo = std::min(fit->x_lo, x[order[i]]);
+    fit->x_hi = std::max(fit->x_hi, x[order[i]]);
+  }
   return true;
 }
 
@@ -155,15 +178,20 @@ MoveoutFill::MoveoutFill(int64_t width, double dt_ms, const MoveoutFillOptions& 
   if (!(options.max_hold_ms > 0)) throw UsageError("moveout fill: the hold must be positive");
 }
 
+double MoveoutFill::reach(const Detection& d) const {
+  // Far traces of a front picked only near its apex arrive after the event's last pick.
+  return std::max(d.last_ms + options_.tolerance_ms, d.time_ms + options_.max_span_ms);
+}
+
 void MoveoutFill::fill_event(const Detection& d) {
   const double tol = options_.tolerance_ms;
-  const double lo = d.time_ms - tol, hi = d.last_ms + tol;
-  // held_ is in time order: the picks near the event, by trace then time (filled ones only count
-  // as picks already there, they fit nothing).
+  const double lo_ms = lo(d), hi_ms = d.last_ms + tol, reach_ms = reach(d);
+  // held_ is in time order: the picks that can bear on the event, by trace then time (filled ones
+  // count as picks already there, but fit nothing).
   auto first =
-      std::lower_bound(held_.begin(), held_.end(), lo - tol, [](const Pick& p, double t) { return p.time_ms < t; });
+      std::lower_bound(held_.begin(), held_.end(), lo_ms - tol, [](const Pick& p, double t) { return p.time_ms < t; });
   std::vector<const Pick*> near;
-  for (auto it = first; it != held_.end() && it->time_ms <= hi + tol; ++it) near.push_back(&*it);
+  for (auto it = first; it != held_.end() && it->time_ms <= reach_ms + tol; ++it) near.push_back(&*it);
   std::sort(near.begin(), near.end(), [](const Pick* a, const Pick* b) {
     return a->trace != b->trace ? a->trace < b->trace : a->time_ms < b->time_ms;
   });
@@ -173,7 +201,7 @@ void MoveoutFill::fill_event(const Detection& d) {
     bool taken = false;
     for (; j < near.size() && near[j]->trace == near[i]->trace; ++j) {
       const Pick& p = *near[j];
-      if (!taken && !p.filled && p.time_ms >= lo && p.time_ms <= hi) {  // the trace's earliest pick
+      if (!taken && !p.filled && p.time_ms >= lo_ms && p.time_ms <= hi_ms) {  // the trace's earliest pick
         x.push_back(static_cast<double>(p.trace));
         t.push_back(p.time_ms);
         taken = true;
@@ -183,15 +211,18 @@ void MoveoutFill::fill_event(const Detection& d) {
   }
   MoveoutFit fit;
   if (!fit_moveout(x, t, tol, options_.min_inliers, &fit)) return;
-  // Far traces of a front picked only near its apex arrive after the event's last pick.
-  const double reach = std::max(hi, d.time_ms + options_.max_span_ms);
+  // The traces of the fitted picks, widened on each side by their own span (at least 64 traces):
+  // the front's continuation, not a hyperbola carried across a wide array.
+  const double ext = std::max(64.0, fit.x_hi - fit.x_lo);
+  const int64_t j0 = std::max<int64_t>(0, static_cast<int64_t>(std::floor(fit.x_lo - ext)));
+  const int64_t j1 = std::min<int64_t>(width_ - 1, static_cast<int64_t>(std::ceil(fit.x_hi + ext)));
   std::vector<Pick> add;
   size_t k = 0;
-  for (int64_t j = 0; j < width_; ++j) {
+  for (int64_t j = j0; j <= j1; ++j) {
     while (k < near.size() && near[k]->trace < j) ++k;
     if (!live_.empty() && (j >= static_cast<int64_t>(live_.size()) || live_[static_cast<size_t>(j)] == 0)) continue;
     double pred = 0;
-    if (!fit.time_at(static_cast<double>(j), &pred) || pred < lo || pred > reach || pred < 0) continue;
+    if (!fit.time_at(static_cast<double>(j), &pred) || pred < lo_ms || pred > reach_ms || pred < 0) continue;
     bool picked = false;
     for (size_t q = k; q < near.size() && near[q]->trace == j; ++q) {
       if (std::fabs(near[q]->time_ms - pred) < tol) picked = true;
@@ -211,30 +242,56 @@ void MoveoutFill::fill_event(const Detection& d) {
     add.push_back(p);
   }
   filled_ += static_cast<int64_t>(add.size());
+  std::sort(add.begin(), add.end(), time_order);
+  const size_t mid = held_.size();
   held_.insert(held_.end(), add.begin(), add.end());
-  std::sort(held_.begin(), held_.end(), time_order);
+  std::inplace_merge(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(mid), held_.end(), time_order);
 }
 
 void MoveoutFill::release(double below_ms, std::vector<Pick>* out) {
-  size_t n = 0;
-  while (n < held_.size() && held_[n].time_ms < below_ms) ++n;
-  out->insert(out->end(), held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
-  held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
+  const auto end =
+      std::lower_bound(held_.begin(), held_.end(), below_ms, [](const Pick& p, double t) { return p.time_ms < t; });
+  out->insert(out->end(), held_.begin(), end);
+  held_.erase(held_.begin(), end);
   released_ = std::max(released_, below_ms);
 }
 
 void MoveoutFill::add(const std::vector<Pick>& picks, const std::vector<Detection>& events, double safe_ms,
-                      double now_ms, std::vector<Pick>* out) {
-  held_.insert(held_.end(), picks.begin(), picks.end());
-  std::sort(held_.begin(), held_.end(), time_order);
-  for (const Detection& d : events) fill_event(d);
-  // The held picks before the earliest time an event still to come can reach, less the tolerance
-  // (its filled picks lie at or after that), go out; never more than max_hold_ms of them are kept.
-  release(std::max(safe_ms - options_.tolerance_ms, now_ms - options_.max_hold_ms), out);
+                      double floor_ms, double now_ms, std::vector<Pick>* out) {
+  std::vector<Pick> in(picks);
+  std::sort(in.begin(), in.end(), time_order);
+  const size_t mid = held_.size();
+  held_.insert(held_.end(), in.begin(), in.end());
+  std::inplace_merge(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(mid), held_.end(), time_order);
+  waiting_.insert(waiting_.end(), events.begin(), events.end());
+  // An event is filled once every pick that can bear on it has arrived.
+  std::vector<Detection> still;
+  for (const Detection& d : waiting_) {
+    if (reach(d) + options_.tolerance_ms < floor_ms) {
+      fill_event(d);
+    } else {
+      still.push_back(d);
+    }
+  }
+  waiting_.swap(still);
+  // The held picks that neither a waiting event nor one still to come can look at go out (the
+  // filled picks of those lie at or after the start of their window); never more than max_hold_ms
+  // of them are kept.
+  double bound = safe_ms;
+  for (const Detection& d : waiting_) bound = std::min(bound, lo(d));
+  release(std::max(bound - options_.tolerance_ms, now_ms - options_.max_hold_ms), out);
 }
 
 void MoveoutFill::finish(std::vector<Pick>* out) {
+  for (const Detection& d : waiting_) fill_event(d);
+  waiting_.clear();
   release(std::numeric_limits<double>::infinity(), out);
+  reset();
+}
+
+void MoveoutFill::reset() {
+  held_.clear();
+  waiting_.clear();
   released_ = -std::numeric_limits<double>::infinity();  // the next gather starts at time 0 again
 }
 

@@ -376,7 +376,10 @@ void ArrivalDetector::begin(int64_t gather) {
   picker_.reset();
   pending_ = {};
   if (chains_) chains_ = std::make_unique<PickChains>(association_);
-  if (fill_) fill_->set_live({});
+  if (fill_) {
+    fill_->reset();
+    fill_->set_live({});
+  }
   const int64_t first_event = associator_->next_event();
   associator_ = std::make_unique<EventAssociator>(association_, gather, first_event);
   gather_ = gather;
@@ -406,12 +409,14 @@ void ArrivalDetector::pass_to_fill(size_t p0, size_t e0, double now_ms, bool las
   fill_in_.assign(picks->begin() + static_cast<std::ptrdiff_t>(p0), picks->end());
   picks->resize(p0);
   fill_events_.assign(events->begin() + static_cast<std::ptrdiff_t>(e0), events->end());
-  double safe = now_ms;
+  // Every pick before `floor` has been given (weak ones wait in their chains); no event still to
+  // come holds a pick before `safe`.
+  double floor = now_ms, safe = now_ms;
   if (!last) {
-    safe = std::min(safe, associator_->pending_since_ms());
-    if (chains_) safe = std::min(safe, chains_->pending_since_ms());
+    if (chains_) floor = std::min(floor, chains_->pending_since_ms());
+    safe = std::min(floor, associator_->pending_since_ms());
   }
-  fill_->add(fill_in_, fill_events_, safe, now_ms, picks);
+  fill_->add(fill_in_, fill_events_, safe, floor, now_ms, picks);
   if (last) fill_->finish(picks);
 }
 

@@ -96,13 +96,19 @@ Scene make_scene() {
   return s;
 }
 
+// weak: picks from 0.3, events from 0.5 (weak picks wait in chains).
 std::pair<std::vector<Pick>, std::vector<Detection>> run_scene(const Scene& s, int64_t block, bool fill,
                                                                std::vector<uint8_t> live = {},
-                                                               std::unique_ptr<ArrivalDetector>* keep = nullptr) {
+                                                               std::unique_ptr<ArrivalDetector>* keep = nullptr,
+                                                               bool weak = false) {
   PickerOptions po;
   po.min_separation = 20;
   AssociationOptions ao;
   ao.ms_per_trace = 10.0 / 1500.0 * 1000.0;
+  if (weak) {
+    po.threshold = 0.3f;
+    ao.min_score = 0.5f;
+  }
   MoveoutFillOptions fo;
   fo.enabled = fill;
   fo.tolerance_ms = 6;
@@ -172,6 +178,87 @@ TEST(MoveoutFill, FillsTheUnpickedTracesOnTheMoveoutInTimeOrder) {
       EXPECT_EQ(split.first[k].filled, filled.first[k].filled) << "block " << block;
     }
   }
+}
+
+// With picks below the event threshold, the weak ones wait in their chains: weak codas 400 and
+// 800 ms after the arrival keep chains open past the moment the event closes. The event must still be
+// filled from all of its picks, the same way whatever the blocks.
+TEST(MoveoutFill, WaitsForTheWeakPicksOfTheEventsChains) {
+  Scene s = make_scene();
+  for (int64_t j = 0; j < s.W; ++j) {
+    if (s.missed[static_cast<size_t>(j)]) continue;
+    for (double lag : {400.0, 800.0}) {  // two weak bumps along the front: a chain that spans 800 ms
+      const double centre = (s.arrival_ms[static_cast<size_t>(j)] + lag) / (s.dt * 1000.0);
+      for (int64_t t = 0; t < s.T; ++t) {
+        const double z = (static_cast<double>(t) - centre) / 3.0;
+        float& p = s.prob[static_cast<size_t>(t * s.W + j)];
+        p = std::max(p, static_cast<float>(0.4 * std::exp(-0.5 * z * z)));
+      }
+    }
+  }
+  int64_t n_missed = 0;
+  for (char m : s.missed) n_missed += m;
+  std::unique_ptr<ArrivalDetector> det;
+  const auto whole = run_scene(s, s.T, true, {}, &det, true);
+  ASSERT_EQ(whole.second.size(), 1u);
+  EXPECT_EQ(det->filled(), n_missed);
+  // The codas chain only to each other (no strong pick among them): they are dropped, but their
+  // open chains held the picks back.
+  EXPECT_EQ(whole.first.size(), static_cast<size_t>(s.W));
+  for (size_t k = 1; k < whole.first.size(); ++k) EXPECT_LE(whole.first[k - 1].time_ms, whole.first[k].time_ms) << k;
+  for (int64_t block : {1, 37, 400}) {
+    std::unique_ptr<ArrivalDetector> d2;
+    const auto split = run_scene(s, block, true, {}, &d2, true);
+    EXPECT_EQ(d2->filled(), n_missed) << "block " << block;
+    ASSERT_EQ(split.first.size(), whole.first.size()) << "block " << block;
+    for (size_t k = 0; k < split.first.size(); ++k) {
+      EXPECT_EQ(split.first[k].trace, whole.first[k].trace) << "block " << block;
+      EXPECT_EQ(split.first[k].sample, whole.first[k].sample) << "block " << block;
+      EXPECT_EQ(split.first[k].filled, whole.first[k].filled) << "block " << block;
+    }
+  }
+}
+
+// An event is filled only once every pick that can lie on its moveout has arrived: a network pick
+// on a far trace that comes after the event was emitted is kept, and that trace is not filled too.
+TEST(MoveoutFill, FillsAnEventOnlyOnceItsPicksAreIn) {
+  MoveoutFillOptions o;
+  o.enabled = true;
+  o.tolerance_ms = 5;
+  MoveoutFill fill(40, 2.0, o);
+  auto pick = [](int64_t trace, double t) {
+    Pick p;
+    p.trace = trace;
+    p.time_ms = t;
+    p.sample = t / 2.0;
+    p.score = 0.9f;
+    return p;
+  };
+  std::vector<Pick> front, out;
+  for (int64_t j = 0; j < 20; ++j) front.push_back(pick(j, 1000.0 + 2.0 * j));
+  Detection d;
+  d.time_ms = 1000;
+  d.last_ms = 1038;
+  // The event is emitted; picks up to 1200 ms are in, those of the far traces are not yet.
+  fill.add(front, {d}, 1200, 1200, 1200, &out);
+  EXPECT_EQ(fill.filled(), 0) << "filled before its window was complete";
+  fill.add({pick(30, 1060.0)}, {}, 5000, 5000, 5000, &out);
+  fill.finish(&out);
+  EXPECT_EQ(fill.filled(), 19);  // traces 20-29 and 31-39
+  std::vector<int> on(40, 0);
+  for (size_t k = 0; k < out.size(); ++k) {
+    if (k > 0) {
+      EXPECT_LE(out[k - 1].time_ms, out[k].time_ms);
+    }
+    ++on[static_cast<size_t>(out[k].trace)];
+    if (out[k].trace == 30) {
+      EXPECT_FALSE(out[k].filled);
+    }
+    if (out[k].filled) {
+      EXPECT_NEAR(out[k].time_ms, 1000.0 + 2.0 * static_cast<double>(out[k].trace), 1e-6);
+    }
+  }
+  for (int j = 0; j < 40; ++j) EXPECT_EQ(on[static_cast<size_t>(j)], 1) << "trace " << j;
 }
 
 TEST(MoveoutFill, NeverFillsTracesThatAreNotLive) {
