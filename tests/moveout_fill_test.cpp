@@ -125,6 +125,16 @@ std::pair<std::vector<Pick>, std::vector<Detection>> run_scene(const Scene& s, i
   return {picks, events};
 }
 
+// The same picks, filled ones included, as a run over the whole record.
+void expect_same_picks(const std::vector<Pick>& split, const std::vector<Pick>& whole, int64_t block) {
+  ASSERT_EQ(split.size(), whole.size()) << "block " << block;
+  for (size_t k = 0; k < split.size(); ++k) {
+    EXPECT_EQ(split[k].trace, whole[k].trace) << "block " << block;
+    EXPECT_EQ(split[k].sample, whole[k].sample) << "block " << block;
+    EXPECT_EQ(split[k].filled, whole[k].filled) << "block " << block;
+  }
+}
+
 TEST(MoveoutFill, FillsTheUnpickedTracesOnTheMoveoutInTimeOrder) {
   const Scene s = make_scene();
   int64_t n_missed = 0;
@@ -170,13 +180,7 @@ TEST(MoveoutFill, FillsTheUnpickedTracesOnTheMoveoutInTimeOrder) {
 
   // Whatever the blocks of the stream: the same picks, filled ones included.
   for (int64_t block : {1, 37, 400}) {
-    const auto split = run_scene(s, block, true);
-    ASSERT_EQ(split.first.size(), filled.first.size()) << "block " << block;
-    for (size_t k = 0; k < split.first.size(); ++k) {
-      EXPECT_EQ(split.first[k].trace, filled.first[k].trace) << "block " << block;
-      EXPECT_EQ(split.first[k].sample, filled.first[k].sample) << "block " << block;
-      EXPECT_EQ(split.first[k].filled, filled.first[k].filled) << "block " << block;
-    }
+    expect_same_picks(run_scene(s, block, true).first, filled.first, block);
   }
 }
 
@@ -210,12 +214,7 @@ TEST(MoveoutFill, WaitsForTheWeakPicksOfTheEventsChains) {
     std::unique_ptr<ArrivalDetector> d2;
     const auto split = run_scene(s, block, true, {}, &d2, true);
     EXPECT_EQ(d2->filled(), n_missed) << "block " << block;
-    ASSERT_EQ(split.first.size(), whole.first.size()) << "block " << block;
-    for (size_t k = 0; k < split.first.size(); ++k) {
-      EXPECT_EQ(split.first[k].trace, whole.first[k].trace) << "block " << block;
-      EXPECT_EQ(split.first[k].sample, whole.first[k].sample) << "block " << block;
-      EXPECT_EQ(split.first[k].filled, whole.first[k].filled) << "block " << block;
-    }
+    expect_same_picks(split.first, whole.first, block);
   }
 }
 
