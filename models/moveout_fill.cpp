@@ -135,7 +135,7 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
       }
     }
   }
-  if (best_n < std::min<int64_t>(3, static_cast<int64_t>(ns))) return false;
+  if (best_n < 3) return false;  // no candidate quadratic fits three picks
   // Refitted on the picks that follow it, until they stop changing (at most three times).
   std::vector<char> use(n, 0);
   best_n = count_inliers(u, tt, best, tolerance_ms, &use, nullptr);
