@@ -117,6 +117,9 @@ int cmd_synth(int argc, char** argv) {
   std::string s_to_p = num_str(defaults.s_to_p_lo) + ":" + num_str(defaults.s_to_p_hi);
   std::string q_range = num_str(defaults.q_lo) + ":" + num_str(defaults.q_hi);
   std::string qs_ratio = num_str(defaults.qs_ratio_lo) + ":" + num_str(defaults.qs_ratio_hi);
+  std::string velocity_scale = num_str(defaults.velocity_scale_lo) + ":" + num_str(defaults.velocity_scale_hi);
+  std::string depth = num_str(defaults.depth_lo) + ":" + num_str(defaults.depth_hi);
+  std::string lateral = num_str(defaults.lateral_lo) + ":" + num_str(defaults.lateral_hi);
   app.add_option("--out", out, "output file (written as F.tmp, renamed when complete)")->required();
   app.add_option("--samples", samples, "number of gathers N (required without --continuous)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
@@ -175,6 +178,16 @@ int cmd_synth(int argc, char** argv) {
                  "along the line, S shifted 1.5-2.5x as much (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 100.0));
+  app.add_option("--velocity-scale", velocity_scale,
+                 "range LO:HI of a factor on every velocity of the site (layers of 3.5, 5 and 6 km/s), drawn per "
+                 "event (uniform), within 0.1:10; below 1 a slower site: later arrivals and steeper moveouts")
+      ->capture_default_str();
+  app.add_option("--depth", depth, "range LO:HI of the source depth in m, drawn per event (uniform), within 10:20000")
+      ->capture_default_str();
+  app.add_option("--lateral", lateral,
+                 "range LO:HI of the source's position along the line, drawn per event (uniform): 0 at the first "
+                 "receiver, 1 at the last, outside 0:1 beyond the ends; within -5:6")
+      ->capture_default_str();
   app.add_option("--reversed-traces", reversed, "share of live traces recorded with reversed polarity (labelled)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -231,6 +244,18 @@ int cmd_synth(int argc, char** argv) {
   parse_range("--s-to-p", s_to_p, &sc.s_to_p_lo, &sc.s_to_p_hi);
   if (!(sc.s_to_p_lo >= 0.1 && sc.s_to_p_hi <= 20)) {
     throw UsageError("--s-to-p: '" + s_to_p + "' must lie within 0.1:20");
+  }
+  parse_range("--velocity-scale", velocity_scale, &sc.velocity_scale_lo, &sc.velocity_scale_hi);
+  if (!(sc.velocity_scale_lo >= 0.1 && sc.velocity_scale_hi <= 10)) {
+    throw UsageError("--velocity-scale: '" + velocity_scale + "' must lie within 0.1:10");
+  }
+  parse_range("--depth", depth, &sc.depth_lo, &sc.depth_hi);
+  if (!(sc.depth_lo >= 10 && sc.depth_hi <= 20000)) {
+    throw UsageError("--depth: '" + depth + "' must lie within 10:20000 m");
+  }
+  parse_range("--lateral", lateral, &sc.lateral_lo, &sc.lateral_hi);
+  if (!(sc.lateral_lo >= -5 && sc.lateral_hi <= 6)) {
+    throw UsageError("--lateral: '" + lateral + "' must lie within -5:6");
   }
   parse_range("--q", q_range, &sc.q_lo, &sc.q_hi);
   parse_range("--qs-ratio", qs_ratio, &sc.qs_ratio_lo, &sc.qs_ratio_hi);

@@ -59,12 +59,14 @@ enum Purpose : uint64_t {
   kRecordBursts = 19,    // index the segment; sub 0 the draws, 1 + b burst b's noise
   kRecordSurface = 20,
   kRecordCorrelation = 21,
-  kCoherent = 22,           // sub 0: the draws; 1 + w: wave w's white noise (a run key derived from it)
-  kRecordCoherent = 23,     // index 0; sub as kCoherent
-  kAttenuation = 24,        // sub: the event
-  kRecordAttenuation = 25,  // index the segment, sub the event in it
-  kStatics = 26,            // sub 0
-  kRecordStatics = 27,      // index 0, sub 0
+  kCoherent = 22,             // sub 0: the draws; 1 + w: wave w's white noise (a run key derived from it)
+  kRecordCoherent = 23,       // index 0; sub as kCoherent
+  kAttenuation = 24,          // sub: the event
+  kRecordAttenuation = 25,    // index the segment, sub the event in it
+  kStatics = 26,              // sub 0
+  kRecordStatics = 27,        // index 0, sub 0
+  kVelocityScale = 28,        // sub: the event
+  kRecordVelocityScale = 29,  // index the segment, sub the event in it
 };
 
 uint64_t stream_key(uint64_t seed, int64_t index, Purpose purpose, int64_t sub) {
@@ -196,6 +198,19 @@ struct Event {
   // gather); empty otherwise.
   std::vector<double> att_pick, att_half;
 };
+
+// The event's factor on the model's velocities, from its own stream (so that the other draws stay
+// those of the generator before the factor existed; a range of one value draws nothing).
+void draw_velocity_scale(const SynthConfig& cfg, uint64_t key, Event* e) {
+  double scale = cfg.velocity_scale_lo;
+  if (cfg.velocity_scale_hi > cfg.velocity_scale_lo) {
+    Rng rng(key);
+    scale = rng.uniform(cfg.velocity_scale_lo, cfg.velocity_scale_hi);
+  }
+  e->pub.velocity_scale = scale;
+  e->t0 /= scale;
+  e->vrms *= scale;
+}
 
 // Source position, wavelets, amplitudes and radiation lobes of one event (not its origin time).
 void draw_source(const SynthConfig& cfg, double line, Rng& rng, Event* e) {
@@ -852,6 +867,8 @@ void validate_synth_config(const SynthConfig& c) {
   }
   need(c.depth_lo > 0 && c.depth_lo <= c.depth_hi, "depth range must satisfy 0 < depth_lo <= depth_hi");
   need(c.lateral_lo <= c.lateral_hi, "lateral_lo must not exceed lateral_hi");
+  need(c.velocity_scale_lo >= 0.1 && c.velocity_scale_lo <= c.velocity_scale_hi && c.velocity_scale_hi <= 10,
+       "velocity scale range must satisfy 0.1 <= velocity_scale_lo <= velocity_scale_hi <= 10");
   need(c.amp_lo > 0 && c.amp_lo <= c.amp_hi, "amplitude range must satisfy 0 < amp_lo <= amp_hi");
   need(c.s_to_p_lo > 0 && c.s_to_p_lo <= c.s_to_p_hi, "S/P ratio range must satisfy 0 < lo <= hi");
   need(c.s_freq_ratio_lo > 0 && c.s_freq_ratio_lo <= c.s_freq_ratio_hi && c.s_freq_ratio_hi <= 1.0,
@@ -887,9 +904,11 @@ void validate_synth_config(const SynthConfig& c) {
        "bursts and surface waves per minute must lie in [0, 6000]");
 }
 
-double synth_traveltime(const SynthConfig& cfg, double z, double h, bool s_wave) {
+double synth_traveltime(const SynthConfig& cfg, double z, double h, bool s_wave, double velocity_scale) {
   double t0 = 0, vrms = 0;
   vertical_time(cfg, z, &t0, &vrms);
+  t0 /= velocity_scale;
+  vrms *= velocity_scale;
   const double t = std::sqrt(t0 * t0 + (h * h) / (vrms * vrms));
   // vs = vp / vp_vs in every layer, so the S time is the P time scaled.
   return s_wave ? t * cfg.vp_vs : t;
@@ -916,6 +935,7 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     draw_source(cfg, line, rng, &e);
     draw_wavelet(cfg, stream_key(cfg.seed, index, kWavelets, static_cast<int64_t>(i)), &e);
     draw_attenuation(cfg, stream_key(cfg.seed, index, kAttenuation, static_cast<int64_t>(i)), &e);
+    draw_velocity_scale(cfg, stream_key(cfg.seed, index, kVelocityScale, static_cast<int64_t>(i)), &e);
     SynthEvent& p = e.pub;
     p.snr_db = snr_db;
 
@@ -924,9 +944,9 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     // far-offset S tails leave the window at the bottom.
     const double h_min = std::clamp(p.x, 0.0, line) - p.x;  // 0 when the source is under the line
     const double h_max = std::max(std::fabs(p.x), std::fabs(line - p.x));
-    const double tp_min = synth_traveltime(cfg, p.z, h_min, false);
-    const double ts_min = synth_traveltime(cfg, p.z, h_min, true);
-    const double ts_max = synth_traveltime(cfg, p.z, h_max, true);
+    const double tp_min = synth_traveltime(cfg, p.z, h_min, false, p.velocity_scale);
+    const double ts_min = synth_traveltime(cfg, p.z, h_min, true, p.velocity_scale);
+    const double ts_max = synth_traveltime(cfg, p.z, h_max, true, p.velocity_scale);
     const double lo = e.shape_p.half;
     const double room = T - e.shape_s.half - lo;
     const double span = ts_max - tp_min <= room ? ts_max - tp_min : ts_min - tp_min;
@@ -1221,6 +1241,7 @@ struct SynthRecord::Impl {
       draw_source(cfg, line, rng, &e);
       draw_wavelet(cfg, stream_key(cfg.seed, s, kRecordWavelets, static_cast<int64_t>(ev.size())), &e);
       draw_attenuation(cfg, stream_key(cfg.seed, s, kRecordAttenuation, static_cast<int64_t>(ev.size())), &e);
+      draw_velocity_scale(cfg, stream_key(cfg.seed, s, kRecordVelocityScale, static_cast<int64_t>(ev.size())), &e);
       e.pub.origin_time = t;
       e.pub.snr_db = rng.uniform(cfg.snr_db_lo, cfg.snr_db_hi);
       scale_to_snr(&e);
@@ -1345,9 +1366,10 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
                                            std::fabs(1.0 - cfg.lateral_lo), std::fabs(1.0 - cfg.lateral_hi)});
   double t0 = 0, vrms = 0;
   vertical_time(cfg, cfg.depth_hi, &t0, &vrms);
-  const double v_min = cfg.velocity == VelocityModel::kHomogeneous
-                           ? cfg.vp
-                           : *std::min_element(cfg.layer_vp.begin(), cfg.layer_vp.end());
+  t0 /= cfg.velocity_scale_lo;
+  const double v_min = cfg.velocity_scale_lo * (cfg.velocity == VelocityModel::kHomogeneous
+                                                    ? cfg.vp
+                                                    : *std::min_element(cfg.layer_vp.begin(), cfg.layer_vp.end()));
   // S frequencies are clamped to >= freq_lo; any wavelet's support and label lie within this.
   m->stamp_max = std::max(kWaveletMaxBeforePeriods, kWaveletMaxAfterPeriods) / cfg.freq_lo;
   const double travel_max = (t0 + h_max / v_min) * cfg.vp_vs;

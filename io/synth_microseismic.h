@@ -71,6 +71,11 @@ struct SynthConfig {
   // 1 = last; values outside [0, 1] put sources beyond the line).
   double depth_lo = 1200.0, depth_hi = 2200.0;
   double lateral_lo = 0.25, lateral_hi = 0.75;
+  // A factor on every velocity of the model (P and S), drawn per event, uniformly in
+  // [velocity_scale_lo, velocity_scale_hi], from its own stream: below 1 a slower site, later arrivals
+  // and steeper moveouts (at 10 m spacing a P front at 2 km/s crosses 2.5 samples of 2 ms per trace,
+  // at the defaults at most about 1). 1:1 (the default): the model as given, bit for bit.
+  double velocity_scale_lo = 1.0, velocity_scale_hi = 1.0;
 
   // Event amplitudes, relative to the strongest possible event (the noise is set by the SNR).
   double amp_lo = 0.5, amp_hi = 1.0;
@@ -170,6 +175,7 @@ struct SynthEvent {
   double gabor_phase = 0, gabor_width = 0;  // Gabor: phi (rad) and s x f
   bool double_couple = false;               // shear-like radiation: polarity changes along the line (polarity_flips)
   double q_p = 0, q_s = 0;                  // quality factors of the attenuation of P and S; 0: not attenuated
+  double velocity_scale = 1;                // the factor on the model's velocities (SynthConfig::velocity_scale_lo)
   double amp_p = 0, amp_s = 0;              // signed amplitudes at the apex (sign = polarity)
   double snr_db = 0;                        // gathers: the gather's SNR; records: this event's own
   // Earliest and latest of the event's picks (P and S); NaN when none lies inside the window.
@@ -226,8 +232,9 @@ struct SynthSampleInfo {
 void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* label, SynthSampleInfo* info = nullptr);
 
 // One-way traveltime (s) of a P (s_wave false) or S wave from a source at depth z (m) to a surface
-// receiver at horizontal offset h (m), in the config's velocity model.
-double synth_traveltime(const SynthConfig& cfg, double z, double h, bool s_wave);
+// receiver at horizontal offset h (m), in the config's velocity model with every velocity times
+// velocity_scale (an event's SynthEvent::velocity_scale).
+double synth_traveltime(const SynthConfig& cfg, double z, double h, bool s_wave, double velocity_scale = 1.0);
 
 // Throws seis::UsageError naming the field when a value is out of range.
 void validate_synth_config(const SynthConfig& cfg);

@@ -92,11 +92,13 @@ TEST(SynthInfoCli, SameSeedGivesIdenticalDataWhateverTheThreads) {
   EXPECT_NE(std::memcmp(da.data(), dc.data(), da.size() * 4), 0) << "different seeds, same data";
 }
 
-TEST(SynthInfoCli, FreqSToPAndStaticsReachTheAttributes) {
+TEST(SynthInfoCli, FreqSToPStaticsAndSiteReachTheAttributes) {
   const std::string f = dir() + "/freq.h5";
-  ASSERT_EQ(
-      run("synth --out " + f + " --samples 2 --height 32 --width 32 --freq 60:80 --s-to-p 0.5:4 --statics-ms 3.5").code,
-      0);
+  ASSERT_EQ(run("synth --out " + f +
+                " --samples 2 --height 32 --width 32 --freq 60:80 --s-to-p 0.5:4 --statics-ms 3.5 "
+                "--velocity-scale 0.5:1.2 --depth 300:3000 --lateral=-0.3:1.3")
+                .code,
+            0);
   const Result j = run("info --json " + f);
   ASSERT_EQ(j.code, 0) << j.err;
   const nlohmann::json o = nlohmann::json::parse(j.out);
@@ -105,6 +107,11 @@ TEST(SynthInfoCli, FreqSToPAndStaticsReachTheAttributes) {
   EXPECT_EQ(o["attributes"]["s_to_p_lo"], "0.5");
   EXPECT_EQ(o["attributes"]["s_to_p_hi"], "4");
   EXPECT_EQ(o["attributes"]["statics_ms"], "3.5");
+  EXPECT_EQ(o["attributes"]["velocity_scale_lo"], "0.5");
+  EXPECT_EQ(o["attributes"]["velocity_scale_hi"], "1.2");
+  EXPECT_EQ(o["attributes"]["depth_lo"], "300");
+  EXPECT_EQ(o["attributes"]["depth_hi"], "3000");
+  EXPECT_EQ(o["attributes"]["lateral_lo"], "-0.3");
 }
 
 void expect_exit(const std::string& args, int code, const std::string& fragment) {
@@ -133,6 +140,12 @@ TEST(SynthInfoCli, BadFlagsExitWithCode2AndOneLine) {
   expect_exit("synth --out " + f + ok + " --s-to-p 1:50", 2, "--s-to-p");
   expect_exit("synth --out " + f + ok + " --statics-ms -1", 2, "--statics-ms");
   expect_exit("synth --out " + f + ok + " --statics-ms 200", 2, "--statics-ms");
+  expect_exit("synth --out " + f + ok + " --velocity-scale 0.05:1", 2, "--velocity-scale");
+  expect_exit("synth --out " + f + ok + " --velocity-scale 2:1", 2, "--velocity-scale");
+  expect_exit("synth --out " + f + ok + " --velocity-scale 1", 2, "--velocity-scale");
+  expect_exit("synth --out " + f + ok + " --depth 0:100", 2, "--depth");
+  expect_exit("synth --out " + f + ok + " --depth 100:nan", 2, "--depth");
+  expect_exit("synth --out " + f + ok + " --lateral=-9:1", 2, "--lateral");
   expect_exit("synth --out " + f + ok + " --threads 0", 2, "--threads");
   expect_exit("synth --out " + f + ok + " --no-such-flag", 2, "--no-such-flag");
   expect_exit("info", 2, "files");
