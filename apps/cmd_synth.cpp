@@ -111,6 +111,7 @@ int cmd_synth(int argc, char** argv) {
   double pink = defaults.pink_fraction, correlated = defaults.correlated_noise, hum = defaults.hum;
   double coherent = defaults.coherent_noise, flips = defaults.polarity_flips, reversed = defaults.reversed_fraction;
   double statics = defaults.statics_ms;
+  double label_half_ms = defaults.label_half_ms;
   double bursts = 0, surface_waves = 0;  // defaults depend on --continuous
   double attenuation = defaults.q_fraction;
   std::string freq_range = num_str(defaults.freq_lo) + ":" + num_str(defaults.freq_hi);
@@ -178,6 +179,11 @@ int cmd_synth(int argc, char** argv) {
                  "along the line, S shifted 1.5-2.5x as much (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 100.0));
+  app.add_option("--label-half-ms", label_half_ms,
+                 "half-width of every label around its pick in ms, whatever the wavelet (0: the wavelet's own, 0.5-0.6 "
+                 "periods); the SNR is measured over the wavelet's either way")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
   app.add_option("--velocity-scale", velocity_scale,
                  "range LO:HI of a factor on every velocity of the site (layers of 3.5, 5 and 6 km/s), drawn per "
                  "event (uniform), within 0.1:10; below 1 a slower site: later arrivals and steeper moveouts")
@@ -234,6 +240,11 @@ int cmd_synth(int argc, char** argv) {
   sc.coherent_noise = coherent;
   sc.polarity_flips = flips;
   sc.statics_ms = statics;
+  sc.label_half_ms = label_half_ms;
+  if (label_half_ms > 0 && label_half_ms < 500 * sc.dt) {
+    throw UsageError("--label-half-ms " + num_str(label_half_ms) + ": below half a sample (" + num_str(500 * sc.dt) +
+                     " ms)");
+  }
   sc.reversed_fraction = reversed;
   sc.q_fraction = attenuation;
   parse_range("--freq", freq_range, &sc.freq_lo, &sc.freq_hi);

@@ -106,6 +106,7 @@ void write_generator_attributes(H5SampleWriter& writer, const SynthConfig& sc, c
   writer.set_attribute("lateral_hi", sc.lateral_hi);
   writer.set_attribute("velocity_scale_lo", sc.velocity_scale_lo);
   writer.set_attribute("velocity_scale_hi", sc.velocity_scale_hi);
+  writer.set_attribute("label_half_ms", sc.label_half_ms);
   writer.set_attribute("dead_fraction", sc.dead_fraction);
   writer.set_attribute("spiky_fraction", sc.spiky_fraction);
   writer.set_attribute("wavelets", synth_wavelet_weights_str(sc));

@@ -436,12 +436,17 @@ struct Rows {
   int64_t row0 = 0, rows = 0, W = 0;
   float* data = nullptr;
   uint8_t* label = nullptr;
+  // With a fixed label width (SynthConfig::label_half_ms): the label is +-label_half around each
+  // pick, and `energy`, when set, gets the wavelet-wide mask the gather's SNR is measured over.
+  double label_half = 0;
+  uint8_t* energy = nullptr;
 };
 
 // The wavelet over its support and the label over +-half around the pick (a Berlage's label
-// begins before its onset).
+// begins before its onset); half is the wavelet's, or b.label_half when set.
 void stamp_phase(double dt, const Rows& b, int64_t j, double t_arr, const WaveletShape& w, double amp) {
-  const double lo = std::max(w.before, w.half), hi = std::max(w.after, w.half), half = w.half;
+  const double half = b.label_half > 0 ? b.label_half : w.half;
+  const double lo = std::max({w.before, w.half, half}), hi = std::max({w.after, w.half, half});
   const int64_t k0 = std::max<int64_t>(b.row0, static_cast<int64_t>(std::ceil((t_arr - lo) / dt)));
   const int64_t k1 = std::min<int64_t>(b.row0 + b.rows - 1, static_cast<int64_t>(std::floor((t_arr + hi) / dt)));
   for (int64_t k = k0; k <= k1; ++k) {
@@ -449,6 +454,7 @@ void stamp_phase(double dt, const Rows& b, int64_t j, double t_arr, const Wavele
     const int64_t at = (k - b.row0) * b.W + j;
     b.data[at] += static_cast<float>(amp * w(tau));
     if (std::fabs(tau) <= half) b.label[at] = 1;
+    if (b.energy != nullptr && std::fabs(tau) <= w.half) b.energy[at] = 1;
   }
 }
 
@@ -464,13 +470,16 @@ void attenuate(const SynthConfig& cfg, const Event& e, const Arrival& a, int pha
 // The attenuated wavelet over its samples and the label over +-half around its pick.
 void stamp_attenuated(double dt, const Rows& b, int64_t j, const AttenuatedArrival& w, double amp) {
   const int64_t n = static_cast<int64_t>(w.w.size());
-  const int64_t lo = std::min(w.k0, static_cast<int64_t>(std::ceil((w.pick - w.half) / dt)));
-  const int64_t hi = std::max(w.k0 + n - 1, static_cast<int64_t>(std::floor((w.pick + w.half) / dt)));
+  const double half = b.label_half > 0 ? b.label_half : w.half, reach = std::max(half, w.half);
+  const int64_t lo = std::min(w.k0, static_cast<int64_t>(std::ceil((w.pick - reach) / dt)));
+  const int64_t hi = std::max(w.k0 + n - 1, static_cast<int64_t>(std::floor((w.pick + reach) / dt)));
   const int64_t k0 = std::max(b.row0, lo), k1 = std::min(b.row0 + b.rows - 1, hi);
   for (int64_t k = k0; k <= k1; ++k) {
     const int64_t at = (k - b.row0) * b.W + j, i = k - w.k0;
     if (i >= 0 && i < n) b.data[at] += static_cast<float>(amp * w.w[static_cast<size_t>(i)]);
-    if (std::fabs(static_cast<double>(k) * dt - w.pick) <= w.half) b.label[at] = 1;
+    const double tau = std::fabs(static_cast<double>(k) * dt - w.pick);
+    if (tau <= half) b.label[at] = 1;
+    if (b.energy != nullptr && tau <= w.half) b.energy[at] = 1;
   }
 }
 
@@ -520,6 +529,7 @@ void event_picks(const SynthConfig& cfg, const std::vector<uint8_t>& kind, doubl
         t = att.pick;
         half = att.half;
       }
+      if (cfg.label_half_ms > 0) half = cfg.label_half_ms * 1e-3;
       if (t >= 0.0 && t <= t_max) picks->push_back({number, j, phase, t, half});
     }
   }
@@ -867,6 +877,8 @@ void validate_synth_config(const SynthConfig& c) {
   }
   need(c.depth_lo > 0 && c.depth_lo <= c.depth_hi, "depth range must satisfy 0 < depth_lo <= depth_hi");
   need(c.lateral_lo <= c.lateral_hi, "lateral_lo must not exceed lateral_hi");
+  need(c.label_half_ms == 0 || (c.label_half_ms >= 500 * c.dt && c.label_half_ms <= 1000),
+       "label_half_ms must be 0 (the wavelet's) or lie within [dt / 2, 1000] ms");
   need(c.velocity_scale_lo >= 0.1 && c.velocity_scale_lo <= c.velocity_scale_hi && c.velocity_scale_hi <= 10,
        "velocity scale range must satisfy 0.1 <= velocity_scale_lo <= velocity_scale_hi <= 10");
   need(c.amp_lo > 0 && c.amp_lo <= c.amp_hi, "amplitude range must satisfy 0 < amp_lo <= amp_hi");
@@ -961,7 +973,10 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   const std::vector<uint8_t> kind = draw_trace_kinds(cfg, W, defects, &n_dead, &n_spiky, &polarity, &n_reversed);
 
   // ---- Signal and label: P and S wavelets (attenuated or not) stamped near each arrival. ----
-  const Rows gather{0, H, W, data, label};
+  // A fixed label width: the SNR is still measured over the wavelets' own half-widths (`energy`).
+  std::vector<uint8_t> energy(cfg.label_half_ms > 0 ? static_cast<size_t>(H * W) : 0);
+  const Rows gather{0, H, W, data, label, cfg.label_half_ms * 1e-3, energy.empty() ? nullptr : energy.data()};
+  const uint8_t* snr_mask = energy.empty() ? label : energy.data();
   AttenuatedArrival scratch;
   for (Event& e : events) {
     Event* keep = nullptr;
@@ -980,9 +995,9 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     float acc[8] = {};  // per-row partial sums in float, 8 lanes so that the loop vectorises
     int64_t row_n = 0;
     for (int64_t j = 0; j < W; ++j) {
-      const float m = label[k * W + j], v = data[k * W + j];
+      const float m = snr_mask[k * W + j], v = data[k * W + j];
       acc[j & 7] += m * v * v;
-      row_n += label[k * W + j];
+      row_n += snr_mask[k * W + j];
     }
     for (float a : acc) sig2 += a;
     n_label += row_n;
@@ -1371,7 +1386,8 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
                                                     ? cfg.vp
                                                     : *std::min_element(cfg.layer_vp.begin(), cfg.layer_vp.end()));
   // S frequencies are clamped to >= freq_lo; any wavelet's support and label lie within this.
-  m->stamp_max = std::max(kWaveletMaxBeforePeriods, kWaveletMaxAfterPeriods) / cfg.freq_lo;
+  m->stamp_max =
+      std::max(std::max(kWaveletMaxBeforePeriods, kWaveletMaxAfterPeriods) / cfg.freq_lo, cfg.label_half_ms * 1e-3);
   const double travel_max = (t0 + h_max / v_min) * cfg.vp_vs;
   if (cfg.q_fraction > 0) {  // the longest Q tail and the widest label: S at the longest traveltime and lowest Q
     const double tstar_max = travel_max / (cfg.q_lo * std::min(1.0, cfg.qs_ratio_lo));
@@ -1422,7 +1438,7 @@ void SynthRecord::window(int64_t t0, int64_t rows, float* data, uint8_t* label) 
   SEIS_CHECK(t0 >= 0 && rows >= 1 && t0 + rows <= m.T, "window [" << t0 << ", " << t0 + rows << ") of " << m.T);
   std::fill(data, data + rows * W, 0.0f);
   std::fill(label, label + rows * W, uint8_t{0});
-  const Rows b{t0, rows, W, data, label};
+  const Rows b{t0, rows, W, data, label, cfg.label_half_ms * 1e-3, nullptr};
 
   // Signal and label: the events whose wavelets can reach [t0, t0 + rows).
   AttenuatedArrival scratch_arrival;

@@ -77,6 +77,13 @@ struct SynthConfig {
   // at the defaults at most about 1). 1:1 (the default): the model as given, bit for bit.
   double velocity_scale_lo = 1.0, velocity_scale_hi = 1.0;
 
+  // Half-width (ms) of every label around its pick, whatever the wavelet and its frequency; 0 (the
+  // default): the wavelet's own (synth_label_half_width, 0.5-0.6 / f, wider when attenuated). A
+  // fixed width asks the network for the pick itself rather than the arrival's energy: a run's
+  // centre then moves with the pick, not with the period. The SNR is measured over the wavelet's
+  // own half-width either way, so the data keep their bits; at least half a sample.
+  double label_half_ms = 0.0;
+
   // Event amplitudes, relative to the strongest possible event (the noise is set by the SNR).
   double amp_lo = 0.5, amp_hi = 1.0;
   double s_to_p_lo = 1.0, s_to_p_hi = 2.5;              // S/P amplitude ratio at the apex

@@ -96,7 +96,7 @@ TEST(SynthInfoCli, FreqSToPStaticsAndSiteReachTheAttributes) {
   const std::string f = dir() + "/freq.h5";
   ASSERT_EQ(run("synth --out " + f +
                 " --samples 2 --height 32 --width 32 --freq 60:80 --s-to-p 0.5:4 --statics-ms 3.5 "
-                "--velocity-scale 0.5:1.2 --depth 300:3000 --lateral=-0.3:1.3")
+                "--velocity-scale 0.5:1.2 --depth 300:3000 --lateral=-0.3:1.3 --label-half-ms 5")
                 .code,
             0);
   const Result j = run("info --json " + f);
@@ -112,6 +112,7 @@ TEST(SynthInfoCli, FreqSToPStaticsAndSiteReachTheAttributes) {
   EXPECT_EQ(o["attributes"]["depth_lo"], "300");
   EXPECT_EQ(o["attributes"]["depth_hi"], "3000");
   EXPECT_EQ(o["attributes"]["lateral_lo"], "-0.3");
+  EXPECT_EQ(o["attributes"]["label_half_ms"], "5");
 }
 
 void expect_exit(const std::string& args, int code, const std::string& fragment) {
@@ -141,6 +142,8 @@ TEST(SynthInfoCli, BadFlagsExitWithCode2AndOneLine) {
   expect_exit("synth --out " + f + ok + " --statics-ms -1", 2, "--statics-ms");
   expect_exit("synth --out " + f + ok + " --statics-ms 200", 2, "--statics-ms");
   expect_exit("synth --out " + f + ok + " --velocity-scale 0.05:1", 2, "--velocity-scale");
+  expect_exit("synth --out " + f + ok + " --label-half-ms 0.4", 2, "--label-half-ms");
+  expect_exit("synth --out " + f + ok + " --label-half-ms -2", 2, "--label-half-ms");
   expect_exit("synth --out " + f + ok + " --velocity-scale 2:1", 2, "--velocity-scale");
   expect_exit("synth --out " + f + ok + " --velocity-scale 1", 2, "--velocity-scale");
   expect_exit("synth --out " + f + ok + " --depth 0:100", 2, "--depth");

@@ -83,10 +83,11 @@ Expected expected_arrival(const SynthConfig& cfg, const SynthEvent& e, int64_t j
   const double t = e.origin_time + tt, f = phase == 0 ? e.freq_p : e.freq_s;
   const WaveletShape w =
       make_wavelet(e.wavelet, f, cfg.dt, e.damped_power, e.damped_rate, e.gabor_phase, e.gabor_width);
-  if (e.q_p <= 0) return {t, w.half};
+  const double fixed = cfg.label_half_ms * 1e-3;
+  if (e.q_p <= 0) return {t, fixed > 0 ? fixed : w.half};
   AttenuatedArrival a;
   attenuate_arrival(w, t, tt / (phase == 0 ? e.q_p : e.q_s), cfg.dt, &a);
-  return {a.pick, a.half};
+  return {a.pick, fixed > 0 ? fixed : a.half};
 }
 
 bool dead_trace(const Grid& g, int64_t j) {
@@ -667,6 +668,59 @@ TEST(SynthTruth, VelocityScaleSlowsTheSiteAndSteepensTheMoveout) {
     EXPECT_EQ(f.events[e].velocity_scale, 0.5);
     EXPECT_EQ(f.events[e].x, a.events[e].x);
   }
+}
+
+// A fixed label width (SynthConfig::label_half_ms): the data keep their bits (the SNR is measured
+// over the wavelets' own widths), the picks their times, and every labelled sample lies within the
+// width of a pick on its trace (or of an arrival just outside the window, on its first or last row).
+void expect_fixed_label(const Grid& wide, const Grid& narrow, double half, const std::string& what) {
+  SCOPED_TRACE(what);
+  ASSERT_EQ(std::memcmp(wide.data.data(), narrow.data.data(), wide.data.size() * 4), 0) << "the data changed";
+  ASSERT_EQ(wide.picks.size(), narrow.picks.size());
+  std::vector<std::vector<double>> on_trace(static_cast<size_t>(narrow.W));
+  for (size_t k = 0; k < narrow.picks.size(); ++k) {
+    EXPECT_EQ(narrow.picks[k].time, wide.picks[k].time);
+    EXPECT_EQ(narrow.picks[k].half, half);
+    on_trace[static_cast<size_t>(narrow.picks[k].trace)].push_back(narrow.picks[k].time);
+  }
+  int64_t n_wide = 0, n_narrow = 0;
+  for (int64_t k = 0; k < narrow.rows; ++k) {
+    for (int64_t j = 0; j < narrow.W; ++j) {
+      n_wide += wide.label[k * wide.W + j];
+      if (!narrow.label[k * narrow.W + j]) continue;
+      ++n_narrow;
+      const auto& t = on_trace[static_cast<size_t>(j)];
+      const bool near = std::any_of(t.begin(), t.end(), [&](double p) {
+        return std::fabs(static_cast<double>(k) * narrow.dt - p) <= half + 1e-12;
+      });
+      ASSERT_TRUE(near || k == 0 || k == narrow.rows - 1) << "row " << k << " trace " << j << " far from any pick";
+    }
+  }
+  EXPECT_GT(n_narrow, 0);
+  EXPECT_LT(n_narrow * 2, n_wide) << "the label is not narrower";
+}
+
+TEST(SynthTruth, FixedLabelWidthKeepsTheDataAndNarrowsTheLabel) {
+  SynthConfig cfg;
+  cfg.seed = 41;
+  cfg.height = 300;
+  cfg.width = 64;
+  cfg.events_min = 1;
+  cfg.q_fraction = 0.5;  // attenuated arrivals too
+  SynthConfig narrow = cfg;
+  narrow.label_half_ms = 4.0;
+  for (int64_t i = 0; i < 6; ++i) {
+    const Grid b = gather(narrow, i);
+    expect_consistent_truth(b, narrow, "gather " + std::to_string(i));
+    expect_fixed_label(gather(cfg, i), b, 0.004, "gather " + std::to_string(i));
+  }
+  SynthConfig rc = record_config();
+  rc.q_fraction = 0.5;
+  SynthConfig rn = rc;
+  rn.label_half_ms = 4.0;
+  const Grid r = record(SynthRecord(rn, 12000, 20.0), 1000);
+  expect_consistent_truth(r, rn, "record");
+  expect_fixed_label(record(SynthRecord(rc, 12000, 20.0), 4096), r, 0.004, "record");
 }
 
 TEST(SynthTruth, RecordRejectsBadArguments) {
