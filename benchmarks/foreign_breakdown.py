@@ -9,7 +9,9 @@ P.h5 is the probability of `seisseg detect --prob P.h5` on it (/prob [T, W]). Fo
 F.h5's /picks, the arrival is found when the probability on its trace reaches T (default 0.5)
 within +-M ms (default 50) of the true time; its error is that run's probability-weighted centre
 minus the truth. Prints one line per event and phase (share found, median error), then the shares
-by wavelet family and by frequency band (below, inside and above seisseg synth's default 15-45 Hz).
+by wavelet family, by frequency band (below, inside and above seisseg synth's default 15-45 Hz) and
+by the front's slope at each arrival (samples per trace, from a quartic fitted to the phase's true
+times along the traces, statics smoothed away; seisseg synth's default site stays below about 1).
 Needs numpy and h5py (/usr/bin/python3 on Debian with python3-h5py).
 """
 
@@ -71,6 +73,25 @@ def run_errors(prob, picks, dt_ms, threshold, window):
     return found, err
 
 
+def front_slopes(picks, dt_ms):
+    """Per arrival: |dt/dx| of its event's phase front in samples per trace, from a quartic in the
+    trace index fitted to that phase's true times (NaN for a phase on fewer than 10 traces)."""
+    slope = np.full(len(picks), np.nan)
+    for ev in np.unique(picks["event"]):
+        for ph in (0, 1):
+            idx = np.flatnonzero((picks["event"] == ev) & (picks["phase"] == ph))
+            if idx.size < 10:
+                continue
+            x = picks["trace"][idx].astype(np.float64)
+            c = np.polyfit(x, picks["time_s"][idx] * 1000.0, 4)
+            slope[idx] = np.abs(np.polyval(np.polyder(c), x)) / dt_ms
+    return slope
+
+
+def slope_bin(v):
+    return "%d-%d per trace" % (int(v), int(v) + 1) if v < 3 else "3+ per trace"
+
+
 def band(f):
     return "below 15 Hz" if f < 15 else ("15-45 Hz" if f <= 45 else "above 45 Hz")
 
@@ -100,6 +121,7 @@ def main(argv):
     picks = truth["picks"][:]
     prob = probf["prob"][:]
     found, err = run_errors(prob, picks, dt_ms, a.threshold, int(round(a.window_ms / dt_ms)))
+    slopes = front_slopes(picks, dt_ms)
 
     phases = [0, 1] if a.phase == "both" else [0 if a.phase == "P" else 1]
     groups = {}
@@ -122,7 +144,15 @@ def main(argv):
                 g[0] += n
                 g[1] += int(found[sel].sum())
                 g[2].extend(err[sel][found[sel]].tolist())
-    for kind in ("family", "band"):
+            for k in np.flatnonzero(sel):
+                if np.isnan(slopes[k]):
+                    continue
+                g = groups.setdefault(("slope", "PS"[ph], slope_bin(slopes[k])), [0, 0, []])
+                g[0] += 1
+                g[1] += int(found[k])
+                if found[k]:
+                    g[2].append(err[k])
+    for kind in ("family", "band", "slope"):
         print("by %s:" % kind)
         for key in sorted(k for k in groups if k[0] == kind):
             n, h, errs = groups[key]
