@@ -58,6 +58,17 @@ void check_disk_space(const std::string& out, long double values, int gzip, cons
 
 // "R:O:B:D:G" (or "R:O:B:D", G = 0, or "R:O:B", D = G = 0) into the wavelet weights: finite numbers
 // >= 0, not all 0.
+// --flag LO:HI, both within [min, max]: a UsageError naming the flag and the bounds otherwise.
+void parse_range_within(const std::string& flag, const std::string& v, double min, double max, const std::string& why,
+                        double* lo, double* hi) {
+  parse_range(flag, v, lo, hi);
+  if (!(*lo >= min && *hi <= max)) {
+    char bounds[64];
+    std::snprintf(bounds, sizeof bounds, "%g:%g", min, max);
+    throw UsageError(flag + ": '" + v + "' must lie within " + bounds + why);
+  }
+}
+
 void parse_wavelet_weights(const std::string& v, SynthConfig* sc) {
   double w[5] = {};
   const int parts = static_cast<int>(std::count(v.begin(), v.end(), ':')) + 1;
@@ -247,30 +258,14 @@ int cmd_synth(int argc, char** argv) {
   }
   sc.reversed_fraction = reversed;
   sc.q_fraction = attenuation;
-  parse_range("--freq", freq_range, &sc.freq_lo, &sc.freq_hi);
-  if (!(sc.freq_lo >= 1 && sc.freq_hi <= 0.2 / sc.dt)) {
-    throw UsageError("--freq: '" + freq_range + "' must lie within 1:" + num_str(0.2 / sc.dt) +
-                     " Hz (at least 5 samples per period)");
-  }
-  parse_range("--s-to-p", s_to_p, &sc.s_to_p_lo, &sc.s_to_p_hi);
-  if (!(sc.s_to_p_lo >= 0.1 && sc.s_to_p_hi <= 20)) {
-    throw UsageError("--s-to-p: '" + s_to_p + "' must lie within 0.1:20");
-  }
-  parse_range("--velocity-scale", velocity_scale, &sc.velocity_scale_lo, &sc.velocity_scale_hi);
-  if (!(sc.velocity_scale_lo >= 0.1 && sc.velocity_scale_hi <= 10)) {
-    throw UsageError("--velocity-scale: '" + velocity_scale + "' must lie within 0.1:10");
-  }
-  parse_range("--depth", depth, &sc.depth_lo, &sc.depth_hi);
-  if (!(sc.depth_lo >= 10 && sc.depth_hi <= 20000)) {
-    throw UsageError("--depth: '" + depth + "' must lie within 10:20000 m");
-  }
-  parse_range("--lateral", lateral, &sc.lateral_lo, &sc.lateral_hi);
-  if (!(sc.lateral_lo >= -5 && sc.lateral_hi <= 6)) {
-    throw UsageError("--lateral: '" + lateral + "' must lie within -5:6");
-  }
-  parse_range("--q", q_range, &sc.q_lo, &sc.q_hi);
+  parse_range_within("--freq", freq_range, 1, 0.2 / sc.dt, " Hz (at least 5 samples per period)", &sc.freq_lo,
+                     &sc.freq_hi);
+  parse_range_within("--s-to-p", s_to_p, 0.1, 20, "", &sc.s_to_p_lo, &sc.s_to_p_hi);
+  parse_range_within("--velocity-scale", velocity_scale, 0.1, 10, "", &sc.velocity_scale_lo, &sc.velocity_scale_hi);
+  parse_range_within("--depth", depth, 10, 20000, " m", &sc.depth_lo, &sc.depth_hi);
+  parse_range_within("--lateral", lateral, -5, 6, "", &sc.lateral_lo, &sc.lateral_hi);
+  parse_range_within("--q", q_range, 10, 1e5, "", &sc.q_lo, &sc.q_hi);
   parse_range("--qs-ratio", qs_ratio, &sc.qs_ratio_lo, &sc.qs_ratio_hi);
-  if (!(sc.q_lo >= 10 && sc.q_hi <= 1e5)) throw UsageError("--q: '" + q_range + "' must lie within 10:100000");
   if (!(sc.qs_ratio_lo > 0 && sc.qs_ratio_hi <= 2)) {
     throw UsageError("--qs-ratio: '" + qs_ratio + "' must lie within (0, 2]");
   }
