@@ -192,7 +192,7 @@ int cmd_synth(int argc, char** argv) {
       ->check(CLI::Range(0.0, 100.0));
   app.add_option("--label-half-ms", label_half_ms,
                  "half-width of every label around its pick in ms, whatever the wavelet (0: the wavelet's own, 0.5-0.6 "
-                 "periods); the SNR is measured over the wavelet's either way")
+                 "periods), at least one sample; the SNR is measured over the wavelet's either way")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1000.0));
   app.add_option("--velocity-scale", velocity_scale,
@@ -252,8 +252,8 @@ int cmd_synth(int argc, char** argv) {
   sc.polarity_flips = flips;
   sc.statics_ms = statics;
   sc.label_half_ms = label_half_ms;
-  if (label_half_ms > 0 && label_half_ms < 500 * sc.dt) {
-    throw UsageError("--label-half-ms " + num_str(label_half_ms) + ": below half a sample (" + num_str(500 * sc.dt) +
+  if (label_half_ms > 0 && label_half_ms < 1000 * sc.dt) {
+    throw UsageError("--label-half-ms " + num_str(label_half_ms) + ": below one sample (" + num_str(1000 * sc.dt) +
                      " ms)");
   }
   sc.reversed_fraction = reversed;

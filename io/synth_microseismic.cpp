@@ -446,13 +446,17 @@ struct Rows {
 // begins before its onset); half is the wavelet's, or b.label_half when set.
 void stamp_phase(double dt, const Rows& b, int64_t j, double t_arr, const WaveletShape& w, double amp) {
   const double half = b.label_half > 0 ? b.label_half : w.half;
-  const double lo = std::max({w.before, w.half, half}), hi = std::max({w.after, w.half, half});
-  const int64_t k0 = std::max<int64_t>(b.row0, static_cast<int64_t>(std::ceil((t_arr - lo) / dt)));
-  const int64_t k1 = std::min<int64_t>(b.row0 + b.rows - 1, static_cast<int64_t>(std::floor((t_arr + hi) / dt)));
+  // The wavelet's samples (as without a fixed label width: a Ricker is not 0 beyond its support)
+  // and the label's, which a wide fixed label can exceed.
+  const int64_t w0 = static_cast<int64_t>(std::ceil((t_arr - std::max(w.before, w.half)) / dt));
+  const int64_t w1 = static_cast<int64_t>(std::floor((t_arr + std::max(w.after, w.half)) / dt));
+  const int64_t k0 = std::max<int64_t>(b.row0, std::min(w0, static_cast<int64_t>(std::ceil((t_arr - half) / dt))));
+  const int64_t k1 =
+      std::min<int64_t>(b.row0 + b.rows - 1, std::max(w1, static_cast<int64_t>(std::floor((t_arr + half) / dt))));
   for (int64_t k = k0; k <= k1; ++k) {
     const double tau = k * dt - t_arr;
     const int64_t at = (k - b.row0) * b.W + j;
-    b.data[at] += static_cast<float>(amp * w(tau));
+    if (k >= w0 && k <= w1) b.data[at] += static_cast<float>(amp * w(tau));
     if (std::fabs(tau) <= half) b.label[at] = 1;
     if (b.energy != nullptr && std::fabs(tau) <= w.half) b.energy[at] = 1;
   }
@@ -499,7 +503,7 @@ void stamp_event(const SynthConfig& cfg, const Rows& b, int64_t j, const Event& 
     const double t = phase == 0 ? a.tp : a.ts;
     const double reach = phase == 0 ? attenuated_reach(e.shape_p.f, a.tt_p / e.pub.q_p, cfg.dt)
                                     : attenuated_reach(e.shape_s.f, a.tt_s / e.pub.q_s, cfg.dt);
-    if (t + reach < first || t - reach > last) continue;
+    if (t + reach + b.label_half < first || t - reach - b.label_half > last) continue;  // (its label too)
     attenuate(cfg, e, a, phase, scratch);
     stamp_attenuated(cfg.dt, b, j, *scratch, polarity * (phase == 0 ? a.amp_p : a.amp_s));
     if (keep) {
@@ -877,8 +881,8 @@ void validate_synth_config(const SynthConfig& c) {
   }
   need(c.depth_lo > 0 && c.depth_lo <= c.depth_hi, "depth range must satisfy 0 < depth_lo <= depth_hi");
   need(c.lateral_lo <= c.lateral_hi, "lateral_lo must not exceed lateral_hi");
-  need(c.label_half_ms == 0 || (c.label_half_ms >= 500 * c.dt && c.label_half_ms <= 1000),
-       "label_half_ms must be 0 (the wavelet's) or lie within [dt / 2, 1000] ms");
+  need(c.label_half_ms == 0 || (c.label_half_ms >= 1000 * c.dt && c.label_half_ms <= 1000),
+       "label_half_ms must be 0 (the wavelet's) or lie within [dt, 1000] ms");
   need(c.velocity_scale_lo >= 0.1 && c.velocity_scale_lo <= c.velocity_scale_hi && c.velocity_scale_hi <= 10,
        "velocity scale range must satisfy 0.1 <= velocity_scale_lo <= velocity_scale_hi <= 10");
   need(c.amp_lo > 0 && c.amp_lo <= c.amp_hi, "amplitude range must satisfy 0 < amp_lo <= amp_hi");
@@ -1385,14 +1389,21 @@ SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_
   const double v_min = cfg.velocity_scale_lo * (cfg.velocity == VelocityModel::kHomogeneous
                                                     ? cfg.vp
                                                     : *std::min_element(cfg.layer_vp.begin(), cfg.layer_vp.end()));
-  // S frequencies are clamped to >= freq_lo; any wavelet's support and label lie within this.
-  m->stamp_max =
-      std::max(std::max(kWaveletMaxBeforePeriods, kWaveletMaxAfterPeriods) / cfg.freq_lo, cfg.label_half_ms * 1e-3);
+  // S frequencies are clamped to >= freq_lo; any wavelet's support and label lie within this (a
+  // fixed label width reaches that far from a pick, which an attenuated wavelet can put anywhere
+  // in its reach). Receiver statics move arrivals either way by at most their largest magnitude.
+  const double label_half = cfg.label_half_ms * 1e-3;
+  double static_max = 0;
+  for (const std::vector<double>* v : {&m->statics.p, &m->statics.s}) {
+    for (double x : *v) static_max = std::max(static_max, std::fabs(x));
+  }
+  m->stamp_max = std::max(std::max(kWaveletMaxBeforePeriods, kWaveletMaxAfterPeriods) / cfg.freq_lo, label_half);
   const double travel_max = (t0 + h_max / v_min) * cfg.vp_vs;
   if (cfg.q_fraction > 0) {  // the longest Q tail and the widest label: S at the longest traveltime and lowest Q
     const double tstar_max = travel_max / (cfg.q_lo * std::min(1.0, cfg.qs_ratio_lo));
-    m->stamp_max = std::max(m->stamp_max, attenuated_reach(cfg.freq_lo, tstar_max, cfg.dt));
+    m->stamp_max = std::max(m->stamp_max, attenuated_reach(cfg.freq_lo, tstar_max, cfg.dt) + label_half);
   }
+  m->stamp_max += static_max;
   m->reach = travel_max + m->stamp_max;
   m->roll_reach = m->line / kRollVelocityLo + 6.0 * kRollMaxWidth;
   m->n_segments = static_cast<int64_t>(std::ceil(static_cast<double>(samples) * cfg.dt / SynthRecord::kSegmentSeconds));

@@ -81,7 +81,7 @@ struct SynthConfig {
   // default): the wavelet's own (synth_label_half_width, 0.5-0.6 / f, wider when attenuated). A
   // fixed width asks the network for the pick itself rather than the arrival's energy: a run's
   // centre then moves with the pick, not with the period. The SNR is measured over the wavelet's
-  // own half-width either way, so the data keep their bits; at least half a sample.
+  // own half-width either way, so the data keep their bits; at least one sample (dt).
   double label_half_ms = 0.0;
 
   // Event amplitudes, relative to the strongest possible event (the noise is set by the SNR).

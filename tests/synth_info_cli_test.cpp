@@ -143,6 +143,7 @@ TEST(SynthInfoCli, BadFlagsExitWithCode2AndOneLine) {
   expect_exit("synth --out " + f + ok + " --statics-ms 200", 2, "--statics-ms");
   expect_exit("synth --out " + f + ok + " --velocity-scale 0.05:1", 2, "--velocity-scale");
   expect_exit("synth --out " + f + ok + " --label-half-ms 0.4", 2, "--label-half-ms");
+  expect_exit("synth --out " + f + ok + " --label-half-ms 1.5", 2, "--label-half-ms");
   expect_exit("synth --out " + f + ok + " --label-half-ms -2", 2, "--label-half-ms");
   expect_exit("synth --out " + f + ok + " --velocity-scale 2:1", 2, "--velocity-scale");
   expect_exit("synth --out " + f + ok + " --velocity-scale 1", 2, "--velocity-scale");

@@ -275,6 +275,7 @@ TEST(SynthMicroseismic, RejectsBadConfig) {
                    +[](SynthConfig& c) { c.statics_ms = 101; },
                    +[](SynthConfig& c) { c.velocity_scale_lo = 0.05; },
                    +[](SynthConfig& c) { c.label_half_ms = 0.5; },
+                   +[](SynthConfig& c) { c.label_half_ms = 1.9; },
                    +[](SynthConfig& c) { c.label_half_ms = -1; },
                    +[](SynthConfig& c) { c.label_half_ms = std::nan(""); },
                    +[](SynthConfig& c) { c.velocity_scale_hi = 11; },

@@ -642,7 +642,7 @@ TEST(SynthTruth, VelocityScaleSlowsTheSiteAndSteepensTheMoveout) {
   ASSERT_GT(scales.size(), 4u);
   EXPECT_GT(*std::max_element(scales.begin(), scales.end()) - *std::min_element(scales.begin(), scales.end()), 0.1)
       << "one factor for every event";
-  EXPECT_LT(base_slope, 1.3) << "the default site";
+  EXPECT_LT(base_slope, 1.5) << "the default site";
   EXPECT_GT(slow_slope, 2.0) << "the slow sites' fronts are no steeper";
   // A record of deep, slow events: the same checks, and its windows reach every event's arrivals
   // (the reach bound follows the slowest factor: the S arrivals come 2.2-3.5 s after the origin,
@@ -664,6 +664,7 @@ TEST(SynthTruth, VelocityScaleSlowsTheSiteAndSteepensTheMoveout) {
   SynthConfig fixed = cfg;
   fixed.velocity_scale_lo = fixed.velocity_scale_hi = 0.5;
   const Grid f = gather(fixed, 3), a = gather(cfg, 3);
+  expect_consistent_truth(f, fixed, "one-value range");
   for (size_t e = 0; e < f.events.size(); ++e) {
     EXPECT_EQ(f.events[e].velocity_scale, 0.5);
     EXPECT_EQ(f.events[e].x, a.events[e].x);
@@ -672,8 +673,10 @@ TEST(SynthTruth, VelocityScaleSlowsTheSiteAndSteepensTheMoveout) {
 
 // A fixed label width (SynthConfig::label_half_ms): the data keep their bits (the SNR is measured
 // over the wavelets' own widths), the picks their times, and every labelled sample lies within the
-// width of a pick on its trace (or of an arrival just outside the window, on its first or last row).
-void expect_fixed_label(const Grid& wide, const Grid& narrow, double half, const std::string& what) {
+// width of a pick on its trace (or of an arrival just outside the window).
+void expect_fixed_label(const Grid& wide, const Grid& narrow, const SynthConfig& cfg, const std::string& what,
+                        bool narrower = true) {
+  const double half = cfg.label_half_ms * 1e-3;
   SCOPED_TRACE(what);
   ASSERT_EQ(std::memcmp(wide.data.data(), narrow.data.data(), wide.data.size() * 4), 0) << "the data changed";
   ASSERT_EQ(wide.picks.size(), narrow.picks.size());
@@ -693,11 +696,16 @@ void expect_fixed_label(const Grid& wide, const Grid& narrow, double half, const
       const bool near = std::any_of(t.begin(), t.end(), [&](double p) {
         return std::fabs(static_cast<double>(k) * narrow.dt - p) <= half + 1e-12;
       });
-      ASSERT_TRUE(near || k == 0 || k == narrow.rows - 1) << "row " << k << " trace " << j << " far from any pick";
+      ASSERT_TRUE(near || outside_arrival_labels(narrow, cfg, j, k))
+          << "row " << k << " trace " << j << " far from any pick";
     }
   }
   EXPECT_GT(n_narrow, 0);
-  EXPECT_LT(n_narrow * 2, n_wide) << "the label is not narrower";
+  if (narrower) {
+    EXPECT_LT(n_narrow * 2, n_wide) << "the label is not narrower";
+  } else {
+    EXPECT_GT(n_narrow, n_wide) << "the label is not wider";
+  }
 }
 
 TEST(SynthTruth, FixedLabelWidthKeepsTheDataAndNarrowsTheLabel) {
@@ -712,15 +720,31 @@ TEST(SynthTruth, FixedLabelWidthKeepsTheDataAndNarrowsTheLabel) {
   for (int64_t i = 0; i < 6; ++i) {
     const Grid b = gather(narrow, i);
     expect_consistent_truth(b, narrow, "gather " + std::to_string(i));
-    expect_fixed_label(gather(cfg, i), b, 0.004, "gather " + std::to_string(i));
+    expect_fixed_label(gather(cfg, i), b, narrow, "gather " + std::to_string(i));
   }
+  // Wider than any wavelet's support (a Ricker is not 0 beyond it: its samples must stay its own).
+  SynthConfig ricker = cfg;
+  ricker.wavelet_ormsby = ricker.wavelet_berlage = ricker.wavelet_damped = ricker.wavelet_gabor = 0;
+  SynthConfig wide = ricker;
+  wide.label_half_ms = 120.0;
+  for (int64_t i = 0; i < 3; ++i) {
+    const Grid b = gather(wide, i);
+    expect_consistent_truth(b, wide, "wide-label gather " + std::to_string(i));
+    expect_fixed_label(gather(ricker, i), b, wide, "wide-label gather " + std::to_string(i), false);
+  }
+  // Records: the same, and the label (not only the data) the same in windows of any size.
   SynthConfig rc = record_config();
   rc.q_fraction = 0.5;
-  SynthConfig rn = rc;
-  rn.label_half_ms = 4.0;
-  const Grid r = record(SynthRecord(rn, 12000, 20.0), 1000);
-  expect_consistent_truth(r, rn, "record");
-  expect_fixed_label(record(SynthRecord(rc, 12000, 20.0), 4096), r, 0.004, "record");
+  for (double half_ms : {4.0, 300.0}) {
+    SynthConfig rn = rc;
+    rn.label_half_ms = half_ms;
+    const SynthRecord rec(rn, 12000, 20.0);
+    const Grid r = record(rec, 137), whole = record(rec, 12000);
+    const std::string what = "record, label +-" + std::to_string(half_ms) + " ms";
+    expect_consistent_truth(r, rn, what);
+    expect_fixed_label(record(SynthRecord(rc, 12000, 20.0), 4096), r, rn, what, half_ms < 10);
+    EXPECT_EQ(std::memcmp(r.label.data(), whole.label.data(), r.label.size()), 0) << what << ": label by window";
+  }
 }
 
 TEST(SynthTruth, RecordRejectsBadArguments) {
