@@ -56,8 +56,6 @@ void check_disk_space(const std::string& out, long double values, int gzip, cons
   throw UsageError(flags + ": the file needs " + buf);
 }
 
-// "R:O:B:D:G" (or "R:O:B:D", G = 0, or "R:O:B", D = G = 0) into the wavelet weights: finite numbers
-// >= 0, not all 0.
 // --flag LO:HI, both within [min, max]: a UsageError naming the flag and the bounds otherwise.
 void parse_range_within(const std::string& flag, const std::string& v, double min, double max, const std::string& why,
                         double* lo, double* hi) {
@@ -69,6 +67,8 @@ void parse_range_within(const std::string& flag, const std::string& v, double mi
   }
 }
 
+// "R:O:B:D:G" (or "R:O:B:D", G = 0, or "R:O:B", D = G = 0) into the wavelet weights: finite numbers
+// >= 0, not all 0.
 void parse_wavelet_weights(const std::string& v, SynthConfig* sc) {
   double w[5] = {};
   const int parts = static_cast<int>(std::count(v.begin(), v.end(), ':')) + 1;

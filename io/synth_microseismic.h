@@ -182,7 +182,7 @@ struct SynthEvent {
   double gabor_phase = 0, gabor_width = 0;  // Gabor: phi (rad) and s x f
   bool double_couple = false;               // shear-like radiation: polarity changes along the line (polarity_flips)
   double q_p = 0, q_s = 0;                  // quality factors of the attenuation of P and S; 0: not attenuated
-  double velocity_scale = 1;                // the factor on the model's velocities (SynthConfig::velocity_scale_lo)
+  double velocity_scale = 1;                // its factor on the model's velocities (SynthConfig::velocity_scale_lo/hi)
   double amp_p = 0, amp_s = 0;              // signed amplitudes at the apex (sign = polarity)
   double snr_db = 0;                        // gathers: the gather's SNR; records: this event's own
   // Earliest and latest of the event's picks (P and S); NaN when none lies inside the window.
