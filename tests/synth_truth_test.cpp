@@ -592,7 +592,8 @@ TEST(SynthTruth, StaticsMoveEachReceiversArrivalsAndTheirLabel) {
 // A factor on the site's velocities drawn per event (SynthConfig::velocity_scale_lo/hi), with
 // sources deeper, shallower and beyond the ends of the line: the truth stays consistent with the
 // label, each event keeps its own factor within the range, and the slow ones give P fronts steeper
-// than the default site ever does (seisseg's site: at most about 1 sample of 2 ms per 10 m trace).
+// than the default site does for the same sources (below 1.5 samples of 2 ms per 10 m trace; about
+// 1 for the default sources, under the middle of the line).
 // The max P slope of the events of `g`, in samples per trace (from the truth of neighbouring traces).
 double max_p_slope(const Grid& g) {
   std::map<std::pair<int64_t, int64_t>, double> p;
