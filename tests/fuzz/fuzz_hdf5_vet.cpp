@@ -187,6 +187,28 @@ bool write_full(int fd, const void* p, size_t n) {
   return true;
 }
 
+// Whether child pid has begun a sanitizer report. Its report file alone does not say so: with
+// allocator_may_return_null the sanitizer writes one warning line there for each allocation it
+// refuses, and a library that retries a garbage size in a loop fills it with those while it loops
+// (waiting kReportSeconds for such a child made the slowest inputs take a minute each).
+bool writing_report(pid_t pid) {
+  const std::string path = g_report_prefix + "." + std::to_string(pid);
+  if (!std::filesystem::exists(path)) return false;
+  const std::string text = seis::fuzz::read_file(path);
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(at, end - at);
+    at = end + 1;
+    if (!line.empty() && line.find("WARNING: AddressSanitizer failed to allocate") == std::string::npos) return true;
+  }
+  // Only refused allocations so far (or nothing yet, when the report has just been opened: a report
+  // opens the file and writes its first line at once, so a child caught between the two is rare,
+  // and its report is then cut short, not missed as a finding: is_finding reads what is there).
+  return text.empty();
+}
+
 // The persistent vetting child: requests are a path (4-byte length, then its bytes); each answer is
 // 'k' (the walk finished: cleared) or 'r' (the library failed to allocate: refused), then the
 // counters of that walk.
@@ -209,9 +231,9 @@ class VetServer {
     do {
       ready = ::poll(&p, 1, static_cast<int>(timeout_seconds * 1000));
     } while (ready < 0 && errno == EINTR);
-    if (ready == 0 && std::filesystem::exists(g_report_prefix + "." + std::to_string(pid_))) {
-      // The child is writing a sanitizer report (it opens the file first): killing it now would cut
-      // the report short, and could leave the symbolizer it shares with this process mid-answer.
+    if (ready == 0 && writing_report(pid_)) {
+      // The child is writing a sanitizer report: killing it now would cut the report short, and
+      // could leave the symbolizer it shares with this process mid-answer.
       do {
         ready = ::poll(&p, 1, static_cast<int>(kReportSeconds * 1000));
       } while (ready < 0 && errno == EINTR);
