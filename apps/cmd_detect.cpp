@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -23,6 +25,7 @@
 #include "apps/weights.h"
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
+#include "io/dataset_paths.h"
 #include "io/detection_csv.h"
 #include "io/ground_truth.h"
 #include "io/hdf5_dataset.h"
@@ -114,9 +117,10 @@ int cmd_detect(int argc, char** argv) {
   app.add_option("--coincidence", coincidence, "sta-lta: traces triggered together for an event (default 3)")
       ->check(CLI::PositiveNumber);
   app.add_option("--tune-on", tune_on,
-                 "choose thresholds for the best event F1 on this file's ground truth (unet: --threshold and "
-                 "--min-traces, then --pick-threshold for the best pick F1 within 10 ms; sta-lta: trigger thresholds "
-                 "and coincidence); flags given explicitly win");
+                 "choose thresholds for the best event F1 on the ground truth of these files, scored together "
+                 "(comma list, directory, glob or list file, as train's --data; unet: --threshold and --min-traces, "
+                 "then --pick-threshold for the best pick F1 within 10 ms and --pick-delay-ms; sta-lta: trigger "
+                 "thresholds and coincidence); flags given explicitly win");
   app.add_option("--batch", batch, "windows per forward pass")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--normalize", normalize_s, "trace, sample or none (default: as the weights were trained)")
       ->check(CLI::IsMember(normalize_names()));
@@ -137,6 +141,17 @@ int cmd_detect(int argc, char** argv) {
     if (!o->empty() && std::filesystem::equivalent(in, *o, ec)) throw UsageError(*o + " is the input file");
   }
 
+  const std::vector<std::string> tune_files =
+      tune_on.empty() ? std::vector<std::string>{} : expand_dataset_paths(tune_on, "--tune-on");
+  for (const std::string& f : tune_files) {
+    std::error_code ec;
+    for (const std::string* o : {&out, &picks_path, &prob_path, &segy_out}) {
+      if (!o->empty() && std::filesystem::equivalent(f, *o, ec)) throw UsageError(*o + " is a file to tune on");
+    }
+  }
+  const std::string tune_what = tune_files.size() == 1
+                                    ? tune_files[0]
+                                    : std::to_string(tune_files.size()) + " files (" + tune_on + "), scored together";
   DetectInput input(in);
   // (Checked before any tuning or network pass: the flags' mistakes fail at once.)
   if (!segy_out.empty() && method != "unet") throw UsageError("--segy-out is for --method unet");
@@ -179,13 +194,13 @@ int cmd_detect(int argc, char** argv) {
       std::fprintf(stderr,
                    "detect: choosing the network's --threshold, --min-traces, --pick-threshold and --pick-delay-ms on "
                    "%s\n",
-                   tune_on.c_str());
+                   tune_what.c_str());
       TunedFlags given;  // explicit flags win: the grid holds them fixed
       given.threshold = app.get_option("--threshold")->count() > 0;
       given.min_traces = app.get_option("--min-traces")->count() > 0;
       given.pick_threshold = app.get_option("--pick-threshold")->count() > 0;
       given.pick_delay = app.get_option("--pick-delay-ms")->count() > 0;
-      ds = tune_unet_detector(tune_on, *inference, ds, ScoreOptions{}, nullptr, int64_t{2} << 30, given);
+      ds = tune_unet_detector(tune_files, *inference, ds, ScoreOptions{}, nullptr, int64_t{2} << 30, given);
       std::fprintf(stderr, "detect: --threshold %g --min-traces %lld --pick-threshold %g --pick-delay-ms %g\n",
                    static_cast<double>(ds.threshold), static_cast<long long>(ds.min_traces),
                    static_cast<double>(ds.pick_threshold > 0 ? ds.pick_threshold : ds.threshold), ds.pick_delay_ms);
@@ -200,8 +215,8 @@ int cmd_detect(int argc, char** argv) {
                        std::to_string(sta.nlta) + " (--lta)");
     }
     if (!tune_on.empty()) {
-      std::fprintf(stderr, "detect: choosing STA/LTA thresholds on %s\n", tune_on.c_str());
-      sta = tune_sta_lta(tune_on, sta, ds.event_gap_ms, ScoreOptions{});
+      std::fprintf(stderr, "detect: choosing STA/LTA thresholds on %s\n", tune_what.c_str());
+      sta = tune_sta_lta(tune_files, sta, ds.event_gap_ms, ScoreOptions{});
     }
     if (trigger_on > 0) sta.thr_on = trigger_on;
     if (trigger_off > 0) sta.thr_off = trigger_off;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/error.h"
 #include "io/ground_truth.h"
@@ -121,13 +124,45 @@ DetectionCallbacks collect_into(DetectionResult* r) {
 
 namespace {
 
-// A file's ground truth for choosing thresholds: an InputError when it has no event to find.
-GroundTruth truth_to_tune_on(const std::string& path, const std::string& what) {
-  GroundTruth truth = read_ground_truth(path);
-  if (static_cast<int64_t>(truth.events.size()) == truth.events_without_arrivals) {
-    throw InputError(path + ": no events with arrivals to choose " + what + " on");
+// The ground truths of the files to tune on as one: file k's gathers are numbered after those of
+// the files before it (first[k] is the number of its gather 0), their durations add up. So events
+// and picks score over all the files at once, as if they were one file of many gathers. An
+// InputError when none of them has an event to find.
+GroundTruth pooled_truth(const std::vector<std::string>& paths, const std::string& what, std::vector<int64_t>* first) {
+  SEIS_CHECK(!paths.empty(), "no file to tune on");
+  GroundTruth all;
+  for (const std::string& path : paths) {
+    GroundTruth t = read_ground_truth(path);
+    first->push_back(all.gathers);
+    for (SynthPickRow r : t.picks) {
+      r.gather += all.gathers;
+      all.picks.push_back(r);
+    }
+    for (SynthEventRow e : t.events) {
+      e.gather += all.gathers;
+      all.events.push_back(e);
+    }
+    if (all.dt == 0) all.dt = t.dt;
+    all.samples = std::max(all.samples, t.samples);
+    all.width = std::max(all.width, t.width);
+    all.gathers += t.gathers;
+    all.duration_s += t.duration_s;
+    all.events_without_arrivals += t.events_without_arrivals;
   }
-  return truth;
+  if (static_cast<int64_t>(all.events.size()) == all.events_without_arrivals) {
+    throw InputError(paths.size() == 1
+                         ? paths[0] + ": no events with arrivals to choose " + what + " on"
+                         : paths[0] + " and the " + std::to_string(paths.size() - 1) +
+                               " other files to tune on: no events with arrivals to choose " + what + " on");
+  }
+  return all;
+}
+
+// Moves the gathers of one file's detections and picks to their numbers in the pooled truth.
+void shift_gathers(int64_t first, std::vector<Pick>* picks, size_t picks_from, std::vector<Detection>* events,
+                   size_t events_from) {
+  for (size_t k = picks_from; k < picks->size(); ++k) (*picks)[k].gather += first;
+  for (size_t k = events_from; k < events->size(); ++k) (*events)[k].gather += first;
 }
 
 // The best point of a threshold grid: the best event F1; ties: the fewer false detections, then
@@ -161,20 +196,25 @@ class GridChoice {
 
 }  // namespace
 
-StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, double event_gap_ms,
+StaLtaOptions tune_sta_lta(const std::vector<std::string>& paths, const StaLtaOptions& base, double event_gap_ms,
                            const ScoreOptions& score, nlohmann::json* table) {
-  const GroundTruth truth = truth_to_tune_on(path, "STA/LTA thresholds");
-  DetectInput input(path);
-  const int64_t W = input.width();
+  std::vector<int64_t> first;
+  const GroundTruth truth = pooled_truth(paths, "STA/LTA thresholds", &first);
+  std::vector<std::unique_ptr<DetectInput>> inputs;
   std::vector<double> sums;
-  for (double s : {2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0}) {
-    if (s <= static_cast<double>(W)) sums.push_back(s);
-  }
-  for (double f : {0.125, 0.25, 0.5}) {
-    const double s = std::round(f * static_cast<double>(W));
-    if (s >= 2 && std::find(sums.begin(), sums.end(), s) == sums.end()) sums.push_back(s);
+  for (const std::string& path : paths) {
+    inputs.push_back(std::make_unique<DetectInput>(path));
+    const int64_t W = inputs.back()->width();
+    for (double s : {2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0}) {
+      if (s <= static_cast<double>(W)) sums.push_back(s);
+    }
+    for (double f : {0.125, 0.25, 0.5}) {
+      const double s = std::round(f * static_cast<double>(W));
+      if (s >= 2) sums.push_back(s);
+    }
   }
   std::sort(sums.begin(), sums.end());
+  sums.erase(std::unique(sums.begin(), sums.end()), sums.end());
   GridChoice<StaLtaOptions> choice(base, table);
   for (double on : {2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0}) {
     for (double sum : sums) {
@@ -183,7 +223,11 @@ StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, d
       o.thr_off = std::max(1.0, 0.5 * on);
       o.coincidence_sum = sum;
       DetectionResult r;
-      detect_sta_lta(input, o, event_gap_ms, collect_into(&r));
+      for (size_t k = 0; k < inputs.size(); ++k) {
+        const size_t picks_from = r.picks.size(), events_from = r.events.size();
+        detect_sta_lta(*inputs[k], o, event_gap_ms, collect_into(&r));
+        shift_gathers(first[k], &r.picks, picks_from, &r.events, events_from);
+      }
       choice.offer(o, score_events(truth, r.events, score),
                    {{"thr_on", on}, {"thr_off", o.thr_off}, {"coincidence_sum", sum}});
     }
@@ -191,42 +235,63 @@ StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, d
   return choice.best();
 }
 
-DetectionSettings tune_unet_detector(const std::string& path, const WindowedInference& inference,
+DetectionSettings tune_unet_detector(const std::vector<std::string>& paths, const WindowedInference& inference,
                                      const DetectionSettings& base, const ScoreOptions& score, nlohmann::json* table,
                                      int64_t max_bytes, const TunedFlags& fixed) {
-  const GroundTruth truth = truth_to_tune_on(path, "the network's threshold");
-  DetectInput input(path);
-  if (fixed.threshold && fixed.pick_threshold) picker_options(base, input.dt());  // a usage error before any work
-  const int64_t N = input.gathers(), T = input.rows(), W = input.width();
-  const int64_t gather_floats = T * W;
-  if (N > max_bytes / 4 / std::max<int64_t>(1, gather_floats)) {
-    throw InputError(path + ": " + std::to_string(N) + " x " + std::to_string(T) + " x " + std::to_string(W) +
-                     " probabilities are more than the " + std::to_string(max_bytes >> 20) +
-                     " MiB that tuning holds in memory; tune on a shorter record");
-  }
-  // One pass of the network: the picker's settings do not change the probabilities.
-  std::vector<float> prob(static_cast<size_t>(N * gather_floats));
-  DetectionCallbacks keep;
-  keep.prob = [&](int64_t g, int64_t t0, int64_t rows, const float* p) {
-    std::copy(p, p + rows * W, prob.begin() + g * gather_floats + t0 * W);
+  std::vector<int64_t> first;
+  const GroundTruth truth = pooled_truth(paths, "the network's threshold", &first);
+  // One pass of the network over each file: the picker's settings do not change the probabilities.
+  struct Tuning {
+    std::unique_ptr<DetectInput> input;
+    std::string path;
+    int64_t N = 0, T = 0, W = 0;
+    std::vector<float> prob;  // [N, T, W]
   };
-  DetectionSettings plain = base;
-  plain.pick_threshold = 0;
-  detect_unet(input, inference, picker_options(plain, input.dt()), association_options(plain, input.dx(), W, path),
-              keep);
+  std::vector<Tuning> files;
+  int64_t held = 0;  // bytes of probabilities held so far
+  for (const std::string& path : paths) {
+    Tuning f;
+    f.input = std::make_unique<DetectInput>(path);
+    f.path = path;
+    DetectInput& input = *f.input;
+    if (fixed.threshold && fixed.pick_threshold) picker_options(base, input.dt());  // a usage error before any work
+    f.N = input.gathers();
+    f.T = input.rows();
+    f.W = input.width();
+    const int64_t gather_floats = f.T * f.W;
+    if (f.N > (max_bytes - held) / 4 / std::max<int64_t>(1, gather_floats)) {
+      throw InputError(path + ": " + std::to_string(f.N) + " x " + std::to_string(f.T) + " x " + std::to_string(f.W) +
+                       " probabilities are more than the " + std::to_string(max_bytes >> 20) +
+                       " MiB that tuning holds" + " in memory" +
+                       (held > 0 ? " with those of the files before it" : "") + "; tune on shorter records");
+    }
+    held += f.N * gather_floats * 4;
+    f.prob.resize(static_cast<size_t>(f.N * gather_floats));
+    DetectionCallbacks keep;
+    keep.prob = [&f, gather_floats](int64_t g, int64_t t0, int64_t rows, const float* p) {
+      std::copy(p, p + rows * f.W, f.prob.begin() + g * gather_floats + t0 * f.W);
+    };
+    DetectionSettings plain = base;
+    plain.pick_threshold = 0;
+    detect_unet(input, inference, picker_options(plain, input.dt()), association_options(plain, input.dx(), f.W, path),
+                keep);
+    files.push_back(std::move(f));
+  }
 
   std::vector<int64_t> counts;
   if (fixed.min_traces) {
     counts.push_back(base.min_traces);
   } else {
-    for (int64_t c : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128}) {
-      if (c <= W) counts.push_back(c);
-    }
-    for (int64_t d : {8, 4, 2}) {
-      const int64_t c = W / d;
-      if (c >= 2 && std::find(counts.begin(), counts.end(), c) == counts.end()) counts.push_back(c);
+    for (const Tuning& f : files) {
+      for (int64_t c : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128}) {
+        if (c <= f.W) counts.push_back(c);
+      }
+      for (int64_t d : {8, 4, 2}) {
+        if (f.W / d >= 2) counts.push_back(f.W / d);
+      }
     }
     std::sort(counts.begin(), counts.end());
+    counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
   }
   std::vector<float> thresholds;
   if (fixed.threshold) {
@@ -237,13 +302,19 @@ DetectionSettings tune_unet_detector(const std::string& path, const WindowedInfe
     }
     if (thresholds.empty()) thresholds.push_back(base.pick_threshold);  // a given pick threshold above 0.9
   }
-  // The picks and events of settings `o` on the tuning record.
+  // The picks and events of settings `o` on the tuning files, numbered as in the pooled truth.
   auto run = [&](const DetectionSettings& o, std::vector<Pick>* picks, std::vector<Detection>* events) {
-    ArrivalDetector detector(W, input.dt(), picker_options(o, input.dt()), association_options(o, input.dx(), W, path));
-    for (int64_t g = 0; g < N; ++g) {
-      detector.begin(g);
-      detector.feed(prob.data() + g * gather_floats, T, picks, events);
-      detector.finish(picks, events);
+    for (size_t k = 0; k < files.size(); ++k) {
+      const Tuning& f = files[k];
+      const double dt = f.input->dt();
+      ArrivalDetector detector(f.W, dt, picker_options(o, dt), association_options(o, f.input->dx(), f.W, f.path));
+      const size_t picks_from = picks->size(), events_from = events->size();
+      for (int64_t g = 0; g < f.N; ++g) {
+        detector.begin(g);
+        detector.feed(f.prob.data() + g * f.T * f.W, f.T, picks, events);
+        detector.finish(picks, events);
+      }
+      shift_gathers(first[k], picks, picks_from, events, events_from);
     }
   };
   GridChoice<DetectionSettings> choice(base, table);

@@ -46,29 +46,33 @@ struct DetectionResult {
 };
 DetectionCallbacks collect_into(DetectionResult* r);
 
-// STA/LTA thresholds chosen on a file with ground truth: the grid of trigger-on thresholds
-// (trigger-off = half of it, at least 1) and coincidence counts whose events score the best F1
-// (ties: the fewer false detections, then the earlier grid point). nsta, nlta are kept. The grid
-// and every score go to *table when it is not null.
-StaLtaOptions tune_sta_lta(const std::string& path, const StaLtaOptions& base, double event_gap_ms,
+// Both tuners choose on one or more files with ground truth, pooled: the events and picks of all
+// the files are scored together, as one file of many gathers would be (a threshold is chosen for
+// the whole set, not per file, and a short quiet record counts for its share of the time). An
+// InputError when no file has an event with arrivals.
+//
+// STA/LTA thresholds: the grid of trigger-on thresholds (trigger-off = half of it, at least 1) and
+// coincidence counts whose events score the best F1 (ties: the fewer false detections, then the
+// earlier grid point). nsta, nlta are kept. The grid and every score go to *table when it is not
+// null.
+StaLtaOptions tune_sta_lta(const std::vector<std::string>& paths, const StaLtaOptions& base, double event_gap_ms,
                            const ScoreOptions& score, nlohmann::json* table = nullptr);
 
-// The network's --threshold and --min-traces chosen the same way: the network runs once over the
-// file (its probabilities held in memory: an InputError when they would pass max_bytes), then the
-// grid of thresholds and minimum trace counts is scored on its events (best F1; ties: the fewer
-// false detections, then the earlier grid point). Then the pick threshold (from the chosen
-// threshold down to 0.1), each with its picker's delay (--pick-delay-ms: the median error of its
-// picks at delay 0 that lie within score.tolerance_ms of a true arrival, to 0.1 ms; 0 with fewer
-// than 20 such arrivals), for the best pick F1 within 10 ms at that delay (a pick is right when a
-// true arrival of its trace lies within 10 ms of it; an arrival is found when its nearest pick
-// does; ties: the higher threshold) among those whose events score no lower F1 (runs at a lower
-// threshold can merge or move strong picks); every row goes to *table too. The settings marked in
+// The network's --threshold and --min-traces chosen the same way: the network runs once over each
+// file (the probabilities of all of them held in memory: an InputError naming the file with which
+// they would pass max_bytes), then the grid of thresholds and minimum trace counts is scored on
+// their events (best F1; ties: the fewer false detections, then the earlier grid point). Then the pick threshold (from
+// the chosen threshold down to 0.1), each with its picker's delay (--pick-delay-ms: the median error of its picks at
+// delay 0 that lie within score.tolerance_ms of a true arrival, to 0.1 ms; 0 with fewer than 20 such arrivals), for the
+// best pick F1 within 10 ms at that delay (a pick is right when a true arrival of its trace lies within 10 ms of it; an
+// arrival is found when its nearest pick does; ties: the higher threshold) among those whose events score no lower F1
+// (runs at a lower threshold can merge or move strong picks); every row goes to *table too. The settings marked in
 // `fixed` (flags the user gave) keep base's values and the grid adapts: thresholds at or above a
 // fixed pick threshold. The other settings are kept.
 struct TunedFlags {
   bool threshold = false, min_traces = false, pick_threshold = false, pick_delay = false;
 };
-DetectionSettings tune_unet_detector(const std::string& path, const WindowedInference& inference,
+DetectionSettings tune_unet_detector(const std::vector<std::string>& paths, const WindowedInference& inference,
                                      const DetectionSettings& base, const ScoreOptions& score,
                                      nlohmann::json* table = nullptr, int64_t max_bytes = int64_t{2} << 30,
                                      const TunedFlags& fixed = {});

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/detection_run.h"
+#include "apps/weights.h"
 #include "cli_util.h"
 #include "engine/error.h"
 #include "h5_util.h"
@@ -113,7 +114,7 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
   const WindowedInference inference(model, wo);
   nlohmann::json table = nlohmann::json::array();
   const DetectionSettings chosen =
-      tune_unet_detector(dir_ + "/val.h5", inference, DetectionSettings{}, ScoreOptions{}, &table);
+      tune_unet_detector({dir_ + "/val.h5"}, inference, DetectionSettings{}, ScoreOptions{}, &table);
   // 7 thresholds x the trace counts up to the 24 receivers (2 3 4 6 8 12 16 24, and W/8 = 3, W/4 = 6,
   // W/2 = 12 already among them), then the pick thresholds from the chosen one down to 0.1, each
   // with its picker's delay.
@@ -177,8 +178,120 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
   }
   EXPECT_TRUE(found) << chosen.threshold << " " << chosen.min_traces;
   // Too many probabilities to hold: a one-line InputError naming the file.
-  EXPECT_THROW(tune_unet_detector(dir_ + "/val.h5", inference, DetectionSettings{}, ScoreOptions{}, nullptr, 1 << 20),
+  EXPECT_THROW(tune_unet_detector({dir_ + "/val.h5"}, inference, DetectionSettings{}, ScoreOptions{}, nullptr, 1 << 20),
                InputError);
+}
+
+// Events of settings o over each file, scored file by file and the counts added: what a pooled
+// choice must have scored.
+EventScore summed_event_score(const std::vector<std::string>& files, const WindowedInference* inference,
+                              const DetectionSettings& o, const StaLtaOptions* sta) {
+  EventScore sum;
+  for (const std::string& f : files) {
+    DetectInput input(f);
+    DetectionResult r;
+    if (inference != nullptr) {
+      detect_unet(input, *inference, picker_options(o, input.dt()),
+                  association_options(o, input.dx(), input.width(), f), collect_into(&r));
+    } else {
+      detect_sta_lta(input, *sta, o.event_gap_ms, collect_into(&r));
+    }
+    const EventScore s = score_events(read_ground_truth(f), r.events, ScoreOptions{});
+    sum.events += s.events;
+    sum.detections += s.detections;
+    sum.matched_events += s.matched_events;
+    sum.matched_detections += s.matched_detections;
+  }
+  return sum;
+}
+
+TEST_F(DetectCli, TuningOnSeveralRecordsScoresThemTogether) {
+  // A network that finds events (an untrained one finds none, and every pooled score would be 0
+  // whatever the pooling did): 60 steps of a tiny network on loud gathers (half a second) find most
+  // events of these records.
+  const std::string net = dir_ + "/tune_net";
+  ASSERT_EQ(run_seisseg("synth --out " + net +
+                        ".h5 --samples 12 --height 64 --width 32 --events-max 3 --snr-db 10:20 "
+                        "--seed 5")
+                .code,
+            0);
+  const test::CliResult t = run_seisseg("train --data " + net + ".h5 --val-fraction 0 --levels 2 --base 4 --batch 4 " +
+                                        "--device cpu --pos-weight 5 --lr 0.02 --seed 7 --steps 60 --out " + net);
+  ASSERT_EQ(t.code, 0) << t.err;
+  const InferenceWeights iw = load_inference_weights(net + "/weights.safetensors", Device::cpu());
+  WindowOptions wo;
+  wo.rows = 256;
+  const WindowedInference inference(*iw.model, wo);
+  const std::string val = dir_ + "/val.h5", rec = dir_ + "/rec.h5";
+  // The same record twice: every count doubles, so every F1 and the choice are those of the record
+  // alone (had the second copy's detections kept gather 0, each would be a second, false detection
+  // of an event already matched).
+  nlohmann::json one = nlohmann::json::array(), twice = nlohmann::json::array();
+  const DetectionSettings a = tune_unet_detector({val}, inference, DetectionSettings{}, ScoreOptions{}, &one);
+  const DetectionSettings b = tune_unet_detector({val, val}, inference, DetectionSettings{}, ScoreOptions{}, &twice);
+  ASSERT_EQ(one.size(), twice.size());
+  for (size_t k = 0; k < one.size(); ++k) {
+    if (one[k].contains("pick_threshold")) {
+      EXPECT_EQ(one[k]["pick_f1_10ms"].get<double>(), twice[k]["pick_f1_10ms"].get<double>()) << k;
+      EXPECT_EQ(one[k]["pick_delay_ms"].get<double>(), twice[k]["pick_delay_ms"].get<double>()) << k;
+      continue;
+    }
+    EXPECT_EQ(one[k]["f1"].get<double>(), twice[k]["f1"].get<double>()) << k;
+    EXPECT_EQ(2 * one[k]["false_detections"].get<int64_t>(), twice[k]["false_detections"].get<int64_t>()) << k;
+  }
+  double best_one = 0;
+  for (const auto& row : one) best_one = std::max(best_one, row.value("f1", 0.0));
+  ASSERT_GT(best_one, 0.0) << "the network finds no event: the comparisons above prove nothing";
+  EXPECT_EQ(a.threshold, b.threshold);
+  EXPECT_EQ(a.min_traces, b.min_traces);
+  EXPECT_EQ(a.pick_threshold, b.pick_threshold);
+  EXPECT_EQ(a.pick_delay_ms, b.pick_delay_ms);
+
+  // Two records: the chosen settings' row scores the two records' counts added, and no row scores more.
+  nlohmann::json both = nlohmann::json::array();
+  const DetectionSettings p = tune_unet_detector({val, rec}, inference, DetectionSettings{}, ScoreOptions{}, &both);
+  double best = -1;
+  for (const auto& row : both) {
+    if (!row.contains("pick_threshold")) best = std::max(best, row["f1"].get<double>());
+  }
+  DetectionSettings events_only = p;
+  events_only.pick_threshold = 0;
+  const EventScore sum = summed_event_score({val, rec}, &inference, events_only, nullptr);
+  EXPECT_GT(sum.events, 0);
+  EXPECT_DOUBLE_EQ(sum.f1(), best);
+
+  // STA/LTA the same way: twice the record chooses as the record; two records score their sum.
+  const StaLtaOptions base = sta_lta_defaults(0.002);
+  nlohmann::json sta_one = nlohmann::json::array(), sta_twice = nlohmann::json::array(),
+                 sta_both = nlohmann::json::array();
+  const StaLtaOptions s1 = tune_sta_lta({val}, base, DetectionSettings{}.event_gap_ms, ScoreOptions{}, &sta_one);
+  const StaLtaOptions s2 = tune_sta_lta({val, val}, base, DetectionSettings{}.event_gap_ms, ScoreOptions{}, &sta_twice);
+  ASSERT_EQ(sta_one.size(), sta_twice.size());
+  for (size_t k = 0; k < sta_one.size(); ++k) {
+    EXPECT_EQ(sta_one[k]["f1"].get<double>(), sta_twice[k]["f1"].get<double>()) << k;
+  }
+  EXPECT_EQ(s1.thr_on, s2.thr_on);
+  EXPECT_EQ(s1.coincidence_sum, s2.coincidence_sum);
+  const StaLtaOptions s3 = tune_sta_lta({val, rec}, base, DetectionSettings{}.event_gap_ms, ScoreOptions{}, &sta_both);
+  double sta_best = -1;
+  for (const auto& row : sta_both) sta_best = std::max(sta_best, row["f1"].get<double>());
+  const EventScore sta_sum = summed_event_score({val, rec}, nullptr, DetectionSettings{}, &s3);
+  EXPECT_GT(sta_sum.matched_events, 0);
+  EXPECT_DOUBLE_EQ(sta_sum.f1(), sta_best);
+
+  // Through the program: a comma list is scored together and said so; a glob matching nothing is
+  // one line naming it.
+  const std::string out = dir_ + "/tune_two";
+  fs::create_directories(out);
+  const std::string cmd = "detect --method sta-lta --in " + rec + " --out " + out + "/events.csv --tune-on ";
+  const test::CliResult r = run_seisseg(cmd + val + "," + rec);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("on 2 files (" + val + "," + rec + "), scored together"), std::string::npos) << r.err;
+  const test::CliResult g = run_seisseg(cmd + "'" + dir_ + "/nothing*.h5'");
+  EXPECT_NE(g.code, 0);
+  EXPECT_EQ(std::count(g.err.begin(), g.err.end(), '\n'), 1) << g.err;
+  EXPECT_NE(g.err.find("nothing*.h5"), std::string::npos) << g.err;
+  EXPECT_FALSE(fs::exists(out + "/events.csv.tmp"));
 }
 
 TEST_F(DetectCli, NetworkTuneOnPrintsItsChoiceAndExplicitFlagsWin) {
