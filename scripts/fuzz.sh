@@ -112,7 +112,7 @@ cmake --build "$build" --target "${targets[@]}" -j "$jobs" >"$build/build.log" 2
 }
 echo "fuzz.sh: built ${#targets[@]} targets in $(($(date +%s) - t0)) s in $build"
 
-# Per target: the longest input, the time one input may take (the vetting target waits up to 1 s for
+# Per target: the longest input, the time one input may take (the vetting target waits up to 0.25 s for
 # a walk, 60 s for a child's sanitizer report and 10 s for h5_vet's own child), and the seeds beyond
 # those it writes itself.
 max_len() {
