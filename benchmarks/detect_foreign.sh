@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Issue 10's target on records that seisseg did not generate: the network (thresholds tuned on one
-# record) against tuned STA/LTA (thresholds tuned on the same record), both scored on another.
+# or more records) against tuned STA/LTA (thresholds tuned on the same records), both scored on another.
 #
-# Two record pairs, each a tuning record and a test record (different seeds):
+# Two record pairs, each tuning records and a test record (different seeds):
 #   foreign: benchmarks/foreign_record.py (other velocity model, wavelets, attenuation, noise and
 #            unlabelled transients: see its header);
 #   seisseg: seisseg synth --continuous, for comparison.
-# For each pair and method: seisseg detect --tune-on tune.h5 --in test.h5, then seisseg evaluate
+# For each pair and method: seisseg detect --tune-on TUNE --in test.h5, then seisseg evaluate
 # --truth test.h5 --json. Prints one JSON line per (record, method) with event F1, precision, recall,
 # false detections per hour, the share of P arrivals picked within 10 ms and the pick MAE, then one
 # JSON line saying whether the target holds on the foreign records:
@@ -14,12 +14,13 @@
 #
 # Usage:
 #   benchmarks/detect_foreign.sh --seisseg BIN [--weights W.safetensors] [--out DIR] [--duration S]
-#       [--receivers W] [--snr-db LO:HI] [--events-per-minute R] [--tune-seed N] [--test-seed N]
+#       [--receivers W] [--snr-db LO:HI] [--events-per-minute R] [--tune-seed N[,N...]] [--test-seed N]
 #       [--python PY] [--no-seisseg-pair]
 # Without --weights, `seisseg demo --out DIR/demo --record-seconds 0` trains the demo's network and
 # its DIR/demo/weights.safetensors is used (several minutes on a 2-core CPU).
 # Defaults: --out foreign-bench, 120 s x 256 receivers, SNR -6:10 dB, 6 events per minute,
-# seeds 101 (tune) and 202 (test), /usr/bin/python3 (numpy and h5py).
+# seeds 101 (tune) and 202 (test), /usr/bin/python3 (numpy and h5py). Several tuning seeds (e.g.
+# 101,111,121,131) make one tuning record each, and detect --tune-on scores them together.
 # Every file (records, events/picks CSVs, evaluate JSON, logs) stays in DIR.
 set -euo pipefail
 
@@ -74,8 +75,12 @@ num='^[0-9]+([.][0-9]+)?$'
 [[ "$receivers" =~ ^[0-9]+$ && "$receivers" -ge 2 ]] || die "--receivers $receivers: expected an integer >= 2"
 [[ "$snr" =~ ^-?[0-9]+([.][0-9]+)?:-?[0-9]+([.][0-9]+)?$ ]] || die "--snr-db $snr: expected LO:HI in dB, e.g. -6:10"
 [[ "$rate" =~ $num ]] || die "--events-per-minute $rate: expected a number >= 0"
-[[ "$tune_seed" =~ ^[0-9]+$ && "$test_seed" =~ ^[0-9]+$ ]] || die "--tune-seed and --test-seed must be integers >= 0"
-[[ "$tune_seed" != "$test_seed" ]] || die "--tune-seed and --test-seed must differ (tuning on the test record is no test)"
+[[ "$tune_seed" =~ ^[0-9]+(,[0-9]+)*$ && "$test_seed" =~ ^[0-9]+$ ]] ||
+  die "--tune-seed must be integers >= 0 (comma-separated) and --test-seed one integer >= 0"
+IFS=, read -r -a tune_seeds <<<"$tune_seed"
+for s in "${tune_seeds[@]}"; do
+  [[ "$s" != "$test_seed" ]] || die "--tune-seed and --test-seed must differ (tuning on the test record is no test)"
+done
 [[ -z "$weights" || -f "$weights" ]] || die "--weights $weights: no such file"
 "$py" -c "import numpy, h5py" 2>/dev/null || die "--python $py: needs numpy and h5py"
 # The network's thresholds must be tuned too: a binary whose --tune-on is STA/LTA-only would run
@@ -100,7 +105,14 @@ if [[ -z "$weights" ]]; then
 fi
 
 echo "detect_foreign.sh: synthesising the records in $out" >&2
-for kind_seed in "tune:$tune_seed" "test:$test_seed"; do
+# One tuning seed: PAIR-tune.h5; several: PAIR-tune-SEED.h5 each.
+kinds=()
+if [[ ${#tune_seeds[@]} == 1 ]]; then
+  kinds+=("tune:${tune_seeds[0]}")
+else
+  for s in "${tune_seeds[@]}"; do kinds+=("tune-$s:$s"); done
+fi
+for kind_seed in "${kinds[@]}" "test:$test_seed"; do
   k="${kind_seed%%:*}" s="${kind_seed##*:}"
   run "$py" "$here/foreign_record.py" --out "$out/foreign-$k.h5" --duration "$duration" --receivers "$receivers" \
     --dt 0.002 --dx 10 --events-per-minute "$rate" --snr-db="$snr" --seed "$s"
@@ -113,7 +125,12 @@ done
 pairs=(foreign)
 [[ "$seisseg_pair" == 1 ]] && pairs+=(seisseg)
 for pair in "${pairs[@]}"; do
-  tune="$out/$pair-tune.h5" test="$out/$pair-test.h5"
+  test="$out/$pair-test.h5"
+  tune="$out/$pair-tune.h5"
+  if [[ ${#tune_seeds[@]} -gt 1 ]]; then
+    tune=""
+    for s in "${tune_seeds[@]}"; do tune+="${tune:+,}$out/$pair-tune-$s.h5"; done
+  fi
   for method in unet sta-lta; do
     base="$out/$pair-$method"
     args=(detect --method "$method" --tune-on "$tune" --in "$test" --out "$base-events.csv" --picks "$base-picks.csv")
