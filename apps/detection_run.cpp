@@ -262,8 +262,8 @@ DetectionSettings tune_unet_detector(const std::vector<std::string>& paths, cons
     if (f.N > (max_bytes - held) / 4 / std::max<int64_t>(1, gather_floats)) {
       throw InputError(path + ": " + std::to_string(f.N) + " x " + std::to_string(f.T) + " x " + std::to_string(f.W) +
                        " probabilities are more than the " + std::to_string(max_bytes >> 20) +
-                       " MiB that tuning holds" + " in memory" +
-                       (held > 0 ? " with those of the files before it" : "") + "; tune on shorter records");
+                       " MiB that tuning holds in memory" + (held > 0 ? " with those of the files before it" : "") +
+                       "; tune on shorter records");
     }
     held += f.N * gather_floats * 4;
     f.prob.resize(static_cast<size_t>(f.N * gather_floats));

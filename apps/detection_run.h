@@ -61,14 +61,15 @@ StaLtaOptions tune_sta_lta(const std::vector<std::string>& paths, const StaLtaOp
 // The network's --threshold and --min-traces chosen the same way: the network runs once over each
 // file (the probabilities of all of them held in memory: an InputError naming the file with which
 // they would pass max_bytes), then the grid of thresholds and minimum trace counts is scored on
-// their events (best F1; ties: the fewer false detections, then the earlier grid point). Then the pick threshold (from
-// the chosen threshold down to 0.1), each with its picker's delay (--pick-delay-ms: the median error of its picks at
-// delay 0 that lie within score.tolerance_ms of a true arrival, to 0.1 ms; 0 with fewer than 20 such arrivals), for the
-// best pick F1 within 10 ms at that delay (a pick is right when a true arrival of its trace lies within 10 ms of it; an
-// arrival is found when its nearest pick does; ties: the higher threshold) among those whose events score no lower F1
-// (runs at a lower threshold can merge or move strong picks); every row goes to *table too. The settings marked in
-// `fixed` (flags the user gave) keep base's values and the grid adapts: thresholds at or above a
-// fixed pick threshold. The other settings are kept.
+// their events (best F1; ties: the fewer false detections, then the earlier grid point). Then the
+// pick threshold (from the chosen threshold down to 0.1), each with its picker's delay
+// (--pick-delay-ms: the median error of its picks at delay 0 that lie within score.tolerance_ms of
+// a true arrival, to 0.1 ms; 0 with fewer than 20 such arrivals), for the best pick F1 within 10 ms
+// at that delay (a pick is right when a true arrival of its trace lies within 10 ms of it; an
+// arrival is found when its nearest pick does; ties: the higher threshold) among those whose events
+// score no lower F1 (runs at a lower threshold can merge or move strong picks); every row goes to
+// *table too. The settings marked in `fixed` (flags the user gave) keep base's values and the grid
+// adapts: thresholds at or above a fixed pick threshold. The other settings are kept.
 struct TunedFlags {
   bool threshold = false, min_traces = false, pick_threshold = false, pick_delay = false;
 };
