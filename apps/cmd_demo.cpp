@@ -75,7 +75,7 @@ nlohmann::json detect_on_records(const UNet& model, const SynthConfig& sc, Norma
   detect_unet(input, inference, picker_options(ds, sc.dt), association_options(ds, sc.dx, sc.width, test_path),
               collect_into(&unet));
   const double unet_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const StaLtaOptions sta = tune_sta_lta({tune_path}, sta_lta_defaults(sc.dt), ds.event_gap_ms, ScoreOptions{});
+  const StaLtaOptions sta = tune_sta_lta({tune_path}, sta_lta_defaults(sc.dt), sc.dt, ds.event_gap_ms, ScoreOptions{});
   DetectionResult classic;
   detect_sta_lta(input, sta, ds.event_gap_ms, collect_into(&classic));
 

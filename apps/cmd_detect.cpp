@@ -216,7 +216,7 @@ int cmd_detect(int argc, char** argv) {
     }
     if (!tune_on.empty()) {
       std::fprintf(stderr, "detect: choosing STA/LTA thresholds on %s\n", tune_what.c_str());
-      sta = tune_sta_lta(tune_files, sta, ds.event_gap_ms, ScoreOptions{});
+      sta = tune_sta_lta(tune_files, sta, dt, ds.event_gap_ms, ScoreOptions{});
     }
     if (trigger_on > 0) sta.thr_on = trigger_on;
     if (trigger_off > 0) sta.thr_off = trigger_off;

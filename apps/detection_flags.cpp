@@ -28,7 +28,7 @@ void add_picking_flags(CLI::App& app, DetectionSettings& s) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--pick-delay-ms", s.pick_delay_ms,
                  "the picker's lateness, subtracted from every pick's time (default 0; --tune-on measures it: the "
-                 "median error of the picks on the tuning record)")
+                 "median error of the picks on the tuning records)")
       ->check(CLI::Range(-1000.0, 1000.0));
   app.add_option("--min-separation-ms", s.min_separation_ms, "closest two picks of one trace (the weaker goes)")
       ->capture_default_str()

@@ -124,31 +124,14 @@ DetectionCallbacks collect_into(DetectionResult* r) {
 
 namespace {
 
-// The ground truths of the files to tune on as one: file k's gathers are numbered after those of
-// the files before it (first[k] is the number of its gather 0), their durations add up. So events
-// and picks score over all the files at once, as if they were one file of many gathers. An
-// InputError when none of them has an event to find.
+// The ground truths of the files to tune on as one (pool_ground_truths: file k's gather 0 is
+// first[k]), so that events and picks score over all the files at once, as if they were one file of
+// many gathers. An InputError when none of them has an event to find.
 GroundTruth pooled_truth(const std::vector<std::string>& paths, const std::string& what, std::vector<int64_t>* first) {
   SEIS_CHECK(!paths.empty(), "no file to tune on");
-  GroundTruth all;
-  for (const std::string& path : paths) {
-    GroundTruth t = read_ground_truth(path);
-    first->push_back(all.gathers);
-    for (SynthPickRow r : t.picks) {
-      r.gather += all.gathers;
-      all.picks.push_back(r);
-    }
-    for (SynthEventRow e : t.events) {
-      e.gather += all.gathers;
-      all.events.push_back(e);
-    }
-    if (all.dt == 0) all.dt = t.dt;
-    all.samples = std::max(all.samples, t.samples);
-    all.width = std::max(all.width, t.width);
-    all.gathers += t.gathers;
-    all.duration_s += t.duration_s;
-    all.events_without_arrivals += t.events_without_arrivals;
-  }
+  std::vector<GroundTruth> truths;
+  for (const std::string& path : paths) truths.push_back(read_ground_truth(path));
+  GroundTruth all = pool_ground_truths(truths, first);
   if (static_cast<int64_t>(all.events.size()) == all.events_without_arrivals) {
     throw InputError(paths.size() == 1
                          ? paths[0] + ": no events with arrivals to choose " + what + " on"
@@ -177,6 +160,9 @@ class GridChoice {
       row["precision"] = s.precision();
       row["recall"] = s.recall();
       row["false_detections"] = s.false_detections();
+      row["events"] = s.events;
+      row["matched_events"] = s.matched_events;
+      row["detections"] = s.detections;
       table_->push_back(std::move(row));
     }
     if (s.f1() > best_f1_ || (s.f1() == best_f1_ && s.false_detections() < best_false_)) {
@@ -196,15 +182,23 @@ class GridChoice {
 
 }  // namespace
 
-StaLtaOptions tune_sta_lta(const std::vector<std::string>& paths, const StaLtaOptions& base, double event_gap_ms,
-                           const ScoreOptions& score, nlohmann::json* table) {
+StaLtaOptions tune_sta_lta(const std::vector<std::string>& paths, const StaLtaOptions& base, double dt,
+                           double event_gap_ms, const ScoreOptions& score, nlohmann::json* table) {
   std::vector<int64_t> first;
   const GroundTruth truth = pooled_truth(paths, "STA/LTA thresholds", &first);
-  std::vector<std::unique_ptr<DetectInput>> inputs;
+  // The windows are counted in samples of dt: every file must be sampled so, and hold one LTA window.
   std::vector<double> sums;
   for (const std::string& path : paths) {
-    inputs.push_back(std::make_unique<DetectInput>(path));
-    const int64_t W = inputs.back()->width();
+    DetectInput input(path);
+    if (std::fabs(input.dt() - dt) > 1e-9 * dt) {
+      throw InputError(path + ": sampled at dt " + std::to_string(input.dt()) + " s, not at the " + std::to_string(dt) +
+                       " s that the STA/LTA windows are counted in; tune on files sampled as the input");
+    }
+    if (input.rows() < base.nlta) {
+      throw InputError(path + ": " + std::to_string(input.rows()) + " samples are shorter than the LTA window of " +
+                       std::to_string(base.nlta));
+    }
+    const int64_t W = input.width();
     for (double s : {2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0}) {
       if (s <= static_cast<double>(W)) sums.push_back(s);
     }
@@ -223,9 +217,10 @@ StaLtaOptions tune_sta_lta(const std::vector<std::string>& paths, const StaLtaOp
       o.thr_off = std::max(1.0, 0.5 * on);
       o.coincidence_sum = sum;
       DetectionResult r;
-      for (size_t k = 0; k < inputs.size(); ++k) {
+      for (size_t k = 0; k < paths.size(); ++k) {  // one file open at a time
+        DetectInput input(paths[k]);
         const size_t picks_from = r.picks.size(), events_from = r.events.size();
-        detect_sta_lta(*inputs[k], o, event_gap_ms, collect_into(&r));
+        detect_sta_lta(input, o, event_gap_ms, collect_into(&r));
         shift_gathers(first[k], &r.picks, picks_from, &r.events, events_from);
       }
       choice.offer(o, score_events(truth, r.events, score),
@@ -240,32 +235,40 @@ DetectionSettings tune_unet_detector(const std::vector<std::string>& paths, cons
                                      int64_t max_bytes, const TunedFlags& fixed) {
   std::vector<int64_t> first;
   const GroundTruth truth = pooled_truth(paths, "the network's threshold", &first);
-  // One pass of the network over each file: the picker's settings do not change the probabilities.
+  // The shapes first: the probabilities of all the files must fit in max_bytes before any pass.
   struct Tuning {
-    std::unique_ptr<DetectInput> input;
     std::string path;
     int64_t N = 0, T = 0, W = 0;
+    double dt = 0, dx = 0;
     std::vector<float> prob;  // [N, T, W]
   };
   std::vector<Tuning> files;
-  int64_t held = 0;  // bytes of probabilities held so far
+  int64_t held = 0;  // bytes of the probabilities of the files so far
   for (const std::string& path : paths) {
-    Tuning f;
-    f.input = std::make_unique<DetectInput>(path);
-    f.path = path;
-    DetectInput& input = *f.input;
+    DetectInput input(path);
     if (fixed.threshold && fixed.pick_threshold) picker_options(base, input.dt());  // a usage error before any work
+    Tuning f;
+    f.path = path;
     f.N = input.gathers();
     f.T = input.rows();
     f.W = input.width();
+    f.dt = input.dt();
+    f.dx = input.dx();
     const int64_t gather_floats = f.T * f.W;
     if (f.N > (max_bytes - held) / 4 / std::max<int64_t>(1, gather_floats)) {
-      throw InputError(path + ": " + std::to_string(f.N) + " x " + std::to_string(f.T) + " x " + std::to_string(f.W) +
-                       " probabilities are more than the " + std::to_string(max_bytes >> 20) +
-                       " MiB that tuning holds in memory" + (held > 0 ? " with those of the files before it" : "") +
-                       "; tune on shorter records");
+      throw InputError(
+          path + ": " + std::to_string(f.N) + " x " + std::to_string(f.T) + " x " + std::to_string(f.W) +
+          " probabilities are more than the " + std::to_string(max_bytes >> 20) + " MiB that tuning holds in memory" +
+          (held > 0 ? " with those of the files before it; tune on shorter records" : "; tune on a shorter record"));
     }
     held += f.N * gather_floats * 4;
+    files.push_back(std::move(f));
+  }
+  // One pass of the network over each file (one open at a time): the picker's settings do not
+  // change the probabilities.
+  for (Tuning& f : files) {
+    DetectInput input(f.path);
+    const int64_t gather_floats = f.T * f.W;
     f.prob.resize(static_cast<size_t>(f.N * gather_floats));
     DetectionCallbacks keep;
     keep.prob = [&f, gather_floats](int64_t g, int64_t t0, int64_t rows, const float* p) {
@@ -273,9 +276,7 @@ DetectionSettings tune_unet_detector(const std::vector<std::string>& paths, cons
     };
     DetectionSettings plain = base;
     plain.pick_threshold = 0;
-    detect_unet(input, inference, picker_options(plain, input.dt()), association_options(plain, input.dx(), f.W, path),
-                keep);
-    files.push_back(std::move(f));
+    detect_unet(input, inference, picker_options(plain, f.dt), association_options(plain, f.dx, f.W, f.path), keep);
   }
 
   std::vector<int64_t> counts;
@@ -306,8 +307,7 @@ DetectionSettings tune_unet_detector(const std::vector<std::string>& paths, cons
   auto run = [&](const DetectionSettings& o, std::vector<Pick>* picks, std::vector<Detection>* events) {
     for (size_t k = 0; k < files.size(); ++k) {
       const Tuning& f = files[k];
-      const double dt = f.input->dt();
-      ArrivalDetector detector(f.W, dt, picker_options(o, dt), association_options(o, f.input->dx(), f.W, f.path));
+      ArrivalDetector detector(f.W, f.dt, picker_options(o, f.dt), association_options(o, f.dx, f.W, f.path));
       const size_t picks_from = picks->size(), events_from = events->size();
       for (int64_t g = 0; g < f.N; ++g) {
         detector.begin(g);

@@ -53,10 +53,11 @@ DetectionCallbacks collect_into(DetectionResult* r);
 //
 // STA/LTA thresholds: the grid of trigger-on thresholds (trigger-off = half of it, at least 1) and
 // coincidence counts whose events score the best F1 (ties: the fewer false detections, then the
-// earlier grid point). nsta, nlta are kept. The grid and every score go to *table when it is not
-// null.
-StaLtaOptions tune_sta_lta(const std::vector<std::string>& paths, const StaLtaOptions& base, double event_gap_ms,
-                           const ScoreOptions& score, nlohmann::json* table = nullptr);
+// earlier grid point). nsta, nlta are kept: they count samples of dt, and a file sampled at another
+// dt, or shorter than nlta, is an InputError naming it. The grid and every score (with the counts
+// of events, matched events and detections) go to *table when it is not null.
+StaLtaOptions tune_sta_lta(const std::vector<std::string>& paths, const StaLtaOptions& base, double dt,
+                           double event_gap_ms, const ScoreOptions& score, nlohmann::json* table = nullptr);
 
 // The network's --threshold and --min-traces chosen the same way: the network runs once over each
 // file (the probabilities of all of them held in memory: an InputError naming the file with which

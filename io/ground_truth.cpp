@@ -95,4 +95,29 @@ bool has_ground_truth(const std::string& path) {
   return H5TableReader(path, synth_pick_table()).exists() && H5TableReader(path, synth_event_table()).exists();
 }
 
+GroundTruth pool_ground_truths(const std::vector<GroundTruth>& truths, std::vector<int64_t>* first) {
+  GroundTruth all;
+  if (!truths.empty()) {
+    all.dt = truths[0].dt;
+    all.samples = truths[0].samples;
+    all.width = truths[0].width;
+    all.record = truths[0].record;
+  }
+  for (const GroundTruth& t : truths) {
+    first->push_back(all.gathers);
+    for (SynthPickRow r : t.picks) {
+      r.gather += all.gathers;
+      all.picks.push_back(r);
+    }
+    for (SynthEventRow e : t.events) {
+      e.gather += all.gathers;
+      all.events.push_back(e);
+    }
+    all.gathers += t.gathers;
+    all.duration_s += t.duration_s;
+    all.events_without_arrivals += t.events_without_arrivals;
+  }
+  return all;
+}
+
 }  // namespace seis

@@ -29,6 +29,12 @@ struct GroundTruth {
 // is infinite, only one of them NaN, first after last, or whose snr_db is not finite.
 GroundTruth read_ground_truth(const std::string& path);
 
+// Several files' ground truths as one, for scoring them together: truth k's gathers are numbered
+// after those of the truths before it (first[k], appended to *first, is the number of its gather 0),
+// its picks and events moved with them; gathers, duration_s and events_without_arrivals add up.
+// The shape fields (dt, samples, width, record) are the first truth's: scores do not use them.
+GroundTruth pool_ground_truths(const std::vector<GroundTruth>& truths, std::vector<int64_t>* first);
+
 // True when path has both /picks and /events tables (then read_ground_truth validates them).
 bool has_ground_truth(const std::string& path);
 

@@ -182,27 +182,32 @@ TEST_F(DetectCli, NetworkThresholdsTunedOnOneRecordAreTheBestOfTheGrid) {
                InputError);
 }
 
-// Events of settings o over each file, scored file by file and the counts added: what a pooled
-// choice must have scored.
-EventScore summed_event_score(const std::vector<std::string>& files, const WindowedInference* inference,
-                              const DetectionSettings& o, const StaLtaOptions* sta) {
-  EventScore sum;
-  for (const std::string& f : files) {
-    DetectInput input(f);
-    DetectionResult r;
-    if (inference != nullptr) {
-      detect_unet(input, *inference, picker_options(o, input.dt()),
-                  association_options(o, input.dx(), input.width(), f), collect_into(&r));
-    } else {
-      detect_sta_lta(input, *sta, o.event_gap_ms, collect_into(&r));
-    }
-    const EventScore s = score_events(read_ground_truth(f), r.events, ScoreOptions{});
-    sum.events += s.events;
-    sum.detections += s.detections;
-    sum.matched_events += s.matched_events;
-    sum.matched_detections += s.matched_detections;
+// The event rows of a tuner's table (the network's also holds pick rows).
+std::vector<nlohmann::json> event_rows(const nlohmann::json& table) {
+  std::vector<nlohmann::json> rows;
+  for (const auto& row : table) {
+    if (!row.contains("pick_threshold")) rows.push_back(row);
   }
-  return sum;
+  return rows;
+}
+
+// Every grid point of a table over files {A, B} scored the counts of A's table plus B's (the grids
+// are the same when the files have the same width).
+void expect_rows_add_up(const nlohmann::json& a, const nlohmann::json& b, const nlohmann::json& both) {
+  const std::vector<nlohmann::json> ra = event_rows(a), rb = event_rows(b), r = event_rows(both);
+  ASSERT_EQ(ra.size(), r.size());
+  ASSERT_EQ(rb.size(), r.size());
+  for (size_t k = 0; k < r.size(); ++k) {
+    for (const char* n : {"events", "matched_events", "detections", "false_detections"}) {
+      EXPECT_EQ(r[k][n].get<int64_t>(), ra[k][n].get<int64_t>() + rb[k][n].get<int64_t>()) << n << " row " << k;
+    }
+  }
+}
+
+int64_t total_matched(const nlohmann::json& table) {
+  int64_t m = 0;
+  for (const auto& row : event_rows(table)) m += row["matched_events"].get<int64_t>();
+  return m;
 }
 
 TEST_F(DetectCli, TuningOnSeveralRecordsScoresThemTogether) {
@@ -247,37 +252,58 @@ TEST_F(DetectCli, TuningOnSeveralRecordsScoresThemTogether) {
   EXPECT_EQ(a.pick_threshold, b.pick_threshold);
   EXPECT_EQ(a.pick_delay_ms, b.pick_delay_ms);
 
-  // Two records: the chosen settings' row scores the two records' counts added, and no row scores more.
-  nlohmann::json both = nlohmann::json::array();
-  const DetectionSettings p = tune_unet_detector({val, rec}, inference, DetectionSettings{}, ScoreOptions{}, &both);
-  double best = -1;
-  for (const auto& row : both) {
-    if (!row.contains("pick_threshold")) best = std::max(best, row["f1"].get<double>());
-  }
-  DetectionSettings events_only = p;
-  events_only.pick_threshold = 0;
-  const EventScore sum = summed_event_score({val, rec}, &inference, events_only, nullptr);
-  EXPECT_GT(sum.events, 0);
-  EXPECT_DOUBLE_EQ(sum.f1(), best);
+  // A file of 3 gathers, then a record: the record's gather 0 is gather 3 of the pool (numbering
+  // by file would make it 1), and every grid point scores the two files' counts added, for the
+  // network and for STA/LTA.
+  const std::string gathers = dir_ + "/tune_gathers.h5";
+  ASSERT_EQ(
+      run_seisseg("synth --out " + gathers + " --samples 3 --height 1024 --width 24 --snr-db 10:20 --seed 4").code, 0);
+  std::vector<int64_t> first;
+  const GroundTruth tg = read_ground_truth(gathers), tr = read_ground_truth(rec);
+  const GroundTruth pooled = pool_ground_truths({tg, tr}, &first);
+  EXPECT_EQ(first, (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(pooled.gathers, 4);
+  EXPECT_DOUBLE_EQ(pooled.duration_s, tg.duration_s + tr.duration_s);
+  ASSERT_EQ(pooled.events.size(), tg.events.size() + tr.events.size());
+  ASSERT_EQ(pooled.picks.size(), tg.picks.size() + tr.picks.size());
+  for (size_t k = 0; k < tr.events.size(); ++k) EXPECT_EQ(pooled.events[tg.events.size() + k].gather, 3);
+  for (size_t k = 0; k < tr.picks.size(); ++k) EXPECT_EQ(pooled.picks[tg.picks.size() + k].gather, 3);
+  for (size_t k = 0; k < tg.events.size(); ++k) EXPECT_EQ(pooled.events[k].gather, tg.events[k].gather);
 
-  // STA/LTA the same way: twice the record chooses as the record; two records score their sum.
+  nlohmann::json ng = nlohmann::json::array(), nr = nlohmann::json::array(), nboth = nlohmann::json::array();
+  (void)tune_unet_detector({gathers}, inference, DetectionSettings{}, ScoreOptions{}, &ng);
+  (void)tune_unet_detector({rec}, inference, DetectionSettings{}, ScoreOptions{}, &nr);
+  (void)tune_unet_detector({gathers, rec}, inference, DetectionSettings{}, ScoreOptions{}, &nboth);
+  ASSERT_GT(total_matched(ng), 0) << "the network finds no event in the gathers";
+  ASSERT_GT(total_matched(nr), 0) << "the network finds no event in the record";
+  expect_rows_add_up(ng, nr, nboth);
+
+  // STA/LTA the same way; and twice the record chooses as the record.
   const StaLtaOptions base = sta_lta_defaults(0.002);
-  nlohmann::json sta_one = nlohmann::json::array(), sta_twice = nlohmann::json::array(),
-                 sta_both = nlohmann::json::array();
-  const StaLtaOptions s1 = tune_sta_lta({val}, base, DetectionSettings{}.event_gap_ms, ScoreOptions{}, &sta_one);
-  const StaLtaOptions s2 = tune_sta_lta({val, val}, base, DetectionSettings{}.event_gap_ms, ScoreOptions{}, &sta_twice);
+  const double gap = DetectionSettings{}.event_gap_ms;
+  nlohmann::json sg = nlohmann::json::array(), sr = nlohmann::json::array(), sboth = nlohmann::json::array(),
+                 sta_one = nlohmann::json::array(), sta_twice = nlohmann::json::array();
+  (void)tune_sta_lta({gathers}, base, 0.002, gap, ScoreOptions{}, &sg);
+  (void)tune_sta_lta({rec}, base, 0.002, gap, ScoreOptions{}, &sr);
+  (void)tune_sta_lta({gathers, rec}, base, 0.002, gap, ScoreOptions{}, &sboth);
+  ASSERT_GT(total_matched(sg), 0);
+  ASSERT_GT(total_matched(sr), 0);
+  expect_rows_add_up(sg, sr, sboth);
+  const StaLtaOptions s1 = tune_sta_lta({val}, base, 0.002, gap, ScoreOptions{}, &sta_one);
+  const StaLtaOptions s2 = tune_sta_lta({val, val}, base, 0.002, gap, ScoreOptions{}, &sta_twice);
   ASSERT_EQ(sta_one.size(), sta_twice.size());
   for (size_t k = 0; k < sta_one.size(); ++k) {
     EXPECT_EQ(sta_one[k]["f1"].get<double>(), sta_twice[k]["f1"].get<double>()) << k;
   }
   EXPECT_EQ(s1.thr_on, s2.thr_on);
   EXPECT_EQ(s1.coincidence_sum, s2.coincidence_sum);
-  const StaLtaOptions s3 = tune_sta_lta({val, rec}, base, DetectionSettings{}.event_gap_ms, ScoreOptions{}, &sta_both);
-  double sta_best = -1;
-  for (const auto& row : sta_both) sta_best = std::max(sta_best, row["f1"].get<double>());
-  const EventScore sta_sum = summed_event_score({val, rec}, nullptr, DetectionSettings{}, &s3);
-  EXPECT_GT(sta_sum.matched_events, 0);
-  EXPECT_DOUBLE_EQ(sta_sum.f1(), sta_best);
+  // STA/LTA windows count samples of the input's dt: a tuning file sampled otherwise is refused.
+  try {
+    (void)tune_sta_lta({rec}, base, 0.001, gap, ScoreOptions{});
+    ADD_FAILURE() << "a tuning file at another dt was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(rec + ": sampled at dt"), std::string::npos) << e.what();
+  }
 
   // Through the program: a comma list is scored together and said so; a glob matching nothing is
   // one line naming it.
