@@ -78,8 +78,14 @@ num='^[0-9]+([.][0-9]+)?$'
 [[ "$tune_seed" =~ ^[0-9]+(,[0-9]+)*$ && "$test_seed" =~ ^[0-9]+$ ]] ||
   die "--tune-seed must be integers >= 0 (comma-separated) and --test-seed one integer >= 0"
 IFS=, read -r -a tune_seeds <<<"$tune_seed"
-for s in "${tune_seeds[@]}"; do
-  [[ "$s" != "$test_seed" ]] || die "--tune-seed and --test-seed must differ (tuning on the test record is no test)"
+for k in "${!tune_seeds[@]}"; do
+  s=$((10#${tune_seeds[$k]}))  # 0202 is seed 202 to foreign_record.py
+  [[ "$s" != "$((10#$test_seed))" ]] ||
+    die "--tune-seed and --test-seed must differ (tuning on the test record is no test)"
+  for t in "${tune_seeds[@]:0:$k}"; do
+    [[ "$s" != "$t" ]] || die "--tune-seed $tune_seed: seed $s twice (its record would count double)"
+  done
+  tune_seeds[$k]=$s
 done
 [[ -z "$weights" || -f "$weights" ]] || die "--weights $weights: no such file"
 "$py" -c "import numpy, h5py" 2>/dev/null || die "--python $py: needs numpy and h5py"
@@ -87,9 +93,14 @@ done
 # the network at its defaults against a tuned STA/LTA.
 "$bin" detect --help | tr -s ' \n' ' ' | grep -q "unet: --threshold and --min-traces" ||
   fail "$bin: its detect --tune-on does not tune the network's --threshold and --min-traces (binary too old)"
+if [[ ${#tune_seeds[@]} -gt 1 ]]; then
+  "$bin" detect --help | tr -s ' \n' ' ' | grep -q "scored together" ||
+    fail "$bin: its detect --tune-on takes one file, not the ${#tune_seeds[@]} of --tune-seed (binary too old)"
+fi
 
 mkdir -p "$out" || fail "cannot create $out"
 out="$(cd "$out" && pwd)"
+[[ ${#tune_seeds[@]} == 1 || "$out" != *,* ]] || die "--out $out: a comma in the folder would split --tune-on's list"
 log="$out/log.txt"
 : >"$log"
 run() {  # run CMD...: logged, its output appended to the log; fails loudly
