@@ -192,7 +192,11 @@ void walk(const std::string& path) {
   attempt([&] { walk_table(path, synth_pick_table()); });
   attempt([&] { walk_table(path, synth_event_table()); });
   attempt([&] { walk_table(path, segy_header_table()); });
-  if (n > 0 && width > 0) {
+  // The SEG-Y headers of gather 0 as predict and detect read them: a mask of `width` bytes and up
+  // to `width` 240-byte rows, so not for a gather wider than the child reads (a 1.5 KB file can
+  // declare 2^32 traces of nothing; the commands refuse it, and asking for it here only runs the
+  // child out of memory).
+  if (n > 0 && width > 0 && width <= kMaxReadBytes / kSegyTraceHeaderBytes) {
     attempt([&] {
       SegyHeadersFile h(path, n, width);
       if (h.has_raw()) {

@@ -190,6 +190,16 @@ TEST(Vet, LibraryFaultIsAnError) {
   }
 }
 
+// A gather declared 2^32 traces wide and never written (tests/data/hdf5/SOURCE.md): one line, exit 1.
+TEST(Vet, VeryWideGatherIsOneLine) {
+  const std::string path = std::string(SEIS_SOURCE_DIR) + "/tests/data/hdf5/wide_gathers.h5";
+  const auto r = test::run_command(std::string(SEISSEG_BIN) + " info " + path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "seisseg info: " + path +
+                       ": gathers of 1 x 4278190088 values exceed the 4 GiB of float32 that one gather (one HDF5 "
+                       "chunk) can hold\n");
+}
+
 TEST(Vet, SoundFilesOpenAndReadAsBefore) {
   H5SampleFile g(gathers_file());
   EXPECT_EQ(g.info().n, 2);
