@@ -136,19 +136,17 @@ int cmd_detect(int argc, char** argv) {
   const bool sta_set = sta_s > 0 || lta_s > 0 || trigger_on > 0 || trigger_off > 0 || coincidence > 0;
   if (method == "unet" && weights.empty()) throw UsageError("--weights is required with --method unet");
   if (segy_pick_byte > 0 && segy_out.empty()) throw UsageError("--segy-pick-byte needs --segy-out");
-  for (const std::string* o : {&out, &picks_path, &prob_path, &segy_out}) {
-    std::error_code ec;
-    if (!o->empty() && std::filesystem::equivalent(in, *o, ec)) throw UsageError(*o + " is the input file");
-  }
-
+  // No output may overwrite a file the run reads.
+  auto refuse_outputs_over = [&](const std::string& read, const char* what) {
+    for (const std::string* o : {&out, &picks_path, &prob_path, &segy_out}) {
+      std::error_code ec;
+      if (!o->empty() && std::filesystem::equivalent(read, *o, ec)) throw UsageError(*o + " is " + what);
+    }
+  };
+  refuse_outputs_over(in, "the input file");
   const std::vector<std::string> tune_files =
       tune_on.empty() ? std::vector<std::string>{} : expand_dataset_paths(tune_on, "--tune-on");
-  for (const std::string& f : tune_files) {
-    std::error_code ec;
-    for (const std::string* o : {&out, &picks_path, &prob_path, &segy_out}) {
-      if (!o->empty() && std::filesystem::equivalent(f, *o, ec)) throw UsageError(*o + " is a file to tune on");
-    }
-  }
+  for (const std::string& f : tune_files) refuse_outputs_over(f, "a file to tune on");
   const std::string tune_what = tune_files.size() == 1
                                     ? tune_files[0]
                                     : std::to_string(tune_files.size()) + " files (" + tune_on + "), scored together";
