@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -197,17 +198,13 @@ bool writing_report(pid_t pid) {
   const std::string path = g_report_prefix + "." + std::to_string(pid);
   if (!std::filesystem::exists(path)) return false;
   const std::string text = seis::fuzz::read_file(path);
-  size_t at = 0;
-  while (at < text.size()) {
-    size_t end = text.find('\n', at);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(at, end - at);
-    at = end + 1;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
     if (!line.empty() && line.find("WARNING: AddressSanitizer failed to allocate") == std::string::npos) return true;
   }
-  // Only refused allocations so far (or nothing yet, when the report has just been opened: a report
-  // opens the file and writes its first line at once, so a child caught between the two is rare,
-  // and its report is then cut short, not missed as a finding: is_finding reads what is there).
+  // Only refused allocations so far; or nothing yet, when the file has just been opened for a report,
+  // which is then given its time as well.
   return text.empty();
 }
 
