@@ -12,6 +12,10 @@ minus the truth. Prints one line per event and phase (share found, median error)
 by wavelet family, by frequency band (below, inside and above seisseg synth's default 15-45 Hz) and
 by the front's slope at each arrival (samples per trace, from a quartic fitted to the phase's true
 times along the traces, statics smoothed away; seisseg synth's default site stays below about 1).
+Last, per phase, a bound of what any picking along the fronts could reach from these
+probabilities: the arrivals of the events found on at least a share S of their traces (--front-share,
+default 0.3: enough picks to fit a front through) all counted, those of the other events only
+where found.
 Needs numpy and h5py (/usr/bin/python3 on Debian with python3-h5py).
 """
 
@@ -103,7 +107,11 @@ def main(argv):
     p.add_argument("--threshold", type=float, default=0.5, help="probability of a run (default 0.5)")
     p.add_argument("--window-ms", type=float, default=50.0, help="search half-window around the truth, ms")
     p.add_argument("--phase", choices=["P", "S", "both"], default="both", help="phases to report (default both)")
+    p.add_argument("--front-share", type=float, default=0.3,
+                   help="an event found on this share of its traces counts whole in the bound (default 0.3)")
     a = p.parse_args(argv)
+    if not 0 <= a.front_share <= 1:
+        fail("--front-share %r: must lie in [0, 1]" % a.front_share)
     if not 0 < a.threshold < 1:
         fail("--threshold %r: must lie in (0, 1)" % a.threshold)
     if not a.window_ms > 0:
@@ -125,6 +133,7 @@ def main(argv):
 
     phases = [0, 1] if a.phase == "both" else [0 if a.phase == "P" else 1]
     groups = {}
+    bound = {ph: [0, 0.0, 0] for ph in phases}  # arrivals, bound count, events counted whole
     print("event phase family   f_Hz  SNR_dB  S/P   dc    x/line  z_m   arrivals found  median_err_ms")
     width = truth["data"].shape[1] * float(truth.attrs["dx"])
     for ev in sorted(set(int(x) for x in picks["event"])):
@@ -136,6 +145,10 @@ def main(argv):
                 continue
             f = (e["wp"] if ph == 0 else e["ws"]).f
             share = found[sel].mean()
+            whole = share >= a.front_share
+            bound[ph][0] += n
+            bound[ph][1] += n if whole else int(found[sel].sum())
+            bound[ph][2] += int(whole)
             med = np.nanmedian(err[sel]) if found[sel].any() else float("nan")
             print("%5d %5s %-7s %5.1f %+6.1f %5.2f %5.2f %+6.2f %5.0f %8d %6.2f %+8.1f" % (
                 ev, "PS"[ph], e["kind"], f, snr[ev], e["s_to_p"], e["dc"], e["x"] / width, e["z"], n, share, med))
@@ -159,6 +172,10 @@ def main(argv):
             print("  %s %-12s %6d arrivals, found %.3f, within 10 ms of the truth %.3f, median error %+.1f ms" % (
                 key[1], key[2], n, h / n, np.mean(np.abs(errs) <= 10) * h / n if errs else 0.0,
                 np.median(errs) if errs else float("nan")))
+    for ph in phases:
+        n, b, whole = bound[ph]
+        print("%s bound along the fronts: %d of %d arrivals (%.3f); %d events found on at least %.2f of their traces" % (
+            "PS"[ph], b, n, b / n if n else 0.0, whole, a.front_share))
 
 
 if __name__ == "__main__":

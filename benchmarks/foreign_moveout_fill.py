@@ -2,21 +2,29 @@
 """How far can picks go along each detected event's moveout? An analysis of detect's output.
 
     foreign_moveout_fill.py --record F.h5,picks.csv,events.csv [--record ...] [--tolerance-ms 12]
+                            [--degree 2|3]
 
 F.h5 is a record with ground truth (/picks: trace, phase, time_s, event; /events: first and last
 arrival), such as benchmarks/foreign_record.py writes; picks.csv and events.csv are what `seisseg
 detect --picks --out` wrote for it. For each detected event, the picks within [time - 30 ms, time +
-2.5 s] are fitted by up to three hyperbolic fronts, t(x)^2 = a + b x + c x^2 over the trace index x
-(RANSAC with the tolerance, then least squares on the inliers); the earliest front is taken as the
-event's P moveout. Prints, per record and pooled, the share of true P arrivals with a pick within
-+-10 ms of the truth:
+2.5 s] are fitted by up to three fronts, t(x)^2 a polynomial of the trace index x of degree 2 (a
+hyperbola, models/moveout_fill.h's model; the default) or 3 (RANSAC with the tolerance, then least
+squares on the inliers); the earliest front is taken as the event's P moveout. Prints, per record
+and pooled, the share of true P arrivals with a pick within +-10 ms of the truth:
   picks       the picks as written;
   fill        the picks, plus the fitted P time on every trace that has no pick within the tolerance
               of it (the picks a moveout-consistent filler would add);
   fit         the fitted P time alone on every trace of each detected event;
   fit+oracle  the fit shifted by each event's median error against the truth (an upper bound of
               any per-event time correction; it uses the truth, so it is no method);
-and the share of the true P arrivals that belong to a detected event.
+and the share of the true P arrivals that belong to a detected event. Then two checks of the
+fronts themselves:
+  model       the same polynomial fitted by least squares to each true event's true P times: the
+              share of them within 10 ms of it (what the model can follow at best);
+  phase       which arrivals each detected event's front follows: its median error against the
+              nearest true event's P times and S times; "P" or "S" when within 20 ms, else
+              "other"; counts of the detections and the P arrivals of the events found by their S
+              front only.
 Needs numpy and h5py (/usr/bin/python3 on Debian with python3-h5py).
 """
 
@@ -42,21 +50,32 @@ def read_csv(path, cols):
         fail("%s: %s" % (path, e))
 
 
-def fit_front(x, t, tol, seed):
-    """t^2 = a + b x + c x^2 by RANSAC (300 draws of 3 picks) then least squares on the inliers."""
+def powers(x, degree, width):
+    """The columns 1, u, ..., u^degree of u = x scaled to [-1, 1] over the array (conditioning)."""
+    u = (np.asarray(x, float) - 0.5 * (width - 1)) / max(1.0, 0.5 * (width - 1))
+    return np.stack([u ** k for k in range(degree + 1)], 1)
+
+
+def front_time(c, x, width):
+    """sqrt of the polynomial c at the traces x (0 where it is not positive)."""
+    return np.sqrt(np.maximum(powers(x, len(c) - 1, width) @ c, 0))
+
+
+def fit_front(x, t, tol, seed, degree, width):
+    """t^2 a polynomial of x by RANSAC (300 draws of degree + 1 picks) then least squares on the inliers."""
     n = len(x)
-    if n < 5:
+    if n < degree + 3:
         return None
     rng = np.random.default_rng(seed)
+    a_all = powers(x, degree, width)
     best = None
     for _ in range(300):
-        idx = rng.choice(n, 3, replace=False)
-        a = np.stack([np.ones(3), x[idx], x[idx] ** 2], 1)
+        idx = rng.choice(n, degree + 1, replace=False)
         try:
-            c = np.linalg.solve(a, t[idx] ** 2)
+            c = np.linalg.solve(a_all[idx], t[idx] ** 2)
         except np.linalg.LinAlgError:
             continue
-        p2 = c[0] + c[1] * x + c[2] * x ** 2
+        p2 = a_all @ c
         if np.any(p2 <= 0):
             continue
         inl = np.abs(np.sqrt(p2) - t) < tol
@@ -66,13 +85,12 @@ def fit_front(x, t, tol, seed):
         return None
     c, inl = best
     for _ in range(3):
-        a = np.stack([np.ones(inl.sum()), x[inl], x[inl] ** 2], 1)
-        c = np.linalg.lstsq(a, t[inl] ** 2, rcond=None)[0]
-        inl = np.abs(np.sqrt(np.maximum(c[0] + c[1] * x + c[2] * x ** 2, 0)) - t) < tol
+        c = np.linalg.lstsq(a_all[inl], t[inl] ** 2, rcond=None)[0]
+        inl = np.abs(front_time(c, x, width) - t) < tol
     return c, inl
 
 
-def p_moveout(pt, ptr, te, width, tol, min_inliers=8):
+def p_moveout(pt, ptr, te, width, tol, degree, min_inliers=8):
     """The earliest of up to three fronts among the picks of the event detected at te (ms)."""
     m = (pt >= te - 30) & (pt <= te + 2500)
     x, t = ptr[m].astype(float), pt[m]
@@ -81,13 +99,10 @@ def p_moveout(pt, ptr, te, width, tol, min_inliers=8):
     for it in range(3):
         if keep.sum() < min_inliers:
             break
-        r = fit_front(x[keep], t[keep], tol, it)
+        r = fit_front(x[keep], t[keep], tol, it, degree, width)
         if r is None or r[1].sum() < min_inliers:
             break
-        c = r[0]
-        xs = np.arange(width)
-        pred = np.sqrt(np.maximum(c[0] + c[1] * xs + c[2] * xs ** 2, 0))
-        fronts.append(pred)
+        fronts.append(front_time(r[0], np.arange(width), width))
         keep[np.where(keep)[0][r[1]]] = False
     return min(fronts, key=np.median) if fronts else None
 
@@ -105,8 +120,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--record", action="append", required=True, help="F.h5,picks.csv,events.csv")
     ap.add_argument("--tolerance-ms", type=float, default=12.0)
+    ap.add_argument("--degree", type=int, choices=(2, 3), default=2,
+                    help="degree of t^2 in the trace index (2: hyperbola)")
     a = ap.parse_args()
     total = np.zeros(6)
+    model = np.zeros(2)  # true P arrivals within 10 ms of the model fitted to them, all of them
+    phases = {"P": 0, "S": 0, "other": 0}
+    s_only = 0  # P arrivals of events whose detections all follow the S front
     for rec in a.record:
         parts = rec.split(",")
         if len(parts) != 3:
@@ -134,28 +154,48 @@ def main():
             m = (ev["time_ms"] >= lo) & (ev["time_ms"] <= hi)
             if m.any():
                 in_detected += int(np.sum(p_rows["event"] == e["event"]))
+        for e in events:
+            rows = p_rows[p_rows["event"] == e["event"]]
+            if len(rows) < a.degree + 2:
+                continue
+            t = rows["time_s"] * 1000.0
+            c = np.linalg.lstsq(powers(rows["trace"], a.degree, width), t ** 2, rcond=None)[0]
+            model += [np.sum(np.abs(front_time(c, rows["trace"], width) - t) <= 10.0), len(rows)]
+        by_event = {}  # true event -> the phases its detections' fronts follow
         for te in ev["time_ms"]:
-            pred = p_moveout(pt, ptr, te, width, a.tolerance_ms)
+            pred = p_moveout(pt, ptr, te, width, a.tolerance_ms, a.degree)
             if pred is None:
                 continue
-            # The true event whose P arrivals this front follows best (for the oracle shift only).
+            # The true event whose P arrivals this front follows best (for the oracle shift), and
+            # the phase it follows (the nearest event's P or S front, by the median error).
             shift = 0.0
             best = None
+            nearest = None
             for e in events:
-                rows = p_rows[p_rows["event"] == e["event"]]
-                if len(rows) == 0:
-                    continue
-                err = pred[rows["trace"]] - rows["time_s"] * 1000.0
-                med = float(np.median(err))
-                if best is None or abs(med) < abs(best):
-                    best = med
+                for phase in (0, 1):
+                    rows = truth[(truth["event"] == e["event"]) & (truth["phase"] == phase)]
+                    if len(rows) == 0:
+                        continue
+                    med = float(np.median(pred[rows["trace"]] - rows["time_s"] * 1000.0))
+                    if phase == 0 and (best is None or abs(med) < abs(best)):
+                        best = med
+                    if nearest is None or abs(med) < abs(nearest[0]):
+                        nearest = (med, phase, int(e["event"]))
             if best is not None:
                 shift = best
+            kind = "other"
+            if nearest is not None and abs(nearest[0]) <= 20.0:
+                kind = "PS"[nearest[1]]
+                by_event.setdefault(nearest[2], set()).add(kind)
+            phases[kind] += 1
             for j in range(width):
                 fit[j].append(pred[j])
                 oracle[j].append(pred[j] - shift)
                 if not any(abs(q - pred[j]) < a.tolerance_ms for q in base[j]):
                     fill[j].append(pred[j])
+        for ev_id, kinds in by_event.items():
+            if kinds == {"S"}:
+                s_only += int(np.sum(p_rows["event"] == ev_id))
         n = len(p_rows)
         row = np.array([hits(base, p_rows), hits(fill, p_rows), hits(fit, p_rows), hits(oracle, p_rows),
                         in_detected, n], float)
@@ -165,6 +205,9 @@ def main():
     n = total[5]
     print("pooled: %d P arrivals; within 10 ms: picks %.3f, fill %.3f, fit %.3f, fit+oracle %.3f; "
           "in detected events %.3f" % (n, *(total[:5] / n)))
+    print("model (degree %d) fitted to the true P times: %.3f of them within 10 ms" % (a.degree, model[0] / model[1]))
+    print("phase of the detections' fronts: P %d, S %d, other %d; P arrivals of events found by their S front "
+          "only: %.3f" % (phases["P"], phases["S"], phases["other"], s_only / n))
 
 
 if __name__ == "__main__":
