@@ -36,6 +36,11 @@ void add_picking_flags(CLI::App& app, DetectionSettings& s) {
   app.add_option("--min-traces", s.min_traces,
                  "traces a phase front must cover to be an event (default: max(8, receivers / 8))")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  app.add_option("--anchor-traces", s.anchor_traces,
+                 "with --pick-threshold: a pick peaking below --threshold is written only when the moveout links "
+                 "chain it to picks reaching --threshold on at least this many traces (default: --min-traces, the "
+                 "traces of an event's front; 1: any such pick)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   app.add_option("--min-velocity", s.min_velocity, "slowest apparent velocity along the array, m/s (moveout bound)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -86,6 +91,7 @@ AssociationOptions association_options(const DetectionSettings& s, double dx, in
   a.min_traces = s.min_traces > 0 ? s.min_traces : std::max<int64_t>(8, width / 8);
   a.event_gap_ms = s.event_gap_ms;
   a.min_score = s.threshold;
+  a.anchor_traces = s.anchor_traces > 0 ? s.anchor_traces : a.min_traces;
   if (s.moveout_ms > 0) {
     a.ms_per_trace = s.moveout_ms;
   } else if (dx > 0) {

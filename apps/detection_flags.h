@@ -18,6 +18,7 @@ struct DetectionSettings {
   double min_separation_ms = 40;  // between two picks of one trace
   double pick_delay_ms = 0;       // subtracted from every pick's time (PickerOptions::delay_ms)
   int64_t min_traces = 0;         // 0: auto, max(8, W / 8)
+  int64_t anchor_traces = 0;      // weak picks: kept when chained to strong picks on this many traces (0: min_traces)
   double min_velocity = 1500;     // m/s: slowest apparent velocity along the array (sets the moveout bound)
   double moveout_ms = 0;          // ms per trace; 0: dx / min_velocity
   double event_gap_ms = 500;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "engine/error.h"
@@ -277,7 +278,9 @@ double EventAssociator::pending_since_ms() const {
 
 PickChains::PickChains(const AssociationOptions& options)
     : options_(options),
-      reach_ms_(static_cast<double>(options.max_trace_gap) * options.ms_per_trace + options.tolerance_ms) {}
+      reach_ms_(static_cast<double>(options.max_trace_gap) * options.ms_per_trace + options.tolerance_ms) {
+  if (options.anchor_traces < 1) throw UsageError("pick chains: anchor_traces must be at least 1");
+}
 
 int64_t PickChains::find(int64_t i) { return find_root(nodes_, i); }
 
@@ -286,7 +289,13 @@ void PickChains::add(const Pick& p, std::vector<Pick>* out) {
   if (t - last_sweep_ms_ >= 0.5 * reach_ms_) sweep(t, false, out);
   const int64_t n = static_cast<int64_t>(nodes_.size());
   nodes_.push_back(Node{p, n});
-  chains_.push_back(Chain{t, t, p.score >= options_.min_score});
+  Chain fresh{t, t, false, {}};
+  if (p.score >= options_.min_score) {
+    fresh.strong_traces.push_back(p.trace);
+    fresh.anchored = options_.anchor_traces <= 1;
+    if (fresh.anchored) fresh.strong_traces.clear();
+  }
+  chains_.push_back(std::move(fresh));
   for (int64_t i = n - 1; i >= 0; --i) {
     const Pick& q = nodes_[static_cast<size_t>(i)].pick;
     if (q.time_ms < t - reach_ms_) break;  // nodes_ is in time order
@@ -297,13 +306,28 @@ void PickChains::add(const Pick& p, std::vector<Pick>* out) {
     }
     const int64_t a = find(i), b = find(n);
     if (a == b) continue;
-    Chain& ca = chains_[static_cast<size_t>(a)];
-    const Chain& cb = chains_[static_cast<size_t>(b)];
-    ca.first = std::min(ca.first, cb.first);
-    ca.last = std::max(ca.last, cb.last);
-    ca.anchored = ca.anchored || cb.anchored;
+    merge(chains_[static_cast<size_t>(a)], chains_[static_cast<size_t>(b)]);
     nodes_[static_cast<size_t>(b)].parent = a;
   }
+}
+
+void PickChains::merge(Chain& a, Chain& b) const {
+  a.first = std::min(a.first, b.first);
+  a.last = std::max(a.last, b.last);
+  if (a.anchored || b.anchored) {
+    a.anchored = true;
+    a.strong_traces.clear();
+  } else {
+    std::vector<int64_t> both;
+    both.reserve(a.strong_traces.size() + b.strong_traces.size());
+    std::set_union(a.strong_traces.begin(), a.strong_traces.end(), b.strong_traces.begin(), b.strong_traces.end(),
+                   std::back_inserter(both));
+    a.anchored = static_cast<int64_t>(both.size()) >= options_.anchor_traces;
+    if (a.anchored) both.clear();
+    a.strong_traces.swap(both);
+  }
+  b.strong_traces.clear();
+  b.strong_traces.shrink_to_fit();
 }
 
 void PickChains::sweep(double now_ms, bool all, std::vector<Pick>* out) {
@@ -326,12 +350,14 @@ void PickChains::sweep(double now_ms, bool all, std::vector<Pick>* out) {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const int64_t root = find(static_cast<int64_t>(i));
     if (closed[static_cast<size_t>(root)]) {
-      if (chains_[static_cast<size_t>(root)].anchored) kept_.push(nodes_[i].pick);
+      if (chains_[static_cast<size_t>(root)].anchored || nodes_[i].pick.score >= options_.min_score) {
+        kept_.push(nodes_[i].pick);
+      }
       continue;
     }
     remap[i] = static_cast<int64_t>(nodes.size());
     nodes.push_back(nodes_[i]);
-    chains.push_back(chains_[i]);
+    chains.push_back(std::move(chains_[i]));
   }
   for (size_t i = 0, k = 0; i < nodes_.size(); ++i) {  // every kept node points at its root directly
     if (remap[i] >= 0) nodes[k++].parent = remap[static_cast<size_t>(find(static_cast<int64_t>(i)))];

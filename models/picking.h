@@ -10,9 +10,10 @@
 //   median lateness of the centres against an analyst's picks on a record with ground truth).
 // - Picks may run at a lower threshold than events (hysteresis, as a trigger's on and off levels):
 //   only strong picks, whose peak reaches AssociationOptions::min_score, form fronts. A weak pick
-//   (peak below it) is kept only when it is chained to a strong one by the same links (PickChains):
-//   a weak arrival on the traces of a strong front is picked, weak picks away from any strong one
-//   are not.
+//   (peak below it) is kept only when the same links chain it to strong picks on at least
+//   AssociationOptions::anchor_traces traces (PickChains; detect sets it to min_traces, the
+//   traces of an event's front): a weak arrival on the traces of a strong front is picked, weak
+//   picks away from every such front are not.
 // - FrontMerger and EventAssociator: picks linked across traces by a moveout bound (neighbouring
 //   traces at most ms_per_trace apart, up to max_trace_gap traces apart, plus a tolerance) form a
 //   front; a front on at least min_traces traces is one phase of one source. Fronts that begin
@@ -78,6 +79,7 @@ struct AssociationOptions {
   double event_gap_ms = 500.0;  // a front beginning this soon after an event's last arrival joins it
   double max_front_ms = 10000;  // a front is closed when it spans this long (bounds memory on noise)
   float min_score = 0;          // picks peaking below this (weak) join no front; see PickChains
+  int64_t anchor_traces = 1;    // PickChains: a chain keeps its weak picks when its strong ones lie on this many traces
 };
 
 // One phase front of one source, or one STA/LTA coincidence.
@@ -158,9 +160,10 @@ struct PickLater {
 };
 
 // Picks of one gather (in nondecreasing time_ms order), strong and weak, linked by the associator's
-// moveout bound into chains; a chain that holds a strong pick (score >= min_score) keeps all of
-// its picks, the others are dropped. Picks come out in (sample, trace) order, each once no later
-// pick can link to its chain (a chain is closed, as a front is, when it spans max_front_ms).
+// moveout bound into chains. Strong picks (score >= min_score) are kept; weak ones only in a chain
+// whose strong picks lie on at least anchor_traces distinct traces (1: any strong pick anchors its
+// chain). Picks come out in (sample, trace) order, each once no later pick can link to its chain (a
+// chain is closed, as a front is, when it spans max_front_ms).
 class PickChains {
  public:
   explicit PickChains(const AssociationOptions& options);
@@ -178,8 +181,11 @@ class PickChains {
   };
   struct Chain {
     double first = 0, last = 0;
-    bool anchored = false;  // holds a strong pick
+    bool anchored = false;               // its strong picks lie on at least anchor_traces traces
+    std::vector<int64_t> strong_traces;  // sorted, distinct, until anchored (then cleared)
   };
+  // The chain at root a takes in the one at root b.
+  void merge(Chain& a, Chain& b) const;
   int64_t find(int64_t i);
   void sweep(double now_ms, bool all, std::vector<Pick>* out);
 

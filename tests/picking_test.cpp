@@ -279,6 +279,62 @@ TEST(ArrivalDetector, WeakPicksChainedToAStrongFrontAreKeptTheOthersDropped) {
   for (int64_t block : {1, 17, 500}) expect_same_output(run(po, block), whole, block);
 }
 
+// A weak pick is kept only when its chain holds strong picks on anchor_traces traces (detect:
+// --min-traces, the traces of an event's front). Front A is strong on 10 traces, front C on 3;
+// both are weak on the rest. With 8 traces to anchor, A keeps its weak picks and C only its strong
+// ones (strong picks are written whatever their chain); with 1, C's weak picks come back. The
+// events are A alone either way, and the output does not depend on the blocks.
+TEST(ArrivalDetector, WeakPicksNeedAChainStrongOnAnchorTraces) {
+  const int64_t T = 3000, W = 48;
+  const double dt = 0.002;
+  std::vector<float> prob(T * W, 0.01f);
+  std::vector<double> front_a(W), front_c(W);
+  auto bump = [&](int64_t j, double centre, float peak) {
+    for (int64_t t = 0; t < T; ++t) {
+      const double z = (static_cast<double>(t) - centre) / 3.0;
+      prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(peak * std::exp(-0.5 * z * z)));
+    }
+  };
+  for (int64_t j = 0; j < W; ++j) {
+    const double h = (static_cast<double>(j) - 20.0) * 10.0;
+    front_a[j] = (0.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
+    front_c[j] = (3.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
+    bump(j, front_a[j], j < 10 ? 0.95f : 0.6f);
+    bump(j, front_c[j], j < 3 ? 0.95f : 0.6f);
+  }
+  PickerOptions po;
+  po.min_separation = 20;
+  po.threshold = 0.4f;
+  AssociationOptions ao;
+  ao.ms_per_trace = 10.0 / 1500.0 * 1000.0;
+  ao.min_score = 0.8f;
+  ao.min_traces = 8;
+  for (int64_t anchor : {int64_t{8}, int64_t{1}}) {
+    SCOPED_TRACE(::testing::Message() << "anchor_traces " << anchor);
+    ao.anchor_traces = anchor;
+    const auto whole = detect_in_blocks(prob, T, W, dt, po, ao, T);
+    int64_t on_a = 0, on_c = 0, weak_on_c = 0;
+    for (const Pick& p : whole.first) {
+      if (std::fabs(p.sample - front_a[p.trace]) < 0.5) {
+        ++on_a;
+      } else {
+        ASSERT_NEAR(p.sample, front_c[p.trace], 0.5) << "a pick on neither front, trace " << p.trace;
+        ++on_c;
+        if (p.score < 0.8f) ++weak_on_c;
+      }
+    }
+    EXPECT_EQ(on_a, W) << "front A, strong on 10 traces: every pick";
+    EXPECT_EQ(on_c, anchor == 8 ? 3 : W) << "front C, strong on 3 traces";
+    EXPECT_EQ(weak_on_c, anchor == 8 ? 0 : W - 3);
+    ASSERT_EQ(whole.second.size(), 1u) << "front C's 3 strong traces make no event";
+    EXPECT_EQ(whole.second[0].n_traces, 10);
+    for (int64_t block : {1, 17, 500})
+      expect_same_output(detect_in_blocks(prob, T, W, dt, po, ao, block), whole, block);
+  }
+  ao.anchor_traces = 0;
+  EXPECT_THROW(PickChains{ao}, UsageError);
+}
+
 // The picker's delay (PickerOptions::delay_ms, detect --pick-delay-ms): every pick and the event's
 // time move by the same amount, earlier for a positive delay, later for a negative one, never below
 // sample 0; the same output whatever the blocks.
