@@ -24,7 +24,8 @@ void add_picking_flags(CLI::App& app, DetectionSettings& s) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--pick-threshold", s.pick_threshold,
                  "picks are runs of probability >= this, at most --threshold (default: --threshold); a pick that "
-                 "peaks below --threshold is written but makes no event")
+                 "peaks below --threshold makes no event, and is written only when chained to a strong front "
+                 "(--anchor-traces)")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--pick-delay-ms", s.pick_delay_ms,
                  "the picker's lateness, subtracted from every pick's time (default 0; --tune-on measures it: the "

@@ -291,9 +291,8 @@ void PickChains::add(const Pick& p, std::vector<Pick>* out) {
   nodes_.push_back(Node{p, n});
   Chain fresh{t, t, false, {}};
   if (p.score >= options_.min_score) {
-    fresh.strong_traces.push_back(p.trace);
     fresh.anchored = options_.anchor_traces <= 1;
-    if (fresh.anchored) fresh.strong_traces.clear();
+    if (!fresh.anchored) fresh.strong_traces.push_back(p.trace);
   }
   chains_.push_back(std::move(fresh));
   for (int64_t i = n - 1; i >= 0; --i) {
@@ -314,20 +313,29 @@ void PickChains::add(const Pick& p, std::vector<Pick>* out) {
 void PickChains::merge(Chain& a, Chain& b) const {
   a.first = std::min(a.first, b.first);
   a.last = std::max(a.last, b.last);
+  std::vector<int64_t> gone;  // b's traces, or a's once anchored: their memory goes with it
   if (a.anchored || b.anchored) {
     a.anchored = true;
-    a.strong_traces.clear();
-  } else {
-    std::vector<int64_t> both;
-    both.reserve(a.strong_traces.size() + b.strong_traces.size());
-    std::set_union(a.strong_traces.begin(), a.strong_traces.end(), b.strong_traces.begin(), b.strong_traces.end(),
-                   std::back_inserter(both));
-    a.anchored = static_cast<int64_t>(both.size()) >= options_.anchor_traces;
-    if (a.anchored) both.clear();
-    a.strong_traces.swap(both);
+    gone.swap(a.strong_traces);
+  } else if (!b.strong_traces.empty()) {  // a weak pick's chain brings no traces: nothing to do
+    if (a.strong_traces.size() < b.strong_traces.size()) a.strong_traces.swap(b.strong_traces);
+    if (b.strong_traces.size() == 1) {  // one strong pick joining: an insertion
+      const int64_t j = b.strong_traces[0];
+      const auto at = std::lower_bound(a.strong_traces.begin(), a.strong_traces.end(), j);
+      if (at == a.strong_traces.end() || *at != j) a.strong_traces.insert(at, j);
+    } else {
+      std::vector<int64_t> both;
+      both.reserve(a.strong_traces.size() + b.strong_traces.size());
+      std::set_union(a.strong_traces.begin(), a.strong_traces.end(), b.strong_traces.begin(), b.strong_traces.end(),
+                     std::back_inserter(both));
+      a.strong_traces.swap(both);
+    }
+    if (static_cast<int64_t>(a.strong_traces.size()) >= options_.anchor_traces) {
+      a.anchored = true;
+      gone.swap(a.strong_traces);
+    }
   }
-  b.strong_traces.clear();
-  b.strong_traces.shrink_to_fit();
+  std::vector<int64_t>().swap(b.strong_traces);
 }
 
 void PickChains::sweep(double now_ms, bool all, std::vector<Pick>* out) {

@@ -11,9 +11,11 @@
 // - Picks may run at a lower threshold than events (hysteresis, as a trigger's on and off levels):
 //   only strong picks, whose peak reaches AssociationOptions::min_score, form fronts. A weak pick
 //   (peak below it) is kept only when the same links chain it to strong picks on at least
-//   AssociationOptions::anchor_traces traces (PickChains; detect sets it to min_traces, the
-//   traces of an event's front): a weak arrival on the traces of a strong front is picked, weak
-//   picks away from every such front are not.
+//   AssociationOptions::anchor_traces traces (PickChains; detect's default is min_traces, the
+//   traces of an event's front, --anchor-traces): a weak arrival on the traces of a strong front is
+//   picked, weak picks away from every such front are not. Strong picks are kept whatever their
+//   chain. A chain closed for spanning max_front_ms (noise fronts that go on for seconds) is split
+//   where the sweeps fall, as the associator's fronts are, and each part anchors on its own.
 // - FrontMerger and EventAssociator: picks linked across traces by a moveout bound (neighbouring
 //   traces at most ms_per_trace apart, up to max_trace_gap traces apart, plus a tolerance) form a
 //   front; a front on at least min_traces traces is one phase of one source. Fronts that begin
@@ -182,7 +184,7 @@ class PickChains {
   struct Chain {
     double first = 0, last = 0;
     bool anchored = false;               // its strong picks lie on at least anchor_traces traces
-    std::vector<int64_t> strong_traces;  // sorted, distinct, until anchored (then cleared)
+    std::vector<int64_t> strong_traces;  // sorted, distinct, until anchored (then released)
   };
   // The chain at root a takes in the one at root b.
   void merge(Chain& a, Chain& b) const;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
 
@@ -181,7 +182,7 @@ std::pair<std::vector<Pick>, std::vector<Detection>> detect_in_blocks(const std:
   return {picks, events};
 }
 
-// The same picks (trace and sample) and the same single event's time as `whole`.
+// The same picks (trace and sample) and the same events' times as `whole`.
 void expect_same_output(const std::pair<std::vector<Pick>, std::vector<Detection>>& split,
                         const std::pair<std::vector<Pick>, std::vector<Detection>>& whole, int64_t block) {
   ASSERT_EQ(split.first.size(), whole.first.size()) << "block " << block;
@@ -189,8 +190,10 @@ void expect_same_output(const std::pair<std::vector<Pick>, std::vector<Detection
     EXPECT_EQ(split.first[k].trace, whole.first[k].trace) << "block " << block;
     EXPECT_EQ(split.first[k].sample, whole.first[k].sample) << "block " << block;
   }
-  ASSERT_EQ(split.second.size(), 1u) << "block " << block;
-  EXPECT_EQ(split.second[0].time_ms, whole.second[0].time_ms) << "block " << block;
+  ASSERT_EQ(split.second.size(), whole.second.size()) << "block " << block;
+  for (size_t k = 0; k < split.second.size(); ++k) {
+    EXPECT_EQ(split.second[k].time_ms, whole.second[k].time_ms) << "block " << block << ", event " << k;
+  }
 }
 
 TEST(ArrivalDetector, PicksLandOnTheArrivalsWhateverTheBlocks) {
@@ -279,55 +282,74 @@ TEST(ArrivalDetector, WeakPicksChainedToAStrongFrontAreKeptTheOthersDropped) {
   for (int64_t block : {1, 17, 500}) expect_same_output(run(po, block), whole, block);
 }
 
-// A weak pick is kept only when its chain holds strong picks on anchor_traces traces (detect:
-// --min-traces, the traces of an event's front). Front A is strong on 10 traces, front C on 3;
-// both are weak on the rest. With 8 traces to anchor, A keeps its weak picks and C only its strong
-// ones (strong picks are written whatever their chain); with 1, C's weak picks come back. The
-// events are A alone either way, and the output does not depend on the blocks.
+// A weak pick is kept only when its chain holds strong picks on anchor_traces distinct traces
+// (detect: --min-traces by default, the traces of an event's front); strong picks are written
+// whatever their chain. Four fronts, 3 s apart, weak (0.6) wherever not said:
+// - A, a hyperbola strong on 8 traces (an event at min_traces 8);
+// - C, a hyperbola strong on 7 traces, with a second strong pick on trace 0 (8 strong picks on 7
+//   traces: no event);
+// - L and R, two arms from the array's ends meeting in the middle (two chains until they meet),
+//   one arm strong on 9 traces, the other weak: L strong on the left, R on the right, so that the
+//   anchored chain is once the one taking the other in and once the one taken in.
+// Counted per front for anchor_traces 1 (every pick), 8, 9 and 10; the output does not depend on
+// the blocks.
 TEST(ArrivalDetector, WeakPicksNeedAChainStrongOnAnchorTraces) {
-  const int64_t T = 3000, W = 48;
+  const int64_t T = 6000, W = 48;
   const double dt = 0.002;
   std::vector<float> prob(T * W, 0.01f);
-  std::vector<double> front_a(W), front_c(W);
   auto bump = [&](int64_t j, double centre, float peak) {
     for (int64_t t = 0; t < T; ++t) {
       const double z = (static_cast<double>(t) - centre) / 3.0;
       prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(peak * std::exp(-0.5 * z * z)));
     }
   };
+  enum { kA, kC, kCExtra, kL, kR, kFronts };
+  std::vector<std::vector<double>> at(kFronts, std::vector<double>(W, -1e9));
   for (int64_t j = 0; j < W; ++j) {
     const double h = (static_cast<double>(j) - 20.0) * 10.0;
-    front_a[j] = (0.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
-    front_c[j] = (3.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
-    bump(j, front_a[j], j < 10 ? 0.95f : 0.6f);
-    bump(j, front_c[j], j < 3 ? 0.95f : 0.6f);
+    const double arm = 2.0 * static_cast<double>(std::min(j, W - 1 - j));  // samples after the ends' arrival
+    at[kA][j] = (0.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
+    at[kC][j] = (3.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
+    at[kL][j] = 6.5 / dt + arm;
+    at[kR][j] = 9.5 / dt + arm;
+    bump(j, at[kA][j], j < 8 ? 0.95f : 0.6f);
+    bump(j, at[kC][j], j < 7 ? 0.95f : 0.6f);
+    bump(j, at[kL][j], j < 9 ? 0.95f : 0.6f);
+    bump(j, at[kR][j], j >= W - 9 ? 0.95f : 0.6f);
   }
+  at[kCExtra][0] = at[kC][0] + 12.0;  // 24 ms later: a pick of its own, linked to C's trace 4
+  bump(0, at[kCExtra][0], 0.95f);
   PickerOptions po;
-  po.min_separation = 20;
+  po.min_separation = 10;
   po.threshold = 0.4f;
   AssociationOptions ao;
   ao.ms_per_trace = 10.0 / 1500.0 * 1000.0;
   ao.min_score = 0.8f;
   ao.min_traces = 8;
-  for (int64_t anchor : {int64_t{8}, int64_t{1}}) {
-    SCOPED_TRACE(::testing::Message() << "anchor_traces " << anchor);
-    ao.anchor_traces = anchor;
+  struct Case {
+    int64_t anchor;
+    std::array<int64_t, kFronts> picks;  // per front
+  };
+  const int64_t w = W;
+  for (const Case& c :
+       {Case{1, {w, w, 1, w, w}}, Case{8, {w, 7, 1, w, w}}, Case{9, {8, 7, 1, w, w}}, Case{10, {8, 7, 1, 9, 9}}}) {
+    SCOPED_TRACE(::testing::Message() << "anchor_traces " << c.anchor);
+    ao.anchor_traces = c.anchor;
     const auto whole = detect_in_blocks(prob, T, W, dt, po, ao, T);
-    int64_t on_a = 0, on_c = 0, weak_on_c = 0;
+    std::array<int64_t, kFronts> count{};
     for (const Pick& p : whole.first) {
-      if (std::fabs(p.sample - front_a[p.trace]) < 0.5) {
-        ++on_a;
-      } else {
-        ASSERT_NEAR(p.sample, front_c[p.trace], 0.5) << "a pick on neither front, trace " << p.trace;
-        ++on_c;
-        if (p.score < 0.8f) ++weak_on_c;
+      int front = -1;
+      for (int f = 0; f < kFronts; ++f) {
+        if (std::fabs(p.sample - at[f][p.trace]) < 0.5) front = f;
       }
+      ASSERT_GE(front, 0) << "a pick on no front: trace " << p.trace << ", sample " << p.sample;
+      ++count[front];
     }
-    EXPECT_EQ(on_a, W) << "front A, strong on 10 traces: every pick";
-    EXPECT_EQ(on_c, anchor == 8 ? 3 : W) << "front C, strong on 3 traces";
-    EXPECT_EQ(weak_on_c, anchor == 8 ? 0 : W - 3);
-    ASSERT_EQ(whole.second.size(), 1u) << "front C's 3 strong traces make no event";
-    EXPECT_EQ(whole.second[0].n_traces, 10);
+    for (int f = 0; f < kFronts; ++f) EXPECT_EQ(count[f], c.picks[f]) << "front " << f;
+    ASSERT_EQ(whole.second.size(), 3u) << "A, L and R are events; C's 7 strong traces are not";
+    EXPECT_EQ(whole.second[0].n_traces, 8);
+    EXPECT_EQ(whole.second[1].n_traces, 9);
+    EXPECT_EQ(whole.second[2].n_traces, 9);
     for (int64_t block : {1, 17, 500})
       expect_same_output(detect_in_blocks(prob, T, W, dt, po, ao, block), whole, block);
   }
