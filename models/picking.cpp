@@ -323,7 +323,7 @@ void PickChains::merge(Chain& a, Chain& b) const {
       const int64_t j = b.strong_traces[0];
       const auto at = std::lower_bound(a.strong_traces.begin(), a.strong_traces.end(), j);
       if (at == a.strong_traces.end() || *at != j) a.strong_traces.insert(at, j);
-    } else {
+    } else if (!b.strong_traces.empty()) {  // (empty when a had none: it has taken b's)
       std::vector<int64_t> both;
       both.reserve(a.strong_traces.size() + b.strong_traces.size());
       std::set_union(a.strong_traces.begin(), a.strong_traces.end(), b.strong_traces.begin(), b.strong_traces.end(),
