@@ -11,7 +11,9 @@ within +-M ms (default 50) of the true time; its error is that run's probability
 minus the truth. Prints one line per event and phase (share found, median error), then the shares
 by wavelet family, by frequency band (below, inside and above seisseg synth's default 15-45 Hz) and
 by the front's slope at each arrival (samples per trace, from a quartic fitted to the phase's true
-times along the traces, statics smoothed away; seisseg synth's default site stays below about 1).
+times along the traces, statics smoothed away; seisseg synth's default site stays below about 1)
+and by the arrival's SNR on its own trace (the rms of its noise-free main lobe over the trace's
+background-noise level: the event's SNR spread by distance, radiation, S/P and trace levels).
 Last, per phase, a bound of what any picking along the fronts could reach from these
 probabilities: the arrivals of the events found on at least a share S of their traces (--front-share,
 default 0.3: enough picks to fit a front through) all counted, those of the other events only
@@ -36,7 +38,8 @@ def fail(msg):
 
 
 def record_events(truth):
-    """The events foreign_record.py drew for this file, from the arguments in its attributes."""
+    """The record model and the events foreign_record.py drew for this file, from the arguments in
+    its attributes."""
     a = truth.attrs
     if "generator" not in a or "foreign_record.py" not in str(a["generator"]):
         fail("%s: not a record written by benchmarks/foreign_record.py" % truth.filename)
@@ -45,7 +48,32 @@ def record_events(truth):
             "--dt", repr(float(a["dt"])), "--dx", repr(float(a["dx"])),
             "--events-per-minute", repr(float(a["events_per_minute"])),
             "--snr-db=%r:%r" % (float(a["snr_db_lo"]), float(a["snr_db_hi"])), "--seed", str(int(a["seed"]))]
-    return foreign_record.Record(foreign_record.parse_args(args)).draw_events()
+    rec = foreign_record.Record(foreign_record.parse_args(args))
+    return rec, rec.draw_events()
+
+
+def trace_snr(rec, events, picks):
+    """Per arrival: its SNR on its own trace, dB: the rms of the scaled, noise-free arrival within
+    +-0.5 / f of its energy centroid (foreign_record.py's lobe) over that trace's background-noise
+    level (rec.sigma; the event's SNR is the same rms over all its arrivals against the median level)."""
+    out = np.full(len(picks), np.nan)
+    where = {(int(p["event"]), int(p["phase"]), int(p["trace"])): n for n, p in enumerate(picks)}
+    for number, e in enumerate(events):
+        ph = [rec.phase_waves(e, 0), rec.phase_waves(e, 1)]
+        s2, cnt = 0.0, 0
+        for live, t_arr, k0, w, f in ph:
+            a, b = rec.lobe_energy(w, f, rec.dt)
+            s2, cnt = s2 + a, cnt + b
+        rms = np.sqrt(s2 / cnt) if cnt > 0 and s2 > 0 else 1.0
+        scale = 10.0 ** (e["snr_db"] / 20.0) * rec.sigma_ref / rms
+        for phase, (live, t_arr, k0, w, f) in enumerate(ph):
+            for i, j in enumerate(live):
+                n = where.get((number, phase, int(j)))
+                if n is None:
+                    continue
+                a, b = rec.lobe_energy(w[i:i + 1] * scale, f, rec.dt)
+                out[n] = 10.0 * np.log10(max(a / max(b, 1), 1e-30) / rec.sigma[j] ** 2)
+    return out
 
 
 def run_errors(prob, picks, dt_ms, threshold, window):
@@ -96,6 +124,16 @@ def slope_bin(v):
     return "%d-%d per trace" % (int(v), int(v) + 1) if v < 3 else "3+ per trace"
 
 
+SNR_EDGES = [-12, -6, -3, 0, 3, 6, 10]
+SNR_LABELS = (["below %+d dB" % SNR_EDGES[0]]
+              + ["%+d..%+d dB" % (lo, hi) for lo, hi in zip(SNR_EDGES[:-1], SNR_EDGES[1:])]
+              + ["%+d dB and up" % SNR_EDGES[-1]])
+
+
+def snr_bin(v):
+    return SNR_LABELS[int(np.searchsorted(SNR_EDGES, v, side="right"))]
+
+
 def band(f):
     return "below 15 Hz" if f < 15 else ("15-45 Hz" if f <= 45 else "above 45 Hz")
 
@@ -123,13 +161,14 @@ def main(argv):
         fail(str(e))
     if "prob" not in probf or probf["prob"].shape != truth["data"].shape:
         fail("%s: no /prob of the record's shape %s" % (a.prob, truth["data"].shape))
-    events = record_events(truth)
+    rec, events = record_events(truth)
     dt_ms = float(truth.attrs["dt"]) * 1000.0
     snr = {int(e["event"]): float(e["snr_db"]) for e in truth["events"][:]}
     picks = truth["picks"][:]
     prob = probf["prob"][:]
     found, err = run_errors(prob, picks, dt_ms, a.threshold, int(round(a.window_ms / dt_ms)))
     slopes = front_slopes(picks, dt_ms)
+    snrs = trace_snr(rec, events, picks)
 
     phases = [0, 1] if a.phase == "both" else [0 if a.phase == "P" else 1]
     groups = {}
@@ -158,16 +197,18 @@ def main(argv):
                 g[1] += int(found[sel].sum())
                 g[2].extend(err[sel][found[sel]].tolist())
             for k in np.flatnonzero(sel):
-                if np.isnan(slopes[k]):
-                    continue
-                g = groups.setdefault(("slope", "PS"[ph], slope_bin(slopes[k])), [0, 0, []])
-                g[0] += 1
-                g[1] += int(found[k])
-                if found[k]:
-                    g[2].append(err[k])
-    for kind in ("family", "band", "slope"):
+                for kind, v, name in (("slope", slopes[k], slope_bin), ("trace SNR", snrs[k], snr_bin)):
+                    if np.isnan(v):
+                        continue
+                    g = groups.setdefault((kind, "PS"[ph], name(v)), [0, 0, []])
+                    g[0] += 1
+                    g[1] += int(found[k])
+                    if found[k]:
+                        g[2].append(err[k])
+    for kind in ("family", "band", "slope", "trace SNR"):
         print("by %s:" % kind)
-        for key in sorted(k for k in groups if k[0] == kind):
+        order = (lambda k: (k[1], SNR_LABELS.index(k[2]))) if kind == "trace SNR" else None
+        for key in sorted((k for k in groups if k[0] == kind), key=order):
             n, h, errs = groups[key]
             print("  %s %-12s %6d arrivals, found %.3f, within 10 ms of the truth %.3f, median error %+.1f ms" % (
                 key[1], key[2], n, h / n, np.mean(np.abs(errs) <= 10) * h / n if errs else 0.0,
