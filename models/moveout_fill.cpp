@@ -50,14 +50,14 @@ bool least_squares(const std::vector<double>& u, const std::vector<double>& y, c
   return std::isfinite(q[0]) && std::isfinite(q[1]) && std::isfinite(q[2]);
 }
 
-// Picks within tol of the quadratic q (in u), and the sum of their misfits.
-int64_t count_inliers(const std::vector<double>& u, const std::vector<double>& t, const double q[3], double tol,
-                      std::vector<char>* use, double* misfit) {
+// Picks within tol of the front t0 + sqrt(q(u)), and the sum of their misfits.
+int64_t count_inliers(const std::vector<double>& u, const std::vector<double>& t, const double q[3], double t0,
+                      double tol, std::vector<char>* use, double* misfit) {
   int64_t n = 0;
   double sum = 0;
   for (size_t i = 0; i < u.size(); ++i) {
     const double p2 = q[0] + q[1] * u[i] + q[2] * u[i] * u[i];
-    const double e = p2 > 0 ? std::fabs(std::sqrt(p2) - t[i]) : std::numeric_limits<double>::infinity();
+    const double e = p2 > 0 ? std::fabs(t0 + std::sqrt(p2) - t[i]) : std::numeric_limits<double>::infinity();
     const bool in = e < tol;
     if (use != nullptr) (*use)[i] = in ? 1 : 0;
     if (in) {
@@ -67,6 +67,87 @@ int64_t count_inliers(const std::vector<double>& u, const std::vector<double>& t
   }
   if (misfit != nullptr) *misfit = sum;
   return n;
+}
+
+// The squared times after the origin t0, (t - t0)^2.
+std::vector<double> squared_after(const std::vector<double>& t, double t0) {
+  std::vector<double> y(t.size());
+  for (size_t i = 0; i < t.size(); ++i) y[i] = (t[i] - t0) * (t[i] - t0);
+  return y;
+}
+
+// One front t0 + sqrt(q(u)) for a given origin t0: the candidate quadratic that the most picks
+// follow (triples of the spread sample, scored on su/st), refitted by least squares on its picks.
+struct OriginFit {
+  double q[3] = {0, 0, 0};
+  double t0 = 0;
+  int64_t inliers = 0;
+  double misfit = std::numeric_limits<double>::infinity();  // sum of |error| over the inliers
+  std::vector<char> use;
+};
+
+OriginFit fit_at_origin(const std::vector<double>& u, const std::vector<double>& tt, const std::vector<size_t>& sample,
+                        const std::vector<double>& su, const std::vector<double>& st, double t0, double tol) {
+  OriginFit f;
+  f.t0 = t0;
+  const std::vector<double> y = squared_after(tt, t0);
+  const size_t m = sample.size();
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = i + 1; j < m; ++j) {
+      for (size_t k = j + 1; k < m; ++k) {
+        const double uu[3] = {u[sample[i]], u[sample[j]], u[sample[k]]};
+        const double yy[3] = {y[sample[i]], y[sample[j]], y[sample[k]]};
+        double q[3];
+        if (!through_three(uu, yy, q)) continue;
+        double misfit = 0;
+        const int64_t c = count_inliers(su, st, q, t0, tol, nullptr, &misfit);
+        if (c > f.inliers || (c == f.inliers && c > 0 && misfit < f.misfit)) {
+          f.inliers = c;
+          f.misfit = misfit;
+          std::copy(q, q + 3, f.q);
+        }
+      }
+    }
+  }
+  if (f.inliers < 3) {
+    f.inliers = 0;
+    return f;
+  }
+  // Refitted on the picks that follow it, until they stop changing (at most three times).
+  const size_t n = u.size();
+  f.use.assign(n, 0);
+  f.inliers = count_inliers(u, tt, f.q, t0, tol, &f.use, &f.misfit);
+  for (int it = 0; it < 3; ++it) {
+    double q[3];
+    if (!least_squares(u, y, f.use, q)) break;
+    std::vector<char> next(n, 0);
+    double misfit = 0;
+    const int64_t c = count_inliers(u, tt, q, t0, tol, &next, &misfit);
+    if (c < f.inliers) break;  // the refit lost picks: keep what we had
+    std::copy(q, q + 3, f.q);
+    f.inliers = c;
+    f.misfit = misfit;
+    if (next == f.use) break;
+    f.use.swap(next);
+  }
+  f.inliers = count_inliers(u, tt, f.q, t0, tol, &f.use, &f.misfit);
+  return f;
+}
+
+// The sum of squared errors of the least-squares front through the marked picks for origin t0
+// (infinite where they determine none).
+double origin_misfit(const std::vector<double>& u, const std::vector<double>& tt, const std::vector<char>& use,
+                     double t0, double q[3]) {
+  if (!least_squares(u, squared_after(tt, t0), use, q)) return std::numeric_limits<double>::infinity();
+  double sum = 0;
+  for (size_t i = 0; i < u.size(); ++i) {
+    if (!use[i]) continue;
+    const double p2 = q[0] + q[1] * u[i] + q[2] * u[i] * u[i];
+    if (!(p2 > 0)) return std::numeric_limits<double>::infinity();
+    const double e = t0 + std::sqrt(p2) - tt[i];
+    sum += e * e;
+  }
+  return sum;
 }
 
 bool time_order(const Pick& a, const Pick& b) {
@@ -79,7 +160,7 @@ bool MoveoutFit::time_at(double x, double* t_ms) const {
   const double u = (x - x0) / scale;
   const double p2 = a + b * u + c * u * u;
   if (!(p2 > 0) || !std::isfinite(p2)) return false;
-  *t_ms = std::sqrt(p2);
+  *t_ms = t0 + std::sqrt(p2);
   return true;
 }
 
@@ -96,18 +177,17 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] != x[b] ? x[a] < x[b] : a < b; });
-  std::vector<double> u(n), y(n), tt(n);
+  std::vector<double> u(n), tt(n);
   for (size_t i = 0; i < n; ++i) {
     u[i] = (x[order[i]] - x0) / scale;
     tt[i] = t[order[i]];
-    y[i] = tt[i] * tt[i];
   }
   // Candidate triples from up to 24 picks spread evenly over the traces: every triple of them.
   const size_t m = std::min<size_t>(n, 24);
   std::vector<size_t> sample(m);
   for (size_t k = 0; k < m; ++k) sample[k] = m == 1 ? 0 : (k * (n - 1) + (m - 1) / 2) / (m - 1);
   // The candidates are scored on at most 512 of the picks, spread evenly (a wide array's event can
-  // hold thousands); the refit below uses them all.
+  // hold thousands); the refit uses them all.
   std::vector<double> su, st;
   const size_t ns = std::min<size_t>(n, 512);
   for (size_t k = 0; k < ns; ++k) {
@@ -115,49 +195,69 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
     su.push_back(u[i]);
     st.push_back(tt[i]);
   }
-  double best[3] = {0, 0, 0};
-  int64_t best_n = 0;
-  double best_misfit = std::numeric_limits<double>::infinity();
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t j = i + 1; j < m; ++j) {
-      for (size_t k = j + 1; k < m; ++k) {
-        const double uu[3] = {u[sample[i]], u[sample[j]], u[sample[k]]};
-        const double yy[3] = {y[sample[i]], y[sample[j]], y[sample[k]]};
-        double q[3];
-        if (!through_three(uu, yy, q)) continue;
-        double misfit = 0;
-        const int64_t c = count_inliers(su, st, q, tolerance_ms, nullptr, &misfit);
-        if (c > best_n || (c == best_n && c > 0 && misfit < best_misfit)) {
-          best_n = c;
-          best_misfit = misfit;
-          std::copy(q, q + 3, best);
-        }
+  // The origin time: each of kOriginOffsetsMs before the earliest pick, the one whose front the
+  // most picks follow (then the smallest misfit) ...
+  const double t_min = *std::min_element(tt.begin(), tt.end());
+  constexpr double kOriginOffsetsMs[] = {2, 5, 10, 20, 40, 80, 150, 300, 600, 1200, 2500};
+  constexpr int kOffsets = static_cast<int>(sizeof(kOriginOffsetsMs) / sizeof(kOriginOffsetsMs[0]));
+  OriginFit best;
+  int best_k = -1;
+  for (int k = 0; k < kOffsets; ++k) {
+    OriginFit f = fit_at_origin(u, tt, sample, su, st, t_min - kOriginOffsetsMs[k], tolerance_ms);
+    if (f.inliers > best.inliers || (f.inliers == best.inliers && f.inliers > 0 && f.misfit < best.misfit)) {
+      best = std::move(f);
+      best_k = k;
+    }
+  }
+  if (best.inliers < std::max<int64_t>(3, min_inliers)) return false;
+  // ... then refined between its neighbours by golden-section search on the least-squares misfit of
+  // those picks, kept when at least as many picks follow the refined front.
+  {
+    const double lo_off = best_k > 0 ? kOriginOffsetsMs[best_k - 1] : 0.5 * kOriginOffsetsMs[0];
+    const double hi_off = best_k + 1 < kOffsets ? kOriginOffsetsMs[best_k + 1] : 2.0 * kOriginOffsetsMs[kOffsets - 1];
+    double a = t_min - hi_off, b = t_min - lo_off;
+    const double g = 0.5 * (std::sqrt(5.0) - 1.0);
+    double q1[3], q2[3];
+    double c = b - g * (b - a), d = a + g * (b - a);
+    double fc = origin_misfit(u, tt, best.use, c, q1), fd = origin_misfit(u, tt, best.use, d, q2);
+    for (int it = 0; it < 40; ++it) {
+      if (fc <= fd) {
+        b = d;
+        d = c;
+        fd = fc;
+        c = b - g * (b - a);
+        fc = origin_misfit(u, tt, best.use, c, q1);
+      } else {
+        a = c;
+        c = d;
+        fc = fd;
+        d = a + g * (b - a);
+        fd = origin_misfit(u, tt, best.use, d, q2);
+      }
+    }
+    const double t0 = 0.5 * (a + b);
+    double q[3];
+    if (std::isfinite(origin_misfit(u, tt, best.use, t0, q))) {
+      std::vector<char> use(n, 0);
+      double misfit = 0;
+      const int64_t cnt = count_inliers(u, tt, q, t0, tolerance_ms, &use, &misfit);
+      if (cnt >= best.inliers) {
+        std::copy(q, q + 3, best.q);
+        best.t0 = t0;
+        best.inliers = cnt;
+        best.misfit = misfit;
+        best.use.swap(use);
       }
     }
   }
-  if (best_n < 3) return false;  // no candidate quadratic fits three picks
-  // Refitted on the picks that follow it, until they stop changing (at most three times).
-  std::vector<char> use(n, 0);
-  best_n = count_inliers(u, tt, best, tolerance_ms, &use, nullptr);
-  for (int it = 0; it < 3; ++it) {
-    double q[3];
-    if (!least_squares(u, y, use, q)) break;
-    std::vector<char> next(n, 0);
-    const int64_t c = count_inliers(u, tt, q, tolerance_ms, &next, nullptr);
-    if (c < best_n) break;  // the refit lost picks: keep what we had
-    std::copy(q, q + 3, best);
-    best_n = c;
-    if (next == use) break;
-    use.swap(next);
-  }
-  if (best_n < std::max<int64_t>(3, min_inliers)) return false;
-  count_inliers(u, tt, best, tolerance_ms, &use, nullptr);
-  fit->a = best[0];
-  fit->b = best[1];
-  fit->c = best[2];
+  const std::vector<char>& use = best.use;
+  fit->a = best.q[0];
+  fit->b = best.q[1];
+  fit->c = best.q[2];
+  fit->t0 = best.t0;
   fit->x0 = x0;
   fit->scale = scale;
-  fit->inliers = best_n;
+  fit->inliers = best.inliers;
   fit->x_lo = std::numeric_limits<double>::infinity();
   fit->x_hi = -std::numeric_limits<double>::infinity();
   for (size_t i = 0; i < n; ++i) {

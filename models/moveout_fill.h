@@ -2,10 +2,12 @@
 // (`detect --fill-moveout`): the analyst's gap filling of a first-arrival front.
 //
 // For each event, the earliest pick of every trace within the event's span is fitted by a
-// hyperbolic moveout, t(x)^2 = a + b x + c x^2 over the trace index x (the traveltime of a point
-// source below a straight line in a constant velocity, a close fit of smooth velocity gradients
-// over a few kilometres): the fit with the most picks within a tolerance among candidate triples
-// of picks (a deterministic RANSAC), refitted by least squares on those picks. Where the earliest
+// hyperbolic moveout after an origin time, t(x) = t0 + sqrt(a + b x + c x^2) over the trace index x
+// (the traveltime of a point source below a straight line in a constant velocity, a close fit of
+// smooth velocity gradients over a few kilometres): for each of a fixed set of origin times before
+// the earliest pick (2 ms to 2.5 s), the fit with the most picks within a tolerance among candidate
+// triples of picks (a deterministic RANSAC), refitted by least squares on those picks; the origin
+// time whose fit the most picks follow, then refined between its neighbours on those picks. Where the earliest
 // picks follow no front (fewer than min_inliers within the tolerance), nothing is filled. Every
 // trace without a pick within the tolerance of the fitted time gets a pick there (from the event's
 // first arrival less the tolerance to max_span_ms after it, or its last pick): score 0 (no
@@ -35,10 +37,10 @@ struct MoveoutFillOptions {
   double max_span_ms = 3000;   // filled picks lie up to this after the event's first arrival (or its last pick)
 };
 
-// t(x) = sqrt(a + b u + c u^2), u = (x - x0) / scale (x: trace index; u within [-1, 1] over the
-// fitted picks), fitted to the picks (x[i], t[i]) in ms.
+// t(x) = t0 + sqrt(a + b u + c u^2), u = (x - x0) / scale (x: trace index; u within [-1, 1] over
+// the fitted picks), fitted to the picks (x[i], t[i]) in ms.
 struct MoveoutFit {
-  double a = 0, b = 0, c = 0, x0 = 0, scale = 1;
+  double a = 0, b = 0, c = 0, t0 = 0, x0 = 0, scale = 1;
   double x_lo = 0, x_hi = 0;  // the traces of the picks that follow the fit
   int64_t inliers = 0;
   // The fitted time at trace x; false where the quadratic is not positive there.
