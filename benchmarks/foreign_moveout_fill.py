@@ -2,14 +2,17 @@
 """How far can picks go along each detected event's moveout? An analysis of detect's output.
 
     foreign_moveout_fill.py --record F.h5,picks.csv,events.csv [--record ...] [--tolerance-ms 12]
-                            [--degree 2|3]
+                            [--degree 2|3 | --origin]
 
 F.h5 is a record with ground truth (/picks: trace, phase, time_s, event; /events: first and last
 arrival), such as benchmarks/foreign_record.py writes; picks.csv and events.csv are what `seisseg
 detect --picks --out` wrote for it. For each detected event, the picks within [time - 30 ms, time +
 2.5 s] are fitted by up to three fronts, t(x)^2 a polynomial of the trace index x of degree 2 (a
-hyperbola, models/moveout_fill.h's model; the default) or 3 (RANSAC with the tolerance, then least
-squares on the inliers); the earliest front is taken as the event's P moveout. Prints, per record
+hyperbola without an origin time, models/moveout_fill.h's model before the sixteenth session; the
+default) or 3 (RANSAC with the tolerance, then least squares on the inliers), or with --origin
+t(x) = t0 + sqrt(quadratic) (a hyperbola after an origin time t0, the product's model since: the
+degree-2 fit of t - t0 for each t0 of ORIGIN_OFFSETS_MS before the earliest pick, the t0 with the
+most inliers); the earliest front is taken as the event's P moveout. Prints, per record
 and pooled, the share of true P arrivals with a pick within +-10 ms of the truth:
   picks       the picks as written;
   fill        the picks, plus the fitted P time on every trace that has no pick within the tolerance
@@ -90,6 +93,27 @@ def fit_front(x, t, tol, seed, degree, width):
     return c, inl
 
 
+ORIGIN_OFFSETS_MS = (2, 5, 10, 20, 40, 80, 150, 300, 600, 1200, 2500)
+
+
+def fit_front_origin(x, t, tol, seed, width):
+    """t = t0 + sqrt(quadratic of x): fit_front (degree 2) on t - t0 for each t0 of ORIGIN_OFFSETS_MS
+    before the earliest pick; the t0 with the most inliers (then the smallest rms on them).
+    Returns (c, inliers, t0) or None."""
+    best = None
+    for off in ORIGIN_OFFSETS_MS:
+        t0 = t.min() - off
+        r = fit_front(x, t - t0, tol, seed, 2, width)
+        if r is None:
+            continue
+        c, inl = r
+        rms = float(np.sqrt(np.mean((front_time(c, x[inl], width) + t0 - t[inl]) ** 2))) if inl.any() else 1e9
+        key = (int(inl.sum()), -rms)
+        if best is None or key > best[0]:
+            best = (key, c, inl, t0)
+    return None if best is None else best[1:]
+
+
 def p_moveout(pt, ptr, te, width, tol, degree, min_inliers=8):
     """The earliest of up to three fronts among the picks of the event detected at te (ms)."""
     m = (pt >= te - 30) & (pt <= te + 2500)
@@ -99,10 +123,13 @@ def p_moveout(pt, ptr, te, width, tol, degree, min_inliers=8):
     for it in range(3):
         if keep.sum() < min_inliers:
             break
-        r = fit_front(x[keep], t[keep], tol, it, degree, width)
+        if degree == 0:  # --origin
+            r = fit_front_origin(x[keep], t[keep], tol, it, width)
+        else:
+            r = fit_front(x[keep], t[keep], tol, it, degree, width)
         if r is None or r[1].sum() < min_inliers:
             break
-        fronts.append(front_time(r[0], np.arange(width), width))
+        fronts.append(front_time(r[0], np.arange(width), width) + (r[2] if degree == 0 else 0.0))
         keep[np.where(keep)[0][r[1]]] = False
     return min(fronts, key=np.median) if fronts else None
 
@@ -122,7 +149,10 @@ def main():
     ap.add_argument("--tolerance-ms", type=float, default=12.0)
     ap.add_argument("--degree", type=int, choices=(2, 3), default=2,
                     help="degree of t^2 in the trace index (2: hyperbola)")
+    ap.add_argument("--origin", action="store_true",
+                    help="fit t = t0 + sqrt(quadratic) (a hyperbola after an origin time) instead")
     a = ap.parse_args()
+    degree = 0 if a.origin else a.degree
     total = np.zeros(6)
     model = np.zeros(2)  # true P arrivals within 10 ms of the model fitted to them, all of them
     phases = {"P": 0, "S": 0, "other": 0}
@@ -156,14 +186,25 @@ def main():
                 in_detected += int(np.sum(p_rows["event"] == e["event"]))
         for e in events:
             rows = p_rows[p_rows["event"] == e["event"]]
-            if len(rows) < a.degree + 2:
+            if len(rows) < 5:
                 continue
             t = rows["time_s"] * 1000.0
-            c = np.linalg.lstsq(powers(rows["trace"], a.degree, width), t ** 2, rcond=None)[0]
-            model += [np.sum(np.abs(front_time(c, rows["trace"], width) - t) <= 10.0), len(rows)]
+            if a.origin:  # least squares of t - t0 for each t0, the best by rms
+                best = None
+                for off in ORIGIN_OFFSETS_MS + tuple(np.geomspace(1, 5000, 200)):
+                    c = np.linalg.lstsq(powers(rows["trace"], 2, width), (t - t.min() + off) ** 2, rcond=None)[0]
+                    pred = front_time(c, rows["trace"], width) + t.min() - off
+                    rms = np.sqrt(np.mean((pred - t) ** 2))
+                    if best is None or rms < best[0]:
+                        best = (rms, pred)
+                pred = best[1]
+            else:
+                c = np.linalg.lstsq(powers(rows["trace"], a.degree, width), t ** 2, rcond=None)[0]
+                pred = front_time(c, rows["trace"], width)
+            model += [np.sum(np.abs(pred - t) <= 10.0), len(rows)]
         by_event = {}  # true event -> the phases its detections' fronts follow
         for te in ev["time_ms"]:
-            pred = p_moveout(pt, ptr, te, width, a.tolerance_ms, a.degree)
+            pred = p_moveout(pt, ptr, te, width, a.tolerance_ms, degree)
             if pred is None:
                 continue
             # The true event whose P arrivals this front follows best (for the oracle shift), and
@@ -205,7 +246,8 @@ def main():
     n = total[5]
     print("pooled: %d P arrivals; within 10 ms: picks %.3f, fill %.3f, fit %.3f, fit+oracle %.3f; "
           "in detected events %.3f" % (n, *(total[:5] / n)))
-    print("model (degree %d) fitted to the true P times: %.3f of them within 10 ms" % (a.degree, model[0] / model[1]))
+    print("model (%s) fitted to the true P times: %.3f of them within 10 ms" % (
+        "origin time + sqrt(quadratic)" if a.origin else "degree %d" % a.degree, model[0] / model[1]))
     print("phase of the detections' fronts: P %d, S %d, other %d; P arrivals of events found by their S front "
           "only: %.3f" % (phases["P"], phases["S"], phases["other"], s_only / n))
 
