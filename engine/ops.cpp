@@ -536,7 +536,7 @@ Var maxpool2d(Tape* tape, const Var& x) {
   check_nhwc(xv, "maxpool2d input");
   const int64_t n = xv.dim(0), h = xv.dim(1), w = xv.dim(2), c = xv.dim(3);
   Tensor y = empty_like({n, h / 2, w / 2, c}, xv);
-  Tensor argmax = Tensor::empty({n, h / 2, w / 2, c}, DType::u8, xv.device());
+  Tensor argmax = Tensor::empty({maxpool2d_argmax_bytes(n, h, w, c)}, DType::u8, xv.device());  // 2 bits each
   with_activation_type(xv.dtype(), [&](auto tag) {
     using T = decltype(tag);
     SEIS_DISPATCH(xv, maxpool2d_forward, n, h, w, c, xv.data<T>(), y.data<T>(), argmax.data<uint8_t>());
@@ -546,12 +546,16 @@ Var maxpool2d(Tape* tape, const Var& x) {
   tape->record([x, out, argmax, n, h, w, c]() {
     if (!out->grad.defined()) return;
     const Tensor& dy = out->grad;
-    Tensor dx = empty_like(x->value.shape(), dy);
+    // The pooled tensor is the skip connection of a UNet level: the decoder's gradient of it is
+    // already there, and the pool's is added into it in place (the bits of accumulate_grad, without
+    // a second full-size tensor and its add).
+    const bool into = x->grad.defined() && !x->on_grad_ready;
+    Tensor dx = into ? x->grad : empty_like(x->value.shape(), dy);
     with_activation_type(dy.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      SEIS_DISPATCH(dy, maxpool2d_backward, n, h, w, c, dy.data<T>(), argmax.data<uint8_t>(), dx.data<T>());
+      SEIS_DISPATCH(dy, maxpool2d_backward, n, h, w, c, dy.data<T>(), argmax.data<uint8_t>(), dx.data<T>(), into);
     });
-    accumulate_grad(*x, dx);
+    if (!into) accumulate_grad(*x, dx);
     out->grad = Tensor();
   });
   return out;

@@ -118,15 +118,21 @@ TEST(Bf16, PoolUpsampleConcatEqualTheirF32TwinsRounded) {
     const Values x = bf16_values(nx, 3);
     std::vector<float> yf(ny), dxf(nx);
     std::vector<bf16> yh(ny), dxh(nx);
-    std::vector<uint8_t> af(ny), ah(ny);
+    std::vector<uint8_t> af(static_cast<size_t>(maxpool2d_argmax_bytes(n, hh, ww, c))), ah(af.size());
     cpu::maxpool2d_forward(n, hh, ww, c, x.f.data(), yf.data(), af.data());
     cpu::maxpool2d_forward(n, hh, ww, c, x.h.data(), yh.data(), ah.data());
     EXPECT_TRUE(rounds_to(yh, yf));
     EXPECT_EQ(af, ah);
     const Values g = bf16_values(ny, 4);
-    cpu::maxpool2d_backward(n, hh, ww, c, g.f.data(), af.data(), dxf.data());
-    cpu::maxpool2d_backward(n, hh, ww, c, g.h.data(), ah.data(), dxh.data());
+    cpu::maxpool2d_backward(n, hh, ww, c, g.f.data(), af.data(), dxf.data(), false);
+    cpu::maxpool2d_backward(n, hh, ww, c, g.h.data(), ah.data(), dxh.data(), false);
     EXPECT_TRUE(rounds_to(dxh, dxf));
+    // Accumulated into a gradient already there: the bits of add_inplace of the written dx.
+    const Values base = bf16_values(nx, 6);
+    std::vector<bf16> acc(base.h), added(base.h);
+    cpu::maxpool2d_backward(n, hh, ww, c, g.h.data(), ah.data(), acc.data(), true);
+    cpu::add_inplace(nx, dxh.data(), added.data());
+    EXPECT_EQ(0, std::memcmp(acc.data(), added.data(), acc.size() * sizeof(bf16)));
     // Upsample of x, and the backward of a gradient at the upsampled size: four values summed.
     const int64_t nu = 4 * nx;
     std::vector<float> uf(nu);

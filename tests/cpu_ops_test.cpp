@@ -69,6 +69,13 @@ void ref_maxpool(int64_t n, int64_t h, int64_t w, int64_t c, const std::vector<d
         }
 }
 
+// The 2-bit argmax of output o (flat NHWC index) of an [n, h, w, c] input (kernels/pool.h's layout).
+int argmax_of(const std::vector<uint8_t>& arg, int64_t h, int64_t w, int64_t c, int64_t o) {
+  const int64_t per_row = (w / 2) * c, r = o / per_row, k = o % per_row;
+  (void)h;
+  return (arg[static_cast<size_t>(r * maxpool2d_argmax_row_bytes(w, c) + k / 4)] >> (2 * (k % 4))) & 3;
+}
+
 TEST(CpuMaxpool, ForwardAndBackwardMatchReferenceOnOddShapes) {
   struct S {
     int64_t n, h, w, c;
@@ -79,9 +86,19 @@ TEST(CpuMaxpool, ForwardAndBackwardMatchReferenceOnOddShapes) {
     const std::vector<float> x = random_vector(nx, seed += 3);
     const std::vector<float> g = random_vector(ny, seed + 1);
     std::vector<float> y(static_cast<size_t>(ny), NAN), dx(static_cast<size_t>(nx), NAN);
-    std::vector<uint8_t> arg(static_cast<size_t>(ny), 255);
+    const int64_t arg_bytes = maxpool2d_argmax_bytes(s.n, s.h, s.w, s.c);
+    EXPECT_EQ(arg_bytes, s.n * oh * ((ow * s.c + 3) / 4));
+    std::vector<uint8_t> arg(static_cast<size_t>(arg_bytes), 255);
     cpu::maxpool2d_forward(s.n, s.h, s.w, s.c, x.data(), y.data(), arg.data());
-    cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), arg.data(), dx.data());
+    cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), arg.data(), dx.data(), false);
+    // Accumulating adds exactly that dx to the gradient already there.
+    const std::vector<float> base = random_vector(nx, seed + 2);
+    std::vector<float> acc(base);
+    cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), arg.data(), acc.data(), true);
+    for (int64_t i = 0; i < nx; ++i) {
+      const size_t k = static_cast<size_t>(i);
+      EXPECT_EQ(base[k] + dx[k], acc[k]) << "accumulated dx " << i;
+    }
 
     std::vector<double> xd(x.begin(), x.end()), yd;
     std::vector<int64_t> from;
@@ -91,9 +108,14 @@ TEST(CpuMaxpool, ForwardAndBackwardMatchReferenceOnOddShapes) {
     for (int64_t o = 0; o < ny; ++o) {
       // argmax must point at the element that won
       const int64_t ch = o % s.c, j = (o / s.c) % ow, i = (o / s.c / ow) % oh, b = o / s.c / ow / oh;
-      const int64_t xi = ((b * s.h + 2 * i + arg[o] / 2) * s.w + 2 * j + arg[o] % 2) * s.c + ch;
-      ASSERT_LT(int{arg[o]}, 4) << "output " << o;
+      const int a = argmax_of(arg, s.h, s.w, s.c, o);
+      const int64_t xi = ((b * s.h + 2 * i + a / 2) * s.w + 2 * j + a % 2) * s.c + ch;
       EXPECT_EQ(xi, from[o]) << "argmax of output " << o;
+    }
+    // The padding bits of each row's last byte are zero (rows are written apart).
+    const int64_t rb = maxpool2d_argmax_row_bytes(s.w, s.c), used = ow * s.c;
+    for (int64_t r = 0; r < s.n * oh && used % 4 != 0; ++r) {
+      EXPECT_EQ(0, arg[static_cast<size_t>(r * rb + rb - 1)] >> (2 * (used % 4))) << "row " << r;
     }
     // loss = sum(y * g): FD in double (inputs are distinct, so no ties).
     const std::vector<float> fd = finite_differences(xd, [&] {
@@ -115,17 +137,17 @@ TEST(CpuMaxpool, TiesTakeTheFirstMaximum) {
   for (int q = 0; q < 4; ++q)
     for (int ch = 0; ch < 4; ++ch) x[q * 4 + ch] = win[ch][q];
   std::vector<float> y(4);
-  std::vector<uint8_t> arg(4);
+  std::vector<uint8_t> arg(1);  // four 2-bit positions
   cpu::maxpool2d_forward(1, 2, 2, 4, x.data(), y.data(), arg.data());
+  EXPECT_EQ(0 | 1 << 2 | 2 << 4 | 3 << 6, int{arg[0]});
   const float expect_y[4] = {1, 2, 3, -0.5f};
   for (int ch = 0; ch < 4; ++ch) {
-    EXPECT_EQ(int{expect_arg[ch]}, int{arg[ch]}) << "channel " << ch;
     EXPECT_EQ(expect_y[ch], y[ch]) << "channel " << ch;
   }
   // Backward routes each gradient to exactly the first maximum only.
   const std::vector<float> dy = {10, 20, 30, 40};
   std::vector<float> dx(16, NAN);
-  cpu::maxpool2d_backward(1, 2, 2, 4, dy.data(), arg.data(), dx.data());
+  cpu::maxpool2d_backward(1, 2, 2, 4, dy.data(), arg.data(), dx.data(), false);
   for (int q = 0; q < 4; ++q)
     for (int ch = 0; ch < 4; ++ch)
       EXPECT_EQ(q == expect_arg[ch] ? dy[ch] : 0.0f, dx[q * 4 + ch]) << "window position " << q << " channel " << ch;

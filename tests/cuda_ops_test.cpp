@@ -286,23 +286,30 @@ TEST(CudaElementwise, MatchesCpu) {
 void check_maxpool(const Nhwc& s, const std::vector<float>& x, uint64_t seed) {
   const int64_t outputs = s.n * (s.h / 2) * (s.w / 2) * s.c;
   DeviceArray<float> dx_in(x), dy_out(std::max<int64_t>(outputs, 1));
-  DeviceArray<uint8_t> darg(std::max<int64_t>(outputs, 1));
+  const int64_t arg_bytes = maxpool2d_argmax_bytes(s.n, s.h, s.w, s.c);
+  DeviceArray<uint8_t> darg(std::max<int64_t>(arg_bytes, 1));
   dy_out.poison(kNaN);
   darg.poison(0xAB);
   cuda::maxpool2d_forward(s.n, s.h, s.w, s.c, dx_in.get(), dy_out.get(), darg.get(), stream());
   std::vector<float> ref_y(std::max<int64_t>(outputs, 1));
-  std::vector<uint8_t> ref_arg(std::max<int64_t>(outputs, 1));
+  std::vector<uint8_t> ref_arg(std::max<int64_t>(arg_bytes, 1));
   cpu::maxpool2d_forward(s.n, s.h, s.w, s.c, x.data(), ref_y.data(), ref_arg.data());
   EXPECT_TRUE(all_close(dy_out.to_host().data(), ref_y.data(), outputs, 0, 0)) << "maxpool forward y";
-  EXPECT_TRUE(bytes_equal(darg.to_host().data(), ref_arg.data(), outputs)) << "maxpool forward argmax";
+  EXPECT_TRUE(bytes_equal(darg.to_host().data(), ref_arg.data(), arg_bytes)) << "maxpool forward argmax";
 
   const std::vector<float> g = random_vector(std::max<int64_t>(outputs, 1), seed);
   DeviceArray<float> dg(g), ddx(s.numel());
   ddx.poison(kNaN);
-  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dg.get(), darg.get(), ddx.get(), stream());
+  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dg.get(), darg.get(), ddx.get(), false, stream());
   std::vector<float> ref_dx(s.numel());
-  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), ref_arg.data(), ref_dx.data());
+  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), ref_arg.data(), ref_dx.data(), false);
   EXPECT_TRUE(all_close(ddx.to_host().data(), ref_dx.data(), s.numel(), 0, 0)) << "maxpool backward";
+  // Accumulated into a gradient already there.
+  std::vector<float> acc = random_vector(s.numel(), seed + 7);
+  DeviceArray<float> dacc(acc);
+  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dg.get(), darg.get(), dacc.get(), true, stream());
+  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), ref_arg.data(), acc.data(), true);
+  EXPECT_TRUE(all_close(dacc.to_host().data(), acc.data(), s.numel(), 0, 0)) << "maxpool backward, accumulated";
 }
 
 TEST(CudaPool, MatchesCpu) {
@@ -323,13 +330,14 @@ TEST(CudaPool, TiesTakeTheFirstMaximum) {
   // One 2x2 window, three channels: all equal -> 0; max at (0,1) and (1,1) -> 1; at (1,0) and (1,1) -> 2.
   const std::vector<float> x = {1, 0, 0, /**/ 1, 2, 1, /**/ 1, 1, 5, /**/ 1, 2, 5};  // [1,2,2,3]
   DeviceArray<float> dx(x), dy(3);
-  DeviceArray<uint8_t> darg(3);
+  DeviceArray<uint8_t> darg(1);  // three 2-bit positions, the last two bits zero
   darg.poison(0xAB);
   cuda::maxpool2d_forward(1, 2, 2, 3, dx.get(), dy.get(), darg.get(), stream());
   const std::vector<uint8_t> arg = darg.to_host();
-  EXPECT_EQ(arg[0], 0);  // channel 0: 1, 1, 1, 1
-  EXPECT_EQ(arg[1], 1);  // channel 1: 0, 2, 1, 2
-  EXPECT_EQ(arg[2], 2);  // channel 2: 0, 1, 5, 5
+  EXPECT_EQ(arg[0] & 3, 0);         // channel 0: 1, 1, 1, 1
+  EXPECT_EQ((arg[0] >> 2) & 3, 1);  // channel 1: 0, 2, 1, 2
+  EXPECT_EQ((arg[0] >> 4) & 3, 2);  // channel 2: 0, 1, 5, 5
+  EXPECT_EQ(arg[0] >> 6, 0);
   const std::vector<float> y = dy.to_host();
   EXPECT_EQ(y, std::vector<float>({1, 2, 5}));
 }
@@ -583,23 +591,30 @@ TEST(CudaBf16Elementwise, MatchesCpu) {
 void check_maxpool_bf16(const Nhwc& s, const std::vector<bf16>& x, uint64_t seed) {
   const int64_t outputs = s.n * (s.h / 2) * (s.w / 2) * s.c;
   DeviceArray<bf16> dx_in(x), dy_out(std::max<int64_t>(outputs, 1));
-  DeviceArray<uint8_t> darg(std::max<int64_t>(outputs, 1));
+  const int64_t arg_bytes = maxpool2d_argmax_bytes(s.n, s.h, s.w, s.c);
+  DeviceArray<uint8_t> darg(std::max<int64_t>(arg_bytes, 1));
   dy_out.poison(kNaN16);
   darg.poison(0xAB);
   cuda::maxpool2d_forward(s.n, s.h, s.w, s.c, dx_in.get(), dy_out.get(), darg.get(), stream());
   std::vector<bf16> ref_y(std::max<int64_t>(outputs, 1));
-  std::vector<uint8_t> ref_arg(std::max<int64_t>(outputs, 1));
+  std::vector<uint8_t> ref_arg(std::max<int64_t>(arg_bytes, 1));
   cpu::maxpool2d_forward(s.n, s.h, s.w, s.c, x.data(), ref_y.data(), ref_arg.data());
   EXPECT_TRUE(bits_equal(dy_out.to_host().data(), ref_y.data(), outputs)) << "maxpool forward y";
-  EXPECT_TRUE(bytes_equal(darg.to_host().data(), ref_arg.data(), outputs)) << "maxpool forward argmax";
+  EXPECT_TRUE(bytes_equal(darg.to_host().data(), ref_arg.data(), arg_bytes)) << "maxpool forward argmax";
 
   const std::vector<bf16> g = random_bf16(std::max<int64_t>(outputs, 1), seed);
   DeviceArray<bf16> dg(g), ddx(s.numel());
   ddx.poison(kNaN16);
-  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dg.get(), darg.get(), ddx.get(), stream());
+  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dg.get(), darg.get(), ddx.get(), false, stream());
   std::vector<bf16> ref_dx(s.numel());
-  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), ref_arg.data(), ref_dx.data());
+  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), ref_arg.data(), ref_dx.data(), false);
   EXPECT_TRUE(bits_equal(ddx.to_host().data(), ref_dx.data(), s.numel())) << "maxpool backward";
+  // Accumulated into a gradient already there (one rounding, as the CPU's).
+  std::vector<bf16> acc = random_bf16(s.numel(), seed + 7);
+  DeviceArray<bf16> dacc(acc);
+  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dg.get(), darg.get(), dacc.get(), true, stream());
+  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, g.data(), ref_arg.data(), acc.data(), true);
+  EXPECT_TRUE(bits_equal(dacc.to_host().data(), acc.data(), s.numel())) << "maxpool backward, accumulated";
 }
 
 TEST(CudaBf16Pool, MatchesCpu) {
@@ -1036,26 +1051,27 @@ TEST(CudaBig, MaxpoolBeyond2To31) {
   const int64_t outputs = s.n * (s.h / 2) * (s.w / 2) * s.c;
   auto x = host_array<float>(s.numel());
   fill_random(x.get(), s.numel(), 3);
+  const int64_t arg_bytes = maxpool2d_argmax_bytes(s.n, s.h, s.w, s.c);
   DeviceArray<float> dx(s.numel()), dy(outputs);
-  DeviceArray<uint8_t> darg(outputs);
+  DeviceArray<uint8_t> darg(arg_bytes);
   dx.upload(x.get());
   poison_big(dy.get(), outputs);
   darg.poison(0xAB);
   cuda::maxpool2d_forward(s.n, s.h, s.w, s.c, dx.get(), dy.get(), darg.get(), stream());
   auto got_y = host_array<float>(outputs), ref_y = host_array<float>(outputs);
-  auto got_arg = host_array<uint8_t>(outputs), ref_arg = host_array<uint8_t>(outputs);
+  auto got_arg = host_array<uint8_t>(arg_bytes), ref_arg = host_array<uint8_t>(arg_bytes);
   dy.download(got_y.get());
   darg.download(got_arg.get());
   cpu::maxpool2d_forward(s.n, s.h, s.w, s.c, x.get(), ref_y.get(), ref_arg.get());
   EXPECT_TRUE(big_all_close(got_y.get(), ref_y.get(), outputs, 0, 0)) << "maxpool forward";
-  EXPECT_EQ(std::memcmp(got_arg.get(), ref_arg.get(), static_cast<size_t>(outputs)), 0) << "argmax";
+  EXPECT_EQ(std::memcmp(got_arg.get(), ref_arg.get(), static_cast<size_t>(arg_bytes)), 0) << "argmax";
 
   // Backward with dy = the forward's output (already on the device): dx reuses x's device memory.
   poison_big(dx.get(), s.numel());
-  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dy.get(), darg.get(), dx.get(), stream());
+  cuda::maxpool2d_backward(s.n, s.h, s.w, s.c, dy.get(), darg.get(), dx.get(), false, stream());
   auto got_dx = host_array<float>(s.numel());
   dx.download(got_dx.get());
-  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, ref_y.get(), ref_arg.get(), x.get());  // x becomes the reference dx
+  cpu::maxpool2d_backward(s.n, s.h, s.w, s.c, ref_y.get(), ref_arg.get(), x.get(), false);  // x: the reference dx
   EXPECT_TRUE(big_all_close(got_dx.get(), x.get(), s.numel(), 0, 0)) << "maxpool backward";
 }
 
