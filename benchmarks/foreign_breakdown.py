@@ -60,12 +60,7 @@ def trace_snr(rec, events, picks):
     where = {(int(p["event"]), int(p["phase"]), int(p["trace"])): n for n, p in enumerate(picks)}
     for number, e in enumerate(events):
         ph = [rec.phase_waves(e, 0), rec.phase_waves(e, 1)]
-        s2, cnt = 0.0, 0
-        for live, t_arr, k0, w, f in ph:
-            a, b = rec.lobe_energy(w, f, rec.dt)
-            s2, cnt = s2 + a, cnt + b
-        rms = np.sqrt(s2 / cnt) if cnt > 0 and s2 > 0 else 1.0
-        scale = 10.0 ** (e["snr_db"] / 20.0) * rec.sigma_ref / rms
+        scale = rec.event_scale(e, ph)
         for phase, (live, t_arr, k0, w, f) in enumerate(ph):
             for i, j in enumerate(live):
                 n = where.get((number, phase, int(j)))

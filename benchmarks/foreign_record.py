@@ -434,17 +434,22 @@ class Record:
         inside = np.abs(idx[None, :] - c[:, None]) <= half
         return float((e * inside).sum()), int(inside.sum())
 
+    def event_scale(self, e, ph):
+        """The factor on the noise-free waveforms ph (phase_waves of P and S) that gives event e its
+        SNR: the rms over every arrival's main lobe against the median background-noise level."""
+        s2, cnt = 0.0, 0
+        for live, t_arr, k0, w, f in ph:
+            a, b = self.lobe_energy(w, f, self.dt)
+            s2, cnt = s2 + a, cnt + b
+        rms = math.sqrt(s2 / cnt) if cnt > 0 and s2 > 0 else 1.0
+        return 10.0 ** (e["snr_db"] / 20.0) * self.sigma_ref / rms
+
     def add_events(self, events):
         picks, rows = [], []
         t_max = (self.T - 1) * self.dt
         for number, e in enumerate(events):
             ph = [self.phase_waves(e, 0), self.phase_waves(e, 1)]
-            s2, cnt = 0.0, 0
-            for live, t_arr, k0, w, f in ph:
-                a, b = self.lobe_energy(w, f, self.dt)
-                s2, cnt = s2 + a, cnt + b
-            rms = math.sqrt(s2 / cnt) if cnt > 0 and s2 > 0 else 1.0
-            scale = 10.0 ** (e["snr_db"] / 20.0) * self.sigma_ref / rms
+            scale = self.event_scale(e, ph)
             times = []
             for phase, (live, t_arr, k0, w, f) in enumerate(ph):
                 n = w.shape[1]
