@@ -154,34 +154,12 @@ bool time_order(const Pick& a, const Pick& b) {
   return a.time_ms != b.time_ms ? a.time_ms < b.time_ms : a.trace < b.trace;
 }
 
-}  // namespace
-
-bool MoveoutFit::time_at(double x, double* t_ms) const {
-  const double u = (x - x0) / scale;
-  const double p2 = a + b * u + c * u * u;
-  if (!(p2 > 0) || !std::isfinite(p2)) return false;
-  *t_ms = t0 + std::sqrt(p2);
-  return true;
-}
-
-bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, double tolerance_ms, int64_t min_inliers,
-                 MoveoutFit* fit) {
-  const size_t n = x.size();
-  if (n != t.size() || n < 3 || !(tolerance_ms > 0)) return false;
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(x[i]) || !std::isfinite(t[i])) return false;
-  }
-  // Trace indices centred and scaled to [-1, 1] over the picks, for a well-conditioned fit; times squared.
-  const auto [x_min, x_max] = std::minmax_element(x.begin(), x.end());
-  const double x0 = 0.5 * (*x_min + *x_max), scale = std::max(1.0, 0.5 * (*x_max - *x_min));
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] != x[b] ? x[a] < x[b] : a < b; });
-  std::vector<double> u(n), tt(n);
-  for (size_t i = 0; i < n; ++i) {
-    u[i] = (x[order[i]] - x0) / scale;
-    tt[i] = t[order[i]];
-  }
+// The front through the picks (u ascending, tt their times): t0 + sqrt(q(u)) with the origin time
+// searched (origin: each of kOriginOffsetsMs before the earliest pick, the one whose front the most
+// picks follow, then refined), or with t0 = 0, t^2 quadratic in the time from the start of the
+// gather or record (the stiffer model). inliers = 0 when no candidate fits three picks.
+OriginFit fit_front(const std::vector<double>& u, const std::vector<double>& tt, double tolerance_ms, bool origin) {
+  const size_t n = u.size();
   // Candidate triples from up to 24 picks spread evenly over the traces: every triple of them.
   const size_t m = std::min<size_t>(n, 24);
   std::vector<size_t> sample(m);
@@ -202,6 +180,7 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
   constexpr int kOffsets = static_cast<int>(sizeof(kOriginOffsetsMs) / sizeof(kOriginOffsetsMs[0]));
   OriginFit best;
   int best_k = -1;
+  if (!origin) return fit_at_origin(u, tt, sample, su, st, 0.0, tolerance_ms);
   for (int k = 0; k < kOffsets; ++k) {
     OriginFit f = fit_at_origin(u, tt, sample, su, st, t_min - kOriginOffsetsMs[k], tolerance_ms);
     if (f.inliers > best.inliers || (f.inliers == best.inliers && f.inliers > 0 && f.misfit < best.misfit)) {
@@ -209,7 +188,7 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
       best_k = k;
     }
   }
-  if (best.inliers < std::max<int64_t>(3, min_inliers)) return false;
+  if (best.inliers < 3) return best;
   // ... then refined between its neighbours by golden-section search on the least-squares misfit of
   // those picks, kept when at least as many picks follow the refined front.
   {
@@ -250,6 +229,67 @@ bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, dou
       }
     }
   }
+  return best;
+}
+
+// Picks of the fitted front within tol of it.
+int64_t follow(const OriginFit& f, const std::vector<double>& u, const std::vector<double>& tt, double tol) {
+  return f.inliers > 0 ? count_inliers(u, tt, f.q, f.t0, tol, nullptr, nullptr) : 0;
+}
+
+}  // namespace
+
+bool MoveoutFit::time_at(double x, double* t_ms) const {
+  const double u = (x - x0) / scale;
+  const double p2 = a + b * u + c * u * u;
+  if (!(p2 > 0) || !std::isfinite(p2)) return false;
+  *t_ms = t0 + std::sqrt(p2);
+  return true;
+}
+
+bool fit_moveout(const std::vector<double>& x, const std::vector<double>& t, double tolerance_ms, int64_t min_inliers,
+                 MoveoutFit* fit) {
+  const size_t n = x.size();
+  if (n != t.size() || n < 3 || !(tolerance_ms > 0)) return false;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i]) || !std::isfinite(t[i])) return false;
+  }
+  // Trace indices centred and scaled to [-1, 1] over the picks, for a well-conditioned fit.
+  const auto [x_min, x_max] = std::minmax_element(x.begin(), x.end());
+  const double x0 = 0.5 * (*x_min + *x_max), scale = std::max(1.0, 0.5 * (*x_max - *x_min));
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] != x[b] ? x[a] < x[b] : a < b; });
+  std::vector<double> u(n), tt(n);
+  for (size_t i = 0; i < n; ++i) {
+    u[i] = (x[order[i]] - x0) / scale;
+    tt[i] = t[order[i]];
+  }
+  // Both models through all the picks; the one kept is the one that better predicts the outer fifth
+  // of the picks on each side when fitted to the inner three fifths (the fill extrapolates: with
+  // precise picks the origin time follows the front's curvature, with scattered ones its four
+  // parameters trade off and the stiffer model carries further), else the one more picks follow.
+  OriginFit best = fit_front(u, tt, tolerance_ms, true);
+  OriginFit stiff = fit_front(u, tt, tolerance_ms, false);
+  std::vector<double> ui, ti, uo, to;
+  for (size_t i = 0; i < n; ++i) {
+    const bool inner = std::fabs(u[i]) <= 0.6;
+    if (inner) {
+      ui.push_back(u[i]);
+      ti.push_back(tt[i]);
+    } else {
+      uo.push_back(u[i]);
+      to.push_back(tt[i]);
+    }
+  }
+  bool take_stiff = stiff.inliers > best.inliers;
+  if (static_cast<int64_t>(ui.size()) >= std::max<int64_t>(8, min_inliers / 2) && uo.size() >= 4) {
+    const int64_t a = follow(fit_front(ui, ti, tolerance_ms, true), uo, to, tolerance_ms);
+    const int64_t b = follow(fit_front(ui, ti, tolerance_ms, false), uo, to, tolerance_ms);
+    take_stiff = b >= a;
+  }
+  if (take_stiff) best = std::move(stiff);
+  if (best.inliers < std::max<int64_t>(3, min_inliers)) return false;
   const std::vector<char>& use = best.use;
   fit->a = best.q[0];
   fit->b = best.q[1];

@@ -7,7 +7,11 @@
 // smooth velocity gradients over a few kilometres): for each of a fixed set of origin times before
 // the earliest pick (2 ms to 2.5 s), the fit with the most picks within a tolerance among candidate
 // triples of picks (a deterministic RANSAC), refitted by least squares on those picks; the origin
-// time whose fit the most picks follow, then refined between its neighbours on those picks. Where the earliest
+// time whose fit the most picks follow, then refined between its neighbours on those picks. Or by
+// the stiffer t0 = 0 (t^2 quadratic in the time from the start of the gather or record): the model
+// kept is the one that, fitted to the inner three fifths of the picks' traces, has more of the
+// outer picks within the tolerance (the fill extrapolates; with scattered picks the four
+// parameters of the origin model trade off and carry the front astray). Where the earliest
 // picks follow no front (fewer than min_inliers within the tolerance), nothing is filled. Every
 // trace without a pick within the tolerance of the fitted time gets a pick there (from the event's
 // first arrival less the tolerance to max_span_ms after it, or its last pick): score 0 (no

@@ -71,6 +71,23 @@ TEST(FitMoveout, FindsTheOriginTimeOfAnExactHyperbola) {
   }
 }
 
+TEST(FitMoveout, KeepsTheStifferModelWhenItPredictsTheOuterPicksAsWell) {
+  // A source that fires at the start of the gather: t^2 is exactly quadratic in x, so both models
+  // follow every pick, and the stiffer one (t0 = 0) is kept.
+  std::vector<double> x, t;
+  for (int j = 0; j < 96; ++j) {
+    x.push_back(j);
+    t.push_back(hyperbola_ms(j, 30.0, 900, 0.0));
+  }
+  MoveoutFit fit;
+  ASSERT_TRUE(fit_moveout(x, t, 3.0, 8, &fit));
+  EXPECT_EQ(fit.t0, 0.0);
+  EXPECT_EQ(fit.inliers, 96);
+  double t_far = 0;
+  ASSERT_TRUE(fit.time_at(140.0, &t_far));  // beyond the picks
+  EXPECT_NEAR(t_far, hyperbola_ms(140.0, 30.0, 900, 0.0), 0.01);
+}
+
 TEST(FitMoveout, RefusesTooFewOrScatteredPicks) {
   MoveoutFit fit;
   EXPECT_FALSE(fit_moveout({1, 2}, {10, 11}, 5.0, 2, &fit));
