@@ -173,6 +173,7 @@ OriginFit fit_front(const std::vector<double>& u, const std::vector<double>& tt,
     su.push_back(u[i]);
     st.push_back(tt[i]);
   }
+  if (!origin) return fit_at_origin(u, tt, sample, su, st, 0.0, tolerance_ms);
   // The origin time: each of kOriginOffsetsMs before the earliest pick, the one whose front the
   // most picks follow (then the smallest misfit) ...
   const double t_min = *std::min_element(tt.begin(), tt.end());
@@ -180,7 +181,6 @@ OriginFit fit_front(const std::vector<double>& u, const std::vector<double>& tt,
   constexpr int kOffsets = static_cast<int>(sizeof(kOriginOffsetsMs) / sizeof(kOriginOffsetsMs[0]));
   OriginFit best;
   int best_k = -1;
-  if (!origin) return fit_at_origin(u, tt, sample, su, st, 0.0, tolerance_ms);
   for (int k = 0; k < kOffsets; ++k) {
     OriginFit f = fit_at_origin(u, tt, sample, su, st, t_min - kOriginOffsetsMs[k], tolerance_ms);
     if (f.inliers > best.inliers || (f.inliers == best.inliers && f.inliers > 0 && f.misfit < best.misfit)) {
