@@ -168,7 +168,15 @@ TEST(EventAssociator, TooFewTracesOrTooSteepIsNoEvent) {
   EXPECT_EQ(associate(picks, o).size(), 1u);
 }
 
-// A probability image with Gaussian bumps along the arrivals of one source.
+// A Gaussian bump of the given peak (sigma 3 samples) centred on `centre` (samples, fractional) on
+// trace j of prob [T][W], kept where prob is already higher.
+void add_bump(std::vector<float>& prob, int64_t T, int64_t W, int64_t j, double centre, double peak) {
+  for (int64_t t = 0; t < T; ++t) {
+    const double z = (static_cast<double>(t) - centre) / 3.0;
+    prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(peak * std::exp(-0.5 * z * z)));
+  }
+}
+
 // ArrivalDetector over prob [T][W] fed in blocks of `block` rows: its picks and events.
 std::pair<std::vector<Pick>, std::vector<Detection>> detect_in_blocks(const std::vector<float>& prob, int64_t T,
                                                                       int64_t W, double dt, const PickerOptions& po,
@@ -204,10 +212,7 @@ TEST(ArrivalDetector, PicksLandOnTheArrivalsWhateverTheBlocks) {
   for (int64_t j = 0; j < W; ++j) {
     const double h = (static_cast<double>(j) - 12.0) * 10.0;
     truth[j] = (0.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;  // in samples, fractional
-    for (int64_t t = 0; t < T; ++t) {
-      const double z = (static_cast<double>(t) - truth[j]) / 3.0;
-      prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(0.95 * std::exp(-0.5 * z * z)));
-    }
+    add_bump(prob, T, W, j, truth[j], 0.95);
   }
   PickerOptions po;
   po.min_separation = 20;
@@ -235,12 +240,7 @@ TEST(ArrivalDetector, WeakPicksChainedToAStrongFrontAreKeptTheOthersDropped) {
   const double dt = 0.002;
   std::vector<float> prob(T * W, 0.01f);
   std::vector<double> front_a(W), front_b(W);
-  auto bump = [&](int64_t j, double centre, float peak) {
-    for (int64_t t = 0; t < T; ++t) {
-      const double z = (static_cast<double>(t) - centre) / 3.0;
-      prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(peak * std::exp(-0.5 * z * z)));
-    }
-  };
+  auto bump = [&](int64_t j, double centre, float peak) { add_bump(prob, T, W, j, centre, peak); };
   for (int64_t j = 0; j < W; ++j) {
     const double h = (static_cast<double>(j) - 12.0) * 10.0;
     front_a[j] = (0.5 + std::sqrt(1500.0 * 1500.0 + h * h) / 5000.0) / dt;
@@ -297,12 +297,7 @@ TEST(ArrivalDetector, WeakPicksNeedAChainStrongOnAnchorTraces) {
   const int64_t T = 6000, W = 48;
   const double dt = 0.002;
   std::vector<float> prob(T * W, 0.01f);
-  auto bump = [&](int64_t j, double centre, float peak) {
-    for (int64_t t = 0; t < T; ++t) {
-      const double z = (static_cast<double>(t) - centre) / 3.0;
-      prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(peak * std::exp(-0.5 * z * z)));
-    }
-  };
+  auto bump = [&](int64_t j, double centre, float peak) { add_bump(prob, T, W, j, centre, peak); };
   enum { kA, kC, kCExtra, kL, kR, kFronts };
   std::vector<std::vector<double>> at(kFronts, std::vector<double>(W, -1e9));
   for (int64_t j = 0; j < W; ++j) {
@@ -364,12 +359,7 @@ TEST(ArrivalDetector, ADelayMovesEveryPickAndTheEventWhateverTheBlocks) {
   const int64_t T = 1200, W = 24;
   const double dt = 0.002;
   std::vector<float> prob(T * W, 0.01f);
-  auto bump = [&](int64_t j, double centre) {
-    for (int64_t t = 0; t < T; ++t) {
-      const double z = (static_cast<double>(t) - centre) / 3.0;
-      prob[t * W + j] = std::max(prob[t * W + j], static_cast<float>(0.95 * std::exp(-0.5 * z * z)));
-    }
-  };
+  auto bump = [&](int64_t j, double centre) { add_bump(prob, T, W, j, centre, 0.95); };
   for (int64_t j = 0; j < W; ++j) bump(j, 300.0 + 2.0 * static_cast<double>(j));
   bump(3, 2.0);  // an arrival at the record's start: a 10 ms delay would take it below sample 0
   PickerOptions po;
