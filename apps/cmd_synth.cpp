@@ -21,7 +21,9 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "io/dataset_paths.h"
 #include "io/hdf5_util.h"
+#include "io/synth_field_noise.h"
 #include "io/synth_file.h"
 #include "io/synth_microseismic.h"
 #include "io/synth_wavelet.h"
@@ -232,6 +234,19 @@ int cmd_synth(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--qs-ratio", qs_ratio, "range LO:HI of Qs / Qp, drawn per attenuated event, in (0, 2]")
       ->capture_default_str();
+  std::string noise_from;
+  app.add_option("--noise-from", noise_from,
+                 "background noise cut from recordings instead of drawn: continuous records (/data [T, W], dt equal to "
+                 "the set's) as a comma list of files, directories, globs or @LIST; per gather a window of "
+                 "--height rows and --width neighbouring receivers, clear of the events in a file's /events by 1 s, "
+                 "scaled to the drawn SNR (the noise colour and correlation settings then do nothing; defects and "
+                 "transients are added as set)");
+  double noise_share = 1.0;
+  app.add_option("--noise-from-share", noise_share,
+                 "--noise-from: the probability per gather of recorded noise; the other gathers draw theirs")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0))
+      ->needs("--noise-from");
   app.add_option("--threads", threads, "generator threads")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--gzip", gzip, "deflate level 1..9 (0: uncompressed, the fast path for training)")
       ->capture_default_str()
@@ -288,6 +303,7 @@ int cmd_synth(int argc, char** argv) {
   }
 
   if (continuous) {
+    if (given("--noise-from")) throw UsageError("--noise-from is for gathers, not for --continuous records");
     for (const char* flag : {"--samples", "--height", "--width", "--events-max"}) {
       if (given(flag)) {
         throw UsageError(std::string(flag) +
@@ -345,6 +361,11 @@ int cmd_synth(int argc, char** argv) {
   if (height * width * 4 >= (int64_t{1} << 32)) {
     throw UsageError("--height x --width: a gather of " + std::to_string(height) + "x" + std::to_string(width) +
                      " exceeds HDF5's 4 GiB chunk limit");
+  }
+  if (given("--noise-from")) {
+    sc.field_noise =
+        std::make_shared<FieldNoise>(expand_dataset_paths(noise_from, "--noise-from"), sc.dt, height, width);
+    sc.field_noise_share = noise_share;
   }
 
   check_disk_space(out, static_cast<long double>(samples) * height * width, gzip, "--samples x --height x --width");

@@ -123,6 +123,10 @@ void write_generator_attributes(H5SampleWriter& writer, const SynthConfig& sc, c
   writer.set_attribute("q_fraction", sc.q_fraction);
   writer.set_attribute("q_lo", sc.q_lo);
   writer.set_attribute("q_hi", sc.q_hi);
+  if (sc.field_noise) {
+    writer.set_attribute("noise_from", sc.field_noise->describe());
+    writer.set_attribute("noise_from_share", sc.field_noise_share);
+  }
   writer.set_attribute("qs_ratio_lo", sc.qs_ratio_lo);
   writer.set_attribute("qs_ratio_hi", sc.qs_ratio_hi);
 }

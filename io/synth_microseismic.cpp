@@ -67,6 +67,7 @@ enum Purpose : uint64_t {
   kRecordStatics = 27,        // index 0, sub 0
   kVelocityScale = 28,        // sub: the event
   kRecordVelocityScale = 29,  // index the segment, sub the event in it
+  kFieldNoise = 30,           // sub 0: the window of the recorded noise (SynthConfig::field_noise); 1: whether
 };
 
 uint64_t stream_key(uint64_t seed, int64_t index, Purpose purpose, int64_t sub) {
@@ -911,6 +912,7 @@ void validate_synth_config(const SynthConfig& c) {
   need(fraction(c.hum) && fraction(c.bursts) && fraction(c.surface_waves),
        "hum, bursts and surface_waves (probabilities per gather) must lie in [0, 1]");
   need(fraction(c.coherent_noise), "coherent_noise (a probability) must lie in [0, 1]");
+  need(fraction(c.field_noise_share), "field_noise_share (a probability) must lie in [0, 1]");
   need(fraction(c.q_fraction), "q_fraction (a probability per event) must lie in [0, 1]");
   need(c.q_lo >= 10 && c.q_lo <= c.q_hi && c.q_hi <= 1e5, "Q range must satisfy 10 <= q_lo <= q_hi <= 100000");
   need(c.qs_ratio_lo > 0 && c.qs_ratio_lo <= c.qs_ratio_hi && c.qs_ratio_hi <= 2,
@@ -974,7 +976,26 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   Rng defects(stream_key(cfg.seed, index, kDefects, 0));
   int64_t n_dead = 0, n_spiky = 0, n_reversed = 0;
   std::vector<double> polarity;
-  const std::vector<uint8_t> kind = draw_trace_kinds(cfg, W, defects, &n_dead, &n_spiky, &polarity, &n_reversed);
+  std::vector<uint8_t> kind = draw_trace_kinds(cfg, W, defects, &n_dead, &n_spiky, &polarity, &n_reversed);
+  // Recorded noise: its window first, so that the recording's dead channels are dead traces.
+  std::vector<float> recorded;
+  SynthNoiseWindow noise_window;
+  const bool use_recorded =
+      cfg.field_noise && (cfg.field_noise_share >= 1.0 ||
+                          Rng(stream_key(cfg.seed, index, kFieldNoise, 1)).uniform() < cfg.field_noise_share);
+  if (use_recorded) {
+    recorded.resize(static_cast<size_t>(H * W));
+    std::vector<uint8_t> live;
+    cfg.field_noise->window(stream_key(cfg.seed, index, kFieldNoise, 0), H, W, recorded.data(), &live, &noise_window);
+    for (int64_t j = 0; j < W; ++j) {
+      if (live[static_cast<size_t>(j)] != 0 || kind[j] == kDead) continue;
+      if (kind[j] == kSpiky) --n_spiky;
+      if (polarity[j] < 0) --n_reversed;
+      kind[j] = kDead;
+      polarity[j] = 1.0;
+      ++n_dead;
+    }
+  }
 
   // ---- Signal and label: P and S wavelets (attenuated or not) stamped near each arrival. ----
   // A fixed label width: the SNR is still measured over the wavelets' own half-widths (`energy`).
@@ -1022,15 +1043,25 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   // Correlated noise: the traces (also of dead traces, and of R virtual traces beyond each end
   // from streams of their own) go to a field [H][W + 2R] first, are mixed along receivers, and each
   // live trace is scaled again to rms sigma.
+  // Recorded noise (SynthConfig::field_noise) takes the place of the drawn background noise.
+  const bool drawn = cfg.background_noise && !use_recorded;
+  if (use_recorded && cfg.background_noise) {
+    const float g = static_cast<float>(sigma);
+    for (int64_t k = 0; k < H; ++k) {
+      float* row = data + k * W;
+      const float* src = recorded.data() + k * W;
+      for (int64_t j = 0; j < W; ++j) row[j] += kind[j] == kDead ? 0.0f : g * src[j];
+    }
+  }
   Rng crng(stream_key(cfg.seed, index, kCorrelation, 0));
-  const bool correlated = cfg.background_noise && crng.uniform() < cfg.correlated_noise;
+  const bool correlated = drawn && crng.uniform() < cfg.correlated_noise;
   const double corr_length = correlated ? crng.uniform(cfg.corr_length_lo, cfg.corr_length_hi) : 0.0;
   const std::vector<double> kernel = correlated ? mixing_kernel(corr_length) : std::vector<double>{};
   const int64_t R = correlated ? (static_cast<int64_t>(kernel.size()) - 1) / 2 : 0;
   const int64_t J0 = -R, J1 = W + R, WN = J1 - J0;
   std::vector<float> field(correlated ? static_cast<size_t>(H * WN) : 0);
   const double pf = cfg.pink_fraction;
-  const bool pink = cfg.background_noise && pf > 0;
+  const bool pink = drawn && pf > 0;
   const double white_share = (1.0 - pf) * cfg.white_fraction, band_share = (1.0 - pf) * (1.0 - cfg.white_fraction);
 
   const BandPass filter(noise_fc, cfg.dt);
@@ -1040,7 +1071,7 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
   std::vector<float> white(static_cast<size_t>(L * B)), band(static_cast<size_t>(H * B));
   std::vector<float> pinks(pink ? static_cast<size_t>(H * B) : 0), ptrace(pink ? static_cast<size_t>(H) : 0);
   std::vector<double> pacc;
-  for (int64_t j0 = J0; j0 < J1; j0 += B) {
+  for (int64_t j0 = J0; drawn && j0 < J1; j0 += B) {
     const int64_t nb = std::min(B, J1 - j0);
     bool noisy[B] = {};
     for (int64_t b = 0; b < B; ++b) {
@@ -1198,6 +1229,8 @@ void synth_sample(const SynthConfig& cfg, int64_t index, float* data, uint8_t* l
     info->surface_waves = n_rolls;
     info->surface_velocity = n_rolls ? roll.v : 0.0;
     info->surface_source_x = n_rolls ? roll.xs : 0.0;
+    info->recorded_noise = use_recorded;
+    info->noise_window = noise_window;
     info->coherent_velocities.clear();
     for (const PlaneWave& p : waves) info->coherent_velocities.push_back(1.0 / p.slowness);
     // Ground truth: the arrivals stamped above, where they can carry label 1.
@@ -1334,6 +1367,7 @@ struct SynthRecord::Impl {
 SynthRecord::SynthRecord(const SynthConfig& cfg, int64_t samples, double events_per_minute) {
   validate_synth_config(cfg);
   if (samples < 1) bad_field("a record needs at least one time sample");
+  if (cfg.field_noise) bad_field("noise from recordings is for gathers, not for a continuous record");
   if (!(events_per_minute >= 0) || !std::isfinite(events_per_minute)) {
     bad_field("events per minute must be a finite number >= 0");
   }

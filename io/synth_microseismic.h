@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace seis {
@@ -47,6 +48,25 @@ enum class SynthWavelet : uint8_t { kRicker = 0, kOrmsby = 1, kBerlage = 2, kDam
 // because a picker takes the centre of a labelled run: an asymmetric label would bias its picks late, and a label that
 // follows a long coda would teach the network to.
 double synth_label_half_width(SynthWavelet w, double f);
+
+// Background noise taken from recordings instead of drawn (`synth --noise-from`, the paper's and
+// Tegtow et al.'s recipe: synthetic arrivals with exact labels on the site's own noise).
+// io/synth_field_noise.h reads it from continuous records.
+struct SynthNoiseWindow {
+  int64_t file = 0, t0 = 0, c0 = 0;  // the source, its first row and first receiver
+  bool flipped = false;              // receivers in reverse order
+  bool negated = false;              // polarity reversed
+};
+class SynthNoiseSource {
+ public:
+  virtual ~SynthNoiseSource() = default;
+  // out[H*W] (row-major, H time samples): a noise window chosen by `key` alone (deterministic),
+  // each trace with its mean removed, scaled so that the median rms of its live traces is 1;
+  // live[j] = 0 for a trace that is zero throughout (a dead channel of the recording).
+  virtual void window(uint64_t key, int64_t height, int64_t width, float* out, std::vector<uint8_t>* live,
+                      SynthNoiseWindow* where) const = 0;
+  virtual std::string describe() const = 0;  // the recordings, for the set's attributes
+};
 
 struct SynthConfig {
   int64_t height = 256;  // time samples
@@ -169,6 +189,15 @@ struct SynthConfig {
   double q_lo = 60.0, q_hi = 400.0;
   double qs_ratio_lo = 0.4, qs_ratio_hi = 0.8;
   uint64_t seed = 0;
+
+  // Background noise from recordings (SynthNoiseSource): when set, each gather's background noise is
+  // a window of it scaled to the gather's noise level, in place of the white, band-limited, pink and
+  // correlated noise above (those settings then do nothing); the trace defects and the unlabelled
+  // transients are added as configured, and traces dead in the recording are dead traces. With
+  // field_noise_share below 1, each gather takes recorded noise with that probability (its own
+  // stream) and drawn noise otherwise. Gathers only (not SynthRecord).
+  std::shared_ptr<const SynthNoiseSource> field_noise;
+  double field_noise_share = 1.0;  // the probability per gather of recorded noise (else drawn as above)
 };
 
 // What synth_sample drew for one gather (for the HDF5 attributes, ground truth, tests and debugging).
@@ -220,7 +249,9 @@ struct SynthSampleInfo {
   std::vector<double> coherent_velocities;  // apparent velocity of each coherent-noise wave, m/s (signed:
                                             // negative moves towards the first receiver); empty: none
   std::vector<SynthEvent> events;
-  std::vector<SynthPick> picks;  // ordered by event, then phase, then trace
+  std::vector<SynthPick> picks;   // ordered by event, then phase, then trace
+  bool recorded_noise = false;    // the background noise is recorded (SynthConfig::field_noise) ...
+  SynthNoiseWindow noise_window;  // ... from there
 };
 
 // Fills data[H*W] and label[H*W] for sample `index`. Deterministic per (cfg, index): any sample

@@ -160,6 +160,35 @@ TEST(SynthInfoCli, BadFlagsExitWithCode2AndOneLine) {
   EXPECT_EQ(run("info --help").code, 0);
 }
 
+// --noise-from: gathers on recorded noise (a continuous record written by synth itself); its files
+// in the attributes, the same seed giving the same gathers; bad uses as one line.
+TEST(SynthInfoCli, NoiseFromARecordingWritesItsSourceAndBadUsesExitAsOneLine) {
+  const std::string rec = dir() + "/noise_rec.h5", a = dir() + "/on_noise_a.h5", b = dir() + "/on_noise_b.h5";
+  ASSERT_EQ(run("synth --out " + rec + " --continuous --duration 30 --receivers 40 --events-per-minute 2").code, 0);
+  const std::string flags = " --samples 4 --height 64 --width 32 --seed 9 --noise-from " + rec;
+  ASSERT_EQ(run("synth --out " + a + flags + " --threads 1").code, 0);
+  ASSERT_EQ(run("synth --out " + b + flags + " --threads 2").code, 0);
+  EXPECT_EQ(all_data(a), all_data(b)) << "same seed, same recording: the same gathers";
+  const Result j = run("info --json " + a);
+  ASSERT_EQ(j.code, 0) << j.err;
+  const nlohmann::json o = nlohmann::json::parse(j.out);
+  EXPECT_EQ(o["attributes"]["noise_from"], rec);
+  EXPECT_EQ(o["attributes"]["noise_from_share"], "1");
+
+  const std::string never = dir() + "/never_noise.h5";
+  expect_exit("synth --out " + never + " --continuous --duration 5 --receivers 8 --noise-from " + rec, 2,
+              "--noise-from is for gathers");
+  expect_exit("synth --out " + never + " --samples 2 --height 16 --width 16 --noise-from-share 0.5", 2, "--noise-from");
+  expect_exit("synth --out " + never + flags + " --noise-from-share 1.5", 2, "--noise-from-share");
+  expect_exit("synth --out " + never + " --samples 2 --height 16 --width 41 --noise-from " + rec, 1,
+              rec + ": 40 receivers, fewer than the gathers' 41");
+  const std::string missing = dir() + "/no_noise.h5";
+  expect_exit("synth --out " + never + " --samples 2 --height 16 --width 16 --noise-from " + missing, 1, missing);
+  expect_exit("synth --out " + never + " --samples 2 --height 16 --width 16 --noise-from " + a, 1, a);
+  EXPECT_FALSE(file_exists(never));
+  EXPECT_FALSE(file_exists(never + ".tmp"));
+}
+
 TEST(SynthInfoCli, BadFilesExitWithCode1AndOneLineNamingTheFile) {
   const std::string missing = dir() + "/missing.h5";
   expect_exit("info " + missing, 1, missing + ": not found");
