@@ -17,6 +17,7 @@
 
 #include "cli_util.h"
 #include "engine/error.h"
+#include "expect_error.h"
 #include "io/hdf5_dataset.h"
 #include "io/hdf5_table.h"
 #include "io/sample_set.h"
@@ -34,16 +35,7 @@ int run_python(const std::string& script, const std::string& args) {
   return seis::test::run_h5py_script(tmp_path("script.py"), script, args);
 }
 
-template <typename F>
-void expect_input_error(F&& f, const std::string& fragment) {
-  try {
-    f();
-    ADD_FAILURE() << "no InputError; expected one containing '" << fragment << "'";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "one line: " << e.what();
-  }
-}
+using test::expect_input_error;
 
 struct Record {
   int64_t T, W;

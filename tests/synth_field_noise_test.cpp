@@ -15,6 +15,7 @@
 
 #include "cli_util.h"
 #include "engine/error.h"
+#include "expect_error.h"
 #include "io/ground_truth.h"
 #include "io/hdf5_dataset.h"
 #include "io/synth_file.h"
@@ -68,16 +69,7 @@ std::string write_eventful(const std::string& name, double seconds, double per_m
   return path;
 }
 
-template <typename F>
-void expect_input_error(F f, const std::string& fragment) {
-  try {
-    f();
-    ADD_FAILURE() << "no InputError; expected one containing '" << fragment << "'";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "one line: " << e.what();
-  }
-}
+using test::expect_input_error;
 
 TEST(FieldNoise, WindowsAreDeterministicNormalisedAndClearOfEvents) {
   const std::string path = write_eventful("events.h5", 60.0, 6.0);
