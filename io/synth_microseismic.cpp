@@ -67,7 +67,7 @@ enum Purpose : uint64_t {
   kRecordStatics = 27,        // index 0, sub 0
   kVelocityScale = 28,        // sub: the event
   kRecordVelocityScale = 29,  // index the segment, sub the event in it
-  kFieldNoise = 30,           // sub 0: the window of the recorded noise (SynthConfig::field_noise); 1: whether
+  kFieldNoise = 30,           // sub 0: the recorded noise window (SynthConfig::field_noise); 1: whether to take it
 };
 
 uint64_t stream_key(uint64_t seed, int64_t index, Purpose purpose, int64_t sub) {
