@@ -88,7 +88,6 @@ void FieldNoise::window(uint64_t key, int64_t height, int64_t width, float* out,
   Rng rng(key);
   std::vector<float> rows;
   std::vector<double> rms(static_cast<size_t>(width)), mean(static_cast<size_t>(width));
-  live->assign(static_cast<size_t>(width), 0);
   constexpr int kTries = 16;
   for (int attempt = 0; attempt < kTries; ++attempt) {
     // The window: uniform over every admissible first row of every file.
@@ -106,7 +105,7 @@ void FieldNoise::window(uint64_t key, int64_t height, int64_t width, float* out,
     file.read_rows(w.t0, height, rows.data(), nullptr);
     std::fill(mean.begin(), mean.end(), 0.0);
     std::fill(rms.begin(), rms.end(), 0.0);
-    std::fill(live->begin(), live->end(), uint8_t{0});
+    live->assign(static_cast<size_t>(width), 0);
     for (int64_t k = 0; k < height; ++k) {
       const float* src = rows.data() + k * wf + w.c0;
       for (int64_t j = 0; j < width; ++j) {

@@ -46,7 +46,6 @@ class FieldNoise : public SynthNoiseSource {
   std::string describe() const override;  // the paths, comma-separated
 
   int64_t admissible_windows() const { return total_; }  // over all the files
-  const std::vector<std::string>& paths() const { return paths_; }
 
  private:
   struct Span {  // first rows [t0, t1] of file `file` (inclusive)
