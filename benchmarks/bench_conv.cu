@@ -27,6 +27,7 @@
 #include "kernels/cuda/deep_conv_layout.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
+#include "kernels/pool.h"
 
 namespace {
 
@@ -264,6 +265,40 @@ int run(int argc, char** argv) {
                 static_cast<long long>(s.c), static_cast<long long>(s.k), static_cast<long long>(s.r), t,
                 s.flops() / (t * 1e9), static_cast<double>(nx + ny) * 2.0 / (t * 1e6),
                 ms[0] > 0 ? std::to_string(t / ms[0]).c_str() : "null");
+            std::fflush(stdout);
+          }
+        }
+        // The encoder's second conv with its 2x2 maxpool in the epilogue (conv2d_forward_halo_pooled)
+        // against the halo forward followed by the maxpool kernel, the two calls it replaces ("ratio":
+        // pooled / pair; below 1, the fusion pays).
+        if (std::strcmp(pass, "forward") == 0 && math == ConvMath::bf16 &&
+            seis::cuda::halo::supports_pooled(s.c, s.k, s.r) && spec.name.rfind("enc.", 0) == 0 && s.h >= 2) {
+          const auto* xb = reinterpret_cast<const seis::bf16*>(x.b);
+          auto* yb = reinterpret_cast<seis::bf16*>(y.b);
+          auto* pooled = reinterpret_cast<seis::bf16*>(dx.b);  // ny / 4 elements: dx (nx = ny) has room
+          Buf arg((seis::maxpool2d_argmax_bytes(s.n, s.h, s.w, s.k) + 3) / 4, 12);
+          auto* argmax = reinterpret_cast<uint8_t*>(arg.f);
+          double fused = -1, pair = -1;
+          try {
+            fused = time_ms(
+                [&] { seis::cuda::conv2d_forward_halo_pooled(s, xb, w.f, bias.f, true, yb, pooled, argmax, stream); },
+                quick);
+            pair = time_ms(
+                [&] {
+                  seis::cuda::conv2d_forward_halo(s, xb, w.f, bias.f, true, yb, stream);
+                  seis::cuda::maxpool2d_forward(s.n, s.h, s.w, s.k, yb, pooled, argmax, stream);
+                },
+                quick);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "bench_conv: %s pooled forward failed: %s\n", spec.name.c_str(), e.what());
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+          }
+          if (fused > 0 && pair > 0) {
+            std::printf(
+                "{\"conv\":\"%s\",\"size\":%lld,\"batch\":%lld,\"c\":%lld,\"k\":%lld,\"pass\":\"forward_pooled\","
+                "\"impl\":\"halo_pooled\",\"math\":\"bf16\",\"ms\":%.4f,\"pair_ms\":%.4f,\"ratio_vs_pair\":%.3f}\n",
+                spec.name.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                static_cast<long long>(s.c), static_cast<long long>(s.k), fused, pair, fused / pair);
             std::fflush(stdout);
           }
         }

@@ -48,6 +48,19 @@ bool use_cudnn(const ExecConfig& exec, const Tensor& t) {
 }
 #endif
 
+// f(stream) for a pass that only the CUDA halo kernels have (a joined conv: conv2d_joins_in_place;
+// a pooled forward: conv2d_pools_in_epilogue): bf16 only, on the tensor's device.
+template <typename F>
+void on_cuda_bf16(const Tensor& t, F&& f) {
+  SEIS_CHECK(t.dtype() == DType::bf16, "a halo-only conv on " << t.device().str() << " of " << dtype_name(t.dtype()));
+#if SEIS_HAVE_CUDA
+  f(cuda_compute_stream(t.device().index));
+#else
+  (void)f;
+  SEIS_CHECK(false, "a halo-only conv on " << t.device().str() << " in a build without CUDA");
+#endif
+}
+
 // join: the kernels' joined forms (ConvJoin; on CUDA where joins_in_place says so). On CUDA, the
 // workspace of the kernel that takes the pass (math: the halo kernels need less).
 Tensor conv_workspace(const Conv2dShape& s, ConvPass pass, ConvMath math, const Tensor& act,
@@ -205,10 +218,42 @@ Conv2dShape conv_shape(const Tensor& x, const Var& w, const Var& b) {
   return conv_shape(x.shape(), w, b);
 }
 
+// A maxpool's output [N, H/2, W/2, C] and 2-bit argmax (kernels/pool.h) for an input like x.
+struct PoolTensors {
+  Tensor y, argmax;
+};
+PoolTensors pool_tensors(const Tensor& x) {
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  return {empty_like({n, h / 2, w / 2, c}, x),
+          Tensor::empty({maxpool2d_argmax_bytes(n, h, w, c)}, DType::u8, x.device())};
+}
+
+// Whether the conv of shape s pools its output in the forward's epilogue: on CUDA where the halo
+// forward takes it (cuda::conv2d_pools_in_epilogue), never on the CPU or cuDNN.
+bool pools_in_epilogue(const ExecConfig& exec, const Tensor& x, const Conv2dShape& s) {
+  if (x.device().is_cpu()) return false;
+#if SEIS_HAVE_CUDA
+  if (use_cudnn(exec, x)) return false;
+#endif
+  return cuda::conv2d_pools_in_epilogue(s, exec.math, x.dtype() == DType::bf16);
+}
+
+// y = conv(x) for the shape s. With `pool`, where the forward pools in its epilogue, also the maxpool
+// of y into *pool (one kernel); elsewhere *pool is left undefined and the caller pools y.
 Tensor conv_forward_value(const ExecConfig& exec, const Conv2dShape& s, const Tensor& x, const Var& w, const Var& b,
-                          bool relu) {
+                          bool relu, PoolTensors* pool = nullptr) {
   Tensor y = empty_like({s.n, s.h, s.w, s.k}, x);
-  conv_forward_call(exec, s, x, w->value, b ? b->value : Tensor(), relu, y);
+  if (pool == nullptr || !pools_in_epilogue(exec, x, s)) {
+    conv_forward_call(exec, s, x, w->value, b ? b->value : Tensor(), relu, y);
+    return y;
+  }
+  *pool = pool_tensors(y);
+  if (x.device().shape_only) return y;
+  on_cuda_bf16(x, [&](CUstream_st* stream) {
+    cuda::conv2d_forward_pooled(s, exec.math, x.data<bf16>(), w->value.data<float>(),
+                                b ? b->value.data<float>() : nullptr, relu, y.data<bf16>(), pool->y.data<bf16>(),
+                                pool->argmax.data<uint8_t>(), stream);
+  });
   return y;
 }
 
@@ -307,18 +352,6 @@ bool joins_in_place(const ExecConfig& exec, const Tensor& t, const Conv2dShape& 
   return cuda::conv2d_joins_in_place(s, exec.math, t.dtype() == DType::bf16, join, cb);
 }
 
-// The CUDA twin of a joined pass: bf16 only (conv2d_joins_in_place), on the tensor's device.
-template <typename F>
-void on_cuda_bf16(const Tensor& t, F&& f) {
-  SEIS_CHECK(t.dtype() == DType::bf16, "a joined conv on " << t.device().str() << " of " << dtype_name(t.dtype()));
-#if SEIS_HAVE_CUDA
-  f(cuda_compute_stream(t.device().index));
-#else
-  (void)f;
-  SEIS_CHECK(false, "a joined conv on " << t.device().str() << " in a build without CUDA");
-#endif
-}
-
 // x's joined parts, as the CPU kernels take them; T const for inputs, T for gradients.
 template <typename T, typename Ten>
 ConvJoined<T> joined(ConvJoin join, Ten& a, Ten* b) {
@@ -401,9 +434,12 @@ void joined_backward(const ExecConfig& exec, const Conv2dShape& s, ConvJoin join
 
 }  // namespace
 
-Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
-  const Conv2dShape s = conv_shape(x->value, w, b);
-  Var out = output_var(tape, conv_forward_value(exec, s, x->value, w, b, relu), {&x, &w, &b});
+namespace {
+
+// The Var of y = conv(x) of shape s, whose value is `value`, and its backward rule.
+Var conv_var(Tape* tape, const ExecConfig& exec, const Conv2dShape& s, const Var& x, const Var& w, const Var& b,
+             bool relu, Tensor value) {
+  Var out = output_var(tape, std::move(value), {&x, &w, &b});
   if (!out->requires_grad) return out;
   // The rule holds x (for dw), w (for dx) and out (its gradient, and its value as the ReLU mask).
   tape->record([exec, s, x, w, b, relu, out]() {
@@ -413,6 +449,49 @@ Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const
     out->grad = Tensor();
   });
   return out;
+}
+
+// The Var of maxpool2d(x), whose output and argmax p holds, and its backward rule.
+Var pooled_var(Tape* tape, const Var& x, PoolTensors p) {
+  const int64_t n = x->value.dim(0), h = x->value.dim(1), w = x->value.dim(2), c = x->value.dim(3);
+  Var out = output_var(tape, std::move(p.y), {&x});
+  if (!out->requires_grad) return out;
+  tape->record([x, out, argmax = std::move(p.argmax), n, h, w, c]() {
+    if (!out->grad.defined()) return;
+    const Tensor& dy = out->grad;
+    // The pooled tensor is the skip connection of a UNet level: the decoder's gradient of it is
+    // already there, and the pool's is added into it in place (the bits of accumulate_grad, without
+    // a second full-size tensor and its add).
+    const bool into = x->grad.defined() && !x->on_grad_ready;
+    Tensor dx = into ? x->grad : empty_like(x->value.shape(), dy);
+    with_activation_type(dy.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      SEIS_DISPATCH(dy, maxpool2d_backward, n, h, w, c, dy.data<T>(), argmax.data<uint8_t>(), dx.data<T>(), into);
+    });
+    if (!into) accumulate_grad(*x, dx);
+    out->grad = Tensor();
+  });
+  return out;
+}
+
+// {y, maxpool2d(y)} from a conv that may have pooled in its epilogue (p defined) or not.
+PooledConv with_pool(Tape* tape, Var y, PoolTensors p) {
+  Var pooled = p.y.defined() ? pooled_var(tape, y, std::move(p)) : maxpool2d(tape, y);
+  return {std::move(y), std::move(pooled)};
+}
+
+}  // namespace
+
+Var conv2d(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
+  const Conv2dShape s = conv_shape(x->value, w, b);
+  return conv_var(tape, exec, s, x, w, b, relu, conv_forward_value(exec, s, x->value, w, b, relu));
+}
+
+PooledConv conv2d_pooled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu) {
+  const Conv2dShape s = conv_shape(x->value, w, b);
+  PoolTensors p;
+  Var y = conv_var(tape, exec, s, x, w, b, relu, conv_forward_value(exec, s, x->value, w, b, relu, &p));
+  return with_pool(tape, std::move(y), std::move(p));
 }
 
 Var conv2d_concat(Tape* tape, const ExecConfig& exec, const Var& a, const Var& b, const Var& w, const Var& bias,
@@ -486,12 +565,15 @@ Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var
   return out;
 }
 
-Var conv2d_pair_recomputed(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w1, const Var& b1,
-                           const Var& w2, const Var& b2) {
+namespace {
+
+// conv2d_pair_recomputed; with pool, the second conv may pool in its epilogue (conv_forward_value).
+Var pair_recomputed(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w1, const Var& b1, const Var& w2,
+                    const Var& b2, PoolTensors* pool) {
   const Conv2dShape s1 = conv_shape(x->value, w1, b1);
   Tensor mid = conv_forward_value(exec, s1, x->value, w1, b1, true);
   const Conv2dShape s2 = conv_shape(mid, w2, b2);
-  Var out = output_var(tape, conv_forward_value(exec, s2, mid, w2, b2, true), {&x, &w1, &b1, &w2, &b2});
+  Var out = output_var(tape, conv_forward_value(exec, s2, mid, w2, b2, true, pool), {&x, &w1, &b1, &w2, &b2});
   mid = Tensor();
   if (!out->requires_grad) return out;
   tape->record([exec, s1, s2, x, w1, b1, w2, b2, out]() {
@@ -505,6 +587,20 @@ Var conv2d_pair_recomputed(Tape* tape, const ExecConfig& exec, const Var& x, con
     if (dx.defined()) accumulate_grad(*x, dx);
   });
   return out;
+}
+
+}  // namespace
+
+Var conv2d_pair_recomputed(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w1, const Var& b1,
+                           const Var& w2, const Var& b2) {
+  return pair_recomputed(tape, exec, x, w1, b1, w2, b2, nullptr);
+}
+
+PooledConv conv2d_pair_recomputed_pooled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w1, const Var& b1,
+                                         const Var& w2, const Var& b2) {
+  PoolTensors p;
+  Var y = pair_recomputed(tape, exec, x, w1, b1, w2, b2, &p);
+  return with_pool(tape, std::move(y), std::move(p));
 }
 
 Var relu(Tape* tape, const Var& x) {
@@ -535,30 +631,12 @@ Var maxpool2d(Tape* tape, const Var& x) {
   const Tensor& xv = x->value;
   check_nhwc(xv, "maxpool2d input");
   const int64_t n = xv.dim(0), h = xv.dim(1), w = xv.dim(2), c = xv.dim(3);
-  Tensor y = empty_like({n, h / 2, w / 2, c}, xv);
-  Tensor argmax = Tensor::empty({maxpool2d_argmax_bytes(n, h, w, c)}, DType::u8, xv.device());  // 2 bits each
+  PoolTensors p = pool_tensors(xv);
   with_activation_type(xv.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    SEIS_DISPATCH(xv, maxpool2d_forward, n, h, w, c, xv.data<T>(), y.data<T>(), argmax.data<uint8_t>());
+    SEIS_DISPATCH(xv, maxpool2d_forward, n, h, w, c, xv.data<T>(), p.y.data<T>(), p.argmax.data<uint8_t>());
   });
-  Var out = output_var(tape, y, {&x});
-  if (!out->requires_grad) return out;
-  tape->record([x, out, argmax, n, h, w, c]() {
-    if (!out->grad.defined()) return;
-    const Tensor& dy = out->grad;
-    // The pooled tensor is the skip connection of a UNet level: the decoder's gradient of it is
-    // already there, and the pool's is added into it in place (the bits of accumulate_grad, without
-    // a second full-size tensor and its add).
-    const bool into = x->grad.defined() && !x->on_grad_ready;
-    Tensor dx = into ? x->grad : empty_like(x->value.shape(), dy);
-    with_activation_type(dy.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      SEIS_DISPATCH(dy, maxpool2d_backward, n, h, w, c, dy.data<T>(), argmax.data<uint8_t>(), dx.data<T>(), into);
-    });
-    if (!into) accumulate_grad(*x, dx);
-    out->grad = Tensor();
-  });
-  return out;
+  return pooled_var(tape, x, std::move(p));
 }
 
 Var upsample2x(Tape* tape, const Var& x) {

@@ -59,6 +59,15 @@ Var conv2d_upsampled(Tape* tape, const ExecConfig& exec, const Var& x, const Var
 // and the level stores one full-resolution tensor fewer through the whole step.
 Var conv2d_pair_recomputed(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w1, const Var& b1,
                            const Var& w2, const Var& b2);
+// The encoder's second conv and the 2x2 maxpool of its output: {y, maxpool2d(y)}, with the values
+// and gradients of the two ops in turn; on CUDA where the halo forward takes the conv, one kernel
+// writes y, the pooled tensor and its argmax (cuda::conv2d_pools_in_epilogue).
+struct PooledConv {
+  Var y, pooled;
+};
+PooledConv conv2d_pooled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w, const Var& b, bool relu);
+PooledConv conv2d_pair_recomputed_pooled(Tape* tape, const ExecConfig& exec, const Var& x, const Var& w1, const Var& b1,
+                                         const Var& w2, const Var& b2);
 Var relu(Tape* tape, const Var& x);
 Var maxpool2d(Tape* tape, const Var& x);   // 2x2, stride 2
 Var upsample2x(Tape* tape, const Var& x);  // nearest

@@ -131,6 +131,11 @@ void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, c
                           const ConvJoined<bf16>& dx, void* workspace, CUstream_st* stream);
 void conv2d_backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const bf16>& x, const bf16* dy,
                             const bf16* y_relu, float* dw, float* dbias, void* workspace, CUstream_st* stream);
+// Forward, and the 2x2 maxpool of y in the same kernel: pooled (=) [N, H/2, W/2, K] and argmax (=),
+// the bits of maxpool2d_forward of y (kernels/pool.h). Where conv2d_pools_in_epilogue(s, math, true)
+// (kernels/cuda/conv2d_workspace.h); no workspace.
+void conv2d_forward_pooled(const Conv2dShape& s, ConvMath math, const bf16* x, const float* w, const float* bias,
+                           bool relu, bf16* y, bf16* pooled, uint8_t* argmax, CUstream_st* stream);
 }  // namespace cuda
 
 }  // namespace seis

@@ -57,17 +57,24 @@ Var UNet::forward(Tape* tape, const Var& x) const {
   Var h = cast(tape, x, activation_dtype(exec_, x->value.device()));
   for (int l = 0; l < L; ++l) {
     const std::string p = "enc." + std::to_string(l);
+    const Var &w2 = param(p + ".conv2.weight"), &b2 = param(p + ".conv2.bias");
+    // Every level but the last pools its second conv's output (one kernel where the CUDA forward
+    // pools in its epilogue); the unpooled output is the level's skip connection.
+    const bool pool = l + 1 < L;
+    PooledConv out;
     if (l == 0) {
       // The first conv reads the in_channels-channel input: its output is recomputed in backward
       // rather than stored through the whole step.
-      h = conv2d_pair_recomputed(tape, exec_, h, param(p + ".conv1.weight"), param(p + ".conv1.bias"),
-                                 param(p + ".conv2.weight"), param(p + ".conv2.bias"));
+      const Var &w1 = param(p + ".conv1.weight"), &b1 = param(p + ".conv1.bias");
+      out = pool ? conv2d_pair_recomputed_pooled(tape, exec_, h, w1, b1, w2, b2)
+                 : PooledConv{conv2d_pair_recomputed(tape, exec_, h, w1, b1, w2, b2), Var()};
     } else {
       h = conv(p + ".conv1", h, true);
-      h = conv(p + ".conv2", h, true);
+      out =
+          pool ? conv2d_pooled(tape, exec_, h, w2, b2, true) : PooledConv{conv2d(tape, exec_, h, w2, b2, true), Var()};
     }
-    skips[l] = h;
-    if (l + 1 < L) h = maxpool2d(tape, h);
+    skips[l] = out.y;
+    h = pool ? out.pooled : out.y;
   }
   for (int l = L - 2; l >= 0; --l) {
     // The upsampled input of the up conv and the [skip, up] input of conv1 are never stored.

@@ -27,6 +27,7 @@
 #include "kernels/cuda/deep_wgrad_layout.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
+#include "kernels/pool.h"
 #include "kernels/upsample.h"
 #include "test_util.h"
 
@@ -548,6 +549,78 @@ TEST(CudaConv2dHalo, MatchesTheCpuBf16ConvAndIsDeterministic) {
           } else {
             EXPECT_TRUE(
                 std::equal(first.begin(), first.end(), got.begin(), [](bf16 a, bf16 b) { return a.bits == b.bits; }));
+          }
+        }
+      }
+    }
+  }
+}
+
+// The halo forward with the pool epilogue (the encoder's second conv, C = K): y, bit for bit, the
+// plain halo forward's; the pooled tensor and the argmax, bit for bit, both the CUDA maxpool kernel's
+// and the CPU's maxpool of that y; twice the same bits; outputs poisoned first. Odd sizes (the last
+// row and column pool into nothing), partial tiles, batch 3, a 1x1 image, with and without ReLU, and
+// a case of many ties (outputs of five values).
+TEST(CudaConv2dHalo, PooledForwardIsTheConvThenTheMaxpool) {
+  SEIS_NEED_GPU();
+  CUstream_st* stream = cuda_compute_stream(kDev);
+  for (int64_t c : {8, 16, 32, 64}) {
+    for (const auto& [n, h, w] :
+         std::vector<std::array<int64_t, 3>>{{1, 8, 16}, {3, 13, 37}, {1, 1, 1}, {2, 33, 5}, {1, 2, 2}}) {
+      for (bool ties : {false, true}) {
+        const Conv2dShape s{n, h, w, c, c, 3};
+        ASSERT_TRUE(cuda::halo::supports_pooled(s.c, s.k, s.r));
+        const bool relu = ties || (c + h) % 2 == 0;
+        SCOPED_TRACE(::testing::Message()
+                     << n << "x" << h << "x" << w << " C=K=" << c << " relu " << relu << " ties " << ties);
+        std::vector<float> xf = random_vector(s.pixels() * c, 500 + c + h);
+        std::vector<float> wt = random_vector(s.weight_numel(), 600 + c, -0.25f, 0.25f),
+                           bias = random_vector(c, 700 + c);
+        if (ties) {  // a quarter of the ones among the centre pixel's first 4 channels
+          for (float& v : xf) v = v > 0.0f ? 1.0f : 0.0f;
+          for (int64_t i = 0; i < s.weight_numel(); ++i) wt[i] = i / c % 9 == 4 && i % c < 4 ? 0.25f : 0.0f;
+          for (float& v : bias) v = 0.0f;
+        }
+        const std::vector<bf16> x = to_bf16(xf);
+        const int64_t np = n * (h / 2) * (w / 2) * c, nb = maxpool2d_argmax_bytes(n, h, w, c);
+        DevArray<bf16> dx(x), dy(s.pixels() * c), dy_plain(s.pixels() * c), pooled(np), pooled_ref(np);
+        DevArray<uint8_t> argmax(nb), argmax_ref(nb);
+        DevBuf dw(wt), db(bias);
+        dy_plain.poison();
+        cuda::conv2d_forward_halo(s, dx.get(), dw.get(), db.get(), relu, dy_plain.get(), stream);
+        const std::vector<bf16> y_plain = dy_plain.download();
+        std::vector<bf16> first_pooled;
+        std::vector<uint8_t> first_argmax;
+        for (int run = 0; run < 2; ++run) {
+          dy.poison();
+          pooled.poison();
+          argmax.upload(std::vector<uint8_t>(static_cast<size_t>(nb), 0xaa));
+          cuda::conv2d_forward_halo_pooled(s, dx.get(), dw.get(), db.get(), relu, dy.get(), pooled.get(), argmax.get(),
+                                           stream);
+          const std::vector<bf16> y = dy.download(), got = pooled.download();
+          const std::vector<uint8_t> got_arg = argmax.download();
+          ASSERT_TRUE(std::equal(y.begin(), y.end(), y_plain.begin(), [](bf16 a, bf16 b) { return a.bits == b.bits; }));
+          // The CUDA maxpool of the same y, and the CPU's.
+          pooled_ref.poison();
+          cuda::maxpool2d_forward(n, h, w, c, dy.get(), pooled_ref.get(), argmax_ref.get(), stream);
+          std::vector<bf16> cpu_pooled(static_cast<size_t>(np));
+          std::vector<uint8_t> cpu_arg(static_cast<size_t>(nb));
+          cpu::maxpool2d_forward(n, h, w, c, y.data(), cpu_pooled.data(), cpu_arg.data());
+          const std::vector<bf16> ref = pooled_ref.download();
+          const std::vector<uint8_t> ref_arg = argmax_ref.download();
+          for (int64_t i = 0; i < np; ++i) {
+            ASSERT_EQ(got[i].bits, ref[i].bits) << "pooled element " << i;
+            ASSERT_EQ(got[i].bits, cpu_pooled[i].bits) << "pooled element " << i;
+          }
+          EXPECT_EQ(got_arg, ref_arg);
+          EXPECT_EQ(got_arg, cpu_arg);
+          if (run == 0) {
+            first_pooled = got;
+            first_argmax = got_arg;
+          } else {
+            EXPECT_TRUE(std::equal(first_pooled.begin(), first_pooled.end(), got.begin(),
+                                   [](bf16 a, bf16 b) { return a.bits == b.bits; }));
+            EXPECT_EQ(first_argmax, got_arg);
           }
         }
       }

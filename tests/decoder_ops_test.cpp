@@ -2,7 +2,8 @@
 // concat_channels + conv2d and upsample2x + conv2d, and conv2d_pair_recomputed against two conv2d:
 // the same values and every gradient bit for bit, in f32 and bf16 storage (and tf32 operands), on
 // odd, one-channel and 1x1 shapes, while the joined and middle tensors are not kept for backward and
-// (the CPU kernels reading the joined inputs in place) never exist in the step's peak.
+// (the CPU kernels reading the joined inputs in place) never exist in the step's peak; and the
+// pooled convs against the conv, then maxpool2d.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -160,6 +161,54 @@ TEST_P(DecoderOps, RecomputedPairEqualsTwoConvs) {
     const int64_t mid = c.n * c.h * c.w * c.cb * dtype_size(dtype());
     EXPECT_LE(fused.held_after_forward + mid, plain.held_after_forward);
   }
+}
+
+// conv2d_pooled and conv2d_pair_recomputed_pooled (the encoder's second conv and its maxpool: one
+// kernel on CUDA where the halo forward takes it) against the conv, then maxpool2d: the same values
+// and gradients, bit for bit. Both outputs reach the loss: [y | upsample2x(pooled)] on even sizes,
+// the pooled tensor alone on odd ones (its last row or column pools into nothing).
+TEST_P(DecoderOps, PooledConvsEqualTheConvThenTheMaxpool) {
+  uint64_t seed = 300;
+  int cases = 0;
+  for (const Case& c : kCases) {
+    if (c.h < 2 || c.w < 2) continue;
+    ++cases;
+    SCOPED_TRACE(testing::Message() << "x [" << c.n << "," << c.h << "," << c.w << "," << c.ca << "] mid " << c.cb
+                                    << " k " << c.k << " r " << c.r);
+    const bool even = c.h % 2 == 0 && c.w % 2 == 0;
+    auto out = [&](Tape* t, const PooledConv& o) {
+      return even ? concat_channels(t, o.y, upsample2x(t, o.pooled)) : o.pooled;
+    };
+    auto then_pool = [&](Tape* t, const Var& y) { return PooledConv{y, maxpool2d(t, y)}; };
+    const Var x = input({c.n, c.h, c.w, c.ca}, seed++, dtype());
+    const Var w1 = param({c.cb, c.r, c.r, c.ca}, seed++), b1 = param({c.cb}, seed++);
+    const Var w2 = param({c.k, c.r, c.r, c.cb}, seed++), b2 = param({c.k}, seed++);
+    const Outcome fused = run(
+        exec, [&](Tape* t, const std::vector<Var>& in) { return out(t, conv2d_pooled(t, exec, in[0], w1, b1, true)); },
+        {x}, w1, b1);
+    const Outcome plain = run(
+        exec,
+        [&](Tape* t, const std::vector<Var>& in) { return out(t, then_pool(t, conv2d(t, exec, in[0], w1, b1, true))); },
+        {x}, w1, b1);
+    EXPECT_EQ(fused.y, plain.y);
+    EXPECT_EQ(fused.grads, plain.grads);
+    const Outcome pair_fused = run(
+        exec,
+        [&](Tape* t, const std::vector<Var>& in) {
+          return out(t, conv2d_pair_recomputed_pooled(t, exec, in[0], in[1], in[2], w2, b2));
+        },
+        {x, w1, b1}, w2, b2);
+    const Outcome pair_plain = run(
+        exec,
+        [&](Tape* t, const std::vector<Var>& in) {
+          return out(t, then_pool(t, conv2d_pair_recomputed(t, exec, in[0], in[1], in[2], w2, b2)));
+        },
+        {x, w1, b1}, w2, b2);
+    EXPECT_EQ(pair_fused.y, pair_plain.y);
+    EXPECT_EQ(pair_fused.grads, pair_plain.grads);
+    EXPECT_FALSE(pair_fused.grads.empty());
+  }
+  EXPECT_EQ(cases, 5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Precision, DecoderOps, ::testing::Values(ConvMath::f32, ConvMath::tf32, ConvMath::bf16),

@@ -3,10 +3,11 @@
 // ldmatrix + mma product equals the matrix product; the halo's swizzle makes every ldmatrix of the
 // kernel free of bank conflicts; and the kernel's algorithm, written with the kernel's own index
 // functions (kernels/cuda/halo_conv_layout.h), computes the conv: against a double reference on
-// the same bf16 values and against the CPU bf16 conv, on odd shapes, every supported C and K. The
-// same for the backward-weight kernel (kernels/cuda/halo_wgrad_layout.h): its output split, split-K
-// partition and staging layouts are bijections within bounds, and its algorithm, CTA by CTA with
-// the final sum over the splits, computes dW and dbias.
+// the same bf16 values and against the CPU bf16 conv, on odd shapes, every supported C and K; its
+// pool epilogue gives the CPU maxpool of what it stores, bit for bit. The same for the
+// backward-weight kernel (kernels/cuda/halo_wgrad_layout.h): its output split, split-K partition and
+// staging layouts are bijections within bounds, and its algorithm, CTA by CTA with the final sum
+// over the splits, computes dW and dbias.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -19,6 +20,7 @@
 #include "kernels/cuda/conv2d_workspace.h"
 #include "kernels/cuda/halo_conv_layout.h"
 #include "kernels/cuda/halo_wgrad_layout.h"
+#include "kernels/pool.h"
 #include "kernels/upsample.h"
 #include "test_util.h"
 #include "warp_emulator.h"
@@ -851,6 +853,126 @@ TEST(HaloConv, EmulatedBackwardDataSumsTheUpsampledGradient) {
     EXPECT_TRUE(within_an_ulp(da, da_cpu));
   }
   EXPECT_EQ(cases, 3);
+}
+
+// The forward's pool epilogue (the kernel's pool_epilogue): the upper warp of each row pair writes
+// the leader of (0,0) and (0,1) of the stored values to the leader words (poisoned until written),
+// the lower warp takes (1,0) and (1,1), stores the pooled pair and, in the lane of channels n % 4 ==
+// 0, the argmax byte joined with the nibble of lane ^ kNibbleLane. Counts every pooled element and
+// argmax byte it writes.
+void emulate_pool_tile(const Conv2dShape& s, const std::vector<bf16>& x, const std::vector<float>& w,
+                       const std::vector<float>& bias, bool relu, int64_t tile, std::vector<bf16>& pooled,
+                       std::vector<uint8_t>& argmax, std::vector<int>& pooled_writes, std::vector<int>& argmax_writes) {
+  const int k = static_cast<int>(s.k), frags = k / 8;
+  const halo::Tile t = halo::tile_of(tile, s.h, s.w);
+  int64_t ldsm = 0;
+  const TileAcc accs = tile_accumulators(s, false, plain(x), w, tile, &ldsm);
+  auto stored = [&](int warp, int f, int lane, int i) {
+    const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+    float v = accs[warp][f][lane][i] + bias[o.n];
+    if (relu) v = v > 0.0f ? v : 0.0f;
+    return to_bf16(v);
+  };
+  std::vector<uint32_t> words(static_cast<size_t>(halo::up_bytes(k) / 4), 0xffffffffu);
+  for (int warp = 0; warp < halo::kWarps; warp += 2)
+    for (int lane = 0; lane < 32; ++lane)
+      for (int f = 0; f < frags; ++f)
+        for (int i = 0; i < 4; ++i) {
+          const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+          if ((o.tx & 1) != 0) continue;
+          const bf16 v = stored(warp, f, lane, i), right = stored(warp, f, lane ^ halo::kPairLane, i);
+          words[halo::up_index(o.ty, o.tx, o.n, k)] = halo::pool_word(halo::pool_take({v, 0}, right, 1));
+        }
+  for (int warp = 1; warp < halo::kWarps; warp += 2)
+    for (int f = 0; f < frags; ++f)
+      for (int i = 0; i < 4; i += 2) {
+        std::array<halo::PoolLead, 64> lead{};
+        std::array<uint32_t, 32> nibble{};
+        for (int lane = 0; lane < 32; ++lane)
+          for (int e = 0; e < 2; ++e) {
+            const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+            const bf16 v = stored(warp, f, lane, i + e), right = stored(warp, f, lane ^ halo::kPairLane, i + e);
+            halo::PoolLead l = halo::pool_lead(words[halo::up_index(o.ty, o.tx, o.n + e, k)]);
+            l = halo::pool_take(halo::pool_take(l, v, 2), right, 3);
+            lead[2 * lane + e] = l;
+            nibble[lane] |= static_cast<uint32_t>(l.arg) << (2 * e);
+          }
+        for (int lane = 0; lane < 32; ++lane) {
+          const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+          const int64_t oy = t.y0 + o.ty, ox = t.x0 + o.tx;
+          if ((o.tx & 1) != 0 || oy >= s.h || ox + 1 >= s.w) continue;
+          const int64_t px = (t.img * (s.h / 2) + oy / 2) * (s.w / 2) + ox / 2;
+          for (int e = 0; e < 2; ++e) {
+            pooled[px * k + o.n + e] = lead[2 * lane + e].v;
+            ++pooled_writes[px * k + o.n + e];
+          }
+          if ((o.n & 3) != 0) continue;
+          const int64_t byte = halo::pool_argmax_byte(t.img, oy, ox, o.n, s.h, s.w, k);
+          argmax[byte] = static_cast<uint8_t>(nibble[lane] | nibble[lane ^ halo::kNibbleLane] << 4);
+          ++argmax_writes[byte];
+        }
+      }
+}
+
+// The pooled forward (the encoder's second conv and its maxpool in one kernel): the pooled tensor
+// and the argmax the epilogue writes are, bit for bit, the CPU's maxpool2d_forward of the y the same
+// tile stores, every element and byte written once, on odd shapes (the last row and column of an
+// odd image pool into nothing), without ReLU (negative maxima), and with many ties (outputs of five
+// values: the first maximum must win).
+TEST(HaloConv, EmulatedPoolEpilogueIsTheMaxpoolOfTheStoredOutput) {
+  struct PoolCase {
+    Conv2dShape s;
+    bool relu, ties;
+  };
+  for (const PoolCase& pc : {PoolCase{{2, 11, 21, 8, 8, 3}, true, false}, PoolCase{{1, 9, 17, 16, 32, 3}, true, false},
+                             PoolCase{{1, 16, 32, 32, 16, 3}, false, false}, PoolCase{{1, 5, 7, 64, 64, 3}, true, true},
+                             PoolCase{{3, 17, 15, 16, 8, 3}, true, true}, PoolCase{{1, 2, 2, 8, 64, 3}, false, true},
+                             PoolCase{{1, 1, 9, 8, 8, 3}, true, false}}) {
+    const Conv2dShape& s = pc.s;
+    ASSERT_TRUE(halo::supports(s.c, s.k, s.r));
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.h << "x" << s.w << " C=" << s.c << " K=" << s.k
+                                      << (pc.relu ? " relu" : "") << (pc.ties ? " ties" : ""));
+    const int64_t nx = s.pixels() * s.c, ny = s.pixels() * s.k, np = s.n * (s.h / 2) * (s.w / 2) * s.k;
+    const int64_t nb = maxpool2d_argmax_bytes(s.n, s.h, s.w, s.k);
+    std::vector<float> xf = test::random_vector(nx, 71), w = test::random_vector(s.weight_numel(), 72, -0.3f, 0.3f),
+                       bias = test::random_vector(s.k, 73, -0.2f, 0.2f);
+    if (pc.ties) {
+      // y = a quarter of the ones among the centre pixel's first 4 channels: 5 values, ties everywhere.
+      for (float& v : xf) v = v > 0.0f ? 1.0f : 0.0f;
+      for (int64_t i = 0; i < s.weight_numel(); ++i) w[i] = i / s.c % 9 == 4 && i % s.c < 4 ? 0.25f : 0.0f;
+      for (float& v : bias) v = 0.0f;
+    }
+    std::vector<bf16> x(nx), y(ny, bf16{0x7fc0}), pooled(np, bf16{0x7fc0}), pooled_cpu(np);
+    for (int64_t i = 0; i < nx; ++i) x[i] = to_bf16(xf[i]);
+    std::vector<uint8_t> argmax(nb, 0xaa), argmax_cpu(nb);
+    std::vector<int> pooled_writes(np, 0), argmax_writes(nb, 0);
+    int64_t ldsm = 0;
+    for (int64_t t = 0; t < halo::tiles(s.n, s.h, s.w); ++t) {
+      emulate_tile(s, false, x, w, bias, pc.relu, t, y, &ldsm);
+      emulate_pool_tile(s, x, w, bias, pc.relu, t, pooled, argmax, pooled_writes, argmax_writes);
+    }
+    cpu::maxpool2d_forward(s.n, s.h, s.w, s.k, y.data(), pooled_cpu.data(), argmax_cpu.data());
+    for (int64_t i = 0; i < np; ++i) {
+      ASSERT_EQ(pooled_writes[i], 1) << "pooled element " << i;
+      ASSERT_EQ(pooled[i].bits, pooled_cpu[i].bits) << "pooled element " << i;
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+      ASSERT_EQ(argmax_writes[i], 1) << "argmax byte " << i;
+      ASSERT_EQ(argmax[i], argmax_cpu[i]) << "argmax byte " << i;
+    }
+    if (pc.ties) {  // the case is what it claims: some quads tie at their maximum
+      int64_t tied = 0;
+      for (int64_t i = 0; i < np; ++i) {
+        const int64_t c = i % s.k, px = i / s.k, img = px / ((s.h / 2) * (s.w / 2)), oy = px / (s.w / 2) % (s.h / 2),
+                      ox = px % (s.w / 2);
+        int equal = 0;
+        for (int q = 0; q < 4; ++q)
+          equal += y[((img * s.h + 2 * oy + q / 2) * s.w + 2 * ox + q % 2) * s.k + c].bits == pooled[i].bits;
+        tied += equal > 1;
+      }
+      EXPECT_GT(tied, np / 10);
+    }
+  }
 }
 
 // Backward-weight on a joined input stages the same x halo as on the materialised input: the same

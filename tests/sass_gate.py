@@ -41,8 +41,8 @@ BACK_EDGE_LOOPS = {
     "deep_wgrad_kernel": {"LDGSTS", "DEPBAR", "BAR.SYNC", "LDSM", "HMMA.16816.F32.BF16"},
 }
 # Extra opcodes for instantiations whose mangled name holds a fragment: the forward halo kernels
-# (template flag kBackwardData = false, "Lb0E") stage with cp.async.
-REQUIRED_IF_NAMED = {"Lb0E": {"LDGSTS"}}
+# (template flags kBackwardData = false, then kPool: "Lb0ELb") stage with cp.async.
+REQUIRED_IF_NAMED = {"Lb0ELb": {"LDGSTS"}}
 FORBIDDEN_IN_LOOP = ("IMAD.HI", "I2F", "MUFU", "LDL", "STL", "BRA")
 # Division by a constant compiles to a multiply by a magic number (e.g. 0xaaaaaaab for 3).
 MAGIC_MULTIPLY = re.compile(r"IMAD\.(?:WIDE|HI)\S*\s[^;]*(?:0x[0-9a-f]{7,8}\b|-0x[0-9a-f]{7,8}\b)")

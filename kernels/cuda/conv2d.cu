@@ -1081,6 +1081,14 @@ void conv2d_forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const 
   conv2d_forward_halo(s, x, w, bias, relu, y, stream);
 }
 
+void conv2d_forward_pooled(const Conv2dShape& s, ConvMath math, const bf16* x, const float* w, const float* bias,
+                           bool relu, bf16* y, bf16* pooled, uint8_t* argmax, CUstream_st* stream) {
+  check_shape(s);
+  SEIS_KERNEL_CHECK(conv2d_pools_in_epilogue(s, math, true),
+                    "conv2d_forward_pooled: a conv the halo forward does not take (C=" << s.c << " K=" << s.k << ")");
+  conv2d_forward_halo_pooled(s, x, w, bias, relu, y, pooled, argmax, stream);
+}
+
 void conv2d_backward_data(const Conv2dShape& s, ConvMath math, const bf16* dy, const bf16* y_relu, const float* w,
                           const ConvJoined<bf16>& dx, void* /*workspace: none*/, CUstream_st* stream) {
   check_shape(s);

@@ -9,7 +9,8 @@
 // in forward, through registers in backward-data, where dy is masked by (y > 0) on the way. Each warp
 // runs the k-loop: per k-step one ldmatrix.x4 of A (16 pixels x 16 k) and, per pair of 8-channel
 // output fragments, one ldmatrix.x4 of B and two mma.sync m16n8k16. The epilogue adds the bias,
-// applies ReLU (forward) and stores bf16 pairs. Every output is one fixed-order sum: deterministic.
+// applies ReLU (forward) and stores bf16 pairs; the pooled forward then pools each 2x2 quad of them
+// (pool_epilogue). Every output is one fixed-order sum: deterministic.
 //
 // Backward-weight, per CTA (group, split): for each pixel tile of its split, in order, the x halo
 // (cp.async, zero-filled padding) and the dy tile (16-byte loads, masked by y > 0, summed for dbias)
@@ -48,6 +49,8 @@ struct HaloArgs {
   bf16* y2;  // gradient of the first part) and y2 [N, H, W, k - ya] the rest, or with up
   int ya;    // [N, H/2, W/2, k] (backward-data of an upsampled input: each 2x2 quad summed)
   bool up;
+  bf16* pooled;     // forward with the pool epilogue: [N, H/2, W/2, k] and its 2-bit argmax
+  uint8_t* argmax;  // (kernels/pool.h), or null
   int64_t n, h, w_px, tiles;
   bool relu;
 };
@@ -107,9 +110,69 @@ __device__ __forceinline__ void up_epilogue(const HaloArgs& a, const halo::Tile&
   }
 }
 
+// The forward's pool epilogue (halo_conv_layout.h, PoolLead): the 2x2 maxpool of the tile's stored
+// outputs into a.pooled and a.argmax. `leads` is the shared memory of the upper rows' leaders; every
+// thread of the CTA calls it (it has a barrier).
+template <int K>
+__device__ __forceinline__ void pool_epilogue(const HaloArgs& a, const halo::Tile& t, const float (&acc)[K / 8][4],
+                                              const float (&bias)[K / 8][2], uint8_t* leads) {
+  const int tid = tid_here(), lane = tid & 31, warp = tid >> 5;
+  uint32_t* words = reinterpret_cast<uint32_t*>(leads);
+  // Element i of fragment f as the store above rounds it, and the same element of pixel tx ^ 1 from
+  // the pair lane: the warp takes one branch whole, so every lane of it runs the shuffles.
+  auto stored = [&](int f, int i) {
+    float v = acc[f][i] + bias[f][i & 1];
+    if (a.relu) v = v > 0.0f ? v : 0.0f;
+    return to_bf16(v);
+  };
+  auto pair_of = [](bf16 v) {
+    return bf16{static_cast<uint16_t>(__shfl_xor_sync(0xffffffffu, static_cast<uint32_t>(v.bits), halo::kPairLane))};
+  };
+  if ((warp & 1) == 0) {  // upper row: (0,0), then (0,1)
+#pragma unroll
+    for (int f = 0; f < K / 8; ++f)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const bf16 v = stored(f, i), right = pair_of(v);
+        const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+        if ((o.tx & 1) == 0) {
+          words[halo::up_index(o.ty, o.tx, o.n, K)] = halo::pool_word(halo::pool_take({v, 0}, right, 1));
+        }
+      }
+  }
+  __syncthreads();
+  if ((warp & 1) != 0) {  // lower row: (1,0), then (1,1)
+#pragma unroll
+    for (int f = 0; f < K / 8; ++f)
+#pragma unroll
+      for (int i = 0; i < 4; i += 2) {  // elements i and i + 1: channels n and n + 1
+        const halo::OutIndex o = halo::out_index(lane, warp, f, i);
+        // The quad's leader for element i + e (channel n + e): the upper row's, then (1,0), (1,1).
+        auto lead = [&](int e) {
+          const bf16 v = stored(f, i + e), right = pair_of(v);
+          const halo::PoolLead top = halo::pool_lead(words[halo::up_index(o.ty, o.tx, o.n + e, K)]);
+          return halo::pool_take(halo::pool_take(top, v, 2), right, 3);
+        };
+        const halo::PoolLead l0 = lead(0), l1 = lead(1);
+        const uint32_t nibble = static_cast<uint32_t>(l0.arg) | static_cast<uint32_t>(l1.arg) << 2;
+        const uint32_t upper = __shfl_xor_sync(0xffffffffu, nibble, halo::kNibbleLane);
+        const int64_t oy = t.y0 + o.ty, ox = t.x0 + o.tx;
+        if ((o.tx & 1) != 0 || oy >= a.h || ox + 1 >= a.w_px) continue;
+        const int64_t px = (t.img * (a.h / 2) + oy / 2) * (a.w_px / 2) + ox / 2;
+        *reinterpret_cast<uint32_t*>(a.pooled + px * K + o.n) = mma::pack(l0.v, l1.v);
+        if ((o.n & 3) == 0) {
+          a.argmax[halo::pool_argmax_byte(t.img, oy, ox, o.n, a.h, a.w_px, K)] =
+              static_cast<uint8_t>(nibble | upper << 4);
+        }
+      }
+  }
+}
+
 // C: channels of the staged tensor, K: of the output; kBackwardData: the mirrored, transposed filter
-// and the masked staging of dy.
-template <int C, int K, bool kBackwardData>
+// and the masked staging of dy; kPool (forward only): the pool epilogue after the store. A separate
+// instantiation, so that the plain forward keeps its registers (the epilogue's lane constants would
+// otherwise stay live across the tile loop).
+template <int C, int K, bool kBackwardData, bool kPool>
 __global__ void __launch_bounds__(halo::kThreads) halo_conv_kernel(const HaloArgs a) {
   extern __shared__ __align__(128) uint8_t smem[];
   constexpr int kCpp = halo::chunks(C), kFrags = K / 8, kSteps = halo::ksteps(C), kPad = halo::kpad(C);
@@ -198,35 +261,41 @@ __global__ void __launch_bounds__(halo::kThreads) halo_conv_kernel(const HaloArg
         *reinterpret_cast<uint32_t*>(dst) = packed;
       }
     }
+    if constexpr (kPool) pool_epilogue<K>(a, t, acc, bias, smem + halo::smem_bytes(C, K));
   }
 }
 
-template <int C, int K, bool kBwd>
+template <int C, int K, bool kBwd, bool kPool>
 void launch(const HaloArgs& a, cudaStream_t stream) {
-  constexpr int kSmem = kBwd ? halo::smem_bytes_backward_data(C, K) : halo::smem_bytes(C, K);
+  static_assert(!(kBwd && kPool), "the pool epilogue is the forward's");
+  // Backward-data and the pooled forward hold the epilogue's pair words past the weights.
+  constexpr int kSmem = kBwd    ? halo::smem_bytes_backward_data(C, K)
+                        : kPool ? halo::smem_bytes_pooled(C, K)
+                                : halo::smem_bytes(C, K);
   static const bool configured = [] {
-    CUDA_CHECK(cudaFuncSetAttribute(halo_conv_kernel<C, K, kBwd>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    CUDA_CHECK(
+        cudaFuncSetAttribute(halo_conv_kernel<C, K, kBwd, kPool>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
   (void)configured;
   // A fixed grid (not the device's SM count): each CTA walks tiles with a stride.
   constexpr int64_t kMaxCtas = 4096;
   const int64_t ctas = std::min<int64_t>(a.tiles, kMaxCtas);
-  halo_conv_kernel<C, K, kBwd><<<static_cast<unsigned>(ctas), halo::kThreads, kSmem, stream>>>(a);
+  halo_conv_kernel<C, K, kBwd, kPool><<<static_cast<unsigned>(ctas), halo::kThreads, kSmem, stream>>>(a);
   SEIS_CUDA_LAUNCH_CHECK();
 }
 
-template <int C, bool kBwd>
+template <int C, bool kBwd, bool kPool>
 void launch_k(const HaloArgs& a, int64_t k, cudaStream_t stream) {
   switch (k) {
     case 8:
-      return launch<C, 8, kBwd>(a, stream);
+      return launch<C, 8, kBwd, kPool>(a, stream);
     case 16:
-      return launch<C, 16, kBwd>(a, stream);
+      return launch<C, 16, kBwd, kPool>(a, stream);
     case 32:
-      return launch<C, 32, kBwd>(a, stream);
+      return launch<C, 32, kBwd, kPool>(a, stream);
     case 64:
-      return launch<C, 64, kBwd>(a, stream);
+      return launch<C, 64, kBwd, kPool>(a, stream);
   }
   SEIS_KERNEL_CHECK(false, "halo conv: " << k << " output channels");
 }
@@ -236,13 +305,13 @@ template <bool kBwd>
 void launch_ck(const HaloArgs& a, int64_t c, int64_t k, cudaStream_t stream) {
   switch (c) {
     case 8:
-      return launch_k<8, kBwd>(a, k, stream);
+      return launch_k<8, kBwd, false>(a, k, stream);
     case 16:
-      return launch_k<16, kBwd>(a, k, stream);
+      return launch_k<16, kBwd, false>(a, k, stream);
     case 32:
-      return launch_k<32, kBwd>(a, k, stream);
+      return launch_k<32, kBwd, false>(a, k, stream);
     case 64:
-      return launch_k<64, kBwd>(a, k, stream);
+      return launch_k<64, kBwd, false>(a, k, stream);
   }
   SEIS_KERNEL_CHECK(false, "halo conv: " << c << " input channels");
 }
@@ -446,9 +515,11 @@ int joined_first_channels(const Conv2dShape& s, const ConvJoined<const bf16>& x)
 
 }  // namespace
 
-void conv2d_forward_halo(const Conv2dShape& s, const ConvJoined<const bf16>& x, const float* w, const float* bias,
-                         bool relu, bf16* y, CUstream_st* stream) {
-  if (s.pixels() == 0) return;
+namespace {
+
+// The forward's arguments (checked): x joined or not, written to y.
+HaloArgs forward_args(const Conv2dShape& s, const ConvJoined<const bf16>& x, const float* w, const float* bias,
+                      bool relu, bf16* y) {
   check_args(s, s.c, s.k, x.a, y, w);
   HaloArgs a{};
   a.x = x.a;
@@ -463,7 +534,15 @@ void conv2d_forward_halo(const Conv2dShape& s, const ConvJoined<const bf16>& x, 
   a.w_px = s.w;
   a.tiles = halo::tiles(s.n, s.h, s.w);
   a.relu = relu;
-  launch_ck<false>(a, s.c, s.k, stream);
+  return a;
+}
+
+}  // namespace
+
+void conv2d_forward_halo(const Conv2dShape& s, const ConvJoined<const bf16>& x, const float* w, const float* bias,
+                         bool relu, bf16* y, CUstream_st* stream) {
+  if (s.pixels() == 0) return;
+  launch_ck<false>(forward_args(s, x, w, bias, relu, y), s.c, s.k, stream);
 }
 
 void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu, bf16* y,
@@ -471,6 +550,29 @@ void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, co
   ConvJoined<const bf16> j;
   j.a = x;
   conv2d_forward_halo(s, j, w, bias, relu, y, stream);
+}
+
+void conv2d_forward_halo_pooled(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu,
+                                bf16* y, bf16* pooled, uint8_t* argmax, CUstream_st* stream) {
+  if (s.pixels() == 0) return;
+  ConvJoined<const bf16> j;
+  j.a = x;
+  HaloArgs a = forward_args(s, j, w, bias, relu, y);
+  SEIS_KERNEL_CHECK(halo::supports_pooled(s.c, s.k, s.r), "halo pooled conv: C=" << s.c << " K=" << s.k);
+  SEIS_KERNEL_CHECK(pooled != nullptr && argmax != nullptr && aligned4(pooled),
+                    "halo conv: the pooled output must be 4-byte aligned and the argmax given");
+  a.pooled = pooled;
+  a.argmax = argmax;
+  switch (s.c) {  // halo::supports_pooled: C = K
+    case 8:
+      return launch<8, 8, false, true>(a, stream);
+    case 16:
+      return launch<16, 16, false, true>(a, stream);
+    case 32:
+      return launch<32, 32, false, true>(a, stream);
+    case 64:
+      return launch<64, 64, false, true>(a, stream);
+  }
 }
 
 void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w,

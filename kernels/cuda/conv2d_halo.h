@@ -32,6 +32,10 @@ void conv2d_forward_halo(const Conv2dShape& s, const bf16* x, const float* w, co
                          CUstream_st* stream);
 void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w, bf16* dx,
                                CUstream_st* stream);
+// forward, and the 2x2 maxpool of y in the epilogue (the encoder's second conv): pooled (=)
+// [N, H/2, W/2, K] and argmax (=), the bits of maxpool2d_forward of y (kernels/pool.h).
+void conv2d_forward_halo_pooled(const Conv2dShape& s, const bf16* x, const float* w, const float* bias, bool relu,
+                                bf16* y, bf16* pooled, uint8_t* argmax, CUstream_st* stream);
 void conv2d_forward_halo(const Conv2dShape& s, const ConvJoined<const bf16>& x, const float* w, const float* bias,
                          bool relu, bf16* y, CUstream_st* stream);
 void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w,

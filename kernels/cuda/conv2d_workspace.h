@@ -230,6 +230,14 @@ inline bool conv2d_joins_in_place(const Conv2dShape& s, ConvMath math, bool bf16
          halo::joined_supported(join, s.c, s.c - cb, s.h, s.w);
 }
 
+// Whether the CUDA forward pools its output in the epilogue (conv2d_forward_pooled, kernels/conv2d.h:
+// the encoder's second conv and its 2x2 maxpool in one kernel): on bf16 storage where the halo
+// forward takes the conv and instantiates the pool epilogue (halo::supports_pooled: C = K). Elsewhere
+// the engine runs the maxpool kernel after the conv.
+inline bool conv2d_pools_in_epilogue(const Conv2dShape& s, ConvMath math, bool bf16) {
+  return bf16 && halo_takes(s, ConvPass::forward, math) && halo::supports_pooled(s.c, s.k, s.r);
+}
+
 // The workspace of a joined pass (conv2d_joins_in_place): the halo backward-weight's partials,
 // nothing else (the backward-data of an upsampled input sums its 2x2 quads in the epilogue).
 inline int64_t conv2d_joined_workspace_bytes(const Conv2dShape& s, ConvPass pass, ConvJoin /*join*/) {

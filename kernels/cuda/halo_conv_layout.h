@@ -21,6 +21,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda/mma_layout.h"
 
@@ -36,6 +37,9 @@ constexpr int kMaxC = 64, kMaxK = 64;
 SEIS_HD constexpr bool supports(int64_t c, int64_t k, int64_t r) {
   return r == 3 && (c == 8 || c == 16 || c == 32 || c == 64) && (k == 8 || k == 16 || k == 32 || k == 64);
 }
+
+// The forward with the pool epilogue: the encoder's second convs, C = K (the only instantiations).
+SEIS_HD constexpr bool supports_pooled(int64_t c, int64_t k, int64_t r) { return supports(c, k, r) && c == k; }
 
 // 16-byte chunks (8 bf16 channels) per halo pixel.
 SEIS_HD constexpr int chunks(int c) { return c / 8; }
@@ -124,6 +128,36 @@ SEIS_HD constexpr int up_bytes(int k) { return kWarps / 2 * (kTileW / 2) * k * 4
 SEIS_HD constexpr int up_index(int ty, int tx, int n, int k) { return ((ty / 2) * (kTileW / 2) + tx / 2) * k + n; }
 // The backward-data kernel's shared memory: the halo, the weights, then the pair sums.
 SEIS_HD constexpr int smem_bytes_backward_data(int c, int k) { return smem_bytes(c, k) + up_bytes(k); }
+
+// Forward with the encoder's 2x2 maxpool in the epilogue (conv2d_forward_halo_pooled): besides y,
+// per 2x2 quad of the stored (rounded) y its maximum and 2-bit argmax as kernels/pool.h defines
+// them, the first maximum in the order (0,0), (0,1), (1,0), (1,1), compared as fp32: the bits of
+// maxpool2d_forward of y. The quads pair as in the up epilogue: the upper warp of a row pair takes
+// (0,0) and, from lane ^ kPairLane, (0,1), and writes the leader's bits and position to shared
+// memory as one word at up_index; after a barrier the lower warp takes (1,0), then (1,1), stores
+// the pooled pair of channels, and the lane of channels n .. n + 1 (n % 4 == 0) joins the two
+// positions of lane ^ kNibbleLane (channels n + 2, n + 3) into the argmax byte of the four.
+constexpr int kNibbleLane = 1;
+struct PoolLead {
+  bf16 v;
+  int arg;
+};
+// One step of the comparison chain: the value at position pos takes the lead when strictly greater
+// (ties keep the first; a NaN leads only from (0,0)).
+SEIS_HD inline PoolLead pool_take(PoolLead lead, bf16 v, int pos) {
+  return to_float(v) > to_float(lead.v) ? PoolLead{v, pos} : lead;
+}
+SEIS_HD constexpr uint32_t pool_word(PoolLead l) { return static_cast<uint32_t>(l.v.bits) << 16 | l.arg; }
+SEIS_HD constexpr PoolLead pool_lead(uint32_t word) {
+  return {bf16{static_cast<uint16_t>(word >> 16)}, static_cast<int>(word & 3u)};
+}
+// The argmax byte (kernels/pool.h) of channels n .. n + 3 (n % 4 == 0) of the quad that holds output
+// pixel (img, oy, ox) of an h x w image of k channels.
+SEIS_HD constexpr int64_t pool_argmax_byte(int64_t img, int64_t oy, int64_t ox, int n, int64_t h, int64_t w, int k) {
+  return (img * (h / 2) + oy / 2) * (((w / 2) * k + 3) / 4) + ((ox / 2) * k + n) / 4;
+}
+// The forward kernel's shared memory with the pool epilogue: the halo, the weights, the leaders.
+SEIS_HD constexpr int smem_bytes_pooled(int c, int k) { return smem_bytes(c, k) + up_bytes(k); }
 
 // The decoder's joined inputs (ConvJoin, kernels/conv2d.h), read where they lie by the staging of
 // the c-channel conv input: chunk q (channels 8q .. 8q + 7) of pixel (img, iy, ix) of an h x w image
