@@ -559,14 +559,15 @@ TEST(CudaConv2dHalo, MatchesTheCpuBf16ConvAndIsDeterministic) {
 // The halo forward with the pool epilogue (the encoder's second conv, C = K): y, bit for bit, the
 // plain halo forward's; the pooled tensor and the argmax, bit for bit, both the CUDA maxpool kernel's
 // and the CPU's maxpool of that y; twice the same bits; outputs poisoned first. Odd sizes (the last
-// row and column pool into nothing), partial tiles, batch 3, a 1x1 image, with and without ReLU, and
-// a case of many ties (outputs of five values).
+// row and column pool into nothing), partial tiles, batch 3, a 1x1 and a one-row image (nothing to
+// pool: no pooled buffers needed), with and without ReLU, and a case of many ties (outputs of five
+// values).
 TEST(CudaConv2dHalo, PooledForwardIsTheConvThenTheMaxpool) {
   SEIS_NEED_GPU();
   CUstream_st* stream = cuda_compute_stream(kDev);
   for (int64_t c : {8, 16, 32, 64}) {
     for (const auto& [n, h, w] :
-         std::vector<std::array<int64_t, 3>>{{1, 8, 16}, {3, 13, 37}, {1, 1, 1}, {2, 33, 5}, {1, 2, 2}}) {
+         std::vector<std::array<int64_t, 3>>{{1, 8, 16}, {3, 13, 37}, {1, 1, 1}, {2, 33, 5}, {1, 2, 2}, {2, 1, 9}}) {
       for (bool ties : {false, true}) {
         const Conv2dShape s{n, h, w, c, c, 3};
         ASSERT_TRUE(cuda::halo::supports_pooled(s.c, s.k, s.r));
@@ -586,6 +587,14 @@ TEST(CudaConv2dHalo, PooledForwardIsTheConvThenTheMaxpool) {
         DevArray<bf16> dx(x), dy(s.pixels() * c), dy_plain(s.pixels() * c), pooled(np), pooled_ref(np);
         DevArray<uint8_t> argmax(nb), argmax_ref(nb);
         DevBuf dw(wt), db(bias);
+        if (np == 0) {  // one row or column: nothing to pool, and no pooled buffers to give
+          dy.poison();
+          cuda::conv2d_forward_halo_pooled(s, dx.get(), dw.get(), db.get(), relu, dy.get(), nullptr, nullptr, stream);
+          cuda::conv2d_forward_halo(s, dx.get(), dw.get(), db.get(), relu, dy_plain.get(), stream);
+          const std::vector<bf16> y = dy.download(), y_plain = dy_plain.download();
+          EXPECT_TRUE(std::equal(y.begin(), y.end(), y_plain.begin(), [](bf16 a, bf16 b) { return a.bits == b.bits; }));
+          continue;
+        }
         dy_plain.poison();
         cuda::conv2d_forward_halo(s, dx.get(), dw.get(), db.get(), relu, dy_plain.get(), stream);
         const std::vector<bf16> y_plain = dy_plain.download();

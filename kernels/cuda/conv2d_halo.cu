@@ -285,17 +285,17 @@ void launch(const HaloArgs& a, cudaStream_t stream) {
   SEIS_CUDA_LAUNCH_CHECK();
 }
 
-template <int C, bool kBwd, bool kPool>
+template <int C, bool kBwd>
 void launch_k(const HaloArgs& a, int64_t k, cudaStream_t stream) {
   switch (k) {
     case 8:
-      return launch<C, 8, kBwd, kPool>(a, stream);
+      return launch<C, 8, kBwd, false>(a, stream);
     case 16:
-      return launch<C, 16, kBwd, kPool>(a, stream);
+      return launch<C, 16, kBwd, false>(a, stream);
     case 32:
-      return launch<C, 32, kBwd, kPool>(a, stream);
+      return launch<C, 32, kBwd, false>(a, stream);
     case 64:
-      return launch<C, 64, kBwd, kPool>(a, stream);
+      return launch<C, 64, kBwd, false>(a, stream);
   }
   SEIS_KERNEL_CHECK(false, "halo conv: " << k << " output channels");
 }
@@ -305,13 +305,13 @@ template <bool kBwd>
 void launch_ck(const HaloArgs& a, int64_t c, int64_t k, cudaStream_t stream) {
   switch (c) {
     case 8:
-      return launch_k<8, kBwd, false>(a, k, stream);
+      return launch_k<8, kBwd>(a, k, stream);
     case 16:
-      return launch_k<16, kBwd, false>(a, k, stream);
+      return launch_k<16, kBwd>(a, k, stream);
     case 32:
-      return launch_k<32, kBwd, false>(a, k, stream);
+      return launch_k<32, kBwd>(a, k, stream);
     case 64:
-      return launch_k<64, kBwd, false>(a, k, stream);
+      return launch_k<64, kBwd>(a, k, stream);
   }
   SEIS_KERNEL_CHECK(false, "halo conv: " << c << " input channels");
 }
@@ -559,7 +559,8 @@ void conv2d_forward_halo_pooled(const Conv2dShape& s, const bf16* x, const float
   j.a = x;
   HaloArgs a = forward_args(s, j, w, bias, relu, y);
   SEIS_KERNEL_CHECK(halo::supports_pooled(s.c, s.k, s.r), "halo pooled conv: C=" << s.c << " K=" << s.k);
-  SEIS_KERNEL_CHECK(pooled != nullptr && argmax != nullptr && aligned4(pooled),
+  // An image of one row or column pools into nothing: the kernel writes no pooled value then.
+  SEIS_KERNEL_CHECK((s.h < 2 || s.w < 2) || (pooled != nullptr && argmax != nullptr && aligned4(pooled)),
                     "halo conv: the pooled output must be 4-byte aligned and the argmax given");
   a.pooled = pooled;
   a.argmax = argmax;
@@ -573,6 +574,7 @@ void conv2d_forward_halo_pooled(const Conv2dShape& s, const bf16* x, const float
     case 64:
       return launch<64, 64, false, true>(a, stream);
   }
+  SEIS_KERNEL_CHECK(false, "halo pooled conv: " << s.c << " channels");
 }
 
 void conv2d_backward_data_halo(const Conv2dShape& s, const bf16* dy, const bf16* y_relu, const float* w,
