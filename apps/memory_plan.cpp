@@ -1,5 +1,6 @@
 #include "apps/memory_plan.h"
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -118,6 +119,11 @@ int64_t MemoryPlanner::reader_host_bytes(int64_t batch) const {
   if (dtype != DType::f32) {  // each worker's f32 gather (SampleReader, bf16 batches)
     const int threads = req_.reader_threads > 0 ? req_.reader_threads : SampleReader::default_threads();
     bytes += static_cast<int64_t>(threads) * pix * req_.model.in_channels * 4;
+  }
+  const int64_t cap = SampleReaderOptions{}.norm_stats_cache_bytes;
+  const int64_t per_sample = GatherNormalizer::Stats::bytes_for(req_.gather_width);
+  for (const int64_t n : {req_.train_samples, req_.val_samples}) {
+    if (n > 0) bytes += std::min(cap, n * per_sample);
   }
   return bytes;
 }

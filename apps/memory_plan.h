@@ -34,6 +34,10 @@ struct PlanRequest {
   bool cuda_graph = false;
   // The eager step with its temporaries in the same arena (SEIS_CUDA_ARENA=1): the same memory.
   bool step_arena = false;
+  // The training and validation samples whose normalisation statistics the readers keep (at most
+  // SampleReaderOptions::norm_stats_cache_bytes each), of gathers `gather_width` traces wide:
+  // counted in reader_host_bytes at per-trace normalisation's size. 0: none counted.
+  int64_t train_samples = 0, val_samples = 0, gather_width = 0;
 };
 
 class MemoryPlanner {
@@ -52,8 +56,9 @@ class MemoryPlanner {
   // with_reader: the reader's pinned slots count against the same budget (a CPU device's memory).
   int64_t max_batch(int64_t budget, bool with_reader = false);
   // The reader's host memory for `batch` samples per rank: its pinned slots (in the batches' type,
-  // batch_dtype), and a full-size f32 gather per worker when the batches are bf16. (Training on
-  // crops adds a full-size gather per worker too; the request knows only the crop's size.)
+  // batch_dtype), a full-size f32 gather per worker when the batches are bf16, and the kept
+  // normalisation statistics (PlanRequest::train_samples). (Training on crops adds a full-size
+  // gather per worker too; the request knows only the crop's size.)
   int64_t reader_host_bytes(int64_t batch) const;
   int64_t num_params() const;
   // With cuda_graph, the arena of the last step_peak_bytes's graph and the live peak it was planned

@@ -2,7 +2,9 @@
 // the same HDF5 file, all in one run. Each measurement runs cold (the file evicted from the page
 // cache first: posix_fadvise DONTNEED after fsync; it evicts clean pages only) and warm (the file
 // in the page cache):
-//   reader          SampleReader, one shuffled epoch into pinned slots (next_host: no device, no copy)
+//   reader          SampleReader, one shuffled epoch into pinned slots (next_host: no device, no copy);
+//                   warm also its second epoch ("seisseg_later_epoch"), a training run's steady state,
+//                   where the normalisation's statistics are kept from the first
 //   raw             read() of the whole file in 8 MiB blocks, sequentially, into one buffer that stays
 //                   in cache: the disk's sequential speed (cold); warm, no ceiling for filling slots
 //   raw_slots       the bytes the reader reads (each sample's chunks), in the reader's order, by as many
@@ -241,12 +243,19 @@ nlohmann::ordered_json measure_fio(const std::string& path, int jobs, bool cold)
           {"jobs", jobs},      {"block_mib", 4},        {"ioengine", "psync"}};
 }
 
+// One epoch of a fresh reader; with later_epoch, its second epoch (the first untimed): a training
+// run's steady state, where the normalisation's statistics are kept from the first.
 nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& set, const SampleReaderOptions& o,
-                                      bool cold, const char* impl = "seisseg") {
+                                      bool cold, const char* impl = "seisseg", bool later_epoch = false) {
   if (cold) evict(path);
   // Setup (allocating and touching the pinned slots) is timed apart: a training run pays it once.
   const double t_setup = now_s();
   SampleReader reader(set, o);
+  if (later_epoch) {
+    for (int64_t b = 0; b < reader.batches_per_epoch(); ++b) reader.next_host();
+    reader.take_stats();
+  }
+  const int64_t reused_before = reader.norm_stats_reused();
   const double t0 = now_s();
   int64_t samples = 0;
   for (int64_t b = 0; b < reader.batches_per_epoch(); ++b) samples += reader.next_host().size;
@@ -267,7 +276,8 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"will_need", o.will_need},
           {"pinned_slot_bytes", reader.slot_bytes()},
           {"setup_seconds", t0 - t_setup},
-          {"wait_fraction", st.wait_fraction()}};
+          {"wait_fraction", st.wait_fraction()},
+          {"norm_stats_reused", reader.norm_stats_reused() - reused_before}};
 }
 
 }  // namespace
@@ -380,6 +390,8 @@ int main(int argc, char** argv) {
       if (without_willneed && !willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
       emit(measure_reader(file, set, o, cold));
       if (without_willneed && willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
+      // Warm, a training run's later epochs: the statistics kept, each block normalised as it arrives.
+      if (!cold) emit(measure_reader(file, set, o, false, "seisseg_later_epoch", true));
       if (!no_peers) {
         for (const char* impl : {"h5py_generator", "dataloader"}) {
           const std::string cmd = python + " " + script + " --file " + file + " --impl " + impl + " --batch " +
@@ -404,6 +416,9 @@ int main(int argc, char** argv) {
       const double ours = gbs["seisseg"];
       for (const char* peer : {"raw", "raw_slots", "fio", "seisseg_no_willneed", "h5py_generator", "dataloader"}) {
         if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = ours / gbs[peer];
+      }
+      if (gbs.count("seisseg_later_epoch") && gbs.count("raw_slots") && gbs["raw_slots"] > 0) {
+        ratio["seisseg_later_epoch_over_raw_slots"] = gbs["seisseg_later_epoch"] / gbs["raw_slots"];
       }
       std::printf("%s\n", ratio.dump().c_str());
       std::fflush(stdout);

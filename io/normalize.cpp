@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/enum_names.h"
+#include "engine/error.h"
 
 namespace seis {
 
@@ -138,6 +139,31 @@ void GatherNormalizer::apply_row(const float* row, float* dst, int64_t x0, int64
         dst[j] = (row[x] - mean[x]) * inv[x];
       }
     }
+  }
+}
+
+void GatherNormalizer::apply_rows_in_place(float* rows, int64_t count) const {
+  if (mode_ == Normalize::none) return;
+  for (int64_t t = 0; t < count; ++t) apply_row(rows + t * width_, rows + t * width_, 0, width_, false);
+}
+
+GatherNormalizer::Stats GatherNormalizer::stats() const {
+  Stats s;
+  s.mean = mean_;
+  s.inv = inv_;
+  s.col_mean = col_mean_;
+  s.col_inv = col_inv_;
+  return s;
+}
+
+void GatherNormalizer::set_stats(const Stats& s) {
+  mean_ = s.mean;
+  inv_ = s.inv;
+  if (mode_ == Normalize::trace) {
+    SEIS_CHECK(static_cast<int64_t>(s.col_mean.size()) == width_ && static_cast<int64_t>(s.col_inv.size()) == width_,
+               "normalisation statistics of " << s.col_mean.size() << " traces for a gather of " << width_);
+    col_mean_ = s.col_mean;
+    col_inv_ = s.col_inv;
   }
 }
 

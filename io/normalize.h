@@ -28,6 +28,20 @@ class GatherNormalizer {
   // reverse), j in [0, count). `row` is a whole source row; dst may be row + x0 when not reverse
   // (each value is computed from the one it replaces), and must not overlap the row otherwise.
   void apply_row(const float* row, float* dst, int64_t x0, int64_t count, bool reverse) const;
+  // `count` whole rows normalised in place: apply_row of each row onto itself.
+  void apply_rows_in_place(float* rows, int64_t count) const;
+
+  // What finish() computed, to normalise the same gather again without its sums: after
+  // set_stats(stats()) of the same gather, apply_row gives the same bits. `none` keeps nothing.
+  struct Stats {
+    double mean = 0, inv = 0;              // per sample
+    std::vector<float> col_mean, col_inv;  // per trace
+    // The memory one set of statistics takes, as a reader keeps it (with its allocations' overhead).
+    static int64_t bytes_for(int64_t traces) { return static_cast<int64_t>(sizeof(Stats)) + 64 + 8 * traces; }
+    int64_t bytes() const { return bytes_for(static_cast<int64_t>(col_mean.size())); }
+  };
+  Stats stats() const;
+  void set_stats(const Stats& s);  // instead of begin(), add_rows() and finish()
 
  private:
   Normalize mode_;

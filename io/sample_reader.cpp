@@ -126,8 +126,24 @@ struct SampleReader::Scratch {
   std::vector<float> data, data_row, out_row;
   std::vector<uint8_t> label, label_row, valid;  // valid: the sample's /trace_valid [W]
   GatherNormalizer norm;
-  Scratch(Normalize mode, int64_t width) : norm(mode, width) {}
+  GatherNormalizer identity;  // moves rows already normalised as they arrived
+  Scratch(Normalize mode, int64_t width) : norm(mode, width), identity(Normalize::none, width) {}
 };
+
+std::shared_ptr<const GatherNormalizer::Stats> SampleReader::kept_stats(int64_t g) const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_.empty() ? nullptr : stats_[static_cast<size_t>(g)];
+}
+
+void SampleReader::keep_stats(int64_t g, const GatherNormalizer& norm) {
+  if (opt_.normalize == Normalize::none || opt_.norm_stats_cache_bytes <= 0) return;
+  auto s = std::make_shared<const GatherNormalizer::Stats>(norm.stats());
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  if (stats_.empty()) stats_.resize(static_cast<size_t>(source_.size()));
+  if (stats_[static_cast<size_t>(g)] || stats_bytes_ + s->bytes() > opt_.norm_stats_cache_bytes) return;
+  stats_bytes_ += s->bytes();
+  stats_[static_cast<size_t>(g)] = std::move(s);
+}
 
 struct SampleReader::Slot {
   void* mem = nullptr;   // one pinned allocation: data, then labels, then trace_valid
@@ -399,22 +415,34 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     }
   }
 
-  // Read; each block of rows is checked and summed while it is in cache. With skip_bad_samples a
-  // bad sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
+  // Read; each block of rows is checked and summed while it is in cache, or, when the sample's
+  // statistics are kept from an earlier read, checked and normalised. With skip_bad_samples a bad
+  // sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
+  std::shared_ptr<const GatherNormalizer::Stats> known;
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;
+    known = kept_stats(g);
     try {
       // Padding traces are read as zeros, before the check and the sums: what a file holds there
       // never reaches the network.
       if (valid) source_.read_trace_valid(g, valid);
-      norm.begin();
+      if (known) {
+        norm.set_stats(*known);
+      } else {
+        norm.begin();
+      }
       source_.read_rows(g, data, label, [&](int64_t r0, int64_t r1) {
         if (!finite) return;
         float* rows = data + r0 * w;
         if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
         finite = all_finite(rows, (r1 - r0) * w);
-        if (finite) norm.add_rows(rows, r1 - r0);
+        if (!finite) return;
+        if (known) {
+          norm.apply_rows_in_place(rows, r1 - r0);
+        } else {
+          norm.add_rows(rows, r1 - r0);
+        }
       });
     } catch (const InputError& e) {  // (the message names the file, the sample and the reason)
       if (!opt_.skip_bad_samples) throw;
@@ -439,7 +467,14 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     ++*skipped;
     if (k + 1 == n_) throw InputError("every sample of the dataset holds NaN or Inf values in /data or cannot be read");
   }
-  norm.finish();
+  if (known) {
+    ++stats_reused_;
+  } else {
+    norm.finish();
+    keep_stats(*set_index, norm);
+  }
+  // The rows' normalisation on the move below, unless they were normalised as they arrived.
+  const GatherNormalizer& row_norm = known ? scratch.identity : norm;
 
   Placement p;
   p.h = h;
@@ -467,12 +502,12 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     pd.in_place = false;
     float* out_row = scratch.out_row.data();
     place_rows(pd, data, dst_bf16, scratch.data_row.data(), [&](const float* from, bf16* to) {
-      norm.apply_row(from, out_row, p.x0, p.ow, p.flip);
+      row_norm.apply_row(from, out_row, p.x0, p.ow, p.flip);
       for (int64_t j = 0; j < p.ow; ++j) to[j] = to_bf16(out_row[j]);
     });
-  } else if (moved || opt_.normalize != Normalize::none) {
+  } else if (moved || (opt_.normalize != Normalize::none && !known)) {
     place_rows(p, data, dst_data, scratch.data_row.data(),
-               [&](const float* from, float* to) { norm.apply_row(from, to, p.x0, p.ow, p.flip); });
+               [&](const float* from, float* to) { row_norm.apply_row(from, to, p.x0, p.ow, p.flip); });
   }
   if (label && moved) {
     place_rows(p, label, dst_label, scratch.label_row.data(), [&](const uint8_t* from, uint8_t* to) {

@@ -21,7 +21,9 @@
 // float16) while it is still in cache. Then one pass moves every row to its place (flip, shift,
 // crop) and normalises it on the way, in the slot itself when not cropping. The bits are those of
 // the separate passes (normalize_gather, then flip, shift, crop). A bf16 reader works in f32 in a
-// scratch gather and rounds each output row into the slot on that pass.
+// scratch gather and rounds each output row into the slot on that pass. A sample read before (its
+// statistics kept: norm_stats_cache_bytes) is normalised block by block as it arrives instead, so
+// that without augmentation an f32 reader makes no pass of its own over it after the read.
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
@@ -32,13 +34,15 @@
 // the reader stays failed after.
 //
 // Memory. prefetch x rank-batch bytes of pinned slots, plus one full-size gather per worker when
-// cropping or writing bf16, plus the sample list and one permutation (8 bytes per sample): never the dataset.
+// cropping or writing bf16, plus the sample list and one permutation (8 bytes per sample), plus the
+// kept normalisation statistics (at most norm_stats_cache_bytes): never the dataset.
 //
 // Device. On CUDA, next() allocates the batch tensors, makes the copy stream wait for the compute
 // stream (a fresh caching-allocator block may still be used by queued compute work), copies on the
 // copy stream with cudaMemcpyAsync, and makes the compute stream wait for the copy. The slot goes
 // back to the workers at once; a worker waits for that copy's event before overwriting it.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -84,6 +88,10 @@ struct SampleReaderOptions {
   // Before reading a sample, tell the kernel which one this worker reads next (posix_fadvise
   // WILLNEED on its chunks), so that the disk works on it while this one is processed.
   bool will_need = true;
+  // The normalisation's statistics of the samples read so far, kept (up to this many bytes: 8
+  // bytes per trace and sample with per-trace normalisation) so that a later epoch normalises each
+  // block of rows as it arrives instead of in a pass of its own; the same bits. 0: not kept.
+  int64_t norm_stats_cache_bytes = int64_t{1} << 30;
   Device device = Device::cpu();
   // The data's type in the batches: f32, or bf16 (each value of the f32 sample rounded to nearest
   // even, as the model's input cast rounds it) for a run whose activations are bf16: half the pinned
@@ -162,6 +170,8 @@ class SampleReader {
   ReaderStats stats() const;  // the current interval
   ReaderStats take_stats();   // the current interval, then starts a new one
   int64_t skipped_total() const;
+  // Samples normalised with statistics kept from an earlier read, since construction.
+  int64_t norm_stats_reused() const { return stats_reused_.load(); }
 
   // min(4, hardware threads): the workers when SampleReaderOptions::threads is 0.
   static int default_threads();
@@ -209,6 +219,14 @@ class SampleReader {
   double interval_start_ = 0;
   ReaderStats cur_;
   int64_t skipped_total_ = 0;
+
+  // The kept normalisation statistics, by source index (under stats_mu_), and their bytes.
+  std::shared_ptr<const GatherNormalizer::Stats> kept_stats(int64_t g) const;
+  void keep_stats(int64_t g, const GatherNormalizer& norm);
+  mutable std::mutex stats_mu_;
+  std::vector<std::shared_ptr<const GatherNormalizer::Stats>> stats_;
+  int64_t stats_bytes_ = 0;
+  std::atomic<int64_t> stats_reused_{0};
 };
 
 }  // namespace seis

@@ -1,7 +1,9 @@
 // The reader's single pass (checks and sums on blocks of rows as they arrive, then one move that
 // normalises, flips, shifts and crops) against the separate passes it replaced: read the whole
 // gather, normalize_gather, then flip, shift and crop each over the whole gather. Bit for bit, on
-// odd shapes, float32 and float16 files, several read blocks per gather, both normalisations.
+// odd shapes, float32 and float16 files, several read blocks per gather, both normalisations; and
+// so is a later epoch that normalises each block as it arrives with the statistics kept from the
+// first (all of them kept, a few, or none).
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <unistd.h>
@@ -191,55 +193,79 @@ void expect_equal_to_separate_passes(const std::string& path, const char* what) 
       {"flip+shift+crop", true, h / 2, false, h - 3, w - 4},
       {"flip+circular shift+crop", true, h / 2, true, h - 7, w - 2},
   };
-  for (const DType dtype : {DType::f32, DType::bf16}) {
-    for (Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
-      for (const AugCase& c : cases) {
-        SampleReaderOptions o;
-        o.dtype = dtype;
-        o.batch = 3;
-        o.seed = 11;
-        o.threads = 2;
-        o.prefetch = 2;
-        o.normalize = mode;
-        o.augment.flip_receivers = c.flip;
-        o.augment.max_shift = c.shift;
-        o.augment.shift_circular = c.circular;
-        o.augment.crop_height = c.crop_h;
-        o.augment.crop_width = c.crop_w;
-        SampleReader r(set, o);
-        const int64_t oh = r.out_height(), ow = r.out_width(), pix = oh * ow;
-        int64_t compared = 0;
-        for (int64_t k = 0; k < 2 * r.batches_per_epoch(); ++k) {
-          const ReaderBatch b = r.next();
-          for (int64_t j = 0; j < b.data.dim(0); ++j) {
-            std::vector<float> want;
-            std::vector<uint8_t> want_label;
-            reference_sample(set, o, b.epoch, b.batch * o.batch + j, b.samples[static_cast<size_t>(j)], oh, ow, &want,
-                             &want_label);
-            const uint8_t* got_label = b.label.data<uint8_t>() + j * pix;
-            ASSERT_EQ(b.data.dtype(), dtype);
-            if (dtype == DType::bf16) {
-              const bf16* got = b.data.data<bf16>() + j * pix;
-              for (int64_t p = 0; p < pix; ++p) {
-                ASSERT_EQ(got[p].bits, to_bf16(want[static_cast<size_t>(p)]).bits)
-                    << what << ", bf16, normalize " << normalize_name(mode) << ", " << c.name << ": sample "
-                    << b.samples[static_cast<size_t>(j)] << " pixel (" << p / ow << ", " << p % ow << ")";
+  // Kept statistics: the second epoch normalises each block as it arrives (all of them kept, or
+  // with per-trace normalisation those of the first two samples only: a budget of two samples'
+  // bytes), or never (0).
+  GatherNormalizer::Stats one;
+  one.col_mean.resize(static_cast<size_t>(w));
+  one.col_inv.resize(static_cast<size_t>(w));
+  for (const int64_t keep : {int64_t{1} << 30, 2 * one.bytes(), int64_t{0}}) {
+    for (const DType dtype : {DType::f32, DType::bf16}) {
+      for (Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
+        for (const AugCase& c : cases) {
+          SampleReaderOptions o;
+          o.norm_stats_cache_bytes = keep;
+          o.dtype = dtype;
+          o.batch = 3;
+          o.seed = 11;
+          o.threads = 2;
+          o.prefetch = 2;
+          o.normalize = mode;
+          o.augment.flip_receivers = c.flip;
+          o.augment.max_shift = c.shift;
+          o.augment.shift_circular = c.circular;
+          o.augment.crop_height = c.crop_h;
+          o.augment.crop_width = c.crop_w;
+          SampleReader r(set, o);
+          const int64_t oh = r.out_height(), ow = r.out_width(), pix = oh * ow;
+          int64_t compared = 0;
+          for (int64_t k = 0; k < 2 * r.batches_per_epoch(); ++k) {
+            const ReaderBatch b = r.next();
+            for (int64_t j = 0; j < b.data.dim(0); ++j) {
+              std::vector<float> want;
+              std::vector<uint8_t> want_label;
+              reference_sample(set, o, b.epoch, b.batch * o.batch + j, b.samples[static_cast<size_t>(j)], oh, ow, &want,
+                               &want_label);
+              const uint8_t* got_label = b.label.data<uint8_t>() + j * pix;
+              ASSERT_EQ(b.data.dtype(), dtype);
+              if (dtype == DType::bf16) {
+                const bf16* got = b.data.data<bf16>() + j * pix;
+                for (int64_t p = 0; p < pix; ++p) {
+                  ASSERT_EQ(got[p].bits, to_bf16(want[static_cast<size_t>(p)]).bits)
+                      << what << ", bf16, normalize " << normalize_name(mode) << ", " << c.name << ": sample "
+                      << b.samples[static_cast<size_t>(j)] << " pixel (" << p / ow << ", " << p % ow << ")";
+                }
               }
+              const float* got = dtype == DType::f32 ? b.data.data<float>() + j * pix : want.data();
+              if (std::memcmp(got, want.data(), static_cast<size_t>(pix) * 4) != 0) {
+                int64_t p = 0;
+                while (std::memcmp(got + p, &want[static_cast<size_t>(p)], 4) == 0) ++p;
+                FAIL() << what << ", normalize " << normalize_name(mode) << ", " << c.name << ": sample "
+                       << b.samples[static_cast<size_t>(j)] << " pixel (" << p / ow << ", " << p % ow << "): " << got[p]
+                       << " against " << want[static_cast<size_t>(p)];
+              }
+              ASSERT_EQ(std::memcmp(got_label, want_label.data(), static_cast<size_t>(pix)), 0)
+                  << what << ", " << c.name << ": labels of sample " << b.samples[static_cast<size_t>(j)];
+              ++compared;
             }
-            const float* got = dtype == DType::f32 ? b.data.data<float>() + j * pix : want.data();
-            if (std::memcmp(got, want.data(), static_cast<size_t>(pix) * 4) != 0) {
-              int64_t p = 0;
-              while (std::memcmp(got + p, &want[static_cast<size_t>(p)], 4) == 0) ++p;
-              FAIL() << what << ", normalize " << normalize_name(mode) << ", " << c.name << ": sample "
-                     << b.samples[static_cast<size_t>(j)] << " pixel (" << p / ow << ", " << p % ow << "): " << got[p]
-                     << " against " << want[static_cast<size_t>(p)];
-            }
-            ASSERT_EQ(std::memcmp(got_label, want_label.data(), static_cast<size_t>(pix)), 0)
-                << what << ", " << c.name << ": labels of sample " << b.samples[static_cast<size_t>(j)];
-            ++compared;
+          }
+          EXPECT_EQ(compared, 2 * r.batches_per_epoch() * 3) << what << ", " << c.name;
+          // The second epoch used the kept statistics where there were any to keep. How many of its
+          // samples were read after the first epoch's had been kept depends on timing (the workers
+          // run up to two batches ahead), but its last batch is read after the first epoch's last
+          // batch was taken, so all of that batch's samples that the first epoch read (all but at
+          // most `dropped`) use them. The first two samples kept are kept before the second epoch.
+          const int64_t reused = r.norm_stats_reused(), per_epoch = r.batches_per_epoch() * 3;
+          const int64_t dropped = set.size() - per_epoch;
+          if (mode == Normalize::none || keep == 0) {
+            EXPECT_EQ(reused, 0) << what << ", " << c.name;
+          } else if (keep == 2 * one.bytes() && mode == Normalize::trace) {  // per sample: two doubles, all kept
+            EXPECT_GE(reused, 2 - dropped) << what << ", " << c.name;
+            EXPECT_LE(reused, 4) << what << ", " << c.name;
+          } else {
+            EXPECT_GE(reused, 3 - dropped) << what << ", " << c.name;
           }
         }
-        EXPECT_EQ(compared, 2 * r.batches_per_epoch() * 3) << what << ", " << c.name;
       }
     }
   }
