@@ -3,8 +3,9 @@
 // cache first: posix_fadvise DONTNEED after fsync; it evicts clean pages only) and warm (the file
 // in the page cache):
 //   reader          SampleReader, one shuffled epoch into pinned slots (next_host: no device, no copy);
-//                   warm also its second epoch ("seisseg_later_epoch"), a training run's steady state,
-//                   where the normalisation's statistics are kept from the first
+//                   and its second epoch ("seisseg_later_epoch"; cold: the file evicted again after the
+//                   first), a training run's steady state, where the normalisation's statistics are
+//                   kept from the first
 //   raw             read() of the whole file in 8 MiB blocks, sequentially, into one buffer that stays
 //                   in cache: the disk's sequential speed (cold); warm, no ceiling for filling slots
 //   raw_slots       the bytes the reader reads (each sample's chunks), in the reader's order, by as many
@@ -253,6 +254,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
   SampleReader reader(set, o);
   if (later_epoch) {
     for (int64_t b = 0; b < reader.batches_per_epoch(); ++b) reader.next_host();
+    if (cold) evict(path);  // (the batches the workers have read ahead stay read)
     reader.take_stats();
   }
   const int64_t reused_before = reader.norm_stats_reused();
@@ -390,8 +392,9 @@ int main(int argc, char** argv) {
       if (without_willneed && !willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
       emit(measure_reader(file, set, o, cold));
       if (without_willneed && willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
-      // Warm, a training run's later epochs: the statistics kept, each block normalised as it arrives.
-      if (!cold) emit(measure_reader(file, set, o, false, "seisseg_later_epoch", true));
+      // A training run's later epochs: the statistics kept, each block normalised as it arrives
+      // (cold: the file evicted again after the first epoch, as a dataset larger than memory is).
+      emit(measure_reader(file, set, o, cold, "seisseg_later_epoch", true));
       if (!no_peers) {
         for (const char* impl : {"h5py_generator", "dataloader"}) {
           const std::string cmd = python + " " + script + " --file " + file + " --impl " + impl + " --batch " +
