@@ -189,9 +189,9 @@ constexpr double kAutoBatchMemoryShare = 0.9;
 
 // --batch auto: the largest global batch whose planned step (apps/memory_plan.h) fits every rank's
 // device, at most the training set. Every rank plans its own device; the smallest answer wins.
-// stats: the samples (train, validation) whose normalisation statistics the readers keep, of gathers
-// gather_width traces wide.
-int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t train_samples, int64_t val_samples,
+// The training reader reads train_samples of source_samples gathers gather_width traces wide, and
+// keeps their normalisation statistics (counted in the plan).
+int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t train_samples, int64_t source_samples,
                    int64_t gather_width, Device device, Communicator& comm) {
   if (s.conv_backend == "cudnn") {
     throw UsageError("--batch auto plans the memory of our kernels; with --conv-backend cudnn give --batch N");
@@ -210,7 +210,7 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
   req.cuda_graph = cuda_graph_switch();
   req.step_arena = cuda_arena_switch();
   req.train_samples = train_samples;
-  req.val_samples = val_samples;
+  req.source_samples = source_samples;
   req.gather_width = gather_width;
   MemoryPlanner planner(req);
   const int world = comm.world();
@@ -291,10 +291,8 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   }
 
   if (batch_auto) {
-    s.batch =
-        auto_batch(s, crop_h > 0 ? crop_h : train_set.height(), crop_w > 0 ? crop_w : train_set.width(),
-                   static_cast<int64_t>(split.train.size()),
-                   val_set ? val_set->size() : static_cast<int64_t>(split.val.size()), train_set.width(), device, comm);
+    s.batch = auto_batch(s, crop_h > 0 ? crop_h : train_set.height(), crop_w > 0 ? crop_w : train_set.width(),
+                         static_cast<int64_t>(split.train.size()), train_set.size(), train_set.width(), device, comm);
   }
 
   UNetConfig mc;

@@ -120,10 +120,9 @@ int64_t MemoryPlanner::reader_host_bytes(int64_t batch) const {
     const int threads = req_.reader_threads > 0 ? req_.reader_threads : SampleReader::default_threads();
     bytes += static_cast<int64_t>(threads) * pix * req_.model.in_channels * 4;
   }
-  const int64_t cap = SampleReaderOptions{}.norm_stats_cache_bytes;
-  const int64_t per_sample = GatherNormalizer::Stats::bytes_for(req_.gather_width);
-  for (const int64_t n : {req_.train_samples, req_.val_samples}) {
-    if (n > 0) bytes += std::min(cap, n * per_sample);
+  if (req_.train_samples > 0) {
+    bytes += std::min(SampleReaderOptions{}.norm_stats_cache_bytes,
+                      SampleReader::kept_stats_bytes(req_.source_samples, req_.train_samples, req_.gather_width));
   }
   return bytes;
 }

@@ -34,10 +34,11 @@ struct PlanRequest {
   bool cuda_graph = false;
   // The eager step with its temporaries in the same arena (SEIS_CUDA_ARENA=1): the same memory.
   bool step_arena = false;
-  // The training and validation samples whose normalisation statistics the readers keep (at most
-  // SampleReaderOptions::norm_stats_cache_bytes each), of gathers `gather_width` traces wide:
-  // counted in reader_host_bytes at per-trace normalisation's size. 0: none counted.
-  int64_t train_samples = 0, val_samples = 0, gather_width = 0;
+  // The training reader's normalisation statistics (SampleReader::kept_stats_bytes, at most
+  // SampleReaderOptions::norm_stats_cache_bytes): it keeps them for the `train_samples` it reads of
+  // a source of `source_samples` gathers `gather_width` traces wide; counted in reader_host_bytes at
+  // per-trace normalisation's size. 0: none counted. (Validation does not read through a reader.)
+  int64_t train_samples = 0, source_samples = 0, gather_width = 0;
 };
 
 class MemoryPlanner {

@@ -135,14 +135,34 @@ std::shared_ptr<const GatherNormalizer::Stats> SampleReader::kept_stats(int64_t 
   return stats_.empty() ? nullptr : stats_[static_cast<size_t>(g)];
 }
 
+int64_t SampleReader::kept_stats_bytes(int64_t source_samples, int64_t kept, int64_t traces) {
+  return source_samples * static_cast<int64_t>(sizeof(std::shared_ptr<const GatherNormalizer::Stats>)) +
+         kept * GatherNormalizer::Stats::bytes_for(traces);
+}
+
 void SampleReader::keep_stats(int64_t g, const GatherNormalizer& norm) {
   if (opt_.normalize == Normalize::none || opt_.norm_stats_cache_bytes <= 0) return;
-  auto s = std::make_shared<const GatherNormalizer::Stats>(norm.stats());
+  const int64_t traces = opt_.normalize == Normalize::trace ? source_.width() : 0;
+  {
+    // The budget first (the index counts against it), before copying the statistics.
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    if (stats_full_ || (!stats_.empty() && stats_[static_cast<size_t>(g)])) return;
+    const int64_t after =
+        (stats_.empty() ? kept_stats_bytes(source_.size(), 0, traces) : stats_bytes_) + kept_stats_bytes(0, 1, traces);
+    if (after > opt_.norm_stats_cache_bytes) {
+      stats_full_ = true;
+      return;
+    }
+  }
+  auto kept = std::make_shared<const GatherNormalizer::Stats>(norm.stats());
   std::lock_guard<std::mutex> lock(stats_mu_);
-  if (stats_.empty()) stats_.resize(static_cast<size_t>(source_.size()));
-  if (stats_[static_cast<size_t>(g)] || stats_bytes_ + s->bytes() > opt_.norm_stats_cache_bytes) return;
-  stats_bytes_ += s->bytes();
-  stats_[static_cast<size_t>(g)] = std::move(s);
+  if (stats_.empty()) {
+    stats_.resize(static_cast<size_t>(source_.size()));
+    stats_bytes_ = kept_stats_bytes(source_.size(), 0, traces);
+  }
+  if (stats_[static_cast<size_t>(g)]) return;  // another worker kept it meanwhile
+  stats_bytes_ += kept_stats_bytes(0, 1, traces);
+  stats_[static_cast<size_t>(g)] = std::move(kept);
 }
 
 struct SampleReader::Slot {

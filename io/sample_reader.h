@@ -88,9 +88,9 @@ struct SampleReaderOptions {
   // Before reading a sample, tell the kernel which one this worker reads next (posix_fadvise
   // WILLNEED on its chunks), so that the disk works on it while this one is processed.
   bool will_need = true;
-  // The normalisation's statistics of the samples read so far, kept (up to this many bytes: 8
-  // bytes per trace and sample with per-trace normalisation) so that a later epoch normalises each
-  // block of rows as it arrives instead of in a pass of its own; the same bits. 0: not kept.
+  // The normalisation's statistics of the samples read so far, kept (up to this many bytes in all:
+  // SampleReader::kept_stats_bytes) so that a later epoch normalises each block of rows as it
+  // arrives instead of in a pass of its own; the same bits. 0: not kept.
   int64_t norm_stats_cache_bytes = int64_t{1} << 30;
   Device device = Device::cpu();
   // The data's type in the batches: f32, or bf16 (each value of the f32 sample rounded to nearest
@@ -175,6 +175,11 @@ class SampleReader {
 
   // min(4, hardware threads): the workers when SampleReaderOptions::threads is 0.
   static int default_threads();
+  // The memory of kept normalisation statistics (SampleReaderOptions::norm_stats_cache_bytes
+  // bounds it): an index of one pointer per sample of a source of `source_samples`, and for each of
+  // `kept` samples its statistics (GatherNormalizer::Stats::bytes_for(traces); traces = 0 for
+  // per-sample normalisation).
+  static int64_t kept_stats_bytes(int64_t source_samples, int64_t kept, int64_t traces);
   // Host memory the reader holds for data, whatever n is: the pinned slots, and the workers'
   // full-size scratch gathers when cropping or writing bf16.
   int64_t slot_bytes() const { return slot_bytes_ * static_cast<int64_t>(slots_.size()); }
@@ -226,6 +231,7 @@ class SampleReader {
   mutable std::mutex stats_mu_;
   std::vector<std::shared_ptr<const GatherNormalizer::Stats>> stats_;
   int64_t stats_bytes_ = 0;
+  bool stats_full_ = false;  // the budget is spent: no more are kept
   std::atomic<int64_t> stats_reused_{0};
 };
 

@@ -219,7 +219,7 @@ TEST(MemoryPlan, PeakGrowsLinearlyAndTheLargestBatchIsTight) {
 
 // The reader's host memory: its slots in the batches' type (f32 on the CPU; bf16 on a GPU with bf16
 // activations, apps/trainer.h's batch_dtype), plus each worker's f32 gather for bf16 batches, plus
-// the normalisation statistics the training and validation readers keep.
+// the normalisation statistics the training reader keeps.
 TEST(MemoryPlan, ReaderHostMemoryFollowsTheBatchType) {
   PlanRequest r;
   r.model.levels = 3;
@@ -236,18 +236,17 @@ TEST(MemoryPlan, ReaderHostMemoryFollowsTheBatchType) {
   ASSERT_EQ(setenv("SEIS_CUDA_BF16_STORAGE", "0", 1), 0);
   EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1)) << "fp32 storage: f32 batches";
   ASSERT_EQ(unsetenv("SEIS_CUDA_BF16_STORAGE"), 0);
-  // The kept normalisation statistics: per sample, 8 bytes per trace of the full gather and a fixed
-  // overhead, at most the reader's cap for each of the two readers.
+  // The training reader's kept normalisation statistics: an index over its source and, per sample
+  // it reads, 8 bytes per trace of the full gather and a fixed overhead; at most the reader's cap.
   r.device = Device::cpu();
   r.train_samples = 100;
-  r.val_samples = 7;
+  r.source_samples = 110;
   r.gather_width = 96;
-  const int64_t per = GatherNormalizer::Stats::bytes_for(96);
-  EXPECT_GE(per, 8 * 96);
-  EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1) + 107 * per);
-  r.train_samples = int64_t{1} << 40;
-  EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5),
-            3 * 5 * px * (4 + 1) + SampleReaderOptions{}.norm_stats_cache_bytes + 7 * per);
+  const int64_t kept = SampleReader::kept_stats_bytes(110, 100, 96);
+  EXPECT_GE(kept, 100 * 8 * 96 + 110 * 8);
+  EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1) + kept);
+  r.train_samples = r.source_samples = int64_t{1} << 30;
+  EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1) + SampleReaderOptions{}.norm_stats_cache_bytes);
 }
 
 // The caching allocator's blocks after the planned steps, cached ones included: never less than the

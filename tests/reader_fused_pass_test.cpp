@@ -196,10 +196,8 @@ void expect_equal_to_separate_passes(const std::string& path, const char* what) 
   // Kept statistics: the second epoch normalises each block as it arrives (all of them kept, or
   // with per-trace normalisation those of the first two samples only: a budget of two samples'
   // bytes), or never (0).
-  GatherNormalizer::Stats one;
-  one.col_mean.resize(static_cast<size_t>(w));
-  one.col_inv.resize(static_cast<size_t>(w));
-  for (const int64_t keep : {int64_t{1} << 30, 2 * one.bytes(), int64_t{0}}) {
+  const int64_t two = SampleReader::kept_stats_bytes(set.size(), 2, w);
+  for (const int64_t keep : {int64_t{1} << 30, two, int64_t{0}}) {
     for (const DType dtype : {DType::f32, DType::bf16}) {
       for (Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
         for (const AugCase& c : cases) {
@@ -259,7 +257,7 @@ void expect_equal_to_separate_passes(const std::string& path, const char* what) 
           const int64_t dropped = set.size() - per_epoch;
           if (mode == Normalize::none || keep == 0) {
             EXPECT_EQ(reused, 0) << what << ", " << c.name;
-          } else if (keep == 2 * one.bytes() && mode == Normalize::trace) {  // per sample: two doubles, all kept
+          } else if (keep == two && mode == Normalize::trace) {  // (per sample: smaller, so more are kept)
             EXPECT_GE(reused, 2 - dropped) << what << ", " << c.name;
             EXPECT_LE(reused, 4) << what << ", " << c.name;
           } else {
@@ -298,6 +296,89 @@ TEST(ReaderFusedPass, Float16ConvertedBlockByBlock) {
     expect_equal_to_separate_passes(path, "float16");
     std::remove(path.c_str());
   }
+}
+
+// A source with padding traces (every fourth, holding large values that must never reach a batch)
+// and one sample holding a NaN, over a file's gathers.
+class PaddedSource : public SampleSource {
+ public:
+  explicit PaddedSource(const SampleSource& base) : base_(base) {}
+  int64_t size() const override { return base_.size(); }
+  int64_t height() const override { return base_.height(); }
+  int64_t width() const override { return base_.width(); }
+  bool has_label() const override { return base_.has_label(); }
+  void read(int64_t i, float* data, uint8_t* label) const override {
+    base_.read(i, data, label);
+    const int64_t h = height(), w = width();
+    for (int64_t t = 0; t < h; ++t) {
+      for (int64_t x = 1; x < w; x += 4) data[t * w + x] = 1e6f * static_cast<float>(i + 1) + static_cast<float>(t);
+    }
+    if (i == 3) data[2] = std::nanf("");  // on a real trace
+  }
+  bool has_trace_valid() const override { return true; }
+  void read_trace_valid(int64_t, uint8_t* valid) const override {
+    for (int64_t x = 0; x < width(); ++x) valid[x] = x % 4 == 1 ? 0 : 1;
+  }
+
+ private:
+  const SampleSource& base_;
+};
+
+// Kept statistics with padding traces, a bad sample replaced (--skip-bad-samples) and two ranks:
+// three epochs give the bits of a reader that keeps none, and no padding value reaches a batch
+// (with per-trace normalisation the padding traces are zero).
+TEST(ReaderFusedPass, KeptStatisticsWithPaddingBadSamplesAndRanks) {
+  const std::string path = temp_path("padded");
+  write_f32_file(path, 9, 37, 29, 0);
+  const SampleSet set({path});
+  const PaddedSource src(set);
+  for (const int world : {1, 2}) {
+    for (int rank = 0; rank < world; ++rank) {
+      for (Normalize mode : {Normalize::trace, Normalize::sample}) {
+        SCOPED_TRACE(::testing::Message() << "rank " << rank << " of " << world << ", " << normalize_name(mode));
+        SampleReaderOptions o;
+        o.batch = 4;
+        o.world = world;
+        o.rank = rank;
+        o.seed = 5;
+        o.threads = 2;
+        o.prefetch = 2;
+        o.normalize = mode;
+        o.skip_bad_samples = true;
+        o.augment.flip_receivers = true;
+        o.augment.max_shift = 3;
+        SampleReaderOptions none = o;
+        none.norm_stats_cache_bytes = 0;
+        SampleReader kept(src, o), plain(src, none);
+        const int64_t pix = kept.out_height() * kept.out_width();
+        for (int64_t k = 0; k < 3 * kept.batches_per_epoch(); ++k) {
+          const ReaderBatch a = kept.next(), b = plain.next();
+          ASSERT_EQ(a.samples, b.samples);
+          const int64_t n = a.data.dim(0);
+          ASSERT_EQ(std::memcmp(a.data.data<float>(), b.data.data<float>(), static_cast<size_t>(n * pix) * 4), 0)
+              << "batch " << k;
+          ASSERT_EQ(std::memcmp(a.label.data<uint8_t>(), b.label.data<uint8_t>(), static_cast<size_t>(n * pix)), 0);
+          ASSERT_EQ(std::memcmp(a.trace_valid.data<uint8_t>(), b.trace_valid.data<uint8_t>(),
+                                static_cast<size_t>(n * kept.out_width())),
+                    0);
+          for (int64_t j = 0; j < n; ++j) {
+            const uint8_t* valid = a.trace_valid.data<uint8_t>() + j * kept.out_width();
+            const float* d = a.data.data<float>() + j * pix;
+            for (int64_t p = 0; p < pix; ++p) {
+              // (Per-trace normalisation keeps a zero trace at zero; per-sample moves it to -mean/std.)
+              if (mode == Normalize::trace && valid[p % kept.out_width()] == 0) {
+                ASSERT_EQ(d[p], 0.0f) << "padding reached batch " << k;
+              }
+            }
+          }
+        }
+        EXPECT_GT(kept.norm_stats_reused(), 0);
+        EXPECT_EQ(plain.norm_stats_reused(), 0);
+        EXPECT_GT(kept.skipped_total(), 0) << "the NaN sample was read and replaced";
+      }
+    }
+  }
+  std::remove(path.c_str());
 }
 
 // read_rows delivers every row once, in order, in blocks that tile the gather.
