@@ -160,7 +160,10 @@ void SampleReader::keep_stats(int64_t g, const GatherNormalizer& norm) {
     stats_.resize(static_cast<size_t>(source_.size()));
     stats_bytes_ = kept_stats_bytes(source_.size(), 0, traces);
   }
-  if (stats_[static_cast<size_t>(g)]) return;  // another worker kept it meanwhile
+  // Another worker may have kept it, or spent the budget, meanwhile.
+  if (stats_[static_cast<size_t>(g)] || stats_bytes_ + kept_stats_bytes(0, 1, traces) > opt_.norm_stats_cache_bytes) {
+    return;
+  }
   stats_bytes_ += kept_stats_bytes(0, 1, traces);
   stats_[static_cast<size_t>(g)] = std::move(kept);
 }
