@@ -38,7 +38,6 @@ class GatherNormalizer {
     std::vector<float> col_mean, col_inv;  // per trace
     // The memory one set of statistics takes, as a reader keeps it (with its allocations' overhead).
     static int64_t bytes_for(int64_t traces) { return static_cast<int64_t>(sizeof(Stats)) + 64 + 8 * traces; }
-    int64_t bytes() const { return bytes_for(static_cast<int64_t>(col_mean.size())); }
   };
   Stats stats() const;
   void set_stats(const Stats& s);  // instead of begin(), add_rows() and finish()
