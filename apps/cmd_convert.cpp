@@ -3,7 +3,8 @@
 // padded with zero traces and marked in /trace_valid) with no /label, every header kept
 // (io/segy_headers.h); the file appears under --out only once complete. Field records of one width
 // convert in a single read of the SEG-Y; records of different widths need a first pass over the
-// trace headers to find W.
+// trace headers to find W. The gathers are read and decoded on a second thread, a few ahead of the
+// one being written (io/segy_gather_stream.h), so the read and the write overlap.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -15,11 +16,15 @@
 #include "apps/commands.h"
 #include "io/hdf5_dataset.h"
 #include "io/segy.h"
+#include "io/segy_gather_stream.h"
 #include "io/segy_headers.h"
 
 namespace seis {
 
 namespace {
+
+// The gathers read ahead of the one being written: at most this many bytes of them (and at least one).
+constexpr int64_t kReadAheadBytes = int64_t{64} << 20;
 
 std::string base_name(const std::string& path) {
   const size_t slash = path.find_last_of('/');
@@ -89,18 +94,21 @@ bool write_dataset(const SegyFile& segy, const std::string& in, const std::strin
   writer.add_table(segy_header_table());
   if (padded) writer.add_byte_rows("trace_valid", w, std::max<int64_t>(1, std::min<int64_t>(1024, (1 << 20) / w)));
 
-  std::vector<float> gather(static_cast<size_t>(h * w));
-  std::vector<uint8_t> headers(static_cast<size_t>(w * kSegyTraceHeaderBytes)), valid(static_cast<size_t>(w));
+  // The next gathers are read and decoded on a thread of their own while this one is written.
+  const int64_t gather_bytes = h * w * 4 + w * kSegyTraceHeaderBytes;
+  SegyGatherStream stream(segy, gathers, w, SegyGatherStream::depth_for(gather_bytes, kReadAheadBytes));
+  std::vector<uint8_t> valid(static_cast<size_t>(w));
   std::vector<SegyHeaderRow> rows(static_cast<size_t>(w));
   int64_t previous_ffid = 0;
   const auto start = std::chrono::steady_clock::now();
   auto last = start;
   for (int64_t i = 0; i < n; ++i) {
     const SegyGather& g = gathers[static_cast<size_t>(i)];
-    segy.read_gather(g, gather.data(), w, headers.data());
-    writer.write(i, gather.data(), nullptr);
+    const SegyGatherStream::Gather read = stream.next();
+    const uint8_t* headers = read.headers;
+    writer.write(i, read.data, nullptr);
     for (int64_t j = 0; j < g.traces; ++j) {
-      rows[static_cast<size_t>(j)] = segy_header_row(headers.data() + j * kSegyTraceHeaderBytes, info.big_endian, i, j);
+      rows[static_cast<size_t>(j)] = segy_header_row(headers + j * kSegyTraceHeaderBytes, info.big_endian, i, j);
     }
     if (assumed) {
       for (int64_t j = 0; j < g.traces; ++j) {
@@ -109,7 +117,7 @@ bool write_dataset(const SegyFile& segy, const std::string& in, const std::strin
       }
       previous_ffid = rows[0].ffid;
     }
-    writer.append_byte_rows("segy_trace_headers", headers.data(), g.traces);
+    writer.append_byte_rows("segy_trace_headers", headers, g.traces);
     writer.append_rows("headers", rows.data(), g.traces);
     if (padded) {
       std::fill(valid.begin(), valid.end(), 0);

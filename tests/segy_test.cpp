@@ -5,15 +5,18 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/error.h"
+#include "io/segy_gather_stream.h"
 
 namespace seis {
 namespace {
@@ -397,6 +400,63 @@ TEST(Segy, CraftedMalformedFilesAreRefused) {
     b.resize(3600 + 240 + 1000);  // declares far more samples than the file holds
     expect_refused(write_file("huge.sgy", b), "truncated or malformed");
   }
+}
+
+// The stream gives each gather exactly as read_gather reads it, in order, padded to the width asked
+// for, at every depth; a bad trace header fails the gather that holds it and no earlier one; and a
+// consumer may stop early (the destructor joins a thread that is waiting for a free slot).
+TEST(SegyGatherStream, GathersInOrderAsReadGatherReadsThem) {
+  Synth s;
+  s.traces = 23;
+  s.ns = 7;
+  s.per_record = 5;  // field records of 5, 5, 5, 5 and 3 traces
+  const SegyFile f(write_file("stream.sgy", make_segy(s)));
+  const std::vector<SegyGather> gathers = f.gathers_by_field_record();
+  ASSERT_EQ(gathers.size(), 5u);
+  const int64_t w = 6;  // one column of padding for most gathers, three for the last
+  for (int depth : {1, 2, 3, 8}) {
+    SCOPED_TRACE("depth " + std::to_string(depth));
+    SegyGatherStream stream(f, gathers, w, depth);
+    EXPECT_EQ(stream.depth(), std::min(depth, 5));
+    for (size_t i = 0; i < gathers.size(); ++i) {
+      const SegyGatherStream::Gather g = stream.next();
+      EXPECT_EQ(g.index, static_cast<int64_t>(i));
+      // Time for the thread to read on: it must not touch the slot held here.
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::vector<float> want(static_cast<size_t>(s.ns * w), -1.0f);
+      std::vector<uint8_t> want_headers(static_cast<size_t>(gathers[i].traces * 240));
+      f.read_gather(gathers[i], want.data(), w, want_headers.data());
+      EXPECT_EQ(std::memcmp(g.data, want.data(), want.size() * sizeof(float)), 0) << "gather " << i;
+      EXPECT_EQ(std::memcmp(g.headers, want_headers.data(), want_headers.size()), 0) << "gather " << i;
+    }
+    EXPECT_THROW(stream.next(), Error);
+  }
+  {
+    SegyGatherStream stream(f, gathers, w, 2);  // stopped after one gather, the thread blocked on a slot
+    EXPECT_EQ(stream.next().index, 0);
+  }
+  {
+    SegyGatherStream stream(f, gathers, w, 3);  // stopped before any
+  }
+
+  std::vector<uint8_t> b = make_segy(s);
+  put(b, 3600 + 12 * (240 + 7 * 4) + 114, 9, 2, true);  // trace 12, in the third gather
+  const std::string path = write_file("stream-bad.sgy", b);
+  const SegyFile bad(path);
+  // (By counts: gathers_by_field_record's pass over the headers would fail before any read.)
+  SegyGatherStream stream(bad, bad.gathers_by_count(s.traces), s.traces, 2);
+  try {
+    stream.next();
+    FAIL() << "the gather holding trace 12 was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("trace 12 header"), std::string::npos) << e.what();
+  }
+  SegyGatherStream by_trace(bad, bad.gathers_by_count(1), 1, 4);  // the 12 gathers before it arrive
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_EQ(by_trace.next().index, i);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the thread reaches trace 12 meanwhile
+  }
+  EXPECT_THROW(by_trace.next(), InputError);
 }
 
 TEST(Segy, IbmConversionIsExact) {
