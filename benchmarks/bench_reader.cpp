@@ -13,6 +13,8 @@
 //                   the reader's slots: what filling the slots costs with no processing at all
 //   fio             fio (Debian's fio, when installed): as many jobs as reader threads, each reading its
 //                   share of the file sequentially in 4 MiB requests (psync): parallel reads of the disk
+//   fio_direct      the same with O_DIRECT (cold only): whether reading past the page cache, as the
+//                   reader could into aligned pinned slots, would pay on this disk (fio_direct_over_fio)
 //   h5py_generator  benchmarks/reader_peers.py: the paper's per-sample h5py generator
 //   dataloader      benchmarks/reader_peers.py: PyTorch DataLoader over h5py, 2 workers, pin_memory
 // Prints one JSON line per measurement, then the ratios. GB/s counts file bytes (data + labels).
@@ -223,15 +225,17 @@ nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSe
           {"ring_bytes", ring * per_sample}};
 }
 
-// fio's parallel sequential read of the file, or null when fio is not installed.
-nlohmann::ordered_json measure_fio(const std::string& path, int jobs, bool cold) {
+// fio's parallel sequential read of the file, or null when fio is not installed. direct: O_DIRECT
+// (--direct=1), the disk into the buffers past the page cache (cold only: nothing is cached).
+nlohmann::ordered_json measure_fio(const std::string& path, int jobs, bool cold, bool direct = false) {
   if (std::system("command -v fio >/dev/null 2>&1") != 0) return nullptr;
   if (cold) evict(path);
   const int64_t share = file_size(path) / jobs / 4096 * 4096;
   const std::string cmd = "fio --name=seisseg_bench --filename='" + path +
                           "' --readonly --rw=read --bs=4m --ioengine=psync --numjobs=" + std::to_string(jobs) +
                           " --size=" + std::to_string(share) + " --offset_increment=" + std::to_string(share) +
-                          " --invalidate=" + (cold ? "1" : "0") + " --group_reporting --output-format=json 2>/dev/null";
+                          " --invalidate=" + (cold ? "1" : "0") + " --direct=" + (direct ? "1" : "0") +
+                          " --group_reporting --output-format=json 2>/dev/null";
   const nlohmann::json j = nlohmann::json::parse(run_capture(cmd), nullptr, false);
   if (j.is_discarded() || !j.contains("jobs") || j["jobs"].empty()) {
     std::fprintf(stderr, "bench_reader: fio gave no JSON result\n");
@@ -239,9 +243,15 @@ nlohmann::ordered_json measure_fio(const std::string& path, int jobs, bool cold)
   }
   const nlohmann::json& rd = j["jobs"][0]["read"];
   const double bytes = rd.value("io_bytes", 0.0), bw = rd.value("bw_bytes", 0.0);
-  return {{"bench", "reader"}, {"impl", "fio"},         {"mode", cold ? "cold" : "warm"},
-          {"bytes", bytes},    {"seconds", bytes / bw}, {"gb_per_s", bw / 1e9},
-          {"jobs", jobs},      {"block_mib", 4},        {"ioengine", "psync"}};
+  return {{"bench", "reader"},
+          {"impl", direct ? "fio_direct" : "fio"},
+          {"mode", cold ? "cold" : "warm"},
+          {"bytes", bytes},
+          {"seconds", bytes / bw},
+          {"gb_per_s", bw / 1e9},
+          {"jobs", jobs},
+          {"block_mib", 4},
+          {"ioengine", "psync"}};
 }
 
 // One epoch of a fresh reader; with later_epoch, its second epoch (the first untimed): a training
@@ -385,6 +395,11 @@ int main(int argc, char** argv) {
       if (!slots.is_null()) emit(slots);
       const nlohmann::ordered_json fio = measure_fio(file, o.threads, cold);
       if (!fio.is_null()) emit(fio);
+      if (cold) {
+        // Would O_DIRECT reads into the slots (issue 13) beat the page cache on this disk?
+        const nlohmann::ordered_json direct = measure_fio(file, o.threads, cold, true);
+        if (!direct.is_null()) emit(direct);
+      }
       // Without the hints first, or second with --willneed-first: the two orders tell an order effect
       // (e.g. reclaim after the peers) from the hints' own.
       SampleReaderOptions plain = o;
@@ -419,6 +434,9 @@ int main(int argc, char** argv) {
       const double ours = gbs["seisseg"];
       for (const char* peer : {"raw", "raw_slots", "fio", "seisseg_no_willneed", "h5py_generator", "dataloader"}) {
         if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = ours / gbs[peer];
+      }
+      if (gbs.count("fio_direct") && gbs.count("fio") && gbs["fio"] > 0) {
+        ratio["fio_direct_over_fio"] = gbs["fio_direct"] / gbs["fio"];
       }
       if (gbs.count("seisseg_later_epoch") && gbs.count("raw_slots") && gbs["raw_slots"] > 0) {
         ratio["seisseg_later_epoch_over_raw_slots"] = gbs["seisseg_later_epoch"] / gbs["raw_slots"];
