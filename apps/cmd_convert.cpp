@@ -23,7 +23,8 @@ namespace seis {
 
 namespace {
 
-// The gathers read ahead of the one being written: at most this many bytes of them (and at least one).
+// The gathers read ahead of the one being written: at most this many bytes of them, and at least one
+// for gathers up to SegyGatherStream::kMaxReadAheadGather (1 GiB).
 constexpr int64_t kReadAheadBytes = int64_t{64} << 20;
 
 std::string base_name(const std::string& path) {

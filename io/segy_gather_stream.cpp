@@ -1,15 +1,15 @@
 #include "io/segy_gather_stream.h"
 
 #include <algorithm>
-#include <utility>
 
 #include "engine/error.h"
 #include "io/segy_headers.h"
 
 namespace seis {
 
-SegyGatherStream::SegyGatherStream(const SegyFile& segy, std::vector<SegyGather> gathers, int64_t width, int depth)
-    : segy_(segy), gathers_(std::move(gathers)), width_(width) {
+SegyGatherStream::SegyGatherStream(const SegyFile& segy, const std::vector<SegyGather>& gathers, int64_t width,
+                                   int depth)
+    : segy_(segy), gathers_(gathers), width_(width) {
   SEIS_CHECK(depth >= 1, "SegyGatherStream: depth " << depth);
   for (const SegyGather& g : gathers_) {
     SEIS_CHECK(g.traces <= width_,
@@ -35,6 +35,8 @@ SegyGatherStream::~SegyGatherStream() {
 void SegyGatherStream::run() {
   const int64_t depth = static_cast<int64_t>(slots_.size());
   for (int64_t i = 0; i < size(); ++i) {
+    // Gather i goes into slot i % depth once gather i - depth is released: the consumer holds
+    // gather released_ at most, which is in another slot.
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || i < released_ + depth; });
@@ -78,8 +80,9 @@ SegyGatherStream::Gather SegyGatherStream::next() {
 }
 
 int SegyGatherStream::depth_for(int64_t gather_bytes, int64_t budget_bytes) {
-  if (gather_bytes <= 0) return 8;
-  return static_cast<int>(std::clamp<int64_t>(budget_bytes / gather_bytes, 1, 8));
+  if (gather_bytes > kMaxReadAheadGather) return 1;
+  const int64_t ahead = gather_bytes > 0 ? budget_bytes / gather_bytes : 7;
+  return 1 + static_cast<int>(std::clamp<int64_t>(ahead, 1, 7));
 }
 
 }  // namespace seis

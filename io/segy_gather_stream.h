@@ -1,7 +1,8 @@
 // SegyGatherStream: the gathers of a SEG-Y file, read and decoded in order on a thread of their own
-// up to `depth` gathers ahead of the consumer, so that the disk reads the next gathers while the
-// consumer writes this one (seisseg convert). Without it the read, the decoding and the write of each
-// gather follow one another, and the convert takes their sum rather than the longest of them.
+// into a ring of `depth` buffers (the one the consumer holds included, so up to depth - 1 gathers
+// ahead of it), so that the disk reads the next gathers while the consumer writes this one (seisseg
+// convert). Without it the read, the decoding and the write of each gather follow one another, and
+// the convert takes their sum rather than the longest of them. At depth 1 they still do.
 //
 // Memory: `depth` gathers of [samples, width] floats and their trace headers, whatever the file's
 // size. depth_for() chooses the depth from a byte budget.
@@ -29,9 +30,10 @@ class SegyGatherStream {
     int64_t index = 0;                 // into the gathers given to the constructor
   };
 
-  // Starts reading gathers[0], gathers[1], ... of `segy` (which must outlive the stream) into
-  // `width` columns (at least every gather's trace count). depth >= 1.
-  SegyGatherStream(const SegyFile& segy, std::vector<SegyGather> gathers, int64_t width, int depth);
+  // Starts reading gathers[0], gathers[1], ... of `segy` into `width` columns (at least every
+  // gather's trace count). `segy` and `gathers` must outlive the stream. depth >= 1.
+  SegyGatherStream(const SegyFile& segy, const std::vector<SegyGather>& gathers, int64_t width, int depth);
+  SegyGatherStream(const SegyFile&, std::vector<SegyGather>&&, int64_t, int) = delete;  // (a list that would die)
   // Stops the thread (after the read in progress) and joins it.
   ~SegyGatherStream();
   SegyGatherStream(const SegyGatherStream&) = delete;
@@ -43,9 +45,12 @@ class SegyGatherStream {
   int64_t size() const { return static_cast<int64_t>(gathers_.size()); }
   int depth() const { return static_cast<int>(slots_.size()); }
 
-  // The depth that keeps the buffers within budget_bytes (at least 1, at most 8) for gathers of
-  // gather_bytes each (samples * width * 4 plus width * 240).
+  // The depth for gathers of gather_bytes each (samples * width * 4 plus width * 240): the buffer
+  // being written plus as many read ahead as fit in budget_bytes, at most 7 and at least 1 for
+  // gathers up to kMaxReadAheadGather. Larger gathers get depth 1: read and written in turn, in one
+  // buffer, as a survey of such gathers would otherwise hold two of them.
   static int depth_for(int64_t gather_bytes, int64_t budget_bytes);
+  static constexpr int64_t kMaxReadAheadGather = int64_t{1} << 30;
 
  private:
   struct Slot {
@@ -55,7 +60,7 @@ class SegyGatherStream {
   void run();
 
   const SegyFile& segy_;
-  const std::vector<SegyGather> gathers_;
+  const std::vector<SegyGather>& gathers_;
   const int64_t width_;
   std::vector<Slot> slots_;
   std::mutex mu_;

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs seisseg's threaded code under ThreadSanitizer: the reader's workers, synth's generator threads,
-# the windowed inference's prefetch, the training loop fed by reader threads, the stop signal, and
-# (under mpirun, 2 ranks) the MPI communicator's comm thread.
+# the windowed inference's prefetch, convert's read-ahead of SEG-Y gathers, the training loop fed by
+# reader threads, the stop signal, and (under mpirun, 2 ranks) the MPI communicator's comm thread.
 #
 #   scripts/tsan.sh [--build-dir D] [--cxx C++] [--cc CC] [--mpiexec M]
 #
 # Builds the targets it runs (-DSEIS_TSAN=ON, CPU only, -O1 -g1) in D (default build-tsan), then runs
 # the GoogleTest programs with threads (the reader, the dataset files, concurrent HDF5 reads, the
-# windowed inference's prefetch) and, under mpirun with 2 ranks, mpi_comm_test (the comm thread);
+# windowed inference's prefetch, the SEG-Y gather stream) and, under mpirun with 2 ranks, mpi_comm_test (the comm thread);
 # then the seisseg program: synth, train with 2 reader threads then its resume, a train stopped by
 # SIGINT, and detect. Every process writes its reports to D/reports (TSAN_OPTIONS log_path, so
 # children whose output goes nowhere too); any report fails the run, and so does a probe with a
@@ -138,8 +138,9 @@ fi
 # (it dies, hangs, throws, finishes), a loop cut short by the time limit, sound files. The vetting
 # also runs from the reader's workers (dataset_files_test, train with --max-open-files 1).
 tests=(sample_reader_test reader_fused_pass_test dataset_files_test hdf5_dataset_test windowed_inference_test
-  hdf5_vet_test)
+  hdf5_vet_test segy_test)
 declare -A filter=(
+  [segy_test]="SegyGatherStream.*"
   [reader_fused_pass_test]="-ReaderFusedPass.Float32SeveralReadBlocksPerGather:ReaderFusedPass.Float16ConvertedBlockByBlock"
   [hdf5_dataset_test]="Hdf5Dataset.ConcurrentReadsFromFourThreads"
   [hdf5_vet_test]="-Vet.KnownLibraryCrashIsAnErrorNamingTheFile:Vet.LibraryFaultIsAnError")

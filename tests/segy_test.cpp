@@ -439,19 +439,29 @@ TEST(SegyGatherStream, GathersInOrderAsReadGatherReadsThem) {
     SegyGatherStream stream(f, gathers, w, 3);  // stopped before any
   }
 
+  // The depth for a budget: the buffer being written and 1 to 7 read ahead; none ahead past 1 GiB.
+  EXPECT_EQ(SegyGatherStream::depth_for(int64_t{2} << 20, int64_t{64} << 20), 8);
+  EXPECT_EQ(SegyGatherStream::depth_for(int64_t{16} << 20, int64_t{64} << 20), 5);
+  EXPECT_EQ(SegyGatherStream::depth_for(int64_t{40} << 20, int64_t{64} << 20), 2);
+  EXPECT_EQ(SegyGatherStream::depth_for(int64_t{1} << 30, int64_t{64} << 20), 2);
+  EXPECT_EQ(SegyGatherStream::depth_for((int64_t{1} << 30) + 1, int64_t{64} << 20), 1);
+  EXPECT_EQ(SegyGatherStream::depth_for(0, int64_t{64} << 20), 8);
+
   std::vector<uint8_t> b = make_segy(s);
   put(b, 3600 + 12 * (240 + 7 * 4) + 114, 9, 2, true);  // trace 12, in the third gather
   const std::string path = write_file("stream-bad.sgy", b);
   const SegyFile bad(path);
   // (By counts: gathers_by_field_record's pass over the headers would fail before any read.)
-  SegyGatherStream stream(bad, bad.gathers_by_count(s.traces), s.traces, 2);
+  const std::vector<SegyGather> whole = bad.gathers_by_count(s.traces);
+  SegyGatherStream stream(bad, whole, s.traces, 2);
   try {
     stream.next();
     FAIL() << "the gather holding trace 12 was read";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("trace 12 header"), std::string::npos) << e.what();
   }
-  SegyGatherStream by_trace(bad, bad.gathers_by_count(1), 1, 4);  // the 12 gathers before it arrive
+  const std::vector<SegyGather> by_count = bad.gathers_by_count(1);
+  SegyGatherStream by_trace(bad, by_count, 1, 4);  // the 12 gathers before it arrive
   for (int i = 0; i < 12; ++i) {
     EXPECT_EQ(by_trace.next().index, i);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the thread reaches trace 12 meanwhile
