@@ -285,6 +285,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"prefetch", o.prefetch},
           {"batch", o.batch},
           {"normalize", normalize_name(o.normalize)},
+          {"flip", o.augment.flip_receivers},
           {"will_need", o.will_need},
           {"pinned_slot_bytes", reader.slot_bytes()},
           {"setup_seconds", t0 - t_setup},
@@ -300,6 +301,7 @@ int main(int argc, char** argv) {
   int64_t samples = 52, size = 4096, batch = 4;
   int threads = 0, prefetch = 3, workers = 2;
   bool no_peers = false, keep = false, without_willneed = false, willneed_first = false, sparse_raw = false;
+  bool flip = false;
   double sparse_gb = 0;
   app.add_option("--file", file, "HDF5 file to read; created (and deleted after) when missing")->capture_default_str();
   app.add_option("--samples", samples, "samples of a created file")->capture_default_str();
@@ -308,6 +310,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "reader worker threads (0: min(4, cores))")->capture_default_str();
   app.add_option("--prefetch", prefetch)->capture_default_str();
   app.add_option("--normalize", normalize, "trace, sample or none")->capture_default_str();
+  app.add_flag("--flip", flip, "the reader flips the receiver axis at random (train --flip)");
   app.add_option("--workers", workers, "DataLoader workers")->capture_default_str();
   app.add_option("--python", python, "the Python with h5py and torch")->capture_default_str();
   app.add_flag("--no-peers", no_peers, "skip the Python peers");
@@ -352,6 +355,7 @@ int main(int argc, char** argv) {
         threads > 0 ? threads : static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
     o.prefetch = prefetch;
     o.normalize = parse_normalize(normalize);
+    o.augment.flip_receivers = flip;
     std::string script = "benchmarks/reader_peers.py";
     if (!file_exists(script)) script = std::string(SEIS_SOURCE_DIR) + "/" + script;
 

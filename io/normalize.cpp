@@ -142,9 +142,14 @@ void GatherNormalizer::apply_row(const float* row, float* dst, int64_t x0, int64
   }
 }
 
-void GatherNormalizer::apply_rows_in_place(float* rows, int64_t count) const {
-  if (mode_ == Normalize::none) return;
-  for (int64_t t = 0; t < count; ++t) apply_row(rows + t * width_, rows + t * width_, 0, width_, false);
+void GatherNormalizer::apply_rows_in_place(float* rows, int64_t count, bool reverse) const {
+  for (int64_t t = 0; t < count; ++t) {
+    float* row = rows + t * width_;
+    // Normalised where it is, then reversed: column j ends up with column w - 1 - j's normalised
+    // value, as apply_row(row, dst, 0, width, true) computes it; both while the row is in cache.
+    if (mode_ != Normalize::none) apply_row(row, row, 0, width_, false);
+    if (reverse) std::reverse(row, row + width_);
+  }
 }
 
 GatherNormalizer::Stats GatherNormalizer::stats() const {

@@ -28,8 +28,9 @@ class GatherNormalizer {
   // reverse), j in [0, count). `row` is a whole source row; dst may be row + x0 when not reverse
   // (each value is computed from the one it replaces), and must not overlap the row otherwise.
   void apply_row(const float* row, float* dst, int64_t x0, int64_t count, bool reverse) const;
-  // `count` whole rows normalised in place: apply_row of each row onto itself.
-  void apply_rows_in_place(float* rows, int64_t count) const;
+  // `count` whole rows normalised in place: apply_row of each row onto itself. reverse: each row
+  // also reversed (what apply_row(row, dst, 0, width, true) writes, without a second row).
+  void apply_rows_in_place(float* rows, int64_t count, bool reverse = false) const;
 
   // What finish() computed, to normalise the same gather again without its sums: after
   // set_stats(stats()) of the same gather, apply_row gives the same bits. `none` keeps nothing.

@@ -109,6 +109,19 @@ void place_rows(const Placement& p, const T* src, D* dst, T* tmp, Emit emit) {
   if constexpr (std::is_same_v<T, D>) place_rows_in_place(p, dst, tmp, emit);
 }
 
+// dst[j] = src[n - 1 - j] for j in [0, n): eight bytes at a time, each word byte-swapped (a flipped
+// label row; a byte at a time it cost as much as the data's whole pass).
+void reverse_copy_bytes(const uint8_t* src, int64_t n, uint8_t* dst) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    uint64_t v = 0;
+    std::memcpy(&v, src + n - j - 8, 8);
+    v = __builtin_bswap64(v);
+    std::memcpy(dst + j, &v, 8);
+  }
+  for (; j < n; ++j) dst[j] = src[n - 1 - j];
+}
+
 std::string i2s(int64_t v) { return std::to_string(v); }
 
 }  // namespace
@@ -438,14 +451,41 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     }
   }
 
+  // The augmentation's draws depend on the position only (not on the sample a bad one gives way to).
+  Placement p;
+  p.h = h;
+  p.w = w;
+  p.oh = out_h_;
+  p.ow = out_w_;
+  p.circular = a.shift_circular;
+  p.in_place = !crop;
+  if (a.any()) {
+    // One stream per (seed, epoch, position): the same draws whichever thread, rank count or timing.
+    Rng rng(hash_combine(opt_.seed, 0xa6a6000000000000ull + static_cast<uint64_t>(epoch)), static_cast<uint64_t>(pos));
+    p.flip = a.flip_receivers && (rng.next_u64() & 1u);
+    if (a.max_shift > 0) {
+      p.shift = static_cast<int64_t>(rng.below(static_cast<uint64_t>(2 * a.max_shift + 1))) - a.max_shift;
+    }
+    if (crop) {
+      p.t0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(h - out_h_ + 1)));
+      p.x0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(w - out_w_ + 1)));
+    }
+  }
+  // Rows that stay where they are but for a flip are finished block by block as they arrive when
+  // nothing needs the whole gather first: the statistics are kept (or there are none).
+  const bool rows_stay = !crop && !bf16_out && p.shift == 0;
+
   // Read; each block of rows is checked and summed while it is in cache, or, when the sample's
-  // statistics are kept from an earlier read, checked and normalised. With skip_bad_samples a bad
-  // sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
+  // statistics are kept from an earlier read, checked and normalised (and flipped where the rows
+  // stay). With skip_bad_samples a bad sample (NaN or Inf, or a read error) gives way to the next
+  // good one in the permutation.
   std::shared_ptr<const GatherNormalizer::Stats> known;
+  bool finished = false;  // the data rows are final after the read
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;
     known = kept_stats(g);
+    finished = rows_stay && (known || opt_.normalize == Normalize::none);
     try {
       // Padding traces are read as zeros, before the check and the sums: what a file holds there
       // never reaches the network.
@@ -461,7 +501,9 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
         if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
         finite = all_finite(rows, (r1 - r0) * w);
         if (!finite) return;
-        if (known) {
+        if (finished) {
+          norm.apply_rows_in_place(rows, r1 - r0, p.flip);
+        } else if (known) {
           norm.apply_rows_in_place(rows, r1 - r0);
         } else {
           norm.add_rows(rows, r1 - r0);
@@ -499,25 +541,6 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   // The rows' normalisation on the move below, unless they were normalised as they arrived.
   const GatherNormalizer& row_norm = known ? scratch.identity : norm;
 
-  Placement p;
-  p.h = h;
-  p.w = w;
-  p.oh = out_h_;
-  p.ow = out_w_;
-  p.circular = a.shift_circular;
-  p.in_place = !crop;
-  if (a.any()) {
-    // One stream per (seed, epoch, position): the same draws whichever thread, rank count or timing.
-    Rng rng(hash_combine(opt_.seed, 0xa6a6000000000000ull + static_cast<uint64_t>(epoch)), static_cast<uint64_t>(pos));
-    p.flip = a.flip_receivers && (rng.next_u64() & 1u);
-    if (a.max_shift > 0) {
-      p.shift = static_cast<int64_t>(rng.below(static_cast<uint64_t>(2 * a.max_shift + 1))) - a.max_shift;
-    }
-    if (crop) {
-      p.t0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(h - out_h_ + 1)));
-      p.x0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(w - out_w_ + 1)));
-    }
-  }
   const bool moved = !p.in_place || p.flip || p.shift != 0;
   if (bf16_out) {
     // From the f32 gather to the slot's bf16 rows: each row normalised, then rounded while in cache.
@@ -528,7 +551,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       row_norm.apply_row(from, out_row, p.x0, p.ow, p.flip);
       for (int64_t j = 0; j < p.ow; ++j) to[j] = to_bf16(out_row[j]);
     });
-  } else if (moved || (opt_.normalize != Normalize::none && !known)) {
+  } else if (!finished && (moved || (opt_.normalize != Normalize::none && !known))) {
     place_rows(p, data, dst_data, scratch.data_row.data(),
                [&](const float* from, float* to) { row_norm.apply_row(from, to, p.x0, p.ow, p.flip); });
   }
@@ -537,7 +560,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       if (!p.flip) {
         if (from + p.x0 != to) std::memcpy(to, from + p.x0, static_cast<size_t>(p.ow));
       } else {
-        for (int64_t j = 0; j < p.ow; ++j) to[j] = from[w - 1 - p.x0 - j];
+        reverse_copy_bytes(from + (w - p.x0 - p.ow), p.ow, to);
       }
     });
   }
