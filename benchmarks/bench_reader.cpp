@@ -310,7 +310,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "reader worker threads (0: min(4, cores))")->capture_default_str();
   app.add_option("--prefetch", prefetch)->capture_default_str();
   app.add_option("--normalize", normalize, "trace, sample or none")->capture_default_str();
-  app.add_flag("--flip", flip, "the reader flips the receiver axis at random (train --flip)");
+  app.add_flag("--flip", flip,
+               "seisseg's readers flip the receiver axis at random (train --flip; the Python peers do not)");
   app.add_option("--workers", workers, "DataLoader workers")->capture_default_str();
   app.add_option("--python", python, "the Python with h5py and torch")->capture_default_str();
   app.add_flag("--no-peers", no_peers, "skip the Python peers");

@@ -22,9 +22,10 @@
 // crop) and normalises it on the way, in the slot itself when not cropping. The bits are those of
 // the separate passes (normalize_gather, then flip, shift, crop). A bf16 reader works in f32 in a
 // scratch gather and rounds each output row into the slot on that pass. A sample read before (its
-// statistics kept: norm_stats_cache_bytes) is normalised block by block as it arrives instead, and
-// flipped there too, so that without a time shift or crop an f32 reader makes no pass of its own
-// over it after the read; so does an f32 reader without normalisation, in every epoch.
+// statistics kept: norm_stats_cache_bytes) is normalised block by block as it arrives instead, and,
+// when its rows stay in place (f32, a drawn shift of 0, no crop), flipped there too, so that its
+// data needs no pass after the read (a flipped label still gets one); so does a sample of an f32
+// reader without normalisation, in every epoch.
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
