@@ -286,6 +286,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"batch", o.batch},
           {"normalize", normalize_name(o.normalize)},
           {"flip", o.augment.flip_receivers},
+          {"dtype", o.dtype == DType::bf16 ? "bf16" : "f32"},
           {"will_need", o.will_need},
           {"pinned_slot_bytes", reader.slot_bytes()},
           {"setup_seconds", t0 - t_setup},
@@ -301,7 +302,7 @@ int main(int argc, char** argv) {
   int64_t samples = 52, size = 4096, batch = 4;
   int threads = 0, prefetch = 3, workers = 2;
   bool no_peers = false, keep = false, without_willneed = false, willneed_first = false, sparse_raw = false;
-  bool flip = false;
+  bool flip = false, bf16_batches = false;
   double sparse_gb = 0;
   app.add_option("--file", file, "HDF5 file to read; created (and deleted after) when missing")->capture_default_str();
   app.add_option("--samples", samples, "samples of a created file")->capture_default_str();
@@ -312,6 +313,7 @@ int main(int argc, char** argv) {
   app.add_option("--normalize", normalize, "trace, sample or none")->capture_default_str();
   app.add_flag("--flip", flip,
                "seisseg's readers flip the receiver axis at random (train --flip; the Python peers do not)");
+  app.add_flag("--bf16", bf16_batches, "seisseg's readers write bf16 batches (train --precision bf16)");
   app.add_option("--workers", workers, "DataLoader workers")->capture_default_str();
   app.add_option("--python", python, "the Python with h5py and torch")->capture_default_str();
   app.add_flag("--no-peers", no_peers, "skip the Python peers");
@@ -357,6 +359,7 @@ int main(int argc, char** argv) {
     o.prefetch = prefetch;
     o.normalize = parse_normalize(normalize);
     o.augment.flip_receivers = flip;
+    if (bf16_batches) o.dtype = DType::bf16;
     std::string script = "benchmarks/reader_peers.py";
     if (!file_exists(script)) script = std::string(SEIS_SOURCE_DIR) + "/" + script;
 

@@ -471,9 +471,32 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       p.x0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(w - out_w_ + 1)));
     }
   }
-  // Rows that stay where they are but for a flip are finished block by block as they arrive when
-  // nothing needs the whole gather first: the statistics are kept (or there are none).
+  // When nothing needs the whole gather first (the statistics are kept, or there are none), the
+  // data rows are finished block by block as they arrive: where they stay in place but for a flip,
+  // normalised and flipped there; where they go elsewhere (a crop, or bf16 rows), each row with a
+  // place in the output is normalised, flipped, cropped and rounded into it from the block.
   const bool rows_stay = !crop && !bf16_out && p.shift == 0;
+  const bool out_of_place = crop || bf16_out;
+  float* out_row = bf16_out ? scratch.out_row.data() : nullptr;
+  // The output row that source row t goes to, or -1 (out[i] = in[t0 + i - shift], as place_rows).
+  auto out_index = [&](int64_t t) -> int64_t {
+    int64_t i = t - p.t0 + p.shift;
+    if (p.circular) i = ((i % h) + h) % h;
+    return i >= 0 && i < p.oh ? i : -1;
+  };
+  auto place_block = [&](const GatherNormalizer& with, int64_t r0, int64_t r1) {
+    for (int64_t t = r0; t < r1; ++t) {
+      const int64_t i = out_index(t);
+      if (i < 0) continue;
+      if (bf16_out) {
+        with.apply_row(data + t * w, out_row, p.x0, p.ow, p.flip);
+        bf16* to = dst_bf16 + i * p.ow;
+        for (int64_t j = 0; j < p.ow; ++j) to[j] = to_bf16(out_row[j]);
+      } else {
+        with.apply_row(data + t * w, dst_data + i * p.ow, p.x0, p.ow, p.flip);
+      }
+    }
+  };
 
   // Read; each block of rows is checked and summed while it is in cache, or, when the sample's
   // statistics are kept from an earlier read, checked and normalised (and flipped where the rows
@@ -485,7 +508,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;
     known = kept_stats(g);
-    finished = rows_stay && (known || opt_.normalize == Normalize::none);
+    finished = (rows_stay || out_of_place) && (known || opt_.normalize == Normalize::none);
     try {
       // Padding traces are read as zeros, before the check and the sums: what a file holds there
       // never reaches the network.
@@ -501,7 +524,9 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
         if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
         finite = all_finite(rows, (r1 - r0) * w);
         if (!finite) return;
-        if (finished) {
+        if (finished && out_of_place) {
+          place_block(norm, r0, r1);
+        } else if (finished) {
           norm.apply_rows_in_place(rows, r1 - r0, p.flip);
         } else if (known) {
           norm.apply_rows_in_place(rows, r1 - r0);
@@ -542,16 +567,28 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   const GatherNormalizer& row_norm = known ? scratch.identity : norm;
 
   const bool moved = !p.in_place || p.flip || p.shift != 0;
-  if (bf16_out) {
+  if (finished) {
+    // The rows with no source (a time shift's vacated rows) are zero; the others were placed.
+    if (out_of_place && !p.circular) {
+      for (int64_t i = 0; i < p.oh; ++i) {
+        const int64_t t = p.t0 + i - p.shift;
+        if (t >= 0 && t < h) continue;
+        if (bf16_out) {
+          std::fill(dst_bf16 + i * p.ow, dst_bf16 + (i + 1) * p.ow, bf16{});
+        } else {
+          std::fill(dst_data + i * p.ow, dst_data + (i + 1) * p.ow, 0.0f);
+        }
+      }
+    }
+  } else if (bf16_out) {
     // From the f32 gather to the slot's bf16 rows: each row normalised, then rounded while in cache.
     Placement pd = p;
     pd.in_place = false;
-    float* out_row = scratch.out_row.data();
     place_rows(pd, data, dst_bf16, scratch.data_row.data(), [&](const float* from, bf16* to) {
       row_norm.apply_row(from, out_row, p.x0, p.ow, p.flip);
       for (int64_t j = 0; j < p.ow; ++j) to[j] = to_bf16(out_row[j]);
     });
-  } else if (!finished && (moved || (opt_.normalize != Normalize::none && !known))) {
+  } else if (moved || (opt_.normalize != Normalize::none && !known)) {
     place_rows(p, data, dst_data, scratch.data_row.data(),
                [&](const float* from, float* to) { row_norm.apply_row(from, to, p.x0, p.ow, p.flip); });
   }
