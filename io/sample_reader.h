@@ -22,10 +22,12 @@
 // crop) and normalises it on the way, in the slot itself when not cropping. The bits are those of
 // the separate passes (normalize_gather, then flip, shift, crop). A bf16 reader works in f32 in a
 // scratch gather and rounds each output row into the slot on that pass. A sample read before (its
-// statistics kept: norm_stats_cache_bytes) is normalised block by block as it arrives instead, and,
-// when its rows stay in place (f32, a drawn shift of 0, no crop), flipped there too, so that its
-// data needs no pass after the read (a flipped label still gets one); so does a sample of an f32
-// reader without normalisation, in every epoch.
+// statistics kept: norm_stats_cache_bytes) is finished block by block as it arrives instead: when
+// its rows stay in place (f32, a drawn shift of 0, no crop), normalised and flipped there; when they
+// go from the scratch gather to the slot (a crop, or bf16), each row normalised, flipped, cropped
+// and rounded into its place in the slot. Its data then needs no pass after the read (an f32 reader
+// with a time shift and no crop still moves its rows in one; a flipped label still gets one). So
+// does every sample of a reader without normalisation.
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
