@@ -499,11 +499,11 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   };
 
   // Read; each block of rows is checked and summed while it is in cache, or, when the sample's
-  // statistics are kept from an earlier read, checked and normalised (and flipped where the rows
-  // stay). With skip_bad_samples a bad sample (NaN or Inf, or a read error) gives way to the next
-  // good one in the permutation.
+  // statistics are kept from an earlier read (or there are none to gather), checked and finished as
+  // above: normalised and flipped in place, or placed into the slot. With skip_bad_samples a bad
+  // sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
   std::shared_ptr<const GatherNormalizer::Stats> known;
-  bool finished = false;  // the data rows are final after the read
+  bool finished = false;  // the data rows are placed by the read (vacated rows are zeroed after it)
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;

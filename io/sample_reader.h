@@ -25,9 +25,10 @@
 // statistics kept: norm_stats_cache_bytes) is finished block by block as it arrives instead: when
 // its rows stay in place (f32, a drawn shift of 0, no crop), normalised and flipped there; when they
 // go from the scratch gather to the slot (a crop, or bf16), each row normalised, flipped, cropped
-// and rounded into its place in the slot. Its data then needs no pass after the read (an f32 reader
-// with a time shift and no crop still moves its rows in one; a flipped label still gets one). So
-// does every sample of a reader without normalisation.
+// and rounded into its place in the slot. Its data then needs no pass after the read but the zeroing
+// of the rows a time shift vacates (an f32 reader with a time shift and no crop still moves its rows
+// in one; a label still gets one when it is flipped, shifted or cropped). So does every sample of a
+// reader without normalisation.
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p

@@ -338,53 +338,67 @@ TEST(ReaderFusedPass, KeptStatisticsWithPaddingBadSamplesAndRanks) {
   write_f32_file(path, 9, 37, 29, 0);
   const SampleSet set({path});
   const PaddedSource src(set);
+  struct Layout {
+    DType dtype;
+    bool crop;
+  };
+  // In place (f32), and through the scratch gather (a crop, bf16 batches, both).
+  const Layout layouts[] = {{DType::f32, false}, {DType::f32, true}, {DType::bf16, false}, {DType::bf16, true}};
   for (const int world : {1, 2}) {
     for (int rank = 0; rank < world; ++rank) {
       for (Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
         for (const int64_t max_shift : {int64_t{0}, int64_t{3}}) {
-          SCOPED_TRACE(::testing::Message() << "rank " << rank << " of " << world << ", " << normalize_name(mode)
-                                            << ", max shift " << max_shift);
-          SampleReaderOptions o;
-          o.batch = 4;
-          o.world = world;
-          o.rank = rank;
-          o.seed = 5;
-          o.threads = 2;
-          o.prefetch = 2;
-          o.normalize = mode;
-          o.skip_bad_samples = true;
-          o.augment.flip_receivers = true;
-          o.augment.max_shift = max_shift;
-          SampleReaderOptions none = o;
-          none.norm_stats_cache_bytes = 0;
-          SampleReader kept(src, o), plain(src, none);
-          const int64_t pix = kept.out_height() * kept.out_width();
-          for (int64_t k = 0; k < 3 * kept.batches_per_epoch(); ++k) {
-            const ReaderBatch a = kept.next(), b = plain.next();
-            ASSERT_EQ(a.samples, b.samples);
-            const int64_t n = a.data.dim(0);
-            ASSERT_EQ(std::memcmp(a.data.data<float>(), b.data.data<float>(), static_cast<size_t>(n * pix) * 4), 0)
-                << "batch " << k;
-            ASSERT_EQ(std::memcmp(a.label.data<uint8_t>(), b.label.data<uint8_t>(), static_cast<size_t>(n * pix)), 0);
-            ASSERT_EQ(std::memcmp(a.trace_valid.data<uint8_t>(), b.trace_valid.data<uint8_t>(),
-                                  static_cast<size_t>(n * kept.out_width())),
-                      0);
-            for (int64_t j = 0; j < n; ++j) {
-              const uint8_t* valid = a.trace_valid.data<uint8_t>() + j * kept.out_width();
-              const float* d = a.data.data<float>() + j * pix;
-              for (int64_t p = 0; p < pix; ++p) {
-                // (Per-trace normalisation keeps a zero trace at zero; per-sample moves it to -mean/std.)
-                if (mode == Normalize::trace && valid[p % kept.out_width()] == 0) {
-                  ASSERT_EQ(d[p], 0.0f) << "padding reached batch " << k;
+          for (const Layout& lay : layouts) {
+            SCOPED_TRACE(::testing::Message()
+                         << "rank " << rank << " of " << world << ", " << normalize_name(mode) << ", max shift "
+                         << max_shift << ", " << dtype_name(lay.dtype) << (lay.crop ? ", crop" : ""));
+            SampleReaderOptions o;
+            o.batch = 4;
+            o.world = world;
+            o.rank = rank;
+            o.seed = 5;
+            o.threads = 2;
+            o.prefetch = 2;
+            o.normalize = mode;
+            o.dtype = lay.dtype;
+            o.skip_bad_samples = true;
+            o.augment.flip_receivers = true;
+            o.augment.max_shift = max_shift;
+            if (lay.crop) {
+              o.augment.crop_height = 37 - 5;
+              o.augment.crop_width = 29 - 6;
+            }
+            SampleReaderOptions none = o;
+            none.norm_stats_cache_bytes = 0;
+            SampleReader kept(src, o), plain(src, none);
+            const int64_t ow = kept.out_width(), pix = kept.out_height() * ow;
+            const size_t bytes = static_cast<size_t>(pix * dtype_size(lay.dtype));
+            for (int64_t k = 0; k < 3 * kept.batches_per_epoch(); ++k) {
+              const ReaderBatch a = kept.next(), b = plain.next();
+              ASSERT_EQ(a.samples, b.samples);
+              const int64_t n = a.data.dim(0);
+              ASSERT_EQ(std::memcmp(a.data.raw(), b.data.raw(), static_cast<size_t>(n) * bytes), 0) << "batch " << k;
+              ASSERT_EQ(std::memcmp(a.label.data<uint8_t>(), b.label.data<uint8_t>(), static_cast<size_t>(n * pix)), 0);
+              ASSERT_EQ(std::memcmp(a.trace_valid.data<uint8_t>(), b.trace_valid.data<uint8_t>(),
+                                    static_cast<size_t>(n * ow)),
+                        0);
+              for (int64_t j = 0; j < n; ++j) {
+                const uint8_t* valid = a.trace_valid.data<uint8_t>() + j * ow;
+                for (int64_t p = 0; p < pix; ++p) {
+                  // (Per-trace normalisation keeps a zero trace at zero; per-sample moves it to -mean/std.)
+                  if (mode != Normalize::trace || valid[p % ow] != 0) continue;
+                  const bool zero = lay.dtype == DType::bf16 ? a.data.data<bf16>()[j * pix + p].bits == 0
+                                                             : a.data.data<float>()[j * pix + p] == 0.0f;
+                  ASSERT_TRUE(zero) << "padding reached batch " << k << " at pixel " << p;
                 }
               }
             }
+            if (mode != Normalize::none) {
+              EXPECT_GT(kept.norm_stats_reused(), 0);
+            }
+            EXPECT_EQ(plain.norm_stats_reused(), 0);
+            EXPECT_GT(kept.skipped_total(), 0) << "the NaN sample was read and replaced";
           }
-          if (mode != Normalize::none) {
-            EXPECT_GT(kept.norm_stats_reused(), 0);
-          }
-          EXPECT_EQ(plain.norm_stats_reused(), 0);
-          EXPECT_GT(kept.skipped_total(), 0) << "the NaN sample was read and replaced";
         }
       }
     }
