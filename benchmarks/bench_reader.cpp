@@ -286,6 +286,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"batch", o.batch},
           {"normalize", normalize_name(o.normalize)},
           {"flip", o.augment.flip_receivers},
+          {"max_shift", o.augment.max_shift},
           {"dtype", o.dtype == DType::bf16 ? "bf16" : "f32"},
           {"will_need", o.will_need},
           {"pinned_slot_bytes", reader.slot_bytes()},
@@ -299,7 +300,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
 int main(int argc, char** argv) {
   CLI::App app{"bench_reader: SampleReader against a raw read, an h5py generator and a PyTorch DataLoader"};
   std::string file = "/tmp/seisseg_bench_reader.h5", python = "/usr/bin/python3", normalize = "none";
-  int64_t samples = 52, size = 4096, batch = 4;
+  int64_t samples = 52, size = 4096, batch = 4, max_shift = 0;
   int threads = 0, prefetch = 3, workers = 2;
   bool no_peers = false, keep = false, without_willneed = false, willneed_first = false, sparse_raw = false;
   bool flip = false, bf16_batches = false;
@@ -313,6 +314,9 @@ int main(int argc, char** argv) {
   app.add_option("--normalize", normalize, "trace, sample or none")->capture_default_str();
   app.add_flag("--flip", flip,
                "seisseg's readers flip the receiver axis at random (train --flip; the Python peers do not)");
+  app.add_option("--max-shift", max_shift,
+                 "seisseg's readers shift each gather in time by up to this many samples (train --max-shift)")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--bf16", bf16_batches, "seisseg's readers write bf16 batches (train --precision bf16)");
   app.add_option("--workers", workers, "DataLoader workers")->capture_default_str();
   app.add_option("--python", python, "the Python with h5py and torch")->capture_default_str();
@@ -359,6 +363,7 @@ int main(int argc, char** argv) {
     o.prefetch = prefetch;
     o.normalize = parse_normalize(normalize);
     o.augment.flip_receivers = flip;
+    o.augment.max_shift = max_shift;
     if (bf16_batches) o.dtype = DType::bf16;
     std::string script = "benchmarks/reader_peers.py";
     if (!file_exists(script)) script = std::string(SEIS_SOURCE_DIR) + "/" + script;

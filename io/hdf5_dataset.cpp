@@ -367,14 +367,16 @@ struct H5SampleFile::Impl {
     return h;
   }
 
-  // Reads /data of sample i into out as float32 in blocks of whole rows, calling ready(r0, r1) as
-  // soon as rows [r0, r1) are in place. Library reads come whole: one call, (0, H).
-  void read_data_rows(const Handles& hd, int64_t i, float* out, const H5SampleFile::RowsReady& ready) const {
+  // Reads /data of sample i into out as float32 in blocks of whole rows, calling ready(r0, r1, rows)
+  // as soon as rows [r0, r1) are read: to their places, or each to the start of out (at_start).
+  // Library reads come whole, in place: one call, (0, H, out).
+  void read_data_rows(const Handles& hd, int64_t i, float* out, H5SampleFile::RowBlocks where,
+                      const H5SampleFile::RowsReady& ready) const {
     const int64_t h = info.height, w = info.width;
     const int64_t off = data.offsets.empty() ? -1 : data.offsets[static_cast<size_t>(i)];
     if (off < 0) {
       read_one(hd, data, i, out, nullptr);
-      ready(0, h);
+      ready(0, h, out);
       return;
     }
     const int64_t row_bytes = w * data.elem_bytes;
@@ -383,7 +385,7 @@ struct H5SampleFile::Impl {
     for (int64_t r0 = 0; r0 < h; r0 += block_rows) {
       const int64_t r1 = std::min(h, r0 + block_rows);
       const int64_t bytes = (r1 - r0) * row_bytes;
-      float* dst = out + r0 * w;
+      float* dst = where == H5SampleFile::RowBlocks::at_start ? out : out + r0 * w;
       void* buf = dst;
       if (data.type == H5ElemType::f16) {
         stage.resize(static_cast<size_t>(bytes));
@@ -398,7 +400,7 @@ struct H5SampleFile::Impl {
         const auto* half = static_cast<const uint16_t*>(buf);
         for (int64_t k = 0; k < (r1 - r0) * w; ++k) dst[k] = half_to_float(half[k]);
       }
-      ready(r0, r1);
+      ready(r0, r1, dst);
     }
   }
 
@@ -526,12 +528,12 @@ void H5SampleFile::read(int64_t i, float* data, uint8_t* label) const {
   if (label != nullptr && in.label_type != H5ElemType::none) impl_->read_one(*hd, impl_->label, i, nullptr, label);
 }
 
-void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const {
+void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const {
   const H5DatasetInfo& in = impl_->info;
   SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");
   SEIS_CHECK(data != nullptr, "read_rows: data must not be null");
   const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
-  impl_->read_data_rows(*hd, i, data, ready);
+  impl_->read_data_rows(*hd, i, data, where, ready);
   if (label != nullptr && in.label_type != H5ElemType::none) impl_->read_one(*hd, impl_->label, i, nullptr, label);
 }
 

@@ -136,7 +136,10 @@ void zero_padding_traces(const uint8_t* valid, int64_t h, int64_t w, float* data
 // A worker's own memory: the full gather when cropping or writing bf16, one row for in-place
 // moves, one output row in f32 before its rounding to bf16, the sums.
 struct SampleReader::Scratch {
-  std::vector<float> data, data_row, out_row;
+  // The f32 gather, left uninitialised: a page is only backed by memory once a read writes it (a
+  // later epoch's blocks, read to its start, touch its first MiB).
+  std::unique_ptr<float[]> data;
+  std::vector<float> data_row, out_row;
   std::vector<uint8_t> label, label_row, valid;  // valid: the sample's /trace_valid [W]
   GatherNormalizer norm;
   GatherNormalizer identity;  // moves rows already normalised as they arrived
@@ -253,8 +256,10 @@ SampleReader::SampleReader(const SampleSource& source, const SampleReaderOptions
   slot_bytes_ = data_bytes + label_bytes + valid_bytes;
   if (a.crop_height > 0 || a.crop_width > 0) {
     scratch_bytes_ = opt_.threads * h * w * (source_.has_label() ? 5 : 4);
-  } else if (opt_.dtype == DType::bf16) {
-    scratch_bytes_ = opt_.threads * h * w * 4;  // the f32 gather (the labels are placed in the slot)
+  } else if (opt_.dtype == DType::bf16 || a.max_shift > 0) {
+    // The f32 gather (the labels are placed in the slot). With a time shift only, a later epoch's
+    // blocks pass through its start on their way to the slot.
+    scratch_bytes_ = opt_.threads * h * w * 4;
   }
   if (opt_.device.is_cuda()) {
     if (opt_.device.index >= cuda_device_count()) {
@@ -355,8 +360,9 @@ std::shared_ptr<const std::vector<int64_t>> SampleReader::permutation(int64_t ep
 void SampleReader::worker_main() {
   Scratch scratch(opt_.normalize, source_.width());
   if (source_.has_trace_valid()) scratch.valid.resize(static_cast<size_t>(source_.width()));
-  if (scratch_bytes_ > 0) scratch.data.resize(static_cast<size_t>(source_.height() * source_.width()));
-  if (cropping() && source_.has_label()) scratch.label.resize(scratch.data.size());
+  const int64_t pix = source_.height() * source_.width();
+  if (scratch_bytes_ > 0) scratch.data.reset(new float[static_cast<size_t>(pix)]);
+  if (cropping() && source_.has_label()) scratch.label.resize(static_cast<size_t>(pix));
   scratch.data_row.resize(static_cast<size_t>(source_.width()));
   if (opt_.dtype == DType::bf16) scratch.out_row.resize(static_cast<size_t>(out_w_));
   scratch.label_row.resize(static_cast<size_t>(source_.width()));
@@ -432,7 +438,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   float* dst_data = bf16_out ? nullptr : static_cast<float*>(slot.data) + row * pix;
   bf16* dst_bf16 = bf16_out ? static_cast<bf16*>(slot.data) + row * pix : nullptr;
   uint8_t* dst_label = slot.label ? slot.label + row * pix : nullptr;
-  float* data = crop || bf16_out ? scratch.data.data() : dst_data;
+  float* data = crop || bf16_out ? scratch.data.get() : dst_data;
   uint8_t* label = dst_label ? (crop ? scratch.label.data() : dst_label) : nullptr;
   GatherNormalizer& norm = scratch.norm;
   // Per trace, [W]: flipped and cropped with the receivers; a time shift leaves it as it is.
@@ -473,10 +479,10 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   }
   // When nothing needs the whole gather first (the statistics are kept, or there are none), the
   // data rows are finished block by block as they arrive: where they stay in place but for a flip,
-  // normalised and flipped there; where they go elsewhere (a crop, or bf16 rows), each row with a
-  // place in the output is normalised, flipped, cropped and rounded into it from the block.
+  // normalised and flipped there; where they go elsewhere (a crop, bf16 rows or a time shift), each
+  // row with a place in the output is normalised, flipped, cropped and rounded into it from the
+  // block, read to the scratch gather's start.
   const bool rows_stay = !crop && !bf16_out && p.shift == 0;
-  const bool out_of_place = crop || bf16_out;
   float* out_row = bf16_out ? scratch.out_row.data() : nullptr;
   // The output row that source row t goes to, or -1 (out[i] = in[t0 + i - shift], as place_rows).
   auto out_index = [&](int64_t t) -> int64_t {
@@ -484,16 +490,18 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     if (p.circular) i = ((i % h) + h) % h;
     return i >= 0 && i < p.oh ? i : -1;
   };
-  auto place_block = [&](const GatherNormalizer& with, int64_t r0, int64_t r1) {
+  // Rows [r0, r1) of the sample, at `rows`, into their places in the slot.
+  auto place_block = [&](const GatherNormalizer& with, int64_t r0, int64_t r1, const float* rows) {
     for (int64_t t = r0; t < r1; ++t) {
       const int64_t i = out_index(t);
       if (i < 0) continue;
+      const float* from = rows + (t - r0) * w;
       if (bf16_out) {
-        with.apply_row(data + t * w, out_row, p.x0, p.ow, p.flip);
+        with.apply_row(from, out_row, p.x0, p.ow, p.flip);
         bf16* to = dst_bf16 + i * p.ow;
         for (int64_t j = 0; j < p.ow; ++j) to[j] = to_bf16(out_row[j]);
       } else {
-        with.apply_row(data + t * w, dst_data + i * p.ow, p.x0, p.ow, p.flip);
+        with.apply_row(from, dst_data + i * p.ow, p.x0, p.ow, p.flip);
       }
     }
   };
@@ -503,12 +511,14 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   // above: normalised and flipped in place, or placed into the slot. With skip_bad_samples a bad
   // sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
   std::shared_ptr<const GatherNormalizer::Stats> known;
-  bool finished = false;  // the data rows are placed by the read (vacated rows are zeroed after it)
+  bool finished = false;  // the data rows are finished by the read
+  bool placing = false;   // ... and placed into the slot from the blocks (vacated rows zeroed after)
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;
     known = kept_stats(g);
-    finished = (rows_stay || out_of_place) && (known || opt_.normalize == Normalize::none);
+    finished = known || opt_.normalize == Normalize::none;
+    placing = finished && !rows_stay;
     try {
       // Padding traces are read as zeros, before the check and the sums: what a file holds there
       // never reaches the network.
@@ -518,14 +528,16 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       } else {
         norm.begin();
       }
-      source_.read_rows(g, data, label, [&](int64_t r0, int64_t r1) {
+      // Blocks that go from the scratch gather to the slot as they arrive are all read to its
+      // start, so that they stay in cache and the rest of it is never written.
+      const auto where = placing ? SampleSource::RowBlocks::at_start : SampleSource::RowBlocks::in_place;
+      source_.read_rows(g, placing ? scratch.data.get() : data, label, where, [&](int64_t r0, int64_t r1, float* rows) {
         if (!finite) return;
-        float* rows = data + r0 * w;
         if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
         finite = all_finite(rows, (r1 - r0) * w);
         if (!finite) return;
-        if (finished && out_of_place) {
-          place_block(norm, r0, r1);
+        if (placing) {
+          place_block(norm, r0, r1, rows);
         } else if (finished) {
           norm.apply_rows_in_place(rows, r1 - r0, p.flip);
         } else if (known) {
@@ -569,7 +581,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   const bool moved = !p.in_place || p.flip || p.shift != 0;
   if (finished) {
     // The rows with no source (a time shift's vacated rows) are zero; the others were placed.
-    if (out_of_place && !p.circular) {
+    if (placing && !p.circular) {
       for (int64_t i = 0; i < p.oh; ++i) {
         const int64_t t = p.t0 + i - p.shift;
         if (t >= 0 && t < h) continue;

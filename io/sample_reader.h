@@ -23,12 +23,13 @@
 // the separate passes (normalize_gather, then flip, shift, crop). A bf16 reader works in f32 in a
 // scratch gather and rounds each output row into the slot on that pass. A sample read before (its
 // statistics kept: norm_stats_cache_bytes) is finished block by block as it arrives instead: when
-// its rows stay in place (f32, a drawn shift of 0, no crop), normalised and flipped there; when they
-// go from the scratch gather to the slot (a crop, or bf16), each row normalised, flipped, cropped
-// and rounded into its place in the slot. Its data then needs no pass after the read but the zeroing
-// of the rows a time shift vacates (an f32 reader with a time shift and no crop still moves its rows
-// in one; a label still gets one when it is flipped, shifted or cropped). So does every sample of a
-// reader without normalisation.
+// its rows stay in place (f32, a drawn shift of 0, no crop), normalised and flipped there; else (a
+// crop, bf16, or a time shift), each row normalised, flipped, shifted, cropped and rounded into its
+// place in the slot, every block read to the scratch gather's start
+// (SampleSource::RowBlocks::at_start), where it is still in cache, so that the rest of the scratch
+// gather is neither written nor read. Its data then needs no pass after the read but the zeroing
+// of the rows a time shift vacates (a label still gets one when it is flipped, shifted or cropped).
+// So does every sample of a reader without normalisation.
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
@@ -38,9 +39,11 @@
 // (where reads fail for good, not by chance). Worker errors are rethrown by next() for the batch they belong to;
 // the reader stays failed after.
 //
-// Memory. prefetch x rank-batch bytes of pinned slots, plus one full-size gather per worker when
-// cropping or writing bf16, plus the sample list and one permutation (8 bytes per sample), plus the
-// kept normalisation statistics (at most norm_stats_cache_bytes): never the dataset.
+// Memory. prefetch x rank-batch bytes of pinned slots, plus one full-size f32 gather per worker when
+// cropping, writing bf16 or shifting in time (SampleReader::scratch_bytes; with a time shift alone
+// only its first MiB is used, or all of it for the samples the HDF5 library reads whole: compressed
+// ones), plus the sample list and one permutation (8 bytes per sample), plus the kept normalisation
+// statistics (at most norm_stats_cache_bytes): never the dataset.
 //
 // Device. On CUDA, next() allocates the batch tensors, makes the copy stream wait for the compute
 // stream (a fresh caching-allocator block may still be used by queued compute work), copies on the
@@ -186,7 +189,7 @@ class SampleReader {
   // per-sample normalisation).
   static int64_t kept_stats_bytes(int64_t source_samples, int64_t kept, int64_t traces);
   // Host memory the reader holds for data, whatever n is: the pinned slots, and the workers'
-  // full-size scratch gathers when cropping or writing bf16.
+  // full-size scratch gathers when cropping, writing bf16 or shifting in time.
   int64_t slot_bytes() const { return slot_bytes_ * static_cast<int64_t>(slots_.size()); }
   int64_t scratch_bytes() const { return scratch_bytes_; }
 

@@ -9,9 +9,9 @@ namespace seis {
 
 void SampleSource::read_trace_valid(int64_t, uint8_t* valid) const { std::fill(valid, valid + width(), uint8_t{1}); }
 
-void SampleSource::read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const {
+void SampleSource::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks, const RowsReady& ready) const {
   read(i, data, label);
-  ready(0, height());
+  ready(0, height(), data);
 }
 
 void SampleSource::read_window(int64_t i, int64_t t0, int64_t rows, float* data, uint8_t* label) const {

@@ -31,11 +31,17 @@ class SampleSource {
   virtual bool has_trace_valid() const { return false; }
   virtual void read_trace_valid(int64_t i, uint8_t* valid) const;
 
-  // read(), with data handed over in blocks of whole rows: ready(r0, r1) runs on the calling thread
-  // as soon as rows [r0, r1) are in place, in order; then the label is read. Default: read(), then
-  // ready(0, H).
-  using RowsReady = std::function<void(int64_t row0, int64_t row1)>;
-  virtual void read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const;
+  // read(), with data handed over in blocks of whole rows: ready(r0, r1, rows) runs on the calling
+  // thread as soon as rows [r0, r1) are read, in order, with `rows` pointing at row r0; then the
+  // label is read. Where the rows go in data [H][W]:
+  //   RowBlocks::in_place: each at its own row (rows = data + r0 * W), so that data ends up as read();
+  //   RowBlocks::at_start: each block may instead be read to the start of data, over the block
+  //     before it, for a caller that moves every block elsewhere before ready() returns: the blocks
+  //     then stay in cache. data must still hold H rows (a source that reads whole puts them in place).
+  // Default: read(), then ready(0, H, data).
+  enum class RowBlocks { in_place, at_start };
+  using RowsReady = std::function<void(int64_t row0, int64_t row1, float* rows)>;
+  virtual void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const;
 
   // Rows [t0, t0 + rows) of sample i into data [rows][W] (and label [rows][W], as read() does): for
   // samples too large to hold whole (a continuous record). Default: read() whole, then the rows.
@@ -63,8 +69,8 @@ class SampleSubset : public SampleSource {
   void read(int64_t i, float* data, uint8_t* label) const override { source_.read(at(i), data, label); }
   bool has_trace_valid() const override { return source_.has_trace_valid(); }
   void read_trace_valid(int64_t i, uint8_t* valid) const override { source_.read_trace_valid(at(i), valid); }
-  void read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const override {
-    source_.read_rows(at(i), data, label, ready);
+  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const override {
+    source_.read_rows(at(i), data, label, where, ready);
   }
   void read_window(int64_t i, int64_t t0, int64_t rows, float* data, uint8_t* label) const override {
     source_.read_window(at(i), t0, rows, data, label);

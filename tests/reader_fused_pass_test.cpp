@@ -316,9 +316,20 @@ class PaddedSource : public SampleSource {
     }
     if (i == 3) data[(h - 2) * w + 2] = std::nanf("");  // on a real trace, in the last block
   }
-  void read_rows(int64_t i, float* data, uint8_t* label, const RowsReady& ready) const override {
-    read(i, data, label);
-    for (int64_t r0 = 0; r0 < height(); r0 += 7) ready(r0, std::min(r0 + 7, height()));
+  // Blocks of 7 rows, each to the start of data when asked (as H5SampleFile reads them).
+  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const override {
+    const int64_t h = height(), w = width();
+    std::vector<float> whole(static_cast<size_t>(h * w));
+    read(i, where == RowBlocks::in_place ? data : whole.data(), label);
+    for (int64_t r0 = 0; r0 < h; r0 += 7) {
+      const int64_t r1 = std::min(r0 + 7, h);
+      float* rows = data + r0 * w;
+      if (where == RowBlocks::at_start) {
+        std::fill(data, data + h * w, std::nanf(""));  // the rows of earlier blocks are gone
+        rows = std::copy(whole.begin() + r0 * w, whole.begin() + r1 * w, data) - (r1 - r0) * w;
+      }
+      ready(r0, r1, rows);
+    }
   }
   bool has_trace_valid() const override { return true; }
   void read_trace_valid(int64_t, uint8_t* valid) const override {
@@ -331,8 +342,9 @@ class PaddedSource : public SampleSource {
 
 // Kept statistics with padding traces, a bad sample replaced (--skip-bad-samples) and two ranks:
 // three epochs give the bits of a reader that keeps none, and no padding value reaches a batch
-// (with per-trace normalisation the padding traces are zero). Without a time shift, later epochs
-// (and every epoch without normalisation) flip in the read callback.
+// (with per-trace normalisation the padding traces are zero). Later epochs (and every epoch without
+// normalisation) finish the rows in the read callback: flipped in place, or, with a time shift, a
+// crop or bf16, placed into the slot from blocks the source reads to the scratch gather's start.
 TEST(ReaderFusedPass, KeptStatisticsWithPaddingBadSamplesAndRanks) {
   const std::string path = temp_path("padded");
   write_f32_file(path, 9, 37, 29, 0);
@@ -406,24 +418,52 @@ TEST(ReaderFusedPass, KeptStatisticsWithPaddingBadSamplesAndRanks) {
   std::remove(path.c_str());
 }
 
-// read_rows delivers every row once, in order, in blocks that tile the gather.
+// read_rows delivers every row once, in order, in blocks that tile the gather: in place, the
+// gather of read(); at the start, each block at data's start and nothing beyond the largest block
+// written. A compressed sample comes whole, in place, either way.
 TEST(ReaderFusedPass, ReadRowsVisitsEveryRowInOrder) {
-  const std::string path = temp_path("rows");
-  write_f32_file(path, 2, 600, 1031, 0);
-  H5SampleFile f(path);
-  std::vector<float> a(600 * 1031), b(a.size());
-  int64_t next = 0, blocks = 0;
-  f.read_rows(1, a.data(), nullptr, [&](int64_t r0, int64_t r1) {
-    EXPECT_EQ(r0, next);
-    EXPECT_GT(r1, r0);
-    next = r1;
-    ++blocks;
-  });
-  EXPECT_EQ(next, 600);
-  EXPECT_GE(blocks, 3);
-  f.read(1, b.data(), nullptr);
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
-  std::remove(path.c_str());
+  const int64_t h = 600, w = 1031;
+  const std::string f32 = temp_path("rows"), f16 = temp_path("rows16"), gz = temp_path("rowsgz");
+  write_f32_file(f32, 2, h, w, 0);
+  write_f16_file(f16, 2, h, w);
+  write_f32_file(gz, 2, h, w, 3);
+  for (const std::string& path : {f32, f16, gz}) {
+    SCOPED_TRACE(path);
+    H5SampleFile f(path);
+    std::vector<float> want(static_cast<size_t>(h * w));
+    f.read(1, want.data(), nullptr);
+    for (const auto where : {SampleSource::RowBlocks::in_place, SampleSource::RowBlocks::at_start}) {
+      const bool at_start = where == SampleSource::RowBlocks::at_start;
+      SCOPED_TRACE(at_start ? "at_start" : "in_place");
+      const float sentinel = -12345.5f;
+      std::vector<float> a(want.size(), sentinel), got(want.size(), sentinel);
+      int64_t next = 0, blocks = 0, most = 0;
+      f.read_rows(1, a.data(), nullptr, where, [&](int64_t r0, int64_t r1, float* rows) {
+        EXPECT_EQ(r0, next);
+        EXPECT_GT(r1, r0);
+        EXPECT_EQ(rows, at_start && path != gz ? a.data() : a.data() + r0 * w);
+        std::copy(rows, rows + (r1 - r0) * w, got.begin() + r0 * w);
+        most = std::max(most, r1 - r0);
+        next = r1;
+        ++blocks;
+      });
+      EXPECT_EQ(next, h);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0);
+      if (path == gz) {
+        EXPECT_EQ(blocks, 1);
+        EXPECT_EQ(std::memcmp(a.data(), want.data(), want.size() * 4), 0);
+        continue;
+      }
+      EXPECT_GE(blocks, 2);
+      if (at_start) {
+        EXPECT_TRUE(std::all_of(a.begin() + most * w, a.end(), [&](float v) { return v == sentinel; }))
+            << "a block was read past data's first " << most << " rows";
+      } else {
+        EXPECT_EQ(std::memcmp(a.data(), want.data(), want.size() * 4), 0);
+      }
+    }
+  }
+  for (const std::string& path : {f32, f16, gz}) std::remove(path.c_str());
 }
 
 }  // namespace

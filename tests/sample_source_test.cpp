@@ -66,10 +66,11 @@ TEST(SampleSource, SubsetMapsIndicesAndDefaultsMatchRead) {
   std::vector<float> d(32 * 16);
   std::vector<uint8_t> l(d.size());
   int calls = 0;
-  sub.read_rows(1, d.data(), l.data(), [&](int64_t r0, int64_t r1) {
+  sub.read_rows(1, d.data(), l.data(), SampleSource::RowBlocks::at_start, [&](int64_t r0, int64_t r1, float* rows) {
     ++calls;
     EXPECT_EQ(r0, 0);
     EXPECT_EQ(r1, 32);
+    EXPECT_EQ(rows, d.data());
   });
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(d, c.data);
