@@ -6,6 +6,7 @@
 
 #include "engine/enum_names.h"
 #include "engine/error.h"
+#include "engine/simd_dispatch.h"
 
 namespace seis {
 
@@ -56,6 +57,53 @@ void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data
   }
 }
 
+namespace {
+
+// Each trace's sums over rows [count][width]: sum[j] += x, sum2[j] += x * x in double, row by row.
+SEIS_SIMD_INLINE void add_trace_sums_body(const float* rows, int64_t count, int64_t width, double* sum, double* sum2) {
+  for (int64_t t = 0; t < count; ++t) {
+    const float* row = rows + t * width;
+    for (int64_t j = 0; j < width; ++j) {
+      sum[j] += row[j];
+      sum2[j] += static_cast<double>(row[j]) * row[j];
+    }
+  }
+}
+SEIS_SIMD_VARIANTS(void, add_trace_sums, (const float* rows, int64_t count, int64_t width, double* sum, double* sum2),
+                   (rows, count, width, sum, sum2))
+
+// GatherNormalizer::apply_row, given its statistics.
+SEIS_SIMD_INLINE void normalize_row_body(Normalize mode, double mean, double inv, const float* col_mean,
+                                         const float* col_inv, int64_t width, const float* row, float* dst, int64_t x0,
+                                         int64_t count, bool reverse) {
+  if (mode == Normalize::none) {
+    if (!reverse) {
+      for (int64_t j = 0; j < count; ++j) dst[j] = row[x0 + j];
+    } else {
+      for (int64_t j = 0; j < count; ++j) dst[j] = row[width - 1 - x0 - j];
+    }
+  } else if (mode == Normalize::sample) {
+    if (!reverse) {
+      for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<float>((row[x0 + j] - mean) * inv);
+    } else {
+      for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<float>((row[width - 1 - x0 - j] - mean) * inv);
+    }
+  } else if (!reverse) {
+    for (int64_t j = 0; j < count; ++j) dst[j] = (row[x0 + j] - col_mean[x0 + j]) * col_inv[x0 + j];
+  } else {
+    for (int64_t j = 0; j < count; ++j) {
+      const int64_t x = width - 1 - x0 - j;
+      dst[j] = (row[x] - col_mean[x]) * col_inv[x];
+    }
+  }
+}
+SEIS_SIMD_VARIANTS(void, normalize_row,
+                   (Normalize mode, double mean, double inv, const float* col_mean, const float* col_inv, int64_t width,
+                    const float* row, float* dst, int64_t x0, int64_t count, bool reverse),
+                   (mode, mean, inv, col_mean, col_inv, width, row, dst, x0, count, reverse))
+
+}  // namespace
+
 GatherNormalizer::GatherNormalizer(Normalize mode, int64_t width) : mode_(mode), width_(width) {
   if (mode_ == Normalize::trace) {
     col_sum_.resize(static_cast<size_t>(width));
@@ -85,15 +133,7 @@ void GatherNormalizer::add_rows(const float* rows, int64_t count) {
     sum_ = sum;
     sum2_ = sum2;
   } else if (mode_ == Normalize::trace) {
-    double* sum = col_sum_.data();
-    double* sum2 = col_sum2_.data();
-    for (int64_t t = 0; t < count; ++t) {
-      const float* row = rows + t * width_;
-      for (int64_t j = 0; j < width_; ++j) {
-        sum[j] += row[j];
-        sum2[j] += static_cast<double>(row[j]) * row[j];
-      }
-    }
+    add_trace_sums(rows, count, width_, col_sum_.data(), col_sum2_.data());
   }
 }
 
@@ -115,31 +155,7 @@ void GatherNormalizer::finish() {
 }
 
 void GatherNormalizer::apply_row(const float* row, float* dst, int64_t x0, int64_t count, bool reverse) const {
-  if (mode_ == Normalize::none) {
-    if (!reverse) {
-      std::copy(row + x0, row + x0 + count, dst);
-    } else {
-      for (int64_t j = 0; j < count; ++j) dst[j] = row[width_ - 1 - x0 - j];
-    }
-  } else if (mode_ == Normalize::sample) {
-    const double mean = mean_, inv = inv_;
-    if (!reverse) {
-      for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<float>((row[x0 + j] - mean) * inv);
-    } else {
-      for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<float>((row[width_ - 1 - x0 - j] - mean) * inv);
-    }
-  } else {
-    const float* mean = col_mean_.data();
-    const float* inv = col_inv_.data();
-    if (!reverse) {
-      for (int64_t j = 0; j < count; ++j) dst[j] = (row[x0 + j] - mean[x0 + j]) * inv[x0 + j];
-    } else {
-      for (int64_t j = 0; j < count; ++j) {
-        const int64_t x = width_ - 1 - x0 - j;
-        dst[j] = (row[x] - mean[x]) * inv[x];
-      }
-    }
-  }
+  normalize_row(mode_, mean_, inv_, col_mean_.data(), col_inv_.data(), width_, row, dst, x0, count, reverse);
 }
 
 void GatherNormalizer::apply_rows_in_place(float* rows, int64_t count, bool reverse) const {

@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/printable.h"
 #include "engine/rng.h"
+#include "io/gather_rows.h"
 #include "io/sample_order.h"
 
 namespace seis {
@@ -19,18 +20,6 @@ namespace seis {
 namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-// True when every value is finite: exponent bits all ones means Inf or NaN. Branch-free, so it
-// vectorises and costs about one pass over memory.
-bool all_finite(const float* x, int64_t n) {
-  uint32_t bad = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, x + i, sizeof u);
-    bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-  }
-  return bad == 0;
-}
 
 // Where the rows of a gather [h, w] go: out[i][j] = in[t][x] with t = t0 + i - shift (wrapped when
 // circular, else a vacated row of zeros) and x = x0 + j, or w - 1 - x0 - j when flipped. That is
@@ -111,29 +100,11 @@ void place_rows(const Placement& p, const T* src, D* dst, T* tmp, Emit emit) {
 
 // dst[j] = src[n - 1 - j] for j in [0, n): eight bytes at a time, each word byte-swapped (a flipped
 // label row; a byte at a time it cost as much as the data's whole pass).
-void reverse_copy_bytes(const uint8_t* src, int64_t n, uint8_t* dst) {
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    uint64_t v = 0;
-    std::memcpy(&v, src + n - j - 8, 8);
-    v = __builtin_bswap64(v);
-    std::memcpy(dst + j, &v, 8);
-  }
-  for (; j < n; ++j) dst[j] = src[n - 1 - j];
-}
-
 std::string i2s(int64_t v) { return std::to_string(v); }
 
 }  // namespace
 
-void zero_padding_traces(const uint8_t* valid, int64_t h, int64_t w, float* data) {
-  for (int64_t j = 0; j < w; ++j) {
-    if (valid[j] != 0) continue;
-    for (int64_t t = 0; t < h; ++t) data[t * w + j] = 0.0f;
-  }
-}
-
-// A worker's own memory: the full gather when cropping or writing bf16, one row for in-place
+// A worker's own memory: the full gather when cropping, writing bf16 or shifting, one row for in-place
 // moves, one output row in f32 before its rounding to bf16, the sums.
 struct SampleReader::Scratch {
   // The f32 gather, left uninitialised: a page is only backed by memory once a read writes it (a
@@ -499,7 +470,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       if (bf16_out) {
         with.apply_row(from, out_row, p.x0, p.ow, p.flip);
         bf16* to = dst_bf16 + i * p.ow;
-        for (int64_t j = 0; j < p.ow; ++j) to[j] = to_bf16(out_row[j]);
+        round_to_bf16(out_row, p.ow, to);
       } else {
         with.apply_row(from, dst_data + i * p.ow, p.x0, p.ow, p.flip);
       }
@@ -598,7 +569,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     pd.in_place = false;
     place_rows(pd, data, dst_bf16, scratch.data_row.data(), [&](const float* from, bf16* to) {
       row_norm.apply_row(from, out_row, p.x0, p.ow, p.flip);
-      for (int64_t j = 0; j < p.ow; ++j) to[j] = to_bf16(out_row[j]);
+      round_to_bf16(out_row, p.ow, to);
     });
   } else if (moved || (opt_.normalize != Normalize::none && !known)) {
     place_rows(p, data, dst_data, scratch.data_row.data(),

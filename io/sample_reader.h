@@ -62,6 +62,7 @@
 
 #include "engine/device.h"
 #include "engine/tensor.h"
+#include "io/gather_rows.h"
 #include "io/normalize.h"
 #include "io/sample_source.h"
 
@@ -140,11 +141,8 @@ struct ReaderStats {
   double wait_fraction() const { return seconds > 0 ? wait_seconds / seconds : 0; }
 };
 
-// Sets the traces of data [h][w] that valid [w] marks as padding (0) to zero: padding is a zero trace
-// whatever the file holds there, so that its values reach neither the normalisation nor, through
-// the convolutions, the real traces' outputs. The reader applies it to every sample of a source with
-// padding traces, before the NaN/Inf check and the normalisation.
-void zero_padding_traces(const uint8_t* valid, int64_t h, int64_t w, float* data);
+// (zero_padding_traces, which the reader applies to every sample of a source with padding traces,
+// is in io/gather_rows.h.)
 
 class SampleReader {
  public:

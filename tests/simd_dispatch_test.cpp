@@ -1,0 +1,208 @@
+// Every SIMD level this CPU has (engine/simd_dispatch.h) gives the baseline's bits in each loop that
+// has variants: the reader's row loops (io/gather_rows.h) and the normalisation's sums and rows
+// (io/normalize.h), on odd lengths, with NaN, Inf, signed zeros, subnormals and bf16 rounding ties.
+#include "engine/simd_dispatch.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "engine/rng.h"
+#include "io/gather_rows.h"
+#include "io/normalize.h"
+
+namespace seis {
+namespace {
+
+// Restores the level the process had.
+class SimdLevelGuard {
+ public:
+  SimdLevelGuard() : saved_(simd_level()) {}
+  ~SimdLevelGuard() { set_simd_level(saved_); }
+
+ private:
+  SimdLevel saved_;
+};
+
+std::vector<SimdLevel> levels_here() {
+  std::vector<SimdLevel> out;
+  for (int l = 0; l <= static_cast<int>(simd_cpu_level()); ++l) out.push_back(static_cast<SimdLevel>(l));
+  return out;
+}
+
+float bits_to_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Values of every kind, deterministic: ordinary ones of many magnitudes, and the special cases.
+std::vector<float> hostile_values(int64_t n, uint64_t seed, bool finite_only) {
+  Rng rng(seed, 1);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t r = rng.next_u64();
+    float x = static_cast<float>(static_cast<double>(r >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+    x *= std::ldexp(1.0f, static_cast<int>(r % 40) - 20);
+    switch (r % 17) {
+      case 0:
+        x = -0.0f;
+        break;
+      case 1:
+        x = bits_to_float(0x00000001u + static_cast<uint32_t>(r >> 40));  // subnormal
+        break;
+      case 2:
+        x = bits_to_float((static_cast<uint32_t>(r >> 32) & 0xffff0000u) | 0x8000u);  // a bf16 tie
+        break;
+      case 3:
+        if (!finite_only) x = std::numeric_limits<float>::quiet_NaN();
+        break;
+      case 4:
+        if (!finite_only) x = bits_to_float(0xff800001u + static_cast<uint32_t>(r >> 44));  // NaN, payload
+        break;
+      case 5:
+        if (!finite_only)
+          x = (r & 64) ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+        break;
+      default:
+        break;
+    }
+    if (std::isfinite(x) || !finite_only) v[static_cast<size_t>(i)] = x;
+  }
+  return v;
+}
+
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+TEST(SimdDispatch, LevelIsCappedAndNamed) {
+  SimdLevelGuard guard;
+  EXPECT_LE(static_cast<int>(simd_level()), static_cast<int>(simd_cpu_level()));
+  set_simd_level(SimdLevel::baseline);
+  EXPECT_EQ(simd_level(), SimdLevel::baseline);
+  set_simd_level(SimdLevel::avx512);
+  EXPECT_EQ(simd_level(), simd_cpu_level()) << "never above what the CPU runs";
+  EXPECT_STREQ(simd_level_name(SimdLevel::baseline), "baseline");
+  EXPECT_STREQ(simd_level_name(SimdLevel::avx2), "avx2");
+  EXPECT_STREQ(simd_level_name(SimdLevel::avx512), "avx512");
+  std::printf("this CPU: %s\n", simd_level_name(simd_cpu_level()));
+}
+
+TEST(SimdDispatch, RowLoopsGiveTheBaselinesBits) {
+  SimdLevelGuard guard;
+  if (simd_cpu_level() == SimdLevel::baseline) GTEST_SKIP() << "this CPU has no wider level than the baseline";
+  for (const int64_t n : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{63},
+                          int64_t{129}, int64_t{1031}}) {
+    SCOPED_TRACE(n);
+    const std::vector<float> x = hostile_values(n, 100 + static_cast<uint64_t>(n), false);
+    std::vector<uint8_t> bytes(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i * 37 + 5);
+    std::vector<bf16> want_bf16;
+    std::vector<uint8_t> want_rev;
+    for (const SimdLevel l : levels_here()) {
+      SCOPED_TRACE(simd_level_name(l));
+      set_simd_level(l);
+      std::vector<bf16> b(static_cast<size_t>(n));
+      round_to_bf16(x.data(), n, b.data());
+      std::vector<uint8_t> rev(static_cast<size_t>(n));
+      reverse_copy_bytes(bytes.data(), n, rev.data());
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(b[static_cast<size_t>(i)].bits, to_bf16(x[static_cast<size_t>(i)]).bits) << i;
+        ASSERT_EQ(rev[static_cast<size_t>(i)], bytes[static_cast<size_t>(n - 1 - i)]) << i;
+      }
+      if (l == SimdLevel::baseline) {
+        want_bf16 = b;
+        want_rev = rev;
+      }
+      EXPECT_TRUE(same_bits(b, want_bf16));
+      EXPECT_TRUE(same_bits(rev, want_rev));
+
+      // all_finite: a finite array, then one bad value at every position (the vector body and the
+      // scalar tail).
+      std::vector<float> f = hostile_values(n, 7, true);
+      ASSERT_TRUE(all_finite(f.data(), n));
+      for (int64_t i = 0; i < n; ++i) {
+        for (const float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+          const float keep = f[static_cast<size_t>(i)];
+          f[static_cast<size_t>(i)] = bad;
+          ASSERT_FALSE(all_finite(f.data(), n)) << "missed " << bad << " at " << i;
+          f[static_cast<size_t>(i)] = keep;
+        }
+      }
+    }
+  }
+}
+
+TEST(SimdDispatch, PaddingTracesZeroedAlike) {
+  SimdLevelGuard guard;
+  const int64_t h = 13, w = 37;
+  std::vector<uint8_t> valid(static_cast<size_t>(w));
+  for (int64_t j = 0; j < w; ++j) valid[static_cast<size_t>(j)] = (j % 5 == 1 || j == w - 1) ? 0 : 1;
+  const std::vector<float> x = hostile_values(h * w, 3, false);
+  std::vector<float> want;
+  for (const SimdLevel l : levels_here()) {
+    SCOPED_TRACE(simd_level_name(l));
+    set_simd_level(l);
+    std::vector<float> d = x;
+    zero_padding_traces(valid.data(), h, w, d.data());
+    for (int64_t t = 0; t < h; ++t) {
+      for (int64_t j = 0; j < w; ++j) {
+        const size_t k = static_cast<size_t>(t * w + j);
+        if (valid[static_cast<size_t>(j)] == 0) {
+          ASSERT_EQ(d[k], 0.0f);
+        } else {
+          ASSERT_EQ(std::memcmp(&d[k], &x[k], 4), 0);
+        }
+      }
+    }
+    if (l == SimdLevel::baseline) want = d;
+    EXPECT_TRUE(same_bits(d, want));
+  }
+}
+
+// The statistics (sums in double, per trace or per sample) and every way of applying them: the
+// same bits at every level, and normalize_gather's (the separate pass, compiled for the baseline).
+TEST(SimdDispatch, NormalisationGivesTheBaselinesBits) {
+  SimdLevelGuard guard;
+  const int64_t h = 29, w = 1031;
+  std::vector<float> gather = hostile_values(h * w, 11, true);
+  for (int64_t t = 0; t < h; ++t) gather[static_cast<size_t>(t * w + 3)] = 2.5f;  // a dead trace
+  for (const Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
+    SCOPED_TRACE(normalize_name(mode));
+    std::vector<float> separate = gather;
+    normalize_gather(mode, h, w, separate.data());
+    std::vector<float> want_rows, want_flipped, want_cropped;
+    for (const SimdLevel l : levels_here()) {
+      SCOPED_TRACE(simd_level_name(l));
+      set_simd_level(l);
+      GatherNormalizer norm(mode, w);
+      norm.begin();
+      for (int64_t r0 = 0; r0 < h; r0 += 6) norm.add_rows(gather.data() + r0 * w, std::min<int64_t>(6, h - r0));
+      norm.finish();
+      std::vector<float> rows = gather, flipped = gather;
+      norm.apply_rows_in_place(rows.data(), h);
+      norm.apply_rows_in_place(flipped.data(), h, true);
+      ASSERT_TRUE(same_bits(rows, separate)) << "in place against normalize_gather";
+      std::vector<float> cropped(static_cast<size_t>(h * (w - 10)));
+      for (int64_t t = 0; t < h; ++t) {
+        norm.apply_row(gather.data() + t * w, cropped.data() + t * (w - 10), 3, w - 10, t % 2 == 1);
+      }
+      if (l == SimdLevel::baseline) {
+        want_rows = rows;
+        want_flipped = flipped;
+        want_cropped = cropped;
+      }
+      EXPECT_TRUE(same_bits(rows, want_rows));
+      EXPECT_TRUE(same_bits(flipped, want_flipped));
+      EXPECT_TRUE(same_bits(cropped, want_cropped));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace seis
