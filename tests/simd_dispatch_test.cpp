@@ -77,7 +77,7 @@ std::vector<float> hostile_values(int64_t n, uint64_t seed, bool finite_only) {
 
 template <typename T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 TEST(SimdDispatch, LevelIsCappedAndNamed) {
