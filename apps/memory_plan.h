@@ -60,7 +60,7 @@ class MemoryPlanner {
   // batch_dtype), a full-size f32 gather per worker when the batches are bf16, and the kept
   // normalisation statistics (PlanRequest::train_samples). (Training on crops adds a full-size
   // gather per worker too, and so does a time shift with f32 batches, of which the reader touches
-  // only a MiB unless the file is compressed; the request knows neither.)
+  // only its first block unless the file is compressed; the request knows neither.)
   int64_t reader_host_bytes(int64_t batch) const;
   int64_t num_params() const;
   // With cuda_graph, the arena of the last step_peak_bytes's graph and the live peak it was planned

@@ -5,9 +5,11 @@
 //
 // The bits do not depend on the level. The loops given variants are element by element (the
 // compiler never reorders floating-point additions without -ffast-math, so a sum keeps its order),
-// and CMakeLists.txt compiles C++ with -ffp-contract=off, so that no variant fuses a multiply and an
-// add that the baseline rounds twice (AVX2 and AVX-512 machines have FMA). tests/simd_dispatch_test.cpp
-// runs every level this CPU has on the same inputs and compares the bits.
+// and on x86-64 CMakeLists.txt compiles C++ with -ffp-contract=off, so that no variant fuses a
+// multiply and an add that the baseline (which has no FMA) rounds twice: the AVX-512 target has FMA
+// instructions. tests/simd_dispatch_test.cpp runs every level this CPU has on the same inputs and
+// compares the bits. The variants are vectorised in Release builds (-O3); at GCC's -O2 they are
+// compiled but mostly left scalar.
 //
 // Use, in one .cpp file:
 //   SEIS_SIMD_INLINE bool all_finite_body(const float* x, int64_t n) { ...the loop... }
@@ -27,7 +29,8 @@ enum class SimdLevel : int { baseline = 0, avx2 = 1, avx512 = 2 };
 SimdLevel simd_level();
 // The widest level this CPU supports (and this build compiles).
 SimdLevel simd_cpu_level();
-// Caps the level at `level` (at most simd_cpu_level()) from now on: for tests and benchmarks.
+// Sets the level to `level`, or to simd_cpu_level() if that is lower, from now on (whatever SEIS_SIMD
+// said): for tests and benchmarks.
 void set_simd_level(SimdLevel level);
 const char* simd_level_name(SimdLevel level);
 

@@ -98,8 +98,6 @@ void place_rows(const Placement& p, const T* src, D* dst, T* tmp, Emit emit) {
   if constexpr (std::is_same_v<T, D>) place_rows_in_place(p, dst, tmp, emit);
 }
 
-// dst[j] = src[n - 1 - j] for j in [0, n): eight bytes at a time, each word byte-swapped (a flipped
-// label row; a byte at a time it cost as much as the data's whole pass).
 std::string i2s(int64_t v) { return std::to_string(v); }
 
 }  // namespace
@@ -107,8 +105,9 @@ std::string i2s(int64_t v) { return std::to_string(v); }
 // A worker's own memory: the full gather when cropping, writing bf16 or shifting, one row for in-place
 // moves, one output row in f32 before its rounding to bf16, the sums.
 struct SampleReader::Scratch {
-  // The f32 gather, left uninitialised: a page is only backed by memory once a read writes it (a
-  // later epoch's blocks, read to its start, touch its first MiB).
+  // The f32 gather, left uninitialised: the pages of a gather this large (malloc maps it fresh) are
+  // only backed by memory once a read writes them (a later epoch's blocks, read to its start, touch
+  // its first one or two MiB).
   std::unique_ptr<float[]> data;
   std::vector<float> data_row, out_row;
   std::vector<uint8_t> label, label_row, valid;  // valid: the sample's /trace_valid [W]

@@ -27,7 +27,8 @@
 // crop, bf16, or a time shift), each row normalised, flipped, shifted, cropped and rounded into its
 // place in the slot, every block read to the scratch gather's start
 // (SampleSource::RowBlocks::at_start), where it is still in cache, so that the rest of the scratch
-// gather is neither written nor read. Its data then needs no pass after the read but the zeroing
+// gather is neither written nor read (where the source reads in blocks: HDF5 chunks read with pread,
+// not compressed ones). Its data then needs no pass after the read but the zeroing
 // of the rows a time shift vacates (a label still gets one when it is flipped, shifted or cropped).
 // So does every sample of a reader without normalisation.
 //
@@ -41,7 +42,7 @@
 //
 // Memory. prefetch x rank-batch bytes of pinned slots, plus one full-size f32 gather per worker when
 // cropping, writing bf16 or shifting in time (SampleReader::scratch_bytes; with a time shift alone
-// only its first MiB is used, or all of it for the samples the HDF5 library reads whole: compressed
+// only its first block is used, or all of it for the samples the HDF5 library reads whole: compressed
 // ones), plus the sample list and one permutation (8 bytes per sample), plus the kept normalisation
 // statistics (at most norm_stats_cache_bytes): never the dataset.
 //

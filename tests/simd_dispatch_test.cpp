@@ -52,7 +52,7 @@ std::vector<float> hostile_values(int64_t n, uint64_t seed, bool finite_only) {
         x = -0.0f;
         break;
       case 1:
-        x = bits_to_float(0x00000001u + static_cast<uint32_t>(r >> 40));  // subnormal
+        x = bits_to_float(1u + static_cast<uint32_t>(r >> 40) % 0x7fffffu);  // subnormal
         break;
       case 2:
         x = bits_to_float((static_cast<uint32_t>(r >> 32) & 0xffff0000u) | 0x8000u);  // a bf16 tie
