@@ -17,7 +17,8 @@
 //                   reader could into aligned pinned slots, would pay on this disk (fio_direct_over_fio)
 //   h5py_generator  benchmarks/reader_peers.py: the paper's per-sample h5py generator
 //   dataloader      benchmarks/reader_peers.py: PyTorch DataLoader over h5py, 2 workers, pin_memory
-// Prints one JSON line per measurement, then the ratios. GB/s counts file bytes (data + labels).
+// Prints one JSON line per measurement, then the ratios. GB/s counts file bytes (data + labels). The
+// reader's lines carry the SIMD level its loops ran at ("simd"; SEIS_SIMD=baseline|avx2 caps it).
 //
 // --sparse-gb G (issue 12, scale): the file is created sparse, G GB of samples whose chunks are all
 // allocated and never written (HDF5's early allocation without fill: no disk space, zeros on read),
@@ -55,6 +56,7 @@
 #include "bench_util.h"
 #include "engine/device_runtime.h"
 #include "engine/rng.h"
+#include "engine/simd_dispatch.h"
 #include "io/hdf5_dataset.h"
 #include "io/sample_order.h"
 #include "io/sample_reader.h"
@@ -289,6 +291,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"max_shift", o.augment.max_shift},
           {"dtype", o.dtype == DType::bf16 ? "bf16" : "f32"},
           {"will_need", o.will_need},
+          {"simd", simd_level_name(simd_level())},
           {"pinned_slot_bytes", reader.slot_bytes()},
           {"setup_seconds", t0 - t_setup},
           {"wait_fraction", st.wait_fraction()},
