@@ -3,7 +3,8 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+
+#include "engine/enum_names.h"
 
 namespace seis {
 
@@ -20,22 +21,28 @@ SimdLevel detect() {
   return SimdLevel::baseline;
 }
 
-SimdLevel from_environment(SimdLevel cpu) {
+constexpr EnumName<SimdLevel> kSimdNames[] = {
+    {SimdLevel::baseline, "baseline"}, {SimdLevel::avx2, "avx2"}, {SimdLevel::avx512, "avx512"}};
+
+// `level`, or the CPU's if that is lower.
+SimdLevel capped(SimdLevel level) {
+  const SimdLevel cpu = simd_cpu_level();
+  return static_cast<int>(level) < static_cast<int>(cpu) ? level : cpu;
+}
+
+SimdLevel from_environment() {
   const char* v = std::getenv("SEIS_SIMD");
-  if (v == nullptr || *v == '\0') return cpu;
-  SimdLevel cap = cpu;
-  if (std::strcmp(v, "baseline") == 0) {
-    cap = SimdLevel::baseline;
-  } else if (std::strcmp(v, "avx2") == 0) {
-    cap = SimdLevel::avx2;
-  } else if (std::strcmp(v, "avx512") != 0) {
-    std::fprintf(stderr, "seisseg: SEIS_SIMD=%.40s is not baseline, avx2 or avx512; ignored\n", v);
+  if (v == nullptr || *v == '\0') return simd_cpu_level();
+  try {
+    return capped(parse_enum(kSimdNames, v, "SEIS_SIMD"));
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "seisseg: %s; ignored\n", e.what());
+    return simd_cpu_level();
   }
-  return static_cast<int>(cap) < static_cast<int>(cpu) ? cap : cpu;
 }
 
 std::atomic<int>& current() {
-  static std::atomic<int> level{static_cast<int>(from_environment(simd_cpu_level()))};
+  static std::atomic<int> level{static_cast<int>(from_environment())};
   return level;
 }
 
@@ -48,20 +55,8 @@ SimdLevel simd_cpu_level() {
 
 SimdLevel simd_level() { return static_cast<SimdLevel>(current().load(std::memory_order_relaxed)); }
 
-void set_simd_level(SimdLevel level) {
-  const int cpu = static_cast<int>(simd_cpu_level());
-  current().store(static_cast<int>(level) < cpu ? static_cast<int>(level) : cpu, std::memory_order_relaxed);
-}
+void set_simd_level(SimdLevel level) { current().store(static_cast<int>(capped(level)), std::memory_order_relaxed); }
 
-const char* simd_level_name(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::avx512:
-      return "avx512";
-    case SimdLevel::avx2:
-      return "avx2";
-    default:
-      return "baseline";
-  }
-}
+const char* simd_level_name(SimdLevel level) { return enum_name(kSimdNames, level); }
 
 }  // namespace seis
