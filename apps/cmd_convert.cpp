@@ -69,6 +69,7 @@ bool write_dataset(const SegyFile& segy, const std::string& in, const std::strin
   opt.height = h;
   opt.width = w;
   opt.with_label = false;
+  opt.norm_stats = true;  // (computed on the writing thread from the gather as written, padding zeros included)
   opt.dt = info.sample_interval_us * 1e-6;
   H5SampleWriter writer(out, opt);
   writer.set_attribute("source", base_name(in));

@@ -411,6 +411,11 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, const 
   } else {
     std::printf("  /label  none (data for prediction only)\n");
   }
+  if (in.has_trace_norm || in.has_sample_norm) {
+    const bool both = in.has_trace_norm && in.has_sample_norm;
+    std::printf("  normalisation statistics: %s%s%s (stored with the data: a first epoch normalises as it reads)\n",
+                in.has_trace_norm ? "/trace_norm" : "", both ? ", " : "", in.has_sample_norm ? "/sample_norm" : "");
+  }
   std::printf("  attributes:%s\n", in.attributes.empty() ? " none" : "");
   for (const auto& [k, v] : in.attributes) std::printf("    %s = %s\n", k.c_str(), v.c_str());
   std::printf("  values over %lld of %lld gathers (spread evenly across the file):\n", static_cast<long long>(s.pieces),

@@ -72,12 +72,15 @@ using bench::file_size;
 using bench::now_s;
 using bench::run_capture;
 
-// Writes `n` samples of size x size random floats (and sparse random labels) with H5SampleWriter.
-void create_file(const std::string& path, int64_t n, int64_t size) {
+// Writes `n` samples of size x size random floats (and sparse random labels) with H5SampleWriter,
+// with their normalisation statistics (/trace_norm, /sample_norm) as synth and convert write them,
+// unless !norm_stats.
+void create_file(const std::string& path, int64_t n, int64_t size, bool norm_stats) {
   H5SampleWriter::Options o;
   o.n = n;
   o.height = size;
   o.width = size;
+  o.norm_stats = norm_stats;
   H5SampleWriter wr(path, o);
   const int threads = static_cast<int>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())));
   std::vector<std::thread> ts;
@@ -269,7 +272,7 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
     if (cold) evict(path);  // (the batches the workers have read ahead stay read)
     reader.take_stats();
   }
-  const int64_t reused_before = reader.norm_stats_reused();
+  const int64_t reused_before = reader.norm_stats_reused(), stored_before = reader.norm_stats_stored();
   const double t0 = now_s();
   int64_t samples = 0;
   for (int64_t b = 0; b < reader.batches_per_epoch(); ++b) samples += reader.next_host().size;
@@ -295,7 +298,10 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"pinned_slot_bytes", reader.slot_bytes()},
           {"setup_seconds", t0 - t_setup},
           {"wait_fraction", st.wait_fraction()},
-          {"norm_stats_reused", reader.norm_stats_reused() - reused_before}};
+          {"norm_stats_reused", reader.norm_stats_reused() - reused_before},
+          {"file_norm_stats", set.file(0).info().has_trace_norm},
+          {"use_stored_stats", o.use_stored_stats},
+          {"norm_stats_stored", reader.norm_stats_stored() - stored_before}};
 }
 
 }  // namespace
@@ -306,7 +312,7 @@ int main(int argc, char** argv) {
   int64_t samples = 52, size = 4096, batch = 4, max_shift = 0;
   int threads = 0, prefetch = 3, workers = 2;
   bool no_peers = false, keep = false, without_willneed = false, willneed_first = false, sparse_raw = false;
-  bool flip = false, bf16_batches = false;
+  bool flip = false, bf16_batches = false, no_norm_stats = false, without_stored = false;
   double sparse_gb = 0;
   app.add_option("--file", file, "HDF5 file to read; created (and deleted after) when missing")->capture_default_str();
   app.add_option("--samples", samples, "samples of a created file")->capture_default_str();
@@ -329,6 +335,10 @@ int main(int argc, char** argv) {
   app.add_flag("--willneed-first", willneed_first,
                "with --also-without-willneed: time the reader with hints before the one without");
   app.add_flag("--keep", keep, "keep a created file");
+  app.add_flag("--no-norm-stats", no_norm_stats,
+               "create the file without its normalisation statistics (/trace_norm, /sample_norm)");
+  app.add_flag("--also-without-stored-stats", without_stored,
+               "also time a first epoch that ignores the file's stored statistics (impl seisseg_no_stored_stats)");
   app.add_option("--sparse-gb", sparse_gb,
                  "create the file sparse with this many GB of samples of --size (allocated, never written) and "
                  "stream it once: raw, raw_slots and the reader, with peak resident memory")
@@ -344,7 +354,7 @@ int main(int argc, char** argv) {
       if (sparse_gb > 0) {
         create_sparse_file(file, samples, size);
       } else {
-        create_file(file, samples, size);
+        create_file(file, samples, size, !no_norm_stats);
       }
       created = true;
       struct stat st {};
@@ -422,6 +432,11 @@ int main(int argc, char** argv) {
       plain.will_need = false;
       if (without_willneed && !willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
       emit(measure_reader(file, set, o, cold));
+      if (without_stored) {
+        SampleReaderOptions own = o;
+        own.use_stored_stats = false;
+        emit(measure_reader(file, set, own, cold, "seisseg_no_stored_stats"));
+      }
       if (without_willneed && willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
       // A training run's later epochs: the statistics kept, each block normalised as it arrives
       // (cold: the file evicted again after the first epoch, as a dataset larger than memory is).
@@ -448,14 +463,17 @@ int main(int argc, char** argv) {
       }
       nlohmann::ordered_json ratio = {{"bench", "reader_ratio"}, {"mode", mode}};
       const double ours = gbs["seisseg"];
-      for (const char* peer : {"raw", "raw_slots", "fio", "seisseg_no_willneed", "h5py_generator", "dataloader"}) {
+      for (const char* peer : {"raw", "raw_slots", "fio", "seisseg_no_willneed", "seisseg_no_stored_stats",
+                               "h5py_generator", "dataloader"}) {
         if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = ours / gbs[peer];
       }
       if (gbs.count("fio_direct") && gbs.count("fio") && gbs["fio"] > 0) {
         ratio["fio_direct_over_fio"] = gbs["fio_direct"] / gbs["fio"];
       }
-      if (gbs.count("seisseg_later_epoch") && gbs.count("raw_slots") && gbs["raw_slots"] > 0) {
-        ratio["seisseg_later_epoch_over_raw_slots"] = gbs["seisseg_later_epoch"] / gbs["raw_slots"];
+      for (const char* ours_too : {"seisseg_later_epoch", "seisseg_no_stored_stats"}) {
+        if (gbs.count(ours_too) && gbs.count("raw_slots") && gbs["raw_slots"] > 0) {
+          ratio[std::string(ours_too) + "_over_raw_slots"] = gbs[ours_too] / gbs["raw_slots"];
+        }
       }
       std::printf("%s\n", ratio.dump().c_str());
       std::fflush(stdout);

@@ -23,6 +23,7 @@
 #include "engine/file_io.h"
 #include "io/hdf5_chunk_index.h"
 #include "io/hdf5_util.h"
+#include "io/normalize.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the pread path decodes little-endian bytes in place");
 
@@ -96,21 +97,25 @@ struct H5SampleFile::Impl {
   H5DatasetInfo info;
   Hid file;  // while opening; then in handles
   DsetReader data, label;
-  Hid trace_valid;  // while opening; then in handles (read through the library: W bytes per sample)
-  int fd = -1;      // while opening; then in handles
+  Hid trace_valid;              // while opening; then in handles (read through the library: W bytes per sample)
+  Hid trace_norm, sample_norm;  // the same (8 W and 16 bytes per sample)
+  int fd = -1;                  // while opening; then in handles
   // What reads need open: the descriptor for pread, and the HDF5 ids where the library reads.
   // Shared, so that close_handles() never pulls them from under a read in progress: the last user
   // closes them. Reopened on demand (a set of many files keeps only a few open).
   struct Handles {
     int fd = -1;
     Hid file, data, label, trace_valid;  // trace_valid: /trace_valid when the file has it
+    Hid trace_norm, sample_norm;         // when the file has them
     Handles() = default;
     Handles(const Handles&) = delete;
     Handles& operator=(const Handles&) = delete;
     ~Handles() {
       if (fd >= 0) ::close(fd);
-      if (file.ok() || data.ok() || label.ok() || trace_valid.ok()) {
+      if (file.ok() || data.ok() || label.ok() || trace_valid.ok() || trace_norm.ok() || sample_norm.ok()) {
         std::lock_guard<std::mutex> lock(h5_mutex());
+        sample_norm.reset();
+        trace_norm.reset();
         trace_valid.reset();
         label.reset();
         data.reset();
@@ -240,6 +245,28 @@ struct H5SampleFile::Impl {
 
   std::vector<int64_t> shape_of(const DsetReader& r) { return h5_shape(r.dset.get(), info.path, r.name); }
 
+  // /trace_norm or /sample_norm into d when the file has it, checked: `shape` of IEEE floats of
+  // `bytes` bytes.
+  void open_norm(Hid& d, const char* name, const std::vector<int64_t>& shape, size_t bytes, const char* expected) {
+    const std::string dname = std::string("/") + name;
+    if (H5Lexists(file.get(), name, H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return;
+    }
+    d = Hid(H5Dopen2(file.get(), name, H5P_DEFAULT));
+    if (!d.ok()) fail(dname + " is not a dataset: " + h5_error());
+    const std::vector<int64_t> got = h5_shape(d.get(), info.path, dname);
+    Hid type(H5Dget_type(d.get()));
+    if (got != shape || H5Tget_class(type.get()) != H5T_FLOAT || H5Tget_size(type.get()) != bytes) {
+      fail(dname + " (stored normalisation statistics) has shape " + shape_str(got) + " of " +
+           (H5Tget_class(type.get()) == H5T_FLOAT ? std::to_string(H5Tget_size(type.get()) * 8) + "-bit floats"
+                                                  : std::string("non-floats")) +
+           "; expected " + expected + " for /data's " + std::to_string(info.n) + " gathers of " +
+           std::to_string(info.width) + " traces");
+    }
+    H5Eclear2(H5E_DEFAULT);
+  }
+
   void open(const std::string& path) {
     info.path = path;
     std::lock_guard<std::mutex> lock(h5_mutex());
@@ -296,6 +323,10 @@ struct H5SampleFile::Impl {
       info.has_trace_valid = true;
     }
     H5Eclear2(H5E_DEFAULT);
+    open_norm(trace_norm, "trace_norm", {info.n, 2, info.width}, 4, "[N, 2, W] of float32");
+    info.has_trace_norm = trace_norm.ok();
+    open_norm(sample_norm, "sample_norm", {info.n, 2}, 8, "[N, 2] of float64");
+    info.has_sample_norm = sample_norm.ok();
     locate(data, &info.data_chunk, &info.data_filters);
     info.data_chunked_per_sample = info.data_chunk == std::vector<int64_t>{1, info.height, info.width};
     info.data_direct = data.all_direct;
@@ -315,7 +346,8 @@ struct H5SampleFile::Impl {
     info.attributes = h5_attributes_text(root.get());
     h5_dt_dx(info.attributes, &info.dt, &info.dx);
     if (::fstat(fd, &opened) != 0) fail(std::string("cannot stat: ") + std::strerror(errno));
-    needs_library = !data.all_direct || (label.dset.ok() && !label.all_direct) || info.has_trace_valid;
+    needs_library = !data.all_direct || (label.dset.ok() && !label.all_direct) || info.has_trace_valid ||
+                    info.has_trace_norm || info.has_sample_norm;
     auto h = std::make_shared<Handles>();
     h->fd = fd;
     fd = -1;
@@ -324,6 +356,8 @@ struct H5SampleFile::Impl {
       h->data = std::move(data.dset);
       h->label = std::move(label.dset);
       h->trace_valid = std::move(trace_valid);
+      h->trace_norm = std::move(trace_norm);
+      h->sample_norm = std::move(sample_norm);
     } else {  // pread only: one descriptor per open file, not two (HDF5 holds one of its own)
       label.dset.reset();
       data.dset.reset();
@@ -362,6 +396,14 @@ struct H5SampleFile::Impl {
       if (info.has_trace_valid) {
         h->trace_valid = Hid(H5Dopen2(h->file.get(), "trace_valid", H5P_DEFAULT));
         if (!h->trace_valid.ok()) fail("/trace_valid cannot be reopened: " + h5_error());
+      }
+      if (info.has_trace_norm) {
+        h->trace_norm = Hid(H5Dopen2(h->file.get(), "trace_norm", H5P_DEFAULT));
+        if (!h->trace_norm.ok()) fail("/trace_norm cannot be reopened: " + h5_error());
+      }
+      if (info.has_sample_norm) {
+        h->sample_norm = Hid(H5Dopen2(h->file.get(), "sample_norm", H5P_DEFAULT));
+        if (!h->sample_norm.ok()) fail("/sample_norm cannot be reopened: " + h5_error());
       }
     }
     return h;
@@ -495,6 +537,8 @@ struct H5SampleFile::Impl {
       data.dset.reset();
       label.dset.reset();
       trace_valid.reset();
+      trace_norm.reset();
+      sample_norm.reset();
       file.reset();
     }
     if (fd >= 0) ::close(fd);
@@ -595,6 +639,42 @@ void H5SampleFile::read_trace_valid(int64_t i, uint8_t* valid) const {
   for (int64_t j = 0; j < in.width; ++j) valid[j] = valid[j] != 0;
 }
 
+bool H5SampleFile::stored_norm_stats(int64_t i, Normalize mode, GatherNormalizer::Stats* stats) const {
+  const H5DatasetInfo& in = impl_->info;
+  SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");
+  const bool trace = mode == Normalize::trace;
+  if (mode == Normalize::none || (trace ? !in.has_trace_norm : !in.has_sample_norm)) return false;
+  const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
+  GatherNormalizer::Stats s;
+  std::vector<float> cols(trace ? static_cast<size_t>(2 * in.width) : 0);
+  double pair[2] = {0, 0};
+  {
+    std::lock_guard<std::mutex> lock(h5_mutex());
+    h5_quiet();
+    const hid_t d = trace ? hd->trace_norm.get() : hd->sample_norm.get();
+    Hid fspace(H5Dget_space(d));
+    const hsize_t start[3] = {static_cast<hsize_t>(i), 0, 0};
+    const hsize_t cnt[3] = {1, 2, static_cast<hsize_t>(in.width)};
+    const hsize_t mdim[1] = {trace ? static_cast<hsize_t>(2 * in.width) : 2};
+    Hid mspace(H5Screate_simple(1, mdim, nullptr));
+    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0 ||
+        H5Dread(d, trace ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, mspace.get(), fspace.get(), H5P_DEFAULT,
+                trace ? static_cast<void*>(cols.data()) : static_cast<void*>(pair)) < 0) {
+      impl_->fail("sample " + std::to_string(i) + ": HDF5 cannot read " + (trace ? "/trace_norm" : "/sample_norm") +
+                  ": " + h5_error());
+    }
+  }
+  if (trace) {
+    s.col_mean.assign(cols.begin(), cols.begin() + in.width);
+    s.col_inv.assign(cols.begin() + in.width, cols.end());
+  } else {
+    s.mean = pair[0];
+    s.inv = pair[1];
+  }
+  *stats = std::move(s);
+  return true;
+}
+
 // ---- Writing ---------------------------------------------------------------------------------
 
 namespace {
@@ -627,9 +707,10 @@ struct H5SampleWriter::Impl {
   std::string path, tmp;
   Options opt;
   Hid file, data, label;
-  int64_t pieces = 0;     // samples, or chunks of a record
-  WrittenPieces written;  // under h5_mutex()
-  bool done = false;      // committed, or the temporary file is gone
+  Hid trace_norm, sample_norm;  // Options::norm_stats
+  int64_t pieces = 0;           // samples, or chunks of a record
+  WrittenPieces written;        // under h5_mutex()
+  bool done = false;            // committed, or the temporary file is gone
   struct Table {
     H5TableSpec spec;
     Hid dset, mtype;
@@ -669,6 +750,42 @@ struct H5SampleWriter::Impl {
     return d;
   }
 
+  // /trace_norm [N, 2, W] float32 in chunks of one sample, /sample_norm [N, 2] float64 contiguous;
+  // both allocated at creation, after /data and /label, so the samples stay in order on disk.
+  void create_norm_dsets() {
+    const hsize_t tdims[3] = {static_cast<hsize_t>(opt.n), 2, static_cast<hsize_t>(opt.width)};
+    const hsize_t tchunk[3] = {1, 2, tdims[2]};
+    Hid tspace(H5Screate_simple(3, tdims, nullptr));
+    Hid tdcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(tdcpl.get(), 3, tchunk);
+    H5Pset_fill_time(tdcpl.get(), H5D_FILL_TIME_NEVER);
+    H5Pset_alloc_time(tdcpl.get(), H5D_ALLOC_TIME_EARLY);
+    trace_norm =
+        Hid(H5Dcreate2(file.get(), "trace_norm", H5T_IEEE_F32LE, tspace.get(), H5P_DEFAULT, tdcpl.get(), H5P_DEFAULT));
+    if (!trace_norm.ok()) fail("cannot create /trace_norm in " + tmp + ": " + h5_error());
+    const hsize_t sdims[2] = {static_cast<hsize_t>(opt.n), 2};
+    Hid sspace(H5Screate_simple(2, sdims, nullptr));
+    Hid sdcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_fill_time(sdcpl.get(), H5D_FILL_TIME_NEVER);
+    H5Pset_alloc_time(sdcpl.get(), H5D_ALLOC_TIME_EARLY);
+    sample_norm =
+        Hid(H5Dcreate2(file.get(), "sample_norm", H5T_IEEE_F64LE, sspace.get(), H5P_DEFAULT, sdcpl.get(), H5P_DEFAULT));
+    if (!sample_norm.ok()) fail("cannot create /sample_norm in " + tmp + ": " + h5_error());
+  }
+
+  // Sample i's statistics, under h5_mutex(): `cols` its [2][W] per-trace ones.
+  void write_norm(int64_t i, const std::vector<float>& cols, const double pair[2]) {
+    const hsize_t off[3] = {static_cast<hsize_t>(i), 0, 0};
+    const hsize_t start[2] = {static_cast<hsize_t>(i), 0}, cnt[2] = {1, 2};
+    Hid fspace(H5Dget_space(sample_norm.get()));
+    Hid mspace(H5Screate_simple(1, &cnt[1], nullptr));
+    if (H5Dwrite_chunk(trace_norm.get(), H5P_DEFAULT, 0, off, cols.size() * sizeof(float), cols.data()) < 0 ||
+        H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0 ||
+        H5Dwrite(sample_norm.get(), H5T_NATIVE_DOUBLE, mspace.get(), fspace.get(), H5P_DEFAULT, pair) < 0) {
+      fail("writing the normalisation statistics of sample " + std::to_string(i) + " to " + tmp + ": " + h5_error());
+    }
+  }
+
   void write_attribute(const std::string& name, hid_t ftype, hid_t mtype, const void* value) {
     std::lock_guard<std::mutex> lock(h5_mutex());
     h5_quiet();
@@ -695,6 +812,8 @@ struct H5SampleWriter::Impl {
       byte_rows.clear();
       data.reset();
       label.reset();
+      trace_norm.reset();
+      sample_norm.reset();
       file.reset();
       H5Eclear2(H5E_DEFAULT);
     }
@@ -750,6 +869,7 @@ H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) 
     if (!m.file.ok()) m.fail("cannot create " + m.tmp + ": " + h5_error());
     m.data = m.create_dset(options.data_name.c_str(), H5T_IEEE_F32LE);
     if (options.with_label) m.label = m.create_dset(options.label_name.c_str(), H5T_STD_U8LE);
+    if (options.norm_stats && !options.record) m.create_norm_dsets();
     m.pieces = options.record
                    ? options.height / options.record_chunk_rows + (options.height % options.record_chunk_rows != 0)
                    : options.n;
@@ -799,10 +919,23 @@ void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
   thread_local std::vector<uint8_t> zdata, zlabel;
   const Piece pd = chunk_bytes(m.path, m.opt.gzip_level, data, count * 4, &zdata);
   const Piece pl = m.opt.with_label ? chunk_bytes(m.path, m.opt.gzip_level, label, count, &zlabel) : Piece{nullptr, 0};
+  // The statistics as a reader computes them from these values (the bytes of /trace_norm's chunk:
+  // little-endian float32, as /data's).
+  thread_local std::vector<float> cols;
+  double pair[2] = {0, 0};
+  if (m.trace_norm.ok()) {
+    GatherNormalizer::Stats ts, ss;
+    gather_norm_stats(m.opt.height, m.opt.width, data, &ts, &ss);
+    cols.assign(ts.col_mean.begin(), ts.col_mean.end());
+    cols.insert(cols.end(), ts.col_inv.begin(), ts.col_inv.end());
+    pair[0] = ss.mean;
+    pair[1] = ss.inv;
+  }
 
   std::lock_guard<std::mutex> lock(h5_mutex());
   h5_quiet();
   SEIS_CHECK(!m.done, m.path << ": write after commit");
+  if (m.trace_norm.ok()) m.write_norm(i, cols, pair);
   const hsize_t off[3] = {static_cast<hsize_t>(i), 0, 0};
   if (H5Dwrite_chunk(m.data.get(), H5P_DEFAULT, 0, off, static_cast<size_t>(pd.size), pd.bytes) < 0 ||
       (m.opt.with_label &&
@@ -985,6 +1118,8 @@ void H5SampleWriter::commit() {
       m.byte_rows.clear();
       m.data.reset();
       m.label.reset();
+      m.trace_norm.reset();
+      m.sample_norm.reset();
       if (H5Fclose(m.file.release()) < 0) {
         const std::string err = h5_error();
         ::unlink(m.tmp.c_str());

@@ -25,8 +25,12 @@ struct H5DatasetInfo {
   H5ElemType data_type = H5ElemType::none;
   H5ElemType label_type = H5ElemType::none;  // none: no /label
   bool has_trace_valid = false;              // /trace_valid u8 [N, W] (a converted SEG-Y with padding)
-  bool data_chunked_per_sample = false;      // chunk shape [1, H, W]
-  std::string data_filters;                  // "" when uncompressed, else e.g. "deflate(4)"
+  // Stored normalisation statistics (GatherNormalizer's, io/normalize.h): /trace_norm float32
+  // [N, 2, W] (each trace's mean, then its inverse RMS deviation, 0 for a dead trace) and
+  // /sample_norm float64 [N, 2] (the gather's mean and inverse deviation).
+  bool has_trace_norm = false, has_sample_norm = false;
+  bool data_chunked_per_sample = false;  // chunk shape [1, H, W]
+  std::string data_filters;              // "" when uncompressed, else e.g. "deflate(4)"
   std::string label_filters;
   std::vector<int64_t> data_chunk, label_chunk;    // chunk shapes; empty when contiguous
   bool data_direct = false, label_direct = false;  // read() uses pread (no HDF5 call) for them
@@ -38,7 +42,7 @@ struct H5DatasetInfo {
 // One dataset file, opened and validated: a SampleSource of its N gathers. Throws InputError naming
 // the file and the problem: not found, a directory, not HDF5, no /data, wrong rank or dtype, /label
 // of another shape, an empty dataset, a truncated file, /trace_valid that is not [N, W] of 1-byte
-// integers.
+// integers, /trace_norm that is not [N, 2, W] of float32, /sample_norm that is not [N, 2] of float64.
 class H5SampleFile : public SampleSource {
  public:
   explicit H5SampleFile(const std::string& path);
@@ -63,6 +67,9 @@ class H5SampleFile : public SampleSource {
   // Reads which traces of sample i are real: u8 [W], 1 = a real trace, 0 = padding (/trace_valid,
   // nonzero = 1); all 1 when the file has no /trace_valid. Thread-safe (through the library).
   void read_trace_valid(int64_t i, uint8_t* valid) const override;
+  // The stored statistics of sample i for `mode` (/trace_norm or /sample_norm): false when the file
+  // has none. Thread-safe (through the library: 8 W bytes per sample per trace, 16 per sample).
+  bool stored_norm_stats(int64_t i, Normalize mode, GatherNormalizer::Stats* stats) const override;
 
   // The byte count read() moves from the file per sample (for throughput figures).
   int64_t bytes_per_sample() const;
@@ -114,6 +121,9 @@ class H5SampleWriter {
     bool record = false;
     int64_t record_chunk_rows = 0;  // record only: rows per chunk, 1..height
     bool with_label = true;
+    // Gathers only: also /trace_norm and /sample_norm, computed from each sample's data by write()
+    // (gather_norm_stats), so that a reader normalises its first epoch as it reads.
+    bool norm_stats = false;
     int gzip_level = 0;     // 0: uncompressed (the fast path for readers)
     double dt = 0, dx = 0;  // written as attributes when > 0
     // Dataset names: predictions are written as /prob (f32) and /mask (u8) with the same layout.

@@ -188,6 +188,18 @@ void walk(const std::string& path) {
     f.read(0, data.data(), label.data());
     f.read(in.n - 1, data.data(), label.data());
   });
+  // The stored normalisation statistics of the first and last gathers, as the reader reads them.
+  attempt([&] {
+    if (n <= 0 || width <= 0 || width > kMaxReadBytes / 8) return;
+    const H5SampleFile f(path);
+    if (!f.info().has_trace_norm && !f.info().has_sample_norm) return;
+    set_memory_budget(kH5VetMemoryBudgetBytes);
+    GatherNormalizer::Stats st;
+    for (const Normalize m : {Normalize::trace, Normalize::sample}) {
+      f.stored_norm_stats(0, m, &st);
+      f.stored_norm_stats(n - 1, m, &st);
+    }
+  });
   set_memory_budget(kMetadataBudgetBytes);
   attempt([&] { walk_table(path, synth_pick_table()); });
   attempt([&] { walk_table(path, synth_event_table()); });

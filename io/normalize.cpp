@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "engine/enum_names.h"
@@ -21,21 +22,8 @@ std::vector<std::string> normalize_names() { return enum_names(kNormalizeNames);
 
 void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data) {
   if (mode == Normalize::none || height <= 0 || width <= 0) return;
+  // The sums per trace, row by row, in double; per sample, then the traces' sums in trace order.
   constexpr double kTiny = 1e-12;
-  if (mode == Normalize::sample) {
-    double sum = 0, sum2 = 0;
-    const int64_t n = height * width;
-    for (int64_t i = 0; i < n; ++i) {
-      sum += data[i];
-      sum2 += static_cast<double>(data[i]) * data[i];
-    }
-    const double mean = sum / static_cast<double>(n);
-    const double var = std::max(0.0, sum2 / static_cast<double>(n) - mean * mean);
-    const double inv = var > kTiny ? 1.0 / std::sqrt(var) : 0.0;
-    for (int64_t i = 0; i < n; ++i) data[i] = static_cast<float>((data[i] - mean) * inv);
-    return;
-  }
-  // Per trace: rows are time samples, columns receivers; accumulate all columns in one row sweep.
   std::vector<double> sum(static_cast<size_t>(width), 0.0), sum2(static_cast<size_t>(width), 0.0);
   for (int64_t t = 0; t < height; ++t) {
     const float* row = data + t * width;
@@ -43,6 +31,19 @@ void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data
       sum[j] += row[j];
       sum2[j] += static_cast<double>(row[j]) * row[j];
     }
+  }
+  if (mode == Normalize::sample) {
+    double s = 0, s2 = 0;
+    for (int64_t j = 0; j < width; ++j) {
+      s += sum[j];
+      s2 += sum2[j];
+    }
+    const int64_t n = height * width;
+    const double mean = s / static_cast<double>(n);
+    const double var = std::max(0.0, s2 / static_cast<double>(n) - mean * mean);
+    const double inv = var > kTiny ? 1.0 / std::sqrt(var) : 0.0;
+    for (int64_t i = 0; i < n; ++i) data[i] = static_cast<float>((data[i] - mean) * inv);
+    return;
   }
   std::vector<float> mean(static_cast<size_t>(width)), inv(static_cast<size_t>(width));
   for (int64_t j = 0; j < width; ++j) {
@@ -105,7 +106,7 @@ SEIS_SIMD_VARIANTS(void, normalize_row,
 }  // namespace
 
 GatherNormalizer::GatherNormalizer(Normalize mode, int64_t width) : mode_(mode), width_(width) {
-  if (mode_ == Normalize::trace) {
+  if (mode_ != Normalize::none) {
     col_sum_.resize(static_cast<size_t>(width));
     col_sum2_.resize(static_cast<size_t>(width));
     col_mean_.resize(static_cast<size_t>(width));
@@ -115,42 +116,37 @@ GatherNormalizer::GatherNormalizer(Normalize mode, int64_t width) : mode_(mode),
 
 void GatherNormalizer::begin() {
   rows_ = 0;
-  sum_ = sum2_ = 0;
   std::fill(col_sum_.begin(), col_sum_.end(), 0.0);
   std::fill(col_sum2_.begin(), col_sum2_.end(), 0.0);
 }
 
 void GatherNormalizer::add_rows(const float* rows, int64_t count) {
   rows_ += count;
-  if (mode_ == Normalize::sample) {
-    // One running sum in element order, as normalize_gather has it.
-    double sum = sum_, sum2 = sum2_;
-    const int64_t n = count * width_;
-    for (int64_t i = 0; i < n; ++i) {
-      sum += rows[i];
-      sum2 += static_cast<double>(rows[i]) * rows[i];
-    }
-    sum_ = sum;
-    sum2_ = sum2;
-  } else if (mode_ == Normalize::trace) {
-    add_trace_sums(rows, count, width_, col_sum_.data(), col_sum2_.data());
-  }
+  if (mode_ != Normalize::none) add_trace_sums(rows, count, width_, col_sum_.data(), col_sum2_.data());
 }
 
 void GatherNormalizer::finish() {
   constexpr double kTiny = 1e-12;
+  mean_ = inv_ = 0;
+  if (mode_ == Normalize::none) return;
+  double s = 0, s2 = 0;
+  for (int64_t j = 0; j < width_; ++j) {
+    const double m = col_sum_[j] / static_cast<double>(rows_);
+    const double var = std::max(0.0, col_sum2_[j] / static_cast<double>(rows_) - m * m);
+    col_mean_[j] = static_cast<float>(m);
+    col_inv_[j] = var > kTiny ? static_cast<float>(1.0 / std::sqrt(var)) : 0.0f;
+    s += col_sum_[j];
+    s2 += col_sum2_[j];
+  }
+  const double n = static_cast<double>(rows_ * width_);
+  const double mean = s / n;
+  const double var = std::max(0.0, s2 / n - mean * mean);
   if (mode_ == Normalize::sample) {
-    const double n = static_cast<double>(rows_ * width_);
-    mean_ = sum_ / n;
-    const double var = std::max(0.0, sum2_ / n - mean_ * mean_);
+    mean_ = mean;
     inv_ = var > kTiny ? 1.0 / std::sqrt(var) : 0.0;
-  } else if (mode_ == Normalize::trace) {
-    for (int64_t j = 0; j < width_; ++j) {
-      const double m = col_sum_[j] / static_cast<double>(rows_);
-      const double var = std::max(0.0, col_sum2_[j] / static_cast<double>(rows_) - m * m);
-      col_mean_[j] = static_cast<float>(m);
-      col_inv_[j] = var > kTiny ? static_cast<float>(1.0 / std::sqrt(var)) : 0.0f;
-    }
+  } else {
+    sample_mean_ = mean;
+    sample_inv_ = var > kTiny ? 1.0 / std::sqrt(var) : 0.0;
   }
 }
 
@@ -168,24 +164,46 @@ void GatherNormalizer::apply_rows_in_place(float* rows, int64_t count, bool reve
   }
 }
 
-GatherNormalizer::Stats GatherNormalizer::stats() const {
+bool GatherNormalizer::Stats::same_bits(const Stats& o) const {
+  auto bytes_equal = [](const void* a, const void* b, size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; };
+  return bytes_equal(&mean, &o.mean, sizeof mean) && bytes_equal(&inv, &o.inv, sizeof inv) &&
+         col_mean.size() == o.col_mean.size() && col_inv.size() == o.col_inv.size() &&
+         bytes_equal(col_mean.data(), o.col_mean.data(), col_mean.size() * sizeof(float)) &&
+         bytes_equal(col_inv.data(), o.col_inv.data(), col_inv.size() * sizeof(float));
+}
+
+GatherNormalizer::Stats GatherNormalizer::stats(Normalize mode) const {
   Stats s;
-  s.mean = mean_;
-  s.inv = inv_;
-  s.col_mean = col_mean_;
-  s.col_inv = col_inv_;
+  SEIS_CHECK(mode_ != Normalize::none || mode == Normalize::none, "statistics from a normaliser without sums");
+  if (mode == Normalize::sample) {
+    s.mean = mode_ == Normalize::sample ? mean_ : sample_mean_;
+    s.inv = mode_ == Normalize::sample ? inv_ : sample_inv_;
+  } else if (mode == Normalize::trace) {
+    s.col_mean = col_mean_;
+    s.col_inv = col_inv_;
+  }
   return s;
 }
 
 void GatherNormalizer::set_stats(const Stats& s) {
-  mean_ = s.mean;
-  inv_ = s.inv;
+  mean_ = mode_ == Normalize::sample ? s.mean : 0;
+  inv_ = mode_ == Normalize::sample ? s.inv : 0;
   if (mode_ == Normalize::trace) {
     SEIS_CHECK(static_cast<int64_t>(s.col_mean.size()) == width_ && static_cast<int64_t>(s.col_inv.size()) == width_,
                "normalisation statistics of " << s.col_mean.size() << " traces for a gather of " << width_);
     col_mean_ = s.col_mean;
     col_inv_ = s.col_inv;
   }
+}
+
+void gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,
+                       GatherNormalizer::Stats* sample) {
+  GatherNormalizer norm(Normalize::trace, width);
+  norm.begin();
+  norm.add_rows(data, height);
+  norm.finish();
+  if (trace) *trace = norm.stats(Normalize::trace);
+  if (sample) *sample = norm.stats(Normalize::sample);
 }
 
 }  // namespace seis

@@ -1,6 +1,11 @@
 // Amplitude normalisation of one gather [H time samples, W receivers], in place, as the reader's
 // workers apply it: per trace (each receiver's column to zero mean, unit RMS), per sample (the whole
 // gather), or none. Dead (constant) traces become zeros.
+//
+// The sums, in double, are taken per trace (column) row by row in both modes; per sample, the
+// traces' sums are then added in trace order. The statistics are the float32 (per trace) or double
+// (per sample) results of finish(): a file may store them (/trace_norm, /sample_norm,
+// io/hdf5_dataset.h), and the reader uses them once its own sums give the same bits.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -35,20 +40,30 @@ class GatherNormalizer {
   // What finish() computed, to normalise the same gather again without its sums: after
   // set_stats(stats()) of the same gather, apply_row gives the same bits. `none` keeps nothing.
   struct Stats {
-    double mean = 0, inv = 0;              // per sample
-    std::vector<float> col_mean, col_inv;  // per trace
+    double mean = 0, inv = 0;              // per sample (0 and 0 per trace)
+    std::vector<float> col_mean, col_inv;  // per trace (empty per sample)
     // The memory one set of statistics takes, as a reader keeps it (with its allocations' overhead).
     static int64_t bytes_for(int64_t traces) { return static_cast<int64_t>(sizeof(Stats)) + 64 + 8 * traces; }
+    // The same bits (a stored set checked against the reader's own sums).
+    bool same_bits(const Stats& other) const;
   };
-  Stats stats() const;
+  Stats stats() const { return stats(mode_); }
+  // The statistics of either mode from the same sums (after finish(); `none` gives zeros): what a
+  // writer stores for both from one pass.
+  Stats stats(Normalize mode) const;
   void set_stats(const Stats& s);  // instead of begin(), add_rows() and finish()
 
  private:
   Normalize mode_;
   int64_t width_ = 0, rows_ = 0;
-  double sum_ = 0, sum2_ = 0, mean_ = 0, inv_ = 0;  // per sample
-  std::vector<double> col_sum_, col_sum2_;          // per trace
+  double mean_ = 0, inv_ = 0;                // per sample (0 per trace)
+  double sample_mean_ = 0, sample_inv_ = 0;  // per trace: the per-sample statistics of the same sums
+  std::vector<double> col_sum_, col_sum2_;   // per trace, for both modes
   std::vector<float> col_mean_, col_inv_;
 };
+
+// The statistics of both modes of one gather [height][width], from one pass over it (a writer's).
+void gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,
+                       GatherNormalizer::Stats* sample);
 
 }  // namespace seis

@@ -112,8 +112,9 @@ struct SampleReader::Scratch {
   std::vector<float> data_row, out_row;
   std::vector<uint8_t> label, label_row, valid;  // valid: the sample's /trace_valid [W]
   GatherNormalizer norm;
+  GatherNormalizer check;     // the sums of a sample normalised with stored statistics, to check them
   GatherNormalizer identity;  // moves rows already normalised as they arrived
-  Scratch(Normalize mode, int64_t width) : norm(mode, width), identity(Normalize::none, width) {}
+  Scratch(Normalize mode, int64_t width) : norm(mode, width), check(mode, width), identity(Normalize::none, width) {}
 };
 
 std::shared_ptr<const GatherNormalizer::Stats> SampleReader::kept_stats(int64_t g) const {
@@ -483,13 +484,27 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   std::shared_ptr<const GatherNormalizer::Stats> known;
   bool finished = false;  // the data rows are finished by the read
   bool placing = false;   // ... and placed into the slot from the blocks (vacated rows zeroed after)
+  bool checking = false;  // `known` was stored with the data: the read also sums, to check them
+  // After stored statistics failed their check: the sample's own, for its second read.
+  std::shared_ptr<const GatherNormalizer::Stats> computed;
+  GatherNormalizer& check = scratch.check;
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;
-    known = kept_stats(g);
-    finished = known || opt_.normalize == Normalize::none;
-    placing = finished && !rows_stay;
     try {
+      known = computed ? computed : kept_stats(g);
+      computed.reset();
+      checking = false;
+      if (!known && opt_.normalize != Normalize::none && opt_.use_stored_stats && !stored_refused_.load()) {
+        auto stored = std::make_shared<GatherNormalizer::Stats>();
+        if (source_.stored_norm_stats(g, opt_.normalize, stored.get())) {
+          known = std::move(stored);
+          checking = true;
+          check.begin();
+        }
+      }
+      finished = known || opt_.normalize == Normalize::none;
+      placing = finished && !rows_stay;
       // Padding traces are read as zeros, before the check and the sums: what a file holds there
       // never reaches the network.
       if (valid) source_.read_trace_valid(g, valid);
@@ -506,12 +521,11 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
         if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
         finite = all_finite(rows, (r1 - r0) * w);
         if (!finite) return;
+        if (checking) check.add_rows(rows, r1 - r0);
         if (placing) {
           place_block(norm, r0, r1, rows);
         } else if (finished) {
           norm.apply_rows_in_place(rows, r1 - r0, p.flip);
-        } else if (known) {
-          norm.apply_rows_in_place(rows, r1 - r0);
         } else {
           norm.add_rows(rows, r1 - r0);
         }
@@ -527,6 +541,23 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       continue;
     }
     *bytes += source_.bytes_per_sample(g);
+    if (finite && checking) {
+      check.finish();
+      if (!check.stats().same_bits(*known)) {
+        // Stale statistics (the data was rewritten after them): this sample is read again with its
+        // own, and the reader stops using stored ones.
+        if (!stored_refused_.exchange(true)) {
+          std::fprintf(stderr,
+                       "seisseg: warning: %s: the stored normalisation statistics differ from those of its data; "
+                       "the reader computes them from the data from now on\n",
+                       printable(source_.describe(g), 4096).c_str());
+        }
+        keep_stats(g, check);
+        computed = std::make_shared<const GatherNormalizer::Stats>(check.stats());
+        --k;
+        continue;
+      }
+    }
     if (finite) {
       *set_index = g;
       break;
@@ -539,7 +570,10 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     ++*skipped;
     if (k + 1 == n_) throw InputError("every sample of the dataset holds NaN or Inf values in /data or cannot be read");
   }
-  if (known) {
+  if (checking) {
+    ++stats_stored_;
+    keep_stats(*set_index, check);
+  } else if (known) {
     ++stats_reused_;
   } else {
     norm.finish();

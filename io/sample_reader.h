@@ -30,7 +30,9 @@
 // gather is neither written nor read (where the source reads in blocks: HDF5 chunks read with pread,
 // not compressed ones). Its data then needs no pass after the read but the zeroing
 // of the rows a time shift vacates (a label still gets one when it is flipped, shifted or cropped).
-// So does every sample of a reader without normalisation.
+// So does every sample of a reader without normalisation, and a sample read for the first time
+// whose statistics the file stores (/trace_norm, /sample_norm: written by seisseg synth and convert),
+// which are used once the sums taken on the way give the same bits (use_stored_stats).
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
@@ -102,6 +104,11 @@ struct SampleReaderOptions {
   // SampleReader::kept_stats_bytes) so that a later epoch normalises each block of rows as it
   // arrives instead of in a pass of its own; the same bits. 0: not kept.
   int64_t norm_stats_cache_bytes = int64_t{1} << 30;
+  // A sample not read before whose statistics are stored with it (a file's /trace_norm or
+  // /sample_norm: SampleSource::stored_norm_stats) is normalised with them as it arrives, like a
+  // later epoch's, while its own sums are taken on the way; they must give the same bits, or the
+  // sample is read again with its own and stored statistics are no longer used (a warning says so).
+  bool use_stored_stats = true;
   Device device = Device::cpu();
   // The data's type in the batches: f32, or bf16 (each value of the f32 sample rounded to nearest
   // even, as the model's input cast rounds it) for a run whose activations are bf16: half the pinned
@@ -179,6 +186,10 @@ class SampleReader {
   int64_t skipped_total() const;
   // Samples normalised with statistics kept from an earlier read, since construction.
   int64_t norm_stats_reused() const { return stats_reused_.load(); }
+  // Samples normalised with statistics stored with them (checked), since construction.
+  int64_t norm_stats_stored() const { return stats_stored_.load(); }
+  // Whether stored statistics were found stale (differing from the data's), and so are no longer used.
+  bool stored_stats_refused() const { return stored_refused_.load(); }
 
   // min(4, hardware threads): the workers when SampleReaderOptions::threads is 0.
   static int default_threads();
@@ -240,6 +251,8 @@ class SampleReader {
   int64_t stats_bytes_ = 0;
   bool stats_full_ = false;  // the budget is spent: no more are kept
   std::atomic<int64_t> stats_reused_{0};
+  std::atomic<int64_t> stats_stored_{0};
+  std::atomic<bool> stored_refused_{false};
 };
 
 }  // namespace seis

@@ -117,6 +117,14 @@ void SampleSet::read_trace_valid(int64_t g, uint8_t* valid) const {
   use(l.file).read_trace_valid(l.local, valid);
 }
 
+bool SampleSet::stored_norm_stats(int64_t g, Normalize mode, GatherNormalizer::Stats* stats) const {
+  const Location l = locate(g);
+  const H5SampleFile& f = *files_[static_cast<size_t>(l.file)];
+  if (mode == Normalize::trace ? !f.info().has_trace_norm : !f.info().has_sample_norm) return false;
+  const auto guard = after_read([&] { done(l.file); });
+  return use(l.file).stored_norm_stats(l.local, mode, stats);
+}
+
 int64_t SampleSet::bytes_per_sample(int64_t g) const {
   return files_[static_cast<size_t>(locate(g).file)]->bytes_per_sample();
 }

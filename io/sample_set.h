@@ -56,6 +56,8 @@ class SampleSet : public SampleSource {
   int open_files() const;  // files whose descriptors are open now
   // Which of sample g's W traces are real (u8 [W], 1 real, 0 padding; H5SampleFile::read_trace_valid).
   void read_trace_valid(int64_t g, uint8_t* valid) const override;
+  // Sample g's stored normalisation statistics (H5SampleFile::stored_norm_stats).
+  bool stored_norm_stats(int64_t g, Normalize mode, GatherNormalizer::Stats* stats) const override;
   // Bytes read() moves from the file of sample g.
   int64_t bytes_per_sample(int64_t g) const override;
   // "path sample i" (local index), for error messages.

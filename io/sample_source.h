@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "io/normalize.h"
+
 namespace seis {
 
 class SampleSource {
@@ -30,6 +32,11 @@ class SampleSource {
   // 1 = a real trace, 0 = padding, which the loss and the metrics leave out. Default: none, all 1.
   virtual bool has_trace_valid() const { return false; }
   virtual void read_trace_valid(int64_t i, uint8_t* valid) const;
+
+  // Normalisation statistics of sample i for `mode` stored with the data (a file's /trace_norm or
+  // /sample_norm), into *stats: false when there are none. Not checked against the data here: the
+  // reader uses them only once its own sums of the sample give the same bits. Default: none.
+  virtual bool stored_norm_stats(int64_t, Normalize, GatherNormalizer::Stats*) const { return false; }
 
   // read(), with data handed over in blocks of whole rows: ready(r0, r1, rows) runs on the calling
   // thread as soon as rows [r0, r1) are read, in order, with `rows` pointing at row r0; then the
@@ -69,6 +76,9 @@ class SampleSubset : public SampleSource {
   void read(int64_t i, float* data, uint8_t* label) const override { source_.read(at(i), data, label); }
   bool has_trace_valid() const override { return source_.has_trace_valid(); }
   void read_trace_valid(int64_t i, uint8_t* valid) const override { source_.read_trace_valid(at(i), valid); }
+  bool stored_norm_stats(int64_t i, Normalize mode, GatherNormalizer::Stats* stats) const override {
+    return source_.stored_norm_stats(at(i), mode, stats);
+  }
   void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const override {
     source_.read_rows(at(i), data, label, where, ready);
   }

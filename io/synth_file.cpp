@@ -249,6 +249,7 @@ double write_synth_file(const std::string& out, const SynthConfig& sc, int64_t s
   wo.height = height;
   wo.width = width;
   wo.with_label = true;
+  wo.norm_stats = true;
   wo.gzip_level = gzip;
   wo.dt = sc.dt;
   wo.dx = sc.dx;

@@ -17,6 +17,7 @@
 
 #include "cli_util.h"
 #include "engine/error.h"
+#include "io/normalize.h"
 
 namespace seis {
 namespace {
@@ -85,12 +86,13 @@ Set make_set(int64_t n, int64_t h, int64_t w, uint32_t seed) {
   return s;
 }
 
-void write_set(const std::string& path, const Set& s, int gzip) {
+void write_set(const std::string& path, const Set& s, int gzip, bool norm_stats = false) {
   H5SampleWriter::Options o;
   o.n = s.n;
   o.height = s.h;
   o.width = s.w;
   o.gzip_level = gzip;
+  o.norm_stats = norm_stats;
   o.dt = 0.002;
   o.dx = 12.5;
   H5SampleWriter w(path, o);
@@ -235,6 +237,69 @@ with h5py.File(p, 'r') as f:
   }
 }
 
+// /trace_norm and /sample_norm (Options::norm_stats): each sample's statistics as the reader's
+// GatherNormalizer computes them from its data, in either mode, whatever the blocks it sums in; a
+// file without them has none; h5py reads them as [N, 2, W] float32 and [N, 2] float64.
+TEST(Hdf5Dataset, StoredNormalisationStatisticsAreTheReadersOwn) {
+  Set s = make_set(4, 37, 23, 5);
+  s.data[1] = s.data[2] = 0.5f;  // finite: the statistics of a sample holding NaN are NaN
+  for (int64_t t = 0; t < s.h; ++t) s.data[static_cast<size_t>((2 * s.h + t) * s.w + 7)] = 4.0f;  // a dead trace
+  const std::string path = tmp_path("norm.h5"), plain = tmp_path("nonorm.h5");
+  write_set(path, s, 0, /*norm_stats=*/true);
+  write_set(plain, s, 0);
+  H5SampleFile f(path), g(plain);
+  EXPECT_TRUE(f.info().has_trace_norm);
+  EXPECT_TRUE(f.info().has_sample_norm);
+  EXPECT_FALSE(g.info().has_trace_norm);
+  EXPECT_FALSE(g.info().has_sample_norm);
+  EXPECT_TRUE(f.info().data_direct) << "the statistics must not move /data off the pread path";
+  const int64_t hw = s.h * s.w;
+  for (int64_t i = 0; i < s.n; ++i) {
+    const float* d = s.data.data() + i * hw;
+    for (Normalize mode : {Normalize::trace, Normalize::sample}) {
+      SCOPED_TRACE(::testing::Message() << "sample " << i << ", " << normalize_name(mode));
+      GatherNormalizer norm(mode, s.w);
+      norm.begin();
+      for (int64_t r0 = 0; r0 < s.h; r0 += 10) norm.add_rows(d + r0 * s.w, std::min<int64_t>(10, s.h - r0));
+      norm.finish();
+      GatherNormalizer::Stats stored;
+      ASSERT_TRUE(f.stored_norm_stats(i, mode, &stored));
+      EXPECT_TRUE(stored.same_bits(norm.stats()));
+      GatherNormalizer::Stats none;
+      EXPECT_FALSE(g.stored_norm_stats(i, mode, &none));
+      // And normalising with them gives normalize_gather's bits.
+      std::vector<float> want(d, d + hw), got(d, d + hw);
+      normalize_gather(mode, s.h, s.w, want.data());
+      GatherNormalizer with(mode, s.w);
+      with.set_stats(stored);
+      with.apply_rows_in_place(got.data(), s.h);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), static_cast<size_t>(hw) * 4), 0);
+    }
+    GatherNormalizer::Stats t;
+    ASSERT_TRUE(f.stored_norm_stats(i, Normalize::trace, &t));
+    EXPECT_EQ(t.col_inv[7] == 0.0f, i == 2) << "a dead trace's inverse deviation is 0";
+  }
+  if (!have_h5py()) GTEST_SKIP() << "/usr/bin/python3 has no h5py: the statistics were not read with h5py";
+  write_raw(path + ".data.bin", s.data);
+  EXPECT_EQ(run_python(R"(
+p = sys.argv[1]
+with h5py.File(p, 'r') as f:
+    t = f['trace_norm'][...]; s = f['sample_norm'][...]
+    assert t.dtype == np.float32 and t.shape == (4, 2, 23), (t.dtype, t.shape)
+    assert s.dtype == np.float64 and s.shape == (4, 2), (s.dtype, s.shape)
+    d = np.fromfile(p + '.data.bin', dtype=np.float32).reshape(4, 37, 23).astype(np.float64)
+    m = d.mean(axis=1); sd = d.std(axis=1)
+    assert np.allclose(t[:, 0, :], m, rtol=1e-6, atol=1e-6), (t[:, 0, :], m)
+    live = sd > 1e-6
+    assert np.allclose(t[:, 1, :][live], 1 / sd[live], rtol=1e-5)
+    assert (t[:, 1, :][~live] == 0).all()
+    assert np.allclose(s[:, 0], d.reshape(4, -1).mean(axis=1), rtol=1e-12, atol=1e-12)
+    assert np.allclose(s[:, 1], 1 / d.reshape(4, -1).std(axis=1), rtol=1e-9)
+)",
+                       path),
+            0);
+}
+
 // Files as other tools write them: float16 data, float labels, contiguous, odd chunks, big-endian,
 // gzip and shuffle. Python writes each file and the expected float32 / uint8 bytes beside it.
 TEST(Hdf5Dataset, ReadsH5pyFilesOfOtherTypesAndLayouts) {
@@ -357,6 +422,10 @@ save('label_int16', data=z, label=np.zeros((2, 4, 5), np.int16))
 save('empty_n', data=np.zeros((0, 4, 5), np.float32))
 save('empty_h', data=np.zeros((2, 0, 5), np.float32))
 save('empty_w', data=np.zeros((2, 4, 0), np.float32))
+save('trace_norm_shape', data=z, trace_norm=np.zeros((2, 5, 2), np.float32))
+save('trace_norm_f64', data=z, trace_norm=np.zeros((2, 2, 5), np.float64))
+save('sample_norm_shape', data=z, sample_norm=np.zeros((3, 2), np.float64))
+save('sample_norm_int', data=z, sample_norm=np.zeros((2, 2), np.int64))
 with h5py.File(f'{d}/data_is_group.h5', 'w') as f: f.create_group('data')
 )",
                        pdir),
@@ -372,6 +441,14 @@ with h5py.File(f'{d}/data_is_group.h5', 'w') as f: f.create_group('data')
   expect_input_error(pdir + "/empty_h.h5", "empty");
   expect_input_error(pdir + "/empty_w.h5", "empty");
   expect_input_error(pdir + "/data_is_group.h5", "/data is not a dataset");
+  expect_input_error(pdir + "/trace_norm_shape.h5",
+                     "/trace_norm (stored normalisation statistics) has shape [2, 5, 2] of 32-bit floats; expected [N, "
+                     "2, W] of float32");
+  expect_input_error(pdir + "/trace_norm_f64.h5",
+                     "/trace_norm (stored normalisation statistics) has shape [2, 2, 5] "
+                     "of 64-bit floats");
+  expect_input_error(pdir + "/sample_norm_shape.h5", "/sample_norm (stored normalisation statistics) has shape [3, 2]");
+  expect_input_error(pdir + "/sample_norm_int.h5", "of non-floats; expected [N, 2] of float64");
 }
 
 }  // namespace

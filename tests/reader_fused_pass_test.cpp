@@ -90,12 +90,13 @@ void write_f16_file(const std::string& path, int64_t n, int64_t h, int64_t w) {
   H5Fclose(f);
 }
 
-void write_f32_file(const std::string& path, int64_t n, int64_t h, int64_t w, int gzip) {
+void write_f32_file(const std::string& path, int64_t n, int64_t h, int64_t w, int gzip, bool norm_stats = false) {
   H5SampleWriter::Options o;
   o.n = n;
   o.height = h;
   o.width = w;
   o.gzip_level = gzip;
+  o.norm_stats = norm_stats;
   H5SampleWriter wr(path, o);
   std::vector<float> d(static_cast<size_t>(h * w));
   std::vector<uint8_t> l(d.size());
@@ -184,6 +185,7 @@ struct AugCase {
 void expect_equal_to_separate_passes(const std::string& path, const char* what) {
   SampleSet set({path});
   const int64_t h = set.height(), w = set.width();
+  const bool stored = set.file(0).info().has_trace_norm;
   const AugCase cases[] = {
       {"none", false, 0, false, 0, 0},
       {"flip", true, 0, false, 0, 0},
@@ -255,6 +257,18 @@ void expect_equal_to_separate_passes(const std::string& path, const char* what) 
           // most `dropped`) use them. The first two samples kept are kept before the second epoch.
           const int64_t reused = r.norm_stats_reused(), per_epoch = r.batches_per_epoch() * 3;
           const int64_t dropped = set.size() - per_epoch;
+          // Stored statistics (checked) normalise every sample read for the first time: all of the
+          // first epoch's, and in the second those not kept (all of them when none are kept). (The
+          // workers may have read on into a third epoch.)
+          if (!stored || mode == Normalize::none) {
+            EXPECT_EQ(r.norm_stats_stored(), 0) << what << ", " << c.name;
+          } else if (keep == 0) {
+            EXPECT_GE(r.norm_stats_stored(), 2 * per_epoch) << what << ", " << c.name;
+          } else {
+            EXPECT_GE(r.norm_stats_stored(), per_epoch) << what << ", " << c.name;
+            EXPECT_GE(r.norm_stats_stored() + reused, 2 * per_epoch) << what << ", " << c.name;
+          }
+          EXPECT_FALSE(r.stored_stats_refused()) << what << ", " << c.name;
           if (mode == Normalize::none || keep == 0) {
             EXPECT_EQ(reused, 0) << what << ", " << c.name;
           } else if (keep == two && mode == Normalize::trace) {  // (per sample: smaller, so more are kept)
@@ -284,6 +298,81 @@ TEST(ReaderFusedPass, Float32OddSmallGathersAndCompressedChunks) {
     expect_equal_to_separate_passes(path, gzip ? "float32 37x29 gzip" : "float32 37x29");
     std::remove(path.c_str());
   }
+}
+
+// A file that stores its normalisation statistics (/trace_norm, /sample_norm): every first read
+// normalises each block as it arrives with them, checked against the sums taken on the way. The
+// same bits as the separate passes, in blocks (pread) and whole (gzip, through the library).
+TEST(ReaderFusedPass, StoredStatisticsNormaliseTheFirstEpochAsItReads) {
+  for (int gzip : {0, 3}) {
+    const std::string path = temp_path("stored" + std::to_string(gzip));
+    // (Three read blocks per gather; gzip: small, as each read inflates the whole sample.)
+    write_f32_file(path, 7, gzip ? 37 : 600, gzip ? 29 : 1031, gzip, /*norm_stats=*/true);
+    ASSERT_TRUE(SampleSet({path}).file(0).info().has_trace_norm);
+    ASSERT_TRUE(SampleSet({path}).file(0).info().has_sample_norm);
+    expect_equal_to_separate_passes(path, gzip ? "stored statistics, gzip" : "stored statistics");
+    std::remove(path.c_str());
+  }
+}
+
+// Rewrites rows [0, rows) of sample i's /data in place with other values (the file's statistics
+// are then stale).
+void rewrite_rows(const std::string& path, int64_t i, int64_t rows, int64_t w) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  const hid_t d = H5Dopen2(f, "data", H5P_DEFAULT);
+  const hid_t fs = H5Dget_space(d);
+  const hsize_t start[3] = {static_cast<hsize_t>(i), 0, 0},
+                cnt[3] = {1, static_cast<hsize_t>(rows), static_cast<hsize_t>(w)};
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, cnt, nullptr);
+  const hid_t ms = H5Screate_simple(3, cnt, nullptr);
+  std::vector<float> v(static_cast<size_t>(rows * w));
+  for (size_t k = 0; k < v.size(); ++k) v[k] = 3.0f * static_cast<float>(k % 13);
+  EXPECT_GE(H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, v.data()), 0);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+// Stale statistics (the data rewritten after them, here one sample's first rows) are caught by the
+// check: that sample is read again with its own, the reader stops using stored ones, and every batch
+// has the bits of a reader that never used them.
+TEST(ReaderFusedPass, StaleStoredStatisticsAreCaughtAndNotUsed) {
+  const std::string path = temp_path("stale");
+  write_f32_file(path, 9, 37, 29, 0, /*norm_stats=*/true);
+  rewrite_rows(path, 4, 5, 29);
+  const SampleSet set({path});
+  for (Normalize mode : {Normalize::trace, Normalize::sample}) {
+    for (const DType dtype : {DType::f32, DType::bf16}) {
+      SCOPED_TRACE(::testing::Message() << normalize_name(mode) << ", " << dtype_name(dtype));
+      SampleReaderOptions o;
+      o.batch = 3;
+      o.seed = 2;
+      o.threads = 2;
+      o.prefetch = 2;
+      o.normalize = mode;
+      o.dtype = dtype;
+      o.augment.flip_receivers = true;
+      o.augment.max_shift = 4;
+      SampleReaderOptions off = o;
+      off.use_stored_stats = false;
+      SampleReader a(set, o), b(set, off);
+      const size_t bytes = static_cast<size_t>(a.out_height() * a.out_width() * dtype_size(dtype));
+      for (int64_t k = 0; k < 2 * a.batches_per_epoch(); ++k) {
+        const ReaderBatch x = a.next(), y = b.next();
+        ASSERT_EQ(x.samples, y.samples);
+        ASSERT_EQ(std::memcmp(x.data.raw(), y.data.raw(), static_cast<size_t>(x.data.dim(0)) * bytes), 0)
+            << "batch " << k;
+      }
+      EXPECT_TRUE(a.stored_stats_refused());
+      EXPECT_FALSE(b.stored_stats_refused());
+      EXPECT_EQ(b.norm_stats_stored(), 0);
+      // Until the stale sample was met, stored statistics were used (and checked).
+      EXPECT_LT(a.norm_stats_stored(), 2 * a.batches_per_epoch() * 3);
+    }
+  }
+  std::remove(path.c_str());
 }
 
 TEST(ReaderFusedPass, Float16ConvertedBlockByBlock) {
