@@ -27,7 +27,13 @@
 // peak resident memory over it (VmHWM, reset before each), which for the reader must stay near its
 // slots whatever G is. raw only with --sparse-raw: on holes there is no disk to measure, and one
 // thread's sequential read measures the kernel zero-filling page-cache pages (0.3 GB/s on the
-// 2-core build machine, against 3.8 GB/s for raw_slots' two threads of 64 MiB preads).
+// 2-core build machine, against 3.8 GB/s for raw_slots' two threads of 64 MiB preads). The sparse
+// file stores its (zero) normalisation statistics unless --no-norm-stats; --also-without-stored-stats
+// adds a second epoch of a reader that ignores them.
+//
+// Created files carry /trace_norm and /sample_norm as synth and convert write them (not with
+// --no-norm-stats); --also-without-stored-stats also times a first epoch that computes its own
+// (impl seisseg_no_stored_stats), the two-pass first epoch of a file without them.
 //
 //   bench_reader --samples 52 --size 4096            # creates /tmp/seisseg_bench_reader.h5 (4.4 GB), deletes it after
 //   bench_reader --file F.h5 --batch 4 --threads 2   # an existing file, kept
@@ -113,16 +119,33 @@ void create_file(const std::string& path, int64_t n, int64_t size, bool norm_sta
 
 // `n` samples of size x size (f32 /data and u8 /label, one chunk per sample, as H5SampleWriter lays
 // them out) whose chunks are allocated when the dataset is created and never written: the file is
-// sparse (its size is the data's, its blocks almost none) and reads as zeros.
-void create_sparse_file(const std::string& path, int64_t n, int64_t size) {
+// sparse (its size is the data's, its blocks almost none) and reads as zeros. With norm_stats, also
+// /trace_norm [n, 2, size] (one chunk per sample) and /sample_norm [n, 2] (contiguous), allocated
+// and never written like them: zeros, which are the statistics of gathers of zeros (mean 0, and an
+// inverse deviation of 0 for a dead trace), so the reader's check accepts them.
+void create_sparse_file(const std::string& path, int64_t n, int64_t size, bool norm_stats) {
   const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) throw InputError(path + ": cannot create");
   bool ok = true;
-  for (const auto& [name, type] : {std::pair<const char*, hid_t>{"data", H5T_IEEE_F32LE}, {"label", H5T_STD_U8LE}}) {
-    const hsize_t dims[3] = {static_cast<hsize_t>(n), static_cast<hsize_t>(size), static_cast<hsize_t>(size)};
+  struct Dset {
+    const char* name;
+    hid_t type;
+    int rank;
+    hsize_t rows, cols;  // dims [n, rows, cols] (rank 3) or [n, rows] (rank 2, contiguous)
+  };
+  std::vector<Dset> dsets = {{"data", H5T_IEEE_F32LE, 3, static_cast<hsize_t>(size), static_cast<hsize_t>(size)},
+                             {"label", H5T_STD_U8LE, 3, static_cast<hsize_t>(size), static_cast<hsize_t>(size)}};
+  if (norm_stats) {
+    dsets.push_back({"trace_norm", H5T_IEEE_F32LE, 3, 2, static_cast<hsize_t>(size)});
+    dsets.push_back({"sample_norm", H5T_IEEE_F64LE, 2, 2, 0});
+  }
+  for (const Dset& ds : dsets) {
+    const char* name = ds.name;
+    const hid_t type = ds.type;
+    const hsize_t dims[3] = {static_cast<hsize_t>(n), ds.rows, ds.cols};
     const hsize_t chunk[3] = {1, dims[1], dims[2]};
-    const hid_t space = H5Screate_simple(3, dims, nullptr), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    ok = ok && space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 3, chunk) >= 0 &&
+    const hid_t space = H5Screate_simple(ds.rank, dims, nullptr), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    ok = ok && space >= 0 && dcpl >= 0 && (ds.rank == 2 || H5Pset_chunk(dcpl, 3, chunk) >= 0) &&
          H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 && H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0;
     const hid_t d = ok ? H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
     ok = ok && d >= 0;
@@ -352,7 +375,7 @@ int main(int argc, char** argv) {
     if (!file_exists(file)) {
       const double t0 = now_s();
       if (sparse_gb > 0) {
-        create_sparse_file(file, samples, size);
+        create_sparse_file(file, samples, size, !no_norm_stats);
       } else {
         create_file(file, samples, size, !no_norm_stats);
       }
@@ -400,8 +423,14 @@ int main(int argc, char** argv) {
       if (!slots.is_null()) emit(slots);
       reset_peak_rss();
       emit(measure_reader(file, set, o, true));
+      if (without_stored) {
+        SampleReaderOptions own = o;
+        own.use_stored_stats = false;
+        reset_peak_rss();
+        emit(measure_reader(file, set, own, true, "seisseg_no_stored_stats"));
+      }
       nlohmann::ordered_json ratio = {{"bench", "reader_ratio"}, {"mode", "sparse"}};
-      for (const char* peer : {"raw", "raw_slots"}) {
+      for (const char* peer : {"raw", "raw_slots", "seisseg_no_stored_stats"}) {
         if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = gbs["seisseg"] / gbs[peer];
       }
       std::printf("%s\n", ratio.dump().c_str());

@@ -751,7 +751,8 @@ struct H5SampleWriter::Impl {
   }
 
   // /trace_norm [N, 2, W] float32 in chunks of one sample, /sample_norm [N, 2] float64 contiguous;
-  // both allocated at creation, after /data and /label, so the samples stay in order on disk.
+  // both allocated at creation (uncompressed), after /data and /label (where those are too: not
+  // with gzip), so that the samples stay in order on disk.
   void create_norm_dsets() {
     const hsize_t tdims[3] = {static_cast<hsize_t>(opt.n), 2, static_cast<hsize_t>(opt.width)};
     const hsize_t tchunk[3] = {1, 2, tdims[2]};

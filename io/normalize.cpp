@@ -188,6 +188,7 @@ GatherNormalizer::Stats GatherNormalizer::stats(Normalize mode) const {
 void GatherNormalizer::set_stats(const Stats& s) {
   mean_ = mode_ == Normalize::sample ? s.mean : 0;
   inv_ = mode_ == Normalize::sample ? s.inv : 0;
+  sample_mean_ = sample_inv_ = 0;  // (no sums: stats(Normalize::sample) of a per-trace normaliser is not known)
   if (mode_ == Normalize::trace) {
     SEIS_CHECK(static_cast<int64_t>(s.col_mean.size()) == width_ && static_cast<int64_t>(s.col_inv.size()) == width_,
                "normalisation statistics of " << s.col_mean.size() << " traces for a gather of " << width_);

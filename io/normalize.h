@@ -5,7 +5,8 @@
 // The sums, in double, are taken per trace (column) row by row in both modes; per sample, the
 // traces' sums are then added in trace order. The statistics are the float32 (per trace) or double
 // (per sample) results of finish(): a file may store them (/trace_norm, /sample_norm,
-// io/hdf5_dataset.h), and the reader uses them once its own sums give the same bits.
+// io/hdf5_dataset.h); the reader normalises with them as it reads and checks them against its own
+// sums of the same rows afterwards.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -48,8 +49,8 @@ class GatherNormalizer {
     bool same_bits(const Stats& other) const;
   };
   Stats stats() const { return stats(mode_); }
-  // The statistics of either mode from the same sums (after finish(); `none` gives zeros): what a
-  // writer stores for both from one pass.
+  // The statistics of either mode from the same sums, after finish() (not after set_stats(), which
+  // sets only this normaliser's mode; `none` gives zeros): what a writer stores for both from one pass.
   Stats stats(Normalize mode) const;
   void set_stats(const Stats& s);  // instead of begin(), add_rows() and finish()
 

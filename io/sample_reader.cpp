@@ -448,8 +448,8 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       p.x0 = static_cast<int64_t>(rng.below(static_cast<uint64_t>(w - out_w_ + 1)));
     }
   }
-  // When nothing needs the whole gather first (the statistics are kept, or there are none), the
-  // data rows are finished block by block as they arrive: where they stay in place but for a flip,
+  // When nothing needs the whole gather first (the statistics are kept, or stored with the data, or
+  // there are none), the data rows are finished block by block as they arrive: where they stay in place but for a flip,
   // normalised and flipped there; where they go elsewhere (a crop, bf16 rows or a time shift), each
   // row with a place in the output is normalised, flipped, cropped and rounded into it from the
   // block, read to the scratch gather's start.
@@ -478,8 +478,9 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   };
 
   // Read; each block of rows is checked and summed while it is in cache, or, when the sample's
-  // statistics are kept from an earlier read (or there are none to gather), checked and finished as
-  // above: normalised and flipped in place, or placed into the slot. With skip_bad_samples a bad
+  // statistics are kept from an earlier read or stored with the data (or there are none to
+  // gather), checked and finished as above: normalised and flipped in place, or placed into the
+  // slot (stored statistics: summed too, to check them after the read). With skip_bad_samples a bad
   // sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
   std::shared_ptr<const GatherNormalizer::Stats> known;
   bool finished = false;  // the data rows are finished by the read
@@ -487,22 +488,36 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   bool checking = false;  // `known` was stored with the data: the read also sums, to check them
   // After stored statistics failed their check: the sample's own, for its second read.
   std::shared_ptr<const GatherNormalizer::Stats> computed;
+  bool rereading = false;
   GatherNormalizer& check = scratch.check;
+  // Stops the use of stored statistics for good (said once, on stderr).
+  auto refuse_stored = [&](const std::string& why) {
+    if (!stored_refused_.exchange(true)) {
+      std::fprintf(stderr, "seisseg: warning: %s; the reader computes the normalisation statistics from the data\n",
+                   printable(why, 4096).c_str());
+    }
+  };
   for (int64_t k = 0;; ++k) {
     const int64_t g = perm[static_cast<size_t>((pos + k) % n_)];
     bool finite = true;
-    try {
-      known = computed ? computed : kept_stats(g);
-      computed.reset();
-      checking = false;
-      if (!known && opt_.normalize != Normalize::none && opt_.use_stored_stats && !stored_refused_.load()) {
-        auto stored = std::make_shared<GatherNormalizer::Stats>();
+    rereading = computed != nullptr;
+    known = rereading ? computed : kept_stats(g);
+    computed.reset();
+    checking = false;
+    if (!known && opt_.normalize != Normalize::none && opt_.use_stored_stats && !stored_refused_.load()) {
+      // A file whose statistics cannot be read is read without them (its data may be fine).
+      auto stored = std::make_shared<GatherNormalizer::Stats>();
+      try {
         if (source_.stored_norm_stats(g, opt_.normalize, stored.get())) {
           known = std::move(stored);
           checking = true;
           check.begin();
         }
+      } catch (const InputError& e) {
+        refuse_stored(e.what());
       }
+    }
+    try {
       finished = known || opt_.normalize == Normalize::none;
       placing = finished && !rows_stay;
       // Padding traces are read as zeros, before the check and the sums: what a file holds there
@@ -546,12 +561,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       if (!check.stats().same_bits(*known)) {
         // Stale statistics (the data was rewritten after them): this sample is read again with its
         // own, and the reader stops using stored ones.
-        if (!stored_refused_.exchange(true)) {
-          std::fprintf(stderr,
-                       "seisseg: warning: %s: the stored normalisation statistics differ from those of its data; "
-                       "the reader computes them from the data from now on\n",
-                       printable(source_.describe(g), 4096).c_str());
-        }
+        refuse_stored(source_.describe(g) + ": the stored normalisation statistics differ from those of its data");
         keep_stats(g, check);
         computed = std::make_shared<const GatherNormalizer::Stats>(check.stats());
         --k;
@@ -574,7 +584,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     ++stats_stored_;
     keep_stats(*set_index, check);
   } else if (known) {
-    ++stats_reused_;
+    if (!rereading) ++stats_reused_;
   } else {
     norm.finish();
     keep_stats(*set_index, norm);

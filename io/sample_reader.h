@@ -32,7 +32,8 @@
 // of the rows a time shift vacates (a label still gets one when it is flipped, shifted or cropped).
 // So does every sample of a reader without normalisation, and a sample read for the first time
 // whose statistics the file stores (/trace_norm, /sample_norm: written by seisseg synth and convert),
-// which are used once the sums taken on the way give the same bits (use_stored_stats).
+// normalised with them while its own sums are taken on the way; those must give the stored bits, or
+// the sample is read again with its own (use_stored_stats).
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
@@ -107,7 +108,9 @@ struct SampleReaderOptions {
   // A sample not read before whose statistics are stored with it (a file's /trace_norm or
   // /sample_norm: SampleSource::stored_norm_stats) is normalised with them as it arrives, like a
   // later epoch's, while its own sums are taken on the way; they must give the same bits, or the
-  // sample is read again with its own and stored statistics are no longer used (a warning says so).
+  // sample is read again with its own (its bytes counted twice in ReaderStats::bytes_read) and this
+  // reader uses no stored statistics from then on (one warning on stderr; so too when they cannot
+  // be read).
   bool use_stored_stats = true;
   Device device = Device::cpu();
   // The data's type in the batches: f32, or bf16 (each value of the f32 sample rounded to nearest
@@ -184,7 +187,8 @@ class SampleReader {
   ReaderStats stats() const;  // the current interval
   ReaderStats take_stats();   // the current interval, then starts a new one
   int64_t skipped_total() const;
-  // Samples normalised with statistics kept from an earlier read, since construction.
+  // Samples normalised with statistics kept from an earlier read, since construction (not the
+  // second read of a sample whose stored statistics failed their check).
   int64_t norm_stats_reused() const { return stats_reused_.load(); }
   // Samples normalised with statistics stored with them (checked), since construction.
   int64_t norm_stats_stored() const { return stats_stored_.load(); }

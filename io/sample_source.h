@@ -35,7 +35,8 @@ class SampleSource {
 
   // Normalisation statistics of sample i for `mode` stored with the data (a file's /trace_norm or
   // /sample_norm), into *stats: false when there are none. Not checked against the data here: the
-  // reader uses them only once its own sums of the sample give the same bits. Default: none.
+  // reader checks them against its own sums of the rows it normalised with them, and reads the
+  // sample again when they differ. Default: none.
   virtual bool stored_norm_stats(int64_t, Normalize, GatherNormalizer::Stats*) const { return false; }
 
   // read(), with data handed over in blocks of whole rows: ready(r0, r1, rows) runs on the calling
