@@ -374,6 +374,7 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, const 
     j["dt"] = in.dt;
     j["dx"] = in.dx;
     j["bytes_per_sample"] = f.bytes_per_sample();
+    j["norm_stats"] = {{"trace", in.has_trace_norm}, {"sample", in.has_sample_norm}};
     j["attributes"] = in.attributes;
     Json st = stats_json(s, "gathers_sampled");
     st["gathers_total"] = in.n;

@@ -106,6 +106,16 @@ TEST(ConvertCli, PadsGathersOfDifferentTraceCounts) {
             << "gather " << g << " trace " << j << " sample " << t;
       }
     }
+    // The stored normalisation statistics are those of the gather as read, padding traces included.
+    for (const Normalize mode : {Normalize::trace, Normalize::sample}) {
+      GatherNormalizer::Stats stored;
+      ASSERT_TRUE(f.stored_norm_stats(g, mode, &stored)) << "gather " << g;
+      GatherNormalizer norm(mode, 26);
+      norm.begin();
+      norm.add_rows(got.data(), 25);
+      norm.finish();
+      EXPECT_TRUE(stored.same_bits(norm.stats())) << "gather " << g << ", " << normalize_name(mode);
+    }
   }
   EXPECT_EQ(k, 61);
 }

@@ -52,6 +52,7 @@ TEST(SynthInfoCli, SynthThenInfoTextAndJson) {
   EXPECT_NE(t.out.find("uint8"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("generator = seisseg synth"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("values over 8 of 8 gathers"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("normalisation statistics: /trace_norm, /sample_norm"), std::string::npos) << t.out;
 
   const Result j = run("info --json " + f + " " + f);
   ASSERT_EQ(j.code, 0) << j.err;
@@ -65,6 +66,7 @@ TEST(SynthInfoCli, SynthThenInfoTextAndJson) {
   EXPECT_EQ(o["label"]["dtype"], "uint8");
   EXPECT_EQ(o["data"]["chunks"], nlohmann::json({1, 64, 64}));
   EXPECT_EQ(o["data"]["filters"], "");
+  EXPECT_EQ(o["norm_stats"], nlohmann::json({{"trace", true}, {"sample", true}}));
   EXPECT_EQ(o["attributes"]["seed"], "7");
   EXPECT_EQ(o["attributes"]["generator"], "seisseg synth");
   EXPECT_EQ(o["attributes"]["freq_lo"], "15");
