@@ -103,6 +103,26 @@ SEIS_SIMD_VARIANTS(void, normalize_row,
                     const float* row, float* dst, int64_t x0, int64_t count, bool reverse),
                    (mode, mean, inv, col_mean, col_inv, width, row, dst, x0, count, reverse))
 
+// Both modes' statistics from per-trace sums over `rows` rows: GatherNormalizer::finish's, and a
+// writer's from sums taken elsewhere (norm_stats_from_sums).
+void stats_from_sums(int64_t rows, int64_t width, const double* sum, const double* sum2, float* col_mean,
+                     float* col_inv, double* mean, double* inv) {
+  constexpr double kTiny = 1e-12;
+  double s = 0, s2 = 0;
+  for (int64_t j = 0; j < width; ++j) {
+    const double m = sum[j] / static_cast<double>(rows);
+    const double var = std::max(0.0, sum2[j] / static_cast<double>(rows) - m * m);
+    col_mean[j] = static_cast<float>(m);
+    col_inv[j] = var > kTiny ? static_cast<float>(1.0 / std::sqrt(var)) : 0.0f;
+    s += sum[j];
+    s2 += sum2[j];
+  }
+  const double n = static_cast<double>(rows * width);
+  *mean = s / n;
+  const double var = std::max(0.0, s2 / n - *mean * *mean);
+  *inv = var > kTiny ? 1.0 / std::sqrt(var) : 0.0;
+}
+
 }  // namespace
 
 GatherNormalizer::GatherNormalizer(Normalize mode, int64_t width) : mode_(mode), width_(width) {
@@ -126,27 +146,16 @@ void GatherNormalizer::add_rows(const float* rows, int64_t count) {
 }
 
 void GatherNormalizer::finish() {
-  constexpr double kTiny = 1e-12;
   mean_ = inv_ = 0;
   if (mode_ == Normalize::none) return;
-  double s = 0, s2 = 0;
-  for (int64_t j = 0; j < width_; ++j) {
-    const double m = col_sum_[j] / static_cast<double>(rows_);
-    const double var = std::max(0.0, col_sum2_[j] / static_cast<double>(rows_) - m * m);
-    col_mean_[j] = static_cast<float>(m);
-    col_inv_[j] = var > kTiny ? static_cast<float>(1.0 / std::sqrt(var)) : 0.0f;
-    s += col_sum_[j];
-    s2 += col_sum2_[j];
-  }
-  const double n = static_cast<double>(rows_ * width_);
-  const double mean = s / n;
-  const double var = std::max(0.0, s2 / n - mean * mean);
+  double mean = 0, inv = 0;
+  stats_from_sums(rows_, width_, col_sum_.data(), col_sum2_.data(), col_mean_.data(), col_inv_.data(), &mean, &inv);
   if (mode_ == Normalize::sample) {
     mean_ = mean;
-    inv_ = var > kTiny ? 1.0 / std::sqrt(var) : 0.0;
+    inv_ = inv;
   } else {
     sample_mean_ = mean;
-    sample_inv_ = var > kTiny ? 1.0 / std::sqrt(var) : 0.0;
+    sample_inv_ = inv;
   }
 }
 
@@ -195,6 +204,27 @@ void GatherNormalizer::set_stats(const Stats& s) {
     col_mean_ = s.col_mean;
     col_inv_ = s.col_inv;
   }
+}
+
+void trace_sums(const float* x, int64_t n, int64_t stride, double* sum, double* sum2) {
+  double s = 0, s2 = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const float v = x[k * stride];
+    s += v;
+    s2 += static_cast<double>(v) * v;
+  }
+  *sum = s;
+  *sum2 = s2;
+}
+
+void norm_stats_from_sums(int64_t height, int64_t width, const double* sum, const double* sum2,
+                          GatherNormalizer::Stats* trace, GatherNormalizer::Stats* sample) {
+  GatherNormalizer::Stats t, smp;
+  t.col_mean.resize(static_cast<size_t>(width));
+  t.col_inv.resize(static_cast<size_t>(width));
+  stats_from_sums(height, width, sum, sum2, t.col_mean.data(), t.col_inv.data(), &smp.mean, &smp.inv);
+  if (trace) *trace = std::move(t);
+  if (sample) *sample = smp;
 }
 
 void gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,
