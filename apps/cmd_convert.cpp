@@ -69,7 +69,7 @@ bool write_dataset(const SegyFile& segy, const std::string& in, const std::strin
   opt.height = h;
   opt.width = w;
   opt.with_label = false;
-  opt.norm_stats = true;  // (from the sums of each gather as written, padding zeros included)
+  opt.norm_stats = true;  // (computed on the writing thread from the gather as written, padding zeros included)
   opt.dt = info.sample_interval_us * 1e-6;
   H5SampleWriter writer(out, opt);
   writer.set_attribute("source", base_name(in));
@@ -98,9 +98,7 @@ bool write_dataset(const SegyFile& segy, const std::string& in, const std::strin
 
   // The next gathers are read and decoded on a thread of their own while this one is written.
   const int64_t gather_bytes = h * w * 4 + w * kSegyTraceHeaderBytes;
-  // (With each gather's normalisation sums, taken on the reading thread as each trace is decoded.)
-  SegyGatherStream stream(segy, gathers, w, SegyGatherStream::depth_for(gather_bytes, kReadAheadBytes),
-                          /*with_sums=*/true);
+  SegyGatherStream stream(segy, gathers, w, SegyGatherStream::depth_for(gather_bytes, kReadAheadBytes));
   std::vector<uint8_t> valid(static_cast<size_t>(w));
   std::vector<SegyHeaderRow> rows(static_cast<size_t>(w));
   int64_t previous_ffid = 0;
@@ -110,7 +108,7 @@ bool write_dataset(const SegyFile& segy, const std::string& in, const std::strin
     const SegyGather& g = gathers[static_cast<size_t>(i)];
     const SegyGatherStream::Gather read = stream.next();
     const uint8_t* headers = read.headers;
-    writer.write(i, read.data, nullptr, read.sums);
+    writer.write(i, read.data, nullptr);
     for (int64_t j = 0; j < g.traces; ++j) {
       rows[static_cast<size_t>(j)] = segy_header_row(headers + j * kSegyTraceHeaderBytes, info.big_endian, i, j);
     }

@@ -911,9 +911,7 @@ Piece chunk_bytes(const std::string& path, int gzip_level, const void* src, int6
 
 }  // namespace
 
-void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) { write(i, data, label, nullptr); }
-
-void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label, const double* sums) {
+void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
   Impl& m = *impl_;
   SEIS_CHECK(!m.opt.record, m.path << ": write() on a record; use write_rows()");
   SEIS_CHECK(i >= 0 && i < m.opt.n, m.path << ": write of sample " << i << ", out of range [0, " << m.opt.n << ")");
@@ -928,11 +926,7 @@ void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label, c
   double pair[2] = {0, 0};
   if (m.trace_norm.ok()) {
     GatherNormalizer::Stats ts, ss;
-    if (sums != nullptr) {
-      norm_stats_from_sums(m.opt.height, m.opt.width, sums, sums + m.opt.width, &ts, &ss);
-    } else {
-      gather_norm_stats(m.opt.height, m.opt.width, data, &ts, &ss);
-    }
+    gather_norm_stats(m.opt.height, m.opt.width, data, &ts, &ss);
     cols.assign(ts.col_mean.begin(), ts.col_mean.end());
     cols.insert(cols.end(), ts.col_inv.begin(), ts.col_inv.end());
     pair[0] = ss.mean;

@@ -135,9 +135,6 @@ class H5SampleWriter {
   H5SampleWriter& operator=(const H5SampleWriter&) = delete;
 
   void write(int64_t i, const float* data, const uint8_t* label);
-  // The same with the sample's normalisation sums [2][W] (io/normalize.h trace_sums of each trace,
-  // e.g. taken while decoding it) for Options::norm_stats, instead of a pass over data to take them.
-  void write(int64_t i, const float* data, const uint8_t* label, const double* sums);
   // Record only: rows [t0, t0 + rows) as [rows][W], t0 a multiple of the chunk rows and rows the
   // chunk rows (fewer only for the last chunk).
   void write_rows(int64_t t0, int64_t rows, const float* data, const uint8_t* label);

@@ -103,8 +103,7 @@ SEIS_SIMD_VARIANTS(void, normalize_row,
                     const float* row, float* dst, int64_t x0, int64_t count, bool reverse),
                    (mode, mean, inv, col_mean, col_inv, width, row, dst, x0, count, reverse))
 
-// Both modes' statistics from per-trace sums over `rows` rows: GatherNormalizer::finish's, and a
-// writer's from sums taken elsewhere (norm_stats_from_sums).
+// Both modes' statistics from per-trace sums over `rows` rows (GatherNormalizer::finish).
 void stats_from_sums(int64_t rows, int64_t width, const double* sum, const double* sum2, float* col_mean,
                      float* col_inv, double* mean, double* inv) {
   constexpr double kTiny = 1e-12;
@@ -204,27 +203,6 @@ void GatherNormalizer::set_stats(const Stats& s) {
     col_mean_ = s.col_mean;
     col_inv_ = s.col_inv;
   }
-}
-
-void trace_sums(const float* x, int64_t n, int64_t stride, double* sum, double* sum2) {
-  double s = 0, s2 = 0;
-  for (int64_t k = 0; k < n; ++k) {
-    const float v = x[k * stride];
-    s += v;
-    s2 += static_cast<double>(v) * v;
-  }
-  *sum = s;
-  *sum2 = s2;
-}
-
-void norm_stats_from_sums(int64_t height, int64_t width, const double* sum, const double* sum2,
-                          GatherNormalizer::Stats* trace, GatherNormalizer::Stats* sample) {
-  GatherNormalizer::Stats t, smp;
-  t.col_mean.resize(static_cast<size_t>(width));
-  t.col_inv.resize(static_cast<size_t>(width));
-  stats_from_sums(height, width, sum, sum2, t.col_mean.data(), t.col_inv.data(), &smp.mean, &smp.inv);
-  if (trace) *trace = std::move(t);
-  if (sample) *sample = smp;
 }
 
 void gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,

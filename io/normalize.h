@@ -66,12 +66,5 @@ class GatherNormalizer {
 // The statistics of both modes of one gather [height][width], from one pass over it (a writer's).
 void gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,
                        GatherNormalizer::Stats* sample);
-// One trace's sums as GatherNormalizer takes them (x[k * stride], k = 0..n-1, in that order, in
-// double: the sum and the sum of squares): for a writer that has each trace whole, e.g. while it is
-// decoded. Sums of every trace of a gather, given to norm_stats_from_sums, give gather_norm_stats's
-// statistics bit for bit.
-void trace_sums(const float* x, int64_t n, int64_t stride, double* sum, double* sum2);
-void norm_stats_from_sums(int64_t height, int64_t width, const double* sum, const double* sum2,
-                          GatherNormalizer::Stats* trace, GatherNormalizer::Stats* sample);
 
 }  // namespace seis

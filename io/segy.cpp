@@ -15,7 +15,6 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
-#include "io/normalize.h"
 
 namespace seis {
 
@@ -495,7 +494,7 @@ std::vector<SegyGather> SegyFile::gathers_by_count(int64_t n) const {
   return out;
 }
 
-void SegyFile::read_gather(const SegyGather& g, float* data, int64_t width, uint8_t* headers, double* sums) const {
+void SegyFile::read_gather(const SegyGather& g, float* data, int64_t width, uint8_t* headers) const {
   SEIS_CHECK(g.first_trace >= 0 && g.traces >= 0 && g.first_trace + g.traces <= info_.traces,
              "gather [" << g.first_trace << ", +" << g.traces << ") outside " << info_.traces << " traces");
   const int64_t w = width > 0 ? width : g.traces, tb = info_.trace_bytes;
@@ -503,7 +502,6 @@ void SegyFile::read_gather(const SegyGather& g, float* data, int64_t width, uint
   if (w > g.traces) {
     for (int64_t t = 0; t < info_.samples; ++t) std::fill(data + t * w + g.traces, data + (t + 1) * w, 0.0f);
   }
-  if (sums != nullptr) std::fill(sums, sums + 2 * w, 0.0);
   // Chunks of whole traces keep the raw buffer small whatever the gather size.
   const int64_t chunk = std::max<int64_t>(1, std::min(g.traces, kReadChunkBytes / tb));
   std::vector<uint8_t> raw(static_cast<size_t>(chunk * tb));
@@ -515,7 +513,6 @@ void SegyFile::read_gather(const SegyGather& g, float* data, int64_t width, uint
       check_trace_header(g.first_trace + j0 + j, trace);
       if (headers != nullptr) std::memcpy(headers + (j0 + j) * kTraceHeaderBytes, trace, kTraceHeaderBytes);
       decode_samples(trace + kTraceHeaderBytes, info_.samples, info_.format, info_.big_endian, data + j0 + j, w);
-      if (sums != nullptr) trace_sums(data + j0 + j, info_.samples, w, &sums[j0 + j], &sums[w + j0 + j]);
     }
   }
 }

@@ -72,11 +72,8 @@ class SegyFile {
 
   // Reads gather g into data [samples * width], time-major, width >= g.traces (0: g.traces); the
   // columns past g.traces are zero (padding to a wider gather). With headers, also its raw trace
-  // headers [g.traces * 240]. With sums, also each column's normalisation sums [2][width] (the sums,
-  // then the sums of squares: io/normalize.h trace_sums), taken from each trace as it is decoded,
-  // while it is in cache; 0 for the padding. Checks every trace header it reads.
-  void read_gather(const SegyGather& g, float* data, int64_t width = 0, uint8_t* headers = nullptr,
-                   double* sums = nullptr) const;
+  // headers [g.traces * 240]. Checks every trace header it reads.
+  void read_gather(const SegyGather& g, float* data, int64_t width = 0, uint8_t* headers = nullptr) const;
   // Reads trace i's samples into samples [info().samples].
   void read_trace(int64_t i, float* samples) const;
 

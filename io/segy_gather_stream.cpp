@@ -8,7 +8,7 @@
 namespace seis {
 
 SegyGatherStream::SegyGatherStream(const SegyFile& segy, const std::vector<SegyGather>& gathers, int64_t width,
-                                   int depth, bool with_sums)
+                                   int depth)
     : segy_(segy), gathers_(gathers), width_(width) {
   SEIS_CHECK(depth >= 1, "SegyGatherStream: depth " << depth);
   for (const SegyGather& g : gathers_) {
@@ -19,7 +19,6 @@ SegyGatherStream::SegyGatherStream(const SegyFile& segy, const std::vector<SegyG
   for (Slot& s : slots_) {
     s.data.resize(static_cast<size_t>(segy_.info().samples * width_));
     s.headers.resize(static_cast<size_t>(width_ * kSegyTraceHeaderBytes));
-    if (with_sums) s.sums.resize(static_cast<size_t>(2 * width_));
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -45,8 +44,7 @@ void SegyGatherStream::run() {
     }
     Slot& slot = slots_[static_cast<size_t>(i % depth)];
     try {
-      segy_.read_gather(gathers_[static_cast<size_t>(i)], slot.data.data(), width_, slot.headers.data(),
-                        slot.sums.empty() ? nullptr : slot.sums.data());
+      segy_.read_gather(gathers_[static_cast<size_t>(i)], slot.data.data(), width_, slot.headers.data());
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
       error_ = std::current_exception();
@@ -77,7 +75,6 @@ SegyGatherStream::Gather SegyGatherStream::next() {
   Gather g;
   g.data = slot.data.data();
   g.headers = slot.headers.data();
-  g.sums = slot.sums.empty() ? nullptr : slot.sums.data();
   g.index = i;
   return g;
 }

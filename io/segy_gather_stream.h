@@ -27,17 +27,13 @@ class SegyGatherStream {
   struct Gather {
     const float* data = nullptr;       // [samples][width], time-major; columns past the gather's traces 0
     const uint8_t* headers = nullptr;  // [traces][240], the raw trace headers in file order
-    const double* sums = nullptr;      // with_sums: [2][width], SegyFile::read_gather's normalisation sums
     int64_t index = 0;                 // into the gathers given to the constructor
   };
 
   // Starts reading gathers[0], gathers[1], ... of `segy` into `width` columns (at least every
-  // gather's trace count). `segy` and `gathers` must outlive the stream. depth >= 1. with_sums: each
-  // gather also comes with its columns' normalisation sums, taken on the reading thread.
-  SegyGatherStream(const SegyFile& segy, const std::vector<SegyGather>& gathers, int64_t width, int depth,
-                   bool with_sums = false);
-  SegyGatherStream(const SegyFile&, std::vector<SegyGather>&&, int64_t, int,
-                   bool = false) = delete;  // (a list that would die)
+  // gather's trace count). `segy` and `gathers` must outlive the stream. depth >= 1.
+  SegyGatherStream(const SegyFile& segy, const std::vector<SegyGather>& gathers, int64_t width, int depth);
+  SegyGatherStream(const SegyFile&, std::vector<SegyGather>&&, int64_t, int) = delete;  // (a list that would die)
   // Stops the thread (after the read in progress) and joins it.
   ~SegyGatherStream();
   SegyGatherStream(const SegyGatherStream&) = delete;
@@ -60,7 +56,6 @@ class SegyGatherStream {
   struct Slot {
     std::vector<float> data;
     std::vector<uint8_t> headers;
-    std::vector<double> sums;  // with_sums only
   };
   void run();
 

@@ -319,6 +319,7 @@ TEST(ReaderFusedPass, StoredStatisticsOfCompressedSamples) {
   const std::string path = temp_path("stored_gzip");
   write_f32_file(path, 7, 37, 29, 3, /*norm_stats=*/true);
   ASSERT_TRUE(SampleSet({path}).file(0).info().has_trace_norm);
+  ASSERT_TRUE(SampleSet({path}).file(0).info().has_sample_norm);
   expect_equal_to_separate_passes(path, "stored statistics, gzip");
   std::remove(path.c_str());
 }
