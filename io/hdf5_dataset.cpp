@@ -572,13 +572,33 @@ void H5SampleFile::read(int64_t i, float* data, uint8_t* label) const {
   if (label != nullptr && in.label_type != H5ElemType::none) impl_->read_one(*hd, impl_->label, i, nullptr, label);
 }
 
-void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const {
+void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
+                             const LabelRowsReady& label_ready) const {
   const H5DatasetInfo& in = impl_->info;
   SEIS_CHECK(i >= 0 && i < in.n, in.path << ": sample " << i << " is out of range [0, " << in.n << ")");
   SEIS_CHECK(data != nullptr, "read_rows: data must not be null");
   const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
   impl_->read_data_rows(*hd, i, data, where, ready);
-  if (label != nullptr && in.label_type != H5ElemType::none) impl_->read_one(*hd, impl_->label, i, nullptr, label);
+  if (label == nullptr || in.label_type == H5ElemType::none) return;
+  const DsetReader& lr = impl_->label;
+  const int64_t off = lr.offsets.empty() ? -1 : lr.offsets[static_cast<size_t>(i)];
+  if (!label_ready || off < 0 || lr.type != H5ElemType::u8) {
+    impl_->read_one(*hd, lr, i, nullptr, label);
+    if (label_ready) label_ready(0, in.height, label);
+    return;
+  }
+  // u8 labels read with pread: in blocks of rows, each handed over while it is in cache.
+  const int64_t h = in.height, w = in.width;
+  const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / w);
+  for (int64_t r0 = 0; r0 < h; r0 += block_rows) {
+    const int64_t r1 = std::min(h, r0 + block_rows);
+    std::string err;
+    if (!pread_full(hd->fd, label + r0 * w, (r1 - r0) * w, off + r0 * w, &err)) {
+      impl_->fail("sample " + std::to_string(i) + ": reading /label at byte " + std::to_string(off + r0 * w) + ": " +
+                  err);
+    }
+    label_ready(r0, r1, label + r0 * w);  // (u8 bytes as stored, as read_one leaves them)
+  }
 }
 
 std::vector<H5SampleFile::Extent> H5SampleFile::direct_extents(int64_t i) const {

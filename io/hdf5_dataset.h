@@ -79,8 +79,10 @@ class H5SampleFile : public SampleSource {
   // calling thread as soon as rows [r0, r1) of data are read, in order, so the caller can check and
   // sum them while they are still in cache; then the label is read. RowBlocks::at_start reads every
   // block to the start of data (SampleSource::read_rows). Compressed and other library-read samples
-  // come whole, in place: one call, (0, H, data). Thread-safe.
-  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const override;
+  // come whole, in place: one call, (0, H, data). Labels read with pread come in blocks of about
+  // 1 MiB too (label_ready); others whole. Thread-safe.
+  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
+                 const LabelRowsReady& label_ready) const override;
 
   // The file byte ranges read() preads for sample i (data, then label); empty where the library
   // reads (compressed chunks and the like).

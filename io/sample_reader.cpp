@@ -449,10 +449,10 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     }
   }
   // When nothing needs the whole gather first (the statistics are kept, or stored with the data, or
-  // there are none), the data rows are finished block by block as they arrive: where they stay in place but for a flip,
-  // normalised and flipped there; where they go elsewhere (a crop, bf16 rows or a time shift), each
-  // row with a place in the output is normalised, flipped, cropped and rounded into it from the
-  // block, read to the scratch gather's start.
+  // there are none), the data rows are finished block by block as they arrive: where they stay in
+  // place but for a flip, normalised and flipped there; where they go elsewhere (a crop, bf16 rows
+  // or a time shift), each row with a place in the output is normalised, flipped, cropped and
+  // rounded into it from the block, read to the scratch gather's start.
   const bool rows_stay = !crop && !bf16_out && p.shift == 0;
   float* out_row = bf16_out ? scratch.out_row.data() : nullptr;
   // The output row that source row t goes to, or -1 (out[i] = in[t0 + i - shift], as place_rows).
@@ -482,6 +482,19 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   // gather), checked and finished as above: normalised and flipped in place, or placed into the
   // slot (stored statistics: summed too, to check them after the read). With skip_bad_samples a bad
   // sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
+  // Labels that stay in place but for a flip are flipped block by block as they arrive (any epoch).
+  const bool label_flipped_on_read = label != nullptr && p.flip && !crop && p.shift == 0;
+  SampleSource::LabelRowsReady label_ready;
+  if (label_flipped_on_read) {
+    label_ready = [&](int64_t r0, int64_t r1, uint8_t* rows) {
+      uint8_t* tmp = scratch.label_row.data();
+      for (int64_t t = r0; t < r1; ++t) {
+        uint8_t* row = rows + (t - r0) * w;
+        std::memcpy(tmp, row, static_cast<size_t>(w));
+        reverse_copy_bytes(tmp, w, row);
+      }
+    };
+  }
   std::shared_ptr<const GatherNormalizer::Stats> known;
   bool finished = false;  // the data rows are finished by the read
   bool placing = false;   // ... and placed into the slot from the blocks (vacated rows zeroed after)
@@ -531,20 +544,23 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       // Blocks that go from the scratch gather to the slot as they arrive are all read to its
       // start, so that they stay in cache and the rest of it is never written.
       const auto where = placing ? SampleSource::RowBlocks::at_start : SampleSource::RowBlocks::in_place;
-      source_.read_rows(g, placing ? scratch.data.get() : data, label, where, [&](int64_t r0, int64_t r1, float* rows) {
-        if (!finite) return;
-        if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
-        finite = all_finite(rows, (r1 - r0) * w);
-        if (!finite) return;
-        if (checking) check.add_rows(rows, r1 - r0);
-        if (placing) {
-          place_block(norm, r0, r1, rows);
-        } else if (finished) {
-          norm.apply_rows_in_place(rows, r1 - r0, p.flip);
-        } else {
-          norm.add_rows(rows, r1 - r0);
-        }
-      });
+      source_.read_rows(
+          g, placing ? scratch.data.get() : data, label, where,
+          [&](int64_t r0, int64_t r1, float* rows) {
+            if (!finite) return;
+            if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
+            finite = all_finite(rows, (r1 - r0) * w);
+            if (!finite) return;
+            if (checking) check.add_rows(rows, r1 - r0);
+            if (placing) {
+              place_block(norm, r0, r1, rows);
+            } else if (finished) {
+              norm.apply_rows_in_place(rows, r1 - r0, p.flip);
+            } else {
+              norm.add_rows(rows, r1 - r0);
+            }
+          },
+          label_ready);
     } catch (const InputError& e) {  // (the message names the file, the sample and the reason)
       if (!opt_.skip_bad_samples) throw;
       // Unlike NaN in the data, a read error is news about the disk: said once per sample.
@@ -618,7 +634,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     place_rows(p, data, dst_data, scratch.data_row.data(),
                [&](const float* from, float* to) { row_norm.apply_row(from, to, p.x0, p.ow, p.flip); });
   }
-  if (label && moved) {
+  if (label && moved && !label_flipped_on_read) {
     place_rows(p, label, dst_label, scratch.label_row.data(), [&](const uint8_t* from, uint8_t* to) {
       if (!p.flip) {
         if (from + p.x0 != to) std::memcpy(to, from + p.x0, static_cast<size_t>(p.ow));

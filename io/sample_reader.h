@@ -29,7 +29,8 @@
 // (SampleSource::RowBlocks::at_start), where it is still in cache, so that the rest of the scratch
 // gather is neither written nor read (where the source reads in blocks: HDF5 chunks read with pread,
 // not compressed ones). Its data then needs no pass after the read but the zeroing
-// of the rows a time shift vacates (a label still gets one when it is flipped, shifted or cropped).
+// of the rows a time shift vacates (a label still gets a pass when it is shifted or cropped; a flip
+// alone is done on each block of label rows as it arrives, in every epoch).
 // So does every sample of a reader without normalisation, and a sample read for the first time
 // whose statistics the file stores (/trace_norm, /sample_norm: written by seisseg synth and convert),
 // normalised with them while its own sums are taken on the way; those must give the stored bits, or

@@ -99,10 +99,11 @@ void SampleSet::read(int64_t g, float* data, uint8_t* label) const {
   use(l.file).read(l.local, data, label);
 }
 
-void SampleSet::read_rows(int64_t g, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const {
+void SampleSet::read_rows(int64_t g, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
+                          const LabelRowsReady& label_ready) const {
   const Location l = locate(g);
   const auto guard = after_read([&] { done(l.file); });
-  use(l.file).read_rows(l.local, data, label, where, ready);
+  use(l.file).read_rows(l.local, data, label, where, ready, label_ready);
 }
 
 void SampleSet::will_need(int64_t g) const {

@@ -49,7 +49,8 @@ class SampleSet : public SampleSource {
   // Reads global sample g (thread-safe; see H5SampleFile::read). label may be null.
   void read(int64_t g, float* data, uint8_t* label) const override;
   // The same in blocks of rows (H5SampleFile::read_rows).
-  void read_rows(int64_t g, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const override;
+  void read_rows(int64_t g, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
+                 const LabelRowsReady& label_ready) const override;
   // Starts reading sample g into the page cache in the background (H5SampleFile::will_need).
   void will_need(int64_t g) const override;
   int max_open_files() const { return max_open_; }

@@ -9,9 +9,11 @@ namespace seis {
 
 void SampleSource::read_trace_valid(int64_t, uint8_t* valid) const { std::fill(valid, valid + width(), uint8_t{1}); }
 
-void SampleSource::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks, const RowsReady& ready) const {
+void SampleSource::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks, const RowsReady& ready,
+                             const LabelRowsReady& label_ready) const {
   read(i, data, label);
   ready(0, height(), data);
+  if (label_ready && label != nullptr && has_label()) label_ready(0, height(), label);
 }
 
 void SampleSource::read_window(int64_t i, int64_t t0, int64_t rows, float* data, uint8_t* label) const {

@@ -46,10 +46,14 @@ class SampleSource {
   //   RowBlocks::at_start: each block may instead be read to the start of data, over the block
   //     before it, for a caller that moves every block elsewhere before ready() returns: the blocks
   //     then stay in cache. data must still hold H rows (a source that reads whole puts them in place).
-  // Default: read(), then ready(0, H, data).
+  // label_ready (may be empty): when the label is read, label_ready(r0, r1, label + r0 * W) as its
+  // rows [r0, r1) arrive, in order, each at its own row (after every data row).
+  // Default: read(), then ready(0, H, data) and label_ready(0, H, label).
   enum class RowBlocks { in_place, at_start };
   using RowsReady = std::function<void(int64_t row0, int64_t row1, float* rows)>;
-  virtual void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const;
+  using LabelRowsReady = std::function<void(int64_t row0, int64_t row1, uint8_t* rows)>;
+  virtual void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
+                         const LabelRowsReady& label_ready) const;
 
   // Rows [t0, t0 + rows) of sample i into data [rows][W] (and label [rows][W], as read() does): for
   // samples too large to hold whole (a continuous record). Default: read() whole, then the rows.
@@ -80,8 +84,9 @@ class SampleSubset : public SampleSource {
   bool stored_norm_stats(int64_t i, Normalize mode, GatherNormalizer::Stats* stats) const override {
     return source_.stored_norm_stats(at(i), mode, stats);
   }
-  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const override {
-    source_.read_rows(at(i), data, label, where, ready);
+  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
+                 const LabelRowsReady& label_ready) const override {
+    source_.read_rows(at(i), data, label, where, ready, label_ready);
   }
   void read_window(int64_t i, int64_t t0, int64_t rows, float* data, uint8_t* label) const override {
     source_.read_window(at(i), t0, rows, data, label);

@@ -398,8 +398,9 @@ class UnreadableStatsSource : public SampleSource {
   int64_t width() const override { return base_.width(); }
   bool has_label() const override { return base_.has_label(); }
   void read(int64_t i, float* data, uint8_t* label) const override { base_.read(i, data, label); }
-  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const override {
-    base_.read_rows(i, data, label, where, ready);
+  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
+                 const LabelRowsReady& label_ready) const override {
+    base_.read_rows(i, data, label, where, ready, label_ready);
   }
   bool stored_norm_stats(int64_t i, Normalize mode, GatherNormalizer::Stats* stats) const override {
     if (i == 6) throw InputError("unreadable.h5: sample 6: HDF5 cannot read /trace_norm");
@@ -469,7 +470,8 @@ class PaddedSource : public SampleSource {
     if (i == 3) data[(h - 2) * w + 2] = std::nanf("");  // on a real trace, in the last block
   }
   // Blocks of 7 rows, each to the start of data when asked (as H5SampleFile reads them).
-  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready) const override {
+  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
+                 const LabelRowsReady& label_ready) const override {
     const int64_t h = height(), w = width();
     std::vector<float> whole(static_cast<size_t>(h * w));
     read(i, where == RowBlocks::in_place ? data : whole.data(), label);
@@ -482,6 +484,7 @@ class PaddedSource : public SampleSource {
       }
       ready(r0, r1, rows);
     }
+    if (label_ready && label != nullptr) label_ready(0, h, label);
   }
   bool has_trace_valid() const override { return true; }
   void read_trace_valid(int64_t, uint8_t* valid) const override {
@@ -590,15 +593,17 @@ TEST(ReaderFusedPass, ReadRowsVisitsEveryRowInOrder) {
       const float sentinel = -12345.5f;
       std::vector<float> a(want.size(), sentinel), got(want.size(), sentinel);
       int64_t next = 0, blocks = 0, most = 0;
-      f.read_rows(1, a.data(), nullptr, where, [&](int64_t r0, int64_t r1, float* rows) {
-        EXPECT_EQ(r0, next);
-        EXPECT_GT(r1, r0);
-        EXPECT_EQ(rows, at_start && path != gz ? a.data() : a.data() + r0 * w);
-        std::copy(rows, rows + (r1 - r0) * w, got.begin() + r0 * w);
-        most = std::max(most, r1 - r0);
-        next = r1;
-        ++blocks;
-      });
+      f.read_rows(1, a.data(), nullptr, where,
+                  [&](int64_t r0, int64_t r1, float* rows) {
+                    EXPECT_EQ(r0, next);
+                    EXPECT_GT(r1, r0);
+                    EXPECT_EQ(rows, at_start && path != gz ? a.data() : a.data() + r0 * w);
+                    std::copy(rows, rows + (r1 - r0) * w, got.begin() + r0 * w);
+                    most = std::max(most, r1 - r0);
+                    next = r1;
+                    ++blocks;
+                  },
+                  {});
       EXPECT_EQ(next, h);
       EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0);
       if (path == gz) {
@@ -616,6 +621,40 @@ TEST(ReaderFusedPass, ReadRowsVisitsEveryRowInOrder) {
     }
   }
   for (const std::string& path : {f32, f16, gz}) std::remove(path.c_str());
+}
+
+// Labels handed over by read_rows (label_ready): every row once, in order, each block at its own
+// rows, after the data, with read()'s bytes; u8 labels read with pread in blocks of about 1 MiB
+// (here three), compressed ones whole.
+TEST(ReaderFusedPass, LabelRowsArriveInOrderAfterTheData) {
+  const int64_t h = 2100, w = 1000;  // 2.1 MB of labels per sample
+  const std::string plain = temp_path("labels"), gz = temp_path("labelsgz");
+  write_f32_file(plain, 2, h, w, 0);
+  write_f32_file(gz, 2, h, w, 3);
+  for (const std::string& path : {plain, gz}) {
+    SCOPED_TRACE(path);
+    H5SampleFile f(path);
+    std::vector<float> d(static_cast<size_t>(h * w));
+    std::vector<uint8_t> want(d.size()), label(d.size(), 7);
+    f.read(1, d.data(), want.data());
+    int64_t data_rows = 0, next = 0, blocks = 0;
+    f.read_rows(
+        1, d.data(), label.data(), SampleSource::RowBlocks::in_place,
+        [&](int64_t, int64_t r1, float*) { data_rows = r1; },
+        [&](int64_t r0, int64_t r1, uint8_t* rows) {
+          EXPECT_EQ(data_rows, h) << "a label block before the last data rows";
+          EXPECT_EQ(r0, next);
+          EXPECT_GT(r1, r0);
+          EXPECT_EQ(rows, label.data() + r0 * w);
+          EXPECT_EQ(std::memcmp(rows, want.data() + r0 * w, static_cast<size_t>((r1 - r0) * w)), 0);
+          next = r1;
+          ++blocks;
+        });
+    EXPECT_EQ(next, h);
+    EXPECT_EQ(blocks, path == gz ? 1 : 3);
+    EXPECT_EQ(std::memcmp(label.data(), want.data(), want.size()), 0);
+  }
+  for (const std::string& path : {plain, gz}) std::remove(path.c_str());
 }
 
 }  // namespace

@@ -66,13 +66,24 @@ TEST(SampleSource, SubsetMapsIndicesAndDefaultsMatchRead) {
   std::vector<float> d(32 * 16);
   std::vector<uint8_t> l(d.size());
   int calls = 0;
-  sub.read_rows(1, d.data(), l.data(), SampleSource::RowBlocks::at_start, [&](int64_t r0, int64_t r1, float* rows) {
-    ++calls;
-    EXPECT_EQ(r0, 0);
-    EXPECT_EQ(r1, 32);
-    EXPECT_EQ(rows, d.data());
-  });
+  int label_calls = 0;
+  sub.read_rows(
+      1, d.data(), l.data(), SampleSource::RowBlocks::at_start,
+      [&](int64_t r0, int64_t r1, float* rows) {
+        ++calls;
+        EXPECT_EQ(r0, 0);
+        EXPECT_EQ(r1, 32);
+        EXPECT_EQ(rows, d.data());
+      },
+      [&](int64_t r0, int64_t r1, uint8_t* rows) {
+        ++label_calls;
+        EXPECT_EQ(calls, 1) << "labels after the data";
+        EXPECT_EQ(r0, 0);
+        EXPECT_EQ(r1, 32);
+        EXPECT_EQ(rows, l.data());
+      });
   EXPECT_EQ(calls, 1);
+  EXPECT_EQ(label_calls, sub.has_label() ? 1 : 0);
   EXPECT_EQ(d, c.data);
   std::vector<uint8_t> valid(16, 0);
   sub.read_trace_valid(0, valid.data());
