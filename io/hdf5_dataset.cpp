@@ -387,24 +387,17 @@ struct H5SampleFile::Impl {
       h5_quiet();
       int64_t bytes = 0;
       h->file = h5_open_readonly(info.path, &bytes);
-      h->data = Hid(H5Dopen2(h->file.get(), "data", H5P_DEFAULT));
-      if (!h->data.ok()) fail("/data cannot be reopened: " + h5_error());
-      if (info.label_type != H5ElemType::none) {
-        h->label = Hid(H5Dopen2(h->file.get(), "label", H5P_DEFAULT));
-        if (!h->label.ok()) fail("/label cannot be reopened: " + h5_error());
-      }
-      if (info.has_trace_valid) {
-        h->trace_valid = Hid(H5Dopen2(h->file.get(), "trace_valid", H5P_DEFAULT));
-        if (!h->trace_valid.ok()) fail("/trace_valid cannot be reopened: " + h5_error());
-      }
-      if (info.has_trace_norm) {
-        h->trace_norm = Hid(H5Dopen2(h->file.get(), "trace_norm", H5P_DEFAULT));
-        if (!h->trace_norm.ok()) fail("/trace_norm cannot be reopened: " + h5_error());
-      }
-      if (info.has_sample_norm) {
-        h->sample_norm = Hid(H5Dopen2(h->file.get(), "sample_norm", H5P_DEFAULT));
-        if (!h->sample_norm.ok()) fail("/sample_norm cannot be reopened: " + h5_error());
-      }
+      // Each dataset the file was opened with, again.
+      auto reopen_dset = [&](Hid& d, bool present, const char* name) {
+        if (!present) return;
+        d = Hid(H5Dopen2(h->file.get(), name, H5P_DEFAULT));
+        if (!d.ok()) fail("/" + std::string(name) + " cannot be reopened: " + h5_error());
+      };
+      reopen_dset(h->data, true, "data");
+      reopen_dset(h->label, info.label_type != H5ElemType::none, "label");
+      reopen_dset(h->trace_valid, info.has_trace_valid, "trace_valid");
+      reopen_dset(h->trace_norm, info.has_trace_norm, "trace_norm");
+      reopen_dset(h->sample_norm, info.has_sample_norm, "sample_norm");
     }
     return h;
   }

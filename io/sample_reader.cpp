@@ -477,11 +477,6 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     }
   };
 
-  // Read; each block of rows is checked and summed while it is in cache, or, when the sample's
-  // statistics are kept from an earlier read or stored with the data (or there are none to
-  // gather), checked and finished as above: normalised and flipped in place, or placed into the
-  // slot (stored statistics: summed too, to check them after the read). With skip_bad_samples a bad
-  // sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
   // Labels that stay in place but for a flip are flipped block by block as they arrive (any epoch).
   const bool label_flipped_on_read = label != nullptr && p.flip && !crop && p.shift == 0;
   SampleSource::LabelRowsReady label_ready;
@@ -495,6 +490,12 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       }
     };
   }
+
+  // Read; each block of rows is checked and summed while it is in cache, or, when the sample's
+  // statistics are kept from an earlier read or stored with the data (or there are none to
+  // gather), checked and finished as above: normalised and flipped in place, or placed into the
+  // slot (stored statistics: summed too, to check them after the read). With skip_bad_samples a bad
+  // sample (NaN or Inf, or a read error) gives way to the next good one in the permutation.
   std::shared_ptr<const GatherNormalizer::Stats> known;
   bool finished = false;  // the data rows are finished by the read
   bool placing = false;   // ... and placed into the slot from the blocks (vacated rows zeroed after)

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -389,26 +390,22 @@ TEST(ReaderFusedPass, StaleStoredStatisticsAreCaughtAndNotUsed) {
   std::remove(path.c_str());
 }
 
+// Every sample of `base`, in order: a SampleSubset that forwards all of it, for test sources that
+// change one thing.
+std::vector<int64_t> every_sample(const SampleSource& base) {
+  std::vector<int64_t> all(static_cast<size_t>(base.size()));
+  std::iota(all.begin(), all.end(), int64_t{0});
+  return all;
+}
+
 // A source whose stored statistics cannot be read for one sample (a damaged /trace_norm).
-class UnreadableStatsSource : public SampleSource {
+class UnreadableStatsSource : public SampleSubset {
  public:
-  explicit UnreadableStatsSource(const SampleSource& base) : base_(base) {}
-  int64_t size() const override { return base_.size(); }
-  int64_t height() const override { return base_.height(); }
-  int64_t width() const override { return base_.width(); }
-  bool has_label() const override { return base_.has_label(); }
-  void read(int64_t i, float* data, uint8_t* label) const override { base_.read(i, data, label); }
-  void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
-                 const LabelRowsReady& label_ready) const override {
-    base_.read_rows(i, data, label, where, ready, label_ready);
-  }
+  explicit UnreadableStatsSource(const SampleSource& base) : SampleSubset(base, every_sample(base)) {}
   bool stored_norm_stats(int64_t i, Normalize mode, GatherNormalizer::Stats* stats) const override {
     if (i == 6) throw InputError("unreadable.h5: sample 6: HDF5 cannot read /trace_norm");
-    return base_.stored_norm_stats(i, mode, stats);
+    return SampleSubset::stored_norm_stats(i, mode, stats);
   }
-
- private:
-  const SampleSource& base_;
 };
 
 // Statistics that cannot be read do not make a bad sample of good data: the sample is read with its
@@ -454,15 +451,11 @@ TEST(ReaderFusedPass, Float16ConvertedBlockByBlock) {
 // A source with padding traces (every fourth, holding large values that must never reach a batch)
 // and one sample holding a NaN near its end, over a file's gathers, handed over in blocks of 7 rows
 // (so that the NaN is found after earlier blocks were normalised, and flipped, in place).
-class PaddedSource : public SampleSource {
+class PaddedSource : public SampleSubset {
  public:
-  explicit PaddedSource(const SampleSource& base) : base_(base) {}
-  int64_t size() const override { return base_.size(); }
-  int64_t height() const override { return base_.height(); }
-  int64_t width() const override { return base_.width(); }
-  bool has_label() const override { return base_.has_label(); }
+  explicit PaddedSource(const SampleSource& base) : SampleSubset(base, every_sample(base)) {}
   void read(int64_t i, float* data, uint8_t* label) const override {
-    base_.read(i, data, label);
+    SampleSubset::read(i, data, label);
     const int64_t h = height(), w = width();
     for (int64_t t = 0; t < h; ++t) {
       for (int64_t x = 1; x < w; x += 4) data[t * w + x] = 1e6f * static_cast<float>(i + 1) + static_cast<float>(t);
@@ -490,9 +483,6 @@ class PaddedSource : public SampleSource {
   void read_trace_valid(int64_t, uint8_t* valid) const override {
     for (int64_t x = 0; x < width(); ++x) valid[x] = x % 4 == 1 ? 0 : 1;
   }
-
- private:
-  const SampleSource& base_;
 };
 
 // Kept statistics with padding traces, a bad sample replaced (--skip-bad-samples) and two ranks:
