@@ -127,6 +127,22 @@ int64_t SampleReader::kept_stats_bytes(int64_t source_samples, int64_t kept, int
          kept * GatherNormalizer::Stats::bytes_for(traces);
 }
 
+int64_t SampleReader::norm_stats_kept_bytes() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_bytes_;
+}
+
+bool SampleReader::stored_checked(int64_t g) const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return !stored_checked_.empty() && stored_checked_[static_cast<size_t>(g)] != 0;
+}
+
+void SampleReader::mark_stored_checked(int64_t g) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  if (stored_checked_.empty()) stored_checked_.resize(static_cast<size_t>(source_.size()));
+  stored_checked_[static_cast<size_t>(g)] = 1;
+}
+
 void SampleReader::keep_stats(int64_t g, const GatherNormalizer& norm) {
   if (opt_.normalize == Normalize::none || opt_.norm_stats_cache_bytes <= 0) return;
   const int64_t traces = opt_.normalize == Normalize::trace ? source_.width() : 0;
@@ -499,7 +515,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   std::shared_ptr<const GatherNormalizer::Stats> known;
   bool finished = false;  // the data rows are finished by the read
   bool placing = false;   // ... and placed into the slot from the blocks (vacated rows zeroed after)
-  bool checking = false;  // `known` was stored with the data: the read also sums, to check them
+  bool checking = false;  // `known` was stored with the data, unchecked: the read also sums, to check them
   // After stored statistics failed their check: the sample's own, for its second read.
   std::shared_ptr<const GatherNormalizer::Stats> computed;
   bool rereading = false;
@@ -518,14 +534,17 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     known = rereading ? computed : kept_stats(g);
     computed.reset();
     checking = false;
-    if (!known && opt_.normalize != Normalize::none && opt_.use_stored_stats && !stored_refused_.load()) {
+    // Stored statistics that passed their check on an earlier read are used unchecked (even once
+    // others were refused), as kept ones would be.
+    const bool passed = !known && opt_.normalize != Normalize::none && opt_.use_stored_stats && stored_checked(g);
+    if (!known && opt_.normalize != Normalize::none && opt_.use_stored_stats && (passed || !stored_refused_.load())) {
       // A file whose statistics cannot be read is read without them (its data may be fine).
       auto stored = std::make_shared<GatherNormalizer::Stats>();
       try {
         if (source_.stored_norm_stats(g, opt_.normalize, stored.get())) {
           known = std::move(stored);
-          checking = true;
-          check.begin();
+          checking = !passed;
+          if (checking) check.begin();
         }
       } catch (const InputError& e) {
         refuse_stored(e.what());
@@ -598,8 +617,9 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     if (k + 1 == n_) throw InputError("every sample of the dataset holds NaN or Inf values in /data or cannot be read");
   }
   if (checking) {
+    // Not kept: a later epoch reads them again, unchecked.
     ++stats_stored_;
-    keep_stats(*set_index, check);
+    mark_stored_checked(*set_index);
   } else if (known) {
     if (!rereading) ++stats_reused_;
   } else {

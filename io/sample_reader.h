@@ -34,7 +34,8 @@
 // So does every sample of a reader without normalisation, and a sample read for the first time
 // whose statistics the file stores (/trace_norm, /sample_norm: written by seisseg synth and convert),
 // normalised with them while its own sums are taken on the way; those must give the stored bits, or
-// the sample is read again with its own (use_stored_stats).
+// the sample is read again with its own (use_stored_stats). Stored statistics that passed are not
+// kept: later epochs read them again (a few KiB) and use them without the sums, as kept ones.
 //
 // Bad samples (NaN or Inf in /data, or a chunk that cannot be read: an I/O error, a truncated
 // file): InputError naming the file and sample, unless skip_bad_samples: the sample at position p
@@ -48,7 +49,8 @@
 // cropping, writing bf16 or shifting in time (SampleReader::scratch_bytes; with a time shift alone
 // only its first block is used, or all of it for the samples the HDF5 library reads whole: compressed
 // ones), plus the sample list and one permutation (8 bytes per sample), plus the kept normalisation
-// statistics (at most norm_stats_cache_bytes): never the dataset.
+// statistics (at most norm_stats_cache_bytes; none for samples whose stored statistics passed their
+// check, which take one byte each): never the dataset.
 //
 // Device. On CUDA, next() allocates the batch tensors, makes the copy stream wait for the compute
 // stream (a fresh caching-allocator block may still be used by queued compute work), copies on the
@@ -111,7 +113,9 @@ struct SampleReaderOptions {
   // later epoch's, while its own sums are taken on the way; they must give the same bits, or the
   // sample is read again with its own (its bytes counted twice in ReaderStats::bytes_read) and this
   // reader uses no stored statistics from then on (one warning on stderr; so too when they cannot
-  // be read).
+  // be read), but for those of samples that already passed. Passed statistics are not kept
+  // (norm_stats_cache_bytes): a later epoch reads them again and uses them unchecked, as kept ones,
+  // so that a dataset that stores them needs no memory for statistics but a byte per sample.
   bool use_stored_stats = true;
   Device device = Device::cpu();
   // The data's type in the batches: f32, or bf16 (each value of the f32 sample rounded to nearest
@@ -188,11 +192,14 @@ class SampleReader {
   ReaderStats stats() const;  // the current interval
   ReaderStats take_stats();   // the current interval, then starts a new one
   int64_t skipped_total() const;
-  // Samples normalised with statistics kept from an earlier read, since construction (not the
-  // second read of a sample whose stored statistics failed their check).
+  // Samples normalised with statistics known from an earlier read, since construction: kept ones,
+  // or stored ones that passed their check then (not the second read of a sample whose stored
+  // statistics failed their check).
   int64_t norm_stats_reused() const { return stats_reused_.load(); }
-  // Samples normalised with statistics stored with them (checked), since construction.
+  // Samples normalised with statistics stored with them and checked on the way, since construction.
   int64_t norm_stats_stored() const { return stats_stored_.load(); }
+  // The memory of the kept normalisation statistics now (kept_stats_bytes; 0 while none are kept).
+  int64_t norm_stats_kept_bytes() const;
   // Whether stored statistics were found stale (differing from the data's), and so are no longer used.
   bool stored_stats_refused() const { return stored_refused_.load(); }
 
@@ -254,6 +261,11 @@ class SampleReader {
   mutable std::mutex stats_mu_;
   std::vector<std::shared_ptr<const GatherNormalizer::Stats>> stats_;
   int64_t stats_bytes_ = 0;
+  // Samples whose stored statistics passed their check (1), by source index (under stats_mu_;
+  // empty until the first).
+  bool stored_checked(int64_t g) const;
+  void mark_stored_checked(int64_t g);
+  std::vector<uint8_t> stored_checked_;
   bool stats_full_ = false;  // the budget is spent: no more are kept
   std::atomic<int64_t> stats_reused_{0};
   std::atomic<int64_t> stats_stored_{0};

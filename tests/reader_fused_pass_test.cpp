@@ -260,23 +260,27 @@ void expect_equal_to_separate_passes(const std::string& path, const char* what) 
           // most `dropped`) use them. The first two samples kept are kept before the second epoch.
           const int64_t reused = r.norm_stats_reused(), per_epoch = r.batches_per_epoch() * 3;
           const int64_t dropped = set.size() - per_epoch;
-          // Stored statistics (checked) normalise every sample read for the first time: all of the
-          // first epoch's, and in the second those not kept (all of them when none are kept). (The
-          // workers may have read on into a third epoch.)
-          if (!stored || mode == Normalize::none) {
+          // Stored statistics normalise every sample: checked on its first read (all of the first
+          // epoch's), and from then on used unchecked like kept ones, never kept themselves, whatever
+          // the budget. (The workers may have read on into a third epoch.)
+          const bool from_file = stored && mode != Normalize::none;
+          if (!from_file) {
             EXPECT_EQ(r.norm_stats_stored(), 0) << what << ", " << c.name;
-          } else if (keep == 0) {
-            EXPECT_GE(r.norm_stats_stored(), 2 * per_epoch) << what << ", " << c.name;
           } else {
             EXPECT_GE(r.norm_stats_stored(), per_epoch) << what << ", " << c.name;
+            EXPECT_LE(r.norm_stats_stored(), 2 * set.size()) << what << ", " << c.name;
             EXPECT_GE(r.norm_stats_stored() + reused, 2 * per_epoch) << what << ", " << c.name;
+            EXPECT_EQ(r.norm_stats_kept_bytes(), 0) << what << ", " << c.name;
           }
           EXPECT_FALSE(r.stored_stats_refused()) << what << ", " << c.name;
-          if (mode == Normalize::none || keep == 0) {
+          if (mode == Normalize::none || (keep == 0 && !from_file)) {
             EXPECT_EQ(reused, 0) << what << ", " << c.name;
-          } else if (keep == two && mode == Normalize::trace) {  // (per sample: smaller, so more are kept)
+          } else if (keep == two && mode == Normalize::trace && !from_file) {
+            // (Per sample they are smaller, so more are kept.)
             EXPECT_GE(reused, 2 - dropped) << what << ", " << c.name;
             EXPECT_LE(reused, 4) << what << ", " << c.name;
+            EXPECT_GT(r.norm_stats_kept_bytes(), 0) << what << ", " << c.name;
+            EXPECT_LE(r.norm_stats_kept_bytes(), two) << what << ", " << c.name;
           } else {
             EXPECT_GE(reused, 3 - dropped) << what << ", " << c.name;
           }
@@ -383,8 +387,12 @@ TEST(ReaderFusedPass, StaleStoredStatisticsAreCaughtAndNotUsed) {
       EXPECT_FALSE(b.stored_stats_refused());
       EXPECT_EQ(b.norm_stats_stored(), 0);
       EXPECT_EQ(a.norm_stats_stored(), stale_at);
-      // The second epoch's samples use the first's kept statistics (the stale one's own included).
+      // The second epoch's samples use the statistics known from the first: the stored ones that
+      // passed before the stale sample (used although the reader refuses stored ones since), and
+      // the kept ones of the stale sample and those after it.
       EXPECT_GE(a.norm_stats_reused(), 9);
+      EXPECT_EQ(a.norm_stats_kept_bytes(),
+                SampleReader::kept_stats_bytes(9, 9 - stale_at, mode == Normalize::trace ? 29 : 0));
     }
   }
   std::remove(path.c_str());
