@@ -90,8 +90,11 @@ struct DsetReader {
 }  // namespace
 
 // /data is read in blocks of whole rows of about this size: each block is checked and summed by
-// the caller while it is still in cache (read_rows), and a request of this size keeps the disk busy.
-constexpr int64_t kReadBlockBytes = int64_t{1} << 20;
+// the caller while it is still in cache (read_rows), and the WILLNEED hints keep the disk busy with
+// whole chunks. Warm first and later epochs measured 4-12% faster than with 1 MiB blocks and no
+// better with 128 or 64 KiB (bench_reader, 8.7 GB, Xeon with 2 MiB of L2 per core); cold, no
+// difference.
+constexpr int64_t kReadBlockBytes = int64_t{1} << 18;
 
 struct H5SampleFile::Impl {
   H5DatasetInfo info;

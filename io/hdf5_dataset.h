@@ -75,12 +75,12 @@ class H5SampleFile : public SampleSource {
   int64_t bytes_per_sample() const;
   int64_t bytes_per_sample(int64_t) const override { return bytes_per_sample(); }
 
-  // read(), with /data in blocks of whole rows (about 1 MiB each): ready(r0, r1, rows) runs on the
+  // read(), with /data in blocks of whole rows (about 256 KiB each): ready(r0, r1, rows) runs on the
   // calling thread as soon as rows [r0, r1) of data are read, in order, so the caller can check and
   // sum them while they are still in cache; then the label is read. RowBlocks::at_start reads every
   // block to the start of data (SampleSource::read_rows). Compressed and other library-read samples
   // come whole, in place: one call, (0, H, data). Labels read with pread come in blocks of about
-  // 1 MiB too (label_ready); others whole. Thread-safe.
+  // 256 KiB too (label_ready); others whole. Thread-safe.
   void read_rows(int64_t i, float* data, uint8_t* label, RowBlocks where, const RowsReady& ready,
                  const LabelRowsReady& label_ready) const override;
 

@@ -27,9 +27,16 @@ void normalize_gather(Normalize mode, int64_t height, int64_t width, float* data
 class GatherNormalizer {
  public:
   GatherNormalizer(Normalize mode, int64_t width);
-  void begin();                                     // a new gather
-  void add_rows(const float* rows, int64_t count);  // its next `count` rows, in order
-  void finish();                                    // after the last row
+  void begin();  // a new gather
+  // Its next `count` rows, in order. Returns whether every value added since begin() is finite
+  // (not NaN or Inf; once false, the sums mean nothing), which the sums tell at no extra pass.
+  bool add_rows(const float* rows, int64_t count);
+  // add_rows, and the same rows normalised in place with `with`'s statistics (a normaliser of the same
+  // mode and width whose statistics are known: as with.apply_rows_in_place(rows, count, reverse)
+  // writes them), in the same pass over them: the sums of a gather normalised with statistics that
+  // are to be checked against them.
+  bool add_rows_normalizing(float* rows, int64_t count, const GatherNormalizer& with, bool reverse);
+  void finish();  // after the last row
   // dst[j] = the normalised value of column x = x0 + j of `row` (x = width - 1 - x0 - j when
   // reverse), j in [0, count). `row` is a whole source row; dst may be row + x0 when not reverse
   // (each value is computed from the one it replaces), and must not overlap the row otherwise.
@@ -37,6 +44,9 @@ class GatherNormalizer {
   // `count` whole rows normalised in place: apply_row of each row onto itself. reverse: each row
   // also reversed (what apply_row(row, dst, 0, width, true) writes, without a second row).
   void apply_rows_in_place(float* rows, int64_t count, bool reverse = false) const;
+  // apply_rows_in_place, checking on the same pass that every value it reads is finite (all_finite's
+  // test): false when one is not (the rows are then written all the same).
+  bool apply_finite_rows_in_place(float* rows, int64_t count, bool reverse = false) const;
 
   // What finish() computed, to normalise the same gather again without its sums: after
   // set_stats(stats()) of the same gather, apply_row gives the same bits. `none` keeps nothing.

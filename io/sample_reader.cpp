@@ -568,16 +568,20 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
           g, placing ? scratch.data.get() : data, label, where,
           [&](int64_t r0, int64_t r1, float* rows) {
             if (!finite) return;
-            if (valid) zero_padding_traces(valid, r1 - r0, w, rows);
-            finite = all_finite(rows, (r1 - r0) * w);
-            if (!finite) return;
-            if (checking) check.add_rows(rows, r1 - r0);
-            if (placing) {
-              place_block(norm, r0, r1, rows);
-            } else if (finished) {
-              norm.apply_rows_in_place(rows, r1 - r0, p.flip);
+            const int64_t n = r1 - r0;
+            if (valid) zero_padding_traces(valid, n, w, rows);
+            // The finite check rides on the pass that reads the block first: in the sums where there
+            // are any (they are finite exactly when the values are), else in the normalisation. A
+            // bad block may be left half-normalised: the sample is dropped.
+            if (!finished) {
+              finite = norm.add_rows(rows, n);
+            } else if (placing) {
+              finite = checking ? check.add_rows(rows, n) : all_finite(rows, n * w);
+              if (finite) place_block(norm, r0, r1, rows);
+            } else if (checking) {
+              finite = check.add_rows_normalizing(rows, n, norm, p.flip);
             } else {
-              norm.add_rows(rows, r1 - r0);
+              finite = norm.apply_finite_rows_in_place(rows, n, p.flip);
             }
           },
           label_ready);

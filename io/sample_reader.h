@@ -16,7 +16,7 @@
 //
 // Source. Any SampleSource (io/sample_source.h): a SampleSet of HDF5 files in practice.
 //
-// Passes over memory. /data arrives in blocks of rows of about 1 MiB (H5SampleFile::read_rows);
+// Passes over memory. /data arrives in blocks of rows of about 256 KiB (H5SampleFile::read_rows);
 // each block is checked for NaN/Inf and added to the normalisation's sums (and converted from
 // float16) while it is still in cache. Then one pass moves every row to its place (flip, shift,
 // crop) and normalises it on the way, in the slot itself when not cropping. The bits are those of

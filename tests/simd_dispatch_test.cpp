@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -229,6 +230,75 @@ TEST(SimdDispatch, NormalisationGivesTheBaselinesBits) {
       EXPECT_TRUE(same_bits(rows, want_rows));
       EXPECT_TRUE(same_bits(flipped, want_flipped));
       EXPECT_TRUE(same_bits(cropped, want_cropped));
+
+      // The fused passes: sums taken while normalising with known statistics give the same sums and
+      // the same rows as the separate passes; normalising with the finite check gives the same rows.
+      GatherNormalizer sums(mode, w);
+      sums.begin();
+      std::vector<float> fused = gather, fused_flipped = gather, checked = gather, checked_flipped = gather;
+      for (int64_t r0 = 0; r0 < h; r0 += 6) {
+        const int64_t n = std::min<int64_t>(6, h - r0);
+        ASSERT_TRUE(sums.add_rows_normalizing(fused.data() + r0 * w, n, norm, false));
+        ASSERT_TRUE(norm.apply_finite_rows_in_place(checked.data() + r0 * w, n, false));
+        ASSERT_TRUE(norm.apply_finite_rows_in_place(checked_flipped.data() + r0 * w, n, true));
+      }
+      GatherNormalizer again(mode, w);
+      again.begin();
+      ASSERT_TRUE(again.add_rows_normalizing(fused_flipped.data(), h, norm, true));
+      sums.finish();
+      again.finish();
+      if (mode != Normalize::none) {
+        EXPECT_TRUE(sums.stats(Normalize::trace).same_bits(norm.stats(Normalize::trace)));
+        EXPECT_TRUE(sums.stats(Normalize::sample).same_bits(norm.stats(Normalize::sample)));
+        EXPECT_TRUE(again.stats(Normalize::sample).same_bits(norm.stats(Normalize::sample)));
+      }
+      EXPECT_TRUE(same_bits(fused, rows));
+      EXPECT_TRUE(same_bits(fused_flipped, flipped));
+      EXPECT_TRUE(same_bits(checked, rows));
+      EXPECT_TRUE(same_bits(checked_flipped, flipped));
+    }
+  }
+}
+
+// Every pass that checks values finite on its way finds one NaN or Inf wherever it is: in a strip of
+// the vectorised sums, after the last strip, in a later block; the largest finite values pass (their
+// squares do not overflow the double sums).
+TEST(SimdDispatch, FusedPassesFindEveryNonFiniteValue) {
+  SimdLevelGuard guard;
+  const int64_t h = 9, w = 70;  // two strips of 32 traces and 6 after them
+  std::vector<float> gather = hostile_values(h * w, 21, true);
+  for (int64_t j = 0; j < w; ++j) gather[static_cast<size_t>(4 * w + j)] = j % 2 ? -FLT_MAX : FLT_MAX;
+  for (const SimdLevel l : levels_here()) {
+    set_simd_level(l);
+    for (const Normalize mode : {Normalize::trace, Normalize::sample, Normalize::none}) {
+      SCOPED_TRACE(::testing::Message() << simd_level_name(l) << ", " << normalize_name(mode));
+      GatherNormalizer known(mode, w);
+      known.begin();
+      ASSERT_TRUE(known.add_rows(gather.data(), h));
+      known.finish();
+      for (int64_t i = -1; i < h * w; i += (i < 0 ? 1 : 7)) {
+        for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity()}) {
+          std::vector<float> g = gather;
+          if (i >= 0) g[static_cast<size_t>(i)] = bad;
+          // Blocks of 4 rows: the bad value may lie in the first, second or third.
+          bool sums_ok = true, fused_ok = true, checked_ok = true;
+          GatherNormalizer sums(mode, w), fused(mode, w);
+          sums.begin();
+          fused.begin();
+          std::vector<float> a = g, b = g;
+          for (int64_t r0 = 0; r0 < h; r0 += 4) {
+            const int64_t n = std::min<int64_t>(4, h - r0);
+            sums_ok = sums.add_rows(g.data() + r0 * w, n) && sums_ok;
+            fused_ok = fused.add_rows_normalizing(a.data() + r0 * w, n, known, r0 % 8 == 4) && fused_ok;
+            checked_ok = known.apply_finite_rows_in_place(b.data() + r0 * w, n, r0 % 8 == 0) && checked_ok;
+          }
+          EXPECT_EQ(sums_ok, i < 0) << "add_rows, " << bad << " at " << i;
+          EXPECT_EQ(fused_ok, i < 0) << "add_rows_normalizing, " << bad << " at " << i;
+          EXPECT_EQ(checked_ok, i < 0) << "apply_finite_rows_in_place, " << bad << " at " << i;
+          if (i < 0) break;
+        }
+      }
     }
   }
 }
