@@ -100,6 +100,7 @@ struct H5SampleFile::Impl {
   H5DatasetInfo info;
   Hid file;  // while opening; then in handles
   DsetReader data, label;
+  DsetReader trace_norm_at, sample_norm_at;  // where the stored statistics lie (locate_norm)
   Hid trace_valid;              // while opening; then in handles (read through the library: W bytes per sample)
   Hid trace_norm, sample_norm;  // the same (8 W and 16 bytes per sample)
   int fd = -1;                  // while opening; then in handles
@@ -147,13 +148,18 @@ struct H5SampleFile::Impl {
     r.signed_int = e.signed_int;
   }
 
-  // Finds where each sample's bytes lie; checks every allocated chunk against the file size.
-  void locate(DsetReader& r, std::vector<int64_t>* chunk_shape, std::string* filters) {
+  // Finds where each sample's bytes lie; checks every allocated chunk against the file size. A
+  // sample is [h, w] (/data's H and W unless given: the statistics' [2, W]).
+  void locate(DsetReader& r, std::vector<int64_t>* chunk_shape, std::string* filters, int64_t h = 0, int64_t w = 0) {
     Hid dcpl(H5Dget_create_plist(r.dset.get()));
     const H5D_layout_t layout = H5Pget_layout(dcpl.get());
     *filters = filters_str(dcpl.get());
     const bool filtered = H5Pget_nfilters(dcpl.get()) > 0;
-    const int64_t n = info.n, h = info.height, w = info.width;
+    const int64_t n = info.n;
+    if (h == 0) {
+      h = info.height;
+      w = info.width;
+    }
     const int64_t sample_bytes = h * w * r.elem_bytes;
     const int64_t file_size = info.file_bytes;
     auto truncated = [&](const std::string& what, int64_t end) {
@@ -237,6 +243,37 @@ struct H5SampleFile::Impl {
       if (table && c.size == sample_bytes && c.filter_mask == 0) r.offsets[static_cast<size_t>(c.index)] = c.addr;
     }
     r.all_direct = table && allocated == n;
+  }
+
+  // Where /trace_norm (`d`: [N, 2, W] float32) or /sample_norm ([N, 2] float64) can be read with
+  // pread: r.offsets per sample, when the floats are little-endian IEEE and each sample's lie
+  // together (contiguous, or a chunk of one sample's, uncompressed). Else r stays without offsets
+  // and the library reads them. d stays open. Statistics whose chunks cannot be located (a damaged
+  // index, a truncated chunk) do not stop the file from opening: the library's reads of them fail
+  // later, and the reader then computes its own, as for any statistics it cannot read.
+  void locate_norm(DsetReader& r, Hid& d, const char* name, int64_t h, int64_t w, int64_t elem_bytes, hid_t le) {
+    if (!d.ok()) return;
+    r.name = std::string("/") + name;
+    r.elem_bytes = elem_bytes;
+    {
+      Hid type(H5Dget_type(d.get()));
+      r.raw_decodable = H5Tequal(type.get(), le) > 0;
+    }
+    if (!r.raw_decodable) return;
+    Hid dcpl(H5Dget_create_plist(d.get()));
+    // ([N, 2] in chunks: rank 2, which locate does not walk.)
+    if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED && h == 1) return;
+    r.dset = std::move(d);
+    std::vector<int64_t> chunk;
+    std::string filters;
+    try {
+      locate(r, &chunk, &filters, h, w);
+    } catch (const InputError&) {
+      r.offsets.clear();
+      r.all_direct = false;
+    }
+    d = std::move(r.dset);
+    H5Eclear2(H5E_DEFAULT);
   }
 
   void open_dset(DsetReader& r, const char* name) {
@@ -330,6 +367,10 @@ struct H5SampleFile::Impl {
     info.has_trace_norm = trace_norm.ok();
     open_norm(sample_norm, "sample_norm", {info.n, 2}, 8, "[N, 2] of float64");
     info.has_sample_norm = sample_norm.ok();
+    locate_norm(trace_norm_at, trace_norm, "trace_norm", 2, info.width, 4, H5T_IEEE_F32LE);
+    info.trace_norm_direct = trace_norm_at.all_direct;
+    locate_norm(sample_norm_at, sample_norm, "sample_norm", 1, 2, 8, H5T_IEEE_F64LE);
+    info.sample_norm_direct = sample_norm_at.all_direct;
     locate(data, &info.data_chunk, &info.data_filters);
     info.data_chunked_per_sample = info.data_chunk == std::vector<int64_t>{1, info.height, info.width};
     info.data_direct = data.all_direct;
@@ -350,7 +391,8 @@ struct H5SampleFile::Impl {
     h5_dt_dx(info.attributes, &info.dt, &info.dx);
     if (::fstat(fd, &opened) != 0) fail(std::string("cannot stat: ") + std::strerror(errno));
     needs_library = !data.all_direct || (label.dset.ok() && !label.all_direct) || info.has_trace_valid ||
-                    info.has_trace_norm || info.has_sample_norm;
+                    (info.has_trace_norm && !info.trace_norm_direct) ||
+                    (info.has_sample_norm && !info.sample_norm_direct);
     auto h = std::make_shared<Handles>();
     h->fd = fd;
     fd = -1;
@@ -362,6 +404,8 @@ struct H5SampleFile::Impl {
       h->trace_norm = std::move(trace_norm);
       h->sample_norm = std::move(sample_norm);
     } else {  // pread only: one descriptor per open file, not two (HDF5 holds one of its own)
+      sample_norm.reset();
+      trace_norm.reset();
       label.dset.reset();
       data.dset.reset();
       file.reset();
@@ -610,7 +654,16 @@ std::vector<H5SampleFile::Extent> H5SampleFile::direct_extents(int64_t i) const 
 }
 
 void H5SampleFile::will_need(int64_t i) const {
-  const std::vector<Extent> ext = direct_extents(i);
+  std::vector<Extent> ext = direct_extents(i);
+  // The stored statistics too: read before the data, they would otherwise wait for the disk alone.
+  const int64_t stats_bytes[2] = {8 * impl_->info.width, 16};
+  int k = 0;
+  for (const DsetReader* r : {&impl_->trace_norm_at, &impl_->sample_norm_at}) {
+    if (!r->offsets.empty() && r->offsets[static_cast<size_t>(i)] >= 0) {
+      ext.push_back({r->offsets[static_cast<size_t>(i)], stats_bytes[k]});
+    }
+    ++k;
+  }
   if (ext.empty()) return;
   const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
   // A hint: the kernel starts reading these bytes into the page cache now, without waiting.
@@ -664,7 +717,16 @@ bool H5SampleFile::stored_norm_stats(int64_t i, Normalize mode, GatherNormalizer
   GatherNormalizer::Stats s;
   std::vector<float> cols(trace ? static_cast<size_t>(2 * in.width) : 0);
   double pair[2] = {0, 0};
-  {
+  const DsetReader& at = trace ? impl_->trace_norm_at : impl_->sample_norm_at;
+  const int64_t off = at.offsets.empty() ? -1 : at.offsets[static_cast<size_t>(i)];
+  if (off >= 0) {  // the little-endian floats, as they are in memory here
+    std::string err;
+    void* dst = trace ? static_cast<void*>(cols.data()) : static_cast<void*>(pair);
+    if (!pread_full(hd->fd, dst, trace ? 8 * in.width : 16, off, &err)) {
+      impl_->fail("sample " + std::to_string(i) + ": reading " + at.name + " at byte " + std::to_string(off) + ": " +
+                  err);
+    }
+  } else {
     std::lock_guard<std::mutex> lock(h5_mutex());
     h5_quiet();
     const hid_t d = trace ? hd->trace_norm.get() : hd->sample_norm.get();

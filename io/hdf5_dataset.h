@@ -29,6 +29,9 @@ struct H5DatasetInfo {
   // [N, 2, W] (each trace's mean, then its inverse RMS deviation, 0 for a dead trace) and
   // /sample_norm float64 [N, 2] (the gather's mean and inverse deviation).
   bool has_trace_norm = false, has_sample_norm = false;
+  // The stored statistics are read with pread (little-endian, every sample's contiguous or in a chunk
+  // of its own, uncompressed), outside HDF5's lock; else through the library.
+  bool trace_norm_direct = false, sample_norm_direct = false;
   bool data_chunked_per_sample = false;  // chunk shape [1, H, W]
   std::string data_filters;              // "" when uncompressed, else e.g. "deflate(4)"
   std::string label_filters;

@@ -29,7 +29,8 @@ class GatherNormalizer {
   GatherNormalizer(Normalize mode, int64_t width);
   void begin();  // a new gather
   // Its next `count` rows, in order. Returns whether every value added since begin() is finite
-  // (not NaN or Inf; once false, the sums mean nothing), which the sums tell at no extra pass.
+  // (not NaN or Inf; once false, the sums mean nothing), which the sums tell at no extra pass
+  // (`none`, which takes no sums: whether these rows are, by all_finite).
   bool add_rows(const float* rows, int64_t count);
   // add_rows, and the same rows normalised in place with `with`'s statistics (a normaliser of the same
   // mode and width whose statistics are known: as with.apply_rows_in_place(rows, count, reverse)

@@ -114,8 +114,10 @@ struct SampleReaderOptions {
   // sample is read again with its own (its bytes counted twice in ReaderStats::bytes_read) and this
   // reader uses no stored statistics from then on (one warning on stderr; so too when they cannot
   // be read), but for those of samples that already passed. Passed statistics are not kept
-  // (norm_stats_cache_bytes): a later epoch reads them again and uses them unchecked, as kept ones,
-  // so that a dataset that stores them needs no memory for statistics but a byte per sample.
+  // (norm_stats_cache_bytes): a later epoch reads them again and uses them unchecked, trusting the
+  // file not to change during the run as it does for /data (a file replaced between reads is
+  // refused on reopening), so that a dataset that stores them needs no memory for statistics but a
+  // byte per sample.
   bool use_stored_stats = true;
   Device device = Device::cpu();
   // The data's type in the batches: f32, or bf16 (each value of the f32 sample rounded to nearest

@@ -4,6 +4,7 @@
 #include "io/hdf5_dataset.h"
 
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -253,6 +254,9 @@ TEST(Hdf5Dataset, StoredNormalisationStatisticsAreTheReadersOwn) {
   EXPECT_FALSE(g.info().has_trace_norm);
   EXPECT_FALSE(g.info().has_sample_norm);
   EXPECT_TRUE(f.info().data_direct) << "the statistics must not move /data off the pread path";
+  EXPECT_TRUE(f.info().trace_norm_direct) << "the writer's statistics are read with pread";
+  EXPECT_TRUE(f.info().sample_norm_direct);
+  EXPECT_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE), 0) << "pread only: HDF5 holds neither file open";
   const int64_t hw = s.h * s.w;
   for (int64_t i = 0; i < s.n; ++i) {
     const float* d = s.data.data() + i * hw;
@@ -298,6 +302,48 @@ with h5py.File(p, 'r') as f:
 )",
                        path),
             0);
+  // The same statistics in layouts other tools may write: big-endian, compressed, contiguous, or
+  // /sample_norm in chunks. Read with pread where each sample's lie together as little-endian floats,
+  // else through the library; the same values either way.
+  EXPECT_EQ(run_python(R"(
+p = sys.argv[1]
+with h5py.File(p, 'r') as f:
+    d = f['data'][...]; t = f['trace_norm'][...]; s = f['sample_norm'][...]
+layouts = {
+    'be_chunked': (dict(data=t.astype('>f4'), chunks=(1, 2, 23)), dict(data=s.astype('>f8'), chunks=(2, 2))),
+    'gzip': (dict(data=t, chunks=(1, 2, 23), compression='gzip'), dict(data=s.astype('>f8'))),
+    'contiguous': (dict(data=t), dict(data=s, chunks=(1, 2))),
+    'two_per_chunk': (dict(data=t, chunks=(2, 2, 23)), dict(data=s)),
+}
+for name, (kt, ks) in layouts.items():
+    with h5py.File(p + '.' + name + '.h5', 'w') as g:
+        g.create_dataset('data', data=d, chunks=(1,) + d.shape[1:])
+        g.create_dataset('trace_norm', **kt)
+        g.create_dataset('sample_norm', **ks)
+)",
+                       path),
+            0);
+  struct Layout {
+    const char* name;
+    bool trace_direct, sample_direct;
+  };
+  for (const Layout& l : {Layout{"be_chunked", false, false}, Layout{"gzip", false, false},
+                          Layout{"contiguous", true, false}, Layout{"two_per_chunk", false, true}}) {
+    SCOPED_TRACE(l.name);
+    const std::string other = path + "." + l.name + ".h5";
+    H5SampleFile o(other);
+    EXPECT_EQ(o.info().trace_norm_direct, l.trace_direct);
+    EXPECT_EQ(o.info().sample_norm_direct, l.sample_direct);
+    for (int64_t i = 0; i < s.n; ++i) {
+      for (Normalize mode : {Normalize::trace, Normalize::sample}) {
+        GatherNormalizer::Stats want, got;
+        ASSERT_TRUE(f.stored_norm_stats(i, mode, &want));
+        ASSERT_TRUE(o.stored_norm_stats(i, mode, &got));
+        EXPECT_TRUE(got.same_bits(want)) << "sample " << i << ", " << normalize_name(mode);
+      }
+    }
+    std::remove(other.c_str());
+  }
 }
 
 // Files as other tools write them: float16 data, float labels, contiguous, odd chunks, big-endian,
