@@ -374,7 +374,10 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, const 
     j["dt"] = in.dt;
     j["dx"] = in.dx;
     j["bytes_per_sample"] = f.bytes_per_sample();
-    j["norm_stats"] = {{"trace", in.has_trace_norm}, {"sample", in.has_sample_norm}};
+    j["norm_stats"] = {{"trace", in.has_trace_norm},
+                       {"sample", in.has_sample_norm},
+                       {"trace_direct_read", in.trace_norm_direct},
+                       {"sample_direct_read", in.sample_norm_direct}};
     j["attributes"] = in.attributes;
     Json st = stats_json(s, "gathers_sampled");
     st["gathers_total"] = in.n;
@@ -414,8 +417,10 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, const 
   }
   if (in.has_trace_norm || in.has_sample_norm) {
     const bool both = in.has_trace_norm && in.has_sample_norm;
-    std::printf("  normalisation statistics: %s%s%s (stored with the data: a first epoch normalises as it reads)\n",
-                in.has_trace_norm ? "/trace_norm" : "", both ? ", " : "", in.has_sample_norm ? "/sample_norm" : "");
+    const bool direct = (!in.has_trace_norm || in.trace_norm_direct) && (!in.has_sample_norm || in.sample_norm_direct);
+    std::printf("  normalisation statistics: %s%s%s (stored with the data: a first epoch normalises as it reads)%s\n",
+                in.has_trace_norm ? "/trace_norm" : "", both ? ", " : "", in.has_sample_norm ? "/sample_norm" : "",
+                how(direct));
   }
   std::printf("  attributes:%s\n", in.attributes.empty() ? " none" : "");
   for (const auto& [k, v] : in.attributes) std::printf("    %s = %s\n", k.c_str(), v.c_str());

@@ -66,7 +66,9 @@ TEST(SynthInfoCli, SynthThenInfoTextAndJson) {
   EXPECT_EQ(o["label"]["dtype"], "uint8");
   EXPECT_EQ(o["data"]["chunks"], nlohmann::json({1, 64, 64}));
   EXPECT_EQ(o["data"]["filters"], "");
-  EXPECT_EQ(o["norm_stats"], nlohmann::json({{"trace", true}, {"sample", true}}));
+  EXPECT_EQ(
+      o["norm_stats"],
+      nlohmann::json({{"trace", true}, {"sample", true}, {"trace_direct_read", true}, {"sample_direct_read", true}}));
   EXPECT_EQ(o["attributes"]["seed"], "7");
   EXPECT_EQ(o["attributes"]["generator"], "seisseg synth");
   EXPECT_EQ(o["attributes"]["freq_lo"], "15");
