@@ -330,6 +330,19 @@ TEST(ReaderFusedPass, StoredStatisticsOfCompressedSamples) {
   std::remove(path.c_str());
 }
 
+// Two epochs of `a` (stored statistics used) and `b` (ignored): the same samples and the same bits,
+// batch by batch; `never` (when >= 0) must not reach a batch.
+void expect_same_batches(SampleReader& a, SampleReader& b, int64_t never = -1) {
+  for (int64_t k = 0; k < 2 * a.batches_per_epoch(); ++k) {
+    const ReaderBatch x = a.next(), y = b.next();
+    ASSERT_EQ(x.samples, y.samples);
+    for (const int64_t g : x.samples) ASSERT_NE(g, never) << "the bad sample reached batch " << k;
+    ASSERT_EQ(x.data.dtype(), y.data.dtype());
+    const size_t bytes = static_cast<size_t>(x.data.numel()) * dtype_size(x.data.dtype());
+    ASSERT_EQ(std::memcmp(x.data.raw(), y.data.raw(), bytes), 0) << "batch " << k;
+  }
+}
+
 // Rewrites rows [0, rows) of sample i's /data in place with other values (the file's statistics
 // are then stale).
 void rewrite_rows(const std::string& path, int64_t i, int64_t rows, int64_t w) {
@@ -377,13 +390,7 @@ TEST(ReaderFusedPass, StaleStoredStatisticsAreCaughtAndNotUsed) {
       SampleReaderOptions off = o;
       off.use_stored_stats = false;
       SampleReader a(set, o), b(set, off);
-      const size_t bytes = static_cast<size_t>(a.out_height() * a.out_width() * dtype_size(dtype));
-      for (int64_t k = 0; k < 2 * a.batches_per_epoch(); ++k) {
-        const ReaderBatch x = a.next(), y = b.next();
-        ASSERT_EQ(x.samples, y.samples);
-        ASSERT_EQ(std::memcmp(x.data.raw(), y.data.raw(), static_cast<size_t>(x.data.dim(0)) * bytes), 0)
-            << "batch " << k;
-      }
+      expect_same_batches(a, b);
       EXPECT_TRUE(a.stored_stats_refused());
       EXPECT_FALSE(b.stored_stats_refused());
       EXPECT_EQ(b.norm_stats_stored(), 0);
@@ -434,12 +441,7 @@ TEST(ReaderFusedPass, UnreadableStoredStatisticsAreNotABadSample) {
   SampleReaderOptions off = o;
   off.use_stored_stats = false;
   SampleReader a(src, o), b(src, off);
-  const size_t bytes = static_cast<size_t>(a.out_height() * a.out_width()) * 4;
-  for (int64_t k = 0; k < 2 * a.batches_per_epoch(); ++k) {
-    const ReaderBatch x = a.next(), y = b.next();
-    ASSERT_EQ(x.samples, y.samples);
-    ASSERT_EQ(std::memcmp(x.data.raw(), y.data.raw(), static_cast<size_t>(x.data.dim(0)) * bytes), 0) << "batch " << k;
-  }
+  expect_same_batches(a, b);
   EXPECT_EQ(a.skipped_total(), 0);
   EXPECT_TRUE(a.stored_stats_refused());
   std::remove(path.c_str());
@@ -489,14 +491,7 @@ TEST(ReaderFusedPass, BadSampleFoundWhileCheckingStoredStatistics) {
         SampleReaderOptions off = o;
         off.use_stored_stats = false;
         SampleReader a(src, o), b(src, off);
-        const size_t bytes = static_cast<size_t>(a.out_height() * a.out_width() * dtype_size(dtype));
-        for (int64_t k = 0; k < 2 * a.batches_per_epoch(); ++k) {
-          const ReaderBatch x = a.next(), y = b.next();
-          ASSERT_EQ(x.samples, y.samples);
-          for (const int64_t g : x.samples) ASSERT_NE(g, 3) << "the bad sample reached batch " << k;
-          ASSERT_EQ(std::memcmp(x.data.raw(), y.data.raw(), static_cast<size_t>(x.data.dim(0)) * bytes), 0)
-              << "batch " << k;
-        }
+        expect_same_batches(a, b, /*never=*/3);
         EXPECT_GT(a.skipped_total(), 0);
         EXPECT_GT(b.skipped_total(), 0);
         EXPECT_GT(a.norm_stats_stored(), 0);
