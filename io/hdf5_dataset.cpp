@@ -91,9 +91,9 @@ struct DsetReader {
 
 // /data is read in blocks of whole rows of about this size: each block is checked and summed by
 // the caller while it is still in cache (read_rows), and the WILLNEED hints keep the disk busy with
-// whole chunks. Warm first and later epochs measured 4-12% faster than with 1 MiB blocks and no
-// better with 128 or 64 KiB (bench_reader, 8.7 GB, Xeon with 2 MiB of L2 per core); cold, no
-// difference.
+// whole chunks. Warm first epochs measured 2-9% and later epochs 10-14% faster than with 1 MiB
+// blocks, and no better with 128 or 64 KiB (bench_reader, 8.7 GB, Xeon with 2 MiB of L2 per core);
+// cold, no difference.
 constexpr int64_t kReadBlockBytes = int64_t{1} << 18;
 
 struct H5SampleFile::Impl {
