@@ -738,8 +738,7 @@ bool H5SampleFile::stored_norm_stats(int64_t i, Normalize mode, GatherNormalizer
     if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr) < 0 ||
         H5Dread(d, trace ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, mspace.get(), fspace.get(), H5P_DEFAULT,
                 trace ? static_cast<void*>(cols.data()) : static_cast<void*>(pair)) < 0) {
-      impl_->fail("sample " + std::to_string(i) + ": HDF5 cannot read " + (trace ? "/trace_norm" : "/sample_norm") +
-                  ": " + h5_error());
+      impl_->fail("sample " + std::to_string(i) + ": HDF5 cannot read " + at.name + ": " + h5_error());
     }
   }
   if (trace) {

@@ -209,6 +209,11 @@ SEIS_SIMD_VARIANTS(void, normalize_row,
                     const float* row, float* dst, int64_t x0, int64_t count, bool reverse),
                    (mode, mean, inv, col_mean, col_inv, width, row, dst, x0, count, reverse))
 
+// Each of `count` rows of `width` values reversed in place.
+void reverse_rows(float* rows, int64_t count, int64_t width) {
+  for (int64_t t = 0; t < count; ++t) std::reverse(rows + t * width, rows + (t + 1) * width);
+}
+
 // Both modes' statistics from per-trace sums over `rows` rows (GatherNormalizer::finish).
 void stats_from_sums(int64_t rows, int64_t width, const double* sum, const double* sum2, float* col_mean,
                      float* col_inv, double* mean, double* inv) {
@@ -261,9 +266,7 @@ bool GatherNormalizer::add_rows_normalizing(float* rows, int64_t count, const Ga
     finite = add_trace_sums_normalizing(rows, count, width_, col_sum_.data(), col_sum2_.data(), mode_, with.mean_,
                                         with.inv_, with.col_mean_.data(), with.col_inv_.data());
   }
-  if (reverse) {
-    for (int64_t t = 0; t < count; ++t) std::reverse(rows + t * width_, rows + (t + 1) * width_);
-  }
+  if (reverse) reverse_rows(rows, count, width_);
   return finite;
 }
 
@@ -298,9 +301,7 @@ void GatherNormalizer::apply_rows_in_place(float* rows, int64_t count, bool reve
 bool GatherNormalizer::apply_finite_rows_in_place(float* rows, int64_t count, bool reverse) const {
   const bool finite =
       normalize_rows_finite_dispatch(mode_, mean_, inv_, col_mean_.data(), col_inv_.data(), width_, rows, count);
-  if (reverse) {
-    for (int64_t t = 0; t < count; ++t) std::reverse(rows + t * width_, rows + (t + 1) * width_);
-  }
+  if (reverse) reverse_rows(rows, count, width_);
   return finite;
 }
 

@@ -536,8 +536,9 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
     checking = false;
     // Stored statistics that passed their check on an earlier read are used unchecked (even once
     // others were refused), as kept ones would be.
-    const bool passed = !known && opt_.normalize != Normalize::none && opt_.use_stored_stats && stored_checked(g);
-    if (!known && opt_.normalize != Normalize::none && opt_.use_stored_stats && (passed || !stored_refused_.load())) {
+    const bool may_store = !known && opt_.normalize != Normalize::none && opt_.use_stored_stats;
+    const bool passed = may_store && stored_checked(g);
+    if (may_store && (passed || !stored_refused_.load())) {
       // A file whose statistics cannot be read is read without them (its data may be fine).
       auto stored = std::make_shared<GatherNormalizer::Stats>();
       try {

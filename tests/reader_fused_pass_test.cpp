@@ -310,8 +310,9 @@ TEST(ReaderFusedPass, Float32OddSmallGathersAndCompressedChunks) {
 
 // A file that stores its normalisation statistics (/trace_norm, /sample_norm): every first read
 // normalises each block as it arrives with them, checked against the sums taken on the way. The
-// same bits as the separate passes, in blocks (pread: three per gather) and whole (gzip, through the
-// library; small, as each read inflates the whole sample).
+// same bits as the separate passes, in blocks (pread: ten per gather) and whole (gzip, through the
+// library; small, as each read inflates the whole sample). Two tests, so that scripts/tsan.sh can
+// leave out the large one and still run the small.
 TEST(ReaderFusedPass, StoredStatisticsNormaliseTheFirstEpochAsItReads) {
   const std::string path = temp_path("stored");
   write_f32_file(path, 7, 600, 1031, 0, /*norm_stats=*/true);
