@@ -4,7 +4,8 @@
 // (io/segy_headers.h); the file appears under --out only once complete. Field records of one width
 // convert in a single read of the SEG-Y; records of different widths need a first pass over the
 // trace headers to find W. The gathers are read and decoded on a second thread, a few ahead of the
-// one being written (io/segy_gather_stream.h), so the read and the write overlap.
+// one being written (io/segy_gather_stream.h), so the read and the write overlap. An HDF5 input is
+// rewritten instead (apps/convert_hdf5.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/convert_hdf5.h"
 #include "io/hdf5_dataset.h"
 #include "io/segy.h"
 #include "io/segy_gather_stream.h"
@@ -151,24 +153,36 @@ bool write_dataset(const SegyFile& segy, const std::string& in, const std::strin
 }  // namespace
 
 int cmd_convert(int argc, char** argv) {
-  CLI::App app{"seisseg convert: SEG-Y (rev 0/1/2, formats 1, 2, 3, 5, 8) to the HDF5 dataset format",
-               "seisseg convert"};
+  CLI::App app{
+      "seisseg convert: SEG-Y (rev 0/1/2, formats 1, 2, 3, 5, 8) to the HDF5 dataset format; or an HDF5 dataset "
+      "file (h5py's, any chunking or compression) rewritten in the layout the reader reads fastest, with its "
+      "normalisation statistics stored and everything else copied",
+      "seisseg convert"};
   std::string in, out, endian = "auto", gather_key = "field_record";
   int64_t gather_size = 0;
-  app.add_option("input", in, "SEG-Y file")->required();
-  app.add_option("--out", out, "output HDF5 file")->required();
-  app.add_option("--endian", endian, "byte order: auto (detected), big or little")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "big", "little"}));
+  app.add_option("input", in, "SEG-Y file, or HDF5 dataset file (told apart by the HDF5 signature)")->required();
+  app.add_option("--out", out, "output HDF5 file (for an HDF5 input, it may be the input: replaced once complete)")
+      ->required();
+  CLI::Option* endian_opt = app.add_option("--endian", endian, "SEG-Y byte order: auto (detected), big or little")
+                                ->capture_default_str()
+                                ->check(CLI::IsMember({"auto", "big", "little"}));
   CLI::Option* key =
       app.add_option("--gather-key", gather_key,
                      "trace header key: consecutive traces with equal field record numbers (bytes 9-12) form a gather")
           ->capture_default_str()
           ->check(CLI::IsMember({"field_record"}));
-  app.add_option("--gather-size", gather_size, "group traces into gathers of exactly N (instead of --gather-key)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
-      ->excludes(key);
+  CLI::Option* size_opt =
+      app.add_option("--gather-size", gather_size, "group traces into gathers of exactly N (instead of --gather-key)")
+          ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+          ->excludes(key);
   if (!parse_cli(app, argc, argv)) return 0;
+  if (has_hdf5_signature(in)) {
+    for (const CLI::Option* o : {endian_opt, key, size_opt}) {
+      if (o->count() > 0) throw UsageError(o->get_name() + ": for SEG-Y input; " + in + " is an HDF5 file");
+    }
+    convert_hdf5(in, out);
+    return 0;
+  }
   if (out == in) throw UsageError("--out: '" + out + "' is the input file");
 
   SegyByteOrder order = SegyByteOrder::auto_detect;

@@ -19,7 +19,7 @@ const char* kUsage = "seisseg " SEIS_VERSION
                      "  demo     synthesise a small set, train a UNet, report validation metrics, write a preview\n"
                      "  synth    write a synthetic microseismic set in the HDF5 dataset format\n"
                      "  info     validate and summarise HDF5 dataset files\n"
-                     "  convert  SEG-Y to the HDF5 dataset format (one gather per sample)\n"
+                     "  convert  SEG-Y to the HDF5 dataset format, or an HDF5 set into the layout read fastest\n"
                      "  train    train the UNet on HDF5 sample files (checkpoints, exact resume)\n"
                      "  predict  segment every gather of an HDF5 file with trained weights (picks, events)\n"
                      "  detect   events and picks on continuous records of any length (network or STA/LTA)\n"

@@ -21,7 +21,9 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "io/float16.h"
 #include "io/hdf5_chunk_index.h"
+#include "io/hdf5_copy.h"
 #include "io/hdf5_util.h"
 #include "io/normalize.h"
 
@@ -45,29 +47,21 @@ const char* h5_elem_name(H5ElemType t) {
   return "none";
 }
 
-namespace {
-
-// IEEE 754 binary16 -> binary32, exact for every input (subnormals, infinities, NaN payloads).
-inline float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  const uint32_t mant = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0) {
-    float v = static_cast<float>(mant) * 5.9604644775390625e-8f;  // mant * 2^-24, exact
-    std::memcpy(&bits, &v, 4);
-    bits |= sign;
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
+bool has_hdf5_signature(const std::string& path) {
+  static const char kSignature[8] = {'\211', 'H', 'D', 'F', '\r', '\n', '\032', '\n'};
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  bool found = false;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    for (int64_t at = 0; !found && at + 8 <= static_cast<int64_t>(st.st_size); at = at == 0 ? 512 : at * 2) {
+      char b[8];
+      found = ::pread(fd, b, 8, at) == 8 && std::memcmp(b, kSignature, 8) == 0;
+    }
   }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  ::close(fd);
+  return found;
 }
-
-}  // namespace
 
 // ---- Reading ---------------------------------------------------------------------------------
 
@@ -928,8 +922,9 @@ H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) 
   SEIS_CHECK(!options.record || (options.record_chunk_rows > 0 && options.record_chunk_rows <= options.height),
              path << ": record chunk of " << options.record_chunk_rows << " rows for " << options.height);
   SEIS_CHECK(options.gzip_level >= 0 && options.gzip_level <= 9, "gzip level " << options.gzip_level);
+  SEIS_CHECK(!options.data_f16 || !options.record, path << ": float16 records are not written");
   const int64_t chunk_rows = options.record ? options.record_chunk_rows : options.height;
-  if (chunk_rows * options.width * 4 >= (int64_t{1} << 32)) {
+  if (chunk_rows * options.width * (options.data_f16 ? 2 : 4) >= (int64_t{1} << 32)) {
     m.fail("a " + std::to_string(chunk_rows) + "x" + std::to_string(options.width) +
            (options.record ? " chunk" : " gather") + " exceeds HDF5's 4 GiB chunk limit");
   }
@@ -945,7 +940,12 @@ H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) 
     H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
     m.file = Hid(H5Fcreate(m.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
     if (!m.file.ok()) m.fail("cannot create " + m.tmp + ": " + h5_error());
-    m.data = m.create_dset(options.data_name.c_str(), H5T_IEEE_F32LE);
+    if (options.data_f16) {
+      Hid half(h5_ieee_half_le_type());
+      m.data = m.create_dset(options.data_name.c_str(), half.get());
+    } else {
+      m.data = m.create_dset(options.data_name.c_str(), H5T_IEEE_F32LE);
+    }
     if (options.with_label) m.label = m.create_dset(options.label_name.c_str(), H5T_STD_U8LE);
     if (options.norm_stats && !options.record) m.create_norm_dsets();
     m.pieces = options.record
@@ -988,22 +988,44 @@ Piece chunk_bytes(const std::string& path, int gzip_level, const void* src, int6
 
 }  // namespace
 
-void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
+bool H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
   Impl& m = *impl_;
   SEIS_CHECK(!m.opt.record, m.path << ": write() on a record; use write_rows()");
   SEIS_CHECK(i >= 0 && i < m.opt.n, m.path << ": write of sample " << i << ", out of range [0, " << m.opt.n << ")");
   SEIS_CHECK(data != nullptr && (label != nullptr || !m.opt.with_label), m.path << ": write: null data or label");
   const int64_t count = m.opt.height * m.opt.width;
+  // float16: the values rounded, and the statistics taken of what a reader will decode (the rounded
+  // values, where one changed).
+  thread_local std::vector<uint16_t> half;
+  thread_local std::vector<float> decoded;
+  const void* stored = data;
+  const float* summed = data;
+  if (m.opt.data_f16) {
+    half.resize(static_cast<size_t>(count));
+    bool exact = true;
+    for (int64_t k = 0; k < count; ++k) {
+      half[static_cast<size_t>(k)] = float_to_half(data[k]);
+      const float back = half_to_float(half[static_cast<size_t>(k)]);
+      exact = exact && std::memcmp(&back, data + k, 4) == 0;
+    }
+    if (!exact && m.trace_norm.ok()) {
+      decoded.resize(static_cast<size_t>(count));
+      for (int64_t k = 0; k < count; ++k) decoded[static_cast<size_t>(k)] = half_to_float(half[static_cast<size_t>(k)]);
+      summed = decoded.data();
+    }
+    stored = half.data();
+  }
   thread_local std::vector<uint8_t> zdata, zlabel;
-  const Piece pd = chunk_bytes(m.path, m.opt.gzip_level, data, count * 4, &zdata);
+  const Piece pd = chunk_bytes(m.path, m.opt.gzip_level, stored, count * (m.opt.data_f16 ? 2 : 4), &zdata);
   const Piece pl = m.opt.with_label ? chunk_bytes(m.path, m.opt.gzip_level, label, count, &zlabel) : Piece{nullptr, 0};
   // The statistics as a reader computes them from these values (the bytes of /trace_norm's chunk:
   // little-endian float32, as /data's).
   thread_local std::vector<float> cols;
   double pair[2] = {0, 0};
+  bool finite = true;
   if (m.trace_norm.ok()) {
     GatherNormalizer::Stats ts, ss;
-    gather_norm_stats(m.opt.height, m.opt.width, data, &ts, &ss);
+    finite = gather_norm_stats(m.opt.height, m.opt.width, summed, &ts, &ss);
     cols.assign(ts.col_mean.begin(), ts.col_mean.end());
     cols.insert(cols.end(), ts.col_inv.begin(), ts.col_inv.end());
     pair[0] = ss.mean;
@@ -1021,6 +1043,7 @@ void H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
     m.fail("writing sample " + std::to_string(i) + " to " + m.tmp + ": " + h5_error());
   }
   m.written.mark(i);
+  return finite;
 }
 
 void H5SampleWriter::write_rows(int64_t t0, int64_t rows, const float* data, const uint8_t* label) {
@@ -1154,6 +1177,16 @@ void H5SampleWriter::append_byte_rows(const std::string& name, const uint8_t* ro
        H5Dwrite(b.dset.get(), H5T_NATIVE_UINT8, mspace.get(), fspace.get(), H5P_DEFAULT, rows) >= 0;
   if (!ok) m.fail("appending " + std::to_string(count) + " rows to /" + name + " in " + m.tmp + ": " + h5_error());
   b.rows += count;
+}
+
+H5CopyResult H5SampleWriter::copy_root_from(const std::string& src, const std::set<std::string>& except) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(h5_mutex());
+  h5_quiet();
+  SEIS_CHECK(!m.done, m.path << ": copy_root_from after commit");
+  int64_t bytes = 0;
+  const Hid file = h5_open_readonly(src, &bytes);
+  return h5_copy_root(file.get(), src, m.file.get(), m.tmp, except);
 }
 
 void H5SampleWriter::set_attribute(const std::string& name, const std::string& value) {

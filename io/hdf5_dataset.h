@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ struct H5DatasetInfo {
   double dt = 0, dx = 0;                          // 0 when absent
   std::map<std::string, std::string> attributes;  // every root attribute, as text
 };
+
+// Whether the file at `path` carries HDF5's signature (at byte 0, 512, 1024, 2048, ...: where the
+// format allows a superblock after a user block); false for a file that cannot be read.
+bool has_hdf5_signature(const std::string& path);
 
 // One dataset file, opened and validated: a SampleSource of its N gathers. Throws InputError naming
 // the file and the problem: not found, a directory, not HDF5, no /data, wrong rank or dtype, /label
@@ -108,6 +113,15 @@ class H5SampleFile : public SampleSource {
   std::unique_ptr<Impl> impl_;
 };
 
+// What H5SampleWriter::copy_root_from carried over from another file.
+struct H5CopyResult {
+  std::vector<std::string> objects;     // root links copied, in name order
+  std::vector<std::string> attributes;  // root attributes copied, in name order
+  // What could not be carried over, one "what: why" each (an attribute holding object references,
+  // which would point into the other file; a link of a user-defined class).
+  std::vector<std::string> skipped;
+};
+
 // Writes a dataset file of N samples, one chunk per sample, to path + ".tmp"; commit() makes it
 // durable and renames it into place (commit_atomic, engine/file_io.h). Destroyed without commit()
 // (or when commit() fails), it discards the temporary file and closes every HDF5 id it opened, also
@@ -129,6 +143,10 @@ class H5SampleWriter {
     // Gathers only: also /trace_norm and /sample_norm, computed from each sample's data by write()
     // (gather_norm_stats), so that a reader normalises its first epoch as it reads.
     bool norm_stats = false;
+    // Gathers only: /data as float16 (h5py's little-endian IEEE binary16) instead of float32; write()
+    // rounds each value to the nearest float16 (ties to even: exact for values read from float16),
+    // and the statistics are those of the rounded values, as a reader computes them.
+    bool data_f16 = false;
     int gzip_level = 0;     // 0: uncompressed (the fast path for readers)
     double dt = 0, dx = 0;  // written as attributes when > 0
     // Dataset names: predictions are written as /prob (f32) and /mask (u8) with the same layout.
@@ -139,7 +157,9 @@ class H5SampleWriter {
   H5SampleWriter(const H5SampleWriter&) = delete;
   H5SampleWriter& operator=(const H5SampleWriter&) = delete;
 
-  void write(int64_t i, const float* data, const uint8_t* label);
+  // Sample i (any order, each once). Returns whether every data value is finite, where the writer
+  // computes statistics (norm_stats), which tell it at no extra pass; true otherwise.
+  bool write(int64_t i, const float* data, const uint8_t* label);
   // Record only: rows [t0, t0 + rows) as [rows][W], t0 a multiple of the chunk rows and rows the
   // chunk rows (fewer only for the last chunk).
   void write_rows(int64_t t0, int64_t rows, const float* data, const uint8_t* label);
@@ -154,6 +174,11 @@ class H5SampleWriter {
   void write_bytes(const std::string& name, const uint8_t* bytes, int64_t length);
   void add_byte_rows(const std::string& name, int64_t cols, int64_t chunk_rows);
   void append_byte_rows(const std::string& name, const uint8_t* rows, int64_t count);
+  // Copies into this file everything under the root of the HDF5 file `src` but the links named in
+  // `except` (h5_copy_root, io/hdf5_copy.h: datasets and groups as they are, links, root
+  // attributes), after the gathers' datasets, which were created first. InputError naming the file
+  // and the object when one cannot be read or written.
+  H5CopyResult copy_root_from(const std::string& src, const std::set<std::string>& except);
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, double value);
   void set_int_attribute(const std::string& name, int64_t value);  // (a separate name: no int/double ambiguity)

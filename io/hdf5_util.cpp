@@ -244,6 +244,15 @@ bool is_ieee_half_le(hid_t t) {
 
 }  // namespace
 
+hid_t h5_ieee_half_le_type() {
+  // (As h5py makes it: float32's layout with binary16's fields, then the size; the exponent bias last.)
+  const hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+  H5Tset_fields(t, 15, 10, 5, 0, 10);
+  H5Tset_size(t, 2);
+  H5Tset_ebias(t, 15);
+  return t;
+}
+
 H5ElemInfo h5_elem_info(hid_t dset, const std::string& path, const std::string& name, bool labels) {
   Hid t(H5Dget_type(dset));
   const H5T_class_t cls = H5Tget_class(t.get());

@@ -61,6 +61,9 @@ class Hid {
   hid_t id_ = -1;
 };
 
+// A new id of h5py's float16 type: little-endian IEEE binary16.
+hid_t h5_ieee_half_le_type();
+
 // A number in its shortest round-trip form ("0.002", "-3", "2e+09").
 std::string num_str(double v);
 

@@ -338,14 +338,15 @@ void GatherNormalizer::set_stats(const Stats& s) {
   }
 }
 
-void gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,
+bool gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,
                        GatherNormalizer::Stats* sample) {
   GatherNormalizer norm(Normalize::trace, width);
   norm.begin();
-  norm.add_rows(data, height);
+  const bool finite = norm.add_rows(data, height);
   norm.finish();
   if (trace) *trace = norm.stats(Normalize::trace);
   if (sample) *sample = norm.stats(Normalize::sample);
+  return finite;
 }
 
 }  // namespace seis

@@ -75,7 +75,8 @@ class GatherNormalizer {
 };
 
 // The statistics of both modes of one gather [height][width], from one pass over it (a writer's).
-void gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,
+// Returns whether every value is finite (add_rows'), false when one is NaN or Inf.
+bool gather_norm_stats(int64_t height, int64_t width, const float* data, GatherNormalizer::Stats* trace,
                        GatherNormalizer::Stats* sample);
 
 }  // namespace seis

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,7 @@
 
 #include "cli_util.h"
 #include "engine/error.h"
+#include "io/float16.h"
 #include "io/normalize.h"
 
 namespace seis {
@@ -414,6 +416,98 @@ save('f32_nolabel', data=f32, dkw=dict(chunks=(1, H, W)))
       EXPECT_EQ(got_label, want_label);
     }
   }
+}
+
+// float16 as the writer encodes it: every binary16 value back to its own bits, and float32 values
+// rounded to the nearest binary16 with ties to even, against a search of the sorted table of halves.
+TEST(Float16, EveryHalfRoundTripsAndFloatsRoundToNearestEven) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    ASSERT_EQ(float_to_half(half_to_float(static_cast<uint16_t>(h))), h) << std::hex << h;
+  }
+  std::vector<double> halves;  // the finite non-negative halves, increasing with their bits
+  for (uint32_t h = 0; h <= 0x7bff; ++h) halves.push_back(half_to_float(static_cast<uint16_t>(h)));
+  auto nearest = [&](float f) -> uint16_t {
+    const double a = std::fabs(static_cast<double>(f));
+    const uint16_t sign = std::signbit(f) ? 0x8000 : 0;
+    if (a >= 65520.0) return sign | 0x7c00;  // past the midpoint of 65504 and 2^16
+    const size_t hi = static_cast<size_t>(std::lower_bound(halves.begin(), halves.end(), a) - halves.begin());
+    if (hi == halves.size()) return sign | 0x7bff;  // (65504, 65520): down to the largest half
+    if (halves[hi] == a) return static_cast<uint16_t>(sign | hi);
+    const size_t lo = hi - 1;
+    const double dlo = a - halves[lo], dhi = halves[hi] - a;
+    const size_t pick = dlo < dhi ? lo : dhi < dlo ? hi : (lo % 2 == 0 ? lo : hi);
+    return static_cast<uint16_t>(sign | pick);
+  };
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> bits;
+  std::uniform_real_distribution<float> unit(-1, 1);
+  for (int k = 0; k < 200000; ++k) {
+    uint32_t x = bits(rng);
+    if (k % 2 == 0) x = (x & 0x807fffffu) | (static_cast<uint32_t>(100 + k % 45) << 23);  // 2^-27 to 2^17
+    float f;
+    std::memcpy(&f, &x, 4);
+    if (k % 5 == 0) f = unit(rng) * 1e-4f;  // subnormal halves
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(float_to_half(f), nearest(f)) << std::hexfloat << f;
+  }
+  // Ties, both ways, at normal and subnormal scale; the overflow edge; NaN stays NaN.
+  EXPECT_EQ(float_to_half(1.0f + 0x1p-11f), 0x3c00);
+  EXPECT_EQ(float_to_half(1.0f + 0x3p-11f), 0x3c02);
+  EXPECT_EQ(float_to_half(0x1p-25f), 0x0000);
+  EXPECT_EQ(float_to_half(0x3p-25f), 0x0002);
+  EXPECT_EQ(float_to_half(-0x1p-26f), 0x8000);
+  EXPECT_EQ(float_to_half(0x1.ffcp-15f), 0x0400) << "the largest subnormal rounds up to the smallest normal";
+  EXPECT_EQ(float_to_half(65519.996f), 0x7bff);
+  EXPECT_EQ(float_to_half(65520.0f), 0x7c00);
+  EXPECT_EQ(float_to_half(-std::numeric_limits<float>::infinity()), 0xfc00);
+  const uint16_t nan = float_to_half(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_TRUE((nan & 0x7c00) == 0x7c00 && (nan & 0x3ff) != 0);
+  uint32_t low_payload_nan = 0x7f800001u;  // a payload below binary16's 10 bits: still a NaN
+  float lp;
+  std::memcpy(&lp, &low_payload_nan, 4);
+  EXPECT_TRUE((float_to_half(lp) & 0x3ff) != 0);
+}
+
+// A float16 /data (seisseg convert of a float16 file): the values rounded as float_to_half rounds
+// them, read with pread, and statistics of the rounded values; write() tells a gather holding NaN.
+TEST(Hdf5Dataset, WriterStoresFloat16WithTheStatisticsOfTheRoundedValues) {
+  Set s = make_set(3, 9, 11, 3);
+  s.data[1] = s.data[2] = 0.25f;  // the first gather finite
+  s.data[static_cast<size_t>(2 * 99 + 5)] = std::numeric_limits<float>::quiet_NaN();
+  const std::string path = tmp_path("half.h5");
+  H5SampleWriter::Options o;
+  o.n = s.n;
+  o.height = s.h;
+  o.width = s.w;
+  o.norm_stats = true;
+  o.data_f16 = true;
+  {
+    H5SampleWriter w(path, o);
+    for (int64_t i = 0; i < s.n; ++i) {
+      EXPECT_EQ(w.write(i, s.data.data() + i * 99, s.label.data() + i * 99), i != 2) << "sample " << i;
+    }
+    w.commit();
+  }
+  H5SampleFile f(path);
+  EXPECT_EQ(f.info().data_type, H5ElemType::f16);
+  EXPECT_TRUE(f.info().data_direct);
+  EXPECT_TRUE(f.info().trace_norm_direct);
+  std::vector<float> got(99), rounded(99);
+  std::vector<uint8_t> label(99);
+  for (int64_t i = 0; i < s.n; ++i) {
+    SCOPED_TRACE("sample " + std::to_string(i));
+    for (int64_t k = 0; k < 99; ++k) rounded[static_cast<size_t>(k)] = half_to_float(float_to_half(s.data[i * 99 + k]));
+    f.read(i, got.data(), label.data());
+    expect_same_floats(got, rounded, "float16 data");
+    EXPECT_EQ(std::memcmp(label.data(), s.label.data() + i * 99, 99), 0);
+    GatherNormalizer::Stats want, stored;
+    gather_norm_stats(s.h, s.w, rounded.data(), &want, nullptr);
+    ASSERT_TRUE(f.stored_norm_stats(i, Normalize::trace, &stored));
+    if (i != 2) {
+      EXPECT_TRUE(stored.same_bits(want));
+    }
+  }
+  EXPECT_NE(std::memcmp(rounded.data(), s.data.data() + 2 * 99, 99 * 4), 0) << "the test's values are not all halves";
 }
 
 void expect_input_error(const std::string& path, const std::string& fragment) {

@@ -1,7 +1,7 @@
 // Damaged HDF5 files (tests/h5_mutants.h: bits flipped and fields set to extreme values in the
 // metadata, truncations; a fixed seed) of the three kinds seisseg reads - gathers with ground truth,
 // a continuous record, a file converted from SEG-Y - run through the real commands: info on every
-// mutant, and train, predict, detect and evaluate on a share of them; with a few damaged SEG-Y and
+// mutant, and train, predict, detect, evaluate and convert on a share of them; with a few damaged SEG-Y and
 // safetensors files beside them. Every run ends by itself (no signal, no hang) with exit 0 or 1; a
 // failure is one line on stderr naming the damaged file; what is printed is valid UTF-8 without
 // control characters; nothing is left behind (no temporary file; no output after a failure). The
@@ -228,6 +228,7 @@ void gathers_commands(const std::string& m, const std::string& tag, int k, bool 
   const Inputs& in = inputs();
   const std::string o = out_dir(tag);
   check("info", m, {"info", m}, o, {}, t);
+  if (k % 2 == 1) check("convert", m, {"convert", m, "--out", o + "/c.h5"}, o, {o + "/c.h5"}, t);
   if (k % 3 == 0) {
     check("predict", m,
           {"predict", "--weights", in.weights, "--in", m, "--out", o + "/p.h5", "--picks", o + "/picks.csv", "--events",
@@ -307,6 +308,7 @@ TEST(Hdf5Mutants, KnownLibraryCrashIsTheVettingErrorInEveryCommand) {
       {g, "seisseg info: ", {"info", "--json", g}, {}},
       {g, "seisseg predict: ", {"predict", "--weights", in.weights, "--in", g, "--out", o + "/p.h5"}, {o + "/p.h5"}},
       {g, "seisseg evaluate: ", {"evaluate", "--truth", g, "--events", in.events}, {}},
+      {g, "seisseg convert: ", {"convert", g, "--out", o + "/c.h5"}, {o + "/c.h5"}},
       {g,
        "seisseg train: ",
        {"train", "--data", g, "--steps", "1", "--levels", "2", "--base", "2", "--out", o + "/run"},
