@@ -648,8 +648,9 @@ std::vector<H5SampleFile::Extent> H5SampleFile::direct_extents(int64_t i) const 
 }
 
 void H5SampleFile::will_need(int64_t i) const {
-  std::vector<Extent> ext = direct_extents(i);
-  // The stored statistics too: read before the data, they would otherwise wait for the disk alone.
+  // The stored statistics first: a reader reads them before the data (it normalises the data with
+  // them as they arrive), so they should not wait in the disk's queue behind the gather's own bytes.
+  std::vector<Extent> ext;
   const int64_t stats_bytes[2] = {8 * impl_->info.width, 16};
   int k = 0;
   for (const DsetReader* r : {&impl_->trace_norm_at, &impl_->sample_norm_at}) {
@@ -658,6 +659,7 @@ void H5SampleFile::will_need(int64_t i) const {
     }
     ++k;
   }
+  for (const Extent& e : direct_extents(i)) ext.push_back(e);
   if (ext.empty()) return;
   const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
   // A hint: the kernel starts reading these bytes into the page cache now, without waiting.
