@@ -330,6 +330,14 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   ro.world = world;
   ro.rank = rank;
   ro.dtype = batch_dtype(ExecConfig{parse_precision(s.precision), parse_conv_backend(s.conv_backend)}, device);
+  int64_t train_bytes = 0, available = 0;
+  for (int64_t g : split.train) train_bytes += train_set.bytes_per_sample(g);
+  try {
+    available = device_memory_budget(Device::cpu());  // (MemAvailable)
+  } catch (const Error&) {
+    available = INT64_MAX;  // unknown: auto keeps the page cache
+  }
+  ro.direct_io = s.direct_io == "on" || (s.direct_io == "auto" && train_bytes > available);
   ReaderBatchSource batches(train_set, ro);
   if (batches.batches_per_epoch() == 0) {
     throw UsageError("--batch " + std::to_string(s.batch) + " is larger than the " +
@@ -439,6 +447,13 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
         static_cast<long long>(train_set.height()), static_cast<long long>(train_set.width()),
         static_cast<long long>(opt.steps), static_cast<long long>(batches.batches_per_epoch()),
         static_cast<long long>(state.progress.step));
+  if (root && ro.direct_io) {
+    std::printf("reading the training data around the page cache (O_DIRECT, --direct-io %s): %.1f GB%s\n",
+                s.direct_io.c_str(), static_cast<double>(train_bytes) / 1e9,
+                s.direct_io == "auto"
+                    ? (", more than the " + std::to_string(available / 1000000000) + " GB of memory available").c_str()
+                    : "");
+  }
   if (root && world > 1) {
     std::printf("data parallel: %d ranks (%s), %lld samples per rank and step of the global batch %lld\n", world,
                 comm.backend(), static_cast<long long>(s.batch / world), static_cast<long long>(s.batch));

@@ -183,6 +183,9 @@ const std::vector<TrainSetting>& train_settings() {
        "batches in flight"},
     {"max-open-files",   &S::max_open_files,   range(1, 65536),                         may_change, no,
        "data files kept open at once (more are reopened as the reader reaches them)"},
+    {"direct-io",        &S::direct_io,        one_of({"auto", "on", "off"}),           may_change, no,
+       "read the training data around the page cache (O_DIRECT, 4 MiB blocks); auto: when the training set "
+       "is larger than the memory available, which could not keep it for the next epoch"},
     {"skip-bad-samples", &S::skip_bad_samples, any(),                                   must_match, no,
        "skip (and count) gathers holding NaN or Inf or that cannot be read"},
     {"flip",             &S::flip,             any(),                                   must_match, no,

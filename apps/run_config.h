@@ -17,7 +17,7 @@ namespace seis {
 struct TrainSettings {
   std::string data, val, init, out = "seisseg-run", device = "auto", precision = "fp32", conv_backend = "own";
   std::string optimizer = "adam", normalize = "trace", lr_schedule = "constant", save_every = "10m", crop;
-  std::string best_by = "iou";
+  std::string best_by = "iou", direct_io = "auto";
   double val_fraction = 0.1;
   int levels = 7, base = 8, threads = 0, prefetch = 3, max_open_files = SampleSet::kDefaultMaxOpenFiles;
   int64_t batch = 4, epochs = 0, steps = 0, warmup_steps = 0, log_every = 10, val_every = 0, max_shift = 0;

@@ -11,10 +11,14 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -90,6 +94,35 @@ struct DsetReader {
 // cold, no difference.
 constexpr int64_t kReadBlockBytes = int64_t{1} << 18;
 
+// Direct reads (use_direct_reads): I/O blocks of about this size, aligned to kDirectAlign in the
+// file and in memory (the logical block size of any disk). A standalone cold read of 52 gathers on
+// the 2-core build machine's virtio disk, 2 threads each with one read in flight: 1.70-1.76 GB/s
+// with 4 MiB blocks against 1.18-1.42 GB/s for page-cache reads of 256 KiB blocks with WILLNEED
+// hints (the reader's), 1.42-1.86 with 16 MiB blocks.
+constexpr int64_t kDirectBlockBytes = int64_t{1} << 22;
+constexpr int64_t kDirectAlign = 4096;
+
+// A buffer aligned to kDirectAlign that only grows, one per reading thread.
+class AlignedBuffer {
+ public:
+  uint8_t* at_least(int64_t bytes) {
+    if (bytes > size_) {
+      void* p = nullptr;
+      if (::posix_memalign(&p, kDirectAlign, static_cast<size_t>(bytes)) != 0) throw std::bad_alloc();
+      mem_.reset(static_cast<uint8_t*>(p));
+      size_ = bytes;
+    }
+    return mem_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> mem_;
+  int64_t size_ = 0;
+};
+
 struct H5SampleFile::Impl {
   H5DatasetInfo info;
   Hid file;  // while opening; then in handles
@@ -110,6 +143,7 @@ struct H5SampleFile::Impl {
     Handles& operator=(const Handles&) = delete;
     ~Handles() {
       if (fd >= 0) ::close(fd);
+      if (dfd >= 0) ::close(dfd);
       if (file.ok() || data.ok() || label.ok() || trace_valid.ok() || trace_norm.ok() || sample_norm.ok()) {
         std::lock_guard<std::mutex> lock(h5_mutex());
         sample_norm.reset();
@@ -121,9 +155,32 @@ struct H5SampleFile::Impl {
       }
     }
     hid_t dset(const DsetReader& r) const { return r.is_label ? label.get() : data.get(); }
+    // A descriptor of the same file opened with O_DIRECT, on first use; -1 where the file system
+    // refuses it (or the path no longer names fd's file).
+    int direct_fd(const std::string& path) const {
+      std::lock_guard<std::mutex> lock(dfd_mu);
+      if (!dfd_tried) {
+        dfd_tried = true;
+        dfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+        struct stat a {
+        }, b{};
+        if (dfd >= 0 &&
+            (::fstat(fd, &a) != 0 || ::fstat(dfd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
+          ::close(dfd);
+          dfd = -1;
+        }
+      }
+      return dfd;
+    }
+    mutable std::mutex dfd_mu;
+    mutable int dfd = -1;
+    mutable bool dfd_tried = false;
   };
   mutable std::mutex handles_mu;
   mutable std::shared_ptr<Handles> handles;
+  mutable std::atomic<bool> direct{false};          // use_direct_reads
+  mutable std::atomic<bool> direct_refused{false};  // by the file system, for good
+  bool direct_on() const { return direct.load() && !direct_refused.load(); }
   struct stat opened {};       // the file as first opened: a reopened path must still be that file
   bool needs_library = false;  // some sample reads through HDF5, so reopening opens it too
   // Chunk addresses from the library are relative to the superblock, which follows the user block
@@ -443,6 +500,48 @@ struct H5SampleFile::Impl {
     return h;
   }
 
+  // Bytes [off, off + bytes) of sample i's `name` read with O_DIRECT in I/O blocks of about
+  // kDirectBlockBytes, each a whole number of pieces of `piece` bytes: take(first, n, src) for every
+  // piece in order (the last may be shorter), src pointing at its bytes in this thread's aligned
+  // buffer. False, with nothing taken, when the file system refuses O_DIRECT (refused for good).
+  bool read_direct(const Handles& hd, int64_t i, const std::string& name, int64_t off, int64_t bytes, int64_t piece,
+                   const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take) const {
+    const int dfd = hd.direct_fd(info.path);
+    if (dfd < 0) {
+      direct_refused = true;
+      return false;
+    }
+    const int64_t per_io = std::max<int64_t>(1, kDirectBlockBytes / piece) * piece;
+    thread_local AlignedBuffer aligned;
+    uint8_t* buf = aligned.at_least(per_io + 2 * kDirectAlign);
+    for (int64_t s = 0; s < bytes; s += per_io) {
+      const int64_t e = std::min(bytes, s + per_io);
+      const int64_t a0 = (off + s) / kDirectAlign * kDirectAlign;
+      const int64_t a1 = (off + e + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+      int64_t got = 0;
+      while (got < a1 - a0) {  // (the aligned end may lie past the end of the file: a short read)
+        const ssize_t r = ::pread(dfd, buf + got, static_cast<size_t>(a1 - a0 - got), static_cast<off_t>(a0 + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EINVAL && s == 0 && got == 0) {
+          direct_refused = true;  // (O_DIRECT opened, yet this file system's reads refuse it)
+          return false;
+        }
+        if (r < 0) {
+          fail("sample " + std::to_string(i) + ": reading " + name + " at byte " + std::to_string(a0 + got) + ": " +
+               std::strerror(errno));
+        }
+        if (r == 0) break;
+        got += r;
+      }
+      if (got < off + e - a0) {
+        fail("sample " + std::to_string(i) + ": reading " + name + " at byte " + std::to_string(a0 + got) +
+             ": unexpected end of file (truncated?)");
+      }
+      for (int64_t p = s; p < e; p += piece) take(p, std::min(piece, e - p), buf + (off + p - a0));
+    }
+    return true;
+  }
+
   // Reads /data of sample i into out as float32 in blocks of whole rows, calling ready(r0, r1, rows)
   // as soon as rows [r0, r1) are read: to their places, or each to the start of out (at_start).
   // Library reads come whole, in place: one call, (0, H, out).
@@ -457,6 +556,25 @@ struct H5SampleFile::Impl {
     }
     const int64_t row_bytes = w * data.elem_bytes;
     const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / row_bytes);
+    if (direct_on()) {
+      const bool half = data.type == H5ElemType::f16;
+      const bool read = read_direct(hd, i, data.name, off, h * row_bytes, block_rows * row_bytes,
+                                    [&](int64_t first, int64_t n, const uint8_t* src) {
+                                      const int64_t r0 = first / row_bytes, r1 = r0 + n / row_bytes;
+                                      float* dst = where == H5SampleFile::RowBlocks::at_start ? out : out + r0 * w;
+                                      if (half) {
+                                        for (int64_t k = 0; k < (r1 - r0) * w; ++k) {
+                                          uint16_t v;
+                                          std::memcpy(&v, src + 2 * k, 2);  // (src need not be 2-byte aligned)
+                                          dst[k] = half_to_float(v);
+                                        }
+                                      } else {
+                                        std::memcpy(dst, src, static_cast<size_t>(n));
+                                      }
+                                      ready(r0, r1, dst);
+                                    });
+      if (read) return;
+    }
     thread_local std::vector<uint8_t> stage;  // float16 bytes, converted into out block by block
     for (int64_t r0 = 0; r0 < h; r0 += block_rows) {
       const int64_t r1 = std::min(h, r0 + block_rows);
@@ -624,6 +742,13 @@ void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks w
   // u8 labels read with pread: in blocks of rows, each handed over while it is in cache.
   const int64_t h = in.height, w = in.width;
   const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / w);
+  if (impl_->direct_on() && impl_->read_direct(*hd, i, lr.name, off, h * w, block_rows * w,
+                                               [&](int64_t first, int64_t n, const uint8_t* src) {
+                                                 std::memcpy(label + first, src, static_cast<size_t>(n));
+                                                 label_ready(first / w, (first + n) / w, label + first);
+                                               })) {
+    return;
+  }
   for (int64_t r0 = 0; r0 < h; r0 += block_rows) {
     const int64_t r1 = std::min(h, r0 + block_rows);
     std::string err;
@@ -659,12 +784,18 @@ void H5SampleFile::will_need(int64_t i) const {
     }
     ++k;
   }
-  for (const Extent& e : direct_extents(i)) ext.push_back(e);
+  if (!impl_->direct_on()) {
+    for (const Extent& e : direct_extents(i)) ext.push_back(e);
+  }
   if (ext.empty()) return;
   const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
   // A hint: the kernel starts reading these bytes into the page cache now, without waiting.
   for (const Extent& e : ext) ::posix_fadvise(hd->fd, e.offset, e.bytes, POSIX_FADV_WILLNEED);
 }
+
+void H5SampleFile::use_direct_reads(bool on) const { impl_->direct = on; }
+
+bool H5SampleFile::direct_reads() const { return impl_->direct_on(); }
 
 void H5SampleFile::close_handles() const {
   std::shared_ptr<Impl::Handles> dropped;

@@ -101,6 +101,14 @@ class H5SampleFile : public SampleSource {
   // Tells the kernel that sample i will be read soon (posix_fadvise WILLNEED on its extents): the
   // read starts in the background. A no-op for library-read samples.
   void will_need(int64_t i) const override;
+  // read_rows then reads /data and u8 /label where they are read with pread (data_direct,
+  // label_direct) with O_DIRECT instead: in I/O blocks of about 4 MiB aligned to 4 KiB in the file,
+  // through a 4 KiB-aligned buffer of each thread, each block of rows copied (float16 decoded) to its
+  // place and handed over as before; and will_need leaves those bytes out (the stored statistics are
+  // still hinted and read through the page cache). On a file system that refuses O_DIRECT the reads
+  // stay as they were. read() is unchanged.
+  void use_direct_reads(bool on) const override;
+  bool direct_reads() const;  // on, and not refused by the file system
 
   // Closes the descriptor and HDF5 ids reads use (after a read in progress has finished); the
   // next read reopens them, and fails with an InputError if the path no longer is the file that

@@ -112,6 +112,10 @@ void SampleSet::will_need(int64_t g) const {
   use(l.file).will_need(l.local);
 }
 
+void SampleSet::use_direct_reads(bool on) const {
+  for (const auto& f : files_) f->use_direct_reads(on);
+}
+
 void SampleSet::read_trace_valid(int64_t g, uint8_t* valid) const {
   const Location l = locate(g);
   const auto guard = after_read([&] { done(l.file); });

@@ -61,6 +61,11 @@ class SampleSource {
 
   // A hint that sample i will be read soon (the read may start in the background). Default: none.
   virtual void will_need(int64_t) const {}
+  // From now on, read_rows reads around the page cache (O_DIRECT) where the storage allows it, and
+  // will_need no longer asks for what it reads so (SampleReaderOptions::direct_io). For a stream
+  // larger than memory, whose bytes the page cache could not keep for the next epoch anyway.
+  // Thread-safe. Default: a no-op.
+  virtual void use_direct_reads(bool) const {}
   // Bytes read() moves from storage for sample i (for throughput figures). Default: H*W floats,
   // plus H*W bytes with labels.
   virtual int64_t bytes_per_sample(int64_t i) const;
@@ -92,6 +97,7 @@ class SampleSubset : public SampleSource {
     source_.read_window(at(i), t0, rows, data, label);
   }
   void will_need(int64_t i) const override { source_.will_need(at(i)); }
+  void use_direct_reads(bool on) const override { source_.use_direct_reads(on); }
   int64_t bytes_per_sample(int64_t i) const override { return source_.bytes_per_sample(at(i)); }
   std::string describe(int64_t i) const override { return source_.describe(at(i)); }
 

@@ -6,7 +6,8 @@
 //                     /proc/self/fd); no fault without it
 //   SEIS_FAULT_OP     write: write, pwrite, writev, fwrite and fflush (stdio writes reach the
 //                     kernel through glibc's internal write, so the stream calls are interposed);
-//                     fsync: fsync and fdatasync; read: read and pread
+//                     fsync: fsync and fdatasync; read: read and pread; dread: pread on a
+//                     descriptor opened with O_DIRECT
 //   SEIS_FAULT_ERRNO  ENOSPC, EIO or a number (default EIO)
 //   SEIS_FAULT_AFTER  matching calls that succeed before the first fault (default 0)
 //   SEIS_FAULT_COUNT  matching calls that fail after those (default: every one, a persistent fault)
@@ -19,6 +20,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,7 +30,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum Op { kNone, kWrite, kSync, kRead };
+enum Op { kNone, kWrite, kSync, kRead, kDirectRead };
 
 static enum Op fault_op = kNone;
 static const char* fault_path = NULL;
@@ -78,6 +80,7 @@ __attribute__((constructor)) static void init(void) {
   if (strcmp(op, "write") == 0) fault_op = kWrite;
   if (strcmp(op, "fsync") == 0) fault_op = kSync;
   if (strcmp(op, "read") == 0) fault_op = kRead;
+  if (strcmp(op, "dread") == 0) fault_op = kDirectRead;
   const char* e = getenv("SEIS_FAULT_ERRNO");
   if (e != NULL && strcmp(e, "ENOSPC") == 0) {
     fault_errno = ENOSPC;
@@ -153,10 +156,19 @@ int fdatasync(int fd) { return should_fail(kSync, fd, 0) ? -1 : real_fdatasync(f
 
 ssize_t read(int fd, void* buf, size_t n) { return should_fail(kRead, fd, n) ? -1 : real_read(fd, buf, n); }
 
-ssize_t pread(int fd, void* buf, size_t n, off_t off) {
-  return should_fail(kRead, fd, n) ? -1 : real_pread(fd, buf, n, off);
+// A pread that is to fail as a read of either kind.
+static int pread_fails(int fd, size_t n) {
+  if (fault_op == kDirectRead) {
+    const int saved = errno;
+    const int flags = fcntl(fd, F_GETFL);
+    errno = saved;
+    return flags >= 0 && (flags & O_DIRECT) != 0 && should_fail(kDirectRead, fd, n);
+  }
+  return should_fail(kRead, fd, n);
 }
 
+ssize_t pread(int fd, void* buf, size_t n, off_t off) { return pread_fails(fd, n) ? -1 : real_pread(fd, buf, n, off); }
+
 ssize_t pread64(int fd, void* buf, size_t n, off64_t off) {
-  return should_fail(kRead, fd, n) ? -1 : real_pread64(fd, buf, n, off);
+  return pread_fails(fd, n) ? -1 : real_pread64(fd, buf, n, off);
 }

@@ -339,6 +339,27 @@ TEST_F(FaultInjectionCli, ReadErrorWhileOpeningIsNotCalledABadFile) {
   }
 }
 
+// --direct-io on where the storage refuses O_DIRECT reads (EINVAL on the first): the reader falls
+// back to page-cache reads and the run is the run without direct reads, bit for bit. A direct read
+// that fails with EIO is a read error like any other: one line naming the file and the sample.
+TEST_F(FaultInjectionCli, DirectReadsRefusedFallBackAndFailedOnesNameTheFile) {
+  const std::string plain = dir_ + "/direct_off", refused = dir_ + "/direct_refused", failed = dir_ + "/direct_eio";
+  for (const std::string& d : {plain, refused, failed}) fs::remove_all(d);
+  const CliResult a = run_seisseg(read_args(dir_, plain) + " --direct-io off");
+  ASSERT_EQ(a.code, 0) << a.err;
+  const CliResult b =
+      run_with_fault({dir_ + "/gathers.h5", "dread", "22", 0, 1}, read_args(dir_, refused) + " --direct-io on");
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.out.find("around the page cache (O_DIRECT, --direct-io on)"), std::string::npos) << b.out;
+  const std::string w = slurp(plain + "/weights.safetensors");
+  EXPECT_FALSE(w.empty());
+  EXPECT_TRUE(w == slurp(refused + "/weights.safetensors")) << "the fallback changed the run";
+  const CliResult c =
+      run_with_fault({dir_ + "/gathers.h5", "dread", "EIO", 3, -1}, read_args(dir_, failed) + " --direct-io on");
+  expect_one_line_error(c, "train", dir_ + "/gathers.h5: sample ", "Input/output error");
+  EXPECT_NE(c.err.find(": reading /data at byte "), std::string::npos) << c.err;
+}
+
 TEST_F(FaultInjectionCli, RealFullDiskDuringACheckpointKeepsThePreviousOne) {
   // A 4 MiB tmpfs, mounted in a private mount namespace (it goes when the namespace does), filled
   // up after a good run of 2 steps: the resumed run's checkpoint at step 3 meets a full disk.
