@@ -136,11 +136,13 @@ fi
 # shadow memory for all of it (past 10 GB, for minutes) before the copy would fault, where the
 # uninstrumented library faults at once. The rest of hdf5_vet_test runs: the forked vetting child
 # (it dies, hangs, throws, finishes), a loop cut short by the time limit, sound files. The vetting
-# also runs from the reader's workers (dataset_files_test, train with --max-open-files 1).
-tests=(sample_reader_test reader_fused_pass_test dataset_files_test hdf5_dataset_test windowed_inference_test
-  hdf5_vet_test segy_test)
+# also runs from the reader's workers (dataset_files_test, train with --max-open-files 1). The
+# convert CLI test runs this build's seisseg, whose threads read and write gathers at once.
+tests=(sample_reader_test reader_fused_pass_test reader_direct_io_test dataset_files_test hdf5_dataset_test
+  windowed_inference_test hdf5_vet_test segy_test convert_hdf5_cli_test)
 declare -A filter=(
   [segy_test]="SegyGatherStream.*"
+  [convert_hdf5_cli_test]="ConvertHdf5Cli.RewritesH5pyFilesAndCopiesEverythingElse:ConvertHdf5Cli.GathersHoldingNaNAreKeptAndNamed"
   [reader_fused_pass_test]="-ReaderFusedPass.Float32SeveralReadBlocksPerGather:ReaderFusedPass.Float16ConvertedBlockByBlock:ReaderFusedPass.StoredStatisticsNormaliseTheFirstEpochAsItReads"
   [hdf5_dataset_test]="Hdf5Dataset.ConcurrentReadsFromFourThreads"
   [hdf5_vet_test]="-Vet.KnownLibraryCrashIsAnErrorNamingTheFile:Vet.LibraryFaultIsAnError")
