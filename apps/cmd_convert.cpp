@@ -6,6 +6,8 @@
 // trace headers to find W. The gathers are read and decoded on a second thread, a few ahead of the
 // one being written (io/segy_gather_stream.h), so the read and the write overlap. An HDF5 input is
 // rewritten instead (apps/convert_hdf5.h).
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -28,6 +30,13 @@ namespace {
 // The gathers read ahead of the one being written: at most this many bytes of them, and at least one
 // for gathers up to SegyGatherStream::kMaxReadAheadGather (1 GiB).
 constexpr int64_t kReadAheadBytes = int64_t{64} << 20;
+
+// Whether both paths name one existing file.
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat x {
+  }, y{};
+  return ::stat(a.c_str(), &x) == 0 && ::stat(b.c_str(), &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
 
 std::string base_name(const std::string& path) {
   const size_t slash = path.find_last_of('/');
@@ -176,6 +185,8 @@ int cmd_convert(int argc, char** argv) {
           ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
           ->excludes(key);
   if (!parse_cli(app, argc, argv)) return 0;
+  // The output is written to OUT.tmp first, which must not be the input (it is truncated at once).
+  if (same_file(in, out + ".tmp")) throw UsageError("--out: '" + out + ".tmp', its temporary file, is the input");
   if (has_hdf5_signature(in)) {
     for (const CLI::Option* o : {endian_opt, key, size_opt}) {
       if (o->count() > 0) throw UsageError(o->get_name() + ": for SEG-Y input; " + in + " is an HDF5 file");
@@ -183,7 +194,7 @@ int cmd_convert(int argc, char** argv) {
     convert_hdf5(in, out);
     return 0;
   }
-  if (out == in) throw UsageError("--out: '" + out + "' is the input file");
+  if (out == in || same_file(in, out)) throw UsageError("--out: '" + out + "' is the input file");
 
   SegyByteOrder order = SegyByteOrder::auto_detect;
   parse_segy_byte_order(endian, &order);  // already checked by CLI11

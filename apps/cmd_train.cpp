@@ -187,6 +187,13 @@ void add_setting_option(CLI::App& app, const TrainSetting& setting, Settings& s)
 // out (validation batches, checkpoint copies, other processes).
 constexpr double kAutoBatchMemoryShare = 0.9;
 
+// Bytes as "12.3 GB".
+std::string gb_text(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GB", static_cast<double>(bytes) / 1e9);
+  return buf;
+}
+
 // --batch auto: the largest global batch whose planned step (apps/memory_plan.h) fits every rank's
 // device, at most the training set. Every rank plans its own device; the smallest answer wins.
 // The training reader reads train_samples of source_samples gathers gather_width traces wide, and
@@ -448,11 +455,10 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
         static_cast<long long>(opt.steps), static_cast<long long>(batches.batches_per_epoch()),
         static_cast<long long>(state.progress.step));
   if (root && ro.direct_io) {
-    std::printf("reading the training data around the page cache (O_DIRECT, --direct-io %s): %.1f GB%s\n",
-                s.direct_io.c_str(), static_cast<double>(train_bytes) / 1e9,
-                s.direct_io == "auto"
-                    ? (", more than the " + std::to_string(available / 1000000000) + " GB of memory available").c_str()
-                    : "");
+    std::printf(
+        "reading the training data around the page cache (O_DIRECT, --direct-io %s): %.1f GB%s\n", s.direct_io.c_str(),
+        static_cast<double>(train_bytes) / 1e9,
+        s.direct_io == "auto" ? (", more than the " + gb_text(available) + " of memory available").c_str() : "");
   }
   if (root && world > 1) {
     std::printf("data parallel: %d ranks (%s), %lld samples per rank and step of the global batch %lld\n", world,

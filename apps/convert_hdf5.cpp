@@ -55,7 +55,8 @@ void convert_hdf5(const std::string& in, const std::string& out) {
   H5SampleWriter writer(out, opt);
   // Everything but the gathers and their statistics first: a file that cannot be copied fails before
   // its gathers are read.
-  const H5CopyResult copied = writer.copy_root_from(in, {"data", "label", "trace_norm", "sample_norm"});
+  const H5CopyResult copied =
+      writer.copy_root_from(in, {"data", "label", "trace_norm", "sample_norm"}, {"data", "label"});
   writer.set_attribute("converted_from", base_name(in));
 
   // Each thread reads its next gather and writes it: while one waits for the disk, another writes.
@@ -72,9 +73,19 @@ void convert_hdf5(const std::string& in, const std::string& out) {
     try {
       std::vector<float> data(static_cast<size_t>(h * w));
       std::vector<uint8_t> label(labels ? static_cast<size_t>(h * w) : 0);
+      std::vector<uint8_t> valid(info.has_trace_valid ? static_cast<size_t>(w) : 0);
       for (int64_t i = next++; i < n && !failed; i = next++) {
         if (i + threads < n) src.will_need(i + threads);
         src.read(i, data.data(), labels ? label.data() : nullptr);
+        if (info.has_trace_valid) {
+          // Padding traces as the reader reads them, zeros: the statistics are then the reader's.
+          src.read_trace_valid(i, valid.data());
+          for (int64_t t = 0; t < h; ++t) {
+            for (int64_t x = 0; x < w; ++x) {
+              if (valid[static_cast<size_t>(x)] == 0) data[static_cast<size_t>(t * w + x)] = 0.0f;
+            }
+          }
+        }
         if (!writer.write(i, data.data(), labels ? label.data() : nullptr)) {
           std::lock_guard<std::mutex> lock(mu);
           nonfinite.push_back(i);
@@ -89,7 +100,13 @@ void convert_hdf5(const std::string& in, const std::string& out) {
   };
   src.will_need(0);
   std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(work);
+  try {
+    for (int t = 0; t < threads; ++t) pool.emplace_back(work);
+  } catch (...) {  // (a thread that cannot start: stop those that did before giving up)
+    failed = true;
+    for (std::thread& t : pool) t.join();
+    throw;
+  }
   auto last = std::chrono::steady_clock::now();
   while (done < n && !failed) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -129,7 +146,7 @@ void convert_hdf5(const std::string& in, const std::string& out) {
   }
   std::printf(
       "seisseg convert: %s -> %s: %lld gathers, shape [%lld, %lld, %lld], %s, %s, one uncompressed chunk per gather, "
-      "normalisation statistics stored; copied %zu object(s)%s%s and %zu root attribute(s); %.2f GB in %.1f s "
+      "normalisation statistics stored; copied %zu object(s)%s%s and %zu attribute(s); %.2f GB in %.1f s "
       "(%.2f GB/s)\n",
       in.c_str(), out.c_str(), static_cast<long long>(n), static_cast<long long>(n), static_cast<long long>(h),
       static_cast<long long>(w), h5_elem_name(info.data_type), label_text.c_str(), copied.objects.size(),

@@ -2,8 +2,9 @@
 // reader reads fastest, with the normalisation statistics stored (DESIGN.md, "Data"): /data (float32,
 // or float16 kept float16) and /label (uint8: float labels become 0/1, as the reader reads them) in
 // uncompressed chunks of one gather, allocated in gather order; /trace_norm and /sample_norm
-// computed from the values written; everything else under the root (tables, SEG-Y headers,
-// /trace_valid, groups, links, root attributes) copied as it is. The gathers are read and written
+// computed from the values written (padding traces, 0 in /trace_valid, written as zeros, as the
+// reader reads them); everything else under the root (tables, SEG-Y headers, /trace_valid, groups,
+// links, root attributes, the attributes of /data and /label) copied as it is. The gathers are read and written
 // by a few threads at once; memory is a gather or two per thread, whatever the file's size. `out`
 // may name the input: it is replaced only once the new file is complete (engine/file_io.h).
 #pragma once

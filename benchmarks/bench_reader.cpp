@@ -15,6 +15,10 @@
 //                   share of the file sequentially in 4 MiB requests (psync): parallel reads of the disk
 //   fio_direct      the same with O_DIRECT (cold only): whether reading past the page cache, as the
 //                   reader could into aligned pinned slots, would pay on this disk (fio_direct_over_fio)
+//   seisseg_direct  with --also-direct: the reader with direct reads (O_DIRECT, 4 MiB; direct_io),
+//                   first and later epoch; warm, it reads the disk again. Its peers, cold:
+//   raw_slots_direct  raw_slots with O_DIRECT: each chunk's 4 KiB-aligned span in reads of at most
+//                   4 MiB straight into the ring, no copy (the ceiling of the reader's direct reads)
 //   h5py_generator  benchmarks/reader_peers.py: the paper's per-sample h5py generator
 //   dataloader      benchmarks/reader_peers.py: PyTorch DataLoader over h5py, 2 workers, pin_memory
 // Prints one JSON line per measurement, then the ratios. GB/s counts file bytes (data + labels). The
@@ -29,7 +33,8 @@
 // thread's sequential read measures the kernel zero-filling page-cache pages (0.3 GB/s on the
 // 2-core build machine, against 3.8 GB/s for raw_slots' two threads of 64 MiB preads). The sparse
 // file stores its (zero) normalisation statistics unless --no-norm-stats; --also-without-stored-stats
-// adds a second epoch of a reader that ignores them.
+// adds a second epoch of a reader that ignores them; --also-direct, raw_slots_direct and an epoch of
+// the reader with direct reads (on holes the kernel zero-fills the buffers with no page cache).
 //
 // Created files carry /trace_norm and /sample_norm as synth and convert write them (not with
 // --no-norm-stats); --also-without-stored-stats also times a first epoch that computes its own
@@ -201,18 +206,26 @@ void read_at(int fd, char* buf, int64_t bytes, int64_t offset, const std::string
 }
 
 // The reader's bytes without the reader: see raw_slots above. Null when the file's samples are not
-// read with pread (compressed chunks).
+// read with pread (compressed chunks). direct (raw_slots_direct, the peer of the reader's direct
+// reads): O_DIRECT, each extent's 4 KiB-aligned span in reads of at most 4 MiB straight into the
+// ring (no copy), or null where the file system refuses O_DIRECT.
 nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSet& set, const SampleReaderOptions& o,
-                                         bool cold) {
+                                         bool cold, bool direct = false) {
   const H5SampleFile& file = set.file(0);
   const int64_t n = set.size(), count = n / o.batch * o.batch;
   if (file.direct_extents(0).empty()) return nullptr;
   const std::vector<int64_t> perm = epoch_permutation(n, o.seed, 0);
-  const int64_t per_sample = set.bytes_per_sample(0), ring = static_cast<int64_t>(o.prefetch) * o.batch;
+  constexpr int64_t kAlign = 4096, kDirectRead = int64_t{4} << 20;
+  const int64_t margin = direct ? 2 * kAlign * static_cast<int64_t>(file.direct_extents(0).size()) : 0;
+  const int64_t per_sample = set.bytes_per_sample(0) + margin, ring = static_cast<int64_t>(o.prefetch) * o.batch;
   void* mem = nullptr;
   if (posix_memalign(&mem, 4096, static_cast<size_t>(ring * per_sample)) != 0) throw Error("out of memory");
   std::memset(mem, 0, static_cast<size_t>(ring * per_sample));  // touched, as the reader's slots are
-  const int fd = ::open(path.c_str(), O_RDONLY);
+  const int fd = ::open(path.c_str(), O_RDONLY | (direct ? O_DIRECT : 0));
+  if (fd < 0 && direct) {
+    std::free(mem);
+    return nullptr;
+  }
   if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
   if (cold) evict(path);
   std::atomic<int64_t> next{0}, total{0};
@@ -226,8 +239,20 @@ nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSe
         for (int64_t q = next++; q < count; q = next++) {
           char* dst = static_cast<char*>(mem) + (q % ring) * per_sample;
           for (const H5SampleFile::Extent& e : file.direct_extents(perm[static_cast<size_t>(q)])) {
-            read_at(fd, dst, e.bytes, e.offset, path);
-            dst += e.bytes;
+            if (!direct) {
+              read_at(fd, dst, e.bytes, e.offset, path);
+              dst += e.bytes;
+            } else {
+              const int64_t a0 = e.offset / kAlign * kAlign, a1 = (e.offset + e.bytes + kAlign - 1) / kAlign * kAlign;
+              for (int64_t at = a0; at < a1; at += kDirectRead) {
+                const int64_t want = std::min(kDirectRead, a1 - at);
+                const ssize_t r = ::pread(fd, dst, static_cast<size_t>(want), static_cast<off_t>(at));
+                if (r < std::min(want, e.offset + e.bytes - at)) {
+                  throw InputError(path + ": O_DIRECT read at byte " + std::to_string(at) + " failed");
+                }
+                dst += want;
+              }
+            }
             total += e.bytes;
           }
         }
@@ -244,7 +269,7 @@ nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSe
   if (error) std::rethrow_exception(error);
   const int64_t bytes = total.load();
   return {{"bench", "reader"},
-          {"impl", "raw_slots"},
+          {"impl", direct ? "raw_slots_direct" : "raw_slots"},
           {"mode", cold ? "cold" : "warm"},
           {"bytes", bytes},
           {"seconds", s},
@@ -438,9 +463,23 @@ int main(int argc, char** argv) {
         reset_peak_rss();
         emit(measure_reader(file, set, own, true, "seisseg_no_stored_stats"));
       }
+      if (also_direct) {
+        reset_peak_rss();
+        const nlohmann::ordered_json raw_direct = measure_raw_slots(file, set, o, true, true);
+        if (!raw_direct.is_null()) emit(raw_direct);
+        SampleReaderOptions direct = o;
+        direct.direct_io = true;
+        reset_peak_rss();
+        emit(measure_reader(file, set, direct, true, "seisseg_direct"));
+      }
       nlohmann::ordered_json ratio = {{"bench", "reader_ratio"}, {"mode", "sparse"}};
       for (const char* peer : {"raw", "raw_slots", "seisseg_no_stored_stats"}) {
         if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = gbs["seisseg"] / gbs[peer];
+      }
+      for (const char* peer : {"raw_slots", "raw_slots_direct"}) {
+        if (gbs.count("seisseg_direct") && gbs.count(peer) && gbs[peer] > 0) {
+          ratio[std::string("seisseg_direct_over_") + peer] = gbs["seisseg_direct"] / gbs[peer];
+        }
       }
       std::printf("%s\n", ratio.dump().c_str());
     }
@@ -463,6 +502,10 @@ int main(int argc, char** argv) {
         // Would O_DIRECT reads into the slots (issue 13) beat the page cache on this disk?
         const nlohmann::ordered_json direct = measure_fio(file, o.threads, cold, true);
         if (!direct.is_null()) emit(direct);
+        if (also_direct) {
+          const nlohmann::ordered_json raw_direct = measure_raw_slots(file, set, o, cold, true);
+          if (!raw_direct.is_null()) emit(raw_direct);
+        }
       }
       // Without the hints first, or second with --willneed-first: the two orders tell an order effect
       // (e.g. reclaim after the peers) from the hints' own.
@@ -518,7 +561,7 @@ int main(int argc, char** argv) {
       }
       for (const char* ours_too :
            {"seisseg_later_epoch", "seisseg_no_stored_stats", "seisseg_direct", "seisseg_direct_later_epoch"}) {
-        for (const char* peer : {"raw_slots", "fio_direct"}) {
+        for (const char* peer : {"raw_slots", "fio_direct", "raw_slots_direct"}) {
           if (gbs.count(ours_too) && gbs.count(peer) && gbs[peer] > 0) {
             ratio[std::string(ours_too) + "_over_" + peer] = gbs[ours_too] / gbs[peer];
           }

@@ -16,10 +16,13 @@ namespace seis {
 // - a hard link (dataset, group, named datatype): H5Ocopy, with its attributes, type, shape, chunk
 //   layout and filters, and a group with all it holds;
 // - a soft or external link: the same link (the same target path, or file and path);
-// - an attribute: the same name, type, shape and values.
+// - an attribute: the same name, type (a committed one as a plain copy), shape and values;
+// and the attributes of each object named in `attributes_of` that both files hold onto dst's. An
+// attribute holding object references (e.g. h5py's DIMENSION_LIST) is not copied but listed in
+// skipped; references inside copied datasets are copied as they are, not followed.
 // The caller holds h5_mutex(). Throws InputError naming src_path (or dst_path) and the object when
 // HDF5 cannot read or write one.
 H5CopyResult h5_copy_root(hid_t src, const std::string& src_path, hid_t dst, const std::string& dst_path,
-                          const std::set<std::string>& except);
+                          const std::set<std::string>& except, const std::set<std::string>& attributes_of = {});
 
 }  // namespace seis

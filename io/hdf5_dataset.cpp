@@ -25,6 +25,7 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "io/direct_read.h"
 #include "io/float16.h"
 #include "io/hdf5_chunk_index.h"
 #include "io/hdf5_copy.h"
@@ -94,34 +95,10 @@ struct DsetReader {
 // cold, no difference.
 constexpr int64_t kReadBlockBytes = int64_t{1} << 18;
 
-// Direct reads (use_direct_reads): I/O blocks of about this size, aligned to kDirectAlign in the
-// file and in memory (the logical block size of any disk). A standalone cold read of 52 gathers on
-// the 2-core build machine's virtio disk, 2 threads each with one read in flight: 1.70-1.76 GB/s
-// with 4 MiB blocks against 1.18-1.42 GB/s for page-cache reads of 256 KiB blocks with WILLNEED
-// hints (the reader's), 1.42-1.86 with 16 MiB blocks.
-constexpr int64_t kDirectBlockBytes = int64_t{1} << 22;
-constexpr int64_t kDirectAlign = 4096;
-
-// A buffer aligned to kDirectAlign that only grows, one per reading thread.
-class AlignedBuffer {
- public:
-  uint8_t* at_least(int64_t bytes) {
-    if (bytes > size_) {
-      void* p = nullptr;
-      if (::posix_memalign(&p, kDirectAlign, static_cast<size_t>(bytes)) != 0) throw std::bad_alloc();
-      mem_.reset(static_cast<uint8_t*>(p));
-      size_ = bytes;
-    }
-    return mem_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t, Free> mem_;
-  int64_t size_ = 0;
-};
+// Direct reads (use_direct_reads, io/direct_read.h): a standalone cold read of 52 gathers on the
+// 2-core build machine's virtio disk, 2 threads each with one read in flight, gave 1.70-1.76 GB/s
+// with 4 MiB O_DIRECT blocks against 1.18-1.42 GB/s for page-cache reads of 256 KiB blocks with
+// WILLNEED hints (the reader's), 1.42-1.86 with 16 MiB blocks.
 
 struct H5SampleFile::Impl {
   H5DatasetInfo info;
@@ -155,26 +132,31 @@ struct H5SampleFile::Impl {
       }
     }
     hid_t dset(const DsetReader& r) const { return r.is_label ? label.get() : data.get(); }
-    // A descriptor of the same file opened with O_DIRECT, on first use; -1 where the file system
-    // refuses it (or the path no longer names fd's file).
-    int direct_fd(const std::string& path) const {
+    // A descriptor of the same file opened with O_DIRECT, on first use; -1 when there is none:
+    // *refused when the file system refuses O_DIRECT (EINVAL, EOPNOTSUPP) or the path no longer
+    // names fd's file, for good; other failures (out of descriptors) are tried again next time.
+    int direct_fd(const std::string& path, bool* refused) const {
       std::lock_guard<std::mutex> lock(dfd_mu);
-      if (!dfd_tried) {
-        dfd_tried = true;
+      if (dfd < 0 && !dfd_refused) {
         dfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
-        struct stat a {
-        }, b{};
-        if (dfd >= 0 &&
-            (::fstat(fd, &a) != 0 || ::fstat(dfd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
-          ::close(dfd);
-          dfd = -1;
+        if (dfd < 0) {
+          dfd_refused = errno == EINVAL || errno == EOPNOTSUPP;
+        } else {
+          struct stat a {
+          }, b{};
+          if (::fstat(fd, &a) != 0 || ::fstat(dfd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+            ::close(dfd);
+            dfd = -1;
+            dfd_refused = true;
+          }
         }
       }
+      *refused = dfd_refused;
       return dfd;
     }
     mutable std::mutex dfd_mu;
     mutable int dfd = -1;
-    mutable bool dfd_tried = false;
+    mutable bool dfd_refused = false;
   };
   mutable std::mutex handles_mu;
   mutable std::shared_ptr<Handles> handles;
@@ -454,7 +436,7 @@ struct H5SampleFile::Impl {
       h->trace_valid = std::move(trace_valid);
       h->trace_norm = std::move(trace_norm);
       h->sample_norm = std::move(sample_norm);
-    } else {  // pread only: one descriptor per open file, not two (HDF5 holds one of its own)
+    } else {  // pread only: HDF5 holds no descriptor of its own (direct reads add one, O_DIRECT)
       sample_norm.reset();
       trace_norm.reset();
       label.dset.reset();
@@ -500,46 +482,26 @@ struct H5SampleFile::Impl {
     return h;
   }
 
-  // Bytes [off, off + bytes) of sample i's `name` read with O_DIRECT in I/O blocks of about
-  // kDirectBlockBytes, each a whole number of pieces of `piece` bytes: take(first, n, src) for every
-  // piece in order (the last may be shorter), src pointing at its bytes in this thread's aligned
-  // buffer. False, with nothing taken, when the file system refuses O_DIRECT (refused for good).
+  // Bytes [off, off + bytes) of sample i's `name` read with O_DIRECT (direct_read, io/direct_read.h):
+  // take(first, n, src) for every piece of `piece` bytes in order (the last may be shorter). False,
+  // with nothing taken, when the file system refuses O_DIRECT (refused for good); InputError naming
+  // the file, the sample and the byte when a read fails.
   bool read_direct(const Handles& hd, int64_t i, const std::string& name, int64_t off, int64_t bytes, int64_t piece,
                    const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take) const {
-    const int dfd = hd.direct_fd(info.path);
+    bool refused = false;
+    const int dfd = hd.direct_fd(info.path, &refused);
     if (dfd < 0) {
-      direct_refused = true;
-      return false;
+      if (refused) direct_refused = true;
+      return false;  // (this read through the page cache)
     }
-    const int64_t per_io = std::max<int64_t>(1, kDirectBlockBytes / piece) * piece;
-    thread_local AlignedBuffer aligned;
-    uint8_t* buf = aligned.at_least(per_io + 2 * kDirectAlign);
-    for (int64_t s = 0; s < bytes; s += per_io) {
-      const int64_t e = std::min(bytes, s + per_io);
-      const int64_t a0 = (off + s) / kDirectAlign * kDirectAlign;
-      const int64_t a1 = (off + e + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-      int64_t got = 0;
-      while (got < a1 - a0) {  // (the aligned end may lie past the end of the file: a short read)
-        const ssize_t r = ::pread(dfd, buf + got, static_cast<size_t>(a1 - a0 - got), static_cast<off_t>(a0 + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno == EINVAL && s == 0 && got == 0) {
-          direct_refused = true;  // (O_DIRECT opened, yet this file system's reads refuse it)
-          return false;
-        }
-        if (r < 0) {
-          fail("sample " + std::to_string(i) + ": reading " + name + " at byte " + std::to_string(a0 + got) + ": " +
-               std::strerror(errno));
-        }
-        if (r == 0) break;
-        got += r;
-      }
-      if (got < off + e - a0) {
-        fail("sample " + std::to_string(i) + ": reading " + name + " at byte " + std::to_string(a0 + got) +
-             ": unexpected end of file (truncated?)");
-      }
-      for (int64_t p = s; p < e; p += piece) take(p, std::min(piece, e - p), buf + (off + p - a0));
+    std::string why;
+    int64_t at = 0;
+    const DirectReadResult r = direct_read(dfd, off, bytes, piece, take, &why, &at);
+    if (r == DirectReadResult::failed) {
+      fail("sample " + std::to_string(i) + ": reading " + name + " at byte " + std::to_string(at) + ": " + why);
     }
-    return true;
+    if (r == DirectReadResult::refused) direct_refused = true;
+    return r == DirectReadResult::done;
   }
 
   // Reads /data of sample i into out as float32 in blocks of whole rows, calling ready(r0, r1, rows)
@@ -734,21 +696,23 @@ void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks w
   if (label == nullptr || in.label_type == H5ElemType::none) return;
   const DsetReader& lr = impl_->label;
   const int64_t off = lr.offsets.empty() ? -1 : lr.offsets[static_cast<size_t>(i)];
+  const int64_t h = in.height, w = in.width;
+  const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / w);
+  // u8 labels read with pread: with O_DIRECT when asked (whether or not they are wanted in blocks).
+  if (off >= 0 && lr.type == H5ElemType::u8 && impl_->direct_on() &&
+      impl_->read_direct(*hd, i, lr.name, off, h * w, block_rows * w,
+                         [&](int64_t first, int64_t n, const uint8_t* src) {
+                           std::memcpy(label + first, src, static_cast<size_t>(n));
+                           if (label_ready) label_ready(first / w, (first + n) / w, label + first);
+                         })) {
+    return;
+  }
   if (!label_ready || off < 0 || lr.type != H5ElemType::u8) {
     impl_->read_one(*hd, lr, i, nullptr, label);
     if (label_ready) label_ready(0, in.height, label);
     return;
   }
   // u8 labels read with pread: in blocks of rows, each handed over while it is in cache.
-  const int64_t h = in.height, w = in.width;
-  const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / w);
-  if (impl_->direct_on() && impl_->read_direct(*hd, i, lr.name, off, h * w, block_rows * w,
-                                               [&](int64_t first, int64_t n, const uint8_t* src) {
-                                                 std::memcpy(label + first, src, static_cast<size_t>(n));
-                                                 label_ready(first / w, (first + n) / w, label + first);
-                                               })) {
-    return;
-  }
   for (int64_t r0 = 0; r0 < h; r0 += block_rows) {
     const int64_t r1 = std::min(h, r0 + block_rows);
     std::string err;
@@ -784,8 +748,12 @@ void H5SampleFile::will_need(int64_t i) const {
     }
     ++k;
   }
-  if (!impl_->direct_on()) {
-    for (const Extent& e : direct_extents(i)) ext.push_back(e);
+  // With direct reads, what read_rows reads with O_DIRECT is left out: /data, and u8 /label.
+  const bool direct = impl_->direct_on();
+  for (const DsetReader* r : {&impl_->data, &impl_->label}) {
+    if (r->offsets.empty() || r->offsets[static_cast<size_t>(i)] < 0) continue;
+    if (direct && (!r->is_label || r->type == H5ElemType::u8)) continue;
+    ext.push_back({r->offsets[static_cast<size_t>(i)], impl_->info.height * impl_->info.width * r->elem_bytes});
   }
   if (ext.empty()) return;
   const std::shared_ptr<Impl::Handles> hd = impl_->acquire();
@@ -1312,14 +1280,15 @@ void H5SampleWriter::append_byte_rows(const std::string& name, const uint8_t* ro
   b.rows += count;
 }
 
-H5CopyResult H5SampleWriter::copy_root_from(const std::string& src, const std::set<std::string>& except) {
+H5CopyResult H5SampleWriter::copy_root_from(const std::string& src, const std::set<std::string>& except,
+                                            const std::set<std::string>& attributes_of) {
   Impl& m = *impl_;
   std::lock_guard<std::mutex> lock(h5_mutex());
   h5_quiet();
   SEIS_CHECK(!m.done, m.path << ": copy_root_from after commit");
   int64_t bytes = 0;
   const Hid file = h5_open_readonly(src, &bytes);
-  return h5_copy_root(file.get(), src, m.file.get(), m.tmp, except);
+  return h5_copy_root(file.get(), src, m.file.get(), m.tmp, except, attributes_of);
 }
 
 void H5SampleWriter::set_attribute(const std::string& name, const std::string& value) {

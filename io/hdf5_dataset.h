@@ -102,11 +102,13 @@ class H5SampleFile : public SampleSource {
   // read starts in the background. A no-op for library-read samples.
   void will_need(int64_t i) const override;
   // read_rows then reads /data and u8 /label where they are read with pread (data_direct,
-  // label_direct) with O_DIRECT instead: in I/O blocks of about 4 MiB aligned to 4 KiB in the file,
-  // through a 4 KiB-aligned buffer of each thread, each block of rows copied (float16 decoded) to its
-  // place and handed over as before; and will_need leaves those bytes out (the stored statistics are
-  // still hinted and read through the page cache). On a file system that refuses O_DIRECT the reads
-  // stay as they were. read() is unchanged.
+  // label_direct) with O_DIRECT instead (io/direct_read.h: I/O blocks of about 4 MiB aligned to
+  // 4 KiB in the file, two in flight, into 4 KiB-aligned buffers of each thread), each block of rows
+  // copied (float16 decoded) to its place and handed over as before; and will_need leaves those
+  // bytes out (the stored statistics, and labels of other types, are still hinted and read through
+  // the page cache). On a file system that refuses O_DIRECT the reads stay as they were (for good);
+  // when a descriptor cannot be had for another reason (none left), for that read. read() is
+  // unchanged.
   void use_direct_reads(bool on) const override;
   bool direct_reads() const;  // on, and not refused by the file system
 
@@ -184,9 +186,11 @@ class H5SampleWriter {
   void append_byte_rows(const std::string& name, const uint8_t* rows, int64_t count);
   // Copies into this file everything under the root of the HDF5 file `src` but the links named in
   // `except` (h5_copy_root, io/hdf5_copy.h: datasets and groups as they are, links, root
-  // attributes), after the gathers' datasets, which were created first. InputError naming the file
-  // and the object when one cannot be read or written.
-  H5CopyResult copy_root_from(const std::string& src, const std::set<std::string>& except);
+  // attributes), after the gathers' datasets, which were created first; and the attributes of the
+  // objects named in `attributes_of` onto this file's objects of the same names (e.g. /data's
+  // units). InputError naming the file and the object when one cannot be read or written.
+  H5CopyResult copy_root_from(const std::string& src, const std::set<std::string>& except,
+                              const std::set<std::string>& attributes_of = {});
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, double value);
   void set_int_attribute(const std::string& name, int64_t value);  // (a separate name: no int/double ambiguity)

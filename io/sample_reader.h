@@ -104,9 +104,10 @@ struct SampleReaderOptions {
   // Before reading a sample, tell the kernel which one this worker reads next (posix_fadvise
   // WILLNEED on its chunks), so that the disk works on it while this one is processed.
   bool will_need = true;
-  // Read /data and /label around the page cache (SampleSource::use_direct_reads: O_DIRECT in 4 MiB
-  // blocks where the storage allows it; the hints then leave them out). For streams larger than
-  // memory. Set on the source when the reader is made (off turns it off again).
+  // Read /data and u8 /label around the page cache (SampleSource::use_direct_reads: O_DIRECT in 4 MiB
+  // blocks, two in flight per worker, where the storage allows it; the hints then leave them out).
+  // For streams larger than memory. Set on the source when the reader is made (off turns it off
+  // again), for every reader of that source.
   bool direct_io = false;
   // The normalisation's statistics of the samples read so far, kept (up to this many bytes in all:
   // SampleReader::kept_stats_bytes) so that a later epoch normalises each block of rows as it

@@ -67,6 +67,9 @@ def extras(f):
 with h5py.File(f'{d}/f32.h5', 'w') as f:
     f.create_dataset('data', data=data, chunks=(2, 12, 20), compression='gzip')
     f.create_dataset('label', data=lab)
+    f['data'].attrs['units'] = 'micrometres per second'
+    f['data'].attrs['gain'] = np.float32(2.5)
+    f['label'].attrs['phases'] = 'P and S'
     f.create_dataset('trace_norm', data=np.zeros((N, 2, W), np.float32))  # stale: not these gathers'
     f.create_dataset('sample_norm', data=np.zeros((N, 2), np.float64))
     extras(f)
@@ -78,6 +81,20 @@ with h5py.File(f'{d}/nan.h5', 'w') as f:
     bad[3, 5, 6] = np.nan
     f.create_dataset('data', data=bad, chunks=(1, H, W))
     f.attrs['ref'] = f['data'].ref
+with h5py.File(f'{d}/padded.h5', 'w') as f:  # the last 3 traces padding, holding NaN
+    bad = data.copy()
+    bad[:, :, 17:] = np.nan
+    f.create_dataset('data', data=bad, chunks=(1, H, W))
+    valid = np.ones((N, W), np.uint8)
+    valid[:, 17:] = 0
+    f.create_dataset('trace_valid', data=valid)
+with h5py.File(f'{d}/damaged.h5', 'w') as f:  # gather 2's compressed chunk damaged in the middle
+    f.create_dataset('data', data=data, chunks=(1, H, W), compression='gzip')
+    info = f['data'].id.get_chunk_info_by_coord((2, 0, 0))
+damaged_at = info.byte_offset + info.size // 2
+with open(f'{d}/damaged.h5', 'r+b') as g:
+    g.seek(damaged_at)
+    g.write(b'\x00\xff' * 16)
 with h5py.File(f'{d}/record.h5', 'w') as f:
     f.create_dataset('data', data=data[0])
 with h5py.File(f'{d}/nodata.h5', 'w') as f:
@@ -118,6 +135,8 @@ def same(x, y, name, root):
     else:
         assert set(ox.keys()) == set(oy.keys()), (name, list(ox), list(oy))
         for k in ox: same(ox, oy, k, False)
+for k in ('data', 'label'):
+    if k in a: same_attrs(a[k], b[k])
 ours = {'data', 'label', 'trace_norm', 'sample_norm'}
 assert set(b.keys()) == (set(a.keys()) - ours) | {'data', 'trace_norm', 'sample_norm'} | ({'label'} & set(a.keys())), (list(a), list(b))
 for k in a:
@@ -128,8 +147,8 @@ assert b.attrs['converted_from'] == sys.argv[1].split('/')[-1]
                                in + " " + out);
 }
 
-// The converted file reads as the input reads (bits, labels as the reader decodes them), with pread,
-// and stores the reader's own statistics of those values.
+// The converted file reads as the input reads (bits, labels as the reader decodes them, padding
+// traces as zeros), with pread, and stores the reader's own statistics of those values.
 void expect_same_gathers(const std::string& in, const std::string& out) {
   const H5SampleFile a(in), b(out);
   const H5DatasetInfo &ai = a.info(), &bi = b.info();
@@ -152,6 +171,12 @@ void expect_same_gathers(const std::string& in, const std::string& out) {
     SCOPED_TRACE("gather " + std::to_string(i));
     a.read(i, da.data(), labels ? la.data() : nullptr);
     b.read(i, db.data(), labels ? lb.data() : nullptr);
+    // Padding traces read as the reader reads them: zeros.
+    std::vector<uint8_t> valid(static_cast<size_t>(ai.width));
+    a.read_trace_valid(i, valid.data());
+    for (int64_t k = 0; k < hw; ++k) {
+      if (valid[static_cast<size_t>(k % ai.width)] == 0) da[static_cast<size_t>(k)] = 0.0f;
+    }
     ASSERT_EQ(std::memcmp(da.data(), db.data(), static_cast<size_t>(hw) * 4), 0);
     if (labels) {
       ASSERT_EQ(la, lb);
@@ -168,14 +193,14 @@ void expect_same_gathers(const std::string& in, const std::string& out) {
 TEST(ConvertHdf5Cli, RewritesH5pyFilesAndCopiesEverythingElse) {
   if (!test::have_h5py()) GTEST_SKIP() << "/usr/bin/python3 has no h5py (scripts/setup.sh installs python3-h5py)";
   write_inputs();
-  for (const std::string name : {"f32", "f16"}) {
+  for (const std::string name : {"f32", "f16", "padded"}) {
     SCOPED_TRACE(name);
     const std::string in = path(name + ".h5"), out = path(name + "_fast.h5");
     const Result r = run("convert " + in + " --out " + out);
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(test::count_lines(r.out), 1) << r.out;
     EXPECT_NE(r.out.find("shape [5, 24, 20]"), std::string::npos) << r.out;
-    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(r.err, "") << "(padding holding NaN is no bad gather)";
     EXPECT_FALSE(file_exists(out + ".tmp"));
     expect_same_gathers(in, out);
     EXPECT_EQ(compare_with_h5py(in, out), 0);
@@ -215,6 +240,21 @@ TEST(ConvertHdf5Cli, OutMayNameTheInputWhichIsReplacedWhenComplete) {
   expect_same_gathers(original, in_place);
 }
 
+// A conversion in place that fails (a damaged compressed chunk halfway) leaves the input as it was.
+TEST(ConvertHdf5Cli, AFailedConversionInPlaceLeavesTheInput) {
+  if (!test::have_h5py()) GTEST_SKIP() << "/usr/bin/python3 has no h5py";
+  write_inputs();
+  const std::string in = path("damaged.h5");
+  const std::string before = test::slurp(in);
+  const Result r = run("convert " + in + " --out " + in);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(in), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sample 2"), std::string::npos) << r.err;
+  EXPECT_TRUE(test::slurp(in) == before) << "the input changed";
+  EXPECT_FALSE(file_exists(in + ".tmp"));
+}
+
 TEST(ConvertHdf5Cli, GathersHoldingNaNAreKeptAndNamed) {
   if (!test::have_h5py()) GTEST_SKIP() << "/usr/bin/python3 has no h5py";
   write_inputs();
@@ -224,7 +264,7 @@ TEST(ConvertHdf5Cli, GathersHoldingNaNAreKeptAndNamed) {
   // One warning for the gather, one for the attribute that points into the input.
   EXPECT_EQ(test::count_lines(r.err), 2) << r.err;
   EXPECT_NE(r.err.find("1 gather(s) hold NaN or Inf (sample 3)"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("not copied: attribute 'ref'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not copied: root attribute 'ref'"), std::string::npos) << r.err;
   const H5SampleFile f(out);
   std::vector<float> d(480);
   f.read(3, d.data(), nullptr);
@@ -255,7 +295,10 @@ TEST(ConvertHdf5Cli, BadInputsAndFlagsExitWithOneLineAndLeaveNothing) {
       {"convert " + path("record.h5") + " --out " + out, 1, "continuous record"},
       {"convert " + path("nodata.h5") + " --out " + out, 1, "nodata.h5"},
       {"convert " + path("f32.h5") + " --out " + path("no/such/dir.h5"), 1, "no/such/dir.h5"},
+      {"convert " + path("named.tmp") + " --out " + path("named"), 2, "its temporary file, is the input"},
   };
+  ASSERT_EQ(std::system(("cp " + path("f32.h5") + " " + path("named.tmp")).c_str()), 0);
+  const std::string named = test::slurp(path("named.tmp"));
   for (const Case& c : cases) {
     SCOPED_TRACE(c.args);
     const Result r = run(c.args);
@@ -265,6 +308,8 @@ TEST(ConvertHdf5Cli, BadInputsAndFlagsExitWithOneLineAndLeaveNothing) {
     EXPECT_FALSE(file_exists(out));
     EXPECT_FALSE(file_exists(out + ".tmp"));
   }
+  EXPECT_TRUE(test::slurp(path("named.tmp")) == named) << "an input named like the temporary file was touched";
+  EXPECT_FALSE(file_exists(path("named")));
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 //   SEIS_FAULT_OP     write: write, pwrite, writev, fwrite and fflush (stdio writes reach the
 //                     kernel through glibc's internal write, so the stream calls are interposed);
 //                     fsync: fsync and fdatasync; read: read and pread; dread: pread on a
-//                     descriptor opened with O_DIRECT
+//                     descriptor opened with O_DIRECT (native AIO is then unavailable, io_setup
+//                     failing with EAGAIN as when fs.aio-max-nr is reached, so that direct reads are
+//                     preads)
 //   SEIS_FAULT_ERRNO  ENOSPC, EIO or a number (default EIO)
 //   SEIS_FAULT_AFTER  matching calls that succeed before the first fault (default 0)
 //   SEIS_FAULT_COUNT  matching calls that fail after those (default: every one, a persistent fault)
@@ -22,10 +24,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -49,6 +53,7 @@ static int (*real_fdatasync)(int);
 static ssize_t (*real_read)(int, void*, size_t);
 static ssize_t (*real_pread)(int, void*, size_t, off_t);
 static ssize_t (*real_pread64)(int, void*, size_t, off64_t);
+static long (*real_syscall)(long, ...);
 
 static long long env_number(const char* name, long long fallback) {
   const char* v = getenv(name);
@@ -70,6 +75,7 @@ static void resolve(void) {
   real_pread = (ssize_t(*)(int, void*, size_t, off_t))dlsym(RTLD_NEXT, "pread");
   real_pread64 = (ssize_t(*)(int, void*, size_t, off64_t))dlsym(RTLD_NEXT, "pread64");
   real_write = (ssize_t(*)(int, const void*, size_t))dlsym(RTLD_NEXT, "write");
+  real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
 }
 
 __attribute__((constructor)) static void init(void) {
@@ -171,4 +177,18 @@ ssize_t pread(int fd, void* buf, size_t n, off_t off) { return pread_fails(fd, n
 
 ssize_t pread64(int fd, void* buf, size_t n, off64_t off) {
   return pread_fails(fd, n) ? -1 : real_pread64(fd, buf, n, off);
+}
+
+long syscall(long number, ...) {
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (int i = 0; i < 6; ++i) a[i] = va_arg(ap, long);  // (as glibc's syscall reads six registers)
+  va_end(ap);
+  resolve();
+  if (fault_op == kDirectRead && number == SYS_io_setup) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

@@ -1,0 +1,179 @@
+#include "io/direct_read.h"
+
+#include <linux/aio_abi.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+namespace seis {
+
+namespace {
+
+// A buffer aligned to kDirectAlign that only grows.
+class AlignedBuffer {
+ public:
+  uint8_t* at_least(int64_t bytes) {
+    if (bytes > size_) {
+      void* p = nullptr;
+      if (::posix_memalign(&p, kDirectAlign, static_cast<size_t>(bytes)) != 0) throw std::bad_alloc();
+      mem_.reset(static_cast<uint8_t*>(p));
+      size_ = bytes;
+    }
+    return mem_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> mem_;
+  int64_t size_ = 0;
+};
+
+// The calling thread's AIO context, made on first use; 0 where the kernel gives none (no AIO, or
+// fs.aio-max-nr reached): reads then go one at a time.
+class AioContext {
+ public:
+  ~AioContext() {
+    if (ctx_ != 0) ::syscall(SYS_io_destroy, ctx_);
+  }
+  aio_context_t get() {
+    if (!tried_) {
+      tried_ = true;
+      if (::syscall(SYS_io_setup, kDirectBlocksInFlight, &ctx_) != 0) ctx_ = 0;
+    }
+    return ctx_;
+  }
+
+ private:
+  aio_context_t ctx_ = 0;
+  bool tried_ = false;
+};
+
+// Reads [a0, a0 + want) into buf with one pread (again only after EINTR): *got bytes. A direct read
+// comes back short only at the end of the file, and is not retried there: the rest would start at
+// an unaligned offset, which some kernels refuse with EINVAL. false with errno set when it fails.
+bool read_span(int fd, uint8_t* buf, int64_t a0, int64_t want, int64_t* got) {
+  for (;;) {
+    const ssize_t r = ::pread(fd, buf, static_cast<size_t>(want), static_cast<off_t>(a0));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return false;
+    *got = r;
+    return true;
+  }
+}
+
+}  // namespace
+
+DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
+                             const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take,
+                             std::string* error, int64_t* error_at) {
+  const int64_t per_io = std::max<int64_t>(1, kDirectBlockBytes / piece) * piece;
+  const int64_t slot_bytes = per_io + 2 * kDirectAlign;
+  thread_local AlignedBuffer buffers;
+  thread_local AioContext aio;
+  const aio_context_t ctx = aio.get();
+  const int depth = ctx != 0 ? kDirectBlocksInFlight : 1;
+  uint8_t* base = buffers.at_least(slot_bytes * depth);
+  const int64_t blocks = (bytes + per_io - 1) / per_io;
+  // Block j: bytes [s, e) of the range, the aligned file span [a0, a1) around them, in slot j % depth.
+  auto span = [&](int64_t j, int64_t* s, int64_t* e, int64_t* a0, int64_t* a1) {
+    *s = j * per_io;
+    *e = std::min(bytes, *s + per_io);
+    *a0 = (off + *s) / kDirectAlign * kDirectAlign;
+    *a1 = (off + *e + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  };
+  int64_t result[kDirectBlocksInFlight] = {};
+  bool landed[kDirectBlocksInFlight] = {};
+  int in_flight = 0;
+  auto submit = [&](int64_t j) {
+    int64_t s, e, a0, a1;
+    span(j, &s, &e, &a0, &a1);
+    const int slot = static_cast<int>(j % depth);
+    struct iocb cb {};
+    cb.aio_data = static_cast<uint64_t>(slot);
+    cb.aio_lio_opcode = IOCB_CMD_PREAD;
+    cb.aio_fildes = static_cast<uint32_t>(fd);
+    cb.aio_buf = reinterpret_cast<uint64_t>(base + slot * slot_bytes);
+    cb.aio_nbytes = static_cast<uint64_t>(a1 - a0);
+    cb.aio_offset = a0;
+    struct iocb* list[1] = {&cb};
+    landed[slot] = false;
+    if (::syscall(SYS_io_submit, ctx, 1, list) != 1) return false;
+    ++in_flight;
+    return true;
+  };
+  auto reap = [&](int at_least) {
+    while (at_least > 0) {
+      struct io_event ev[kDirectBlocksInFlight];
+      const long got = ::syscall(SYS_io_getevents, ctx, 1, in_flight, ev, nullptr);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;
+      for (long k = 0; k < got; ++k) {
+        const auto slot = static_cast<size_t>(ev[k].data);
+        result[slot] = ev[k].res;
+        landed[slot] = true;
+        --in_flight;
+        --at_least;
+      }
+    }
+    return true;
+  };
+  // Whatever happens (a failed read, an exception from take), no read is left landing in the
+  // buffers after the call.
+  struct Drain {
+    std::function<void()> f;
+    ~Drain() { f(); }
+  } drain{[&] {
+    if (in_flight > 0) reap(in_flight);
+  }};
+  auto fail = [&](int64_t at, const std::string& why) {
+    *error = why;
+    *error_at = at;
+    return DirectReadResult::failed;
+  };
+
+  bool async = depth > 1;
+  for (int64_t j = 0; async && j < std::min<int64_t>(blocks, depth); ++j) {
+    if (!submit(j)) {
+      if (j > 0) return fail(off, std::string("cannot queue a read: ") + std::strerror(errno));
+      async = false;  // (AIO refused on this file: one read at a time)
+    }
+  }
+  for (int64_t j = 0; j < blocks; ++j) {
+    int64_t s, e, a0, a1;
+    span(j, &s, &e, &a0, &a1);
+    const int slot = async ? static_cast<int>(j % depth) : 0;
+    uint8_t* buf = base + slot * slot_bytes;
+    const int64_t need = off + e - a0;
+    int64_t got = 0;
+    int err = 0;
+    if (async) {
+      while (!landed[slot]) {
+        if (!reap(1)) return fail(a0, std::string("waiting for a read: ") + std::strerror(errno));
+      }
+      if (result[slot] < 0) {
+        err = static_cast<int>(-result[slot]);
+      } else {
+        got = result[slot];
+      }
+    }
+    if (!async && !read_span(fd, buf, a0, a1 - a0, &got)) err = errno;
+    if (err == EINVAL && j == 0) return DirectReadResult::refused;
+    if (err != 0) return fail(a0 + got, std::strerror(err));
+    if (got < need) return fail(a0 + got, "unexpected end of file (truncated?)");
+    for (int64_t p = s; p < e; p += piece) take(p, std::min(piece, e - p), buf + (off + p - a0));
+    if (async && j + depth < blocks && !submit(j + depth)) {
+      return fail(off + e, std::string("cannot queue a read: ") + std::strerror(errno));
+    }
+  }
+  return DirectReadResult::done;
+}
+
+}  // namespace seis
