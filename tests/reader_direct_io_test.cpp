@@ -9,6 +9,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -200,6 +201,30 @@ TEST(ReaderDirectIo, FileSystemsThatRefuseItFallBack) {
   o.augment.flip_receivers = true;
   expect_same_batches(set, o);
   EXPECT_FALSE(set.file(0).direct_reads()) << "refused, so off for good";
+  std::remove(path.c_str());
+}
+
+// A caller's callback that throws while the next block is still in flight: the exception comes
+// through, and the next read on the same thread (the same buffers) gets its own bytes, not the
+// late landing of the abandoned one.
+TEST(ReaderDirectIo, AnExceptionFromTheCallbackLeavesNoReadInFlight) {
+  const std::string dir = ::testing::TempDir();
+  if (!direct_allowed(dir)) GTEST_SKIP() << dir << " refuses O_DIRECT";
+  const std::string path = temp_path(dir, "throw");
+  write_chunked(path, 3, 3000, 1024, false, false);  // 12 MB gathers: three I/O blocks each
+  const H5SampleFile f(path);
+  std::vector<float> want(3000 * 1024), got(want.size());
+  f.read(2, want.data(), nullptr);
+  f.use_direct_reads(true);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_THROW(f.read_rows(1, got.data(), nullptr, SampleSource::RowBlocks::in_place,
+                             [](int64_t, int64_t, float*) { throw InputError("stop"); }, nullptr),
+                 InputError);
+    std::fill(got.begin(), got.end(), -1.0f);
+    f.read_rows(2, got.data(), nullptr, SampleSource::RowBlocks::in_place, [](int64_t, int64_t, float*) {}, nullptr);
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0) << "round " << k;
+  }
+  EXPECT_TRUE(f.direct_reads());
   std::remove(path.c_str());
 }
 
