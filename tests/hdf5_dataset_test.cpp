@@ -456,7 +456,8 @@ TEST(Float16, EveryHalfRoundTripsAndFloatsRoundToNearestEven) {
   EXPECT_EQ(float_to_half(0x1p-25f), 0x0000);
   EXPECT_EQ(float_to_half(0x3p-25f), 0x0002);
   EXPECT_EQ(float_to_half(-0x1p-26f), 0x8000);
-  EXPECT_EQ(float_to_half(0x1.ffcp-15f), 0x0400) << "the midpoint above the largest subnormal rounds (to even) up to the smallest normal";
+  EXPECT_EQ(float_to_half(0x1.ffcp-15f), 0x0400)
+      << "the midpoint above the largest subnormal rounds (to even) up to the smallest normal";
   EXPECT_EQ(float_to_half(65519.996f), 0x7bff);
   EXPECT_EQ(float_to_half(65520.0f), 0x7c00);
   EXPECT_EQ(float_to_half(-std::numeric_limits<float>::infinity()), 0xfc00);
