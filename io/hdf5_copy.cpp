@@ -102,7 +102,9 @@ void copy_attributes(hid_t src, const std::string& where, const std::string& src
                      const std::string& dst_path, H5CopyResult* r) {
   std::vector<std::string> names;
   if (H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names) < 0) {
-    throw InputError(src_path + ": cannot list the " + where + "s: " + h5_error());
+    const std::string which =
+        where == "root attribute" ? "root attributes" : "attributes of " + where.substr(where.find('/'));
+    throw InputError(src_path + ": cannot list the " + which + ": " + h5_error());
   }
   for (const std::string& name : names) copy_attribute(src, name, where, src_path, dst, dst_path, r);
 }
