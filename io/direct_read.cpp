@@ -75,7 +75,8 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
                              const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take,
                              std::string* error, int64_t* error_at) {
   const int64_t per_io = std::max<int64_t>(1, kDirectBlockBytes / piece) * piece;
-  const int64_t slot_bytes = per_io + 2 * kDirectAlign;
+  // (Each slot starts aligned: per_io, whole pieces of rows, need not be a multiple of kDirectAlign.)
+  const int64_t slot_bytes = (per_io + 2 * kDirectAlign + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
   thread_local AlignedBuffer buffers;
   thread_local AioContext aio;
   const aio_context_t ctx = aio.get();

@@ -148,6 +148,9 @@ TEST(ReaderDirectIo, SameBatchesAsPageCacheReads) {
       // 1100 rows of 4 KiB: 4.3 MiB per gather, two I/O blocks, the second short; labels 1.1 MiB.
       {"two_io_blocks", 4, 1100, 1024, false, false, false},
       {"two_io_blocks_contiguous", 4, 1100, 1024, true, false, false},
+      // Rows of 4004 bytes: I/O blocks of whole 256 KiB pieces that are no multiple of 4 KiB, so the
+      // second block's buffer must be aligned on its own; three blocks per gather.
+      {"odd_width_three_io_blocks", 3, 2600, 1001, false, false, true},
   };
   for (const Layout& l : layouts) {
     SCOPED_TRACE(l.name);
@@ -217,11 +220,13 @@ TEST(ReaderDirectIo, AnExceptionFromTheCallbackLeavesNoReadInFlight) {
   f.read(2, want.data(), nullptr);
   f.use_direct_reads(true);
   for (int k = 0; k < 3; ++k) {
-    EXPECT_THROW(f.read_rows(1, got.data(), nullptr, SampleSource::RowBlocks::in_place,
-                             [](int64_t, int64_t, float*) { throw InputError("stop"); }, nullptr),
+    EXPECT_THROW(f.read_rows(
+                     1, got.data(), nullptr, SampleSource::RowBlocks::in_place,
+                     [](int64_t, int64_t, float*) { throw InputError("stop"); }, nullptr),
                  InputError);
     std::fill(got.begin(), got.end(), -1.0f);
-    f.read_rows(2, got.data(), nullptr, SampleSource::RowBlocks::in_place, [](int64_t, int64_t, float*) {}, nullptr);
+    f.read_rows(
+        2, got.data(), nullptr, SampleSource::RowBlocks::in_place, [](int64_t, int64_t, float*) {}, nullptr);
     ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0) << "round " << k;
   }
   EXPECT_TRUE(f.direct_reads());
