@@ -217,7 +217,10 @@ nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSe
   const std::vector<int64_t> perm = epoch_permutation(n, o.seed, 0);
   constexpr int64_t kAlign = 4096, kDirectRead = int64_t{4} << 20;
   const int64_t margin = direct ? 2 * kAlign * static_cast<int64_t>(file.direct_extents(0).size()) : 0;
-  const int64_t per_sample = set.bytes_per_sample(0) + margin, ring = static_cast<int64_t>(o.prefetch) * o.batch;
+  // (Each ring slot 4 KiB-aligned for O_DIRECT.)
+  const int64_t per_sample = direct ? (set.bytes_per_sample(0) + margin + kAlign - 1) / kAlign * kAlign
+                                    : set.bytes_per_sample(0),
+                ring = static_cast<int64_t>(o.prefetch) * o.batch;
   void* mem = nullptr;
   if (posix_memalign(&mem, 4096, static_cast<size_t>(ring * per_sample)) != 0) throw Error("out of memory");
   std::memset(mem, 0, static_cast<size_t>(ring * per_sample));  // touched, as the reader's slots are
@@ -248,7 +251,8 @@ nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSe
                 const int64_t want = std::min(kDirectRead, a1 - at);
                 const ssize_t r = ::pread(fd, dst, static_cast<size_t>(want), static_cast<off_t>(at));
                 if (r < std::min(want, e.offset + e.bytes - at)) {
-                  throw InputError(path + ": O_DIRECT read at byte " + std::to_string(at) + " failed");
+                  throw InputError(path + ": O_DIRECT read at byte " + std::to_string(at) +
+                                   " failed: " + (r < 0 ? std::strerror(errno) : "short read"));
                 }
                 dst += want;
               }

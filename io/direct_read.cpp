@@ -11,6 +11,8 @@
 #include <memory>
 #include <new>
 
+#include "engine/error.h"
+
 namespace seis {
 
 namespace {
@@ -93,6 +95,7 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
   int64_t result[kDirectBlocksInFlight] = {};
   bool landed[kDirectBlocksInFlight] = {};
   int in_flight = 0;
+  int64_t submitted = 0;  // blocks [0, submitted) were queued; the rest are read with pread
   auto submit = [&](int64_t j) {
     int64_t s, e, a0, a1;
     span(j, &s, &e, &a0, &a1);
@@ -105,15 +108,18 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
     cb.aio_nbytes = static_cast<uint64_t>(a1 - a0);
     cb.aio_offset = a0;
     struct iocb* list[1] = {&cb};
+    SEIS_CHECK(cb.aio_buf % kDirectAlign == 0, "direct read into a buffer that is not 4 KiB-aligned");
     landed[slot] = false;
-    if (::syscall(SYS_io_submit, ctx, 1, list) != 1) return false;
+    if (::syscall(SYS_io_submit, ctx, static_cast<long>(1), list) != 1) return false;
     ++in_flight;
+    submitted = j + 1;
     return true;
   };
   auto reap = [&](int at_least) {
     while (at_least > 0) {
       struct io_event ev[kDirectBlocksInFlight];
-      const long got = ::syscall(SYS_io_getevents, ctx, 1, in_flight, ev, nullptr);
+      const long got =
+          ::syscall(SYS_io_getevents, ctx, static_cast<long>(1), static_cast<long>(in_flight), ev, nullptr);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) return false;
       for (long k = 0; k < got; ++k) {
@@ -140,22 +146,19 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
     return DirectReadResult::failed;
   };
 
-  bool async = depth > 1;
-  for (int64_t j = 0; async && j < std::min<int64_t>(blocks, depth); ++j) {
-    if (!submit(j)) {
-      if (j > 0) return fail(off, std::string("cannot queue a read: ") + std::strerror(errno));
-      async = false;  // (AIO refused on this file: one read at a time)
-    }
-  }
+  // A block the kernel will not queue (io_submit failing: no AIO on this file, no memory for the
+  // request) and every block after it are read with pread instead.
+  bool queueing = depth > 1;
+  for (int64_t j = 0; queueing && j < std::min<int64_t>(blocks, depth); ++j) queueing = submit(j);
   for (int64_t j = 0; j < blocks; ++j) {
     int64_t s, e, a0, a1;
     span(j, &s, &e, &a0, &a1);
-    const int slot = async ? static_cast<int>(j % depth) : 0;
-    uint8_t* buf = base + slot * slot_bytes;
+    const int slot = static_cast<int>(j % depth);  // (a block read with pread never shares a slot
+    uint8_t* buf = base + slot * slot_bytes;       // with a queued one not yet taken: see above)
     const int64_t need = off + e - a0;
     int64_t got = 0;
     int err = 0;
-    if (async) {
+    if (j < submitted) {
       while (!landed[slot]) {
         if (!reap(1)) return fail(a0, std::string("waiting for a read: ") + std::strerror(errno));
       }
@@ -164,15 +167,14 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
       } else {
         got = result[slot];
       }
+    } else if (!read_span(fd, buf, a0, a1 - a0, &got)) {
+      err = errno;
     }
-    if (!async && !read_span(fd, buf, a0, a1 - a0, &got)) err = errno;
     if (err == EINVAL && j == 0) return DirectReadResult::refused;
     if (err != 0) return fail(a0 + got, std::strerror(err));
     if (got < need) return fail(a0 + got, "unexpected end of file (truncated?)");
     for (int64_t p = s; p < e; p += piece) take(p, std::min(piece, e - p), buf + (off + p - a0));
-    if (async && j + depth < blocks && !submit(j + depth)) {
-      return fail(off + e, std::string("cannot queue a read: ") + std::strerror(errno));
-    }
+    if (queueing && j + depth < blocks) queueing = submit(j + depth);
   }
   return DirectReadResult::done;
 }

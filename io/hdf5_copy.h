@@ -19,7 +19,8 @@ namespace seis {
 // - an attribute: the same name, type (a committed one as a plain copy), shape and values;
 // and the attributes of each object named in `attributes_of` that both files hold onto dst's. An
 // attribute holding object references (e.g. h5py's DIMENSION_LIST) is not copied but listed in
-// skipped; references inside copied datasets are copied as they are, not followed.
+// skipped. Object references inside copied objects (datasets holding them, or their attributes,
+// e.g. h5py's REFERENCE_LIST) come out null: HDF5 does not carry them from one file to another.
 // The caller holds h5_mutex(). Throws InputError naming src_path (or dst_path) and the object when
 // HDF5 cannot read or write one.
 H5CopyResult h5_copy_root(hid_t src, const std::string& src_path, hid_t dst, const std::string& dst_path,

@@ -5,7 +5,8 @@
 //
 // Open files. A set may hold thousands of files: at most max_open_files of them keep their
 // descriptor (and HDF5 ids) open between reads, the least recently read closed first, plus those
-// being read at the moment (at most one per reading thread). Each file's metadata and chunk offsets
+// being read at the moment (at most one per reading thread); with direct reads (use_direct_reads)
+// an open file holds a second descriptor, opened with O_DIRECT. Each file's metadata and chunk offsets
 // stay in memory (8 bytes per sample), so a reopen is one open(2), checked to be the same file.
 #pragma once
 #include <cstdint>

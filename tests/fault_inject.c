@@ -74,8 +74,8 @@ static void resolve(void) {
   real_read = (ssize_t(*)(int, void*, size_t))dlsym(RTLD_NEXT, "read");
   real_pread = (ssize_t(*)(int, void*, size_t, off_t))dlsym(RTLD_NEXT, "pread");
   real_pread64 = (ssize_t(*)(int, void*, size_t, off64_t))dlsym(RTLD_NEXT, "pread64");
-  real_write = (ssize_t(*)(int, const void*, size_t))dlsym(RTLD_NEXT, "write");
   real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+  real_write = (ssize_t(*)(int, const void*, size_t))dlsym(RTLD_NEXT, "write");  // (last: resolve's guard)
 }
 
 __attribute__((constructor)) static void init(void) {
