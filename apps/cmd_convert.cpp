@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -36,11 +37,6 @@ bool same_file(const std::string& a, const std::string& b) {
   struct stat x {
   }, y{};
   return ::stat(a.c_str(), &x) == 0 && ::stat(b.c_str(), &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
-std::string base_name(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 // Streams `gathers` into `out`. assumed: the gathers are a guess at the field records (consecutive
@@ -83,7 +79,7 @@ bool write_dataset(const SegyFile& segy, const std::string& in, const std::strin
   opt.norm_stats = true;  // (computed on the writing thread from the gather as written, padding zeros included)
   opt.dt = info.sample_interval_us * 1e-6;
   H5SampleWriter writer(out, opt);
-  writer.set_attribute("source", base_name(in));
+  writer.set_attribute("source", std::filesystem::path(in).filename().string());
   writer.set_attribute("segy_revision", info.revision());
   writer.set_attribute("segy_format", format);
   writer.set_attribute("segy_byte_order", byte_order);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <mutex>
 #include <set>
 #include <string>
@@ -21,11 +22,6 @@ namespace {
 
 // The gathers' memory across the threads, at most (one thread gets one gather whatever its size).
 constexpr int64_t kGatherBytesInFlight = int64_t{1} << 30;
-
-std::string base_name(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 // "a, b, c" of at most `most` names, then ", ... (N in all)".
 std::string name_list(const std::vector<std::string>& names, size_t most) {
@@ -57,10 +53,10 @@ void convert_hdf5(const std::string& in, const std::string& out) {
   // its gathers are read.
   const H5CopyResult copied =
       writer.copy_root_from(in, {"data", "label", "trace_norm", "sample_norm"}, {"data", "label"});
-  writer.set_attribute("converted_from", base_name(in));
+  writer.set_attribute("converted_from", std::filesystem::path(in).filename().string());
 
   // Each thread reads its next gather and writes it: while one waits for the disk, another writes.
-  const int64_t gather_bytes = h * w * (4 + (labels ? 1 : 0) + (opt.data_f16 ? 2 : 0));
+  const int64_t gather_bytes = h * w * (4 + (labels ? 1 : 0) + (opt.data_f16 ? 6 : 0));  // (+ the writer's halves)
   const int hw = static_cast<int>(std::thread::hardware_concurrency());
   const int threads = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>({std::clamp(hw, 2, 4), kGatherBytesInFlight / std::max<int64_t>(1, gather_bytes), n})));

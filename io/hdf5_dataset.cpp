@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -163,6 +162,9 @@ struct H5SampleFile::Impl {
   mutable std::atomic<bool> direct{false};          // use_direct_reads
   mutable std::atomic<bool> direct_refused{false};  // by the file system, for good
   bool direct_on() const { return direct.load() && !direct_refused.load(); }
+  // Whether read_rows reads r's samples with O_DIRECT (where they are read with pread): /data, and
+  // u8 /label (labels of other types are decoded by read_one).
+  bool reads_directly(const DsetReader& r) const { return direct_on() && (!r.is_label || r.type == H5ElemType::u8); }
   struct stat opened {};       // the file as first opened: a reopened path must still be that file
   bool needs_library = false;  // some sample reads through HDF5, so reopening opens it too
   // Chunk addresses from the library are relative to the superblock, which follows the user block
@@ -518,7 +520,7 @@ struct H5SampleFile::Impl {
     }
     const int64_t row_bytes = w * data.elem_bytes;
     const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / row_bytes);
-    if (direct_on()) {
+    if (reads_directly(data)) {
       const bool half = data.type == H5ElemType::f16;
       const bool read = read_direct(hd, i, data.name, off, h * row_bytes, block_rows * row_bytes,
                                     [&](int64_t first, int64_t n, const uint8_t* src) {
@@ -699,7 +701,7 @@ void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks w
   const int64_t h = in.height, w = in.width;
   const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / w);
   // u8 labels read with pread: with O_DIRECT when asked (whether or not they are wanted in blocks).
-  if (off >= 0 && lr.type == H5ElemType::u8 && impl_->direct_on() &&
+  if (off >= 0 && impl_->reads_directly(lr) &&
       impl_->read_direct(*hd, i, lr.name, off, h * w, block_rows * w,
                          [&](int64_t first, int64_t n, const uint8_t* src) {
                            std::memcpy(label + first, src, static_cast<size_t>(n));
@@ -749,10 +751,8 @@ void H5SampleFile::will_need(int64_t i) const {
     ++k;
   }
   // With direct reads, what read_rows reads with O_DIRECT is left out: /data, and u8 /label.
-  const bool direct = impl_->direct_on();
   for (const DsetReader* r : {&impl_->data, &impl_->label}) {
-    if (r->offsets.empty() || r->offsets[static_cast<size_t>(i)] < 0) continue;
-    if (direct && (!r->is_label || r->type == H5ElemType::u8)) continue;
+    if (r->offsets.empty() || r->offsets[static_cast<size_t>(i)] < 0 || impl_->reads_directly(*r)) continue;
     ext.push_back({r->offsets[static_cast<size_t>(i)], impl_->info.height * impl_->info.width * r->elem_bytes});
   }
   if (ext.empty()) return;
@@ -1096,25 +1096,20 @@ bool H5SampleWriter::write(int64_t i, const float* data, const uint8_t* label) {
   SEIS_CHECK(data != nullptr && (label != nullptr || !m.opt.with_label), m.path << ": write: null data or label");
   const int64_t count = m.opt.height * m.opt.width;
   // float16: the values rounded, and the statistics taken of what a reader will decode (the rounded
-  // values, where one changed).
+  // values).
   thread_local std::vector<uint16_t> half;
   thread_local std::vector<float> decoded;
   const void* stored = data;
   const float* summed = data;
   if (m.opt.data_f16) {
     half.resize(static_cast<size_t>(count));
-    bool exact = true;
-    for (int64_t k = 0; k < count; ++k) {
-      half[static_cast<size_t>(k)] = float_to_half(data[k]);
-      const float back = half_to_float(half[static_cast<size_t>(k)]);
-      exact = exact && std::memcmp(&back, data + k, 4) == 0;
-    }
-    if (!exact && m.trace_norm.ok()) {
-      decoded.resize(static_cast<size_t>(count));
-      for (int64_t k = 0; k < count; ++k) decoded[static_cast<size_t>(k)] = half_to_float(half[static_cast<size_t>(k)]);
-      summed = decoded.data();
+    decoded.resize(static_cast<size_t>(count));
+    for (size_t k = 0; k < half.size(); ++k) {
+      half[k] = float_to_half(data[k]);
+      decoded[k] = half_to_float(half[k]);
     }
     stored = half.data();
+    summed = decoded.data();
   }
   thread_local std::vector<uint8_t> zdata, zlabel;
   const Piece pd = chunk_bytes(m.path, m.opt.gzip_level, stored, count * (m.opt.data_f16 ? 2 : 4), &zdata);
