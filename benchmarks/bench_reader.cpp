@@ -16,7 +16,11 @@
 //   fio_direct      the same with O_DIRECT (cold only): whether reading past the page cache, as the
 //                   reader could into aligned pinned slots, would pay on this disk (fio_direct_over_fio)
 //   seisseg_direct  with --also-direct: the reader with direct reads (O_DIRECT, 4 MiB; direct_io),
-//                   first and later epoch; warm, it reads the disk again. Its peers, cold:
+//                   first and later epoch; warm, it reads the disk again. Blocks go straight into the
+//                   slots where the file's chunks are 4 KiB-aligned (as synth and convert write them;
+//                   direct_bytes_in_place says how many). Its peers, cold:
+//   seisseg_direct_copied  its first epoch with every block through the workers' buffers and
+//                   copied (direct_into_place off), just before it: what reading into place gains
 //   raw_slots_direct  raw_slots with O_DIRECT: each chunk's 4 KiB-aligned span in reads of at most
 //                   4 MiB straight into the ring, no copy (the ceiling of the reader's direct reads)
 //   h5py_generator  benchmarks/reader_peers.py: the paper's per-sample h5py generator
@@ -33,8 +37,9 @@
 // thread's sequential read measures the kernel zero-filling page-cache pages (0.3 GB/s on the
 // 2-core build machine, against 3.8 GB/s for raw_slots' two threads of 64 MiB preads). The sparse
 // file stores its (zero) normalisation statistics unless --no-norm-stats; --also-without-stored-stats
-// adds a second epoch of a reader that ignores them; --also-direct, raw_slots_direct and an epoch of
-// the reader with direct reads (on holes the kernel zero-fills the buffers with no page cache).
+// adds a second epoch of a reader that ignores them; --also-direct, raw_slots_direct and epochs of
+// the reader with direct reads, copied then into place (on holes the kernel zero-fills the buffers
+// with no page cache).
 //
 // Created files carry /trace_norm and /sample_norm as synth and convert write them (not with
 // --no-norm-stats); --also-without-stored-stats also times a first epoch that computes its own
@@ -69,6 +74,7 @@
 #include "engine/rng.h"
 #include "engine/simd_dispatch.h"
 #include "io/hdf5_dataset.h"
+#include "io/hdf5_util.h"
 #include "io/sample_order.h"
 #include "io/sample_reader.h"
 #include "io/sample_set.h"
@@ -122,14 +128,17 @@ void create_file(const std::string& path, int64_t n, int64_t size, bool norm_sta
   wr.commit();
 }
 
-// `n` samples of size x size (f32 /data and u8 /label, one chunk per sample, as H5SampleWriter lays
+// `n` samples of size x size (f32 /data and u8 /label, one chunk per sample, aligned as H5SampleWriter lays
 // them out) whose chunks are allocated when the dataset is created and never written: the file is
 // sparse (its size is the data's, its blocks almost none) and reads as zeros. With norm_stats, also
 // /trace_norm [n, 2, size] (one chunk per sample) and /sample_norm [n, 2] (contiguous), allocated
 // and never written like them: zeros, which are the statistics of gathers of zeros (mean 0, and an
 // inverse deviation of 0 for a dead trace), so the reader's check accepts them.
 void create_sparse_file(const std::string& path, int64_t n, int64_t size, bool norm_stats) {
-  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  const hid_t file = fapl >= 0 && h5_align_chunks(fapl) >= 0 ? H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                                                             : H5I_INVALID_HID;
+  if (fapl >= 0) H5Pclose(fapl);
   if (file < 0) throw InputError(path + ": cannot create");
   bool ok = true;
   struct Dset {
@@ -332,7 +341,14 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
     timed -= ahead;
     reader.take_stats();
   }
+  // Bytes read with O_DIRECT straight into the slots, no copy (aligned chunks: H5SampleFile).
+  auto in_place = [&] {
+    int64_t b = 0;
+    for (int f = 0; f < set.num_files(); ++f) b += set.file(f).direct_bytes_in_place();
+    return b;
+  };
   const int64_t reused_before = reader.norm_stats_reused(), stored_before = reader.norm_stats_stored();
+  const int64_t in_place_before = in_place();
   const double t0 = now_s();
   int64_t samples = 0;
   for (int64_t b = 0; b < timed; ++b) samples += reader.next_host().size;
@@ -361,7 +377,8 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"norm_stats_reused", reader.norm_stats_reused() - reused_before},
           {"file_norm_stats", set.file(0).info().has_trace_norm},
           {"use_stored_stats", o.use_stored_stats},
-          {"norm_stats_stored", reader.norm_stats_stored() - stored_before}};
+          {"norm_stats_stored", reader.norm_stats_stored() - stored_before},
+          {"direct_bytes_in_place", in_place() - in_place_before}};
 }
 
 }  // namespace
@@ -473,6 +490,10 @@ int main(int argc, char** argv) {
         if (!raw_direct.is_null()) emit(raw_direct);
         SampleReaderOptions direct = o;
         direct.direct_io = true;
+        direct.direct_into_place = false;
+        reset_peak_rss();
+        emit(measure_reader(file, set, direct, true, "seisseg_direct_copied"));
+        direct.direct_into_place = true;
         reset_peak_rss();
         emit(measure_reader(file, set, direct, true, "seisseg_direct"));
       }
@@ -480,7 +501,7 @@ int main(int argc, char** argv) {
       for (const char* peer : {"raw", "raw_slots", "seisseg_no_stored_stats"}) {
         if (gbs.count(peer) && gbs[peer] > 0) ratio[std::string("seisseg_over_") + peer] = gbs["seisseg"] / gbs[peer];
       }
-      for (const char* peer : {"raw_slots", "raw_slots_direct"}) {
+      for (const char* peer : {"raw_slots", "raw_slots_direct", "seisseg_direct_copied"}) {
         if (gbs.count("seisseg_direct") && gbs.count(peer) && gbs[peer] > 0) {
           ratio[std::string("seisseg_direct_over_") + peer] = gbs["seisseg_direct"] / gbs[peer];
         }
@@ -529,8 +550,13 @@ int main(int argc, char** argv) {
       if (also_direct) {
         // The same around the page cache (O_DIRECT, 4 MiB blocks): against fio_direct cold; warm,
         // it reads the disk again where the others read the page cache.
+        // First through the workers' buffers only (copied to the slots), as before the reads went
+        // straight into aligned slots: the gain of that, in the same run.
         SampleReaderOptions direct = o;
         direct.direct_io = true;
+        direct.direct_into_place = false;
+        emit(measure_reader(file, set, direct, cold, "seisseg_direct_copied"));
+        direct.direct_into_place = true;
         emit(measure_reader(file, set, direct, cold, "seisseg_direct"));
         emit(measure_reader(file, set, direct, cold, "seisseg_direct_later_epoch", true));
       }
@@ -565,7 +591,7 @@ int main(int argc, char** argv) {
       }
       for (const char* ours_too :
            {"seisseg_later_epoch", "seisseg_no_stored_stats", "seisseg_direct", "seisseg_direct_later_epoch"}) {
-        for (const char* peer : {"raw_slots", "fio_direct", "raw_slots_direct"}) {
+        for (const char* peer : {"raw_slots", "fio_direct", "raw_slots_direct", "seisseg_direct_copied"}) {
           if (gbs.count(ours_too) && gbs.count(peer) && gbs[peer] > 0) {
             ratio[std::string(ours_too) + "_over_" + peer] = gbs[ours_too] / gbs[peer];
           }

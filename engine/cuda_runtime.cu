@@ -22,6 +22,7 @@
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/host_pages.h"
 
 namespace seis {
 
@@ -271,7 +272,7 @@ int64_t cuda_reserved_bytes(int device) {
 
 void* pinned_alloc(int64_t bytes) {
   SEIS_CHECK(bytes >= 0, "negative pinned allocation size " << bytes);
-  const int64_t size = std::max<int64_t>(64, round_up(bytes, 64));
+  const int64_t size = std::max<int64_t>(4096, round_up(bytes, 4096));
   if (cuda_device_count() > 0) {
     void* p = nullptr;
     const cudaError_t err = cudaHostAlloc(&p, static_cast<size_t>(size), cudaHostAllocPortable);
@@ -287,7 +288,7 @@ void* pinned_alloc(int64_t bytes) {
     pinned_set().insert(p);
     return p;
   }
-  void* p = std::aligned_alloc(64, static_cast<size_t>(size));
+  void* p = alloc_host_pages(size);
   SEIS_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");
   return p;
 }

@@ -51,7 +51,9 @@ class CudaScratchPool final : public ScratchPool {
   int device_;
 };
 
-// Pinned (page-locked) host memory; ordinary 64-byte-aligned memory when there is no driver.
+// Pinned (page-locked) host memory; ordinary memory when there is no driver (alloc_host_pages,
+// engine/host_pages.h: huge pages where the kernel gives them). Either way it starts at a multiple
+// of 4 KiB (a page: direct reads land in it, io/direct_read.h).
 void* pinned_alloc(int64_t bytes);
 void pinned_free(void* p);
 

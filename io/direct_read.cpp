@@ -12,18 +12,19 @@
 #include <new>
 
 #include "engine/error.h"
+#include "engine/host_pages.h"
 
 namespace seis {
 
 namespace {
 
-// A buffer aligned to kDirectAlign that only grows.
+// A buffer aligned to kDirectAlign that only grows (in huge pages where the kernel gives them).
 class AlignedBuffer {
  public:
   uint8_t* at_least(int64_t bytes) {
     if (bytes > size_) {
-      void* p = nullptr;
-      if (::posix_memalign(&p, kDirectAlign, static_cast<size_t>(bytes)) != 0) throw std::bad_alloc();
+      void* p = alloc_host_pages(bytes);
+      if (p == nullptr) throw std::bad_alloc();
       mem_.reset(static_cast<uint8_t*>(p));
       size_ = bytes;
     }
@@ -73,11 +74,17 @@ bool read_span(int fd, uint8_t* buf, int64_t a0, int64_t want, int64_t* got) {
 
 }  // namespace
 
-DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
+DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece, uint8_t* dst,
                              const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take,
-                             std::string* error, int64_t* error_at) {
-  const int64_t per_io = std::max<int64_t>(1, kDirectBlockBytes / piece) * piece;
-  // (Each slot starts aligned: per_io, whole pieces of rows, need not be a multiple of kDirectAlign.)
+                             std::string* error, int64_t* error_at, bool* in_place) {
+  const bool straight = direct_read_in_place(off, dst);
+  if (in_place != nullptr) *in_place = straight;
+  // Blocks in the thread's buffers hold whole pieces, each handed over from there as soon as its
+  // block is in. Blocks read straight into dst are kDirectBlockBytes exactly (aligned), and a piece
+  // is handed over once all its bytes are in.
+  const int64_t per_io = straight ? kDirectBlockBytes : std::max<int64_t>(1, kDirectBlockBytes / piece) * piece;
+  // (Each slot starts aligned: per_io, whole pieces of rows, need not be a multiple of kDirectAlign.
+  // direct_read_buffer_bytes counts the same.)
   const int64_t slot_bytes = (per_io + 2 * kDirectAlign + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
   thread_local AlignedBuffer buffers;
   thread_local AioContext aio;
@@ -85,12 +92,16 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
   const int depth = ctx != 0 ? kDirectBlocksInFlight : 1;
   uint8_t* base = buffers.at_least(slot_bytes * depth);
   const int64_t blocks = (bytes + per_io - 1) / per_io;
-  // Block j: bytes [s, e) of the range, the aligned file span [a0, a1) around them, in slot j % depth.
+  // Block j: bytes [s, e) of the range, the aligned file span [a0, a1) around them, read into
+  // buffer(j): dst + s (straight, where the block ends aligned), or slot j % depth.
   auto span = [&](int64_t j, int64_t* s, int64_t* e, int64_t* a0, int64_t* a1) {
     *s = j * per_io;
     *e = std::min(bytes, *s + per_io);
     *a0 = (off + *s) / kDirectAlign * kDirectAlign;
     *a1 = (off + *e + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  };
+  auto buffer = [&](int64_t j, int64_t s, int64_t e) {
+    return straight && (e - s) % kDirectAlign == 0 ? dst + s : base + (j % depth) * slot_bytes;
   };
   int64_t result[kDirectBlocksInFlight] = {};
   bool landed[kDirectBlocksInFlight] = {};
@@ -104,7 +115,7 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
     cb.aio_data = static_cast<uint64_t>(slot);
     cb.aio_lio_opcode = IOCB_CMD_PREAD;
     cb.aio_fildes = static_cast<uint32_t>(fd);
-    cb.aio_buf = reinterpret_cast<uint64_t>(base + slot * slot_bytes);
+    cb.aio_buf = reinterpret_cast<uint64_t>(buffer(j, s, e));
     cb.aio_nbytes = static_cast<uint64_t>(a1 - a0);
     cb.aio_offset = a0;
     struct iocb* list[1] = {&cb};
@@ -150,11 +161,13 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
   // request) and every block after it are read with pread instead.
   bool queueing = depth > 1;
   for (int64_t j = 0; queueing && j < std::min<int64_t>(blocks, depth); ++j) queueing = submit(j);
+  int64_t next = 0;  // straight: the first byte of the next piece to hand over
   for (int64_t j = 0; j < blocks; ++j) {
     int64_t s, e, a0, a1;
     span(j, &s, &e, &a0, &a1);
-    const int slot = static_cast<int>(j % depth);  // (a block read with pread never shares a slot
-    uint8_t* buf = base + slot * slot_bytes;       // with a queued one not yet taken: see above)
+    // (A block read with pread never shares a slot with a queued one not yet taken: see above.)
+    uint8_t* buf = buffer(j, s, e);
+    const int slot = static_cast<int>(j % depth);
     const int64_t need = off + e - a0;
     int64_t got = 0;
     int err = 0;
@@ -173,7 +186,14 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
     if (err == EINVAL && j == 0) return DirectReadResult::refused;
     if (err != 0) return fail(a0 + got, std::strerror(err));
     if (got < need) return fail(a0 + got, "unexpected end of file (truncated?)");
-    for (int64_t p = s; p < e; p += piece) take(p, std::min(piece, e - p), buf + (off + p - a0));
+    if (straight) {
+      if (buf != dst + s) std::memcpy(dst + s, buf + (off + s - a0), static_cast<size_t>(e - s));
+      for (; next < bytes && std::min(bytes, next + piece) <= e; next += piece) {
+        take(next, std::min(piece, bytes - next), dst + next);
+      }
+    } else {
+      for (int64_t p = s; p < e; p += piece) take(p, std::min(piece, e - p), buf + (off + p - a0));
+    }
     if (queueing && j + depth < blocks) queueing = submit(j + depth);
   }
   return DirectReadResult::done;

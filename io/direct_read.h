@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 
+#include "engine/host_pages.h"
+
 namespace seis {
 
 // I/O blocks of about this size, aligned to kDirectAlign (the logical block size of any disk).
@@ -24,10 +26,28 @@ enum class DirectReadResult {
 
 // Bytes [off, off + bytes) of `fd` (opened with O_DIRECT): take(first, n, src) for each piece of
 // `piece` bytes in order (the last may be shorter; first counts from off), src pointing at its
-// bytes, valid during the call. Each I/O block holds a whole number of pieces. An exception from
-// take() propagates once the blocks in flight have landed.
-DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece,
+// bytes, valid during the call. An exception from take() propagates once the blocks in flight have
+// landed.
+//
+// dst, where not null, is the range's final place (bytes bytes, which the call may write): when it
+// and off are both aligned to kDirectAlign, the blocks are read straight into it, with no copy (a
+// last block that ends off the alignment lands in the thread's buffer and is copied), and src is
+// then dst + first; *in_place (where not null) says whether they were. Otherwise the blocks land in
+// the thread's aligned buffers, src points there, and dst is left alone.
+DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece, uint8_t* dst,
                              const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take,
-                             std::string* error, int64_t* error_at);
+                             std::string* error, int64_t* error_at, bool* in_place = nullptr);
+
+// The memory direct_read holds for good in each thread that calls it, for pieces of at most `piece`
+// bytes: kDirectBlocksInFlight I/O blocks with their alignment margins, in whole (huge) pages.
+inline int64_t direct_read_buffer_bytes(int64_t piece) {
+  const int64_t per_io = piece > kDirectBlockBytes ? piece : kDirectBlockBytes;
+  return host_pages_bytes(kDirectBlocksInFlight * ((per_io + 3 * kDirectAlign - 1) / kDirectAlign * kDirectAlign));
+}
+
+// Whether direct_read reads a range at file offset `off` straight into `dst`.
+inline bool direct_read_in_place(int64_t off, const void* dst) {
+  return dst != nullptr && off % kDirectAlign == 0 && reinterpret_cast<uintptr_t>(dst) % kDirectAlign == 0;
+}
 
 }  // namespace seis

@@ -159,8 +159,10 @@ struct H5SampleFile::Impl {
   };
   mutable std::mutex handles_mu;
   mutable std::shared_ptr<Handles> handles;
-  mutable std::atomic<bool> direct{false};          // use_direct_reads
-  mutable std::atomic<bool> direct_refused{false};  // by the file system, for good
+  mutable std::atomic<bool> direct{false};                // use_direct_reads
+  mutable std::atomic<bool> direct_refused{false};        // by the file system, for good
+  mutable std::atomic<bool> direct_into_place{true};      // use_direct_reads
+  mutable std::atomic<int64_t> direct_in_place_bytes{0};  // read with O_DIRECT straight to their places
   bool direct_on() const { return direct.load() && !direct_refused.load(); }
   // Whether read_rows reads r's samples with O_DIRECT (where they are read with pread): /data, and
   // u8 /label (labels of other types are decoded by read_one).
@@ -485,11 +487,12 @@ struct H5SampleFile::Impl {
   }
 
   // Bytes [off, off + bytes) of sample i's `name` read with O_DIRECT (direct_read, io/direct_read.h):
-  // take(first, n, src) for every piece of `piece` bytes in order (the last may be shorter). False,
+  // take(first, n, src) for every piece of `piece` bytes in order (the last may be shorter); straight
+  // into dst, their final place, where it and off are 4 KiB-aligned (src is then dst + first). False,
   // with nothing taken, when the file system refuses O_DIRECT (refused for good); InputError naming
   // the file, the sample and the byte when a read fails.
   bool read_direct(const Handles& hd, int64_t i, const std::string& name, int64_t off, int64_t bytes, int64_t piece,
-                   const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take) const {
+                   uint8_t* dst, const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take) const {
     bool refused = false;
     const int dfd = hd.direct_fd(info.path, &refused);
     if (dfd < 0) {
@@ -498,7 +501,10 @@ struct H5SampleFile::Impl {
     }
     std::string why;
     int64_t at = 0;
-    const DirectReadResult r = direct_read(dfd, off, bytes, piece, take, &why, &at);
+    bool straight = false;
+    const DirectReadResult r =
+        direct_read(dfd, off, bytes, piece, direct_into_place.load() ? dst : nullptr, take, &why, &at, &straight);
+    if (r == DirectReadResult::done && straight) direct_in_place_bytes += bytes;
     if (r == DirectReadResult::failed) {
       fail("sample " + std::to_string(i) + ": reading " + name + " at byte " + std::to_string(at) + ": " + why);
     }
@@ -522,7 +528,10 @@ struct H5SampleFile::Impl {
     const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / row_bytes);
     if (reads_directly(data)) {
       const bool half = data.type == H5ElemType::f16;
+      // float32 rows that stay in their places are read straight there where the alignment allows.
+      const bool to_places = !half && where == H5SampleFile::RowBlocks::in_place;
       const bool read = read_direct(hd, i, data.name, off, h * row_bytes, block_rows * row_bytes,
+                                    to_places ? reinterpret_cast<uint8_t*>(out) : nullptr,
                                     [&](int64_t first, int64_t n, const uint8_t* src) {
                                       const int64_t r0 = first / row_bytes, r1 = r0 + n / row_bytes;
                                       float* dst = where == H5SampleFile::RowBlocks::at_start ? out : out + r0 * w;
@@ -532,7 +541,7 @@ struct H5SampleFile::Impl {
                                           std::memcpy(&v, src + 2 * k, 2);  // (src need not be 2-byte aligned)
                                           dst[k] = half_to_float(v);
                                         }
-                                      } else {
+                                      } else if (src != reinterpret_cast<const uint8_t*>(dst)) {
                                         std::memcpy(dst, src, static_cast<size_t>(n));
                                       }
                                       ready(r0, r1, dst);
@@ -702,9 +711,9 @@ void H5SampleFile::read_rows(int64_t i, float* data, uint8_t* label, RowBlocks w
   const int64_t block_rows = std::max<int64_t>(1, kReadBlockBytes / w);
   // u8 labels read with pread: with O_DIRECT when asked (whether or not they are wanted in blocks).
   if (off >= 0 && impl_->reads_directly(lr) &&
-      impl_->read_direct(*hd, i, lr.name, off, h * w, block_rows * w,
+      impl_->read_direct(*hd, i, lr.name, off, h * w, block_rows * w, label,
                          [&](int64_t first, int64_t n, const uint8_t* src) {
-                           std::memcpy(label + first, src, static_cast<size_t>(n));
+                           if (src != label + first) std::memcpy(label + first, src, static_cast<size_t>(n));
                            if (label_ready) label_ready(first / w, (first + n) / w, label + first);
                          })) {
     return;
@@ -761,9 +770,20 @@ void H5SampleFile::will_need(int64_t i) const {
   for (const Extent& e : ext) ::posix_fadvise(hd->fd, e.offset, e.bytes, POSIX_FADV_WILLNEED);
 }
 
-void H5SampleFile::use_direct_reads(bool on) const { impl_->direct = on; }
+void H5SampleFile::use_direct_reads(bool on, bool into_place) const {
+  impl_->direct = on;
+  impl_->direct_into_place = into_place;
+}
 
 bool H5SampleFile::direct_reads() const { return impl_->direct_on(); }
+
+int64_t H5SampleFile::direct_bytes_in_place() const { return impl_->direct_in_place_bytes.load(); }
+
+int64_t H5SampleFile::direct_read_thread_bytes(int64_t width) {
+  // Pieces of whole rows of about kReadBlockBytes, or of one row where a row is larger (float32;
+  // labels and float16 rows are smaller).
+  return direct_read_buffer_bytes(std::max(kReadBlockBytes, width * 4));
+}
 
 void H5SampleFile::close_handles() const {
   std::shared_ptr<Impl::Handles> dropped;
@@ -1039,6 +1059,7 @@ H5SampleWriter::H5SampleWriter(const std::string& path, const Options& options) 
     Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
     H5Pset_fapl_sec2(fapl.get());  // (the default, named: discard_writes relies on its descriptor)
     H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+    if (h5_align_chunks(fapl.get()) < 0) m.fail("cannot set the chunk alignment of " + m.tmp + ": " + h5_error());
     m.file = Hid(H5Fcreate(m.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
     if (!m.file.ok()) m.fail("cannot create " + m.tmp + ": " + h5_error());
     if (options.data_f16) {

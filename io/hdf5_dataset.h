@@ -103,14 +103,22 @@ class H5SampleFile : public SampleSource {
   void will_need(int64_t i) const override;
   // read_rows then reads /data and u8 /label where they are read with pread (data_direct,
   // label_direct) with O_DIRECT instead (io/direct_read.h: I/O blocks of about 4 MiB aligned to
-  // 4 KiB in the file, two in flight, into 4 KiB-aligned buffers of each thread), each block of rows
-  // copied (float16 decoded) to its place and handed over as before; and will_need leaves those
-  // bytes out (the stored statistics, and labels of other types, are still hinted and read through
-  // the page cache). On a file system that refuses O_DIRECT the reads stay as they were (for good);
-  // when a descriptor cannot be had for another reason (none left), for that read. read() is
-  // unchanged.
-  void use_direct_reads(bool on) const override;
+  // 4 KiB in the file, two in flight), each block of rows handed over as before: read straight to
+  // its place where the rows stay in place (RowBlocks::in_place, float32 data or u8 labels) and both
+  // the sample's chunk in the file and its place in memory are 4 KiB-aligned (the writer aligns
+  // chunks of 64 KiB and more: h5_align_chunks, io/hdf5_util.h; the reader's slots are
+  // page-aligned), else into 4 KiB-aligned buffers of each thread and copied (float16 decoded) from
+  // there; and will_need leaves those bytes out (the stored statistics, and labels of other types,
+  // are still hinted and read through the page cache). On a file system that refuses O_DIRECT the
+  // reads stay as they were (for good); when a descriptor cannot be had for another reason (none
+  // left), for that read. read() is unchanged.
+  // into_place false: always through the threads' buffers (a benchmark's peer).
+  void use_direct_reads(bool on, bool into_place) const override;
   bool direct_reads() const;  // on, and not refused by the file system
+  // Bytes read with O_DIRECT straight to their places (no copy) since the file was opened.
+  int64_t direct_bytes_in_place() const;
+  // The memory each thread that reads with O_DIRECT holds for good, for gathers `width` traces wide.
+  static int64_t direct_read_thread_bytes(int64_t width);
 
   // Closes the descriptor and HDF5 ids reads use (after a read in progress has finished); the
   // next read reopens them, and fails with an InputError if the path no longer is the file that

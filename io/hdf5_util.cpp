@@ -253,6 +253,8 @@ hid_t h5_ieee_half_le_type() {
   return t;
 }
 
+herr_t h5_align_chunks(hid_t fapl) { return H5Pset_alignment(fapl, hsize_t{1} << 16, 4096); }
+
 H5ElemInfo h5_elem_info(hid_t dset, const std::string& path, const std::string& name, bool labels) {
   Hid t(H5Dget_type(dset));
   const H5T_class_t cls = H5Tget_class(t.get());

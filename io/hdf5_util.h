@@ -64,6 +64,11 @@ class Hid {
 // A new id of h5py's float16 type: little-endian IEEE binary16.
 hid_t h5_ieee_half_le_type();
 
+// Sets a file access list so that every object of the file of at least 64 KiB (the chunks of a
+// gather) starts at a multiple of 4 KiB: then a reader with O_DIRECT reads them straight into
+// page-aligned memory (H5SampleFile::use_direct_reads). Returns H5Pset_alignment's status.
+herr_t h5_align_chunks(hid_t fapl);
+
 // A number in its shortest round-trip form ("0.002", "-3", "2e+09").
 std::string num_str(double v);
 

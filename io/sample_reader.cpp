@@ -207,7 +207,7 @@ SampleReader::SampleReader(const SampleSource& source, const SampleReaderOptions
   if (opt_.prefetch < 1) throw UsageError("prefetch depth " + i2s(opt_.prefetch) + " must be at least 1");
   if (opt_.threads < 0) throw UsageError("reader threads " + i2s(opt_.threads) + " must be at least 1");
   if (opt_.threads == 0) opt_.threads = default_threads();
-  source_.use_direct_reads(opt_.direct_io);
+  source_.use_direct_reads(opt_.direct_io, opt_.direct_into_place);
   const int64_t h = source_.height(), w = source_.width();
   const AugmentOptions& a = opt_.augment;
   if (a.max_shift < 0 || a.max_shift >= h) {

@@ -109,6 +109,10 @@ struct SampleReaderOptions {
   // For streams larger than memory. Set on the source when the reader is made (off turns it off
   // again), for every reader of that source.
   bool direct_io = false;
+  // With direct_io, blocks are read straight into the slots where the file's chunks and the slots
+  // are 4 KiB-aligned (no copy); false: always through the workers' buffers, then copied (a
+  // benchmark's peer, bench_reader's seisseg_direct_copied).
+  bool direct_into_place = true;
   // The normalisation's statistics of the samples read so far, kept (up to this many bytes in all:
   // SampleReader::kept_stats_bytes) so that a later epoch normalises each block of rows as it
   // arrives instead of in a pass of its own; the same bits. 0: not kept.

@@ -112,8 +112,8 @@ void SampleSet::will_need(int64_t g) const {
   use(l.file).will_need(l.local);
 }
 
-void SampleSet::use_direct_reads(bool on) const {
-  for (const auto& f : files_) f->use_direct_reads(on);
+void SampleSet::use_direct_reads(bool on, bool into_place) const {
+  for (const auto& f : files_) f->use_direct_reads(on, into_place);
 }
 
 void SampleSet::read_trace_valid(int64_t g, uint8_t* valid) const {

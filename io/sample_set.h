@@ -55,7 +55,7 @@ class SampleSet : public SampleSource {
   // Starts reading sample g into the page cache in the background (H5SampleFile::will_need).
   void will_need(int64_t g) const override;
   // Every file's (H5SampleFile::use_direct_reads).
-  void use_direct_reads(bool on) const override;
+  void use_direct_reads(bool on, bool into_place) const override;
   int max_open_files() const { return max_open_; }
   int open_files() const;  // files whose descriptors are open now
   // Which of sample g's W traces are real (u8 [W], 1 real, 0 padding; H5SampleFile::read_trace_valid).

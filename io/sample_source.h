@@ -65,7 +65,8 @@ class SampleSource {
   // will_need no longer asks for what it reads so (SampleReaderOptions::direct_io). For a stream
   // larger than memory, whose bytes the page cache could not keep for the next epoch anyway.
   // Thread-safe. Default: a no-op.
-  virtual void use_direct_reads(bool) const {}
+  // into_place: straight into the caller's memory where the alignment allows (no copy).
+  virtual void use_direct_reads(bool, bool) const {}
   // Bytes read() moves from storage for sample i (for throughput figures). Default: H*W floats,
   // plus H*W bytes with labels.
   virtual int64_t bytes_per_sample(int64_t i) const;
@@ -97,7 +98,7 @@ class SampleSubset : public SampleSource {
     source_.read_window(at(i), t0, rows, data, label);
   }
   void will_need(int64_t i) const override { source_.will_need(at(i)); }
-  void use_direct_reads(bool on) const override { source_.use_direct_reads(on); }
+  void use_direct_reads(bool on, bool into_place) const override { source_.use_direct_reads(on, into_place); }
   int64_t bytes_per_sample(int64_t i) const override { return source_.bytes_per_sample(at(i)); }
   std::string describe(int64_t i) const override { return source_.describe(at(i)); }
 

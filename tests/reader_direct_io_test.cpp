@@ -1,9 +1,11 @@
 // The reader's direct reads (SampleReaderOptions::direct_io: O_DIRECT in 4 MiB blocks aligned to
-// 4 KiB, through a buffer of each thread): the same batches, bit for bit, as page-cache reads, on
-// files whose gathers and rows lie at any offset (contiguous /data as h5py writes it, chunks of one
+// 4 KiB, straight into the slots where the file's chunks and the slots are 4 KiB-aligned, through a
+// buffer of each thread otherwise): the same batches, bit for bit, as page-cache reads, on files
+// whose gathers and rows lie at any offset (contiguous /data as h5py writes it, chunks of one
 // gather, odd widths), gathers spanning several I/O blocks, float16 data, labels, stored statistics
-// or none, every augmentation; a file system that refuses O_DIRECT (tmpfs before Linux 6.6) falls back
-// to page-cache reads; a file cut short is an InputError naming the file.
+// or none, every augmentation; rows handed over only once all their bytes are in; a file system
+// that refuses O_DIRECT (tmpfs before Linux 6.6) falls back to page-cache reads; a file cut short is
+// an InputError naming the file.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
@@ -11,7 +13,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -130,10 +134,25 @@ void expect_same_batches(const SampleSet& set, SampleReaderOptions o) {
   }
 }
 
+// `count` values of T starting on a 4 KiB boundary (plus `skew` bytes: an unaligned buffer).
+template <class T>
+struct PageBuffer {
+  PageBuffer(int64_t count, int64_t skew = 0)
+      : mem(static_cast<uint8_t*>(
+            std::aligned_alloc(4096, static_cast<size_t>((count * sizeof(T) + skew + 4095) / 4096 * 4096)))),
+        at(reinterpret_cast<T*>(mem.get() + skew)) {}
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> mem;
+  T* at;
+};
+
 struct Layout {
   const char* name;
   int64_t n, h, w;
   bool contiguous, half, norm_stats;  // (contiguous files store no statistics)
+  bool straight;                      // some gathers are read straight into the (page-aligned) slots
 };
 
 TEST(ReaderDirectIo, SameBatchesAsPageCacheReads) {
@@ -141,16 +160,18 @@ TEST(ReaderDirectIo, SameBatchesAsPageCacheReads) {
   const bool allowed = direct_allowed(dir);
   if (!allowed) std::printf("note: %s refuses O_DIRECT: only the fallback is exercised\n", dir.c_str());
   const Layout layouts[] = {
-      {"odd_chunked", 7, 37, 29, false, false, false},
-      {"odd_contiguous", 6, 37, 29, true, false, false},
-      {"stored_stats", 7, 37, 29, false, false, true},
-      {"half_stored_stats", 6, 33, 31, false, true, true},
+      {"odd_chunked", 7, 37, 29, false, false, false, false},
+      {"odd_contiguous", 6, 37, 29, true, false, false, false},
+      {"stored_stats", 7, 37, 29, false, false, true, false},
+      {"half_stored_stats", 6, 33, 31, false, true, true, false},
       // 1100 rows of 4 KiB: 4.3 MiB per gather, two I/O blocks, the second short; labels 1.1 MiB.
-      {"two_io_blocks", 4, 1100, 1024, false, false, false},
-      {"two_io_blocks_contiguous", 4, 1100, 1024, true, false, false},
+      // Aligned chunks, and gathers of whole pages in the slots: read straight into them.
+      {"two_io_blocks", 4, 1100, 1024, false, false, false, true},
+      {"two_io_blocks_contiguous", 4, 1100, 1024, true, false, false, false},
       // Rows of 4004 bytes: I/O blocks of whole 256 KiB pieces that are no multiple of 4 KiB, so the
-      // second block's buffer must be aligned on its own; three blocks per gather.
-      {"odd_width_three_io_blocks", 3, 2600, 1001, false, false, true},
+      // second block's buffer must be aligned on its own; three blocks per gather. A slot's first
+      // gather is read straight into it, its last block (ending off a page) copied.
+      {"odd_width_three_io_blocks", 3, 2600, 1001, false, false, true, true},
   };
   for (const Layout& l : layouts) {
     SCOPED_TRACE(l.name);
@@ -183,8 +204,73 @@ TEST(ReaderDirectIo, SameBatchesAsPageCacheReads) {
       expect_same_batches(set, o);
     }
     EXPECT_EQ(set.file(0).direct_reads(), allowed) << "direct reads stay on (the last reader asked for them)";
-    set.file(0).use_direct_reads(false);
+    EXPECT_EQ(set.file(0).direct_bytes_in_place() > 0, allowed && l.straight);
+    set.file(0).use_direct_reads(false, true);
     EXPECT_FALSE(set.file(0).direct_reads());
+    std::remove(path.c_str());
+  }
+}
+
+// Reads straight into the caller's memory (a 4 KiB-aligned chunk into 4 KiB-aligned rows): the
+// bytes of a page-cache read, every row handed over once, in order, and only once all its bytes are
+// in (checked in the callback), labels too; the same through an unaligned buffer, copied. Gathers of
+// whole 4 MiB blocks, of a short last block, and of rows that straddle the blocks with a last block
+// that ends off a page (copied from the thread's buffer).
+TEST(ReaderDirectIo, AlignedChunksAreReadStraightIntoPlace) {
+  const std::string dir = ::testing::TempDir();
+  if (!direct_allowed(dir)) GTEST_SKIP() << dir << " refuses O_DIRECT";
+  struct Shape {
+    int64_t h, w;
+  };
+  for (const Shape sh : {Shape{2048, 1024}, Shape{1100, 1024}, Shape{2600, 1001}}) {
+    SCOPED_TRACE(std::to_string(sh.h) + "x" + std::to_string(sh.w));
+    const std::string path = temp_path(dir, "straight");
+    write_chunked(path, 3, sh.h, sh.w, false, false);
+    const int64_t pix = sh.h * sh.w;
+    const H5SampleFile f(path);
+    for (const H5SampleFile::Extent& e : f.direct_extents(1)) EXPECT_EQ(e.offset % 4096, 0) << "chunks aligned";
+    std::vector<float> want(static_cast<size_t>(pix));
+    std::vector<uint8_t> want_label(want.size());
+    f.read(1, want.data(), want_label.data());
+    struct Case {
+      int64_t skew;
+      bool into_place;  // (false: through the thread's buffers even where aligned)
+    };
+    for (const Case c : {Case{0, true}, Case{4, true}, Case{0, false}}) {
+      const int64_t skew = c.skew;
+      f.use_direct_reads(true, c.into_place);
+      SCOPED_TRACE("skew " + std::to_string(skew) + (c.into_place ? "" : ", not into place"));
+      PageBuffer<float> data(pix, skew);
+      PageBuffer<uint8_t> label(pix, skew);
+      std::fill(data.at, data.at + pix, -1.0f);
+      std::fill(label.at, label.at + pix, uint8_t{9});
+      const int64_t before = f.direct_bytes_in_place();
+      int64_t next = 0, label_next = 0;
+      bool rows_whole = true, label_rows_whole = true;
+      f.read_rows(
+          1, data.at, label.at, SampleSource::RowBlocks::in_place,
+          [&](int64_t r0, int64_t r1, float* rows) {
+            EXPECT_EQ(r0, next);
+            EXPECT_EQ(rows, data.at + r0 * sh.w);
+            rows_whole = rows_whole &&
+                         std::memcmp(rows, want.data() + r0 * sh.w, static_cast<size_t>((r1 - r0) * sh.w * 4)) == 0;
+            next = r1;
+          },
+          [&](int64_t r0, int64_t r1, uint8_t* rows) {
+            EXPECT_EQ(r0, label_next);
+            label_rows_whole = label_rows_whole && std::memcmp(rows, want_label.data() + r0 * sh.w,
+                                                               static_cast<size_t>((r1 - r0) * sh.w)) == 0;
+            label_next = r1;
+          });
+      EXPECT_EQ(next, sh.h);
+      EXPECT_EQ(label_next, sh.h);
+      EXPECT_TRUE(rows_whole) << "a row was handed over before all its bytes were in";
+      EXPECT_TRUE(label_rows_whole);
+      EXPECT_EQ(std::memcmp(data.at, want.data(), want.size() * 4), 0);
+      EXPECT_EQ(std::memcmp(label.at, want_label.data(), want_label.size()), 0);
+      EXPECT_EQ(f.direct_bytes_in_place() - before, skew == 0 && c.into_place ? pix * 5 : 0)
+          << "data and labels, straight or not";
+    }
     std::remove(path.c_str());
   }
 }
@@ -217,19 +303,29 @@ TEST(ReaderDirectIo, AnExceptionFromTheCallbackLeavesNoReadInFlight) {
   const std::string path = temp_path(dir, "throw");
   write_chunked(path, 3, 3000, 1024, false, false);  // 12 MB gathers: three I/O blocks each
   const H5SampleFile f(path);
-  std::vector<float> want(3000 * 1024), got(want.size());
+  const int64_t pix = 3000 * 1024;
+  std::vector<float> want(pix);
   f.read(2, want.data(), nullptr);
-  f.use_direct_reads(true);
-  for (int k = 0; k < 3; ++k) {
-    EXPECT_THROW(f.read_rows(
-                     1, got.data(), nullptr, SampleSource::RowBlocks::in_place,
-                     [](int64_t, int64_t, float*) { throw InputError("stop"); }, nullptr),
-                 InputError);
-    std::fill(got.begin(), got.end(), -1.0f);
-    f.read_rows(
-        2, got.data(), nullptr, SampleSource::RowBlocks::in_place, [](int64_t, int64_t, float*) {}, nullptr);
-    ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0) << "round " << k;
+  f.use_direct_reads(true, true);
+  // Through the thread's buffers (an unaligned destination), and straight into an aligned one:
+  // there, the blocks still in flight when the exception left would land in the caller's memory.
+  for (const int64_t skew : {4, 0}) {
+    PageBuffer<float> got(pix, skew);
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_THROW(f.read_rows(
+                       1, got.at, nullptr, SampleSource::RowBlocks::in_place,
+                       [](int64_t, int64_t, float*) { throw InputError("stop"); }, nullptr),
+                   InputError);
+      std::fill(got.at, got.at + pix, -1.0f);
+      ::usleep(20000);  // (time for a late landing to show)
+      ASSERT_TRUE(std::all_of(got.at, got.at + pix, [](float v) { return v == -1.0f; }))
+          << "a read landed after the call returned, round " << k << ", skew " << skew;
+      f.read_rows(
+          2, got.at, nullptr, SampleSource::RowBlocks::in_place, [](int64_t, int64_t, float*) {}, nullptr);
+      ASSERT_EQ(std::memcmp(got.at, want.data(), want.size() * 4), 0) << "round " << k << ", skew " << skew;
+    }
   }
+  EXPECT_EQ(f.direct_bytes_in_place(), 3 * pix * 4) << "the aligned rounds' second reads";
   EXPECT_TRUE(f.direct_reads());
   std::remove(path.c_str());
 }
@@ -242,23 +338,26 @@ TEST(ReaderDirectIo, AFileCutShortIsAnInputError) {
   const std::string path = temp_path(dir, "cut");
   write_chunked(path, 4, 1100, 1024, false, false);
   const H5SampleFile f(path);
-  f.use_direct_reads(true);
+  f.use_direct_reads(true, true);
   ASSERT_EQ(::truncate(path.c_str(), f.direct_extents(3)[0].offset + 100000), 0);
-  std::vector<float> data(1100 * 1024);
-  std::vector<uint8_t> label(data.size());
-  int64_t rows_seen = 0;
-  try {
-    f.read_rows(
-        3, data.data(), label.data(), SampleSource::RowBlocks::in_place,
-        [&](int64_t, int64_t r1, float*) { rows_seen = r1; }, nullptr);
-    FAIL() << "no error";
-  } catch (const InputError& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find(path), std::string::npos) << m;
-    EXPECT_NE(m.find("sample 3"), std::string::npos) << m;
-    EXPECT_NE(m.find("unexpected end of file"), std::string::npos) << m;
+  for (const int64_t skew : {4, 0}) {  // through the thread's buffers, and straight into place
+    SCOPED_TRACE("skew " + std::to_string(skew));
+    PageBuffer<float> data(1100 * 1024, skew);
+    PageBuffer<uint8_t> label(1100 * 1024, skew);
+    int64_t rows_seen = 0;
+    try {
+      f.read_rows(
+          3, data.at, label.at, SampleSource::RowBlocks::in_place, [&](int64_t, int64_t r1, float*) { rows_seen = r1; },
+          nullptr);
+      FAIL() << "no error";
+    } catch (const InputError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(path), std::string::npos) << m;
+      EXPECT_NE(m.find("sample 3"), std::string::npos) << m;
+      EXPECT_NE(m.find("unexpected end of file"), std::string::npos) << m;
+    }
+    EXPECT_EQ(rows_seen, 0) << "nothing of the first I/O block, which the file no longer holds, was handed over";
   }
-  EXPECT_EQ(rows_seen, 0) << "nothing of the first I/O block, which the file no longer holds, was handed over";
   EXPECT_TRUE(f.direct_reads());
   std::remove(path.c_str());
 }

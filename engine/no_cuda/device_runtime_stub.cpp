@@ -5,6 +5,7 @@
 #include "engine/cuda_stream.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/host_pages.h"
 
 namespace seis {
 
@@ -27,7 +28,7 @@ bool cuda_end_arena(int, std::string*) { no_cuda(); }
 int64_t cuda_arena_live_blocks(int) { return 0; }
 int64_t cuda_free_bytes(int) { no_cuda(); }
 void* pinned_alloc(int64_t bytes) {
-  void* p = std::aligned_alloc(64, static_cast<size_t>((bytes + 63) / 64 * 64));
+  void* p = alloc_host_pages(bytes);
   SEIS_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");
   return p;
 }
