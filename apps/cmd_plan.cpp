@@ -41,7 +41,7 @@ int cmd_plan(int argc, char** argv) {
   int64_t height = 0, width = 0, batch = 1;
   double memory_gib = 0;
   std::string precision = "fp32", device_s = "auto", optimizer = "adam";
-  bool as_json = false;
+  bool as_json = false, direct_io = false;
   CLI::App app{"seisseg plan: memory of a training step (bytes per sample, peak, largest batch that fits)",
                "seisseg plan"};
   app.add_option("--levels", levels, "UNet levels")->capture_default_str()->check(CLI::Range(1, 12));
@@ -67,6 +67,8 @@ int cmd_plan(int argc, char** argv) {
   app.add_option("--prefetch", prefetch, "reader slots (pinned host memory, reported apart)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_flag("--direct-io", direct_io,
+               "the reader reads with O_DIRECT (train --direct-io): count each worker's I/O buffers");
   app.add_flag("--json", as_json, "one JSON object instead of text");
   if (!parse_cli(app, argc, argv)) return 0;
 
@@ -80,6 +82,7 @@ int cmd_plan(int argc, char** argv) {
   req.optimizer = parse_optimizer(optimizer);
   req.world = world;
   req.prefetch = prefetch;
+  req.direct_reads = direct_io;
   req.cuda_graph = cuda_graph_switch();
   req.step_arena = cuda_arena_switch();
   MemoryPlanner planner(req);

@@ -196,10 +196,10 @@ std::string gb_text(int64_t bytes) {
 
 // --batch auto: the largest global batch whose planned step (apps/memory_plan.h) fits every rank's
 // device, at most the training set. Every rank plans its own device; the smallest answer wins.
-// The training reader reads train_samples of source_samples gathers gather_width traces wide, and
-// keeps their normalisation statistics (counted in the plan).
+// The training reader reads train_samples of source_samples gathers gather_width traces wide (with
+// O_DIRECT when direct_reads), and keeps their normalisation statistics (counted in the plan).
 int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t train_samples, int64_t source_samples,
-                   int64_t gather_width, Device device, Communicator& comm) {
+                   int64_t gather_width, bool direct_reads, Device device, Communicator& comm) {
   if (s.conv_backend == "cudnn") {
     throw UsageError("--batch auto plans the memory of our kernels; with --conv-backend cudnn give --batch N");
   }
@@ -219,6 +219,7 @@ int64_t auto_batch(const Settings& s, int64_t height, int64_t width, int64_t tra
   req.train_samples = train_samples;
   req.source_samples = source_samples;
   req.gather_width = gather_width;
+  req.direct_reads = direct_reads;
   MemoryPlanner planner(req);
   const int world = comm.world();
   // A GPU is its rank's own. CPU ranks may share one node's memory: each plans for its share
@@ -297,9 +298,20 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
     split = split_validation(train_set.size(), s.val_fraction, s.seed);
   }
 
+  // --direct-io auto: around the page cache only for a training set larger than the memory available.
+  int64_t train_bytes = 0, available = 0;
+  for (int64_t g : split.train) train_bytes += train_set.bytes_per_sample(g);
+  try {
+    available = device_memory_budget(Device::cpu());  // (MemAvailable)
+  } catch (const Error&) {
+    available = INT64_MAX;  // unknown: auto keeps the page cache
+  }
+  const bool direct_io = s.direct_io == "on" || (s.direct_io == "auto" && train_bytes > available);
+
   if (batch_auto) {
     s.batch = auto_batch(s, crop_h > 0 ? crop_h : train_set.height(), crop_w > 0 ? crop_w : train_set.width(),
-                         static_cast<int64_t>(split.train.size()), train_set.size(), train_set.width(), device, comm);
+                         static_cast<int64_t>(split.train.size()), train_set.size(), train_set.width(), direct_io,
+                         device, comm);
   }
 
   UNetConfig mc;
@@ -337,14 +349,7 @@ int run_training(Settings s, bool batch_auto, const std::string& resume, int64_t
   ro.world = world;
   ro.rank = rank;
   ro.dtype = batch_dtype(ExecConfig{parse_precision(s.precision), parse_conv_backend(s.conv_backend)}, device);
-  int64_t train_bytes = 0, available = 0;
-  for (int64_t g : split.train) train_bytes += train_set.bytes_per_sample(g);
-  try {
-    available = device_memory_budget(Device::cpu());  // (MemAvailable)
-  } catch (const Error&) {
-    available = INT64_MAX;  // unknown: auto keeps the page cache
-  }
-  ro.direct_io = s.direct_io == "on" || (s.direct_io == "auto" && train_bytes > available);
+  ro.direct_io = direct_io;
   ReaderBatchSource batches(train_set, ro);
   if (batches.batches_per_epoch() == 0) {
     throw UsageError("--batch " + std::to_string(s.batch) + " is larger than the " +

@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/grad_buckets.h"
 #include "engine/memory.h"
+#include "io/hdf5_dataset.h"
 #include "io/sample_reader.h"
 
 namespace seis {
@@ -116,9 +117,13 @@ int64_t MemoryPlanner::reader_host_bytes(int64_t batch) const {
   const int64_t pix = req_.height * req_.width;
   const int64_t sample = pix * (dtype_size(dtype) * req_.model.in_channels + 1);
   int64_t bytes = static_cast<int64_t>(req_.prefetch) * batch * sample;
+  const int threads = req_.reader_threads > 0 ? req_.reader_threads : SampleReader::default_threads();
   if (dtype != DType::f32) {  // each worker's f32 gather (SampleReader, bf16 batches)
-    const int threads = req_.reader_threads > 0 ? req_.reader_threads : SampleReader::default_threads();
     bytes += static_cast<int64_t>(threads) * pix * req_.model.in_channels * 4;
+  }
+  if (req_.direct_reads) {
+    bytes += static_cast<int64_t>(threads) *
+             H5SampleFile::direct_read_thread_bytes(req_.gather_width > 0 ? req_.gather_width : req_.width);
   }
   if (req_.train_samples > 0) {
     bytes += std::min(SampleReaderOptions{}.norm_stats_cache_bytes,

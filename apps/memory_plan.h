@@ -39,6 +39,10 @@ struct PlanRequest {
   // a source of `source_samples` gathers `gather_width` traces wide; counted in reader_host_bytes at
   // per-trace normalisation's size. 0: none counted. (Validation does not read through a reader.)
   int64_t train_samples = 0, source_samples = 0, gather_width = 0;
+  // The reader reads with O_DIRECT (SampleReaderOptions::direct_io): each worker holds its I/O
+  // buffers (H5SampleFile::direct_read_thread_bytes for gathers `width` traces wide), counted in
+  // reader_host_bytes.
+  bool direct_reads = false;
 };
 
 class MemoryPlanner {
@@ -57,8 +61,10 @@ class MemoryPlanner {
   // with_reader: the reader's pinned slots count against the same budget (a CPU device's memory).
   int64_t max_batch(int64_t budget, bool with_reader = false);
   // The reader's host memory for `batch` samples per rank: its pinned slots (in the batches' type,
-  // batch_dtype), a full-size f32 gather per worker when the batches are bf16, and the kept
-  // normalisation statistics (PlanRequest::train_samples). (Training on crops adds a full-size
+  // batch_dtype), a full-size f32 gather per worker when the batches are bf16, each worker's direct
+  // read buffers (PlanRequest::direct_reads), and the kept normalisation statistics
+  // (PlanRequest::train_samples; counted also for files that store theirs, which the reader keeps
+  // only where the stored ones turn out stale: the worst case). (Training on crops adds a full-size
   // gather per worker too, and so does a time shift with f32 batches, of which the reader touches
   // only its first block unless the file is compressed; the request knows neither.)
   int64_t reader_host_bytes(int64_t batch) const;

@@ -9,7 +9,9 @@
 //                     fsync: fsync and fdatasync; read: read and pread; dread: pread on a
 //                     descriptor opened with O_DIRECT (native AIO is then unavailable, io_setup
 //                     failing with EAGAIN as when fs.aio-max-nr is reached, so that direct reads are
-//                     preads)
+//                     preads); aio: native AIO reads of the file (io_submit), which are submitted
+//                     and then complete with the error in their event (io_getevents), as a disk
+//                     error reaches them
 //   SEIS_FAULT_ERRNO  ENOSPC, EIO or a number (default EIO)
 //   SEIS_FAULT_AFTER  matching calls that succeed before the first fault (default 0)
 //   SEIS_FAULT_COUNT  matching calls that fail after those (default: every one, a persistent fault)
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/aio_abi.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,7 +37,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum Op { kNone, kWrite, kSync, kRead, kDirectRead };
+enum Op { kNone, kWrite, kSync, kRead, kDirectRead, kAio };
 
 static enum Op fault_op = kNone;
 static const char* fault_path = NULL;
@@ -87,6 +90,7 @@ __attribute__((constructor)) static void init(void) {
   if (strcmp(op, "fsync") == 0) fault_op = kSync;
   if (strcmp(op, "read") == 0) fault_op = kRead;
   if (strcmp(op, "dread") == 0) fault_op = kDirectRead;
+  if (strcmp(op, "aio") == 0) fault_op = kAio;
   const char* e = getenv("SEIS_FAULT_ERRNO");
   if (e != NULL && strcmp(e, "ENOSPC") == 0) {
     fault_errno = ENOSPC;
@@ -179,6 +183,22 @@ ssize_t pread64(int fd, void* buf, size_t n, off64_t off) {
   return pread_fails(fd, n) ? -1 : real_pread64(fd, buf, n, off);
 }
 
+// AIO reads that are to complete with the error (SEIS_FAULT_OP=aio), by (context, aio_data), which
+// identify a request in flight; a slot is free when ctx is 0. Under doomed_lock.
+#define kDoomedSlots 64
+static struct {
+  unsigned long ctx;
+  unsigned long long data;
+} doomed[kDoomedSlots];
+static int doomed_lock = 0;
+
+static void lock_doomed(void) {
+  while (__atomic_exchange_n(&doomed_lock, 1, __ATOMIC_ACQUIRE)) {
+  }
+}
+
+static void unlock_doomed(void) { __atomic_store_n(&doomed_lock, 0, __ATOMIC_RELEASE); }
+
 long syscall(long number, ...) {
   va_list ap;
   va_start(ap, number);
@@ -190,5 +210,40 @@ long syscall(long number, ...) {
     errno = EAGAIN;
     return -1;
   }
-  return real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (fault_op == kAio && number == SYS_io_submit) {
+    // io_submit(ctx, n, iocbpp): each read of the file that is to fail is remembered, then submitted.
+    struct iocb** cbs = (struct iocb**)a[2];
+    for (long i = 0; i < a[1]; ++i) {
+      if (cbs[i]->aio_lio_opcode != IOCB_CMD_PREAD ||
+          !should_fail(kAio, (int)cbs[i]->aio_fildes, (size_t)cbs[i]->aio_nbytes)) {
+        continue;
+      }
+      lock_doomed();
+      for (int k = 0; k < kDoomedSlots; ++k) {
+        if (doomed[k].ctx == 0) {
+          doomed[k].ctx = (unsigned long)a[0];
+          doomed[k].data = cbs[i]->aio_data;
+          break;
+        }
+      }
+      unlock_doomed();
+    }
+  }
+  const long r = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (fault_op == kAio && number == SYS_io_getevents && r > 0) {
+    // io_getevents(ctx, min, max, events, timeout): a remembered request's event carries the error.
+    struct io_event* ev = (struct io_event*)a[3];
+    lock_doomed();
+    for (long i = 0; i < r; ++i) {
+      for (int k = 0; k < kDoomedSlots; ++k) {
+        if (doomed[k].ctx == (unsigned long)a[0] && doomed[k].data == ev[i].data) {
+          doomed[k].ctx = 0;
+          ev[i].res = -fault_errno;
+          break;
+        }
+      }
+    }
+    unlock_doomed();
+  }
+  return r;
 }

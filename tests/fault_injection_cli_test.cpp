@@ -32,7 +32,7 @@ using test::slurp;
 // What to break (see tests/fault_inject.c).
 struct Fault {
   std::string path;          // substring of the file's path
-  std::string op;            // write, fsync or read
+  std::string op;            // write, fsync, read, dread or aio
   std::string err;           // ENOSPC or EIO
   int after = 0;             // matching calls that succeed first
   int count = -1;            // matching calls that fail then (-1: all)
@@ -347,8 +347,9 @@ TEST_F(FaultInjectionCli, DirectReadsRefusedFallBackAndFailedOnesNameTheFile) {
   const int probe = ::open((dir_ + "/gathers.h5").c_str(), O_RDONLY | O_DIRECT);
   if (probe < 0) GTEST_SKIP() << dir_ << " refuses O_DIRECT: there are no direct reads to break";
   ::close(probe);
-  const std::string plain = dir_ + "/direct_off", refused = dir_ + "/direct_refused", failed = dir_ + "/direct_eio";
-  for (const std::string& d : {plain, refused, failed}) fs::remove_all(d);
+  const std::string plain = dir_ + "/direct_off", refused = dir_ + "/direct_refused", failed = dir_ + "/direct_eio",
+                    failed_aio = dir_ + "/direct_aio_eio";
+  for (const std::string& d : {plain, refused, failed, failed_aio}) fs::remove_all(d);
   const CliResult a = run_seisseg(read_args(dir_, plain) + " --direct-io off");
   ASSERT_EQ(a.code, 0) << a.err;
   const CliResult b =
@@ -362,6 +363,12 @@ TEST_F(FaultInjectionCli, DirectReadsRefusedFallBackAndFailedOnesNameTheFile) {
       run_with_fault({dir_ + "/gathers.h5", "dread", "EIO", 3, -1}, read_args(dir_, failed) + " --direct-io on");
   expect_one_line_error(c, "train", dir_ + "/gathers.h5: sample ", "Input/output error");
   EXPECT_NE(c.err.find(": reading /"), std::string::npos) << c.err;  // (/data or /label: both read direct)
+  // A disk error reported in an AIO read's completion (two reads in flight per worker), not by a
+  // pread: the same one line.
+  const CliResult d =
+      run_with_fault({dir_ + "/gathers.h5", "aio", "EIO", 3, -1}, read_args(dir_, failed_aio) + " --direct-io on");
+  expect_one_line_error(d, "train", dir_ + "/gathers.h5: sample ", "Input/output error");
+  EXPECT_NE(d.err.find(": reading /"), std::string::npos) << d.err;
 }
 
 TEST_F(FaultInjectionCli, RealFullDiskDuringACheckpointKeepsThePreviousOne) {

@@ -16,6 +16,7 @@
 #include "engine/error.h"
 #include "engine/memory.h"
 #include "engine/ops.h"
+#include "io/hdf5_dataset.h"
 #include "io/normalize.h"
 #include "io/sample_reader.h"
 #include "kernels/cuda/conv2d_workspace.h"
@@ -247,6 +248,15 @@ TEST(MemoryPlan, ReaderHostMemoryFollowsTheBatchType) {
   EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1) + kept);
   r.train_samples = r.source_samples = int64_t{1} << 30;
   EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1) + SampleReaderOptions{}.norm_stats_cache_bytes);
+  // Reading with O_DIRECT: each worker's I/O buffers, two blocks of 4 MiB with their margins (more
+  // for gathers whose rows are larger than a block), in huge pages of 2 MiB.
+  r.train_samples = 0;
+  r.direct_reads = true;
+  const int64_t per_thread = H5SampleFile::direct_read_thread_bytes(96);
+  EXPECT_EQ(per_thread, int64_t{10} << 20) << "2 x (4 MiB + 8 KiB) in huge pages of 2 MiB";
+  EXPECT_EQ(MemoryPlanner(r).reader_host_bytes(5), 3 * 5 * px * (4 + 1) + 2 * per_thread);
+  EXPECT_EQ(H5SampleFile::direct_read_thread_bytes(int64_t{3} << 20), int64_t{26} << 20)
+      << "rows of 12 MiB: one row per block";
 }
 
 // The caching allocator's blocks after the planned steps, cached ones included: never less than the
