@@ -12,6 +12,7 @@
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 #include "engine/grad_buckets.h"
+#include "engine/host_pages.h"
 #include "engine/memory.h"
 #include "io/hdf5_dataset.h"
 #include "io/sample_reader.h"
@@ -116,7 +117,8 @@ int64_t MemoryPlanner::reader_host_bytes(int64_t batch) const {
   const DType dtype = batch_dtype(exec, req_.device);
   const int64_t pix = req_.height * req_.width;
   const int64_t sample = pix * (dtype_size(dtype) * req_.model.in_channels + 1);
-  int64_t bytes = static_cast<int64_t>(req_.prefetch) * batch * sample;
+  // (Each slot in whole pages, huge ones from 2 MiB on: engine/host_pages.h.)
+  int64_t bytes = static_cast<int64_t>(req_.prefetch) * host_pages_bytes(batch * sample);
   const int threads = req_.reader_threads > 0 ? req_.reader_threads : SampleReader::default_threads();
   if (dtype != DType::f32) {  // each worker's f32 gather (SampleReader, bf16 batches)
     bytes += static_cast<int64_t>(threads) * pix * req_.model.in_channels * 4;

@@ -288,7 +288,7 @@ void* pinned_alloc(int64_t bytes) {
     pinned_set().insert(p);
     return p;
   }
-  void* p = alloc_host_pages(size);
+  void* p = alloc_host_pages_kept(size);
   SEIS_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");
   return p;
 }
@@ -303,7 +303,7 @@ void pinned_free(void* p) {
   if (was_pinned) {
     CUDA_WARN(cudaFreeHost(p));
   } else {
-    std::free(p);
+    release_host_pages(p);
   }
 }
 

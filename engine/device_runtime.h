@@ -52,8 +52,9 @@ class CudaScratchPool final : public ScratchPool {
 };
 
 // Pinned (page-locked) host memory; ordinary memory when there is no driver (alloc_host_pages,
-// engine/host_pages.h: huge pages where the kernel gives them). Either way it starts at a multiple
-// of 4 KiB (a page: direct reads land in it, io/direct_read.h).
+// engine/host_pages.h: huge pages where the kernel gives them, starting on a page). cudaHostAlloc's
+// memory starts on a page in practice, which CUDA does not promise: direct reads check it before
+// they land there (io/direct_read.h).
 void* pinned_alloc(int64_t bytes);
 void pinned_free(void* p);
 

@@ -6,9 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <new>
 
 #include "engine/error.h"
@@ -21,21 +19,23 @@ namespace {
 // A buffer aligned to kDirectAlign that only grows (in huge pages where the kernel gives them).
 class AlignedBuffer {
  public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { free_host_pages(mem_, size_); }
   uint8_t* at_least(int64_t bytes) {
     if (bytes > size_) {
       void* p = alloc_host_pages(bytes);
       if (p == nullptr) throw std::bad_alloc();
-      mem_.reset(static_cast<uint8_t*>(p));
+      free_host_pages(mem_, size_);
+      mem_ = static_cast<uint8_t*>(p);
       size_ = bytes;
     }
-    return mem_.get();
+    return mem_;
   }
 
  private:
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t, Free> mem_;
+  uint8_t* mem_ = nullptr;
   int64_t size_ = 0;
 };
 
@@ -52,6 +52,13 @@ class AioContext {
       if (::syscall(SYS_io_setup, kDirectBlocksInFlight, &ctx_) != 0) ctx_ = 0;
     }
     return ctx_;
+  }
+  // After waiting for its reads failed: io_destroy cancels them or waits for them, so that none
+  // lands after the call, and no late event is taken for a later call's; the next use makes a new one.
+  void discard() {
+    if (ctx_ != 0) ::syscall(SYS_io_destroy, ctx_);
+    ctx_ = 0;
+    tried_ = false;
   }
 
  private:
@@ -76,9 +83,9 @@ bool read_span(int fd, uint8_t* buf, int64_t a0, int64_t want, int64_t* got) {
 
 DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece, uint8_t* dst,
                              const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take,
-                             std::string* error, int64_t* error_at, bool* in_place) {
+                             std::string* error, int64_t* error_at, int64_t* in_place) {
   const bool straight = direct_read_in_place(off, dst);
-  if (in_place != nullptr) *in_place = straight;
+  if (in_place != nullptr) *in_place = 0;
   // Blocks in the thread's buffers hold whole pieces, each handed over from there as soon as its
   // block is in. Blocks read straight into dst are kDirectBlockBytes exactly (aligned), and a piece
   // is handed over once all its bytes are in.
@@ -143,13 +150,13 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece, 
     }
     return true;
   };
-  // Whatever happens (a failed read, an exception from take), no read is left landing in the
-  // buffers after the call.
+  // Whatever happens (a failed read, an exception from take, a failed wait), no read is left
+  // landing in the buffers or in dst after the call.
   struct Drain {
     std::function<void()> f;
     ~Drain() { f(); }
   } drain{[&] {
-    if (in_flight > 0) reap(in_flight);
+    if (in_flight > 0 && !reap(in_flight)) aio.discard();
   }};
   auto fail = [&](int64_t at, const std::string& why) {
     *error = why;
@@ -187,7 +194,11 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece, 
     if (err != 0) return fail(a0 + got, std::strerror(err));
     if (got < need) return fail(a0 + got, "unexpected end of file (truncated?)");
     if (straight) {
-      if (buf != dst + s) std::memcpy(dst + s, buf + (off + s - a0), static_cast<size_t>(e - s));
+      if (buf != dst + s) {
+        std::memcpy(dst + s, buf + (off + s - a0), static_cast<size_t>(e - s));
+      } else if (in_place != nullptr) {
+        *in_place += e - s;
+      }
       for (; next < bytes && std::min(bytes, next + piece) <= e; next += piece) {
         take(next, std::min(piece, bytes - next), dst + next);
       }

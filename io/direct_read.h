@@ -31,12 +31,12 @@ enum class DirectReadResult {
 //
 // dst, where not null, is the range's final place (bytes bytes, which the call may write): when it
 // and off are both aligned to kDirectAlign, the blocks are read straight into it, with no copy (a
-// last block that ends off the alignment lands in the thread's buffer and is copied), and src is
-// then dst + first; *in_place (where not null) says whether they were. Otherwise the blocks land in
-// the thread's aligned buffers, src points there, and dst is left alone.
+// last block that ends off the alignment lands in the thread's buffer and is copied there), and src
+// is then dst + first; *in_place (where not null) counts the bytes that landed in dst with no copy.
+// Otherwise the blocks land in the thread's aligned buffers, src points there, and dst is left alone.
 DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece, uint8_t* dst,
                              const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take,
-                             std::string* error, int64_t* error_at, bool* in_place = nullptr);
+                             std::string* error, int64_t* error_at, int64_t* in_place = nullptr);
 
 // The memory direct_read holds for good in each thread that calls it, for pieces of at most `piece`
 // bytes: kDirectBlocksInFlight I/O blocks with their alignment margins, in whole (huge) pages.

@@ -501,10 +501,10 @@ struct H5SampleFile::Impl {
     }
     std::string why;
     int64_t at = 0;
-    bool straight = false;
+    int64_t in_place = 0;
     const DirectReadResult r =
-        direct_read(dfd, off, bytes, piece, direct_into_place.load() ? dst : nullptr, take, &why, &at, &straight);
-    if (r == DirectReadResult::done && straight) direct_in_place_bytes += bytes;
+        direct_read(dfd, off, bytes, piece, direct_into_place.load() ? dst : nullptr, take, &why, &at, &in_place);
+    if (r == DirectReadResult::done) direct_in_place_bytes += in_place;
     if (r == DirectReadResult::failed) {
       fail("sample " + std::to_string(i) + ": reading " + name + " at byte " + std::to_string(at) + ": " + why);
     }

@@ -106,8 +106,9 @@ class H5SampleFile : public SampleSource {
   // 4 KiB in the file, two in flight), each block of rows handed over as before: read straight to
   // its place where the rows stay in place (RowBlocks::in_place, float32 data or u8 labels) and both
   // the sample's chunk in the file and its place in memory are 4 KiB-aligned (the writer aligns
-  // chunks of 64 KiB and more: h5_align_chunks, io/hdf5_util.h; the reader's slots are
-  // page-aligned), else into 4 KiB-aligned buffers of each thread and copied (float16 decoded) from
+  // chunks of 64 KiB and more: h5_align_chunks, io/hdf5_util.h; the reader's slots start on a page,
+  // and so does each sample's place in them where H x W x 4 is a multiple of 4 KiB), else into
+  // 4 KiB-aligned buffers of each thread and copied (float16 decoded) from
   // there; and will_need leaves those bytes out (the stored statistics, and labels of other types,
   // are still hinted and read through the page cache). On a file system that refuses O_DIRECT the
   // reads stay as they were (for good); when a descriptor cannot be had for another reason (none

@@ -1,4 +1,6 @@
-// SampleReader on cuda:0 (pinned slots, copy stream, events) against the CPU reader, bit for bit.
+// SampleReader on cuda:0 (pinned slots, copy stream, events) against the CPU reader, bit for bit;
+// direct reads straight into the pinned slots.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -106,6 +108,47 @@ TEST(CudaSampleReader, SlotsAreReusedOnlyAfterTheirUpload) {
       const Tensor h = kept[static_cast<size_t>(i)].to(Device::cpu());
       ASSERT_EQ(std::memcmp(h.raw(), c.data.raw(), static_cast<size_t>(c.data.nbytes())), 0) << "batch " << i;
     }
+  }
+  std::remove(path.c_str());
+}
+
+// Direct reads (O_DIRECT) land straight in the pinned slots: cudaHostAlloc memory is page-aligned
+// and takes a DMA from the disk; the batches are the CPU reader's (page-cache reads, another set
+// of the same file), and the bytes read in place are counted.
+TEST(CudaSampleReader, DirectReadsLandStraightInThePinnedSlots) {
+  SEIS_NEED_GPU();
+  const std::string path = write_set(8, 256, 256);  // 256 KiB gathers: chunks aligned by the writer
+  const int probe = ::open(path.c_str(), O_RDONLY | O_DIRECT);
+  if (probe < 0) {
+    std::remove(path.c_str());
+    GTEST_SKIP() << ::testing::TempDir() << " refuses O_DIRECT";
+  }
+  ::close(probe);
+  {
+    SampleSet page_set({path}), direct_set({path});
+    SampleReaderOptions o;
+    o.batch = 2;
+    o.prefetch = 2;
+    o.threads = 2;
+    o.normalize = Normalize::trace;
+    o.device = Device::cpu();
+    SampleReader cpu(page_set, o);
+    o.device = Device::cuda(0);
+    o.direct_io = true;
+    SampleReader gpu(direct_set, o);
+    for (int64_t i = 0; i < 2 * gpu.batches_per_epoch(); ++i) {
+      const ReaderBatch c = cpu.next(), g = gpu.next();
+      ASSERT_EQ(g.samples, c.samples) << "batch " << i;
+      const Tensor gd = g.data.to(Device::cpu()), gl = g.label.to(Device::cpu());
+      ASSERT_EQ(std::memcmp(gd.raw(), c.data.raw(), static_cast<size_t>(c.data.nbytes())), 0) << "data, batch " << i;
+      ASSERT_EQ(std::memcmp(gl.raw(), c.label.raw(), static_cast<size_t>(c.label.nbytes())), 0)
+          << "labels, batch " << i;
+    }
+    EXPECT_TRUE(direct_set.file(0).direct_reads());
+    // Every gather and its labels of the two epochs, and at most the prefetched batches beyond.
+    const int64_t per_sample = 256 * 256 * 5, read = direct_set.file(0).direct_bytes_in_place();
+    EXPECT_GE(read, 2 * 8 * per_sample) << "straight into the pinned slots";
+    EXPECT_LE(read, (2 * 8 + o.prefetch * o.batch) * per_sample);
   }
   std::remove(path.c_str());
 }

@@ -210,26 +210,32 @@ long syscall(long number, ...) {
     errno = EAGAIN;
     return -1;
   }
-  if (fault_op == kAio && number == SYS_io_submit) {
-    // io_submit(ctx, n, iocbpp): each read of the file that is to fail is remembered, then submitted.
+  if (fault_op == kAio && number == SYS_io_destroy) {  // (its requests go with it)
+    lock_doomed();
+    for (int k = 0; k < kDoomedSlots; ++k) {
+      if (doomed[k].ctx == (unsigned long)a[0]) doomed[k].ctx = 0;
+    }
+    unlock_doomed();
+  }
+  const long r = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (fault_op == kAio && number == SYS_io_submit && r > 0) {
+    // io_submit(ctx, n, iocbpp): of the r requests queued, each read of the file that is to fail is
+    // remembered (a full table fails the process: the test would otherwise pass for the wrong reason).
     struct iocb** cbs = (struct iocb**)a[2];
-    for (long i = 0; i < a[1]; ++i) {
+    for (long i = 0; i < r; ++i) {
       if (cbs[i]->aio_lio_opcode != IOCB_CMD_PREAD ||
           !should_fail(kAio, (int)cbs[i]->aio_fildes, (size_t)cbs[i]->aio_nbytes)) {
         continue;
       }
       lock_doomed();
-      for (int k = 0; k < kDoomedSlots; ++k) {
-        if (doomed[k].ctx == 0) {
-          doomed[k].ctx = (unsigned long)a[0];
-          doomed[k].data = cbs[i]->aio_data;
-          break;
-        }
-      }
+      int k = 0;
+      while (k < kDoomedSlots && doomed[k].ctx != 0) ++k;
+      if (k == kDoomedSlots) abort();
+      doomed[k].ctx = (unsigned long)a[0];
+      doomed[k].data = cbs[i]->aio_data;
       unlock_doomed();
     }
   }
-  const long r = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (fault_op == kAio && number == SYS_io_getevents && r > 0) {
     // io_getevents(ctx, min, max, events, timeout): a remembered request's event carries the error.
     struct io_event* ev = (struct io_event*)a[3];

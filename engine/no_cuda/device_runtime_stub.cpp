@@ -28,11 +28,11 @@ bool cuda_end_arena(int, std::string*) { no_cuda(); }
 int64_t cuda_arena_live_blocks(int) { return 0; }
 int64_t cuda_free_bytes(int) { no_cuda(); }
 void* pinned_alloc(int64_t bytes) {
-  void* p = alloc_host_pages(bytes);
+  void* p = alloc_host_pages_kept(bytes);
   SEIS_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");
   return p;
 }
-void pinned_free(void* p) { std::free(p); }
+void pinned_free(void* p) { release_host_pages(p); }
 CUstream_st* cuda_compute_stream(int) { no_cuda(); }
 void cuda_copy_to_device(int, void*, const void*, int64_t) { no_cuda(); }
 void cuda_copy_to_host(int, void*, const void*, int64_t) { no_cuda(); }
