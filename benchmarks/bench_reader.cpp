@@ -10,7 +10,8 @@
 //                   in cache: the disk's sequential speed (cold); warm, no ceiling for filling slots
 //   raw_slots       the bytes the reader reads (each sample's chunks), in the reader's order, by as many
 //                   threads as the reader has, one pread per chunk, into a ring of buffers as large as
-//                   the reader's slots: what filling the slots costs with no processing at all
+//                   the reader's slots and in the same kind of pages (huge where the kernel gives
+//                   them): what filling the slots costs with no processing at all
 //   fio             fio (Debian's fio, when installed): as many jobs as reader threads, each reading its
 //                   share of the file sequentially in 4 MiB requests (psync): parallel reads of the disk
 //   fio_direct      the same with O_DIRECT (cold only): whether reading past the page cache, as the
@@ -71,6 +72,7 @@
 #include "apps/cli.h"
 #include "bench_util.h"
 #include "engine/device_runtime.h"
+#include "engine/host_pages.h"
 #include "engine/rng.h"
 #include "engine/simd_dispatch.h"
 #include "io/hdf5_dataset.h"
@@ -230,12 +232,14 @@ nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSe
   const int64_t per_sample = direct ? (set.bytes_per_sample(0) + margin + kAlign - 1) / kAlign * kAlign
                                     : set.bytes_per_sample(0),
                 ring = static_cast<int64_t>(o.prefetch) * o.batch;
-  void* mem = nullptr;
-  if (posix_memalign(&mem, 4096, static_cast<size_t>(ring * per_sample)) != 0) throw Error("out of memory");
+  // The ring in the memory the reader's slots are in without a CUDA driver (engine/host_pages.h:
+  // huge pages where the kernel gives them), so that the page size favours neither.
+  void* mem = alloc_host_pages(ring * per_sample);
+  if (mem == nullptr) throw Error("out of memory");
   std::memset(mem, 0, static_cast<size_t>(ring * per_sample));  // touched, as the reader's slots are
   const int fd = ::open(path.c_str(), O_RDONLY | (direct ? O_DIRECT : 0));
   if (fd < 0 && direct) {
-    std::free(mem);
+    free_host_pages(mem, ring * per_sample);
     return nullptr;
   }
   if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
@@ -278,7 +282,7 @@ nlohmann::ordered_json measure_raw_slots(const std::string& path, const SampleSe
   for (auto& t : ts) t.join();
   const double s = now_s() - t0;
   ::close(fd);
-  std::free(mem);
+  free_host_pages(mem, ring * per_sample);
   if (error) std::rethrow_exception(error);
   const int64_t bytes = total.load();
   return {{"bench", "reader"},

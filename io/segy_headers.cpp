@@ -296,8 +296,9 @@ void SegyHeadersFile::begin(int64_t g) {
     m.next_gather = g + 1;
     m.next_row = r0 + count;
   }
-  m.rows.resize(static_cast<size_t>(count));
-  m.raw.resize(static_cast<size_t>(count * kSegyTraceHeaderBytes));
+  // (Nothing held for what the file does not have: a file without SEG-Y headers may be wide.)
+  m.rows.resize(m.table->exists() ? static_cast<size_t>(count) : 0);
+  m.raw.resize(m.trace_headers.ok() ? static_cast<size_t>(count * kSegyTraceHeaderBytes) : 0);
   {
     std::lock_guard<std::mutex> lock(h5_mutex());
     h5_quiet();
