@@ -376,6 +376,33 @@ TEST_F(FaultInjectionCli, DirectReadsRefusedFallBackAndFailedOnesNameTheFile) {
   EXPECT_NE(d.err.find(": reading /"), std::string::npos) << d.err;
 }
 
+// Direct reads straight into the slots (256x256 gathers: chunks and places on 4 KiB), with two AIO
+// reads in flight and with none (the shim's dread op with no fault disables AIO: one pread at a
+// time into the slot), train as page-cache reads do: the same weights, byte for byte.
+TEST_F(FaultInjectionCli, DirectReadsInPlaceWithAndWithoutAioTrainTheSame) {
+  const std::string data = dir_ + "/aligned.h5";
+  ASSERT_EQ(run_seisseg("synth --out " + data + " --samples 8 --height 256 --width 256 --seed 9").code, 0);
+  const int probe = ::open(data.c_str(), O_RDONLY | O_DIRECT);
+  if (probe < 0) GTEST_SKIP() << dir_ << " refuses O_DIRECT";
+  ::close(probe);
+  auto args = [&](const std::string& out) {
+    return "train --data " + data + " --val-fraction 0 --levels 3 --base 4 --batch 2 --device cpu --threads 2 " +
+           "--steps 6 --seed 3 --out " + out;
+  };
+  const std::string plain = dir_ + "/inplace_off", aio = dir_ + "/inplace_aio", no_aio = dir_ + "/inplace_pread";
+  for (const std::string& d : {plain, aio, no_aio}) fs::remove_all(d);
+  const CliResult a = run_seisseg(args(plain) + " --direct-io off");
+  ASSERT_EQ(a.code, 0) << a.err;
+  const CliResult b = run_seisseg(args(aio) + " --direct-io on");
+  ASSERT_EQ(b.code, 0) << b.err;
+  const CliResult c = run_with_fault({data, "dread", "EIO", 1 << 30, -1}, args(no_aio) + " --direct-io on");
+  ASSERT_EQ(c.code, 0) << c.err;
+  const std::string w = slurp(plain + "/weights.safetensors");
+  EXPECT_FALSE(w.empty());
+  EXPECT_TRUE(w == slurp(aio + "/weights.safetensors")) << "direct reads with AIO changed the run";
+  EXPECT_TRUE(w == slurp(no_aio + "/weights.safetensors")) << "direct reads without AIO changed the run";
+}
+
 TEST_F(FaultInjectionCli, RealFullDiskDuringACheckpointKeepsThePreviousOne) {
   // A 4 MiB tmpfs, mounted in a private mount namespace (it goes when the namespace does), filled
   // up after a good run of 2 steps: the resumed run's checkpoint at step 3 meets a full disk.
