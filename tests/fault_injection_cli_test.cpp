@@ -401,6 +401,28 @@ TEST_F(FaultInjectionCli, DirectReadsInPlaceWithAndWithoutAioTrainTheSame) {
   EXPECT_FALSE(w.empty());
   EXPECT_TRUE(w == slurp(aio + "/weights.safetensors")) << "direct reads with AIO changed the run";
   EXPECT_TRUE(w == slurp(no_aio + "/weights.safetensors")) << "direct reads without AIO changed the run";
+
+  // A file system that refuses O_DIRECT on the first block (EINVAL in its AIO completion) while the
+  // second, in flight beside it, lands in the slot: the gather is read again through the page cache
+  // over it, and direct reads stay off. Gathers of 1100 rows of 4 KiB: two I/O blocks each.
+  const std::string two = dir_ + "/two_blocks.h5";
+  ASSERT_EQ(run_seisseg("synth --out " + two + " --samples 2 --height 1100 --width 1024 --seed 10").code, 0);
+  aio_context_t ctx = 0;
+  if (::syscall(SYS_io_setup, 2, &ctx) != 0) GTEST_SKIP() << "no native AIO here";
+  ::syscall(SYS_io_destroy, ctx);
+  auto two_args = [&](const std::string& out) {
+    return "train --data " + two + " --val-fraction 0 --levels 3 --base 2 --batch 1 --device cpu --threads 1 " +
+           "--steps 2 --seed 3 --out " + out;
+  };
+  const std::string two_plain = dir_ + "/two_off", two_refused = dir_ + "/two_refused";
+  for (const std::string& d : {two_plain, two_refused}) fs::remove_all(d);
+  const CliResult e = run_seisseg(two_args(two_plain) + " --direct-io off");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const CliResult f = run_with_fault({two, "aio", "22", 0, 1}, two_args(two_refused) + " --direct-io on");
+  ASSERT_EQ(f.code, 0) << f.err;
+  const std::string w2 = slurp(two_plain + "/weights.safetensors");
+  EXPECT_FALSE(w2.empty());
+  EXPECT_TRUE(w2 == slurp(two_refused + "/weights.safetensors")) << "a refusal after a block landed changed the run";
 }
 
 TEST_F(FaultInjectionCli, RealFullDiskDuringACheckpointKeepsThePreviousOne) {
