@@ -365,9 +365,11 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, const 
     j["w"] = in.width;
     j["data"] = dset_json(in.data_type, shape, in.data_chunk, in.data_filters);
     j["data"]["direct_read"] = in.data_direct;
+    j["data"]["aligned_4k"] = in.data_aligned;
     if (has_label) {
       j["label"] = dset_json(in.label_type, shape, in.label_chunk, in.label_filters);
       j["label"]["direct_read"] = in.label_direct;
+      j["label"]["aligned_4k"] = in.label_aligned;
     } else {
       j["label"] = nullptr;
     }
@@ -401,17 +403,21 @@ void print_gathers(const H5SampleFile& f, const Stats& s, const Truth& t, const 
               static_cast<double>(in.file_bytes) / 1e6);
   const std::string per_sample = " (one per sample)";
   auto how = [](bool direct) { return direct ? ", read with pread" : ", read through the HDF5 library"; };
-  std::printf("  /data   %s%s\n",
+  // (With --direct-io, samples on 4 KiB land straight in the reader's slots; convert aligns them.)
+  auto on_pages = [](bool aligned, bool direct) {
+    return !direct ? "" : aligned ? ", on 4 KiB" : ", not on 4 KiB (seisseg convert aligns chunks of 64 KiB or more)";
+  };
+  std::printf("  /data   %s%s%s\n",
               dset_text(in.data_type, shape, in.data_chunk, in.data_filters,
                         in.data_chunk == std::vector<int64_t>{1, in.height, in.width} ? per_sample : "")
                   .c_str(),
-              how(in.data_direct));
+              how(in.data_direct), on_pages(in.data_aligned, in.data_direct));
   if (has_label) {
-    std::printf("  /label  %s%s\n",
+    std::printf("  /label  %s%s%s\n",
                 dset_text(in.label_type, shape, in.label_chunk, in.label_filters,
                           in.label_chunk == std::vector<int64_t>{1, in.height, in.width} ? per_sample : "")
                     .c_str(),
-                how(in.label_direct));
+                how(in.label_direct), on_pages(in.label_aligned, in.label_direct));
   } else {
     std::printf("  /label  none (data for prediction only)\n");
   }

@@ -411,10 +411,16 @@ struct H5SampleFile::Impl {
     locate(data, &info.data_chunk, &info.data_filters);
     info.data_chunked_per_sample = info.data_chunk == std::vector<int64_t>{1, info.height, info.width};
     info.data_direct = data.all_direct;
+    auto aligned = [](const DsetReader& r) {
+      return r.all_direct &&
+             std::all_of(r.offsets.begin(), r.offsets.end(), [](int64_t o) { return o >= 0 && o % kDirectAlign == 0; });
+    };
+    info.data_aligned = aligned(data);
     bytes_per_sample = info.height * info.width * data.elem_bytes;
     if (label.dset.ok()) {
       locate(label, &info.label_chunk, &info.label_filters);
       info.label_direct = label.all_direct;
+      info.label_aligned = aligned(label);
       bytes_per_sample += info.height * info.width * label.elem_bytes;
     }
     // Compressed: what a sample costs on disk, on average.

@@ -38,6 +38,9 @@ struct H5DatasetInfo {
   std::string label_filters;
   std::vector<int64_t> data_chunk, label_chunk;    // chunk shapes; empty when contiguous
   bool data_direct = false, label_direct = false;  // read() uses pread (no HDF5 call) for them
+  // Read with pread, and every sample's bytes start on 4 KiB (as synth and convert lay chunks out):
+  // direct reads can land them straight in the reader's slots (H5SampleFile::use_direct_reads).
+  bool data_aligned = false, label_aligned = false;
   int64_t file_bytes = 0;
   double dt = 0, dx = 0;                          // 0 when absent
   std::map<std::string, std::string> attributes;  // every root attribute, as text

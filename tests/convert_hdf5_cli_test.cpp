@@ -164,6 +164,13 @@ void expect_same_gathers(const std::string& in, const std::string& out) {
   EXPECT_TRUE(bi.has_trace_norm && bi.has_sample_norm);
   EXPECT_TRUE(bi.trace_norm_direct && bi.sample_norm_direct);
   const int64_t hw = ai.height * ai.width;
+  // Chunks of 64 KiB or more start on 4 KiB, for direct reads straight into the slots.
+  if (hw * (bi.data_type == H5ElemType::f16 ? 2 : 4) >= 65536) {
+    EXPECT_TRUE(bi.data_aligned);
+  }
+  if (hw >= 65536 && bi.label_type != H5ElemType::none) {
+    EXPECT_TRUE(bi.label_aligned);
+  }
   std::vector<float> da(static_cast<size_t>(hw)), db(static_cast<size_t>(hw));
   std::vector<uint8_t> la(static_cast<size_t>(hw)), lb(static_cast<size_t>(hw));
   const bool labels = ai.label_type != H5ElemType::none;

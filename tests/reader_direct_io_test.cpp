@@ -183,6 +183,7 @@ TEST(ReaderDirectIo, SameBatchesAsPageCacheReads) {
     }
     const SampleSet set({path});
     ASSERT_TRUE(set.file(0).info().data_direct);
+    EXPECT_EQ(set.file(0).info().data_aligned, l.straight) << "chunks of 64 KiB and more start on 4 KiB";
     SampleReaderOptions o;
     o.batch = 2;
     o.seed = 5;
@@ -230,6 +231,7 @@ TEST(ReaderDirectIo, AlignedChunksAreReadStraightIntoPlace) {
     const int64_t pix = sh.h * sh.w;
     const H5SampleFile f(path);
     for (const H5SampleFile::Extent& e : f.direct_extents(1)) EXPECT_EQ(e.offset % 4096, 0) << "chunks aligned";
+    EXPECT_TRUE(f.info().data_aligned && f.info().label_aligned);
     std::vector<float> want(static_cast<size_t>(pix));
     std::vector<uint8_t> want_label(want.size());
     f.read(1, want.data(), want_label.data());
