@@ -90,9 +90,8 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece, 
   // block is in. Blocks read straight into dst are kDirectBlockBytes exactly (aligned), and a piece
   // is handed over once all its bytes are in.
   const int64_t per_io = straight ? kDirectBlockBytes : std::max<int64_t>(1, kDirectBlockBytes / piece) * piece;
-  // (Each slot starts aligned: per_io, whole pieces of rows, need not be a multiple of kDirectAlign.
-  // direct_read_buffer_bytes counts the same.)
-  const int64_t slot_bytes = (per_io + 2 * kDirectAlign + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  // (per_io, whole pieces of rows, need not be a multiple of kDirectAlign: each slot starts aligned.)
+  const int64_t slot_bytes = direct_read_slot_bytes(per_io);
   thread_local AlignedBuffer buffers;
   thread_local AioContext aio;
   const aio_context_t ctx = aio.get();

@@ -38,11 +38,18 @@ DirectReadResult direct_read(int fd, int64_t off, int64_t bytes, int64_t piece, 
                              const std::function<void(int64_t first, int64_t n, const uint8_t* src)>& take,
                              std::string* error, int64_t* error_at, int64_t* in_place = nullptr);
 
+// One slot of a thread's buffer for I/O blocks of `per_io` bytes: the block and the aligned file
+// span around it (a margin of kDirectAlign on each side), rounded so that every slot starts aligned.
+inline int64_t direct_read_slot_bytes(int64_t per_io) {
+  return (per_io + 2 * kDirectAlign + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+}
+
 // The memory direct_read holds for good in each thread that calls it, for pieces of at most `piece`
-// bytes: kDirectBlocksInFlight I/O blocks with their alignment margins, in whole (huge) pages.
+// bytes: kDirectBlocksInFlight slots of blocks of at most max(kDirectBlockBytes, piece), in whole
+// (huge) pages.
 inline int64_t direct_read_buffer_bytes(int64_t piece) {
   const int64_t per_io = piece > kDirectBlockBytes ? piece : kDirectBlockBytes;
-  return host_pages_bytes(kDirectBlocksInFlight * ((per_io + 3 * kDirectAlign - 1) / kDirectAlign * kDirectAlign));
+  return host_pages_bytes(kDirectBlocksInFlight * direct_read_slot_bytes(per_io));
 }
 
 // Whether direct_read reads a range at file offset `off` straight into `dst`.
