@@ -75,6 +75,7 @@ namespace {
 // stays in the sum (sum2 never falls below 0).
 enum class Apply { none, trace, sample };
 constexpr int64_t kSumStrip = 32;
+constexpr int64_t kApplyRows = 8;
 template <Apply apply>
 SEIS_SIMD_INLINE bool sums_body(float* rows, int64_t count, int64_t width, double* sum, double* sum2, double mean,
                                 double inv, const float* col_mean, const float* col_inv) {
@@ -92,15 +93,29 @@ SEIS_SIMD_INLINE bool sums_body(float* rows, int64_t count, int64_t width, doubl
         v[j] = col_inv[j0 + j];
       }
     }
-    for (int64_t t = 0; t < count; ++t) {
-      float* x = rows + t * width + j0;
-      for (int64_t j = 0; j < kSumStrip; ++j) {
-        const float a = x[j];
-        s[j] += a;
-        s2[j] += static_cast<double>(a) * a;
-        if (apply == Apply::trace) x[j] = (a - m[j]) * v[j];
-        if (apply == Apply::sample) x[j] = static_cast<float>((a - mean) * inv);
+    for (int64_t t0 = 0; t0 < count; t0 += kApplyRows) {
+      const int64_t t1 = apply == Apply::none ? count : std::min(count, t0 + kApplyRows);
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* x = rows + t * width + j0;
+        for (int64_t j = 0; j < kSumStrip; ++j) {
+          const float a = x[j];
+          s[j] += a;
+          s2[j] += static_cast<double>(a) * a;
+        }
       }
+      // Those rows of the strip normalised in a loop of their own, while they are in L1 (a few
+      // rows: at a stride of a power of two they all fall in the same sets). With the stores in
+      // the loop above, GCC kept the sums on the stack, a store and a load per row and value.
+      if (apply != Apply::none) {
+        for (int64_t t = t0; t < t1; ++t) {
+          float* x = rows + t * width + j0;
+          for (int64_t j = 0; j < kSumStrip; ++j) {
+            if (apply == Apply::trace) x[j] = (x[j] - m[j]) * v[j];
+            if (apply == Apply::sample) x[j] = static_cast<float>((x[j] - mean) * inv);
+          }
+        }
+      }
+      if (apply == Apply::none) break;
     }
     bool ok = true;
     for (int64_t j = 0; j < kSumStrip; ++j) {
