@@ -42,6 +42,13 @@
 // the reader with direct reads, copied then into place (on holes the kernel zero-fills the buffers
 // with no page cache).
 //
+// --also-split K (issue 13, "many files as fast as one"): the same samples are also written as K files
+// (consecutive runs of samples, with their statistics, beside the file in <file>.split-K/, deleted
+// after unless --keep), and the reader times one epoch of that K-file set ("seisseg_split"; same
+// seed, so the same permutation and bytes), and again keeping at most 2 files open
+// ("seisseg_split_max_open_2": every read of another file reopens it), against the one-file reader
+// of the same run (seisseg_split_over_seisseg).
+//
 // Created files carry /trace_norm and /sample_norm as synth and convert write them (not with
 // --no-norm-stats); --also-without-stored-stats also times a first epoch that computes its own
 // (impl seisseg_no_stored_stats), the two-pass first epoch of a file without them.
@@ -63,6 +70,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -194,6 +202,42 @@ void reset_peak_rss() {
   if (f == nullptr) return;
   std::fputs("5", f);
   std::fclose(f);
+}
+
+// The samples of `set` (one file) as `k` files of consecutive runs of them, in `dir`, with their
+// statistics as synth writes them: the paths, in sample order.
+std::vector<std::string> write_split(const SampleSet& set, int64_t k, const std::string& dir) {
+  const H5SampleFile& in = set.file(0);
+  const int64_t n = set.size(), h = set.height(), w = set.width();
+  if (k < 2 || k > n) throw UsageError("--also-split " + std::to_string(k) + " must be in [2, samples]");
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw InputError(dir + ": cannot create the folder");
+  std::vector<float> d(static_cast<size_t>(h * w));
+  std::vector<uint8_t> l(static_cast<size_t>(h * w));
+  std::vector<std::string> paths;
+  for (int64_t f = 0; f < k; ++f) {
+    const int64_t i0 = n * f / k, i1 = n * (f + 1) / k;
+    char name[32];
+    std::snprintf(name, sizeof name, "/part-%03lld.h5", static_cast<long long>(f));
+    paths.push_back(dir + name);
+    H5SampleWriter::Options o;
+    o.n = i1 - i0;
+    o.height = h;
+    o.width = w;
+    o.with_label = set.has_label();
+    o.norm_stats = in.info().has_trace_norm;
+    H5SampleWriter wr(paths.back(), o);
+    for (int64_t i = i0; i < i1; ++i) {
+      in.read(i, d.data(), o.with_label ? l.data() : nullptr);
+      wr.write(i - i0, d.data(), o.with_label ? l.data() : nullptr);
+    }
+    wr.commit();
+  }
+  return paths;
+}
+
+// Every file of `set` out of the page cache (bench::evict).
+void evict_set(const SampleSet& set) {
+  for (int f = 0; f < set.num_files(); ++f) evict(set.file(f).info().path);
 }
 
 nlohmann::ordered_json measure_raw(const std::string& path, bool cold) {
@@ -330,16 +374,16 @@ nlohmann::ordered_json measure_fio(const std::string& path, int jobs, bool cold,
 // first epoch, before the file was evicted (cold), so timing them would count bytes never read from
 // the disk (until 2026-12-05 they were timed: cold later epochs then looked up to prefetch/batches
 // per epoch faster than they were, 3/13 with the usual 52 samples in batches of 4).
-nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& set, const SampleReaderOptions& o,
-                                      bool cold, const char* impl = "seisseg", bool later_epoch = false) {
-  if (cold) evict(path);
+nlohmann::ordered_json measure_reader(const SampleSet& set, const SampleReaderOptions& o, bool cold,
+                                      const char* impl = "seisseg", bool later_epoch = false) {
+  if (cold) evict_set(set);
   // Setup (allocating and touching the pinned slots) is timed apart: a training run pays it once.
   const double t_setup = now_s();
   SampleReader reader(set, o);
   int64_t timed = reader.batches_per_epoch();
   if (later_epoch) {
     for (int64_t b = 0; b < reader.batches_per_epoch(); ++b) reader.next_host();
-    if (cold) evict(path);
+    if (cold) evict_set(set);
     const int64_t ahead = std::min<int64_t>(o.prefetch, timed - 1);
     for (int64_t b = 0; b < ahead; ++b) reader.next_host();
     timed -= ahead;
@@ -382,7 +426,9 @@ nlohmann::ordered_json measure_reader(const std::string& path, const SampleSet& 
           {"file_norm_stats", set.file(0).info().has_trace_norm},
           {"use_stored_stats", o.use_stored_stats},
           {"norm_stats_stored", reader.norm_stats_stored() - stored_before},
-          {"direct_bytes_in_place", in_place() - in_place_before}};
+          {"direct_bytes_in_place", in_place() - in_place_before},
+          {"files", set.num_files()},
+          {"max_open_files", set.max_open_files()}};
 }
 
 }  // namespace
@@ -395,6 +441,7 @@ int main(int argc, char** argv) {
   bool no_peers = false, keep = false, without_willneed = false, willneed_first = false, sparse_raw = false;
   bool flip = false, bf16_batches = false, no_norm_stats = false, without_stored = false, also_direct = false;
   double sparse_gb = 0;
+  int64_t also_split = 0;
   app.add_option("--file", file, "HDF5 file to read; created (and deleted after) when missing")->capture_default_str();
   app.add_option("--samples", samples, "samples of a created file")->capture_default_str();
   app.add_option("--size", size, "H = W of a created file")->capture_default_str();
@@ -426,7 +473,17 @@ int main(int argc, char** argv) {
                  "stream it once: raw, raw_slots and the reader, with peak resident memory")
       ->check(CLI::PositiveNumber);
   app.add_flag("--sparse-raw", sparse_raw, "with --sparse-gb: also time raw (one thread's sequential read)");
+  app.add_option("--also-split", also_split,
+                 "also write the samples as K files (<file>.split-K/) and time the reader on them, with the default "
+                 "bound on open files and with 2 (impl seisseg_split, seisseg_split_max_open_2)")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
   bool created = false;
+  std::vector<std::string> split_paths;
+  std::string split_dir;
+  auto remove_split = [&] {
+    for (const std::string& f : split_paths) std::remove(f.c_str());
+    if (!split_dir.empty()) ::rmdir(split_dir.c_str());
+  };
   try {
     if (!parse_cli(app, argc, argv)) return 0;
     if (sparse_gb > 0)
@@ -460,6 +517,24 @@ int main(int argc, char** argv) {
     o.augment.flip_receivers = flip;
     o.augment.max_shift = max_shift;
     if (bf16_batches) o.dtype = DType::bf16;
+    std::unique_ptr<SampleSet> split, split_bounded;
+    if (also_split > 0 && sparse_gb == 0) {
+      split_dir = file + ".split-" + std::to_string(also_split);
+      const double t0 = now_s();
+      split_paths = write_split(set, also_split, split_dir);
+      split = std::make_unique<SampleSet>(split_paths);
+      split_bounded = std::make_unique<SampleSet>(split_paths, 2);
+      nlohmann::ordered_json rec = {{"bench", "reader_split_files"},
+                                    {"dir", split_dir},
+                                    {"files", also_split},
+                                    {"bytes", static_cast<int64_t>(0)},
+                                    {"seconds", now_s() - t0}};
+      int64_t bytes = 0;
+      for (const std::string& f : split_paths) bytes += file_size(f);
+      rec["bytes"] = bytes;
+      std::printf("%s\n", rec.dump().c_str());
+      std::fflush(stdout);
+    }
     std::string script = "benchmarks/reader_peers.py";
     if (!file_exists(script)) script = std::string(SEIS_SOURCE_DIR) + "/" + script;
 
@@ -481,12 +556,12 @@ int main(int argc, char** argv) {
       const nlohmann::ordered_json slots = measure_raw_slots(file, set, o, true);
       if (!slots.is_null()) emit(slots);
       reset_peak_rss();
-      emit(measure_reader(file, set, o, true));
+      emit(measure_reader(set, o, true));
       if (without_stored) {
         SampleReaderOptions own = o;
         own.use_stored_stats = false;
         reset_peak_rss();
-        emit(measure_reader(file, set, own, true, "seisseg_no_stored_stats"));
+        emit(measure_reader(set, own, true, "seisseg_no_stored_stats"));
       }
       if (also_direct) {
         reset_peak_rss();
@@ -496,10 +571,10 @@ int main(int argc, char** argv) {
         direct.direct_io = true;
         direct.direct_into_place = false;
         reset_peak_rss();
-        emit(measure_reader(file, set, direct, true, "seisseg_direct_copied"));
+        emit(measure_reader(set, direct, true, "seisseg_direct_copied"));
         direct.direct_into_place = true;
         reset_peak_rss();
-        emit(measure_reader(file, set, direct, true, "seisseg_direct"));
+        emit(measure_reader(set, direct, true, "seisseg_direct"));
       }
       nlohmann::ordered_json ratio = {{"bench", "reader_ratio"}, {"mode", "sparse"}};
       for (const char* peer : {"raw", "raw_slots", "seisseg_no_stored_stats"}) {
@@ -540,17 +615,25 @@ int main(int argc, char** argv) {
       // (e.g. reclaim after the peers) from the hints' own.
       SampleReaderOptions plain = o;
       plain.will_need = false;
-      if (without_willneed && !willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
-      emit(measure_reader(file, set, o, cold));
+      if (without_willneed && !willneed_first) emit(measure_reader(set, plain, cold, "seisseg_no_willneed"));
+      emit(measure_reader(set, o, cold));
       if (without_stored) {
         SampleReaderOptions own = o;
         own.use_stored_stats = false;
-        emit(measure_reader(file, set, own, cold, "seisseg_no_stored_stats"));
+        emit(measure_reader(set, own, cold, "seisseg_no_stored_stats"));
       }
-      if (without_willneed && willneed_first) emit(measure_reader(file, set, plain, cold, "seisseg_no_willneed"));
+      if (without_willneed && willneed_first) emit(measure_reader(set, plain, cold, "seisseg_no_willneed"));
       // A training run's later epochs: the statistics kept, each block normalised as it arrives
       // (cold: the file evicted again after the first epoch, as a dataset larger than memory is).
-      emit(measure_reader(file, set, o, cold, "seisseg_later_epoch", true));
+      emit(measure_reader(set, o, cold, "seisseg_later_epoch", true));
+      if (split) {
+        // The same samples as many files (warm: each read once into the page cache first).
+        if (!cold) {
+          for (const std::string& f : split_paths) bench::raw_read(f);
+        }
+        emit(measure_reader(*split, o, cold, "seisseg_split"));
+        emit(measure_reader(*split_bounded, o, cold, "seisseg_split_max_open_2"));
+      }
       if (also_direct) {
         // The same around the page cache (O_DIRECT, 4 MiB blocks): against fio_direct cold; warm,
         // it reads the disk again where the others read the page cache.
@@ -559,10 +642,10 @@ int main(int argc, char** argv) {
         SampleReaderOptions direct = o;
         direct.direct_io = true;
         direct.direct_into_place = false;
-        emit(measure_reader(file, set, direct, cold, "seisseg_direct_copied"));
+        emit(measure_reader(set, direct, cold, "seisseg_direct_copied"));
         direct.direct_into_place = true;
-        emit(measure_reader(file, set, direct, cold, "seisseg_direct"));
-        emit(measure_reader(file, set, direct, cold, "seisseg_direct_later_epoch", true));
+        emit(measure_reader(set, direct, cold, "seisseg_direct"));
+        emit(measure_reader(set, direct, cold, "seisseg_direct_later_epoch", true));
       }
       if (!no_peers) {
         for (const char* impl : {"h5py_generator", "dataloader"}) {
@@ -593,9 +676,10 @@ int main(int argc, char** argv) {
       if (gbs.count("fio_direct") && gbs.count("fio") && gbs["fio"] > 0) {
         ratio["fio_direct_over_fio"] = gbs["fio_direct"] / gbs["fio"];
       }
-      for (const char* ours_too :
-           {"seisseg_later_epoch", "seisseg_no_stored_stats", "seisseg_direct", "seisseg_direct_later_epoch"}) {
-        for (const char* peer : {"raw_slots", "fio_direct", "raw_slots_direct", "seisseg_direct_copied"}) {
+      for (const char* ours_too : {"seisseg_later_epoch", "seisseg_no_stored_stats", "seisseg_direct",
+                                   "seisseg_direct_later_epoch", "seisseg_split", "seisseg_split_max_open_2"}) {
+        for (const char* peer : {"raw_slots", "fio_direct", "raw_slots_direct", "seisseg_direct_copied", "seisseg"}) {
+          if (std::string(peer) == "seisseg" && std::string(ours_too).rfind("seisseg_split", 0) != 0) continue;
           if (gbs.count(ours_too) && gbs.count(peer) && gbs[peer] > 0) {
             ratio[std::string(ours_too) + "_over_" + peer] = gbs[ours_too] / gbs[peer];
           }
@@ -606,9 +690,11 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_reader: %s\n", e.what());
+    if (!keep) remove_split();
     if (created && !keep) std::remove(file.c_str());
     return 1;
   }
+  if (!keep) remove_split();
   if (created && !keep) std::remove(file.c_str());
   return 0;
 }
