@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/dtype.h"
+
 namespace seis {
 
 enum class Normalize { trace, sample, none };
@@ -42,6 +44,8 @@ class GatherNormalizer {
   // reverse), j in [0, count). `row` is a whole source row; dst may be row + x0 when not reverse
   // (each value is computed from the one it replaces), and must not overlap the row otherwise.
   void apply_row(const float* row, float* dst, int64_t x0, int64_t count, bool reverse) const;
+  // The same values rounded to bf16 as they are stored (round_to_bf16 of apply_row's, in one pass).
+  void apply_row(const float* row, bf16* dst, int64_t x0, int64_t count, bool reverse) const;
   // `count` whole rows normalised in place: apply_row of each row onto itself. reverse: each row
   // also reversed (what apply_row(row, dst, 0, width, true) writes, without a second row).
   void apply_rows_in_place(float* rows, int64_t count, bool reverse = false) const;

@@ -103,13 +103,13 @@ std::string i2s(int64_t v) { return std::to_string(v); }
 }  // namespace
 
 // A worker's own memory: the full gather when cropping, writing bf16 or shifting, one row for in-place
-// moves, one output row in f32 before its rounding to bf16, the sums.
+// moves, the sums.
 struct SampleReader::Scratch {
   // The f32 gather, left uninitialised: the pages of a gather this large (malloc maps it fresh) are
   // only backed by memory once a read writes them (a later epoch's blocks, read to its start, touch
   // its first one or two MiB).
   std::unique_ptr<float[]> data;
-  std::vector<float> data_row, out_row;
+  std::vector<float> data_row;
   std::vector<uint8_t> label, label_row, valid;  // valid: the sample's /trace_valid [W]
   GatherNormalizer norm;
   GatherNormalizer check;     // the sums of a sample normalised with stored statistics, to check them
@@ -352,7 +352,6 @@ void SampleReader::worker_main() {
   if (scratch_bytes_ > 0) scratch.data.reset(new float[static_cast<size_t>(pix)]);
   if (cropping() && source_.has_label()) scratch.label.resize(static_cast<size_t>(pix));
   scratch.data_row.resize(static_cast<size_t>(source_.width()));
-  if (opt_.dtype == DType::bf16) scratch.out_row.resize(static_cast<size_t>(out_w_));
   scratch.label_row.resize(static_cast<size_t>(source_.width()));
   for (;;) {
     int64_t seq = 0, row = 0;
@@ -471,7 +470,6 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
   // or a time shift), each row with a place in the output is normalised, flipped, cropped and
   // rounded into it from the block, read to the scratch gather's start.
   const bool rows_stay = !crop && !bf16_out && p.shift == 0;
-  float* out_row = bf16_out ? scratch.out_row.data() : nullptr;
   // The output row that source row t goes to, or -1 (out[i] = in[t0 + i - shift], as place_rows).
   auto out_index = [&](int64_t t) -> int64_t {
     int64_t i = t - p.t0 + p.shift;
@@ -485,9 +483,7 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       if (i < 0) continue;
       const float* from = rows + (t - r0) * w;
       if (bf16_out) {
-        with.apply_row(from, out_row, p.x0, p.ow, p.flip);
-        bf16* to = dst_bf16 + i * p.ow;
-        round_to_bf16(out_row, p.ow, to);
+        with.apply_row(from, dst_bf16 + i * p.ow, p.x0, p.ow, p.flip);
       } else {
         with.apply_row(from, dst_data + i * p.ow, p.x0, p.ow, p.flip);
       }
@@ -650,13 +646,11 @@ void SampleReader::process_sample(int64_t seq, int64_t row, const std::vector<in
       }
     }
   } else if (bf16_out) {
-    // From the f32 gather to the slot's bf16 rows: each row normalised, then rounded while in cache.
+    // From the f32 gather to the slot's bf16 rows: each row normalised and rounded as it is stored.
     Placement pd = p;
     pd.in_place = false;
-    place_rows(pd, data, dst_bf16, scratch.data_row.data(), [&](const float* from, bf16* to) {
-      row_norm.apply_row(from, out_row, p.x0, p.ow, p.flip);
-      round_to_bf16(out_row, p.ow, to);
-    });
+    place_rows(pd, data, dst_bf16, scratch.data_row.data(),
+               [&](const float* from, bf16* to) { row_norm.apply_row(from, to, p.x0, p.ow, p.flip); });
   } else if (moved || (opt_.normalize != Normalize::none && !known)) {
     place_rows(p, data, dst_data, scratch.data_row.data(),
                [&](const float* from, float* to) { row_norm.apply_row(from, to, p.x0, p.ow, p.flip); });

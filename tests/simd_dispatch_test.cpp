@@ -222,6 +222,13 @@ TEST(SimdDispatch, NormalisationGivesTheBaselinesBits) {
       for (int64_t t = 0; t < h; ++t) {
         norm.apply_row(gather.data() + t * w, cropped.data() + t * (w - 10), 3, w - 10, t % 2 == 1);
       }
+      // Into bf16 rows: the float32 values rounded as round_to_bf16 rounds them.
+      std::vector<bf16> cropped16(cropped.size()), want16(cropped.size());
+      for (int64_t t = 0; t < h; ++t) {
+        norm.apply_row(gather.data() + t * w, cropped16.data() + t * (w - 10), 3, w - 10, t % 2 == 1);
+      }
+      round_to_bf16(cropped.data(), static_cast<int64_t>(cropped.size()), want16.data());
+      EXPECT_EQ(std::memcmp(cropped16.data(), want16.data(), want16.size() * sizeof(bf16)), 0);
       if (l == SimdLevel::baseline) {
         want_rows = rows;
         want_flipped = flipped;
