@@ -204,35 +204,36 @@ void reset_peak_rss() {
   std::fclose(f);
 }
 
-// The samples of `set` (one file) as `k` files of consecutive runs of them, in `dir`, with their
-// statistics as synth writes them: the paths, in sample order.
-std::vector<std::string> write_split(const SampleSet& set, int64_t k, const std::string& dir) {
+// The samples of `set` (one file) as `k` files of consecutive runs of them, in `dir`: float32 and
+// uncompressed as H5SampleWriter writes them, with statistics it computes when the file has them.
+// Each file's path is appended to *paths before it is written (so that the caller can remove what a
+// failure left), in sample order. The same bytes as the file's for a file of that layout (as
+// bench_reader creates them); a float16, compressed or padded --file gives other work per sample.
+void write_split(const SampleSet& set, int64_t k, const std::string& dir, std::vector<std::string>* paths) {
   const H5SampleFile& in = set.file(0);
   const int64_t n = set.size(), h = set.height(), w = set.width();
   if (k < 2 || k > n) throw UsageError("--also-split " + std::to_string(k) + " must be in [2, samples]");
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw InputError(dir + ": cannot create the folder");
   std::vector<float> d(static_cast<size_t>(h * w));
   std::vector<uint8_t> l(static_cast<size_t>(h * w));
-  std::vector<std::string> paths;
   for (int64_t f = 0; f < k; ++f) {
     const int64_t i0 = n * f / k, i1 = n * (f + 1) / k;
     char name[32];
     std::snprintf(name, sizeof name, "/part-%03lld.h5", static_cast<long long>(f));
-    paths.push_back(dir + name);
+    paths->push_back(dir + name);
     H5SampleWriter::Options o;
     o.n = i1 - i0;
     o.height = h;
     o.width = w;
     o.with_label = set.has_label();
     o.norm_stats = in.info().has_trace_norm;
-    H5SampleWriter wr(paths.back(), o);
+    H5SampleWriter wr(paths->back(), o);
     for (int64_t i = i0; i < i1; ++i) {
       in.read(i, d.data(), o.with_label ? l.data() : nullptr);
       wr.write(i - i0, d.data(), o.with_label ? l.data() : nullptr);
     }
     wr.commit();
   }
-  return paths;
 }
 
 // Every file of `set` out of the page cache (bench::evict).
@@ -486,6 +487,9 @@ int main(int argc, char** argv) {
   };
   try {
     if (!parse_cli(app, argc, argv)) return 0;
+    if (also_split > 0 && sparse_gb > 0) {
+      throw UsageError("--also-split is for files read cold and warm, not with --sparse-gb");
+    }
     if (sparse_gb > 0)
       samples = static_cast<int64_t>(std::ceil(sparse_gb * 1e9 / static_cast<double>(size * size * 5)));
     if (!file_exists(file)) {
@@ -518,20 +522,19 @@ int main(int argc, char** argv) {
     o.augment.max_shift = max_shift;
     if (bf16_batches) o.dtype = DType::bf16;
     std::unique_ptr<SampleSet> split, split_bounded;
-    if (also_split > 0 && sparse_gb == 0) {
+    if (also_split > 0) {
       split_dir = file + ".split-" + std::to_string(also_split);
       const double t0 = now_s();
-      split_paths = write_split(set, also_split, split_dir);
+      write_split(set, also_split, split_dir, &split_paths);
       split = std::make_unique<SampleSet>(split_paths);
       split_bounded = std::make_unique<SampleSet>(split_paths, 2);
-      nlohmann::ordered_json rec = {{"bench", "reader_split_files"},
-                                    {"dir", split_dir},
-                                    {"files", also_split},
-                                    {"bytes", static_cast<int64_t>(0)},
-                                    {"seconds", now_s() - t0}};
       int64_t bytes = 0;
       for (const std::string& f : split_paths) bytes += file_size(f);
-      rec["bytes"] = bytes;
+      const nlohmann::ordered_json rec = {{"bench", "reader_split_files"},
+                                          {"dir", split_dir},
+                                          {"files", also_split},
+                                          {"bytes", bytes},
+                                          {"seconds", now_s() - t0}};
       std::printf("%s\n", rec.dump().c_str());
       std::fflush(stdout);
     }

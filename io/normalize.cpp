@@ -69,8 +69,9 @@ namespace {
 // AVX2; 32 traces measured faster than 16 or 64 at both).
 //
 // With `apply` (Apply::trace or Apply::sample), each value is also replaced by its normalised value
-// with the statistics given (mean/inv, or col_mean/col_inv), as normalize_row computes it, in the
-// same pass. Returns whether every sum2 is finite, which it is exactly when every value added so far
+// with the statistics given (mean/inv, or col_mean/col_inv), as normalize_row computes it: each
+// strip's rows in groups of kApplyRows, summed, then normalised while they are in L1. Returns
+// whether every sum2 is finite, which it is exactly when every value added so far
 // is: x * x of a finite float is at most 1.2e77 in double, and of NaN or Inf is NaN or Inf, which
 // stays in the sum (sum2 never falls below 0).
 enum class Apply { none, trace, sample };
@@ -352,8 +353,8 @@ void GatherNormalizer::apply_row(const float* row, float* dst, int64_t x0, int64
 }
 
 void GatherNormalizer::apply_row(const float* row, bf16* dst, int64_t x0, int64_t count, bool reverse) const {
-  // Per trace and unflipped, normalised and rounded in one loop (one core, rows of 4096: 23.2 GB/s of
-  // float32 at AVX-512 against 12.8 for the two loops, 16.0 against 11.6 at AVX2). Flipped, or per
+  // Per trace and unflipped, normalised and rounded in one loop (one core, rows of 4096: 23.0 GB/s of
+  // float32 at AVX-512 against 12.8 for the two loops, 15.9 against 11.6 at AVX2). Flipped, or per
   // sample, GCC's one loop is slower than two at most levels (flipped: 3.6-5.2 against 11-13 at
   // AVX2 and AVX-512): float32 pieces that stay in L1, each rounded after.
   if (mode_ == Normalize::trace && !reverse) {

@@ -36,15 +36,17 @@ class GatherNormalizer {
   bool add_rows(const float* rows, int64_t count);
   // add_rows, and the same rows normalised in place with `with`'s statistics (a normaliser of the same
   // mode and width whose statistics are known: as with.apply_rows_in_place(rows, count, reverse)
-  // writes them), in the same pass over them: the sums of a gather normalised with statistics that
-  // are to be checked against them.
+  // writes them), while they are in cache (unflipped: a few rows summed, then normalised, strip by
+  // strip; flipped: the block summed, then normalised and reversed): the sums of a gather normalised
+  // with statistics that are to be checked against them.
   bool add_rows_normalizing(float* rows, int64_t count, const GatherNormalizer& with, bool reverse);
   void finish();  // after the last row
   // dst[j] = the normalised value of column x = x0 + j of `row` (x = width - 1 - x0 - j when
   // reverse), j in [0, count). `row` is a whole source row; dst may be row + x0 when not reverse
   // (each value is computed from the one it replaces), and must not overlap the row otherwise.
   void apply_row(const float* row, float* dst, int64_t x0, int64_t count, bool reverse) const;
-  // The same values rounded to bf16 as they are stored (round_to_bf16 of apply_row's, in one pass).
+  // The same values rounded to bf16 (round_to_bf16 of apply_row's): per trace and unflipped in one
+  // loop, otherwise through float32 pieces on the stack.
   void apply_row(const float* row, bf16* dst, int64_t x0, int64_t count, bool reverse) const;
   // `count` whole rows normalised in place: apply_row of each row onto itself. reverse: each row
   // also reversed (what apply_row(row, dst, 0, width, true) writes, without a second row).

@@ -249,16 +249,24 @@ TEST(SimdDispatch, NormalisationGivesTheBaselinesBits) {
         ASSERT_TRUE(norm.apply_finite_rows_in_place(checked.data() + r0 * w, n, false));
         ASSERT_TRUE(norm.apply_finite_rows_in_place(checked_flipped.data() + r0 * w, n, true));
       }
-      GatherNormalizer again(mode, w);
+      GatherNormalizer again(mode, w), whole(mode, w);
       again.begin();
       ASSERT_TRUE(again.add_rows_normalizing(fused_flipped.data(), h, norm, true));
+      // All h rows at once, unflipped: the strips' groups of rows after the first, and a short last one.
+      whole.begin();
+      std::vector<float> fused_whole = gather;
+      ASSERT_TRUE(whole.add_rows_normalizing(fused_whole.data(), h, norm, false));
       sums.finish();
       again.finish();
+      whole.finish();
       if (mode != Normalize::none) {
         EXPECT_TRUE(sums.stats(Normalize::trace).same_bits(norm.stats(Normalize::trace)));
         EXPECT_TRUE(sums.stats(Normalize::sample).same_bits(norm.stats(Normalize::sample)));
         EXPECT_TRUE(again.stats(Normalize::sample).same_bits(norm.stats(Normalize::sample)));
+        EXPECT_TRUE(whole.stats(Normalize::trace).same_bits(norm.stats(Normalize::trace)));
+        EXPECT_TRUE(whole.stats(Normalize::sample).same_bits(norm.stats(Normalize::sample)));
       }
+      EXPECT_TRUE(same_bits(fused_whole, rows));
       EXPECT_TRUE(same_bits(fused, rows));
       EXPECT_TRUE(same_bits(fused_flipped, flipped));
       EXPECT_TRUE(same_bits(checked, rows));
@@ -272,7 +280,7 @@ TEST(SimdDispatch, NormalisationGivesTheBaselinesBits) {
 // squares do not overflow the double sums).
 TEST(SimdDispatch, FusedPassesFindEveryNonFiniteValue) {
   SimdLevelGuard guard;
-  const int64_t h = 9, w = 70;  // two strips of 32 traces and 6 after them
+  const int64_t h = 9, w = 71;  // two strips of 32 traces and 7 after them; a middle column when flipped
   std::vector<float> gather = hostile_values(h * w, 21, true);
   for (int64_t j = 0; j < w; ++j) gather[static_cast<size_t>(4 * w + j)] = j % 2 ? -FLT_MAX : FLT_MAX;
   for (const SimdLevel l : levels_here()) {
