@@ -133,7 +133,7 @@ void convert_hdf5(const std::string& in, const std::string& out) {
   for (const std::string& s : copied.skipped) {
     std::fprintf(stderr, "seisseg convert: warning: %s: not copied: %s\n", in.c_str(), s.c_str());
   }
-  const double gb = static_cast<double>(src.bytes_per_sample() * n) / 1e9;
+  const double gb = static_cast<double>(src.bytes_per_sample()) * static_cast<double>(n) / 1e9;
   std::string label_text = "no labels";
   if (labels) {
     label_text =

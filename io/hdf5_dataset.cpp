@@ -375,6 +375,7 @@ struct H5SampleFile::Impl {
     info.height = shape[1];
     info.width = shape[2];
     if (info.n == 0 || info.height == 0 || info.width == 0) fail("is empty: /data has shape " + shape_str(shape));
+    h5_check_sample_addressable(info.height, info.width, info.path);  // (a sample's sizes below are int64)
     check_type(data, false);
     info.data_type = data.type;
     if (H5Lexists(file.get(), "label", H5P_DEFAULT) > 0) {

@@ -222,6 +222,15 @@ std::vector<int64_t> h5_shape(hid_t dset, const std::string& path, const std::st
   return std::vector<int64_t>(d.begin(), d.end());
 }
 
+void h5_check_sample_addressable(int64_t height, int64_t width, const std::string& path) {
+  // (In long double: the product may pass int64.)
+  if (static_cast<long double>(height) * static_cast<long double>(width) * 16.0L >=
+      static_cast<long double>(int64_t{1} << 62)) {
+    throw InputError(path + ": /data declares gathers of " + std::to_string(height) + " x " + std::to_string(width) +
+                     " values, more than 64-bit byte counts can address");
+  }
+}
+
 void h5_dt_dx(const std::map<std::string, std::string>& attributes, double* dt, double* dx) {
   for (const char* key : {"dt", "dx"}) {
     auto it = attributes.find(key);

@@ -103,6 +103,11 @@ Hid h5_open_readonly(const std::string& path, int64_t* file_bytes);
 // The shape of an open dataset (InputError "path: /name: ..." when it cannot be read, or when a
 // dimension does not fit int64: every size in io/ is int64).
 std::vector<int64_t> h5_shape(hid_t dset, const std::string& path, const std::string& name);
+// InputError naming `path` when one sample of `height` x `width` values, at up to 16 bytes each
+// (data and label together), could pass an int64 byte count: a sample's sizes and offsets are such
+// products, and only a file declaring sizes it cannot hold comes near (chunks never written read
+// as fill values, so the file itself may be small).
+void h5_check_sample_addressable(int64_t height, int64_t width, const std::string& path);
 
 // A table's compound type: the caller's struct layout (memory) or packed little-endian (file).
 Hid h5_table_type(const H5TableSpec& spec, bool file_layout);

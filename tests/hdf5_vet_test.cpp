@@ -200,6 +200,17 @@ TEST(Vet, VeryWideGatherIsOneLine) {
                        "chunk) can hold\n");
 }
 
+// A fuzz finding (tests/data/hdf5/SOURCE.md): gathers of 1 x 8845070288275111944 values, whose bytes
+// overflowed int64 in H5SampleFile's open (UBSan in the vetting child): one line, exit 1.
+TEST(Vet, GathersPastInt64ByteCountsAreOneLine) {
+  const std::string path = std::string(SEIS_SOURCE_DIR) + "/tests/data/hdf5/overflow_gathers.h5";
+  const auto r = test::run_command(std::string(SEISSEG_BIN) + " info " + path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "seisseg info: " + path +
+                       ": /data declares gathers of 1 x 8845070288275111944 values, more than 64-bit byte counts can "
+                       "address\n");
+}
+
 TEST(Vet, SoundFilesOpenAndReadAsBefore) {
   H5SampleFile g(gathers_file());
   EXPECT_EQ(g.info().n, 2);
