@@ -228,51 +228,46 @@ SEIS_SIMD_VARIANTS(bool, normalize_rows_finite_dispatch,
                     float* rows, int64_t count, bool reverse),
                    (mode, mean, inv, col_mean, col_inv, width, rows, count, reverse))
 
-// GatherNormalizer::apply_row, given its statistics: into float32 rows, or rounded to bf16 as each
-// value is stored (the bits of round_to_bf16 after the float32 row, without the row).
-template <class Out>
-SEIS_SIMD_INLINE void normalized_row(Normalize mode, double mean, double inv, const float* col_mean,
-                                     const float* col_inv, int64_t width, const float* row, Out* dst, int64_t x0,
-                                     int64_t count, bool reverse) {
-  if (mode == Normalize::none) {
-    if (!reverse) {
-      for (int64_t j = 0; j < count; ++j) store(dst + j, row[x0 + j]);
-    } else {
-      for (int64_t j = 0; j < count; ++j) store(dst + j, row[width - 1 - x0 - j]);
-    }
-  } else if (mode == Normalize::sample) {
-    if (!reverse) {
-      for (int64_t j = 0; j < count; ++j) store(dst + j, static_cast<float>((row[x0 + j] - mean) * inv));
-    } else {
-      for (int64_t j = 0; j < count; ++j) store(dst + j, static_cast<float>((row[width - 1 - x0 - j] - mean) * inv));
-    }
-  } else if (!reverse) {
-    for (int64_t j = 0; j < count; ++j) store(dst + j, (row[x0 + j] - col_mean[x0 + j]) * col_inv[x0 + j]);
-  } else {
-    for (int64_t j = 0; j < count; ++j) {
-      const int64_t x = width - 1 - x0 - j;
-      store(dst + j, (row[x] - col_mean[x]) * col_inv[x]);
-    }
-  }
-}
+// GatherNormalizer::apply_row, given its statistics.
 SEIS_SIMD_INLINE void normalize_row_body(Normalize mode, double mean, double inv, const float* col_mean,
                                          const float* col_inv, int64_t width, const float* row, float* dst, int64_t x0,
                                          int64_t count, bool reverse) {
-  normalized_row(mode, mean, inv, col_mean, col_inv, width, row, dst, x0, count, reverse);
+  if (mode == Normalize::none) {
+    if (!reverse) {
+      for (int64_t j = 0; j < count; ++j) dst[j] = row[x0 + j];
+    } else {
+      for (int64_t j = 0; j < count; ++j) dst[j] = row[width - 1 - x0 - j];
+    }
+  } else if (mode == Normalize::sample) {
+    if (!reverse) {
+      for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<float>((row[x0 + j] - mean) * inv);
+    } else {
+      for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<float>((row[width - 1 - x0 - j] - mean) * inv);
+    }
+  } else if (!reverse) {
+    for (int64_t j = 0; j < count; ++j) dst[j] = (row[x0 + j] - col_mean[x0 + j]) * col_inv[x0 + j];
+  } else {
+    for (int64_t j = 0; j < count; ++j) {
+      const int64_t x = width - 1 - x0 - j;
+      dst[j] = (row[x] - col_mean[x]) * col_inv[x];
+    }
+  }
 }
 SEIS_SIMD_VARIANTS(void, normalize_row,
                    (Normalize mode, double mean, double inv, const float* col_mean, const float* col_inv, int64_t width,
                     const float* row, float* dst, int64_t x0, int64_t count, bool reverse),
                    (mode, mean, inv, col_mean, col_inv, width, row, dst, x0, count, reverse))
-SEIS_SIMD_INLINE void normalize_row_bf16_body(Normalize mode, double mean, double inv, const float* col_mean,
-                                              const float* col_inv, int64_t width, const float* row, bf16* dst,
-                                              int64_t x0, int64_t count, bool reverse) {
-  normalized_row(mode, mean, inv, col_mean, col_inv, width, row, dst, x0, count, reverse);
+
+// Per trace and unflipped, into bf16: normalize_row's value, rounded as it is stored (the bits of
+// round_to_bf16 after the float32 row, without the row).
+SEIS_SIMD_INLINE void normalize_trace_row_bf16_body(const float* col_mean, const float* col_inv, const float* row,
+                                                    bf16* dst, int64_t x0, int64_t count) {
+  for (int64_t j = 0; j < count; ++j) dst[j] = to_bf16((row[x0 + j] - col_mean[x0 + j]) * col_inv[x0 + j]);
 }
-SEIS_SIMD_VARIANTS(void, normalize_row_bf16,
-                   (Normalize mode, double mean, double inv, const float* col_mean, const float* col_inv, int64_t width,
-                    const float* row, bf16* dst, int64_t x0, int64_t count, bool reverse),
-                   (mode, mean, inv, col_mean, col_inv, width, row, dst, x0, count, reverse))
+SEIS_SIMD_VARIANTS(void, normalize_trace_row_bf16,
+                   (const float* col_mean, const float* col_inv, const float* row, bf16* dst, int64_t x0,
+                    int64_t count),
+                   (col_mean, col_inv, row, dst, x0, count))
 
 // Both modes' statistics from per-trace sums over `rows` rows (GatherNormalizer::finish).
 void stats_from_sums(int64_t rows, int64_t width, const double* sum, const double* sum2, float* col_mean,
@@ -358,7 +353,7 @@ void GatherNormalizer::apply_row(const float* row, bf16* dst, int64_t x0, int64_
   // sample, GCC's one loop is slower than two at most levels (flipped: 3.6-5.2 against 11-13 at
   // AVX2 and AVX-512): float32 pieces that stay in L1, each rounded after.
   if (mode_ == Normalize::trace && !reverse) {
-    normalize_row_bf16(mode_, mean_, inv_, col_mean_.data(), col_inv_.data(), width_, row, dst, x0, count, false);
+    normalize_trace_row_bf16(col_mean_.data(), col_inv_.data(), row, dst, x0, count);
     return;
   }
   constexpr int64_t kPiece = 512;
