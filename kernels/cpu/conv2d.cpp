@@ -35,6 +35,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/cpu/conv2d_direct.h"
 #include "kernels/cuda/conv2d_workspace.h"
 
 namespace seis::cpu {
@@ -263,7 +264,7 @@ void conv_same(int64_t n, const Geometry& g, const ConvJoined<const T>& src, con
   constexpr bool kWide = std::is_same_v<T, float>;
   const int64_t rows = n * g.h, rrc = g.rrc();
   // src itself is the column matrix of an unmasked, unrounded fp32 1x1 conv.
-  const bool direct = kWide && g.r == 1 && mask == nullptr && math == ConvMath::f32 && src.join == ConvJoin::none;
+  const bool src_is_cols = kWide && g.r == 1 && mask == nullptr && math == ConvMath::f32 && src.join == ConvJoin::none;
   const bool plain_out = dst.join == ConvJoin::none;
   const Chunking ch = make_chunking(rows, g.w, rrc, dst.join == ConvJoin::upsampled);
 #pragma omp parallel
@@ -275,7 +276,7 @@ void conv_same(int64_t n, const Geometry& g, const ConvJoined<const T>& src, con
       const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
       const int64_t p0 = row0 * g.w, np = (row1 - row0) * g.w;
       const float* a = col;
-      if (direct) {
+      if (src_is_cols) {
         a = reinterpret_cast<const float*>(src.a) + p0 * g.cin;
       } else {
         gather_rows(g, src, mask, row0, row1, col, math);
@@ -300,31 +301,193 @@ void conv_same(int64_t n, const Geometry& g, const ConvJoined<const T>& src, con
   }
 }
 
+// ---- The direct path (kernels/cpu/conv2d_direct.h) ----
+
+// Floats per channel of a staged row.
+int64_t staged_stride(int64_t width) {
+  return (width + direct::kRowGroup - 1) / direct::kRowGroup * direct::kRowGroup + 2;
+}
+
+// Whether a conv of geometry g runs the direct kernel of `isa`: 3x3, output channels in whole
+// register blocks. (On the 2-core build machine with AVX-512 it was faster than im2col + sgemm at
+// every conv of the 5-level UNet at 256x256, 8 to 128 output channels: benchmarks/results/README.md.)
+bool runs_direct(const Geometry& g, direct::Isa isa) {
+  return isa != direct::Isa::none && g.r == 3 && g.cout % direct::k_block(isa) == 0 && g.w > 0;
+}
+
+// Stages image row `row` (= n * H + h) of the conv input as [cin][stride] floats, channel by
+// channel: column j holds image column j - 1, the others zero. The values are im2col's: widened,
+// masked by (mask > 0) when mask is not null (src not joined), rounded to `math`, joined parts read
+// where they lie.
+template <typename T>
+void stage_row(const Geometry& g, const ConvJoined<const T>& x, const T* mask, int64_t row, int64_t stride, float* out,
+               ConvMath math) {
+  const int64_t W = g.w, C = g.cin;
+  for (int64_t c = 0; c < C; ++c) {
+    float* o = out + c * stride;
+    o[0] = 0.0f;
+    std::fill(o + 1 + W, o + stride, 0.0f);
+  }
+  auto put = [&](int64_t w, int64_t c, float v) {
+    out[c * stride + 1 + w] = math == ConvMath::f32 ? v : round_operand(math, v);
+  };
+  if (x.join == ConvJoin::none) {
+    const T* src = x.a + row * W * C;
+    const T* m = mask != nullptr ? mask + row * W * C : nullptr;
+    for (int64_t w = 0; w < W; ++w)
+      for (int64_t c = 0; c < C; ++c) {
+        const float v = to_float(src[w * C + c]);
+        put(w, c, m == nullptr || to_float(m[w * C + c]) > 0.0f ? v : 0.0f);
+      }
+  } else if (x.join == ConvJoin::concat) {
+    const int64_t cb = x.cb, ca = C - cb;
+    const T* ra = x.a + row * W * ca;
+    const T* rb = x.b + row * W * cb;
+    for (int64_t w = 0; w < W; ++w) {
+      for (int64_t c = 0; c < ca; ++c) put(w, c, to_float(ra[w * ca + c]));
+      for (int64_t c = 0; c < cb; ++c) put(w, ca + c, to_float(rb[w * cb + c]));
+    }
+  } else {  // upsampled: a is [N, H/2, W/2, C]
+    const int64_t n = row / g.h, h = row % g.h;
+    const T* ra = x.a + (n * (g.h / 2) + h / 2) * (W / 2) * C;
+    for (int64_t w = 0; w < W; ++w)
+      for (int64_t c = 0; c < C; ++c) put(w, c, to_float(ra[(w / 2) * C + c]));
+  }
+}
+
+// The filter of a direct conv as [cout / kb][3][3][cin][kb], rounded to `math`, from
+// at(k, r, s, c), the weight of output channel k, tap (r, s), input channel c.
+template <typename At>
+void pack_filter(const Geometry& g, int64_t kb, ConvMath math, float* wpack, At at) {
+  for (int64_t b = 0; b < g.cout / kb; ++b)
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t q = 0; q < 3; ++q)
+        for (int64_t c = 0; c < g.cin; ++c)
+          for (int64_t j = 0; j < kb; ++j)
+            wpack[(((b * 3 + r) * 3 + q) * g.cin + c) * kb + j] = round_operand(math, at(b * kb + j, r, q, c));
+}
+
+void direct_row(direct::Isa isa, const direct::RowArgs& a) {
+#if defined(__x86_64__)
+  if (isa == direct::Isa::avx512) {
+    direct::avx512::conv3x3_row(a);
+    return;
+  }
+  direct::avx2::conv3x3_row(a);
+#else
+  (void)isa;
+  (void)a;
+#endif
+}
+
+// Per-thread buffers of conv_direct: one chunk's staged rows (and the two beside it), and its fp32
+// output when the destination is bf16 or joined.
+struct DirectBuffers {
+  float* staged;
+  float* outs;
+};
+Chunking direct_chunking(int64_t n, const Geometry& g, ConvJoin dst_join) {
+  return make_chunking(n * g.h, 1, g.cin * staged_stride(g.w) + g.w * g.cout, dst_join == ConvJoin::upsampled);
+}
+DirectBuffers take_direct_buffers(Carver& ws, int64_t n, const Geometry& g, bool bf16, ConvJoin dst_join) {
+  const Chunking ch = direct_chunking(n, g, dst_join);
+  const int64_t T = max_threads();
+  DirectBuffers b{};
+  b.staged = ws.take<float>(T * (ch.rows_per_chunk + 2) * g.cin * staged_stride(g.w));
+  if (bf16 || dst_join != ConvJoin::none) b.outs = ws.take<float>(T * ch.rows_per_chunk * g.w * g.cout);
+  return b;
+}
+
+// conv_same's contract, computed by the direct kernel: wpack is the packed, rounded filter
+// (pack_filter with k_block(isa)).
+template <typename T>
+void conv_direct(int64_t n, const Geometry& g, const ConvJoined<const T>& src, const T* mask, const float* wpack,
+                 const float* bias, bool relu, const ConvJoined<T>& dst, const DirectBuffers& buf, ConvMath math,
+                 direct::Isa isa) {
+  constexpr bool kWide = std::is_same_v<T, float>;
+  const int64_t rows = n * g.h, stride = staged_stride(g.w), row_floats = g.cin * stride;
+  const bool plain_out = dst.join == ConvJoin::none;
+  const Chunking ch = direct_chunking(n, g, dst.join);
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num();
+    float* staged = buf.staged + t * (ch.rows_per_chunk + 2) * row_floats;
+    float* outs = kWide && plain_out ? nullptr : buf.outs + t * ch.rows_per_chunk * g.w * g.cout;
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < ch.num_chunks; ++j) {
+      const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
+      // staged + i * row_floats holds row row0 - 1 + i
+      for (int64_t i = 0; i < row1 - row0 + 2; ++i) {
+        const int64_t row = row0 - 1 + i;
+        if (row >= 0 && row < rows) stage_row(g, src, mask, row, stride, staged + i * row_floats, math);
+      }
+      for (int64_t row = row0; row < row1; ++row) {
+        const int64_t h = row % g.h;
+        const float* mid = staged + (row - row0 + 1) * row_floats;
+        direct::RowArgs a{};
+        a.rows[0] = h > 0 ? mid - row_floats : nullptr;
+        a.rows[1] = mid;
+        a.rows[2] = h + 1 < g.h ? mid + row_floats : nullptr;
+        a.stride = stride;
+        a.cin = g.cin;
+        a.width = g.w;
+        a.cout = g.cout;
+        a.wpack = wpack;
+        a.bias = bias;
+        a.relu = relu ? 1 : 0;
+        a.out =
+            outs == nullptr ? reinterpret_cast<float*>(dst.a) + row * g.w * g.cout : outs + (row - row0) * g.w * g.cout;
+        direct_row(isa, a);
+      }
+      if (!plain_out) {
+        store_joined(g, outs, row0, row1, dst);
+      } else if constexpr (!kWide) {
+        const int64_t p0 = row0 * g.w, np = (row1 - row0) * g.w;
+        for (int64_t i = 0; i < np * g.cout; ++i) dst.a[p0 * g.cout + i] = to_bf16(outs[i]);
+      }
+    }
+  }
+}
+
 // The ConvMath a pass rounds to: the call's, where the CUDA kernels round at all.
 ConvMath rounding(const Conv2dShape& s, ConvPass pass, ConvMath math) {
   return cuda::conv_layout::rounds_operands(s, pass) ? math : ConvMath::f32;
 }
 
 // The pieces of each pass's workspace, in order; with a null base only their sizes are summed.
+// A pass's workspace holds the pieces of the path it runs (direct or im2col);
+// conv2d_workspace_bytes gives the larger of the two, so that either fits.
 struct ForwardScratch {
-  float* w;  // the filter rounded to the ConvMath
+  float* w;  // the filter rounded to the ConvMath (direct: packed)
   ConvBuffers conv;
+  DirectBuffers direct;
 };
-ForwardScratch carve_forward(const Conv2dShape& s, bool bf16, Carver& ws) {
+ForwardScratch carve_forward(const Conv2dShape& s, bool bf16, bool direct, Carver& ws) {
   ForwardScratch f{};
+  const Geometry g{s.h, s.w, s.c, s.k, s.r};
   f.w = ws.take<float>(s.weight_numel());
-  f.conv = take_conv_buffers(ws, s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, bf16, ConvJoin::none);
+  if (direct) {
+    f.direct = take_direct_buffers(ws, s.n, g, bf16, ConvJoin::none);
+  } else {
+    f.conv = take_conv_buffers(ws, s.n, g, bf16, ConvJoin::none);
+  }
   return f;
 }
 
 struct BackwardDataScratch {
-  float* wt;  // the flipped, channel-transposed filter, rounded
+  float* wt;  // the flipped, channel-transposed filter, rounded (direct: packed)
   ConvBuffers conv;
+  DirectBuffers direct;
 };
-BackwardDataScratch carve_backward_data(const Conv2dShape& s, bool bf16, ConvJoin join, Carver& ws) {
+BackwardDataScratch carve_backward_data(const Conv2dShape& s, bool bf16, ConvJoin join, bool direct, Carver& ws) {
   BackwardDataScratch b{};
+  const Geometry g{s.h, s.w, s.k, s.c, s.r};
   b.wt = ws.take<float>(s.weight_numel());
-  b.conv = take_conv_buffers(ws, s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, bf16, join);
+  if (direct) {
+    b.direct = take_direct_buffers(ws, s.n, g, bf16, join);
+  } else {
+    b.conv = take_conv_buffers(ws, s.n, g, bf16, join);
+  }
   return b;
 }
 
@@ -355,29 +518,48 @@ template <typename T>
 void forward(const Conv2dShape& s, ConvMath math, const ConvJoined<const T>& x, const float* w, const float* bias,
              bool relu, T* y, void* workspace) {
   Carver ws(workspace);
-  const ForwardScratch f = carve_forward(s, std::is_same_v<T, bf16>, ws);
+  const Geometry g{s.h, s.w, s.c, s.k, s.r};
+  const direct::Isa isa = direct::isa();
+  const bool dir = runs_direct(g, isa);
+  const ForwardScratch f = carve_forward(s, std::is_same_v<T, bf16>, dir, ws);
   const ConvMath m = rounding(s, ConvPass::forward, math);
+  const T* const no_mask = nullptr;
+  if (dir) {
+    pack_filter(g, direct::k_block(isa), m, f.w,
+                [&](int64_t k, int64_t r, int64_t q, int64_t c) { return w[((k * 3 + r) * 3 + q) * s.c + c]; });
+    conv_direct(s.n, g, x, no_mask, f.w, bias, relu, ConvJoined<T>{ConvJoin::none, y}, f.direct, m, isa);
+    return;
+  }
   for (int64_t i = 0; i < s.weight_numel(); ++i) f.w[i] = round_operand(m, w[i]);
-  conv_same(s.n, Geometry{s.h, s.w, s.c, s.k, s.r}, x, static_cast<const T*>(nullptr), f.w, bias, relu,
-            ConvJoined<T>{ConvJoin::none, y}, f.conv, m);
+  conv_same(s.n, g, x, no_mask, f.w, bias, relu, ConvJoined<T>{ConvJoin::none, y}, f.conv, m);
 }
 
 template <typename T>
 void backward_data(const Conv2dShape& s, ConvMath math, const T* dy, const T* y_relu, const float* w,
                    const ConvJoined<T>& dx, void* workspace) {
   Carver ws(workspace);
-  const BackwardDataScratch b = carve_backward_data(s, std::is_same_v<T, bf16>, dx.join, ws);
+  const Geometry g{s.h, s.w, s.k, s.c, s.r};  // the conv of dy with W'
+  const direct::Isa isa = direct::isa();
+  const bool dir = runs_direct(g, isa);
+  const BackwardDataScratch b = carve_backward_data(s, std::is_same_v<T, bf16>, dx.join, dir, ws);
   const ConvMath m = rounding(s, ConvPass::backward_data, math);
+  const ConvJoined<const T> dy_in{ConvJoin::none, dy};
   // W'[c, r, s, k] = W[k, R-1-r, R-1-s, c]
   const int64_t R = s.r;
+  if (dir) {
+    pack_filter(g, direct::k_block(isa), m, b.wt, [&](int64_t c, int64_t r, int64_t q, int64_t k) {
+      return w[((k * R + (R - 1 - r)) * R + (R - 1 - q)) * s.c + c];
+    });
+    conv_direct(s.n, g, dy_in, y_relu, b.wt, nullptr, false, dx, b.direct, m, isa);
+    return;
+  }
   for (int64_t c = 0; c < s.c; ++c)
     for (int64_t r = 0; r < R; ++r)
       for (int64_t q = 0; q < R; ++q)
         for (int64_t k = 0; k < s.k; ++k)
           b.wt[((c * R + r) * R + q) * s.k + k] =
               round_operand(m, w[((k * R + (R - 1 - r)) * R + (R - 1 - q)) * s.c + c]);
-  conv_same(s.n, Geometry{s.h, s.w, s.k, s.c, s.r}, ConvJoined<const T>{ConvJoin::none, dy}, y_relu, b.wt, nullptr,
-            false, dx, b.conv, m);
+  conv_same(s.n, g, dy_in, y_relu, b.wt, nullptr, false, dx, b.conv, m);
 }
 
 template <typename T>
@@ -388,7 +570,7 @@ void backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const
   const Geometry g{s.h, s.w, s.c, s.k, s.r};
   const int64_t rows = s.n * s.h, rrc = g.rrc(), wn = s.weight_numel();
   const ConvMath m = rounding(s, ConvPass::backward_weight, math);
-  const bool direct = kWide && s.r == 1 && m == ConvMath::f32 && x.join == ConvJoin::none;  // x is the column matrix
+  const bool x_is_cols = kWide && s.r == 1 && m == ConvMath::f32 && x.join == ConvJoin::none;  // x is the column matrix
   const bool copy_dy = !kWide || y_relu != nullptr;  // else dy itself, unrounded, serves
   const Chunking ch = weight_chunking(s);
   Carver ws(workspace);
@@ -415,7 +597,7 @@ void backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const
         const int64_t row0 = j * ch.rows_per_chunk, row1 = std::min(row0 + ch.rows_per_chunk, rows);
         const int64_t p0 = row0 * s.w, np = (row1 - row0) * s.w;
         const float* a = col;
-        if (direct) {
+        if (x_is_cols) {
           a = reinterpret_cast<const float*>(x.a) + p0 * s.c;
         } else {
           gather_rows(g, x, static_cast<const T*>(nullptr), row0, row1, col, m);
@@ -461,12 +643,18 @@ void backward_weight(const Conv2dShape& s, ConvMath math, const ConvJoined<const
 int64_t conv2d_workspace_bytes(const Conv2dShape& s, ConvPass pass, bool bf16, ConvJoin join) {
   Carver measure(nullptr);
   switch (pass) {
-    case ConvPass::forward:
-      carve_forward(s, bf16, measure);
-      break;
-    case ConvPass::backward_data:
-      carve_backward_data(s, bf16, join, measure);
-      break;
+    case ConvPass::forward: {
+      Carver other(nullptr);
+      carve_forward(s, bf16, false, measure);
+      carve_forward(s, bf16, true, other);
+      return std::max(measure.used(), other.used());
+    }
+    case ConvPass::backward_data: {
+      Carver other(nullptr);
+      carve_backward_data(s, bf16, join, false, measure);
+      carve_backward_data(s, bf16, join, true, other);
+      return std::max(measure.used(), other.used());
+    }
     case ConvPass::backward_weight:
       carve_backward_weight(s, measure);
       break;
