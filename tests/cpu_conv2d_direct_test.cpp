@@ -3,7 +3,9 @@
 // (plain, masked, concat, upsampled), f32 and bf16 storage, f32, tf32 and bf16 operands; and its
 // AVX2 and AVX-512 kernels bit for bit.
 #include <gtest/gtest.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -89,14 +91,14 @@ struct Case {
 
 // forward's y, widened, run with the kernel choice in force.
 template <typename T>
-std::vector<float> run_forward(const Case& t, ConvMath math, bool relu) {
+std::vector<float> run_forward(const Case& t, ConvMath math, bool relu, bool with_bias = true) {
   const std::vector<T> a = stored<T>(t.a), b = stored<T>(t.b);
   std::vector<T> y(static_cast<size_t>(t.s.pixels() * t.s.k));
   const bool bf = std::is_same_v<T, bf16>;
   std::vector<char> ws(static_cast<size_t>(cpu::conv2d_workspace_bytes(t.s, ConvPass::forward, bf, t.join) + 64));
   void* wp = ws.data() + (64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64;
-  cpu::conv2d_forward(t.s, math, ConvJoined<const T>{t.join, a.data(), b.data(), t.cb}, t.w.data(), t.bias.data(), relu,
-                      y.data(), wp);
+  cpu::conv2d_forward(t.s, math, ConvJoined<const T>{t.join, a.data(), b.data(), t.cb}, t.w.data(),
+                      with_bias ? t.bias.data() : nullptr, relu, y.data(), wp);
   return widened(y);
 }
 
@@ -166,9 +168,10 @@ std::string describe(const Case& t) {
 // Odd, tile-misaligned, one-pixel, one-channel and multi-chunk shapes; K and C multiples of 8 where
 // the case needs the direct kernel in both passes.
 const Conv2dShape kShapes[] = {
-    // n, h, w, c, k
-    {1, 1, 1, 1, 8, 3},    {2, 3, 5, 3, 8, 3},   {1, 7, 47, 8, 8, 3},   {2, 5, 49, 8, 16, 3},
-    {1, 4, 95, 17, 24, 3}, {1, 9, 16, 1, 32, 3}, {2, 6, 50, 16, 40, 3}, {1, 40, 200, 8, 8, 3},
+    // n, h, w, c, k (c a multiple of 8 where backward_data should run the direct kernel too)
+    {1, 1, 1, 1, 8, 3},   {1, 1, 1, 8, 8, 3},   {2, 3, 5, 3, 8, 3},    {2, 3, 5, 8, 16, 3},
+    {1, 7, 47, 8, 8, 3},  {2, 5, 49, 8, 16, 3}, {1, 4, 95, 17, 24, 3}, {1, 4, 95, 16, 24, 3},
+    {1, 9, 16, 1, 32, 3}, {1, 9, 16, 8, 32, 3}, {2, 6, 50, 16, 40, 3}, {1, 40, 200, 8, 8, 3},
 };
 
 TEST(CpuConv2dDirect, ForwardAndBackwardDataMatchTheDoubleReference) {
@@ -180,13 +183,15 @@ TEST(CpuConv2dDirect, ForwardAndBackwardDataMatchTheDoubleReference) {
     cpu::direct::set_isa(isa);
     for (const Conv2dShape& s : kShapes) {
       const Case t(s, ConvJoin::none, seed += 10);
-      for (bool relu : {false, true}) {
-        const std::vector<float> ref = ref_forward(s, t.input(), t.w, t.bias, relu);
-        const std::vector<float> y = run_forward<float>(t, ConvMath::f32, relu);
-        EXPECT_TRUE(test::all_close(y.data(), ref.data(), static_cast<int64_t>(y.size()),
-                                    2e-6 * std::sqrt(9.0 * s.c) + 1e-6, 1e-5, 1e-10))
-            << cpu::direct::isa_name(isa) << " forward relu " << relu << ", " << describe(t);
-      }
+      const std::vector<float> no_bias(static_cast<size_t>(s.k), 0.0f);
+      for (bool relu : {false, true})
+        for (bool with_bias : {true, false}) {
+          const std::vector<float> ref = ref_forward(s, t.input(), t.w, with_bias ? t.bias : no_bias, relu);
+          const std::vector<float> y = run_forward<float>(t, ConvMath::f32, relu, with_bias);
+          EXPECT_TRUE(test::all_close(y.data(), ref.data(), static_cast<int64_t>(y.size()),
+                                      2e-6 * std::sqrt(9.0 * s.c) + 1e-6, 1e-5, 1e-10))
+              << cpu::direct::isa_name(isa) << " forward relu " << relu << " bias " << with_bias << ", " << describe(t);
+        }
       for (bool masked : {false, true}) {
         const std::vector<float> ref = ref_backward_data(t, masked);
         const std::vector<float> dx = run_backward_data<float>(t, ConvMath::f32, masked);
@@ -199,8 +204,9 @@ TEST(CpuConv2dDirect, ForwardAndBackwardDataMatchTheDoubleReference) {
 }
 
 // Every input form, storage and operand precision: the direct kernel against the im2col path (which
-// cpu_conv2d_test and cpu_bf16_test hold to the references). The two sum in different orders, so
-// f32 outputs agree to rounding and bf16 outputs to one bf16 step.
+// cpu_conv2d_test and cpu_bf16_test hold to the references when ctest runs their *_im2col copies,
+// SEIS_CPU_CONV=im2col). The two sum in different orders, so f32 outputs agree to rounding and bf16
+// outputs to one bf16 step.
 template <typename T>
 void expect_direct_matches_im2col(Isa isa, const Case& t, ConvMath math, const std::string& what) {
   const bool bf = std::is_same_v<T, bf16>;
@@ -257,6 +263,33 @@ TEST(CpuConv2dDirect, Avx2AndAvx512GiveTheSameBits) {
         out[i].insert(out[i].end(), dx.begin(), dx.end());
       }
       EXPECT_EQ(0, std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float))) << describe(t);
+    }
+  }
+}
+
+// The rows are cut into chunks by the shape alone: the same bits with one thread as with several.
+TEST(CpuConv2dDirect, TheBitsDoNotDependOnTheThreadCount) {
+  IsaGuard guard;
+  const std::vector<Isa> isas = direct_isas();
+  if (isas.empty()) GTEST_SKIP() << "this CPU has neither AVX2 with FMA nor AVX-512: the direct kernel never runs";
+  const int threads = std::max(2, omp_get_max_threads());
+  uint64_t seed = 3000;
+  for (Isa isa : isas) {
+    cpu::direct::set_isa(isa);
+    for (const Conv2dShape& s : {Conv2dShape{2, 37, 61, 8, 16, 3}, Conv2dShape{1, 40, 200, 8, 8, 3}}) {
+      for (ConvJoin join : {ConvJoin::none, ConvJoin::concat}) {
+        const Case t(s, join, seed += 10);
+        std::vector<float> out[2];
+        for (int i = 0; i < 2; ++i) {
+          omp_set_num_threads(i == 0 ? 1 : threads);
+          out[i] = run_forward<float>(t, ConvMath::f32, true);
+          const std::vector<float> dx = run_backward_data<bf16>(t, ConvMath::bf16, true);
+          out[i].insert(out[i].end(), dx.begin(), dx.end());
+        }
+        omp_set_num_threads(threads);
+        EXPECT_EQ(0, std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)))
+            << cpu::direct::isa_name(isa) << ", 1 thread against " << threads << ", " << describe(t);
+      }
     }
   }
 }

@@ -1,5 +1,7 @@
-// CPU conv2d (im2col + sgemm) against a direct-loop double reference; its backward against
-// double-precision central finite differences of that reference; determinism of every pass.
+// CPU conv2d against a direct-loop double reference; its backward against double-precision central
+// finite differences of that reference; determinism of every pass. Run as the CPU chooses (the direct
+// 3x3 kernel where it has AVX2 with FMA or AVX-512) and, as cpu_conv2d_test_im2col, on the im2col
+// path (SEIS_CPU_CONV=im2col, tests/CMakeLists.txt).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,4 +1,6 @@
-// conv2d on the CPU: im2col + OpenBLAS sgemm.
+// conv2d on the CPU: im2col + OpenBLAS sgemm, and for 3x3 forward and backward_data where the CPU
+// has AVX2 with FMA or AVX-512, the direct kernel of kernels/cpu/conv2d_direct.h (below, "The direct
+// path"; SEIS_CPU_CONV=im2col keeps im2col). What follows describes the im2col path.
 // Layout: activations NHWC, weights KRSC. The column matrix has one row per output pixel and
 // R*R*C columns in (r, s, c) order, the order of a KRSC weight row, so Y[P,K] = col[P,RRC] x W^T.
 // forward writes y (=); backward_data writes dx (=); backward_weight writes dw and dbias (=).
@@ -25,7 +27,8 @@
 // buffers, rounded and transposed filters and dw partials are cut from the caller's workspace
 // (conv2d_workspace_bytes), so that a memory plan counts them.
 // Determinism: every output element of forward/backward_data is one sgemm dot product; dw is a sum
-// of a fixed number of block partials (chunks in order within a block, blocks in order).
+// of a fixed number of block partials (chunks in order within a block, blocks in order). OpenBLAS
+// picks its kernels by CPU, so the im2col path's bits may differ from one CPU model to another.
 #include "kernels/conv2d.h"
 
 #include <cblas.h>
@@ -308,11 +311,12 @@ int64_t staged_stride(int64_t width) {
   return (width + direct::kRowGroup - 1) / direct::kRowGroup * direct::kRowGroup + 2;
 }
 
-// Whether a conv of geometry g runs the direct kernel of `isa`: 3x3, output channels in whole
-// register blocks. (On the 2-core build machine with AVX-512 it was faster than im2col + sgemm at
-// every conv of the 5-level UNet at 256x256, 8 to 128 output channels: benchmarks/results/README.md.)
+// Whether a conv of geometry g runs the direct kernel of `isa`: 3x3 and output channels in eights
+// (whole register blocks of both kernels, so that a conv takes the same path on AVX2 and AVX-512
+// CPUs). On the 2-core build machine with AVX-512 it was faster than im2col + sgemm at every 3x3
+// conv of the 5-level UNet at 256x256, 8 to 128 output channels (benchmarks/results/README.md).
 bool runs_direct(const Geometry& g, direct::Isa isa) {
-  return isa != direct::Isa::none && g.r == 3 && g.cout % direct::k_block(isa) == 0 && g.w > 0;
+  return isa != direct::Isa::none && g.r == 3 && g.cout % 8 == 0 && g.w > 0;
 }
 
 // Stages image row `row` (= n * H + h) of the conv input as [cin][stride] floats, channel by
@@ -368,7 +372,7 @@ void pack_filter(const Geometry& g, int64_t kb, ConvMath math, float* wpack, At 
 }
 
 void direct_row(direct::Isa isa, const direct::RowArgs& a) {
-#if defined(__x86_64__)
+#if defined(SEIS_CPU_DIRECT_CONV)
   if (isa == direct::Isa::avx512) {
     direct::avx512::conv3x3_row(a);
     return;

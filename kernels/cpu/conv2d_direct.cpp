@@ -8,8 +8,9 @@
 namespace seis::cpu::direct {
 namespace {
 
+// The kernels are compiled where CMakeLists.txt defines SEIS_CPU_DIRECT_CONV (x86-64).
 Isa cpu_isa() {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(SEIS_CPU_DIRECT_CONV) && defined(__GNUC__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
@@ -17,10 +18,16 @@ Isa cpu_isa() {
   return Isa::none;
 }
 
+// SEIS_CPU_CONV=im2col: none. SEIS_SIMD (the cap of engine/simd_dispatch.h, read here too since
+// kernels do not call the engine): baseline gives none, avx2 at most avx2.
 Isa initial_isa() {
-  const char* env = std::getenv("SEIS_CPU_CONV");
-  if (env != nullptr && std::strcmp(env, "im2col") == 0) return Isa::none;
-  return cpu_isa();
+  const char* conv = std::getenv("SEIS_CPU_CONV");
+  if (conv != nullptr && std::strcmp(conv, "im2col") == 0) return Isa::none;
+  const Isa have = cpu_isa();
+  const char* simd = std::getenv("SEIS_SIMD");
+  if (simd != nullptr && std::strcmp(simd, "baseline") == 0) return Isa::none;
+  if (simd != nullptr && std::strcmp(simd, "avx2") == 0 && have == Isa::avx512) return Isa::avx2;
+  return have;
 }
 
 std::atomic<int>& chosen() {

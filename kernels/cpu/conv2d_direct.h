@@ -3,7 +3,7 @@
 //
 // Why: im2col + sgemm copies each input value nine times into the column matrix, OpenBLAS then packs
 // that matrix once more, and its kernels are built for wide matrices: at the UNet's top levels (8-16
-// output channels, the largest images) the two copies and a GEMM 8 or 16 columns wide ran at 5-100
+// output channels, the largest images) the two copies and a GEMM 8 or 16 columns wide ran at 40-110
 // GFLOP/s on two cores where a 1024^3 sgemm gives 110-120 per core. Here each input row is staged once
 // (widened, masked, rounded, joined: kernels/cpu/conv2d.cpp), channel by channel ("planar"), and the
 // kernel keeps a tile of pixels x output channels in registers: per tap and input channel, one
@@ -17,7 +17,9 @@
 //
 // Bits: each output is ((sum over r, then s, then c, of x * w, fused multiply-adds from +0) + bias),
 // then ReLU: the same for both instruction sets, for any thread count; not the bits of the im2col
-// path (OpenBLAS sums in its own order).
+// path (OpenBLAS sums in its own order). Input rows above and below the image are skipped where
+// im2col multiplies zeros, so with an Inf or NaN weight the first and last rows can stay finite
+// where im2col gives NaN.
 #pragma once
 #include <cstdint>
 
@@ -52,7 +54,8 @@ void conv3x3_row(const RowArgs& a);
 }
 
 // The kernel this CPU runs, or none (the im2col path): avx512 where the CPU has AVX-512F, avx2 where it
-// has AVX2 and FMA. SEIS_CPU_CONV=im2col (read once) or set_isa chooses the im2col path.
+// has AVX2 and FMA. Read once: SEIS_CPU_CONV=im2col chooses the im2col path, and SEIS_SIMD caps it as
+// it caps the engine's loops (baseline: im2col; avx2: at most avx2). set_isa overrides both.
 Isa isa();
 // For tests and benchmarks: from now on, `want`, or the widest this CPU has where that is narrower.
 void set_isa(Isa want);

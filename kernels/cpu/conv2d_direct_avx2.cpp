@@ -1,7 +1,7 @@
 // The direct 3x3 row kernel for AVX2 with FMA (kernels/cpu/conv2d_direct.h): compiled with -mavx2
 // -mfma (CMakeLists.txt), run only where the CPU has both. Includes nothing that defines an inline
 // function but the intrinsics.
-#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+#if defined(SEIS_CPU_DIRECT_CONV) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
 #include "kernels/cpu/conv2d_direct.h"

@@ -9,7 +9,7 @@
 
 namespace {
 
-// Output channels [kb * kKB, +kKB) of pixels [w0, w0 + kPG' * kLanes) of the row, those < width stored.
+// Output channels [kb * kKB, +kKB) of pixels [w0, w0 + PG * kLanes) of the row, those < width stored.
 template <int PG>
 void conv3x3_tile(const RowArgs& a, int64_t kb, int64_t w0) {
   V acc[kKB][PG];
@@ -53,10 +53,27 @@ void conv3x3_tile(const RowArgs& a, int64_t kb, int64_t w0) {
 
 }  // namespace
 
+// The row's vectors of pixels go in tiles of 3, and of 2 where 3s would leave a single one (a tile of
+// one vector makes one load per 8 multiply-adds, against 11 per 24 for three).
 void conv3x3_row(const RowArgs& a) {
+  static_assert(kPG == 3, "the split below is written for tiles of 3 vectors");
+  const int64_t vectors = (a.width + kLanes - 1) / kLanes;
+  int64_t threes = vectors / 3, rest = vectors % 3;
+  if (rest == 1 && threes > 0) {
+    threes -= 1;
+    rest = 4;
+  }
   for (int64_t kb = 0; kb < a.cout / kKB; ++kb) {
     int64_t w0 = 0;
-    for (; w0 + kPG * kLanes <= a.width; w0 += kPG * kLanes) conv3x3_tile<kPG>(a, kb, w0);
-    for (; w0 < a.width; w0 += kLanes) conv3x3_tile<1>(a, kb, w0);
+    for (int64_t t = 0; t < threes; ++t, w0 += 3 * kLanes) conv3x3_tile<3>(a, kb, w0);
+    for (int64_t left = rest; left > 0; left -= left >= 2 ? 2 : 1) {
+      if (left >= 2) {
+        conv3x3_tile<2>(a, kb, w0);
+        w0 += 2 * kLanes;
+      } else {
+        conv3x3_tile<1>(a, kb, w0);
+        w0 += kLanes;
+      }
+    }
   }
 }
