@@ -45,6 +45,10 @@ namespace seis::cpu {
 namespace {
 
 constexpr int64_t kChunkBytes = int64_t{1} << 20;  // column buffer per thread
+// backward_weight's column buffer: its sgemm (8-64 rows of dW) packs the whole buffer, and ran at
+// 51-55 GFLOP/s from 576 KiB up against 94-114 up to 288 KiB (one core of the AVX-512 build machine,
+// 8 channels; 85-101 against 106-110 at 32).
+constexpr int64_t kWeightChunkBytes = int64_t{256} << 10;
 constexpr int64_t kMinChunks = 8;                  // so that small layers still split across threads
 constexpr int64_t kWeightBlocks = 8;               // dw partial sums, combined in order
 constexpr int64_t kWeightPartialBytes = int64_t{64} << 20;
@@ -64,9 +68,10 @@ struct Chunking {
 
 // even: chunks of an even number of rows, so that a chunk holds whole 2x2 blocks of an image of even
 // height (the upsampled join's backward_data).
-Chunking make_chunking(int64_t rows, int64_t width, int64_t floats_per_pixel, bool even = false) {
+Chunking make_chunking(int64_t rows, int64_t width, int64_t floats_per_pixel, bool even = false,
+                       int64_t chunk_bytes = kChunkBytes) {
   const int64_t row_bytes = std::max<int64_t>(1, width * floats_per_pixel * int64_t{sizeof(float)});
-  int64_t per = std::max<int64_t>(1, kChunkBytes / row_bytes);
+  int64_t per = std::max<int64_t>(1, chunk_bytes / row_bytes);
   per = std::min(per, std::max<int64_t>(1, (rows + kMinChunks - 1) / kMinChunks));
   if (even) per += per % 2;
   return {per, (rows + per - 1) / per};
@@ -503,7 +508,9 @@ struct BackwardWeightScratch {
   float* masked;      // per thread: dy of one chunk, masked by y_relu > 0 and widened
   float* bias_sum;    // per thread: [K]
 };
-Chunking weight_chunking(const Conv2dShape& s) { return make_chunking(s.n * s.h, s.w, s.r * s.r * s.c + s.k); }
+Chunking weight_chunking(const Conv2dShape& s) {
+  return make_chunking(s.n * s.h, s.w, s.r * s.r * s.c + s.k, false, kWeightChunkBytes);
+}
 BackwardWeightScratch carve_backward_weight(const Conv2dShape& s, Carver& ws) {
   const int64_t wn = s.weight_numel(), T = max_threads();
   const Chunking ch = weight_chunking(s);
