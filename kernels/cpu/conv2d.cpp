@@ -49,8 +49,8 @@ constexpr int64_t kChunkBytes = int64_t{1} << 20;  // column buffer per thread
 // 51-55 GFLOP/s from 576 KiB up against 94-114 up to 288 KiB (one core of the AVX-512 build machine,
 // 8 channels; 85-101 against 106-110 at 32).
 constexpr int64_t kWeightChunkBytes = int64_t{256} << 10;
-constexpr int64_t kMinChunks = 8;                  // so that small layers still split across threads
-constexpr int64_t kWeightBlocks = 8;               // dw partial sums, combined in order
+constexpr int64_t kMinChunks = 8;     // so that small layers still split across threads
+constexpr int64_t kWeightBlocks = 8;  // dw partial sums, combined in order
 constexpr int64_t kWeightPartialBytes = int64_t{64} << 20;
 
 void use_single_threaded_blas() {

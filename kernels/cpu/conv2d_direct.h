@@ -27,9 +27,9 @@ namespace seis::cpu::direct {
 
 enum class Isa { none, avx2, avx512 };
 
-// Pixels of one staged row a kernel may read past the image's width: staged rows are
-// round_up(width, kRowGroup) + 2 floats per channel (column j holds image column j - 1; columns 0,
-// width + 1 and beyond hold zeros).
+// Staged rows are round_up(width, kRowGroup) + 2 floats per channel (column j holds image column
+// j - 1; columns 0, width + 1 and beyond hold zeros): the kernels read up to round_up(width, their
+// vector width) + 1.
 constexpr int64_t kRowGroup = 48;
 
 // One output row: out[w * cout + k] (=) for w < width.
@@ -45,7 +45,7 @@ struct RowArgs {
   float* out;          // [width][cout], fp32
 };
 
-// The kernels (defined only where the compiler targets x86-64).
+// The kernels (defined where CMakeLists.txt defines SEIS_CPU_DIRECT_CONV: x86-64).
 namespace avx2 {
 void conv3x3_row(const RowArgs& a);
 }

@@ -53,8 +53,9 @@ void conv3x3_tile(const RowArgs& a, int64_t kb, int64_t w0) {
 
 }  // namespace
 
-// The row's vectors of pixels go in tiles of 3, and of 2 where 3s would leave a single one (a tile of
-// one vector makes one load per 8 multiply-adds, against 11 per 24 for three).
+// The row's vectors of pixels go in tiles of 3, and of 2 where 3s would leave a single one (per tap
+// and input channel a tile of one vector loads 1 + kKB values for kKB multiply-adds, one of three
+// 3 + kKB for 3 kKB).
 void conv3x3_row(const RowArgs& a) {
   static_assert(kPG == 3, "the split below is written for tiles of 3 vectors");
   const int64_t vectors = (a.width + kLanes - 1) / kLanes;
