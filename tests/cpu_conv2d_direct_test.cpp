@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "conv_util.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu/conv2d_direct.h"
 #include "test_util.h"
@@ -117,24 +118,12 @@ std::vector<float> run_backward_data(const Case& t, ConvMath math, bool masked) 
   return out;
 }
 
-// Forward in double, plain input x [N,H,W,C].
+// Forward in double (test::ref_pre), plain input x [N,H,W,C], then ReLU.
 std::vector<float> ref_forward(const Conv2dShape& s, const std::vector<float>& x, const std::vector<float>& w,
                                const std::vector<float>& bias, bool relu) {
-  std::vector<float> y(static_cast<size_t>(s.pixels() * s.k));
-  for (int64_t n = 0; n < s.n; ++n)
-    for (int64_t h = 0; h < s.h; ++h)
-      for (int64_t x0 = 0; x0 < s.w; ++x0)
-        for (int64_t k = 0; k < s.k; ++k) {
-          double acc = bias[k];
-          for (int64_t r = 0; r < 3; ++r)
-            for (int64_t q = 0; q < 3; ++q) {
-              const int64_t hh = h + r - 1, ww = x0 + q - 1;
-              if (hh < 0 || hh >= s.h || ww < 0 || ww >= s.w) continue;
-              for (int64_t c = 0; c < s.c; ++c)
-                acc += double{x[((n * s.h + hh) * s.w + ww) * s.c + c]} * w[((k * 3 + r) * 3 + q) * s.c + c];
-            }
-          y[((n * s.h + h) * s.w + x0) * s.k + k] = static_cast<float>(relu && acc < 0 ? 0.0 : acc);
-        }
+  const std::vector<double> pre = test::ref_pre(s, test::to_double(x), test::to_double(w), test::to_double(bias));
+  std::vector<float> y(pre.size());
+  for (size_t i = 0; i < pre.size(); ++i) y[i] = static_cast<float>(relu && pre[i] < 0 ? 0.0 : pre[i]);
   return y;
 }
 

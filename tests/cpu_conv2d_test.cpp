@@ -20,36 +20,14 @@ namespace {
 
 using test::all_close;
 using test::random_vector;
+using test::ref_pre;
+using test::to_double;
 
 std::string describe(const Conv2dShape& s, bool relu) {
   std::ostringstream o;
   o << "N" << s.n << " H" << s.h << " W" << s.w << " C" << s.c << " K" << s.k << " R" << s.r
     << (relu ? " relu" : " linear");
   return o.str();
-}
-
-std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
-
-// Direct loops in double: pre-activation y[n,h,w,k] = b[k] + sum_{r,s,c} x[n,h+r-p,w+s-p,c] W[k,r,s,c].
-std::vector<double> ref_pre(const Conv2dShape& s, const std::vector<double>& x, const std::vector<double>& w,
-                            const std::vector<double>& b) {
-  const int64_t p = s.pad();
-  std::vector<double> y(static_cast<size_t>(s.pixels() * s.k));
-  for (int64_t n = 0; n < s.n; ++n)
-    for (int64_t h = 0; h < s.h; ++h)
-      for (int64_t q = 0; q < s.w; ++q)
-        for (int64_t k = 0; k < s.k; ++k) {
-          double acc = b[k];
-          for (int64_t r = 0; r < s.r; ++r)
-            for (int64_t t = 0; t < s.r; ++t) {
-              const int64_t hh = h + r - p, ww = q + t - p;
-              if (hh < 0 || hh >= s.h || ww < 0 || ww >= s.w) continue;
-              for (int64_t c = 0; c < s.c; ++c)
-                acc += x[((n * s.h + hh) * s.w + ww) * s.c + c] * w[((k * s.r + r) * s.r + t) * s.c + c];
-            }
-          y[((n * s.h + h) * s.w + q) * s.k + k] = acc;
-        }
-  return y;
 }
 
 // loss = sum(act(pre) * G), act = ReLU or identity.

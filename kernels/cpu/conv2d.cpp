@@ -247,6 +247,18 @@ void store_joined(const Geometry& g, float* y, int64_t row0, int64_t row1, const
   }
 }
 
+// Stores a chunk's fp32 output y (rows row0..row1, cout channels) to dst: joined, rounded to bf16, or
+// nothing to do when y is dst's own fp32 rows.
+template <typename T>
+void store_chunk(const Geometry& g, float* y, int64_t row0, int64_t row1, const ConvJoined<T>& dst) {
+  if (dst.join != ConvJoin::none) {
+    store_joined(g, y, row0, row1, dst);
+  } else if constexpr (!std::is_same_v<T, float>) {
+    const int64_t p0 = row0 * g.w, np = (row1 - row0) * g.w;
+    for (int64_t i = 0; i < np * g.cout; ++i) dst.a[p0 * g.cout + i] = to_bf16(y[i]);
+  }
+}
+
 // Per-thread buffers of conv_same: one chunk of im2col rows, and its fp32 output when the
 // destination is bf16 or joined.
 struct ConvBuffers {
@@ -300,11 +312,7 @@ void conv_same(int64_t n, const Geometry& g, const ConvJoined<const T>& src, con
       if (relu) {
         for (int64_t i = 0; i < np * g.cout; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
       }
-      if (!plain_out) {
-        store_joined(g, y, row0, row1, dst);
-      } else if constexpr (!kWide) {
-        for (int64_t i = 0; i < np * g.cout; ++i) dst.a[p0 * g.cout + i] = to_bf16(y[i]);
-      }
+      store_chunk(g, y, row0, row1, dst);
     }
   }
 }
@@ -448,12 +456,7 @@ void conv_direct(int64_t n, const Geometry& g, const ConvJoined<const T>& src, c
             outs == nullptr ? reinterpret_cast<float*>(dst.a) + row * g.w * g.cout : outs + (row - row0) * g.w * g.cout;
         direct_row(isa, a);
       }
-      if (!plain_out) {
-        store_joined(g, outs, row0, row1, dst);
-      } else if constexpr (!kWide) {
-        const int64_t p0 = row0 * g.w, np = (row1 - row0) * g.w;
-        for (int64_t i = 0; i < np * g.cout; ++i) dst.a[p0 * g.cout + i] = to_bf16(outs[i]);
-      }
+      if (outs != nullptr) store_chunk(g, outs, row0, row1, dst);
     }
   }
 }
